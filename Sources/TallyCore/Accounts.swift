@@ -1,0 +1,89 @@
+import Foundation
+
+public struct Organization: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var timeZone: String
+    public var createdAt: Instant
+    public init(id: String, name: String, timeZone: String, createdAt: Instant) {
+        self.id = id
+        self.name = name
+        self.timeZone = timeZone
+        self.createdAt = createdAt
+    }
+}
+
+public struct Project: Sendable, Equatable {
+    public var id: String
+    public var organizationID: String
+    public var name: String
+    public var createdAt: Instant
+    public init(id: String, organizationID: String, name: String, createdAt: Instant) {
+        self.id = id
+        self.organizationID = organizationID
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    /// Project names are what users type in URLs, filters and CLI flags.
+    public static func validate(name: String) -> String? {
+        let ok = (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { $0 >= 0x21 && $0 < 0x7F && $0 != 0x2C }
+        return ok ? nil : "must be 1-64 printable characters without spaces or commas"
+    }
+}
+
+/// What an API token may do. `admin` implies every other scope.
+public enum Scope: String, Sendable, CaseIterable, Comparable {
+    case ingest, read, gateway, admin
+    public static func < (a: Scope, b: Scope) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+public struct APIToken: Sendable, Equatable {
+    public var id: String
+    public var organizationID: String
+    public var projectID: String
+    public var projectName: String
+    public var name: String?
+    public var scopes: Set<Scope>
+    /// The last four characters of the secret, so a person can tell tokens apart.
+    public var hint: String
+    public var createdAt: Instant
+    public var lastUsedAt: Instant?
+    public var revokedAt: Instant?
+
+    public init(id: String, organizationID: String, projectID: String, projectName: String, name: String?,
+                scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil) {
+        self.id = id
+        self.organizationID = organizationID
+        self.projectID = projectID
+        self.projectName = projectName
+        self.name = name
+        self.scopes = scopes
+        self.hint = hint
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+        self.revokedAt = revokedAt
+    }
+
+    public func allows(_ scope: Scope) -> Bool { scopes.contains(scope) || scopes.contains(.admin) }
+}
+
+/// Parses `ingest,read` into scopes; nil names the first unknown one.
+public func parseScopes(_ text: String) -> Result<Set<Scope>, TallyError> {
+    var scopes = Set<Scope>()
+    for part in text.split(separator: ",") {
+        let name = part.trimmingCharacters(in: .whitespaces)
+        guard let scope = Scope(rawValue: name) else {
+            return .failure(.invalid([FieldProblem(field: "scopes", reason: "unknown scope '\(name)'; use ingest, read, gateway, admin")]))
+        }
+        scopes.insert(scope)
+    }
+    guard !scopes.isEmpty else {
+        return .failure(.invalid([FieldProblem(field: "scopes", reason: "at least one scope is required")]))
+    }
+    return .success(scopes)
+}
+

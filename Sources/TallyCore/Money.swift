@@ -1,0 +1,44 @@
+/// An exact amount of US dollars, held as integer nano-dollars (10⁻⁹ USD).
+///
+/// Money never passes through floating point: it is parsed from and printed as a decimal string,
+/// and sums are integer sums, so a total always equals the sum of its parts.
+public struct USD: Hashable, Comparable, Sendable {
+    public var nanos: Int64
+
+    public init(nanos: Int64) { self.nanos = nanos }
+    public static let zero = USD(nanos: 0)
+    public static func + (a: USD, b: USD) -> USD { USD(nanos: a.nanos + b.nanos) }
+    public static func - (a: USD, b: USD) -> USD { USD(nanos: a.nanos - b.nanos) }
+    public static func += (a: inout USD, b: USD) { a.nanos += b.nanos }
+    public static func < (a: USD, b: USD) -> Bool { a.nanos < b.nanos }
+
+    /// Parses a plain decimal string such as `"0.0125"` or `"12"`; at most 9 fractional digits.
+    public init?(decimal text: some StringProtocol) {
+        var s = Substring(text)
+        var negative = false
+        if s.first == "-" { negative = true; s = s.dropFirst() }
+        let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isASCIIDigit) else { return nil }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard parts.count == 1 || !fraction.isEmpty, fraction.count <= 9, fraction.allSatisfy(\.isASCIIDigit),
+              whole.count <= 10, let w = Int64(whole)
+        else { return nil }
+        let f = Int64(fraction + String(repeating: "0", count: 9 - fraction.count)) ?? 0
+        nanos = (w * 1_000_000_000 + f) * (negative ? -1 : 1)
+    }
+
+    /// The exact decimal string, without trailing zeros (`"0.0125"`, `"3"`).
+    public var decimalString: String {
+        let sign = nanos < 0 ? "-" : ""
+        let magnitude = nanos.magnitude
+        let whole = magnitude / 1_000_000_000
+        var fraction = String(magnitude % 1_000_000_000)
+        fraction = String(repeating: "0", count: 9 - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        return fraction.isEmpty ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

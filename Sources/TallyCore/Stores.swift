@@ -1,0 +1,154 @@
+/// Storage, one protocol per concern. Every call names the organization: no query crosses organizations.
+/// SQLite and PostgreSQL implement these and are held to one contract test suite.
+
+public protocol OrganizationStore: Sendable {
+    /// The organization created on first start (created now if missing).
+    func defaultOrganization(timeZone: String) async throws -> Organization
+    func organization(id: String) async throws -> Organization?
+}
+
+public protocol ProjectStore: Sendable {
+    /// Throws `TallyError.conflict` when the organization already has a project of that name.
+    func createProject(organizationID: String, name: String) async throws -> Project
+    func projects(organizationID: String) async throws -> [Project]
+    func project(organizationID: String, name: String) async throws -> Project?
+}
+
+public protocol TokenStore: Sendable {
+    func createToken(_ token: APIToken, secretHash: String) async throws
+    func tokens(organizationID: String) async throws -> [APIToken]
+    /// Looks a presented secret up by its hash: the one lookup not scoped by organization,
+    /// because the token is what tells the organization.
+    func token(secretHash: String) async throws -> APIToken?
+    /// Throws `TallyError.notFound` when the organization has no such token.
+    func revokeToken(organizationID: String, id: String, at: Instant) async throws
+    func recordTokenUse(id: String, at: Instant) async throws
+}
+
+/// Events of one request (all or nothing), already validated, priced and attributed.
+public struct EventBatch: Sendable {
+    public var organizationID: String
+    public var events: [StoredEvent]
+    public init(organizationID: String, events: [StoredEvent]) {
+        self.organizationID = organizationID
+        self.events = events
+    }
+}
+
+public struct InsertOutcome: Sendable, Equatable {
+    public var accepted: Int
+    public var duplicates: Int
+    public init(accepted: Int, duplicates: Int) {
+        self.accepted = accepted
+        self.duplicates = duplicates
+    }
+}
+
+public struct EventCursor: Sendable, Equatable {
+    public var timestamp: Instant
+    public var sequence: Int64
+    public init(timestamp: Instant, sequence: Int64) {
+        self.timestamp = timestamp
+        self.sequence = sequence
+    }
+
+    public var token: String { "\(timestamp.microseconds)_\(sequence)" }
+    public init?(token: String) {
+        let parts = token.split(separator: "_")
+        guard parts.count == 2, let t = Int64(parts[0]), let s = Int64(parts[1]) else { return nil }
+        self.init(timestamp: Instant(microseconds: t), sequence: s)
+    }
+}
+
+public struct EventQuery: Sendable {
+    public var organizationID: String
+    public var filters: DimensionFilters
+    public var from: Instant?
+    public var to: Instant?
+    public var limit: Int
+    public var after: EventCursor?
+    public init(organizationID: String, filters: DimensionFilters = [:], from: Instant? = nil, to: Instant? = nil,
+                limit: Int = 100, after: EventCursor? = nil) {
+        self.organizationID = organizationID
+        self.filters = filters
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.after = after
+    }
+}
+
+public struct EventPage: Sendable {
+    public var events: [StoredEvent]
+    public var next: EventCursor?
+    public init(events: [StoredEvent], next: EventCursor?) {
+        self.events = events
+        self.next = next
+    }
+}
+
+public protocol EventStore: Sendable {
+    /// Stores each batch in ONE transaction together with its rollups; returns once committed.
+    /// An event whose id the project already has is counted as a duplicate and not stored again.
+    func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome]
+    /// Newest first.
+    func events(_ query: EventQuery) async throws -> EventPage
+    /// The newest event with this client id within the organization (and the project filter, if given).
+    func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent?
+}
+
+public struct SummaryQuery: Sendable {
+    public var organizationID: String
+    public var from: Instant
+    public var to: Instant
+    public var timeZone: TimeZoneRules
+    public var grain: TimeGrain?
+    public var dimensions: [Dimension]
+    public var filters: DimensionFilters
+    public init(organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
+                dimensions: [Dimension], filters: DimensionFilters) {
+        self.organizationID = organizationID
+        self.from = from
+        self.to = to
+        self.timeZone = timeZone
+        self.grain = grain
+        self.dimensions = dimensions
+        self.filters = filters
+    }
+}
+
+public struct SummaryGroup: Sendable, Equatable {
+    /// The period label (`2026-11-20`, the Monday of a week, `2026-11`) when grouped by time.
+    public var period: String?
+    /// Values of the grouped dimensions; nil where the events had none. Projects by id.
+    public var values: [Dimension: String?]
+    public var metrics: UsageMetrics
+    public init(period: String?, values: [Dimension: String?], metrics: UsageMetrics) {
+        self.period = period
+        self.values = values
+        self.metrics = metrics
+    }
+}
+
+public struct SummaryResult: Sendable, Equatable {
+    public var groups: [SummaryGroup]
+    public var totals: UsageMetrics
+    public init(groups: [SummaryGroup], totals: UsageMetrics) {
+        self.groups = groups
+        self.totals = totals
+    }
+}
+
+public protocol UsageStore: Sendable {
+    func summary(_ query: SummaryQuery) async throws -> SummaryResult
+}
+
+public protocol SchemaStore: Sendable {
+    /// Applies pending migrations; safe when several replicas start at once.
+    func migrate() async throws
+    /// True when the store answers and every migration is applied.
+    func isReady() async -> Bool
+}
+
+/// Everything the server needs from storage.
+public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, SchemaStore {}

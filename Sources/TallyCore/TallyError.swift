@@ -1,0 +1,26 @@
+/// One problem with one field of the input: `index` is the event's position in a batch.
+public struct FieldProblem: Sendable, Equatable, Error {
+    public var index: Int?
+    public var field: String
+    public var reason: String
+    public init(index: Int? = nil, field: String, reason: String) {
+        self.index = index
+        self.field = field
+        self.reason = reason
+    }
+}
+
+/// What can go wrong in the domain. It knows nothing of HTTP: the server maps it to responses in one place.
+public enum TallyError: Error, Sendable, Equatable {
+    /// The input breaks one or more rules; nothing was stored.
+    case invalid([FieldProblem])
+    /// The input carries prompt or response content, which Tally never stores.
+    case contentNotAllowed([FieldProblem])
+    case tooLarge(String)
+    case notFound(String)
+    case conflict(String)
+    case unauthenticated
+    case forbidden(String)
+    /// The store could not be reached or failed; the message is safe to show.
+    case unavailable(String)
+}

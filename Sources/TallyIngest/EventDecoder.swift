@@ -1,0 +1,270 @@
+import TallyCore
+
+/// Turns a request body into validated usage events, or every problem found (nothing is stored on any problem).
+public enum EventDecoder {
+    public static let maxEvents = 1000
+    public static let maxBodyBytes = 1 << 20
+
+    static let counts = [
+        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
+    ]
+    static let known: Set<String> = Set(counts + [
+        "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
+        "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed", "retries",
+        "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
+    ])
+    /// Prompt and response content: Tally stores metadata only.
+    public static let contentFields: Set<String> = ["prompt", "messages", "input", "completion", "response", "output", "content"]
+
+    public enum Format: Sendable { case json, ndjson }
+
+    /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
+    public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
+        let objects = try split(body, format: format)
+        guard !objects.isEmpty else { throw .invalid([FieldProblem(field: "events", reason: "no events in the request")]) }
+        guard objects.count <= maxEvents else {
+            throw .tooLarge("at most \(maxEvents) events per request (got \(objects.count))")
+        }
+        var events: [UsageEvent] = []
+        events.reserveCapacity(objects.count)
+        var problems: [FieldProblem] = []
+        var contentProblem = false
+        for (index, value) in objects.enumerated() {
+            var reader = EventReader(index: index, now: now, defaultSource: source)
+            if let event = reader.read(value) { events.append(event) }
+            problems += reader.problems
+            contentProblem = contentProblem || reader.sawContent
+        }
+        guard problems.isEmpty else { throw contentProblem ? .contentNotAllowed(problems) : .invalid(problems) }
+        return events
+    }
+
+    static func split(_ body: [UInt8], format: Format) throws(TallyError) -> [JSONValue] {
+        switch format {
+        case .ndjson:
+            var values: [JSONValue] = []
+            var line = 0
+            for slice in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                defer { line += 1 }
+                if slice.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
+                do {
+                    values.append(try JSONParser.parse(slice))
+                } catch {
+                    throw .invalid([FieldProblem(index: values.count, field: "body", reason: "line \(line + 1) is not valid JSON: \(error.reason)")])
+                }
+                guard values.count <= maxEvents else { throw .tooLarge("at most \(maxEvents) events per request") }
+            }
+            return values
+        case .json:
+            let value: JSONValue
+            do {
+                value = try JSONParser.parse(body)
+            } catch {
+                throw .invalid([FieldProblem(field: "body", reason: "malformed JSON at byte \(error.offset): \(error.reason)")])
+            }
+            switch value {
+            case .array(let items): return items
+            case .object(let members) where members.count == 1 && members[0].0 == "events":
+                guard case .array(let items) = members[0].1 else {
+                    throw .invalid([FieldProblem(field: "events", reason: "must be an array of events")])
+                }
+                return items
+            case .object: return [value]
+            default:
+                throw .invalid([FieldProblem(field: "body", reason: "expected an event object, an array of events or {\"events\": [...]}")])
+            }
+        }
+    }
+}
+
+/// Reads one event object, collecting a problem per bad field instead of stopping at the first.
+struct EventReader {
+    let index: Int
+    let now: Instant
+    let defaultSource: EventSource
+    var problems: [FieldProblem] = []
+    var sawContent = false
+
+    mutating func problem(_ field: String, _ reason: String) {
+        problems.append(FieldProblem(index: index, field: field, reason: reason))
+    }
+
+    mutating func read(_ value: JSONValue) -> UsageEvent? {
+        guard case .object(let members) = value else {
+            problem("event", "must be a JSON object, not \(value.typeName)")
+            return nil
+        }
+        var id: String?
+        var timestamp: Instant?
+        var provider: String?
+        var model: String?
+        var event = UsageEvent(id: "", timestamp: Instant(microseconds: 0), provider: "", model: "", source: defaultSource)
+        var seen = Set<String>()
+        for (key, value) in members {
+            guard seen.insert(key).inserted else { problem(key, "appears more than once"); continue }
+            if EventDecoder.contentFields.contains(key) {
+                sawContent = true
+                problem(key, "content_not_allowed: Tally stores usage metadata only, never prompts or responses")
+                continue
+            }
+            guard EventDecoder.known.contains(key) else { problem(key, "unknown field"); continue }
+            if case .null = value { continue }
+            switch key {
+            case "id":
+                id = text(key, value, max: 128)
+            case "timestamp":
+                guard case .string(let s) = value else { problem(key, "must be an RFC 3339 date-time string"); continue }
+                guard let t = Instant(rfc3339: s) else { problem(key, "must be an RFC 3339 date-time such as 2026-11-20T10:15:00Z"); continue }
+                timestamp = t
+            case "provider":
+                guard let s = text(key, value, max: 64) else { continue }
+                guard s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
+                    problem(key, "must match [a-z0-9_.-]{1,64}, such as openai, anthropic or google"); continue
+                }
+                provider = s
+            case "model": model = text(key, value, max: 256)
+            case "operation":
+                guard let s = text(key, value, max: 64) else { continue }
+                guard let op = Operation(rawValue: s) else {
+                    problem(key, "must be one of " + Operation.allCases.map(\.rawValue).joined(separator: ", ")); continue
+                }
+                event.operation = op
+            case "input_tokens": event.usage.inputTokens = count(key, value) ?? 0
+            case "output_tokens": event.usage.outputTokens = count(key, value) ?? 0
+            case "cached_input_tokens": event.usage.cachedInputTokens = count(key, value) ?? 0
+            case "cache_write_input_tokens": event.usage.cacheWriteInputTokens = count(key, value) ?? 0
+            case "cache_write_1h_input_tokens": event.usage.cacheWrite1hInputTokens = count(key, value) ?? 0
+            case "reasoning_tokens": event.usage.reasoningTokens = count(key, value) ?? 0
+            case "input_audio_tokens": event.usage.inputAudioTokens = count(key, value) ?? 0
+            case "output_audio_tokens": event.usage.outputAudioTokens = count(key, value) ?? 0
+            case "requests":
+                guard let n = count(key, value) else { continue }
+                if n < 1 { problem(key, "must be at least 1") } else { event.usage.requests = n }
+            case "project": event.attribution.project = text(key, value, max: 64)
+            case "feature": event.attribution.feature = text(key, value, max: 256)
+            case "user": event.attribution.user = text(key, value, max: 256)
+            case "api_key":
+                guard let s = text(key, value, max: 64) else { continue }
+                if Self.looksLikeSecret(s) {
+                    problem(key, "looks like a secret key: send a label or its last 4 characters, never the key")
+                } else {
+                    event.attribution.apiKey = s
+                }
+            case "environment": event.attribution.environment = text(key, value, max: 64)
+            case "tags": event.attribution.tags = tags(value)
+            case "status":
+                guard let s = text(key, value, max: 16) else { continue }
+                guard let st = EventStatus(rawValue: s) else { problem(key, "must be success or error"); continue }
+                event.outcome.status = st
+            case "http_status":
+                guard let n = count(key, value) else { continue }
+                if (100...599).contains(n) { event.outcome.httpStatus = Int(n) } else { problem(key, "must be an HTTP status from 100 to 599") }
+            case "error_type": event.outcome.errorType = text(key, value, max: 128)
+            case "latency_ms": event.outcome.latencyMs = count(key, value)
+            case "time_to_first_token_ms": event.outcome.timeToFirstTokenMs = count(key, value)
+            case "streamed": event.outcome.streamed = bool(key, value)
+            case "retries": event.outcome.retries = count(key, value)
+            case "finish_reason": event.outcome.finishReason = text(key, value, max: 64)
+            case "batch": event.batch = bool(key, value) ?? false
+            case "service_tier": event.serviceTier = text(key, value, max: 64)
+            case "provider_cost_usd": event.providerCost = money(key, value)
+            case "source":
+                guard let s = text(key, value, max: 32) else { continue }
+                guard let source = EventSource(rawValue: s), source == defaultSource || source == .import else {
+                    problem(key, "must be \(defaultSource.rawValue) or import here"); continue
+                }
+                event.source = source
+            default: break
+            }
+        }
+        if timestamp == nil, !seen.contains("timestamp") || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null }) {
+            problem("timestamp", "is required")
+        }
+        if provider == nil, !seen.contains("provider") || members.contains(where: { $0.0 == "provider" && $0.1 == .null }) {
+            problem("provider", "is required")
+        }
+        if model == nil, !seen.contains("model") || members.contains(where: { $0.0 == "model" && $0.1 == .null }) {
+            problem("model", "is required")
+        }
+        let u = event.usage
+        if u.cachedInputTokens + u.cacheWriteInputTokens > u.inputTokens {
+            problem("cached_input_tokens", "plus cache_write_input_tokens (\(u.cachedInputTokens + u.cacheWriteInputTokens)) exceeds input_tokens (\(u.inputTokens)): input_tokens counts all input, cached reads and cache writes included")
+        }
+        if u.cacheWrite1hInputTokens > u.cacheWriteInputTokens {
+            problem("cache_write_1h_input_tokens", "must not exceed cache_write_input_tokens (the 1-hour writes are part of all writes)")
+        }
+        if u.reasoningTokens > u.outputTokens {
+            problem("reasoning_tokens", "must not exceed output_tokens (output_tokens includes reasoning)")
+        }
+        if u.inputAudioTokens > u.inputTokens { problem("input_audio_tokens", "must not exceed input_tokens") }
+        if u.outputAudioTokens > u.outputTokens { problem("output_audio_tokens", "must not exceed output_tokens") }
+        if let t = timestamp, t > now.adding(seconds: 86_400) {
+            problem("timestamp", "is more than 24 hours in the future")
+        }
+        guard problems.isEmpty, let timestamp, let provider, let model else { return nil }
+        event.id = id ?? Identifier.make("evt", length: 24)
+        event.timestamp = timestamp
+        event.provider = provider
+        event.model = model
+        return event
+    }
+
+    mutating func text(_ key: String, _ value: JSONValue, max: Int) -> String? {
+        guard case .string(let s) = value else { problem(key, "must be a string, not \(value.typeName)"); return nil }
+        let n = s.count
+        guard n >= 1, n <= max else { problem(key, "must be 1 to \(max) characters"); return nil }
+        guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            problem(key, "must not contain control characters"); return nil
+        }
+        return s
+    }
+
+    mutating func count(_ key: String, _ value: JSONValue) -> Int64? {
+        guard case .number(let literal) = value, let n = Int64(literal), n >= 0, n <= 1_000_000_000_000_000 else {
+            problem(key, "must be a non-negative integer")
+            return nil
+        }
+        return n
+    }
+
+    mutating func bool(_ key: String, _ value: JSONValue) -> Bool? {
+        guard case .bool(let b) = value else { problem(key, "must be true or false"); return nil }
+        return b
+    }
+
+    /// Accepts `"0.0125"` or the number literal `0.0125`, read as exact decimal text, never as a float.
+    mutating func money(_ key: String, _ value: JSONValue) -> USD? {
+        let text: String
+        switch value {
+        case .string(let s): text = s
+        case .number(let n): text = n
+        default: problem(key, "must be a decimal string of US dollars such as \"0.0125\""); return nil
+        }
+        guard let usd = USD(decimal: text), usd.nanos >= 0 else {
+            problem(key, "must be a non-negative decimal of US dollars with at most 9 decimals, such as \"0.0125\"")
+            return nil
+        }
+        return usd
+    }
+
+    mutating func tags(_ value: JSONValue) -> [String: String] {
+        guard case .object(let members) = value else { problem("tags", "must be an object of string values"); return [:] }
+        guard members.count <= 32 else { problem("tags", "at most 32 tags (got \(members.count))"); return [:] }
+        var tags: [String: String] = [:]
+        for (k, v) in members {
+            guard (1...64).contains(k.count) else { problem("tags", "tag names must be 1 to 64 characters"); continue }
+            guard case .string(let s) = v, s.count <= 256 else {
+                problem("tags.\(k)", "must be a string of at most 256 characters"); continue
+            }
+            tags[k] = s
+        }
+        return tags
+    }
+
+    /// Provider secrets have recognisable prefixes and lengths; labels and last-4s do not.
+    static func looksLikeSecret(_ s: String) -> Bool {
+        let prefixes = ["sk-", "sk_", "AIza", "tly_"]
+        return s.count >= 20 && prefixes.contains { s.hasPrefix($0) }
+    }
+}

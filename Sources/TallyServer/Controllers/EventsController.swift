@@ -1,0 +1,111 @@
+import Hummingbird
+import NIOCore
+import TallyCore
+
+/// Reading events: the newest-first list, one event, and the streamed export.
+struct EventsController<Store: TallyStore> {
+    let store: Store
+    let auth: TokenAuthenticator<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("events", use: list)
+        group.get("events/export", use: export)
+        group.get("events/:id", use: show)
+    }
+
+    @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let params = try UsageParameters(request, allowed: ["limit", "cursor", "from", "to"])
+        var query = try await eventQuery(params, token: token)
+        query.limit = try params.integer("limit", in: 1...1000) ?? 100
+        if let raw = params.values["cursor"] {
+            guard let cursor = EventCursor(token: raw) else { throw APIError.badParameter("cursor", "is not a cursor this API returned") }
+            query.after = cursor
+        }
+        let page = try await store.events(query)
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for event in page.events { EventJSON.write(event, into: &w) }
+        w.endArray()
+        w.field("next_cursor", page.next?.token)
+        w.endObject()
+        return .json(w.text)
+    }
+
+    @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let id = try context.parameters.require("id")
+        let scope = token.allows(.admin) ? nil : [token.projectID]
+        guard let event = try await store.event(organizationID: token.organizationID, id: id, projectIDs: scope) else {
+            throw TallyError.notFound("event '\(id)'")
+        }
+        return .json(EventJSON.json(event))
+    }
+
+    enum ExportFormat: String { case csv, json, ndjson }
+
+    /// Streams page by page (keyset pagination), so memory stays constant for millions of rows.
+    @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let params = try UsageParameters(request, allowed: ["format", "from", "to"])
+        guard let format = ExportFormat(rawValue: params.values["format"] ?? "csv") else {
+            throw APIError.badParameter("format", "must be csv, json or ndjson")
+        }
+        var query = try await eventQuery(params, token: token)
+        query.limit = 1000
+        let store = self.store
+        let contentType = switch format {
+        case .csv: "text/csv; charset=utf-8"
+        case .json: "application/json; charset=utf-8"
+        case .ndjson: "application/x-ndjson"
+        }
+        let body = ResponseBody { [query] writer in
+            var query = query
+            var first = true
+            switch format {
+            case .csv: try await writer.write(ByteBuffer(string: EventJSON.csvHeader))
+            case .json: try await writer.write(ByteBuffer(string: "["))
+            case .ndjson: break
+            }
+            while true {
+                let page = try await store.events(query)
+                var chunk = ""
+                for event in page.events {
+                    switch format {
+                    case .csv: chunk += EventJSON.csvRow(event)
+                    case .json: chunk += (first ? "" : ",") + EventJSON.json(event)
+                    case .ndjson: chunk += EventJSON.json(event) + "\n"
+                    }
+                    first = false
+                }
+                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
+                guard let next = page.next else { break }
+                query.after = next
+            }
+            if format == .json { try await writer.write(ByteBuffer(string: "]")) }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [
+            .contentType: contentType,
+            .contentDisposition: "attachment; filename=\"tally-events.\(format.rawValue)\"",
+        ], body: body)
+    }
+
+    func eventQuery(_ params: UsageParameters, token: APIToken) async throws -> EventQuery {
+        let zone = try await organizationZone(token)
+        return EventQuery(
+            organizationID: token.organizationID,
+            filters: try await params.filters(store: store, token: token),
+            from: try params.instant("from", zone: zone),
+            to: try params.instant("to", zone: zone)
+        )
+    }
+
+    func organizationZone(_ token: APIToken) async throws -> TimeZoneRules {
+        let org = try await store.organization(id: token.organizationID)
+        return org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
+    }
+}
+

@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Prometheus
+import TallyCore
+
+/// Health, readiness, Prometheus metrics and the OpenAPI document.
+struct OperationsController<Store: TallyStore> {
+    let store: Store
+    let registry: PrometheusCollectorRegistry?
+
+    func addRoutes(to router: Router<TallyRequestContext>) {
+        router.get("healthz") { _, _ in Response.json("{\"status\":\"ok\"}") }
+        router.get("readyz") { _, _ in
+            await store.isReady()
+                ? Response.json("{\"status\":\"ready\"}")
+                : Response.json("{\"status\":\"not_ready\"}", status: .serviceUnavailable)
+        }
+        router.get("metrics") { _, _ in
+            var buffer: [UInt8] = []
+            registry?.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        router.get("api/v1/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+        }
+    }
+}
+
+public enum OpenAPIDocument {
+    /// The document shipped in the binary's resources; a test holds it to the router's routes.
+    public static let bytes: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+              let data = try? Data(contentsOf: url)
+        else { return Array("{}".utf8) }
+        return Array(data)
+    }()
+}

@@ -1,0 +1,73 @@
+import Hummingbird
+import TallyCore
+
+/// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
+struct SummaryController<Store: TallyStore> {
+    let store: Store
+    let auth: TokenAuthenticator<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("usage/summary", use: summary)
+    }
+
+    @Sendable func summary(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let params = try UsageParameters(request, allowed: ["from", "to", "group_by"])
+        let org = try await store.organization(id: token.organizationID)
+        let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
+        let now = Instant.now
+        let to = try params.instant("to", zone: zone) ?? now
+        let from = try params.instant("from", zone: zone) ?? to.adding(seconds: -30 * 86_400)
+        guard from < to else { throw APIError.badParameter("from", "must be before 'to'") }
+        guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
+            throw APIError.badParameter("from", "the range may span at most 10 years")
+        }
+        var grain: TimeGrain?
+        var dimensions: [Dimension] = []
+        for name in (params.values["group_by"] ?? "").split(separator: ",").map(String.init) {
+            if let g = TimeGrain(rawValue: name) {
+                guard grain == nil || grain == g else { throw APIError.badParameter("group_by", "may name at most one of day, week, month") }
+                grain = g
+            } else if let d = Dimension(rawValue: name) {
+                if !dimensions.contains(d) { dimensions.append(d) }
+            } else {
+                throw APIError.badParameter("group_by", "has an unknown dimension '\(name)'; use day, week, month, "
+                    + Dimension.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+        }
+        let result = try await store.summary(SummaryQuery(
+            organizationID: token.organizationID, from: from, to: to, timeZone: zone, grain: grain,
+            dimensions: dimensions, filters: try await params.filters(store: store, token: token)
+        ))
+        var projectNames: [String: String] = [:]
+        if dimensions.contains(.project) {
+            for p in try await store.projects(organizationID: token.organizationID) { projectNames[p.id] = p.name }
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("from", from.rfc3339)
+        w.field("to", to.rfc3339)
+        w.field("time_zone", zone.identifier)
+        w.field("currency", "USD")
+        w.field("cost_basis", "estimate from list prices; the provider's invoice is authoritative")
+        w.key("totals")
+        w.beginObject()
+        EventJSON.writeMetrics(result.totals, into: &w)
+        w.endObject()
+        w.key("groups")
+        w.beginArray()
+        for group in result.groups {
+            w.beginObject()
+            if let grain, let period = group.period { w.field(grain.rawValue, period) }
+            for d in dimensions {
+                let value = group.values[d] ?? nil
+                w.field(d.rawValue, d == .project ? value.map { projectNames[$0] ?? $0 } : value)
+            }
+            EventJSON.writeMetrics(group.metrics, into: &w)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return .json(w.text)
+    }
+}

@@ -1,0 +1,54 @@
+import TallyCore
+
+/// A value bound to a statement parameter.
+public enum SQLValue: Sendable, Equatable {
+    case int(Int64)
+    case text(String)
+    case null
+}
+
+public enum SQLDialect: Sendable {
+    case sqlite, postgres
+}
+
+/// SQL text with bound parameters, built for one dialect. Values are never spliced into the text.
+public struct SQLStatement: Sendable {
+    public let dialect: SQLDialect
+    public private(set) var text = ""
+    public private(set) var binds: [SQLValue] = []
+
+    public init(_ dialect: SQLDialect, _ text: String = "") {
+        self.dialect = dialect
+        self.text = text
+    }
+
+    public mutating func append(_ sql: String) { text += sql }
+
+    public mutating func bind(_ value: SQLValue) {
+        binds.append(value)
+        text += dialect == .postgres ? "$\(binds.count)" : "?"
+    }
+
+    public mutating func bind(_ value: String) { bind(.text(value)) }
+    public mutating func bind(_ value: Int64) { bind(.int(value)) }
+
+    /// `AND column IN (…)` for each filtered dimension, columns from the code, values bound.
+    public mutating func appendFilters(_ filters: DimensionFilters, tableAlias: String = "") {
+        for dimension in filters.keys.sorted() {
+            let values = filters[dimension] ?? []
+            append(" AND \(tableAlias)\(dimension.column) IN (")
+            for (i, v) in values.enumerated() {
+                if i > 0 { append(", ") }
+                bind(v)
+            }
+            if values.isEmpty { append("NULL") }
+            append(")")
+        }
+    }
+}
+
+/// Reads one result row by column position; each store adapts its driver's row to it.
+public protocol SQLRowReader {
+    func int(_ index: Int) -> Int64?
+    func text(_ index: Int) -> String?
+}

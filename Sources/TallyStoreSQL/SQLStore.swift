@@ -1,0 +1,194 @@
+import TallyAggregate
+import TallyCore
+
+public struct SQLRow: SQLRowReader, Sendable {
+    public var values: [SQLValue]
+    public init(_ values: [SQLValue]) { self.values = values }
+    public func int(_ i: Int) -> Int64? {
+        switch values[i] {
+        case .int(let v): v
+        case .text(let t): Int64(t)
+        case .null: nil
+        }
+    }
+    public func text(_ i: Int) -> String? {
+        switch values[i] {
+        case .text(let t): t
+        case .int(let v): String(v)
+        case .null: nil
+        }
+    }
+}
+
+/// What a database driver must do for `SQLStore`: run statements, bulk-insert events, migrate under a lock.
+public protocol SQLDatabase: Sendable {
+    var dialect: SQLDialect { get }
+    func query(_ statement: SQLStatement) async throws -> [SQLRow]
+    /// The number of rows changed. A unique-key violation throws `TallyError.conflict`.
+    @discardableResult func execute(_ statement: SQLStatement) async throws -> Int
+    /// Inserts every batch and its rollup increments in one transaction (see `EventStore.insert`).
+    func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome]
+    /// Applies the pending migrations in one transaction, holding a lock other replicas wait on.
+    func migrate(_ migrations: [Migration]) async throws
+    func appliedMigrationVersions() async throws -> Set<Int>
+}
+
+/// The store: every query of every concern, for either dialect, over a `SQLDatabase`.
+public struct SQLStore<Database: SQLDatabase>: TallyStore {
+    public let database: Database
+    public init(_ database: Database) { self.database = database }
+
+    var dialect: SQLDialect { database.dialect }
+
+    func statement(_ parts: [(String, SQLValue?)]) -> SQLStatement {
+        var s = SQLStatement(dialect)
+        for (text, value) in parts {
+            s.append(text)
+            if let value { s.bind(value) }
+        }
+        return s
+    }
+
+    // MARK: Schema
+
+    public func migrate() async throws { try await database.migrate(Schema.migrations(dialect)) }
+
+    public func isReady() async -> Bool {
+        guard let applied = try? await database.appliedMigrationVersions() else { return false }
+        return Schema.migrations(dialect).allSatisfy { applied.contains($0.version) }
+    }
+
+    // MARK: Organizations
+
+    public static var defaultOrganizationID: String { "org_default" }
+
+    public func defaultOrganization(timeZone: String) async throws -> Organization {
+        let now = Instant.now
+        try await database.execute(statement([
+            ("INSERT INTO organizations (id, name, time_zone, created_us) VALUES (", .text(Self.defaultOrganizationID)),
+            (", 'Default', ", .text(timeZone)), (", ", .int(now.microseconds)), (") ON CONFLICT (id) DO NOTHING", nil),
+        ]))
+        guard let org = try await organization(id: Self.defaultOrganizationID) else {
+            throw TallyError.unavailable("the default organization could not be created")
+        }
+        return org
+    }
+
+    public func organization(id: String) async throws -> Organization? {
+        let rows = try await database.query(statement([("SELECT id, name, time_zone, created_us FROM organizations WHERE id = ", .text(id))]))
+        return rows.first.map {
+            Organization(id: $0.text(0) ?? "", name: $0.text(1) ?? "", timeZone: $0.text(2) ?? "UTC",
+                         createdAt: Instant(microseconds: $0.int(3) ?? 0))
+        }
+    }
+
+    // MARK: Projects
+
+    public func createProject(organizationID: String, name: String) async throws -> Project {
+        let project = Project(id: Identifier.make("prj"), organizationID: organizationID, name: name, createdAt: .now)
+        do {
+            try await database.execute(statement([
+                ("INSERT INTO projects (id, org_id, name, created_us) VALUES (", .text(project.id)),
+                (", ", .text(organizationID)), (", ", .text(name)), (", ", .int(project.createdAt.microseconds)), (")", nil),
+            ]))
+        } catch TallyError.conflict {
+            throw TallyError.conflict("a project named '\(name)' already exists")
+        }
+        return project
+    }
+
+    public func projects(organizationID: String) async throws -> [Project] {
+        try await database.query(statement([
+            ("SELECT id, org_id, name, created_us FROM projects WHERE org_id = ", .text(organizationID)),
+            (" ORDER BY name", nil),
+        ])).map(Self.project)
+    }
+
+    public func project(organizationID: String, name: String) async throws -> Project? {
+        try await database.query(statement([
+            ("SELECT id, org_id, name, created_us FROM projects WHERE org_id = ", .text(organizationID)),
+            (" AND name = ", .text(name)),
+        ])).first.map(Self.project)
+    }
+
+    static func project(_ r: SQLRow) -> Project {
+        Project(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", name: r.text(2) ?? "",
+                createdAt: Instant(microseconds: r.int(3) ?? 0))
+    }
+
+    // MARK: Tokens
+
+    static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name, t.name, t.scopes, t.hint, t.created_us, "
+        + "t.last_used_us, t.revoked_us FROM api_tokens t JOIN projects p ON p.id = t.project_id" }
+
+    public func createToken(_ token: APIToken, secretHash: String) async throws {
+        let scopes = token.scopes.sorted().map(\.rawValue).joined(separator: ",")
+        try await database.execute(statement([
+            ("INSERT INTO api_tokens (id, org_id, project_id, name, scopes, secret_hash, hint, created_us) VALUES (", .text(token.id)),
+            (", ", .text(token.organizationID)), (", ", .text(token.projectID)), (", ", token.name.map(SQLValue.text) ?? .null),
+            (", ", .text(scopes)), (", ", .text(secretHash)), (", ", .text(token.hint)),
+            (", ", .int(token.createdAt.microseconds)), (")", nil),
+        ]))
+    }
+
+    public func tokens(organizationID: String) async throws -> [APIToken] {
+        try await database.query(statement([
+            (Self.tokenColumns + " WHERE t.org_id = ", .text(organizationID)), (" ORDER BY t.created_us, t.id", nil),
+        ])).map(Self.token)
+    }
+
+    public func token(secretHash: String) async throws -> APIToken? {
+        try await database.query(statement([(Self.tokenColumns + " WHERE t.secret_hash = ", .text(secretHash))])).first.map(Self.token)
+    }
+
+    public func revokeToken(organizationID: String, id: String, at: Instant) async throws {
+        let changed = try await database.execute(statement([
+            ("UPDATE api_tokens SET revoked_us = COALESCE(revoked_us, ", .int(at.microseconds)),
+            (") WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+        ]))
+        guard changed > 0 else { throw TallyError.notFound("token '\(id)'") }
+    }
+
+    public func recordTokenUse(id: String, at: Instant) async throws {
+        try await database.execute(statement([
+            ("UPDATE api_tokens SET last_used_us = ", .int(at.microseconds)), (" WHERE id = ", .text(id)),
+        ]))
+    }
+
+    static func token(_ r: SQLRow) -> APIToken {
+        APIToken(
+            id: r.text(0) ?? "", organizationID: r.text(1) ?? "", projectID: r.text(2) ?? "", projectName: r.text(3) ?? "",
+            name: r.text(4), scopes: Set((r.text(5) ?? "").split(separator: ",").compactMap { Scope(rawValue: String($0)) }),
+            hint: r.text(6) ?? "", createdAt: Instant(microseconds: r.int(7) ?? 0),
+            lastUsedAt: r.int(8).map(Instant.init(microseconds:)), revokedAt: r.int(9).map(Instant.init(microseconds:))
+        )
+    }
+
+    // MARK: Events
+
+    public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
+        try await database.insert(batches)
+    }
+
+    public func events(_ query: EventQuery) async throws -> EventPage {
+        let rows = try await database.query(UsageSQL.eventPage(dialect, query))
+        var decoded = rows.map(UsageSQL.decodeEvent)
+        var next: EventCursor?
+        if decoded.count > query.limit {
+            decoded.removeLast()
+            let last = decoded[decoded.count - 1]
+            next = EventCursor(timestamp: last.event.event.timestamp, sequence: last.sequence)
+        }
+        return EventPage(events: decoded.map(\.event), next: next)
+    }
+
+    public func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent? {
+        try await database.query(UsageSQL.eventByID(dialect, organizationID: organizationID, id: id, projectIDs: projectIDs))
+            .first.map { UsageSQL.decodeEvent($0).event }
+    }
+
+    public func summary(_ query: SummaryQuery) async throws -> SummaryResult {
+        try await UsageSQL.summary(dialect, query) { try await database.query($0) }
+    }
+}
+

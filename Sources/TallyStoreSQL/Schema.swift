@@ -1,0 +1,73 @@
+import TallyAggregate
+import TallyCore
+
+public struct Migration: Sendable {
+    public var version: Int
+    public var name: String
+    public var statements: [String]
+}
+
+/// The schema, as ordered migrations, written once for both dialects: they differ only in a few types.
+public enum Schema {
+    public static func migrations(_ dialect: SQLDialect) -> [Migration] {
+        let bigint = dialect == .postgres ? "BIGINT" : "INTEGER"
+        let serial = dialect == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+        let metrics = UsageMetrics.columns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")
+        func rollup(_ t: RollupTable) -> String {
+            let dims = t.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ", ")
+            let key = (["org_id", "hour"] + t.dimensions.map(\.column)).joined(separator: ", ")
+            let withoutRowID = dialect == .sqlite ? " WITHOUT ROWID" : ""
+            return "CREATE TABLE \(t.name) (org_id TEXT NOT NULL, hour \(bigint) NOT NULL, \(dims), \(metrics), PRIMARY KEY (\(key)))\(withoutRowID)"
+        }
+        return [
+            Migration(version: 1, name: "organizations_projects_tokens", statements: [
+                """
+                CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL, time_zone TEXT NOT NULL,
+                  created_us \(bigint) NOT NULL)
+                """,
+                """
+                CREATE TABLE projects (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  name TEXT NOT NULL, created_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                """,
+                """
+                CREATE TABLE api_tokens (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  project_id TEXT NOT NULL REFERENCES projects(id), name TEXT, scopes TEXT NOT NULL,
+                  secret_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL, created_us \(bigint) NOT NULL,
+                  last_used_us \(bigint), revoked_us \(bigint))
+                """,
+                "CREATE INDEX api_tokens_org ON api_tokens (org_id, created_us)",
+            ]),
+            Migration(version: 2, name: "usage_events_and_rollups", statements: [
+                """
+                CREATE TABLE usage_events (seq \(serial), org_id TEXT NOT NULL, project_id TEXT NOT NULL,
+                  event_id TEXT NOT NULL, ts_us \(bigint) NOT NULL, received_us \(bigint) NOT NULL,
+                  provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+                  input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL,
+                  cached_input_tokens \(bigint) NOT NULL, cache_write_input_tokens \(bigint) NOT NULL,
+                  cache_write_1h_input_tokens \(bigint) NOT NULL, reasoning_tokens \(bigint) NOT NULL,
+                  input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
+                  requests \(bigint) NOT NULL, feature TEXT, user_id TEXT, api_key TEXT, environment TEXT, tags TEXT,
+                  status TEXT NOT NULL, http_status \(bigint), error_type TEXT, latency_ms \(bigint), ttft_ms \(bigint),
+                  streamed \(bigint), retries \(bigint), finish_reason TEXT, batch \(bigint) NOT NULL, service_tier TEXT,
+                  provider_cost_nanos \(bigint), cost_nanos \(bigint), price_id TEXT, source TEXT NOT NULL,
+                  UNIQUE (org_id, project_id, event_id))
+                """,
+                "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq)",
+            ] + RollupTable.all.map(rollup)),
+        ]
+    }
+
+    /// `INSERT … ON CONFLICT DO UPDATE` adding one row's metrics to a rollup; identical in both dialects.
+    /// `rows` is what follows the column list: `VALUES (?, …)` or a `SELECT`.
+    public static func rollupUpsert(_ table: RollupTable, rows: String) -> String {
+        let key = ["org_id", "hour"] + table.dimensions.map(\.column)
+        let columns = key + UsageMetrics.columns
+        let updates = UsageMetrics.columns.map { "\($0) = \(table.name).\($0) + excluded.\($0)" }.joined(separator: ", ")
+        return "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) \(rows)"
+            + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)"
+    }
+
+    public static func rollupValues(_ key: RollupKey, _ metrics: UsageMetrics) -> [SQLValue] {
+        [.text(key.organizationID), .int(key.hour)] + key.values.map(SQLValue.text) + metrics.columnValues.map(SQLValue.int)
+    }
+}

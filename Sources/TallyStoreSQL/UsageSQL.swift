@@ -1,0 +1,217 @@
+import TallyAggregate
+import TallyCore
+
+/// The queries over events and rollups that read the same in both dialects.
+public enum UsageSQL {
+    /// Event columns in table order (after `seq`); inserts and reads use this one list.
+    public static let eventColumns = [
+        "org_id", "project_id", "event_id", "ts_us", "received_us", "provider", "model", "operation",
+        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
+        "feature", "user_id", "api_key", "environment", "tags", "status", "http_status", "error_type",
+        "latency_ms", "ttft_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
+        "provider_cost_nanos", "cost_nanos", "price_id", "source",
+    ]
+
+    /// Columns holding integers; the others hold text.
+    public static let integerEventColumns: Set<String> = [
+        "ts_us", "received_us", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
+        "http_status", "latency_ms", "ttft_ms", "streamed", "retries", "batch", "provider_cost_nanos", "cost_nanos",
+    ]
+
+    /// The values of one stored event, in `eventColumns` order.
+    public static func eventValues(_ s: StoredEvent) -> [SQLValue] {
+        let e = s.event
+        let u = e.usage
+        let a = e.attribution
+        let o = e.outcome
+        func t(_ v: String?) -> SQLValue { v.map(SQLValue.text) ?? .null }
+        func i(_ v: Int64?) -> SQLValue { v.map(SQLValue.int) ?? .null }
+        func b(_ v: Bool?) -> SQLValue { v.map { .int($0 ? 1 : 0) } ?? .null }
+        return [
+            .text(s.organizationID), .text(s.projectID), .text(e.id), .int(e.timestamp.microseconds),
+            .int(s.receivedAt.microseconds), .text(e.provider), .text(e.model), .text(e.operation.rawValue),
+            .int(u.inputTokens), .int(u.outputTokens), .int(u.cachedInputTokens), .int(u.cacheWriteInputTokens),
+            .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens), .int(u.inputAudioTokens), .int(u.outputAudioTokens),
+            .int(u.requests), t(a.feature), t(a.user), t(a.apiKey), t(a.environment), t(encodeTags(a.tags)),
+            .text(o.status.rawValue), i(o.httpStatus.map(Int64.init)), t(o.errorType), i(o.latencyMs),
+            i(o.timeToFirstTokenMs), b(o.streamed), i(o.retries), t(o.finishReason), .int(e.batch ? 1 : 0),
+            t(e.serviceTier), i(e.providerCost?.nanos), i(s.cost?.nanos), t(s.priceID), .text(e.source.rawValue),
+        ]
+    }
+
+    static func encodeTags(_ tags: [String: String]) -> String? {
+        guard !tags.isEmpty else { return nil }
+        var w = JSONWriter()
+        w.beginObject()
+        for k in tags.keys.sorted() { w.field(k, tags[k]) }
+        w.endObject()
+        return w.text
+    }
+
+    static func decodeTags(_ text: String?) -> [String: String] {
+        guard let text, case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else { return [:] }
+        var tags: [String: String] = [:]
+        for (k, v) in members { if case .string(let s) = v { tags[k] = s } }
+        return tags
+    }
+
+    /// `SELECT seq, e.<columns>, p.name` joined to the project's name.
+    static var selectEvents: String {
+        "SELECT e.seq, " + eventColumns.map { "e." + $0 }.joined(separator: ", ")
+            + ", p.name FROM usage_events e JOIN projects p ON p.id = e.project_id"
+    }
+
+    /// Decodes a row of `selectEvents`: the sequence number and the event.
+    public static func decodeEvent(_ r: some SQLRowReader) -> (sequence: Int64, event: StoredEvent) {
+        var e = UsageEvent(
+            id: r.text(3) ?? "", timestamp: Instant(microseconds: r.int(4) ?? 0), provider: r.text(6) ?? "",
+            model: r.text(7) ?? "", operation: Operation(rawValue: r.text(8) ?? "") ?? .other
+        )
+        e.usage.inputTokens = r.int(9) ?? 0
+        e.usage.outputTokens = r.int(10) ?? 0
+        e.usage.cachedInputTokens = r.int(11) ?? 0
+        e.usage.cacheWriteInputTokens = r.int(12) ?? 0
+        e.usage.cacheWrite1hInputTokens = r.int(13) ?? 0
+        e.usage.reasoningTokens = r.int(14) ?? 0
+        e.usage.inputAudioTokens = r.int(15) ?? 0
+        e.usage.outputAudioTokens = r.int(16) ?? 0
+        e.usage.requests = r.int(17) ?? 0
+        e.attribution = Attribution(feature: r.text(18), user: r.text(19), apiKey: r.text(20),
+                                    environment: r.text(21), tags: decodeTags(r.text(22)))
+        e.outcome.status = EventStatus(rawValue: r.text(23) ?? "") ?? .success
+        e.outcome.httpStatus = r.int(24).map(Int.init)
+        e.outcome.errorType = r.text(25)
+        e.outcome.latencyMs = r.int(26)
+        e.outcome.timeToFirstTokenMs = r.int(27)
+        e.outcome.streamed = r.int(28).map { $0 != 0 }
+        e.outcome.retries = r.int(29)
+        e.outcome.finishReason = r.text(30)
+        e.batch = (r.int(31) ?? 0) != 0
+        e.serviceTier = r.text(32)
+        e.providerCost = r.int(33).map(USD.init(nanos:))
+        e.source = EventSource(rawValue: r.text(36) ?? "") ?? .api
+        let name = r.text(37) ?? ""
+        e.attribution.project = name
+        let stored = StoredEvent(
+            event: e, organizationID: r.text(1) ?? "", projectID: r.text(2) ?? "", projectName: name,
+            receivedAt: Instant(microseconds: r.int(5) ?? 0), cost: r.int(34).map(USD.init(nanos:)), priceID: r.text(35)
+        )
+        return (r.int(0) ?? 0, stored)
+    }
+
+    /// One page of events, newest first, keyset-paginated on (timestamp, seq).
+    public static func eventPage(_ dialect: SQLDialect, _ q: EventQuery) -> SQLStatement {
+        var s = SQLStatement(dialect, selectEvents + " WHERE e.org_id = ")
+        s.bind(q.organizationID)
+        s.appendFilters(q.filters, tableAlias: "e.")
+        if let from = q.from { s.append(" AND e.ts_us >= "); s.bind(from.microseconds) }
+        if let to = q.to { s.append(" AND e.ts_us < "); s.bind(to.microseconds) }
+        if let c = q.after {
+            s.append(" AND (e.ts_us < ")
+            s.bind(c.timestamp.microseconds)
+            s.append(" OR (e.ts_us = ")
+            s.bind(c.timestamp.microseconds)
+            s.append(" AND e.seq < ")
+            s.bind(c.sequence)
+            s.append("))")
+        }
+        s.append(" ORDER BY e.ts_us DESC, e.seq DESC LIMIT ")
+        s.bind(Int64(q.limit + 1))
+        return s
+    }
+
+    public static func eventByID(_ dialect: SQLDialect, organizationID: String, id: String, projectIDs: [String]?) -> SQLStatement {
+        var s = SQLStatement(dialect, selectEvents + " WHERE e.org_id = ")
+        s.bind(organizationID)
+        s.append(" AND e.event_id = ")
+        s.bind(id)
+        if let projectIDs { s.appendFilters([.project: projectIDs], tableAlias: "e.") }
+        s.append(" ORDER BY e.ts_us DESC, e.seq DESC LIMIT 1")
+        return s
+    }
+
+    // MARK: Summary
+
+    /// Metric expressions over raw events, in `UsageMetrics.columns` order.
+    static let rawMetricExpressions = [
+        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
+        "CASE WHEN status = 'error' THEN requests ELSE 0 END", "COALESCE(cost_nanos, 0)",
+        "CASE WHEN cost_nanos IS NULL THEN requests ELSE 0 END", "COALESCE(provider_cost_nanos, 0)",
+    ]
+
+    /// Rows: [local day when grouped by time], one column per dimension, then the metrics.
+    public static func rollupSummary(_ dialect: SQLDialect, table: RollupTable, range: SummaryPlan.RollupRange,
+                                     query: SummaryQuery) -> SQLStatement {
+        var s = SQLStatement(dialect, "SELECT ")
+        var groupBy: [String] = []
+        if query.grain != nil {
+            s.append("(hour * 3600 + CAST(")
+            s.bind(range.offsetSeconds)
+            s.append(" AS BIGINT)) / 86400 AS local_day, ")
+            groupBy.append("local_day")
+        }
+        for d in query.dimensions { s.append(d.column + ", "); groupBy.append(d.column) }
+        s.append(UsageMetrics.columns.map { "CAST(COALESCE(SUM(\($0)), 0) AS BIGINT)" }.joined(separator: ", "))
+        s.append(" FROM \(table.name) WHERE org_id = ")
+        s.bind(query.organizationID)
+        s.append(" AND hour >= ")
+        s.bind(range.startHour)
+        s.append(" AND hour < ")
+        s.bind(range.endHour)
+        s.appendFilters(query.filters)
+        if !groupBy.isEmpty { s.append(" GROUP BY " + groupBy.joined(separator: ", ")) }
+        return s
+    }
+
+    /// Rows: one column per dimension, then the metrics.
+    public static func rawSummary(_ dialect: SQLDialect, range: SummaryPlan.RawRange, query: SummaryQuery) -> SQLStatement {
+        var s = SQLStatement(dialect, "SELECT ")
+        for d in query.dimensions { s.append(d.column + ", ") }
+        s.append(rawMetricExpressions.map { "CAST(COALESCE(SUM(\($0)), 0) AS BIGINT)" }.joined(separator: ", "))
+        s.append(" FROM usage_events WHERE org_id = ")
+        s.bind(query.organizationID)
+        s.append(" AND ts_us >= ")
+        s.bind(range.start.microseconds)
+        s.append(" AND ts_us < ")
+        s.bind(range.end.microseconds)
+        s.appendFilters(query.filters)
+        if !query.dimensions.isEmpty { s.append(" GROUP BY " + query.dimensions.map(\.column).joined(separator: ", ")) }
+        return s
+    }
+
+    /// Runs a plan with the store's own executor and merges the rows into the answer.
+    public static func summary(
+        _ dialect: SQLDialect, _ query: SummaryQuery,
+        run: (SQLStatement) async throws -> [SQLRow]
+    ) async throws -> SummaryResult {
+        let plan = SummaryPlan(query)
+        var acc = SummaryAccumulator(dimensions: query.dimensions)
+        let n = query.dimensions.count
+        func metrics(_ r: any SQLRowReader, from start: Int) -> UsageMetrics {
+            UsageMetrics(columnValues: (0..<UsageMetrics.columns.count).map { r.int(start + $0) ?? 0 })
+        }
+        if let table = plan.table {
+            for range in plan.rollupRanges {
+                for r in try await run(rollupSummary(dialect, table: table, range: range, query: query)) {
+                    let timed = query.grain != nil
+                    let first = timed ? 1 : 0
+                    let m = metrics(r, from: first + n)
+                    guard m != UsageMetrics() else { continue }
+                    let period = query.grain.map { PeriodLabel.label(localDay: r.int(0) ?? 0, grain: $0) }
+                    acc.add(period: period, values: (0..<n).map { r.text(first + $0) }, metrics: m)
+                }
+            }
+        }
+        for range in plan.rawRanges {
+            for r in try await run(rawSummary(dialect, range: range, query: query)) {
+                let m = metrics(r, from: n)
+                guard m != UsageMetrics() else { continue }
+                acc.add(period: range.period, values: (0..<n).map { r.text($0) }, metrics: m)
+            }
+        }
+        return acc.result()
+    }
+}

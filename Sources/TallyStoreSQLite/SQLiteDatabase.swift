@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import TallyAggregate
+import TallyCore
+import TallyStoreSQL
+
+public typealias SQLiteStore = SQLStore<SQLiteDatabase>
+
+/// The embedded store: one SQLite file in WAL mode through GRDB's DatabasePool (one writer, concurrent readers).
+///
+/// `synchronous = FULL` makes every commit durable before it returns, so an acknowledged event survives a crash
+/// or power loss; group commit (several requests in one transaction) keeps that affordable.
+public struct SQLiteDatabase: SQLDatabase {
+    public let dialect = SQLDialect.sqlite
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw TallyError.unavailable("cannot open the SQLite database at \(path): \(Self.describe(error))")
+        }
+    }
+
+    public static func open(path: String) throws -> SQLiteStore { SQLStore(try SQLiteDatabase(path: path)) }
+
+    static func arguments(_ values: [SQLValue]) -> StatementArguments {
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
+            switch value {
+            case .int(let v): v
+            case .text(let t): t
+            case .null: nil
+            }
+        })
+    }
+
+    static func row(_ row: Row) -> SQLRow {
+        SQLRow(row.databaseValues.map { dbValue in
+            switch dbValue.storage {
+            case .int64(let v): .int(v)
+            case .string(let s): .text(s)
+            case .double(let d): .int(Int64(d))
+            case .blob(let b): .text(String(decoding: b, as: UTF8.self))
+            case .null: .null
+            }
+        })
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
+        return "\(error)"
+    }
+
+    func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw TallyError.conflict(error.message ?? "already exists")
+        } catch let error as DatabaseError {
+            throw TallyError.unavailable("SQLite: \(Self.describe(error))")
+        }
+    }
+
+    public func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        try await mapErrors {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: statement.text, arguments: Self.arguments(statement.binds)).map(Self.row)
+            }
+        }
+    }
+
+    @discardableResult
+    public func execute(_ statement: SQLStatement) async throws -> Int {
+        try await mapErrors {
+            try await pool.write { db in
+                try db.execute(sql: statement.text, arguments: Self.arguments(statement.binds))
+                return db.changesCount
+            }
+        }
+    }
+
+    public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
+        try await mapErrors {
+            try await pool.write { db in
+                let columns = UsageSQL.eventColumns
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES ("
+                        + Array(repeating: "?", count: columns.count).joined(separator: ", ")
+                        + ") ON CONFLICT (org_id, project_id, event_id) DO NOTHING"
+                )
+                var outcomes: [InsertOutcome] = []
+                var stored: [StoredEvent] = []
+                for batch in batches {
+                    var accepted = 0
+                    for event in batch.events {
+                        try insert.execute(arguments: Self.arguments(UsageSQL.eventValues(event)))
+                        if db.changesCount > 0 {
+                            accepted += 1
+                            stored.append(event)
+                        }
+                    }
+                    outcomes.append(InsertOutcome(accepted: accepted, duplicates: batch.events.count - accepted))
+                }
+                for delta in RollupDelta.compute(stored) {
+                    let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
+                    let upsert = try db.cachedStatement(
+                        sql: Schema.rollupUpsert(delta.table, rows: "VALUES (" + Array(repeating: "?", count: n).joined(separator: ", ") + ")")
+                    )
+                    for row in delta.rows {
+                        try upsert.execute(arguments: Self.arguments(Schema.rollupValues(row.key, row.metrics)))
+                    }
+                }
+                return outcomes
+            }
+        }
+    }
+
+    public func migrate(_ migrations: [Migration]) async throws {
+        // The write transaction is IMMEDIATE: a second process waits on SQLite's lock, then sees the ledger.
+        try await mapErrors {
+            try await pool.write { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                      applied_us INTEGER NOT NULL)
+                    """)
+                let applied = Set(try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
+                for migration in migrations where !applied.contains(migration.version) {
+                    for sql in migration.statements { try db.execute(sql: sql) }
+                    try db.execute(
+                        sql: "INSERT INTO schema_migrations (version, name, applied_us) VALUES (?, ?, ?)",
+                        arguments: [migration.version, migration.name, Instant.now.microseconds]
+                    )
+                }
+            }
+        }
+    }
+
+    public func appliedMigrationVersions() async throws -> Set<Int> {
+        try await mapErrors {
+            try await pool.read { db in
+                guard try db.tableExists("schema_migrations") else { return [] }
+                return Set(try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
+            }
+        }
+    }
+}

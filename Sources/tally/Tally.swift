@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import TallyCore
+import TallyServer
+
+@main
+struct Tally: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tally",
+        abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
+        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self]
+    )
+}
+
+/// Store settings every command shares. Flags override the environment.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory, created 0700 (env TALLY_DATA_DIR, default ./tally-data).")
+    var dataDirectory: String?
+    @Option(name: .customLong("database-url"), help: "postgres://user:password@host:port/database; unset: SQLite file $TALLY_DATA_DIR/tally.sqlite (env TALLY_DATABASE_URL).")
+    var databaseURL: String?
+    @Option(name: .customLong("time-zone"), help: "The default organization's time zone, an IANA name (env TALLY_TIME_ZONE, default UTC).")
+    var timeZone: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env TALLY_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    var flags: [TallyConfig.Key: String] {
+        var flags: [TallyConfig.Key: String] = [:]
+        flags[.dataDirectory] = dataDirectory
+        flags[.databaseURL] = databaseURL
+        flags[.timeZone] = timeZone
+        flags[.logLevel] = logLevel
+        return flags
+    }
+}
+
+/// Runs a command body with the configured store; any failure becomes one line on stderr and exit code 1.
+func withConfiguredStore<T: Sendable>(
+    _ flags: [TallyConfig.Key: String], _ body: @Sendable (TallyConfig, Logger, any TallyStore) async throws -> T
+) async throws -> T {
+    do {
+        let config = try TallyConfig.load(environment: ProcessInfo.processInfo.environment, flags: flags)
+        var logger = Logger(label: "tally")
+        logger.logLevel = config.logLevel
+        let captured = logger
+        return try await StoreBootstrap.withStore(config, logger: logger) { store in
+            try await body(config, captured, store)
+        }
+    } catch let problem as TallyConfig.Problem {
+        fail(problem.description)
+    } catch let error as TallyError {
+        fail(describe(error))
+    }
+}
+
+func describe(_ error: TallyError) -> String {
+    switch error {
+    case .invalid(let problems), .contentNotAllowed(let problems):
+        problems.map { "\($0.field) \($0.reason)" }.joined(separator: "; ")
+    case .notFound(let what): "\(what) was not found"
+    case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message): message
+    case .unauthenticated: "not authenticated"
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("tally: \(message)\n".utf8))
+    exit(1)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Tally server: migrates the store, creates the default organization, serves HTTP.",
+        discussion: """
+        Environment variables (flags override them):
+          TALLY_HOST          address to listen on (default 127.0.0.1)
+          TALLY_PORT          port (default 8080)
+          TALLY_DATA_DIR      data directory, created 0700 (default ./tally-data)
+          TALLY_DATABASE_URL  unset: embedded SQLite in WAL mode at $TALLY_DATA_DIR/tally.sqlite;
+                              postgres://user:password@host:port/database[?sslmode=disable|prefer|require]: PostgreSQL
+          TALLY_LOG_LEVEL     trace, debug, info, notice, warning, error, critical (default info)
+          TALLY_TIME_ZONE     the default organization's time zone (default UTC)
+        SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
+        """
+    )
+
+    @Option(help: "Address to listen on (env TALLY_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (env TALLY_PORT, default 8080).") var port: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        var flags = store.flags
+        flags[.host] = host
+        flags[.port] = port
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        try await withConfiguredStore(flags) { config, logger, store in
+            try await store.migrate()
+            let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
+            let storeKind = if case .postgres = config.database { "postgresql" } else { "sqlite" }
+            logger.notice("tally starting", metadata: [
+                "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
+            ])
+            let app = buildApplication(
+                store: store, config: config, logger: logger, registry: registry,
+                maxCommitsInFlight: storeKind == "postgresql" ? 4 : 1
+            )
+            try await app.runService()
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        try await withConfiguredStore(store.flags) { config, _, store in
+            try await store.migrate()
+            _ = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
+            print("migrations applied")
+        }
+    }
+}
+
+/// CLI commands act on the default organization (web accounts and several organizations come later).
+func defaultOrganization(_ config: TallyConfig, _ store: any TallyStore) async throws -> Organization {
+    try await store.migrate()
+    return try await store.defaultOrganization(timeZone: config.timeZone.identifier)
+}
+
+struct Projects: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage projects.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
+        @Argument(help: "The project's name (1-64 printable characters, no spaces or commas).") var name: String
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            if let reason = Project.validate(name: name) { fail("project name \(reason)") }
+            try await withConfiguredStore(store.flags) { [name] config, _, store in
+                let org = try await defaultOrganization(config, store)
+                print(try await store.createProject(organizationID: org.id, name: name).id)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List projects.")
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await withConfiguredStore(store.flags) { config, _, store in
+                let org = try await defaultOrganization(config, store)
+                for p in try await store.projects(organizationID: org.id) {
+                    print("\(p.id)\t\(p.name)\t\(p.createdAt.rfc3339)")
+                }
+            }
+        }
+    }
+}
+
+struct Tokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API token; prints its secret alone on one line, once. Only a hash is stored."
+        )
+        @Option(help: "The project the token belongs to.") var project: String
+        @Option(help: "Comma-separated scopes: ingest, read, gateway, admin (admin implies all).") var scopes: String
+        @Option(help: "A label to tell tokens apart.") var name: String?
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let parsed: Set<Scope>
+            switch parseScopes(scopes) {
+            case .success(let s): parsed = s
+            case .failure(let e): fail(describe(e))
+            }
+            try await withConfiguredStore(store.flags) { [project, name] config, _, store in
+                let org = try await defaultOrganization(config, store)
+                let issued = try await TokenSecret.issue(
+                    store: store, organizationID: org.id, projectName: project, scopes: parsed, name: name
+                )
+                print(issued.secret)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await withConfiguredStore(store.flags) { config, _, store in
+                let org = try await defaultOrganization(config, store)
+                print(["ID", "NAME", "PROJECT", "SCOPES", "SECRET", "CREATED", "LAST USED", "REVOKED"].joined(separator: "\t"))
+                for t in try await store.tokens(organizationID: org.id) {
+                    print([
+                        t.id, t.name ?? "-", t.projectName, t.scopes.sorted().map(\.rawValue).joined(separator: ","),
+                        "tly_…" + t.hint, t.createdAt.rfc3339, t.lastUsedAt?.rfc3339 ?? "-", t.revokedAt?.rfc3339 ?? "-",
+                    ].joined(separator: "\t"))
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token at once, on every replica.")
+        @Argument(help: "The token's id (tok_…).") var id: String
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await withConfiguredStore(store.flags) { [id] config, _, store in
+                let org = try await defaultOrganization(config, store)
+                try await store.revokeToken(organizationID: org.id, id: id, at: .now)
+                print("revoked \(id)")
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Testing
+@testable import TallyAggregate
+@testable import TallyCore
+@testable import TallyIngest
+
+@Suite struct MoneyTests {
+    @Test(arguments: [("0.0125", Int64(12_500_000)), ("3", 3_000_000_000), ("0.000000001", 1), ("12.5", 12_500_000_000)])
+    func parsesExactDecimals(text: String, nanos: Int64) {
+        #expect(USD(decimal: text)?.nanos == nanos)
+        #expect(USD(nanos: nanos).decimalString == text)
+    }
+
+    @Test(arguments: ["", "1.", ".5", "1e3", "0.0000000001", "abc", "1,5"])
+    func rejectsNonDecimals(text: String) {
+        #expect(USD(decimal: text) == nil)
+    }
+
+    @Test func sumsAreExact() {
+        // 0.1 added ten times is exactly 1 (it is not in binary floating point).
+        let total = (0..<10).reduce(USD.zero) { sum, _ in sum + USD(decimal: "0.1")! }
+        #expect(total.decimalString == "1")
+    }
+}
+
+@Suite struct TimeTests {
+    @Test func parsesRFC3339WithOffsetsAndFractions() {
+        #expect(Instant(rfc3339: "2026-11-20T10:15:00Z")?.rfc3339 == "2026-11-20T10:15:00Z")
+        #expect(Instant(rfc3339: "2026-11-20T11:15:00+01:00") == Instant(rfc3339: "2026-11-20T10:15:00Z"))
+        #expect(Instant(rfc3339: "2026-11-20T10:15:00.5Z")?.rfc3339 == "2026-11-20T10:15:00.500Z")
+        #expect(Instant(rfc3339: "2026-11-20T10:15:00.123456789Z")?.microseconds == Instant(rfc3339: "2026-11-20T10:15:00.123456Z")?.microseconds)
+        for bad in ["2026-11-20", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-20T10:15:00", "yesterday"] {
+            #expect(Instant(rfc3339: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func civilDatesRoundTrip() {
+        for days in stride(from: Int64(-800), to: 30_000, by: 37) {
+            #expect(CivilDate(daysSinceEpoch: days).daysSinceEpoch == days)
+        }
+        #expect(CivilDate(year: 2026, month: 11, day: 23).isoWeekday == 1)
+        #expect(CivilDate(parsing: "2024-02-29") != nil)
+        #expect(CivilDate(parsing: "2025-02-29") == nil)
+    }
+
+    @Test func localMidnightAcrossDaylightSaving() throws {
+        let berlin = try #require(TimeZoneRules(identifier: "Europe/Berlin"))
+        #expect(berlin.startOfDay(CivilDate(year: 2026, month: 3, day: 29)).rfc3339 == "2026-03-28T23:00:00Z")
+        #expect(berlin.startOfDay(CivilDate(year: 2026, month: 3, day: 30)).rfc3339 == "2026-03-29T22:00:00Z")
+        let kolkata = try #require(TimeZoneRules(identifier: "Asia/Kolkata"))
+        #expect(kolkata.startOfDay(CivilDate(year: 2026, month: 11, day: 20)).rfc3339 == "2026-11-19T18:30:00Z")
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func parsesAndKeepsNumbersExact() throws {
+        let v = try JSONParser.parse(Array(#"{"a":[1,2.50,"x\u00e9\n"],"b":null,"c":true,"d":12345678901234567}"#.utf8))
+        #expect(v["a"] == .array([.number("1"), .number("2.50"), .string("xé\n")]))
+        #expect(v["d"] == .number("12345678901234567"))
+        #expect(v["b"] == .null)
+    }
+
+    @Test(arguments: ["{", "[1,]", "{\"a\":1}x", "\"\\x\"", "{'a':1}", "01", "[1 2]", "\"\u{01}\""])
+    func rejectsMalformed(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8)) }
+    }
+
+    @Test func writerEscapes() {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("q", "a\"b\\c\n\u{01}")
+        w.field("n", nil as String?)
+        w.endObject()
+        #expect(w.text == #"{"q":"a\"b\\c\n\u0001","n":null}"#)
+    }
+}
+
+@Suite struct EventDecoderTests {
+    let now = Instant(rfc3339: "2026-11-23T00:00:00Z")!
+
+    func decode(_ json: String, format: EventDecoder.Format = .json) throws(TallyError) -> [UsageEvent] {
+        try EventDecoder.decode(Array(json.utf8), format: format, now: now)
+    }
+
+    func problems(_ json: String) -> [FieldProblem] {
+        do {
+            _ = try decode(json)
+            return []
+        } catch {
+            switch error {
+            case .invalid(let p), .contentNotAllowed(let p): return p
+            default: return [FieldProblem(field: "?", reason: "\(error)")]
+            }
+        }
+    }
+
+    @Test func decodesEveryField() throws {
+        let events = try decode("""
+        {"id":"e1","timestamp":"2026-11-20T10:00:00Z","provider":"anthropic","model":"claude-sonnet-4-5","operation":"chat",
+         "input_tokens":1000,"output_tokens":200,"cached_input_tokens":300,"cache_write_input_tokens":100,
+         "cache_write_1h_input_tokens":40,"reasoning_tokens":50,"input_audio_tokens":0,"output_audio_tokens":0,"requests":2,
+         "project":"web","feature":"search","user":"u1","api_key":"…a1b2","environment":"prod","tags":{"team":"core"},
+         "status":"error","http_status":429,"error_type":"rate_limit_error","latency_ms":812,"time_to_first_token_ms":90,
+         "streamed":true,"retries":1,"finish_reason":"end_turn","batch":true,"service_tier":"priority",
+         "provider_cost_usd":"0.0231","source":"import"}
+        """)
+        let e = try #require(events.first)
+        #expect(e.id == "e1" && e.provider == "anthropic" && e.usage.cacheWrite1hInputTokens == 40 && e.usage.requests == 2)
+        #expect(e.attribution.tags == ["team": "core"] && e.outcome.status == .error && e.outcome.httpStatus == 429)
+        #expect(e.providerCost == USD(decimal: "0.0231") && e.batch && e.source == .import && e.outcome.streamed == true)
+    }
+
+    @Test func acceptsEveryEnvelope() throws {
+        let one = #"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"gpt-4o"}"#
+        #expect(try decode(one).count == 1)
+        #expect(try decode("[\(one),\(one)]").count == 2)
+        #expect(try decode(#"{"events":[\#(one),\#(one),\#(one)]}"#).count == 3)
+        #expect(try decode("\(one)\n\n\(one)\n", format: .ndjson).count == 2)
+        #expect(try decode(one)[0].id.hasPrefix("evt_"))
+    }
+
+    @Test func namesEveryProblemWithItsIndex() {
+        let p = problems(#"[{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m"},{"provider":"OpenAI","input_tokens":1.5,"colour":"red"}]"#)
+        #expect(p.contains(FieldProblem(index: 1, field: "colour", reason: "unknown field")))
+        #expect(p.contains { $0.index == 1 && $0.field == "provider" })
+        #expect(p.contains { $0.index == 1 && $0.field == "input_tokens" })
+        #expect(p.contains(FieldProblem(index: 1, field: "timestamp", reason: "is required")))
+        #expect(p.contains(FieldProblem(index: 1, field: "model", reason: "is required")))
+        #expect(!p.contains { $0.index == 0 })
+    }
+
+    @Test func rejectsContent() {
+        #expect(throws: TallyError.self) { try decode(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","messages":[]}"#) }
+        do {
+            _ = try decode(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","prompt":"hi"}"#)
+            Issue.record("content accepted")
+        } catch {
+            guard case .contentNotAllowed(let p) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(p.first?.field == "prompt")
+        }
+    }
+
+    @Test(arguments: [
+        (#""input_tokens":10,"cached_input_tokens":8,"cache_write_input_tokens":3"#, "cached_input_tokens"),
+        (#""output_tokens":10,"reasoning_tokens":11"#, "reasoning_tokens"),
+        (#""input_tokens":10,"cache_write_input_tokens":5,"cache_write_1h_input_tokens":6"#, "cache_write_1h_input_tokens"),
+        (#""requests":0"#, "requests"),
+        (#""http_status":42"#, "http_status"),
+        (#""api_key":"sk-proj-abcdefghijklmnopqrstuvwxyz""#, "api_key"),
+        (#""provider_cost_usd":1.5e3"#, "provider_cost_usd"),
+        (#""status":"failed""#, "status"),
+        (#""operation":"chatting""#, "operation"),
+    ])
+    func crossFieldAndValueRules(fields: String, field: String) {
+        let p = problems(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m",\#(fields)}"#)
+        #expect(p.map(\.field) == [field])
+    }
+
+    @Test func timestampAtMostADayAhead() {
+        #expect(problems(#"{"timestamp":"2026-11-23T23:00:00Z","provider":"openai","model":"m"}"#).isEmpty)
+        #expect(problems(#"{"timestamp":"2026-11-24T01:00:00Z","provider":"openai","model":"m"}"#).map(\.field) == ["timestamp"])
+    }
+
+    @Test func limitsBatchSize() {
+        let one = #"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m"}"#
+        let many = "[" + Array(repeating: one, count: 1001).joined(separator: ",") + "]"
+        #expect(throws: TallyError.tooLarge("at most 1000 events per request (got 1001)")) { try decode(many) }
+    }
+}
+
+@Suite struct SummaryPlanTests {
+    func query(_ from: String, _ to: String, zone: String = "UTC", grain: TimeGrain? = nil, dims: [Dimension] = []) -> SummaryQuery {
+        SummaryQuery(organizationID: "o", from: Instant(rfc3339: from)!, to: Instant(rfc3339: to)!,
+                     timeZone: TimeZoneRules(identifier: zone)!, grain: grain, dimensions: dims, filters: [:])
+    }
+
+    @Test func alignedRangeUsesOnlyRollups() {
+        let plan = SummaryPlan(query("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", grain: .day, dims: [.model]))
+        #expect(plan.table == .main)
+        #expect(plan.rawRanges.isEmpty)
+        #expect(plan.rollupRanges.count == 1)
+    }
+
+    @Test func partialHoursComeFromRawEvents() {
+        let plan = SummaryPlan(query("2026-11-01T00:10:00Z", "2026-11-01T05:30:00Z"))
+        let raw: [String] = plan.rawRanges.map { $0.start.rfc3339 + "/" + $0.end.rfc3339 }
+        let expected: [String] = ["2026-11-01T00:10:00Z/2026-11-01T01:00:00Z", "2026-11-01T05:00:00Z/2026-11-01T05:30:00Z"]
+        #expect(raw == expected)
+        #expect(plan.rollupRanges.count == 1)
+    }
+
+    @Test func halfHourZonesSplitTheStraddlingHour() {
+        let plan = SummaryPlan(query("2026-11-19T18:30:00Z", "2026-11-21T18:30:00Z", zone: "Asia/Kolkata", grain: .day))
+        // Each local midnight (18:30 UTC) falls mid-hour: those half hours are read raw, labelled by their day.
+        #expect(plan.rawRanges.map(\.period) == ["2026-11-20", "2026-11-20", "2026-11-21", "2026-11-21"])
+        #expect(plan.rollupRanges.allSatisfy { $0.offsetSeconds == 19_800 })
+    }
+
+    @Test func userDimensionUsesTheUserRollupAndMixedNeedsRaw() {
+        #expect(SummaryPlan(query("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", dims: [.user])).table == .byUser)
+        let mixed = SummaryPlan(query("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", dims: [.user, .feature]))
+        #expect(mixed.table == nil && mixed.rollupRanges.isEmpty && mixed.rawRanges.count == 1)
+    }
+
+    @Test func weekAndMonthLabels() {
+        #expect(PeriodLabel.label(CivilDate(year: 2026, month: 11, day: 22), grain: .week) == "2026-11-16")
+        #expect(PeriodLabel.label(CivilDate(year: 2026, month: 11, day: 22), grain: .month) == "2026-11")
+    }
+}
+
+@Suite struct GroupCommitterTests {
+    actor Recorder {
+        var groups: [[Int]] = []
+        func record(_ sizes: [Int]) { groups.append(sizes) }
+    }
+
+    @Test func concurrentSubmissionsShareTransactionsAndEachGetsItsOutcome() async throws {
+        let recorder = Recorder()
+        let committer = GroupCommitter(maxInFlight: 1) { batches in
+            await recorder.record(batches.map(\.events.count))
+            try await Task.sleep(for: .milliseconds(20))
+            return batches.map { InsertOutcome(accepted: $0.events.count, duplicates: 0) }
+        }
+        let event = StoredEvent(event: UsageEvent(id: "x", timestamp: .now, provider: "p", model: "m"), organizationID: "o",
+                                projectID: "p", projectName: "p", receivedAt: .now, cost: nil, priceID: nil)
+        let outcomes = try await withThrowingTaskGroup(of: InsertOutcome.self) { group in
+            for n in 1...40 { group.addTask { try await committer.submit(EventBatch(organizationID: "o", events: Array(repeating: event, count: n % 3 + 1))) } }
+            return try await group.reduce(into: [InsertOutcome]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 40)
+        let groups = await recorder.groups
+        #expect(groups.count < 40, "requests were grouped into fewer transactions")
+        let committed: Int = groups.flatMap { $0 }.reduce(0, +)
+        let accepted: Int = outcomes.map(\.accepted).reduce(0, +)
+        #expect(committed == accepted)
+    }
+
+    @Test func oneFailingBatchDoesNotFailTheOthers() async throws {
+        let committer = GroupCommitter(maxInFlight: 1) { batches in
+            try await Task.sleep(for: .milliseconds(5))
+            if batches.contains(where: { $0.organizationID == "bad" }) { throw TallyError.unavailable("boom") }
+            return batches.map { InsertOutcome(accepted: $0.events.count, duplicates: 0) }
+        }
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<10 {
+                group.addTask { (try? await committer.submit(EventBatch(organizationID: i == 3 ? "bad" : "ok", events: []))) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 9)
+    }
+}

@@ -7,7 +7,7 @@ import TallyCore
 /// table that has every dimension it groups or filters by, and raw events otherwise.
 public struct RollupTable: Sendable, Hashable {
     public let name: String
-    public let dimensions: [Dimension]
+    public let dimensions: [UsageDimension]
 
     public static let main = RollupTable(
         name: "usage_rollup_hourly",
@@ -20,12 +20,12 @@ public struct RollupTable: Sendable, Hashable {
     public static let all = [main, byUser]
 
     /// The first table that can answer a query on these dimensions.
-    public static func covering(_ needed: Set<Dimension>) -> RollupTable? {
+    public static func covering(_ needed: Set<UsageDimension>) -> RollupTable? {
         all.first { needed.isSubset(of: Set($0.dimensions)) }
     }
 
     /// A rollup key's value for a dimension: absent values are stored as '' so keys stay unique.
-    public static func keyValue(_ dimension: Dimension, of stored: StoredEvent) -> String {
+    public static func keyValue(_ dimension: UsageDimension, of stored: StoredEvent) -> String {
         let e = stored.event
         switch dimension {
         case .provider: return e.provider

@@ -4,10 +4,10 @@ import TallyCore
 public struct SummaryAccumulator: Sendable {
     struct Key: Hashable { var period: String?; var values: [String?] }
 
-    public let dimensions: [Dimension]
+    public let dimensions: [UsageDimension]
     private var groups: [Key: UsageMetrics] = [:]
 
-    public init(dimensions: [Dimension]) { self.dimensions = dimensions }
+    public init(dimensions: [UsageDimension]) { self.dimensions = dimensions }
 
     /// `values` in the order of `dimensions`; '' and nil both mean "none".
     public mutating func add(period: String?, values: [String?], metrics: UsageMetrics) {
@@ -26,7 +26,7 @@ public struct SummaryAccumulator: Sendable {
         }
         let list = sorted.map { entry -> SummaryGroup in
             totals += entry.value
-            var values: [Dimension: String?] = [:]
+            var values: [UsageDimension: String?] = [:]
             for (i, d) in dimensions.enumerated() { values[d] = entry.key.values[i] }
             return SummaryGroup(period: entry.key.period, values: values, metrics: entry.value)
         }

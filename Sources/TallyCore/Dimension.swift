@@ -1,10 +1,10 @@
 /// A breakdown of usage: what `group_by` and the filters of the summary and event APIs name.
-public enum Dimension: String, Sendable, CaseIterable, Hashable, Comparable {
+public enum UsageDimension: String, Sendable, CaseIterable, Hashable, Comparable {
     case provider, model, project, feature, user
     case apiKey = "api_key"
     case environment, source, status
 
-    public static func < (a: Dimension, b: Dimension) -> Bool {
+    public static func < (a: UsageDimension, b: UsageDimension) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 
@@ -23,7 +23,7 @@ public enum TimeGrain: String, Sendable, CaseIterable {
 }
 
 /// Filters on dimensions: each dimension matches any of its values. Projects are given by id.
-public typealias DimensionFilters = [Dimension: [String]]
+public typealias DimensionFilters = [UsageDimension: [String]]
 
 /// Summed usage; the metrics of a summary group and of a rollup row.
 public struct UsageMetrics: Sendable, Equatable {

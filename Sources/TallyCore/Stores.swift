@@ -103,10 +103,10 @@ public struct SummaryQuery: Sendable {
     public var to: Instant
     public var timeZone: TimeZoneRules
     public var grain: TimeGrain?
-    public var dimensions: [Dimension]
+    public var dimensions: [UsageDimension]
     public var filters: DimensionFilters
     public init(organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
-                dimensions: [Dimension], filters: DimensionFilters) {
+                dimensions: [UsageDimension], filters: DimensionFilters) {
         self.organizationID = organizationID
         self.from = from
         self.to = to
@@ -121,9 +121,9 @@ public struct SummaryGroup: Sendable, Equatable {
     /// The period label (`2026-11-20`, the Monday of a week, `2026-11`) when grouped by time.
     public var period: String?
     /// Values of the grouped dimensions; nil where the events had none. Projects by id.
-    public var values: [Dimension: String?]
+    public var values: [UsageDimension: String?]
     public var metrics: UsageMetrics
-    public init(period: String?, values: [Dimension: String?], metrics: UsageMetrics) {
+    public init(period: String?, values: [UsageDimension: String?], metrics: UsageMetrics) {
         self.period = period
         self.values = values
         self.metrics = metrics

@@ -6,13 +6,13 @@ import TallyAggregate
 import TallyCore
 import TallyStoreSQL
 
-public typealias PostgresStore = SQLStore<PostgresDatabase>
+public typealias PostgresStore = SQLStore<PostgresSQLDatabase>
 
 /// The production store: PostgreSQL through PostgresNIO's pooled `PostgresClient`.
 ///
 /// Several `tally serve` replicas may share one database: migrations take an advisory lock, event ids are unique
 /// per project, and rollup increments are `ON CONFLICT … DO UPDATE` upserts written in key order (no deadlocks).
-public struct PostgresDatabase: SQLDatabase {
+public struct PostgresSQLDatabase: SQLDatabase {
     public let dialect = SQLDialect.postgres
     public let client: PostgresClient
     let logger: Logger

@@ -168,7 +168,7 @@ import Testing
 }
 
 @Suite struct SummaryPlanTests {
-    func query(_ from: String, _ to: String, zone: String = "UTC", grain: TimeGrain? = nil, dims: [Dimension] = []) -> SummaryQuery {
+    func query(_ from: String, _ to: String, zone: String = "UTC", grain: TimeGrain? = nil, dims: [UsageDimension] = []) -> SummaryQuery {
         SummaryQuery(organizationID: "o", from: Instant(rfc3339: from)!, to: Instant(rfc3339: to)!,
                      timeZone: TimeZoneRules(identifier: zone)!, grain: grain, dimensions: dims, filters: [:])
     }

@@ -16,11 +16,11 @@ public enum StoreBootstrap {
             try createPrivateDirectory(config.dataDirectory)
             return try await body(try SQLiteDatabase.open(path: path))
         case .postgres(let url):
-            let client = PostgresClient(configuration: try PostgresDatabase.configuration(url: url), backgroundLogger: logger)
+            let client = PostgresClient(configuration: try PostgresSQLDatabase.configuration(url: url), backgroundLogger: logger)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
                 defer { group.cancelAll() }
-                return try await body(PostgresStore(PostgresDatabase(client: client, logger: logger)))
+                return try await body(PostgresStore(PostgresSQLDatabase(client: client, logger: logger)))
             }
         }
     }

@@ -23,16 +23,16 @@ struct SummaryController<Store: TallyStore> {
             throw APIError.badParameter("from", "the range may span at most 10 years")
         }
         var grain: TimeGrain?
-        var dimensions: [Dimension] = []
+        var dimensions: [UsageDimension] = []
         for name in (params.values["group_by"] ?? "").split(separator: ",").map(String.init) {
             if let g = TimeGrain(rawValue: name) {
                 guard grain == nil || grain == g else { throw APIError.badParameter("group_by", "may name at most one of day, week, month") }
                 grain = g
-            } else if let d = Dimension(rawValue: name) {
+            } else if let d = UsageDimension(rawValue: name) {
                 if !dimensions.contains(d) { dimensions.append(d) }
             } else {
                 throw APIError.badParameter("group_by", "has an unknown dimension '\(name)'; use day, week, month, "
-                    + Dimension.allCases.map(\.rawValue).joined(separator: ", "))
+                    + UsageDimension.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
         let result = try await store.summary(SummaryQuery(

@@ -3,7 +3,7 @@ import TallyCore
 
 /// The query parameters shared by the event list, the export and the summary.
 struct UsageParameters {
-    static let filterNames: [String: Dimension] = Dictionary(uniqueKeysWithValues: Dimension.allCases.map { ($0.rawValue, $0) })
+    static let filterNames: [String: UsageDimension] = Dictionary(uniqueKeysWithValues: UsageDimension.allCases.map { ($0.rawValue, $0) })
 
     var values: [String: String] = [:]
 

@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer",
+                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -30,10 +30,12 @@ let package = Package(
         .target(name: "TallyCore", swiftSettings: strict),
         .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
+        .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyStoreSQL", dependencies: ["TallyCore", "TallyAggregate"], swiftSettings: strict),
         .target(
             name: "TallyStoreSQLite",
-            dependencies: ["TallyCore", "TallyAggregate", "TallyStoreSQL", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TallyCore", "TallyAggregate", "TallyStoreSQL", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
@@ -50,7 +52,8 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyCore", "TallyIngest", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite", "TallyStorePostgres",
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
+                "TallyStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,23 +61,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Resources/openapi.json")],
+            exclude: ["Resources/openapi.json"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tally",
             dependencies: [
-                "TallyServer",
+                "TallyServer", "TallyCore", "TallyPrice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
-            dependencies: ["TallyCore", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],
+            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -74,3 +74,26 @@ public struct RollupDelta: Sendable {
         }
     }
 }
+
+extension RollupDelta {
+    /// What re-pricing these events changes in each rollup: only cost and unpriced requests move.
+    public static func repricing(_ changes: [RepricedEvent]) -> [RollupDelta] {
+        RollupTable.all.map { table in
+            var sums: [RollupKey: UsageMetrics] = [:]
+            for change in changes {
+                let stored = change.stored
+                let key = RollupKey(
+                    organizationID: stored.organizationID,
+                    hour: stored.event.timestamp.hour,
+                    values: table.dimensions.map { RollupTable.keyValue($0, of: stored) }
+                )
+                var delta = UsageMetrics()
+                let requests = stored.event.usage.requests
+                delta.cost = (change.cost ?? .zero) - (stored.cost ?? .zero)
+                delta.unpricedRequests = (change.cost == nil ? requests : 0) - (stored.cost == nil ? requests : 0)
+                sums[key, default: UsageMetrics()] += delta
+            }
+            return RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        }
+    }
+}

@@ -159,15 +159,18 @@ public struct JSONParser {
     private mutating func string() throws(JSONParseError) -> String {
         i += 1
         let start = i
-        // Fast path: no escapes.
+        // Fast path: no escapes; ASCII text (nearly all of it) needs no UTF-8 validation.
+        var high: UInt8 = 0
         while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
-                let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<i])
+                let s = high < 0x80 ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
                 guard let s else { throw fail("invalid UTF-8 in string") }
                 i += 1
                 return s
             }
+            high |= b
             if b == UInt8(ascii: "\\") { break }
             guard b >= 0x20 else { throw fail("control character in string") }
             i += 1
@@ -303,5 +306,31 @@ public struct JSONWriter: Sendable {
         var out = ""
         appendQuoted(s, to: &out)
         return out
+    }
+}
+
+extension JSONWriter {
+    /// Writes a parsed value back out (number literals unchanged).
+    public mutating func value(_ v: JSONValue) {
+        switch v {
+        case .null: null()
+        case .bool(let b): bool(b)
+        case .number(let n): raw(n)
+        case .string(let s): string(s)
+        case .array(let items):
+            beginArray()
+            for item in items { value(item) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for (k, item) in members { key(k); value(item) }
+            endObject()
+        }
+    }
+
+    public static func encode(_ v: JSONValue) -> String {
+        var w = JSONWriter()
+        w.value(v)
+        return w.text
     }
 }

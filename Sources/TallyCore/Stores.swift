@@ -151,4 +151,92 @@ public protocol SchemaStore: Sendable {
 }
 
 /// Everything the server needs from storage.
-public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, SchemaStore {}
+public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore, SchemaStore {}
+
+/// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.
+public struct OrganizationPriceRecord: Sendable, Equatable {
+    public var id: String
+    public var organizationID: String
+    public var provider: String?
+    public var model: String
+    public var from: CivilDate
+    public var to: CivilDate?
+    /// The entry as the catalog format writes it (JSON object), so the store needs no price model.
+    public var definition: String
+    public var createdAt: Instant
+    public init(id: String, organizationID: String, provider: String?, model: String, from: CivilDate, to: CivilDate?,
+                definition: String, createdAt: Instant) {
+        self.id = id
+        self.organizationID = organizationID
+        self.provider = provider
+        self.model = model
+        self.from = from
+        self.to = to
+        self.definition = definition
+        self.createdAt = createdAt
+    }
+}
+
+/// A model seen in events that no price entry covered.
+public struct UnpricedModel: Sendable, Equatable {
+    public var provider: String
+    public var model: String
+    public var requests: Int64
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var firstSeen: Instant
+    public var lastSeen: Instant
+    public init(provider: String, model: String, requests: Int64, inputTokens: Int64, outputTokens: Int64,
+                firstSeen: Instant, lastSeen: Instant) {
+        self.provider = provider
+        self.model = model
+        self.requests = requests
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
+}
+
+/// A stored event's new cost, with the cost it had (checked when applying, so concurrent changes are not lost).
+public struct RepricedEvent: Sendable {
+    public var stored: StoredEvent
+    public var cost: USD?
+    public var priceID: String?
+    public init(stored: StoredEvent, cost: USD?, priceID: String?) {
+        self.stored = stored
+        self.cost = cost
+        self.priceID = priceID
+    }
+}
+
+public struct AuditRecord: Sendable, Equatable {
+    public var id: String
+    public var organizationID: String
+    public var at: Instant
+    public var actor: String
+    public var action: String
+    /// JSON describing what was done.
+    public var detail: String
+    public init(id: String, organizationID: String, at: Instant, actor: String, action: String, detail: String) {
+        self.id = id
+        self.organizationID = organizationID
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.detail = detail
+    }
+}
+
+public protocol PriceStore: Sendable {
+    /// An organization's own entries; nil: every organization's (to load the pricer at start).
+    func priceRecords(organizationID: String?) async throws -> [OrganizationPriceRecord]
+    func addPriceRecord(_ record: OrganizationPriceRecord, audit: AuditRecord) async throws
+    /// Ends an entry on this date (exclusive). An entry not yet in force by then is removed. Throws notFound.
+    func endPriceRecord(organizationID: String, id: String, on date: CivilDate, audit: AuditRecord) async throws
+    func unpricedModels(organizationID: String, from: Instant?, to: Instant?, projectIDs: [String]?) async throws -> [UnpricedModel]
+    /// Rewrites these events' costs and the rollups in one transaction with the audit record.
+    /// Throws `conflict` (changing nothing) if any event's cost changed since it was read.
+    func applyRepricing(_ changes: [RepricedEvent], audit: AuditRecord) async throws
+    func auditRecords(organizationID: String, limit: Int) async throws -> [AuditRecord]
+}

@@ -9,15 +9,35 @@ public enum EventDecoder {
         "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
         "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
     ]
-    static let known: Set<String> = Set(counts + [
-        "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
-        "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed", "retries",
-        "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
-    ])
     /// Prompt and response content: Tally stores metadata only.
     public static let contentFields: Set<String> = ["prompt", "messages", "input", "completion", "response", "output", "content"]
 
     public enum Format: Sendable { case json, ndjson }
+
+    /// How a key of an event object is treated: a known field (with its bit in the seen-set) or content.
+    enum FieldKind: Equatable {
+        case known(bit: UInt64)
+        case content
+
+        var bit: UInt64? {
+            if case .known(let bit) = self { bit } else { nil }
+        }
+    }
+
+    static let knownOrder = counts + [
+        "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
+        "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed", "retries",
+        "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
+    ]
+
+    static let fieldKinds: [String: FieldKind] = {
+        var kinds: [String: FieldKind] = [:]
+        for (i, name) in knownOrder.enumerated() { kinds[name] = .known(bit: 1 << UInt64(i)) }
+        for name in contentFields { kinds[name] = .content }
+        return kinds
+    }()
+
+    static func bit(_ name: String) -> UInt64 { fieldKinds[name]?.bit ?? 0 }
 
     /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
     public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
@@ -101,14 +121,22 @@ struct EventReader {
         var model: String?
         var event = UsageEvent(id: "", timestamp: Instant(microseconds: 0), provider: "", model: "", source: defaultSource)
         var seen = Set<String>()
+        var seenKnown: UInt64 = 0
         for (key, value) in members {
-            guard seen.insert(key).inserted else { problem(key, "appears more than once"); continue }
-            if EventDecoder.contentFields.contains(key) {
+            // One hash lookup classifies the key; the bit set catches repeats of known fields without hashing again.
+            let kind = EventDecoder.fieldKinds[key]
+            if let bit = kind?.bit {
+                guard seenKnown & bit == 0 else { problem(key, "appears more than once"); continue }
+                seenKnown |= bit
+            } else {
+                guard seen.insert(key).inserted else { problem(key, "appears more than once"); continue }
+            }
+            if kind == .content {
                 sawContent = true
                 problem(key, "content_not_allowed: Tally stores usage metadata only, never prompts or responses")
                 continue
             }
-            guard EventDecoder.known.contains(key) else { problem(key, "unknown field"); continue }
+            guard kind != nil else { problem(key, "unknown field"); continue }
             if case .null = value { continue }
             switch key {
             case "id":
@@ -178,13 +206,13 @@ struct EventReader {
             default: break
             }
         }
-        if timestamp == nil, !seen.contains("timestamp") || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null }) {
+        if timestamp == nil, seenKnown & EventDecoder.bit("timestamp") == 0 || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null }) {
             problem("timestamp", "is required")
         }
-        if provider == nil, !seen.contains("provider") || members.contains(where: { $0.0 == "provider" && $0.1 == .null }) {
+        if provider == nil, seenKnown & EventDecoder.bit("provider") == 0 || members.contains(where: { $0.0 == "provider" && $0.1 == .null }) {
             problem("provider", "is required")
         }
-        if model == nil, !seen.contains("model") || members.contains(where: { $0.0 == "model" && $0.1 == .null }) {
+        if model == nil, seenKnown & EventDecoder.bit("model") == 0 || members.contains(where: { $0.0 == "model" && $0.1 == .null }) {
             problem("model", "is required")
         }
         let u = event.usage
@@ -203,7 +231,7 @@ struct EventReader {
             problem("timestamp", "is more than 24 hours in the future")
         }
         guard problems.isEmpty, let timestamp, let provider, let model else { return nil }
-        event.id = id ?? Identifier.make("evt", length: 24)
+        event.id = id ?? Identifier.timeOrdered("evt", at: now)
         event.timestamp = timestamp
         event.provider = provider
         event.model = model
@@ -212,9 +240,11 @@ struct EventReader {
 
     mutating func text(_ key: String, _ value: JSONValue, max: Int) -> String? {
         guard case .string(let s) = value else { problem(key, "must be a string, not \(value.typeName)"); return nil }
-        let n = s.count
-        guard n >= 1, n <= max else { problem(key, "must be 1 to \(max) characters"); return nil }
-        guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        // Characters never outnumber UTF-8 bytes, so grapheme counting is needed only for long multi-byte text.
+        let bytes = s.utf8.count
+        guard bytes >= 1, bytes <= max || s.count <= max else { problem(key, "must be 1 to \(max) characters"); return nil }
+        // Control characters are single bytes in UTF-8.
+        guard !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             problem(key, "must not contain control characters"); return nil
         }
         return s

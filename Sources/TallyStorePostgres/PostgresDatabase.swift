@@ -70,7 +70,12 @@ public struct PostgresSQLDatabase: SQLDatabase {
 
     func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            do {
+                return try await body()
+            } catch let error as PostgresTransactionError {
+                // What failed inside the transaction is the error that matters (a TallyError or a PSQLError).
+                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            }
         } catch let error as PSQLError {
             if error.serverInfo?[.sqlState] == "23505" {
                 throw TallyError.conflict(error.serverInfo?[.detail] ?? "already exists")
@@ -95,6 +100,19 @@ public struct PostgresSQLDatabase: SQLDatabase {
         try await mapErrors {
             try await client.withConnection { connection in
                 try await connection.query(Self.query(statement), logger: logger).get().metadata.rows ?? 0
+            }
+        }
+    }
+
+    public func transaction(_ steps: [SQLStep]) async throws {
+        try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection in
+                for step in steps {
+                    let result = try await connection.query(Self.query(step.statement), logger: logger).get()
+                    if let expected = step.expectedChanges, (result.metadata.rows ?? 0) != expected {
+                        throw TallyError.conflict("the data changed while this was being applied; nothing was changed, try again")
+                    }
+                }
             }
         }
     }

@@ -28,9 +28,22 @@ public protocol SQLDatabase: Sendable {
     @discardableResult func execute(_ statement: SQLStatement) async throws -> Int
     /// Inserts every batch and its rollup increments in one transaction (see `EventStore.insert`).
     func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome]
+    /// Runs the steps in order in ONE transaction. A step that changes another number of rows than it expects
+    /// rolls everything back and throws `TallyError.conflict`.
+    func transaction(_ steps: [SQLStep]) async throws
     /// Applies the pending migrations in one transaction, holding a lock other replicas wait on.
     func migrate(_ migrations: [Migration]) async throws
     func appliedMigrationVersions() async throws -> Set<Int>
+}
+
+/// One statement of a transaction, and the number of rows it must change (nil: any).
+public struct SQLStep: Sendable {
+    public var statement: SQLStatement
+    public var expectedChanges: Int?
+    public init(_ statement: SQLStatement, expectedChanges: Int? = nil) {
+        self.statement = statement
+        self.expectedChanges = expectedChanges
+    }
 }
 
 /// The store: every query of every concern, for either dialect, over a `SQLDatabase`.

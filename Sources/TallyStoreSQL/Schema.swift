@@ -54,6 +54,21 @@ public enum Schema {
                 """,
                 "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq)",
             ] + RollupTable.all.map(rollup)),
+            Migration(version: 3, name: "organization_prices_audit_unpriced", statements: [
+                """
+                CREATE TABLE price_entries (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  provider TEXT, model TEXT NOT NULL, from_date TEXT NOT NULL, to_date TEXT, definition TEXT NOT NULL,
+                  created_us \(bigint) NOT NULL)
+                """,
+                "CREATE INDEX price_entries_org ON price_entries (org_id, model, from_date)",
+                """
+                CREATE TABLE audit_log (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  at_us \(bigint) NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)
+                """,
+                "CREATE INDEX audit_log_org ON audit_log (org_id, at_us)",
+                // Unpriced events are few; a partial index finds them without scanning the rest.
+                "CREATE INDEX usage_events_unpriced ON usage_events (org_id, provider, model, ts_us) WHERE cost_nanos IS NULL",
+            ]),
         ]
     }
 

@@ -20,6 +20,9 @@ public struct SQLiteDatabase: SQLDatabase {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // The writer walks the events' unique index and the rollups' keys on every insert: keep them in
+            // memory (64 MiB) rather than re-reading pages; readers keep SQLite's small default.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -65536") }
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -87,11 +90,14 @@ public struct SQLiteDatabase: SQLDatabase {
     }
 
     public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
-        try await mapErrors {
+        // Computed before taking the writer, while the previous group commits; recomputed only when
+        // some events turn out to be duplicates.
+        let planned = RollupDelta.compute(batches.flatMap(\.events))
+        return try await mapErrors {
             try await pool.write { db in
                 let columns = UsageSQL.eventColumns
-                let insert = try db.cachedStatement(
-                    sql: "INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES ("
+                let insert = try BulkStatement(db, sql:
+                    "INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES ("
                         + Array(repeating: "?", count: columns.count).joined(separator: ", ")
                         + ") ON CONFLICT (org_id, project_id, event_id) DO NOTHING"
                 )
@@ -99,25 +105,34 @@ public struct SQLiteDatabase: SQLDatabase {
                 var stored: [StoredEvent] = []
                 for batch in batches {
                     var accepted = 0
-                    for event in batch.events {
-                        try insert.execute(arguments: Self.arguments(UsageSQL.eventValues(event)))
-                        if db.changesCount > 0 {
-                            accepted += 1
-                            stored.append(event)
-                        }
+                    for event in batch.events where try insert.run(UsageSQL.eventValues(event)) > 0 {
+                        accepted += 1
+                        stored.append(event)
                     }
                     outcomes.append(InsertOutcome(accepted: accepted, duplicates: batch.events.count - accepted))
                 }
-                for delta in RollupDelta.compute(stored) {
+                let total = batches.reduce(0) { $0 + $1.events.count }
+                for delta in stored.count == total ? planned : RollupDelta.compute(stored) {
                     let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
-                    let upsert = try db.cachedStatement(
-                        sql: Schema.rollupUpsert(delta.table, rows: "VALUES (" + Array(repeating: "?", count: n).joined(separator: ", ") + ")")
+                    let upsert = try BulkStatement(db, sql:
+                        Schema.rollupUpsert(delta.table, rows: "VALUES (" + Array(repeating: "?", count: n).joined(separator: ", ") + ")")
                     )
-                    for row in delta.rows {
-                        try upsert.execute(arguments: Self.arguments(Schema.rollupValues(row.key, row.metrics)))
-                    }
+                    for row in delta.rows { try upsert.run(Schema.rollupValues(row.key, row.metrics)) }
                 }
                 return outcomes
+            }
+        }
+    }
+
+    public func transaction(_ steps: [SQLStep]) async throws {
+        try await mapErrors {
+            try await pool.write { db in
+                for step in steps {
+                    try db.execute(sql: step.statement.text, arguments: Self.arguments(step.statement.binds))
+                    if let expected = step.expectedChanges, db.changesCount != expected {
+                        throw TallyError.conflict("the data changed while this was being applied; nothing was changed, try again")
+                    }
+                }
             }
         }
     }

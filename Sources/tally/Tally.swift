@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import TallyCore
+import TallyPrice
 import TallyServer
 
 @main
@@ -12,7 +13,7 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
-        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self]
+        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self]
     )
 }
 
@@ -104,9 +105,12 @@ struct Serve: AsyncParsableCommand {
             logger.notice("tally starting", metadata: [
                 "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
             ])
+            let pricer = CatalogPricer()
+            try await PriceTasks.reloadAll(store, pricer: pricer)
             let app = buildApplication(
-                store: store, config: config, logger: logger, registry: registry,
-                maxCommitsInFlight: storeKind == "postgresql" ? 4 : 1
+                store: store, config: config, logger: logger, registry: registry, pricer: pricer,
+                // SQLite has one writer: a second group in flight prepares its rollups while the first commits.
+                maxCommitsInFlight: storeKind == "postgresql" ? 4 : 2
             )
             try await app.runService()
         }

@@ -167,7 +167,8 @@ func first(_ v: JSONValue?) -> JSONValue? { array(v).first }
             #expect(r.status == .ok)
             #expect(str(r.json?["time_zone"]) == "UTC" && str(r.json?["currency"]) == "USD")
             #expect(int(r.json?["totals"]?["requests"]) == 3 && int(r.json?["totals"]?["input_tokens"]) == 3000)
-            #expect(r.json?["totals"]?["cost_usd"] == .null && int(r.json?["totals"]?["unpriced_requests"]) == 3)
+            // gpt-4o: 900×2.50 + 100×1.25 + 200×10 = 0.004375 (twice); gpt-4o-mini: 900×0.15 + 100×0.075 + 200×0.60 = 0.0002625
+            #expect(str(r.json?["totals"]?["cost_usd"]) == "0.0090125" && int(r.json?["totals"]?["unpriced_requests"]) == 0)
             let groups = array(r.json?["groups"]).map { "\(str($0["day"]) ?? "")/\(str($0["model"]) ?? "")/\(int($0["requests"]) ?? 0)" }
             #expect(groups == ["2026-11-20/gpt-4o/1", "2026-11-20/gpt-4o-mini/1", "2026-11-21/gpt-4o/1"])
             let all = try await client.call(.get, "/api/v1/usage/summary?from=2026-11-20&to=2026-11-22&group_by=project", token: f.admin)
@@ -199,7 +200,7 @@ func first(_ v: JSONValue?) -> JSONValue? { array(v).first }
             #expect(array(second.json?["data"]).compactMap { str($0["id"]) } == ["e2", "e1"])
             #expect(try await client.call(.get, "/api/v1/events?cursor=garbage", token: f.ingest).status == .badRequest)
             let one = try await client.call(.get, "/api/v1/events/e3", token: f.ingest)
-            #expect(one.status == .ok && str(one.json?["id"]) == "e3" && one.json?["cost_usd"] == .null)
+            #expect(one.status == .ok && str(one.json?["id"]) == "e3" && str(one.json?["cost_usd"]) == "0.004375")
             #expect(int(one.json?["cached_input_tokens"]) == 100 && str(one.json?["project"]) == "web")
             let hidden = try await client.call(.get, "/api/v1/events/e3", token: f.apiToken)
             #expect(hidden.status == .notFound && hidden.errorCode == "not_found")
@@ -257,5 +258,10 @@ func first(_ v: JSONValue?) -> JSONValue? { array(v).first }
         }
         #expect(routes == documented)
         #expect(routes.count >= 9)
+        // The binary carries the reviewed file (scripts/embed-data).
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/TallyServer/Resources/openapi.json")
+        #expect(FileManager.default.contents(atPath: source.path).map(Array.init) == OpenAPIDocument.bytes
+            || FileManager.default.contents(atPath: source.path).map { Array($0.dropLast()) } == OpenAPIDocument.bytes)
     }
 }

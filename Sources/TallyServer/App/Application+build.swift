@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import TallyCore
 import TallyIngest
+import TallyPrice
 
 /// The composition root: one store, one pricer, the controllers, the middleware.
 public func buildApplication<Store: TallyStore>(
@@ -10,13 +11,15 @@ public func buildApplication<Store: TallyStore>(
     config: TallyConfig,
     logger: Logger,
     registry: PrometheusCollectorRegistry? = nil,
-    pricer: any Pricer = NoPrices(),
+    pricer: CatalogPricer = CatalogPricer(),
     maxCommitsInFlight: Int = 1
 ) -> some ApplicationProtocol {
     let router = buildRouter(store: store, logger: logger, registry: registry, pricer: pricer, maxCommitsInFlight: maxCommitsInFlight)
+    let refresher = PriceRefresher(prices: PriceService(store: store, pricer: pricer), interval: .seconds(15), logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
+        services: [refresher],
         logger: logger
     )
 }
@@ -25,7 +28,7 @@ public func buildRouter<Store: TallyStore>(
     store: Store,
     logger: Logger,
     registry: PrometheusCollectorRegistry? = nil,
-    pricer: any Pricer = NoPrices(),
+    pricer: CatalogPricer = CatalogPricer(),
     maxCommitsInFlight: Int = 1
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
@@ -37,7 +40,8 @@ public func buildRouter<Store: TallyStore>(
     OperationsController(store: store, registry: registry).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: pricer).addRoutes(to: api)
-    EventsController(store: store, auth: auth).addRoutes(to: api)
+    EventsController(store: store, auth: auth, pricer: pricer).addRoutes(to: api)
+    PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: pricer)).addRoutes(to: api)
     SummaryController(store: store, auth: auth).addRoutes(to: api)
     return router
 }

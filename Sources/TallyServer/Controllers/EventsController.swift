@@ -1,11 +1,13 @@
 import Hummingbird
 import NIOCore
 import TallyCore
+import TallyPrice
 
 /// Reading events: the newest-first list, one event, and the streamed export.
 struct EventsController<Store: TallyStore> {
     let store: Store
     let auth: TokenAuthenticator<Store>
+    let pricer: CatalogPricer
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("events", use: list)
@@ -41,7 +43,23 @@ struct EventsController<Store: TallyStore> {
         guard let event = try await store.event(organizationID: token.organizationID, id: id, projectIDs: scope) else {
             throw TallyError.notFound("event '\(id)'")
         }
-        return .json(EventJSON.json(event))
+        // The list's shape, plus why it costs what it costs: the entry it was priced with and one line per class.
+        var w = JSONWriter()
+        w.beginObject()
+        EventJSON.writeFields(event, into: &w)
+        if let cost = event.cost, let reported = event.event.providerCost {
+            w.field("cost_difference_usd", (cost - reported).decimalString)
+        }
+        w.key("cost_breakdown")
+        if let breakdown = pricer.breakdown(event) {
+            w.beginObject()
+            PriceJSON.writeBreakdown(breakdown, into: &w)
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.endObject()
+        return .json(w.text)
     }
 
     enum ExportFormat: String { case csv, json, ndjson }

@@ -30,11 +30,6 @@ struct OperationsController<Store: TallyStore> {
 }
 
 public enum OpenAPIDocument {
-    /// The document shipped in the binary's resources; a test holds it to the router's routes.
-    public static let bytes: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-              let data = try? Data(contentsOf: url)
-        else { return Array("{}".utf8) }
-        return Array(data)
-    }()
+    /// The document compiled into the binary (scripts/embed-data); a test holds it to the router's routes.
+    public static let bytes: [UInt8] = Array(OpenAPIDocumentData.json.utf8)
 }

@@ -3,10 +3,15 @@ import TallyCore
 /// The JSON and CSV shapes of events and metrics. Money is always a decimal string, `null` when unpriced.
 enum EventJSON {
     static func write(_ s: StoredEvent, into w: inout JSONWriter) {
+        w.beginObject()
+        writeFields(s, into: &w)
+        w.endObject()
+    }
+
+    static func writeFields(_ s: StoredEvent, into w: inout JSONWriter) {
         let e = s.event
         let u = e.usage
         let o = e.outcome
-        w.beginObject()
         w.field("id", e.id)
         w.field("timestamp", e.timestamp.rfc3339)
         w.field("provider", e.provider)
@@ -45,7 +50,6 @@ enum EventJSON {
         w.field("cost_usd", s.cost?.decimalString)
         w.field("price_id", s.priceID)
         w.field("received_at", s.receivedAt.rfc3339)
-        w.endObject()
     }
 
     static func json(_ s: StoredEvent) -> String {

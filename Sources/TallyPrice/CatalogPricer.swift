@@ -1,0 +1,60 @@
+import Synchronization
+import TallyCore
+
+/// Prices events from the built-in catalog and each organization's own entries, which win from their date on.
+public final class CatalogPricer: Pricer {
+    public let catalog: PriceCatalog
+    private let organizationEntries = Mutex<[String: [PriceEntry]]>([:])
+
+    public init(catalog: PriceCatalog = .builtIn) { self.catalog = catalog }
+
+    /// Replaces an organization's own entries (loaded from the store at start and after every change).
+    public func setOrganizationEntries(_ entries: [PriceEntry], organizationID: String) {
+        organizationEntries.withLock { $0[organizationID] = entries }
+    }
+
+    public var knownOrganizations: Set<String> { organizationEntries.withLock { Set($0.keys) } }
+
+    public func organizationEntries(_ organizationID: String) -> [PriceEntry] {
+        organizationEntries.withLock { $0[organizationID] ?? [] }
+    }
+
+    public func quote(_ event: UsageEvent, organizationID: String) -> PriceQuote? {
+        breakdown(event, organizationID: organizationID).map { PriceQuote(cost: $0.cost, priceID: $0.entry.id) }
+    }
+
+    /// The cost of an event with every line, or nil when no entry prices its model at its timestamp.
+    public func breakdown(_ event: UsageEvent, organizationID: String) -> CostBreakdown? {
+        guard let (entry, name) = resolve(provider: event.provider, model: event.model, at: event.timestamp,
+                                          organizationID: organizationID)
+        else { return nil }
+        return CostEngine.price(event.usage, batch: event.batch, serviceTier: event.serviceTier, entry: entry,
+                                modelResolved: name)
+    }
+
+    /// The breakdown of a stored event with the entry it was priced with (not today's).
+    public func breakdown(_ stored: StoredEvent) -> CostBreakdown? {
+        guard let id = stored.priceID, let entry = entry(id: id, organizationID: stored.organizationID) else { return nil }
+        return CostEngine.price(stored.event.usage, batch: stored.event.batch, serviceTier: stored.event.serviceTier,
+                                entry: entry, modelResolved: entry.model)
+    }
+
+    public func entry(id: String, organizationID: String) -> PriceEntry? {
+        organizationEntries(organizationID).first { $0.id == id } ?? catalog.entry(id: id)
+    }
+
+    /// The entry in force: an organization's own (for this provider or any) over the built-in one.
+    public func resolve(provider: String, model: String, at instant: Instant,
+                        organizationID: String) -> (PriceEntry, String)? {
+        let builtIn = catalog.entry(model: model, at: instant)
+        var names = ModelName.candidates(model)
+        if let b = builtIn?.entry { names += [b.model] + b.aliases }
+        let provider = provider.lowercased()
+        let own = organizationEntries(organizationID)
+            .filter { e in (e.provider == nil || e.provider == provider) && e.isEffective(at: instant)
+                && (names.contains(e.model) || e.aliases.contains(where: names.contains)) }
+            .max { ($0.from, $0.provider != nil ? 1 : 0) < ($1.from, $1.provider != nil ? 1 : 0) }
+        if let own { return (own, own.model) }
+        return builtIn.map { ($0.entry, $0.entry.model) }
+    }
+}

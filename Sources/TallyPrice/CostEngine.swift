@@ -1,0 +1,98 @@
+import TallyCore
+
+/// One line of an event's cost: a token class, its tokens, the rate applied and what it came to.
+public struct CostLine: Sendable, Equatable {
+    /// A `TokenClass` raw value, or `request` for a per-request fee.
+    public var tokenClass: String
+    public var tokens: Int64
+    /// The exact rate applied after every modifier, USD per 1M tokens (per request for `request`).
+    public var rate: String
+    public var cost: USD
+}
+
+/// Why an event costs what it costs: the entry, the rates and modifiers applied, and one line per class.
+public struct CostBreakdown: Sendable, Equatable {
+    public var entry: PriceEntry
+    public var modelResolved: String
+    public var lines: [CostLine]
+    /// What was applied beyond the base rates (batch, service tier, long-context tier), in words.
+    public var modifiers: [String]
+    /// The sum of the lines, each rounded half-up to the nano-dollar.
+    public var cost: USD { lines.reduce(.zero) { $0 + $1.cost } }
+}
+
+/// Prices token usage with one entry. Pure arithmetic on integers: no floating point anywhere.
+public enum CostEngine {
+    public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
+                             modelResolved: String) -> CostBreakdown {
+        var modifiers: [String] = []
+        var prices = entry.prices
+        let tierName = serviceTier?.lowercased()
+        if let tierName, let set = entry.serviceTiers[tierName] {
+            prices = set
+            modifiers.append("service tier \(tierName)")
+        } else if let tierName, !["auto", "default", "standard"].contains(tierName) {
+            modifiers.append("service tier \(tierName) has no price of its own: standard rates")
+        }
+        if entry.serviceTiers[tierName ?? ""] == nil {
+            // Long-context tiers are chosen by one request's prompt size; an event counting several requests
+            // is judged by its average.
+            let perRequest = usage.inputTokens / max(usage.requests, 1)
+            if let tier = entry.contextTiers.first(where: { perRequest > $0.aboveInputTokens }) {
+                prices = tier.prices
+                modifiers.append("long context: input above \(tier.aboveInputTokens) tokens")
+            }
+        }
+        var multiplier = Multiplier.one
+        if batch {
+            if let m = entry.batch {
+                multiplier = m
+                modifiers.append("batch ×\(m.decimalString) on every class")
+            } else {
+                modifiers.append("batch has no discount for this model: standard rates")
+            }
+        }
+
+        // input_tokens counts every input token (cached reads and cache writes included): split it so that no
+        // token is charged twice; output_tokens includes reasoning and audio likewise.
+        let u = usage
+        let write1h = u.cacheWrite1hInputTokens
+        let write5m = u.cacheWriteInputTokens - write1h
+        let plainInput = max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
+        let plainOutput = max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
+        let counts: [(TokenClass, Int64)] = [
+            (.input, plainInput), (.cachedInput, u.cachedInputTokens), (.cacheWrite5m, write5m), (.cacheWrite1h, write1h),
+            (.inputAudio, u.inputAudioTokens), (.output, plainOutput), (.reasoning, u.reasoningTokens),
+            (.outputAudio, u.outputAudioTokens),
+        ]
+        var lines: [CostLine] = []
+        for (tokenClass, tokens) in counts where tokens > 0 {
+            let rate = prices.rate(tokenClass)
+            // nano-dollars = tokens × (nano-dollars per 1M) × (multiplier × 10⁹) / (10⁶ × 10⁹), rounded once.
+            let scaled = Int128(rate.nanosPerMillion) * Int128(multiplier.nanos)
+            let cost = roundHalfUp(Int128(tokens) * scaled, dividedBy: 1_000_000_000_000_000)
+            lines.append(CostLine(tokenClass: tokenClass.rawValue, tokens: tokens,
+                                  rate: exactDecimal(scaled, scale: 18), cost: USD(nanos: Int64(cost))))
+        }
+        if let fee = entry.perRequest, fee.nanos > 0, u.requests > 0 {
+            lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString,
+                                  cost: USD(nanos: fee.nanos * u.requests)))
+        }
+        return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: lines, modifiers: modifiers)
+    }
+
+    static func roundHalfUp(_ value: Int128, dividedBy divisor: Int128) -> Int128 {
+        (value + divisor / 2) / divisor
+    }
+
+    /// `value / 10^scale` as a plain decimal string without trailing zeros.
+    static func exactDecimal(_ value: Int128, scale: Int) -> String {
+        var unit: Int128 = 1
+        for _ in 0..<scale { unit *= 10 }
+        let whole = value / unit
+        var fraction = String(value % unit)
+        fraction = String(repeating: "0", count: scale - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        return fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)"
+    }
+}

@@ -1,0 +1,161 @@
+import Hummingbird
+import TallyCore
+import TallyIngest
+import TallyPrice
+
+/// Prices: the entries in force, an organization's own, quotes, unpriced models and deliberate re-pricing.
+struct PricesController<Store: TallyStore> {
+    let store: Store
+    let auth: TokenAuthenticator<Store>
+    let prices: PriceService<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("prices", use: list)
+        group.post("prices", use: add)
+        group.delete("prices/:id", use: end)
+        group.post("prices/quote", use: quote)
+        group.get("prices/unpriced", use: unpriced)
+        group.post("prices/recompute", use: recompute)
+    }
+
+    /// Entries in force at `at` (default now), built-in and the organization's own, filtered by provider and model.
+    @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let params = try QueryParameters(request, allowed: ["provider", "model", "at", "all"])
+        let at = try params.instant("at") ?? .now
+        let all = try params.bool("all") ?? false
+        let provider = params.values["provider"]?.lowercased()
+        let model = params.values["model"]
+        var entries = prices.pricer.organizationEntries(token.organizationID) + prices.pricer.catalog.entries
+        if !all { entries = entries.filter { $0.isEffective(at: at) } }
+        if let provider { entries = entries.filter { $0.provider == nil || $0.provider == provider } }
+        if let model {
+            let names = Set(ModelName.candidates(model))
+            entries = entries.filter { e in names.contains(e.model) || e.aliases.contains(where: names.contains) }
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for e in entries { PriceJSON.writeEntry(e, into: &w) }
+        w.endArray()
+        w.field("next_cursor", nil as String?)
+        w.endObject()
+        return .json(w.text)
+    }
+
+    @Sendable func add(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.admin, request)
+        let body = try await JSONBody.read(request)
+        let entry = try await prices.add(body, organizationID: token.organizationID, actor: "token:\(token.id)")
+        return .json(PriceJSON.entry(entry), status: .created)
+    }
+
+    /// Ends an organization entry on `on` (default today, UTC); one not yet in force by then is removed.
+    @Sendable func end(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.admin, request)
+        let id = try context.parameters.require("id")
+        let params = try QueryParameters(request, allowed: ["on"])
+        let on = try params.date("on") ?? CivilDate(daysSinceEpoch: floorDiv(Instant.now.microseconds, 86_400_000_000))
+        try await prices.end(id: id, on: on, organizationID: token.organizationID, actor: "token:\(token.id)")
+        return Response(status: .noContent)
+    }
+
+    /// Prices the usage fields of an event without storing anything.
+    @Sendable func quote(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        var body = try await JSONBody.read(request)
+        let now = Instant.now
+        if case .object(var members) = body, !members.contains(where: { $0.0 == "timestamp" }) {
+            members.append(("timestamp", .string(now.rfc3339)))
+            body = .object(members)
+        }
+        guard case .object = body else {
+            throw TallyError.invalid([FieldProblem(field: "body", reason: "must be one event's usage fields as an object")])
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        let event = try EventDecoder.decode(Array(JSONWriter.encode(body).utf8), format: .json, now: now)[0]
+        if let breakdown = prices.pricer.breakdown(event, organizationID: token.organizationID) {
+            PriceJSON.writeBreakdown(breakdown, into: &w)
+        } else {
+            w.field("cost_usd", nil as String?)
+            w.field("price_id", nil as String?)
+            w.field("model_resolved", nil as String?)
+            w.field("estimate", true)
+            w.field("reason", "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0")
+            w.key("lines"); w.beginArray(); w.endArray()
+        }
+        w.endObject()
+        return .json(w.text)
+    }
+
+    @Sendable func unpriced(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.read, request)
+        let params = try QueryParameters(request, allowed: ["from", "to"])
+        let scope = token.allows(.admin) ? nil : [token.projectID]
+        let models = try await store.unpricedModels(organizationID: token.organizationID, from: try params.instant("from"),
+                                                    to: try params.instant("to"), projectIDs: scope)
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for m in models {
+            w.beginObject()
+            w.field("provider", m.provider)
+            w.field("model", m.model)
+            w.field("requests", m.requests)
+            w.field("input_tokens", m.inputTokens)
+            w.field("output_tokens", m.outputTokens)
+            w.field("first_seen", m.firstSeen.rfc3339)
+            w.field("last_seen", m.lastSeen.rfc3339)
+            w.endObject()
+        }
+        w.endArray()
+        w.field("next_cursor", nil as String?)
+        w.endObject()
+        return .json(w.text)
+    }
+
+    @Sendable func recompute(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let token = try await auth.require(.admin, request)
+        let body = try await JSONBody.read(request)
+        let fields = try JSONBody.Fields(body, allowed: ["from", "to", "provider", "model", "dry_run"])
+        let from = try fields.instant("from", required: true)!
+        let to = try fields.instant("to", required: true)!
+        guard from < to else { throw TallyError.invalid([FieldProblem(field: "to", reason: "must be after from")]) }
+        let result = try await prices.recompute(
+            .init(from: from, to: to, provider: try fields.string("provider"), model: try fields.string("model"),
+                  dryRun: try fields.bool("dry_run") ?? false),
+            organizationID: token.organizationID, actor: "token:\(token.id)"
+        )
+        return .json(RepricingJSON.json(result))
+    }
+}
+
+public enum RepricingJSON {
+    public static func json(_ r: RepricingResult) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("events", r.events)
+        w.field("changed", r.changed)
+        w.field("cost_before", r.costBefore.decimalString)
+        w.field("cost_after", r.costAfter.decimalString)
+        w.field("applied", r.applied)
+        w.key("by_model")
+        w.beginArray()
+        for m in r.byModel {
+            w.beginObject()
+            w.field("provider", m.provider)
+            w.field("model", m.model)
+            w.field("events", m.events)
+            w.field("changed", m.changed)
+            w.field("cost_before", m.costBefore.decimalString)
+            w.field("cost_after", m.costAfter.decimalString)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+}

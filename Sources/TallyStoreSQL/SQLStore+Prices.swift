@@ -1,0 +1,139 @@
+import TallyAggregate
+import TallyCore
+
+/// Organization prices, the audit log, unpriced models and re-pricing, written once for both dialects.
+extension SQLStore {
+    static var priceColumns: String {
+        "SELECT id, org_id, provider, model, from_date, to_date, definition, created_us FROM price_entries"
+    }
+
+    public func priceRecords(organizationID: String?) async throws -> [OrganizationPriceRecord] {
+        var s = SQLStatement(dialect, Self.priceColumns)
+        if let organizationID {
+            s.append(" WHERE org_id = ")
+            s.bind(.text(organizationID))
+        }
+        s.append(" ORDER BY org_id, model, from_date, id")
+        return try await database.query(s).map { r in
+            OrganizationPriceRecord(
+                id: r.text(0) ?? "", organizationID: r.text(1) ?? "", provider: r.text(2), model: r.text(3) ?? "",
+                from: CivilDate(parsing: r.text(4) ?? "") ?? CivilDate(year: 1970, month: 1, day: 1),
+                to: r.text(5).flatMap { CivilDate(parsing: $0) }, definition: r.text(6) ?? "{}",
+                createdAt: Instant(microseconds: r.int(7) ?? 0)
+            )
+        }
+    }
+
+    public func addPriceRecord(_ record: OrganizationPriceRecord, audit: AuditRecord) async throws {
+        let insert = statement([
+            ("INSERT INTO price_entries (id, org_id, provider, model, from_date, to_date, definition, created_us) VALUES (",
+             .text(record.id)),
+            (", ", .text(record.organizationID)), (", ", record.provider.map(SQLValue.text) ?? .null), (", ", .text(record.model)),
+            (", ", .text(record.from.description)), (", ", record.to.map { .text($0.description) } ?? .null),
+            (", ", .text(record.definition)), (", ", .int(record.createdAt.microseconds)), (")", nil),
+        ])
+        try await database.transaction([SQLStep(insert), SQLStep(auditInsert(audit))])
+    }
+
+    public func endPriceRecord(organizationID: String, id: String, on date: CivilDate, audit: AuditRecord) async throws {
+        guard let record = try await priceRecords(organizationID: organizationID).first(where: { $0.id == id }) else {
+            throw TallyError.notFound("price entry '\(id)'")
+        }
+        let change: SQLStatement
+        if record.from >= date {
+            change = statement([("DELETE FROM price_entries WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id))])
+        } else {
+            let end = min(date, record.to ?? date)
+            change = statement([
+                ("UPDATE price_entries SET to_date = ", .text(end.description)),
+                (" WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+            ])
+        }
+        try await database.transaction([SQLStep(change, expectedChanges: 1), SQLStep(auditInsert(audit))])
+    }
+
+    public func unpricedModels(organizationID: String, from: Instant?, to: Instant?,
+                               projectIDs: [String]?) async throws -> [UnpricedModel] {
+        var s = SQLStatement(dialect, """
+            SELECT provider, model, CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT),
+              CAST(SUM(output_tokens) AS BIGINT), MIN(ts_us), MAX(ts_us)
+            FROM usage_events WHERE org_id =
+            """ + " ")
+        s.bind(.text(organizationID))
+        s.append(" AND cost_nanos IS NULL")
+        if let from { s.append(" AND ts_us >= "); s.bind(.int(from.microseconds)) }
+        if let to { s.append(" AND ts_us < "); s.bind(.int(to.microseconds)) }
+        if let projectIDs {
+            s.append(" AND project_id IN (")
+            for (i, id) in projectIDs.enumerated() {
+                if i > 0 { s.append(", ") }
+                s.bind(.text(id))
+            }
+            s.append(projectIDs.isEmpty ? "NULL)" : ")")
+        }
+        s.append(" GROUP BY provider, model ORDER BY SUM(requests) DESC, provider, model")
+        return try await database.query(s).map { r in
+            UnpricedModel(provider: r.text(0) ?? "", model: r.text(1) ?? "", requests: r.int(2) ?? 0,
+                          inputTokens: r.int(3) ?? 0, outputTokens: r.int(4) ?? 0,
+                          firstSeen: Instant(microseconds: r.int(5) ?? 0), lastSeen: Instant(microseconds: r.int(6) ?? 0))
+        }
+    }
+
+    public func applyRepricing(_ changes: [RepricedEvent], audit: AuditRecord) async throws {
+        // Null-safe equality differs: SQLite's `IS`, PostgreSQL's `IS NOT DISTINCT FROM`.
+        let same = dialect == .postgres ? " IS NOT DISTINCT FROM " : " IS "
+        var steps: [SQLStep] = []
+        steps.reserveCapacity(changes.count + 2)
+        for change in changes {
+            let s = change.stored
+            steps.append(SQLStep(statement([
+                ("UPDATE usage_events SET cost_nanos = ", change.cost.map { .int($0.nanos) } ?? .null),
+                (", price_id = ", change.priceID.map(SQLValue.text) ?? .null),
+                (" WHERE org_id = ", .text(s.organizationID)), (" AND project_id = ", .text(s.projectID)),
+                (" AND event_id = ", .text(s.event.id)),
+                (" AND cost_nanos" + same, s.cost.map { .int($0.nanos) } ?? .null),
+                (" AND price_id" + same, s.priceID.map(SQLValue.text) ?? .null),
+            ]), expectedChanges: 1))
+        }
+        for delta in RollupDelta.repricing(changes) {
+            let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
+            for row in delta.rows {
+                var s = SQLStatement(dialect, Schema.rollupUpsert(delta.table, rows: "VALUES (PLACEHOLDERS)"))
+                s = Self.fill(s, with: Schema.rollupValues(row.key, row.metrics), count: n)
+                steps.append(SQLStep(s))
+            }
+        }
+        steps.append(SQLStep(auditInsert(audit)))
+        try await database.transaction(steps)
+    }
+
+    /// Builds `VALUES (?, …)` with its binds in the dialect's placeholder style.
+    static func fill(_ template: SQLStatement, with values: [SQLValue], count: Int) -> SQLStatement {
+        let parts = template.text.split(separator: "PLACEHOLDERS", omittingEmptySubsequences: false).map(String.init)
+        var s = SQLStatement(template.dialect, parts[0])
+        for (i, v) in values.enumerated() {
+            if i > 0 { s.append(", ") }
+            s.bind(v)
+        }
+        s.append(parts[1])
+        return s
+    }
+
+    public func auditRecords(organizationID: String, limit: Int) async throws -> [AuditRecord] {
+        try await database.query(statement([
+            ("SELECT id, org_id, at_us, actor, action, detail FROM audit_log WHERE org_id = ", .text(organizationID)),
+            (" ORDER BY at_us DESC, id DESC LIMIT ", .int(Int64(limit))),
+        ])).map { r in
+            AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
+                        actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
+        }
+    }
+
+    func auditInsert(_ a: AuditRecord) -> SQLStatement {
+        statement([
+            ("INSERT INTO audit_log (id, org_id, at_us, actor, action, detail) VALUES (", .text(a.id)),
+            (", ", .text(a.organizationID)), (", ", .int(a.at.microseconds)), (", ", .text(a.actor)),
+            (", ", .text(a.action)), (", ", .text(a.detail)), (")", nil),
+        ])
+    }
+}

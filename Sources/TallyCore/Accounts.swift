@@ -18,11 +18,14 @@ public struct Project: Sendable, Equatable {
     public var organizationID: String
     public var name: String
     public var createdAt: Instant
-    public init(id: String, organizationID: String, name: String, createdAt: Instant) {
+    /// Archived projects keep their data and stay readable; they take no new events.
+    public var archivedAt: Instant?
+    public init(id: String, organizationID: String, name: String, createdAt: Instant, archivedAt: Instant? = nil) {
         self.id = id
         self.organizationID = organizationID
         self.name = name
         self.createdAt = createdAt
+        self.archivedAt = archivedAt
     }
 
     /// Project names are what users type in URLs, filters and CLI flags.
@@ -53,9 +56,18 @@ public struct APIToken: Sendable, Equatable {
     public var createdAt: Instant
     public var lastUsedAt: Instant?
     public var revokedAt: Instant?
+    public var expiresAt: Instant?
+    /// The user who created it (nil: the CLI).
+    public var createdBy: String?
+    /// The token's project was archived: it reads, but sends no more events.
+    public var projectArchived = false
 
     public init(id: String, organizationID: String, projectID: String, projectName: String, name: String?,
-                scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil) {
+                scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil,
+                expiresAt: Instant? = nil, createdBy: String? = nil, projectArchived: Bool = false) {
+        self.projectArchived = projectArchived
+        self.expiresAt = expiresAt
+        self.createdBy = createdBy
         self.id = id
         self.organizationID = organizationID
         self.projectID = projectID
@@ -69,6 +81,10 @@ public struct APIToken: Sendable, Equatable {
     }
 
     public func allows(_ scope: Scope) -> Bool { scopes.contains(scope) || scopes.contains(.admin) }
+
+    public func isActive(at now: Instant) -> Bool {
+        revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
+    }
 }
 
 /// Parses `ingest,read` into scopes; nil names the first unknown one.

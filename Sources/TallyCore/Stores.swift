@@ -12,6 +12,9 @@ public protocol ProjectStore: Sendable {
     func createProject(organizationID: String, name: String) async throws -> Project
     func projects(organizationID: String) async throws -> [Project]
     func project(organizationID: String, name: String) async throws -> Project?
+    func project(organizationID: String, id: String) async throws -> Project?
+    /// Renames and/or archives (a date) or restores (nil) a project; throws `notFound` or `conflict` (name taken).
+    func updateProject(organizationID: String, id: String, name: String, archivedAt: Instant?) async throws
 }
 
 public protocol TokenStore: Sendable {
@@ -151,7 +154,8 @@ public protocol SchemaStore: Sendable {
 }
 
 /// Everything the server needs from storage.
-public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore, SchemaStore {}
+public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore, SchemaStore,
+    AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.
 public struct OrganizationPriceRecord: Sendable, Equatable {
@@ -238,5 +242,4 @@ public protocol PriceStore: Sendable {
     /// Rewrites these events' costs and the rollups in one transaction with the audit record.
     /// Throws `conflict` (changing nothing) if any event's cost changed since it was read.
     func applyRepricing(_ changes: [RepricedEvent], audit: AuditRecord) async throws
-    func auditRecords(organizationID: String, limit: Int) async throws -> [AuditRecord]
 }

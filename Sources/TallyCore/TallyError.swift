@@ -23,4 +23,10 @@ public enum TallyError: Error, Sendable, Equatable {
     case forbidden(String)
     /// The store could not be reached or failed; the message is safe to show.
     case unavailable(String)
+    /// Too many attempts: try again after this many seconds.
+    case throttled(retryAfterSeconds: Int)
+    /// The thing existed but can no longer be used (an expired or used invite).
+    case gone(String)
+    /// A provider refused a key or a call; the message is the provider's, never the key.
+    case providerRejected(String)
 }

@@ -119,16 +119,6 @@ extension SQLStore {
         return s
     }
 
-    public func auditRecords(organizationID: String, limit: Int) async throws -> [AuditRecord] {
-        try await database.query(statement([
-            ("SELECT id, org_id, at_us, actor, action, detail FROM audit_log WHERE org_id = ", .text(organizationID)),
-            (" ORDER BY at_us DESC, id DESC LIMIT ", .int(Int64(limit))),
-        ])).map { r in
-            AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
-                        actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
-        }
-    }
-
     func auditInsert(_ a: AuditRecord) -> SQLStatement {
         statement([
             ("INSERT INTO audit_log (id, org_id, at_us, actor, action, detail) VALUES (", .text(a.id)),

@@ -112,35 +112,57 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
 
     public func projects(organizationID: String) async throws -> [Project] {
         try await database.query(statement([
-            ("SELECT id, org_id, name, created_us FROM projects WHERE org_id = ", .text(organizationID)),
+            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
             (" ORDER BY name", nil),
         ])).map(Self.project)
     }
 
     public func project(organizationID: String, name: String) async throws -> Project? {
         try await database.query(statement([
-            ("SELECT id, org_id, name, created_us FROM projects WHERE org_id = ", .text(organizationID)),
+            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
             (" AND name = ", .text(name)),
         ])).first.map(Self.project)
     }
 
+    public func project(organizationID: String, id: String) async throws -> Project? {
+        try await database.query(statement([
+            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
+            (" AND id = ", .text(id)),
+        ])).first.map(Self.project)
+    }
+
+    public func updateProject(organizationID: String, id: String, name: String, archivedAt: Instant?) async throws {
+        let changed: Int
+        do {
+            changed = try await database.execute(statement([
+                ("UPDATE projects SET name = ", .text(name)), (", archived_us = ", archivedAt.map { .int($0.microseconds) } ?? .null),
+                (" WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+            ]))
+        } catch TallyError.conflict {
+            throw TallyError.conflict("a project named '\(name)' already exists")
+        }
+        guard changed == 1 else { throw TallyError.notFound("project '\(id)'") }
+    }
+
     static func project(_ r: SQLRow) -> Project {
         Project(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", name: r.text(2) ?? "",
-                createdAt: Instant(microseconds: r.int(3) ?? 0))
+                createdAt: Instant(microseconds: r.int(3) ?? 0), archivedAt: r.int(4).map(Instant.init(microseconds:)))
     }
 
     // MARK: Tokens
 
     static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name, t.name, t.scopes, t.hint, t.created_us, "
-        + "t.last_used_us, t.revoked_us FROM api_tokens t JOIN projects p ON p.id = t.project_id" }
+        + "t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us FROM api_tokens t JOIN projects p ON p.id = t.project_id" }
 
     public func createToken(_ token: APIToken, secretHash: String) async throws {
         let scopes = token.scopes.sorted().map(\.rawValue).joined(separator: ",")
         try await database.execute(statement([
-            ("INSERT INTO api_tokens (id, org_id, project_id, name, scopes, secret_hash, hint, created_us) VALUES (", .text(token.id)),
+            ("INSERT INTO api_tokens (id, org_id, project_id, name, scopes, secret_hash, hint, created_us, expires_us, created_by) VALUES (",
+             .text(token.id)),
             (", ", .text(token.organizationID)), (", ", .text(token.projectID)), (", ", token.name.map(SQLValue.text) ?? .null),
             (", ", .text(scopes)), (", ", .text(secretHash)), (", ", .text(token.hint)),
-            (", ", .int(token.createdAt.microseconds)), (")", nil),
+            (", ", .int(token.createdAt.microseconds)), (", ", token.expiresAt.map { .int($0.microseconds) } ?? .null),
+            (", ", token.createdBy.map(SQLValue.text) ?? .null), (")", nil),
         ]))
     }
 
@@ -173,7 +195,9 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             id: r.text(0) ?? "", organizationID: r.text(1) ?? "", projectID: r.text(2) ?? "", projectName: r.text(3) ?? "",
             name: r.text(4), scopes: Set((r.text(5) ?? "").split(separator: ",").compactMap { Scope(rawValue: String($0)) }),
             hint: r.text(6) ?? "", createdAt: Instant(microseconds: r.int(7) ?? 0),
-            lastUsedAt: r.int(8).map(Instant.init(microseconds:)), revokedAt: r.int(9).map(Instant.init(microseconds:))
+            lastUsedAt: r.int(8).map(Instant.init(microseconds:)), revokedAt: r.int(9).map(Instant.init(microseconds:)),
+            expiresAt: r.int(10).map(Instant.init(microseconds:)), createdBy: r.text(11),
+            projectArchived: r.int(12) != nil
         )
     }
 

@@ -69,6 +69,41 @@ public enum Schema {
                 // Unpriced events are few; a partial index finds them without scanning the rest.
                 "CREATE INDEX usage_events_unpriced ON usage_events (org_id, provider, model, ts_us) WHERE cost_nanos IS NULL",
             ]),
+            Migration(version: 4, name: "accounts_sessions_invites_vault", statements: [
+                "ALTER TABLE projects ADD COLUMN archived_us \(bigint)",
+                "ALTER TABLE api_tokens ADD COLUMN expires_us \(bigint)",
+                "ALTER TABLE api_tokens ADD COLUMN created_by TEXT",
+                """
+                CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                  password_hash TEXT NOT NULL, created_us \(bigint) NOT NULL)
+                """,
+                """
+                CREATE TABLE memberships (org_id TEXT NOT NULL REFERENCES organizations(id),
+                  user_id TEXT NOT NULL REFERENCES users(id), role TEXT NOT NULL, joined_us \(bigint) NOT NULL,
+                  PRIMARY KEY (org_id, user_id))
+                """,
+                "CREATE INDEX memberships_user ON memberships (user_id)",
+                """
+                CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), org_id TEXT NOT NULL,
+                  csrf_token TEXT NOT NULL, created_us \(bigint) NOT NULL, last_seen_us \(bigint) NOT NULL)
+                """,
+                "CREATE INDEX sessions_user ON sessions (user_id)",
+                "CREATE TABLE login_failures (account TEXT NOT NULL, address TEXT NOT NULL, at_us \(bigint) NOT NULL)",
+                "CREATE INDEX login_failures_account ON login_failures (account, at_us)",
+                "CREATE INDEX login_failures_address ON login_failures (address, at_us)",
+                """
+                CREATE TABLE invites (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  email TEXT NOT NULL, role TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
+                  created_us \(bigint) NOT NULL, expires_us \(bigint) NOT NULL, accepted_us \(bigint), revoked_us \(bigint))
+                """,
+                "CREATE INDEX invites_org ON invites (org_id, created_us)",
+                """
+                CREATE TABLE provider_connections (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                  provider TEXT NOT NULL, name TEXT NOT NULL, base_url TEXT, api_key_sealed TEXT, api_key_mask TEXT,
+                  admin_key_sealed TEXT, admin_key_mask TEXT, validated_us \(bigint), validation_error TEXT,
+                  created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                """,
+            ]),
         ]
     }
 

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import TallyCore
+import TallyMail
 import TallyPrice
 import TallyServer
 
@@ -13,7 +14,7 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
-        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self]
+        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self]
     )
 }
 
@@ -62,8 +63,10 @@ func describe(_ error: TallyError) -> String {
     case .invalid(let problems), .contentNotAllowed(let problems):
         problems.map { "\($0.field) \($0.reason)" }.joined(separator: "; ")
     case .notFound(let what): "\(what) was not found"
-    case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message): message
+    case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
+         .gone(let message), .providerRejected(let message): message
     case .unauthenticated: "not authenticated"
+    case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
     }
 }
 
@@ -84,34 +87,73 @@ struct Serve: AsyncParsableCommand {
                               postgres://user:password@host:port/database[?sslmode=disable|prefer|require]: PostgreSQL
           TALLY_LOG_LEVEL     trace, debug, info, notice, warning, error, critical (default info)
           TALLY_TIME_ZONE     the default organization's time zone (default UTC)
+          TALLY_ADMIN_EMAIL, TALLY_ADMIN_PASSWORD
+                              create the owner unattended on first start (otherwise the browser goes to /setup)
+          TALLY_MASTER_KEY    base64 of 32 bytes sealing provider keys (AES-256-GCM); or
+          TALLY_MASTER_KEY_FILE  a file holding it. Embedded SQLite with neither: $TALLY_DATA_DIR/master.key
+                              is created (0600) on first start. PostgreSQL with neither: provider connections are off.
+          TALLY_SMTP_URL      smtp://[user:password@]host[:port][?from=addr&starttls=true] or smtps://… to mail invites
+          TALLY_PUBLIC_URL    the URL people reach Tally at (links in mails; https makes cookies Secure)
+          TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
+          TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
+          TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
 
     @Option(help: "Address to listen on (env TALLY_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (env TALLY_PORT, default 8080).") var port: String?
+    @Option(name: .customLong("public-url"), help: "The URL people reach Tally at (env TALLY_PUBLIC_URL).") var publicURL: String?
+    @Option(name: .customLong("smtp-url"), help: "SMTP server for invite mails (env TALLY_SMTP_URL).") var smtpURL: String?
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
         var flags = store.flags
         flags[.host] = host
         flags[.port] = port
+        flags[.publicURL] = publicURL
+        flags[.smtpURL] = smtpURL
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         try await withConfiguredStore(flags) { config, logger, store in
+            // A wrong key stops start-up before anything else happens.
+            let vault: Vault?
+            do {
+                vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: true).map(Vault.init(master:))
+            } catch {
+                fail("\(error)")
+            }
             try await store.migrate()
             let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
             let storeKind = if case .postgres = config.database { "postgresql" } else { "sqlite" }
             logger.notice("tally starting", metadata: [
                 "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
             ])
-            let pricer = CatalogPricer()
-            try await PriceTasks.reloadAll(store, pricer: pricer)
-            let app = buildApplication(
-                store: store, config: config, logger: logger, registry: registry, pricer: pricer,
-                // SQLite has one writer: a second group in flight prepares its rollups while the first commits.
-                maxCommitsInFlight: storeKind == "postgresql" ? 4 : 2
-            )
+            var options = ServerOptions()
+            options.vault = vault
+            try await PriceTasks.reloadAll(store, pricer: options.pricer)
+            // SQLite has one writer: a second group in flight prepares its rollups while the first commits.
+            options.maxCommitsInFlight = storeKind == "postgresql" ? 4 : 2
+            if let url = config.smtpURL {
+                do {
+                    options.mailer = SMTPMailer(configuration: try SMTPConfiguration.parse(url), logger: logger)
+                } catch {
+                    fail("TALLY_SMTP_URL \(error)")
+                }
+            }
+            options.publicURL = config.publicURL
+            options.sessionPolicy = config.sessionPolicy
+            options.auditRetentionDays = config.auditRetentionDays
+            options.defaultTimeZone = config.timeZone.identifier
+            if let email = config.adminEmail, let password = config.adminPassword {
+                if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,
+                                            timeZone: config.timeZone.identifier, logger: logger) {
+                    logger.notice("created the owner account from TALLY_ADMIN_EMAIL", metadata: ["email": "\(email)"])
+                }
+            } else if try await store.userCount() == 0 {
+                logger.notice("no account yet: open http://\(config.host):\(config.port)/setup to create the organization and its owner")
+            }
+            let app = buildApplication(store: store, config: config, logger: logger, registry: registry, options: options)
             try await app.runService()
         }
     }

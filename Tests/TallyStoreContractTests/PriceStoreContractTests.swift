@@ -78,7 +78,7 @@ import TallyPrice
             // Applying the same changes again: the stored costs no longer match what they were read as.
             await #expect(throws: TallyError.self) { try await store.applyRepricing(changes, audit: audit(org.id, "price.recompute")) }
             #expect(try await total(store, org.id).totals.cost == newExpected)
-            #expect(try await store.auditRecords(organizationID: org.id, limit: 10).count == 1)
+            #expect(try await store.auditRecords(organizationID: org.id, limit: 10, before: nil).count == 1)
         }
     }
 
@@ -105,7 +105,7 @@ import TallyPrice
             await #expect(throws: TallyError.notFound("price entry 'price_a'")) {
                 try await store.endPriceRecord(organizationID: "org_other", id: "price_a", on: d("2026-11-16"), audit: audit("org_other", "x"))
             }
-            let log = try await store.auditRecords(organizationID: org.id, limit: 10)
+            let log = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil)
             #expect(log.count == 4)
             #expect(Set(log.map(\.action)) == ["price.add", "price.end"])
         }

@@ -134,3 +134,317 @@ def all_event_ids(server, token):
     r.raise_for_status()
     import json
     return [json.loads(line)["id"] for line in r.text.splitlines() if line]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Accounts, sessions and the vault (issue 5): servers started with environment variables, a browser that keeps
+# cookies and fills forms with their _csrf, a real SMTP server, and the providers' list-models stand-ins.
+
+import base64  # noqa: E402
+import email  # noqa: E402
+import email.policy  # noqa: E402
+import html.parser  # noqa: E402
+import threading  # noqa: E402
+
+from standins.provider_models import provider_standins  # noqa: E402,F401  (a fixture)
+
+ADMIN_EMAIL = "owner@example.test"
+ADMIN_PASSWORD = "owner-password-0123"
+ACCOUNT_ENV = ("TALLY_ADMIN_EMAIL", "TALLY_ADMIN_PASSWORD", "TALLY_MASTER_KEY", "TALLY_MASTER_KEY_FILE",
+               "TALLY_SMTP_URL", "TALLY_PUBLIC_URL")
+
+
+def new_master_key():
+    """A master key as Tally reads it: base64 of 32 random bytes."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+class AccountsTally(Tally):
+    """A Tally whose servers and CLI get environment variables (admin account, master key, SMTP, public URL).
+
+    `env` is the base environment of every server; `serve(**env)` adds to it (a value of None removes a variable).
+    Variables of the developer's own shell that would change accounts or the vault are never inherited."""
+
+    def __init__(self, data_dir, database_url=None, env=None):
+        super().__init__(data_dir, database_url)
+        self.env = dict(env or {})
+
+    def environment(self, overrides):
+        full = {k: v for k, v in os.environ.items() if k not in ACCOUNT_ENV}
+        for k, v in {**self.env, **overrides}.items():
+            if v is None:
+                full.pop(k, None)
+            else:
+                full[k] = v
+        return full
+
+    def serve(self, wait=True, **env):
+        port = free_port()
+        log_path = os.path.join(self.data_dir, f"serve-{port}.log")
+        log = open(log_path, "w")
+        proc = subprocess.Popen([BIN, "serve", "--port", str(port), *self.store_args()], stdout=log, stderr=log,
+                                env=self.environment(env))
+        server = Server(proc, port)
+        server.log_path = log_path
+        self.servers.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    def cli_env(self, *args, check=True, **env):
+        r = subprocess.run([BIN, *args, *self.store_args()], capture_output=True, text=True, timeout=60,
+                           env=self.environment(env))
+        if check and r.returncode != 0:
+            raise AssertionError(f"tally {' '.join(args)} failed: {r.stderr}")
+        return r
+
+    def logs(self):
+        """Everything every server of this Tally has logged so far."""
+        text = ""
+        for s in self.servers:
+            with open(s.log_path, errors="replace") as f:
+                text += f.read()
+        return text
+
+
+def _accounts_tally(kind, data_dir, env):
+    if kind == "postgres":
+        if not PG_URL:
+            pytest.skip("TALLY_TEST_POSTGRES_URL is not set")
+        # Only the embedded SQLite mode makes its own master key; PostgreSQL replicas must share one.
+        return AccountsTally(data_dir, fresh_postgres_url(), dict(env, TALLY_MASTER_KEY=new_master_key()))
+    return AccountsTally(data_dir, None, env)
+
+
+@pytest.fixture
+def fresh_sqlite_site():
+    """A SQLite Tally with no user yet (first run goes through /setup)."""
+    with tempfile.TemporaryDirectory() as d:
+        t = _accounts_tally("sqlite", d, {})
+        yield t
+        t.stop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_site(request):
+    """A Tally with no user yet, on SQLite and on PostgreSQL."""
+    with tempfile.TemporaryDirectory() as d:
+        t = _accounts_tally(request.param, d, {})
+        yield t
+        t.stop_all()
+
+
+@pytest.fixture
+def sqlite_site():
+    """A SQLite Tally whose servers create the owner ADMIN_EMAIL unattended."""
+    with tempfile.TemporaryDirectory() as d:
+        t = _accounts_tally("sqlite", d, {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        yield t
+        t.stop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def site(request):
+    """Like sqlite_site, on SQLite and on PostgreSQL."""
+    with tempfile.TemporaryDirectory() as d:
+        t = _accounts_tally(request.param, d,
+                            {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        yield t
+        t.stop_all()
+
+
+class _Forms(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+        self._form = None
+
+    _select = None  # the name of the <select> being read, until its first or selected <option> gives its value
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._form = {"action": a.get("action") or "", "method": (a.get("method") or "get").lower(),
+                          "fields": {}, "types": {}}
+            self.forms.append(self._form)
+        elif tag == "option" and self._form is not None and self._select:
+            fields = self._form["fields"]
+            if self._select not in fields or "selected" in a:
+                fields[self._select] = a.get("value") or ""
+        elif tag in ("input", "textarea", "select") and self._form is not None and a.get("name"):
+            if (a.get("type") or "").lower() in ("submit", "button", "reset", "image"):
+                return
+            if tag == "select":
+                self._select = a["name"]
+            else:
+                self._form["fields"].setdefault(a["name"], a.get("value") or "")
+            self._form["types"][a["name"]] = (a.get("type") or tag).lower()
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+
+
+def html_forms(text):
+    """The forms of an HTML page: [{"action", "method", "fields": {name: value}, "types": {name: type}}]."""
+    p = _Forms()
+    p.feed(text)
+    p.close()
+    return p.forms
+
+
+def set_cookies(response):
+    """Every Set-Cookie header of a response, unjoined: [(name, value, {attribute-lower: value-or-True})]."""
+    out = []
+    for raw in response.raw.headers.getlist("Set-Cookie"):
+        first, *attrs = [part.strip() for part in raw.split(";")]
+        name, _, value = first.partition("=")
+        parsed = {}
+        for attr in attrs:
+            k, eq, v = attr.partition("=")
+            parsed[k.strip().lower()] = v.strip() if eq else True
+        out.append((name, value, parsed))
+    return out
+
+
+def location_path(response):
+    return urllib.parse.urlsplit(response.headers.get("Location", "")).path
+
+
+def assert_error(response, status, code=None):
+    """The response is `status` with the error envelope (and `code`, when given)."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+class Browser:
+    """One person's browser against one server: cookies, forms filled with their _csrf, and JSON API calls
+    authenticated by the session cookie (with X-CSRF-Token on anything but GET/HEAD). Redirects are never followed."""
+
+    def __init__(self, server):
+        self.server = server
+        self.http = requests.Session()
+        self.csrf = None  # the session's CSRF token, from GET /api/v1/me
+
+    def at(self, server):
+        """The same cookies and CSRF token, talking to another replica."""
+        other = Browser(server)
+        other.http.cookies.update(self.http.cookies)
+        other.csrf = self.csrf
+        return other
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", 30)
+        return self.http.request(method, self.server.url + path, allow_redirects=False, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post_form(self, path, fields, **kw):
+        return self.request("POST", path, data=fields, **kw)
+
+    def form(self, path, want=("password",)):
+        """GET a page and return (response, fields of its form that has the `want` fields)."""
+        r = self.get(path)
+        assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text[:300]}"
+        forms = html_forms(r.text)
+        assert forms, f"GET {path} has no form"
+        best = max(forms, key=lambda f: sum(name in f["fields"] for name in want))
+        return r, dict(best["fields"])
+
+    def fill(self, path, headers=None, **fields):
+        """GET the form at `path`, fill in `fields`, POST it back with the _csrf the page carried."""
+        _, form = self.form(path, want=tuple(fields))
+        assert "_csrf" in form, f"the form at {path} has no _csrf field: {form}"
+        form.update(fields)
+        return self.post_form(path, form, headers=headers)
+
+    def login(self, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, headers=None):
+        return self.fill("/login", headers=headers, email=email, password=password)
+
+    def sign_in(self, email=ADMIN_EMAIL, password=ADMIN_PASSWORD):
+        r = self.login(email, password)
+        assert r.status_code == 303 and location_path(r) == "/", f"login: {r.status_code} {r.text[:300]}"
+        self.me()
+        return self
+
+    def me(self):
+        r = self.get("/api/v1/me")
+        assert r.status_code == 200, f"GET /api/v1/me: {r.status_code} {r.text[:300]}"
+        body = r.json()
+        self.csrf = body["csrf_token"]
+        return body
+
+    @property
+    def session_cookie(self):
+        return self.http.cookies.get("tally_session")
+
+    def api(self, method, path, json=None, csrf=True, **kw):
+        headers = dict(kw.pop("headers", None) or {})
+        if csrf and method not in ("GET", "HEAD") and self.csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        return self.request(method, path, json=json, headers=headers, **kw)
+
+    def logout(self):
+        return self.post_form("/logout", {"_csrf": self.csrf})
+
+
+def signed_in(server, email=ADMIN_EMAIL, password=ADMIN_PASSWORD):
+    return Browser(server).sign_in(email, password)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_token(browser, project="web", scopes=("admin",), name="tests"):
+    """Create (if needed) the project and an API token through the JSON API; return its secret."""
+    r = browser.api("POST", "/api/v1/projects", json={"name": project})
+    assert r.status_code in (201, 409), f"POST /api/v1/projects: {r.status_code} {r.text[:300]}"
+    r = browser.api("POST", "/api/v1/tokens", json={"name": name, "project": project, "scopes": list(scopes)})
+    assert r.status_code == 201, f"POST /api/v1/tokens: {r.status_code} {r.text[:300]}"
+    return r.json()["secret"]
+
+
+class MailSink:
+    """What a real SMTP server (aiosmtpd, in this process) received."""
+
+    def __init__(self, port):
+        self.port = port
+        self.messages = []  # {"mail_from", "rcpt_tos", "message": email.message.EmailMessage, "text"}
+        self._cond = threading.Condition()
+
+    def url(self, sender="tally@example.test"):
+        return f"smtp://127.0.0.1:{self.port}?from={sender}"
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or envelope.content
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        parts = [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
+        with self._cond:
+            self.messages.append({"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos),
+                                  "message": message, "text": "\n".join(parts)})
+            self._cond.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count=1, timeout=20):
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink():
+    """A real SMTP server on 127.0.0.1 collecting every message; `smtp_sink.url()` is a TALLY_SMTP_URL."""
+    from aiosmtpd.controller import Controller
+    sink = MailSink(free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()

@@ -1,25 +1,47 @@
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 import TallyCore
 import TallyIngest
+import TallyMail
 import TallyPrice
 
-/// The composition root: one store, one pricer, the controllers, the middleware.
+/// What the composition root needs besides the store: shared services and the settings they read.
+public struct ServerOptions: Sendable {
+    public var pricer = CatalogPricer()
+    /// Commits in flight at once in the group committer (SQLite 2, PostgreSQL 4 in `tally serve`).
+    public var maxCommitsInFlight = 1
+    /// nil: no master key configured; provider connections are refused with a clear message.
+    public var vault: Vault?
+    public var mailer: (any Mailer)?
+    public var passwords: Passwords
+    public var sessionPolicy = SessionPolicy()
+    /// Base of links in mails (TALLY_PUBLIC_URL); also makes cookies `Secure` when it is https.
+    public var publicURL: String?
+    public var defaultTimeZone = "UTC"
+    public var validator = ProviderValidator()
+    public var auditRetentionDays = 365
+
+    public init(passwords: Passwords = Passwords()) { self.passwords = passwords }
+}
+
+/// The composition root: one store, the services over it, the controllers, the middleware.
 public func buildApplication<Store: TallyStore>(
     store: Store,
     config: TallyConfig,
     logger: Logger,
     registry: PrometheusCollectorRegistry? = nil,
-    pricer: CatalogPricer = CatalogPricer(),
-    maxCommitsInFlight: Int = 1
+    options: ServerOptions = ServerOptions()
 ) -> some ApplicationProtocol {
-    let router = buildRouter(store: store, logger: logger, registry: registry, pricer: pricer, maxCommitsInFlight: maxCommitsInFlight)
-    let refresher = PriceRefresher(prices: PriceService(store: store, pricer: pricer), interval: .seconds(15), logger: logger)
+    let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
+                             publicURL: options.publicURL ?? "http://\(config.host):\(config.port)")
+    let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
+    let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
-        services: [refresher],
+        services: [refresher, janitor],
         logger: logger
     )
 }
@@ -28,20 +50,51 @@ public func buildRouter<Store: TallyStore>(
     store: Store,
     logger: Logger,
     registry: PrometheusCollectorRegistry? = nil,
-    pricer: CatalogPricer = CatalogPricer(),
-    maxCommitsInFlight: Int = 1
+    options: ServerOptions = ServerOptions(),
+    publicURL: String = "http://127.0.0.1:8080"
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: APIErrorMiddleware())
-    let auth = TokenAuthenticator(store: store)
-    let committer = GroupCommitter(maxInFlight: maxCommitsInFlight) { batches in try await store.insert(batches) }
+    let auth = Authenticator(store: store, policy: options.sessionPolicy)
+    let accounts = AccountService(store: store, passwords: options.passwords, policy: options.sessionPolicy,
+                                  mailer: options.mailer, publicURL: publicURL, logger: logger)
+    let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
     OperationsController(store: store, registry: registry).addRoutes(to: router)
+    WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
+                  defaultTimeZone: options.defaultTimeZone).addRoutes(to: router)
     let api = router.group("api/v1")
-    IngestController(store: store, auth: auth, committer: committer, pricer: pricer).addRoutes(to: api)
-    EventsController(store: store, auth: auth, pricer: pricer).addRoutes(to: api)
-    PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: pricer)).addRoutes(to: api)
+    IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
+    EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)
+    PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: options.pricer)).addRoutes(to: api)
     SummaryController(store: store, auth: auth).addRoutes(to: api)
+    AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
+    ProjectsController(store: store, auth: auth).addRoutes(to: api)
+    ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator))
+        .addRoutes(to: api)
     return router
+}
+
+/// Removes expired sessions, old login failures and audit records past their retention, hourly.
+struct Janitor<Store: TallyStore>: Service {
+    let store: Store
+    let policy: SessionPolicy
+    let auditRetentionDays: Int
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = Instant.now.microseconds
+            do {
+                try await store.deleteSessions(lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
+                                               createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
+                try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
+                try await store.deleteAuditRecords(before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
+            } catch {
+                logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
+    }
 }

@@ -15,8 +15,21 @@ public struct TallyConfig: Sendable {
     public var database = DatabaseLocation.sqlite(path: "./tally-data/tally.sqlite")
     public var logLevel = Logger.Level.info
     public var timeZone = TimeZoneRules.utc
+    /// Unattended first run: the owner's email and password.
+    public var adminEmail: String?
+    public var adminPassword: String?
+    /// Base64 of the 32-byte master key, or a file holding it.
+    public var masterKey: String?
+    public var masterKeyFile: String?
+    public var smtpURL: String?
+    public var publicURL: String?
+    public var sessionPolicy = SessionPolicy()
+    public var auditRetentionDays = 365
 
     public init() {}
+
+    /// The SQLite mode's default master key file, created on first start when no key is given.
+    public var defaultMasterKeyPath: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
 
     /// A setting with a wrong value: one line for the operator, no stack trace.
     public struct Problem: Error, CustomStringConvertible, Sendable {
@@ -29,6 +42,11 @@ public struct TallyConfig: Sendable {
     public enum Key: String, CaseIterable, Sendable {
         case host = "TALLY_HOST", port = "TALLY_PORT", dataDirectory = "TALLY_DATA_DIR"
         case databaseURL = "TALLY_DATABASE_URL", logLevel = "TALLY_LOG_LEVEL", timeZone = "TALLY_TIME_ZONE"
+        case adminEmail = "TALLY_ADMIN_EMAIL", adminPassword = "TALLY_ADMIN_PASSWORD"
+        case masterKey = "TALLY_MASTER_KEY", masterKeyFile = "TALLY_MASTER_KEY_FILE"
+        case smtpURL = "TALLY_SMTP_URL", publicURL = "TALLY_PUBLIC_URL"
+        case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
+        case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -69,6 +87,47 @@ public struct TallyConfig: Sendable {
             }
             config.timeZone = zone
         }
+        let email = value(.adminEmail, flag: "--admin-email")
+        let password = value(.adminPassword, flag: "--admin-password")
+        if let (v, source) = email {
+            if let reason = User.validate(email: v) { throw Problem(source: source, reason: reason) }
+            config.adminEmail = v
+        }
+        if let (v, source) = password {
+            // Never echo the value.
+            if let reason = User.validate(password: v) { throw Problem(source: source, reason: reason) }
+            config.adminPassword = v
+        }
+        if (email == nil) != (password == nil) {
+            throw Problem(source: email == nil ? "TALLY_ADMIN_PASSWORD" : "TALLY_ADMIN_EMAIL",
+                          reason: "is set, so TALLY_ADMIN_EMAIL and TALLY_ADMIN_PASSWORD must both be set")
+        }
+        config.masterKey = value(.masterKey, flag: "--master-key")?.0
+        config.masterKeyFile = value(.masterKeyFile, flag: "--master-key-file")?.0
+        if config.masterKey != nil, config.masterKeyFile != nil {
+            throw Problem(source: "TALLY_MASTER_KEY", reason: "and TALLY_MASTER_KEY_FILE are both set; set one")
+        }
+        if let (v, source) = value(.smtpURL, flag: "--smtp-url") {
+            guard v.hasPrefix("smtp://") || v.hasPrefix("smtps://") else {
+                throw Problem(source: source, reason: "must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587?from=tally@example.com")
+            }
+            config.smtpURL = v
+        }
+        if let (v, source) = value(.publicURL, flag: "--public-url") {
+            guard (v.hasPrefix("http://") || v.hasPrefix("https://")), URLComponents(string: v)?.host?.isEmpty == false else {
+                throw Problem(source: source, reason: "must be the http(s) URL people reach Tally at, such as https://tally.example.com (got \"\(v)\")")
+            }
+            config.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
+        }
+        func positive(_ key: Key, flag: String, max: Int) throws(Problem) -> Int? {
+            guard let (v, source) = value(key, flag: flag) else { return nil }
+            guard let n = Int(v), (1...max).contains(n) else { throw Problem(source: source, reason: "must be a whole number from 1 to \(max) (got \"\(v)\")") }
+            return n
+        }
+        let idle = try positive(.sessionIdleMinutes, flag: "--session-idle-minutes", max: 525_600)
+        let absolute = try positive(.sessionMaxHours, flag: "--session-max-hours", max: 8_760)
+        config.sessionPolicy = SessionPolicy(idleMinutes: idle ?? 12 * 60, absoluteHours: absolute ?? 7 * 24)
+        config.auditRetentionDays = try positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
         return config
     }
 }

@@ -6,7 +6,7 @@ import TallyPrice
 /// Reading events: the newest-first list, one event, and the streamed export.
 struct EventsController<Store: TallyStore> {
     let store: Store
-    let auth: TokenAuthenticator<Store>
+    let auth: Authenticator<Store>
     let pricer: CatalogPricer
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
@@ -16,9 +16,9 @@ struct EventsController<Store: TallyStore> {
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let params = try UsageParameters(request, allowed: ["limit", "cursor", "from", "to"])
-        var query = try await eventQuery(params, token: token)
+        var query = try await eventQuery(params, principal: principal)
         query.limit = try params.integer("limit", in: 1...1000) ?? 100
         if let raw = params.values["cursor"] {
             guard let cursor = EventCursor(token: raw) else { throw APIError.badParameter("cursor", "is not a cursor this API returned") }
@@ -37,10 +37,10 @@ struct EventsController<Store: TallyStore> {
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let id = try context.parameters.require("id")
-        let scope = token.allows(.admin) ? nil : [token.projectID]
-        guard let event = try await store.event(organizationID: token.organizationID, id: id, projectIDs: scope) else {
+        let scope = principal.projectScope
+        guard let event = try await store.event(organizationID: principal.organizationID, id: id, projectIDs: scope) else {
             throw TallyError.notFound("event '\(id)'")
         }
         // The list's shape, plus why it costs what it costs: the entry it was priced with and one line per class.
@@ -66,12 +66,12 @@ struct EventsController<Store: TallyStore> {
 
     /// Streams page by page (keyset pagination), so memory stays constant for millions of rows.
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let params = try UsageParameters(request, allowed: ["format", "from", "to"])
         guard let format = ExportFormat(rawValue: params.values["format"] ?? "csv") else {
             throw APIError.badParameter("format", "must be csv, json or ndjson")
         }
-        var query = try await eventQuery(params, token: token)
+        var query = try await eventQuery(params, principal: principal)
         query.limit = 1000
         let store = self.store
         let contentType = switch format {
@@ -111,18 +111,18 @@ struct EventsController<Store: TallyStore> {
         ], body: body)
     }
 
-    func eventQuery(_ params: UsageParameters, token: APIToken) async throws -> EventQuery {
-        let zone = try await organizationZone(token)
+    func eventQuery(_ params: UsageParameters, principal: Principal) async throws -> EventQuery {
+        let zone = try await organizationZone(principal)
         return EventQuery(
-            organizationID: token.organizationID,
-            filters: try await params.filters(store: store, token: token),
+            organizationID: principal.organizationID,
+            filters: try await params.filters(store: store, principal: principal),
             from: try params.instant("from", zone: zone),
             to: try params.instant("to", zone: zone)
         )
     }
 
-    func organizationZone(_ token: APIToken) async throws -> TimeZoneRules {
-        let org = try await store.organization(id: token.organizationID)
+    func organizationZone(_ principal: Principal) async throws -> TimeZoneRules {
+        let org = try await store.organization(id: principal.organizationID)
         return org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
     }
 }

@@ -6,7 +6,7 @@ import TallyPrice
 /// Prices: the entries in force, an organization's own, quotes, unpriced models and deliberate re-pricing.
 struct PricesController<Store: TallyStore> {
     let store: Store
-    let auth: TokenAuthenticator<Store>
+    let auth: Authenticator<Store>
     let prices: PriceService<Store>
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
@@ -20,13 +20,13 @@ struct PricesController<Store: TallyStore> {
 
     /// Entries in force at `at` (default now), built-in and the organization's own, filtered by provider and model.
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let params = try QueryParameters(request, allowed: ["provider", "model", "at", "all"])
         let at = try params.instant("at") ?? .now
         let all = try params.bool("all") ?? false
         let provider = params.values["provider"]?.lowercased()
         let model = params.values["model"]
-        var entries = prices.pricer.organizationEntries(token.organizationID) + prices.pricer.catalog.entries
+        var entries = prices.pricer.organizationEntries(principal.organizationID) + prices.pricer.catalog.entries
         if !all { entries = entries.filter { $0.isEffective(at: at) } }
         if let provider { entries = entries.filter { $0.provider == nil || $0.provider == provider } }
         if let model {
@@ -45,25 +45,25 @@ struct PricesController<Store: TallyStore> {
     }
 
     @Sendable func add(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.admin, request)
+        let principal = try await auth.require(.admin, request)
         let body = try await JSONBody.read(request)
-        let entry = try await prices.add(body, organizationID: token.organizationID, actor: "token:\(token.id)")
+        let entry = try await prices.add(body, organizationID: principal.organizationID, actor: principal.actor)
         return .json(PriceJSON.entry(entry), status: .created)
     }
 
     /// Ends an organization entry on `on` (default today, UTC); one not yet in force by then is removed.
     @Sendable func end(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.admin, request)
+        let principal = try await auth.require(.admin, request)
         let id = try context.parameters.require("id")
         let params = try QueryParameters(request, allowed: ["on"])
         let on = try params.date("on") ?? CivilDate(daysSinceEpoch: floorDiv(Instant.now.microseconds, 86_400_000_000))
-        try await prices.end(id: id, on: on, organizationID: token.organizationID, actor: "token:\(token.id)")
+        try await prices.end(id: id, on: on, organizationID: principal.organizationID, actor: principal.actor)
         return Response(status: .noContent)
     }
 
     /// Prices the usage fields of an event without storing anything.
     @Sendable func quote(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         var body = try await JSONBody.read(request)
         let now = Instant.now
         if case .object(var members) = body, !members.contains(where: { $0.0 == "timestamp" }) {
@@ -76,7 +76,7 @@ struct PricesController<Store: TallyStore> {
         var w = JSONWriter()
         w.beginObject()
         let event = try EventDecoder.decode(Array(JSONWriter.encode(body).utf8), format: .json, now: now)[0]
-        if let breakdown = prices.pricer.breakdown(event, organizationID: token.organizationID) {
+        if let breakdown = prices.pricer.breakdown(event, organizationID: principal.organizationID) {
             PriceJSON.writeBreakdown(breakdown, into: &w)
         } else {
             w.field("cost_usd", nil as String?)
@@ -91,10 +91,10 @@ struct PricesController<Store: TallyStore> {
     }
 
     @Sendable func unpriced(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let params = try QueryParameters(request, allowed: ["from", "to"])
-        let scope = token.allows(.admin) ? nil : [token.projectID]
-        let models = try await store.unpricedModels(organizationID: token.organizationID, from: try params.instant("from"),
+        let scope = principal.projectScope
+        let models = try await store.unpricedModels(organizationID: principal.organizationID, from: try params.instant("from"),
                                                     to: try params.instant("to"), projectIDs: scope)
         var w = JSONWriter()
         w.beginObject()
@@ -118,7 +118,7 @@ struct PricesController<Store: TallyStore> {
     }
 
     @Sendable func recompute(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.admin, request)
+        let principal = try await auth.require(.admin, request)
         let body = try await JSONBody.read(request)
         let fields = try JSONBody.Fields(body, allowed: ["from", "to", "provider", "model", "dry_run"])
         let from = try fields.instant("from", required: true)!
@@ -127,7 +127,7 @@ struct PricesController<Store: TallyStore> {
         let result = try await prices.recompute(
             .init(from: from, to: to, provider: try fields.string("provider"), model: try fields.string("model"),
                   dryRun: try fields.bool("dry_run") ?? false),
-            organizationID: token.organizationID, actor: "token:\(token.id)"
+            organizationID: principal.organizationID, actor: principal.actor
         )
         return .json(RepricingJSON.json(result))
     }

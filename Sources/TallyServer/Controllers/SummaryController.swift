@@ -4,16 +4,16 @@ import TallyCore
 /// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
 struct SummaryController<Store: TallyStore> {
     let store: Store
-    let auth: TokenAuthenticator<Store>
+    let auth: Authenticator<Store>
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("usage/summary", use: summary)
     }
 
     @Sendable func summary(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let token = try await auth.require(.read, request)
+        let principal = try await auth.require(.read, request)
         let params = try UsageParameters(request, allowed: ["from", "to", "group_by"])
-        let org = try await store.organization(id: token.organizationID)
+        let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
         let to = try params.instant("to", zone: zone) ?? now
@@ -36,12 +36,12 @@ struct SummaryController<Store: TallyStore> {
             }
         }
         let result = try await store.summary(SummaryQuery(
-            organizationID: token.organizationID, from: from, to: to, timeZone: zone, grain: grain,
-            dimensions: dimensions, filters: try await params.filters(store: store, token: token)
+            organizationID: principal.organizationID, from: from, to: to, timeZone: zone, grain: grain,
+            dimensions: dimensions, filters: try await params.filters(store: store, principal: principal)
         ))
         var projectNames: [String: String] = [:]
         if dimensions.contains(.project) {
-            for p in try await store.projects(organizationID: token.organizationID) { projectNames[p.id] = p.name }
+            for p in try await store.projects(organizationID: principal.organizationID) { projectNames[p.id] = p.name }
         }
         var w = JSONWriter()
         w.beginObject()

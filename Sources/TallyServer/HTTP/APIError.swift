@@ -18,6 +18,9 @@ public struct APIError: HTTPResponseError {
         self.details = details
     }
 
+    public static let csrfFailed = APIError(.forbidden, "csrf_failed",
+        "this request needs the session's CSRF token: the X-CSRF-Token header (from GET /api/v1/me) or the form's _csrf field")
+
     public static func badParameter(_ name: String, _ reason: String) -> APIError {
         APIError(.badRequest, "invalid_request", "query parameter '\(name)' \(reason)", details: [FieldProblem(field: name, reason: reason)])
     }
@@ -39,11 +42,17 @@ public struct APIError: HTTPResponseError {
             case .tooLarge(let message): self.init(.contentTooLarge, "payload_too_large", message)
             case .notFound(let what): self.init(.notFound, "not_found", "\(what) was not found")
             case .conflict(let message): self.init(.conflict, "conflict", message)
-            case .unauthenticated: self.init(.unauthorized, "unauthorized", "a valid API token is required: Authorization: Bearer <token>")
+            case .unauthenticated:
+                self.init(.unauthorized, "unauthorized", "a valid API token (Authorization: Bearer <token>) or a signed-in session is required")
             case .forbidden(let message): self.init(.forbidden, "forbidden", message)
             case .unavailable(let message):
                 logger.error("store unavailable", metadata: ["error": "\(message)"])
                 self.init(.serviceUnavailable, "unavailable", "the database is unavailable; try again")
+            case .throttled(let seconds):
+                self.init(.tooManyRequests, "too_many_attempts", "too many attempts; try again in \(seconds) seconds")
+                headers[.retryAfter] = String(seconds)
+            case .gone(let what): self.init(.gone, "gone", what)
+            case .providerRejected(let message): self.init(.unprocessableContent, "provider_rejected_key", message)
             }
         case is NIOTooManyBytesError:
             self.init(.contentTooLarge, "payload_too_large", "the request body exceeds 1 MiB")

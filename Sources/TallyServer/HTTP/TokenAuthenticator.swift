@@ -22,7 +22,8 @@ public enum TokenSecret {
 
     /// Creates a token for a project and returns its secret; the caller shows it once.
     public static func issue(
-        store: some TallyStore, organizationID: String, projectName: String, scopes: Set<Scope>, name: String?
+        store: some TallyStore, organizationID: String, projectName: String, scopes: Set<Scope>, name: String?,
+        expiresAt: Instant? = nil, createdBy: String? = nil
     ) async throws -> (token: APIToken, secret: String) {
         guard let project = try await store.project(organizationID: organizationID, name: projectName) else {
             throw TallyError.notFound("project '\(projectName)'")
@@ -30,46 +31,114 @@ public enum TokenSecret {
         let secret = generate()
         let token = APIToken(
             id: Identifier.make("tok", length: 16), organizationID: organizationID, projectID: project.id,
-            projectName: project.name, name: name, scopes: scopes, hint: String(secret.suffix(4)), createdAt: .now
+            projectName: project.name, name: name, scopes: scopes, hint: String(secret.suffix(4)), createdAt: .now,
+            expiresAt: expiresAt, createdBy: createdBy
         )
         try await store.createToken(token, secretHash: hash(secret))
         return (token, secret)
     }
 }
 
-/// Checks the bearer token of each API request against the store (so a revocation holds at once on
-/// every replica) and the scope the route needs.
-public struct TokenAuthenticator<Store: TallyStore>: Sendable {
+/// Who is calling: a bearer token (checked against the store on every request, so a revocation holds at once on
+/// every replica) or a session cookie (also in the store; state-changing calls must carry its CSRF token).
+public struct Authenticator<Store: TallyStore>: Sendable {
     let store: Store
-    /// Last-used times are written at most once a minute per token, not on every request.
+    let policy: SessionPolicy
+    /// Last-used and last-seen times are written at most once a minute per token or session, not on every request.
     private let lastRecorded = LastUse()
 
     final class LastUse: Sendable {
         let times = Mutex<[String: Int64]>([:])
     }
 
-    public init(store: Store) { self.store = store }
+    public init(store: Store, policy: SessionPolicy = SessionPolicy()) {
+        self.store = store
+        self.policy = policy
+    }
 
-    public func require(_ scope: Scope, _ request: Request) async throws -> APIToken {
-        guard let header = request.headers[.authorization], header.count > 7,
-              header.prefix(7).lowercased() == "bearer "
-        else { throw TallyError.unauthenticated }
-        let secret = header.dropFirst(7).trimmingSpaces
-        guard secret.hasPrefix("tly_"), let token = try await store.token(secretHash: TokenSecret.hash(secret)),
-              token.revokedAt == nil
-        else { throw TallyError.unauthenticated }
-        guard token.allows(scope) else {
+    public func require(_ scope: Scope, _ request: Request) async throws -> Principal {
+        let principal = try await principal(request)
+        guard principal.allows(scope) else {
+            if let role = principal.role {
+                throw TallyError.forbidden("your role (\(role.rawValue)) cannot do this")
+            }
             throw TallyError.forbidden("this token lacks the '\(scope.rawValue)' scope")
         }
-        let now = Instant.now
-        let due = lastRecorded.times.withLock { seen -> Bool in
-            if let last = seen[token.id], now.microseconds - last < 60_000_000 { return false }
-            seen[token.id] = now.microseconds
-            return true
+        return principal
+    }
+
+    public func require(_ permission: Permission, _ request: Request) async throws -> Principal {
+        let principal = try await principal(request)
+        guard principal.allows(permission) else {
+            if let role = principal.role {
+                throw TallyError.forbidden("your role (\(role.rawValue)) cannot do this: it needs \(permission.minimumRole.rawValue)")
+            }
+            throw TallyError.forbidden("this needs a signed-in \(permission.minimumRole.rawValue) or a token with the 'admin' scope")
         }
-        if due { try? await store.recordTokenUse(id: token.id, at: now) }
+        return principal
+    }
+
+    public func principal(_ request: Request) async throws -> Principal {
+        if let header = request.headers[.authorization] {
+            guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { throw TallyError.unauthenticated }
+            return Principal(.token(try await token(secret: header.dropFirst(7).trimmingSpaces)))
+        }
+        guard let principal = try await session(request) else { throw TallyError.unauthenticated }
+        if !request.method.isSafe {
+            guard case .user(_, _, let session) = principal.kind,
+                  let sent = request.headers[.init("X-CSRF-Token")!], constantTimeEqual(sent, session.csrfToken)
+            else { throw APIError.csrfFailed }
+        }
+        return principal
+    }
+
+    func token(secret: String) async throws -> APIToken {
+        let now = Instant.now
+        guard secret.hasPrefix("tly_"), let token = try await store.token(secretHash: TokenSecret.hash(secret)),
+              token.isActive(at: now)
+        else { throw TallyError.unauthenticated }
+        if due(token.id, now) { try? await store.recordTokenUse(id: token.id, at: now) }
         return token
     }
+
+    /// The signed-in member behind a browser request, or nil (no cookie, expired, or no longer a member).
+    public func session(_ request: Request) async throws -> Principal? {
+        guard let secret = Cookies.value(Cookies.session, in: request), !secret.isEmpty,
+              let session = try await store.session(id: TokenSecret.hash(secret))
+        else { return nil }
+        let now = Instant.now
+        if session.isExpired(at: now, policy: policy) {
+            try? await store.deleteSession(id: session.id)
+            return nil
+        }
+        guard let membership = try await store.memberships(userID: session.userID)
+            .first(where: { $0.organization.id == session.organizationID })
+        else { return nil }
+        if due(session.id, now) { try? await store.touchSession(id: session.id, at: now) }
+        return Principal(.user(membership.user, membership.role, session))
+    }
+
+    private func due(_ id: String, _ now: Instant) -> Bool {
+        lastRecorded.times.withLock { seen -> Bool in
+            if let last = seen[id], now.microseconds - last < 60_000_000 { return false }
+            if seen.count > 100_000 { seen.removeAll() }
+            seen[id] = now.microseconds
+            return true
+        }
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not tell how much of a guess was right.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<x.count { diff |= x[i] ^ y[i] }
+    return diff == 0
+}
+
+extension HTTPRequest.Method {
+    var isSafe: Bool { self == .get || self == .head || self == .options }
 }
 
 extension Substring {

@@ -20,7 +20,7 @@ struct UsageParameters {
     }
 
     /// Filters by name; project names become ids. A token without admin scope only sees its own project.
-    func filters(store: some TallyStore, token: APIToken) async throws -> DimensionFilters {
+    func filters(store: some TallyStore, principal: Principal) async throws -> DimensionFilters {
         var filters: DimensionFilters = [:]
         for (name, dimension) in Self.filterNames {
             guard let raw = values[name] else { continue }
@@ -31,12 +31,12 @@ struct UsageParameters {
         if let names = filters[.project] {
             var ids: [String] = []
             for name in names {
-                if let project = try await store.project(organizationID: token.organizationID, name: name) { ids.append(project.id) }
+                if let project = try await store.project(organizationID: principal.organizationID, name: name) { ids.append(project.id) }
             }
             filters[.project] = ids
         }
-        if !token.allows(.admin) {
-            let allowed = filters[.project].map { $0.filter { $0 == token.projectID } } ?? [token.projectID]
+        if let scope = principal.projectScope {
+            let allowed = filters[.project].map { $0.filter { scope.contains($0) } } ?? scope
             filters[.project] = allowed
         }
         return filters

@@ -15,7 +15,7 @@ struct PriceRefresher<Store: TallyStore>: Service {
             } catch {
                 logger.warning("could not reload organization prices", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

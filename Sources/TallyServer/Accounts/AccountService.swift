@@ -1,0 +1,304 @@
+import Foundation
+import Logging
+import Synchronization
+import TallyCore
+import TallyMail
+
+/// Setup, sign-in, sessions, invites, members and organizations: the rules, over the store, for the web and the API.
+public struct AccountService<Store: TallyStore>: Sendable {
+    public let store: Store
+    public let passwords: Passwords
+    public let policy: SessionPolicy
+    let throttle = LoginThrottle()
+    let mailer: (any Mailer)?
+    /// Where people reach Tally, for links in invites (TALLY_PUBLIC_URL).
+    let publicURL: String
+    let logger: Logger
+    private let setUp = SetUpFlag()
+
+    final class SetUpFlag: Sendable { let done = Atomic<Bool>(false) }
+
+    public init(store: Store, passwords: Passwords = Passwords(), policy: SessionPolicy = SessionPolicy(),
+                mailer: (any Mailer)? = nil, publicURL: String, logger: Logger) {
+        self.store = store
+        self.passwords = passwords
+        self.policy = policy
+        self.mailer = mailer
+        self.publicURL = publicURL
+        self.logger = logger
+    }
+
+    // MARK: First run
+
+    public func needsSetup() async throws -> Bool {
+        if setUp.done.load(ordering: .relaxed) { return false }
+        let needed = try await store.userCount() == 0
+        if !needed { setUp.done.store(true, ordering: .relaxed) }
+        return needed
+    }
+
+    /// Names the default organization (which already holds anything sent before) and creates its owner.
+    public func setup(organization: String, name: String, email: String, password: String, timeZone: String) async throws -> User {
+        var problems: [FieldProblem] = []
+        let orgName = organization.trimmingCharacters(in: .whitespaces)
+        if !(1...80).contains(orgName.count) { problems.append(FieldProblem(field: "organization", reason: "must be 1-80 characters")) }
+        problems += validateNewUser(name: name, email: email, password: password)
+        guard problems.isEmpty else { throw TallyError.invalid(problems) }
+        guard try await needsSetup() else { throw TallyError.notFound("setup") }
+        let org = try await store.defaultOrganization(timeZone: timeZone)
+        try await store.updateOrganization(id: org.id, name: orgName, timeZone: org.timeZone)
+        let user = try await createUser(name: name, email: email, password: password)
+        try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)
+        setUp.done.store(true, ordering: .relaxed)
+        try await store.recordAudit(.make(organizationID: org.id, actor: "user:\(user.email)", action: "setup",
+                                          detail: [("organization", .string(orgName))]))
+        return user
+    }
+
+    func validateNewUser(name: String, email: String, password: String) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        if !(1...80).contains(name.trimmingCharacters(in: .whitespaces).count) {
+            problems.append(FieldProblem(field: "name", reason: "must be 1-80 characters"))
+        }
+        if let reason = User.validate(email: email) { problems.append(FieldProblem(field: "email", reason: reason)) }
+        if let reason = User.validate(password: password) { problems.append(FieldProblem(field: "password", reason: reason)) }
+        return problems
+    }
+
+    func createUser(name: String, email: String, password: String) async throws -> User {
+        let user = User(id: Identifier.make("usr", length: 16), email: User.normalize(email: email),
+                        name: name.trimmingCharacters(in: .whitespaces), createdAt: .now)
+        try await store.createUser(user, passwordHash: try await passwords.hash(password))
+        return user
+    }
+
+    // MARK: Sessions
+
+    public struct SignIn: Sendable {
+        public var user: User
+        public var session: Session
+        /// The cookie value; the store keeps only its hash.
+        public var secret: String
+    }
+
+    /// Checks the password, throttling by account and address first, and starts a fresh session
+    /// (a new id on every sign-in, so a planted session id is worthless).
+    public func login(email: String, password: String, address: String) async throws -> SignIn {
+        let account = User.normalize(email: email)
+        let now = Instant.now
+        let failures = try await store.loginFailures(account: account, address: address,
+                                                     since: Instant(microseconds: now.microseconds - throttle.window))
+        if let wait = throttle.retryAfter(accountFailures: failures.account, addressFailures: failures.address, now: now) {
+            throw TallyError.throttled(retryAfterSeconds: wait)
+        }
+        let credentials = try await store.userCredentials(email: account)
+        guard try await passwords.verify(password, hash: credentials?.passwordHash), let user = credentials?.user else {
+            try await store.recordLoginFailure(account: account, address: address, at: now)
+            if let user = credentials?.user {
+                for m in try await store.memberships(userID: user.id) {
+                    try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)",
+                                                      action: "login_failed", detail: [("address", .string(address))], at: now))
+                }
+            }
+            throw TallyError.unauthenticated
+        }
+        try await store.clearLoginFailures(account: account)
+        let signIn = try await startSession(user: user)
+        try await store.recordAudit(.make(organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
+                                          action: "login", detail: [("address", .string(address))], at: now))
+        return signIn
+    }
+
+    public func startSession(user: User, organizationID: String? = nil) async throws -> SignIn {
+        let memberships = try await store.memberships(userID: user.id)
+        guard let org = organizationID ?? memberships.first?.organization.id else {
+            throw TallyError.forbidden("this account belongs to no organization")
+        }
+        let secret = "tss_" + Identifier.make("", length: 43).dropFirst()
+        let now = Instant.now
+        let session = Session(id: TokenSecret.hash(secret), userID: user.id, organizationID: org,
+                              csrfToken: Identifier.make("", length: 32).dropFirst().description, createdAt: now, lastSeenAt: now)
+        try await store.createSession(session)
+        return SignIn(user: user, session: session, secret: secret)
+    }
+
+    public func logout(_ principal: Principal) async throws {
+        guard case .user(let user, _, let session) = principal.kind else { return }
+        try await store.deleteSession(id: session.id)
+        try await store.recordAudit(.make(organizationID: session.organizationID, actor: "user:\(user.email)", action: "logout"))
+    }
+
+    /// Changes the password and signs the user out everywhere else.
+    public func changePassword(_ principal: Principal, current: String, new: String) async throws {
+        guard case .user(let user, _, let session) = principal.kind else {
+            throw TallyError.forbidden("sign in to change your password")
+        }
+        let credentials = try await store.userCredentials(email: user.email)
+        guard try await passwords.verify(current, hash: credentials?.passwordHash) else {
+            throw TallyError.invalid([FieldProblem(field: "current_password", reason: "is not your current password")])
+        }
+        if let reason = User.validate(password: new) { throw TallyError.invalid([FieldProblem(field: "new_password", reason: reason)]) }
+        try await store.setPasswordHash(userID: user.id, passwordHash: try await passwords.hash(new))
+        try await store.deleteSessions(userID: user.id, keeping: session.id)
+        try await store.recordAudit(.make(organizationID: session.organizationID, actor: principal.actor, action: "password.change"))
+    }
+
+    public func switchOrganization(_ principal: Principal, to organizationID: String) async throws {
+        guard case .user(let user, _, let session) = principal.kind else { throw TallyError.forbidden("sign in to switch organizations") }
+        guard try await store.memberships(userID: user.id).contains(where: { $0.organization.id == organizationID }) else {
+            throw TallyError.notFound("organization '\(organizationID)'")
+        }
+        try await store.switchSession(id: session.id, organizationID: organizationID)
+    }
+
+    /// A new organization, owned by its creator, who switches to it.
+    public func createOrganization(_ principal: Principal, name: String, timeZone: String) async throws -> Organization {
+        guard case .user(let user, _, let session) = principal.kind else {
+            throw TallyError.forbidden("organizations are created by a signed-in person")
+        }
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard (1...80).contains(trimmed.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
+        guard TimeZoneRules(identifier: timeZone) != nil else {
+            throw TallyError.invalid([FieldProblem(field: "time_zone", reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
+        }
+        let org = Organization(id: Identifier.make("org", length: 16), name: trimmed, timeZone: timeZone, createdAt: .now)
+        try await store.createOrganization(org)
+        try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)
+        try await store.switchSession(id: session.id, organizationID: org.id)
+        try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.create",
+                                          detail: [("name", .string(trimmed))]))
+        return org
+    }
+
+    // MARK: Invites
+
+    public struct CreatedInvite: Sendable {
+        public var invite: Invite
+        public var url: String
+        public var mailed: Bool
+    }
+
+    public func invite(_ principal: Principal, email: String, role: Role) async throws -> CreatedInvite {
+        if let reason = User.validate(email: email) { throw TallyError.invalid([FieldProblem(field: "email", reason: reason)]) }
+        if role == .owner, principal.role != .owner {
+            throw TallyError.forbidden("only an owner can invite another owner")
+        }
+        let normalized = User.normalize(email: email)
+        if try await store.members(organizationID: principal.organizationID).contains(where: { $0.user.email == normalized }) {
+            throw TallyError.conflict("\(normalized) is already a member")
+        }
+        let secret = "inv_" + Identifier.make("", length: 40).dropFirst()
+        let now = Instant.now
+        let invite = Invite(id: Identifier.make("inv", length: 16), organizationID: principal.organizationID, email: normalized,
+                            role: role, createdBy: principal.actor, createdAt: now,
+                            expiresAt: Instant(microseconds: now.microseconds + Invite.lifetimeMicroseconds))
+        try await store.createInvite(invite, secretHash: TokenSecret.hash(secret))
+        let url = publicURL + "/invites/" + secret
+        var mailed = false
+        if let mailer {
+            let org = try await store.organization(id: principal.organizationID)
+            do {
+                try await mailer.send(MailMessage(
+                    to: normalized, subject: "You are invited to \((org?.name ?? "an organization").filter { !$0.isNewline }) on Tally",
+                    text: """
+                    \(principal.user?.name ?? "An administrator") invited you to join \(org?.name ?? "their organization") on Tally \
+                    as \(role.rawValue).
+
+                    Accept the invitation (the link works once, until \(invite.expiresAt.rfc3339)):
+
+                    \(url)
+                    """))
+                mailed = true
+            } catch {
+                logger.warning("could not mail the invite", metadata: ["to": "\(normalized)", "error": "\(error)"])
+            }
+        }
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "invite.create",
+                                          detail: [("id", .string(invite.id)), ("email", .string(normalized)),
+                                                   ("role", .string(role.rawValue)), ("mailed", .bool(mailed))], at: now))
+        return CreatedInvite(invite: invite, url: url, mailed: mailed)
+    }
+
+    /// The invite behind a link, if it can still be used.
+    public func usableInvite(secret: String) async throws -> (invite: Invite, existingUser: User?) {
+        guard let invite = try await store.invite(secretHash: TokenSecret.hash(secret)) else {
+            throw TallyError.gone("this invite link is not valid")
+        }
+        guard invite.isUsable(at: .now) else { throw TallyError.gone("this invite has expired or was already used") }
+        return (invite, try await store.userCredentials(email: invite.email)?.user)
+    }
+
+    /// Accepts an invite: a new person creates their account; someone with an account proves it with their password.
+    public func acceptInvite(secret: String, name: String, password: String) async throws -> SignIn {
+        let (invite, existing) = try await usableInvite(secret: secret)
+        let user: User
+        if let existing {
+            let hash = try await store.userCredentials(email: existing.email)?.passwordHash
+            guard try await passwords.verify(password, hash: hash) else {
+                throw TallyError.invalid([FieldProblem(field: "password", reason: "is not the password of \(existing.email)")])
+            }
+            user = existing
+        } else {
+            let problems = validateNewUser(name: name, email: invite.email, password: password)
+            guard problems.isEmpty else { throw TallyError.invalid(problems) }
+            user = try await createUser(name: name, email: invite.email, password: password)
+        }
+        try await store.acceptInvite(id: invite.id, userID: user.id, at: .now)
+        try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "user:\(user.email)", action: "invite.accept",
+                                          detail: [("id", .string(invite.id)), ("role", .string(invite.role.rawValue))]))
+        return try await startSession(user: user, organizationID: invite.organizationID)
+    }
+
+    // MARK: Members
+
+    public func setRole(_ principal: Principal, userID: String, role: Role) async throws {
+        let members = try await store.members(organizationID: principal.organizationID)
+        guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
+        if (role == .owner || target.role == .owner), principal.role != .owner {
+            throw TallyError.forbidden("only an owner can grant or take away the owner role")
+        }
+        try await store.setRole(organizationID: principal.organizationID, userID: userID, role: role)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.role",
+                                          detail: [("user", .string(target.user.email)), ("from", .string(target.role.rawValue)),
+                                                   ("to", .string(role.rawValue))]))
+    }
+
+    public func removeMember(_ principal: Principal, userID: String) async throws {
+        let members = try await store.members(organizationID: principal.organizationID)
+        guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
+        if target.role == .owner, principal.role != .owner {
+            throw TallyError.forbidden("only an owner can remove an owner")
+        }
+        try await store.removeMember(organizationID: principal.organizationID, userID: userID)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.remove",
+                                          detail: [("user", .string(target.user.email))]))
+    }
+
+    public func transferOwnership(_ principal: Principal, to userID: String) async throws {
+        guard let me = principal.user else { throw TallyError.forbidden("ownership is transferred by a signed-in owner") }
+        guard userID != me.id else { throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is you already")]) }
+        try await store.transferOwnership(organizationID: principal.organizationID, from: me.id, to: userID)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor,
+                                          action: "organization.transfer", detail: [("to", .string(userID))]))
+    }
+
+    /// Unattended first run: TALLY_ADMIN_EMAIL + TALLY_ADMIN_PASSWORD create the owner if nobody exists yet.
+    public func bootstrapAdmin(email: String, password: String, timeZone: String) async throws -> Bool {
+        guard try await needsSetup() else { return false }
+        let name = String(email.split(separator: "@").first ?? "Admin")
+        do {
+            _ = try await setup(organization: "Default", name: name, email: email, password: password, timeZone: timeZone)
+        } catch TallyError.conflict {
+            // Another replica starting at the same moment created the owner first.
+            return false
+        }
+        return true
+    }
+}
+
+/// `tally serve`'s unattended first run (a function, so the CLI's `any TallyStore` opens into the generic service).
+public func bootstrapAdmin(store: some TallyStore, passwords: Passwords, email: String, password: String, timeZone: String,
+                           logger: Logger) async throws -> Bool {
+    try await AccountService(store: store, passwords: passwords, publicURL: "", logger: logger)
+        .bootstrapAdmin(email: email, password: password, timeZone: timeZone)
+}

@@ -1,0 +1,218 @@
+import Foundation
+import Hummingbird
+import TallyCore
+
+/// The signed-in person, organizations, members, invites and the audit log.
+struct AccountsController<Store: TallyStore> {
+    let store: Store
+    let auth: Authenticator<Store>
+    let accounts: AccountService<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("me", use: me)
+        group.post("me/password", use: changePassword)
+        group.get("organizations", use: organizations)
+        group.post("organizations", use: createOrganization)
+        group.post("organizations/:id/switch", use: switchOrganization)
+        group.get("organization", use: organization)
+        group.patch("organization", use: updateOrganization)
+        group.delete("organization", use: deleteOrganization)
+        group.post("organization/transfer", use: transfer)
+        group.get("members", use: members)
+        group.patch("members/:id", use: setRole)
+        group.delete("members/:id", use: removeMember)
+        group.get("invites", use: invites)
+        group.post("invites", use: createInvite)
+        group.delete("invites/:id", use: revokeInvite)
+        group.get("audit", use: audit)
+    }
+
+    @Sendable func me(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.principal(request)
+        let org = try await store.organization(id: principal.organizationID)
+        var w = JSONWriter()
+        w.beginObject()
+        switch principal.kind {
+        case .user(let user, let role, let session):
+            w.key("user")
+            w.beginObject()
+            w.field("id", user.id)
+            w.field("email", user.email)
+            w.field("name", user.name)
+            w.endObject()
+            if let org {
+                w.key("organization")
+                AccountJSON.writeOrganization(org, role: role, into: &w)
+            }
+            w.key("organizations")
+            w.beginArray()
+            for m in try await store.memberships(userID: user.id) { AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) }
+            w.endArray()
+            w.field("csrf_token", session.csrfToken)
+        case .token(let token):
+            w.key("token")
+            AccountJSON.writeToken(token, into: &w)
+            if let org {
+                w.key("organization")
+                AccountJSON.writeOrganization(org, role: nil, into: &w)
+            }
+        }
+        w.endObject()
+        return .json(w.text)
+    }
+
+    @Sendable func changePassword(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.principal(request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["current_password", "new_password"])
+        try await accounts.changePassword(principal, current: try fields.string("current_password") ?? "",
+                                          new: try fields.string("new_password") ?? "")
+        return Response(status: .noContent)
+    }
+
+    @Sendable func organizations(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        if let user = principal.user {
+            let list = try await store.memberships(userID: user.id)
+            return .json(AccountJSON.list(list) { m, w in AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) })
+        }
+        let org = try await store.organization(id: principal.organizationID)
+        return .json(AccountJSON.list(org.map { [$0] } ?? []) { o, w in AccountJSON.writeOrganization(o, role: nil, into: &w) })
+    }
+
+    @Sendable func createOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.principal(request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
+        let org = try await accounts.createOrganization(principal, name: try fields.string("name") ?? "",
+                                                        timeZone: try fields.string("time_zone") ?? "UTC")
+        var w = JSONWriter()
+        AccountJSON.writeOrganization(org, role: .owner, into: &w)
+        return .json(w.text, status: .created)
+    }
+
+    @Sendable func switchOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.principal(request)
+        try await accounts.switchOrganization(principal, to: try context.parameters.require("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func organization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        guard let org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
+        var w = JSONWriter()
+        AccountJSON.writeOrganization(org, role: principal.role, into: &w)
+        return .json(w.text)
+    }
+
+    @Sendable func updateOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.editOrganization, request)
+        guard var org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
+        if let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) {
+            guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
+            org.name = name
+        }
+        if let zone = try fields.string("time_zone") {
+            guard TimeZoneRules(identifier: zone) != nil else {
+                throw TallyError.invalid([FieldProblem(field: "time_zone", reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
+            }
+            org.timeZone = zone
+        }
+        try await store.updateOrganization(id: org.id, name: org.name, timeZone: org.timeZone)
+        try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.update",
+                                          detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone))]))
+        var w = JSONWriter()
+        AccountJSON.writeOrganization(org, role: principal.role, into: &w)
+        return .json(w.text)
+    }
+
+    /// Deletes the organization with all its data; the body must repeat its name, so it is never an accident.
+    @Sendable func deleteOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.deleteOrganization, request)
+        guard let org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["confirm"])
+        guard try fields.string("confirm") == org.name else {
+            throw TallyError.invalid([FieldProblem(field: "confirm", reason: "must be the organization's name, '\(org.name)'")])
+        }
+        try await store.deleteOrganization(id: org.id)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func transfer(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.transferOwnership, request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["user_id"])
+        guard let userID = try fields.string("user_id") else { throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is required")]) }
+        try await accounts.transferOwnership(principal, to: userID)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func members(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        let list = try await store.members(organizationID: principal.organizationID)
+        return .json(AccountJSON.list(list, AccountJSON.writeMember))
+    }
+
+    static func role(_ fields: JSONBody.Fields) throws -> Role {
+        guard let raw = try fields.string("role") else { throw TallyError.invalid([FieldProblem(field: "role", reason: "is required")]) }
+        guard let role = Role(rawValue: raw) else {
+            throw TallyError.invalid([FieldProblem(field: "role", reason: "must be owner, admin, member or viewer")])
+        }
+        return role
+    }
+
+    @Sendable func setRole(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageMembers, request)
+        let userID = try context.parameters.require("id")
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["role"])
+        try await accounts.setRole(principal, userID: userID, role: try Self.role(fields))
+        let member = try await store.members(organizationID: principal.organizationID).first { $0.user.id == userID }
+        var w = JSONWriter()
+        if let member { AccountJSON.writeMember(member, into: &w) }
+        return .json(w.text)
+    }
+
+    @Sendable func removeMember(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageMembers, request)
+        try await accounts.removeMember(principal, userID: try context.parameters.require("id"))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func invites(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageMembers, request)
+        return .json(AccountJSON.list(try await store.invites(organizationID: principal.organizationID), AccountJSON.writeInvite))
+    }
+
+    @Sendable func createInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageMembers, request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["email", "role"])
+        guard let email = try fields.string("email") else { throw TallyError.invalid([FieldProblem(field: "email", reason: "is required")]) }
+        let created = try await accounts.invite(principal, email: email, role: try Self.role(fields))
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("invite")
+        AccountJSON.writeInvite(created.invite, into: &w)
+        w.field("url", created.url)
+        w.field("mailed", created.mailed)
+        w.endObject()
+        return .json(w.text, status: .created)
+    }
+
+    @Sendable func revokeInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageMembers, request)
+        let id = try context.parameters.require("id")
+        try await store.revokeInvite(organizationID: principal.organizationID, id: id, at: .now)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "invite.revoke",
+                                          detail: [("id", .string(id))]))
+        return Response(status: .noContent)
+    }
+
+    @Sendable func audit(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readAudit, request)
+        let params = try QueryParameters(request, allowed: ["limit", "before"])
+        let limit = try params.values["limit"].map { raw -> Int in
+            guard let n = Int(raw), (1...1000).contains(n) else { throw APIError.badParameter("limit", "must be an integer from 1 to 1000") }
+            return n
+        } ?? 100
+        let records = try await store.auditRecords(organizationID: principal.organizationID, limit: limit, before: try params.instant("before"))
+        return .json(AccountJSON.list(records, AccountJSON.writeAudit))
+    }
+}

@@ -1,0 +1,60 @@
+import Hummingbird
+import TallyCore
+
+/// Provider connections: the encrypted key vault's API. Responses carry masks only.
+struct ConnectionsController<Store: TallyStore> {
+    let auth: Authenticator<Store>
+    let connections: ConnectionService<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("provider-connections", use: list)
+        group.post("provider-connections", use: create)
+        group.get("provider-connections/:id", use: show)
+        group.patch("provider-connections/:id", use: update)
+        group.delete("provider-connections/:id", use: delete)
+        group.post("provider-connections/:id/test", use: test)
+    }
+
+    @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        let list = try await connections.store.connections(organizationID: principal.organizationID)
+        return .json(AccountJSON.list(list, AccountJSON.writeConnection))
+    }
+
+    @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        let c = try await connections.create(try await JSONBody.read(request), principal: principal)
+        return .json(AccountJSON.connection(c), status: .created)
+    }
+
+    @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        return .json(AccountJSON.connection(try await connections.find(try context.parameters.require("id"), principal: principal)))
+    }
+
+    @Sendable func update(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        let id = try context.parameters.require("id")
+        let c = try await connections.update(id, try await JSONBody.read(request), principal: principal)
+        return .json(AccountJSON.connection(c))
+    }
+
+    @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        try await connections.delete(try context.parameters.require("id"), principal: principal)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func test(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProviderKeys, request)
+        let result = try await connections.test(try context.parameters.require("id"), principal: principal)
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("ok", result.ok)
+        w.field("error", result.error)
+        w.key("connection")
+        AccountJSON.writeConnection(result.connection, into: &w)
+        w.endObject()
+        return .json(w.text)
+    }
+}

@@ -1,0 +1,131 @@
+import Hummingbird
+import TallyCore
+
+/// Projects and API tokens, from the web and from scripts.
+struct ProjectsController<Store: TallyStore> {
+    let store: Store
+    let auth: Authenticator<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("projects", use: projects)
+        group.post("projects", use: createProject)
+        group.patch("projects/:id", use: updateProject)
+        group.get("tokens", use: tokens)
+        group.post("tokens", use: createToken)
+        group.delete("tokens/:id", use: revokeToken)
+    }
+
+    @Sendable func projects(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        var list = try await store.projects(organizationID: principal.organizationID)
+        if let scope = principal.projectScope { list = list.filter { scope.contains($0.id) } }
+        return .json(AccountJSON.list(list, AccountJSON.writeProject))
+    }
+
+    @Sendable func createProject(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProjects, request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name"])
+        let name = try fields.string("name") ?? ""
+        if let reason = Project.validate(name: name) { throw TallyError.invalid([FieldProblem(field: "name", reason: reason)]) }
+        let project = try await store.createProject(organizationID: principal.organizationID, name: name)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.create",
+                                          detail: [("id", .string(project.id)), ("name", .string(name))]))
+        var w = JSONWriter()
+        AccountJSON.writeProject(project, into: &w)
+        return .json(w.text, status: .created)
+    }
+
+    /// Renames, archives or restores a project. Projects are never deleted: their events stay.
+    @Sendable func updateProject(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProjects, request)
+        let id = try context.parameters.require("id")
+        guard var project = try await store.project(organizationID: principal.organizationID, id: id) else {
+            throw TallyError.notFound("project '\(id)'")
+        }
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "archived"])
+        if let name = try fields.string("name") {
+            if let reason = Project.validate(name: name) { throw TallyError.invalid([FieldProblem(field: "name", reason: reason)]) }
+            project.name = name
+        }
+        if let archived = try fields.bool("archived") {
+            project.archivedAt = archived ? (project.archivedAt ?? .now) : nil
+        }
+        try await store.updateProject(organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
+                                          detail: [("id", .string(id)), ("name", .string(project.name)),
+                                                   ("archived", .bool(project.archivedAt != nil))]))
+        var w = JSONWriter()
+        AccountJSON.writeProject(project, into: &w)
+        return .json(w.text)
+    }
+
+    /// Admins see every token; members their own; a token with `admin` scope every token of the organization.
+    @Sendable func tokens(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        var list = try await store.tokens(organizationID: principal.organizationID)
+        if !principal.allows(.manageAllTokens) {
+            if let user = principal.user {
+                list = list.filter { $0.createdBy == user.id }
+            } else if let token = principal.token {
+                list = list.filter { $0.id == token.id }
+            }
+        }
+        return .json(AccountJSON.list(list, AccountJSON.writeToken))
+    }
+
+    @Sendable func createToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageOwnTokens, request)
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "project", "scopes", "expires_at"])
+        guard let project = try fields.string("project") else {
+            throw TallyError.invalid([FieldProblem(field: "project", reason: "is required")])
+        }
+        guard case .array(let rawScopes)? = fields.members["scopes"] else {
+            throw TallyError.invalid([FieldProblem(field: "scopes", reason: "is required: a list of ingest, read, gateway, admin")])
+        }
+        let names = try rawScopes.map { value -> String in
+            guard case .string(let s) = value else { throw TallyError.invalid([FieldProblem(field: "scopes", reason: "must be a list of strings")]) }
+            return s
+        }
+        let scopes = try parseScopes(names.joined(separator: ",")).get()
+        if scopes.contains(.admin), !principal.allows(.manageAllTokens) {
+            throw TallyError.forbidden("only admins can create tokens with the 'admin' scope")
+        }
+        let expiresAt = try fields.instant("expires_at", required: false)
+        if let expiresAt, expiresAt <= .now {
+            throw TallyError.invalid([FieldProblem(field: "expires_at", reason: "must be in the future")])
+        }
+        let name = try fields.string("name")
+        if let target = try await store.project(organizationID: principal.organizationID, name: project), target.archivedAt != nil {
+            throw TallyError.conflict("project '\(project)' is archived")
+        }
+        let (token, secret) = try await TokenSecret.issue(
+            store: store, organizationID: principal.organizationID, projectName: project, scopes: scopes, name: name,
+            expiresAt: expiresAt, createdBy: principal.user?.id ?? principal.token.map { "token:\($0.id)" })
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.create",
+                                          detail: [("id", .string(token.id)), ("project", .string(project)),
+                                                   ("scopes", .string(scopes.sorted().map(\.rawValue).joined(separator: ",")))]))
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("token")
+        AccountJSON.writeToken(token, into: &w)
+        w.field("secret", secret)
+        w.endObject()
+        return .json(w.text, status: .created)
+    }
+
+    @Sendable func revokeToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageOwnTokens, request)
+        let id = try context.parameters.require("id")
+        guard let token = try await store.tokens(organizationID: principal.organizationID).first(where: { $0.id == id }) else {
+            throw TallyError.notFound("token '\(id)'")
+        }
+        if !principal.allows(.manageAllTokens), token.createdBy != principal.user?.id {
+            // Members manage their own tokens only; another's is not theirs to see.
+            throw TallyError.notFound("token '\(id)'")
+        }
+        try await store.revokeToken(organizationID: principal.organizationID, id: id, at: .now)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.revoke",
+                                          detail: [("id", .string(id))]))
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,171 @@
+import Hummingbird
+import TallyCore
+
+/// The account pages of the web UI: first run, sign in and out, invites, switching organizations.
+struct WebController<Store: TallyStore> {
+    let store: Store
+    let auth: Authenticator<Store>
+    let accounts: AccountService<Store>
+    let publicURL: String?
+    let defaultTimeZone: String
+
+    func addRoutes(to router: Router<TallyRequestContext>) {
+        router.get("/", use: home)
+        router.get("setup", use: setupForm)
+        router.post("setup", use: setup)
+        router.get("login", use: loginForm)
+        router.post("login", use: login)
+        router.post("logout", use: logout)
+        router.post("organizations/switch", use: switchOrganization)
+        router.get("invites/:secret", use: inviteForm)
+        router.post("invites/:secret", use: acceptInvite)
+    }
+
+    // MARK: Pre-login CSRF: a random cookie that the form must repeat (double submit).
+
+    func preLoginCSRF(_ request: Request) -> (token: String, setCookie: String?) {
+        if let existing = Cookies.value(Cookies.csrf, in: request), existing.count >= 20 { return (existing, nil) }
+        let token = String(Identifier.make("", length: 32).dropFirst())
+        return (token, Cookies.set(Cookies.csrf, token, maxAge: 86_400, secure: secure(request)))
+    }
+
+    func checkPreLoginCSRF(_ request: Request, _ form: FormBody) throws {
+        guard let cookie = Cookies.value(Cookies.csrf, in: request), !cookie.isEmpty, constantTimeEqual(cookie, form["_csrf"]) else {
+            throw APIError.csrfFailed
+        }
+    }
+
+    func checkSessionCSRF(_ principal: Principal, _ form: FormBody) throws {
+        guard case .user(_, _, let session) = principal.kind, constantTimeEqual(session.csrfToken, form["_csrf"]) else {
+            throw APIError.csrfFailed
+        }
+    }
+
+    func secure(_ request: Request) -> Bool { Cookies.isSecure(request, publicURL: publicURL) }
+
+    func html(_ text: String, status: HTTPResponse.Status = .ok, cookie: String?) -> Response {
+        var headers: HTTPFields = [:]
+        if let cookie { headers[.setCookie] = cookie }
+        return .html(text, status: status, headers: headers)
+    }
+
+    func sessionCookie(_ signIn: AccountService<Store>.SignIn, _ request: Request) -> String {
+        Cookies.set(Cookies.session, signIn.secret, maxAge: Int(accounts.policy.absoluteMicroseconds / 1_000_000), secure: secure(request))
+    }
+
+    /// Only local paths, so a crafted link cannot send someone elsewhere after signing in.
+    static func safeNext(_ next: String) -> String {
+        next.hasPrefix("/") && !next.hasPrefix("//") && !next.contains("\\") ? next : "/"
+    }
+
+    // MARK: Pages
+
+    @Sendable func home(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        if try await accounts.needsSetup() { return .seeOther( "/setup") }
+        guard let principal = try await auth.session(request), case .user(let user, let role, let session) = principal.kind else {
+            return .seeOther( "/login")
+        }
+        guard let org = try await store.organization(id: session.organizationID) else { return .seeOther( "/login") }
+        let header = try await signedInHeader(user: user, session: session)
+        return .html(AccountPages.home(header: header, organization: org, role: role))
+    }
+
+    func signedInHeader(user: User, session: Session) async throws -> Layout.SignedInHeader {
+        let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
+        return Layout.SignedInHeader(userName: user.name, organizationID: session.organizationID, organizations: orgs, csrf: session.csrfToken)
+    }
+
+    @Sendable func setupForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        guard try await accounts.needsSetup() else { throw TallyError.notFound("page") }
+        let csrf = preLoginCSRF(request)
+        return html(AccountPages.setup(csrf: csrf.token), cookie: csrf.setCookie)
+    }
+
+    @Sendable func setup(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        guard try await accounts.needsSetup() else { throw TallyError.notFound("page") }
+        let form = try await FormBody.read(request)
+        try checkPreLoginCSRF(request, form)
+        do {
+            let user = try await accounts.setup(organization: form["organization"], name: form["name"], email: form["email"],
+                                                password: form["password"], timeZone: defaultTimeZone)
+            let signIn = try await accounts.startSession(user: user)
+            return .seeOther( "/", cookies: [sessionCookie(signIn, request)])
+        } catch TallyError.invalid(let problems) {
+            let state = AccountPages.FormState(values: form.values, problems: problems, notice: "Please correct the fields marked below.")
+            return .html(AccountPages.setup(csrf: form["_csrf"], state: state), status: .unprocessableContent)
+        }
+    }
+
+    @Sendable func loginForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        if try await accounts.needsSetup() { return .seeOther( "/setup") }
+        let csrf = preLoginCSRF(request)
+        let next = request.uri.queryParameters["next"].map(String.init) ?? ""
+        return html(AccountPages.login(csrf: csrf.token, next: next), cookie: csrf.setCookie)
+    }
+
+    @Sendable func login(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request)
+        try checkPreLoginCSRF(request, form)
+        do {
+            let signIn = try await accounts.login(email: form["email"], password: form["password"], address: context.remoteAddress)
+            return .seeOther( Self.safeNext(form["next"]), cookies: [sessionCookie(signIn, request)])
+        } catch TallyError.unauthenticated {
+            // One message for an unknown email and a wrong password: no account enumeration.
+            return .html(AccountPages.login(csrf: form["_csrf"], email: form["email"], next: form["next"],
+                                            notice: "Wrong email or password."), status: .unauthorized)
+        } catch TallyError.throttled(let seconds) {
+            return .html(AccountPages.login(csrf: form["_csrf"], email: form["email"], next: form["next"],
+                                            notice: "Too many failed sign-ins. Try again in \(seconds) seconds."),
+                         status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
+        }
+    }
+
+    @Sendable func logout(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request)
+        guard let principal = try await auth.session(request) else {
+            return .seeOther( "/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
+        }
+        try checkSessionCSRF(principal, form)
+        try await accounts.logout(principal)
+        return .seeOther( "/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
+    }
+
+    @Sendable func switchOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request)
+        guard let principal = try await auth.session(request) else { return .seeOther( "/login") }
+        try checkSessionCSRF(principal, form)
+        try await accounts.switchOrganization(principal, to: form["organization_id"])
+        return .seeOther( "/")
+    }
+
+    @Sendable func inviteForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let secret = try context.parameters.require("secret")
+        do {
+            let (invite, existing) = try await accounts.usableInvite(secret: secret)
+            let org = try await store.organization(id: invite.organizationID)
+            let csrf = preLoginCSRF(request)
+            return html(AccountPages.invite(csrf: csrf.token, secret: secret, invite: invite, organizationName: org?.name ?? "",
+                                            existingUser: existing != nil), cookie: csrf.setCookie)
+        } catch TallyError.gone(let message) {
+            return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
+        }
+    }
+
+    @Sendable func acceptInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let secret = try context.parameters.require("secret")
+        let form = try await FormBody.read(request)
+        try checkPreLoginCSRF(request, form)
+        do {
+            let signIn = try await accounts.acceptInvite(secret: secret, name: form["name"], password: form["password"])
+            return .seeOther( "/", cookies: [sessionCookie(signIn, request)])
+        } catch TallyError.gone(let message) {
+            return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
+        } catch TallyError.invalid(let problems) {
+            let (invite, existing) = try await accounts.usableInvite(secret: secret)
+            let org = try await store.organization(id: invite.organizationID)
+            let state = AccountPages.FormState(values: form.values, problems: problems, notice: "Please correct the fields marked below.")
+            return .html(AccountPages.invite(csrf: form["_csrf"], secret: secret, invite: invite, organizationName: org?.name ?? "",
+                                             existingUser: existing != nil, state: state), status: .unprocessableContent)
+        }
+    }
+}

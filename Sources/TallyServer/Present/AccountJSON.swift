@@ -1,0 +1,112 @@
+import TallyCore
+
+/// JSON shapes of people, organizations, projects, tokens, invites, connections and audit records.
+enum AccountJSON {
+    static func time(_ i: Instant?) -> String? { i?.rfc3339 }
+
+    static func writeOrganization(_ o: Organization, role: Role?, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", o.id)
+        w.field("name", o.name)
+        w.field("time_zone", o.timeZone)
+        if let role { w.field("role", role.rawValue) }
+        w.endObject()
+    }
+
+    static func writeMember(_ m: Membership, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("user_id", m.user.id)
+        w.field("email", m.user.email)
+        w.field("name", m.user.name)
+        w.field("role", m.role.rawValue)
+        w.field("joined_at", time(m.joinedAt))
+        w.endObject()
+    }
+
+    static func writeProject(_ p: Project, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", p.id)
+        w.field("name", p.name)
+        w.field("archived", p.archivedAt != nil)
+        w.field("archived_at", time(p.archivedAt))
+        w.field("created_at", time(p.createdAt))
+        w.endObject()
+    }
+
+    static func writeToken(_ t: APIToken, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", t.id)
+        w.field("name", t.name)
+        w.field("project", t.projectName)
+        w.key("scopes")
+        w.beginArray()
+        for s in t.scopes.sorted() { w.string(s.rawValue) }
+        w.endArray()
+        w.field("hint", "…" + t.hint)
+        w.field("created_by", t.createdBy)
+        w.field("created_at", time(t.createdAt))
+        w.field("expires_at", time(t.expiresAt))
+        w.field("last_used_at", time(t.lastUsedAt))
+        w.field("revoked_at", time(t.revokedAt))
+        w.endObject()
+    }
+
+    static func writeInvite(_ i: Invite, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", i.id)
+        w.field("email", i.email)
+        w.field("role", i.role.rawValue)
+        w.field("created_by", i.createdBy)
+        w.field("created_at", time(i.createdAt))
+        w.field("expires_at", time(i.expiresAt))
+        w.field("accepted_at", time(i.acceptedAt))
+        w.field("revoked_at", time(i.revokedAt))
+        w.endObject()
+    }
+
+    /// Masks only: a sealed key never leaves the server.
+    static func writeConnection(_ c: ProviderConnection, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", c.id)
+        w.field("provider", c.provider.rawValue)
+        w.field("name", c.name)
+        w.field("base_url", c.baseURL)
+        w.field("api_key", c.apiKeyMask)
+        w.field("admin_key", c.adminKeyMask)
+        w.field("validated", c.validatedAt != nil && c.validationError == nil)
+        w.field("validated_at", time(c.validatedAt))
+        w.field("validation_error", c.validationError)
+        w.field("created_at", time(c.createdAt))
+        w.field("updated_at", time(c.updatedAt))
+        w.endObject()
+    }
+
+    static func connection(_ c: ProviderConnection) -> String {
+        var w = JSONWriter()
+        writeConnection(c, into: &w)
+        return w.text
+    }
+
+    static func writeAudit(_ a: AuditRecord, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", a.id)
+        w.field("at", time(a.at))
+        w.field("actor", a.actor)
+        w.field("action", a.action)
+        w.key("detail")
+        w.raw((try? JSONParser.parse(Array(a.detail.utf8))).map(JSONWriter.encode) ?? "{}")
+        w.endObject()
+    }
+
+    /// `{"data":[…]}` of any list.
+    static func list<T>(_ items: [T], _ write: (T, inout JSONWriter) -> Void) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for item in items { write(item, &w) }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import TallyCore
+
+/// Provider connections: validated, sealed, masked. Plaintext keys live only inside these calls.
+public struct ConnectionService<Store: TallyStore>: Sendable {
+    let store: Store
+    /// nil when no master key is configured (PostgreSQL without TALLY_MASTER_KEY): connections are then refused.
+    let vault: Vault?
+    let validator: ProviderValidator
+
+    public init(store: Store, vault: Vault?, validator: ProviderValidator = ProviderValidator()) {
+        self.store = store
+        self.vault = vault
+        self.validator = validator
+    }
+
+    func requireVault() throws -> Vault {
+        guard let vault else {
+            throw TallyError.conflict("the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")
+        }
+        return vault
+    }
+
+    static func baseURL(_ raw: String?) throws -> String? {
+        guard var raw, !raw.isEmpty else { return nil }
+        while raw.hasSuffix("/") { raw.removeLast() }
+        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty, url.user == nil, url.password == nil, url.query == nil, url.fragment == nil
+        else {
+            throw TallyError.invalid([FieldProblem(field: "base_url",
+                                                   reason: "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query")])
+        }
+        return raw
+    }
+
+    static func key(_ fields: JSONBody.Fields, _ name: String) throws -> String? {
+        guard let value = try fields.string(name) else { return nil }
+        let key = value.trimmingCharacters(in: .whitespaces)
+        guard (8...4096).contains(key.utf8.count), !key.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw TallyError.invalid([FieldProblem(field: name, reason: "must be the provider's key: 8 to 4096 characters, no spaces")])
+        }
+        return key
+    }
+
+    /// Checks each given key with the provider; a refusal stops everything and nothing is saved.
+    func validate(_ provider: ProviderKind, baseURL: String?, apiKey: String?, adminKey: String?) async throws {
+        for (key, admin) in [(apiKey, false), (adminKey, true)] {
+            guard let key else { continue }
+            switch await validator.validate(provider, baseURL: baseURL, key: key, admin: admin) {
+            case .valid: continue
+            case .rejected(let status, let message):
+                throw TallyError.providerRejected("\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
+            case .unreachable(let message):
+                throw TallyError.providerRejected(message)
+            }
+        }
+    }
+
+    public func create(_ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
+        let vault = try requireVault()
+        let fields = try JSONBody.Fields(body, allowed: ["provider", "name", "api_key", "admin_key", "base_url", "validate"])
+        guard let providerName = try fields.string("provider") else {
+            throw TallyError.invalid([FieldProblem(field: "provider", reason: "is required: openai, anthropic or google")])
+        }
+        guard let provider = ProviderKind(rawValue: providerName) else {
+            throw TallyError.invalid([FieldProblem(field: "provider", reason: "must be openai, anthropic or google")])
+        }
+        let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) ?? provider.rawValue
+        guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
+        let apiKey = try Self.key(fields, "api_key")
+        let adminKey = try Self.key(fields, "admin_key")
+        guard apiKey != nil || adminKey != nil else {
+            throw TallyError.invalid([FieldProblem(field: "api_key", reason: "is required (or admin_key)")])
+        }
+        if provider == .google, adminKey != nil {
+            throw TallyError.invalid([FieldProblem(field: "admin_key", reason: "google has no admin keys")])
+        }
+        let baseURL = try Self.baseURL(try fields.string("base_url"))
+        let shouldValidate = try fields.bool("validate") ?? true
+        if shouldValidate { try await validate(provider, baseURL: baseURL, apiKey: apiKey, adminKey: adminKey) }
+
+        let now = Instant.now
+        let id = Identifier.make("conn", length: 16)
+        let org = principal.organizationID
+        let connection = ProviderConnection(
+            id: id, organizationID: org, provider: provider, name: name, baseURL: baseURL,
+            apiKey: try apiKey.map { try vault.seal($0, organizationID: org, connectionID: id, field: .apiKey) },
+            apiKeyMask: apiKey.map(ProviderConnection.mask),
+            adminKey: try adminKey.map { try vault.seal($0, organizationID: org, connectionID: id, field: .adminKey) },
+            adminKeyMask: adminKey.map(ProviderConnection.mask),
+            validatedAt: shouldValidate ? now : nil, validationError: nil, createdAt: now, updatedAt: now
+        )
+        try await store.createConnection(connection, audit: .make(
+            organizationID: org, actor: principal.actor, action: "connection.create",
+            detail: [("id", .string(id)), ("provider", .string(provider.rawValue)), ("name", .string(name)),
+                     ("validated", .bool(shouldValidate))], at: now))
+        return connection
+    }
+
+    public func find(_ id: String, principal: Principal) async throws -> ProviderConnection {
+        guard let c = try await store.connection(organizationID: principal.organizationID, id: id) else {
+            throw TallyError.notFound("provider connection '\(id)'")
+        }
+        return c
+    }
+
+    public func update(_ id: String, _ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
+        let vault = try requireVault()
+        var c = try await find(id, principal: principal)
+        let fields = try JSONBody.Fields(body, allowed: ["name", "api_key", "admin_key", "base_url", "validate"])
+        if let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) {
+            guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
+            c.name = name
+        }
+        if fields.members["base_url"] != nil { c.baseURL = try Self.baseURL(try fields.string("base_url")) }
+        let apiKey = try Self.key(fields, "api_key")
+        let adminKey = try Self.key(fields, "admin_key")
+        let shouldValidate = try fields.bool("validate") ?? true
+        let keysChanged = apiKey != nil || adminKey != nil || fields.members["base_url"] != nil
+        if keysChanged, shouldValidate {
+            // A new base URL is checked with the stored keys; new keys are checked themselves.
+            let current = try secrets(c, vault: vault)
+            try await validate(c.provider, baseURL: c.baseURL, apiKey: apiKey ?? current.apiKey, adminKey: adminKey ?? current.adminKey)
+        }
+        if let apiKey {
+            c.apiKey = try vault.seal(apiKey, organizationID: c.organizationID, connectionID: c.id, field: .apiKey)
+            c.apiKeyMask = ProviderConnection.mask(apiKey)
+        }
+        if let adminKey {
+            c.adminKey = try vault.seal(adminKey, organizationID: c.organizationID, connectionID: c.id, field: .adminKey)
+            c.adminKeyMask = ProviderConnection.mask(adminKey)
+        }
+        let now = Instant.now
+        if keysChanged {
+            c.validatedAt = shouldValidate ? now : nil
+            c.validationError = nil
+        }
+        c.updatedAt = now
+        try await store.updateConnection(c, audit: .make(
+            organizationID: c.organizationID, actor: principal.actor, action: "connection.update",
+            detail: [("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
+                     ("replaced_admin_key", .bool(adminKey != nil))], at: now))
+        return c
+    }
+
+    public func delete(_ id: String, principal: Principal) async throws {
+        try await store.deleteConnection(organizationID: principal.organizationID, id: id, audit: .make(
+            organizationID: principal.organizationID, actor: principal.actor, action: "connection.delete",
+            detail: [("id", .string(id))]))
+    }
+
+    /// Re-validates the stored keys now and records the result.
+    public func test(_ id: String, principal: Principal) async throws -> (ok: Bool, error: String?, connection: ProviderConnection) {
+        let vault = try requireVault()
+        var c = try await find(id, principal: principal)
+        var failure: String?
+        do {
+            let keys = try secrets(c, vault: vault)
+            try await validate(c.provider, baseURL: c.baseURL, apiKey: keys.apiKey, adminKey: keys.adminKey)
+        } catch let e as Vault.Failure {
+            failure = e.description
+        } catch TallyError.providerRejected(let message) {
+            failure = message
+        }
+        let now = Instant.now
+        if failure == nil { c.validatedAt = now }
+        c.validationError = failure
+        c.updatedAt = now
+        try await store.updateConnection(c, audit: .make(
+            organizationID: c.organizationID, actor: principal.actor, action: "connection.test",
+            detail: [("id", .string(c.id)), ("ok", .bool(failure == nil))], at: now))
+        return (failure == nil, failure, c)
+    }
+
+    /// The plaintext keys of a connection, for the gateway and the provider sync.
+    public func secrets(_ c: ProviderConnection, vault: Vault) throws(Vault.Failure) -> (apiKey: String?, adminKey: String?) {
+        (try c.apiKey.map { s throws(Vault.Failure) in try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .apiKey) },
+         try c.adminKey.map { s throws(Vault.Failure) in try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .adminKey) })
+    }
+}

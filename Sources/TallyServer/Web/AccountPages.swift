@@ -1,0 +1,90 @@
+import Plot
+import TallyCore
+
+/// First run, sign-in, invites, and the signed-in home: each a function from its model to HTML.
+enum AccountPages {
+    struct FormState {
+        var values: [String: String] = [:]
+        var errors: [String: String] = [:]
+        var notice: String?
+
+        init(values: [String: String] = [:], problems: [FieldProblem] = [], notice: String? = nil) {
+            self.values = values
+            for p in problems where errors[p.field] == nil { errors[p.field] = p.reason }
+            self.notice = notice
+        }
+    }
+
+    static func notice(_ text: String?) -> Node<HTML.BodyContext> {
+        .unwrap(text) { .div(.class("notice"), .attribute(named: "role", value: "alert"), .text($0)) }
+    }
+
+    static func setup(csrf: String, state: FormState = FormState()) -> String {
+        Layout.page(title: "Set up Tally",
+            .div(.class("narrow card"),
+                 .h1("Set up Tally"),
+                 .p(.class("muted"), "Name your organization and create its owner account. You can invite others afterwards."),
+                 notice(state.notice),
+                 .form(.method(.post), .action("/setup"),
+                       Layout.csrfField(csrf),
+                       Layout.field("Organization", name: "organization", type: .text, value: state.values["organization"] ?? "",
+                                    error: state.errors["organization"], autocomplete: "organization"),
+                       Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
+                                    error: state.errors["name"], autocomplete: "name"),
+                       Layout.field("Email", name: "email", type: .email, value: state.values["email"] ?? "",
+                                    error: state.errors["email"], autocomplete: "username"),
+                       Layout.field("Password (12 characters or more)", name: "password", type: .password,
+                                    error: state.errors["password"], autocomplete: "new-password"),
+                       .button(.type(.submit), "Create organization"))))
+    }
+
+    static func login(csrf: String, email: String = "", next: String = "", notice: String? = nil) -> String {
+        Layout.page(title: "Sign in",
+            .div(.class("narrow card"),
+                 .h1("Sign in to Tally"),
+                 AccountPages.notice(notice),
+                 .form(.method(.post), .action("/login"),
+                       Layout.csrfField(csrf),
+                       .input(.type(.hidden), .name("next"), .value(next)),
+                       Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
+                       Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
+                       .button(.type(.submit), "Sign in"))))
+    }
+
+    static func invite(csrf: String, secret: String, invite: Invite, organizationName: String, existingUser: Bool,
+                       state: FormState = FormState()) -> String {
+        Layout.page(title: "Join \(organizationName)",
+            .div(.class("narrow card"),
+                 .h1(.text("Join \(organizationName)")),
+                 .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
+                 notice(state.notice),
+                 .form(.method(.post), .action("/invites/" + secret),
+                       Layout.csrfField(csrf),
+                       .if(existingUser,
+                           Layout.field("Your Tally password", name: "password", type: .password,
+                                        error: state.errors["password"], autocomplete: "current-password"),
+                           else: .group(
+                               Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
+                                            error: state.errors["name"], autocomplete: "name"),
+                               Layout.field("Choose a password (12 characters or more)", name: "password", type: .password,
+                                            error: state.errors["password"], autocomplete: "new-password"))),
+                       .button(.type(.submit), "Join"))))
+    }
+
+    static func message(title: String, _ text: String, link: (href: String, label: String)? = nil) -> String {
+        Layout.page(title: title,
+            .div(.class("narrow card"),
+                 .h1(.text(title)),
+                 .p(.text(text)),
+                 .unwrap(link) { .a(.href($0.href), .text($0.label)) }))
+    }
+
+    /// The signed-in landing page until the dashboard takes its place.
+    static func home(header: Layout.SignedInHeader, organization: Organization, role: Role) -> String {
+        Layout.page(title: organization.name, signedIn: header,
+            .div(.class("card"),
+                 .h1(.text(organization.name)),
+                 .p(.text("Signed in as \(header.userName), \(role.rawValue) of this organization.")),
+                 .p(.class("muted"), "The usage API is at /api/v1; see docs/api.md.")))
+    }
+}

@@ -1,0 +1,423 @@
+import TallyAggregate
+import TallyCore
+
+/// Users, organizations, memberships, sessions, login failures, invites and the audit log; once for both dialects.
+extension SQLStore {
+    private func micros(_ i: Instant?) -> SQLValue { i.map { .int($0.microseconds) } ?? .null }
+    private func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+
+    // MARK: Users
+
+    public func userCount() async throws -> Int {
+        Int(try await database.query(SQLStatement(dialect, "SELECT COUNT(*) FROM users")).first?.int(0) ?? 0)
+    }
+
+    public func createUser(_ user: User, passwordHash: String) async throws {
+        do {
+            try await database.execute(statement([
+                ("INSERT INTO users (id, email, name, password_hash, created_us) VALUES (", .text(user.id)),
+                (", ", .text(User.normalize(email: user.email))), (", ", .text(user.name)), (", ", .text(passwordHash)),
+                (", ", .int(user.createdAt.microseconds)), (")", nil),
+            ]))
+        } catch TallyError.conflict {
+            throw TallyError.conflict("an account with this email already exists")
+        }
+    }
+
+    static func user(_ r: SQLRow, from i: Int) -> User {
+        User(id: r.text(i) ?? "", email: r.text(i + 1) ?? "", name: r.text(i + 2) ?? "",
+             createdAt: Instant(microseconds: r.int(i + 3) ?? 0))
+    }
+
+    public func userCredentials(email: String) async throws -> (user: User, passwordHash: String)? {
+        try await database.query(statement([
+            ("SELECT id, email, name, created_us, password_hash FROM users WHERE email = ", .text(User.normalize(email: email))),
+        ])).first.map { (Self.user($0, from: 0), $0.text(4) ?? "") }
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await database.query(statement([("SELECT id, email, name, created_us FROM users WHERE id = ", .text(id))]))
+            .first.map { Self.user($0, from: 0) }
+    }
+
+    public func setPasswordHash(userID: String, passwordHash: String) async throws {
+        let changed = try await database.execute(statement([
+            ("UPDATE users SET password_hash = ", .text(passwordHash)), (" WHERE id = ", .text(userID)),
+        ]))
+        guard changed == 1 else { throw TallyError.notFound("user") }
+    }
+
+    // MARK: Organizations
+
+    public func createOrganization(_ o: Organization) async throws {
+        try await database.execute(statement([
+            ("INSERT INTO organizations (id, name, time_zone, created_us) VALUES (", .text(o.id)),
+            (", ", .text(o.name)), (", ", .text(o.timeZone)), (", ", .int(o.createdAt.microseconds)), (")", nil),
+        ]))
+    }
+
+    public func updateOrganization(id: String, name: String, timeZone: String) async throws {
+        let changed = try await database.execute(statement([
+            ("UPDATE organizations SET name = ", .text(name)), (", time_zone = ", .text(timeZone)), (" WHERE id = ", .text(id)),
+        ]))
+        guard changed == 1 else { throw TallyError.notFound("organization") }
+    }
+
+    public func deleteOrganization(id: String) async throws {
+        // Children first: the foreign keys point at organizations, projects and users.
+        let tables = ["usage_events"] + RollupTable.all.map(\.name)
+            + ["price_entries", "audit_log", "api_tokens", "invites", "provider_connections", "memberships", "projects"]
+        var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }
+        steps.append(SQLStep(statement([("DELETE FROM sessions WHERE org_id = ", .text(id))])))
+        steps.append(SQLStep(statement([("DELETE FROM organizations WHERE id = ", .text(id))]), expectedChanges: 1))
+        try await database.transaction(steps)
+    }
+
+    // MARK: Memberships
+
+    static var membershipColumns: String {
+        "SELECT o.id, o.name, o.time_zone, o.created_us, u.id, u.email, u.name, u.created_us, m.role, m.joined_us "
+            + "FROM memberships m JOIN organizations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id"
+    }
+
+    static func membership(_ r: SQLRow) -> Membership {
+        Membership(
+            organization: Organization(id: r.text(0) ?? "", name: r.text(1) ?? "", timeZone: r.text(2) ?? "UTC",
+                                       createdAt: Instant(microseconds: r.int(3) ?? 0)),
+            user: user(r, from: 4), role: Role(rawValue: r.text(8) ?? "") ?? .viewer,
+            joinedAt: Instant(microseconds: r.int(9) ?? 0)
+        )
+    }
+
+    public func addMember(organizationID: String, userID: String, role: Role, at: Instant) async throws {
+        do {
+            try await database.execute(statement([
+                ("INSERT INTO memberships (org_id, user_id, role, joined_us) VALUES (", .text(organizationID)),
+                (", ", .text(userID)), (", ", .text(role.rawValue)), (", ", .int(at.microseconds)), (")", nil),
+            ]))
+        } catch TallyError.conflict {
+            throw TallyError.conflict("this person is already a member of the organization")
+        }
+    }
+
+    public func memberships(userID: String) async throws -> [Membership] {
+        try await database.query(statement([
+            (Self.membershipColumns + " WHERE m.user_id = ", .text(userID)), (" ORDER BY o.name, o.id", nil),
+        ])).map(Self.membership)
+    }
+
+    public func members(organizationID: String) async throws -> [Membership] {
+        try await database.query(statement([
+            (Self.membershipColumns + " WHERE m.org_id = ", .text(organizationID)), (" ORDER BY u.email", nil),
+        ])).map(Self.membership)
+    }
+
+    /// The guard keeps one owner: the row changes only if it is not an owner's, or another owner remains.
+    private func lastOwnerGuard(_ organizationID: String) -> [(String, SQLValue?)] {
+        [(" AND (role <> 'owner' OR (SELECT COUNT(*) FROM memberships WHERE org_id = ", .text(organizationID)),
+         (" AND role = 'owner') > 1)", nil)]
+    }
+
+    private func requireMember(_ organizationID: String, _ userID: String) async throws {
+        let rows = try await database.query(statement([
+            ("SELECT role FROM memberships WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(userID)),
+        ]))
+        guard !rows.isEmpty else { throw TallyError.notFound("member '\(userID)'") }
+    }
+
+    public func setRole(organizationID: String, userID: String, role: Role) async throws {
+        try await requireMember(organizationID, userID)
+        let changed = try await database.execute(statement([
+            ("UPDATE memberships SET role = ", .text(role.rawValue)), (" WHERE org_id = ", .text(organizationID)),
+            (" AND user_id = ", .text(userID)),
+        ] + (role == .owner ? [] : lastOwnerGuard(organizationID))))
+        guard changed == 1 else { throw TallyError.conflict("an organization must keep at least one owner") }
+    }
+
+    public func removeMember(organizationID: String, userID: String) async throws {
+        try await requireMember(organizationID, userID)
+        try await database.transaction([
+            SQLStep(statement([
+                ("DELETE FROM memberships WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(userID)),
+            ] + lastOwnerGuard(organizationID)), expectedChanges: 1),
+            SQLStep(statement([
+                ("DELETE FROM sessions WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(userID)),
+            ])),
+        ], onConflict: .conflict("an organization must keep at least one owner"))
+    }
+
+    public func transferOwnership(organizationID: String, from: String, to: String) async throws {
+        try await requireMember(organizationID, to)
+        try await database.transaction([
+            SQLStep(statement([
+                ("UPDATE memberships SET role = 'owner' WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(to)),
+            ]), expectedChanges: 1),
+            SQLStep(statement([
+                ("UPDATE memberships SET role = 'admin' WHERE org_id = ", .text(organizationID)),
+                (" AND user_id = ", .text(from)), (" AND role = 'owner'", nil),
+            ]), expectedChanges: 1),
+        ], onConflict: .conflict("only an owner can transfer ownership"))
+    }
+
+    // MARK: Sessions
+
+    public func createSession(_ s: Session) async throws {
+        try await database.execute(statement([
+            ("INSERT INTO sessions (id, user_id, org_id, csrf_token, created_us, last_seen_us) VALUES (", .text(s.id)),
+            (", ", .text(s.userID)), (", ", .text(s.organizationID)), (", ", .text(s.csrfToken)),
+            (", ", .int(s.createdAt.microseconds)), (", ", .int(s.lastSeenAt.microseconds)), (")", nil),
+        ]))
+    }
+
+    public func session(id: String) async throws -> Session? {
+        try await database.query(statement([
+            ("SELECT id, user_id, org_id, csrf_token, created_us, last_seen_us FROM sessions WHERE id = ", .text(id)),
+        ])).first.map { r in
+            Session(id: r.text(0) ?? "", userID: r.text(1) ?? "", organizationID: r.text(2) ?? "", csrfToken: r.text(3) ?? "",
+                    createdAt: Instant(microseconds: r.int(4) ?? 0), lastSeenAt: Instant(microseconds: r.int(5) ?? 0))
+        }
+    }
+
+    public func touchSession(id: String, at: Instant) async throws {
+        try await database.execute(statement([
+            ("UPDATE sessions SET last_seen_us = ", .int(at.microseconds)), (" WHERE id = ", .text(id)),
+        ]))
+    }
+
+    public func switchSession(id: String, organizationID: String) async throws {
+        try await database.execute(statement([
+            ("UPDATE sessions SET org_id = ", .text(organizationID)), (" WHERE id = ", .text(id)),
+        ]))
+    }
+
+    public func deleteSession(id: String) async throws {
+        try await database.execute(statement([("DELETE FROM sessions WHERE id = ", .text(id))]))
+    }
+
+    public func deleteSessions(userID: String, keeping: String?) async throws {
+        try await database.execute(statement([
+            ("DELETE FROM sessions WHERE user_id = ", .text(userID)), (" AND id <> ", .text(keeping ?? "")),
+        ]))
+    }
+
+    public func deleteSessions(lastSeenBefore: Instant, createdBefore: Instant) async throws {
+        try await database.execute(statement([
+            ("DELETE FROM sessions WHERE last_seen_us < ", .int(lastSeenBefore.microseconds)),
+            (" OR created_us < ", .int(createdBefore.microseconds)),
+        ]))
+    }
+
+    // MARK: Login failures
+
+    public func recordLoginFailure(account: String, address: String, at: Instant) async throws {
+        try await database.execute(statement([
+            ("INSERT INTO login_failures (account, address, at_us) VALUES (", .text(account)), (", ", .text(address)),
+            (", ", .int(at.microseconds)), (")", nil),
+        ]))
+    }
+
+    public func loginFailures(account: String, address: String, since: Instant) async throws -> (account: [Instant], address: [Instant]) {
+        func times(_ column: String, _ value: String) async throws -> [Instant] {
+            try await database.query(statement([
+                ("SELECT at_us FROM login_failures WHERE \(column) = ", .text(value)),
+                (" AND at_us >= ", .int(since.microseconds)),
+            ])).map { Instant(microseconds: $0.int(0) ?? 0) }
+        }
+        return (try await times("account", account), try await times("address", address))
+    }
+
+    public func clearLoginFailures(account: String) async throws {
+        try await database.execute(statement([("DELETE FROM login_failures WHERE account = ", .text(account))]))
+    }
+
+    public func deleteLoginFailures(before: Instant) async throws {
+        try await database.execute(statement([("DELETE FROM login_failures WHERE at_us < ", .int(before.microseconds))]))
+    }
+
+    // MARK: Invites
+
+    static var inviteColumns: String {
+        "SELECT id, org_id, email, role, created_by, created_us, expires_us, accepted_us, revoked_us FROM invites"
+    }
+
+    static func invite(_ r: SQLRow) -> Invite {
+        Invite(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", email: r.text(2) ?? "",
+               role: Role(rawValue: r.text(3) ?? "") ?? .viewer, createdBy: r.text(4) ?? "",
+               createdAt: Instant(microseconds: r.int(5) ?? 0), expiresAt: Instant(microseconds: r.int(6) ?? 0),
+               acceptedAt: r.int(7).map(Instant.init(microseconds:)), revokedAt: r.int(8).map(Instant.init(microseconds:)))
+    }
+
+    public func createInvite(_ i: Invite, secretHash: String) async throws {
+        try await database.execute(statement([
+            ("INSERT INTO invites (id, org_id, email, role, secret_hash, created_by, created_us, expires_us) VALUES (", .text(i.id)),
+            (", ", .text(i.organizationID)), (", ", .text(User.normalize(email: i.email))), (", ", .text(i.role.rawValue)),
+            (", ", .text(secretHash)), (", ", .text(i.createdBy)), (", ", .int(i.createdAt.microseconds)),
+            (", ", .int(i.expiresAt.microseconds)), (")", nil),
+        ]))
+    }
+
+    public func invites(organizationID: String) async throws -> [Invite] {
+        try await database.query(statement([
+            (Self.inviteColumns + " WHERE org_id = ", .text(organizationID)), (" ORDER BY created_us DESC, id", nil),
+        ])).map(Self.invite)
+    }
+
+    public func invite(secretHash: String) async throws -> Invite? {
+        try await database.query(statement([(Self.inviteColumns + " WHERE secret_hash = ", .text(secretHash))]))
+            .first.map(Self.invite)
+    }
+
+    public func acceptInvite(id: String, userID: String, at: Instant) async throws {
+        guard let invite = try await database.query(statement([(Self.inviteColumns + " WHERE id = ", .text(id))]))
+            .first.map(Self.invite) else { throw TallyError.notFound("invite") }
+        try await database.transaction([
+            SQLStep(statement([
+                ("UPDATE invites SET accepted_us = ", .int(at.microseconds)), (" WHERE id = ", .text(id)),
+                (" AND accepted_us IS NULL AND revoked_us IS NULL AND expires_us > ", .int(at.microseconds)),
+            ]), expectedChanges: 1),
+            SQLStep(statement([
+                ("INSERT INTO memberships (org_id, user_id, role, joined_us) VALUES (", .text(invite.organizationID)),
+                (", ", .text(userID)), (", ", .text(invite.role.rawValue)), (", ", .int(at.microseconds)), (")", nil),
+            ])),
+        ], onConflict: .gone("this invite has expired or was already used"))
+    }
+
+    public func revokeInvite(organizationID: String, id: String, at: Instant) async throws {
+        let changed = try await database.execute(statement([
+            ("UPDATE invites SET revoked_us = COALESCE(revoked_us, ", .int(at.microseconds)),
+            (") WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+        ]))
+        guard changed == 1 else { throw TallyError.notFound("invite '\(id)'") }
+    }
+
+    // MARK: Audit
+
+    public func recordAudit(_ record: AuditRecord) async throws {
+        try await database.execute(auditInsert(record))
+    }
+
+    public func auditRecords(organizationID: String, limit: Int, before: Instant?) async throws -> [AuditRecord] {
+        var parts: [(String, SQLValue?)] = [
+            ("SELECT id, org_id, at_us, actor, action, detail FROM audit_log WHERE org_id = ", .text(organizationID)),
+        ]
+        if let before { parts.append((" AND at_us < ", .int(before.microseconds))) }
+        parts.append((" ORDER BY at_us DESC, id DESC LIMIT ", .int(Int64(limit))))
+        return try await database.query(statement(parts)).map { r in
+            AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
+                        actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
+        }
+    }
+
+    public func deleteAuditRecords(before: Instant) async throws {
+        try await database.execute(statement([("DELETE FROM audit_log WHERE at_us < ", .int(before.microseconds))]))
+    }
+
+    // MARK: Provider connections
+
+    static var connectionColumns: String {
+        "SELECT id, org_id, provider, name, base_url, api_key_sealed, api_key_mask, admin_key_sealed, admin_key_mask, "
+            + "validated_us, validation_error, created_us, updated_us FROM provider_connections"
+    }
+
+    static func connection(_ r: SQLRow) -> ProviderConnection {
+        ProviderConnection(
+            id: r.text(0) ?? "", organizationID: r.text(1) ?? "", provider: ProviderKind(rawValue: r.text(2) ?? "") ?? .openai,
+            name: r.text(3) ?? "", baseURL: r.text(4), apiKey: r.text(5).flatMap(SealedSecret.init(text:)), apiKeyMask: r.text(6),
+            adminKey: r.text(7).flatMap(SealedSecret.init(text:)), adminKeyMask: r.text(8),
+            validatedAt: r.int(9).map(Instant.init(microseconds:)), validationError: r.text(10),
+            createdAt: Instant(microseconds: r.int(11) ?? 0), updatedAt: Instant(microseconds: r.int(12) ?? 0)
+        )
+    }
+
+    public func createConnection(_ c: ProviderConnection, audit: AuditRecord) async throws {
+        let insert = statement([
+            ("INSERT INTO provider_connections (id, org_id, provider, name, base_url, api_key_sealed, api_key_mask, "
+                + "admin_key_sealed, admin_key_mask, validated_us, validation_error, created_us, updated_us) VALUES (", .text(c.id)),
+            (", ", .text(c.organizationID)), (", ", .text(c.provider.rawValue)), (", ", .text(c.name)), (", ", text(c.baseURL)),
+            (", ", text(c.apiKey?.text)), (", ", text(c.apiKeyMask)), (", ", text(c.adminKey?.text)), (", ", text(c.adminKeyMask)),
+            (", ", micros(c.validatedAt)), (", ", text(c.validationError)), (", ", .int(c.createdAt.microseconds)),
+            (", ", .int(c.updatedAt.microseconds)), (")", nil),
+        ])
+        do {
+            try await database.transaction([SQLStep(insert), SQLStep(auditInsert(audit))])
+        } catch TallyError.conflict {
+            throw TallyError.conflict("a provider connection named '\(c.name)' already exists")
+        }
+    }
+
+    public func connections(organizationID: String) async throws -> [ProviderConnection] {
+        try await database.query(statement([
+            (Self.connectionColumns + " WHERE org_id = ", .text(organizationID)), (" ORDER BY name, id", nil),
+        ])).map(Self.connection)
+    }
+
+    public func connection(organizationID: String, id: String) async throws -> ProviderConnection? {
+        try await database.query(statement([
+            (Self.connectionColumns + " WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+        ])).first.map(Self.connection)
+    }
+
+    public func updateConnection(_ c: ProviderConnection, audit: AuditRecord?) async throws {
+        let update = statement([
+            ("UPDATE provider_connections SET name = ", .text(c.name)), (", base_url = ", text(c.baseURL)),
+            (", api_key_sealed = ", text(c.apiKey?.text)), (", api_key_mask = ", text(c.apiKeyMask)),
+            (", admin_key_sealed = ", text(c.adminKey?.text)), (", admin_key_mask = ", text(c.adminKeyMask)),
+            (", validated_us = ", micros(c.validatedAt)), (", validation_error = ", text(c.validationError)),
+            (", updated_us = ", .int(c.updatedAt.microseconds)),
+            (" WHERE org_id = ", .text(c.organizationID)), (" AND id = ", .text(c.id)),
+        ])
+        do {
+            try await database.transaction([SQLStep(update, expectedChanges: 1)] + (audit.map { [SQLStep(auditInsert($0))] } ?? []))
+        } catch TallyError.conflict(let message) where message.hasPrefix("the data changed") {
+            throw TallyError.notFound("provider connection '\(c.id)'")
+        } catch TallyError.conflict {
+            throw TallyError.conflict("a provider connection named '\(c.name)' already exists")
+        }
+    }
+
+    public func deleteConnection(organizationID: String, id: String, audit: AuditRecord) async throws {
+        try await database.transaction([
+            SQLStep(statement([
+                ("DELETE FROM provider_connections WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+            ]), expectedChanges: 1),
+            SQLStep(auditInsert(audit)),
+        ], onConflict: .notFound("provider connection '\(id)'"))
+    }
+
+    public func sealedSecrets() async throws -> [SealedSecretRecord] {
+        try await database.query(SQLStatement(dialect, "SELECT org_id, id, api_key_sealed, admin_key_sealed FROM provider_connections"))
+            .flatMap { r -> [SealedSecretRecord] in
+                var out: [SealedSecretRecord] = []
+                for (field, column) in [(ProviderConnection.SecretField.apiKey, 2), (.adminKey, 3)] {
+                    if let sealed = r.text(column).flatMap(SealedSecret.init(text:)) {
+                        out.append(SealedSecretRecord(organizationID: r.text(0) ?? "", connectionID: r.text(1) ?? "",
+                                                      field: field, secret: sealed))
+                    }
+                }
+                return out
+            }
+    }
+
+    public func replaceSealedSecrets(_ changes: [(old: SealedSecretRecord, new: SealedSecret)]) async throws {
+        let steps = changes.map { change in
+            let column = change.old.field == .apiKey ? "api_key_sealed" : "admin_key_sealed"
+            return SQLStep(statement([
+                ("UPDATE provider_connections SET \(column) = ", .text(change.new.text)),
+                (" WHERE org_id = ", .text(change.old.organizationID)), (" AND id = ", .text(change.old.connectionID)),
+                (" AND \(column) = ", .text(change.old.secret.text)),
+            ]), expectedChanges: 1)
+        }
+        try await database.transaction(steps)
+    }
+}
+
+extension SQLDatabase {
+    /// Runs a transaction whose guarded steps mean something in the domain when they change no row.
+    func transaction(_ steps: [SQLStep], onConflict mapped: TallyError) async throws {
+        do {
+            try await transaction(steps)
+        } catch TallyError.conflict {
+            throw mapped
+        }
+    }
+}

@@ -7,6 +7,10 @@ One small threaded HTTP server per provider on 127.0.0.1, speaking that provider
 - anthropic  GET /v1/models?limit=N          `x-api-key: <key>` + `anthropic-version: 2023-06-01`
 - google     GET /v1beta/models?pageSize=N   `x-goog-api-key: <key>` (or `?key=`)
 
+and, for a connection's admin key, the cheap admin reads of 1.4 and 2.4: OpenAI
+`GET /v1/organization/projects?limit=1` (or `GET /v1/organization/usage/completions`), Anthropic
+`GET /v1/organizations/me`. Only an admin key (`sk-admin-…`, `sk-ant-admin…`) may read them; others get a 401.
+
 The answer depends on the key: one containing "good" lists models (200); "limited" is rate limited (429 with
 Retry-After); any other key ("bad", or a key sent in the wrong header) is refused the way the provider refuses
 it (OpenAI/Anthropic 401, Google 400 INVALID_ARGUMENT with the API_KEY_INVALID ErrorInfo). Every request is
@@ -190,13 +194,21 @@ class ProviderStandIn:
         auth = headers.get("authorization", "")
         key = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
         common = {"x-request-id": _request_id(), "openai-processing-ms": "12", "openai-version": "2020-10-01"}
-        if path == "/v1/organization/projects":
+        if path in ("/v1/organization/projects", "/v1/organization/usage/completions"):
             # Admin keys (sk-admin-…) list projects (OAI-SPEC ProjectListResponse); other keys are refused.
-            if key.startswith("sk-admin-") and "bad" not in key:
+            if key.startswith("sk-admin-") and "bad" not in key and path.endswith("/projects"):
                 project = {"id": "proj_abc", "object": "organization.project", "name": "Default project",
                            "created_at": 1711471533, "archived_at": None, "status": "active"}
                 return 200, common, {"object": "list", "data": [project], "first_id": "proj_abc",
                                      "last_id": "proj_abc", "has_more": False}
+            if key.startswith("sk-admin-") and "bad" not in key:  # one aggregate row per bucket (reference 1.2)
+                start = _int(query.get("start_time"), int(time.time()) - 86400, 0, 1 << 40)
+                return 200, common, {"object": "page", "has_more": False, "next_page": None, "data": [
+                    {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": [
+                        {"object": "organization.usage.completions.result", "input_tokens": 12000,
+                         "input_cached_tokens": 3000, "output_tokens": 2500, "input_audio_tokens": 0,
+                         "output_audio_tokens": 0, "num_model_requests": 42, "project_id": None, "user_id": None,
+                         "api_key_id": None, "model": None, "batch": None, "service_tier": None}]}]}
             return 401, common, {"error": {"message": OPENAI_INVALID_KEY.format(redacted=redact_like_openai(key)),
                                            "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
         if path != "/v1/models":

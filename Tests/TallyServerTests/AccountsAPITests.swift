@@ -380,6 +380,11 @@ extension TestClientProtocol {
             texts.append(try await client.send(.patch, "/api/v1/provider-connections/\(id)", browser: &b,
                                                json: #"{"name":"renamed"}"#).text)
             texts.append(try await client.send(.get, "/api/v1/audit", browser: &b).text)
+            // Moving the connection to another host needs the key again: a stored key never goes to a new host.
+            let moved = try await client.send(.patch, "/api/v1/provider-connections/\(id)", browser: &b,
+                                              json: #"{"base_url":"http://attacker.example"}"#)
+            #expect(moved.status == .badRequest && str(first(moved.json?["error"]?["details"])?["field"]) == "base_url")
+            #expect(try await f.store.connection(organizationID: "org_default", id: id)?.baseURL == nil)
             let missing = try await client.send(.post, "/api/v1/provider-connections", browser: &b,
                                                 json: #"{"provider":"acme","api_key":"\#(key)"}"#)
             #expect(missing.status == .badRequest && str(first(missing.json?["error"]?["details"])?["field"]) == "provider")

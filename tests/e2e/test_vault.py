@@ -351,3 +351,34 @@ def test_a_bad_master_key_stops_start_up_with_one_line(tmp_path):
         assert len(lines) == 1 and variable in lines[0], r.stderr
         if variable == "TALLY_MASTER_KEY":
             assert value not in r.stderr, "a (nearly) secret value is not echoed"
+
+
+def test_rotation_of_the_embedded_default_key_replaces_master_key(sqlite_site, provider_standins, tmp_path):
+    """SQLite with neither variable: rotate-master swaps $TALLY_DATA_DIR/master.key itself (docs/security.md)."""
+    server = sqlite_site.serve()
+    default = os.path.join(sqlite_site.data_dir, "master.key")
+    with open(default) as f:
+        old_key = f.read().strip()
+    owner = signed_in(server)
+    key = provider_key("openai", "good")
+    r = create(owner, "openai", provider_standins["openai"], key)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    server.stop()
+
+    new_key = new_master_key()
+    new_file = write_key_file(str(tmp_path), "new.key", new_key)
+    r = sqlite_site.cli_env("keys", "rotate-master", "--new-key-file", new_file, check=False)
+    assert r.returncode == 0, r.stderr
+    assert old_key not in r.stdout + r.stderr and new_key not in r.stdout + r.stderr
+    with open(default) as f:
+        assert f.read().strip() == new_key
+    assert oct(os.stat(default).st_mode & 0o777) == "0o600"
+    with open(default + ".old") as f:
+        assert f.read().strip() == old_key, "the old key is kept beside it (for old backups)"
+
+    server = sqlite_site.serve()  # no variable: reads the replaced master.key
+    assert "created a master key" not in open(server.log_path).read()
+    r = signed_in(server).api("POST", f"/api/v1/provider-connections/{cid}/test")
+    assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    assert provider_standins["openai"].key_of(provider_standins["openai"].recorded()[-1]) == key

@@ -112,13 +112,20 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
             c.name = name
         }
-        if fields.members["base_url"] != nil { c.baseURL = try Self.baseURL(try fields.string("base_url")) }
         let apiKey = try Self.key(fields, "api_key")
         let adminKey = try Self.key(fields, "admin_key")
+        if fields.members["base_url"] != nil {
+            let baseURL = try Self.baseURL(try fields.string("base_url"))
+            // A stored key never goes to a new host: whoever moves the connection supplies its keys again.
+            if baseURL != c.baseURL, (c.apiKey != nil && apiKey == nil) || (c.adminKey != nil && adminKey == nil) {
+                throw TallyError.invalid([FieldProblem(field: "base_url", reason:
+                    "a new base_url needs the connection's keys again (api_key\(c.adminKey != nil ? " and admin_key" : "")), so a stored key is never sent to a new host")])
+            }
+            c.baseURL = baseURL
+        }
         let shouldValidate = try fields.bool("validate") ?? true
         let keysChanged = apiKey != nil || adminKey != nil || fields.members["base_url"] != nil
         if keysChanged, shouldValidate {
-            // A new base URL is checked with the stored keys; new keys are checked themselves.
             let current = try secrets(c, vault: vault)
             try await validate(c.provider, baseURL: c.baseURL, apiKey: apiKey ?? current.apiKey, adminKey: adminKey ?? current.adminKey)
         }

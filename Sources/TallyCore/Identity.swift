@@ -223,3 +223,24 @@ public struct Principal: Sendable {
         }
     }
 }
+
+/// Names people type for organizations, people and connections: trimmed, 1-80 characters.
+public enum DisplayName {
+    public static func problem(_ raw: String, field: String) -> FieldProblem? {
+        (1...80).contains(raw.trimmingCharacters(in: .whitespaces).count) ? nil : FieldProblem(field: field, reason: "must be 1-80 characters")
+    }
+
+    public static func validated(_ raw: String, field: String) throws(TallyError) -> String {
+        if let problem = problem(raw, field: field) { throw .invalid([problem]) }
+        return raw.trimmingCharacters(in: .whitespaces)
+    }
+}
+
+extension TimeZoneRules {
+    public static func validated(_ identifier: String, field: String = "time_zone") throws(TallyError) -> String {
+        guard TimeZoneRules(identifier: identifier) != nil else {
+            throw .invalid([FieldProblem(field: field, reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
+        }
+        return identifier
+    }
+}

@@ -41,7 +41,7 @@ public struct AccountService<Store: TallyStore>: Sendable {
     public func setup(organization: String, name: String, email: String, password: String, timeZone: String) async throws -> User {
         var problems: [FieldProblem] = []
         let orgName = organization.trimmingCharacters(in: .whitespaces)
-        if !(1...80).contains(orgName.count) { problems.append(FieldProblem(field: "organization", reason: "must be 1-80 characters")) }
+        if let problem = DisplayName.problem(organization, field: "organization") { problems.append(problem) }
         problems += validateNewUser(name: name, email: email, password: password)
         guard problems.isEmpty else { throw TallyError.invalid(problems) }
         guard try await needsSetup() else { throw TallyError.notFound("setup") }
@@ -57,9 +57,7 @@ public struct AccountService<Store: TallyStore>: Sendable {
 
     func validateNewUser(name: String, email: String, password: String) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        if !(1...80).contains(name.trimmingCharacters(in: .whitespaces).count) {
-            problems.append(FieldProblem(field: "name", reason: "must be 1-80 characters"))
-        }
+        if let problem = DisplayName.problem(name, field: "name") { problems.append(problem) }
         if let reason = User.validate(email: email) { problems.append(FieldProblem(field: "email", reason: reason)) }
         if let reason = User.validate(password: password) { problems.append(FieldProblem(field: "password", reason: reason)) }
         return problems
@@ -156,11 +154,8 @@ public struct AccountService<Store: TallyStore>: Sendable {
         guard case .user(let user, _, let session) = principal.kind else {
             throw TallyError.forbidden("organizations are created by a signed-in person")
         }
-        let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard (1...80).contains(trimmed.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
-        guard TimeZoneRules(identifier: timeZone) != nil else {
-            throw TallyError.invalid([FieldProblem(field: "time_zone", reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
-        }
+        let trimmed = try DisplayName.validated(name, field: "name")
+        _ = try TimeZoneRules.validated(timeZone)
         let org = Organization(id: Identifier.make("org", length: 16), name: trimmed, timeZone: timeZone, createdAt: .now)
         try await store.createOrganization(org)
         try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)

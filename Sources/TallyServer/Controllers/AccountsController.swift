@@ -107,16 +107,8 @@ struct AccountsController<Store: TallyStore> {
         let principal = try await auth.require(.editOrganization, request)
         guard var org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
-        if let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) {
-            guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
-            org.name = name
-        }
-        if let zone = try fields.string("time_zone") {
-            guard TimeZoneRules(identifier: zone) != nil else {
-                throw TallyError.invalid([FieldProblem(field: "time_zone", reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
-            }
-            org.timeZone = zone
-        }
+        if let name = try fields.string("name") { org.name = try DisplayName.validated(name, field: "name") }
+        if let zone = try fields.string("time_zone") { org.timeZone = try TimeZoneRules.validated(zone) }
         try await store.updateOrganization(id: org.id, name: org.name, timeZone: org.timeZone)
         try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.update",
                                           detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone))]))

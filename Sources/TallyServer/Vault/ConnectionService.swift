@@ -65,8 +65,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         guard let provider = ProviderKind(rawValue: providerName) else {
             throw TallyError.invalid([FieldProblem(field: "provider", reason: "must be openai, anthropic or google")])
         }
-        let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) ?? provider.rawValue
-        guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
+        let name = try DisplayName.validated(try fields.string("name") ?? provider.rawValue, field: "name")
         let apiKey = try Self.key(fields, "api_key")
         let adminKey = try Self.key(fields, "admin_key")
         guard apiKey != nil || adminKey != nil else {
@@ -108,10 +107,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         let vault = try requireVault()
         var c = try await find(id, principal: principal)
         let fields = try JSONBody.Fields(body, allowed: ["name", "api_key", "admin_key", "base_url", "validate"])
-        if let name = try fields.string("name")?.trimmingCharacters(in: .whitespaces) {
-            guard (1...80).contains(name.count) else { throw TallyError.invalid([FieldProblem(field: "name", reason: "must be 1-80 characters")]) }
-            c.name = name
-        }
+        if let name = try fields.string("name") { c.name = try DisplayName.validated(name, field: "name") }
         let apiKey = try Self.key(fields, "api_key")
         let adminKey = try Self.key(fields, "admin_key")
         if fields.members["base_url"] != nil {

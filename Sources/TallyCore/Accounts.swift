@@ -5,12 +5,17 @@ public struct Organization: Sendable, Equatable {
     public var name: String
     public var timeZone: String
     public var createdAt: Instant
-    public init(id: String, name: String, timeZone: String, createdAt: Instant) {
+    /// The day of the month (1-28) on which a billing cycle starts, in the organization's time zone.
+    public var billingCycleDay: Int
+    public init(id: String, name: String, timeZone: String, createdAt: Instant, billingCycleDay: Int = 1) {
         self.id = id
         self.name = name
         self.timeZone = timeZone
         self.createdAt = createdAt
+        self.billingCycleDay = billingCycleDay
     }
+
+    public static let billingCycleDays = 1...28
 }
 
 public struct Project: Sendable, Equatable {

@@ -12,7 +12,8 @@ public protocol AccountStore: Sendable {
     func setPasswordHash(userID: String, passwordHash: String) async throws
 
     func createOrganization(_ organization: Organization) async throws
-    func updateOrganization(id: String, name: String, timeZone: String) async throws
+    /// Saves name, time zone and billing cycle day; throws `notFound`.
+    func updateOrganization(_ organization: Organization) async throws
     /// Deletes the organization and everything in it, in one transaction.
     func deleteOrganization(id: String) async throws
 

@@ -63,6 +63,15 @@ public struct EventCursor: Sendable, Equatable {
     }
 }
 
+public struct SequencedEvent: Sendable {
+    public var sequence: Int64
+    public var stored: StoredEvent
+    public init(sequence: Int64, stored: StoredEvent) {
+        self.sequence = sequence
+        self.stored = stored
+    }
+}
+
 public struct EventQuery: Sendable {
     public var organizationID: String
     public var filters: DimensionFilters
@@ -96,6 +105,12 @@ public protocol EventStore: Sendable {
     func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome]
     /// Newest first.
     func events(_ query: EventQuery) async throws -> EventPage
+    /// Events stored after `sequence` (the store's own insertion counter), oldest first: for live views.
+    /// Under concurrent commits a lower sequence may become visible after a higher one; callers re-read a window.
+    func eventsStored(after sequence: Int64, organizationID: String, filters: DimensionFilters, limit: Int) async throws
+        -> [SequencedEvent]
+    /// The highest sequence stored so far (0 when empty): where a live view starts.
+    func latestSequence() async throws -> Int64
     /// The newest event with this client id within the organization (and the project filter, if given).
     func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent?
 }

@@ -56,9 +56,10 @@ extension SQLStore {
         ]))
     }
 
-    public func updateOrganization(id: String, name: String, timeZone: String) async throws {
+    public func updateOrganization(_ o: Organization) async throws {
         let changed = try await database.execute(statement([
-            ("UPDATE organizations SET name = ", .text(name)), (", time_zone = ", .text(timeZone)), (" WHERE id = ", .text(id)),
+            ("UPDATE organizations SET name = ", .text(o.name)), (", time_zone = ", .text(o.timeZone)),
+            (", billing_cycle_day = ", .int(Int64(o.billingCycleDay))), (" WHERE id = ", .text(o.id)),
         ]))
         guard changed == 1 else { throw TallyError.notFound("organization") }
     }
@@ -76,14 +77,14 @@ extension SQLStore {
     // MARK: Memberships
 
     static var membershipColumns: String {
-        "SELECT o.id, o.name, o.time_zone, o.created_us, u.id, u.email, u.name, u.created_us, m.role, m.joined_us "
+        "SELECT o.id, o.name, o.time_zone, o.created_us, u.id, u.email, u.name, u.created_us, m.role, m.joined_us, o.billing_cycle_day "
             + "FROM memberships m JOIN organizations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id"
     }
 
     static func membership(_ r: SQLRow) -> Membership {
         Membership(
             organization: Organization(id: r.text(0) ?? "", name: r.text(1) ?? "", timeZone: r.text(2) ?? "UTC",
-                                       createdAt: Instant(microseconds: r.int(3) ?? 0)),
+                                       createdAt: Instant(microseconds: r.int(3) ?? 0), billingCycleDay: Int(r.int(10) ?? 1)),
             user: user(r, from: 4), role: Role(rawValue: r.text(8) ?? "") ?? .viewer,
             joinedAt: Instant(microseconds: r.int(9) ?? 0)
         )

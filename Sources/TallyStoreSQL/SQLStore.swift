@@ -88,10 +88,12 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     public func organization(id: String) async throws -> Organization? {
-        let rows = try await database.query(statement([("SELECT id, name, time_zone, created_us FROM organizations WHERE id = ", .text(id))]))
+        let rows = try await database.query(statement([
+            ("SELECT id, name, time_zone, created_us, billing_cycle_day FROM organizations WHERE id = ", .text(id)),
+        ]))
         return rows.first.map {
             Organization(id: $0.text(0) ?? "", name: $0.text(1) ?? "", timeZone: $0.text(2) ?? "UTC",
-                         createdAt: Instant(microseconds: $0.int(3) ?? 0))
+                         createdAt: Instant(microseconds: $0.int(3) ?? 0), billingCycleDay: Int($0.int(4) ?? 1))
         }
     }
 
@@ -217,6 +219,17 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             next = EventCursor(timestamp: last.event.event.timestamp, sequence: last.sequence)
         }
         return EventPage(events: decoded.map(\.event), next: next)
+    }
+
+    public func eventsStored(after sequence: Int64, organizationID: String, filters: DimensionFilters,
+                             limit: Int) async throws -> [SequencedEvent] {
+        try await database.query(UsageSQL.eventsStored(dialect, organizationID: organizationID, after: sequence,
+                                                       filters: filters, limit: limit))
+            .map { let d = UsageSQL.decodeEvent($0); return SequencedEvent(sequence: d.sequence, stored: d.event) }
+    }
+
+    public func latestSequence() async throws -> Int64 {
+        try await database.query(SQLStatement(dialect, "SELECT MAX(seq) FROM usage_events")).first?.int(0) ?? 0
     }
 
     public func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent? {

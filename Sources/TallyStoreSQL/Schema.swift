@@ -104,6 +104,9 @@ public enum Schema {
                   created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
                 """,
             ]),
+            Migration(version: 5, name: "billing_cycle_day", statements: [
+                "ALTER TABLE organizations ADD COLUMN billing_cycle_day INTEGER NOT NULL DEFAULT 1",
+            ]),
         ]
     }
 

@@ -122,6 +122,19 @@ public enum UsageSQL {
         return s
     }
 
+    /// Events stored after a sequence number, in storage order: what a live view has not shown yet.
+    public static func eventsStored(_ dialect: SQLDialect, organizationID: String, after sequence: Int64,
+                                    filters: DimensionFilters, limit: Int) -> SQLStatement {
+        var s = SQLStatement(dialect, selectEvents + " WHERE e.seq > ")
+        s.bind(sequence)
+        s.append(" AND e.org_id = ")
+        s.bind(organizationID)
+        s.appendFilters(filters, tableAlias: "e.")
+        s.append(" ORDER BY e.seq LIMIT ")
+        s.bind(Int64(limit))
+        return s
+    }
+
     public static func eventByID(_ dialect: SQLDialect, organizationID: String, id: String, projectIDs: [String]?) -> SQLStatement {
         var s = SQLStatement(dialect, selectEvents + " WHERE e.org_id = ")
         s.bind(organizationID)

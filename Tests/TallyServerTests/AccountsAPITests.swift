@@ -467,7 +467,8 @@ extension TestClientProtocol {
             "patch /api/v1/provider-connections/:id": #"{"name":"stolen"}"#,
         ]
         // The invite link's secret is itself the credential: it is not an organization-scoped id.
-        let unscoped: Set<String> = ["get /invites/:secret", "post /invites/:secret"]
+        // A settings page's name is not an object either.
+        let unscoped: Set<String> = ["get /invites/:secret", "post /invites/:secret", "get /settings/:tab"]
 
         let router = buildRouter(store: f.store, logger: Logger(label: "test"), options: f.options)
         // Route paths print parameters as `{id}` or `:id` depending on the router's version: accept both.

@@ -81,6 +81,52 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
     }
 
     @Test(arguments: StoreKind.available)
+    func organizationSettingsAreSaved(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            var org = try await store.defaultOrganization(timeZone: "UTC")
+            #expect(org.billingCycleDay == 1)
+            org.name = "Acme"
+            org.timeZone = "Asia/Kolkata"
+            org.billingCycleDay = 15
+            try await store.updateOrganization(org)
+            #expect(try await store.organization(id: org.id) == org)
+            await #expect(throws: TallyError.self) {
+                try await store.updateOrganization(Organization(id: "org_nope", name: "x", timeZone: "UTC", createdAt: .now))
+            }
+        }
+    }
+
+    /// The live events feed reads what was stored after a sequence number, in storage order, scoped and filtered.
+    @Test(arguments: StoreKind.available)
+    func eventsStoredAfterASequenceComeInStorageOrder(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            let web = try await store.createProject(organizationID: org.id, name: "web")
+            #expect(try await store.latestSequence() == 0)
+            _ = try await store.insert([EventBatch(organizationID: org.id, events: [
+                stored("old", "2026-11-20T10:00:00Z", org: org.id, project: web),
+            ])])
+            let start = try await store.latestSequence()
+            #expect(start > 0)
+            _ = try await store.insert([
+                EventBatch(organizationID: org.id, events: [
+                    // An older timestamp stored later still counts as new for a live view.
+                    stored("b", "2026-11-01T10:00:00Z", org: org.id, project: web, provider: "anthropic"),
+                    stored("c", "2026-11-21T10:00:00Z", org: org.id, project: web),
+                ]),
+                EventBatch(organizationID: "org_other", events: [stored("x", "2026-11-21T10:00:00Z", org: "org_other", project: web)]),
+            ])
+            let fresh = try await store.eventsStored(after: start, organizationID: org.id, filters: [:], limit: 10)
+            #expect(fresh.map(\.stored.event.id) == ["b", "c"])
+            #expect(fresh.map(\.sequence) == fresh.map(\.sequence).sorted() && fresh.allSatisfy { $0.sequence > start })
+            let openai = try await store.eventsStored(after: start, organizationID: org.id, filters: [.provider: ["openai"]], limit: 10)
+            #expect(openai.map(\.stored.event.id) == ["c"])
+            #expect(try await store.eventsStored(after: start, organizationID: org.id, filters: [:], limit: 1).count == 1)
+            #expect(try await store.latestSequence() >= fresh.last!.sequence)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
     func projectsAreUniquePerOrganization(kind: StoreKind) async throws {
         try await kind.withStore { store in
             let org = try await store.defaultOrganization(timeZone: "UTC")

@@ -46,7 +46,9 @@ public struct AccountService<Store: TallyStore>: Sendable {
         guard problems.isEmpty else { throw TallyError.invalid(problems) }
         guard try await needsSetup() else { throw TallyError.notFound("setup") }
         let org = try await store.defaultOrganization(timeZone: timeZone)
-        try await store.updateOrganization(id: org.id, name: orgName, timeZone: org.timeZone)
+        var renamed = org
+        renamed.name = orgName
+        try await store.updateOrganization(renamed)
         let user = try await createUser(name: name, email: email, password: password)
         try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)
         setUp.done.store(true, ordering: .relaxed)

@@ -22,6 +22,8 @@ public struct ServerOptions: Sendable {
     public var defaultTimeZone = "UTC"
     public var validator = ProviderValidator()
     public var auditRetentionDays = 365
+    /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
+    public var liveStreamSeconds = 120
 
     public init(passwords: Passwords = Passwords()) { self.passwords = passwords }
 }
@@ -64,6 +66,10 @@ public func buildRouter<Store: TallyStore>(
     OperationsController(store: store, registry: registry).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
                   defaultTimeZone: options.defaultTimeZone).addRoutes(to: router)
+    Assets.addRoutes(to: router)
+    DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
+                        pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,
+                        liveStreamSeconds: options.liveStreamSeconds).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)

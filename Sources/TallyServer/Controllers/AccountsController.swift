@@ -106,12 +106,19 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func updateOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.editOrganization, request)
         guard var org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
-        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone", "billing_cycle_day"])
         if let name = try fields.string("name") { org.name = try DisplayName.validated(name, field: "name") }
         if let zone = try fields.string("time_zone") { org.timeZone = try TimeZoneRules.validated(zone) }
-        try await store.updateOrganization(id: org.id, name: org.name, timeZone: org.timeZone)
+        if let day = try fields.integer("billing_cycle_day") {
+            guard Organization.billingCycleDays.contains(day) else {
+                throw TallyError.invalid([FieldProblem(field: "billing_cycle_day", reason: "must be a day of the month from 1 to 28")])
+            }
+            org.billingCycleDay = day
+        }
+        try await store.updateOrganization(org)
         try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.update",
-                                          detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone))]))
+                                          detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone)),
+                                                   ("billing_cycle_day", .number(String(org.billingCycleDay)))]))
         var w = JSONWriter()
         AccountJSON.writeOrganization(org, role: principal.role, into: &w)
         return .json(w.text)

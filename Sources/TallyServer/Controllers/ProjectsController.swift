@@ -95,8 +95,15 @@ struct ProjectsController<Store: TallyStore> {
             throw TallyError.invalid([FieldProblem(field: "expires_at", reason: "must be in the future")])
         }
         let name = try fields.string("name")
-        if let target = try await store.project(organizationID: principal.organizationID, name: project), target.archivedAt != nil {
-            throw TallyError.conflict("project '\(project)' is archived")
+        if let target = try await store.project(organizationID: principal.organizationID, name: project) {
+            if target.archivedAt != nil { throw TallyError.conflict("project '\(project)' is archived") }
+        } else {
+            // A new project name creates the project, for those who may create projects.
+            guard principal.allows(.manageProjects) else {
+                throw TallyError.invalid([FieldProblem(field: "project", reason: "is not a project of this organization")])
+            }
+            if let problem = Project.validate(name: project) { throw TallyError.invalid([FieldProblem(field: "project", reason: problem)]) }
+            _ = try await store.createProject(organizationID: principal.organizationID, name: project)
         }
         let (token, secret) = try await TokenSecret.issue(
             store: store, organizationID: principal.organizationID, projectName: project, scopes: scopes, name: name,

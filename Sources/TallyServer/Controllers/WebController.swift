@@ -2,6 +2,7 @@ import Hummingbird
 import TallyCore
 
 /// The account pages of the web UI: first run, sign in and out, invites, switching organizations.
+/// The signed-in pages are in DashboardController.
 struct WebController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
@@ -10,7 +11,6 @@ struct WebController<Store: TallyStore> {
     let defaultTimeZone: String
 
     func addRoutes(to router: Router<TallyRequestContext>) {
-        router.get("/", use: home)
         router.get("setup", use: setupForm)
         router.post("setup", use: setup)
         router.get("login", use: loginForm)
@@ -59,21 +59,6 @@ struct WebController<Store: TallyStore> {
     }
 
     // MARK: Pages
-
-    @Sendable func home(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        if try await accounts.needsSetup() { return .seeOther( "/setup") }
-        guard let principal = try await auth.session(request), case .user(let user, let role, let session) = principal.kind else {
-            return .seeOther( "/login")
-        }
-        guard let org = try await store.organization(id: session.organizationID) else { return .seeOther( "/login") }
-        let header = try await signedInHeader(user: user, session: session)
-        return .html(AccountPages.home(header: header, organization: org, role: role))
-    }
-
-    func signedInHeader(user: User, session: Session) async throws -> Layout.SignedInHeader {
-        let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
-        return Layout.SignedInHeader(userName: user.name, organizationID: session.organizationID, organizations: orgs, csrf: session.csrfToken)
-    }
 
     @Sendable func setupForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
         guard try await accounts.needsSetup() else { throw TallyError.notFound("page") }

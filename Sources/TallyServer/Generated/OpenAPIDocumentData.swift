@@ -86,7 +86,7 @@ enum OpenAPIDocumentData {
     "/api/v1/events": {
       "post": {
         "summary": "Ingest usage events",
-        "description": "Scope: ingest. One event, an array, {\"events\":[…]} or NDJSON; at most 1,000 events and 1 MiB. All or nothing: any invalid event → 400 and nothing stored. Answers only after the events are committed.",
+        "description": "Scope: ingest. One event, an array, {\"events\":[\u2026]} or NDJSON; at most 1,000 events and 1 MiB. All or nothing: any invalid event \u2192 400 and nothing stored. Answers only after the events are committed.",
         "x-tally-scope": "ingest",
         "security": [
           {
@@ -213,7 +213,7 @@ enum OpenAPIDocumentData {
             "name": "limit",
             "in": "query",
             "required": false,
-            "description": "1–1000, default 100",
+            "description": "1\u20131000, default 100",
             "schema": {
               "type": "integer",
               "minimum": 1,
@@ -560,7 +560,7 @@ enum OpenAPIDocumentData {
     "/api/v1/events/{id}": {
       "get": {
         "summary": "One event",
-        "description": "Scope: read. 404 when it is not the caller's. Adds `cost_breakdown` (the entry it was priced with, line by line; null when unpriced) and `cost_difference_usd` (cost_usd − provider_cost_usd) when the provider reported a cost.",
+        "description": "Scope: read. 404 when it is not the caller's. Adds `cost_breakdown` (the entry it was priced with, line by line; null when unpriced) and `cost_difference_usd` (cost_usd \u2212 provider_cost_usd) when the provider reported a cost.",
         "x-tally-scope": "read",
         "security": [
           {
@@ -1647,6 +1647,12 @@ enum OpenAPIDocumentData {
                   },
                   "time_zone": {
                     "type": "string"
+                  },
+                  "billing_cycle_day": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 28,
+                    "description": "Day of the month a billing cycle starts (local midnight in the organization's time zone); default 1"
                   }
                 }
               }
@@ -3241,8 +3247,8 @@ enum OpenAPIDocumentData {
     },
     "/": {
       "get": {
-        "summary": "Home",
-        "description": "The signed-in home page.",
+        "summary": "Overview",
+        "description": "The current billing cycle: spend, tokens, requests, error rate and unpriced requests beside the same point of the previous cycle; daily spend by provider; top models, projects and features. The empty organization gets a getting-started section.",
         "tags": [
           "web"
         ],
@@ -3258,9 +3264,34 @@ enum OpenAPIDocumentData {
             }
           },
           "303": {
-            "description": "Redirect (to /setup while no account exists, to /login when signed out)"
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
-        }
+        },
+        "parameters": [
+          {
+            "name": "days",
+            "in": "query",
+            "required": false,
+            "description": "Chart range",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "7",
+                "30"
+              ]
+            }
+          }
+        ]
       }
     },
     "/setup": {
@@ -3588,6 +3619,936 @@ enum OpenAPIDocumentData {
           }
         ]
       }
+    },
+    "/usage": {
+      "get": {
+        "summary": "Usage explorer",
+        "description": "Any breakdown of the usage summary over a date preset or custom range, as chart and sortable table. The URL holds the whole state.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The page with the bad parameter's error beside its field",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "Dimension to group by, or none (default model)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "provider",
+                "model",
+                "project",
+                "feature",
+                "user",
+                "api_key",
+                "environment",
+                "source",
+                "status",
+                "none"
+              ]
+            }
+          },
+          {
+            "name": "grain",
+            "in": "query",
+            "required": false,
+            "description": "Period (default day)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "day",
+                "week",
+                "month",
+                "none"
+              ]
+            }
+          },
+          {
+            "name": "preset",
+            "in": "query",
+            "required": false,
+            "description": "Date range",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "today",
+                "7d",
+                "30d",
+                "this_month",
+                "last_month",
+                "custom"
+              ]
+            }
+          },
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD, with preset=custom",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD inclusive, with preset=custom",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values (names)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "sort",
+            "in": "query",
+            "required": false,
+            "description": "Sort key (default cost)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "period",
+                "name",
+                "requests",
+                "tokens",
+                "cost"
+              ]
+            }
+          },
+          {
+            "name": "dir",
+            "in": "query",
+            "required": false,
+            "description": "Sort direction (default desc)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "asc",
+                "desc"
+              ]
+            }
+          }
+        ]
+      }
+    },
+    "/usage/export": {
+      "get": {
+        "summary": "Usage explorer export",
+        "description": "Exactly the rows the explorer shows for the same parameters. CSV header: period (with a grain), the group_by name (when grouped), requests,input_tokens,output_tokens,cached_input_tokens,reasoning_tokens,errors,cost_usd,unpriced_requests. JSON: {from,to,time_zone,group_by,grain,currency,cost_basis,rows:[\u2026],totals:{\u2026}}.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "format",
+            "in": "query",
+            "required": false,
+            "description": "csv (default) or json",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "csv",
+                "json"
+              ]
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "Dimension to group by, or none (default model)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "provider",
+                "model",
+                "project",
+                "feature",
+                "user",
+                "api_key",
+                "environment",
+                "source",
+                "status",
+                "none"
+              ]
+            }
+          },
+          {
+            "name": "grain",
+            "in": "query",
+            "required": false,
+            "description": "Period (default day)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "day",
+                "week",
+                "month",
+                "none"
+              ]
+            }
+          },
+          {
+            "name": "preset",
+            "in": "query",
+            "required": false,
+            "description": "Date range",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "today",
+                "7d",
+                "30d",
+                "this_month",
+                "last_month",
+                "custom"
+              ]
+            }
+          },
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD, with preset=custom",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD inclusive, with preset=custom",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values (names)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "sort",
+            "in": "query",
+            "required": false,
+            "description": "Sort key (default cost)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "period",
+                "name",
+                "requests",
+                "tokens",
+                "cost"
+              ]
+            }
+          },
+          {
+            "name": "dir",
+            "in": "query",
+            "required": false,
+            "description": "Sort direction (default desc)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "asc",
+                "desc"
+              ]
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Attachment",
+            "content": {
+              "text/csv": {
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "400": {
+            "description": "A bad parameter",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/events": {
+      "get": {
+        "summary": "Events",
+        "description": "The latest events, newest first, 100 a page, with filters and date presets (default: all time). New events appear at the top through /events/live.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "preset",
+            "in": "query",
+            "required": false,
+            "description": "Date range (default all)",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "all",
+                "today",
+                "7d",
+                "30d",
+                "this_month",
+                "last_month",
+                "custom"
+              ]
+            }
+          },
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD inclusive",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "after",
+            "in": "query",
+            "required": false,
+            "description": "Cursor of the next page",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values (names)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/events/live": {
+      "get": {
+        "summary": "Live events (server-sent events)",
+        "description": "text/event-stream: one `usage` event per event stored after the stream opened, its data the HTML table row. Polls the store each second (rows from every replica arrive); a stream lasts two minutes and the browser reconnects.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "preset",
+            "in": "query",
+            "required": false,
+            "description": "Date range (default all)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "YYYY-MM-DD",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values (names)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Event stream",
+            "content": {
+              "text/event-stream": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Not signed in",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/events/{id}": {
+      "get": {
+        "summary": "One event",
+        "description": "The event's details and its cost breakdown line by line, with the price entry and its effective date.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such event in this organization",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/settings": {
+      "get": {
+        "summary": "Settings",
+        "description": "Redirects to /settings/providers.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "303": {
+            "description": "Redirect"
+          }
+        }
+      }
+    },
+    "/settings/{tab}": {
+      "get": {
+        "summary": "Settings pages",
+        "description": "providers (connections: add with validation, test, replace key, delete), projects, tokens (create with the secret shown once, revoke), members (roles, invites), prices (organization entries, unpriced models, re-price preview and apply), organization (name, time zone, billing cycle day; your password). Changes go through the JSON API with the session's CSRF token.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "Unknown page"
+          }
+        },
+        "parameters": [
+          {
+            "name": "tab",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "providers",
+                "projects",
+                "tokens",
+                "members",
+                "prices",
+                "organization"
+              ]
+            }
+          }
+        ]
+      }
+    },
+    "/assets/tally.css": {
+      "get": {
+        "summary": "Dashboard stylesheet",
+        "description": "Served with a year's cache; pages link it with a content hash (?v=).",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Asset",
+            "content": {
+              "text/css": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/assets/tally.js": {
+      "get": {
+        "summary": "Dashboard script",
+        "description": "Served with a year's cache; pages link it with a content hash (?v=).",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Asset",
+            "content": {
+              "text/javascript": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -3595,7 +4556,7 @@ enum OpenAPIDocumentData {
       "bearerAuth": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A Tally API token (tly_…)"
+        "description": "A Tally API token (tly_\u2026)"
       },
       "sessionCookie": {
         "type": "apiKey",
@@ -3792,7 +4753,7 @@ enum OpenAPIDocumentData {
             "default": "api"
           }
         },
-        "description": "Metadata only: prompt, messages, input, completion, response, output and content are rejected with content_not_allowed. Rules: cached_input_tokens + cache_write_input_tokens ≤ input_tokens; cache_write_1h_input_tokens ≤ cache_write_input_tokens; reasoning_tokens ≤ output_tokens."
+        "description": "Metadata only: prompt, messages, input, completion, response, output and content are rejected with content_not_allowed. Rules: cached_input_tokens + cache_write_input_tokens \u2264 input_tokens; cache_write_1h_input_tokens \u2264 cache_write_input_tokens; reasoning_tokens \u2264 output_tokens."
       },
       "StoredEvent": {
         "type": "object",
@@ -4089,7 +5050,7 @@ enum OpenAPIDocumentData {
           },
           {
             "type": "object",
-            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, …); null where events had no value.",
+            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, \u2026); null where events had no value.",
             "additionalProperties": true
           }
         ]
@@ -4719,6 +5680,11 @@ enum OpenAPIDocumentData {
               "member",
               "viewer"
             ]
+          },
+          "billing_cycle_day": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 28
           }
         },
         "required": [
@@ -5091,7 +6057,7 @@ enum OpenAPIDocumentData {
               "string",
               "null"
             ],
-            "description": "A mask such as sk-…a1b2; the key itself is never returned."
+            "description": "A mask such as sk-\u2026a1b2; the key itself is never returned."
           },
           "admin_key": {
             "type": [

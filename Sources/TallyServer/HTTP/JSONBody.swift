@@ -44,6 +44,17 @@ enum JSONBody {
             }
         }
 
+        /// A whole number; a numeric string is accepted too, as HTML forms send them.
+        func integer(_ name: String) throws -> Int? {
+            switch members[name] {
+            case nil, .null?: return nil
+            case .number(let text)?, .string(let text)?:
+                if let n = Int(text) { return n }
+            default: break
+            }
+            throw TallyError.invalid([FieldProblem(field: name, reason: "must be a whole number")])
+        }
+
         /// An RFC 3339 instant or a `YYYY-MM-DD` date (its UTC midnight).
         func instant(_ name: String, required: Bool) throws -> Instant? {
             guard let raw = try string(name) else {

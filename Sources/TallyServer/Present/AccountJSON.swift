@@ -9,6 +9,7 @@ enum AccountJSON {
         w.field("id", o.id)
         w.field("name", o.name)
         w.field("time_zone", o.timeZone)
+        w.field("billing_cycle_day", o.billingCycleDay)
         if let role { w.field("role", role.rawValue) }
         w.endObject()
     }

@@ -45,7 +45,7 @@ enum AccountPages {
                  AccountPages.notice(notice),
                  .form(.method(.post), .action("/login"),
                        Layout.csrfField(csrf),
-                       .input(.type(.hidden), .name("next"), .value(next)),
+                       .input(.type(.hidden), .name("next"), .value(esc(next))),
                        Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
                        Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
                        .button(.type(.submit), "Sign in"))))
@@ -58,7 +58,7 @@ enum AccountPages {
                  .h1(.text("Join \(organizationName)")),
                  .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
                  notice(state.notice),
-                 .form(.method(.post), .action("/invites/" + secret),
+                 .form(.method(.post), .action(esc("/invites/" + secret)),
                        Layout.csrfField(csrf),
                        .if(existingUser,
                            Layout.field("Your Tally password", name: "password", type: .password,
@@ -71,20 +71,16 @@ enum AccountPages {
                        .button(.type(.submit), "Join"))))
     }
 
+    /// A signed-in page's frame around a message: what a page shows when its query failed.
+    static func failure(_ header: Layout.SignedInHeader, title: String, _ message: String) -> String {
+        Layout.page(title: title, signedIn: header, .h1(.text(title)), notice(message), .p(.a(.href("/"), "Back to the overview")))
+    }
+
     static func message(title: String, _ text: String, link: (href: String, label: String)? = nil) -> String {
         Layout.page(title: title,
             .div(.class("narrow card"),
                  .h1(.text(title)),
                  .p(.text(text)),
-                 .unwrap(link) { .a(.href($0.href), .text($0.label)) }))
-    }
-
-    /// The signed-in landing page until the dashboard takes its place.
-    static func home(header: Layout.SignedInHeader, organization: Organization, role: Role) -> String {
-        Layout.page(title: organization.name, signedIn: header,
-            .div(.class("card"),
-                 .h1(.text(organization.name)),
-                 .p(.text("Signed in as \(header.userName), \(role.rawValue) of this organization.")),
-                 .p(.class("muted"), "The usage API is at /api/v1; see docs/api.md.")))
+                 .unwrap(link) { .a(.href(esc($0.href)), .text($0.label)) }))
     }
 }

@@ -1,78 +1,80 @@
 import Plot
 
-/// The page shell: one stylesheet of our own, system fonts, one accent colour, no third-party assets.
+/// The page shell: our own stylesheet and script (served from /assets), system fonts, no third-party assets.
 enum Layout {
-    static let css = """
-    :root{--accent:#2f6fde;--ink:#1d2330;--muted:#5b6473;--line:#e3e6eb;--bg:#f7f8fa;--bad:#b42318}
-    *{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}
-    header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.2rem;background:#fff;border-bottom:1px solid var(--line)}
-    header .brand{font-weight:700;color:var(--accent);text-decoration:none}header .spacer{flex:1}
-    main{max-width:64rem;margin:1.5rem auto;padding:0 1.2rem}.narrow{max-width:26rem}
-    .card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:1.4rem}
-    h1{font-size:1.4rem;margin:0 0 1rem}label{display:block;font-weight:600;margin:.8rem 0 .25rem}
-    input,select{width:100%;padding:.5rem .6rem;border:1px solid var(--line);border-radius:6px;font:inherit}
-    button{margin-top:1.1rem;padding:.55rem 1rem;border:0;border-radius:6px;background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer}
-    button.link{background:none;color:var(--accent);padding:0;margin:0}
-    .error{color:var(--bad);font-size:.9rem;margin:.2rem 0 0}.notice{padding:.7rem 1rem;border-radius:6px;background:#fdecea;color:var(--bad);margin-bottom:1rem}
-    .muted{color:var(--muted)}table{border-collapse:collapse;width:100%}td,th{padding:.4rem .5rem;border-bottom:1px solid var(--line);text-align:left}
-    .num{font-variant-numeric:tabular-nums;text-align:right}
-    """
-
-    /// A full page. `csrf` is the token forms of this page carry; `signedIn` adds the header with the organization switcher.
+    /// A full page. `signedIn` adds the header: navigation, organization switcher, theme toggle, sign out.
     static func page(title: String, signedIn: SignedInHeader? = nil, _ content: Node<HTML.BodyContext>...) -> String {
         HTML(
             .lang(.english),
             .head(
                 .meta(.charset(.utf8)),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
+                .unwrap(signedIn) { .meta(.name("csrf-token"), .content(esc($0.csrf))) },
                 .title(title + " · Tally"),
-                .style(css)
+                .script(.raw(Script.themeBoot)),
+                .link(.rel(.stylesheet), .href(esc(Assets.stylesheetPath))),
+                .script(.src(esc(Assets.scriptPath)), .attribute(named: "defer", value: "defer"))
             ),
             .body(
+                .a(.class("skip"), .href("#content"), "Skip to content"),
                 .unwrap(signedIn) { header($0) },
-                .main(.group(content))
+                .main(.id("content"), .group(content))
             )
         ).render()
     }
+
+    enum Section: String { case overview, usage, events, settings, none }
 
     struct SignedInHeader {
         var userName: String
         var organizationID: String
         var organizations: [(id: String, name: String)]
         var csrf: String
+        var section: Section = .none
     }
 
     static func header(_ h: SignedInHeader) -> Node<HTML.BodyContext> {
-        .header(
+        .header(.class("top"),
             .a(.class("brand"), .href("/"), "Tally"),
+            .nav(.id("main-nav"), .class("main"), .attribute(named: "aria-label", value: "Main"),
+                 navLink("/", "Overview", current: h.section == .overview),
+                 navLink("/usage", "Usage", current: h.section == .usage),
+                 navLink("/events", "Events", current: h.section == .events),
+                 navLink("/settings/providers", "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(h.organizations.count > 1,
                 .form(.method(.post), .action("/organizations/switch"),
-                      .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
-                      .select(.attribute(named: "name", value: "organization_id"), .attribute(named: "onchange", value: "this.form.submit()"),
+                      .input(.type(.hidden), .name("_csrf"), .value(esc(h.csrf))),
+                      .select(.attribute(named: "name", value: "organization_id"), .attribute(named: "aria-label", value: "Organization"),
+                              .attribute(named: "onchange", value: "this.form.submit()"),
                               .forEach(h.organizations) { org in
-                                  .option(.value(org.id), .label(org.name), .isSelected(org.id == h.organizationID))
+                                  .option(.value(esc(org.id)), .label(esc(org.name)), .isSelected(org.id == h.organizationID))
                               }),
                       .noscript(.button(.type(.submit), "Switch")))),
-            .span(.class("muted"), .text(h.userName)),
+            .span(.class("muted hide-narrow"), .text(h.userName)),
+            .button(.id("theme-toggle"), .type(.button), .class("link"), .attribute(named: "aria-label", value: "Switch theme"), "Theme"),
             .form(.method(.post), .action("/logout"),
-                  .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
+                  .input(.type(.hidden), .name("_csrf"), .value(esc(h.csrf))),
                   .button(.class("link"), .type(.submit), "Sign out"))
         )
+    }
+
+    static func navLink(_ href: String, _ label: String, current: Bool) -> Node<HTML.BodyContext> {
+        .a(.href(esc(href)), .if(current, .attribute(named: "aria-current", value: "page")), .text(label))
     }
 
     /// A labelled input with its error underneath; the typed value is kept (never for passwords).
     static func field(_ label: String, name: String, type: HTMLInputType, value: String = "", error: String? = nil,
                       autocomplete: String? = nil) -> Node<HTML.FormContext> {
         .group(
-            .label(.for(name), .text(label)),
-            .input(.id(name), .name(name), .type(type), .value(type == .password ? "" : value), .required(true),
-                   .attribute(named: "autocomplete", value: autocomplete)),
-            .unwrap(error) { .p(.class("error"), .id(name + "-error"), .text($0)) }
+            .label(.for(esc(name)), .text(label)),
+            .input(.id(esc(name)), .name(name), .type(type), .value(esc(type == .password ? "" : value)), .required(true),
+                   .attribute(named: "autocomplete", value: esc(optional: autocomplete))),
+            .unwrap(error) { .p(.class("error"), .id(esc(name + "-error")), .text($0)) }
         )
     }
 
     static func csrfField(_ token: String) -> Node<HTML.FormContext> {
-        .input(.type(.hidden), .name("_csrf"), .value(token))
+        .input(.type(.hidden), .name("_csrf"), .value(esc(token)))
     }
 }

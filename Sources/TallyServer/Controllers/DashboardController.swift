@@ -1,0 +1,208 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyPrice
+
+/// The dashboard's pages: overview, usage explorer and export, events (list, live feed, one event), settings.
+/// Each handler opens the session, runs its page's query with a deadline and renders its view; a failed
+/// query renders the page's frame with a message rather than an error body.
+struct DashboardController<Store: TallyStore> {
+    let store: Store
+    let gate: PageGate<Store>
+    let pricer: CatalogPricer
+    let vaultReady: Bool
+    let logger: Logger
+    let liveStreamSeconds: Int
+    /// Seconds a page's queries may take before the page says the database is slow.
+    var deadline = 15
+
+    func addRoutes(to router: Router<TallyRequestContext>) {
+        router.get("/", use: overview)
+        router.get("usage", use: usage)
+        router.get("usage/export", use: usageExport)
+        router.get("events", use: events)
+        router.get("events/live", use: live)
+        router.get("events/:id", use: event)
+        router.get("settings") { _, _ in Response.seeOther("/settings/providers") }
+        router.get("settings/:tab", use: settings)
+    }
+
+    /// Opens the page, runs `body`; store failures become the page frame with a message (503), never a bare error.
+    func respond(_ request: Request, _ section: Layout.Section, title: String,
+                 _ body: @escaping @Sendable (SignedInPage) async throws -> Response) async throws -> Response {
+        let page: SignedInPage
+        switch try await gate.open(request, section: section) {
+        case .redirect(let response): return response
+        case .page(let p): page = p
+        }
+        do {
+            return try await withDeadline(seconds: deadline) { try await body(page) }
+        } catch let error as TallyError {
+            switch error {
+            case .unavailable(let detail):
+                logger.warning("page query failed", metadata: ["page": "\(request.uri.path)", "error": "\(detail)"])
+                return .html(failure(page, title: title,
+                    "The figures could not be loaded: the database is slow or unreachable. Try again in a moment."),
+                    status: .serviceUnavailable)
+            case .notFound(let what):
+                return .html(failure(page, title: "Not found", "\(what) was not found in this organization."), status: .notFound)
+            default: throw error
+            }
+        } catch let error as APIError {
+            throw error
+        } catch {
+            logger.error("page failed", metadata: ["page": "\(request.uri.path)", "error": "\(error)"])
+            return .html(failure(page, title: title, "Something went wrong while building this page. It has been logged; try again."),
+                         status: .internalServerError)
+        }
+    }
+
+    func failure(_ page: SignedInPage, title: String, _ message: String) -> String {
+        AccountPages.failure(page.header, title: title, message)
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        var values: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { values[String(k)] = String(v) }
+        return values
+    }
+
+    // MARK: Overview
+
+    @Sendable func overview(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let days = Self.query(request)["days"] == "7" ? 7 : 30
+        return try await respond(request, .overview, title: "Overview") { page in
+            let model = try await OverviewPage.load(store: store, organization: page.organization, zone: page.zone, now: .now,
+                                                    days: days, projectScope: page.principal.projectScope)
+            return .html(OverviewPage.render(page, model))
+        }
+    }
+
+    // MARK: Usage
+
+    @Sendable func usage(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let state = UsageExplorer.State(query: Self.query(request))
+        return try await respond(request, .usage, title: "Usage") { page in
+            let model = try await UsageExplorer.load(store: store, page: page, state: state, now: .now)
+            return .html(UsageExplorer.render(page, model), status: state.problems.isEmpty ? .ok : .badRequest)
+        }
+    }
+
+    @Sendable func usageExport(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        var query = Self.query(request)
+        let format = query.removeValue(forKey: "format") ?? "csv"
+        guard format == "csv" || format == "json" else { throw APIError.badParameter("format", "must be csv or json") }
+        let state = UsageExplorer.State(query: query)
+        if let problem = state.problems.first { throw APIError.badParameter(problem.field, problem.reason) }
+        return try await respond(request, .usage, title: "Usage") { page in
+            let model = try await UsageExplorer.load(store: store, page: page, state: state, now: .now)
+            let name = "tally-usage-\(page.zone.localDate(of: model.range.from))-\(page.zone.localDate(of: model.range.to)).\(format)"
+            let text = format == "csv" ? UsageExplorer.csv(model) : UsageExplorer.json(model, zone: page.zone)
+            return Response(status: .ok, headers: [
+                .contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"\(name)\"",
+            ], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
+    // MARK: Events
+
+    @Sendable func events(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let query = Self.query(request)
+        let state = UsageExplorer.State(query: query, defaultPreset: .all)
+        let after = query["after"].flatMap(EventCursor.init(token:))
+        return try await respond(request, .events, title: "Events") { page in
+            let model = try await EventsPage.load(store: store, page: page, state: state, after: after, now: .now)
+            return .html(EventsPage.render(page, model), status: state.problems.isEmpty ? .ok : .badRequest)
+        }
+    }
+
+    @Sendable func event(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let raw = try context.parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
+        return try await respond(request, .events, title: "Event") { page in
+            guard let stored = try await store.event(organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope) else {
+                throw TallyError.notFound("event '\(id)'")
+            }
+            return .html(EventsPage.renderDetail(page, stored, breakdown: pricer.breakdown(stored)))
+        }
+    }
+
+    /// Server-sent events: each event stored after the page opened, as its table row. Polls the store once a
+    /// second (so rows from every replica arrive), re-reading a window to catch commits that land out of order.
+    /// A stream lasts `liveStreamSeconds` (two minutes); the browser reconnects by itself.
+    @Sendable func live(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        guard case .page(let page) = try await gate.open(request, section: .events) else { throw TallyError.unauthenticated }
+        let state = UsageExplorer.State(query: Self.query(request), defaultPreset: .all)
+        let filters = EventsPage.filters(state, projects: try await store.projects(organizationID: page.organization.id))
+        let start = try await store.latestSequence()
+        let store = self.store
+        let duration = Duration.seconds(liveStreamSeconds)
+        let body = ResponseBody { writer in
+            var high = start
+            var seen = Set<Int64>()
+            let began = ContinuousClock.now
+            var lastWrite = began
+            try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
+            while ContinuousClock.now - began < duration, !Task.isCancelled, !Task.isShuttingDownGracefully {
+                let low = max(start, high - 256)
+                let rows = try await store.eventsStored(after: low, organizationID: page.organization.id, filters: filters, limit: 500)
+                let range = state.range(now: .now, zone: page.zone)
+                var chunk = ""
+                for row in rows where !seen.contains(row.sequence) {
+                    seen.insert(row.sequence)
+                    high = max(high, row.sequence)
+                    let t = row.stored.event.timestamp
+                    if let from = range.from, t < from { continue }
+                    if let to = range.to, t >= to { continue }
+                    chunk += "event: usage\ndata: " + EventsPage.rowHTML(row.stored, zone: page.zone, sequence: row.sequence) + "\n\n"
+                }
+                seen = seen.filter { $0 > low }
+                if chunk.isEmpty && ContinuousClock.now - lastWrite > .seconds(15) { chunk = ": keep-alive\n\n" }
+                if !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(string: chunk))
+                    lastWrite = .now
+                }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+
+    // MARK: Settings
+
+    @Sendable func settings(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        guard let tab = SettingsPages.Tab(rawValue: try context.parameters.require("tab")) else { throw TallyError.notFound("page") }
+        return try await respond(request, .settings, title: tab.title) { page in
+            let org = page.organization.id
+            switch tab {
+            case .providers:
+                return .html(SettingsPages.providers(page, connections: try await store.connections(organizationID: org), vaultReady: vaultReady))
+            case .projects:
+                return .html(SettingsPages.projects(page, projects: try await store.projects(organizationID: org)))
+            case .tokens:
+                var tokens = try await store.tokens(organizationID: org)
+                if !page.allows(.manageAllTokens) { tokens = tokens.filter { $0.createdBy == page.user.id } }
+                // Active tokens first, newest first within each.
+                tokens.sort { a, b in (a.revokedAt == nil) != (b.revokedAt == nil) ? a.revokedAt == nil : a.createdAt > b.createdAt }
+                let members = try await store.members(organizationID: org)
+                let creators = Dictionary(members.map { ($0.user.id, $0.user.name) }, uniquingKeysWith: { a, _ in a })
+                return .html(SettingsPages.tokens(page, tokens: tokens, projects: try await store.projects(organizationID: org), creators: creators))
+            case .members:
+                return .html(SettingsPages.members(page, members: try await store.members(organizationID: org),
+                                                   invites: page.allows(.manageMembers) ? try await store.invites(organizationID: org) : []))
+            case .prices:
+                let today = CivilDate(daysSinceEpoch: floorDiv(Instant.now.seconds, 86_400))
+                let builtIn = SettingsPages.inForce(pricer.catalog.entries, on: today)
+                let own = pricer.organizationEntries(org).sorted { ($0.model, $0.from) < ($1.model, $1.from) }
+                let unpriced = try await store.unpricedModels(organizationID: org, from: nil, to: nil, projectIDs: page.principal.projectScope)
+                return .html(SettingsPages.prices(page, own: own, builtIn: builtIn, unpriced: unpriced))
+            case .organization:
+                return .html(SettingsPages.organization(page))
+            }
+        }
+    }
+}

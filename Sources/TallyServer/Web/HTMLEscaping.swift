@@ -1,0 +1,26 @@
+/// Plot escapes text nodes but writes attribute values as given, so every value that is not a literal goes
+/// through `esc` (a name with a quote in it must not end the attribute). `scripts/check-attributes` keeps it so.
+func esc(_ value: String) -> String { escape(value) }
+
+/// For attributes that are left out when nil.
+func esc(optional value: String?) -> String? { value.map(escape) }
+
+
+
+/// Escapes the five characters that matter in HTML text and quoted attribute values.
+func escape(_ text: String) -> String {
+    guard text.contains(where: { $0 == "&" || $0 == "<" || $0 == ">" || $0 == "\"" || $0 == "'" }) else { return text }
+    var out = ""
+    out.reserveCapacity(text.utf8.count + 16)
+    for c in text {
+        switch c {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.append(c)
+        }
+    }
+    return out
+}

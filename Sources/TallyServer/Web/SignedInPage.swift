@@ -1,0 +1,84 @@
+import Hummingbird
+import TallyCore
+
+/// Who is looking at a dashboard page, in which organization and time zone.
+struct SignedInPage: Sendable {
+    let principal: Principal
+    let user: User
+    let role: Role
+    let organization: Organization
+    let zone: TimeZoneRules
+    let header: Layout.SignedInHeader
+    /// Where this Tally is reached, for commands shown on the pages.
+    let publicURL: String
+
+    var csrf: String { header.csrf }
+    func allows(_ permission: Permission) -> Bool { role.allows(permission) }
+}
+
+/// Resolves the session behind a page request; nil sends the person to sign in (or to first-run set-up).
+struct PageGate<Store: TallyStore>: Sendable {
+    let store: Store
+    let auth: Authenticator<Store>
+    let accounts: AccountService<Store>
+    let publicURL: String
+
+    enum Outcome {
+        case page(SignedInPage)
+        case redirect(Response)
+    }
+
+    func open(_ request: Request, section: Layout.Section) async throws -> Outcome {
+        if try await accounts.needsSetup() { return .redirect(.seeOther("/setup")) }
+        guard let principal = try await auth.session(request), case .user(let user, let role, let session) = principal.kind,
+              let org = try await store.organization(id: session.organizationID)
+        else {
+            let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+            return .redirect(.seeOther("/login?next=" + URLText.percentEncoded(next)))
+        }
+        let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
+        let header = Layout.SignedInHeader(userName: user.name, organizationID: org.id, organizations: orgs,
+                                           csrf: session.csrfToken, section: section)
+        return .page(SignedInPage(principal: principal, user: user, role: role, organization: org,
+                                  zone: TimeZoneRules(identifier: org.timeZone) ?? .utc, header: header,
+                                  publicURL: publicURL))
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}
+
+/// Runs a page's queries with a deadline, so a slow database gives a message instead of a hanging page.
+func withDeadline<T: Sendable>(seconds: Int, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await work() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw TallyError.unavailable("the query took longer than \(seconds) seconds")
+        }
+        return value
+    }
+}
+
+enum URLText {
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.append(Character(UnicodeScalar(byte)))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return out
+    }
+}

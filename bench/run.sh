@@ -9,7 +9,7 @@
 # Phases (per backend): batch ingest (1,000 events per POST, N Python threads, keep-alive), single-event posts
 # (wrk -t2 -c64, bench/single.lua, unique id per request). SQLite only: raw sqlite3 INSERT…SELECT ceiling,
 # seeding the store over 30 days via the batched API, then summary (30 days, group_by=day,model) and
-# latest-100 latencies. Server RSS (VmRSS max sampled every 100 ms, VmHWM) is recorded per phase.
+# latest-100 latencies, and the dashboard pages (overview, usage explorer, events) signed in as the admin. Server RSS (VmRSS max sampled every 100 ms, VmHWM) is recorded per phase.
 # Needs: python3, wrk, sqlite3, PostgreSQL 15 binaries (PGBIN), run as root (PostgreSQL runs as `postgres`).
 # Results: one JSON object per phase in $OUT/results.jsonl; wrk output in $OUT/wrk-*.txt.
 set -euo pipefail
@@ -47,9 +47,18 @@ py() { python3 "$HERE/tally_bench.py" "$@" | tee -a "$RES"; }
 start_serve() { # $1 port, $2 data dir, $3 database url or ""
   local args=(serve --host 127.0.0.1 --port "$1" --data-dir "$2" --log-level warning)
   [ -n "$3" ] && args+=(--database-url "$3")
-  "$BIN" "${args[@]}" > "$OUT/serve-$1.log" 2>&1 & SERVE_PID=$!
+  TALLY_ADMIN_EMAIL=bench@example.com TALLY_ADMIN_PASSWORD=bench-password-123 \
+    "$BIN" "${args[@]}" > "$OUT/serve-$1.log" 2>&1 & SERVE_PID=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.2; done
   echo "tally serve did not become ready" >&2; cat "$OUT/serve-$1.log" >&2; exit 1
+}
+session_cookie() { # $1 port: signs in through the login form (double-submit CSRF cookie), prints "tally_session=…"
+  local jar=$TMP/cookies-$1 csrf
+  curl -sf -c "$jar" "http://127.0.0.1:$1/login" | grep -o 'name="_csrf" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//' > "$TMP/csrf"
+  csrf=$(cat "$TMP/csrf")
+  curl -sf -b "$jar" -c "$jar" -o /dev/null --data-urlencode "_csrf=$csrf" --data-urlencode email=bench@example.com \
+    --data-urlencode password=bench-password-123 "http://127.0.0.1:$1/login"
+  awk '$6=="tally_session"{print "tally_session="$7}' "$jar"
 }
 stop_serve() { kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=""; }
 make_token() { # $1 data dir, $2 database url or ""
@@ -83,6 +92,13 @@ phases() { # $1 label, $2 port, $3 data dir, $4 url
   py query --port "$2" --token "$tok" --pid "$SERVE_PID" --label "$1-summary" --n "$SUMMARY_N" \
      --path "/api/v1/usage/summary?from=$from&to=$to&group_by=day,model"
   py query --port "$2" --token "$tok" --pid "$SERVE_PID" --label "$1-latest" --n "$LATEST_N" --path "/api/v1/events?limit=100"
+  local cookie; cookie=$(session_cookie "$2")
+  log "$1: dashboard pages x$SUMMARY_N (overview, usage explorer by model per day, by feature)"
+  py query --port "$2" --cookie "$cookie" --pid "$SERVE_PID" --label "$1-page-overview" --n "$SUMMARY_N" --path "/"
+  py query --port "$2" --cookie "$cookie" --pid "$SERVE_PID" --label "$1-page-usage" --n "$SUMMARY_N" --path "/usage"
+  py query --port "$2" --cookie "$cookie" --pid "$SERVE_PID" --label "$1-page-usage-feature" --n "$SUMMARY_N" \
+     --path "/usage?group_by=feature&grain=none"
+  py query --port "$2" --cookie "$cookie" --pid "$SERVE_PID" --label "$1-page-events" --n "$LATEST_N" --path "/events"
   grep -E '^(VmHWM|VmRSS)' "/proc/$SERVE_PID/status" | tr -s ' ' | sed "s/^/$1 final /" >> "$OUT/machine.txt"
   stop_serve
 }

@@ -175,7 +175,9 @@ def pct(xs, p):
 
 
 def cmd_query(a):
-    c = conn(a.port); hdr = {"Authorization": "Bearer " + a.token}
+    c = conn(a.port)
+    # Dashboard pages are read with a session cookie; the API with a bearer token.
+    hdr = {"Cookie": a.cookie} if a.cookie else {"Authorization": "Bearer " + a.token}
     lat, statuses, size = [], {}, 0
     with RSS(a.pid) as rss:
         for _ in range(a.n):
@@ -211,7 +213,7 @@ def main():
         s.add_argument("--days", type=int, default=30); s.add_argument("--seed", type=int, default=1)
         s.add_argument("--events", type=int, default=600000); s.add_argument("--target", type=int, default=0)
         s.add_argument("--pool", type=int, default=300); s.add_argument("--path", default="/api/v1/events?limit=100")
-        s.add_argument("--n", type=int, default=50)
+        s.add_argument("--n", type=int, default=50); s.add_argument("--cookie", default="")
     a = p.parse_args()
     {"batch": cmd_batch, "seed": cmd_seed, "query": cmd_query, "rss": cmd_rss}[a.cmd](a)
 

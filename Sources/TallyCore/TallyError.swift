@@ -27,6 +27,6 @@ public enum TallyError: Error, Sendable, Equatable {
     case throttled(retryAfterSeconds: Int)
     /// The thing existed but can no longer be used (an expired or used invite).
     case gone(String)
-    /// A provider refused a key or a call; the message is the provider's, never the key.
-    case providerRejected(String)
+    /// A provider refused a key or a call; `field` names the key it refused, the message is the provider's, never the key.
+    case providerRejected(field: String, message: String)
 }

@@ -64,7 +64,7 @@ func describe(_ error: TallyError) -> String {
         problems.map { "\($0.field) \($0.reason)" }.joined(separator: "; ")
     case .notFound(let what): "\(what) was not found"
     case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
-         .gone(let message), .providerRejected(let message): message
+         .gone(let message), .providerRejected(_, let message): message
     case .unauthenticated: "not authenticated"
     case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
     }

@@ -448,3 +448,4 @@ def smtp_sink():
     controller.start()
     yield sink
     controller.stop()
+from webdriver import driver  # noqa: E402,F401  (a fixture: headless chromium for the dashboard tests)

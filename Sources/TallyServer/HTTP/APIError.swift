@@ -52,7 +52,8 @@ public struct APIError: HTTPResponseError {
                 self.init(.tooManyRequests, "too_many_attempts", "too many attempts; try again in \(seconds) seconds")
                 headers[.retryAfter] = String(seconds)
             case .gone(let what): self.init(.gone, "gone", what)
-            case .providerRejected(let message): self.init(.unprocessableContent, "provider_rejected_key", message)
+            case .providerRejected(let field, let message):
+                self.init(.unprocessableContent, "provider_rejected_key", message, details: [FieldProblem(field: field, reason: message)])
             }
         case is NIOTooManyBytesError:
             self.init(.contentTooLarge, "payload_too_large", "the request body exceeds 1 MiB")

@@ -49,9 +49,10 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             switch await validator.validate(provider, baseURL: baseURL, key: key, admin: admin) {
             case .valid: continue
             case .rejected(let status, let message):
-                throw TallyError.providerRejected("\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
+                throw TallyError.providerRejected(field: admin ? "admin_key" : "api_key",
+                                                  message: "\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
             case .unreachable(let message):
-                throw TallyError.providerRejected(message)
+                throw TallyError.providerRejected(field: admin ? "admin_key" : "api_key", message: message)
             }
         }
     }
@@ -162,7 +163,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             try await validate(c.provider, baseURL: c.baseURL, apiKey: keys.apiKey, adminKey: keys.adminKey)
         } catch let e as Vault.Failure {
             failure = e.description
-        } catch TallyError.providerRejected(let message) {
+        } catch TallyError.providerRejected(_, let message) {
             failure = message
         }
         let now = Instant.now

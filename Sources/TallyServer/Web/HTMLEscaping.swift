@@ -1,3 +1,5 @@
+import Plot
+
 /// Plot escapes text nodes but writes attribute values as given, so every value that is not a literal goes
 /// through `esc` (a name with a quote in it must not end the attribute). `scripts/check-attributes` keeps it so.
 func esc(_ value: String) -> String { escape(value) }
@@ -23,4 +25,12 @@ func escape(_ text: String) -> String {
         }
     }
     return out
+}
+
+extension Node {
+    /// `data-value` carries a figure exactly as the API writes it, kept even when empty (an unknown cost), so scripts
+    /// and tests can tell "no value" from "no attribute".
+    static func dataValue(_ value: String) -> Node {
+        .attribute(named: "data-value", value: esc(value), ignoreIfValueIsEmpty: false)
+    }
 }

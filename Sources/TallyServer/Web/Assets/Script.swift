@@ -44,6 +44,8 @@ enum Script {
           form.requestSubmit();
         });
       });
+      // Back/forward may restore a page with the fields as they were last typed: put them back to what the URL says.
+      window.addEventListener("pageshow", () => $$("form[data-autosubmit]").forEach((form) => form.reset()));
       // Picking a date means a custom range.
       $$("form[data-autosubmit] input[type=date]").forEach((input) => {
         input.addEventListener("change", () => {

@@ -58,6 +58,7 @@ enum Stylesheet {
     .s3{fill:var(--s3);background:var(--s3)}.s4{fill:var(--s4);background:var(--s4)}.s5{fill:var(--s5);background:var(--s5)}
     .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.5rem 0 0;padding:0;list-style:none;font-size:.85rem}
     .swatch{display:inline-block;width:.75rem;height:.75rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
+    fieldset{border:1px solid var(--line);border-radius:6px;margin:.9rem 0 0;padding:.4rem .8rem .6rem}legend{font-weight:600;padding:0 .3rem}
     details summary{cursor:pointer;color:var(--accent);margin:.4rem 0}
     pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.7rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85rem}
     code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}

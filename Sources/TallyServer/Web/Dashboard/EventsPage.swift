@@ -87,8 +87,8 @@ enum EventsPage {
             .td(.class("hide-narrow"), .data(named: "col", value: "project"), .text(s.projectName)),
             .td(.class("hide-narrow"), .data(named: "col", value: "feature"), .text(e.attribution.feature ?? "")),
             .td(.class("hide-narrow"), .data(named: "col", value: "user"), .text(e.attribution.user ?? "")),
-            .td(.class("num"), .data(named: "col", value: "tokens"), .data(named: "value", value: esc(String(tokens))), .text(Format.integer(tokens))),
-            .td(.class("num"), .data(named: "col", value: "cost"), .data(named: "value", value: esc(s.cost?.decimalString ?? "")),
+            .td(.class("num"), .data(named: "col", value: "tokens"), .dataValue(String(tokens)), .text(Format.integer(tokens))),
+            .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(s.cost?.decimalString ?? ""),
                 .text(s.cost.map { Format.money($0) } ?? "unpriced")),
             .td(.class("num hide-narrow"), .data(named: "col", value: "latency"), .text(Format.milliseconds(e.outcome.latencyMs))),
             .td(.data(named: "col", value: "status"), e.outcome.status == .error
@@ -139,11 +139,11 @@ enum EventsPage {
                                         .td(.class("num"), .data(named: "col", value: "tokens"), .text(Format.integer(line.tokens))),
                                         .td(.class("num"), .data(named: "col", value: "rate"),
                                             .text(line.tokenClass == "request" ? "\(line.rate) per request" : line.rate)),
-                                        .td(.class("num"), .data(named: "col", value: "cost"), .data(named: "value", value: esc(line.cost.decimalString)),
+                                        .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(line.cost.decimalString),
                                             .text("$" + line.cost.decimalString)))
                                 }),
                                 .tfoot(.tr(.td("Total"), .td(), .td(),
-                                           .td(.class("num"), .data(named: "col", value: "cost"), .data(named: "value", value: esc(b.cost.decimalString)),
+                                           .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(b.cost.decimalString),
                                                .text("$" + b.cost.decimalString)))))),
                             .if(s.cost != nil && s.cost != b.cost,
                                 .p(.class("notice"), .text("The stored cost ($\(s.cost!.decimalString)) differs from this breakdown; re-price the range to bring it up to date.")))

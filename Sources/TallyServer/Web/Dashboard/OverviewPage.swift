@@ -98,7 +98,7 @@ enum OverviewPage {
             let values = series.map { byDay[date.description]?[$0] ?? 0 }
             return StackedBarChart.Bar(label: Format.day(date), fullLabel: Format.day(date, year: true), values: values)
         }
-        return StackedBarChart(id: "chart-daily-svg", title: "Estimated spend per day by provider, last \(days) days",
+        return StackedBarChart(id: "chart-daily", title: "Estimated spend per day by provider, last \(days) days",
                                series: series, bars: bars, format: { Format.money(USD(nanos: $0)) },
                                axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
     }
@@ -143,7 +143,7 @@ enum OverviewPage {
                      .span(.class("spacer")),
                      .a(.href("/?days=7"), .if(m.days == 7, .attribute(named: "aria-current", value: "true")), "7 days"),
                      .a(.href("/?days=30"), .if(m.days == 30, .attribute(named: "aria-current", value: "true")), "30 days")),
-                .element(named: "div", nodes: [.id("chart-daily"), m.daily.node()])
+                m.daily.node()
             ),
             .div(.class("grid wide"),
                 topTable("top-models", "Top models", "Model", m.topModels, drill: drill(m, page.zone, .model, then: .feature)),
@@ -155,7 +155,7 @@ enum OverviewPage {
     static func card(_ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil) -> Node<HTML.BodyContext> {
         .div(.id(esc(id)), .class("card metric"),
              .p(.class("label"), .text(label)),
-             .span(.class("value"), .data(named: "value", value: esc(raw)), .text(value)),
+             .span(.class("value"), .dataValue(raw), .text(value)),
              .p(.class("compare"), .text(compare)),
              .unwrap(extra) { .p(.class("compare"), .text($0)) })
     }
@@ -163,7 +163,7 @@ enum OverviewPage {
     static func unpricedCard(_ count: Int64) -> Node<HTML.BodyContext> {
         .div(.id("card-unpriced"), .class("card metric"),
              .p(.class("label"), "Unpriced requests"),
-             .span(.class("value"), .data(named: "value", value: esc(String(count))), .text(Format.integer(count))),
+             .span(.class("value"), .dataValue(String(count)), .text(Format.integer(count))),
              .p(.class("compare"), .a(.href("/settings/prices#unpriced"),
                                       .text(count == 0 ? "Every model had a price" : "See which models have no price"))))
     }
@@ -188,7 +188,7 @@ enum OverviewPage {
                     .tbody(.forEach(rows) { row in
                         .tr(.td(.class("name"), .unwrap(drill(row.name), { .a(.href(esc($0)), .text(row.name)) }, else: .text(row.name))),
                             .td(.class("num"), .text(Format.integer(row.metrics.requests))),
-                            .td(.class("num cost"), .data(named: "value", value: esc(row.metrics.knownCost?.decimalString ?? "")),
+                            .td(.class("num cost"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
                                 .text(Format.money(row.metrics.knownCost))))
                     }))))
     }

@@ -140,9 +140,19 @@ enum UsageExplorer {
         }
     }
 
-    /// Cost per period stacked by the grouped dimension (its six largest, the rest as "other").
+    /// Cost per period stacked by the grouped dimension (its six largest, the rest as "other"); over the whole range,
+    /// one bar per group.
     static func chart(_ state: State, _ rows: [Row]) -> StackedBarChart? {
-        guard state.grain != nil else { return nil }
+        guard let grain = state.grain else {
+            guard !rows.isEmpty else { return nil }
+            let bars = rows.prefix(40).map { r in
+                StackedBarChart.Bar(label: String((r.name ?? "all").prefix(12)), fullLabel: r.name ?? "all", values: [r.metrics.cost.nanos])
+            }
+            let by = state.groupBy.map { " by \(label($0).lowercased())" } ?? ""
+            return StackedBarChart(id: "usage-chart", title: "Estimated cost over the range\(by)", series: ["cost"], bars: bars,
+                                   format: { Format.money(USD(nanos: $0)) },
+                                   axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
+        }
         var totalsByName: [String: Int64] = [:]
         for r in rows { totalsByName[r.name ?? "all", default: 0] += r.metrics.cost.nanos }
         var series = totalsByName.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key)
@@ -158,7 +168,7 @@ enum UsageExplorer {
             StackedBarChart.Bar(label: shortPeriod(period), fullLabel: period, values: byPeriod[period]!)
         }
         let by = state.groupBy.map { " by \($0.rawValue.replacingOccurrences(of: "_", with: " "))" } ?? ""
-        return StackedBarChart(id: "usage-chart-svg", title: "Estimated cost per \(state.grain!.rawValue)\(by)", series: series,
+        return StackedBarChart(id: "usage-chart", title: "Estimated cost per \(grain.rawValue)\(by)", series: series,
                                bars: bars, format: { Format.money(USD(nanos: $0)) },
                                axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
     }
@@ -236,8 +246,7 @@ enum UsageExplorer {
             .p(.class("muted"), .text("\(Format.localTime(m.range.from, zone: page.zone)) to \(Format.localTime(m.range.to, zone: page.zone)) (\(page.zone.identifier)), end exclusive.")),
             EstimateNote.node(),
             .unwrap(m.chart) { chart in
-                .section(.class("card"), .attribute(named: "aria-label", value: "Chart"),
-                         .element(named: "div", nodes: [.id("usage-chart"), chart.node()]))
+                .section(.class("card"), .attribute(named: "aria-label", value: "Chart"), chart.node())
             },
             .section(.class("card"), .attribute(named: "aria-labelledby", value: "table-heading"),
                 .div(.class("actions"),
@@ -274,14 +283,14 @@ enum UsageExplorer {
                     .td(.class("num"), .data(named: "col", value: "requests"), .text(Format.integer(row.metrics.requests))),
                     .td(.class("num hide-narrow"), .data(named: "col", value: "input_tokens"), .text(Format.integer(row.metrics.inputTokens))),
                     .td(.class("num"), .data(named: "col", value: "output_tokens"), .text(Format.integer(row.metrics.outputTokens))),
-                    .td(.class("num"), .data(named: "col", value: "cost_usd"), .data(named: "value", value: esc(row.metrics.knownCost?.decimalString ?? "")),
+                    .td(.class("num"), .data(named: "col", value: "cost_usd"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
                         .text(Format.money(row.metrics.knownCost))))
             })),
             .tfoot(.tr(.if(s.grain != nil, .td("Total")), .unwrap(s.groupBy) { _ in .td(s.grain == nil ? "Total" : "") },
                        .td(.class("num"), .text(Format.integer(m.totals.requests))),
                        .td(.class("num hide-narrow"), .text(Format.integer(m.totals.inputTokens))),
                        .td(.class("num"), .text(Format.integer(m.totals.outputTokens))),
-                       .td(.class("num"), .data(named: "value", value: esc(m.totals.knownCost?.decimalString ?? "")), .text(Format.money(m.totals.knownCost)))))
+                       .td(.class("num"), .dataValue(m.totals.knownCost?.decimalString ?? ""), .text(Format.money(m.totals.knownCost)))))
         )
     }
 
@@ -307,6 +316,8 @@ enum UsageExplorer {
             dateField("to", "To (inclusive)", s.to, error: errors["to"]))
         return .form(.id(esc(explorer ? "usage-form" : "events-form")), .method(.get), .action(esc(explorer ? "/usage" : "/events")),
                      .class("card"), .attribute(named: "data-autosubmit", value: "true"),
+                     // The URL is the state: a form restored by the back button must not show another one.
+                     .attribute(named: "autocomplete", value: "off"),
             .div(.class("row"), grouping, range),
             filterDetails(s),
             .if(s.sort != .cost, .input(.type(.hidden), .name("sort"), .value(esc(s.sort.rawValue)))),

@@ -213,7 +213,7 @@ enum SettingsPages {
                                     .attribute(named: "list", value: "project-names"), .attribute(named: "autocomplete", value: "off"),
                                     .attribute(named: "aria-describedby", value: "create-token-project-hint create-token-project-error")),
                              .raw("<datalist id=\"project-names\">" + active.map { "<option value=\"\(escape($0.name))\">" }.joined() + "</datalist>"),
-                             .p(.id("create-token-project-hint"), .class("muted small"), "An existing project, or a new name to create one."),
+                             .p(.id("create-token-project-hint"), .class("muted small"), page.allows(.manageProjects) ? "An existing project, or a new name to create one." : "One of the organization's projects."),
                              .p(.id("create-token-project-error"), .data(named: "error-for", value: "project"))),
                         .fieldset(.element(named: "legend", text: "Scopes"),
                             .forEach(scopes) { scope in

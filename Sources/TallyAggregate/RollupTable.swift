@@ -1,28 +1,39 @@
 import TallyCore
 
-/// Hourly pre-aggregates kept in the same transaction as the events, so summaries never scan raw events.
+/// Pre-aggregates per UTC hour and per UTC day, kept in the same transaction as the events, so summaries never
+/// scan raw events: whole UTC days of a range come from the daily table, the hours around them from the hourly one.
 ///
 /// One table with every dimension would hold about as many rows as there are events once a
-/// high-cardinality dimension (user) is in it, so users get a table of their own; a query uses the first
+/// high-cardinality dimension (user) is in it, so users get tables of their own; a query uses the first
 /// table that has every dimension it groups or filters by, and raw events otherwise.
 public struct RollupTable: Sendable, Hashable {
+    public enum Bucket: Sendable, Hashable {
+        case hour, day
+        /// The key column: the bucket's index since 1970 (UTC hours or UTC days).
+        public var column: String { self == .hour ? "hour" : "day" }
+        public var hours: Int64 { self == .hour ? 1 : 24 }
+    }
+
     public let name: String
     public let dimensions: [UsageDimension]
+    public let bucket: Bucket
 
-    public static let main = RollupTable(
-        name: "usage_rollup_hourly",
-        dimensions: [.project, .provider, .model, .feature, .apiKey, .environment, .source, .status]
-    )
-    public static let byUser = RollupTable(
-        name: "usage_rollup_user_hourly",
-        dimensions: [.project, .provider, .model, .user, .environment, .source, .status]
-    )
-    public static let all = [main, byUser]
+    static let mainDimensions: [UsageDimension] = [.project, .provider, .model, .feature, .apiKey, .environment, .source, .status]
+    static let userDimensions: [UsageDimension] = [.project, .provider, .model, .user, .environment, .source, .status]
 
-    /// The first table that can answer a query on these dimensions.
+    public static let main = RollupTable(name: "usage_rollup_hourly", dimensions: mainDimensions, bucket: .hour)
+    public static let byUser = RollupTable(name: "usage_rollup_user_hourly", dimensions: userDimensions, bucket: .hour)
+    public static let mainDaily = RollupTable(name: "usage_rollup_daily", dimensions: mainDimensions, bucket: .day)
+    public static let byUserDaily = RollupTable(name: "usage_rollup_user_daily", dimensions: userDimensions, bucket: .day)
+    public static let all = [main, byUser, mainDaily, byUserDaily]
+
+    /// The first hourly table that can answer a query on these dimensions.
     public static func covering(_ needed: Set<UsageDimension>) -> RollupTable? {
-        all.first { needed.isSubset(of: Set($0.dimensions)) }
+        all.first { $0.bucket == .hour && needed.isSubset(of: Set($0.dimensions)) }
     }
+
+    /// The daily table with the same dimensions as this one.
+    public var daily: RollupTable { RollupTable.all.first { $0.bucket == .day && $0.dimensions == dimensions }! }
 
     /// A rollup key's value for a dimension: absent values are stored as '' so keys stay unique.
     public static func keyValue(_ dimension: UsageDimension, of stored: StoredEvent) -> String {
@@ -43,12 +54,24 @@ public struct RollupTable: Sendable, Hashable {
 
 public struct RollupKey: Hashable, Sendable, Comparable {
     public var organizationID: String
-    public var hour: Int64
+    /// The UTC hour or UTC day since 1970, by the table's bucket.
+    public var bucket: Int64
     public var values: [String]
+
+    public init(organizationID: String, bucket: Int64, values: [String]) {
+        self.organizationID = organizationID
+        self.bucket = bucket
+        self.values = values
+    }
+
+    init(_ table: RollupTable, _ stored: StoredEvent) {
+        self.init(organizationID: stored.organizationID, bucket: floorDiv(stored.event.timestamp.hour, table.bucket.hours),
+                  values: table.dimensions.map { RollupTable.keyValue($0, of: stored) })
+    }
 
     public static func < (a: RollupKey, b: RollupKey) -> Bool {
         if a.organizationID != b.organizationID { return a.organizationID < b.organizationID }
-        if a.hour != b.hour { return a.hour < b.hour }
+        if a.bucket != b.bucket { return a.bucket < b.bucket }
         return a.values.lexicographicallyPrecedes(b.values)
     }
 }
@@ -63,12 +86,7 @@ public struct RollupDelta: Sendable {
         RollupTable.all.map { table in
             var sums: [RollupKey: UsageMetrics] = [:]
             for stored in events {
-                let key = RollupKey(
-                    organizationID: stored.organizationID,
-                    hour: stored.event.timestamp.hour,
-                    values: table.dimensions.map { RollupTable.keyValue($0, of: stored) }
-                )
-                sums[key, default: UsageMetrics()] += UsageMetrics(stored)
+                sums[RollupKey(table, stored), default: UsageMetrics()] += UsageMetrics(stored)
             }
             return RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         }
@@ -82,11 +100,7 @@ extension RollupDelta {
             var sums: [RollupKey: UsageMetrics] = [:]
             for change in changes {
                 let stored = change.stored
-                let key = RollupKey(
-                    organizationID: stored.organizationID,
-                    hour: stored.event.timestamp.hour,
-                    values: table.dimensions.map { RollupTable.keyValue($0, of: stored) }
-                )
+                let key = RollupKey(table, stored)
                 var delta = UsageMetrics()
                 let requests = stored.event.usage.requests
                 delta.cost = (change.cost ?? .zero) - (stored.cost ?? .zero)

@@ -1,13 +1,16 @@
 import TallyCore
 
-/// How to answer a summary: which hours come from a rollup table and which stretches from raw events.
+/// How to answer a summary: which UTC days come from a daily rollup, which hours from an hourly one, and which
+/// stretches from raw events.
 ///
-/// Whole UTC hours that lie entirely inside one period come from the rollup; the rest (a range that starts or
-/// ends mid-hour, a local midnight that is not on the hour in zones such as Asia/Kolkata) from raw events,
-/// so every answer is exact and only minutes of raw events are ever scanned.
+/// Within each period (the range cut at local day, week or month boundaries), whole UTC days come from the daily
+/// table, whole UTC hours around them from the hourly table, and the rest (a range that starts or ends mid-hour, a
+/// local midnight that is not on the hour in zones such as Asia/Kolkata) from raw events, so every answer is exact,
+/// a month reads about thirty rows per key, and only minutes of raw events are ever scanned.
 public struct SummaryPlan: Sendable, Equatable {
-    /// Hours `[startHour, endHour)` from a rollup table. When grouped by time, the period of a row is found
-    /// from its local day, `(hour * 3600 + offsetSeconds) / 86400`, which is constant over the range.
+    /// Buckets `[start, end)` (UTC hours in `rollupRanges`, UTC days in `dayRanges`) of a rollup table. When grouped
+    /// by time, a row's period is found from the local day of its bucket's start, `(start * unit + offsetSeconds) /
+    /// 86400`, with the offset constant over the range; a bucket lies inside one period, so that day names it.
     public struct RollupRange: Sendable, Equatable {
         public var startHour: Int64
         public var endHour: Int64
@@ -23,50 +26,70 @@ public struct SummaryPlan: Sendable, Equatable {
 
     /// nil when no rollup table has every needed dimension: then everything comes from raw events.
     public var table: RollupTable?
+    /// UTC hours from `table`.
     public var rollupRanges: [RollupRange]
+    /// UTC days (in `startHour`/`endHour`, counted in days) from `table.daily`.
+    public var dayRanges: [RollupRange]
     public var rawRanges: [RawRange]
+
+    static let microsecondsPerDay = 24 * Instant.microsecondsPerHour
 
     public init(_ query: SummaryQuery) {
         let needed = Set(query.dimensions).union(query.filters.keys)
         table = RollupTable.covering(needed)
         rollupRanges = []
+        dayRanges = []
         rawRanges = []
         for period in Self.periods(query) {
-            let firstHour = ceilDiv(period.start.microseconds, Instant.microsecondsPerHour)
-            let endHour = floorDiv(period.end.microseconds, Instant.microsecondsPerHour)
-            guard table != nil, firstHour < endHour else {
+            guard table != nil else {
                 rawRanges.append(RawRange(start: period.start, end: period.end, period: period.label))
                 continue
             }
-            let firstInstant = Instant(microseconds: firstHour * Instant.microsecondsPerHour)
-            let endInstant = Instant(microseconds: endHour * Instant.microsecondsPerHour)
-            if period.start < firstInstant {
-                rawRanges.append(RawRange(start: period.start, end: firstInstant, period: period.label))
+            let firstDay = ceilDiv(period.start.microseconds, Self.microsecondsPerDay)
+            let endDay = floorDiv(period.end.microseconds, Self.microsecondsPerDay)
+            if firstDay < endDay {
+                Self.add(&dayRanges, firstDay, endDay, unit: Self.microsecondsPerDay, zone: query.timeZone)
+                addHours(period.start, Instant(microseconds: firstDay * Self.microsecondsPerDay), period.label, zone: query.timeZone)
+                addHours(Instant(microseconds: endDay * Self.microsecondsPerDay), period.end, period.label, zone: query.timeZone)
+            } else {
+                addHours(period.start, period.end, period.label, zone: query.timeZone)
             }
-            if endInstant < period.end {
-                rawRanges.append(RawRange(start: endInstant, end: period.end, period: period.label))
-            }
-            addRollupHours(firstHour, endHour, zone: query.timeZone)
         }
     }
 
-    /// Adds hours, split where the zone's offset changes and merged with the previous range when contiguous.
-    private mutating func addRollupHours(_ start: Int64, _ end: Int64, zone: TimeZoneRules) {
-        var hour = start
-        while hour < end {
-            let instant = Instant(microseconds: hour * Instant.microsecondsPerHour)
+    /// Whole hours of `[start, end)` from the hourly table, the minutes around them raw.
+    private mutating func addHours(_ start: Instant, _ end: Instant, _ label: String?, zone: TimeZoneRules) {
+        guard start < end else { return }
+        let firstHour = ceilDiv(start.microseconds, Instant.microsecondsPerHour)
+        let endHour = floorDiv(end.microseconds, Instant.microsecondsPerHour)
+        guard firstHour < endHour else {
+            rawRanges.append(RawRange(start: start, end: end, period: label))
+            return
+        }
+        let firstInstant = Instant(microseconds: firstHour * Instant.microsecondsPerHour)
+        let endInstant = Instant(microseconds: endHour * Instant.microsecondsPerHour)
+        if start < firstInstant { rawRanges.append(RawRange(start: start, end: firstInstant, period: label)) }
+        if endInstant < end { rawRanges.append(RawRange(start: endInstant, end: end, period: label)) }
+        Self.add(&rollupRanges, firstHour, endHour, unit: Instant.microsecondsPerHour, zone: zone)
+    }
+
+    /// Adds buckets, split where the zone's offset changes and merged with the previous range when contiguous.
+    private static func add(_ ranges: inout [RollupRange], _ start: Int64, _ end: Int64, unit: Int64, zone: TimeZoneRules) {
+        var bucket = start
+        while bucket < end {
+            let instant = Instant(microseconds: bucket * unit)
             let offset = zone.offsetSeconds(at: instant)
             var stop = end
             if let next = zone.nextTransition(after: instant) {
-                stop = min(end, max(hour + 1, ceilDiv(next.microseconds, Instant.microsecondsPerHour)))
+                stop = min(end, max(bucket + 1, ceilDiv(next.microseconds, unit)))
             }
-            if var last = rollupRanges.last, last.endHour == hour, last.offsetSeconds == offset {
+            if var last = ranges.last, last.endHour == bucket, last.offsetSeconds == offset {
                 last.endHour = stop
-                rollupRanges[rollupRanges.count - 1] = last
+                ranges[ranges.count - 1] = last
             } else {
-                rollupRanges.append(RollupRange(startHour: hour, endHour: stop, offsetSeconds: offset))
+                ranges.append(RollupRange(startHour: bucket, endHour: stop, offsetSeconds: offset))
             }
-            hour = stop
+            bucket = stop
         }
     }
 

@@ -195,7 +195,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
     static func upsertRollup(_ delta: RollupDelta) -> PostgresQuery {
         var binds = PostgresBindings()
         binds.append(delta.rows.map(\.key.organizationID))
-        binds.append(delta.rows.map(\.key.hour))
+        binds.append(delta.rows.map(\.key.bucket))
         var arrays = ["$1::text[]", "$2::int8[]"]
         for d in delta.table.dimensions.indices {
             binds.append(delta.rows.map { $0.key.values[d] })

@@ -15,9 +15,9 @@ public enum Schema {
         let metrics = UsageMetrics.columns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")
         func rollup(_ t: RollupTable) -> String {
             let dims = t.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ", ")
-            let key = (["org_id", "hour"] + t.dimensions.map(\.column)).joined(separator: ", ")
+            let key = (["org_id", t.bucket.column] + t.dimensions.map(\.column)).joined(separator: ", ")
             let withoutRowID = dialect == .sqlite ? " WITHOUT ROWID" : ""
-            return "CREATE TABLE \(t.name) (org_id TEXT NOT NULL, hour \(bigint) NOT NULL, \(dims), \(metrics), PRIMARY KEY (\(key)))\(withoutRowID)"
+            return "CREATE TABLE \(t.name) (org_id TEXT NOT NULL, \(t.bucket.column) \(bigint) NOT NULL, \(dims), \(metrics), PRIMARY KEY (\(key)))\(withoutRowID)"
         }
         return [
             Migration(version: 1, name: "organizations_projects_tokens", statements: [
@@ -53,7 +53,7 @@ public enum Schema {
                   UNIQUE (org_id, project_id, event_id))
                 """,
                 "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq)",
-            ] + RollupTable.all.map(rollup)),
+            ] + [RollupTable.main, RollupTable.byUser].map(rollup)),
             Migration(version: 3, name: "organization_prices_audit_unpriced", statements: [
                 """
                 CREATE TABLE price_entries (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
@@ -107,13 +107,24 @@ public enum Schema {
             Migration(version: 5, name: "billing_cycle_day", statements: [
                 "ALTER TABLE organizations ADD COLUMN billing_cycle_day INTEGER NOT NULL DEFAULT 1",
             ]),
+            // Daily rollups, filled from the hourly ones in the same transaction.
+            Migration(version: 6, name: "daily_rollups", statements: [RollupTable.mainDaily, RollupTable.byUserDaily].flatMap { daily in
+                let hourly = RollupTable.all.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
+                let dims = daily.dimensions.map(\.column).joined(separator: ", ")
+                let sums = UsageMetrics.columns.map { "SUM(\($0))" }.joined(separator: ", ")
+                return [
+                    rollup(daily),
+                    "INSERT INTO \(daily.name) (org_id, day, \(dims), \(UsageMetrics.columns.joined(separator: ", "))) "
+                        + "SELECT org_id, hour / 24, \(dims), \(sums) FROM \(hourly.name) GROUP BY org_id, hour / 24, \(dims)",
+                ]
+            }),
         ]
     }
 
     /// `INSERT … ON CONFLICT DO UPDATE` adding one row's metrics to a rollup; identical in both dialects.
     /// `rows` is what follows the column list: `VALUES (?, …)` or a `SELECT`.
     public static func rollupUpsert(_ table: RollupTable, rows: String) -> String {
-        let key = ["org_id", "hour"] + table.dimensions.map(\.column)
+        let key = ["org_id", table.bucket.column] + table.dimensions.map(\.column)
         let columns = key + UsageMetrics.columns
         let updates = UsageMetrics.columns.map { "\($0) = \(table.name).\($0) + excluded.\($0)" }.joined(separator: ", ")
         return "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) \(rows)"
@@ -121,6 +132,6 @@ public enum Schema {
     }
 
     public static func rollupValues(_ key: RollupKey, _ metrics: UsageMetrics) -> [SQLValue] {
-        [.text(key.organizationID), .int(key.hour)] + key.values.map(SQLValue.text) + metrics.columnValues.map(SQLValue.int)
+        [.text(key.organizationID), .int(key.bucket)] + key.values.map(SQLValue.text) + metrics.columnValues.map(SQLValue.int)
     }
 }

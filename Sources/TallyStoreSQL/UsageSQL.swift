@@ -160,8 +160,9 @@ public enum UsageSQL {
                                      query: SummaryQuery) -> SQLStatement {
         var s = SQLStatement(dialect, "SELECT ")
         var groupBy: [String] = []
+        let column = table.bucket.column
         if query.grain != nil {
-            s.append("(hour * 3600 + CAST(")
+            s.append("(\(column) * \(table.bucket.hours * 3600) + CAST(")
             s.bind(range.offsetSeconds)
             s.append(" AS BIGINT)) / 86400 AS local_day, ")
             groupBy.append("local_day")
@@ -170,9 +171,9 @@ public enum UsageSQL {
         s.append(UsageMetrics.columns.map { "CAST(COALESCE(SUM(\($0)), 0) AS BIGINT)" }.joined(separator: ", "))
         s.append(" FROM \(table.name) WHERE org_id = ")
         s.bind(query.organizationID)
-        s.append(" AND hour >= ")
+        s.append(" AND \(column) >= ")
         s.bind(range.startHour)
-        s.append(" AND hour < ")
+        s.append(" AND \(column) < ")
         s.bind(range.endHour)
         s.appendFilters(query.filters)
         if !groupBy.isEmpty { s.append(" GROUP BY " + groupBy.joined(separator: ", ")) }
@@ -206,8 +207,9 @@ public enum UsageSQL {
         func metrics(_ r: any SQLRowReader, from start: Int) -> UsageMetrics {
             UsageMetrics(columnValues: (0..<UsageMetrics.columns.count).map { r.int(start + $0) ?? 0 })
         }
-        if let table = plan.table {
-            for range in plan.rollupRanges {
+        if let hourly = plan.table {
+            let ranges = plan.dayRanges.map { (hourly.daily, $0) } + plan.rollupRanges.map { (hourly, $0) }
+            for (table, range) in ranges {
                 for r in try await run(rollupSummary(dialect, table: table, range: range, query: query)) {
                     let timed = query.grain != nil
                     let first = timed ? 1 : 0

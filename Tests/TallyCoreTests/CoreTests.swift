@@ -177,7 +177,25 @@ import Testing
         let plan = SummaryPlan(query("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", grain: .day, dims: [.model]))
         #expect(plan.table == .main)
         #expect(plan.rawRanges.isEmpty)
-        #expect(plan.rollupRanges.count == 1)
+        // Whole UTC days come from the daily table: two days, one read.
+        let nov1 = Instant(rfc3339: "2026-11-01T00:00:00Z")!.hour / 24
+        #expect(plan.dayRanges == [SummaryPlan.RollupRange(startHour: nov1, endHour: nov1 + 2, offsetSeconds: 0)])
+        #expect(plan.rollupRanges.isEmpty)
+    }
+
+    @Test func daysInsideAPeriodComeFromTheDailyTableAndTheirEdgesFromHours() {
+        // A Berlin billing cycle so far: from local midnight Nov 1 (23:00Z Oct 31) to 12:30Z Nov 23.
+        let plan = SummaryPlan(query("2026-10-31T23:00:00Z", "2026-11-23T12:30:00Z", zone: "Europe/Berlin"))
+        let nov1 = Instant(rfc3339: "2026-11-01T00:00:00Z")!.hour / 24
+        #expect(plan.dayRanges.map { [$0.startHour, $0.endHour] } == [[nov1, nov1 + 22]])
+        #expect(plan.rollupRanges.map { [$0.startHour - nov1 * 24, $0.endHour - nov1 * 24] } == [[-1, 0], [22 * 24, 22 * 24 + 12]])
+        #expect(plan.rawRanges.map { $0.start.rfc3339 } == ["2026-11-23T12:00:00Z"])
+        // Grouped by day in Berlin, no UTC day lies inside a local day: hours only.
+        let byDay = SummaryPlan(query("2026-10-31T23:00:00Z", "2026-11-03T23:00:00Z", zone: "Europe/Berlin", grain: .day))
+        #expect(byDay.dayRanges.isEmpty && byDay.rollupRanges.count == 1)
+        // By month, the days inside each local month are daily reads, labelled by the local day of their start.
+        let byMonth = SummaryPlan(query("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z", zone: "America/New_York", grain: .month))
+        #expect(byMonth.dayRanges.count >= 2 && byMonth.dayRanges.allSatisfy { $0.offsetSeconds < 0 })
     }
 
     @Test func partialHoursComeFromRawEvents() {

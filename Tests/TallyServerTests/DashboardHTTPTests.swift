@@ -44,7 +44,8 @@ import TallyStoreSQL
         _ = try await signedInOwner(f)
         try await f.app().test(.router) { client in
             var b = Browser()
-            for path in ["/", "/usage?group_by=feature", "/events", "/settings/tokens"] {
+            #expect(try await client.send(.get, "/", browser: &b).headers[.location] == "/login")
+            for path in ["/usage?group_by=feature", "/events", "/settings/tokens"] {
                 let r = try await client.send(.get, path, browser: &b)
                 #expect(r.status == .seeOther && r.headers[.location]?.hasPrefix("/login?next=") == true, "\(path)")
             }

@@ -257,6 +257,10 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
                 (.day, [.feature], [.provider: ["openai"]], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "Asia/Kolkata"),
                 (.week, [.user], [:], "2026-11-17T00:00:00Z", "2026-11-23T00:00:00Z", "America/New_York"),
                 (.month, [.status, .user, .feature], [.project: [web.id]], "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z", "UTC"),
+                // Whole UTC days from the daily tables, the hours and minutes around them from hourly and raw.
+                (nil, [.model, .feature], [:], "2026-11-17T23:00:00Z", "2026-11-21T10:15:00Z", "Europe/Berlin"),
+                (.month, [.provider], [:], "2026-10-31T04:00:00Z", "2026-11-22T03:30:00Z", "America/New_York"),
+                (.week, [], [.feature: ["chat"]], "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "UTC"),
             ]
             for (grain, dims, filters, from, to, zone) in cases {
                 let query = SummaryQuery(organizationID: org.id, from: at(from), to: at(to), timeZone: TimeZoneRules(identifier: zone)!,

@@ -34,7 +34,7 @@ struct PageGate<Store: TallyStore>: Sendable {
               let org = try await store.organization(id: session.organizationID)
         else {
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            return .redirect(.seeOther("/login?next=" + URLText.percentEncoded(next)))
+            return .redirect(.seeOther(next == "/" ? "/login" : "/login?next=" + URLText.percentEncoded(next)))
         }
         let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
         let header = Layout.SignedInHeader(userName: user.name, organizationID: org.id, organizations: orgs,

@@ -11,8 +11,8 @@ and, for a connection's admin key, the cheap admin reads of 1.4 and 2.4: OpenAI
 `GET /v1/organization/projects?limit=1` (or `GET /v1/organization/usage/completions`), Anthropic
 `GET /v1/organizations/me`. Only an admin key (`sk-admin-…`, `sk-ant-admin…`) may read them; others get a 401.
 
-The answer depends on the key: one containing "good" lists models (200); "limited" is rate limited (429 with
-Retry-After); any other key ("bad", or a key sent in the wrong header) is refused the way the provider refuses
+The answer depends on the key: one containing "good-" lists models (200); "limited-" is rate limited (429 with
+Retry-After); any other key ("bad-", or a key sent in the wrong header) is refused the way the provider refuses
 it (OpenAI/Anthropic 401, Google 400 INVALID_ARGUMENT with the API_KEY_INVALID ErrorInfo). Every request is
 recorded (method, path with query, lower-cased headers) so tests can check what Tally sent.
 """
@@ -196,12 +196,12 @@ class ProviderStandIn:
         common = {"x-request-id": _request_id(), "openai-processing-ms": "12", "openai-version": "2020-10-01"}
         if path in ("/v1/organization/projects", "/v1/organization/usage/completions"):
             # Admin keys (sk-admin-…) list projects (OAI-SPEC ProjectListResponse); other keys are refused.
-            if key.startswith("sk-admin-") and "bad" not in key and path.endswith("/projects"):
+            if key.startswith("sk-admin-") and "bad-" not in key and path.endswith("/projects"):
                 project = {"id": "proj_abc", "object": "organization.project", "name": "Default project",
                            "created_at": 1711471533, "archived_at": None, "status": "active"}
                 return 200, common, {"object": "list", "data": [project], "first_id": "proj_abc",
                                      "last_id": "proj_abc", "has_more": False}
-            if key.startswith("sk-admin-") and "bad" not in key:  # one aggregate row per bucket (reference 1.2)
+            if key.startswith("sk-admin-") and "bad-" not in key:  # one aggregate row per bucket (reference 1.2)
                 start = _int(query.get("start_time"), int(time.time()) - 86400, 0, 1 << 40)
                 return 200, common, {"object": "page", "has_more": False, "next_page": None, "data": [
                     {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": [
@@ -216,9 +216,9 @@ class ProviderStandIn:
         if not key:
             return 401, common, {"error": {"message": OPENAI_NO_KEY, "type": "invalid_request_error",
                                            "param": None, "code": None}}
-        if "good" in key:
+        if "good-" in key:
             return 200, common, {"object": "list", "data": OPENAI_MODELS}
-        if "limited" in key:
+        if "limited-" in key:
             return 429, dict(common, **{
                 "retry-after": RETRY_AFTER_SECONDS, "x-ratelimit-limit-requests": "60",
                 "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s",
@@ -235,7 +235,7 @@ class ProviderStandIn:
         if path == "/v1/organizations/me":
             # Admin keys (sk-ant-admin…) read their organization; a normal key gets 401 (reference 2.4).
             key = headers.get("x-api-key", "")
-            if key.startswith("sk-ant-admin") and "bad" not in key:
+            if key.startswith("sk-ant-admin") and "bad-" not in key:
                 return 200, common, {"id": "12345678-1234-5678-1234-567812345678", "type": "organization",
                                      "name": "Stand-in Org"}
             return 401, common, _anthropic_error("authentication_error", ANTHROPIC_INVALID_KEY, rid)
@@ -246,12 +246,12 @@ class ProviderStandIn:
             return 401, common, _anthropic_error("authentication_error", "x-api-key header is required", rid)
         if headers.get("anthropic-version") is None:
             return 400, common, _anthropic_error("invalid_request_error", "anthropic-version: header is required", rid)
-        if "good" in key:
+        if "good-" in key:
             limit = _int(query.get("limit"), 20, 1, 1000)
             page = ANTHROPIC_MODELS[:limit]
             return 200, common, {"data": page, "has_more": len(ANTHROPIC_MODELS) > limit,
                                  "first_id": page[0]["id"], "last_id": page[-1]["id"]}
-        if "limited" in key:
+        if "limited-" in key:
             return 429, dict(common, **{
                 "retry-after": RETRY_AFTER_SECONDS, "anthropic-ratelimit-requests-limit": "50",
                 "anthropic-ratelimit-requests-remaining": "0",
@@ -272,13 +272,13 @@ class ProviderStandIn:
                 "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
                              "domain": "googleapis.com",
                              "metadata": {"service": "generativelanguage.googleapis.com"}}]}}
-        if "good" in key:
+        if "good-" in key:
             size = _int(query.get("pageSize"), 50, 1, 1000)
             body = {"models": GOOGLE_MODELS[:size]}
             if len(GOOGLE_MODELS) > size:
                 body["nextPageToken"] = "Ch1tb2RlbHMvZ2VtaW5pLTIuNS1mbGFzaA=="
             return 200, {}, body
-        if "limited" in key:
+        if "limited-" in key:
             return 429, {"retry-after": RETRY_AFTER_SECONDS}, {"error": {
                 "code": 429, "message": GOOGLE_RATE_LIMITED, "status": "RESOURCE_EXHAUSTED",
                 "details": [{"@type": "type.googleapis.com/google.rpc.Help",

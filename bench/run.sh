@@ -27,6 +27,9 @@ while [ $# -gt 0 ]; do case $1 in
   --no-pg) DO_PG=0;; --no-seed) DO_SEED=0;; --out) OUT=$2; shift;;
   -h|--help) sed -n '2,15p' "$0"; exit 0;; *) echo "unknown flag $1" >&2; exit 2;; esac; shift; done
 
+# What the benchmark needs beyond scripts/install-deps: wrk for the many-clients phase.
+command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
+  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
 mkdir -p "$OUT"; RES=$OUT/results.jsonl; : > "$RES"
 TMP=$(mktemp -d /tmp/tally-bench.XXXXXX); chmod 755 "$TMP"
 SERVE_PID=""; PGDATA=""

@@ -35,6 +35,7 @@ let package = Package(
         .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
+        .target(name: "TallySync", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -67,7 +68,7 @@ let package = Package(
             name: "TallyServer",
             dependencies: [
                 "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
-                "TallyStorePostgres",
+                "TallyStorePostgres", "TallySync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +99,7 @@ let package = Package(
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
+        .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],

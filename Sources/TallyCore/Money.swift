@@ -42,3 +42,40 @@ public struct USD: Hashable, Comparable, Sendable {
 extension Character {
     var isASCIIDigit: Bool { isASCII && isNumber }
 }
+
+extension USD {
+    /// An exact decimal literal as providers write amounts (`0.4175`, `12`, `1.5e-3`; a JSON number's own text),
+    /// divided by 10^`shift` (2 for an amount in cents), rounded half-up to the nano-dollar. nil when malformed.
+    public init?(literal text: some StringProtocol, shift: Int = 0) {
+        var s = Substring(text)
+        var negative = false
+        if s.first == "-" { negative = true; s = s.dropFirst() } else if s.first == "+" { s = s.dropFirst() }
+        var mantissa = s
+        var exponent = 0
+        if let e = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            mantissa = s[..<e]
+            guard let x = Int(s[s.index(after: e)...]), abs(x) <= 40 else { return nil }
+            exponent = x
+        }
+        let parts = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let whole = parts[0]
+        let fraction = parts.count == 2 ? parts[1] : ""
+        let digitText = String(whole) + String(fraction)
+        guard !digitText.isEmpty, digitText.count <= 30, digitText.allSatisfy(\.isASCIIDigit), var value = Int128(digitText) else {
+            return nil
+        }
+        // value × 10^power is the amount in nano-dollars.
+        let power = exponent - fraction.count - shift + 9
+        func tenTo(_ n: Int) -> Int128 { (0..<n).reduce(Int128(1)) { r, _ in r * 10 } }
+        if power >= 0 {
+            guard power <= 20 else { return nil }
+            value *= tenTo(power)
+        } else {
+            guard -power <= 38 else { return nil }
+            let divisor = tenTo(-power)
+            value = (value + divisor / 2) / divisor
+        }
+        guard value <= Int128(Int64.max) else { return nil }
+        nanos = Int64(value) * (negative ? -1 : 1)
+    }
+}

@@ -67,7 +67,8 @@ extension SQLStore {
     public func deleteOrganization(id: String) async throws {
         // Children first: the foreign keys point at organizations, projects and users.
         let tables = ["usage_events"] + RollupTable.all.map(\.name)
-            + ["price_entries", "audit_log", "api_tokens", "invites", "provider_connections", "memberships", "projects"]
+            + ["provider_usage", "provider_costs", "sync_runs", "price_entries", "audit_log", "api_tokens", "invites",
+               "provider_connections", "memberships", "projects"]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }
         steps.append(SQLStep(statement([("DELETE FROM sessions WHERE org_id = ", .text(id))])))
         steps.append(SQLStep(statement([("DELETE FROM organizations WHERE id = ", .text(id))]), expectedChanges: 1))
@@ -352,6 +353,11 @@ extension SQLStore {
         ])).map(Self.connection)
     }
 
+    public func syncableConnections() async throws -> [ProviderConnection] {
+        try await database.query(SQLStatement(dialect, Self.connectionColumns
+            + " WHERE admin_key_sealed IS NOT NULL AND provider IN ('openai', 'anthropic') ORDER BY org_id, id")).map(Self.connection)
+    }
+
     public func connection(organizationID: String, id: String) async throws -> ProviderConnection? {
         try await database.query(statement([
             (Self.connectionColumns + " WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
@@ -381,6 +387,10 @@ extension SQLStore {
             SQLStep(statement([
                 ("DELETE FROM provider_connections WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
             ]), expectedChanges: 1),
+            // Its synced reports go with it: they were its provider's figures.
+            SQLStep(statement([("DELETE FROM provider_usage WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(id))])),
+            SQLStep(statement([("DELETE FROM provider_costs WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(id))])),
+            SQLStep(statement([("DELETE FROM sync_leases WHERE connection_id = ", .text(id))])),
             SQLStep(auditInsert(audit)),
         ], onConflict: .notFound("provider connection '\(id)'"))
     }

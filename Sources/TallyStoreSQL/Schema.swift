@@ -118,6 +118,35 @@ public enum Schema {
                         + "SELECT org_id, hour / 24, \(dims), \(sums) FROM \(hourly.name) GROUP BY org_id, hour / 24, \(dims)",
                 ]
             }),
+            // The provider ledger: what the providers' own reports say, per bucket and grouping; runs; leases.
+            Migration(version: 7, name: "provider_sync", statements: [
+                """
+                CREATE TABLE provider_usage (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
+                  bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, model TEXT,
+                  project_ref TEXT, api_key_ref TEXT, batch \(bigint), service_tier TEXT, context_window TEXT,
+                  input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL, cached_input_tokens \(bigint) NOT NULL,
+                  cache_write_input_tokens \(bigint) NOT NULL, cache_write_1h_input_tokens \(bigint) NOT NULL,
+                  reasoning_tokens \(bigint) NOT NULL, input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
+                  requests \(bigint) NOT NULL, units \(bigint) NOT NULL, unit TEXT, cost_nanos \(bigint), price_id TEXT,
+                  PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
+                """,
+                "CREATE INDEX provider_usage_org ON provider_usage (org_id, bucket_start_us)",
+                """
+                CREATE TABLE provider_costs (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
+                  bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, project_ref TEXT,
+                  api_key_ref TEXT, line_item TEXT, model TEXT, cost_type TEXT, token_type TEXT, service_tier TEXT,
+                  amount_nanos \(bigint) NOT NULL, quantity TEXT, quantity_unit TEXT,
+                  PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
+                """,
+                "CREATE INDEX provider_costs_org ON provider_costs (org_id, bucket_start_us)",
+                """
+                CREATE TABLE sync_runs (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, connection_id TEXT NOT NULL, trigger_kind TEXT NOT NULL,
+                  from_us \(bigint) NOT NULL, to_us \(bigint) NOT NULL, status TEXT NOT NULL, pages \(bigint) NOT NULL,
+                  rows_stored \(bigint) NOT NULL, started_us \(bigint) NOT NULL, finished_us \(bigint), error TEXT)
+                """,
+                "CREATE INDEX sync_runs_org ON sync_runs (org_id, started_us)",
+                "CREATE TABLE sync_leases (connection_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until_us \(bigint) NOT NULL)",
+            ]),
         ]
     }
 

@@ -14,7 +14,7 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
-        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self]
+        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self]
     )
 }
 
@@ -97,6 +97,8 @@ struct Serve: AsyncParsableCommand {
           TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
           TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
           TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
+          TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days)
+          TALLY_SYNC_BACKFILL_DAYS    how far a new connection's first sync reads back (default 30, at most 365)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
@@ -144,6 +146,7 @@ struct Serve: AsyncParsableCommand {
             options.publicURL = config.publicURL
             options.sessionPolicy = config.sessionPolicy
             options.auditRetentionDays = config.auditRetentionDays
+            options.syncSchedule = config.syncSchedule
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

@@ -22,6 +22,12 @@ public struct ServerOptions: Sendable {
     public var defaultTimeZone = "UTC"
     public var validator = ProviderValidator()
     public var auditRetentionDays = 365
+    /// The provider sync's interval, re-read window and first backfill.
+    public var syncSchedule = SyncSchedule()
+    /// Runs the provider sync in the background (off in tests that drive it themselves).
+    public var syncInBackground = true
+    /// How the sync reaches providers (tests substitute one).
+    public var reportTransport: any ReportTransport = LiveReportTransport()
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
 
@@ -36,16 +42,28 @@ public func buildApplication<Store: TallyStore>(
     registry: PrometheusCollectorRegistry? = nil,
     options: ServerOptions = ServerOptions()
 ) -> some ApplicationProtocol {
+    let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger),
+                           schedule: options.syncSchedule, logger: logger)
+    let wakeSync: @Sendable () -> Void = { sync.wake() }
+    let wake = options.syncInBackground ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
-                             publicURL: options.publicURL ?? "http://\(config.host):\(config.port)")
+                             publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
+    var services: [any Service] = [refresher, janitor]
+    if options.syncInBackground { services.append(sync) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
-        services: [refresher, janitor],
+        services: services,
         logger: logger
     )
+}
+
+/// The provider sync, as the server, the API and the CLI run it.
+public func makeSyncRunner<Store: TallyStore>(store: Store, options: ServerOptions, logger: Logger) -> SyncRunner<Store> {
+    SyncRunner(store: store, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+               vault: options.vault, pricer: options.pricer, transport: options.reportTransport, logger: logger)
 }
 
 public func buildRouter<Store: TallyStore>(
@@ -53,7 +71,8 @@ public func buildRouter<Store: TallyStore>(
     logger: Logger,
     registry: PrometheusCollectorRegistry? = nil,
     options: ServerOptions = ServerOptions(),
-    publicURL: String = "http://127.0.0.1:8080"
+    publicURL: String = "http://127.0.0.1:8080",
+    connectionsChanged: (@Sendable () -> Void)? = nil
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
     router.add(middleware: MetricsMiddleware())
@@ -77,8 +96,9 @@ public func buildRouter<Store: TallyStore>(
     SummaryController(store: store, auth: auth).addRoutes(to: api)
     AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
     ProjectsController(store: store, auth: auth).addRoutes(to: api)
-    ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator))
-        .addRoutes(to: api)
+    ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+                          changed: connectionsChanged).addRoutes(to: api)
+    SyncController(store: store, auth: auth, runner: makeSyncRunner(store: store, options: options, logger: logger)).addRoutes(to: api)
     return router
 }
 

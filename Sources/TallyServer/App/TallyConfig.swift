@@ -25,8 +25,22 @@ public struct TallyConfig: Sendable {
     public var publicURL: String?
     public var sessionPolicy = SessionPolicy()
     public var auditRetentionDays = 365
+    public var syncSchedule = SyncSchedule()
 
     public init() {}
+
+    /// `90s`, `30m`, `1h`, `2d` or plain seconds.
+    static func duration(_ text: String) -> Int64? {
+        if let n = Int64(text) { return n }
+        guard let unit = text.last, let n = Int64(text.dropLast()) else { return nil }
+        switch unit {
+        case "s": return n
+        case "m": return n * 60
+        case "h": return n * 3600
+        case "d": return n * 86_400
+        default: return nil
+        }
+    }
 
     /// The SQLite mode's default master key file, created on first start when no key is given.
     public var defaultMasterKeyPath: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
@@ -47,6 +61,7 @@ public struct TallyConfig: Sendable {
         case smtpURL = "TALLY_SMTP_URL", publicURL = "TALLY_PUBLIC_URL"
         case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
+        case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -128,6 +143,15 @@ public struct TallyConfig: Sendable {
         let absolute = try positive(.sessionMaxHours, flag: "--session-max-hours", max: 8_760)
         config.sessionPolicy = SessionPolicy(idleMinutes: idle ?? 12 * 60, absoluteHours: absolute ?? 7 * 24)
         config.auditRetentionDays = try positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
+        if let (v, source) = value(.syncInterval, flag: "--sync-interval") {
+            guard let seconds = Self.duration(v), (60...86_400 * 7).contains(seconds) else {
+                throw Problem(source: source, reason: "must be a duration from 1m to 7d such as 30m, 1h or 3600 (got \"\(v)\")")
+            }
+            config.syncSchedule.intervalSeconds = seconds
+        }
+        if let days = try positive(.syncBackfillDays, flag: "--sync-backfill-days", max: 365) {
+            config.syncSchedule.backfillDays = Int64(days)
+        }
         return config
     }
 }

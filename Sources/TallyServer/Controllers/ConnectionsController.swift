@@ -5,6 +5,8 @@ import TallyCore
 struct ConnectionsController<Store: TallyStore> {
     let auth: Authenticator<Store>
     let connections: ConnectionService<Store>
+    /// Told when a connection is added or gets new keys (the provider sync then runs at once).
+    var changed: (@Sendable () -> Void)?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("provider-connections", use: list)
@@ -24,6 +26,7 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let c = try await connections.create(try await JSONBody.read(request), principal: principal)
+        changed?()
         return .json(AccountJSON.connection(c), status: .created)
     }
 
@@ -36,6 +39,7 @@ struct ConnectionsController<Store: TallyStore> {
         let principal = try await auth.require(.manageProviderKeys, request)
         let id = try context.parameters.require("id")
         let c = try await connections.update(id, try await JSONBody.read(request), principal: principal)
+        changed?()
         return .json(AccountJSON.connection(c))
     }
 

@@ -5,9 +5,11 @@ import TallyCore
 enum JSONBody {
     static let maxBytes = 256 * 1024
 
-    static func read(_ request: Request) async throws -> JSONValue {
+    /// `emptyIsObject`: an absent body means `{}` (for routes whose every field is optional).
+    static func read(_ request: Request, emptyIsObject: Bool = false) async throws -> JSONValue {
         var request = request
         let buffer = try await request.collectBody(upTo: maxBytes)
+        if emptyIsObject && buffer.readableBytes == 0 { return .object([]) }
         do {
             return try JSONParser.parse(Array(buffer.readableBytesView))
         } catch {
@@ -96,6 +98,14 @@ struct QueryParameters {
         guard let raw = values[name] else { return nil }
         guard let d = CivilDate(parsing: raw) else { throw APIError.badParameter(name, "must be a date YYYY-MM-DD") }
         return d
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let raw = values[name] else { return nil }
+        guard let n = Int(raw), range.contains(n) else {
+            throw APIError.badParameter(name, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
     }
 
     func bool(_ name: String) throws -> Bool? {

@@ -1,0 +1,232 @@
+import TallyCore
+
+/// The provider ledger (usage and cost rows from the providers' own reports), sync runs and sync leases.
+extension SQLStore {
+    static var usageColumns: [String] { [
+        "org_id", "connection_id", "report", "bucket_start_us", "bucket_end_us", "group_key", "model", "project_ref", "api_key_ref",
+        "batch", "service_tier", "context_window", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests", "units", "unit",
+        "cost_nanos", "price_id",
+    ] }
+
+    static var costColumns: [String] { [
+        "org_id", "connection_id", "report", "bucket_start_us", "bucket_end_us", "group_key", "project_ref", "api_key_ref",
+        "line_item", "model", "cost_type", "token_type", "service_tier", "amount_nanos", "quantity", "quantity_unit",
+    ] }
+
+    static func optional(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+
+    func insertStatement(_ table: String, _ columns: [String], _ values: [SQLValue]) -> SQLStatement {
+        var s = SQLStatement(dialect, "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (")
+        for (i, v) in values.enumerated() {
+            if i > 0 { s.append(", ") }
+            s.bind(v)
+        }
+        s.append(")")
+        return s
+    }
+
+    func deleteBucket(_ table: String, connectionID: String, report: ProviderReport, start: Instant) -> SQLStep {
+        SQLStep(statement([
+            ("DELETE FROM \(table) WHERE connection_id = ", .text(connectionID)), (" AND report = ", .text(report.rawValue)),
+            (" AND bucket_start_us = ", .int(start.microseconds)),
+        ]))
+    }
+
+    public func replaceProviderUsage(organizationID: String, connectionID: String, report: ProviderReport,
+                                     buckets: [ProviderBucket<PricedProviderUsageRow>]) async throws {
+        var steps: [SQLStep] = []
+        for bucket in buckets {
+            steps.append(deleteBucket("provider_usage", connectionID: connectionID, report: report, start: bucket.start))
+            // A provider may list a grouping twice in a bucket (it should not): sum them rather than fail the page.
+            var merged: [String: PricedProviderUsageRow] = [:]
+            var order: [String] = []
+            for priced in bucket.rows {
+                let key = priced.row.groupKey
+                if var existing = merged[key] {
+                    existing.row.usage.add(priced.row.usage)
+                    existing.row.units += priced.row.units
+                    existing.cost = existing.cost.flatMap { a in priced.cost.map { a + $0 } }
+                    merged[key] = existing
+                } else {
+                    merged[key] = priced
+                    order.append(key)
+                }
+            }
+            for key in order {
+                let p = merged[key]!
+                let r = p.row
+                let u = r.usage
+                steps.append(SQLStep(insertStatement("provider_usage", Self.usageColumns, [
+                    .text(organizationID), .text(connectionID), .text(report.rawValue), .int(bucket.start.microseconds),
+                    .int(bucket.end.microseconds), .text(key), Self.optional(r.model), Self.optional(r.projectRef),
+                    Self.optional(r.apiKeyRef), r.batch.map { .int($0 ? 1 : 0) } ?? .null, Self.optional(r.serviceTier),
+                    Self.optional(r.contextWindow), .int(u.inputTokens), .int(u.outputTokens), .int(u.cachedInputTokens),
+                    .int(u.cacheWriteInputTokens), .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens), .int(u.inputAudioTokens),
+                    .int(u.outputAudioTokens), .int(u.requests), .int(r.units), Self.optional(r.unit),
+                    p.cost.map { .int($0.nanos) } ?? .null, Self.optional(p.priceID),
+                ])))
+            }
+        }
+        try await database.transaction(steps)
+    }
+
+    public func replaceProviderCosts(organizationID: String, connectionID: String, report: ProviderReport,
+                                     buckets: [ProviderBucket<ProviderCostRow>]) async throws {
+        var steps: [SQLStep] = []
+        for bucket in buckets {
+            steps.append(deleteBucket("provider_costs", connectionID: connectionID, report: report, start: bucket.start))
+            var merged: [String: ProviderCostRow] = [:]
+            var order: [String] = []
+            for row in bucket.rows {
+                if var existing = merged[row.groupKey] {
+                    existing.amount += row.amount
+                    merged[row.groupKey] = existing
+                } else {
+                    merged[row.groupKey] = row
+                    order.append(row.groupKey)
+                }
+            }
+            for key in order {
+                let r = merged[key]!
+                steps.append(SQLStep(insertStatement("provider_costs", Self.costColumns, [
+                    .text(organizationID), .text(connectionID), .text(report.rawValue), .int(bucket.start.microseconds),
+                    .int(bucket.end.microseconds), .text(key), Self.optional(r.projectRef), Self.optional(r.apiKeyRef),
+                    Self.optional(r.lineItem), Self.optional(r.model), Self.optional(r.costType), Self.optional(r.tokenType),
+                    Self.optional(r.serviceTier), .int(r.amount.nanos), Self.optional(r.quantity), Self.optional(r.quantityUnit),
+                ])))
+            }
+        }
+        try await database.transaction(steps)
+    }
+
+    func ledgerQuery(_ table: String, _ columns: [String], organizationID: String, connectionID: String?, from: Instant,
+                     to: Instant) -> SQLStatement {
+        var s = SQLStatement(dialect, "SELECT \(columns.joined(separator: ", ")) FROM \(table) WHERE org_id = ")
+        s.bind(organizationID)
+        if let connectionID {
+            s.append(" AND connection_id = ")
+            s.bind(connectionID)
+        }
+        s.append(" AND bucket_start_us >= ")
+        s.bind(from.microseconds)
+        s.append(" AND bucket_start_us < ")
+        s.bind(to.microseconds)
+        s.append(" ORDER BY bucket_start_us, connection_id, report, group_key")
+        return s
+    }
+
+    public func providerUsage(organizationID: String, connectionID: String?, from: Instant, to: Instant) async throws
+        -> [(report: ProviderReport, row: PricedProviderUsageRow)]
+    {
+        try await database.query(ledgerQuery("provider_usage", Self.usageColumns, organizationID: organizationID,
+                                             connectionID: connectionID, from: from, to: to)).map { r in
+            var u = TokenUsage()
+            u.inputTokens = r.int(12) ?? 0
+            u.outputTokens = r.int(13) ?? 0
+            u.cachedInputTokens = r.int(14) ?? 0
+            u.cacheWriteInputTokens = r.int(15) ?? 0
+            u.cacheWrite1hInputTokens = r.int(16) ?? 0
+            u.reasoningTokens = r.int(17) ?? 0
+            u.inputAudioTokens = r.int(18) ?? 0
+            u.outputAudioTokens = r.int(19) ?? 0
+            u.requests = r.int(20) ?? 0
+            let row = ProviderUsageRow(
+                bucketStart: Instant(microseconds: r.int(3) ?? 0), bucketEnd: Instant(microseconds: r.int(4) ?? 0), model: r.text(6),
+                projectRef: r.text(7), apiKeyRef: r.text(8), batch: r.int(9).map { $0 != 0 }, serviceTier: r.text(10),
+                contextWindow: r.text(11), usage: u, units: r.int(21) ?? 0, unit: r.text(22))
+            return (ProviderReport(rawValue: r.text(2) ?? "") ?? .openAICompletions,
+                    PricedProviderUsageRow(row: row, cost: r.int(23).map { USD(nanos: $0) }, priceID: r.text(24)))
+        }
+    }
+
+    public func providerCosts(organizationID: String, connectionID: String?, from: Instant, to: Instant) async throws
+        -> [(report: ProviderReport, row: ProviderCostRow)]
+    {
+        try await database.query(ledgerQuery("provider_costs", Self.costColumns, organizationID: organizationID,
+                                             connectionID: connectionID, from: from, to: to)).map { r in
+            (ProviderReport(rawValue: r.text(2) ?? "") ?? .openAICosts,
+             ProviderCostRow(bucketStart: Instant(microseconds: r.int(3) ?? 0), bucketEnd: Instant(microseconds: r.int(4) ?? 0),
+                             projectRef: r.text(6), apiKeyRef: r.text(7), lineItem: r.text(8), model: r.text(9), costType: r.text(10),
+                             tokenType: r.text(11), serviceTier: r.text(12), amount: USD(nanos: r.int(13) ?? 0), quantity: r.text(14),
+                             quantityUnit: r.text(15)))
+        }
+    }
+
+    // MARK: Runs
+
+    static var runColumns: String { "id, org_id, connection_id, trigger_kind, from_us, to_us, status, pages, rows_stored, started_us, finished_us, error" }
+
+    public func createSyncRun(_ run: SyncRun) async throws {
+        try await database.execute(insertStatement("sync_runs", Self.runColumns.split(separator: ",").map { $0.trimmingSpaces() }, [
+            .text(run.id), .text(run.organizationID), .text(run.connectionID), .text(run.trigger.rawValue), .int(run.from.microseconds),
+            .int(run.to.microseconds), .text(run.status.rawValue), .int(run.pages), .int(run.rows), .int(run.startedAt.microseconds),
+            run.finishedAt.map { .int($0.microseconds) } ?? .null, Self.optional(run.error),
+        ]))
+    }
+
+    public func updateSyncRun(_ run: SyncRun) async throws {
+        try await database.execute(statement([
+            ("UPDATE sync_runs SET status = ", .text(run.status.rawValue)), (", pages = ", .int(run.pages)), (", rows_stored = ", .int(run.rows)),
+            (", finished_us = ", run.finishedAt.map { .int($0.microseconds) } ?? .null), (", error = ", Self.optional(run.error)),
+            (" WHERE id = ", .text(run.id)), (" AND org_id = ", .text(run.organizationID)),
+        ]))
+    }
+
+    public func syncRuns(organizationID: String, connectionID: String?, limit: Int) async throws -> [SyncRun] {
+        var s = SQLStatement(dialect, "SELECT \(Self.runColumns) FROM sync_runs WHERE org_id = ")
+        s.bind(organizationID)
+        if let connectionID {
+            s.append(" AND connection_id = ")
+            s.bind(connectionID)
+        }
+        s.append(" ORDER BY started_us DESC, id DESC LIMIT ")
+        s.bind(Int64(limit))
+        return try await database.query(s).map { r in
+            SyncRun(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", connectionID: r.text(2) ?? "",
+                    trigger: SyncTrigger(rawValue: r.text(3) ?? "") ?? .manual, from: Instant(microseconds: r.int(4) ?? 0),
+                    to: Instant(microseconds: r.int(5) ?? 0), status: SyncRunStatus(rawValue: r.text(6) ?? "") ?? .failed,
+                    pages: r.int(7) ?? 0, rows: r.int(8) ?? 0, startedAt: Instant(microseconds: r.int(9) ?? 0),
+                    finishedAt: r.int(10).map { Instant(microseconds: $0) }, error: r.text(11))
+        }
+    }
+
+    // MARK: Leases
+
+    public func acquireSyncLease(connectionID: String, holder: String, until: Instant, now: Instant) async throws -> Bool {
+        // Insert if absent; otherwise take it over only when it expired or is ours. One statement, so two replicas
+        // racing for it cannot both win.
+        let changed = try await database.execute(statement([
+            ("INSERT INTO sync_leases (connection_id, holder, until_us) VALUES (", .text(connectionID)), (", ", .text(holder)),
+            (", ", .int(until.microseconds)),
+            (") ON CONFLICT (connection_id) DO UPDATE SET holder = excluded.holder, until_us = excluded.until_us WHERE sync_leases.until_us < ",
+             .int(now.microseconds)),
+            (" OR sync_leases.holder = ", .text(holder)),
+        ]))
+        return changed == 1
+    }
+
+    public func releaseSyncLease(connectionID: String, holder: String) async throws {
+        try await database.execute(statement([
+            ("DELETE FROM sync_leases WHERE connection_id = ", .text(connectionID)), (" AND holder = ", .text(holder)),
+        ]))
+    }
+}
+
+extension TokenUsage {
+    public mutating func add(_ o: TokenUsage) {
+        inputTokens += o.inputTokens
+        outputTokens += o.outputTokens
+        cachedInputTokens += o.cachedInputTokens
+        cacheWriteInputTokens += o.cacheWriteInputTokens
+        cacheWrite1hInputTokens += o.cacheWrite1hInputTokens
+        reasoningTokens += o.reasoningTokens
+        inputAudioTokens += o.inputAudioTokens
+        outputAudioTokens += o.outputAudioTokens
+        requests += o.requests
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String { String(drop { $0 == " " }) }
+}

@@ -171,6 +171,13 @@ public protocol ProviderSyncStore: Sendable {
     /// the one unscoped read of connections.
     func syncableConnections() async throws -> [ProviderConnection]
 
+    /// The provider projects/workspaces and API keys seen in a connection's reports, with their usage rows' count.
+    func providerRefs(organizationID: String, connectionID: String) async throws -> [ProviderRef]
+    /// connection id → provider project/workspace ref → Tally project id.
+    func providerProjectMappings(organizationID: String) async throws -> [String: [String: String]]
+    /// Maps (or, with nil, unmaps) a provider project/workspace to a Tally project.
+    func mapProviderProject(organizationID: String, connectionID: String, ref: String, projectID: String?) async throws
+
     func createSyncRun(_ run: SyncRun) async throws
     func updateSyncRun(_ run: SyncRun) async throws
     /// Newest first.
@@ -181,6 +188,18 @@ public protocol ProviderSyncStore: Sendable {
     /// and a replica that dies releases it by expiry.
     func acquireSyncLease(connectionID: String, holder: String, until: Instant, now: Instant) async throws -> Bool
     func releaseSyncLease(connectionID: String, holder: String) async throws
+}
+
+/// A provider project/workspace (`project`) or API key (`api_key`) id seen in synced reports.
+public struct ProviderRef: Sendable, Equatable {
+    public var kind: String
+    public var ref: String
+    public var rows: Int64
+    public init(kind: String, ref: String, rows: Int64) {
+        self.kind = kind
+        self.ref = ref
+        self.rows = rows
+    }
 }
 
 /// A provider usage row with the estimate Tally's catalog gives it, so estimate and bill compare line by line.

@@ -67,7 +67,7 @@ extension SQLStore {
     public func deleteOrganization(id: String) async throws {
         // Children first: the foreign keys point at organizations, projects and users.
         let tables = ["usage_events"] + RollupTable.all.map(\.name)
-            + ["provider_usage", "provider_costs", "sync_runs", "price_entries", "audit_log", "api_tokens", "invites",
+            + ["provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log", "api_tokens", "invites",
                "provider_connections", "memberships", "projects"]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }
         steps.append(SQLStep(statement([("DELETE FROM sessions WHERE org_id = ", .text(id))])))
@@ -391,6 +391,7 @@ extension SQLStore {
             SQLStep(statement([("DELETE FROM provider_usage WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(id))])),
             SQLStep(statement([("DELETE FROM provider_costs WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(id))])),
             SQLStep(statement([("DELETE FROM sync_leases WHERE connection_id = ", .text(id))])),
+            SQLStep(statement([("DELETE FROM provider_project_map WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(id))])),
             SQLStep(auditInsert(audit)),
         ], onConflict: .notFound("provider connection '\(id)'"))
     }

@@ -153,6 +153,42 @@ extension SQLStore {
         }
     }
 
+    // MARK: Provider projects
+
+    public func providerRefs(organizationID: String, connectionID: String) async throws -> [ProviderRef] {
+        var out: [ProviderRef] = []
+        for (kind, column) in [("project", "project_ref"), ("api_key", "api_key_ref")] {
+            let rows = try await database.query(statement([
+                ("SELECT \(column), CAST(COUNT(*) AS BIGINT) FROM provider_usage WHERE org_id = ", .text(organizationID)),
+                (" AND connection_id = ", .text(connectionID)), (" AND \(column) IS NOT NULL GROUP BY \(column) ORDER BY \(column)", nil),
+            ]))
+            out += rows.map { ProviderRef(kind: kind, ref: $0.text(0) ?? "", rows: $0.int(1) ?? 0) }
+        }
+        return out
+    }
+
+    public func providerProjectMappings(organizationID: String) async throws -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        for r in try await database.query(statement([
+            ("SELECT connection_id, ref, project_id FROM provider_project_map WHERE org_id = ", .text(organizationID)),
+        ])) {
+            out[r.text(0) ?? "", default: [:]][r.text(1) ?? ""] = r.text(2)
+        }
+        return out
+    }
+
+    public func mapProviderProject(organizationID: String, connectionID: String, ref: String, projectID: String?) async throws {
+        var steps = [SQLStep(statement([
+            ("DELETE FROM provider_project_map WHERE org_id = ", .text(organizationID)), (" AND connection_id = ", .text(connectionID)),
+            (" AND ref = ", .text(ref)),
+        ]))]
+        if let projectID {
+            steps.append(SQLStep(insertStatement("provider_project_map", ["org_id", "connection_id", "ref", "project_id"],
+                                                 [.text(organizationID), .text(connectionID), .text(ref), .text(projectID)])))
+        }
+        try await database.transaction(steps)
+    }
+
     // MARK: Runs
 
     static var runColumns: String { "id, org_id, connection_id, trigger_kind, from_us, to_us, status, pages, rows_stored, started_us, finished_us, error" }

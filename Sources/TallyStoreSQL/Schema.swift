@@ -146,6 +146,10 @@ public enum Schema {
                 """,
                 "CREATE INDEX sync_runs_org ON sync_runs (org_id, started_us)",
                 "CREATE TABLE sync_leases (connection_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until_us \(bigint) NOT NULL)",
+                """
+                CREATE TABLE provider_project_map (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, ref TEXT NOT NULL,
+                  project_id TEXT NOT NULL, PRIMARY KEY (connection_id, ref))
+                """,
             ]),
         ]
     }

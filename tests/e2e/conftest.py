@@ -449,3 +449,4 @@ def smtp_sink():
     yield sink
     controller.stop()
 from webdriver import driver  # noqa: E402,F401  (a fixture: headless chromium for the dashboard tests)
+from standins.usage_reports import usage_report_standins  # noqa: E402,F401  (a fixture: the providers' usage and cost report stand-ins)

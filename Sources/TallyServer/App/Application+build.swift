@@ -93,7 +93,8 @@ public func buildRouter<Store: TallyStore>(
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: options.pricer)).addRoutes(to: api)
-    SummaryController(store: store, auth: auth).addRoutes(to: api)
+    SummaryController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
+    ReconciliationController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
     AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
     ProjectsController(store: store, auth: auth).addRoutes(to: api)
     ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),

@@ -1,10 +1,12 @@
 import Hummingbird
+import TallyAggregate
 import TallyCore
 
 /// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
 struct SummaryController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
+    let ledger: LedgerService<Store>
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("usage/summary", use: summary)
@@ -12,7 +14,11 @@ struct SummaryController<Store: TallyStore> {
 
     @Sendable func summary(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try UsageParameters(request, allowed: ["from", "to", "group_by"])
+        let params = try UsageParameters(request, allowed: ["from", "to", "group_by", "ledger"])
+        let ledgerName = params.values["ledger"] ?? "observed"
+        guard ledgerName == "observed" || ledgerName == "provider" else {
+            throw APIError.badParameter("ledger", "must be observed (events Tally saw, the default) or provider (the providers' own reports)")
+        }
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
@@ -35,21 +41,37 @@ struct SummaryController<Store: TallyStore> {
                     + UsageDimension.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
-        let result = try await store.summary(SummaryQuery(
-            organizationID: principal.organizationID, from: from, to: to, timeZone: zone, grain: grain,
-            dimensions: dimensions, filters: try await params.filters(store: store, principal: principal)
-        ))
+        let filters = try await params.filters(store: store, principal: principal)
+        let result: SummaryResult
+        if ledgerName == "provider" {
+            // Provider reports are organization-wide: a token limited to one project does not read them.
+            guard principal.projectScope == nil else { throw TallyError.forbidden("the provider ledger needs an admin token or a signed-in member") }
+            let unsupported = Set(dimensions).union(filters.keys).subtracting(ProviderLedger.usageDimensions)
+            if let d = unsupported.sorted().first {
+                throw APIError.badParameter("group_by", "'\(d.rawValue)' is not in the providers' reports; use provider, model, project, api_key, source")
+            }
+            result = try await ledger.summary(org: principal.organizationID, from: from, to: to, grain: grain, dimensions: dimensions,
+                                              filters: filters)
+        } else {
+            result = try await store.summary(SummaryQuery(
+                organizationID: principal.organizationID, from: from, to: to, timeZone: zone, grain: grain,
+                dimensions: dimensions, filters: filters
+            ))
+        }
         var projectNames: [String: String] = [:]
-        if dimensions.contains(.project) {
+        if dimensions.contains(.project) && ledgerName == "observed" {
             for p in try await store.projects(organizationID: principal.organizationID) { projectNames[p.id] = p.name }
         }
         var w = JSONWriter()
         w.beginObject()
         w.field("from", from.rfc3339)
         w.field("to", to.rfc3339)
-        w.field("time_zone", zone.identifier)
+        w.field("time_zone", ledgerName == "provider" ? "UTC" : zone.identifier)
+        w.field("ledger", ledgerName)
         w.field("currency", "USD")
-        w.field("cost_basis", "estimate from list prices; the provider's invoice is authoritative")
+        w.field("cost_basis", ledgerName == "provider"
+            ? "cost_usd: the catalog's estimate of the reported usage; provider_cost_usd: what the provider's cost report billed"
+            : "estimate from list prices; the provider's invoice is authoritative")
         w.key("totals")
         w.beginObject()
         EventJSON.writeMetrics(result.totals, into: &w)

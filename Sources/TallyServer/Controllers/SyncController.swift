@@ -11,6 +11,59 @@ struct SyncController<Store: TallyStore> {
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.post("provider-connections/:id/sync", use: sync)
         group.get("sync-runs", use: runs)
+        group.get("provider-connections/:id/refs", use: refs)
+        group.put("provider-connections/:id/refs/:ref", use: mapRef)
+    }
+
+    /// The provider projects/workspaces and API keys seen in the connection's reports, with the Tally project each
+    /// project/workspace maps to (`null`: shown as "unassigned").
+    @Sendable func refs(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.readUsage, request)
+        let id = try context.parameters.require("id")
+        guard try await store.connection(organizationID: principal.organizationID, id: id) != nil else {
+            throw TallyError.notFound("provider connection '\(id)'")
+        }
+        let mapped = try await store.providerProjectMappings(organizationID: principal.organizationID)[id] ?? [:]
+        let names = Dictionary(try await store.projects(organizationID: principal.organizationID).map { ($0.id, $0.name) },
+                               uniquingKeysWith: { a, _ in a })
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        w.beginArray()
+        for r in try await store.providerRefs(organizationID: principal.organizationID, connectionID: id) {
+            w.beginObject()
+            w.field("kind", r.kind)
+            w.field("ref", r.ref)
+            w.field("rows", r.rows)
+            if r.kind == "project" { w.field("project", mapped[r.ref].flatMap { names[$0] }) }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return .json(w.text)
+    }
+
+    /// `{"project": "web"}` maps a provider project/workspace to a Tally project; `{"project": null}` unmaps it.
+    @Sendable func mapRef(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageProjects, request)
+        let id = try context.parameters.require("id")
+        let ref = try context.parameters.require("ref")
+        guard try await store.connection(organizationID: principal.organizationID, id: id) != nil else {
+            throw TallyError.notFound("provider connection '\(id)'")
+        }
+        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["project"])
+        var projectID: String?
+        if let name = try fields.string("project") {
+            guard let project = try await store.project(organizationID: principal.organizationID, name: name) else {
+                throw TallyError.invalid([FieldProblem(field: "project", reason: "is not a project of this organization")])
+            }
+            projectID = project.id
+        }
+        try await store.mapProviderProject(organizationID: principal.organizationID, connectionID: id, ref: ref, projectID: projectID)
+        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "provider_project.map",
+                                          detail: [("connection", .string(id)), ("ref", .string(ref)),
+                                                   ("project", projectID.map(JSONValue.string) ?? .null)]))
+        return Response(status: .noContent)
     }
 
     /// Runs a sync now and answers with the finished run (`{"from","to"}` optional: default the last 3 days).

@@ -761,6 +761,19 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "ledger",
+            "in": "query",
+            "required": false,
+            "description": "observed (default): events Tally saw (API, gateway, OTLP). provider: the providers' own usage reports (synced), grouped by UTC day, with cost_usd the catalog's estimate and provider_cost_usd the billed cost. The two are never summed.",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "observed",
+                "provider"
+              ]
+            }
           }
         ],
         "responses": {
@@ -4679,6 +4692,184 @@ enum OpenAPIDocumentData {
           },
           "401": {
             "description": "Not signed in",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/provider-connections/{id}/refs": {
+      "get": {
+        "summary": "Provider projects and keys seen in synced reports",
+        "description": "{\"data\":[{\"kind\":\"project\"|\"api_key\",\"ref\",\"rows\",\"project\"?}]}: project/workspace refs carry the Tally project they map to (null: the provider ledger shows them as \"unassigned\").",
+        "tags": [
+          "sync"
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Refs",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such connection",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/provider-connections/{id}/refs/{ref}": {
+      "put": {
+        "summary": "Map a provider project or workspace to a Tally project",
+        "description": "{\"project\":\"web\"} maps, {\"project\":null} unmaps. Admin.",
+        "tags": [
+          "sync"
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "ref",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "project": {
+                    "type": [
+                      "string",
+                      "null"
+                    ]
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "204": {
+            "description": "Saved"
+          },
+          "400": {
+            "description": "Unknown project",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such connection",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/reconciliation": {
+      "get": {
+        "summary": "Observed estimate vs provider bill",
+        "description": "Per UTC period and model, project or provider: observed requests, tokens and estimated cost (events Tally saw), provider-reported tokens, the catalog's estimate of them and the billed cost (cost reports), the difference (billed minus observed estimate, absolute and percent of billed) and `flagged` when it exceeds the threshold or only one side has usage.",
+        "tags": [
+          "sync"
+        ],
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "day|week|month and model|project|provider; default day,model",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "threshold_percent",
+            "in": "query",
+            "required": false,
+            "description": "default 10",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Groups",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Bad parameter",
             "content": {
               "application/json": {
                 "schema": {

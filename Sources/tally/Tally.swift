@@ -97,7 +97,7 @@ struct Serve: AsyncParsableCommand {
           TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
           TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
           TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
-          TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days)
+          TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days; off: never)
           TALLY_SYNC_BACKFILL_DAYS    how far a new connection's first sync reads back (default 30, at most 365)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """

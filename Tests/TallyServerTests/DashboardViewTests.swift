@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TallyCore
+import TallyAggregate
 import TallyPrice
 @testable import TallyServer
 
@@ -278,6 +279,32 @@ enum Sample {
         let events = EventsPage.render(page, EventsPage.Model(state: state, events: [Sample.event(hostile)], next: nil, isFirstPage: true,
                                                                filterQuery: EventsPage.filterQuery(state)))
         #expect(!events.contains("<script>alert"))
+    }
+
+    @Test func reconciliationAndSyncRuns() throws {
+        var observed = UsageMetrics()
+        observed.requests = 10
+        observed.inputTokens = 1000
+        observed.cost = USD(decimal: "1.00")!
+        var reported = UsageMetrics()
+        reported.inputTokens = 1100
+        reported.providerCost = USD(decimal: "1.25")!
+        let lines = ProviderLedger.reconcile(
+            observed: SummaryResult(groups: [SummaryGroup(period: "2026-11-20", values: [.model: "gpt-4o"], metrics: observed)], totals: observed),
+            provider: SummaryResult(groups: [SummaryGroup(period: "2026-11-20", values: [.model: "gpt-4o"], metrics: reported)], totals: reported),
+            dimension: .model, thresholdBasisPoints: 1000)
+        // Billed 1.25 against an estimate of 1.00: 0.25, 20 % of the bill, over the 10 % threshold.
+        #expect(lines.count == 1 && lines[0].difference == USD(decimal: "0.25") && lines[0].differenceBasisPoints == 2000 && lines[0].flagged)
+        let html = ReconciliationPage.render(Sample.page(section: .reconciliation), .init(
+            from: CivilDate(year: 2026, month: 11, day: 1), to: CivilDate(year: 2026, month: 11, day: 23), groupBy: .model,
+            thresholdPercent: 10, lines: lines, hasConnections: true))
+        try Snapshot.check(html, "reconciliation")
+        #expect(html.contains("+20.00%") && html.contains(#"class="flagged""#))
+        let run = SyncRun(id: "sync_1", organizationID: Sample.organization.id, connectionID: "conn_1", trigger: .backfill,
+                          from: Instant(rfc3339: "2026-10-24T00:00:00Z")!, to: Instant(rfc3339: "2026-11-23T00:00:00Z")!, status: .failed,
+                          pages: 3, rows: 120, startedAt: Sample.now, finishedAt: Sample.now, error: "HTTP 529 after 6 attempts: overloaded_error: busy")
+        let providers = SettingsPages.providers(Sample.page(section: .settings), connections: [], vaultReady: true, runs: [run])
+        #expect(providers.contains(#"id="sync-runs""#) && providers.contains("2026-10-24 – 2026-11-22") && providers.contains("overloaded_error"))
     }
 
     @Test func moneyAndNumbersReadWell() {

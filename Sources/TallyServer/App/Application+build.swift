@@ -45,13 +45,14 @@ public func buildApplication<Store: TallyStore>(
     let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger),
                            schedule: options.syncSchedule, logger: logger)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
-    let wake = options.syncInBackground ? wakeSync : nil
+    let background = options.syncInBackground && options.syncSchedule.enabled
+    let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
                              publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
     var services: [any Service] = [refresher, janitor]
-    if options.syncInBackground { services.append(sync) }
+    if background { services.append(sync) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),

@@ -144,10 +144,14 @@ public struct TallyConfig: Sendable {
         config.sessionPolicy = SessionPolicy(idleMinutes: idle ?? 12 * 60, absoluteHours: absolute ?? 7 * 24)
         config.auditRetentionDays = try positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
         if let (v, source) = value(.syncInterval, flag: "--sync-interval") {
-            guard let seconds = Self.duration(v), (60...86_400 * 7).contains(seconds) else {
-                throw Problem(source: source, reason: "must be a duration from 1m to 7d such as 30m, 1h or 3600 (got \"\(v)\")")
+            if v == "off" {
+                config.syncSchedule.enabled = false
+            } else {
+                guard let seconds = Self.duration(v), (5...86_400 * 7).contains(seconds) else {
+                    throw Problem(source: source, reason: "must be a duration from 5s to 7d such as 30m, 1h or 3600, or off (got \"\(v)\")")
+                }
+                config.syncSchedule.intervalSeconds = seconds
             }
-            config.syncSchedule.intervalSeconds = seconds
         }
         if let days = try positive(.syncBackfillDays, flag: "--sync-backfill-days", max: 365) {
             config.syncSchedule.backfillDays = Int64(days)

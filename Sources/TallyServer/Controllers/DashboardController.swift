@@ -25,6 +25,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("events", use: events)
         router.get("events/live", use: live)
         router.get("events/:id", use: event)
+        router.get("reconciliation", use: reconciliation)
         router.get("settings") { _, _ in Response.seeOther("/settings/providers") }
         router.get("settings/:tab", use: settings)
     }
@@ -172,6 +173,31 @@ struct DashboardController<Store: TallyStore> {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
+    // MARK: Reconciliation
+
+    @Sendable func reconciliation(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let query = Self.query(request)
+        return try await respond(request, .reconciliation, title: "Reconciliation") { page in
+            let today = TimeZoneRules.utc.localDate(of: .now)
+            let to = query["to"].flatMap { CivilDate(parsing: $0) } ?? today
+            let from = query["from"].flatMap { CivilDate(parsing: $0) } ?? to.addingDays(-29)
+            let dimension: UsageDimension = switch query["group_by"] {
+            case "project": .project
+            case "provider": .provider
+            default: .model
+            }
+            let threshold = min(max(query["threshold"].flatMap { Int64($0) } ?? 10, 0), 1000)
+            let ledger = LedgerService(store: store, pricer: pricer)
+            let lines = try await ledger.reconcile(organizationID: page.organization.id,
+                                                   from: TimeZoneRules.utc.startOfDay(min(from, to)),
+                                                   to: TimeZoneRules.utc.startOfDay(max(from, to).addingDays(1)), grain: .day,
+                                                   dimension: dimension, thresholdBasisPoints: threshold * 100)
+            let connected = try await store.connections(organizationID: page.organization.id).contains { $0.adminKeyMask != nil }
+            return .html(ReconciliationPage.render(page, .init(from: min(from, to), to: max(from, to), groupBy: dimension,
+                                                               thresholdPercent: threshold, lines: lines, hasConnections: connected)))
+        }
+    }
+
     // MARK: Settings
 
     @Sendable func settings(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -180,7 +206,8 @@ struct DashboardController<Store: TallyStore> {
             let org = page.organization.id
             switch tab {
             case .providers:
-                return .html(SettingsPages.providers(page, connections: try await store.connections(organizationID: org), vaultReady: vaultReady))
+                return .html(SettingsPages.providers(page, connections: try await store.connections(organizationID: org), vaultReady: vaultReady,
+                                                     runs: try await store.syncRuns(organizationID: org, connectionID: nil, limit: 20)))
             case .projects:
                 return .html(SettingsPages.projects(page, projects: try await store.projects(organizationID: org)))
             case .tokens:

@@ -13,6 +13,8 @@ public struct SyncSchedule: Sendable, Equatable {
     public var backfillDays: Int64 = 30
     /// How long a replica's claim on a connection lasts if it dies mid-run.
     public var leaseSeconds: Int64 = 900
+    /// `TALLY_SYNC_INTERVAL=off`: no background sync (runs only through the API or `tally sync run`).
+    public var enabled = true
     public init() {}
 }
 

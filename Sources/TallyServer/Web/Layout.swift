@@ -23,7 +23,7 @@ enum Layout {
         ).render()
     }
 
-    enum Section: String { case overview, usage, events, settings, none }
+    enum Section: String { case overview, usage, events, reconciliation, settings, none }
 
     struct SignedInHeader {
         var userName: String
@@ -40,6 +40,7 @@ enum Layout {
                  navLink("/", "Overview", current: h.section == .overview),
                  navLink("/usage", "Usage", current: h.section == .usage),
                  navLink("/events", "Events", current: h.section == .events),
+                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
                  navLink("/settings/providers", "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(h.organizations.count > 1,

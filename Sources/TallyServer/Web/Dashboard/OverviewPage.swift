@@ -23,6 +23,8 @@ enum OverviewPage {
         var topFeatures: [Ranked]
         /// False when the organization has never received an event: the page shows how to start instead.
         var hasEvents: Bool
+        /// What the providers' cost reports billed in this cycle (UTC days), when a connection syncs them.
+        var billed: USD?
         /// The project the getting-started token is for: the first active one, or `default` (created with the token).
         var snippetProject = "default"
     }
@@ -67,8 +69,17 @@ enum OverviewPage {
             topProjects: ranked(cycleResult.groups, by: .project) { projectNames[$0] ?? $0 },
             topFeatures: ranked(cycleResult.groups, by: .feature),
             hasEvents: hasEvents,
+            billed: try await billedCosts(store: store, org: org, from: current.from, to: now),
             snippetProject: projects.first { $0.archivedAt == nil }?.name ?? "default"
         )
+    }
+
+    /// The cost reports' total over whole UTC days from `from`'s day; nil when no connection has synced any.
+    static func billedCosts(store: some TallyStore, org: String, from: Instant, to: Instant) async throws -> USD? {
+        let day = Instant(seconds: floorDiv(from.seconds, 86_400) * 86_400)
+        let rows = try await store.providerCosts(organizationID: org, connectionID: nil, from: day, to: to)
+        guard !rows.isEmpty else { return nil }
+        return rows.reduce(USD.zero) { $0 + $1.row.amount }
     }
 
     /// Sums groups by one dimension, highest cost first (then most requests), at most `limit`.
@@ -127,7 +138,7 @@ enum OverviewPage {
             .section(.class("grid"), .attribute(named: "aria-label", value: "This billing cycle"),
                 card("card-spend", "Spend (estimate)", value: Format.money(c.knownCost), raw: c.knownCost?.decimalString ?? "",
                      compare: "\(Format.money(p.knownCost)) last cycle · \(Format.change(c.cost.nanos, from: p.cost.nanos))",
-                     extra: c.providerCost.nanos > 0 ? "Provider-reported: \(Format.money(c.providerCost))" : nil),
+                     extra: c.providerCost.nanos > 0 ? "Provider-reported on events: \(Format.money(c.providerCost))" : nil, billed: m.billed),
                 card("card-tokens", "Tokens (input + output)", value: Format.integer(tokens), raw: String(tokens),
                      compare: "\(Format.integer(tokensBefore)) last cycle · \(Format.change(tokens, from: tokensBefore))"),
                 card("card-requests", "Requests", value: Format.integer(c.requests), raw: String(c.requests),
@@ -152,12 +163,17 @@ enum OverviewPage {
         )
     }
 
-    static func card(_ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil) -> Node<HTML.BodyContext> {
+    static func card(_ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil,
+                     billed: USD? = nil) -> Node<HTML.BodyContext> {
         .div(.id(esc(id)), .class("card metric"),
              .p(.class("label"), .text(label)),
              .span(.class("value"), .dataValue(raw), .text(value)),
              .p(.class("compare"), .text(compare)),
-             .unwrap(extra) { .p(.class("compare"), .text($0)) })
+             .unwrap(extra) { .p(.class("compare"), .text($0)) },
+             .unwrap(billed) { b in
+                 .p(.class("compare billed"), .dataValue(b.decimalString),
+                    .text("Billed by providers: \(Format.money(b)) "), .a(.href("/reconciliation"), "(reconcile)"))
+             })
     }
 
     static func unpricedCard(_ count: Int64) -> Node<HTML.BodyContext> {

@@ -79,7 +79,7 @@ enum SettingsPages {
 
     // MARK: Providers
 
-    static func providers(_ page: SignedInPage, connections: [ProviderConnection], vaultReady: Bool) -> String {
+    static func providers(_ page: SignedInPage, connections: [ProviderConnection], vaultReady: Bool, runs: [SyncRun] = []) -> String {
         let admin = page.allows(.manageProviderKeys)
         return self.page(page, .providers,
             .section(.class("card"), .attribute(named: "aria-labelledby", value: "connections-heading"),
@@ -99,6 +99,8 @@ enum SettingsPages {
                                                 ?? c.validatedAt.map { "Validated \(Format.localTime($0, zone: page.zone))" } ?? "Not validated"))),
                                 .td(.if(admin, .div(.class("actions"),
                                     actionButton("Test", api: "POST /api/v1/provider-connections/\(c.id)/test", action: "test"),
+                                    .if(c.adminKeyMask != nil && c.provider != .google,
+                                        actionButton("Sync now", api: "POST /api/v1/provider-connections/\(c.id)/sync", action: "sync")),
                                     actionButton("Delete", api: "DELETE /api/v1/provider-connections/\(c.id)",
                                                  confirm: "Delete the connection '\(c.name)' and its keys?", danger: true, action: "delete"),
                                     .element(named: "details", nodes: [
@@ -108,6 +110,7 @@ enum SettingsPages {
                                                 field("replace-\(c.id)", "New admin key", name: "admin_key", type: .password)),
                                     ])), else: .text("—"))))
                         }))))),
+            .if(!runs.isEmpty, syncRuns(page, runs, connections: connections)),
             .section(.class("card"), .attribute(named: "aria-labelledby", value: "add-heading"),
                 .h2(.id("add-heading"), "Add a connection"),
                 .if(!admin, onlyFor(.admin, "add provider keys"), else: .if(!vaultReady,
@@ -125,6 +128,27 @@ enum SettingsPages {
                                                              .attribute(named: "checked", value: "checked")),
                                     .text("Validate the keys with the provider before saving")))))))
         )
+    }
+
+    /// The provider usage sync's recent runs: what was pulled, when, and why a run failed.
+    static func syncRuns(_ page: SignedInPage, _ runs: [SyncRun], connections: [ProviderConnection]) -> Node<HTML.BodyContext> {
+        let names = Dictionary(connections.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        return .section(.class("card"), .attribute(named: "aria-labelledby", value: "runs-heading"),
+            .h2(.id("runs-heading"), "Provider usage sync"),
+            .p(.class("muted"), .text("Connections with an admin key pull the providers' own usage and cost reports every hour (the last 3 days "
+               + "again, as providers finalize late), and 30 days back when added. "), .a(.href("/reconciliation"), "Compare them with Tally's estimate →")),
+            .div(.class("table-wrap"), .table(.id("sync-runs"),
+                .thead(.tr(.th("Started"), .th("Connection"), .th("Range (UTC)"), .th("Trigger"), .th("Status"),
+                           .th(.class("num"), "Pages"), .th(.class("num"), "Rows"), .th("Error"))),
+                .tbody(.forEach(runs) { r in
+                    .tr(.data(named: "run-id", value: esc(r.id)),
+                        .td(.text(Format.localTime(r.startedAt, zone: page.zone))), .td(.text(names[r.connectionID] ?? r.connectionID)),
+                        .td(.text("\(TimeZoneRules.utc.localDate(of: r.from)) – \(TimeZoneRules.utc.localDate(of: r.to.adding(seconds: -1)))")),
+                        .td(.text(r.trigger.rawValue)),
+                        .td(r.status == .failed ? .span(.class("badge error"), "failed") : .text(r.status.rawValue)),
+                        .td(.class("num"), .text(String(r.pages))), .td(.class("num"), .text(String(r.rows))),
+                        .td(.class("small"), .text(r.error ?? "")))
+                }))))
     }
 
     static func providerLabel(_ p: ProviderKind) -> String {

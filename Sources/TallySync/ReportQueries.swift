@@ -8,8 +8,9 @@ public enum ReportQueries {
         public var headers: [String: String]
     }
 
-    /// Buckets per page: the documented maximum for daily buckets (OpenAI usage 31, costs 180; Anthropic 31).
-    public static func pageSize(_ report: ProviderReport) -> Int { report == .openAICosts ? 180 : 31 }
+    /// Buckets per page: a week, the providers' own default. Fully grouped, a day can hold thousands of rows
+    /// (50 models × 20 projects × 20 keys), so a month per page would mean answers of a hundred megabytes.
+    public static func pageSize(_ report: ProviderReport) -> Int { 7 }
 
     public static func groupBy(_ report: ProviderReport) -> [String] {
         switch report {

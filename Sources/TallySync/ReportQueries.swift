@@ -8,9 +8,12 @@ public enum ReportQueries {
         public var headers: [String: String]
     }
 
-    /// Buckets per page: a week, the providers' own default. Fully grouped, a day can hold thousands of rows
-    /// (50 models × 20 projects × 20 keys), so a month per page would mean answers of a hundred megabytes.
-    public static func pageSize(_ report: ProviderReport) -> Int { 7 }
+    /// Buckets per page. Grouped by model × project × key, one day can hold tens of thousands of rows (50 models ×
+    /// 20 projects × 20 keys), so the two reports grouped that finely are read a day per page, which keeps a page to a
+    /// few megabytes and the server's memory flat; the others a week per page, the providers' own default.
+    public static func pageSize(_ report: ProviderReport) -> Int {
+        report == .openAICompletions || report == .anthropicMessages ? 1 : 7
+    }
 
     public static func groupBy(_ report: ProviderReport) -> [String] {
         switch report {
@@ -66,9 +69,9 @@ public enum ReportQueries {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.append(Character(UnicodeScalar(b)))
-            case UInt8(ascii: "["), UInt8(ascii: "]"):
-                out.append(Character(UnicodeScalar(b)))  // group_by[] as the providers' own clients send it
             default:
+                // Everything else is percent-encoded, brackets included (`group_by%5B%5D`, which servers read as
+                // `group_by[]`): a raw bracket makes Foundation's URL re-encode the whole query, `%` signs too.
                 let hex = String(b, radix: 16, uppercase: true)
                 out += "%" + (hex.count == 1 ? "0" + hex : hex)
             }

@@ -79,7 +79,7 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
         #expect(run.status == .succeeded && run.pages == 3 && run.rows == 4, "\(run.error ?? "")")
         #expect(try await outputTotal(f) == 400)
-        #expect(provider.urls.first?.contains("group_by[]=model") == true)
+        #expect(provider.urls.first?.contains("group_by%5B%5D=model") == true)
         // The same range again: identical tables, not doubled.
         _ = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
         #expect(try await outputTotal(f) == 400)

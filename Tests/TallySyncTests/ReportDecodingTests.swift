@@ -89,12 +89,12 @@ func json(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.
     @Test func requestsFollowEachProvidersConventions() {
         let from = Instant(rfc3339: "2026-11-01T00:00:00Z")!, to = Instant(rfc3339: "2026-11-03T00:00:00Z")!
         let openai = ReportQueries.request(.openAICompletions, baseURL: "http://h", key: "sk-admin-x", from: from, to: to, page: nil)
-        #expect(openai.url == "http://h/v1/organization/usage/completions?start_time=1793491200&end_time=1793664000&bucket_width=1d&limit=7"
+        #expect(openai.url == "http://h/v1/organization/usage/completions?start_time=1793491200&end_time=1793664000&bucket_width=1d&limit=1"
             + "&group_by=model&group_by=project_id&group_by=api_key_id&group_by=batch&group_by=service_tier")
         #expect(openai.headers["Authorization"] == "Bearer sk-admin-x")
         let anthropic = ReportQueries.request(.anthropicCosts, baseURL: "http://h", key: "sk-ant-admin-x", from: from, to: to, page: "p 2")
         #expect(anthropic.url == "http://h/v1/organizations/cost_report?starting_at=2026-11-01T00%3A00%3A00Z&ending_at=2026-11-03T00%3A00%3A00Z"
-            + "&bucket_width=1d&limit=7&group_by[]=workspace_id&group_by[]=description&page=p%202")
+            + "&bucket_width=1d&limit=7&group_by%5B%5D=workspace_id&group_by%5B%5D=description&page=p%202")
         #expect(anthropic.headers["x-api-key"] == "sk-ant-admin-x" && anthropic.headers["anthropic-version"] == "2023-06-01")
         #expect(ReportQueries.pageSize(.openAICosts) == 7)
     }

@@ -126,7 +126,9 @@ public enum ProviderLedger {
             let difference = estimate.map { billed - $0 }
             var bp: Int64?
             if let difference, billed.nanos != 0 {
-                bp = Int64((Int128(difference.nanos) * 10_000 + Int128(billed.nanos.magnitude) / 2) / Int128(billed.nanos.magnitude))
+                // Half away from zero, on the magnitude, so +x% and −x% round alike.
+                let magnitude = (Int128(difference.nanos.magnitude) * 10_000 + Int128(billed.nanos.magnitude) / 2) / Int128(billed.nanos.magnitude)
+                bp = Int64(magnitude) * (difference.nanos < 0 ? -1 : 1)
             }
             let oneSided = (o.requests > 0 || o.inputTokens > 0) != (p.inputTokens > 0 || p.outputTokens > 0 || billed.nanos != 0)
             let flagged = oneSided || (bp.map { $0.magnitude > thresholdBasisPoints.magnitude } ?? false)

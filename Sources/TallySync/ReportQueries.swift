@@ -9,10 +9,11 @@ public enum ReportQueries {
     }
 
     /// Buckets per page. Grouped by model × project × key, one day can hold tens of thousands of rows (50 models ×
-    /// 20 projects × 20 keys), so the two reports grouped that finely are read a day per page, which keeps a page to a
+    /// 20 projects × 20 keys), so the reports grouped that finely (and Anthropic's costs by description) are read a
+    /// day per page, which keeps a page to a
     /// few megabytes and the server's memory flat; the others a week per page, the providers' own default.
     public static func pageSize(_ report: ProviderReport) -> Int {
-        report == .openAICompletions || report == .anthropicMessages ? 1 : 7
+        report == .openAICompletions || report == .anthropicMessages || report == .anthropicCosts ? 1 : 7
     }
 
     public static func groupBy(_ report: ProviderReport) -> [String] {

@@ -57,11 +57,11 @@ struct SyncCommand: AsyncParsableCommand {
             let holder = Identifier.make("cli")
             for c in list {
                 let now = Instant.now
-                guard try await store.acquireSyncLease(connectionID: c.id, holder: holder, until: now.adding(seconds: 900), now: now) else {
+                guard try await store.acquireSyncLease(connectionID: c.id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now) else {
                     print("\(c.id) \(c.name): skipped, a server is syncing it now")
                     continue
                 }
-                let run = try await runner.run(c, from: from, to: to, trigger: .manual)
+                let run = try await runner.run(c, from: from, to: to, trigger: .manual, leaseHolder: holder)
                 try await store.releaseSyncLease(connectionID: c.id, holder: holder)
                 print("\(c.id) \(c.name): \(run.status.rawValue), \(run.pages) pages, \(run.rows) rows, \(run.from.rfc3339) to \(run.to.rfc3339)"
                       + (run.error.map { ": \($0)" } ?? ""))

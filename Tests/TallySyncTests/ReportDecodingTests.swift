@@ -94,9 +94,9 @@ func json(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.
         #expect(openai.headers["Authorization"] == "Bearer sk-admin-x")
         let anthropic = ReportQueries.request(.anthropicCosts, baseURL: "http://h", key: "sk-ant-admin-x", from: from, to: to, page: "p 2")
         #expect(anthropic.url == "http://h/v1/organizations/cost_report?starting_at=2026-11-01T00%3A00%3A00Z&ending_at=2026-11-03T00%3A00%3A00Z"
-            + "&bucket_width=1d&limit=7&group_by%5B%5D=workspace_id&group_by%5B%5D=description&page=p%202")
+            + "&bucket_width=1d&limit=1&group_by%5B%5D=workspace_id&group_by%5B%5D=description&page=p%202")
         #expect(anthropic.headers["x-api-key"] == "sk-ant-admin-x" && anthropic.headers["anthropic-version"] == "2023-06-01")
-        #expect(ReportQueries.pageSize(.openAICosts) == 7)
+        #expect(ReportQueries.pageSize(.openAICosts) == 7 && ReportQueries.pageSize(.anthropicCosts) == 1)
     }
 
     @Test func backoffGrowsIsCappedAndHonoursRetryAfter() {

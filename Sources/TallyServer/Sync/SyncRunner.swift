@@ -6,6 +6,12 @@ import NIOHTTP1
 import TallyCore
 import TallySync
 
+/// The claim on a connection that lets one replica sync it at a time. Renewed after every page, so a holder that dies
+/// frees the connection within this many seconds.
+public enum SyncLease {
+    public static let seconds: Int64 = 120
+}
+
 /// Pulls one connection's usage and cost reports over a range of UTC days and stores them, page by page: each
 /// page's buckets replace what was stored for them, so an interrupted run redone gives the same tables.
 public struct SyncRunner<Store: TallyStore>: Sendable {
@@ -57,9 +63,19 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
         return (Instant(seconds: start), Instant(seconds: max(end, start + day)))
     }
 
-    /// Runs one sync of `connection` and records it; returns the finished run (succeeded or failed).
-    public func run(_ connection: ProviderConnection, from: Instant, to: Instant, trigger: SyncTrigger) async throws -> SyncRun {
+    /// Runs one sync of `connection` and records it; returns the finished run (succeeded or failed). The caller holds
+    /// the connection's lease as `leaseHolder` (renewed here after each page); any other run still marked running
+    /// was interrupted (its server stopped), and is marked so.
+    public func run(_ connection: ProviderConnection, from: Instant, to: Instant, trigger: SyncTrigger,
+                    leaseHolder: String? = nil) async throws -> SyncRun {
         let range = Self.days(from: from, to: to)
+        for var stale in try await store.syncRuns(organizationID: connection.organizationID, connectionID: connection.id, limit: 50)
+        where stale.status == .running {
+            stale.status = .failed
+            stale.finishedAt = .now
+            stale.error = "interrupted: the server stopped during the run; a later run redoes its range"
+            try await store.updateSyncRun(stale)
+        }
         var run = SyncRun(id: Identifier.make("sync"), organizationID: connection.organizationID, connectionID: connection.id,
                           trigger: trigger, from: range.from, to: range.to, startedAt: .now)
         try await store.createSyncRun(run)
@@ -67,7 +83,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
             let key = try adminKey(connection)
             let base = connection.baseURL ?? ProviderValidator.defaultBaseURL(connection.provider)
             for report in ProviderReport.reports(for: connection.provider) {
-                try await pull(report, connection: connection, base: base, key: key, range: range, run: &run)
+                try await pull(report, connection: connection, base: base, key: key, range: range, run: &run, leaseHolder: leaseHolder)
             }
             run.status = .succeeded
         } catch let failure as Failure {
@@ -99,7 +115,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
     }
 
     func pull(_ report: ProviderReport, connection c: ProviderConnection, base: String, key: String,
-              range: (from: Instant, to: Instant), run: inout SyncRun) async throws {
+              range: (from: Instant, to: Instant), run: inout SyncRun, leaseHolder: String?) async throws {
         var page: String?
         var seen = Set<String>()
         repeat {
@@ -130,6 +146,11 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
                 throw Failure.malformed("\(report.rawValue): \(e.description)")
             }
             run.pages += 1
+            try await store.updateSyncRun(run)
+            if let holder = leaseHolder {
+                let now = Instant.now
+                _ = try await store.acquireSyncLease(connectionID: c.id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now)
+            }
             if let p = page {
                 // A cursor seen twice would loop for ever.
                 guard seen.insert(p).inserted else { throw Failure.malformed("\(report.rawValue): next_page repeats \(p)") }

@@ -11,8 +11,8 @@ public struct SyncSchedule: Sendable, Equatable {
     public var rereadDays: Int64 = 3
     /// A connection's first run reads this far back (TALLY_SYNC_BACKFILL_DAYS, default 30, at most 365).
     public var backfillDays: Int64 = 30
-    /// How long a replica's claim on a connection lasts if it dies mid-run.
-    public var leaseSeconds: Int64 = 900
+    /// How long a replica's claim on a connection lasts if it dies mid-run; renewed after every page.
+    public var leaseSeconds: Int64 = SyncLease.seconds
     /// `TALLY_SYNC_INTERVAL=off`: no background sync (runs only through the API or `tally sync run`).
     public var enabled = true
     public init() {}
@@ -68,9 +68,10 @@ public final class SyncService<Store: TallyStore>: Service, Sendable {
         let synced = runs.contains { $0.status == .succeeded }
         // Pulled within this interval already (by this replica or another): skip, so each bucket is fetched once.
         if let last = runs.first(where: { $0.trigger != .manual }),
-           now.microseconds - last.startedAt.microseconds < (schedule.intervalSeconds - 5) * 1_000_000 { return }
+           now.microseconds - last.startedAt.microseconds < schedule.intervalSeconds * 800_000 { return }
         let days = synced ? schedule.rereadDays : schedule.backfillDays
-        _ = try await runner.run(c, from: now.adding(seconds: -days * 86_400), to: now, trigger: synced ? .schedule : .backfill)
+        _ = try await runner.run(c, from: now.adding(seconds: -days * 86_400), to: now, trigger: synced ? .schedule : .backfill,
+                                 leaseHolder: holder)
     }
 
     /// One pass: each connection that can be synced, under its lease.

@@ -137,7 +137,7 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func live(_ request: Request, context: TallyRequestContext) async throws -> Response {
         guard case .page(let page) = try await gate.open(request, section: .events) else { throw TallyError.unauthenticated }
         let state = UsageExplorer.State(query: Self.query(request), defaultPreset: .all)
-        let filters = EventsPage.filters(state, projects: try await store.projects(organizationID: page.organization.id))
+        let filters = state.storeFilters(projects: try await store.projects(organizationID: page.organization.id))
         let start = try await store.latestSequence()
         let store = self.store
         let duration = Duration.seconds(liveStreamSeconds)

@@ -25,21 +25,11 @@ enum EventsPage {
         return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }.joined(separator: "&")
     }
 
-    /// The filters as the store takes them: project names become ids (an unknown name matches nothing).
-    static func filters(_ s: UsageExplorer.State, projects: [Project]) -> DimensionFilters {
-        var filters: DimensionFilters = [:]
-        for (d, text) in s.filters {
-            let values = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-            filters[d] = d == .project ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
-        }
-        return filters
-    }
-
     static func load(store: some TallyStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
                      now: Instant) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
         let range = state.range(now: now, zone: page.zone)
-        let result = try await store.events(EventQuery(organizationID: page.organization.id, filters: filters(state, projects: projects),
+        let result = try await store.events(EventQuery(organizationID: page.organization.id, filters: state.storeFilters(projects: projects),
                                                        from: range.from, to: range.to, limit: pageSize, after: after))
         return Model(state: state, events: result.events, next: result.next, isFirstPage: after == nil,
                      filterQuery: filterQuery(state))

@@ -73,6 +73,16 @@ enum UsageExplorer {
                 .joined(separator: "&")
         }
 
+        /// The filters as the store takes them: project names become ids (an unknown name matches nothing).
+        func storeFilters(projects: [Project]) -> DimensionFilters {
+            var result: DimensionFilters = [:]
+            for (d, text) in filters {
+                let values = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+                result[d] = d == .project ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
+            }
+            return result
+        }
+
         func range(now: Instant, zone: TimeZoneRules) -> (from: Instant?, to: Instant?) {
             preset.range(now: now, zone: zone, from: from, to: to)
         }
@@ -98,12 +108,8 @@ enum UsageExplorer {
         let bounds = state.range(now: now, zone: page.zone)
         // Unbounded ends (custom range with only a start) run to now / from the first day the API allows.
         let range = TimeRange(from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))
-        var filters: DimensionFilters = [:]
         let projects = try await store.projects(organizationID: page.organization.id)
-        for (d, text) in state.filters {
-            let values = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-            filters[d] = d == .project ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
-        }
+        let filters = state.storeFilters(projects: projects)
         let dims = state.groupBy.map { [$0] } ?? []
         let result: SummaryResult
         if range.from < range.to {

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Hummingbird
 import Logging
 import Prometheus
@@ -28,6 +29,8 @@ public struct ServerOptions: Sendable {
     public var syncInBackground = true
     /// How the sync reaches providers (tests substitute one).
     public var reportTransport: any ReportTransport = LiveReportTransport()
+    /// Decides before the gateway forwards a call (budgets, allow-lists and rate limits will live here).
+    public var gatewayPolicy: any GatewayPolicy = AllowAll()
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
 
@@ -44,14 +47,16 @@ public func buildApplication<Store: TallyStore>(
 ) -> some ApplicationProtocol {
     let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger),
                            schedule: options.syncSchedule, logger: logger)
+    let recorder = GatewayRecorder(store: store, logger: logger)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
     let background = options.syncInBackground && options.syncSchedule.enabled
     let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
-                             publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake)
+                             publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake,
+                             gatewayRecorder: recorder)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
-    var services: [any Service] = [refresher, janitor]
+    var services: [any Service] = [refresher, janitor, recorder]
     if background { services.append(sync) }
     return Application(
         router: router,
@@ -73,7 +78,8 @@ public func buildRouter<Store: TallyStore>(
     registry: PrometheusCollectorRegistry? = nil,
     options: ServerOptions = ServerOptions(),
     publicURL: String = "http://127.0.0.1:8080",
-    connectionsChanged: (@Sendable () -> Void)? = nil
+    connectionsChanged: (@Sendable () -> Void)? = nil,
+    gatewayRecorder: GatewayRecorder<Store>? = nil
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
     router.add(middleware: MetricsMiddleware())
@@ -90,6 +96,11 @@ public func buildRouter<Store: TallyStore>(
     DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
                         pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,
                         liveStreamSeconds: options.liveStreamSeconds).addRoutes(to: router)
+    GatewayController(store: store, auth: auth,
+                      connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+                      vault: options.vault, pricer: options.pricer,
+                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), client: .shared,
+                      policy: options.gatewayPolicy, logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)

@@ -4948,6 +4948,192 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/gateway/openai/**": {
+      "get": {
+        "summary": "Gateway to openai",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "post": {
+        "summary": "Gateway to openai",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "put": {
+        "summary": "Gateway to openai",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "patch": {
+        "summary": "Gateway to openai",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Gateway to openai",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      }
+    },
+    "/gateway/anthropic/**": {
+      "get": {
+        "summary": "Gateway to anthropic",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "post": {
+        "summary": "Gateway to anthropic",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "put": {
+        "summary": "Gateway to anthropic",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "patch": {
+        "summary": "Gateway to anthropic",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Gateway to anthropic",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      }
+    },
+    "/gateway/google/**": {
+      "get": {
+        "summary": "Gateway to google",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "post": {
+        "summary": "Gateway to google",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "put": {
+        "summary": "Gateway to google",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "patch": {
+        "summary": "Gateway to google",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Gateway to google",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "tags": [
+          "gateway"
+        ],
+        "responses": {
+          "default": {
+            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+          }
+        }
+      }
     }
   },
   "components": {

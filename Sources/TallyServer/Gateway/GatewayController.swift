@@ -1,0 +1,338 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import TallyCore
+import TallyIngest
+
+/// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model
+/// allow-lists and rate limits will plug in. Today every call is allowed.
+public protocol GatewayPolicy: Sendable {
+    /// nil: forward. Otherwise the HTTP status and message the client gets, in its provider's error format.
+    func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)?
+}
+
+public struct AllowAll: GatewayPolicy {
+    public init() {}
+    public func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)? { nil }
+}
+
+/// `/gateway/openai/v1/…`, `/gateway/anthropic/…`, `/gateway/google/…`: the providers' own APIs, reached with a Tally
+/// token in the header each SDK already sends. Requests are forwarded with the connection's real key, responses
+/// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
+struct GatewayController<Store: TallyStore> {
+    let store: Store
+    let auth: Authenticator<Store>
+    let connections: ConnectionService<Store>
+    let vault: Vault?
+    let pricer: any Pricer
+    let recorder: GatewayRecorder<Store>
+    let client: HTTPClient
+    let policy: any GatewayPolicy
+    let logger: Logger
+
+    func addRoutes(to router: Router<TallyRequestContext>) {
+        for (provider, prefix) in GatewayPaths.prefixes {
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+                router.on(RouterPath(stringLiteral: prefix + "/**"), method: method) { request, context in
+                    try await forward(provider, request, context)
+                }
+            }
+        }
+    }
+
+    // MARK: Forwarding
+
+    func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let startedAt = Instant.now
+        let rest = context.parameters.getCatchAll().joined(separator: "/")
+        // Who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
+        let passThrough = request.headers[.init("X-Tally-Token")!]
+        guard let secret = passThrough ?? Self.presentedKey(provider, request) else {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no Tally token; send it where the SDK sends its API key")
+        }
+        let token: APIToken
+        do {
+            token = try await auth.token(secret: secret)
+        } catch {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the Tally token is not valid (revoked, expired or mistyped)")
+        }
+        guard token.allows(.gateway) else {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: this Tally token lacks the 'gateway' scope")
+        }
+        let chosen = request.headers[.init("X-Tally-Connection")!]
+        let all = try await store.connections(organizationID: token.organizationID).filter { $0.provider == provider }
+        let connection = chosen.flatMap { c in all.first { $0.id == c || $0.name == c } } ?? (chosen == nil ? all.first : nil)
+        var upstreamKey: String?
+        if passThrough == nil {
+            guard let connection else {
+                return GatewayErrors.response(provider, status: 401, message: chosen == nil
+                    ? "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers"
+                    : "Tally gateway: no \(provider.rawValue) connection named '\(chosen!)'")
+            }
+            guard let vault, let key = (try? connections.secrets(connection, vault: vault))?.apiKey else {
+                return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(connection.name)' has no usable API key")
+            }
+            upstreamKey = key
+        }
+        let kind = Self.kind(provider, rest)
+        // JSON bodies of the calls Tally reads are small: read them whole (model, stream, user); anything else streams.
+        var requestJSON: JSONValue?
+        var body: HTTPClientRequest.Body?
+        var filterUsageChunk = false
+        if kind != .other, request.method == .post {
+            var request = request
+            var bytes = Array(try await request.collectBody(upTo: 32 << 20).readableBytesView)
+            requestJSON = try? JSONParser.parse(bytes)
+            if kind == .openAIChat, let json = requestJSON, json["stream"] == .bool(true),
+               json["stream_options"]?["include_usage"] != .bool(true), let patched = Self.withIncludeUsage(json) {
+                bytes = Array(JSONWriter.encode(patched).utf8)
+                filterUsageChunk = true
+            }
+            body = .bytes(ByteBuffer(bytes: bytes))
+        } else if request.method == .post || request.method == .put || request.method == .patch {
+            let length = request.headers[.contentLength].flatMap(Int.init)
+            body = .stream(request.body, length: length.map { .known(Int64($0)) } ?? .unknown)
+        }
+        let requestedModel: String? = {
+            if case .string(let m)? = requestJSON?["model"] { return m }
+            if provider == .google, let range = rest.range(of: "models/") {
+                return String(rest[range.upperBound...].prefix { $0 != ":" })
+            }
+            return nil
+        }()
+        if let refusal = await policy.decide(provider: provider, model: requestedModel, token: token) {
+            return GatewayErrors.response(provider, status: refusal.status, message: refusal.message)
+        }
+        let streamed = requestJSON?["stream"] == .bool(true) || rest.contains(":streamGenerateContent")
+        let base = connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider)
+        var upstream = HTTPClientRequest(url: base + Self.upstreamPath(provider, rest) + Self.query(request, dropKey: provider == .google && passThrough == nil))
+        upstream.method = .init(rawValue: request.method.rawValue)
+        for field in request.headers where Self.forwards(field.name.canonicalName) {
+            upstream.headers.add(name: field.name.rawName, value: field.value)
+        }
+        if let upstreamKey {
+            switch provider {
+            case .openai: upstream.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(upstreamKey)")
+            case .anthropic:
+                upstream.headers.remove(name: "Authorization")
+                upstream.headers.replaceOrAdd(name: "x-api-key", value: upstreamKey)
+            case .google: upstream.headers.replaceOrAdd(name: "x-goog-api-key", value: upstreamKey)
+            }
+        }
+        if let body { upstream.body = body }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(upstream, timeout: .seconds(600))
+        } catch {
+            let message = "Tally gateway: \(provider.rawValue) did not answer: \(ProviderValidator.describe(error))"
+            record(provider: provider, token: token, kind: kind, request: request, requestJSON: requestJSON, started: startedAt,
+                   elapsed: ContinuousClock.now - started, ttft: nil, status: 504, capture: UsageCapture.Result(
+                       model: requestedModel, usage: nil, finishReason: nil, errorType: "gateway_timeout", streamed: streamed), requestID: nil)
+            return GatewayErrors.response(provider, status: 504, message: message)
+        }
+        var headers = HTTPFields()
+        for h in response.headers where !GatewayPaths.hopByHop.contains(h.name.lowercased()) {
+            if filterUsageChunk && h.name.lowercased() == "content-length" { continue }
+            if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
+        }
+        let status = Int(response.status.code)
+        let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
+        let filtering = filterUsageChunk, sentJSON = requestJSON
+        let responseBody = ResponseBody { writer in
+            var capture = UsageCapture(kind: kind, streamed: streamed && status < 400, requestedModel: requestedModel)
+            var filter = StreamFilter()
+            var firstByte: Duration?
+            var disconnected = false
+            do {
+                for try await chunk in response.body {
+                    if firstByte == nil { firstByte = ContinuousClock.now - started }
+                    let bytes = chunk.readableBytesView
+                    capture.consume(bytes)
+                    if filtering {
+                        let pass = filter.pass(bytes)
+                        if !pass.isEmpty { try await write(&writer, pass, disconnected: &disconnected) }
+                    } else {
+                        try await write(&writer, chunk, disconnected: &disconnected)
+                    }
+                    if disconnected { break }
+                }
+                if filtering && !disconnected {
+                    let rest = filter.flush()
+                    if !rest.isEmpty { try await write(&writer, rest, disconnected: &disconnected) }
+                }
+            } catch {
+                capture.markError(disconnected ? "client_disconnected" : "upstream_stream_error")
+            }
+            var result = capture.finish(status: status)
+            if disconnected { result.errorType = "client_disconnected" }
+            record(provider: provider, token: token, kind: kind, request: request, requestJSON: sentJSON, started: startedAt,
+                   elapsed: ContinuousClock.now - started, ttft: streamed ? firstByte : nil, status: status, capture: result,
+                   requestID: requestID)
+            if !disconnected { try await writer.finish(nil) }
+        }
+        return Response(status: .init(code: status), headers: headers, body: responseBody)
+    }
+
+    func write(_ writer: inout any ResponseBodyWriter, _ bytes: some Sequence<UInt8>, disconnected: inout Bool) async throws {
+        try await write(&writer, ByteBuffer(bytes: Array(bytes)), disconnected: &disconnected)
+    }
+
+    func write(_ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, disconnected: inout Bool) async throws {
+        do { try await writer.write(buffer) } catch { disconnected = true }
+    }
+
+    // MARK: Recording
+
+    func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
+                started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
+        func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : String($0.prefix(256)) } }
+        var event = UsageEvent(id: requestID.map { "gw_" + $0 } ?? Identifier.make("gw"), timestamp: started, provider: provider.rawValue,
+                               model: capture.model ?? "unknown")
+        event.operation = switch kind {
+        case .openAIEmbeddings, .geminiEmbed: .embedding
+        case .openAICompletions: .completion
+        case .other: .other
+        default: .chat
+        }
+        var usage = capture.usage ?? TokenUsage()
+        usage.requests = 1
+        event.usage = usage
+        event.source = .gateway
+        event.attribution.feature = header("X-Tally-Feature")
+        event.attribution.environment = header("X-Tally-Environment")
+        var user = header("X-Tally-User")
+        if user == nil, case .string(let u)? = requestJSON?["user"] { user = u }
+        if user == nil, case .string(let u)? = requestJSON?["metadata"]?["user_id"] { user = u }
+        event.attribution.user = user.map { String($0.prefix(256)) }
+        if let tags = header("X-Tally-Tags") {
+            for pair in tags.split(separator: ";").prefix(32) {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
+                if kv.count == 2, !kv[0].isEmpty { event.attribution.tags[kv[0]] = kv[1] }
+            }
+        }
+        if let requestID { event.attribution.tags["provider_request_id"] = requestID }
+        event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
+        event.outcome.httpStatus = status
+        event.outcome.errorType = capture.errorType
+        event.outcome.latencyMs = Self.milliseconds(elapsed)
+        event.outcome.timeToFirstTokenMs = ttft.map(Self.milliseconds)
+        event.outcome.streamed = capture.streamed
+        event.outcome.finishReason = capture.finishReason
+        let quote = capture.usage == nil ? nil : pricer.quote(event, organizationID: token.organizationID)
+        recorder.record(StoredEvent(event: event, organizationID: token.organizationID, projectID: token.projectID,
+                                    projectName: token.projectName, receivedAt: .now, cost: quote?.cost, priceID: quote?.priceID))
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+
+    // MARK: Requests
+
+    /// The secret the SDK sent in its usual place.
+    static func presentedKey(_ provider: ProviderKind, _ request: Request) -> String? {
+        if let bearer = request.headers[.authorization], bearer.lowercased().hasPrefix("bearer ") { return String(bearer.dropFirst(7)) }
+        switch provider {
+        case .openai: return nil
+        case .anthropic: return request.headers[.init("x-api-key")!]
+        case .google: return request.headers[.init("x-goog-api-key")!] ?? request.uri.queryParameters["key"].map(String.init)
+        }
+    }
+
+    static func kind(_ provider: ProviderKind, _ rest: String) -> UsageCapture.Kind {
+        let path = rest.split(separator: "?").first.map(String.init) ?? rest
+        switch provider {
+        case .openai:
+            switch path.hasPrefix("v1/") ? String(path.dropFirst(3)) : path {
+            case "chat/completions": return .openAIChat
+            case "responses": return .openAIResponses
+            case "embeddings": return .openAIEmbeddings
+            case "completions": return .openAICompletions
+            default: return .other
+            }
+        case .anthropic: return path == "v1/messages" ? .anthropicMessages : .other
+        case .google:
+            if path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") { return .geminiGenerate }
+            if path.hasSuffix(":embedContent") { return .geminiEmbed }
+            return .other
+        }
+    }
+
+    /// The SDKs' paths under the base URL map one to one onto the provider's (OpenAI's base URL ends in `/v1`).
+    static func upstreamPath(_ provider: ProviderKind, _ rest: String) -> String { "/" + rest }
+
+    /// The query as sent, less Gemini's `key` when it carried the Tally token.
+    static func query(_ request: Request, dropKey: Bool) -> String {
+        guard let query = request.uri.query, !query.isEmpty else { return "" }
+        guard dropKey else { return "?" + query }
+        let kept = query.split(separator: "&").filter { !$0.hasPrefix("key=") }
+        return kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
+    }
+
+    /// Headers passed upstream: everything the SDK sent except hop-by-hop ones, `X-Tally-*`, the Tally token and
+    /// `Accept-Encoding` (the gateway reads the usage from the body, so it asks for it uncompressed).
+    static func forwards(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return !GatewayPaths.hopByHop.contains(n) && !n.hasPrefix("x-tally-") && n != "authorization" && n != "x-api-key" && n != "x-goog-api-key"
+            && n != "accept-encoding"
+    }
+
+    static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
+        guard case .object(var fields) = json else { return nil }
+        var options: [(String, JSONValue)] = []
+        if let i = fields.firstIndex(where: { $0.0 == "stream_options" }) {
+            if case .object(let existing) = fields[i].1 { options = existing }
+            fields.remove(at: i)
+        }
+        options.removeAll { $0.0 == "include_usage" }
+        options.append(("include_usage", .bool(true)))
+        fields.append(("stream_options", .object(options)))
+        return .object(fields)
+    }
+}
+
+
+enum GatewayPaths {
+    static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                                        "transfer-encoding", "upgrade", "host", "content-length"]
+}
+
+/// Tally's own answers in each provider's error format, so the SDK raises its usual exception with a clear message.
+enum GatewayErrors {
+    static func response(_ provider: ProviderKind, status: Int, message: String) -> Response {
+        var w = JSONWriter()
+        w.beginObject()
+        switch provider {
+        case .openai:
+            w.key("error")
+            w.beginObject()
+            w.field("message", message)
+            w.field("type", status == 401 ? "invalid_request_error" : status == 504 ? "timeout" : "tally_gateway_error")
+            w.field("param", nil as String?)
+            w.field("code", status == 401 ? "invalid_api_key" : nil)
+            w.endObject()
+        case .anthropic:
+            w.field("type", "error")
+            w.key("error")
+            w.beginObject()
+            w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error" : "api_error")
+            w.field("message", message)
+            w.endObject()
+        case .google:
+            w.key("error")
+            w.beginObject()
+            w.field("code", status)
+            w.field("message", message)
+            w.field("status", status == 401 ? "UNAUTHENTICATED" : status == 403 ? "PERMISSION_DENIED" : status == 504 ? "DEADLINE_EXCEEDED" : "INTERNAL")
+            w.endObject()
+        }
+        w.endObject()
+        return Response(status: .init(code: status), headers: [.contentType: "application/json", .init("x-should-retry")!: "false"],
+                        body: .init(byteBuffer: ByteBuffer(string: w.text)))
+    }
+}

@@ -450,3 +450,4 @@ def smtp_sink():
     controller.stop()
 from webdriver import driver  # noqa: E402,F401  (a fixture: headless chromium for the dashboard tests)
 from standins.usage_reports import usage_report_standins  # noqa: E402,F401  (a fixture: the providers' usage and cost report stand-ins)
+from standins.upstreams import upstream_standins  # noqa: E402,F401  (a fixture: the gateway's stand-in upstreams)

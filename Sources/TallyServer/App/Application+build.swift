@@ -99,7 +99,7 @@ public func buildRouter<Store: TallyStore>(
     GatewayController(store: store, auth: auth,
                       connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
                       vault: options.vault, pricer: options.pricer,
-                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), client: .shared,
+                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), client: GatewayHTTP.client,
                       policy: options.gatewayPolicy, logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)

@@ -99,7 +99,7 @@ struct GatewayController<Store: TallyStore> {
             body = .stream(request.body, length: length.map { .known(Int64($0)) } ?? .unknown)
         }
         let requestedModel: String? = {
-            if case .string(let m)? = requestJSON?["model"] { return m }
+            if case .string(let m)? = requestJSON?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
             if provider == .google, let range = rest.range(of: "models/") {
                 return String(rest[range.upperBound...].prefix { $0 != ":" })
             }
@@ -112,7 +112,7 @@ struct GatewayController<Store: TallyStore> {
         let base = connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider)
         var upstream = HTTPClientRequest(url: base + Self.upstreamPath(provider, rest) + Self.query(request, dropKey: provider == .google && passThrough == nil))
         upstream.method = .init(rawValue: request.method.rawValue)
-        for field in request.headers where Self.forwards(field.name.canonicalName) {
+        for field in request.headers where Self.forwards(field.name.canonicalName, passThrough: passThrough != nil) {
             upstream.headers.add(name: field.name.rawName, value: field.value)
         }
         if let upstreamKey {
@@ -172,7 +172,7 @@ struct GatewayController<Store: TallyStore> {
             var result = capture.finish(status: status)
             if disconnected { result.errorType = "client_disconnected" }
             record(provider: provider, token: token, kind: kind, request: request, requestJSON: sentJSON, started: startedAt,
-                   elapsed: ContinuousClock.now - started, ttft: streamed ? firstByte : nil, status: status, capture: result,
+                   elapsed: ContinuousClock.now - started, ttft: streamed && status < 400 ? firstByte : nil, status: status, capture: result,
                    requestID: requestID)
             if !disconnected { try await writer.finish(nil) }
         }
@@ -192,8 +192,9 @@ struct GatewayController<Store: TallyStore> {
     func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
                 started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
         func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : String($0.prefix(256)) } }
+        let model = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 } ?? "unknown"
         var event = UsageEvent(id: requestID.map { "gw_" + $0 } ?? Identifier.make("gw"), timestamp: started, provider: provider.rawValue,
-                               model: capture.model ?? "unknown")
+                               model: model)
         event.operation = switch kind {
         case .openAIEmbeddings, .geminiEmbed: .embedding
         case .openAICompletions: .completion
@@ -257,7 +258,7 @@ struct GatewayController<Store: TallyStore> {
         case .anthropic: return path == "v1/messages" ? .anthropicMessages : .other
         case .google:
             if path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") { return .geminiGenerate }
-            if path.hasSuffix(":embedContent") { return .geminiEmbed }
+            if path.hasSuffix(":embedContent") || path.hasSuffix(":batchEmbedContents") { return .geminiEmbed }
             return .other
         }
     }
@@ -275,10 +276,11 @@ struct GatewayController<Store: TallyStore> {
 
     /// Headers passed upstream: everything the SDK sent except hop-by-hop ones, `X-Tally-*`, the Tally token and
     /// `Accept-Encoding` (the gateway reads the usage from the body, so it asks for it uncompressed).
-    static func forwards(_ name: String) -> Bool {
+    /// In pass-through mode the app's own provider key is forwarded as sent.
+    static func forwards(_ name: String, passThrough: Bool) -> Bool {
         let n = name.lowercased()
-        return !GatewayPaths.hopByHop.contains(n) && !n.hasPrefix("x-tally-") && n != "authorization" && n != "x-api-key" && n != "x-goog-api-key"
-            && n != "accept-encoding"
+        if GatewayPaths.hopByHop.contains(n) || n.hasPrefix("x-tally-") || n == "accept-encoding" { return false }
+        return passThrough || (n != "authorization" && n != "x-api-key" && n != "x-goog-api-key")
     }
 
     static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
@@ -295,6 +297,18 @@ struct GatewayController<Store: TallyStore> {
     }
 }
 
+
+/// The gateway's own HTTP client: no decompression (the usage is read from the bytes as they pass, and the client gets
+/// the provider's own encoding), no redirects followed, a connect limit, and reads as slow as a long generation needs.
+enum GatewayHTTP {
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(600))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}
 
 enum GatewayPaths {
     static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]

@@ -15,7 +15,8 @@ import urllib.parse
 import pytest
 import requests
 from selenium import webdriver as _selenium
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -32,9 +33,12 @@ class Driver(_selenium.Chrome):
     # -- waiting
 
     def wait_for(self, condition, timeout=10, message=""):
-        """Wait until `condition(driver)` is truthy and return its value."""
+        """Wait until `condition(driver)` is truthy and return its value. An element that goes stale or missing
+        while a page replaces the last one only means "not yet": the condition is asked again."""
         try:
-            return WebDriverWait(self, timeout, poll_frequency=0.1).until(condition)
+            return WebDriverWait(self, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                                 ).until(condition)
         except TimeoutException:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or condition} "
                                  f"(at {self.current_url})") from None

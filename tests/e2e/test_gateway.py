@@ -955,3 +955,41 @@ def test_compressed_upstream_answers_reach_the_client_intact(gw):
         if created:
             gw.api("DELETE", f"/api/v1/provider-connections/{created['id']}")
         up.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The gateway remembers tokens and connections for a few seconds; a change made through this server holds at once.
+
+def test_revoked_token_archived_project_and_deleted_connection_stop_at_once(gw):
+    ask = dict(model=OPENAI_MODEL, messages=[{"role": "user", "content": "still there?"}])
+    gw.openai().chat.completions.create(**ask)  # the token and the connections are now remembered
+
+    tokens = gw.api("GET", "/api/v1/tokens").json()["data"]
+    mine = [t for t in tokens if t["project"] == gw.project and t["revoked_at"] is None]
+    assert len(mine) == 1, mine
+    assert gw.api("DELETE", f"/api/v1/tokens/{mine[0]['id']}").status_code == 204
+    with pytest.raises(openai.AuthenticationError):
+        gw.openai().chat.completions.create(**ask)
+
+    gw.token = gw.new_token(["gateway"])
+    gw.openai().chat.completions.create(**ask)
+    project = next(p for p in gw.api("GET", "/api/v1/projects").json()["data"] if p["name"] == gw.project)
+    assert gw.api("PATCH", f"/api/v1/projects/{project['id']}", json={"archived": True}).status_code == 200
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        gw.openai().chat.completions.create(**ask)
+    assert "archived" in e.value.message
+    assert gw.api("PATCH", f"/api/v1/projects/{project['id']}", json={"archived": False}).status_code == 200
+    gw.openai().chat.completions.create(**ask)
+
+    s = gw.standins["openai"]
+    r = gw.api("POST", "/api/v1/provider-connections",
+               json={"provider": "openai", "name": "spare", "api_key": s.key, "base_url": s.url})
+    assert r.status_code == 201, r.text
+    spare = gw.openai(default_headers={"X-Tally-Connection": "spare"})
+    spare.chat.completions.create(**ask)
+    assert gw.api("DELETE", f"/api/v1/provider-connections/{r.json()['id']}").status_code == 204
+    with pytest.raises(openai.AuthenticationError) as e:
+        spare.chat.completions.create(**ask)
+    assert "no openai connection named 'spare'" in e.value.message
+    # Four calls went through; the refused ones were not forwarded.
+    assert len([rec for rec in s.recorded() if rec.path == "/v1/chat/completions"]) == 4

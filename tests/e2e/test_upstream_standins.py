@@ -689,6 +689,18 @@ def test_time_to_first_chunk_and_slow_chunks(ups):
     assert 0.18 < t_headers < 0.45 and t_first - t_headers > 0.25, (t_headers, t_first)
 
 
+def test_stall_mid_stream_is_one_long_pause_after_n_chunks(ups):
+    s = ups.openai
+    s.chunk_delay = 0.01
+    s.fault(stall_after=2, stall=0.5)
+    chunks = list(oai(s).chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                 messages=[{"role": "user", "content": "x [[usage chunks=3]]"}]))
+    rec = s.last()
+    assert rec.completed and len(chunks) == rec.chunks_total - 1  # all but [DONE]
+    gaps = [b - a for a, b in zip(rec.chunk_sent_at, rec.chunk_sent_at[1:])]
+    assert gaps[1] >= 0.45 and max(gaps[:1] + gaps[2:]) < 0.2, gaps  # the pause is before the third chunk only
+
+
 def test_client_disconnect_mid_stream_is_recorded(ups):
     s = ups.openai
     s.chunk_delay = 0.05

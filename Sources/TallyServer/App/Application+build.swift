@@ -31,6 +31,10 @@ public struct ServerOptions: Sendable {
     public var reportTransport: any ReportTransport = LiveReportTransport()
     /// Decides before the gateway forwards a call (budgets, allow-lists and rate limits will live here).
     public var gatewayPolicy: any GatewayPolicy = AllowAll()
+    /// How long the gateway waits on an upstream.
+    public var gatewayTimeouts = GatewayTimeouts()
+    /// How long the gateway remembers a token or a connection (other replicas see a revocation within this).
+    public var gatewayCredentialSeconds = 5
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
 
@@ -48,15 +52,17 @@ public func buildApplication<Store: TallyStore>(
     let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger),
                            schedule: options.syncSchedule, logger: logger)
     let recorder = GatewayRecorder(store: store, logger: logger)
+    let gatewayHTTP = GatewayHTTP(timeouts: options.gatewayTimeouts)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
     let background = options.syncInBackground && options.syncSchedule.enabled
     let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
                              publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake,
-                             gatewayRecorder: recorder)
+                             gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
-    var services: [any Service] = [refresher, janitor, recorder]
+    // Shut down in reverse order: the server drains its requests first, then the recorder stores their events.
+    var services: [any Service] = [gatewayHTTP, recorder, refresher, janitor]
     if background { services.append(sync) }
     return Application(
         router: router,
@@ -79,7 +85,8 @@ public func buildRouter<Store: TallyStore>(
     options: ServerOptions = ServerOptions(),
     publicURL: String = "http://127.0.0.1:8080",
     connectionsChanged: (@Sendable () -> Void)? = nil,
-    gatewayRecorder: GatewayRecorder<Store>? = nil
+    gatewayRecorder: GatewayRecorder<Store>? = nil,
+    gatewayHTTP: GatewayHTTP = .shared
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
     router.add(middleware: MetricsMiddleware())
@@ -96,10 +103,12 @@ public func buildRouter<Store: TallyStore>(
     DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
                         pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,
                         liveStreamSeconds: options.liveStreamSeconds).addRoutes(to: router)
-    GatewayController(store: store, auth: auth,
-                      connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
-                      vault: options.vault, pricer: options.pricer,
-                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), client: GatewayHTTP.client,
+    let credentials = GatewayCredentials(auth: auth, store: store,
+                                         connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+                                         vault: options.vault, ttl: .seconds(options.gatewayCredentialSeconds))
+    let forgetCredentials: @Sendable () -> Void = { credentials.forgetAll() }
+    GatewayController(credentials: credentials, pricer: options.pricer,
+                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), http: gatewayHTTP,
                       policy: options.gatewayPolicy, logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
@@ -108,9 +117,9 @@ public func buildRouter<Store: TallyStore>(
     SummaryController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
     ReconciliationController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
     AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
-    ProjectsController(store: store, auth: auth).addRoutes(to: api)
+    ProjectsController(store: store, auth: auth, changed: forgetCredentials).addRoutes(to: api)
     ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
-                          changed: connectionsChanged).addRoutes(to: api)
+                          changed: connectionsChanged, anyChange: forgetCredentials).addRoutes(to: api)
     SyncController(store: store, auth: auth, runner: makeSyncRunner(store: store, options: options, logger: logger)).addRoutes(to: api)
     return router
 }

@@ -26,8 +26,15 @@ public struct TallyConfig: Sendable {
     public var sessionPolicy = SessionPolicy()
     public var auditRetentionDays = 365
     public var syncSchedule = SyncSchedule()
+    public var gatewayTimeouts = GatewayTimeouts()
 
     public init() {}
+
+    /// `500ms`, `90s`, `30m`, `1h`, or plain seconds, in milliseconds.
+    static func milliseconds(_ text: String) -> Int64? {
+        if text.hasSuffix("ms") { return Int64(text.dropLast(2)) }
+        return duration(text).map { $0 * 1000 }
+    }
 
     /// `90s`, `30m`, `1h`, `2d` or plain seconds.
     static func duration(_ text: String) -> Int64? {
@@ -62,6 +69,8 @@ public struct TallyConfig: Sendable {
         case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
+        case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
+        case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -156,6 +165,16 @@ public struct TallyConfig: Sendable {
         if let days = try positive(.syncBackfillDays, flag: "--sync-backfill-days", max: 365) {
             config.syncSchedule.backfillDays = Int64(days)
         }
+        func timeout(_ key: Key, flag: String) throws(Problem) -> Duration? {
+            guard let (v, source) = value(key, flag: flag) else { return nil }
+            guard let ms = Self.milliseconds(v), (100...3_600_000).contains(ms) else {
+                throw Problem(source: source, reason: "must be a duration from 100ms to 1h such as 500ms, 10s or 5m (got \"\(v)\")")
+            }
+            return .milliseconds(ms)
+        }
+        if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
+        if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
+        if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
         return config
     }
 }

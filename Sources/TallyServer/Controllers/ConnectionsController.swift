@@ -7,6 +7,8 @@ struct ConnectionsController<Store: TallyStore> {
     let connections: ConnectionService<Store>
     /// Told when a connection is added or gets new keys (the provider sync then runs at once).
     var changed: (@Sendable () -> Void)?
+    /// Told when a connection is added, changed or deleted (the gateway forgets the connections it remembered).
+    var anyChange: (@Sendable () -> Void)?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("provider-connections", use: list)
@@ -26,6 +28,7 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let c = try await connections.create(try await JSONBody.read(request), principal: principal)
+        anyChange?()
         changed?()
         return .json(AccountJSON.connection(c), status: .created)
     }
@@ -39,6 +42,7 @@ struct ConnectionsController<Store: TallyStore> {
         let principal = try await auth.require(.manageProviderKeys, request)
         let id = try context.parameters.require("id")
         let c = try await connections.update(id, try await JSONBody.read(request), principal: principal)
+        anyChange?()
         changed?()
         return .json(AccountJSON.connection(c))
     }
@@ -46,6 +50,7 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         try await connections.delete(try context.parameters.require("id"), principal: principal)
+        anyChange?()
         return Response(status: .noContent)
     }
 

@@ -5,6 +5,8 @@ import TallyCore
 struct ProjectsController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
+    /// Told when a token is revoked or a project changes (the gateway forgets what it remembered of them).
+    var changed: (@Sendable () -> Void)?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("projects", use: projects)
@@ -51,6 +53,7 @@ struct ProjectsController<Store: TallyStore> {
             project.archivedAt = archived ? (project.archivedAt ?? .now) : nil
         }
         try await store.updateProject(organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
+        changed?()
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
                                           detail: [("id", .string(id)), ("name", .string(project.name)),
                                                    ("archived", .bool(project.archivedAt != nil))]))
@@ -131,6 +134,7 @@ struct ProjectsController<Store: TallyStore> {
             throw TallyError.notFound("token '\(id)'")
         }
         try await store.revokeToken(organizationID: principal.organizationID, id: id, at: .now)
+        changed?()
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.revoke",
                                           detail: [("id", .string(id))]))
         return Response(status: .noContent)

@@ -24,13 +24,10 @@ public struct AllowAll: GatewayPolicy {
 /// token in the header each SDK already sends. Requests are forwarded with the connection's real key, responses
 /// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
 struct GatewayController<Store: TallyStore> {
-    let store: Store
-    let auth: Authenticator<Store>
-    let connections: ConnectionService<Store>
-    let vault: Vault?
+    let credentials: GatewayCredentials<Store>
     let pricer: any Pricer
     let recorder: GatewayRecorder<Store>
-    let client: HTTPClient
+    let http: GatewayHTTP
     let policy: any GatewayPolicy
     let logger: Logger
 
@@ -57,32 +54,38 @@ struct GatewayController<Store: TallyStore> {
         }
         let token: APIToken
         do {
-            token = try await auth.token(secret: secret)
+            token = try await credentials.token(secret: secret)
         } catch {
             return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the Tally token is not valid (revoked, expired or mistyped)")
         }
         guard token.allows(.gateway) else {
             return GatewayErrors.response(provider, status: 403, message: "Tally gateway: this Tally token lacks the 'gateway' scope")
         }
+        guard !token.projectArchived else {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
+        }
         let chosen = request.headers[.init("X-Tally-Connection")!]
-        let all = try await store.connections(organizationID: token.organizationID).filter { $0.provider == provider }
-        let connection = chosen.flatMap { c in all.first { $0.id == c || $0.name == c } } ?? (chosen == nil ? all.first : nil)
+        let all = try await credentials.upstreams(organizationID: token.organizationID, provider: provider)
+        let upstreamChoice = chosen.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
+            ?? (chosen == nil ? all.first : nil)
+        let connection = upstreamChoice?.connection
         var upstreamKey: String?
         if passThrough == nil {
-            guard let connection else {
+            guard let upstreamChoice else {
                 return GatewayErrors.response(provider, status: 401, message: chosen == nil
                     ? "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers"
                     : "Tally gateway: no \(provider.rawValue) connection named '\(chosen!)'")
             }
-            guard let vault, let key = (try? connections.secrets(connection, vault: vault))?.apiKey else {
-                return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(connection.name)' has no usable API key")
+            guard let key = upstreamChoice.apiKey else {
+                return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(upstreamChoice.connection.name)' has no usable API key")
             }
             upstreamKey = key
         }
         let kind = Self.kind(provider, rest)
         // JSON bodies of the calls Tally reads are small: read them whole (model, stream, user); anything else streams.
         var requestJSON: JSONValue?
-        var body: HTTPClientRequest.Body?
+        var body: UpstreamBody?
+        var upload: UploadPump?
         var filterUsageChunk = false
         if kind != .other, request.method == .post {
             var request = request
@@ -95,8 +98,9 @@ struct GatewayController<Store: TallyStore> {
             }
             body = .bytes(ByteBuffer(bytes: bytes))
         } else if request.method == .post || request.method == .put || request.method == .patch {
-            let length = request.headers[.contentLength].flatMap(Int.init)
-            body = .stream(request.body, length: length.map { .known(Int64($0)) } ?? .unknown)
+            let pump = UploadPump(request.body)
+            upload = pump
+            body = .stream(pump, length: request.headers[.contentLength].flatMap(Int.init))
         }
         let requestedModel: String? = {
             if case .string(let m)? = requestJSON?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
@@ -124,17 +128,18 @@ struct GatewayController<Store: TallyStore> {
             case .google: upstream.headers.replaceOrAdd(name: "x-goog-api-key", value: upstreamKey)
             }
         }
-        if let body { upstream.body = body }
 
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(upstream, timeout: .seconds(600))
+            response = try await http.send(upstream, body: body)
         } catch {
-            let message = "Tally gateway: \(provider.rawValue) did not answer: \(ProviderValidator.describe(error))"
+            let failure = UpstreamFailure(error)
             record(provider: provider, token: token, kind: kind, request: request, requestJSON: requestJSON, started: startedAt,
-                   elapsed: ContinuousClock.now - started, ttft: nil, status: 504, capture: UsageCapture.Result(
-                       model: requestedModel, usage: nil, finishReason: nil, errorType: "gateway_timeout", streamed: streamed), requestID: nil)
-            return GatewayErrors.response(provider, status: 504, message: message)
+                   elapsed: ContinuousClock.now - started, ttft: nil, status: failure.status, capture: UsageCapture.Result(
+                       model: requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType, streamed: streamed), requestID: nil)
+            await upload?.stop()
+            return GatewayErrors.response(provider, status: failure.status,
+                                          message: failure.message(provider.rawValue, base: base, timeouts: http.timeouts))
         }
         var headers = HTTPFields()
         for h in response.headers where !GatewayPaths.hopByHop.contains(h.name.lowercased()) {
@@ -143,48 +148,68 @@ struct GatewayController<Store: TallyStore> {
         }
         let status = Int(response.status.code)
         let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
-        let filtering = filterUsageChunk, sentJSON = requestJSON
+        let eventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+        let filtering = filterUsageChunk, sentJSON = requestJSON, idle = http.timeouts.idle, pump = upload
         let responseBody = ResponseBody { writer in
             var capture = UsageCapture(kind: kind, streamed: streamed && status < 400, requestedModel: requestedModel)
             var filter = StreamFilter()
+            var sent = SentTail()
             var firstByte: Duration?
             var disconnected = false
+            var idleTimedOut = false
             do {
-                for try await chunk in response.body {
+                try await UpstreamRelay.relay(response.body, idle: idle) { chunk in
                     if firstByte == nil { firstByte = ContinuousClock.now - started }
                     let bytes = chunk.readableBytesView
                     capture.consume(bytes)
                     if filtering {
                         let pass = filter.pass(bytes)
-                        if !pass.isEmpty { try await write(&writer, pass, disconnected: &disconnected) }
+                        if !pass.isEmpty { await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected) }
                     } else {
-                        try await write(&writer, chunk, disconnected: &disconnected)
+                        await write(&writer, chunk, sent: &sent, disconnected: &disconnected)
                     }
-                    if disconnected { break }
+                    return !disconnected
                 }
                 if filtering && !disconnected {
                     let rest = filter.flush()
-                    if !rest.isEmpty { try await write(&writer, rest, disconnected: &disconnected) }
+                    if !rest.isEmpty { await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected) }
                 }
+            } catch is UpstreamRelay.IdleTimeout {
+                idleTimedOut = true
+                capture.markError("upstream_idle_timeout")
             } catch {
                 capture.markError(disconnected ? "client_disconnected" : "upstream_stream_error")
             }
             var result = capture.finish(status: status)
             if disconnected { result.errorType = "client_disconnected" }
+            if idleTimedOut { result.errorType = "upstream_idle_timeout" }
             record(provider: provider, token: token, kind: kind, request: request, requestJSON: sentJSON, started: startedAt,
                    elapsed: ContinuousClock.now - started, ttft: streamed && status < 400 ? firstByte : nil, status: status, capture: result,
                    requestID: requestID)
-            if !disconnected { try await writer.finish(nil) }
+            await pump?.stop()
+            if disconnected { return }
+            if idleTimedOut {
+                // The head has gone out: an SSE stream at an event boundary gets the provider's error event, any other
+                // body is cut off so the client sees an incomplete response rather than a short one.
+                let message = "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
+                guard eventStream, sent.atEventBoundary,
+                      let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
+                else { throw UpstreamRelay.IdleTimeout() }
+                await write(&writer, ByteBuffer(string: event), sent: &sent, disconnected: &disconnected)
+            }
+            try await writer.finish(nil)
         }
         return Response(status: .init(code: status), headers: headers, body: responseBody)
     }
 
-    func write(_ writer: inout any ResponseBodyWriter, _ bytes: some Sequence<UInt8>, disconnected: inout Bool) async throws {
-        try await write(&writer, ByteBuffer(bytes: Array(bytes)), disconnected: &disconnected)
-    }
-
-    func write(_ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, disconnected: inout Bool) async throws {
-        do { try await writer.write(buffer) } catch { disconnected = true }
+    /// Writes to the client; a failed write means the client went away.
+    func write(_ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, sent: inout SentTail, disconnected: inout Bool) async {
+        do {
+            try await writer.write(buffer)
+            sent.note(buffer)
+        } catch {
+            disconnected = true
+        }
     }
 
     // MARK: Recording
@@ -298,55 +323,20 @@ struct GatewayController<Store: TallyStore> {
 }
 
 
-/// The gateway's own HTTP client: no decompression (the usage is read from the bytes as they pass, and the client gets
-/// the provider's own encoding), no redirects followed, a connect limit, and reads as slow as a long generation needs.
-enum GatewayHTTP {
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(600))
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
-}
-
 enum GatewayPaths {
     static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]
     static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                                         "transfer-encoding", "upgrade", "host", "content-length"]
 }
 
-/// Tally's own answers in each provider's error format, so the SDK raises its usual exception with a clear message.
-enum GatewayErrors {
-    static func response(_ provider: ProviderKind, status: Int, message: String) -> Response {
-        var w = JSONWriter()
-        w.beginObject()
-        switch provider {
-        case .openai:
-            w.key("error")
-            w.beginObject()
-            w.field("message", message)
-            w.field("type", status == 401 ? "invalid_request_error" : status == 504 ? "timeout" : "tally_gateway_error")
-            w.field("param", nil as String?)
-            w.field("code", status == 401 ? "invalid_api_key" : nil)
-            w.endObject()
-        case .anthropic:
-            w.field("type", "error")
-            w.key("error")
-            w.beginObject()
-            w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error" : "api_error")
-            w.field("message", message)
-            w.endObject()
-        case .google:
-            w.key("error")
-            w.beginObject()
-            w.field("code", status)
-            w.field("message", message)
-            w.field("status", status == 401 ? "UNAUTHENTICATED" : status == 403 ? "PERMISSION_DENIED" : status == 504 ? "DEADLINE_EXCEEDED" : "INTERNAL")
-            w.endObject()
-        }
-        w.endObject()
-        return Response(status: .init(code: status), headers: [.contentType: "application/json", .init("x-should-retry")!: "false"],
-                        body: .init(byteBuffer: ByteBuffer(string: w.text)))
+/// The last bytes written to the client: whether a server-sent-events stream is between two events.
+struct SentTail {
+    /// The last four bytes, the newest lowest; it starts as if an event had just ended.
+    private var last: UInt32 = 0x0D0A_0D0A
+
+    mutating func note(_ buffer: ByteBuffer) {
+        for byte in buffer.readableBytesView.suffix(4) { last = last << 8 | UInt32(byte) }
     }
+
+    var atEventBoundary: Bool { last & 0xFFFF == 0x0A0A || last == 0x0D0A_0D0A }
 }

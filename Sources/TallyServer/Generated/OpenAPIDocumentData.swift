@@ -4952,61 +4952,121 @@ enum OpenAPIDocumentData {
     "/gateway/openai/**": {
       "get": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "post": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "put": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "patch": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "delete": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       }
@@ -5014,61 +5074,121 @@ enum OpenAPIDocumentData {
     "/gateway/anthropic/**": {
       "get": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "post": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "put": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "patch": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "delete": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       }
@@ -5076,61 +5196,121 @@ enum OpenAPIDocumentData {
     "/gateway/google/**": {
       "get": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "post": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "put": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "patch": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       },
       "delete": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
         "responses": {
           "default": {
-            "description": "The provider's own answer, or Tally's 401/403/504 in the provider's error format"
+            "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
+          },
+          "401": {
+            "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
+          },
+          "403": {
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "502": {
+            "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "504": {
+            "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
           }
         }
       }

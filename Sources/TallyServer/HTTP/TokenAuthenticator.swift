@@ -118,6 +118,12 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         return Principal(.user(membership.user, membership.role, session))
     }
 
+    /// A token found in the gateway's cache: its use is recorded as `token(secret:)` would record it.
+    func noteUse(_ token: APIToken) async {
+        let now = Instant.now
+        if due(token.id, now) { try? await store.recordTokenUse(id: token.id, at: now) }
+    }
+
     private func due(_ id: String, _ now: Instant) -> Bool {
         lastRecorded.times.withLock { seen -> Bool in
             if let last = seen[id], now.microseconds - last < 60_000_000 { return false }

@@ -42,7 +42,8 @@ created as soon as the headers arrive, so a test can see an upload being receive
 
 Faults for the next N matching requests: `standin.fault(status=429)` (the provider's exact error body and headers),
 `fault(cut_after=2)` (connection closed after 2 chunks; half the body when not streaming), `fault(error_after=2)`
-(an error event mid-stream), `fault(first_byte_delay=…)`, `fault(chunk_delay=…)`, combinable; persistent pacing in
+(an error event mid-stream), `fault(first_byte_delay=…)`, `fault(chunk_delay=…)`, `fault(stall_after=2, stall=3.0)`
+(one long pause after 2 chunks, then the rest at the usual pace), combinable; persistent pacing in
 `standin.first_byte_delay`, `first_chunk_delay`, `chunk_delay`. Streams are written chunk by chunk (one HTTP chunk
 per SSE event), each flushed with the delay between, so a buffering proxy shows in the arrival times.
 
@@ -520,11 +521,12 @@ class RecordedRequest:
 class Fault:
     def __init__(self, status=None, times=1, match=None, headers=None, body=None, error_type=None, message=None,
                  first_byte_delay=None, first_chunk_delay=None, chunk_delay=None, cut_after=None, error_after=None,
-                 error_status=None):
+                 error_status=None, stall_after=None, stall=None):
         self.status, self.times, self.match = status, times, match
         self.headers, self.body, self.error_type, self.message = headers, body, error_type, message
         self.first_byte_delay, self.first_chunk_delay, self.chunk_delay = first_byte_delay, first_chunk_delay, chunk_delay
         self.cut_after, self.error_after, self.error_status = cut_after, error_after, error_status
+        self.stall_after, self.stall = stall_after, stall  # streams: one pause of `stall` s before chunk stall_after
 
     def matches(self, rec):
         if self.match is None:
@@ -991,7 +993,8 @@ class UpstreamStandIn:
         `error_type`, `message` override). cut_after: close the connection after that many stream chunks (for a
         non-streaming answer: after half the body). error_after: the provider's error event after that many chunks
         (`error_status` picks which error, default 529 Anthropic / 500 others). first_byte_delay, first_chunk_delay,
-        chunk_delay: pacing. times=None: until cleared."""
+        chunk_delay: pacing. stall_after + stall: a stream writes `stall_after` chunks, pauses `stall` seconds once,
+        then goes on (an upstream that stops mid-stream). times=None: until cleared."""
         f = Fault(status=status, times=times, match=match, **kw)
         with self._lock:
             self._faults.append(f)
@@ -1162,6 +1165,7 @@ class UpstreamStandIn:
             k = min(fault.error_after, len(chunks))
             chunks = chunks[:k] + [plan.error_event(k, fault.error_status)]
         cut_after = fault.cut_after if fault is not None else None
+        stall_after = fault.stall_after if fault is not None and fault.stall else None
         if rec is not None:
             rec.streamed = chunks is not None
             rec.chunks_total = len(chunks or ())
@@ -1186,6 +1190,8 @@ class UpstreamStandIn:
                     rec.headers_sent_at = time.monotonic()
                 for i, c in enumerate(chunks):
                     delay = fcd if i == 0 else cd
+                    if i == stall_after:
+                        delay = max(delay or 0, fault.stall)
                     if delay:
                         await asyncio.sleep(delay)
                     if conn.closed:

@@ -1,0 +1,235 @@
+import AsyncAlgorithms
+import AsyncHTTPClient
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// How long the gateway waits on an upstream (TALLY_GATEWAY_CONNECT_TIMEOUT, …_FIRST_BYTE_TIMEOUT, …_IDLE_TIMEOUT).
+/// The defaults match the providers' SDKs (a long non-streamed generation sends its head only when it is done).
+public struct GatewayTimeouts: Sendable, Equatable {
+    /// To open the connection to the upstream.
+    public var connect: Duration = .seconds(10)
+    /// From sending the request to receiving the response head.
+    public var firstByte: Duration = .seconds(600)
+    /// The longest silence between two pieces of a response body.
+    public var idle: Duration = .seconds(600)
+
+    public init() {}
+}
+
+/// The gateway's HTTP client, a Service so it is shut down with the server. No decompression (the usage is read from
+/// the bytes as they pass and the client gets the provider's own encoding), no redirects followed, and a pool wide
+/// enough that long streams do not queue the calls behind them.
+public final class GatewayHTTP: Service, Sendable {
+    public let client: HTTPClient
+    public let timeouts: GatewayTimeouts
+    /// For routers built without an application (tests): default timeouts, lives as long as the process.
+    public static let shared = GatewayHTTP()
+
+    public init(timeouts: GatewayTimeouts = GatewayTimeouts()) {
+        self.timeouts = timeouts
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        // The first-byte and idle limits are the gateway's own (a read timeout here would cut a slow head too).
+        configuration.timeout = .init(connect: .nanoseconds(Self.nanoseconds(timeouts.connect)))
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+
+    struct FirstByteTimeout: Error {}
+
+    /// Sends `request` with `body` and waits for the response head: the connect timeout bounds connecting, then the
+    /// first-byte clock runs from the moment the body has been handed over, so a slow upload is not cut (like Go's
+    /// `ResponseHeaderTimeout`). A request without a body starts that clock at once, after the connect allowance.
+    func send(_ request: HTTPClientRequest, body: UpstreamBody?) async throws -> HTTPClientResponse {
+        var request = request
+        let alarm = Alarm(loop: client.eventLoopGroup.any())
+        defer { alarm.stop() }
+        let firstByte = timeouts.firstByte
+        let startClock: @Sendable () -> Void = { alarm.arm(in: firstByte) }
+        switch body {
+        case .bytes(let buffer)?:
+            request.body = .stream(SignallingBody(base: [buffer].async, sent: startClock), length: .known(Int64(buffer.readableBytes)))
+        case .stream(let upload, let length)?:
+            request.body = .stream(SignallingBody(base: upload.pieces, sent: startClock), length: length.map { .known(Int64($0)) } ?? .unknown)
+        case nil:
+            alarm.arm(in: timeouts.connect + firstByte)
+        }
+        let prepared = request, client = client
+        let call = Task { try await client.execute(prepared, deadline: .distantFuture) }
+        alarm.setAction { call.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await call.value } onCancel: { call.cancel() }
+        } catch {
+            if alarm.fired { throw FirstByteTimeout() }
+            throw error
+        }
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Why an upstream call failed before its head arrived: what the client is told and what the event records.
+enum UpstreamFailure {
+    case connectTimeout, firstByteTimeout, unreachable(String)
+
+    init(_ error: any Error) {
+        switch error {
+        case let e as HTTPClientError where e == .connectTimeout: self = .connectTimeout
+        case is GatewayHTTP.FirstByteTimeout: self = .firstByteTimeout
+        // NIO's connection errors name the address and the errno, never a key.
+        default: self = .unreachable(String(String(describing: error).prefix(300)))
+        }
+    }
+
+    var status: Int {
+        switch self {
+        case .connectTimeout, .firstByteTimeout: 504
+        case .unreachable: 502
+        }
+    }
+
+    var errorType: String {
+        switch self {
+        case .connectTimeout: "upstream_connect_timeout"
+        case .firstByteTimeout: "upstream_timeout"
+        case .unreachable: "upstream_unreachable"
+        }
+    }
+
+    func message(_ provider: String, base: String, timeouts: GatewayTimeouts) -> String {
+        switch self {
+        case .connectTimeout:
+            "Tally gateway: could not connect to \(provider) at \(base) within \(timeouts.connect.shortText) (TALLY_GATEWAY_CONNECT_TIMEOUT)"
+        case .firstByteTimeout:
+            "Tally gateway: \(provider) sent no answer within \(timeouts.firstByte.shortText) (TALLY_GATEWAY_FIRST_BYTE_TIMEOUT)"
+        case .unreachable(let why):
+            "Tally gateway: could not reach \(provider) at \(base): \(why)"
+        }
+    }
+}
+
+extension Duration {
+    /// `500ms`, `10s`, `5m`: how the settings are written.
+    var shortText: String {
+        let ms = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+}
+
+/// What the gateway sends upstream: bytes it has read (and maybe rewritten), or the client's body as it arrives.
+enum UpstreamBody {
+    case bytes(ByteBuffer)
+    case stream(UploadPump, length: Int?)
+}
+
+/// Reads a client's upload for the upstream request, one piece at a time. The server reads what is left of a request
+/// body once the response is done, and two readers on one body are fatal; so when a call ends before its upload
+/// (the upstream answered early, or failed), `stop` ends this reader first.
+final class UploadPump: Sendable {
+    let pieces = AsyncThrowingChannel<ByteBuffer, any Error>()
+    private let reader: Task<Void, Never>
+
+    init(_ body: RequestBody) {
+        let pieces = pieces
+        reader = Task {
+            do {
+                for try await piece in body { await pieces.send(piece) }
+                pieces.finish()
+            } catch {
+                pieces.fail(error)
+            }
+        }
+    }
+
+    func stop() async {
+        reader.cancel()
+        pieces.finish()
+        await reader.value
+    }
+}
+
+/// A request body that says when its last piece has been taken, which is when the first-byte clock starts.
+struct SignallingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    let base: Base
+    let sent: @Sendable () -> Void
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let sent: @Sendable () -> Void
+
+        mutating func next() async throws -> ByteBuffer? {
+            let piece = try await base.next()
+            if piece == nil { sent() }
+            return piece
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), sent: sent) }
+}
+
+/// A timer on an event loop for the gateway's per-call limits. Unlike `Task.sleep`, whose cancelled sleeps hold their
+/// task until the original deadline (600 s here, thousands of calls a second), a stopped alarm is freed at once.
+final class Alarm: Sendable {
+    private struct State: Sendable {
+        var scheduled: Scheduled<Void>?
+        var action: (@Sendable () -> Void)?
+        var fired = false
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let loop: any EventLoop
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    /// What to do when the alarm goes off (run at once if it already has).
+    func setAction(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            s.action = action
+            return s.fired && !s.stopped
+        }
+        if now { action() }
+    }
+
+    /// Goes off after `delay`, replacing an earlier setting; nothing once stopped.
+    func arm(in delay: Duration) {
+        state.withLock { s in
+            guard !s.stopped else { return }
+            s.scheduled?.cancel()
+            s.scheduled = loop.scheduleTask(in: .nanoseconds(GatewayHTTP.nanoseconds(delay))) { self.fire() }
+        }
+    }
+
+    func stop() {
+        state.withLock { s in
+            s.stopped = true
+            s.scheduled?.cancel()
+            s.scheduled = nil
+            s.action = nil
+        }
+    }
+
+    var fired: Bool { state.withLock { $0.fired } }
+
+    private func fire() {
+        let action = state.withLock { s -> (@Sendable () -> Void)? in
+            guard !s.stopped else { return nil }
+            s.fired = true
+            s.scheduled = nil
+            return s.action
+        }
+        action?()
+    }
+}

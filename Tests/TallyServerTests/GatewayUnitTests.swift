@@ -1,0 +1,72 @@
+import NIOCore
+import TallyCore
+import Testing
+@testable import TallyServer
+
+@Suite struct GatewaySettingsTests {
+    @Test func timeoutsDefaultToTheSDKsAndReadEveryUnit() throws {
+        #expect(try TallyConfig.load(environment: [:], flags: [:]).gatewayTimeouts == GatewayTimeouts())
+        let config = try TallyConfig.load(environment: [
+            "TALLY_GATEWAY_CONNECT_TIMEOUT": "500ms", "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT": "2m", "TALLY_GATEWAY_IDLE_TIMEOUT": "45",
+        ], flags: [:])
+        #expect(config.gatewayTimeouts.connect == .milliseconds(500))
+        #expect(config.gatewayTimeouts.firstByte == .seconds(120))
+        #expect(config.gatewayTimeouts.idle == .seconds(45))
+        let flagged = try TallyConfig.load(environment: ["TALLY_GATEWAY_IDLE_TIMEOUT": "45"], flags: [.gatewayIdleTimeout: "3s"])
+        #expect(flagged.gatewayTimeouts.idle == .seconds(3))
+    }
+
+    @Test(arguments: ["0", "50ms", "2h", "soon", "-1s", ""])
+    func aTimeoutOutOfRangeNamesItsVariable(_ value: String) {
+        guard !value.isEmpty else {
+            // Empty means unset, like every other variable.
+            #expect((try? TallyConfig.load(environment: ["TALLY_GATEWAY_CONNECT_TIMEOUT": value], flags: [:]))?.gatewayTimeouts.connect == .seconds(10))
+            return
+        }
+        #expect {
+            try TallyConfig.load(environment: ["TALLY_GATEWAY_CONNECT_TIMEOUT": value], flags: [:])
+        } throws: { error in
+            "\(error)".hasPrefix("TALLY_GATEWAY_CONNECT_TIMEOUT must be a duration from 100ms to 1h") && "\(error)".contains("\"\(value)\"")
+        }
+    }
+
+    @Test func durationsAreWrittenAsTheSettingsAre() {
+        #expect(Duration.milliseconds(500).shortText == "500ms")
+        #expect(Duration.seconds(10).shortText == "10s")
+        #expect(Duration.seconds(600).shortText == "10m")
+        #expect(Duration.milliseconds(1500).shortText == "1500ms")
+    }
+}
+
+@Suite struct GatewayStreamTailTests {
+    func tail(_ pieces: String...) -> SentTail {
+        var t = SentTail()
+        for p in pieces { t.note(ByteBuffer(string: p)) }
+        return t
+    }
+
+    @Test func anEventEndsAtABlankLine() {
+        #expect(tail().atEventBoundary)
+        #expect(tail("data: {\"a\":1}\n\n").atEventBoundary)
+        #expect(tail("event: ping\r\ndata: {}\r\n\r\n").atEventBoundary)
+        #expect(tail("data: {\"a\":1}\n", "\n").atEventBoundary)
+        #expect(tail("data: {\"a\":1}\n", "\n", "", "").atEventBoundary)
+    }
+
+    @Test func halfAnEventIsNotABoundary() {
+        #expect(!tail("data: {\"a\":").atEventBoundary)
+        #expect(!tail("data: {\"a\":1}\n").atEventBoundary)
+        #expect(!tail("data: {}\n\n", "data: {").atEventBoundary)
+        #expect(!tail("event: ping\r\n").atEventBoundary)
+    }
+}
+
+@Suite struct GatewayStreamErrorTests {
+    @Test func openAIAndAnthropicStreamsEndWithTheirOwnErrorEvent() throws {
+        let openai = try #require(GatewayErrors.streamEvent(.openai, message: "m \"q\"", code: "upstream_idle_timeout"))
+        #expect(openai == #"data: {"error":{"message":"m \"q\"","type":"timeout","param":null,"code":"upstream_idle_timeout"}}"# + "\n\n")
+        let anthropic = try #require(GatewayErrors.streamEvent(.anthropic, message: "m", code: "upstream_idle_timeout"))
+        #expect(anthropic == "event: error\n" + #"data: {"type":"error","error":{"type":"timeout_error","message":"m"}}"# + "\n\n")
+        #expect(GatewayErrors.streamEvent(.google, message: "m", code: "x") == nil)
+    }
+}

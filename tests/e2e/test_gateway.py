@@ -6,7 +6,7 @@ back from `GET /api/v1/events` with its tokens asserted exactly (the stand-in's 
 One `tally serve` (SQLite) for the module; each test gets fresh stand-ins, its own project and gateway token (so the
 events it reads are its own), and the module's connections pointed at its stand-ins.
 
-Not covered (not built yet): configurable connect/first-byte/idle timeouts and their 504s, the recorder's metrics."""
+Timeouts, unreachable upstreams, graceful shutdown, large uploads and the recorder's metrics: test_gateway_faults.py."""
 import asyncio
 import json
 import tempfile

@@ -246,8 +246,8 @@ struct GatewayController<Store: TallyStore> {
         event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
         event.outcome.httpStatus = status
         event.outcome.errorType = capture.errorType
-        event.outcome.latencyMs = Self.milliseconds(elapsed)
-        event.outcome.timeToFirstTokenMs = ttft.map(Self.milliseconds)
+        event.outcome.latencyMs = elapsed.wholeMilliseconds
+        event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
         event.outcome.finishReason = capture.finishReason
         let quote = capture.usage == nil ? nil : pricer.quote(event, organizationID: token.organizationID)
@@ -255,7 +255,6 @@ struct GatewayController<Store: TallyStore> {
                                     projectName: token.projectName, receivedAt: .now, cost: quote?.cost, priceID: quote?.priceID))
     }
 
-    static func milliseconds(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
 
     // MARK: Requests
 

@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import AsyncHTTPClient
 import Hummingbird
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -33,7 +34,7 @@ public final class GatewayHTTP: Service, Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         // The first-byte and idle limits are the gateway's own (a read timeout here would cut a slow head too).
-        configuration.timeout = .init(connect: .nanoseconds(Self.nanoseconds(timeouts.connect)))
+        configuration.timeout = .init(connect: .nanoseconds(timeouts.connect.wholeNanoseconds))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
@@ -73,9 +74,6 @@ public final class GatewayHTTP: Service, Sendable {
         }
     }
 
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
 }
 
 /// Why an upstream call failed before its head arrived: what the client is told and what the event records.
@@ -87,8 +85,16 @@ enum UpstreamFailure {
         case let e as HTTPClientError where e == .connectTimeout: self = .connectTimeout
         case is GatewayHTTP.FirstByteTimeout: self = .firstByteTimeout
         // NIO's connection errors name the address and the errno, never a key.
-        default: self = .unreachable(String(String(describing: error).prefix(300)))
+        default: self = .unreachable(Self.reason(error))
         }
+    }
+
+    /// "Connection refused (errno 111)" rather than NIO's nested description.
+    static func reason(_ error: any Error) -> String {
+        var error = error
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first?.error { error = first }
+        if let e = error as? IOError { return "\(String(cString: strerror(e.errnoCode))) (errno \(e.errnoCode))" }
+        return String(String(describing: error).prefix(300))
     }
 
     var status: Int {
@@ -119,9 +125,12 @@ enum UpstreamFailure {
 }
 
 extension Duration {
+    var wholeNanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+
     /// `500ms`, `10s`, `5m`: how the settings are written.
     var shortText: String {
-        let ms = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let ms = wholeMilliseconds
         if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
         if ms % 1000 == 0 { return "\(ms / 1000)s" }
         return "\(ms)ms"
@@ -208,7 +217,7 @@ final class Alarm: Sendable {
         state.withLock { s in
             guard !s.stopped else { return }
             s.scheduled?.cancel()
-            s.scheduled = loop.scheduleTask(in: .nanoseconds(GatewayHTTP.nanoseconds(delay))) { self.fire() }
+            s.scheduled = loop.scheduleTask(in: .nanoseconds(delay.wholeNanoseconds)) { self.fire() }
         }
     }
 

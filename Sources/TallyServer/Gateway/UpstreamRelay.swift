@@ -16,7 +16,7 @@ enum UpstreamRelay {
     static func relay(_ body: HTTPClientResponse.Body, idle: Duration, consume: (ByteBuffer) async -> Bool) async throws {
         let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
         let waitingSince = WaitingSince()
-        let limit = UInt64(GatewayHTTP.nanoseconds(idle))
+        let limit = UInt64(idle.wholeNanoseconds)
         let watchdog = Alarm(loop: MultiThreadedEventLoopGroup.singleton.any())
         defer { watchdog.stop() }
         watchdog.setAction {

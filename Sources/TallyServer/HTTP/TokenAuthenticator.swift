@@ -97,7 +97,7 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         guard secret.hasPrefix("tly_"), let token = try await store.token(secretHash: TokenSecret.hash(secret)),
               token.isActive(at: now)
         else { throw TallyError.unauthenticated }
-        if due(token.id, now) { try? await store.recordTokenUse(id: token.id, at: now) }
+        await noteUse(token)
         return token
     }
 
@@ -118,7 +118,7 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         return Principal(.user(membership.user, membership.role, session))
     }
 
-    /// A token found in the gateway's cache: its use is recorded as `token(secret:)` would record it.
+    /// Records a token's use (at most once a minute); the gateway calls it for tokens it remembers.
     func noteUse(_ token: APIToken) async {
         let now = Instant.now
         if due(token.id, now) { try? await store.recordTokenUse(id: token.id, at: now) }

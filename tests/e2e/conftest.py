@@ -451,3 +451,21 @@ def smtp_sink():
 from webdriver import driver  # noqa: E402,F401  (a fixture: headless chromium for the dashboard tests)
 from standins.usage_reports import usage_report_standins  # noqa: E402,F401  (a fixture: the providers' usage and cost report stand-ins)
 from standins.upstreams import upstream_standins  # noqa: E402,F401  (a fixture: the gateway's stand-in upstreams)
+
+
+# -- a skipped test fails the run where everything it needs is provided -------------------------------------------
+
+def pytest_sessionfinish(session, exitstatus):
+    """scripts/test starts PostgreSQL and installs every package, so there nothing may skip: a skip there means a test
+    silently stopped testing (TALLY_E2E_FORBID_SKIPS=1). Run by hand without PostgreSQL, the skips stay skips."""
+    if os.environ.get("TALLY_E2E_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped where nothing may skip (TALLY_E2E_FORBID_SKIPS=1):",
+                            red=True)
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reporter.write_line(f"  {report.nodeid}: {reason}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

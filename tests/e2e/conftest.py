@@ -144,7 +144,6 @@ import base64  # noqa: E402
 import email  # noqa: E402
 import email.policy  # noqa: E402
 import html.parser  # noqa: E402
-import http.cookiejar  # noqa: E402
 import threading  # noqa: E402
 
 from standins.provider_models import provider_standins  # noqa: E402,F401  (a fixture)
@@ -324,15 +323,6 @@ def assert_error(response, status, code=None):
     return body["error"]
 
 
-class _LoopbackIsSecure(http.cookiejar.DefaultCookiePolicy):
-    """Browsers treat http://127.0.0.1 and localhost as secure and send them `Secure` cookies (Tally sets those when
-    TALLY_PUBLIC_URL is https); requests would keep them for https only."""
-
-    def return_ok_secure(self, cookie, request):
-        host = urllib.parse.urlsplit(request.get_full_url()).hostname
-        return host in ("127.0.0.1", "localhost", "::1") or super().return_ok_secure(cookie, request)
-
-
 class Browser:
     """One person's browser against one server: cookies, forms filled with their _csrf, and JSON API calls
     authenticated by the session cookie (with X-CSRF-Token on anything but GET/HEAD). Redirects are never followed."""
@@ -340,7 +330,6 @@ class Browser:
     def __init__(self, server):
         self.server = server
         self.http = requests.Session()
-        self.http.cookies.set_policy(_LoopbackIsSecure())
         self.csrf = None  # the session's CSRF token, from GET /api/v1/me
 
     def at(self, server):
@@ -352,7 +341,12 @@ class Browser:
 
     def request(self, method, path, **kw):
         kw.setdefault("timeout", 30)
-        return self.http.request(method, self.server.url + path, allow_redirects=False, **kw)
+        r = self.http.request(method, self.server.url + path, allow_redirects=False, **kw)
+        # Browsers send `Secure` cookies (Tally sets them when TALLY_PUBLIC_URL is https) to http://127.0.0.1 too,
+        # a secure context; requests would keep them for https only.
+        for cookie in self.http.cookies:
+            cookie.secure = False
+        return r
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

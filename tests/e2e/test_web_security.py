@@ -2,6 +2,7 @@
 TALLY_METRICS_TOKEN, Secure cookies from an https TALLY_PUBLIC_URL, private files in a data directory that already
 existed, no secrets in a debug log, and scripts/check-attributes seeing the helpers that write attributes unescaped."""
 import base64
+import datetime
 import hashlib
 import os
 import re
@@ -16,7 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BIN, AccountsTally, Browser, api_token, bearer, free_port, signed_in
+from webdriver import driver  # noqa: F401  (a fixture: headless chromium)
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD}
@@ -61,6 +66,80 @@ def test_pages_carry_the_security_headers_and_the_csp_allows_the_inline_script_b
         assert redirect.status_code == 303 and "frame-ancestors 'none'" in redirect.headers["Content-Security-Policy"]
     finally:
         t.stop_all()
+
+
+HOSTILE = 'x"><img src=x onerror="window.__xss=1"><script>window.__xss=2</script>\''
+
+
+def test_in_a_browser_hostile_ids_and_names_stay_text_inline_scripts_are_refused_and_the_switcher_works(driver, tally_dir):
+    t, server = serve(tally_dir)
+    try:
+        owner = signed_in(server)
+        token = api_token(owner, scopes=("ingest", "read"))
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        r = requests.post(server.url + "/api/v1/events", headers=bearer(token), timeout=30, json=[
+            {"id": HOSTILE, "timestamp": now, "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1, "output_tokens": 1}])
+        assert r.status_code == 200, r.text
+        r = owner.api("POST", "/api/v1/organizations", json={"name": HOSTILE})
+        assert r.status_code == 201, r.text
+        hostile_org = r.json()["id"]
+
+        driver.get(server.url + "/login")
+        driver.wait_css("input[name=email]").send_keys(ADMIN_EMAIL)
+        driver.css("input[name=password]").send_keys(ADMIN_PASSWORD)
+        driver.css("form button[type=submit]").click()
+        driver.wait_path("/")
+
+        driver.get(server.url + "/events/" + urllib.parse.quote(HOSTILE, safe=""))
+        driver.wait_css("h1")
+        assert HOSTILE in driver.title, driver.title
+        assert driver.execute_script("return window.__xss") is None, "the event id ran as markup"
+        # The policy at work: an inline script put into the page is refused.
+        ran = driver.execute_script(
+            "const s = document.createElement('script'); s.textContent = 'window.__inline = 1';"
+            "document.head.appendChild(s); return window.__inline")
+        assert ran is None, "an inline script ran: no Content-Security-Policy"
+        assert any("Content Security Policy" in m for m in driver.js_errors()), driver.console()
+
+        # The organization switcher (its handler is in tally.js now) switches, and the hostile name stays text.
+        driver.get(server.url + "/")
+        Select(driver.wait_css("select[name=organization_id]")).select_by_value(hostile_org)
+        session = driver.requests_session()
+        driver.wait_for(lambda d: session.get(server.url + "/api/v1/me", timeout=10).json()["organization"]["id"] == hostile_org,
+                        message="the switch to the second organization")
+        driver.get(server.url + "/")
+        driver.wait_css("select[name=organization_id]")
+        assert driver.execute_script("return window.__xss") is None, "the organization name ran as markup"
+        assert not [m for m in driver.js_errors() if "Content Security Policy" in m], driver.console()
+    finally:
+        t.stop_all()
+
+
+def test_viewers_and_members_get_no_provider_settings_page_like_the_api(tally_dir):
+    t, server = serve(tally_dir)
+    try:
+        owner = signed_in(server)
+        r = owner.api("POST", "/api/v1/provider-connections", json={"name": "only-admins-see-this", "provider": "openai",
+                                                                    "api_key": "sk-test-0123456789abcdef", "validate": False})
+        assert r.status_code == 201, r.text
+        for role in ("viewer", "member"):
+            r = owner.api("POST", "/api/v1/invites", json={"email": f"{role}@example.test", "role": role})
+            assert r.status_code == 201, r.text
+            person = Browser(server)
+            path = urllib.parse.urlsplit(r.json()["url"]).path
+            assert person.fill(path, name=f"A {role}", password=f"{role}-password-0123").status_code == 303
+            person.me()
+            assert person.get("/api/v1/provider-connections").status_code == 403
+            page = person.get("/settings/providers")
+            assert page.status_code == 403 and "only-admins-see-this" not in page.text, (role, page.status_code)
+            assert location_of(person.get("/settings")) == "/settings/projects"
+        assert "only-admins-see-this" in owner.get("/settings/providers").text
+    finally:
+        t.stop_all()
+
+
+def location_of(response):
+    return urllib.parse.urlsplit(response.headers.get("Location", "")).path
 
 
 # -- /metrics --------------------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BIN, AccountsTally, Browser, api_token, bearer, free_port, signed_in
-from webdriver import driver  # noqa: F401  (a fixture: headless chromium)
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD}
@@ -215,13 +214,14 @@ def test_files_in_an_existing_data_directory_are_private(tally_dir):
 
 # -- the debug log ---------------------------------------------------------------------------------------------------
 
-def test_a_debug_log_holds_no_invite_secret_and_no_key_parameter(tally_dir):
-    t, server = serve(tally_dir, TALLY_LOG_LEVEL="debug")
+def test_a_debug_log_holds_no_invite_secret_and_no_key_parameter(tally_dir, smtp_sink):
+    t, server = serve(tally_dir, TALLY_LOG_LEVEL="debug", TALLY_SMTP_URL=smtp_sink.url())
     try:
         owner = signed_in(server)
         r = owner.api("POST", "/api/v1/invites", json={"email": "newcomer@example.test", "role": "viewer"})
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201 and r.json()["mailed"] is True, r.text
         url = r.json()["url"]
+        assert url in smtp_sink.wait_for(1)[0]["text"], "the invite went out by mail (and its sending was logged)"
         secret = urllib.parse.urlsplit(url).path.rsplit("/", 1)[1]
         invitee = Browser(server)
         assert invitee.get(urllib.parse.urlsplit(url).path).status_code == 200
@@ -235,7 +235,7 @@ def test_a_debug_log_holds_no_invite_secret_and_no_key_parameter(tally_dir):
         requests.get(f"{server.url}/usage?preset=7d&key={token}&token={token}", allow_redirects=False, timeout=30)
 
         log = t.logs()
-        assert "/gateway/google/" in log and "/invites/" in log, "the debug log should show these requests"
+        assert "/gateway/google/" in log and "/invites/" in log and "SMTP" in log, "the debug log should show these requests"
         for name, value in [("invite secret", secret), ("gateway token", token), ("session cookie", owner.session_cookie),
                             ("the password", ADMIN_PASSWORD)]:
             assert value not in log, f"the {name} is in the debug log"

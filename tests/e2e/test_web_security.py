@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -169,6 +170,31 @@ def test_a_short_metrics_token_stops_start_up_without_echoing_it(tally_dir):
                        env=t.environment({"TALLY_METRICS_TOKEN": "tooshort"}))
     assert r.returncode == 1 and "TALLY_METRICS_TOKEN" in r.stderr, r.stderr
     assert "tooshort" not in r.stderr + r.stdout
+
+
+# -- live streams ---------------------------------------------------------------------------------------------------
+
+def test_live_streams_are_capped_per_session_and_end_at_sign_out(tally_dir):
+    t, server = serve(tally_dir)
+    try:
+        b = signed_in(server)
+        streams = [b.get("/events/live", stream=True) for _ in range(4)]
+        assert all(s.status_code == 200 for s in streams), [s.status_code for s in streams]
+        fifth = b.get("/events/live", stream=True)
+        assert fifth.status_code == 429, f"the fifth stream of a session answered {fifth.status_code}"
+        assert fifth.json()["error"]["code"] == "too_many_streams", fifth.text[:300]
+        other = signed_in(server).get("/events/live", stream=True)
+        assert other.status_code == 200, "another session has its own four"
+        other.close()
+
+        started = time.monotonic()
+        assert b.logout().status_code == 303
+        for s in streams:
+            s.raw.read()  # to the end: the server ends each stream at its next poll (streams last 2 minutes otherwise)
+            s.close()
+        assert time.monotonic() - started < 15
+    finally:
+        t.stop_all()
 
 
 # -- cookies ---------------------------------------------------------------------------------------------------------

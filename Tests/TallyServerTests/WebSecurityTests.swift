@@ -39,7 +39,7 @@ import TallyStoreSQL
     @Test func hostileEventIdsStayTextOnTheEventPagesAndTheLiveFeed() throws {
         let page = hostilePage(section: .events)
         let stored = Sample.event(Self.hostile)
-        let detail = EventsPage.renderDetail(page, stored, breakdown: CatalogPricerBox.breakdown(stored))
+        let detail = EventsPage.renderDetail(page, stored, breakdown: CatalogPricer().breakdown(stored))
         try Snapshot.check(detail, "hostile-event")
         expectNoMarkup(detail, "/events/:id")
         #expect(detail.contains("<title>Event x'\"&gt;&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), "the title is the id, as text")
@@ -375,9 +375,4 @@ import TallyStoreSQL
         #expect(RequestLogMiddleware<TallyRequestContext>.redacted(path: "/usage", query: "group_by=model&preset=7d")
             == "/usage?group_by=model&preset=7d")
     }
-}
-
-/// The catalog's breakdown of a sample event.
-enum CatalogPricerBox {
-    static func breakdown(_ stored: StoredEvent) -> CostBreakdown? { CatalogPricer().breakdown(stored) }
 }

@@ -105,6 +105,7 @@ struct Serve: AsyncParsableCommand {
           TALLY_GATEWAY_CONNECT_TIMEOUT     the gateway's limit to connect to a provider (default 10s; 100ms to 1h)
           TALLY_GATEWAY_FIRST_BYTE_TIMEOUT  to receive the provider's response head (default 600s)
           TALLY_GATEWAY_IDLE_TIMEOUT        the longest silence inside a response body, e.g. a stalled stream (default 600s)
+          TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
@@ -155,6 +156,7 @@ struct Serve: AsyncParsableCommand {
             options.auditRetentionDays = config.auditRetentionDays
             options.syncSchedule = config.syncSchedule
             options.gatewayTimeouts = config.gatewayTimeouts
+            options.metricsToken = config.metricsToken
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

@@ -341,7 +341,12 @@ class Browser:
 
     def request(self, method, path, **kw):
         kw.setdefault("timeout", 30)
-        return self.http.request(method, self.server.url + path, allow_redirects=False, **kw)
+        r = self.http.request(method, self.server.url + path, allow_redirects=False, **kw)
+        # Browsers send `Secure` cookies (Tally sets them when TALLY_PUBLIC_URL is https) to http://127.0.0.1 too,
+        # a secure context; requests would keep them for https only.
+        for cookie in self.http.cookies:
+            cookie.secure = False
+        return r
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

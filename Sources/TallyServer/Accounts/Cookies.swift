@@ -16,10 +16,13 @@ enum Cookies {
         return nil
     }
 
-    /// `Secure` when the browser reached Tally over https: Tally serves plain HTTP, so that is a TLS-terminating
-    /// proxy saying so with `X-Forwarded-Proto: https`. (A Secure cookie sent over plain http would never come back.)
+    /// `Secure` when people reach Tally over https: TALLY_PUBLIC_URL says so, or (without it) a TLS-terminating proxy
+    /// with `X-Forwarded-Proto: https`. With an https public URL the cookie is Secure even on a request that came in
+    /// over http, so a proxy that forgets the header (or a plain-http path to the same host) never carries it in clear.
+    /// (A Secure cookie set over plain http without such a URL would never come back.)
     static func isSecure(_ request: Request, publicURL: String?) -> Bool {
-        request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https"
+        if publicURL?.lowercased().hasPrefix("https://") == true { return true }
+        return request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https"
     }
 
     static func set(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> String {

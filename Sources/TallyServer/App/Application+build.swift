@@ -37,6 +37,10 @@ public struct ServerOptions: Sendable {
     public var gatewayCredentialSeconds = 5
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
+    /// Live-events streams one session may hold open at once (on one replica); one more answers 429.
+    public var liveStreamsPerSession = 4
+    /// When set (TALLY_METRICS_TOKEN), `GET /metrics` needs `Authorization: Bearer <token>`.
+    public var metricsToken: String?
 
     public init(passwords: Passwords = Passwords()) { self.passwords = passwords }
 }
@@ -89,20 +93,24 @@ public func buildRouter<Store: TallyStore>(
     gatewayHTTP: GatewayHTTP = .shared
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
+    // Outermost, so errors (answered here) get the headers too while the metrics still see them thrown.
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
+    // Not Hummingbird's LogRequestsMiddleware: it logs the whole URI, with invite secrets and `?key=` tokens in it.
+    router.add(middleware: RequestLogMiddleware(level: .debug))
     router.add(middleware: APIErrorMiddleware())
     let auth = Authenticator(store: store, policy: options.sessionPolicy)
     let accounts = AccountService(store: store, passwords: options.passwords, policy: options.sessionPolicy,
                                   mailer: options.mailer, publicURL: publicURL, logger: logger)
     let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
-    OperationsController(store: store, registry: registry).addRoutes(to: router)
+    OperationsController(store: store, registry: registry, metricsToken: options.metricsToken).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
                   defaultTimeZone: options.defaultTimeZone).addRoutes(to: router)
     Assets.addRoutes(to: router)
     DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
                         pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,
-                        liveStreamSeconds: options.liveStreamSeconds).addRoutes(to: router)
+                        liveStreamSeconds: options.liveStreamSeconds, liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
+                        sessionPolicy: options.sessionPolicy).addRoutes(to: router)
     let credentials = GatewayCredentials(auth: auth, store: store,
                                          connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
                                          vault: options.vault, ttl: .seconds(options.gatewayCredentialSeconds))

@@ -27,6 +27,8 @@ public struct TallyConfig: Sendable {
     public var auditRetentionDays = 365
     public var syncSchedule = SyncSchedule()
     public var gatewayTimeouts = GatewayTimeouts()
+    /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
+    public var metricsToken: String?
 
     public init() {}
 
@@ -71,6 +73,7 @@ public struct TallyConfig: Sendable {
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
+        case metricsToken = "TALLY_METRICS_TOKEN"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -175,6 +178,13 @@ public struct TallyConfig: Sendable {
         if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
         if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
         if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
+        if let (v, source) = value(.metricsToken, flag: "--metrics-token") {
+            // Never echo the value: it is a credential.
+            guard v.count >= 16, v.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) }) else {
+                throw Problem(source: source, reason: "must be at least 16 printable ASCII characters without spaces (openssl rand -hex 32)")
+            }
+            config.metricsToken = v
+        }
         return config
     }
 }

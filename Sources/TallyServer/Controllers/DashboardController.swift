@@ -15,6 +15,9 @@ struct DashboardController<Store: TallyStore> {
     let vaultReady: Bool
     let logger: Logger
     let liveStreamSeconds: Int
+    let liveStreams: LiveStreams
+    /// Each poll of a live stream re-checks its session against this, so signing out ends the stream.
+    let sessionPolicy: SessionPolicy
     /// Seconds a page's queries may take before the page says the database is slow.
     var deadline = 15
 
@@ -26,7 +29,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("events/live", use: live)
         router.get("events/:id", use: event)
         router.get("reconciliation", use: reconciliation)
-        router.get("settings") { _, _ in Response.seeOther("/settings/providers") }
+        router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
 
@@ -134,20 +137,30 @@ struct DashboardController<Store: TallyStore> {
     /// Server-sent events: each event stored after the page opened, as its table row. Polls the store once a
     /// second (so rows from every replica arrive), re-reading a window to catch commits that land out of order.
     /// A stream lasts `liveStreamSeconds` (two minutes); the browser reconnects by itself.
+    /// At most `liveStreams.perSession` streams per session (one more answers 429); each poll re-reads the session, so
+    /// a stream ends within a poll of signing out, the session expiring, or the membership ending.
     @Sendable func live(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        guard case .page(let page) = try await gate.open(request, section: .events) else { throw TallyError.unauthenticated }
+        guard case .page(let page) = try await gate.open(request, section: .events),
+              case .user(_, _, let session) = page.principal.kind else { throw TallyError.unauthenticated }
+        guard let slot = liveStreams.claim(session: session.id) else {
+            throw APIError(.tooManyRequests, "too_many_streams",
+                           "this session has \(liveStreams.perSession) live event streams open already; close one (a tab) first")
+        }
+        let stillSignedIn = Self.sessionCheck(store: store, session: session, policy: sessionPolicy)
         let state = UsageExplorer.State(query: Self.query(request), defaultPreset: .all)
         let filters = state.storeFilters(projects: try await store.projects(organizationID: page.organization.id))
         let start = try await store.latestSequence()
         let store = self.store
         let duration = Duration.seconds(liveStreamSeconds)
         let body = ResponseBody { writer in
+            defer { withExtendedLifetime(slot) {} }
             var high = start
             var seen = Set<Int64>()
             let began = ContinuousClock.now
             var lastWrite = began
             try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
             while ContinuousClock.now - began < duration, !Task.isCancelled, !Task.isShuttingDownGracefully {
+                guard try await stillSignedIn() else { break }
                 let low = max(start, high - 256)
                 let rows = try await store.eventsStored(after: low, organizationID: page.organization.id, filters: filters, limit: 500)
                 let range = state.range(now: .now, zone: page.zone)
@@ -171,6 +184,16 @@ struct DashboardController<Store: TallyStore> {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+
+    /// Whether `session` still stands, read from the store without touching it (an open stream is not activity).
+    static func sessionCheck(store: Store, session: Session, policy: SessionPolicy) -> @Sendable () async throws -> Bool {
+        { [sessionID = session.id, organizationID = session.organizationID] in
+            guard let current = try await store.session(id: sessionID), !current.isExpired(at: .now, policy: policy),
+                  current.organizationID == organizationID else { return false }
+            return try await store.memberships(userID: current.userID)
+                .contains { $0.organization.id == organizationID && $0.role.allows(.readUsage) }
+        }
     }
 
     // MARK: Reconciliation
@@ -200,9 +223,22 @@ struct DashboardController<Store: TallyStore> {
 
     // MARK: Settings
 
+    /// `/settings` opens the first tab the role may see.
+    @Sendable func settingsHome(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        switch try await gate.open(request, section: .settings) {
+        case .redirect(let response): return response
+        case .page(let page): return .seeOther(page.header.settingsPath)
+        }
+    }
+
+    /// Each tab requires what its API requires (`SettingsPages.Tab.permission`); a role without it gets a 403 page.
     @Sendable func settings(_ request: Request, context: TallyRequestContext) async throws -> Response {
         guard let tab = SettingsPages.Tab(rawValue: try context.parameters.require("tab")) else { throw TallyError.notFound("page") }
         return try await respond(request, .settings, title: tab.title) { page in
+            guard page.allows(tab.permission) else {
+                return .html(failure(page, title: tab.title, "Only \(tab.permission.minimumRole.rawValue)s and above can see this page."),
+                             status: .forbidden)
+            }
             let org = page.organization.id
             switch tab {
             case .providers:

@@ -8,6 +8,8 @@ import TallyCore
 struct OperationsController<Store: TallyStore> {
     let store: Store
     let registry: PrometheusCollectorRegistry?
+    /// TALLY_METRICS_TOKEN: nil leaves /metrics open (as for a scraper on a private network).
+    var metricsToken: String?
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("healthz") { _, _ in Response.json("{\"status\":\"ok\"}") }
@@ -16,7 +18,8 @@ struct OperationsController<Store: TallyStore> {
                 ? Response.json("{\"status\":\"ready\"}")
                 : Response.json("{\"status\":\"not_ready\"}", status: .serviceUnavailable)
         }
-        router.get("metrics") { _, _ in
+        router.get("metrics") { request, _ in
+            try checkMetricsToken(request)
             var buffer: [UInt8] = []
             registry?.emit(into: &buffer)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -25,6 +28,18 @@ struct OperationsController<Store: TallyStore> {
         router.get("api/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+        }
+    }
+
+    /// The request's bearer token against TALLY_METRICS_TOKEN, in constant time.
+    func checkMetricsToken(_ request: Request) throws {
+        guard let metricsToken else { return }
+        let header = request.headers[.authorization] ?? ""
+        let given = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)) : ""
+        guard constantTimeEqual(given, metricsToken) else {
+            var error = APIError(.unauthorized, "unauthorized", "GET /metrics needs Authorization: Bearer <TALLY_METRICS_TOKEN>")
+            error.headers[.wwwAuthenticate] = "Bearer realm=\"tally-metrics\""
+            throw error
         }
     }
 }

@@ -6,7 +6,7 @@ enum OpenAPIDocumentData {
   "info": {
     "title": "Tally API",
     "version": "1.0.0",
-    "description": "Tally records the tokens and estimated cost of LLM API calls. Costs are estimates from list prices as of a date; the provider's invoice is authoritative. Money is always an exact decimal string of US dollars, never a float. Every error is {\"error\":{\"code\",\"message\",\"details\"}}."
+    "description": "Tally records the tokens and estimated cost of LLM API calls. Costs are estimates from list prices as of a date; the provider's invoice is authoritative. Money is always an exact decimal string of US dollars, never a float. Every error is {\"error\":{\"code\",\"message\",\"details\"}}. Every answer carries Content-Security-Policy (script-src 'self' plus the inline theme script's hash, frame-ancestors 'none'), X-Content-Type-Options: nosniff and Referrer-Policy: same-origin."
   },
   "servers": [
     {
@@ -62,8 +62,19 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "401": {
+            "description": "TALLY_METRICS_TOKEN is set and the request did not carry it (code unauthorized); WWW-Authenticate: Bearer realm=\"tally-metrics\"",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
-        }
+        },
+        "description": "Open unless TALLY_METRICS_TOKEN is set; then it needs Authorization: Bearer <TALLY_METRICS_TOKEN> (compared in constant time)."
       }
     },
     "/api/v1/openapi.json": {
@@ -3407,7 +3418,7 @@ enum OpenAPIDocumentData {
         ],
         "responses": {
           "303": {
-            "description": "Signed in; tally_session cookie (HttpOnly, SameSite=Lax, Secure over https)"
+            "description": "Signed in; tally_session cookie (HttpOnly, SameSite=Lax; Secure when TALLY_PUBLIC_URL is https or the request came with X-Forwarded-Proto: https)"
           },
           "401": {
             "description": "Wrong email or password.",
@@ -4260,7 +4271,7 @@ enum OpenAPIDocumentData {
     "/events/live": {
       "get": {
         "summary": "Live events (server-sent events)",
-        "description": "text/event-stream: one `usage` event per event stored after the stream opened, its data the HTML table row. Polls the store each second (rows from every replica arrive); a stream lasts two minutes and the browser reconnects.",
+        "description": "text/event-stream: one `usage` event per event stored after the stream opened, its data the HTML table row. Polls the store each second (rows from every replica arrive); a stream lasts two minutes and the browser reconnects. At most 4 streams per session are open at once (on one replica): one more answers 429 too_many_streams. Each poll re-checks the session, so signing out (or the session expiring, or the membership ending) ends the stream within a second.",
         "tags": [
           "web"
         ],
@@ -4394,6 +4405,16 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "description": "This session has 4 live streams open already (code too_many_streams)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }
@@ -4455,7 +4476,7 @@ enum OpenAPIDocumentData {
     "/settings": {
       "get": {
         "summary": "Settings",
-        "description": "Redirects to /settings/providers.",
+        "description": "Redirects to the first settings tab the role may open: /settings/providers for admins and owners, /settings/projects for members and viewers.",
         "tags": [
           "web"
         ],
@@ -4469,7 +4490,7 @@ enum OpenAPIDocumentData {
     "/settings/{tab}": {
       "get": {
         "summary": "Settings pages",
-        "description": "providers (connections: add with validation, test, replace key, delete), projects, tokens (create with the secret shown once, revoke), members (roles, invites), prices (organization entries, unpriced models, re-price preview and apply), organization (name, time zone, billing cycle day; your password). Changes go through the JSON API with the session's CSRF token.",
+        "description": "providers (connections: add with validation, test, replace key, delete), projects, tokens (create with the secret shown once, revoke), members (roles, invites), prices (organization entries, unpriced models, re-price preview and apply), organization (name, time zone, billing cycle day; your password). Changes go through the JSON API with the session's CSRF token. Each tab requires what its API requires: providers is for admins and owners (as GET /api/v1/provider-connections); viewers and members get a 403 page.",
         "tags": [
           "web"
         ],
@@ -4499,6 +4520,16 @@ enum OpenAPIDocumentData {
           },
           "404": {
             "description": "Unknown page"
+          },
+          "403": {
+            "description": "The role may not see this tab (providers: admins and owners only); the page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         },
         "parameters": [

@@ -26,7 +26,7 @@ struct StackedBarChart: Sendable {
             .attribute(named: "id", value: esc(id)),
             .raw(svg()),
             .ul(.class("legend"), .forEach(series.enumerated()) { i, name in
-                .li(.span(.class("swatch s\(i % 6)"), .attribute(named: "aria-hidden", value: "true")), .text(name))
+                .li(.span(.class(esc("swatch s\(i % 6)")), .attribute(named: "aria-hidden", value: "true")), .text(name))
             }),
             .element(named: "details", nodes: [
                 .element(named: "summary", text: "Show these figures as a table"),

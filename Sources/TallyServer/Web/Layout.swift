@@ -10,7 +10,8 @@ enum Layout {
                 .meta(.charset(.utf8)),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
                 .unwrap(signedIn) { .meta(.name("csrf-token"), .content(esc($0.csrf))) },
-                .title(title + " · Tally"),
+                // Not Plot's `.title()`: it also writes og:title and twitter:title attributes, unescaped.
+                .element(named: "title", text: title + " · Tally"),
                 .script(.raw(Script.themeBoot)),
                 .link(.rel(.stylesheet), .href(esc(Assets.stylesheetPath))),
                 .script(.src(esc(Assets.scriptPath)), .attribute(named: "defer", value: "defer"))
@@ -31,6 +32,8 @@ enum Layout {
         var organizations: [(id: String, name: String)]
         var csrf: String
         var section: Section = .none
+        /// The settings tab the role may open first (viewers and members may not see provider connections).
+        var settingsPath = "/settings/providers"
     }
 
     static func header(_ h: SignedInHeader) -> Node<HTML.BodyContext> {
@@ -41,13 +44,13 @@ enum Layout {
                  navLink("/usage", "Usage", current: h.section == .usage),
                  navLink("/events", "Events", current: h.section == .events),
                  navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
-                 navLink("/settings/providers", "Settings", current: h.section == .settings)),
+                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(h.organizations.count > 1,
                 .form(.method(.post), .action("/organizations/switch"),
                       .input(.type(.hidden), .name("_csrf"), .value(esc(h.csrf))),
                       .select(.attribute(named: "name", value: "organization_id"), .attribute(named: "aria-label", value: "Organization"),
-                              .attribute(named: "onchange", value: "this.form.submit()"),
+                              .attribute(named: "data-submit-on-change", value: "true"),
                               .forEach(h.organizations) { org in
                                   .option(.value(esc(org.id)), .label(esc(org.name)), .isSelected(org.id == h.organizationID))
                               }),
@@ -69,7 +72,7 @@ enum Layout {
                       autocomplete: String? = nil) -> Node<HTML.FormContext> {
         .group(
             .label(.for(esc(name)), .text(label)),
-            .input(.id(esc(name)), .name(name), .type(type), .value(esc(type == .password ? "" : value)), .required(true),
+            .input(.id(esc(name)), .name(esc(name)), .type(type), .value(esc(type == .password ? "" : value)), .required(true),
                    .attribute(named: "autocomplete", value: esc(optional: autocomplete))),
             .unwrap(error) { .p(.class("error"), .id(esc(name + "-error")), .text($0)) }
         )

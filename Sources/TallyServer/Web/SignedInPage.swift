@@ -37,8 +37,9 @@ struct PageGate<Store: TallyStore>: Sendable {
             return .redirect(.seeOther(next == "/" ? "/login" : "/login?next=" + URLText.percentEncoded(next)))
         }
         let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
+        let settings = SettingsPages.Tab.allCases.first { role.allows($0.permission) } ?? .organization
         let header = Layout.SignedInHeader(userName: user.name, organizationID: org.id, organizations: orgs,
-                                           csrf: session.csrfToken, section: section)
+                                           csrf: session.csrfToken, section: section, settingsPath: "/settings/" + settings.rawValue)
         return .page(SignedInPage(principal: principal, user: user, role: role, organization: org,
                                   zone: TimeZoneRules(identifier: org.timeZone) ?? .utc, header: header,
                                   publicURL: publicURL))

@@ -1,10 +1,17 @@
+import Crypto
+import Foundation
+
 /// The dashboard's only script: theme toggle, auto-submitting filters, copy buttons, forms that call the JSON API
 /// (field errors beside their fields), and the live events feed. Pages work without it except where noted.
 enum Script {
-    /// Runs in the head before the first paint, so a chosen theme never flashes the other one.
+    /// Runs in the head before the first paint, so a chosen theme never flashes the other one. Inline, so the
+    /// Content-Security-Policy allows it by its hash (`themeBootHash`), computed from this exact text.
     static let themeBoot = """
     try{var t=localStorage.getItem("tally-theme");if(t==="light"||t==="dark")document.documentElement.dataset.theme=t}catch(e){}
     """
+
+    /// The CSP source allowing `themeBoot`: `'sha256-…'` of its bytes, base64.
+    static let themeBootHash = "'sha256-" + Data(SHA256.hash(data: Data(themeBoot.utf8))).base64EncodedString() + "'"
 
     static let js = #"""
     "use strict";
@@ -34,6 +41,9 @@ enum Script {
           labelToggle(toggle);
         });
       }
+
+      // The organization switcher: picking one switches (the Content-Security-Policy forbids inline handlers).
+      $$("select[data-submit-on-change]").forEach((select) => select.addEventListener("change", () => select.form.submit()));
 
       // Filters: a changed select submits its form, so the URL (the page's state) follows at once.
       $$("form[data-autosubmit] select").forEach((select) => {

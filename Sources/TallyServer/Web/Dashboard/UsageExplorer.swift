@@ -345,14 +345,14 @@ enum UsageExplorer {
 
     static func dateField(_ id: String, _ label: String, _ value: CivilDate?, error: String?) -> Node<HTML.FormContext> {
         .div(.label(.for(esc(id)), .text(label)),
-             .input(.id(esc(id)), .name(id), .type(.date), .value(esc(value?.description ?? ""))),
+             .input(.id(esc(id)), .name(esc(id)), .type(.date), .value(esc(value?.description ?? ""))),
              errorSlot(id, error))
     }
 
     static func filterDetails(_ s: State) -> Node<HTML.FormContext> {
         let inputs: Node<HTML.FormContext> = .forEach(UsageDimension.allCases) { d in
             .div(.label(.for(esc("filter-" + d.rawValue)), .text(label(d))),
-                 .input(.id(esc("filter-" + d.rawValue)), .name(d.rawValue), .type(.text), .value(esc(s.filters[d] ?? "")),
+                 .input(.id(esc("filter-" + d.rawValue)), .name(esc(d.rawValue)), .type(.text), .value(esc(s.filters[d] ?? "")),
                         .placeholder("any"), .attribute(named: "autocomplete", value: "off")))
         }
         let summary = s.filters.isEmpty ? "Filters" : "Filters (\(s.filters.count))"

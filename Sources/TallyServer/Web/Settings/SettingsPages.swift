@@ -17,13 +17,24 @@ enum SettingsPages {
             case .organization: "Organization"
             }
         }
+
+        /// What a role needs to open the tab: the same as the API behind it (`GET /api/v1/provider-connections` is
+        /// for admins; the other lists are readable by every member of the organization).
+        var permission: Permission {
+            switch self {
+            case .providers: .manageProviderKeys
+            case .projects, .tokens, .members, .prices, .organization: .readUsage
+            }
+        }
     }
 
     static func page(_ page: SignedInPage, _ tab: Tab, _ content: Node<HTML.BodyContext>...) -> String {
         Layout.page(title: tab.title, signedIn: page.header,
             .h1(.text("Settings")),
             .nav(.id("settings-nav"), .class("sub"), .attribute(named: "aria-label", value: "Settings"),
-                 .forEach(Tab.allCases) { Layout.navLink("/settings/" + $0.rawValue, $0.title, current: $0 == tab) }),
+                 .forEach(Tab.allCases.filter { page.allows($0.permission) }) {
+                     Layout.navLink("/settings/" + $0.rawValue, $0.title, current: $0 == tab)
+                 }),
             .group(content))
     }
 
@@ -44,7 +55,7 @@ enum SettingsPages {
         let id = form + "-" + name.replacingOccurrences(of: ".", with: "-")
         return .div(
             .label(.for(esc(id)), .text(label + (required ? "" : " (optional)"))),
-            .input(.id(esc(id)), .name(name), .type(type), .value(esc(value)), .attribute(named: "autocomplete", value: esc(autocomplete)),
+            .input(.id(esc(id)), .name(esc(name)), .type(type), .value(esc(value)), .attribute(named: "autocomplete", value: esc(autocomplete)),
                    .unwrap(kind) { .data(named: "kind", value: esc($0)) },
                    .attribute(named: "aria-describedby", value: esc(id + "-error" + (hint == nil ? "" : " " + id + "-hint")))),
             .unwrap(hint) { .p(.id(esc(id + "-hint")), .class("muted small"), .text($0)) },
@@ -66,7 +77,7 @@ enum SettingsPages {
 
     static func actionButton(_ label: String, api: String, confirm: String? = nil, danger: Bool = false, action: String,
                              body: String? = nil, onSuccess: String? = nil) -> Node<HTML.BodyContext> {
-        .button(.type(.button), .class("small " + (danger ? "danger" : "secondary")), .data(named: "api", value: esc(api)),
+        .button(.type(.button), .class(esc("small " + (danger ? "danger" : "secondary"))), .data(named: "api", value: esc(api)),
                 .data(named: "action", value: esc(action)),
                 .unwrap(confirm) { .data(named: "confirm", value: esc($0)) }, .unwrap(body) { .data(named: "body", value: esc($0)) },
                 .unwrap(onSuccess) { .data(named: "on-success", value: esc($0)) },
@@ -94,7 +105,7 @@ enum SettingsPages {
                                 .td(.text(c.provider.rawValue)),
                                 .td(.code(.class("mask"), .text(c.apiKeyMask ?? "—"))),
                                 .td(.code(.class("mask admin-mask"), .text(c.adminKeyMask ?? "—"))),
-                                .td(.span(.class("row-status" + (c.validationError == nil && c.validatedAt != nil ? " ok" : c.validationError == nil ? "" : " error")),
+                                .td(.span(.class(esc("row-status" + (c.validationError == nil && c.validatedAt != nil ? " ok" : c.validationError == nil ? "" : " error"))),
                                           .text(c.validationError.map { "Rejected: \($0)" }
                                                 ?? c.validatedAt.map { "Validated \(Format.localTime($0, zone: page.zone))" } ?? "Not validated"))),
                                 .td(.if(admin, .div(.class("actions"),

@@ -27,6 +27,7 @@ public struct TallyConfig: Sendable {
     public var auditRetentionDays = 365
     public var syncSchedule = SyncSchedule()
     public var gatewayTimeouts = GatewayTimeouts()
+    public var gatewayBufferLimit = GatewayBuffers.defaultLimit
 
     public init() {}
 
@@ -70,7 +71,7 @@ public struct TallyConfig: Sendable {
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
-        case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
+        case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -175,6 +176,7 @@ public struct TallyConfig: Sendable {
         if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
         if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
         if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
+        if let mb = try positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
         return config
     }
 }

@@ -47,6 +47,8 @@ import Testing
         #expect(!GatewayHeaders.forwards("x-goog-api-key", provider: .google, passThrough: false))
         #expect(GatewayHeaders.forwards("x-goog-api-key", provider: .google, passThrough: true))
         #expect(!GatewayHeaders.forwards("x-api-key", provider: .openai, passThrough: true))
+        #expect(!GatewayHeaders.forwards("Authorization", provider: .google, passThrough: false))
+        #expect(GatewayHeaders.forwards("Authorization", provider: .google, passThrough: true))
     }
 
     @Test func answersLoseWhatActsOnTheBrowser() {

@@ -415,6 +415,19 @@ def test_json_bodies_held_across_calls_are_capped_with_a_503_in_the_providers_fo
                           json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "v" * (1200 << 10)}]})
         assert r.status_code == 503, r.text
         assert len(upstream.requests) == 2
+        # A JSON answer larger than the budget is still relayed whole; only its usage goes unread.
+        vectors = {"object": "list", "model": "text-embedding-3-small", "data": [
+            {"object": "embedding", "index": i, "embedding": [0.125] * 4096} for i in range(48)],
+            "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+        answer = json.dumps(vectors).encode()
+        assert len(answer) > (1 << 20)
+        upstream.answer = lambda rec: (200, [("Content-Type", "application/json")], answer)
+        r = requests.post(s.url("openai", "v1/embeddings"), headers=h, timeout=60,
+                          json={"model": "text-embedding-3-small", "input": "hi"})
+        assert r.status_code == 200 and r.content == answer
+        events = s.events(2)  # the two chat calls share the stand-in's x-request-id, hence one event id
+        embedding = [e for e in events if e["operation"] == "embedding"]
+        assert len(embedding) == 1 and embedding[0]["input_tokens"] == 0 and embedding[0]["status"] == "success", events
     finally:
         upstream.close()
         server.stop()

@@ -21,7 +21,8 @@ enum GatewayHeaders {
             if n.hasPrefix("anthropic-") { return true }
             return passThrough && (n == "x-api-key" || n == "authorization")
         case .google:
-            if n == "x-goog-api-key" { return passThrough }
+            // Gemini reads a key, or an OAuth access token as a bearer.
+            if n == "x-goog-api-key" || n == "authorization" { return passThrough }
             return n.hasPrefix("x-goog-") || n == "x-server-timeout"
         }
     }

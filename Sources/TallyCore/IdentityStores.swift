@@ -79,6 +79,10 @@ public enum ProviderKind: String, Sendable, CaseIterable {
 public struct ProviderConnection: Sendable, Equatable {
     public enum SecretField: String, Sendable, CaseIterable { case apiKey = "api_key", adminKey = "admin_key" }
 
+    /// Which of the provider's endpoints the gateway forwards with this connection's key: its inference endpoints
+    /// (the default), or every endpoint (files, batches, fine-tuning, admin…), which an admin opts into.
+    public enum GatewayEndpoints: String, Sendable, CaseIterable { case inference, all }
+
     public var id: String
     public var organizationID: String
     public var provider: ProviderKind
@@ -92,10 +96,12 @@ public struct ProviderConnection: Sendable, Equatable {
     public var validationError: String?
     public var createdAt: Instant
     public var updatedAt: Instant
+    public var gatewayEndpoints: GatewayEndpoints
 
     public init(id: String, organizationID: String, provider: ProviderKind, name: String, baseURL: String?,
                 apiKey: SealedSecret?, apiKeyMask: String?, adminKey: SealedSecret?, adminKeyMask: String?,
-                validatedAt: Instant?, validationError: String?, createdAt: Instant, updatedAt: Instant) {
+                validatedAt: Instant?, validationError: String?, createdAt: Instant, updatedAt: Instant,
+                gatewayEndpoints: GatewayEndpoints = .inference) {
         self.id = id
         self.organizationID = organizationID
         self.provider = provider
@@ -109,6 +115,7 @@ public struct ProviderConnection: Sendable, Equatable {
         self.validationError = validationError
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.gatewayEndpoints = gatewayEndpoints
     }
 
     public func sealed(_ field: SecretField) -> SealedSecret? {

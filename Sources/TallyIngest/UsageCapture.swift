@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TallyCore
 
 /// Reads a provider response as it streams past the gateway and keeps what a usage event needs: the model as
@@ -35,7 +42,10 @@ public struct UsageCapture: Sendable {
     static let jsonLimit = 8 << 20
     var json: [UInt8] = []
     var overflow = false
+    /// The longest SSE line (one event's data) read for usage: 1 MiB.
+    public static let lineLimit = 1 << 20
     var line: [UInt8] = []
+    var lineOverflow = false
     var result: Result
 
     public init(kind: Kind, streamed: Bool, requestedModel: String?) {
@@ -49,23 +59,53 @@ public struct UsageCapture: Sendable {
         if !streamed {
             guard !overflow else { return }
             json.append(contentsOf: bytes)
-            if json.count > Self.jsonLimit { overflow = true; json = [] }
+            if json.count > Self.jsonLimit { abandonBody() }
             return
         }
-        // SSE (and Gemini's JSON-array stream, whose objects arrive one per line when pretty-printed): one line at a time.
-        for b in bytes {
-            if b == UInt8(ascii: "\n") {
-                handleLine(line)
-                line.removeAll(keepingCapacity: true)
-            } else if b != UInt8(ascii: "\r") {
-                line.append(b)
-            }
+        // SSE (and Gemini's JSON-array stream, whose objects arrive one per line when pretty-printed): one line at a
+        // time, found with memchr, each byte looked at once. A line past `lineLimit` cannot be one a usage event needs
+        // (those are a few KiB): it is dropped as it goes, so a hostile or broken upstream costs bounded memory.
+        if bytes.withContiguousStorageIfAvailable({ scanLines($0) }) == nil {
+            Array(bytes).withUnsafeBufferPointer { scanLines($0) }
         }
+    }
+
+    mutating func scanLines(_ buffer: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        while start < buffer.count {
+            let newline = ByteScan.index(of: UInt8(ascii: "\n"), in: buffer, from: start)
+            let end = newline ?? buffer.count
+            if !lineOverflow {
+                if line.count + (end - start) > Self.lineLimit {
+                    lineOverflow = true
+                    line = []
+                } else {
+                    line.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<end]))
+                }
+            }
+            guard let newline else { return }
+            if !lineOverflow {
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                handleLine(line)
+            }
+            line.removeAll(keepingCapacity: line.capacity <= 64 << 10)
+            lineOverflow = false
+            start = newline + 1
+        }
+    }
+
+    /// Whether `consume` is keeping the body whole (a JSON answer), so the caller can account for the bytes.
+    public var buffersBody: Bool { kind != .other && !streamed && !overflow }
+
+    /// Stops keeping the body (too large, or no memory to spare): the call is recorded without usage.
+    public mutating func abandonBody() {
+        overflow = true
+        json = []
     }
 
     public mutating func finish(status: Int) -> Result {
         if streamed {
-            if !line.isEmpty { handleLine(line) }
+            if !line.isEmpty && !lineOverflow { handleLine(line) }
         } else if let value = try? JSONParser.parse(json) {
             if status >= 400 { result.errorType = Self.errorType(value) } else { read(value) }
         }
@@ -157,37 +197,71 @@ public struct UsageCapture: Sendable {
 
 /// Removes the usage-only final chunk that the gateway asked OpenAI for when the client did not
 /// (`stream_options.include_usage`), so the client sees exactly the stream it asked for.
+/// Line ends are found with memchr and each byte is looked at once; an event is held only up to `eventLimit` (a usage
+/// chunk is far smaller), past that its bytes pass straight through, so a huge event costs neither memory nor rescans.
 public struct StreamFilter: Sendable {
-    var pending: [UInt8] = []
+    public static let eventLimit = 1 << 20
+    /// The event being read, until its blank line.
+    var event: [UInt8] = []
+    /// Inside an event longer than `eventLimit`: passed on as it comes.
+    var passing = false
+    /// The last (up to three) bytes of the current event seen in earlier pieces: a blank line may span two pieces.
+    var recent: [UInt8] = []
 
     public init() {}
 
     /// Returns the bytes to pass on: whole SSE events, without `data: {…"choices":[]…"usage":{…}}` events.
     public mutating func pass(_ bytes: some Sequence<UInt8>) -> [UInt8] {
-        pending.append(contentsOf: bytes)
+        if let out = bytes.withContiguousStorageIfAvailable({ pass($0) }) { return out }
+        return Array(bytes).withUnsafeBufferPointer { pass($0) }
+    }
+
+    mutating func pass(_ buffer: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
-        while let end = Self.eventEnd(pending) {
-            let event = Array(pending[..<end])
-            pending.removeFirst(end)
-            if !Self.isUsageOnly(event) { out += event }
+        var start = 0  // where the current event's bytes in this piece begin
+        var from = 0
+        /// The byte `back` places before `i` within the current event, if there is one.
+        func before(_ i: Int, _ back: Int) -> UInt8? {
+            let j = i - back
+            if j >= start { return buffer[j] }
+            guard start == 0, recent.count >= -j else { return nil }
+            return recent[recent.count + j]
+        }
+        while let newline = ByteScan.index(of: UInt8(ascii: "\n"), in: buffer, from: from) {
+            from = newline + 1
+            let blank = before(newline, 1) == UInt8(ascii: "\n")
+                || (before(newline, 1) == UInt8(ascii: "\r") && before(newline, 2) == UInt8(ascii: "\n") && before(newline, 3) == UInt8(ascii: "\r"))
+            guard blank else { continue }
+            let piece = UnsafeBufferPointer(rebasing: buffer[start...newline])
+            if passing {
+                out.append(contentsOf: piece)
+            } else {
+                event.append(contentsOf: piece)
+                if !Self.isUsageOnly(event) { out.append(contentsOf: event) }
+            }
+            event.removeAll(keepingCapacity: event.capacity <= 64 << 10)
+            passing = false
+            recent = []
+            start = newline + 1
+        }
+        let rest = UnsafeBufferPointer(rebasing: buffer[start...])
+        recent = start == 0 && rest.count < 3 ? Array((recent + rest).suffix(3)) : Array(rest.suffix(3))
+        if passing {
+            out.append(contentsOf: rest)
+        } else {
+            event.append(contentsOf: rest)
+            if event.count > Self.eventLimit {
+                out.append(contentsOf: event)
+                event = []
+                passing = true
+            }
         }
         return out
     }
 
     public mutating func flush() -> [UInt8] {
-        defer { pending = [] }
-        return Self.isUsageOnly(pending) ? [] : pending
-    }
-
-    /// The index just past the blank line that ends the first event.
-    static func eventEnd(_ b: [UInt8]) -> Int? {
-        var i = 0
-        while i + 1 < b.count {
-            if b[i] == UInt8(ascii: "\n") && b[i + 1] == UInt8(ascii: "\n") { return i + 2 }
-            if i + 3 < b.count, b[i] == 13, b[i + 1] == 10, b[i + 2] == 13, b[i + 3] == 10 { return i + 4 }
-            i += 1
-        }
-        return nil
+        defer { event = [] }
+        return passing || !Self.isUsageOnly(event) ? event : []
     }
 
     static func isUsageOnly(_ event: [UInt8]) -> Bool {
@@ -196,5 +270,15 @@ public struct StreamFilter: Sendable {
         else { return false }
         guard case .array(let choices)? = value["choices"], choices.isEmpty, let usage = value["usage"], usage != .null else { return false }
         return true
+    }
+}
+
+/// memchr: the C library's byte search, fast in every build (a byte loop in a debug build costs about a microsecond
+/// a byte, too slow for streams of many MiB).
+enum ByteScan {
+    static func index(of byte: UInt8, in buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard from < buffer.count, let base = buffer.baseAddress else { return nil }
+        guard let found = memchr(base + from, Int32(byte), buffer.count - from) else { return nil }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
     }
 }

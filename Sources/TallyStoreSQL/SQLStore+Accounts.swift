@@ -318,7 +318,7 @@ extension SQLStore {
 
     static var connectionColumns: String {
         "SELECT id, org_id, provider, name, base_url, api_key_sealed, api_key_mask, admin_key_sealed, admin_key_mask, "
-            + "validated_us, validation_error, created_us, updated_us FROM provider_connections"
+            + "validated_us, validation_error, created_us, updated_us, gateway_endpoints FROM provider_connections"
     }
 
     static func connection(_ r: SQLRow) -> ProviderConnection {
@@ -327,18 +327,20 @@ extension SQLStore {
             name: r.text(3) ?? "", baseURL: r.text(4), apiKey: r.text(5).flatMap(SealedSecret.init(text:)), apiKeyMask: r.text(6),
             adminKey: r.text(7).flatMap(SealedSecret.init(text:)), adminKeyMask: r.text(8),
             validatedAt: r.int(9).map(Instant.init(microseconds:)), validationError: r.text(10),
-            createdAt: Instant(microseconds: r.int(11) ?? 0), updatedAt: Instant(microseconds: r.int(12) ?? 0)
+            createdAt: Instant(microseconds: r.int(11) ?? 0), updatedAt: Instant(microseconds: r.int(12) ?? 0),
+            gatewayEndpoints: ProviderConnection.GatewayEndpoints(rawValue: r.text(13) ?? "") ?? .inference
         )
     }
 
     public func createConnection(_ c: ProviderConnection, audit: AuditRecord) async throws {
         let insert = statement([
             ("INSERT INTO provider_connections (id, org_id, provider, name, base_url, api_key_sealed, api_key_mask, "
-                + "admin_key_sealed, admin_key_mask, validated_us, validation_error, created_us, updated_us) VALUES (", .text(c.id)),
+                + "admin_key_sealed, admin_key_mask, validated_us, validation_error, created_us, updated_us, gateway_endpoints) VALUES (",
+             .text(c.id)),
             (", ", .text(c.organizationID)), (", ", .text(c.provider.rawValue)), (", ", .text(c.name)), (", ", text(c.baseURL)),
             (", ", text(c.apiKey?.text)), (", ", text(c.apiKeyMask)), (", ", text(c.adminKey?.text)), (", ", text(c.adminKeyMask)),
             (", ", micros(c.validatedAt)), (", ", text(c.validationError)), (", ", .int(c.createdAt.microseconds)),
-            (", ", .int(c.updatedAt.microseconds)), (")", nil),
+            (", ", .int(c.updatedAt.microseconds)), (", ", .text(c.gatewayEndpoints.rawValue)), (")", nil),
         ])
         do {
             try await database.transaction([SQLStep(insert), SQLStep(auditInsert(audit))])
@@ -370,7 +372,7 @@ extension SQLStore {
             (", api_key_sealed = ", text(c.apiKey?.text)), (", api_key_mask = ", text(c.apiKeyMask)),
             (", admin_key_sealed = ", text(c.adminKey?.text)), (", admin_key_mask = ", text(c.adminKeyMask)),
             (", validated_us = ", micros(c.validatedAt)), (", validation_error = ", text(c.validationError)),
-            (", updated_us = ", .int(c.updatedAt.microseconds)),
+            (", updated_us = ", .int(c.updatedAt.microseconds)), (", gateway_endpoints = ", .text(c.gatewayEndpoints.rawValue)),
             (" WHERE org_id = ", .text(c.organizationID)), (" AND id = ", .text(c.id)),
         ])
         do {

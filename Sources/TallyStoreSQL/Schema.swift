@@ -151,6 +151,10 @@ public enum Schema {
                   project_id TEXT NOT NULL, PRIMARY KEY (connection_id, ref))
                 """,
             ]),
+            // Which endpoints the gateway forwards with a connection's key; existing connections get the safe default.
+            Migration(version: 8, name: "connection_gateway_endpoints", statements: [
+                "ALTER TABLE provider_connections ADD COLUMN gateway_endpoints TEXT NOT NULL DEFAULT 'inference'",
+            ]),
         ]
     }
 

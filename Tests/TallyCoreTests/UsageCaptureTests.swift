@@ -87,4 +87,71 @@ import TallyCore
         #expect(text.contains("\"content\":\"Hi\"") && text.contains("[DONE]"))
         #expect(!text.contains("usage"))
     }
+
+    /// A hostile or broken upstream sends one enormous SSE line: the capture holds at most `lineLimit` of it (the
+    /// old capture kept the whole line), drops it, and still reads the usage that follows.
+    @Test func aHugeLineIsDroppedAsItPassesAndTheUsageAfterItIsRead() {
+        var c = UsageCapture(kind: .openAIChat, streamed: true, requestedModel: "gpt-4o-mini")
+        let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 64 << 10)
+        c.consume(Array("data: {\"choices\":[{\"delta\":{\"content\":\"".utf8))
+        for _ in 0..<48 {  // 3 MiB in one line
+            c.consume(piece)
+            #expect(c.line.count <= UsageCapture.lineLimit)
+        }
+        #expect(c.lineOverflow && c.line.isEmpty)
+        feed(&c, "\"}}]}\n\ndata: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n")
+        let r = c.finish(status: 200)
+        #expect(r.usage?.inputTokens == 7 && r.usage?.outputTokens == 2 && r.model == "gpt-4o-mini-2024-07-18")
+    }
+
+    @Test func aLineJustUnderTheLimitIsStillRead() {
+        var c = UsageCapture(kind: .openAIChat, streamed: true, requestedModel: nil)
+        let head = #"data: {"model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1},"pad":""#
+        let tail = "\"}\n\n"
+        let pad = String(repeating: "p", count: UsageCapture.lineLimit - head.utf8.count - 2)
+        feed(&c, head + pad + tail, chunk: 60_000)
+        #expect(c.finish(status: 200).usage?.inputTokens == 5)
+    }
+
+    @Test func aJSONAnswerCanBeAbandonedForLackOfMemory() {
+        var c = UsageCapture(kind: .openAIEmbeddings, streamed: false, requestedModel: "text-embedding-3-small")
+        #expect(c.buffersBody)
+        feed(&c, #"{"model":"text-embedding-3-small","data":[],"#)
+        c.abandonBody()
+        #expect(!c.buffersBody && c.json.isEmpty)
+        feed(&c, #""usage":{"prompt_tokens":3,"total_tokens":3}}"#)
+        let r = c.finish(status: 200)
+        #expect(r.usage == nil && r.model == "text-embedding-3-small")
+        #expect(!UsageCapture(kind: .openAIChat, streamed: true, requestedModel: nil).buffersBody)
+        #expect(!UsageCapture(kind: .other, streamed: false, requestedModel: nil).buffersBody)
+    }
+
+    /// One event of 4 MiB arriving in 4 KiB pieces: the filter holds at most `eventLimit` (the old filter kept the
+    /// whole event and searched it from its first byte on every piece: quadratic), passes it on unchanged, and
+    /// still removes the usage chunk after it.
+    @Test func aHugeEventPassesThroughTheFilterInBoundedMemory() {
+        var f = StreamFilter()
+        var big = Array("data: {\"choices\":[{\"delta\":{\"content\":\"".utf8)
+        big += [UInt8](repeating: UInt8(ascii: "y"), count: 4 << 20)
+        big += Array("\"}}]}\n\n".utf8)
+        let usage = Array("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n".utf8)
+        let all = big + usage
+        var out: [UInt8] = []
+        var i = 0
+        while i < all.count {
+            out += f.pass(all[i..<min(i + 4096, all.count)])
+            #expect(f.event.count <= StreamFilter.eventLimit)
+            i += 4096
+        }
+        out += f.flush()
+        #expect(out == big + Array("data: [DONE]\n\n".utf8))
+    }
+
+    @Test func crlfEventsAreSplitLikeLFEvents() {
+        var f = StreamFilter()
+        let text = "data: {\"choices\":[{}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n"
+        var out = f.pass(Array(text.utf8))
+        out += f.flush()
+        #expect(String(decoding: out, as: UTF8.self) == "data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n")
+    }
 }

@@ -228,6 +228,14 @@ enum Sample {
         let providers = SettingsPages.providers(page, connections: [connection], vaultReady: true)
         try Snapshot.check(providers, "settings-providers")
         #expect(providers.contains("sk-ant-…a1b2") && providers.contains(#"id="add-connection""#))
+        // gateway_endpoints: chosen when adding, changed per connection (admins only), shown when every endpoint is open.
+        #expect(providers.contains(#"<select id="add-connection-gateway_endpoints" name="gateway_endpoints">"#))
+        #expect(providers.contains(#"data-api="PATCH /api/v1/provider-connections/\#(connection.id)""#)
+                && providers.contains(#"<option value="inference" label="Inference endpoints only"#))
+        var open = connection
+        open.gatewayEndpoints = .all
+        #expect(SettingsPages.providers(page, connections: [open], vaultReady: true).contains("Gateway: every endpoint"))
+        #expect(!providers.contains("Gateway: every endpoint"))
         try Snapshot.check(SettingsPages.providers(Sample.page(.viewer, section: .settings), connections: [], vaultReady: true),
                            "settings-providers-viewer")
         #expect(!SettingsPages.providers(Sample.page(.viewer), connections: [connection], vaultReady: true).contains("add-connection"))

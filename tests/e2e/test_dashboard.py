@@ -724,7 +724,7 @@ def test_add_a_provider_connection_in_the_browser(driver, site, data, provider_s
     form = driver.wait_css("form#add-connection")
     good = f"sk-proj-good-{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
     name = "OpenAI from the browser"
-    fill(form, name=name, provider="openai", api_key=good, base_url=standin.url)
+    fill(form, name=name, provider="openai", api_key=good, base_url=standin.url, gateway_endpoints="all")
     submit(form)
 
     def row_named(d):
@@ -743,6 +743,22 @@ def test_add_a_provider_connection_in_the_browser(driver, site, data, provider_s
     assert good not in driver.page_source and good[3:-4] not in driver.page_source
     assert row.find_elements(By.CSS_SELECTOR, "button[data-action=test]")
     assert row.find_elements(By.CSS_SELECTOR, "button[data-action=delete]")
+    # The gateway may use this key on every endpoint (chosen above); an admin narrows it back per connection.
+    assert mine[0]["gateway_endpoints"] == "all" and "Gateway: every endpoint" in row.text
+    endpoints = row.find_element(By.CSS_SELECTOR, f"form#endpoints-{mine[0]['id']}")
+    fill(endpoints, gateway_endpoints="inference")
+    submit(endpoints)
+
+    def narrowed(d):
+        listed = data.get("/api/v1/provider-connections")
+        listed = listed["data"] if isinstance(listed, dict) else listed
+        return [c for c in listed if c["name"] == name and c["gateway_endpoints"] == "inference"] or None
+    driver.wait_for(narrowed, 15, "gateway_endpoints back to inference")
+
+    def row_narrowed(d):
+        tr = row_named(d)
+        return tr if tr is not None and "Gateway: every endpoint" not in tr.text else None
+    driver.wait_for(row_narrowed, 15, f"the row for {name!r} without 'Gateway: every endpoint'")
 
     form = driver.css("form#add-connection")
     bad = f"sk-proj-bad-{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"

@@ -83,7 +83,9 @@ class Gateway:
         for s in self.standins:
             body = {"base_url": s.url, "api_key": s.key}
             if s.provider in existing:
-                r = self.api("PATCH", f"/api/v1/provider-connections/{existing[s.provider]['id']}", json=body)
+                # A test may have opened every endpoint (gateway_endpoints); each starts from the default.
+                r = self.api("PATCH", f"/api/v1/provider-connections/{existing[s.provider]['id']}",
+                             json=dict(body, gateway_endpoints="inference"))
                 assert r.status_code == 200, r.text
             else:
                 r = self.api("POST", "/api/v1/provider-connections",

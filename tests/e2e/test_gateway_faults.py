@@ -89,15 +89,21 @@ class FaultGateway(Gateway):
             "timeout": int(timeout * 1000),  # milliseconds; the SDK's own per-request timeout
             "httpx_client": httpx2.Client(event_hooks={"request": [self._hook]}, timeout=timeout)})
 
-    def add_connection(self, provider, base_url):
+    def add_connection(self, provider, base_url, endpoints="inference"):
         """A connection of `provider` to `base_url`, not validated (nothing answers there); returns its name."""
         name = f"{provider}-dead-{uuid.uuid4().hex[:8]}"
         r = self.api("POST", "/api/v1/provider-connections",
                      json={"provider": provider, "name": name, "api_key": self.standins[provider].key,
-                           "base_url": base_url, "validate": False})
+                           "base_url": base_url, "validate": False, "gateway_endpoints": endpoints})
         assert r.status_code == 201, r.text
         self.extra.append(r.json()["id"])
         return name
+
+    def open_endpoints(self, provider="openai"):
+        """Lets the module's `provider` connection forward every endpoint (uploads to /files are not inference)."""
+        r = self.api("PATCH", f"/api/v1/provider-connections/{self.connections[provider]['id']}",
+                     json={"gateway_endpoints": "all"})
+        assert r.status_code == 200, r.text
 
     def remove_extra(self):
         for cid in self.extra:
@@ -368,6 +374,7 @@ def test_first_byte_clock_starts_once_the_request_body_is_sent(own_short_timeout
     0.7 s first-byte limit: that limit runs from the end of sending to the response head (like Go's
     ResponseHeaderTimeout), so a slow upload gets its answer, and the server is still up afterwards."""
     gw = own_short_timeouts
+    gw.open_endpoints()
     s = gw.standins.openai
     piece = os.urandom(128 * 1024)
 
@@ -656,6 +663,7 @@ def test_a_64_mib_upload_streams_through_without_being_buffered(default_gw):
     body), then sends the rest. Upstream gets every byte (size and sha256 equal, the file part too), the real key and
     no X-Tally-* header."""
     gw = default_gw
+    gw.open_endpoints()
     s = gw.standins.openai
     size, first, piece_size = 64 * MIB, 8 * MIB, 256 * 1024
     block = os.urandom(MIB)
@@ -763,7 +771,7 @@ def test_an_upstream_answering_before_the_upload_is_sent_does_not_bring_tally_do
     gw = restartable
     up = EarlyAnswerUpstream()
     try:
-        name = gw.add_connection("openai", up.url)
+        name = gw.add_connection("openai", up.url, endpoints="all")
         piece = os.urandom(256 * 1024)
 
         def slowly():  # 2 s of uploading: the answer comes long before the end

@@ -35,6 +35,8 @@ public struct ServerOptions: Sendable {
     public var gatewayTimeouts = GatewayTimeouts()
     /// How long the gateway remembers a token or a connection (other replicas see a revocation within this).
     public var gatewayCredentialSeconds = 5
+    /// The most bytes of JSON bodies the gateway holds whole across all calls in flight (TALLY_GATEWAY_BUFFER_MB).
+    public var gatewayBufferLimit = GatewayBuffers.defaultLimit
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
     /// Live-events streams one session may hold open at once (on one replica); one more answers 429.
@@ -117,7 +119,8 @@ public func buildRouter<Store: TallyStore>(
     let forgetCredentials: @Sendable () -> Void = { credentials.forgetAll() }
     GatewayController(credentials: credentials, pricer: options.pricer,
                       recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), http: gatewayHTTP,
-                      policy: options.gatewayPolicy, logger: logger).addRoutes(to: router)
+                      policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: options.gatewayBufferLimit),
+                      logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)

@@ -29,6 +29,7 @@ public struct TallyConfig: Sendable {
     public var gatewayTimeouts = GatewayTimeouts()
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
     public var metricsToken: String?
+    public var gatewayBufferLimit = GatewayBuffers.defaultLimit
 
     public init() {}
 
@@ -72,8 +73,8 @@ public struct TallyConfig: Sendable {
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
-        case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
         case metricsToken = "TALLY_METRICS_TOKEN"
+        case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -185,6 +186,7 @@ public struct TallyConfig: Sendable {
             }
             config.metricsToken = v
         }
+        if let mb = try positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
         return config
     }
 }

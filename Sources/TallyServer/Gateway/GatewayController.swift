@@ -29,6 +29,8 @@ struct GatewayController<Store: TallyStore> {
     let recorder: GatewayRecorder<Store>
     let http: GatewayHTTP
     let policy: any GatewayPolicy
+    /// The budget for JSON bodies held whole, shared by every call in flight.
+    let buffers: GatewayBuffers
     let logger: Logger
 
     func addRoutes(to router: Router<TallyRequestContext>) {
@@ -46,7 +48,14 @@ struct GatewayController<Store: TallyStore> {
     func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let startedAt = Instant.now
-        let rest = context.parameters.getCatchAll().joined(separator: "/")
+        // The path is checked before anything else: no `.`/`..` or empty segments (encoded or not) reach the upstream.
+        let route: GatewayRoute
+        do {
+            route = try GatewayRoute(GatewayPaths.rest(request.uri.path, provider: provider))
+        } catch let problem as GatewayRoute.Problem {
+            return GatewayErrors.response(provider, status: 400, message: problem.message, code: "invalid_path")
+        }
+        let rest = route.raw
         // Who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
         let passThrough = request.headers[.init("X-Tally-Token")!]
         guard let secret = passThrough ?? Self.presentedKey(provider, request) else {
@@ -81,22 +90,39 @@ struct GatewayController<Store: TallyStore> {
             }
             upstreamKey = key
         }
+        // The organization's key reaches only the provider's inference endpoints unless an admin opened them all.
+        if (connection?.gatewayEndpoints ?? .inference) == .inference, !route.isInference(provider, method: request.method.rawValue) {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: \(request.method.rawValue) /\(rest) is not one of "
+                + "\(provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
+                + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
+        }
         let kind = Self.kind(provider, rest)
         // JSON bodies of the calls Tally reads are small: read them whole (model, stream, user); anything else streams.
+        // What is held whole counts against the gateway's shared budget until the call is over.
+        let lease = BufferLease(buffers)
+        defer { lease.releaseAll() }
         var requestJSON: JSONValue?
         var body: UpstreamBody?
         var upload: UploadPump?
         var filterUsageChunk = false
         if kind != .other, request.method == .post {
-            var request = request
-            var bytes = Array(try await request.collectBody(upTo: 32 << 20).readableBytesView)
-            requestJSON = try? JSONParser.parse(bytes)
+            var collected: ByteBuffer
+            switch try await Self.collect(request.body, lease: lease, limit: Self.jsonBodyLimit) {
+            case .bytes(let whole): collected = whole
+            case .tooLarge:
+                return GatewayErrors.response(provider, status: 413, message: "Tally gateway: the request body exceeds "
+                    + "\(Self.jsonBodyLimit >> 20) MiB", code: "payload_too_large")
+            case .overBudget:
+                return GatewayErrors.response(provider, status: 503, message: "Tally gateway: too many large requests in flight "
+                    + "(\(buffers.limit >> 20) MiB held); retry shortly", code: "gateway_busy")
+            }
+            requestJSON = try? JSONParser.parse(collected.readableBytesView)
             if kind == .openAIChat, let json = requestJSON, json["stream"] == .bool(true),
                json["stream_options"]?["include_usage"] != .bool(true), let patched = Self.withIncludeUsage(json) {
-                bytes = Array(JSONWriter.encode(patched).utf8)
+                collected = ByteBuffer(string: JSONWriter.encode(patched))
                 filterUsageChunk = true
             }
-            body = .bytes(ByteBuffer(bytes: bytes))
+            body = .bytes(collected)
         } else if request.method == .post || request.method == .put || request.method == .patch {
             let pump = UploadPump(request.body)
             upload = pump
@@ -116,7 +142,7 @@ struct GatewayController<Store: TallyStore> {
         let base = connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider)
         var upstream = HTTPClientRequest(url: base + Self.upstreamPath(provider, rest) + Self.query(request, dropKey: provider == .google && passThrough == nil))
         upstream.method = .init(rawValue: request.method.rawValue)
-        for field in request.headers where Self.forwards(field.name.canonicalName, passThrough: passThrough != nil) {
+        for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: provider, passThrough: passThrough != nil) {
             upstream.headers.add(name: field.name.rawName, value: field.value)
         }
         if let upstreamKey {
@@ -142,15 +168,19 @@ struct GatewayController<Store: TallyStore> {
                                           message: failure.message(provider.rawValue, base: base, timeouts: http.timeouts))
         }
         var headers = HTTPFields()
-        for h in response.headers where !GatewayPaths.hopByHop.contains(h.name.lowercased()) {
-            if filterUsageChunk && h.name.lowercased() == "content-length" { continue }
+        for h in response.headers where GatewayHeaders.passesBack(h.name) {
             if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
         }
+        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
         let status = Int(response.status.code)
         let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
         let eventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
         let filtering = filterUsageChunk, sentJSON = requestJSON, idle = http.timeouts.idle, pump = upload
+        // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
+        lease.releaseAll()
+        let answerLease = BufferLease(buffers)
         let responseBody = ResponseBody { writer in
+            defer { answerLease.releaseAll() }
             var capture = UsageCapture(kind: kind, streamed: streamed && status < 400, requestedModel: requestedModel)
             var filter = StreamFilter()
             var sent = SentTail()
@@ -161,6 +191,8 @@ struct GatewayController<Store: TallyStore> {
                 try await UpstreamRelay.relay(response.body, idle: idle) { chunk in
                     if firstByte == nil { firstByte = ContinuousClock.now - started }
                     let bytes = chunk.readableBytesView
+                    // A JSON answer is kept to read its usage at the end; past the shared budget it is relayed unread.
+                    if capture.buffersBody, !answerLease.reserve(bytes.count) { capture.abandonBody() }
                     capture.consume(bytes)
                     if filtering {
                         let pass = filter.pass(bytes)
@@ -298,13 +330,21 @@ struct GatewayController<Store: TallyStore> {
         return kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
     }
 
-    /// Headers passed upstream: everything the SDK sent except hop-by-hop ones, `X-Tally-*`, the Tally token and
-    /// `Accept-Encoding` (the gateway reads the usage from the body, so it asks for it uncompressed).
-    /// In pass-through mode the app's own provider key is forwarded as sent.
-    static func forwards(_ name: String, passThrough: Bool) -> Bool {
-        let n = name.lowercased()
-        if GatewayPaths.hopByHop.contains(n) || n.hasPrefix("x-tally-") || n == "accept-encoding" { return false }
-        return passThrough || (n != "authorization" && n != "x-api-key" && n != "x-goog-api-key")
+    /// One JSON request body at most (the providers' own limits are about this size).
+    static var jsonBodyLimit: Int { 32 << 20 }
+
+    enum Collected { case bytes(ByteBuffer), tooLarge, overBudget }
+
+    /// Reads a body whole, each piece first reserved from the shared budget.
+    static func collect(_ body: RequestBody, lease: BufferLease, limit: Int) async throws -> Collected {
+        var whole = ByteBuffer()
+        for try await piece in body {
+            guard whole.readableBytes + piece.readableBytes <= limit else { return .tooLarge }
+            guard lease.reserve(piece.readableBytes) else { return .overBudget }
+            var piece = piece
+            whole.writeBuffer(&piece)
+        }
+        return .bytes(whole)
     }
 
     static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
@@ -324,8 +364,12 @@ struct GatewayController<Store: TallyStore> {
 
 enum GatewayPaths {
     static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "host", "content-length"]
+
+    /// What follows `/gateway/{provider}/` in the path as sent; a path not starting exactly so (`//`) fails the check.
+    static func rest(_ path: String, provider: ProviderKind) -> Substring {
+        let prefix = "/" + (prefixes.first { $0.0 == provider }?.1 ?? "") + "/"
+        return path.hasPrefix(prefix) ? path.dropFirst(prefix.count) : "/"
+    }
 }
 
 /// The last bytes written to the client: whether a server-sent-events stream is between two events.

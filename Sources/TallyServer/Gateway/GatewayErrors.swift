@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import TallyCore
@@ -12,7 +13,8 @@ enum GatewayErrors {
             w.key("error")
             w.beginObject()
             w.field("message", message)
-            w.field("type", status == 401 ? "invalid_request_error" : status == 504 ? "timeout" : "tally_gateway_error")
+            w.field("type", status == 401 || status == 400 || status == 413 ? "invalid_request_error" : status == 403 ? "permission_error"
+                    : status == 504 ? "timeout" : "tally_gateway_error")
             w.field("param", nil as String?)
             w.field("code", code ?? (status == 401 ? "invalid_api_key" : nil))
             w.endObject()
@@ -20,7 +22,8 @@ enum GatewayErrors {
             w.field("type", "error")
             w.key("error")
             w.beginObject()
-            w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error" : "api_error")
+            w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error"
+                    : status == 400 ? "invalid_request_error" : status == 413 ? "request_too_large" : status == 503 ? "overloaded_error" : "api_error")
             w.field("message", message)
             w.endObject()
         case .google:
@@ -29,14 +32,17 @@ enum GatewayErrors {
             w.field("code", status)
             w.field("message", message)
             w.field("status", status == 401 ? "UNAUTHENTICATED" : status == 403 ? "PERMISSION_DENIED" : status == 504 ? "DEADLINE_EXCEEDED"
-                    : status == 502 ? "UNAVAILABLE" : "INTERNAL")
+                    : status == 502 || status == 503 ? "UNAVAILABLE" : status == 400 || status == 413 ? "INVALID_ARGUMENT" : "INTERNAL")
             w.endObject()
         }
         w.endObject()
         // The SDKs retry a provider they could not reach or that timed out; Tally's own refusals are final.
-        let retry = status == 502 || status == 504 ? "true" : "false"
-        return Response(status: .init(code: status), headers: [.contentType: "application/json", .init("x-should-retry")!: retry],
-                        body: .init(byteBuffer: ByteBuffer(string: w.text)))
+        // Busy (503) is worth retrying too.
+        let retry = status == 502 || status == 503 || status == 504 ? "true" : "false"
+        var headers: HTTPFields = [.contentType: "application/json", .init("x-should-retry")!: retry]
+        if status == 503 { headers[.retryAfter] = "1" }
+        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: w.text)))
     }
 
     /// The last event of a server-sent-events stream that Tally has to end (the upstream fell silent), in the

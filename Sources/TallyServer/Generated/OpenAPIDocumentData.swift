@@ -3126,6 +3126,14 @@ enum OpenAPIDocumentData {
                   },
                   "validate": {
                     "type": "boolean"
+                  },
+                  "gateway_endpoints": {
+                    "type": "string",
+                    "enum": [
+                      "inference",
+                      "all"
+                    ],
+                    "description": "Which endpoints the gateway forwards with this connection's key: inference (OpenAI chat/completions, responses and their retrieve/cancel, completions, embeddings, moderations, audio, images, models; Anthropic messages, count_tokens, models; Gemini generateContent, streamGenerateContent, embedContent, batchEmbedContents, countTokens, models) or all (files, batches, fine-tuning, admin endpoints too). Admins only."
                   }
                 }
               }
@@ -4983,7 +4991,7 @@ enum OpenAPIDocumentData {
     "/gateway/openai/**": {
       "get": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -4991,14 +4999,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5007,7 +5024,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5015,14 +5032,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5031,7 +5057,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5039,14 +5065,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5055,7 +5090,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5063,14 +5098,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5079,7 +5123,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5087,14 +5131,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5105,7 +5158,7 @@ enum OpenAPIDocumentData {
     "/gateway/anthropic/**": {
       "get": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5113,14 +5166,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5129,7 +5191,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5137,14 +5199,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5153,7 +5224,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5161,14 +5232,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5177,7 +5257,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5185,14 +5265,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5201,7 +5290,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5209,14 +5298,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5227,7 +5325,7 @@ enum OpenAPIDocumentData {
     "/gateway/google/**": {
       "get": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5235,14 +5333,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5251,7 +5358,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5259,14 +5366,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5275,7 +5391,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5283,14 +5399,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5299,7 +5424,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5307,14 +5432,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -5323,7 +5457,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5331,14 +5465,23 @@ enum OpenAPIDocumentData {
           "default": {
             "description": "The provider's own answer: status, headers and body unchanged (streamed as it arrives)"
           },
+          "400": {
+            "description": "Tally gateway: invalid_path, the path has a '.' or '..' segment, an empty segment (// or a trailing /), an encoded / or \\, or a malformed percent-encoding (checked decoded, twice); in the provider's error format, nothing forwarded"
+          },
           "401": {
             "description": "Tally gateway: no or bad Tally token, no (such) connection, or the connection has no usable key; in the provider's error format"
           },
           "403": {
-            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+            "description": "Tally gateway: the token lacks the gateway scope, or its project is archived, or (endpoint_not_allowed) the path is not one of the provider's inference endpoints and the connection's gateway_endpoints is inference; in the provider's error format"
+          },
+          "413": {
+            "description": "Tally gateway: payload_too_large, a JSON body Tally reads is over 32 MiB; in the provider's error format"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
+          },
+          "503": {
+            "description": "Tally gateway: gateway_busy, the JSON bodies held whole across all calls in flight would pass TALLY_GATEWAY_BUFFER_MB (default 256); in the provider's error format, x-should-retry: true, Retry-After: 1"
           },
           "504": {
             "description": "Tally gateway: no connection or no response head in time; in the provider's error format, x-should-retry: true"
@@ -6862,6 +7005,14 @@ enum OpenAPIDocumentData {
             ],
             "description": "A mask, or null."
           },
+          "gateway_endpoints": {
+            "type": "string",
+            "enum": [
+              "inference",
+              "all"
+            ],
+            "description": "Which endpoints the gateway forwards with this connection's key (default inference)."
+          },
           "validated": {
             "type": "boolean"
           },
@@ -7007,6 +7158,15 @@ enum OpenAPIDocumentData {
           "validate": {
             "type": "boolean",
             "default": true
+          },
+          "gateway_endpoints": {
+            "type": "string",
+            "enum": [
+              "inference",
+              "all"
+            ],
+            "default": "inference",
+            "description": "Which endpoints the gateway forwards with this connection's key: inference (OpenAI chat/completions, responses and their retrieve/cancel, completions, embeddings, moderations, audio, images, models; Anthropic messages, count_tokens, models; Gemini generateContent, streamGenerateContent, embedContent, batchEmbedContents, countTokens, models) or all (files, batches, fine-tuning, admin endpoints too). Admins only."
           }
         },
         "required": [

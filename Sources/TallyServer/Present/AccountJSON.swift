@@ -74,6 +74,7 @@ enum AccountJSON {
         w.field("base_url", c.baseURL)
         w.field("api_key", c.apiKeyMask)
         w.field("admin_key", c.adminKeyMask)
+        w.field("gateway_endpoints", c.gatewayEndpoints.rawValue)
         w.field("validated", c.validatedAt != nil && c.validationError == nil)
         w.field("validated_at", time(c.validatedAt))
         w.field("validation_error", c.validationError)

@@ -33,6 +33,15 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         return raw
     }
 
+    static func gatewayEndpoints(_ fields: JSONBody.Fields) throws -> ProviderConnection.GatewayEndpoints? {
+        guard let value = try fields.string("gateway_endpoints") else { return nil }
+        guard let endpoints = ProviderConnection.GatewayEndpoints(rawValue: value) else {
+            throw TallyError.invalid([FieldProblem(field: "gateway_endpoints", reason:
+                "must be inference (the gateway forwards only the provider's inference endpoints) or all")])
+        }
+        return endpoints
+    }
+
     static func key(_ fields: JSONBody.Fields, _ name: String) throws -> String? {
         guard let value = try fields.string(name) else { return nil }
         let key = value.trimmingCharacters(in: .whitespaces)
@@ -59,7 +68,8 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
 
     public func create(_ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
         let vault = try requireVault()
-        let fields = try JSONBody.Fields(body, allowed: ["provider", "name", "api_key", "admin_key", "base_url", "validate"])
+        let fields = try JSONBody.Fields(body, allowed: ["provider", "name", "api_key", "admin_key", "base_url", "validate",
+                                                                 "gateway_endpoints"])
         guard let providerName = try fields.string("provider") else {
             throw TallyError.invalid([FieldProblem(field: "provider", reason: "is required: openai, anthropic or google")])
         }
@@ -76,6 +86,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             throw TallyError.invalid([FieldProblem(field: "admin_key", reason: "google has no admin keys")])
         }
         let baseURL = try Self.baseURL(try fields.string("base_url"))
+        let endpoints = try Self.gatewayEndpoints(fields) ?? .inference
         let shouldValidate = try fields.bool("validate") ?? true
         if shouldValidate { try await validate(provider, baseURL: baseURL, apiKey: apiKey, adminKey: adminKey) }
 
@@ -88,12 +99,13 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             apiKeyMask: apiKey.map(ProviderConnection.mask),
             adminKey: try adminKey.map { try vault.seal($0, organizationID: org, connectionID: id, field: .adminKey) },
             adminKeyMask: adminKey.map(ProviderConnection.mask),
-            validatedAt: shouldValidate ? now : nil, validationError: nil, createdAt: now, updatedAt: now
+            validatedAt: shouldValidate ? now : nil, validationError: nil, createdAt: now, updatedAt: now,
+            gatewayEndpoints: endpoints
         )
         try await store.createConnection(connection, audit: .make(
             organizationID: org, actor: principal.actor, action: "connection.create",
             detail: [("id", .string(id)), ("provider", .string(provider.rawValue)), ("name", .string(name)),
-                     ("validated", .bool(shouldValidate))], at: now))
+                     ("validated", .bool(shouldValidate)), ("gateway_endpoints", .string(endpoints.rawValue))], at: now))
         return connection
     }
 
@@ -107,8 +119,10 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
     public func update(_ id: String, _ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
         let vault = try requireVault()
         var c = try await find(id, principal: principal)
-        let fields = try JSONBody.Fields(body, allowed: ["name", "api_key", "admin_key", "base_url", "validate"])
+        let fields = try JSONBody.Fields(body, allowed: ["name", "api_key", "admin_key", "base_url", "validate", "gateway_endpoints"])
         if let name = try fields.string("name") { c.name = try DisplayName.validated(name, field: "name") }
+        let endpointsBefore = c.gatewayEndpoints
+        if let endpoints = try Self.gatewayEndpoints(fields) { c.gatewayEndpoints = endpoints }
         let apiKey = try Self.key(fields, "api_key")
         let adminKey = try Self.key(fields, "admin_key")
         if fields.members["base_url"] != nil {
@@ -140,10 +154,11 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             c.validationError = nil
         }
         c.updatedAt = now
+        var detail: [(String, JSONValue)] = [("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
+                                             ("replaced_admin_key", .bool(adminKey != nil))]
+        if c.gatewayEndpoints != endpointsBefore { detail.append(("gateway_endpoints", .string(c.gatewayEndpoints.rawValue))) }
         try await store.updateConnection(c, audit: .make(
-            organizationID: c.organizationID, actor: principal.actor, action: "connection.update",
-            detail: [("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
-                     ("replaced_admin_key", .bool(adminKey != nil))], at: now))
+            organizationID: c.organizationID, actor: principal.actor, action: "connection.update", detail: detail, at: now))
         return c
     }
 

@@ -101,7 +101,8 @@ enum SettingsPages {
                         .thead(.tr(.th("Name"), .th("Provider"), .th("API key"), .th("Admin key"), .th("Status"), .th("Actions"))),
                         .tbody(.forEach(connections) { c in
                             .tr(.data(named: "connection-id", value: esc(c.id)),
-                                .td(.text(c.name), .unwrap(c.baseURL) { .div(.class("muted small"), .text($0)) }),
+                                .td(.text(c.name), .unwrap(c.baseURL) { .div(.class("muted small"), .text($0)) },
+                                    .if(c.gatewayEndpoints == .all, .div(.class("muted small gateway-endpoints"), "Gateway: every endpoint"))),
                                 .td(.text(c.provider.rawValue)),
                                 .td(.code(.class("mask"), .text(c.apiKeyMask ?? "—"))),
                                 .td(.code(.class("mask admin-mask"), .text(c.adminKeyMask ?? "—"))),
@@ -119,6 +120,12 @@ enum SettingsPages {
                                         apiForm("replace-\(c.id)", "PATCH /api/v1/provider-connections/\(c.id)", submit: "Save new key",
                                                 field("replace-\(c.id)", "New API key", name: "api_key", type: .password),
                                                 field("replace-\(c.id)", "New admin key", name: "admin_key", type: .password)),
+                                    ]),
+                                    .element(named: "details", nodes: [
+                                        .element(named: "summary", text: "Gateway endpoints"),
+                                        apiForm("endpoints-\(c.id)", "PATCH /api/v1/provider-connections/\(c.id)", submit: "Save",
+                                                select("endpoints-\(c.id)", "The gateway forwards", name: "gateway_endpoints",
+                                                       gatewayEndpointOptions, selected: c.gatewayEndpoints.rawValue)),
                                     ])), else: .text("—"))))
                         }))))),
             .if(!runs.isEmpty, syncRuns(page, runs, connections: connections)),
@@ -135,11 +142,18 @@ enum SettingsPages {
                               hint: "OpenAI sk-admin-… or Anthropic sk-ant-admin…: for the organization usage sync."),
                         field("add-connection", "Base URL", name: "base_url", type: .url,
                               hint: "Leave empty for the provider's public API; set it for Azure OpenAI, a regional host or a proxy."),
+                        select("add-connection", "The gateway forwards", name: "gateway_endpoints", gatewayEndpointOptions),
                         .div(.label(.class("check"), .input(.type(.checkbox), .name("validate"), .data(named: "kind", value: "bool"),
                                                              .attribute(named: "checked", value: "checked")),
                                     .text("Validate the keys with the provider before saving")))))))
         )
     }
+
+    /// What a connection's key may be used for through the gateway (`gateway_endpoints`).
+    static let gatewayEndpointOptions = [
+        ("inference", "Inference endpoints only (chat, responses, messages, embeddings, models…)"),
+        ("all", "Every endpoint (files, batches, fine-tuning, admin…)"),
+    ]
 
     /// The provider usage sync's recent runs: what was pulled, when, and why a run failed.
     static func syncRuns(_ page: SignedInPage, _ runs: [SyncRun], connections: [ProviderConnection]) -> Node<HTML.BodyContext> {

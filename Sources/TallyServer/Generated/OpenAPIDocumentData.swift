@@ -148,7 +148,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid event(s) (invalid_request) or content fields (content_not_allowed); details name index, field and reason",
+            "description": "Invalid event(s) (invalid_request) or content fields (content_not_allowed); details name index, field and reason; a token count above 10^12 or provider_cost_usd above 10^9 USD is invalid_request naming the field",
             "content": {
               "application/json": {
                 "schema": {
@@ -189,6 +189,16 @@ enum OpenAPIDocumentData {
           },
           "415": {
             "description": "Content-Type is not application/json or application/x-ndjson",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: the events would carry a stored hourly or daily total past what an Int64 counts exactly (9223372036854775807 tokens, 9223372036.854775807 USD); details name the metric; nothing stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -788,7 +798,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Bad query parameter",
+            "description": "Bad query parameter (invalid_request), or more than 10,000 groups (too_many_groups, details name group_by)",
             "content": {
               "application/json": {
                 "schema": {
@@ -809,6 +819,16 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Token lacks the scope",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: a total or group over the range cannot be counted exactly; details name the metric. Ask for a shorter range.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1063,7 +1083,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid usage fields",
+            "description": "Invalid usage fields (invalid_request naming the field), including counts above 10^12 or usage that prices to more than 10^9 USD",
             "content": {
               "application/json": {
                 "schema": {
@@ -4952,7 +4972,7 @@ enum OpenAPIDocumentData {
     "/gateway/openai/**": {
       "get": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -4976,7 +4996,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5000,7 +5020,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5024,7 +5044,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5048,7 +5068,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5074,7 +5094,7 @@ enum OpenAPIDocumentData {
     "/gateway/anthropic/**": {
       "get": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5098,7 +5118,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5122,7 +5142,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5146,7 +5166,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5170,7 +5190,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5196,7 +5216,7 @@ enum OpenAPIDocumentData {
     "/gateway/google/**": {
       "get": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5220,7 +5240,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5244,7 +5264,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5268,7 +5288,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5292,7 +5312,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5386,47 +5406,56 @@ enum OpenAPIDocumentData {
           "input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "ALL input tokens, cached reads and cache writes included."
+            "description": "ALL input tokens, cached reads and cache writes included.",
+            "maximum": 1000000000000
           },
           "output_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "All output tokens, reasoning included."
+            "description": "All output tokens, reasoning included.",
+            "maximum": 1000000000000
           },
           "cached_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Input tokens read from the prompt cache (part of input_tokens)."
+            "description": "Input tokens read from the prompt cache (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "cache_write_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Input tokens written to the prompt cache (part of input_tokens)."
+            "description": "Input tokens written to the prompt cache (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "cache_write_1h_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "The part of cache_write_input_tokens written with the 1-hour TTL."
+            "description": "The part of cache_write_input_tokens written with the 1-hour TTL.",
+            "maximum": 1000000000000
           },
           "reasoning_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Reasoning tokens (part of output_tokens)."
+            "description": "Reasoning tokens (part of output_tokens).",
+            "maximum": 1000000000000
           },
           "input_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio input tokens (part of input_tokens)."
+            "description": "Audio input tokens (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "output_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio output tokens (part of output_tokens)."
+            "description": "Audio output tokens (part of output_tokens).",
+            "maximum": 1000000000000
           },
           "requests": {
             "type": "integer",
             "minimum": 1,
-            "default": 1
+            "default": 1,
+            "maximum": 1000000000000
           },
           "project": {
             "type": "string",
@@ -5507,7 +5536,7 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "pattern": "^\\d+(\\.\\d{1,9})?$",
-            "description": "Cost the provider reported, as an exact decimal string."
+            "description": "Cost the provider reported, as an exact decimal string. At most 1000000000 (10^9 USD)."
           },
           "source": {
             "type": "string",
@@ -5907,7 +5936,9 @@ enum OpenAPIDocumentData {
                   "unsupported_media_type",
                   "method_not_allowed",
                   "internal_error",
-                  "unavailable"
+                  "unavailable",
+                  "total_too_large",
+                  "too_many_groups"
                 ]
               },
               "message": {
@@ -6241,39 +6272,48 @@ enum OpenAPIDocumentData {
         "properties": {
           "input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "output_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cached_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cache_write_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cache_write_1h_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "reasoning_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "input_audio_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "output_audio_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "requests": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "provider": {
             "type": "string"

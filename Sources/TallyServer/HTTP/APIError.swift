@@ -45,7 +45,7 @@ public struct APIError: HTTPResponseError {
                 self.init(.unprocessableContent, "total_too_large", first, details: problems)
             case .tooManyGroups(let limit):
                 self.init(.badRequest, "too_many_groups",
-                          "this breakdown has more than \(limit) groups: group by fewer dimensions, filter, or choose a shorter range",
+                          "group_by yields more than \(limit) groups: group by fewer dimensions, filter, or choose a shorter range",
                           details: [FieldProblem(field: "group_by", reason: "yields more than \(limit) groups")])
             case .notFound(let what): self.init(.notFound, "not_found", "\(what) was not found")
             case .conflict(let message): self.init(.conflict, "conflict", message)

@@ -71,6 +71,9 @@ public struct SQLiteDatabase: SQLDatabase {
             && (error.message ?? "").contains("usage_rollup") {
             // "NOT NULL constraint failed: usage_rollup_hourly.cost_nanos": Schema.rollupUpsert's overflow refusal.
             throw Schema.rollupOverflow(column: error.message?.split(separator: ".").last.map(String.init))
+        } catch let error as DatabaseError where error.message == "integer overflow" {
+            // SUM() over integers past Int64 (summaries split their sums so as not to get here; other sums might).
+            throw Schema.rollupOverflow(column: nil)
         } catch let error as DatabaseError {
             throw TallyError.unavailable("SQLite: \(Self.describe(error))")
         }

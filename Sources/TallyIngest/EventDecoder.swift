@@ -74,6 +74,26 @@ public enum EventDecoder {
         return problems + reader.problems.map { FieldProblem(field: $0.field, reason: $0.reason) }
     }
 
+    /// `attribution` without the values `attributionProblems` refuses (all tags when any tag is refused), and the
+    /// refused fields' names, sorted: for the gateway, which records a call that already happened rather than refuse it.
+    public static func withoutRefusedValues(_ attribution: Attribution) -> (attribution: Attribution, refused: [String]) {
+        var kept = attribution
+        var refused = Set<String>()
+        for problem in attributionProblems(attribution) {
+            let field = problem.field.hasPrefix("tags") ? "tags" : problem.field
+            refused.insert(field)
+            switch field {
+            case "project": kept.project = nil
+            case "feature": kept.feature = nil
+            case "user": kept.user = nil
+            case "api_key": kept.apiKey = nil
+            case "environment": kept.environment = nil
+            default: kept.tags = [:]
+            }
+        }
+        return (kept, refused.sorted())
+    }
+
     /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
     public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
         let objects = try split(body, format: format)

@@ -183,4 +183,13 @@ let hostileNumbers = [
         #expect(EventDecoder.attributionProblems(Attribution(tags: tags)).map(\.field) == ["tags"])
         #expect(EventDecoder.attributionProblems(Attribution(user: "ünïcödé user", environment: "prod")).isEmpty)
     }
+
+    @Test func theGatewayKeepsOnlyWhatTheAPIWouldAccept() {
+        let (kept, refused) = EventDecoder.withoutRefusedValues(Attribution(
+            feature: "search", user: "\u{0}", environment: String(repeating: "e", count: 65), tags: ["team": "a\u{1}b"]))
+        #expect(refused == ["environment", "user"])
+        #expect(kept == Attribution(feature: "search", tags: ["team": "a\u{1}b"]))
+        let long = EventDecoder.withoutRefusedValues(Attribution(user: String(repeating: "u", count: 257)))
+        #expect(long.refused == ["user"] && long.attribution.user == nil)
+    }
 }

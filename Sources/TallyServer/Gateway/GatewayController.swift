@@ -240,24 +240,15 @@ struct GatewayController<Store: TallyStore> {
         if user == nil, case .string(let u)? = requestJSON?["metadata"]?["user_id"] { user = u }
         event.attribution.user = user
         if let tags = header("X-Tally-Tags") {
-            // 30, so that the gateway's own two tags keep the event within the API's 32.
-            for pair in tags.split(separator: ";").prefix(30) {
+            // 29, so that the gateway's own three tags keep the event within the API's 32.
+            for pair in tags.split(separator: ";").prefix(29) {
                 let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
                 if kv.count == 2, !kv[0].isEmpty { event.attribution.tags[kv[0]] = kv[1] }
             }
         }
-        var refused = Set<String>()
-        for problem in EventDecoder.attributionProblems(event.attribution) {
-            let field = problem.field.hasPrefix("tags") ? "tags" : problem.field
-            refused.insert(field)
-            switch field {
-            case "feature": event.attribution.feature = nil
-            case "environment": event.attribution.environment = nil
-            case "user": event.attribution.user = nil
-            default: event.attribution.tags = [:]
-            }
-        }
-        if !refused.isEmpty { event.attribution.tags["tally_refused_attribution"] = refused.sorted().joined(separator: ",") }
+        let refused: [String]
+        (event.attribution, refused) = EventDecoder.withoutRefusedValues(event.attribution)
+        if !refused.isEmpty { event.attribution.tags["tally_refused_attribution"] = refused.joined(separator: ",") }
         if let requestID, EventDecoder.textProblem(requestID, max: 256) == nil { event.attribution.tags["provider_request_id"] = requestID }
         var usage = capture.usage ?? TokenUsage()
         usage.requests = 1

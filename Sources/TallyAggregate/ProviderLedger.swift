@@ -44,7 +44,7 @@ public enum ProviderLedger {
     /// estimate of the reported usage; `providerCost` the billed amount from the cost reports.
     public static func summary(usage: [UsageInput], costs: [CostInput], grain: TimeGrain?, dimensions: [UsageDimension],
                                filters: DimensionFilters, projectName: ProjectName, canonicalModel: (String, String) -> String)
-        -> SummaryResult
+        throws(TallyError) -> SummaryResult
     {
         var acc = SummaryAccumulator(dimensions: dimensions)
         func period(_ start: Instant) -> String? {
@@ -74,8 +74,8 @@ public enum ProviderLedger {
             m.outputAudioTokens = t.outputAudioTokens
             m.cost = u.row.cost ?? .zero
             // The report does not count Anthropic requests: a row is one unit of "unpriced" only when it has no price.
-            m.unpricedRequests = u.row.cost == nil ? max(t.requests, 1) : 0
-            acc.add(period: period(u.row.row.bucketStart), values: dimensions.map { v[$0] ?? nil }, metrics: m)
+            m.unpricedRequests = u.row.cost == nil ? Swift.max(t.requests, 1) : 0
+            try acc.add(period: period(u.row.row.bucketStart), values: dimensions.map { v[$0] ?? nil }, metrics: m)
         }
         if Set(dimensions).union(filters.keys).isSubset(of: costDimensions) {
             for c in costs {
@@ -84,10 +84,10 @@ public enum ProviderLedger {
                 guard passes(v) else { continue }
                 var m = UsageMetrics()
                 m.providerCost = c.row.amount
-                acc.add(period: period(c.row.bucketStart), values: dimensions.map { v[$0] ?? nil }, metrics: m)
+                try acc.add(period: period(c.row.bucketStart), values: dimensions.map { v[$0] ?? nil }, metrics: m)
             }
         }
-        return acc.result()
+        return try acc.result()
     }
 
     // MARK: Reconciliation
@@ -108,30 +108,33 @@ public enum ProviderLedger {
     /// A group is flagged when the difference exceeds `thresholdBasisPoints` of the billed amount, or when one side
     /// has usage the other lacks.
     public static func reconcile(observed: SummaryResult, provider: SummaryResult, dimension: UsageDimension?,
-                                 thresholdBasisPoints: Int64) -> [Line] {
+                                 thresholdBasisPoints: Int64) throws(TallyError) -> [Line] {
         struct Key: Hashable { var period: String?; var value: String? }
         var pairs: [Key: (UsageMetrics, UsageMetrics)] = [:]
         for g in observed.groups {
             let k = Key(period: g.period, value: dimension.flatMap { g.values[$0] ?? nil })
-            pairs[k, default: (UsageMetrics(), UsageMetrics())].0 += g.metrics
+            try pairs[k, default: (UsageMetrics(), UsageMetrics())].0.add(g.metrics)
         }
         for g in provider.groups {
             let k = Key(period: g.period, value: dimension.flatMap { g.values[$0] ?? nil })
-            pairs[k, default: (UsageMetrics(), UsageMetrics())].1 += g.metrics
+            try pairs[k, default: (UsageMetrics(), UsageMetrics())].1.add(g.metrics)
         }
         return pairs.sorted { ($0.key.period ?? "", $0.key.value ?? "") < ($1.key.period ?? "", $1.key.value ?? "") }.map { k, pair in
             let (o, p) = pair
             let billed = p.providerCost
             let estimate = o.knownCost
-            let difference = estimate.map { billed - $0 }
+            // Checked: a bill and an estimate of opposite extremes differ by more than an Int64 holds (then no figure).
+            let difference = estimate.flatMap { billed.adding(USD(nanos: 0 &- $0.nanos)) }
             var bp: Int64?
             if let difference, billed.nanos != 0 {
-                // Half away from zero, on the magnitude, so +x% and −x% round alike.
+                // Half away from zero, on the magnitude, so +x% and −x% round alike; a billed nano-dollar against an
+                // estimate of billions is more basis points than an Int64 holds: no figure then, but flagged.
                 let magnitude = (Int128(difference.nanos.magnitude) * 10_000 + Int128(billed.nanos.magnitude) / 2) / Int128(billed.nanos.magnitude)
-                bp = Int64(magnitude) * (difference.nanos < 0 ? -1 : 1)
+                bp = Int64(exactly: magnitude).map { $0 * (difference.nanos < 0 ? -1 : 1) }
             }
             let oneSided = (o.requests > 0 || o.inputTokens > 0) != (p.inputTokens > 0 || p.outputTokens > 0 || billed.nanos != 0)
-            let flagged = oneSided || (bp.map { $0.magnitude > thresholdBasisPoints.magnitude } ?? false)
+            let beyondFigures = estimate != nil && billed.nanos != 0 && bp == nil
+            let flagged = oneSided || beyondFigures || (bp.map { $0.magnitude > thresholdBasisPoints.magnitude } ?? false)
             return Line(period: k.period, value: k.value, observed: o, provider: p, difference: difference,
                         differenceBasisPoints: bp, flagged: flagged)
         }

@@ -82,32 +82,39 @@ public struct RollupDelta: Sendable {
     /// Sorted by key, so concurrent writers take row locks in one order and never deadlock.
     public let rows: [(key: RollupKey, metrics: UsageMetrics)]
 
-    public static func compute(_ events: [StoredEvent]) -> [RollupDelta] {
-        RollupTable.all.map { table in
+    /// Throws `totalTooLarge` when the events' own sum for one key cannot be held (1,000 events of 10^9 USD can't):
+    /// the stores refuse the batch, as they do an increment that would overflow a stored row.
+    public static func compute(_ events: [StoredEvent]) throws(TallyError) -> [RollupDelta] {
+        var deltas: [RollupDelta] = []
+        for table in RollupTable.all {
             var sums: [RollupKey: UsageMetrics] = [:]
             for stored in events {
-                sums[RollupKey(table, stored), default: UsageMetrics()] += UsageMetrics(stored)
+                try sums[RollupKey(table, stored), default: UsageMetrics()].add(UsageMetrics(stored))
             }
-            return RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            deltas.append(RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         }
+        return deltas
     }
 }
 
 extension RollupDelta {
     /// What re-pricing these events changes in each rollup: only cost and unpriced requests move.
-    public static func repricing(_ changes: [RepricedEvent]) -> [RollupDelta] {
-        RollupTable.all.map { table in
+    public static func repricing(_ changes: [RepricedEvent]) throws(TallyError) -> [RollupDelta] {
+        var deltas: [RollupDelta] = []
+        for table in RollupTable.all {
             var sums: [RollupKey: UsageMetrics] = [:]
             for change in changes {
                 let stored = change.stored
                 let key = RollupKey(table, stored)
                 var delta = UsageMetrics()
                 let requests = stored.event.usage.requests
+                // Both costs are within 0…10^9 USD and requests within 0…10^12, so these differences cannot overflow.
                 delta.cost = (change.cost ?? .zero) - (stored.cost ?? .zero)
                 delta.unpricedRequests = (change.cost == nil ? requests : 0) - (stored.cost == nil ? requests : 0)
-                sums[key, default: UsageMetrics()] += delta
+                try sums[key, default: UsageMetrics()].add(delta)
             }
-            return RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            deltas.append(RollupDelta(table: table, rows: sums.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         }
+        return deltas
     }
 }

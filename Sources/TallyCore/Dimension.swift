@@ -79,6 +79,43 @@ public struct UsageMetrics: Sendable, Equatable {
         a.providerCost += b.providerCost
     }
 
+    /// Adds `other` with every sum checked: a total that cannot be held throws `totalTooLarge` naming its field,
+    /// never wraps, traps or turns into a float.
+    public mutating func add(_ other: UsageMetrics) throws(TallyError) {
+        func sum(_ a: Int64, _ b: Int64, _ column: Int) throws(TallyError) -> Int64 {
+            let (s, overflow) = a.addingReportingOverflow(b)
+            if overflow { throw Self.overflow(column: column) }
+            return s
+        }
+        requests = try sum(requests, other.requests, 0)
+        inputTokens = try sum(inputTokens, other.inputTokens, 1)
+        outputTokens = try sum(outputTokens, other.outputTokens, 2)
+        cachedInputTokens = try sum(cachedInputTokens, other.cachedInputTokens, 3)
+        cacheWriteInputTokens = try sum(cacheWriteInputTokens, other.cacheWriteInputTokens, 4)
+        cacheWrite1hInputTokens = try sum(cacheWrite1hInputTokens, other.cacheWrite1hInputTokens, 5)
+        reasoningTokens = try sum(reasoningTokens, other.reasoningTokens, 6)
+        inputAudioTokens = try sum(inputAudioTokens, other.inputAudioTokens, 7)
+        outputAudioTokens = try sum(outputAudioTokens, other.outputAudioTokens, 8)
+        errors = try sum(errors, other.errors, 9)
+        cost = USD(nanos: try sum(cost.nanos, other.cost.nanos, 10))
+        unpricedRequests = try sum(unpricedRequests, other.unpricedRequests, 11)
+        providerCost = USD(nanos: try sum(providerCost.nanos, other.providerCost.nanos, 12))
+    }
+
+    /// The error for a total of `columns[column]` that cannot be held, named as the API names the metric.
+    public static func overflow(column: Int) -> TallyError {
+        .totalTooLarge([FieldProblem(field: fieldNames[column], reason:
+            "adds up to more than Tally can count exactly (at most 9223372036854775807 tokens or requests, "
+            + "9223372036.854775807 USD in one total)")])
+    }
+
+    /// The metrics' names in API answers, in `columns` order.
+    public static let fieldNames = [
+        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
+        "errors", "cost_usd", "unpriced_requests", "provider_cost_usd",
+    ]
+
     /// Cost is unknown (not $0) when nothing in the group was priced.
     public var knownCost: USD? { unpricedRequests == requests && requests > 0 ? nil : cost }
 

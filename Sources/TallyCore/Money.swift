@@ -12,6 +12,12 @@ public struct USD: Hashable, Comparable, Sendable {
     public static func += (a: inout USD, b: USD) { a.nanos += b.nanos }
     public static func < (a: USD, b: USD) -> Bool { a.nanos < b.nanos }
 
+    /// `a + b`, or nil when the sum is beyond what nano-dollars in an Int64 can hold (about 9.2 billion USD).
+    public func adding(_ other: USD) -> USD? {
+        let (sum, overflow) = nanos.addingReportingOverflow(other.nanos)
+        return overflow ? nil : USD(nanos: sum)
+    }
+
     /// Parses a plain decimal string such as `"0.0125"` or `"12"`; at most 9 fractional digits.
     public init?(decimal text: some StringProtocol) {
         var s = Substring(text)
@@ -24,7 +30,10 @@ public struct USD: Hashable, Comparable, Sendable {
               whole.count <= 10, let w = Int64(whole)
         else { return nil }
         let f = Int64(fraction + String(repeating: "0", count: 9 - fraction.count)) ?? 0
-        nanos = (w * 1_000_000_000 + f) * (negative ? -1 : 1)
+        // Ten whole digits reach 9999999999 USD, past Int64 nano-dollars: such text is refused, never wrapped.
+        let (scaled, overflow) = w.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow, scaled <= Int64.max - f else { return nil }
+        nanos = (scaled + f) * (negative ? -1 : 1)
     }
 
     /// The exact decimal string, without trailing zeros (`"0.0125"`, `"3"`).
@@ -68,8 +77,11 @@ extension USD {
         let power = exponent - fraction.count - shift + 9
         func tenTo(_ n: Int) -> Int128 { (0..<n).reduce(Int128(1)) { r, _ in r * 10 } }
         if power >= 0 {
+            // 30 digits times 10^20 would pass Int128: checked, like every step here.
             guard power <= 20 else { return nil }
-            value *= tenTo(power)
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: tenTo(power))
+            guard !overflow else { return nil }
+            value = scaled
         } else {
             guard -power <= 38 else { return nil }
             let divisor = tenTo(-power)

@@ -17,6 +17,11 @@ public enum TallyError: Error, Sendable, Equatable {
     /// The input carries prompt or response content, which Tally never stores.
     case contentNotAllowed([FieldProblem])
     case tooLarge(String)
+    /// A total that cannot be counted exactly in 64 bits (tokens, or nano-dollars: about 9.2 billion USD). Ingestion
+    /// refuses the events that would make a stored total overflow; a summary over such totals asks for a smaller range.
+    case totalTooLarge([FieldProblem])
+    /// A summary or explorer query would build more groups than `limit`.
+    case tooManyGroups(limit: Int)
     case notFound(String)
     case conflict(String)
     case unauthenticated

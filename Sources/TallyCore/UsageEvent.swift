@@ -48,6 +48,31 @@ public struct TokenUsage: Sendable, Equatable {
     public var outputAudioTokens: Int64 = 0
     public var requests: Int64 = 1
     public init() {}
+
+    /// The counts by their API field names, in the API's order.
+    public var fields: [(name: String, value: Int64)] {
+        [("input_tokens", inputTokens), ("output_tokens", outputTokens), ("cached_input_tokens", cachedInputTokens),
+         ("cache_write_input_tokens", cacheWriteInputTokens), ("cache_write_1h_input_tokens", cacheWrite1hInputTokens),
+         ("reasoning_tokens", reasoningTokens), ("input_audio_tokens", inputAudioTokens),
+         ("output_audio_tokens", outputAudioTokens), ("requests", requests)]
+    }
+
+    /// The first count outside 0…`UsageLimits.maxCount`, as a problem naming its field; nil when every count fits.
+    public var boundsProblem: FieldProblem? {
+        fields.first { !(0...UsageLimits.maxCount).contains($0.value) }.map {
+            FieldProblem(field: $0.name, reason: "must be an integer from 0 to \(UsageLimits.maxCount) (got \($0.value))")
+        }
+    }
+}
+
+/// The largest numbers one event may carry. Far above any real call, and small enough that sums of many events
+/// stay exact in Int64 (10^12 tokens: 9 million such events fit in one total; 10^9 USD: 9 of them do, so totals are
+/// checked as well: see `UsageMetrics.add`).
+public enum UsageLimits {
+    /// Each token count and `requests`, per event.
+    public static let maxCount: Int64 = 1_000_000_000_000
+    /// `provider_cost_usd`, and the cost Tally computes for one event.
+    public static let maxAmount = USD(nanos: 1_000_000_000 * 1_000_000_000)
 }
 
 /// Who and what an event is charged to. `project` is the project's name; stores keep its id.

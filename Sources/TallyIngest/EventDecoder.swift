@@ -39,6 +39,61 @@ public enum EventDecoder {
 
     static func bit(_ name: String) -> UInt64 { fieldKinds[name]?.bit ?? 0 }
 
+    /// The longest text each field may hold, in characters.
+    public static let maxLength: [String: Int] = [
+        "id": 128, "provider": 64, "model": 256, "operation": 64, "project": 64, "feature": 256, "user": 256,
+        "api_key": 64, "environment": 64, "status": 16, "error_type": 128, "finish_reason": 64, "service_tier": 64,
+        "source": 32,
+    ]
+
+    /// Why `text` cannot be the value of a text field with at most `max` characters, or nil when it can.
+    public static func textProblem(_ text: String, max: Int) -> String? {
+        // Characters never outnumber UTF-8 bytes, so grapheme counting is needed only for long multi-byte text.
+        let bytes = text.utf8.count
+        guard bytes >= 1, bytes <= max || text.count <= max else { return "must be 1 to \(max) characters" }
+        // Control characters are single bytes in UTF-8 (and PostgreSQL refuses NUL in text outright).
+        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return "must not contain control characters" }
+        return nil
+    }
+
+    /// The API's rules on who and what an event is charged to, for events that were not sent as JSON (the gateway
+    /// builds them from headers and request bodies): the same lengths, characters and secret check as `decode`.
+    public static func attributionProblems(_ a: Attribution) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        for (field, value) in [("project", a.project), ("feature", a.feature), ("user", a.user), ("api_key", a.apiKey),
+                               ("environment", a.environment)] {
+            guard let value else { continue }
+            if let reason = textProblem(value, max: maxLength[field]!) {
+                problems.append(FieldProblem(field: field, reason: reason))
+            } else if field == "api_key", EventReader.looksLikeSecret(value) {
+                problems.append(FieldProblem(field: field, reason: EventReader.secretReason))
+            }
+        }
+        var reader = EventReader(index: 0, now: Instant(microseconds: 0), defaultSource: .gateway)
+        _ = reader.tags(.object(a.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        return problems + reader.problems.map { FieldProblem(field: $0.field, reason: $0.reason) }
+    }
+
+    /// `attribution` without the values `attributionProblems` refuses (all tags when any tag is refused), and the
+    /// refused fields' names, sorted: for the gateway, which records a call that already happened rather than refuse it.
+    public static func withoutRefusedValues(_ attribution: Attribution) -> (attribution: Attribution, refused: [String]) {
+        var kept = attribution
+        var refused = Set<String>()
+        for problem in attributionProblems(attribution) {
+            let field = problem.field.hasPrefix("tags") ? "tags" : problem.field
+            refused.insert(field)
+            switch field {
+            case "project": kept.project = nil
+            case "feature": kept.feature = nil
+            case "user": kept.user = nil
+            case "api_key": kept.apiKey = nil
+            case "environment": kept.environment = nil
+            default: kept.tags = [:]
+            }
+        }
+        return (kept, refused.sorted())
+    }
+
     /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
     public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
         let objects = try split(body, format: format)
@@ -140,65 +195,65 @@ struct EventReader {
             if case .null = value { continue }
             switch key {
             case "id":
-                id = text(key, value, max: 128)
+                id = text(key, value)
             case "timestamp":
                 guard case .string(let s) = value else { problem(key, "must be an RFC 3339 date-time string"); continue }
                 guard let t = Instant(rfc3339: s) else { problem(key, "must be an RFC 3339 date-time such as 2026-11-20T10:15:00Z"); continue }
                 timestamp = t
             case "provider":
-                guard let s = text(key, value, max: 64) else { continue }
+                guard let s = text(key, value) else { continue }
                 guard s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
                     problem(key, "must match [a-z0-9_.-]{1,64}, such as openai, anthropic or google"); continue
                 }
                 provider = s
-            case "model": model = text(key, value, max: 256)
+            case "model": model = text(key, value)
             case "operation":
-                guard let s = text(key, value, max: 64) else { continue }
+                guard let s = text(key, value) else { continue }
                 guard let op = Operation(rawValue: s) else {
                     problem(key, "must be one of " + Operation.allCases.map(\.rawValue).joined(separator: ", ")); continue
                 }
                 event.operation = op
-            case "input_tokens": event.usage.inputTokens = count(key, value) ?? 0
-            case "output_tokens": event.usage.outputTokens = count(key, value) ?? 0
-            case "cached_input_tokens": event.usage.cachedInputTokens = count(key, value) ?? 0
-            case "cache_write_input_tokens": event.usage.cacheWriteInputTokens = count(key, value) ?? 0
-            case "cache_write_1h_input_tokens": event.usage.cacheWrite1hInputTokens = count(key, value) ?? 0
-            case "reasoning_tokens": event.usage.reasoningTokens = count(key, value) ?? 0
-            case "input_audio_tokens": event.usage.inputAudioTokens = count(key, value) ?? 0
-            case "output_audio_tokens": event.usage.outputAudioTokens = count(key, value) ?? 0
+            case "input_tokens": event.usage.inputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "output_tokens": event.usage.outputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cached_input_tokens": event.usage.cachedInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cache_write_input_tokens": event.usage.cacheWriteInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cache_write_1h_input_tokens": event.usage.cacheWrite1hInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "reasoning_tokens": event.usage.reasoningTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "input_audio_tokens": event.usage.inputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "output_audio_tokens": event.usage.outputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "requests":
-                guard let n = count(key, value) else { continue }
+                guard let n = count(key, value, max: UsageLimits.maxCount) else { continue }
                 if n < 1 { problem(key, "must be at least 1") } else { event.usage.requests = n }
-            case "project": event.attribution.project = text(key, value, max: 64)
-            case "feature": event.attribution.feature = text(key, value, max: 256)
-            case "user": event.attribution.user = text(key, value, max: 256)
+            case "project": event.attribution.project = text(key, value)
+            case "feature": event.attribution.feature = text(key, value)
+            case "user": event.attribution.user = text(key, value)
             case "api_key":
-                guard let s = text(key, value, max: 64) else { continue }
+                guard let s = text(key, value) else { continue }
                 if Self.looksLikeSecret(s) {
-                    problem(key, "looks like a secret key: send a label or its last 4 characters, never the key")
+                    problem(key, Self.secretReason)
                 } else {
                     event.attribution.apiKey = s
                 }
-            case "environment": event.attribution.environment = text(key, value, max: 64)
+            case "environment": event.attribution.environment = text(key, value)
             case "tags": event.attribution.tags = tags(value)
             case "status":
-                guard let s = text(key, value, max: 16) else { continue }
+                guard let s = text(key, value) else { continue }
                 guard let st = EventStatus(rawValue: s) else { problem(key, "must be success or error"); continue }
                 event.outcome.status = st
             case "http_status":
                 guard let n = count(key, value) else { continue }
                 if (100...599).contains(n) { event.outcome.httpStatus = Int(n) } else { problem(key, "must be an HTTP status from 100 to 599") }
-            case "error_type": event.outcome.errorType = text(key, value, max: 128)
+            case "error_type": event.outcome.errorType = text(key, value)
             case "latency_ms": event.outcome.latencyMs = count(key, value)
             case "time_to_first_token_ms": event.outcome.timeToFirstTokenMs = count(key, value)
             case "streamed": event.outcome.streamed = bool(key, value)
             case "retries": event.outcome.retries = count(key, value)
-            case "finish_reason": event.outcome.finishReason = text(key, value, max: 64)
+            case "finish_reason": event.outcome.finishReason = text(key, value)
             case "batch": event.batch = bool(key, value) ?? false
-            case "service_tier": event.serviceTier = text(key, value, max: 64)
+            case "service_tier": event.serviceTier = text(key, value)
             case "provider_cost_usd": event.providerCost = money(key, value)
             case "source":
-                guard let s = text(key, value, max: 32) else { continue }
+                guard let s = text(key, value) else { continue }
                 guard let source = EventSource(rawValue: s), source == defaultSource || source == .import else {
                     problem(key, "must be \(defaultSource.rawValue) or import here"); continue
                 }
@@ -238,23 +293,20 @@ struct EventReader {
         return event
     }
 
-    mutating func text(_ key: String, _ value: JSONValue, max: Int) -> String? {
+    /// A text field, held to `EventDecoder.maxLength` and `EventDecoder.textProblem`.
+    mutating func text(_ key: String, _ value: JSONValue) -> String? {
         guard case .string(let s) = value else { problem(key, "must be a string, not \(value.typeName)"); return nil }
-        // Characters never outnumber UTF-8 bytes, so grapheme counting is needed only for long multi-byte text.
-        let bytes = s.utf8.count
-        guard bytes >= 1, bytes <= max || s.count <= max else { problem(key, "must be 1 to \(max) characters"); return nil }
-        // Control characters are single bytes in UTF-8.
-        guard !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            problem(key, "must not contain control characters"); return nil
-        }
+        if let reason = EventDecoder.textProblem(s, max: EventDecoder.maxLength[key] ?? 256) { problem(key, reason); return nil }
         return s
     }
 
-    mutating func count(_ key: String, _ value: JSONValue) -> Int64? {
-        guard case .number(let literal) = value, let n = Int64(literal), n >= 0, n <= 1_000_000_000_000_000 else {
+    /// A whole number from 0 to `max`, written as a plain integer (`1e15` and `1.0` are not counts).
+    mutating func count(_ key: String, _ value: JSONValue, max: Int64 = 1_000_000_000_000_000) -> Int64? {
+        guard case .number(let literal) = value, let n = Int64(literal), n >= 0 else {
             problem(key, "must be a non-negative integer")
             return nil
         }
+        guard n <= max else { problem(key, "must be at most \(max) (got \(n))"); return nil }
         return n
     }
 
@@ -271,8 +323,9 @@ struct EventReader {
         case .number(let n): text = n
         default: problem(key, "must be a decimal string of US dollars such as \"0.0125\""); return nil
         }
-        guard let usd = USD(decimal: text), usd.nanos >= 0 else {
-            problem(key, "must be a non-negative decimal of US dollars with at most 9 decimals, such as \"0.0125\"")
+        guard let usd = USD(decimal: text), usd.nanos >= 0, usd <= UsageLimits.maxAmount else {
+            problem(key, "must be a non-negative decimal of US dollars from 0 to \(UsageLimits.maxAmount.decimalString), "
+                + "with at most 9 decimals, such as \"0.0125\"")
             return nil
         }
         return usd
@@ -291,6 +344,8 @@ struct EventReader {
         }
         return tags
     }
+
+    static let secretReason = "looks like a secret key: send a label or its last 4 characters, never the key"
 
     /// Provider secrets have recognisable prefixes and lengths; labels and last-4s do not.
     static func looksLikeSecret(_ s: String) -> Bool {

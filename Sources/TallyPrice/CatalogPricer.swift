@@ -20,7 +20,8 @@ public final class CatalogPricer: Pricer {
     }
 
     public func quote(_ event: UsageEvent, organizationID: String) -> PriceQuote? {
-        breakdown(event, organizationID: organizationID).map { PriceQuote(cost: $0.cost, priceID: $0.entry.id) }
+        // Usage the engine cannot price within the limits is unpriced: unknown, never a wrapped amount.
+        breakdown(event, organizationID: organizationID).flatMap { $0.problem == nil ? PriceQuote(cost: $0.cost, priceID: $0.entry.id) : nil }
     }
 
     /// The cost of an event with every line, or nil when no entry prices its model at its timestamp.

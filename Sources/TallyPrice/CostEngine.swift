@@ -17,15 +17,28 @@ public struct CostBreakdown: Sendable, Equatable {
     public var lines: [CostLine]
     /// What was applied beyond the base rates (batch, service tier, long-context tier), in words.
     public var modifiers: [String]
-    /// The sum of the lines, each rounded half-up to the nano-dollar.
+    /// Why this usage has no cost (a count out of bounds, or a cost above `UsageLimits.maxAmount`): then `lines` is
+    /// empty and the event is unpriced, never a wrapped or trapped number.
+    public var problem: FieldProblem?
+    /// The sum of the lines, each rounded half-up to the nano-dollar (at most `UsageLimits.maxAmount`).
     public var cost: USD { lines.reduce(.zero) { $0 + $1.cost } }
 }
 
 /// Prices token usage with one entry. Pure arithmetic on integers: no floating point anywhere.
 public enum CostEngine {
+    /// The usage field behind each token class, to name it when its cost is out of bounds.
+    static let fieldOfClass: [String: String] = [
+        "input": "input_tokens", "cached_input": "cached_input_tokens", "cache_write_5m": "cache_write_input_tokens",
+        "cache_write_1h": "cache_write_1h_input_tokens", "input_audio": "input_audio_tokens", "output": "output_tokens",
+        "reasoning": "reasoning_tokens", "output_audio": "output_audio_tokens", "request": "requests",
+    ]
+
     public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
                              modelResolved: String) -> CostBreakdown {
         var modifiers: [String] = []
+        if let problem = usage.boundsProblem {
+            return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: [], problem: problem)
+        }
         var prices = entry.prices
         let tierName = serviceTier?.lowercased()
         if let tierName, let set = entry.serviceTiers[tierName] {
@@ -65,18 +78,32 @@ public enum CostEngine {
             (.inputAudio, u.inputAudioTokens), (.output, plainOutput), (.reasoning, u.reasoningTokens),
             (.outputAudio, u.outputAudioTokens),
         ]
+        // Counts are within 0…10^12 and rates within Int64, but an organization's rate × multiplier × tokens can
+        // still pass Int128 and any Int64: every product is checked, and a cost above the limit prices nothing.
+        let limit = Int128(UsageLimits.maxAmount.nanos)
         var lines: [CostLine] = []
+        var total: Int128 = 0
+        func tooLarge(_ tokenClass: String) -> CostBreakdown {
+            CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: modifiers, problem: FieldProblem(
+                field: fieldOfClass[tokenClass] ?? tokenClass,
+                reason: "prices to more than \(UsageLimits.maxAmount.decimalString) USD for one event with \(entry.id): unpriced"))
+        }
         for (tokenClass, tokens) in counts where tokens > 0 {
             let rate = prices.rate(tokenClass)
             // nano-dollars = tokens × (nano-dollars per 1M) × (multiplier × 10⁹) / (10⁶ × 10⁹), rounded once.
             let scaled = Int128(rate.nanosPerMillion) * Int128(multiplier.nanos)
-            let cost = roundHalfUp(Int128(tokens) * scaled, dividedBy: 1_000_000_000_000_000)
+            let (product, overflow) = Int128(tokens).multipliedReportingOverflow(by: scaled)
+            let cost = overflow ? limit + 1 : roundHalfUp(product, dividedBy: 1_000_000_000_000_000)
+            total += cost
+            guard cost <= limit, total <= limit else { return tooLarge(tokenClass.rawValue) }
             lines.append(CostLine(tokenClass: tokenClass.rawValue, tokens: tokens,
                                   rate: exactDecimal(scaled, scale: 18), cost: USD(nanos: Int64(cost))))
         }
         if let fee = entry.perRequest, fee.nanos > 0, u.requests > 0 {
-            lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString,
-                                  cost: USD(nanos: fee.nanos * u.requests)))
+            let cost = Int128(fee.nanos) * Int128(u.requests)
+            total += cost
+            guard cost <= limit, total <= limit else { return tooLarge("request") }
+            lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString, cost: USD(nanos: Int64(cost))))
         }
         return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: lines, modifiers: modifiers)
     }

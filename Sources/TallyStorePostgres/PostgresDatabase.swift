@@ -80,6 +80,11 @@ public struct PostgresSQLDatabase: SQLDatabase {
             if error.serverInfo?[.sqlState] == "23505" {
                 throw TallyError.conflict(error.serverInfo?[.detail] ?? "already exists")
             }
+            // Schema.rollupUpsert's overflow refusal (NULL into a NOT NULL rollup column), or bigint out of range.
+            if error.serverInfo?[.sqlState] == "23502", error.serverInfo?[.tableName]?.hasPrefix("usage_rollup") == true {
+                throw Schema.rollupOverflow(column: error.serverInfo?[.columnName])
+            }
+            if error.serverInfo?[.sqlState] == "22003" { throw Schema.rollupOverflow(column: nil) }
             let message = error.serverInfo?[.message] ?? "\(error.code)"
             throw TallyError.unavailable("PostgreSQL: \(message)")
         }
@@ -148,7 +153,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
                         accepted[owner[index]] += 1
                     }
                 }
-                for delta in RollupDelta.compute(inserted) where !delta.rows.isEmpty {
+                for delta in try RollupDelta.compute(inserted) where !delta.rows.isEmpty {
                     try await connection.query(Self.upsertRollup(delta), logger: logger)
                 }
                 return batches.enumerated().map { b, batch in

@@ -95,7 +95,7 @@ extension SQLStore {
                 (" AND price_id" + same, s.priceID.map(SQLValue.text) ?? .null),
             ]), expectedChanges: 1))
         }
-        for delta in RollupDelta.repricing(changes) {
+        for delta in try RollupDelta.repricing(changes) {
             let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
             for row in delta.rows {
                 var s = SQLStatement(dialect, Schema.rollupUpsert(delta.table, rows: "VALUES (PLACEHOLDERS)"))

@@ -44,9 +44,13 @@ extension SQLStore {
             for priced in bucket.rows {
                 let key = priced.row.groupKey
                 if var existing = merged[key] {
-                    existing.row.usage.add(priced.row.usage)
-                    existing.row.units += priced.row.units
-                    existing.cost = existing.cost.flatMap { a in priced.cost.map { a + $0 } }
+                    try existing.row.usage.add(priced.row.usage)
+                    existing.row.units = try checkedSum(existing.row.units, priced.row.units, field: "units")
+                    if let a = existing.cost, let b = priced.cost {
+                        existing.cost = USD(nanos: try checkedSum(a.nanos, b.nanos, field: "cost_usd"))
+                    } else {
+                        existing.cost = nil
+                    }
                     merged[key] = existing
                 } else {
                     merged[key] = priced
@@ -80,7 +84,7 @@ extension SQLStore {
             var order: [String] = []
             for row in bucket.rows {
                 if var existing = merged[row.groupKey] {
-                    existing.amount += row.amount
+                    existing.amount = USD(nanos: try checkedSum(existing.amount.nanos, row.amount.nanos, field: "amount"))
                     merged[row.groupKey] = existing
                 } else {
                     merged[row.groupKey] = row
@@ -249,17 +253,29 @@ extension SQLStore {
     }
 }
 
+/// `a + b` for rows a provider listed twice: a sum that cannot be held fails the page, never wraps or traps.
+func checkedSum(_ a: Int64, _ b: Int64, field: String) throws(TallyError) -> Int64 {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    guard !overflow else {
+        throw .totalTooLarge([FieldProblem(field: field, reason: "of rows listed twice in one bucket adds up to more than Tally can count")])
+    }
+    return sum
+}
+
 extension TokenUsage {
-    public mutating func add(_ o: TokenUsage) {
-        inputTokens += o.inputTokens
-        outputTokens += o.outputTokens
-        cachedInputTokens += o.cachedInputTokens
-        cacheWriteInputTokens += o.cacheWriteInputTokens
-        cacheWrite1hInputTokens += o.cacheWrite1hInputTokens
-        reasoningTokens += o.reasoningTokens
-        inputAudioTokens += o.inputAudioTokens
-        outputAudioTokens += o.outputAudioTokens
-        requests += o.requests
+    public mutating func add(_ o: TokenUsage) throws(TallyError) {
+        func sum(_ a: Int64, _ b: Int64, _ field: String) throws(TallyError) -> Int64 {
+            try checkedSum(a, b, field: field)
+        }
+        inputTokens = try sum(inputTokens, o.inputTokens, "input_tokens")
+        outputTokens = try sum(outputTokens, o.outputTokens, "output_tokens")
+        cachedInputTokens = try sum(cachedInputTokens, o.cachedInputTokens, "cached_input_tokens")
+        cacheWriteInputTokens = try sum(cacheWriteInputTokens, o.cacheWriteInputTokens, "cache_write_input_tokens")
+        cacheWrite1hInputTokens = try sum(cacheWrite1hInputTokens, o.cacheWrite1hInputTokens, "cache_write_1h_input_tokens")
+        reasoningTokens = try sum(reasoningTokens, o.reasoningTokens, "reasoning_tokens")
+        inputAudioTokens = try sum(inputAudioTokens, o.inputAudioTokens, "input_audio_tokens")
+        outputAudioTokens = try sum(outputAudioTokens, o.outputAudioTokens, "output_audio_tokens")
+        requests = try sum(requests, o.requests, "requests")
     }
 }
 

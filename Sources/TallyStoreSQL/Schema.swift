@@ -160,12 +160,30 @@ public enum Schema {
 
     /// `INSERT … ON CONFLICT DO UPDATE` adding one row's metrics to a rollup; identical in both dialects.
     /// `rows` is what follows the column list: `VALUES (?, …)` or a `SELECT`.
+    ///
+    /// An increment that would pass Int64 sets NULL instead, which the NOT NULL column refuses: SQLite would
+    /// otherwise turn the column into a float (and every later summary into an error), PostgreSQL would fail with a
+    /// bare "bigint out of range". The drivers map that refusal to `TallyError.totalTooLarge` naming the metric.
+    /// (Stored totals are never negative, so only a positive increment can overflow; CASE keeps the subtraction
+    /// from running on a negative one.)
     public static func rollupUpsert(_ table: RollupTable, rows: String) -> String {
         let key = ["org_id", table.bucket.column] + table.dimensions.map(\.column)
         let columns = key + UsageMetrics.columns
-        let updates = UsageMetrics.columns.map { "\($0) = \(table.name).\($0) + excluded.\($0)" }.joined(separator: ", ")
+        let updates = UsageMetrics.columns.map { c in
+            let (stored, added) = ("\(table.name).\(c)", "excluded.\(c)")
+            return "\(c) = CASE WHEN \(added) <= 0 THEN \(stored) + \(added) "
+                + "WHEN \(stored) > \(Int64.max) - \(added) THEN NULL ELSE \(stored) + \(added) END"
+        }.joined(separator: ", ")
         return "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) \(rows)"
             + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)"
+    }
+
+    /// The metric a rollup column holds, named as the API names it, for a driver's overflow error.
+    public static func rollupOverflow(column: String?) -> TallyError {
+        guard let index = column.flatMap({ UsageMetrics.columns.firstIndex(of: $0) }) else {
+            return .totalTooLarge([FieldProblem(field: "totals", reason: "would add up to more than Tally can count exactly")])
+        }
+        return UsageMetrics.overflow(column: index)
     }
 
     public static func rollupValues(_ key: RollupKey, _ metrics: UsageMetrics) -> [SQLValue] {

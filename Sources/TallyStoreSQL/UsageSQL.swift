@@ -155,6 +155,34 @@ public enum UsageSQL {
         "CASE WHEN cost_nanos IS NULL THEN requests ELSE 0 END", "COALESCE(provider_cost_nanos, 0)",
     ]
 
+    /// Two sums per metric: of its billions and of its remainders. Neither can overflow in SQL (SQLite's SUM would
+    /// throw, PostgreSQL's numeric would not fit BIGINT), and `metrics` joins them in Swift, checked.
+    static func splitSums(_ expressions: [String]) -> String {
+        expressions.map { e in
+            "CAST(COALESCE(SUM((\(e)) / 1000000000), 0) AS BIGINT), CAST(COALESCE(SUM((\(e)) % 1000000000), 0) AS BIGINT)"
+        }.joined(separator: ", ")
+    }
+
+    /// The metrics of a row of split sums starting at column `start`; `totalTooLarge` names one beyond an Int64.
+    static func metrics(_ r: some SQLRowReader, from start: Int) throws(TallyError) -> UsageMetrics {
+        var values: [Int64] = []
+        values.reserveCapacity(UsageMetrics.columns.count)
+        for i in 0..<UsageMetrics.columns.count {
+            let exact = Int128(r.int(start + 2 * i) ?? 0) * 1_000_000_000 + Int128(r.int(start + 2 * i + 1) ?? 0)
+            guard let value = Int64(exactly: exact) else { throw UsageMetrics.overflow(column: i) }
+            values.append(value)
+        }
+        return UsageMetrics(columnValues: values)
+    }
+
+    /// At most this many rows per query: past it the answer has more groups than `SummaryAccumulator.maxGroups`
+    /// (a week or month folds up to 31 local days into one group, so those may read 31 rows per group).
+    static func rowLimit(_ query: SummaryQuery) -> Int64? {
+        guard !query.dimensions.isEmpty || query.grain != nil else { return nil }
+        let perGroup: Int64 = query.grain == nil || query.grain == .day ? 1 : 31
+        return Int64(SummaryAccumulator.maxGroups) * perGroup + 1
+    }
+
     /// Rows: [local day when grouped by time], one column per dimension, then the metrics.
     public static func rollupSummary(_ dialect: SQLDialect, table: RollupTable, range: SummaryPlan.RollupRange,
                                      query: SummaryQuery) -> SQLStatement {
@@ -168,7 +196,7 @@ public enum UsageSQL {
             groupBy.append("local_day")
         }
         for d in query.dimensions { s.append(d.column + ", "); groupBy.append(d.column) }
-        s.append(UsageMetrics.columns.map { "CAST(COALESCE(SUM(\($0)), 0) AS BIGINT)" }.joined(separator: ", "))
+        s.append(splitSums(UsageMetrics.columns))
         s.append(" FROM \(table.name) WHERE org_id = ")
         s.bind(query.organizationID)
         s.append(" AND \(column) >= ")
@@ -177,6 +205,7 @@ public enum UsageSQL {
         s.bind(range.endHour)
         s.appendFilters(query.filters)
         if !groupBy.isEmpty { s.append(" GROUP BY " + groupBy.joined(separator: ", ")) }
+        if let limit = rowLimit(query) { s.append(" LIMIT "); s.bind(limit) }
         return s
     }
 
@@ -184,7 +213,7 @@ public enum UsageSQL {
     public static func rawSummary(_ dialect: SQLDialect, range: SummaryPlan.RawRange, query: SummaryQuery) -> SQLStatement {
         var s = SQLStatement(dialect, "SELECT ")
         for d in query.dimensions { s.append(d.column + ", ") }
-        s.append(rawMetricExpressions.map { "CAST(COALESCE(SUM(\($0)), 0) AS BIGINT)" }.joined(separator: ", "))
+        s.append(splitSums(rawMetricExpressions))
         s.append(" FROM usage_events WHERE org_id = ")
         s.bind(query.organizationID)
         s.append(" AND ts_us >= ")
@@ -193,6 +222,7 @@ public enum UsageSQL {
         s.bind(range.end.microseconds)
         s.appendFilters(query.filters)
         if !query.dimensions.isEmpty { s.append(" GROUP BY " + query.dimensions.map(\.column).joined(separator: ", ")) }
+        if let limit = rowLimit(query) { s.append(" LIMIT "); s.bind(limit) }
         return s
     }
 
@@ -204,29 +234,31 @@ public enum UsageSQL {
         let plan = SummaryPlan(query)
         var acc = SummaryAccumulator(dimensions: query.dimensions)
         let n = query.dimensions.count
-        func metrics(_ r: any SQLRowReader, from start: Int) -> UsageMetrics {
-            UsageMetrics(columnValues: (0..<UsageMetrics.columns.count).map { r.int(start + $0) ?? 0 })
+        func rows(_ statement: SQLStatement) async throws -> [SQLRow] {
+            let rows = try await run(statement)
+            if let limit = rowLimit(query), rows.count >= limit { throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups) }
+            return rows
         }
         if let hourly = plan.table {
             let ranges = plan.dayRanges.map { (hourly.daily, $0) } + plan.rollupRanges.map { (hourly, $0) }
             for (table, range) in ranges {
-                for r in try await run(rollupSummary(dialect, table: table, range: range, query: query)) {
+                for r in try await rows(rollupSummary(dialect, table: table, range: range, query: query)) {
                     let timed = query.grain != nil
                     let first = timed ? 1 : 0
-                    let m = metrics(r, from: first + n)
+                    let m = try metrics(r, from: first + n)
                     guard m != UsageMetrics() else { continue }
                     let period = query.grain.map { PeriodLabel.label(localDay: r.int(0) ?? 0, grain: $0) }
-                    acc.add(period: period, values: (0..<n).map { r.text(first + $0) }, metrics: m)
+                    try acc.add(period: period, values: (0..<n).map { r.text(first + $0) }, metrics: m)
                 }
             }
         }
         for range in plan.rawRanges {
-            for r in try await run(rawSummary(dialect, range: range, query: query)) {
-                let m = metrics(r, from: n)
+            for r in try await rows(rawSummary(dialect, range: range, query: query)) {
+                let m = try metrics(r, from: n)
                 guard m != UsageMetrics() else { continue }
-                acc.add(period: range.period, values: (0..<n).map { r.text($0) }, metrics: m)
+                try acc.add(period: range.period, values: (0..<n).map { r.text($0) }, metrics: m)
             }
         }
-        return acc.result()
+        return try acc.result()
     }
 }

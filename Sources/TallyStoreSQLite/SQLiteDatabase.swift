@@ -48,7 +48,8 @@ public struct SQLiteDatabase: SQLDatabase {
             switch dbValue.storage {
             case .int64(let v): .int(v)
             case .string(let s): .text(s)
-            case .double(let d): .int(Int64(d))
+            // Only a pre-1.x rollup that overflowed into a float holds one; out of Int64's range it reads as no number.
+            case .double(let d): Int64(exactly: d.rounded(.towardZero)).map(SQLValue.int) ?? .text(String(d))
             case .blob(let b): .text(String(decoding: b, as: UTF8.self))
             case .null: .null
             }
@@ -66,6 +67,13 @@ public struct SQLiteDatabase: SQLDatabase {
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
             || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw TallyError.conflict(error.message ?? "already exists")
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL
+            && (error.message ?? "").contains("usage_rollup") {
+            // "NOT NULL constraint failed: usage_rollup_hourly.cost_nanos": Schema.rollupUpsert's overflow refusal.
+            throw Schema.rollupOverflow(column: error.message?.split(separator: ".").last.map(String.init))
+        } catch let error as DatabaseError where error.message == "integer overflow" {
+            // SUM() over integers past Int64 (summaries split their sums so as not to get here; other sums might).
+            throw Schema.rollupOverflow(column: nil)
         } catch let error as DatabaseError {
             throw TallyError.unavailable("SQLite: \(Self.describe(error))")
         }
@@ -92,7 +100,7 @@ public struct SQLiteDatabase: SQLDatabase {
     public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
         // Computed before taking the writer, while the previous group commits; recomputed only when
         // some events turn out to be duplicates.
-        let planned = RollupDelta.compute(batches.flatMap(\.events))
+        let planned = try RollupDelta.compute(batches.flatMap(\.events))
         return try await mapErrors {
             try await pool.write { db in
                 let columns = UsageSQL.eventColumns
@@ -112,7 +120,7 @@ public struct SQLiteDatabase: SQLDatabase {
                     outcomes.append(InsertOutcome(accepted: accepted, duplicates: batch.events.count - accepted))
                 }
                 let total = batches.reduce(0) { $0 + $1.events.count }
-                for delta in stored.count == total ? planned : RollupDelta.compute(stored) {
+                for delta in stored.count == total ? planned : try RollupDelta.compute(stored) {
                     let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
                     let upsert = try BulkStatement(db, sql:
                         Schema.rollupUpsert(delta.table, rows: "VALUES (" + Array(repeating: "?", count: n).joined(separator: ", ") + ")")

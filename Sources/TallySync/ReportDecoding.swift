@@ -33,9 +33,34 @@ public enum ReportDecoding {
             return r
         }
 
+        /// A count: a whole number from 0 to `UsageLimits.maxCount`. Anything else refuses the page, so a hostile or
+        /// broken report can neither trap the sync (which would stop every replica) nor store an absurd number.
         func int() throws(MalformedReport) -> Int64 {
             guard case .number(let text) = value, let n = Int64(text) else { throw MalformedReport(path: path, reason: "is not an integer") }
+            guard (0...UsageLimits.maxCount).contains(n) else {
+                throw MalformedReport(path: path, reason: "is \(n), outside 0 to \(UsageLimits.maxCount)")
+            }
             return n
+        }
+
+        /// Unix seconds from 1970 to 9999, so the microseconds never overflow.
+        func unixSeconds(_ name: String) throws(MalformedReport) -> Instant {
+            let r = try require(name)
+            guard case .number(let text) = r.value, let n = Int64(text), (0...253_402_300_799).contains(n) else {
+                throw MalformedReport(path: r.path, reason: "is not a Unix time in seconds")
+            }
+            return Instant(seconds: n)
+        }
+
+        /// An amount within ±`UsageLimits.maxAmount`, from exact decimal text.
+        func amount(_ text: String, shift: Int = 0) throws(MalformedReport) -> USD {
+            guard let usd = USD(literal: text, shift: shift) else {
+                throw MalformedReport(path: path, reason: shift == 2 ? "is not a decimal amount in cents" : "is not a decimal amount")
+            }
+            guard usd.nanos.magnitude <= UsageLimits.maxAmount.nanos.magnitude else {
+                throw MalformedReport(path: path, reason: "is beyond \(UsageLimits.maxAmount.decimalString) USD")
+            }
+            return usd
         }
 
         func string() throws(MalformedReport) -> String {
@@ -75,8 +100,8 @@ public enum ReportDecoding {
     static func openAIBucket<Row>(_ b: Reader, row: (Reader, Instant, Instant) throws(MalformedReport) -> Row)
         throws(MalformedReport) -> ProviderBucket<Row>
     {
-        let start = Instant(seconds: try b.int("start_time"))
-        let end = Instant(seconds: try b.int("end_time"))
+        let start = try b.unixSeconds("start_time")
+        let end = try b.unixSeconds("end_time")
         var rows: [Row] = []
         for r in try b.require("results").array() { rows.append(try row(r, start, end)) }
         return ProviderBucket(start: start, end: end, rows: rows)
@@ -114,6 +139,9 @@ public enum ReportDecoding {
                 default:
                     throw MalformedReport(path: r.path, reason: "belongs to \(report.rawValue), which is not a usage report")
                 }
+                if let problem = u.boundsProblem {
+                    throw MalformedReport(path: r.path, reason: "adds up to \(problem.field) \(problem.reason)")
+                }
                 row.usage = u
                 return row
             }
@@ -126,9 +154,9 @@ public enum ReportDecoding {
                 let amount = try r.require("amount")
                 let currency = try amount.require("currency").string()
                 guard currency.lowercased() == "usd" else { throw MalformedReport(path: amount.path + ".currency", reason: "is \(currency), not usd") }
-                guard case .number(let text) = try amount.require("value").value, let usd = USD(literal: text) else {
-                    throw MalformedReport(path: amount.path + ".value", reason: "is not a decimal amount")
-                }
+                let value = try amount.require("value")
+                guard case .number(let text) = value.value else { throw MalformedReport(path: value.path, reason: "is not a decimal amount") }
+                let usd = try value.amount(text)
                 var quantity: String?
                 if case .number(let q)? = r.field("quantity")?.value { quantity = q }
                 return ProviderCostRow(bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("project_id"),
@@ -170,6 +198,9 @@ public enum ReportDecoding {
                 u.cacheWrite1hInputTokens = write1h
                 u.outputTokens = try r.int("output_tokens")
                 u.requests = 0  // the report does not count requests
+                if let problem = u.boundsProblem {
+                    throw MalformedReport(path: r.path, reason: "adds up to \(problem.field) \(problem.reason)")
+                }
                 let searches = try r.require("server_tool_use").int("web_search_requests")
                 return ProviderUsageRow(bucketStart: start, bucketEnd: end, model: try r.optionalString("model"),
                                         projectRef: try r.optionalString("workspace_id"), apiKeyRef: try r.optionalString("api_key_id"),
@@ -186,9 +217,7 @@ public enum ReportDecoding {
                 guard currency.uppercased() == "USD" else { throw MalformedReport(path: r.path + ".currency", reason: "is \(currency), not USD") }
                 let amount = try r.require("amount")
                 // A decimal string in cents: "123.45" is $1.2345.
-                guard let usd = USD(literal: try amount.string(), shift: 2) else {
-                    throw MalformedReport(path: amount.path, reason: "is not a decimal amount in cents")
-                }
+                let usd = try amount.amount(try amount.string(), shift: 2)
                 return ProviderCostRow(bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("workspace_id"),
                                        lineItem: try r.optionalString("description"), model: try r.optionalString("model"),
                                        costType: try r.optionalString("cost_type"), tokenType: try r.optionalString("token_type"),

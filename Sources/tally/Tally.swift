@@ -63,13 +63,14 @@ func withConfiguredStore<T: Sendable>(
 
 func describe(_ error: TallyError) -> String {
     switch error {
-    case .invalid(let problems), .contentNotAllowed(let problems):
+    case .invalid(let problems), .contentNotAllowed(let problems), .totalTooLarge(let problems):
         problems.map { "\($0.field) \($0.reason)" }.joined(separator: "; ")
     case .notFound(let what): "\(what) was not found"
     case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
          .gone(let message), .providerRejected(_, let message): message
     case .unauthenticated: "not authenticated"
     case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
+    case .tooManyGroups(let limit): "more than \(limit) groups"
     }
 }
 

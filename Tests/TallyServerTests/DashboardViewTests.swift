@@ -297,7 +297,7 @@ enum Sample {
         var reported = UsageMetrics()
         reported.inputTokens = 1100
         reported.providerCost = USD(decimal: "1.25")!
-        let lines = ProviderLedger.reconcile(
+        let lines = try ProviderLedger.reconcile(
             observed: SummaryResult(groups: [SummaryGroup(period: "2026-11-20", values: [.model: "gpt-4o"], metrics: observed)], totals: observed),
             provider: SummaryResult(groups: [SummaryGroup(period: "2026-11-20", values: [.model: "gpt-4o"], metrics: reported)], totals: reported),
             dimension: .model, thresholdBasisPoints: 1000)

@@ -270,9 +270,9 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
                 for e in events where e.event.timestamp >= query.from && e.event.timestamp < query.to {
                     guard filters.allSatisfy({ d, values in values.contains(RollupTable.keyValue(d, of: e)) }) else { continue }
                     let period = grain.map { PeriodLabel.label(query.timeZone.localDate(of: e.event.timestamp), grain: $0) }
-                    expected.add(period: period, values: dims.map { RollupTable.keyValue($0, of: e) }, metrics: UsageMetrics(e))
+                    try expected.add(period: period, values: dims.map { RollupTable.keyValue($0, of: e) }, metrics: UsageMetrics(e))
                 }
-                #expect(result == expected.result(), "\(grain.map(\.rawValue) ?? "-") \(dims) \(zone)")
+                #expect(try result == expected.result(), "\(grain.map(\.rawValue) ?? "-") \(dims) \(zone)")
                 #expect(result.totals.requests > 0)
             }
             let elsewhere = SummaryQuery(organizationID: "org_other", from: at("2026-11-01T00:00:00Z"), to: at("2026-12-01T00:00:00Z"),

@@ -52,6 +52,12 @@ struct DashboardController<Store: TallyStore> {
                     status: .serviceUnavailable)
             case .notFound(let what):
                 return .html(failure(page, title: "Not found", "\(what) was not found in this organization."), status: .notFound)
+            case .tooManyGroups(let limit):
+                return .html(failure(page, title: title, "This breakdown has more than \(limit) groups. Group by fewer dimensions, "
+                    + "add a filter or choose a shorter range."), status: .badRequest)
+            case .totalTooLarge(let problems):
+                return .html(failure(page, title: title, "A total (\(problems.first?.field ?? "cost")) is larger than Tally can count "
+                    + "exactly. Choose a shorter range."), status: .unprocessableContent)
             default: throw error
             }
         } catch let error as APIError {

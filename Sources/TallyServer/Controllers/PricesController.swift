@@ -77,6 +77,7 @@ struct PricesController<Store: TallyStore> {
         w.beginObject()
         let event = try EventDecoder.decode(Array(JSONWriter.encode(body).utf8), format: .json, now: now)[0]
         if let breakdown = prices.pricer.breakdown(event, organizationID: principal.organizationID) {
+            if let problem = breakdown.problem { throw TallyError.invalid([problem]) }
             PriceJSON.writeBreakdown(breakdown, into: &w)
         } else {
             w.field("cost_usd", nil as String?)

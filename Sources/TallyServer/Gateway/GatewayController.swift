@@ -248,41 +248,60 @@ struct GatewayController<Store: TallyStore> {
 
     func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
                 started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
-        func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : String($0.prefix(256)) } }
-        let model = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 } ?? "unknown"
-        var event = UsageEvent(id: requestID.map { "gw_" + $0 } ?? Identifier.make("gw"), timestamp: started, provider: provider.rawValue,
-                               model: model)
+        // Every text the event takes from the caller or the upstream is held to the ingestion API's rules (one function,
+        // EventDecoder's): a value the API would refuse is left out, never truncated, and the event says which.
+        func valid(_ value: String?, _ field: String) -> String? {
+            value.flatMap { EventDecoder.textProblem($0, max: EventDecoder.maxLength[field] ?? 256) == nil ? $0 : nil }
+        }
+        func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : $0 } }
+        let answered = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
+        let model = valid(answered, "model") ?? "unknown"
+        let id = valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
+        var event = UsageEvent(id: id, timestamp: started, provider: provider.rawValue, model: model)
         event.operation = switch kind {
         case .openAIEmbeddings, .geminiEmbed: .embedding
         case .openAICompletions: .completion
         case .other: .other
         default: .chat
         }
-        var usage = capture.usage ?? TokenUsage()
-        usage.requests = 1
-        event.usage = usage
         event.source = .gateway
         event.attribution.feature = header("X-Tally-Feature")
         event.attribution.environment = header("X-Tally-Environment")
         var user = header("X-Tally-User")
         if user == nil, case .string(let u)? = requestJSON?["user"] { user = u }
         if user == nil, case .string(let u)? = requestJSON?["metadata"]?["user_id"] { user = u }
-        event.attribution.user = user.map { String($0.prefix(256)) }
+        event.attribution.user = user
         if let tags = header("X-Tally-Tags") {
-            for pair in tags.split(separator: ";").prefix(32) {
+            // 29, so that the gateway's own three tags keep the event within the API's 32.
+            for pair in tags.split(separator: ";").prefix(29) {
                 let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
                 if kv.count == 2, !kv[0].isEmpty { event.attribution.tags[kv[0]] = kv[1] }
             }
         }
-        if let requestID { event.attribution.tags["provider_request_id"] = requestID }
+        let refused: [String]
+        (event.attribution, refused) = EventDecoder.withoutRefusedValues(event.attribution)
+        if !refused.isEmpty { event.attribution.tags["tally_refused_attribution"] = refused.joined(separator: ",") }
+        if let requestID, EventDecoder.textProblem(requestID, max: 256) == nil { event.attribution.tags["provider_request_id"] = requestID }
+        var usage = capture.usage ?? TokenUsage()
+        usage.requests = 1
         event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
+        event.outcome.errorType = valid(capture.errorType, "error_type")
+        let outOfBounds = usage.boundsProblem
+        if let problem = outOfBounds {
+            // An upstream that reports absurd counts (beyond 10^12, negative, not integers) gets an event that says
+            // so, unpriced, rather than numbers that would poison every total.
+            usage = TokenUsage()
+            event.outcome.status = .error
+            event.outcome.errorType = "usage_out_of_bounds"
+            event.attribution.tags["tally_refused_usage"] = problem.field
+        }
+        event.usage = usage
         event.outcome.httpStatus = status
-        event.outcome.errorType = capture.errorType
         event.outcome.latencyMs = elapsed.wholeMilliseconds
         event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
-        event.outcome.finishReason = capture.finishReason
-        let quote = capture.usage == nil ? nil : pricer.quote(event, organizationID: token.organizationID)
+        event.outcome.finishReason = valid(capture.finishReason, "finish_reason")
+        let quote = capture.usage != nil && outOfBounds == nil ? pricer.quote(event, organizationID: token.organizationID) : nil
         recorder.record(StoredEvent(event: event, organizationID: token.organizationID, projectID: token.projectID,
                                     projectName: token.projectName, receivedAt: .now, cost: quote?.cost, priceID: quote?.priceID))
     }

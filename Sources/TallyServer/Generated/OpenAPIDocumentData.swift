@@ -159,7 +159,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid event(s) (invalid_request) or content fields (content_not_allowed); details name index, field and reason",
+            "description": "Invalid event(s) (invalid_request) or content fields (content_not_allowed); details name index, field and reason; a token count above 10^12 or provider_cost_usd above 10^9 USD is invalid_request naming the field",
             "content": {
               "application/json": {
                 "schema": {
@@ -200,6 +200,16 @@ enum OpenAPIDocumentData {
           },
           "415": {
             "description": "Content-Type is not application/json or application/x-ndjson",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: the events would carry a stored hourly or daily total past what an Int64 counts exactly (9223372036854775807 tokens, 9223372036.854775807 USD); details name the metric; nothing stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -799,7 +809,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Bad query parameter",
+            "description": "Bad query parameter (invalid_request), or more than 10,000 groups (too_many_groups, details name group_by)",
             "content": {
               "application/json": {
                 "schema": {
@@ -820,6 +830,16 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Token lacks the scope",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: a total or group over the range cannot be counted exactly; details name the metric. Ask for a shorter range.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1074,7 +1094,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid usage fields",
+            "description": "Invalid usage fields (invalid_request naming the field), including counts above 10^12 or usage that prices to more than 10^9 USD",
             "content": {
               "application/json": {
                 "schema": {
@@ -4991,7 +5011,7 @@ enum OpenAPIDocumentData {
     "/gateway/openai/**": {
       "get": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5024,7 +5044,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5057,7 +5077,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5090,7 +5110,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5123,7 +5143,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models; /files and others only with gateway_endpoints: all). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5158,7 +5178,7 @@ enum OpenAPIDocumentData {
     "/gateway/anthropic/**": {
       "get": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5191,7 +5211,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5224,7 +5244,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5257,7 +5277,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5290,7 +5310,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5325,7 +5345,7 @@ enum OpenAPIDocumentData {
     "/gateway/google/**": {
       "get": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5358,7 +5378,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5391,7 +5411,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5424,7 +5444,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5457,7 +5477,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Only the provider's inference endpoints are forwarded unless the connection's gateway_endpoints is all; only an allow-list of request headers goes upstream (never Cookie, X-CSRF-Token, Origin, Referer, Forwarded, X-Forwarded-*, Proxy-*). Responses stream back with the upstream's status and body; headers that act on the browser (Set-Cookie, Location, Refresh, Clear-Site-Data, Alt-Svc, Strict-Transport-Security, Content-Security-Policy*, Access-Control-*) are dropped, and every gateway answer carries Content-Security-Policy: sandbox; default-src 'none' and X-Content-Type-Options: nosniff; each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded; a value the event API would refuse (control characters, too long) is left out of the event and named in its tag tally_refused_attribution, and usage beyond the limits (a count above 10^12) is recorded as error_type usage_out_of_bounds without tokens. Tally's own answers use the provider's error format: 400 (invalid_path: a ., .. or empty path segment, also percent-encoded), 401 (bad token, no connection), 403 (no gateway scope, archived project; endpoint_not_allowed), 413 (a JSON body over 32 MiB), 502 (upstream unreachable), 503 (gateway_busy: JSON bodies held across calls in flight past TALLY_GATEWAY_BUFFER_MB), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5560,47 +5580,56 @@ enum OpenAPIDocumentData {
           "input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "ALL input tokens, cached reads and cache writes included."
+            "description": "ALL input tokens, cached reads and cache writes included.",
+            "maximum": 1000000000000
           },
           "output_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "All output tokens, reasoning included."
+            "description": "All output tokens, reasoning included.",
+            "maximum": 1000000000000
           },
           "cached_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Input tokens read from the prompt cache (part of input_tokens)."
+            "description": "Input tokens read from the prompt cache (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "cache_write_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Input tokens written to the prompt cache (part of input_tokens)."
+            "description": "Input tokens written to the prompt cache (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "cache_write_1h_input_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "The part of cache_write_input_tokens written with the 1-hour TTL."
+            "description": "The part of cache_write_input_tokens written with the 1-hour TTL.",
+            "maximum": 1000000000000
           },
           "reasoning_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Reasoning tokens (part of output_tokens)."
+            "description": "Reasoning tokens (part of output_tokens).",
+            "maximum": 1000000000000
           },
           "input_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio input tokens (part of input_tokens)."
+            "description": "Audio input tokens (part of input_tokens).",
+            "maximum": 1000000000000
           },
           "output_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio output tokens (part of output_tokens)."
+            "description": "Audio output tokens (part of output_tokens).",
+            "maximum": 1000000000000
           },
           "requests": {
             "type": "integer",
             "minimum": 1,
-            "default": 1
+            "default": 1,
+            "maximum": 1000000000000
           },
           "project": {
             "type": "string",
@@ -5681,7 +5710,7 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "pattern": "^\\d+(\\.\\d{1,9})?$",
-            "description": "Cost the provider reported, as an exact decimal string."
+            "description": "Cost the provider reported, as an exact decimal string. At most 1000000000 (10^9 USD)."
           },
           "source": {
             "type": "string",
@@ -6081,7 +6110,9 @@ enum OpenAPIDocumentData {
                   "unsupported_media_type",
                   "method_not_allowed",
                   "internal_error",
-                  "unavailable"
+                  "unavailable",
+                  "total_too_large",
+                  "too_many_groups"
                 ]
               },
               "message": {
@@ -6415,39 +6446,48 @@ enum OpenAPIDocumentData {
         "properties": {
           "input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "output_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cached_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cache_write_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "cache_write_1h_input_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "reasoning_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "input_audio_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "output_audio_tokens": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "requests": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 1000000000000
           },
           "provider": {
             "type": "string"

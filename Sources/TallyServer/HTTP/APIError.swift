@@ -40,6 +40,13 @@ public struct APIError: HTTPResponseError {
                 self.init(.badRequest, "content_not_allowed",
                           "Tally stores usage metadata only: remove prompt and response content fields", details: problems)
             case .tooLarge(let message): self.init(.contentTooLarge, "payload_too_large", message)
+            case .totalTooLarge(let problems):
+                let first = problems.first.map { "\($0.field) \($0.reason)" } ?? "a total is too large"
+                self.init(.unprocessableContent, "total_too_large", first, details: problems)
+            case .tooManyGroups(let limit):
+                self.init(.badRequest, "too_many_groups",
+                          "group_by yields more than \(limit) groups: group by fewer dimensions, filter, or choose a shorter range",
+                          details: [FieldProblem(field: "group_by", reason: "yields more than \(limit) groups")])
             case .notFound(let what): self.init(.notFound, "not_found", "\(what) was not found")
             case .conflict(let message): self.init(.conflict, "conflict", message)
             case .unauthenticated:

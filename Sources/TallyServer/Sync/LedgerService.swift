@@ -31,7 +31,7 @@ struct LedgerService<Store: TallyStore>: Sendable {
         var filters = filters
         if let ids = filters[.project] { filters[.project] = ids.map { names[$0] ?? $0 } }
         let pricer = self.pricer
-        return ProviderLedger.summary(
+        return try ProviderLedger.summary(
             usage: usage, costs: costs, grain: grain, dimensions: dimensions, filters: filters,
             projectName: { connection, ref in ref.flatMap { mappings[connection]?[$0] }.flatMap { names[$0] } ?? "unassigned" },
             canonicalModel: { provider, model in pricer.resolve(provider: provider, model: model, at: from, organizationID: org)?.1 ?? model })
@@ -55,10 +55,10 @@ struct LedgerService<Store: TallyStore>: Sendable {
                 default: return raw
                 }
             }
-            observed.add(period: g.period, values: dimension == nil ? [] : [value], metrics: g.metrics)
+            try observed.add(period: g.period, values: dimension == nil ? [] : [value], metrics: g.metrics)
         }
         let provider = try await summary(org: org, from: from, to: to, grain: grain, dimensions: dims, filters: [:])
-        return ProviderLedger.reconcile(observed: observed.result(), provider: provider, dimension: dimension,
+        return try ProviderLedger.reconcile(observed: try observed.result(), provider: provider, dimension: dimension,
                                         thresholdBasisPoints: thresholdBasisPoints)
     }
 }

@@ -155,6 +155,7 @@ struct Serve: AsyncParsableCommand {
             options.auditRetentionDays = config.auditRetentionDays
             options.syncSchedule = config.syncSchedule
             options.gatewayTimeouts = config.gatewayTimeouts
+            options.trustedProxies = config.trustedProxies
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

@@ -86,19 +86,12 @@ public struct AccountService<Store: TallyStore>: Sendable {
     public func login(email: String, password: String, address: String) async throws -> SignIn {
         let account = User.normalize(email: email)
         let now = Instant.now
-        let failures = try await store.loginFailures(account: account, address: address,
-                                                     since: Instant(microseconds: now.microseconds - throttle.window))
-        if let wait = throttle.retryAfter(accountFailures: failures.account, addressFailures: failures.address, now: now) {
-            throw TallyError.throttled(retryAfterSeconds: wait)
-        }
+        try await takeAttemptSlot(account: account, address: address, at: now)
         let credentials = try await store.userCredentials(email: account)
         guard try await passwords.verify(password, hash: credentials?.passwordHash), let user = credentials?.user else {
-            try await store.recordLoginFailure(account: account, address: address, at: now)
+            // The slot taken above stays: it is this failure's record.
             if let user = credentials?.user {
-                for m in try await store.memberships(userID: user.id) {
-                    try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)",
-                                                      action: "login_failed", detail: [("address", .string(address))], at: now))
-                }
+                try await auditInEveryOrganization(user, action: "login_failed", detail: [("address", .string(address))], at: now)
             }
             throw TallyError.unauthenticated
         }
@@ -107,6 +100,24 @@ public struct AccountService<Store: TallyStore>: Sendable {
         try await store.recordAudit(.make(organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
                                           action: "login", detail: [("address", .string(address))], at: now))
         return signIn
+    }
+
+    /// Takes a sign-in attempt's slot before anything is verified, atomically in the store, so a burst of concurrent
+    /// guesses gets at most the limit verified (the rest `throttled` at once) and refused attempts record nothing.
+    func takeAttemptSlot(account: String, address: String, at now: Instant) async throws {
+        let since = Instant(microseconds: now.microseconds - throttle.window)
+        guard let recent = try await store.takeLoginAttempt(account: account, address: address, at: now, since: since,
+                                                            accountLimit: throttle.perAccount, addressLimit: throttle.perAddress)
+        else { return }
+        throw TallyError.throttled(retryAfterSeconds: throttle.retryAfter(accountFailures: recent.account,
+                                                                           addressFailures: recent.address, now: now) ?? 1)
+    }
+
+    private func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant) async throws {
+        for m in try await store.memberships(userID: user.id) {
+            try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)", action: action,
+                                              detail: detail, at: at))
+        }
     }
 
     public func startSession(user: User, organizationID: String? = nil) async throws -> SignIn {
@@ -217,33 +228,57 @@ public struct AccountService<Store: TallyStore>: Sendable {
     }
 
     /// The invite behind a link, if it can still be used.
-    public func usableInvite(secret: String) async throws -> (invite: Invite, existingUser: User?) {
+    public func usableInvite(secret: String) async throws -> Invite {
         guard let invite = try await store.invite(secretHash: TokenSecret.hash(secret)) else {
             throw TallyError.gone("this invite link is not valid")
         }
         guard invite.isUsable(at: .now) else { throw TallyError.gone("this invite has expired or was already used") }
-        return (invite, try await store.userCredentials(email: invite.email)?.user)
+        return invite
     }
 
-    /// Accepts an invite: a new person creates their account; someone with an account proves it with their password.
-    public func acceptInvite(secret: String, name: String, password: String) async throws -> SignIn {
-        let (invite, existing) = try await usableInvite(secret: secret)
+    /// Accepts an invite by creating the invited person's account. Someone who already has an account joins while
+    /// signed in (`acceptInvite(_:secret:)`): an invite link never checks a password, so it cannot be used to guess
+    /// one. Attempts take a sign-in slot for the invited email, so they are throttled like sign-in.
+    public func acceptInvite(secret: String, name: String, password: String, address: String) async throws -> SignIn {
+        let invite = try await usableInvite(secret: secret)
+        let problems = validateNewUser(name: name, email: invite.email, password: password)
+        guard problems.isEmpty else { throw TallyError.invalid(problems) }
+        let now = Instant.now
+        try await takeAttemptSlot(account: invite.email, address: address, at: now)
         let user: User
-        if let existing {
-            let hash = try await store.userCredentials(email: existing.email)?.passwordHash
-            guard try await passwords.verify(password, hash: hash) else {
-                throw TallyError.invalid([FieldProblem(field: "password", reason: "is not the password of \(existing.email)")])
-            }
-            user = existing
-        } else {
-            let problems = validateNewUser(name: name, email: invite.email, password: password)
-            guard problems.isEmpty else { throw TallyError.invalid(problems) }
+        do {
+            // createUser throws `conflict` too, when another request made the account meanwhile.
+            guard try await store.userCredentials(email: invite.email) == nil else { throw TallyError.conflict("account exists") }
             user = try await createUser(name: name, email: invite.email, password: password)
+        } catch TallyError.conflict {
+            try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "invite:\(invite.id)",
+                                              action: "invite.accept_failed",
+                                              detail: [("id", .string(invite.id)), ("address", .string(address)),
+                                                       ("reason", .string("account exists; not signed in"))], at: now))
+            throw TallyError.conflict("an account for \(invite.email) already exists: sign in as \(invite.email), then open this link again")
+        }
+        try await store.clearLoginFailures(account: invite.email)
+        try await store.acceptInvite(id: invite.id, userID: user.id, at: now)
+        try await auditAccepted(invite, by: user, address: address)
+        return try await startSession(user: user, organizationID: invite.organizationID)
+    }
+
+    /// Accepts an invite as the signed-in person it was sent to, and switches their session to its organization.
+    public func acceptInvite(_ principal: Principal, secret: String, address: String) async throws {
+        guard case .user(let user, _, let session) = principal.kind else { throw TallyError.forbidden("sign in to accept an invite") }
+        let invite = try await usableInvite(secret: secret)
+        guard user.email == invite.email else {
+            throw TallyError.forbidden("this invite is for another email address; sign out to accept it")
         }
         try await store.acceptInvite(id: invite.id, userID: user.id, at: .now)
+        try await store.switchSession(id: session.id, organizationID: invite.organizationID)
+        try await auditAccepted(invite, by: user, address: address)
+    }
+
+    private func auditAccepted(_ invite: Invite, by user: User, address: String) async throws {
         try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "user:\(user.email)", action: "invite.accept",
-                                          detail: [("id", .string(invite.id)), ("role", .string(invite.role.rawValue))]))
-        return try await startSession(user: user, organizationID: invite.organizationID)
+                                          detail: [("id", .string(invite.id)), ("role", .string(invite.role.rawValue)),
+                                                   ("address", .string(address))]))
     }
 
     // MARK: Members
@@ -260,15 +295,18 @@ public struct AccountService<Store: TallyStore>: Sendable {
                                                    ("to", .string(role.rawValue))]))
     }
 
-    public func removeMember(_ principal: Principal, userID: String) async throws {
+    /// Removes a member and revokes the tokens they created here; returns those tokens.
+    public func removeMember(_ principal: Principal, userID: String) async throws -> [APIToken] {
         let members = try await store.members(organizationID: principal.organizationID)
         guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
         if target.role == .owner, principal.role != .owner {
             throw TallyError.forbidden("only an owner can remove an owner")
         }
-        try await store.removeMember(organizationID: principal.organizationID, userID: userID)
+        let revoked = try await store.removeMember(organizationID: principal.organizationID, userID: userID, at: .now)
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.remove",
-                                          detail: [("user", .string(target.user.email))]))
+                                          detail: [("user", .string(target.user.email)),
+                                                   ("revoked_tokens", .array(revoked.map { .string($0.id) }))]))
+        return revoked
     }
 
     public func transferOwnership(_ principal: Principal, to userID: String) async throws {

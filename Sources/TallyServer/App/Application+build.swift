@@ -37,6 +37,8 @@ public struct ServerOptions: Sendable {
     public var gatewayCredentialSeconds = 5
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
     public var liveStreamSeconds = 120
+    /// Reverse proxies whose X-Forwarded-For names the client, for the sign-in throttle and the audit log.
+    public var trustedProxies = TrustedProxies.none
 
     public init(passwords: Passwords = Passwords()) { self.passwords = passwords }
 }
@@ -98,7 +100,7 @@ public func buildRouter<Store: TallyStore>(
     let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
     OperationsController(store: store, registry: registry).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
-                  defaultTimeZone: options.defaultTimeZone).addRoutes(to: router)
+                  defaultTimeZone: options.defaultTimeZone, trustedProxies: options.trustedProxies).addRoutes(to: router)
     Assets.addRoutes(to: router)
     DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
                         pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,

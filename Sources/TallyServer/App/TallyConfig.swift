@@ -27,6 +27,8 @@ public struct TallyConfig: Sendable {
     public var auditRetentionDays = 365
     public var syncSchedule = SyncSchedule()
     public var gatewayTimeouts = GatewayTimeouts()
+    /// Reverse proxies whose X-Forwarded-For names the client (TALLY_TRUSTED_PROXIES).
+    public var trustedProxies = TrustedProxies.none
 
     public init() {}
 
@@ -71,6 +73,7 @@ public struct TallyConfig: Sendable {
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
+        case trustedProxies = "TALLY_TRUSTED_PROXIES"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -175,6 +178,13 @@ public struct TallyConfig: Sendable {
         if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
         if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
         if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
+        if let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") {
+            switch TrustedProxies.parse(v) {
+            case .success(let proxies): config.trustedProxies = proxies
+            case .failure(let problem):
+                throw Problem(source: source, reason: "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")")
+            }
+        }
         return config
     }
 }

@@ -2000,8 +2000,15 @@ enum OpenAPIDocumentData {
           }
         ],
         "responses": {
-          "204": {
-            "description": "Removed"
+          "200": {
+            "description": "Removed: the member's sessions in the organization ended and the tokens they made there were revoked (listed)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RemovedMember"
+                }
+              }
+            }
           },
           "401": {
             "description": "Not authenticated",
@@ -7030,6 +7037,24 @@ enum OpenAPIDocumentData {
           },
           "error": {
             "type": "string"
+          }
+        }
+      },
+      "RemovedMember": {
+        "type": "object",
+        "required": [
+          "user_id",
+          "revoked_tokens"
+        ],
+        "properties": {
+          "user_id": {
+            "type": "string"
+          },
+          "revoked_tokens": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/APIToken"
+            }
           }
         }
       }

@@ -55,7 +55,6 @@ enum AccountPages {
     /// The person it was sent to, when signed in, joins with one button: a link never asks for an existing password.
     static func invite(csrf: String, secret: String, invite: Invite, organizationName: String, signedIn: User?,
                        state: FormState = FormState()) -> String {
-        let action = esc("/invites/" + secret)
         let joinsAsSelf = signedIn?.email == invite.email
         return Layout.page(title: "Join \(organizationName)",
             .div(.class("narrow card"),
@@ -63,12 +62,12 @@ enum AccountPages {
                  .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
                  notice(state.notice),
                  .if(joinsAsSelf,
-                     .form(.method(.post), .action(action),
+                     .form(.method(.post), .action(esc("/invites/" + secret)),
                            Layout.csrfField(csrf),
                            .p(.text("You are signed in as \(invite.email).")),
                            .button(.type(.submit), .text("Join \(organizationName)"))),
                      else: .group(
-                        .form(.method(.post), .action(action),
+                        .form(.method(.post), .action(esc("/invites/" + secret)),
                               Layout.csrfField(csrf),
                               Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
                                            error: state.errors["name"], autocomplete: "name"),

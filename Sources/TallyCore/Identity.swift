@@ -22,7 +22,8 @@ public struct User: Sendable, Equatable {
     public static func validate(email: String) -> String? {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" })
+              !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" }),
+              !email.unicodeScalars.contains(where: DisplayName.isRefused)
         else { return "must be an email address such as ada@example.com" }
         return nil
     }

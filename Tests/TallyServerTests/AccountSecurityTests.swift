@@ -84,6 +84,34 @@ import TallyStoreSQL
         }
     }
 
+    /// The gateway reads tokens through the same check (remembered at most `gatewayCredentialSeconds`; 0 here).
+    @Test func theGatewayCapsAndRefusesTokensLikeTheAPI() async throws {
+        var f = try await AccountsFixture.make()
+        f.options.gatewayCredentialSeconds = 0
+        _ = try await f.member("owner@example.com", .owner)
+        let mem = try await f.member("mem@example.com", .member)
+        _ = try await f.store.createProject(organizationID: "org_default", name: "web")
+        try await f.app().test(.router) { client in
+            var ownerB = try await client.signIn("owner@example.com")
+            var memB = try await client.signIn("mem@example.com")
+            let made = try await client.send(.post, "/api/v1/tokens", browser: &memB, json: #"{"project":"web","scopes":["gateway"]}"#)
+            let secret = try #require(str(made.json?["secret"]))
+            func call() async throws -> Reply {
+                try await client.call(.post, "/gateway/openai/v1/chat/completions", token: secret, body: #"{"model":"gpt-4o","messages":[]}"#)
+            }
+            let before = try await call()
+            #expect(!before.text.contains("lacks") && !before.text.contains("not valid"), "\(before.status) \(before.text.prefix(200))")
+
+            _ = try await client.send(.patch, "/api/v1/members/\(mem.id)", browser: &ownerB, json: #"{"role":"viewer"}"#)
+            let demoted = try await call()
+            #expect(demoted.status == .forbidden && demoted.text.contains("lacks the 'gateway' scope"), "\(demoted.status) \(demoted.text.prefix(200))")
+
+            _ = try await client.send(.delete, "/api/v1/members/\(mem.id)", browser: &ownerB)
+            let removed = try await call()
+            #expect(removed.status == .unauthorized && removed.text.contains("not valid"), "\(removed.status) \(removed.text.prefix(200))")
+        }
+    }
+
     // MARK: Item 7: invite links
 
     /// The invite page with what differs by invite (secret, email, CSRF token) taken out.
@@ -265,6 +293,11 @@ import TallyStoreSQL
                 }
             }
             #expect(try await f.store.organization(id: "org_default")?.name != "Acme\u{0}")
+            for email in ["a\u{0}b@example.com", "a\u{1B}b@example.com", "ab@exa\u{85}mple.com"] {
+                let r = try await client.send(.post, "/api/v1/invites", browser: &b,
+                                              json: #"{"email":\#(JSONWriter.encode(.string(email))),"role":"viewer"}"#)
+                #expect(r.status == .badRequest && str(first(r.json?["error"]?["details"])?["field"]) == "email", "\(r.status)")
+            }
             let fine = try await client.send(.patch, "/api/v1/organization", browser: &b, json: #"{"name":"Ünïcode Café 日本 ‎"}"#)
             #expect(fine.status == .ok, "letters of any script are names: \(fine.text.prefix(200))")
         }

@@ -87,6 +87,11 @@ def test_names_with_nul_or_bidi_overrides_are_400_not_503(site):
         assert [d["field"] for d in r.json()["error"]["details"]] == ["name"], body
         r = admin.api("POST", "/api/v1/organizations", json={"name": name})
         assert_error(r, 400)
+    r = admin.api("POST", "/api/v1/invites", json={"email": "nul\u0000@example.test", "role": "viewer"})
+    assert_error(r, 400)
+    assert r.json()["error"]["details"][0]["field"] == "email"
+    # A sign-in with a NUL in the email is one more wrong attempt, not a database error.
+    assert Browser(server).login("nul\u0000@example.test", "not-the-password-0123").status_code == 401
     r = admin.api("POST", "/api/v1/me/password", json={"current_password": ADMIN_PASSWORD,
                                                       "new_password": "long enough\u0000password"})
     assert_error(r, 400)

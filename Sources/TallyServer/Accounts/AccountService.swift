@@ -84,7 +84,9 @@ public struct AccountService<Store: TallyStore>: Sendable {
     /// Checks the password, throttling by account and address first, and starts a fresh session
     /// (a new id on every sign-in, so a planted session id is worthless).
     public func login(email: String, password: String, address: String) async throws -> SignIn {
-        let account = User.normalize(email: email)
+        // What no account can have (control characters: PostgreSQL refuses NUL in text) is throttled under its hash.
+        let typed = User.normalize(email: email)
+        let account = User.validate(email: typed) == nil ? typed : "invalid:" + TokenSecret.hash(typed)
         let now = Instant.now
         try await takeAttemptSlot(account: account, address: address, at: now)
         let credentials = try await store.userCredentials(email: account)

@@ -66,11 +66,15 @@ public struct APIToken: Sendable, Equatable {
     public var createdBy: String?
     /// The token's project was archived: it reads, but sends no more events.
     public var projectArchived = false
+    /// Who stands behind the token now: read with it on every request, so its scopes follow its creator's role.
+    public var creator: TokenCreator = .unattended
 
     public init(id: String, organizationID: String, projectID: String, projectName: String, name: String?,
                 scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil,
-                expiresAt: Instant? = nil, createdBy: String? = nil, projectArchived: Bool = false) {
+                expiresAt: Instant? = nil, createdBy: String? = nil, projectArchived: Bool = false,
+                creator: TokenCreator = .unattended) {
         self.projectArchived = projectArchived
+        self.creator = creator
         self.expiresAt = expiresAt
         self.createdBy = createdBy
         self.id = id
@@ -90,6 +94,30 @@ public struct APIToken: Sendable, Equatable {
     public func isActive(at now: Instant) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
     }
+
+    /// The token as it may act now: scopes capped by its creator's current role (an admin's token, the admin now a
+    /// viewer, only reads); nil when its creator is no longer a member, so the token no longer works.
+    public func cappedByCreator() -> APIToken? {
+        switch creator {
+        case .unattended: return self
+        case .departed: return nil
+        case .member(let role):
+            let held = scopes.contains(.admin) ? Set(Scope.allCases) : scopes
+            var capped = self
+            capped.scopes = role.tokenScopes.isSuperset(of: held) ? scopes : held.intersection(role.tokenScopes)
+            return capped
+        }
+    }
+}
+
+/// Whose authority a token carries.
+public enum TokenCreator: Sendable, Equatable {
+    /// Made with the CLI, or by a token made with the CLI: nobody's role limits it.
+    case unattended
+    /// Made by a person who is a member with this role now.
+    case member(Role)
+    /// Made by a person who is no longer a member of the token's organization.
+    case departed
 }
 
 /// Parses `ingest,read` into scopes; nil names the first unknown one.

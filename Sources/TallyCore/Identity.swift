@@ -22,15 +22,18 @@ public struct User: Sendable, Equatable {
     public static func validate(email: String) -> String? {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" })
+              !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" }),
+              !email.unicodeScalars.contains(where: DisplayName.isRefused)
         else { return "must be an email address such as ada@example.com" }
         return nil
     }
 
     public static let minimumPasswordLength = 12
+    /// bcrypt reads at most 72 bytes and stops at a NUL, so longer passwords or ones with NUL would be checked only in part.
     public static func validate(password: String) -> String? {
         guard password.count >= minimumPasswordLength else { return "must be at least \(minimumPasswordLength) characters" }
-        guard password.utf8.count <= 72 else { return "must be at most 72 bytes (bcrypt reads no further)" }
+        guard !password.utf8.contains(0) else { return "must not contain a NUL character" }
+        guard password.utf8.count <= 72 else { return "must be at most 72 bytes in UTF-8 (bcrypt reads no further)" }
         return nil
     }
 }
@@ -60,6 +63,16 @@ public enum Permission: String, Sendable, CaseIterable {
 
 extension Role {
     public func allows(_ permission: Permission) -> Bool { self >= permission.minimumRole }
+
+    /// The API scopes a person in this role may use; their tokens are capped to these on every request.
+    /// `gateway` spends through the organization's provider keys, so it needs a member, like sending events.
+    public var tokenScopes: Set<Scope> {
+        switch self {
+        case .viewer: [.read]
+        case .member: [.ingest, .read, .gateway]
+        case .admin, .owner: Set(Scope.allCases)
+        }
+    }
 }
 
 public struct Membership: Sendable, Equatable {
@@ -137,11 +150,13 @@ public struct Invite: Sendable, Equatable {
     }
 }
 
-/// Login throttling: failures per account and per address within a window (the rule, without the storage).
+/// Login throttling: attempts per account and per address within a window (the rule, without the storage).
+/// The per-address limit is high on purpose: many people may share one address (an office, a proxy), and one of them
+/// guessing must not lock out the others; the per-account limit is what stops guessing one password.
 public struct LoginThrottle: Sendable {
     public var window: Int64 = 15 * 60_000_000
     public var perAccount = 5
-    public var perAddress = 20
+    public var perAddress = 100
     public init() {}
 
     /// Seconds to wait, or nil when another attempt is allowed. `failures` are the times of recent failures.
@@ -224,10 +239,23 @@ public struct Principal: Sendable {
     }
 }
 
-/// Names people type for organizations, people and connections: trimmed, 1-80 characters.
+/// Names people type for organizations, people, connections and tokens: trimmed, 1-80 characters, and none of the
+/// characters that hide or reorder text (control characters, line and paragraph separators, bidi overrides and
+/// isolates), which would let a name impersonate another in pages, mails and the audit log.
 public enum DisplayName {
     public static func problem(_ raw: String, field: String) -> FieldProblem? {
-        (1...80).contains(raw.trimmingCharacters(in: .whitespaces).count) ? nil : FieldProblem(field: field, reason: "must be 1-80 characters")
+        if raw.unicodeScalars.contains(where: isRefused) {
+            return FieldProblem(field: field, reason: "must not contain control characters, line separators or bidirectional overrides")
+        }
+        return (1...80).contains(raw.trimmingCharacters(in: .whitespaces).count) ? nil : FieldProblem(field: field, reason: "must be 1-80 characters")
+    }
+
+    /// C0 and C1 controls (tab and newline included: names are one line), U+2028/2029, U+202A-202E and U+2066-2069.
+    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     public static func validated(_ raw: String, field: String) throws(TallyError) -> String {

@@ -21,8 +21,12 @@ public protocol AccountStore: Sendable {
     func memberships(userID: String) async throws -> [Membership]
     func members(organizationID: String) async throws -> [Membership]
     /// Throws `conflict` when the change would leave the organization without an owner, `notFound` when not a member.
+    /// Concurrent changes are serialized per organization, so together they cannot remove the last owner either.
     func setRole(organizationID: String, userID: String, role: Role) async throws
-    func removeMember(organizationID: String, userID: String) async throws
+    /// Removes the membership, the person's sessions in the organization and revokes the tokens they created there,
+    /// in one transaction; returns the tokens it revoked. Throws like `setRole`.
+    @discardableResult
+    func removeMember(organizationID: String, userID: String, at: Instant) async throws -> [APIToken]
     /// Makes `to` an owner and `from` an admin, in one transaction.
     func transferOwnership(organizationID: String, from: String, to: String) async throws
 }
@@ -38,6 +42,12 @@ public protocol SessionStore: Sendable {
     func deleteSessions(lastSeenBefore: Instant, createdBefore: Instant) async throws
 
     func recordLoginFailure(account: String, address: String, at: Instant) async throws
+    /// Takes a sign-in attempt's slot: in one atomic step, counts the attempts since `since` for the account and for
+    /// the address and records this one unless either count has reached its limit. Returns nil when the slot was
+    /// taken (verify the password now; a success clears the account's attempts), else the recent attempts that are
+    /// in the way. Concurrent attempts, on any replica, never take more slots than the limits.
+    func takeLoginAttempt(account: String, address: String, at: Instant, since: Instant, accountLimit: Int,
+                          addressLimit: Int) async throws -> (account: [Instant], address: [Instant])?
     func loginFailures(account: String, address: String, since: Instant) async throws -> (account: [Instant], address: [Instant])
     func clearLoginFailures(account: String) async throws
     func deleteLoginFailures(before: Instant) async throws

@@ -127,30 +127,49 @@ extension SQLStore {
         guard !rows.isEmpty else { throw TallyError.notFound("member '\(userID)'") }
     }
 
-    public func setRole(organizationID: String, userID: String, role: Role) async throws {
-        try await requireMember(organizationID, userID)
-        let changed = try await database.execute(statement([
-            ("UPDATE memberships SET role = ", .text(role.rawValue)), (" WHERE org_id = ", .text(organizationID)),
-            (" AND user_id = ", .text(userID)),
-        ] + (role == .owner ? [] : lastOwnerGuard(organizationID))))
-        guard changed == 1 else { throw TallyError.conflict("an organization must keep at least one owner") }
+    /// Serializes the membership changes of one organization for the rest of the transaction. PostgreSQL runs
+    /// transactions side by side: without the lock, two owners demoting each other would each still count the other
+    /// and both succeed. SQLite has one writer, so its transactions are serialized already.
+    private func lockOrganization(_ organizationID: String) -> [SQLStep] {
+        dialect == .postgres
+            ? [SQLStep(statement([("SELECT id FROM organizations WHERE id = ", .text(organizationID)), (" FOR UPDATE", nil)]))]
+            : []
     }
 
-    public func removeMember(organizationID: String, userID: String) async throws {
+    public func setRole(organizationID: String, userID: String, role: Role) async throws {
         try await requireMember(organizationID, userID)
-        try await database.transaction([
+        try await database.transaction(lockOrganization(organizationID) + [
+            SQLStep(statement([
+                ("UPDATE memberships SET role = ", .text(role.rawValue)), (" WHERE org_id = ", .text(organizationID)),
+                (" AND user_id = ", .text(userID)),
+            ] + (role == .owner ? [] : lastOwnerGuard(organizationID))), expectedChanges: 1),
+        ], onConflict: .conflict("an organization must keep at least one owner"))
+    }
+
+    @discardableResult
+    public func removeMember(organizationID: String, userID: String, at: Instant) async throws -> [APIToken] {
+        try await requireMember(organizationID, userID)
+        try await database.transaction(lockOrganization(organizationID) + [
             SQLStep(statement([
                 ("DELETE FROM memberships WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(userID)),
             ] + lastOwnerGuard(organizationID)), expectedChanges: 1),
             SQLStep(statement([
                 ("DELETE FROM sessions WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(userID)),
             ])),
+            SQLStep(statement([
+                ("UPDATE api_tokens SET revoked_us = ", .int(at.microseconds)), (" WHERE org_id = ", .text(organizationID)),
+                (" AND created_by = ", .text(userID)), (" AND revoked_us IS NULL", nil),
+            ])),
         ], onConflict: .conflict("an organization must keep at least one owner"))
+        return try await database.query(statement([
+            (Self.tokenColumns + " WHERE t.org_id = ", .text(organizationID)), (" AND t.created_by = ", .text(userID)),
+            (" AND t.revoked_us = ", .int(at.microseconds)), (" ORDER BY t.created_us, t.id", nil),
+        ])).map(Self.token)
     }
 
     public func transferOwnership(organizationID: String, from: String, to: String) async throws {
         try await requireMember(organizationID, to)
-        try await database.transaction([
+        try await database.transaction(lockOrganization(organizationID) + [
             SQLStep(statement([
                 ("UPDATE memberships SET role = 'owner' WHERE org_id = ", .text(organizationID)), (" AND user_id = ", .text(to)),
             ]), expectedChanges: 1),
@@ -216,6 +235,32 @@ extension SQLStore {
             ("INSERT INTO login_failures (account, address, at_us) VALUES (", .text(account)), (", ", .text(address)),
             (", ", .int(at.microseconds)), (")", nil),
         ]))
+    }
+
+    public func takeLoginAttempt(account: String, address: String, at: Instant, since: Instant, accountLimit: Int,
+                                 addressLimit: Int) async throws -> (account: [Instant], address: [Instant])? {
+        // One statement counts and inserts. SQLite's writer holds its lock from the statement's start; PostgreSQL
+        // would let concurrent statements count the same rows, so transaction-scoped locks on the account and the
+        // address (always in that order: no deadlock) make them take turns, each counting the ones before it.
+        let locks = dialect == .postgres
+            ? ["account:" + account, "address:" + address].map { key in
+                SQLStep(statement([("SELECT pg_advisory_xact_lock(hashtext(", .text("tally.login." + key)), ("))", nil)]))
+            }
+            : []
+        let insert = statement([
+            ("INSERT INTO login_failures (account, address, at_us) SELECT ", .text(account)), (", ", .text(address)),
+            (", ", .int(at.microseconds)),
+            (" WHERE (SELECT COUNT(*) FROM login_failures WHERE account = ", .text(account)),
+            (" AND at_us >= ", .int(since.microseconds)), (") < ", .int(Int64(accountLimit))),
+            (" AND (SELECT COUNT(*) FROM login_failures WHERE address = ", .text(address)),
+            (" AND at_us >= ", .int(since.microseconds)), (") < ", .int(Int64(addressLimit))),
+        ])
+        do {
+            try await database.transaction(locks + [SQLStep(insert, expectedChanges: 1)])
+            return nil
+        } catch TallyError.conflict {
+            return try await loginFailures(account: account, address: address, since: since)
+        }
     }
 
     public func loginFailures(account: String, address: String, since: Instant) async throws -> (account: [Instant], address: [Instant]) {

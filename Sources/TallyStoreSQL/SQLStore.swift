@@ -153,8 +153,10 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
 
     // MARK: Tokens
 
+    /// With the creator's current role in the token's organization (none: not a member any more), read on every use.
     static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name, t.name, t.scopes, t.hint, t.created_us, "
-        + "t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us FROM api_tokens t JOIN projects p ON p.id = t.project_id" }
+        + "t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us, m.role FROM api_tokens t "
+        + "JOIN projects p ON p.id = t.project_id LEFT JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.created_by" }
 
     public func createToken(_ token: APIToken, secretHash: String) async throws {
         let scopes = token.scopes.sorted().map(\.rawValue).joined(separator: ",")
@@ -199,8 +201,14 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             hint: r.text(6) ?? "", createdAt: Instant(microseconds: r.int(7) ?? 0),
             lastUsedAt: r.int(8).map(Instant.init(microseconds:)), revokedAt: r.int(9).map(Instant.init(microseconds:)),
             expiresAt: r.int(10).map(Instant.init(microseconds:)), createdBy: r.text(11),
-            projectArchived: r.int(12) != nil
+            projectArchived: r.int(12) != nil, creator: tokenCreator(createdBy: r.text(11), role: r.text(13))
         )
+    }
+
+    /// `created_by` is a user id, or `token:…` for a token made by a CLI token (the CLI itself leaves it empty).
+    static func tokenCreator(createdBy: String?, role: String?) -> TokenCreator {
+        guard let createdBy, !createdBy.hasPrefix("token:") else { return .unattended }
+        return role.flatMap(Role.init(rawValue:)).map(TokenCreator.member) ?? .departed
     }
 
     // MARK: Events

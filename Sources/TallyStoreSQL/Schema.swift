@@ -155,6 +155,13 @@ public enum Schema {
             Migration(version: 8, name: "connection_gateway_endpoints", statements: [
                 "ALTER TABLE provider_connections ADD COLUMN gateway_endpoints TEXT NOT NULL DEFAULT 'inference'",
             ]),
+            // A token made by a token now records the person behind that token, so its scopes follow that
+            // person's role; earlier chains (`token:…` pointing at a person's token) are resolved the same way.
+            Migration(version: 9, name: "token_creators", statements: Array(repeating: """
+                UPDATE api_tokens SET created_by = (SELECT c.created_by FROM api_tokens c WHERE 'token:' || c.id = api_tokens.created_by)
+                WHERE created_by LIKE 'token:%' AND EXISTS (SELECT 1 FROM api_tokens c
+                  WHERE 'token:' || c.id = api_tokens.created_by AND c.created_by IS NOT NULL)
+                """, count: 4)),
         ]
     }
 

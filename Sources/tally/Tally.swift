@@ -159,6 +159,7 @@ struct Serve: AsyncParsableCommand {
             options.gatewayTimeouts = config.gatewayTimeouts
             options.metricsToken = config.metricsToken
             options.gatewayBufferLimit = config.gatewayBufferLimit
+            options.trustedProxies = config.trustedProxies
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

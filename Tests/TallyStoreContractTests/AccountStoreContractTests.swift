@@ -26,12 +26,12 @@ import TallyServer
                 try await store.setRole(organizationID: org.id, userID: ada.id, role: .admin)
             }
             await #expect(throws: TallyError.conflict("an organization must keep at least one owner")) {
-                try await store.removeMember(organizationID: org.id, userID: ada.id)
+                try await store.removeMember(organizationID: org.id, userID: ada.id, at: .now)
             }
             try await store.transferOwnership(organizationID: org.id, from: ada.id, to: bob.id)
             let roles = Dictionary(uniqueKeysWithValues: try await store.members(organizationID: org.id).map { ($0.user.id, $0.role) })
             #expect(roles == [ada.id: .admin, bob.id: .owner])
-            try await store.removeMember(organizationID: org.id, userID: ada.id)
+            try await store.removeMember(organizationID: org.id, userID: ada.id, at: .now)
             #expect(try await store.memberships(userID: ada.id).isEmpty)
             await #expect(throws: TallyError.notFound("member '\(ada.id)'")) {
                 try await store.setRole(organizationID: org.id, userID: ada.id, role: .viewer)
@@ -204,6 +204,103 @@ import TallyServer
             }
             let (token, _) = try await TokenSecret.issue(store: store, organizationID: org.id, projectName: "api", scopes: [.ingest], name: nil)
             #expect(token.projectArchived == false)
+        }
+    }
+
+    // MARK: Issue 14
+
+    /// 40 concurrent attempts for one account: at most 5 take a slot (and would be verified), on either store.
+    @Test(arguments: StoreKind.available)
+    func loginAttemptSlotsAreTakenAtomically(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let now = Instant.now
+            let since = Instant(microseconds: now.microseconds - 900_000_000)
+            let taken = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        try await store.takeLoginAttempt(account: "ada@example.com", address: "10.0.0.\(i % 4)", at: now, since: since,
+                                                         accountLimit: 5, addressLimit: 100) == nil
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(taken == 5)
+            let recorded = try await store.loginFailures(account: "ada@example.com", address: "10.0.0.0", since: since)
+            #expect(recorded.account.count == 5, "refused attempts record nothing")
+
+            // The per-address limit counts every account from that address.
+            for i in 0..<3 {
+                #expect(try await store.takeLoginAttempt(account: "u\(i)@example.com", address: "192.0.2.1", at: now, since: since,
+                                                         accountLimit: 5, addressLimit: 3) == nil)
+            }
+            let blocked = try #require(try await store.takeLoginAttempt(account: "new@example.com", address: "192.0.2.1", at: now,
+                                                                         since: since, accountLimit: 5, addressLimit: 3))
+            #expect(blocked.address.count == 3 && blocked.account.isEmpty)
+            // Attempts before the window do not count.
+            #expect(try await store.takeLoginAttempt(account: "new@example.com", address: "192.0.2.1", at: now,
+                                                     since: Instant(microseconds: now.microseconds + 1), accountLimit: 5, addressLimit: 3) == nil)
+        }
+    }
+
+    /// Owners demoting or removing each other at the same moment never leave the organization without one.
+    @Test(arguments: StoreKind.available)
+    func concurrentDemotionsKeepAnOwner(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            for round in 0..<15 {
+                let org = Organization(id: "org_race\(round)", name: "Race \(round)", timeZone: "UTC", createdAt: .now)
+                try await store.createOrganization(org)
+                let owners = (0..<3).map { user("owner\(round)-\($0)@example.com") }
+                for o in owners {
+                    try await store.createUser(o, passwordHash: "h")
+                    try await store.addMember(organizationID: org.id, userID: o.id, role: .owner, at: .now)
+                }
+                await withTaskGroup(of: Void.self) { group in
+                    for (i, o) in owners.enumerated() {
+                        group.addTask {
+                            if i == 0 {
+                                _ = try? await store.removeMember(organizationID: org.id, userID: o.id, at: .now)
+                            } else {
+                                try? await store.setRole(organizationID: org.id, userID: o.id, role: .admin)
+                            }
+                        }
+                    }
+                }
+                let remaining = try await store.members(organizationID: org.id).filter { $0.role == .owner }
+                #expect(remaining.count == 1, "round \(round): \(remaining.count) owners left")
+            }
+        }
+    }
+
+    /// A token's creator is read with it: their current role, or none once they left; the CLI's tokens have none.
+    @Test(arguments: StoreKind.available)
+    func tokensKnowTheirCreatorsRoleAndRemovalRevokesThem(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            let project = try await store.createProject(organizationID: org.id, name: "web")
+            let owner = user("owner@example.com"), ada = user("ada@example.com")
+            for (u, role) in [(owner, Role.owner), (ada, .admin)] {
+                try await store.createUser(u, passwordHash: "h")
+                try await store.addMember(organizationID: org.id, userID: u.id, role: role, at: .now)
+            }
+            func make(_ id: String, by creator: String?) async throws {
+                try await store.createToken(APIToken(id: id, organizationID: org.id, projectID: project.id, projectName: "web", name: nil,
+                                                     scopes: [.admin], hint: "abcd", createdAt: .now, createdBy: creator),
+                                            secretHash: "hash-\(id)")
+            }
+            try await make("tok_ada", by: ada.id)
+            try await make("tok_cli", by: nil)
+            try await make("tok_owner", by: owner.id)
+            #expect(try await store.token(secretHash: "hash-tok_ada")?.creator == .member(.admin))
+            #expect(try await store.token(secretHash: "hash-tok_cli")?.creator == .unattended)
+            try await store.setRole(organizationID: org.id, userID: ada.id, role: .viewer)
+            let capped = try #require(try await store.token(secretHash: "hash-tok_ada")?.cappedByCreator())
+            #expect(capped.scopes == [.read])
+
+            let revoked = try await store.removeMember(organizationID: org.id, userID: ada.id, at: Instant(seconds: 1_900_000_000))
+            #expect(revoked.map(\.id) == ["tok_ada"] && revoked.first?.revokedAt == Instant(seconds: 1_900_000_000))
+            let gone = try #require(try await store.token(secretHash: "hash-tok_ada"))
+            #expect(gone.creator == .departed && gone.revokedAt != nil && gone.cappedByCreator() == nil)
+            #expect(try await store.token(secretHash: "hash-tok_owner")?.revokedAt == nil)
         }
     }
 }

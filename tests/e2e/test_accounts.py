@@ -214,7 +214,7 @@ def test_login_throttling_per_email(site):
 
 def test_login_throttling_per_address(sqlite_site):
     server = sqlite_site.serve()
-    for n in range(20):
+    for n in range(100):
         r = Browser(server).login(f"guess-{n // 4}@example.test", "not-the-password-0123")  # 4 per email
         assert r.status_code == 401, f"attempt {n + 1}: {r.status_code}"
     r = Browser(server).login(ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -319,7 +319,7 @@ def test_each_role_may_do_what_it_should_and_nothing_more(site):
     assert members(owner)[ADMIN_EMAIL]["role"] == "owner"
 
     # A removed member's session no longer reaches the organization.
-    assert admin.api("DELETE", f"/api/v1/members/{ms[member.email]['user_id']}").status_code == 204
+    assert admin.api("DELETE", f"/api/v1/members/{ms[member.email]['user_id']}").status_code == 200
     assert member.email not in members(owner)
     assert member.api("GET", "/api/v1/projects").status_code in (401, 403)
 

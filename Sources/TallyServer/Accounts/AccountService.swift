@@ -84,21 +84,16 @@ public struct AccountService<Store: TallyStore>: Sendable {
     /// Checks the password, throttling by account and address first, and starts a fresh session
     /// (a new id on every sign-in, so a planted session id is worthless).
     public func login(email: String, password: String, address: String) async throws -> SignIn {
-        let account = User.normalize(email: email)
+        // What no account can have (control characters: PostgreSQL refuses NUL in text) is throttled under its hash.
+        let typed = User.normalize(email: email)
+        let account = User.validate(email: typed) == nil ? typed : "invalid:" + TokenSecret.hash(typed)
         let now = Instant.now
-        let failures = try await store.loginFailures(account: account, address: address,
-                                                     since: Instant(microseconds: now.microseconds - throttle.window))
-        if let wait = throttle.retryAfter(accountFailures: failures.account, addressFailures: failures.address, now: now) {
-            throw TallyError.throttled(retryAfterSeconds: wait)
-        }
+        try await takeAttemptSlot(account: account, address: address, at: now)
         let credentials = try await store.userCredentials(email: account)
         guard try await passwords.verify(password, hash: credentials?.passwordHash), let user = credentials?.user else {
-            try await store.recordLoginFailure(account: account, address: address, at: now)
+            // The slot taken above stays: it is this failure's record.
             if let user = credentials?.user {
-                for m in try await store.memberships(userID: user.id) {
-                    try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)",
-                                                      action: "login_failed", detail: [("address", .string(address))], at: now))
-                }
+                try await auditInEveryOrganization(user, action: "login_failed", detail: [("address", .string(address))], at: now)
             }
             throw TallyError.unauthenticated
         }
@@ -107,6 +102,24 @@ public struct AccountService<Store: TallyStore>: Sendable {
         try await store.recordAudit(.make(organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
                                           action: "login", detail: [("address", .string(address))], at: now))
         return signIn
+    }
+
+    /// Takes a sign-in attempt's slot before anything is verified, atomically in the store, so a burst of concurrent
+    /// guesses gets at most the limit verified (the rest `throttled` at once) and refused attempts record nothing.
+    func takeAttemptSlot(account: String, address: String, at now: Instant) async throws {
+        let since = Instant(microseconds: now.microseconds - throttle.window)
+        guard let recent = try await store.takeLoginAttempt(account: account, address: address, at: now, since: since,
+                                                            accountLimit: throttle.perAccount, addressLimit: throttle.perAddress)
+        else { return }
+        throw TallyError.throttled(retryAfterSeconds: throttle.retryAfter(accountFailures: recent.account,
+                                                                           addressFailures: recent.address, now: now) ?? 1)
+    }
+
+    private func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant) async throws {
+        for m in try await store.memberships(userID: user.id) {
+            try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)", action: action,
+                                              detail: detail, at: at))
+        }
     }
 
     public func startSession(user: User, organizationID: String? = nil) async throws -> SignIn {
@@ -167,85 +180,6 @@ public struct AccountService<Store: TallyStore>: Sendable {
         return org
     }
 
-    // MARK: Invites
-
-    public struct CreatedInvite: Sendable {
-        public var invite: Invite
-        public var url: String
-        public var mailed: Bool
-    }
-
-    public func invite(_ principal: Principal, email: String, role: Role) async throws -> CreatedInvite {
-        if let reason = User.validate(email: email) { throw TallyError.invalid([FieldProblem(field: "email", reason: reason)]) }
-        if role == .owner, principal.role != .owner {
-            throw TallyError.forbidden("only an owner can invite another owner")
-        }
-        let normalized = User.normalize(email: email)
-        if try await store.members(organizationID: principal.organizationID).contains(where: { $0.user.email == normalized }) {
-            throw TallyError.conflict("\(normalized) is already a member")
-        }
-        let secret = "inv_" + Identifier.make("", length: 40).dropFirst()
-        let now = Instant.now
-        let invite = Invite(id: Identifier.make("inv", length: 16), organizationID: principal.organizationID, email: normalized,
-                            role: role, createdBy: principal.actor, createdAt: now,
-                            expiresAt: Instant(microseconds: now.microseconds + Invite.lifetimeMicroseconds))
-        try await store.createInvite(invite, secretHash: TokenSecret.hash(secret))
-        let url = publicURL + "/invites/" + secret
-        var mailed = false
-        if let mailer {
-            let org = try await store.organization(id: principal.organizationID)
-            do {
-                try await mailer.send(MailMessage(
-                    to: normalized, subject: "You are invited to \((org?.name ?? "an organization").filter { !$0.isNewline }) on Tally",
-                    text: """
-                    \(principal.user?.name ?? "An administrator") invited you to join \(org?.name ?? "their organization") on Tally \
-                    as \(role.rawValue).
-
-                    Accept the invitation (the link works once, until \(invite.expiresAt.rfc3339)):
-
-                    \(url)
-                    """))
-                mailed = true
-            } catch {
-                logger.warning("could not mail the invite", metadata: ["to": "\(normalized)", "error": "\(error)"])
-            }
-        }
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "invite.create",
-                                          detail: [("id", .string(invite.id)), ("email", .string(normalized)),
-                                                   ("role", .string(role.rawValue)), ("mailed", .bool(mailed))], at: now))
-        return CreatedInvite(invite: invite, url: url, mailed: mailed)
-    }
-
-    /// The invite behind a link, if it can still be used.
-    public func usableInvite(secret: String) async throws -> (invite: Invite, existingUser: User?) {
-        guard let invite = try await store.invite(secretHash: TokenSecret.hash(secret)) else {
-            throw TallyError.gone("this invite link is not valid")
-        }
-        guard invite.isUsable(at: .now) else { throw TallyError.gone("this invite has expired or was already used") }
-        return (invite, try await store.userCredentials(email: invite.email)?.user)
-    }
-
-    /// Accepts an invite: a new person creates their account; someone with an account proves it with their password.
-    public func acceptInvite(secret: String, name: String, password: String) async throws -> SignIn {
-        let (invite, existing) = try await usableInvite(secret: secret)
-        let user: User
-        if let existing {
-            let hash = try await store.userCredentials(email: existing.email)?.passwordHash
-            guard try await passwords.verify(password, hash: hash) else {
-                throw TallyError.invalid([FieldProblem(field: "password", reason: "is not the password of \(existing.email)")])
-            }
-            user = existing
-        } else {
-            let problems = validateNewUser(name: name, email: invite.email, password: password)
-            guard problems.isEmpty else { throw TallyError.invalid(problems) }
-            user = try await createUser(name: name, email: invite.email, password: password)
-        }
-        try await store.acceptInvite(id: invite.id, userID: user.id, at: .now)
-        try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "user:\(user.email)", action: "invite.accept",
-                                          detail: [("id", .string(invite.id)), ("role", .string(invite.role.rawValue))]))
-        return try await startSession(user: user, organizationID: invite.organizationID)
-    }
-
     // MARK: Members
 
     public func setRole(_ principal: Principal, userID: String, role: Role) async throws {
@@ -260,15 +194,18 @@ public struct AccountService<Store: TallyStore>: Sendable {
                                                    ("to", .string(role.rawValue))]))
     }
 
-    public func removeMember(_ principal: Principal, userID: String) async throws {
+    /// Removes a member and revokes the tokens they created here; returns those tokens.
+    public func removeMember(_ principal: Principal, userID: String) async throws -> [APIToken] {
         let members = try await store.members(organizationID: principal.organizationID)
         guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
         if target.role == .owner, principal.role != .owner {
             throw TallyError.forbidden("only an owner can remove an owner")
         }
-        try await store.removeMember(organizationID: principal.organizationID, userID: userID)
+        let revoked = try await store.removeMember(organizationID: principal.organizationID, userID: userID, at: .now)
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.remove",
-                                          detail: [("user", .string(target.user.email))]))
+                                          detail: [("user", .string(target.user.email)),
+                                                   ("revoked_tokens", .array(revoked.map { .string($0.id) }))]))
+        return revoked
     }
 
     public func transferOwnership(_ principal: Principal, to userID: String) async throws {

@@ -31,6 +31,7 @@ public struct Passwords: Sendable {
             target = made
         }
         let ok = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: target) }
-        return hash != nil && ok
+        // bcrypt stops reading at a NUL; no password set through Tally has one, so one typed with a NUL is wrong.
+        return hash != nil && ok && !password.utf8.contains(0)
     }
 }

@@ -43,6 +43,8 @@ public struct ServerOptions: Sendable {
     public var liveStreamsPerSession = 4
     /// When set (TALLY_METRICS_TOKEN), `GET /metrics` needs `Authorization: Bearer <token>`.
     public var metricsToken: String?
+    /// Reverse proxies whose X-Forwarded-For names the client, for the sign-in throttle and the audit log.
+    public var trustedProxies = TrustedProxies.none
 
     public init(passwords: Passwords = Passwords()) { self.passwords = passwords }
 }
@@ -107,7 +109,7 @@ public func buildRouter<Store: TallyStore>(
     let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
     OperationsController(store: store, registry: registry, metricsToken: options.metricsToken).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
-                  defaultTimeZone: options.defaultTimeZone).addRoutes(to: router)
+                  defaultTimeZone: options.defaultTimeZone, trustedProxies: options.trustedProxies).addRoutes(to: router)
     Assets.addRoutes(to: router)
     DashboardController(store: store, gate: PageGate(store: store, auth: auth, accounts: accounts, publicURL: publicURL),
                         pricer: options.pricer, vaultReady: options.vault != nil, logger: logger,

@@ -30,6 +30,8 @@ public struct TallyConfig: Sendable {
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
     public var metricsToken: String?
     public var gatewayBufferLimit = GatewayBuffers.defaultLimit
+    /// Reverse proxies whose X-Forwarded-For names the client (TALLY_TRUSTED_PROXIES).
+    public var trustedProxies = TrustedProxies.none
 
     public init() {}
 
@@ -75,6 +77,7 @@ public struct TallyConfig: Sendable {
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
         case metricsToken = "TALLY_METRICS_TOKEN"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
+        case trustedProxies = "TALLY_TRUSTED_PROXIES"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -187,6 +190,13 @@ public struct TallyConfig: Sendable {
             config.metricsToken = v
         }
         if let mb = try positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
+        if let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") {
+            switch TrustedProxies.parse(v) {
+            case .success(let proxies): config.trustedProxies = proxies
+            case .failure(let problem):
+                throw Problem(source: source, reason: "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")")
+            }
+        }
         return config
     }
 }

@@ -171,8 +171,17 @@ struct AccountsController<Store: TallyStore> {
 
     @Sendable func removeMember(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
-        try await accounts.removeMember(principal, userID: try context.parameters.require("id"))
-        return Response(status: .noContent)
+        let userID = try context.parameters.require("id")
+        let revoked = try await accounts.removeMember(principal, userID: userID)
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("user_id", userID)
+        w.key("revoked_tokens")
+        w.beginArray()
+        for token in revoked { AccountJSON.writeToken(token, into: &w) }
+        w.endArray()
+        w.endObject()
+        return .json(w.text)
     }
 
     @Sendable func invites(_ request: Request, context: TallyRequestContext) async throws -> Response {

@@ -97,7 +97,7 @@ struct ProjectsController<Store: TallyStore> {
         if let expiresAt, expiresAt <= .now {
             throw TallyError.invalid([FieldProblem(field: "expires_at", reason: "must be in the future")])
         }
-        let name = try fields.string("name")
+        let name = try fields.string("name").map { try DisplayName.validated($0, field: "name") }
         if let target = try await store.project(organizationID: principal.organizationID, name: project) {
             if target.archivedAt != nil { throw TallyError.conflict("project '\(project)' is archived") }
         } else {
@@ -110,7 +110,8 @@ struct ProjectsController<Store: TallyStore> {
         }
         let (token, secret) = try await TokenSecret.issue(
             store: store, organizationID: principal.organizationID, projectName: project, scopes: scopes, name: name,
-            expiresAt: expiresAt, createdBy: principal.user?.id ?? principal.token.map { "token:\($0.id)" })
+            // A token made by a token carries the authority of the person behind that one (issue 14).
+            expiresAt: expiresAt, createdBy: principal.user?.id ?? principal.token.map { $0.createdBy ?? "token:\($0.id)" })
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.create",
                                           detail: [("id", .string(token.id)), ("project", .string(project)),
                                                    ("scopes", .string(scopes.sorted().map(\.rawValue).joined(separator: ",")))]))

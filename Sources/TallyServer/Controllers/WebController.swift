@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import TallyCore
 
@@ -9,6 +10,7 @@ struct WebController<Store: TallyStore> {
     let accounts: AccountService<Store>
     let publicURL: String?
     let defaultTimeZone: String
+    let trustedProxies: TrustedProxies
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("setup", use: setupForm)
@@ -53,9 +55,24 @@ struct WebController<Store: TallyStore> {
         Cookies.set(Cookies.session, signIn.secret, maxAge: Int(accounts.policy.absoluteMicroseconds / 1_000_000), secure: secure(request))
     }
 
-    /// Only local paths, so a crafted link cannot send someone elsewhere after signing in.
+    /// Only paths on this site, so a crafted link cannot send someone elsewhere after signing in: `/` followed by a
+    /// character other than `/` or `\` (`//host` and `/\host` are other hosts to browsers), and no control characters,
+    /// typed or percent-encoded (browsers drop tabs and newlines, so `/%09/evil.example` becomes `//evil.example`).
     static func safeNext(_ next: String) -> String {
-        next.hasPrefix("/") && !next.hasPrefix("//") && !next.contains("\\") ? next : "/"
+        func isLocal(_ path: String) -> Bool {
+            let scalars = Array(path.unicodeScalars)
+            guard scalars.first == "/" else { return false }
+            if scalars.count > 1, scalars[1] == "/" || scalars[1] == "\\" { return false }
+            return !scalars.contains { $0 == "\\" || $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+        }
+        guard isLocal(next), isLocal(next.removingPercentEncoding ?? "") else { return "/" }
+        return next
+    }
+
+    /// The client's address: the TCP peer, or behind a trusted proxy what it appended to X-Forwarded-For.
+    func clientAddress(_ request: Request, _ context: TallyRequestContext) -> String {
+        trustedProxies.clientAddress(peer: context.remoteAddress,
+                                     forwardedFor: request.headers[values: .init("X-Forwarded-For")!])
     }
 
     // MARK: Pages
@@ -92,7 +109,7 @@ struct WebController<Store: TallyStore> {
         let form = try await FormBody.read(request)
         try checkPreLoginCSRF(request, form)
         do {
-            let signIn = try await accounts.login(email: form["email"], password: form["password"], address: context.remoteAddress)
+            let signIn = try await accounts.login(email: form["email"], password: form["password"], address: clientAddress(request, context))
             return .seeOther( Self.safeNext(form["next"]), cookies: [sessionCookie(signIn, request)])
         } catch TallyError.unauthenticated {
             // One message for an unknown email and a wrong password: no account enumeration.
@@ -126,31 +143,58 @@ struct WebController<Store: TallyStore> {
     @Sendable func inviteForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let secret = try context.parameters.require("secret")
         do {
-            let (invite, existing) = try await accounts.usableInvite(secret: secret)
+            let invite = try await accounts.usableInvite(secret: secret)
             let org = try await store.organization(id: invite.organizationID)
+            let signedIn = try await auth.session(request)
+            if case .user(let user, _, let session)? = signedIn?.kind, user.email == invite.email {
+                return .html(AccountPages.invite(csrf: session.csrfToken, secret: secret, invite: invite,
+                                                 organizationName: org?.name ?? "", signedIn: user))
+            }
             let csrf = preLoginCSRF(request)
             return html(AccountPages.invite(csrf: csrf.token, secret: secret, invite: invite, organizationName: org?.name ?? "",
-                                            existingUser: existing != nil), cookie: csrf.setCookie)
+                                            signedIn: nil), cookie: csrf.setCookie)
         } catch TallyError.gone(let message) {
             return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
         }
     }
 
+    /// The person the invite is for joins with their session; anyone else creates the invited account.
     @Sendable func acceptInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let secret = try context.parameters.require("secret")
         let form = try await FormBody.read(request)
-        try checkPreLoginCSRF(request, form)
+        let address = clientAddress(request, context)
         do {
-            let signIn = try await accounts.acceptInvite(secret: secret, name: form["name"], password: form["password"])
+            let invite = try await accounts.usableInvite(secret: secret)
+            if let principal = try await auth.session(request), principal.user?.email == invite.email {
+                try checkSessionCSRF(principal, form)
+                try await accounts.acceptInvite(principal, secret: secret, address: address)
+                return .seeOther("/")
+            }
+            try checkPreLoginCSRF(request, form)
+            let signIn = try await accounts.acceptInvite(secret: secret, name: form["name"], password: form["password"], address: address)
             return .seeOther( "/", cookies: [sessionCookie(signIn, request)])
         } catch TallyError.gone(let message) {
             return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
+        } catch TallyError.throttled(let seconds) {
+            return try await inviteFormAgain(secret, form, notice: "Too many attempts. Try again in \(seconds) seconds.",
+                                             status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
+        } catch TallyError.conflict(let message) {
+            return try await inviteFormAgain(secret, form, notice: message.prefix(1).uppercased() + message.dropFirst() + ".",
+                                             status: .conflict)
         } catch TallyError.invalid(let problems) {
-            let (invite, existing) = try await accounts.usableInvite(secret: secret)
-            let org = try await store.organization(id: invite.organizationID)
-            let state = AccountPages.FormState(values: form.values, problems: problems, notice: "Please correct the fields marked below.")
-            return .html(AccountPages.invite(csrf: form["_csrf"], secret: secret, invite: invite, organizationName: org?.name ?? "",
-                                             existingUser: existing != nil, state: state), status: .unprocessableContent)
+            return try await inviteFormAgain(secret, form, problems: problems, notice: "Please correct the fields marked below.",
+                                             status: .unprocessableContent)
         }
+    }
+
+    private func inviteFormAgain(_ secret: String, _ form: FormBody, problems: [FieldProblem] = [], notice: String,
+                                 status: HTTPResponse.Status, headers: HTTPFields = [:]) async throws -> Response {
+        let invite = try await accounts.usableInvite(secret: secret)
+        let org = try await store.organization(id: invite.organizationID)
+        var values = form.values
+        values["password"] = nil
+        let state = AccountPages.FormState(values: values, problems: problems, notice: notice)
+        return .html(AccountPages.invite(csrf: form["_csrf"], secret: secret, invite: invite, organizationName: org?.name ?? "",
+                                         signedIn: nil, state: state), status: status, headers: headers)
     }
 }

@@ -2031,8 +2031,15 @@ enum OpenAPIDocumentData {
           }
         ],
         "responses": {
-          "204": {
-            "description": "Removed"
+          "200": {
+            "description": "Removed: the member's sessions in the organization ended and the tokens they made there were revoked (listed)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RemovedMember"
+                }
+              }
+            }
           },
           "401": {
             "description": "Not authenticated",
@@ -3440,7 +3447,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Sign in",
-        "description": "Fields email, password, next, _csrf. 5 failures per account or 20 per address in 15 minutes: 429.",
+        "description": "Fields email, password, next, _csrf. At most 5 attempts per account and 100 per address in 15 minutes are checked, each slot taken before the password is (the rest: 429 at once). next is followed only when it is a path on this site ('/' then anything but '/' or '\\', no control characters, typed or percent-encoded); otherwise the answer goes to /.",
         "tags": [
           "web"
         ],
@@ -3469,7 +3476,7 @@ enum OpenAPIDocumentData {
             }
           },
           "429": {
-            "description": "Throttled; Retry-After",
+            "description": "Throttled: 5 attempts per account or 100 per address (the TCP peer, or X-Forwarded-For behind TALLY_TRUSTED_PROXIES) in 15 minutes, each slot taken before the password is checked; Retry-After",
             "content": {
               "text/html": {
                 "schema": {
@@ -3572,7 +3579,7 @@ enum OpenAPIDocumentData {
     "/invites/{secret}": {
       "get": {
         "summary": "Invite acceptance form",
-        "description": "",
+        "description": "The same form whether or not the invited email has an account; signed in as that email, a single Join button.",
         "tags": [
           "web"
         ],
@@ -3611,7 +3618,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Accept an invite",
-        "description": "Fields name, password (new people) or password (existing accounts), _csrf.",
+        "description": "Signed in as the invited email: only _csrf (the session's token) joins. Otherwise fields name, password (a new password for the invited email's new account) and _csrf (the tally_csrf cookie's value); the link never checks an existing account's password. Attempts take sign-in slots for the invited email, like POST /login.",
         "tags": [
           "web"
         ],
@@ -3629,6 +3636,16 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "409": {
+            "description": "The invited email already has an account: sign in as it, then open the link again (audited as invite.accept_failed)",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
           "410": {
             "description": "Expired, revoked or used",
             "content": {
@@ -3641,6 +3658,16 @@ enum OpenAPIDocumentData {
           },
           "422": {
             "description": "Field errors",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Throttled like sign-in (5 attempts per email, 100 per address, 15 minutes); Retry-After",
             "content": {
               "text/html": {
                 "schema": {
@@ -7261,6 +7288,24 @@ enum OpenAPIDocumentData {
           },
           "error": {
             "type": "string"
+          }
+        }
+      },
+      "RemovedMember": {
+        "type": "object",
+        "required": [
+          "user_id",
+          "revoked_tokens"
+        ],
+        "properties": {
+          "user_id": {
+            "type": "string"
+          },
+          "revoked_tokens": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/APIToken"
+            }
           }
         }
       }

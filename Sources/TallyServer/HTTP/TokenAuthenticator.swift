@@ -92,10 +92,13 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         return principal
     }
 
+    /// The token as it may act now: active, and capped by its creator's current role, read with it from the store
+    /// (a creator who left the organization leaves a token that no longer works). The gateway remembers the result
+    /// for a few seconds at most.
     func token(secret: String) async throws -> APIToken {
         let now = Instant.now
-        guard secret.hasPrefix("tly_"), let token = try await store.token(secretHash: TokenSecret.hash(secret)),
-              token.isActive(at: now)
+        guard secret.hasPrefix("tly_"), let stored = try await store.token(secretHash: TokenSecret.hash(secret)),
+              stored.isActive(at: now), let token = stored.cappedByCreator()
         else { throw TallyError.unauthenticated }
         await noteUse(token)
         return token

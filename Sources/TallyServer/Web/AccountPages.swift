@@ -51,24 +51,32 @@ enum AccountPages {
                        .button(.type(.submit), "Sign in"))))
     }
 
-    static func invite(csrf: String, secret: String, invite: Invite, organizationName: String, existingUser: Bool,
+    /// The page is the same whether or not the invited email has an account, so it tells nobody which emails do.
+    /// The person it was sent to, when signed in, joins with one button: a link never asks for an existing password.
+    static func invite(csrf: String, secret: String, invite: Invite, organizationName: String, signedIn: User?,
                        state: FormState = FormState()) -> String {
-        Layout.page(title: "Join \(organizationName)",
+        let joinsAsSelf = signedIn?.email == invite.email
+        return Layout.page(title: "Join \(organizationName)",
             .div(.class("narrow card"),
                  .h1(.text("Join \(organizationName)")),
                  .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
                  notice(state.notice),
-                 .form(.method(.post), .action(esc("/invites/" + secret)),
-                       Layout.csrfField(csrf),
-                       .if(existingUser,
-                           Layout.field("Your Tally password", name: "password", type: .password,
-                                        error: state.errors["password"], autocomplete: "current-password"),
-                           else: .group(
-                               Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
-                                            error: state.errors["name"], autocomplete: "name"),
-                               Layout.field("Choose a password (12 characters or more)", name: "password", type: .password,
-                                            error: state.errors["password"], autocomplete: "new-password"))),
-                       .button(.type(.submit), "Join"))))
+                 .if(joinsAsSelf,
+                     .form(.method(.post), .action(esc("/invites/" + secret)),
+                           Layout.csrfField(csrf),
+                           .p(.text("You are signed in as \(invite.email).")),
+                           .button(.type(.submit), .text("Join \(organizationName)"))),
+                     else: .group(
+                        .form(.method(.post), .action(esc("/invites/" + secret)),
+                              Layout.csrfField(csrf),
+                              Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
+                                           error: state.errors["name"], autocomplete: "name"),
+                              Layout.field("Choose a password (12 characters or more)", name: "password", type: .password,
+                                           error: state.errors["password"], autocomplete: "new-password"),
+                              .button(.type(.submit), "Create account and join")),
+                        .p(.class("muted"), .text("Already have a Tally account with \(invite.email)? "),
+                           .a(.href(esc("/login?next=/invites/" + secret)), "Sign in"),
+                           .text(" first, then join with it here."))))))
     }
 
     /// A signed-in page's frame around a message: what a page shows when its query failed.

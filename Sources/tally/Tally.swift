@@ -68,6 +68,7 @@ func describe(_ error: TallyError) -> String {
     case .notFound(let what): "\(what) was not found"
     case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
          .gone(let message), .providerRejected(_, let message): message
+    case .upstreamNotAllowed(let field, let message): "\(field) \(message)"
     case .unauthenticated: "not authenticated"
     case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
     }
@@ -105,6 +106,8 @@ struct Serve: AsyncParsableCommand {
           TALLY_GATEWAY_CONNECT_TIMEOUT     the gateway's limit to connect to a provider (default 10s; 100ms to 1h)
           TALLY_GATEWAY_FIRST_BYTE_TIMEOUT  to receive the provider's response head (default 600s)
           TALLY_GATEWAY_IDLE_TIMEOUT        the longest silence inside a response body, e.g. a stalled stream (default 600s)
+          TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
+                                            loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
@@ -155,6 +158,7 @@ struct Serve: AsyncParsableCommand {
             options.auditRetentionDays = config.auditRetentionDays
             options.syncSchedule = config.syncSchedule
             options.gatewayTimeouts = config.gatewayTimeouts
+            options.upstreamPolicy = config.upstreamPolicy
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

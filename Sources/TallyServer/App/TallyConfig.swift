@@ -27,6 +27,8 @@ public struct TallyConfig: Sendable {
     public var auditRetentionDays = 365
     public var syncSchedule = SyncSchedule()
     public var gatewayTimeouts = GatewayTimeouts()
+    /// Which private addresses provider calls may reach (TALLY_ALLOW_PRIVATE_UPSTREAMS); by default none.
+    public var upstreamPolicy = UpstreamAddressPolicy()
 
     public init() {}
 
@@ -71,6 +73,7 @@ public struct TallyConfig: Sendable {
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT"
+        case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -175,6 +178,13 @@ public struct TallyConfig: Sendable {
         if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
         if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
         if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
+        if let (v, source) = value(.allowPrivateUpstreams, flag: "--allow-private-upstreams") {
+            switch UpstreamAllowance.parse(v) {
+            case .success(let allowance): config.upstreamPolicy = UpstreamAddressPolicy(allowance: allowance)
+            case .failure(let e):
+                throw Problem(source: source, reason: "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these")
+            }
+        }
         return config
     }
 }

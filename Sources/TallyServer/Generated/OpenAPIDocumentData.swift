@@ -2922,7 +2922,7 @@ enum OpenAPIDocumentData {
             }
           },
           "422": {
-            "description": "The provider rejected the key",
+            "description": "The provider rejected the key (provider_rejected_key; its JSON error message, at most 200 characters, never a raw body; a 3xx is a refusal, redirects are not followed), or base_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS (upstream_not_allowed, details field base_url); nothing is saved",
             "content": {
               "application/json": {
                 "schema": {
@@ -3084,7 +3084,7 @@ enum OpenAPIDocumentData {
             }
           },
           "422": {
-            "description": "The provider rejected the key",
+            "description": "The provider rejected the key (provider_rejected_key; its JSON error message, at most 200 characters, never a raw body; a 3xx is a refusal, redirects are not followed), or base_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS (upstream_not_allowed, details field base_url); nothing is saved",
             "content": {
               "application/json": {
                 "schema": {
@@ -4952,7 +4952,7 @@ enum OpenAPIDocumentData {
     "/gateway/openai/**": {
       "get": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -4965,6 +4965,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -4976,7 +4979,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -4989,6 +4992,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5000,7 +5006,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5013,6 +5019,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5024,7 +5033,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5037,6 +5046,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5048,7 +5060,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to openai",
-        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "OpenAI's API under the SDKs' base_url http://HOST:PORT/gateway/openai/v1 (\u2026/chat/completions, /responses, /embeddings, /completions, /models, /files, \u2026). Authenticate with a Tally token of scope gateway in Authorization: Bearer; the call is forwarded with the connection's key (X-Tally-Connection picks one by id or name; pass-through: your own key in Authorization and the Tally token in X-Tally-Token). Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5061,6 +5073,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5074,7 +5089,7 @@ enum OpenAPIDocumentData {
     "/gateway/anthropic/**": {
       "get": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5087,6 +5102,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5098,7 +5116,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5111,6 +5129,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5122,7 +5143,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5135,6 +5156,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5146,7 +5170,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5159,6 +5183,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5170,7 +5197,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to anthropic",
-        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "Anthropic's API under base_url http://HOST:PORT/gateway/anthropic (/v1/messages, /v1/messages/count_tokens, /v1/models). The Tally token goes in x-api-key. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5183,6 +5210,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5196,7 +5226,7 @@ enum OpenAPIDocumentData {
     "/gateway/google/**": {
       "get": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5209,6 +5239,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5220,7 +5253,7 @@ enum OpenAPIDocumentData {
       },
       "post": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5233,6 +5266,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5244,7 +5280,7 @@ enum OpenAPIDocumentData {
       },
       "put": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5257,6 +5293,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5268,7 +5307,7 @@ enum OpenAPIDocumentData {
       },
       "patch": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5281,6 +5320,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5292,7 +5334,7 @@ enum OpenAPIDocumentData {
       },
       "delete": {
         "summary": "Gateway to google",
-        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
+        "description": "The Gemini API under http_options.base_url http://HOST:PORT/gateway/google (/v1beta/models/{model}:generateContent, :streamGenerateContent, :embedContent, /v1beta/models). The Tally token goes in x-goog-api-key or ?key=. Responses stream back unchanged (status, headers, body); each call is recorded as a source: gateway event with its usage, latency, time to first token and status. X-Tally-Feature, X-Tally-User, X-Tally-Environment and X-Tally-Tags (k=v;k2=v2) attribute it and are not forwarded. Tally's own answers use the provider's error format: 401 (bad token, no connection), 403 (no gateway scope, archived project), 422 (upstream_not_allowed: the base_url is or resolves to a private address), 502 (upstream unreachable), 504 (TALLY_GATEWAY_CONNECT_TIMEOUT or TALLY_GATEWAY_FIRST_BYTE_TIMEOUT passed); a stream silent past TALLY_GATEWAY_IDLE_TIMEOUT ends with the provider's mid-stream error event (OpenAI, Anthropic) or is cut off.",
         "tags": [
           "gateway"
         ],
@@ -5305,6 +5347,9 @@ enum OpenAPIDocumentData {
           },
           "403": {
             "description": "Tally gateway: the token lacks the gateway scope, or its project is archived; in the provider's error format"
+          },
+          "422": {
+            "description": "Tally gateway: upstream_not_allowed, the connection's base_url is, or now resolves to, an address Tally does not call (TALLY_ALLOW_PRIVATE_UPSTREAMS); nothing was sent; in the provider's error format, x-should-retry: false"
           },
           "502": {
             "description": "Tally gateway: the upstream could not be reached; in the provider's error format, x-should-retry: true"
@@ -5907,7 +5952,8 @@ enum OpenAPIDocumentData {
                   "unsupported_media_type",
                   "method_not_allowed",
                   "internal_error",
-                  "unavailable"
+                  "unavailable",
+                  "upstream_not_allowed"
                 ]
               },
               "message": {
@@ -6971,7 +7017,7 @@ enum OpenAPIDocumentData {
           },
           "base_url": {
             "type": "string",
-            "description": "Overrides the provider's API host, e.g. https://my.openai.azure.com or a test double"
+            "description": "Overrides the provider's API host, e.g. https://my.openai.azure.com or a test double: http(s), no credentials, query or fragment; refused (422 upstream_not_allowed) when it is, or resolves to, a private, loopback, link-local or otherwise internal address unless TALLY_ALLOW_PRIVATE_UPSTREAMS allows it, checked again at every call"
           },
           "validate": {
             "type": "boolean",

@@ -34,4 +34,6 @@ public enum TallyError: Error, Sendable, Equatable {
     case gone(String)
     /// A provider refused a key or a call; `field` names the key it refused, the message is the provider's, never the key.
     case providerRejected(field: String, message: String)
+    /// An upstream URL (`field`) is, or resolves to, an address Tally does not call (loopback, private, metadata…).
+    case upstreamNotAllowed(field: String, message: String)
 }

@@ -31,6 +31,7 @@ struct SyncCommand: AsyncParsableCommand {
             try await withConfiguredStore(store.flags) { [connection] config, logger, store in
                 let org = try await defaultOrganization(config, store)
                 var options = ServerOptions()
+                options.upstreamPolicy = config.upstreamPolicy
                 do {
                     options.vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: false).map(Vault.init(master:))
                 } catch {

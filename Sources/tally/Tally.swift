@@ -68,6 +68,7 @@ func describe(_ error: TallyError) -> String {
     case .notFound(let what): "\(what) was not found"
     case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
          .gone(let message), .providerRejected(_, let message): message
+    case .upstreamNotAllowed(let field, let message): "\(field) \(message)"
     case .unauthenticated: "not authenticated"
     case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
     case .tooManyGroups(let limit): "more than \(limit) groups"
@@ -107,6 +108,8 @@ struct Serve: AsyncParsableCommand {
           TALLY_GATEWAY_FIRST_BYTE_TIMEOUT  to receive the provider's response head (default 600s)
           TALLY_GATEWAY_IDLE_TIMEOUT        the longest silence inside a response body, e.g. a stalled stream (default 600s)
           TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
+          TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
+                                            loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
@@ -160,6 +163,7 @@ struct Serve: AsyncParsableCommand {
             options.metricsToken = config.metricsToken
             options.gatewayBufferLimit = config.gatewayBufferLimit
             options.trustedProxies = config.trustedProxies
+            options.upstreamPolicy = config.upstreamPolicy
             options.defaultTimeZone = config.timeZone.identifier
             if let email = config.adminEmail, let password = config.adminPassword {
                 if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,

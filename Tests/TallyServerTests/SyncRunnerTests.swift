@@ -53,7 +53,7 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
                                    validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
         try await f.store.createConnection(c, audit: .make(organizationID: "org_default", actor: "t", action: "connection.create"))
         let sleeps = Mutex<[Int64]>([])
-        let runner = SyncRunner(store: f.store, connections: ConnectionService(store: f.store, vault: f.options.vault, validator: f.options.validator),
+        let runner = SyncRunner(store: f.store, connections: ConnectionService(store: f.store, vault: f.options.vault),
                                 vault: f.options.vault, pricer: CatalogPricer(), transport: transport,
                                 policy: RetryPolicy(maxAttempts: 3, baseMilliseconds: 100, capMilliseconds: 10_000),
                                 logger: Logger(label: "test"), sleep: { ms in sleeps.withLock { $0.append(ms) } })

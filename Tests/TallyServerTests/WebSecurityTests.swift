@@ -55,7 +55,7 @@ import TallyStoreSQL
     @Test func hostileOrganizationNamesStayTextOnTheInvitePage() throws {
         let invite = Invite(id: "inv_1", organizationID: "org_acme", email: "cy@example.com", role: .member, createdBy: "usr_ada",
                             createdAt: Sample.now, expiresAt: Sample.now.adding(seconds: 86_400))
-        let html = AccountPages.invite(csrf: "c", secret: "inv_secret", invite: invite, organizationName: Self.hostile, existingUser: false)
+        let html = AccountPages.invite(csrf: "c", secret: "inv_secret", invite: invite, organizationName: Self.hostile, signedIn: nil)
         try Snapshot.check(html, "hostile-invite")
         expectNoMarkup(html, "/invites/:secret")
         #expect(html.contains("<title>Join x'\"&gt;&lt;/title&gt;"))

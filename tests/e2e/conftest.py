@@ -14,6 +14,11 @@ import requests
 BIN = os.path.abspath(os.environ.get("TALLY_BIN", ".build/debug/tally"))
 PG_URL = os.environ.get("TALLY_TEST_POSTGRES_URL")
 
+# Every stand-in upstream listens on loopback, which Tally refuses to call unless the operator allows it (issue 14):
+# servers and CLI runs started by the tests allow 127.0.0.0/8. A test starts one without it with
+# `serve(TALLY_ALLOW_PRIVATE_UPSTREAMS=None)` (AccountsTally) or `Tally(..., allow_loopback=False)`.
+LOOPBACK_ALLOWANCE = {"TALLY_ALLOW_PRIVATE_UPSTREAMS": "127.0.0.0/8"}
+
 
 def free_port():
     with socket.socket() as s:
@@ -33,10 +38,13 @@ def fresh_postgres_url():
 class Tally:
     """One data location (a SQLite dir or a PostgreSQL URL), its CLI, and any servers started on it."""
 
-    def __init__(self, data_dir, database_url=None):
+    def __init__(self, data_dir, database_url=None, allow_loopback=True):
         self.data_dir = data_dir
         self.database_url = database_url
         self.servers = []
+        self.base_env = dict(os.environ, **(LOOPBACK_ALLOWANCE if allow_loopback else {}))
+        if not allow_loopback:
+            self.base_env.pop("TALLY_ALLOW_PRIVATE_UPSTREAMS", None)
 
     def store_args(self):
         args = ["--data-dir", self.data_dir]
@@ -45,7 +53,8 @@ class Tally:
         return args
 
     def cli(self, *args, check=True):
-        r = subprocess.run([BIN, *args, *self.store_args()], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([BIN, *args, *self.store_args()], capture_output=True, text=True, timeout=60,
+                           env=self.base_env)
         if check and r.returncode != 0:
             raise AssertionError(f"tally {' '.join(args)} failed: {r.stderr}")
         return r
@@ -58,7 +67,8 @@ class Tally:
     def serve(self, wait=True):
         port = free_port()
         log = open(os.path.join(self.data_dir, f"serve-{port}.log"), "w")
-        proc = subprocess.Popen([BIN, "serve", "--port", str(port), *self.store_args()], stdout=log, stderr=log)
+        proc = subprocess.Popen([BIN, "serve", "--port", str(port), *self.store_args()], stdout=log, stderr=log,
+                                env=self.base_env)
         server = Server(proc, port)
         self.servers.append(server)
         if wait:
@@ -171,7 +181,7 @@ class AccountsTally(Tally):
 
     def environment(self, overrides):
         full = {k: v for k, v in os.environ.items() if k not in ACCOUNT_ENV}
-        for k, v in {**self.env, **overrides}.items():
+        for k, v in {**LOOPBACK_ALLOWANCE, **self.env, **overrides}.items():
             if v is None:
                 full.pop(k, None)
             else:

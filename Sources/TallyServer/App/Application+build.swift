@@ -21,14 +21,15 @@ public struct ServerOptions: Sendable {
     /// Base of links in mails (TALLY_PUBLIC_URL); also makes cookies `Secure` when it is https.
     public var publicURL: String?
     public var defaultTimeZone = "UTC"
-    public var validator = ProviderValidator()
+    /// Which private addresses provider calls may reach (TALLY_ALLOW_PRIVATE_UPSTREAMS); by default none.
+    public var upstreamPolicy = UpstreamAddressPolicy()
     public var auditRetentionDays = 365
     /// The provider sync's interval, re-read window and first backfill.
     public var syncSchedule = SyncSchedule()
     /// Runs the provider sync in the background (off in tests that drive it themselves).
     public var syncInBackground = true
-    /// How the sync reaches providers (tests substitute one).
-    public var reportTransport: any ReportTransport = LiveReportTransport()
+    /// How the sync reaches providers; nil: over the network under `upstreamPolicy` (tests substitute one).
+    public var reportTransport: (any ReportTransport)?
     /// Decides before the gateway forwards a call (budgets, allow-lists and rate limits will live here).
     public var gatewayPolicy: any GatewayPolicy = AllowAll()
     /// How long the gateway waits on an upstream.
@@ -57,20 +58,22 @@ public func buildApplication<Store: TallyStore>(
     registry: PrometheusCollectorRegistry? = nil,
     options: ServerOptions = ServerOptions()
 ) -> some ApplicationProtocol {
-    let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger),
+    // Validation and the sync share one client; redirects off, addresses checked, shut down with the app.
+    let upstreamHTTP = UpstreamHTTP(policy: options.upstreamPolicy)
+    let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger, http: upstreamHTTP),
                            schedule: options.syncSchedule, logger: logger)
     let recorder = GatewayRecorder(store: store, logger: logger)
-    let gatewayHTTP = GatewayHTTP(timeouts: options.gatewayTimeouts)
+    let gatewayHTTP = GatewayHTTP(timeouts: options.gatewayTimeouts, policy: options.upstreamPolicy)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
     let background = options.syncInBackground && options.syncSchedule.enabled
     let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
                              publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake,
-                             gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP)
+                             gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP, upstreamHTTP: upstreamHTTP)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
     // Shut down in reverse order: the server drains its requests first, then the recorder stores their events.
-    var services: [any Service] = [gatewayHTTP, recorder, refresher, janitor]
+    var services: [any Service] = [gatewayHTTP, upstreamHTTP, recorder, refresher, janitor]
     if background { services.append(sync) }
     return Application(
         router: router,
@@ -80,10 +83,13 @@ public func buildApplication<Store: TallyStore>(
     )
 }
 
-/// The provider sync, as the server, the API and the CLI run it.
-public func makeSyncRunner<Store: TallyStore>(store: Store, options: ServerOptions, logger: Logger) -> SyncRunner<Store> {
-    SyncRunner(store: store, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
-               vault: options.vault, pricer: options.pricer, transport: options.reportTransport, logger: logger)
+/// The provider sync, as the server, the API and the CLI run it. `http` (default: one living as long as the process)
+/// carries the calls under `options.upstreamPolicy`.
+public func makeSyncRunner<Store: TallyStore>(store: Store, options: ServerOptions, logger: Logger, http: UpstreamHTTP? = nil) -> SyncRunner<Store> {
+    let http = http ?? .lasting(options.upstreamPolicy)
+    return SyncRunner(store: store, connections: ConnectionService(store: store, vault: options.vault, validator: ProviderValidator(http: http)),
+                      vault: options.vault, pricer: options.pricer, transport: options.reportTransport ?? LiveReportTransport(http: http),
+                      logger: logger)
 }
 
 public func buildRouter<Store: TallyStore>(
@@ -94,8 +100,12 @@ public func buildRouter<Store: TallyStore>(
     publicURL: String = "http://127.0.0.1:8080",
     connectionsChanged: (@Sendable () -> Void)? = nil,
     gatewayRecorder: GatewayRecorder<Store>? = nil,
-    gatewayHTTP: GatewayHTTP = .shared
+    gatewayHTTP: GatewayHTTP? = nil,
+    upstreamHTTP: UpstreamHTTP? = nil
 ) -> Router<TallyRequestContext> {
+    let upstreamHTTP = upstreamHTTP ?? .lasting(options.upstreamPolicy)
+    let gatewayHTTP = gatewayHTTP ?? (options.upstreamPolicy == UpstreamAddressPolicy() ? .shared : .lasting(options.upstreamPolicy))
+    let validator = ProviderValidator(http: upstreamHTTP)
     let router = Router(context: TallyRequestContext.self)
     // Outermost, so errors (answered here) get the headers too while the metrics still see them thrown.
     router.add(middleware: SecurityHeadersMiddleware())
@@ -116,7 +126,7 @@ public func buildRouter<Store: TallyStore>(
                         liveStreamSeconds: options.liveStreamSeconds, liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
                         sessionPolicy: options.sessionPolicy).addRoutes(to: router)
     let credentials = GatewayCredentials(auth: auth, store: store,
-                                         connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+                                         connections: ConnectionService(store: store, vault: options.vault, validator: validator),
                                          vault: options.vault, ttl: .seconds(options.gatewayCredentialSeconds))
     let forgetCredentials: @Sendable () -> Void = { credentials.forgetAll() }
     GatewayController(credentials: credentials, pricer: options.pricer,
@@ -131,9 +141,10 @@ public func buildRouter<Store: TallyStore>(
     ReconciliationController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
     AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
     ProjectsController(store: store, auth: auth, changed: forgetCredentials).addRoutes(to: api)
-    ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: options.validator),
+    ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: validator),
                           changed: connectionsChanged, anyChange: forgetCredentials).addRoutes(to: api)
-    SyncController(store: store, auth: auth, runner: makeSyncRunner(store: store, options: options, logger: logger)).addRoutes(to: api)
+    SyncController(store: store, auth: auth, runner: makeSyncRunner(store: store, options: options, logger: logger, http: upstreamHTTP))
+        .addRoutes(to: api)
     return router
 }
 

@@ -32,6 +32,8 @@ public struct TallyConfig: Sendable {
     public var gatewayBufferLimit = GatewayBuffers.defaultLimit
     /// Reverse proxies whose X-Forwarded-For names the client (TALLY_TRUSTED_PROXIES).
     public var trustedProxies = TrustedProxies.none
+    /// Which private addresses provider calls may reach (TALLY_ALLOW_PRIVATE_UPSTREAMS); by default none.
+    public var upstreamPolicy = UpstreamAddressPolicy()
 
     public init() {}
 
@@ -78,6 +80,7 @@ public struct TallyConfig: Sendable {
         case metricsToken = "TALLY_METRICS_TOKEN"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
         case trustedProxies = "TALLY_TRUSTED_PROXIES"
+        case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -195,6 +198,13 @@ public struct TallyConfig: Sendable {
             case .success(let proxies): config.trustedProxies = proxies
             case .failure(let problem):
                 throw Problem(source: source, reason: "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")")
+            }
+        }
+        if let (v, source) = value(.allowPrivateUpstreams, flag: "--allow-private-upstreams") {
+            switch UpstreamAllowance.parse(v) {
+            case .success(let allowance): config.upstreamPolicy = UpstreamAddressPolicy(allowance: allowance)
+            case .failure(let e):
+                throw Problem(source: source, reason: "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these")
             }
         }
         return config

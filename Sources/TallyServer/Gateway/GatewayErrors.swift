@@ -16,14 +16,16 @@ enum GatewayErrors {
             w.field("type", status == 401 || status == 400 || status == 413 ? "invalid_request_error" : status == 403 ? "permission_error"
                     : status == 504 ? "timeout" : "tally_gateway_error")
             w.field("param", nil as String?)
-            w.field("code", code ?? (status == 401 ? "invalid_api_key" : nil))
+            // 422 is only ever the upstream address policy's refusal.
+            w.field("code", code ?? (status == 401 ? "invalid_api_key" : status == 422 ? "upstream_not_allowed" : nil))
             w.endObject()
         case .anthropic:
             w.field("type", "error")
             w.key("error")
             w.beginObject()
             w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error"
-                    : status == 400 ? "invalid_request_error" : status == 413 ? "request_too_large" : status == 503 ? "overloaded_error" : "api_error")
+                    : status == 400 || status == 422 ? "invalid_request_error" : status == 413 ? "request_too_large"
+                    : status == 503 ? "overloaded_error" : "api_error")
             w.field("message", message)
             w.endObject()
         case .google:
@@ -32,7 +34,8 @@ enum GatewayErrors {
             w.field("code", status)
             w.field("message", message)
             w.field("status", status == 401 ? "UNAUTHENTICATED" : status == 403 ? "PERMISSION_DENIED" : status == 504 ? "DEADLINE_EXCEEDED"
-                    : status == 502 || status == 503 ? "UNAVAILABLE" : status == 400 || status == 413 ? "INVALID_ARGUMENT" : "INTERNAL")
+                    : status == 502 || status == 503 ? "UNAVAILABLE" : status == 400 || status == 413 ? "INVALID_ARGUMENT"
+                    : status == 422 ? "FAILED_PRECONDITION" : "INTERNAL")
             w.endObject()
         }
         w.endObject()

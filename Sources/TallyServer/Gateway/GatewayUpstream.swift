@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import TallyCore
 
 /// How long the gateway waits on an upstream (TALLY_GATEWAY_CONNECT_TIMEOUT, …_FIRST_BYTE_TIMEOUT, …_IDLE_TIMEOUT).
 /// The defaults match the providers' SDKs (a long non-streamed generation sends its head only when it is done).
@@ -21,27 +22,40 @@ public struct GatewayTimeouts: Sendable, Equatable {
 
 /// The gateway's HTTP client, a Service so it is shut down with the server. No decompression (the usage is read from
 /// the bytes as they pass and the client gets the provider's own encoding), no redirects followed, and a pool wide
-/// enough that long streams do not queue the calls behind them.
+/// enough that long streams do not queue the calls behind them. Every call goes through the upstream address policy
+/// (`UpstreamHTTP`): the host is resolved and checked right before the call, and the connection goes to the address
+/// checked, so a base URL that has come to resolve to a private address (DNS rebinding) is refused with 422.
 public final class GatewayHTTP: Service, Sendable {
-    public let client: HTTPClient
+    public let http: UpstreamHTTP
     public let timeouts: GatewayTimeouts
     /// For routers built without an application (tests): default timeouts, lives as long as the process.
     public static let shared = GatewayHTTP()
 
-    public init(timeouts: GatewayTimeouts = GatewayTimeouts()) {
+    /// Like `shared`, under another address policy: one per policy.
+    static func lasting(_ policy: UpstreamAddressPolicy) -> GatewayHTTP {
+        lastingClients.withLock { all in
+            if let existing = all[policy] { return existing }
+            let made = GatewayHTTP(policy: policy)
+            all[policy] = made
+            return made
+        }
+    }
+
+    private static let lastingClients = Mutex<[UpstreamAddressPolicy: GatewayHTTP]>([:])
+
+    public init(timeouts: GatewayTimeouts = GatewayTimeouts(), policy: UpstreamAddressPolicy = UpstreamAddressPolicy()) {
         self.timeouts = timeouts
         var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         // The first-byte and idle limits are the gateway's own (a read timeout here would cut a slow head too).
         configuration.timeout = .init(connect: .nanoseconds(timeouts.connect.wholeNanoseconds))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 512
-        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        http = UpstreamHTTP(policy: policy, configuration: configuration)
     }
 
     public func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        try await http.shutdown()
     }
 
     struct FirstByteTimeout: Error {}
@@ -51,7 +65,7 @@ public final class GatewayHTTP: Service, Sendable {
     /// `ResponseHeaderTimeout`). A request without a body starts that clock at once, after the connect allowance.
     func send(_ request: HTTPClientRequest, body: UpstreamBody?) async throws -> HTTPClientResponse {
         var request = request
-        let alarm = Alarm(loop: client.eventLoopGroup.any())
+        let alarm = Alarm(loop: HTTPClient.defaultEventLoopGroup.any())
         defer { alarm.stop() }
         let firstByte = timeouts.firstByte
         let startClock: @Sendable () -> Void = { alarm.arm(in: firstByte) }
@@ -63,8 +77,8 @@ public final class GatewayHTTP: Service, Sendable {
         case nil:
             alarm.arm(in: timeouts.connect + firstByte)
         }
-        let prepared = request, client = client
-        let call = Task { try await client.execute(prepared, deadline: .distantFuture) }
+        let prepared = request, http = http
+        let call = Task { try await http.execute(prepared, deadline: .distantFuture) }
         alarm.setAction { call.cancel() }
         do {
             return try await withTaskCancellationHandler { try await call.value } onCancel: { call.cancel() }
@@ -79,9 +93,12 @@ public final class GatewayHTTP: Service, Sendable {
 /// Why an upstream call failed before its head arrived: what the client is told and what the event records.
 enum UpstreamFailure {
     case connectTimeout, firstByteTimeout, unreachable(String)
+    /// The upstream address policy refused the call; nothing was sent.
+    case notAllowed(UpstreamRefused)
 
     init(_ error: any Error) {
         switch error {
+        case let refused as UpstreamRefused: self = .notAllowed(refused)
         case let e as HTTPClientError where e == .connectTimeout: self = .connectTimeout
         case is GatewayHTTP.FirstByteTimeout: self = .firstByteTimeout
         // NIO's connection errors name the address and the errno, never a key.
@@ -101,6 +118,7 @@ enum UpstreamFailure {
         switch self {
         case .connectTimeout, .firstByteTimeout: 504
         case .unreachable: 502
+        case .notAllowed: 422
         }
     }
 
@@ -109,6 +127,7 @@ enum UpstreamFailure {
         case .connectTimeout: "upstream_connect_timeout"
         case .firstByteTimeout: "upstream_timeout"
         case .unreachable: "upstream_unreachable"
+        case .notAllowed: "upstream_not_allowed"
         }
     }
 
@@ -120,6 +139,8 @@ enum UpstreamFailure {
             "Tally gateway: \(provider) sent no answer within \(timeouts.firstByte.shortText) (TALLY_GATEWAY_FIRST_BYTE_TIMEOUT)"
         case .unreachable(let why):
             "Tally gateway: could not reach \(provider) at \(base): \(why)"
+        case .notAllowed(let refused):
+            "Tally gateway: upstream_not_allowed: the \(provider) connection's base_url \(refused)"
         }
     }
 }

@@ -61,6 +61,8 @@ public struct APIError: HTTPResponseError {
             case .gone(let what): self.init(.gone, "gone", what)
             case .providerRejected(let field, let message):
                 self.init(.unprocessableContent, "provider_rejected_key", message, details: [FieldProblem(field: field, reason: message)])
+            case .upstreamNotAllowed(let field, let message):
+                self.init(.unprocessableContent, "upstream_not_allowed", "\(field) \(message)", details: [FieldProblem(field: field, reason: message)])
             }
         case is NIOTooManyBytesError:
             self.init(.contentTooLarge, "payload_too_large", "the request body exceeds 1 MiB")

@@ -26,7 +26,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
     let sleep: @Sendable (Int64) async throws -> Void
 
     public init(store: Store, connections: ConnectionService<Store>, vault: Vault?, pricer: any Pricer,
-                transport: any ReportTransport = LiveReportTransport(), policy: RetryPolicy = RetryPolicy(), logger: Logger,
+                transport: any ReportTransport = LiveReportTransport(http: .lasting(UpstreamAddressPolicy())), policy: RetryPolicy = RetryPolicy(), logger: Logger,
                 sleep: @escaping @Sendable (Int64) async throws -> Void = { try await Task.sleep(for: .milliseconds($0)) }) {
         self.store = store
         self.connections = connections
@@ -181,6 +181,9 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
             let outcome: TransportResponse
             do {
                 outcome = try await transport.get(request.url, headers: request.headers, timeout: .seconds(60))
+            } catch let refused as UpstreamRefused {
+                // Not retried: the address will not become allowed by waiting.
+                throw Failure.refused("upstream_not_allowed: \(refused)")
             } catch {
                 guard attempt < policy.maxAttempts else {
                     throw Failure.gaveUp("\(ProviderValidator.describe(error)) after \(attempt) attempts")
@@ -189,6 +192,9 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
                 continue
             }
             if (200..<300).contains(outcome.status) { return outcome.body }
+            if (300..<400).contains(outcome.status) {
+                throw Failure.refused("HTTP \(outcome.status): redirects are not followed, so the admin key goes only to the base_url")
+            }
             let message = ProviderValidator.errorMessage(outcome.body, hiding: key) ?? "HTTP \(outcome.status)"
             if outcome.status == 401 || outcome.status == 403 { throw Failure.keyRejected(message) }
             guard RetryPolicy.isRetryable(status: outcome.status) else { throw Failure.refused("HTTP \(outcome.status): \(message)") }
@@ -218,15 +224,16 @@ public protocol ReportTransport: Sendable {
     func get(_ url: String, headers: [String: String], timeout: TimeAmount) async throws -> TransportResponse
 }
 
+/// Over the network, under the upstream address policy and without following redirects.
 public struct LiveReportTransport: ReportTransport {
-    let client: HTTPClient
-    public init(client: HTTPClient = .shared) { self.client = client }
+    let http: UpstreamHTTP
+    public init(http: UpstreamHTTP) { self.http = http }
 
     public func get(_ url: String, headers: [String: String], timeout: TimeAmount) async throws -> TransportResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await client.execute(request, timeout: timeout)
+        let response = try await http.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 64 << 20)
         var names: [String: String] = [:]
         for h in response.headers { names[h.name.lowercased()] = h.value }

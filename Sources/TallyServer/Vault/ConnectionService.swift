@@ -51,6 +51,17 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         return key
     }
 
+    /// Refuses a base URL that is, or resolves to, an address Tally does not call (checked again at every call, so a
+    /// name that later resolves elsewhere gains nothing).
+    func checkUpstream(_ baseURL: String?) async throws {
+        guard let baseURL else { return }
+        do {
+            _ = try await validator.http.route(baseURL)
+        } catch {
+            throw TallyError.upstreamNotAllowed(field: "base_url", message: error.description)
+        }
+    }
+
     /// Checks each given key with the provider; a refusal stops everything and nothing is saved.
     func validate(_ provider: ProviderKind, baseURL: String?, apiKey: String?, adminKey: String?) async throws {
         for (key, admin) in [(apiKey, false), (adminKey, true)] {
@@ -62,6 +73,8 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
                                                   message: "\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
             case .unreachable(let message):
                 throw TallyError.providerRejected(field: admin ? "admin_key" : "api_key", message: message)
+            case .notAllowed(let refused):
+                throw TallyError.upstreamNotAllowed(field: "base_url", message: refused.description)
             }
         }
     }
@@ -88,6 +101,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         let baseURL = try Self.baseURL(try fields.string("base_url"))
         let endpoints = try Self.gatewayEndpoints(fields) ?? .inference
         let shouldValidate = try fields.bool("validate") ?? true
+        try await checkUpstream(baseURL)
         if shouldValidate { try await validate(provider, baseURL: baseURL, apiKey: apiKey, adminKey: adminKey) }
 
         let now = Instant.now
@@ -132,6 +146,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
                 throw TallyError.invalid([FieldProblem(field: "base_url", reason:
                     "a new base_url needs the connection's keys again (api_key\(c.adminKey != nil ? " and admin_key" : "")), so a stored key is never sent to a new host")])
             }
+            try await checkUpstream(baseURL)
             c.baseURL = baseURL
         }
         let shouldValidate = try fields.bool("validate") ?? true
@@ -180,6 +195,8 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             failure = e.description
         } catch TallyError.providerRejected(_, let message) {
             failure = message
+        } catch TallyError.upstreamNotAllowed(let field, let message) {
+            failure = "\(field) \(message)"
         }
         let now = Instant.now
         if failure == nil { c.validatedAt = now }

@@ -11,10 +11,19 @@ public struct ProviderValidator: Sendable {
         /// The provider answered, and refused: its status and its own message (with the key masked out).
         case rejected(status: Int, message: String)
         case unreachable(String)
+        /// Tally refused to call the base URL: its host is, or resolves to, an address the policy refuses.
+        case notAllowed(UpstreamRefused)
     }
 
-    let client: HTTPClient
-    public init(client: HTTPClient = .shared) { self.client = client }
+    /// Checks every address before calling and follows no redirect (a 3xx would send the key to another host).
+    let http: UpstreamHTTP
+    public init(http: UpstreamHTTP = .lasting(UpstreamAddressPolicy())) { self.http = http }
+
+    /// The most of a provider's error message quoted back: enough to say why, too little to read an internal
+    /// service's pages through the validator.
+    static let quotedMessageLimit = 200
+    /// The most of an error body read to find that message; the rest is never read.
+    static let errorBodyLimit = 64 << 10
 
     public static func defaultBaseURL(_ provider: ProviderKind) -> String {
         switch provider {
@@ -43,11 +52,23 @@ public struct ProviderValidator: Sendable {
         for (name, value) in probe.headers { request.headers.add(name: name, value: value) }
         request.headers.add(name: "User-Agent", value: "tally")
         do {
-            let response = try await client.execute(request, timeout: .seconds(15))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            if (200..<300).contains(Int(response.status.code)) { return .valid }
-            return .rejected(status: Int(response.status.code),
-                             message: Self.errorMessage(Array(body.readableBytesView), hiding: key) ?? response.status.reasonPhrase)
+            let response = try await http.execute(request, timeout: .seconds(15))
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) { return .valid }
+            // The standard phrase for the code, never the upstream's own status line.
+            let standard = HTTPResponseStatus(statusCode: status).reasonPhrase
+            let phrase = standard.isEmpty ? "HTTP \(status)" : standard
+            if (300..<400).contains(status) {
+                return .rejected(status: status, message: "\(phrase): redirects are not followed, so a key goes only to the base_url")
+            }
+            var body: [UInt8] = []
+            for try await piece in response.body {
+                body += piece.readableBytesView.prefix(Self.errorBodyLimit - body.count)
+                if body.count >= Self.errorBodyLimit { break }
+            }
+            return .rejected(status: status, message: Self.errorMessage(body, hiding: key) ?? phrase)
+        } catch let refused as UpstreamRefused {
+            return .notAllowed(refused)
         } catch {
             return .unreachable("could not reach \(provider.rawValue) at \(base): \(Self.describe(error))")
         }
@@ -75,7 +96,7 @@ public struct ProviderValidator: Sendable {
             // Providers echo a prefix and suffix of a wrong key ("sk-abc***wxyz"); drop anything key-like.
             out = out.replacingOccurrences(of: #"(sk|AIza)[-_A-Za-z0-9*]{6,}"#, with: "[key]", options: .regularExpression)
         }
-        return String(out.prefix(400))
+        return String(out.prefix(quotedMessageLimit))
     }
 
     static func describe(_ error: any Error) -> String {

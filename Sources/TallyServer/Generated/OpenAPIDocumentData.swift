@@ -91,6 +91,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "requestBody": {
@@ -126,6 +129,16 @@ enum OpenAPIDocumentData {
                     "additionalProperties": false
                   }
                 ]
+              },
+              "example": {
+                "id": "req-1",
+                "timestamp": "2026-11-20T10:15:00Z",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1200,
+                "output_tokens": 300,
+                "feature": "support-bot",
+                "project": "web"
               }
             },
             "application/x-ndjson": {
@@ -158,24 +171,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "413": {
             "description": "More than 1,000 events or 1 MiB",
@@ -196,6 +195,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -206,6 +208,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -352,24 +357,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -382,6 +376,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -535,24 +532,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -565,6 +551,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -611,24 +600,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
           },
           "404": {
             "description": "No such event for this caller",
@@ -639,6 +614,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -651,6 +629,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -798,24 +779,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -828,6 +798,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -852,24 +825,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -918,6 +880,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -942,24 +907,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -982,11 +939,23 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
           "204": {
             "description": "Ended"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such entry in this organization",
@@ -998,25 +967,8 @@ enum OpenAPIDocumentData {
               }
             }
           },
-          "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1049,6 +1001,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1073,24 +1028,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1099,6 +1046,12 @@ enum OpenAPIDocumentData {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/QuoteRequest"
+              },
+              "example": {
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1000,
+                "output_tokens": 200
               }
             }
           }
@@ -1113,6 +1066,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1137,24 +1093,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1187,6 +1132,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1210,6 +1158,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "409": {
             "description": "Events changed meanwhile; nothing applied",
             "content": {
@@ -1220,25 +1174,11 @@ enum OpenAPIDocumentData {
               }
             }
           },
-          "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
           },
-          "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1278,14 +1218,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -1318,24 +1257,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1351,7 +1282,16 @@ enum OpenAPIDocumentData {
                   "new_password": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "current_password",
+                  "new_password"
+                ]
+              },
+              "example": {
+                "current_password": "the-current-password",
+                "new_password": "a-new-password-0123"
               }
             }
           }
@@ -1393,24 +1333,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -1448,24 +1377,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1481,7 +1402,11 @@ enum OpenAPIDocumentData {
                   "time_zone": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "name"
+                ]
               }
             }
           }
@@ -1506,14 +1431,10 @@ enum OpenAPIDocumentData {
             "description": "Switched"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1524,6 +1445,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1573,24 +1497,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -1628,24 +1541,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1667,7 +1572,8 @@ enum OpenAPIDocumentData {
                     "maximum": 28,
                     "description": "Day of the month a billing cycle starts (local midnight in the organization's time zone); default 1"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -1700,24 +1606,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1731,7 +1629,11 @@ enum OpenAPIDocumentData {
                     "type": "string",
                     "description": "The organization's name"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "confirm"
+                ]
               }
             }
           }
@@ -1766,24 +1668,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1804,6 +1692,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1816,7 +1710,11 @@ enum OpenAPIDocumentData {
                   "user_id": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "user_id"
+                ]
               }
             }
           }
@@ -1858,24 +1756,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -1915,24 +1802,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1953,6 +1826,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1971,7 +1850,11 @@ enum OpenAPIDocumentData {
                       "viewer"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "role"
+                ]
               }
             }
           }
@@ -2004,24 +1887,10 @@ enum OpenAPIDocumentData {
             "description": "Removed"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2042,6 +1911,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2091,24 +1963,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2146,24 +2007,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2174,6 +2021,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2184,7 +2037,8 @@ enum OpenAPIDocumentData {
                 "type": "object",
                 "properties": {
                   "email": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "email"
                   },
                   "role": {
                     "type": "string",
@@ -2195,7 +2049,16 @@ enum OpenAPIDocumentData {
                       "viewer"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "email",
+                  "role"
+                ]
+              },
+              "example": {
+                "email": "new.colleague@example.com",
+                "role": "viewer"
               }
             }
           }
@@ -2220,24 +2083,10 @@ enum OpenAPIDocumentData {
             "description": "Revoked"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2248,6 +2097,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2297,24 +2149,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2375,24 +2216,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2430,24 +2260,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2458,6 +2274,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2470,7 +2292,14 @@ enum OpenAPIDocumentData {
                   "name": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "name"
+                ]
+              },
+              "example": {
+                "name": "checkout"
               }
             }
           }
@@ -2512,24 +2341,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2550,6 +2365,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2565,7 +2386,8 @@ enum OpenAPIDocumentData {
                   "archived": {
                     "type": "boolean"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -2617,24 +2439,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2672,24 +2483,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2710,6 +2507,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2728,14 +2531,33 @@ enum OpenAPIDocumentData {
                   "scopes": {
                     "type": "array",
                     "items": {
-                      "type": "string"
-                    }
+                      "type": "string",
+                      "enum": [
+                        "ingest",
+                        "read",
+                        "gateway",
+                        "admin"
+                      ]
+                    },
+                    "minItems": 1
                   },
                   "expires_at": {
                     "type": "string",
                     "format": "date-time"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "project",
+                  "scopes"
+                ]
+              },
+              "example": {
+                "name": "ci",
+                "project": "web",
+                "scopes": [
+                  "ingest"
+                ]
               }
             }
           }
@@ -2760,24 +2582,10 @@ enum OpenAPIDocumentData {
             "description": "Revoked"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2788,6 +2596,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2837,24 +2648,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2892,24 +2692,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2921,6 +2707,9 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
           "422": {
             "description": "The provider rejected the key",
             "content": {
@@ -2930,6 +2719,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2938,6 +2730,11 @@ enum OpenAPIDocumentData {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/NewConnection"
+              },
+              "example": {
+                "provider": "openai",
+                "name": "openai prod",
+                "api_key": "sk-proj-\u2026"
               }
             }
           }
@@ -2969,24 +2766,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2997,6 +2780,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -3044,24 +2830,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3083,6 +2855,9 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
           "422": {
             "description": "The provider rejected the key",
             "content": {
@@ -3092,6 +2867,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -3116,7 +2894,8 @@ enum OpenAPIDocumentData {
                   "validate": {
                     "type": "boolean"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -3149,24 +2928,10 @@ enum OpenAPIDocumentData {
             "description": "Deleted"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3177,6 +2942,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -3216,24 +2984,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3244,6 +2998,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -4595,7 +4352,8 @@ enum OpenAPIDocumentData {
                     "type": "string",
                     "description": "default: now"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -4621,6 +4379,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4640,8 +4404,22 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/sync-runs": {
@@ -4690,17 +4468,27 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
           "401": {
-            "description": "Not signed in",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/provider-connections/{id}/refs": {
@@ -4731,6 +4519,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4740,8 +4534,19 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/provider-connections/{id}/refs/{ref}": {
@@ -4782,7 +4587,11 @@ enum OpenAPIDocumentData {
                       "null"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "project"
+                ]
               }
             }
           }
@@ -4801,6 +4610,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4810,8 +4625,22 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/reconciliation": {
@@ -4877,8 +4706,25 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/reconciliation": {
@@ -5901,11 +5747,17 @@ enum OpenAPIDocumentData {
                   "content_not_allowed",
                   "unauthorized",
                   "forbidden",
+                  "csrf_failed",
                   "not_found",
                   "conflict",
+                  "gone",
                   "payload_too_large",
                   "unsupported_media_type",
                   "method_not_allowed",
+                  "provider_rejected_key",
+                  "upstream_not_allowed",
+                  "too_many_groups",
+                  "too_many_attempts",
                   "internal_error",
                   "unavailable"
                 ]
@@ -6291,7 +6143,8 @@ enum OpenAPIDocumentData {
           "service_tier": {
             "type": "string"
           }
-        }
+        },
+        "additionalProperties": false
       },
       "UnpricedModel": {
         "type": "object",
@@ -6980,7 +6833,8 @@ enum OpenAPIDocumentData {
         },
         "required": [
           "provider"
-        ]
+        ],
+        "additionalProperties": false
       },
       "SyncRun": {
         "type": "object",
@@ -7023,13 +6877,97 @@ enum OpenAPIDocumentData {
             "type": "string"
           },
           "finished_at": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "null while running"
           },
           "duration_ms": {
-            "type": "integer"
+            "type": [
+              "integer",
+              "null"
+            ],
+            "description": "null while running"
           },
           "error": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "the provider's message when failed, never a key; else null"
+          }
+        }
+      }
+    },
+    "responses": {
+      "BadRequest": {
+        "description": "invalid_request: a malformed body or a field or query parameter breaking a rule (named in details); an unknown field or query parameter",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unauthorized": {
+        "description": "unauthorized: no valid API token (missing, wrong, expired or revoked) and no signed-in session",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Forbidden": {
+        "description": "forbidden: the member's role or the token's scope does not allow this",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ForbiddenOrCSRF": {
+        "description": "forbidden: the member's role or the token's scope does not allow this; csrf_failed: a call authenticated by the session cookie without the session's X-CSRF-Token",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotFound": {
+        "description": "not_found: no such object in the caller's organization (another organization's object answers the same)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "PayloadTooLarge": {
+        "description": "payload_too_large: the body exceeds 256 KiB",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unavailable": {
+        "description": "unavailable: the database cannot be reached; try again",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
           }
         }
       }

@@ -24,7 +24,11 @@ public struct USD: Hashable, Comparable, Sendable {
               whole.count <= 10, let w = Int64(whole)
         else { return nil }
         let f = Int64(fraction + String(repeating: "0", count: 9 - fraction.count)) ?? 0
-        nanos = (w * 1_000_000_000 + f) * (negative ? -1 : 1)
+        // Ten whole digits can exceed Int64's 9.2 billion dollars: out of range is nil (a 400), never a trap.
+        let (wholeNanos, tooLarge) = w.multipliedReportingOverflow(by: 1_000_000_000)
+        let (magnitude, tooLargeToo) = wholeNanos.addingReportingOverflow(f)
+        guard !tooLarge, !tooLargeToo else { return nil }
+        nanos = negative ? -magnitude : magnitude
     }
 
     /// The exact decimal string, without trailing zeros (`"0.0125"`, `"3"`).
@@ -68,8 +72,11 @@ extension USD {
         let power = exponent - fraction.count - shift + 9
         func tenTo(_ n: Int) -> Int128 { (0..<n).reduce(Int128(1)) { r, _ in r * 10 } }
         if power >= 0 {
+            // 30 digits times 10^20 would overflow even Int128: out of range is nil, never a trap.
             guard power <= 20 else { return nil }
-            value *= tenTo(power)
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: tenTo(power))
+            guard !overflow else { return nil }
+            value = scaled
         } else {
             guard -power <= 38 else { return nil }
             let divisor = tenTo(-power)

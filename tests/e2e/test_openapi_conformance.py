@@ -54,7 +54,8 @@ def created(response, what):
 def seed(owner, role, standin):
     """Objects for every `{id}` of the API, as the owner makes them; returns the path parameters per operation."""
     server = owner.server
-    ingest = created(owner.api("POST", "/api/v1/projects", json={"name": "web"}), "project")
+    created(owner.api("POST", "/api/v1/projects", json={"name": "web"}), "project")
+    # The project the admin's run may rename or archive, so "web" stays as the seeded tokens' project.
     scratch = created(owner.api("POST", "/api/v1/projects", json={"name": "scratch"}), "project")
     admin_token = created(owner.api("POST", "/api/v1/tokens",
                                     json={"name": "seed", "project": "web", "scopes": ["admin"]}), "token")["secret"]
@@ -94,7 +95,6 @@ def seed(owner, role, standin):
         "/api/v1/provider-connections/{id}/refs": {"id": connection["id"]},
         "/api/v1/provider-connections/{id}/refs/{ref}": {"id": connection["id"], "ref": "proj_seeded"},
     }
-    assert ingest["id"] != scratch["id"]
     return caller, params
 
 
@@ -146,10 +146,13 @@ def run_schemathesis(server, config_text, tmp_path, name, selection, standin):
     return r.returncode, output, tested
 
 
-def documented_operations(server, methods=("get", "post", "put", "patch", "delete")):
+def api_paths(server):
     doc = requests.get(server.url + "/api/v1/openapi.json", timeout=10).json()
-    return {f"{m.upper()} {path}" for path, item in doc["paths"].items() if path.startswith("/api/v1/")
-            for m in item if m in methods}
+    return {path: item for path, item in doc["paths"].items() if path.startswith("/api/v1/")}
+
+
+def documented_operations(server, methods=("get", "post", "put", "patch", "delete")):
+    return {f"{m.upper()} {path}" for path, item in api_paths(server).items() for m in item if m in methods}
 
 
 @pytest.mark.parametrize("role", ["admin", "member", "viewer"])
@@ -159,6 +162,8 @@ def test_every_api_operation_answers_as_the_document_says(sqlite_site, provider_
     standin = provider_standins["openai"]
     caller, params = seed(owner, role, standin)
     assert caller.me()["organization"]["role"] == role
+    # A route added with an {id} needs a seeded object here, or its run would only ever see 404.
+    assert {path for path in api_paths(server) if "{" in path} == set(params)
     cfg = config(caller, params)
 
     code, output, tested = run_schemathesis(server, cfg, tmp_path, "api", [
@@ -192,3 +197,30 @@ def test_cookie_calls_without_the_csrf_token_answer_as_documented(sqlite_site, p
     print(output)
     assert code == 0, output
     assert tested == documented_operations(server, methods=("post", "put", "patch", "delete"))
+
+
+def test_an_amount_beyond_the_money_range_is_a_400_not_a_crash(sqlite_site):
+    """Found by the run above: a provider_cost_usd of ten whole digits overflowed Int64 nano-dollars and the Swift
+    trap ended the server (every request on it). It is a 400 naming the field, and the server keeps serving."""
+    server = sqlite_site.serve()
+    owner = signed_in(server)
+    created(owner.api("POST", "/api/v1/projects", json={"name": "web"}), "project")
+    r = owner.api("POST", "/api/v1/events", json=[event("big", project="web", provider_cost_usd="9766439370")])
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request" and [d["field"] for d in error["details"]] == ["provider_cost_usd"]
+    assert server.proc.poll() is None and owner.api("GET", "/api/v1/me").status_code == 200
+
+
+@pytest.mark.xfail(strict=True, reason="known crash, not fixed here: CostEngine converts a line's Int128 cost to "
+                   "Int64 with a trapping conversion (Sources/TallyPrice/CostEngine.swift), so 10^15 output tokens "
+                   "of gpt-4o end the server; it should be a 400 naming the count")
+def test_a_cost_beyond_the_money_range_is_a_400_not_a_crash(sqlite_site):
+    server = sqlite_site.serve()
+    owner = signed_in(server)
+    try:
+        r = owner.api("POST", "/api/v1/prices/quote",
+                      json={"provider": "openai", "model": "gpt-4o", "output_tokens": 10**15})
+        assert r.status_code == 400, r.text
+    finally:
+        assert server.proc.poll() is None, "the server died"

@@ -15,6 +15,16 @@ import Testing
         #expect(USD(decimal: text) == nil)
     }
 
+    /// More dollars than Int64 nano-dollars hold (9,223,372,036.854775807) is no amount, not a crash.
+    @Test func amountsBeyondInt64AreRejectedNotTrapped() {
+        #expect(USD(decimal: "9223372036.854775807")?.nanos == Int64.max)
+        #expect(USD(decimal: "9223372036.854775808") == nil)
+        #expect(USD(decimal: "9766439370") == nil)
+        #expect(USD(decimal: "-9999999999.999999999") == nil)
+        #expect(USD(literal: "999999999999999999999999999999e11") == nil)
+        #expect(USD(literal: "9223372036.854775807")?.nanos == Int64.max)
+    }
+
     @Test func sumsAreExact() {
         // 0.1 added ten times is exactly 1 (it is not in binary floating point).
         let total = (0..<10).reduce(USD.zero) { sum, _ in sum + USD(decimal: "0.1")! }
@@ -126,6 +136,11 @@ import Testing
         #expect(p.contains(FieldProblem(index: 1, field: "timestamp", reason: "is required")))
         #expect(p.contains(FieldProblem(index: 1, field: "model", reason: "is required")))
         #expect(!p.contains { $0.index == 0 })
+    }
+
+    @Test func namesAnOutOfRangeProviderCost() {
+        let p = problems(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","provider_cost_usd":"9766439370"}"#)
+        #expect(p.map(\.field) == ["provider_cost_usd"])
     }
 
     @Test func rejectsContent() {

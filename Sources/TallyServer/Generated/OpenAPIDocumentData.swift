@@ -102,6 +102,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "requestBody": {
@@ -137,6 +140,16 @@ enum OpenAPIDocumentData {
                     "additionalProperties": false
                   }
                 ]
+              },
+              "example": {
+                "id": "req-1",
+                "timestamp": "2026-11-20T10:15:00Z",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1200,
+                "output_tokens": 300,
+                "feature": "support-bot",
+                "project": "web"
               }
             },
             "application/x-ndjson": {
@@ -169,24 +182,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "413": {
             "description": "More than 1,000 events or 1 MiB",
@@ -217,6 +216,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -227,6 +229,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -373,24 +378,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -403,6 +397,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -556,24 +553,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -586,6 +572,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -632,24 +621,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
           },
           "404": {
             "description": "No such event for this caller",
@@ -660,6 +635,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -672,6 +650,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "parameters": [
@@ -819,24 +800,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
           },
           "422": {
             "description": "total_too_large: a total or group over the range cannot be counted exactly; details name the metric. Ask for a shorter range.",
@@ -847,6 +814,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -859,6 +829,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -883,24 +856,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -949,6 +911,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -973,24 +938,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1013,11 +970,23 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
           "204": {
             "description": "Ended"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such entry in this organization",
@@ -1029,25 +998,8 @@ enum OpenAPIDocumentData {
               }
             }
           },
-          "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
-          },
-          "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1080,6 +1032,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1104,24 +1059,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1130,6 +1077,12 @@ enum OpenAPIDocumentData {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/QuoteRequest"
+              },
+              "example": {
+                "provider": "openai",
+                "model": "gpt-4o",
+                "input_tokens": 1000,
+                "output_tokens": 200
               }
             }
           }
@@ -1144,6 +1097,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1168,24 +1124,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1218,6 +1163,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "responses": {
@@ -1241,6 +1189,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "409": {
             "description": "Events changed meanwhile; nothing applied",
             "content": {
@@ -1251,25 +1205,11 @@ enum OpenAPIDocumentData {
               }
             }
           },
-          "401": {
-            "description": "Missing, wrong or revoked token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
           },
-          "403": {
-            "description": "Token lacks the scope",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1309,14 +1249,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -1349,24 +1288,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1382,7 +1313,16 @@ enum OpenAPIDocumentData {
                   "new_password": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "current_password",
+                  "new_password"
+                ]
+              },
+              "example": {
+                "current_password": "the-current-password",
+                "new_password": "a-new-password-0123"
               }
             }
           }
@@ -1424,24 +1364,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -1479,24 +1408,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1512,7 +1433,11 @@ enum OpenAPIDocumentData {
                   "time_zone": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "name"
+                ]
               }
             }
           }
@@ -1537,14 +1462,10 @@ enum OpenAPIDocumentData {
             "description": "Switched"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1555,6 +1476,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -1604,24 +1528,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -1659,24 +1572,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1698,7 +1603,8 @@ enum OpenAPIDocumentData {
                     "maximum": 28,
                     "description": "Day of the month a billing cycle starts (local midnight in the organization's time zone); default 1"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -1731,24 +1637,16 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1762,7 +1660,11 @@ enum OpenAPIDocumentData {
                     "type": "string",
                     "description": "The organization's name"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "confirm"
+                ]
               }
             }
           }
@@ -1797,24 +1699,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1835,6 +1723,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -1847,7 +1741,11 @@ enum OpenAPIDocumentData {
                   "user_id": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "user_id"
+                ]
               }
             }
           }
@@ -1889,24 +1787,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -1946,24 +1833,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -1984,6 +1857,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2002,7 +1881,11 @@ enum OpenAPIDocumentData {
                       "viewer"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "role"
+                ]
               }
             }
           }
@@ -2042,24 +1925,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2080,6 +1949,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2129,24 +2001,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2184,24 +2045,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2212,6 +2059,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2222,7 +2075,8 @@ enum OpenAPIDocumentData {
                 "type": "object",
                 "properties": {
                   "email": {
-                    "type": "string"
+                    "type": "string",
+                    "format": "email"
                   },
                   "role": {
                     "type": "string",
@@ -2233,7 +2087,16 @@ enum OpenAPIDocumentData {
                       "viewer"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "email",
+                  "role"
+                ]
+              },
+              "example": {
+                "email": "new.colleague@example.com",
+                "role": "viewer"
               }
             }
           }
@@ -2258,24 +2121,10 @@ enum OpenAPIDocumentData {
             "description": "Revoked"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2286,6 +2135,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2335,24 +2187,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2413,24 +2254,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2468,24 +2298,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2496,6 +2312,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2508,7 +2330,14 @@ enum OpenAPIDocumentData {
                   "name": {
                     "type": "string"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "name"
+                ]
+              },
+              "example": {
+                "name": "checkout"
               }
             }
           }
@@ -2550,24 +2379,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2588,6 +2403,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2603,7 +2424,8 @@ enum OpenAPIDocumentData {
                   "archived": {
                     "type": "boolean"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -2655,24 +2477,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2710,24 +2521,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2748,6 +2545,12 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2766,14 +2569,33 @@ enum OpenAPIDocumentData {
                   "scopes": {
                     "type": "array",
                     "items": {
-                      "type": "string"
-                    }
+                      "type": "string",
+                      "enum": [
+                        "ingest",
+                        "read",
+                        "gateway",
+                        "admin"
+                      ]
+                    },
+                    "minItems": 1
                   },
                   "expires_at": {
                     "type": "string",
                     "format": "date-time"
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "project",
+                  "scopes"
+                ]
+              },
+              "example": {
+                "name": "ci",
+                "project": "web",
+                "scopes": [
+                  "ingest"
+                ]
               }
             }
           }
@@ -2798,24 +2620,10 @@ enum OpenAPIDocumentData {
             "description": "Revoked"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -2826,6 +2634,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -2875,24 +2686,13 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       },
@@ -2930,24 +2730,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "409": {
             "description": "Conflict (name taken, last owner)",
@@ -2959,6 +2745,9 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
           "422": {
             "description": "The provider rejected the key (provider_rejected_key; its JSON error message, at most 200 characters, never a raw body; a 3xx is a refusal, redirects are not followed), or base_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS (upstream_not_allowed, details field base_url); nothing is saved",
             "content": {
@@ -2968,6 +2757,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -2976,6 +2768,11 @@ enum OpenAPIDocumentData {
             "application/json": {
               "schema": {
                 "$ref": "#/components/schemas/NewConnection"
+              },
+              "example": {
+                "provider": "openai",
+                "name": "openai prod",
+                "api_key": "sk-proj-\u2026"
               }
             }
           }
@@ -3007,24 +2804,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Forbidden"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3035,6 +2818,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -3082,24 +2868,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3121,6 +2893,9 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
           "422": {
             "description": "The provider rejected the key (provider_rejected_key; its JSON error message, at most 200 characters, never a raw body; a 3xx is a refusal, redirects are not followed), or base_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS (upstream_not_allowed, details field base_url); nothing is saved",
             "content": {
@@ -3130,6 +2905,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "requestBody": {
@@ -3162,7 +2940,8 @@ enum OpenAPIDocumentData {
                     ],
                     "description": "Which endpoints the gateway forwards with this connection's key: inference (OpenAI chat/completions, responses and their retrieve/cancel, completions, embeddings, moderations, audio, images, models; Anthropic messages, count_tokens, models; Gemini generateContent, streamGenerateContent, embedContent, batchEmbedContents, countTokens, models) or all (files, batches, fine-tuning, admin endpoints too). Admins only."
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -3195,24 +2974,10 @@ enum OpenAPIDocumentData {
             "description": "Deleted"
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3223,6 +2988,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -3262,24 +3030,10 @@ enum OpenAPIDocumentData {
             }
           },
           "401": {
-            "description": "Not authenticated",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
           },
           "403": {
-            "description": "The role or scope does not allow it, or a missing CSRF token",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
           },
           "404": {
             "description": "No such object in this organization",
@@ -3290,6 +3044,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         },
         "parameters": [
@@ -4681,7 +4438,8 @@ enum OpenAPIDocumentData {
                     "type": "string",
                     "description": "default: now"
                   }
-                }
+                },
+                "additionalProperties": false
               }
             }
           }
@@ -4707,6 +4465,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4726,8 +4490,22 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/sync-runs": {
@@ -4776,17 +4554,27 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
           "401": {
-            "description": "Not signed in",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Error"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/provider-connections/{id}/refs": {
@@ -4817,6 +4605,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4826,8 +4620,19 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/provider-connections/{id}/refs/{ref}": {
@@ -4868,7 +4673,11 @@ enum OpenAPIDocumentData {
                       "null"
                     ]
                   }
-                }
+                },
+                "additionalProperties": false,
+                "required": [
+                  "project"
+                ]
               }
             }
           }
@@ -4887,6 +4696,12 @@ enum OpenAPIDocumentData {
               }
             }
           },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
           "404": {
             "description": "No such connection",
             "content": {
@@ -4896,8 +4711,22 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/api/v1/reconciliation": {
@@ -4963,8 +4792,25 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
-        }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
       }
     },
     "/reconciliation": {
@@ -6176,11 +6022,17 @@ enum OpenAPIDocumentData {
                   "content_not_allowed",
                   "unauthorized",
                   "forbidden",
+                  "csrf_failed",
                   "not_found",
                   "conflict",
+                  "gone",
                   "payload_too_large",
                   "unsupported_media_type",
                   "method_not_allowed",
+                  "provider_rejected_key",
+                  "upstream_not_allowed",
+                  "too_many_groups",
+                  "too_many_attempts",
                   "internal_error",
                   "unavailable",
                   "total_too_large",
@@ -6578,7 +6430,8 @@ enum OpenAPIDocumentData {
           "service_tier": {
             "type": "string"
           }
-        }
+        },
+        "additionalProperties": false
       },
       "UnpricedModel": {
         "type": "object",
@@ -7284,7 +7137,8 @@ enum OpenAPIDocumentData {
         },
         "required": [
           "provider"
-        ]
+        ],
+        "additionalProperties": false
       },
       "SyncRun": {
         "type": "object",
@@ -7327,13 +7181,97 @@ enum OpenAPIDocumentData {
             "type": "string"
           },
           "finished_at": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "null while running"
           },
           "duration_ms": {
-            "type": "integer"
+            "type": [
+              "integer",
+              "null"
+            ],
+            "description": "null while running"
           },
           "error": {
-            "type": "string"
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "the provider's message when failed, never a key; else null"
+          }
+        }
+      }
+    },
+    "responses": {
+      "BadRequest": {
+        "description": "invalid_request: a malformed body or a field or query parameter breaking a rule (named in details); an unknown field or query parameter",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unauthorized": {
+        "description": "unauthorized: no valid API token (missing, wrong, expired or revoked) and no signed-in session",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Forbidden": {
+        "description": "forbidden: the member's role or the token's scope does not allow this",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "ForbiddenOrCSRF": {
+        "description": "forbidden: the member's role or the token's scope does not allow this; csrf_failed: a call authenticated by the session cookie without the session's X-CSRF-Token",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "NotFound": {
+        "description": "not_found: no such object in the caller's organization (another organization's object answers the same)",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "PayloadTooLarge": {
+        "description": "payload_too_large: the body exceeds 256 KiB",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unavailable": {
+        "description": "unavailable: the database cannot be reached; try again",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
           }
         }
       },

@@ -111,6 +111,7 @@ let package = Package(
             name: "TallyServerTests",
             dependencies: [
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",
+                "TallyIngest",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

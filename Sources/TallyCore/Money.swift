@@ -63,7 +63,7 @@ extension USD {
         var exponent = 0
         if let e = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
             mantissa = s[..<e]
-            guard let x = Int(s[s.index(after: e)...]), abs(x) <= 40 else { return nil }
+            guard let x = Int(s[s.index(after: e)...]), (-40...40).contains(x) else { return nil }
             exponent = x
         }
         let parts = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)

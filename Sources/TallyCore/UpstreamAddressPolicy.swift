@@ -18,7 +18,12 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         var s = Substring(text)
         if s.hasPrefix("["), s.hasSuffix("]") { s = s.dropFirst().dropLast() }
-        if let zone = s.firstIndex(of: "%") { s = s[..<zone] }
+        // A zone belongs to IPv6 only: `1.2.3.4%.evil.example` is a name (which the resolver may look up), and must
+        // not be judged as the address in front of it.
+        if let zone = s.firstIndex(of: "%") {
+            guard s[..<zone].contains(":") else { return nil }
+            s = s[..<zone]
+        }
         if s.contains(":") {
             guard let (high, low) = Self.parseV6(s) else { return nil }
             self.init(high: high, low: low)

@@ -25,6 +25,15 @@ import Testing
         #expect(USD(literal: "9223372036.854775807")?.nanos == Int64.max)
     }
 
+    /// The smallest Int exponent has no absolute value: `abs` trapped on it (reachable with a GET of
+    /// /api/v1/reconciliation?threshold_percent=1e-9223372036854775808, and from a provider's cost report).
+    @Test func exponentsAtTheEdgesOfIntAreRejectedNotTrapped() {
+        #expect(USD(literal: "1e-9223372036854775808") == nil)
+        #expect(USD(literal: "1e9223372036854775807") == nil)
+        #expect(USD(literal: "1e-41") == nil)
+        #expect(USD(literal: "25e-1")?.nanos == 2_500_000_000)
+    }
+
     @Test func sumsAreExact() {
         // 0.1 added ten times is exactly 1 (it is not in binary floating point).
         let total = (0..<10).reduce(USD.zero) { sum, _ in sum + USD(decimal: "0.1")! }

@@ -120,6 +120,15 @@ import Testing
         if case .refused = strict.check(host: "bad_host name") {} else { Issue.record("a host with a space passed") }
     }
 
+    /// A zone is IPv6's alone: `8.8.8.8%.evil.example` was judged as 8.8.8.8 (public, allowed, not pinned) while
+    /// the HTTP client, failing to read it as an address, would look the whole string up as a name.
+    @Test func aZoneAfterAnIPv4AddressMakesANameNotThatAddress() {
+        #expect(IPAddress("8.8.8.8%.evil.example") == nil)
+        #expect(IPAddress("127.0.0.1%lo") == nil)
+        #expect(strict.check(host: "8.8.8.8%.evil.example") != .allowed)
+        #expect(IPAddress("fe80::1%eth0") != nil)
+    }
+
     @Test func allowanceParsesCIDRsAddressesNamesAndStar() throws {
         let allowance = try UpstreamAllowance.parse(" 10.0.0.0/8, ::1 ,Ollama.Internal., 127.0.0.1,, ").get()
         #expect(allowance.networks.map(\.description) == ["10.0.0.0/8", "::1/128", "127.0.0.1/32"])

@@ -85,9 +85,11 @@ import TallyStoreSQL
     }
 
     /// The gateway reads tokens through the same check (remembered at most `gatewayCredentialSeconds`; 0 here).
-    @Test func theGatewayCapsAndRefusesTokensLikeTheAPI() async throws {
+    /// With the gateway's token memory off, and on (60 s): a role change or a removal through the API makes the
+    /// gateway forget what it remembers, so on this replica the change holds for the very next call.
+    @Test(arguments: [0, 60]) func theGatewayCapsAndRefusesTokensLikeTheAPI(rememberSeconds: Int) async throws {
         var f = try await AccountsFixture.make()
-        f.options.gatewayCredentialSeconds = 0
+        f.options.gatewayCredentialSeconds = rememberSeconds
         _ = try await f.member("owner@example.com", .owner)
         let mem = try await f.member("mem@example.com", .member)
         _ = try await f.store.createProject(organizationID: "org_default", name: "web")

@@ -3,6 +3,9 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 import TallyCore
+import TallyIngest
+import TallyStoreSQL
+import TallyStoreSQLite
 import Testing
 @testable import TallyServer
 
@@ -54,7 +57,10 @@ import Testing
     @Test func answersLoseWhatActsOnTheBrowser() {
         for name in ["Set-Cookie", "set-cookie2", "Clear-Site-Data", "Refresh", "Location", "Alt-Svc", "Strict-Transport-Security",
                      "Content-Security-Policy", "Content-Security-Policy-Report-Only", "Access-Control-Allow-Origin",
-                     "Access-Control-Allow-Credentials", "Transfer-Encoding", "Connection", "Content-Length"] {
+                     "Access-Control-Allow-Credentials", "Transfer-Encoding", "Connection", "Content-Length",
+                     // Origin-wide policies: NEL would report every later URL of Tally's origin to the upstream's host.
+                     "NEL", "Report-To", "Reporting-Endpoints", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+                     "Permissions-Policy", "Cross-Origin-Opener-Policy", "Link", "Service-Worker-Allowed"] {
             #expect(!GatewayHeaders.passesBack(name), "\(name)")
         }
         for name in ["Content-Type", "x-request-id", "request-id", "Retry-After", "x-ratelimit-remaining-requests",
@@ -84,6 +90,19 @@ import Testing
         } catch {
             return nil
         }
+    }
+
+    /// What is checked, read and forwarded is one path: encoded letters are decoded, and only what a path segment
+    /// may not hold is encoded again.
+    @Test func theForwardedPathIsTheCheckedOne() throws {
+        let chat = try GatewayRoute("v1/chat/c%6Fmpletions")
+        #expect(chat.canonical == "v1/chat/completions")
+        #expect(GatewayController<SQLStore<SQLiteDatabase>>.kind(.openai, chat.canonical) == .openAIChat)
+        #expect(try GatewayRoute("v1/m%65ssages").canonical == "v1/messages")
+        #expect(try GatewayRoute("v1beta/models/gemini-2.5-flash%3AgenerateContent").canonical
+                == "v1beta/models/gemini-2.5-flash:generateContent")
+        #expect(try GatewayRoute("v1/files/a%3Fb%20c%23d").canonical == "v1/files/a%3Fb%20c%23d")
+        #expect(try GatewayRoute("v1/models/caf%C3%A9").canonical == "v1/models/caf%C3%A9")
     }
 
     @Test func dotSegmentsPlainOrEncodedAreRefused() {

@@ -34,7 +34,8 @@ NEVER_UPSTREAM = ("cookie", "x-csrf-token", "origin", "referer", "forwarded", "x
                   "x-forwarded-proto", "proxy-authorization", "proxy-connection", "x-tally-token", "x-tally-feature")
 DROPPED_ANSWER_HEADERS = ("set-cookie", "set-cookie2", "clear-site-data", "refresh", "location", "alt-svc",
                           "strict-transport-security", "content-security-policy-report-only",
-                          "access-control-allow-origin", "access-control-allow-credentials")
+                          "access-control-allow-origin", "access-control-allow-credentials", "nel", "report-to",
+                          "reporting-endpoints")
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +208,8 @@ def test_upstream_headers_that_act_on_the_browser_are_dropped_and_answers_are_sa
     for name in DROPPED_ANSWER_HEADERS:
         assert name not in {k.lower() for k in r.headers}, (name, dict(r.headers))
     assert_guarded(r.headers, "upstream answer")
+    # Tally's own page policies, not the upstream's, hold on its origin.
+    assert r.headers.get("x-frame-options") == "DENY" and r.headers.get("referrer-policy") == "same-origin", dict(r.headers)
     assert r.headers["x-request-id"] == "req_hostile"  # the provider's own headers still pass
     assert victim.session_cookie == before and victim.http.cookies.get("tally_csrf") != "planted"
     assert victim.me()["user"]["email"] == ADMIN_EMAIL
@@ -310,6 +313,22 @@ def test_dot_and_empty_path_segments_answer_400(site, provider, path):
     assert headers["content-security-policy"] == GUARDS["content-security-policy"]
     time.sleep(0.2)
     assert site.upstream.requests == [], site.upstream.requests
+
+
+def test_an_encoded_endpoint_path_is_forwarded_and_metered_as_the_plain_one(site):
+    """`chat/c%6Fmpletions` passed the endpoint check (decoded) but was read as an unknown call (raw): forwarded,
+    answered by the upstream as chat/completions, and recorded with no model, no tokens and no cost. The gateway now
+    forwards the path it checked (decoded, encoded again only where it must be), so it reads what it forwards."""
+    status, _, body = site.raw("POST", "/gateway/openai/v1/chat/c%6Fmpletions",
+                               body=json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}).encode(),
+                               headers={"Authorization": f"Bearer {site.token}", "Content-Type": "application/json",
+                                        **site.pick("openai")})
+    assert status == 200, body[:300]
+    (rec,) = site.upstream.wait_for(1)
+    assert rec.target == "/v1/chat/completions", rec.target
+    (ev,) = site.events(1)
+    assert (ev["model"], ev["input_tokens"], ev["output_tokens"]) == ("gpt-4o-mini-2024-07-18", 7, 2), ev
+    assert ev["cost_usd"] not in (None, "0"), ev
 
 
 # ---------------------------------------------------------------------------------------------------------------

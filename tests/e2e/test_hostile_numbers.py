@@ -84,6 +84,23 @@ def test_a_quote_of_ten_to_the_fifteen_output_tokens_is_refused_and_the_server_s
     assert r.json()["cost_usd"] == "10000000"
 
 
+def test_an_exponent_at_the_edge_of_int_in_a_query_is_a_400_not_a_crash():
+    """`abs(Int.min)` traps: USD(literal:) took the absolute value of the exponent, and any signed-in viewer reaches it
+    with one GET (a link is enough: no CSRF check on GET)."""
+    with tempfile.TemporaryDirectory() as d:
+        t = Tally(d)
+        token = t.token("web", "admin")
+        server = t.serve()
+        try:
+            for literal in ("1e-9223372036854775808", "1e9223372036854775807", "1e-41"):
+                r = get(server, token, "/api/v1/reconciliation", threshold_percent=literal)
+                assert_error(r, 400, "invalid_request", "threshold_percent")
+                assert_up(server)
+            assert get(server, token, "/api/v1/reconciliation", threshold_percent="25e-1").status_code == 200
+        finally:
+            t.stop_all()
+
+
 @pytest.mark.parametrize("literal", ['"9999999999"', '"9000000000"', "9999999999", '"1000000000.000000001"',
                                      '"99999999999999999999999"', '"-1"', "1e308"])
 def test_a_provider_cost_beyond_a_billion_dollars_is_refused_by_name(served, literal):

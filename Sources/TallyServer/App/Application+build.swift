@@ -139,7 +139,7 @@ public func buildRouter<Store: TallyStore>(
     PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: options.pricer)).addRoutes(to: api)
     SummaryController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
     ReconciliationController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)
-    AccountsController(store: store, auth: auth, accounts: accounts).addRoutes(to: api)
+    AccountsController(store: store, auth: auth, accounts: accounts, membersChanged: forgetCredentials).addRoutes(to: api)
     ProjectsController(store: store, auth: auth, changed: forgetCredentials).addRoutes(to: api)
     ConnectionsController(auth: auth, connections: ConnectionService(store: store, vault: options.vault, validator: validator),
                           changed: connectionsChanged, anyChange: forgetCredentials).addRoutes(to: api)

@@ -7,6 +7,9 @@ struct AccountsController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
     let accounts: AccountService<Store>
+    /// Called after a member's role changes or a member is removed: the gateway forgets the tokens it remembers, so
+    /// a demoted or removed creator's tokens are capped or refused at once on this replica (others within 5 s).
+    var membersChanged: (@Sendable () -> Void)?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("me", use: me)
@@ -166,6 +169,7 @@ struct AccountsController<Store: TallyStore> {
         let member = try await store.members(organizationID: principal.organizationID).first { $0.user.id == userID }
         var w = JSONWriter()
         if let member { AccountJSON.writeMember(member, into: &w) }
+        membersChanged?()
         return .json(w.text)
     }
 
@@ -181,6 +185,7 @@ struct AccountsController<Store: TallyStore> {
         for token in revoked { AccountJSON.writeToken(token, into: &w) }
         w.endArray()
         w.endObject()
+        membersChanged?()
         return .json(w.text)
     }
 

@@ -55,7 +55,8 @@ struct GatewayController<Store: TallyStore> {
         } catch let problem as GatewayRoute.Problem {
             return GatewayErrors.response(provider, status: 400, message: problem.message, code: "invalid_path")
         }
-        let rest = route.raw
+        // From here on the canonical path: checked, read and forwarded alike (never the raw, maybe encoded, one).
+        let rest = route.canonical
         // Who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
         let passThrough = request.headers[.init("X-Tally-Token")!]
         guard let secret = passThrough ?? Self.presentedKey(provider, request) else {

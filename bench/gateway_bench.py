@@ -16,7 +16,7 @@ events on that id, and the stand-in's fast mode answers a fixed one (so Tally wo
 `--upstream python` uses the stand-in anyway). The stand-in alone does ~55k req/s at 64 clients here with one thread
 at ~18 µs of CPU a request, nginx ~100k at ~9 µs; the direct rows are the upstream's own figures and its CPU per
 request is recorded in every phase. A second stand-in, `--chunk-delay` between its events, serves the paced streams.
-Tally: `tally serve` on a temp SQLite data dir (TALLY_SYNC_INTERVAL=off, TALLY_LOG_LEVEL=warning), a project and an
+Tally: `tally serve` on a temp SQLite data dir (TALLY_SYNC_INTERVAL=off, TALLY_LOG_LEVEL=warning, TALLY_ALLOW_PRIVATE_UPSTREAMS=127.0.0.0/8), a project and an
 admin+gateway token from the CLI, two connections added through the API (`bench`, the default, and `bench-paced`,
 picked with X-Tally-Connection). LiteLLM: `litellm --config` (uvicorn, its default worker count of 1, master key, no
 database, LITELLM_LOG=ERROR, LITELLM_LOCAL_MODEL_COST_MAP=True: without it LiteLLM fetches its price map from GitHub
@@ -834,7 +834,8 @@ def start_tally(procs, a, out, tmp, upstream, paced):
                             "--name", "gateway-bench", "--data-dir", data],
                            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     env = dict(os.environ, TALLY_DATA_DIR=data, TALLY_PORT=str(port), TALLY_HOST="127.0.0.1",
-               TALLY_SYNC_INTERVAL="off", TALLY_LOG_LEVEL="warning")
+               TALLY_SYNC_INTERVAL="off", TALLY_LOG_LEVEL="warning",
+               TALLY_ALLOW_PRIVATE_UPSTREAMS="127.0.0.0/8")  # the upstream stand-in is on loopback
     serve_log = os.path.join(out, "tally-serve.log")
     p = procs.start("tally serve", [binary, "serve"], env=env, log=serve_log)
     wait_ready(f"http://127.0.0.1:{port}/readyz", p, 60, serve_log)

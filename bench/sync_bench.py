@@ -104,7 +104,8 @@ def main():
 
     data = tempfile.mkdtemp(prefix="tally-sync-bench-")
     port = free_port()
-    env = dict(os.environ, TALLY_SYNC_INTERVAL="off", TALLY_DATA_DIR=data, TALLY_PORT=str(port), TALLY_LOG_LEVEL="warning")
+    env = dict(os.environ, TALLY_SYNC_INTERVAL="off", TALLY_DATA_DIR=data, TALLY_PORT=str(port), TALLY_LOG_LEVEL="warning",
+               TALLY_ALLOW_PRIVATE_UPSTREAMS="127.0.0.0/8")  # the report stand-in is on loopback
     subprocess.run([a.binary, "projects", "create", "bench", "--data-dir", data], check=True, capture_output=True)
     token = subprocess.run([a.binary, "tokens", "create", "--project", "bench", "--scopes", "admin", "--data-dir", data],
                            check=True, capture_output=True, text=True).stdout.strip()

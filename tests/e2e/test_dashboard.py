@@ -112,10 +112,13 @@ def rfc3339(t):
 def build_events(now, run):
     """33 events: 12 in the last 80 minutes (this billing cycle, today), the rest 2 to 42 days back."""
     events = []
+    # Today's events stay after today's UTC midnight at any hour: in the first 80 minutes of a day they are squeezed
+    # between midnight and now (the tests compare "today" and "this cycle" with the API).
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
     for i in range(33):
         provider, model = MODELS[PATTERN[i % len(PATTERN)]]
         if i < 12:
-            t = now - datetime.timedelta(minutes=3 + 7 * i)
+            t = now - min(datetime.timedelta(minutes=3 + 7 * i), since_midnight * (3 + 7 * i) / 81)
         else:
             t = now - datetime.timedelta(days=2 * (i - 11), minutes=11 * i)
         e = {"id": f"dash-{run}-{i:02d}", "timestamp": rfc3339(t), "provider": provider, "model": model,

@@ -1,7 +1,8 @@
 """The gateway (issue 8) end to end: the official SDKs (openai, anthropic, google-genai; sync and async) pointed at
 Tally's base URLs, Tally forwarding to local stand-in upstreams (standins/upstreams.py), and every call's event read
 back from `GET /api/v1/events` with its tokens asserted exactly (the stand-in's own usage) and its cost equal to
-`POST /api/v1/prices/quote` for the same usage.
+the same usage priced by hand at the providers' published list prices (LIST_PRICES below), never at a price Tally
+answers: a pricing bug cannot agree with itself (issue 25).
 
 One `tally serve` (SQLite) for the module; each test gets fresh stand-ins, its own project and gateway token (so the
 events it reads are its own), and the module's connections pointed at its stand-ins.
@@ -38,6 +39,63 @@ WEATHER_OPENAI = [{"type": "function", "function": {
 WEATHER_ANTHROPIC = [{"name": "get_weather", "description": "Weather of a city",
                       "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                                        "required": ["city"]}}]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Published list prices, written by hand: nano-dollars (10^-9 USD) per 1M tokens, so $0.15 is 150_000_000.
+# Sources as docs/pricing.md, read 2026-11-23: https://openai.com/api/pricing/ (OpenAI),
+# https://docs.anthropic.com/en/docs/about-claude/pricing (Anthropic), https://ai.google.dev/gemini-api/docs/pricing
+# (Gemini, paid tier, prompts up to 200k). Reasoning/thinking tokens are billed at the output rate by all three.
+
+NANO_PER_USD = 1_000_000_000
+# OpenAI gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output.
+GPT_4O_MINI = {"input": 150_000_000, "cached_input": 75_000_000, "output": 600_000_000}
+# OpenAI o4-mini: $1.10 input, $0.275 cached input, $4.40 output.
+O4_MINI = {"input": 1_100_000_000, "cached_input": 275_000_000, "output": 4_400_000_000}
+# OpenAI text-embedding-3-small: $0.02 input.
+TEXT_EMBEDDING_3_SMALL = {"input": 20_000_000}
+# OpenAI gpt-3.5-turbo-instruct (legacy completions): $1.50 input, $2.00 output.
+GPT_35_TURBO_INSTRUCT = {"input": 1_500_000_000, "output": 2_000_000_000}
+# Anthropic Claude Sonnet 4.5 (prompts ≤ 200k): $3 input, $3.75 5-minute cache writes, $6 1-hour cache writes,
+# $0.30 cache reads, $15 output.
+CLAUDE_SONNET_4_5 = {"input": 3_000_000_000, "cache_write_5m": 3_750_000_000, "cache_write_1h": 6_000_000_000,
+                     "cached_input": 300_000_000, "output": 15_000_000_000}
+# Anthropic Claude Haiku 4.5: $1 input, $1.25 5-minute writes, $2 1-hour writes, $0.10 cache reads, $5 output.
+CLAUDE_HAIKU_4_5 = {"input": 1_000_000_000, "cache_write_5m": 1_250_000_000, "cache_write_1h": 2_000_000_000,
+                    "cached_input": 100_000_000, "output": 5_000_000_000}
+# Gemini 2.5 Flash: $0.30 text input, $0.03 context-cache reads, $2.50 output (thinking included).
+GEMINI_2_5_FLASH = {"input": 300_000_000, "cached_input": 30_000_000, "output": 2_500_000_000}
+# Gemini embedding 001: $0.15 input.
+GEMINI_EMBEDDING_001 = {"input": 150_000_000}
+
+# Each model as the events name it (the answered snapshot) to its published price.
+LIST_PRICES = {
+    "gpt-4o-mini-2024-07-18": GPT_4O_MINI, "o4-mini-2025-04-16": O4_MINI,
+    "text-embedding-3-small": TEXT_EMBEDDING_3_SMALL, "gpt-3.5-turbo-instruct": GPT_35_TURBO_INSTRUCT,
+    "claude-sonnet-4-5-20250929": CLAUDE_SONNET_4_5, "claude-haiku-4-5-20251001": CLAUDE_HAIKU_4_5,
+    "gemini-2.5-flash": GEMINI_2_5_FLASH, "gemini-embedding-001": GEMINI_EMBEDDING_001,
+}
+
+
+def nano(amount):
+    """A decimal-string USD amount as integer nano-dollars; it must be exact."""
+    n = Decimal(amount) * NANO_PER_USD
+    assert n == n.to_integral_value(), amount
+    return int(n)
+
+
+def list_price_nano(model, usage):
+    """The usage (Tally's token classes) at the model's published rates: each billed class × its rate per 1M tokens,
+    rounded half-up to the nano-dollar. Input counts cache reads and writes, so plain input is what is left of it;
+    output counts reasoning, billed at the output rate. A class with tokens and no published rate fails (KeyError)."""
+    rates = LIST_PRICES[model]
+    u = {k: usage.get(k, 0) for k in TOKEN_FIELDS}
+    billed = {"input": u["input_tokens"] - u["cached_input_tokens"] - u["cache_write_input_tokens"],
+              "cached_input": u["cached_input_tokens"],
+              "cache_write_5m": u["cache_write_input_tokens"] - u["cache_write_1h_input_tokens"],
+              "cache_write_1h": u["cache_write_1h_input_tokens"],
+              "output": u["output_tokens"]}
+    return sum((tokens * rates[cls] + 500_000) // 1_000_000 for cls, tokens in billed.items() if tokens)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,13 +170,6 @@ class Gateway:
             [{k: e.get(k) for k in ("id", "provider", "model", "operation", "status", "http_status", "error_type")}
              for e in data])
         return data
-
-    def quote(self, provider, model, timestamp, usage):
-        body = {"provider": provider, "model": model, "timestamp": timestamp,
-                **{k: usage[k] for k in TOKEN_FIELDS}}
-        r = self.api("POST", "/api/v1/prices/quote", json=body)
-        assert r.status_code == 200, r.text
-        return r.json()
 
     # -- SDK clients
 
@@ -213,10 +264,9 @@ def check_event(gw, event, rec, *, provider, model, operation="chat", streamed=F
     if request_id:
         assert (event.get("tags") or {}).get("provider_request_id") == request_id, (where, event)
     if status == "success" and operation != "other":
-        q = gw.quote(provider, model, event["timestamp"], usage)
-        assert q["cost_usd"] is not None, (where, q)
-        assert event["cost_usd"] is not None and Decimal(event["cost_usd"]) == Decimal(q["cost_usd"]), (where, event, q)
-        assert Decimal(event["cost_usd"]) > 0, (where, event)
+        want = list_price_nano(model, usage)
+        assert want > 0, (where, usage)
+        assert event["cost_usd"] is not None and nano(event["cost_usd"]) == want, (where, event, want)
     return event
 
 
@@ -543,6 +593,45 @@ def test_gemini_embed_content_endpoint(gw):
     check_event(gw, ev, rec, provider="google", model=ev["model"], operation="embedding")
     # The REST body names the model as "models/…"; the event carries the model's name (as the path does).
     assert ev["model"] == "gemini-embedding-001", ev
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Costs worked on paper: one call per provider with every token class it bills, its expected cost a literal.
+
+def test_gateway_costs_are_list_prices_worked_by_hand(gw):
+    """The prompt "priced by hand [[usage …]]" is 12 stand-in tokens of text (ceil(47 bytes / 4), and the
+    Anthropic/Gemini ones likewise); the directive adds the cache and output classes."""
+    gw.openai().chat.completions.create(model=OPENAI_MODEL, messages=[
+        {"role": "user", "content": "priced by hand [[usage cached=4000 output=500]]"}])
+    o = gw.standins.openai.last()
+    gw.anthropic().messages.create(model=ANTHROPIC_MODEL, max_tokens=1000, messages=[
+        {"role": "user", "content": "priced by hand [[usage cached=40000 cache_write=30000 cache_write_1h=10000 "
+                                    "output=800]]"}])
+    a = gw.standins.anthropic.last()
+    gw.genai().models.generate_content(model=GEMINI_MODEL,
+                                       contents="priced by hand [[usage cached=60000 reasoning=2000 output=1000]]")
+    events = gw.events(3)
+    oe, ae = by_id(events, o), by_id(events, a)
+    ge = next(e for e in events if e["provider"] == "google")
+
+    # OpenAI gpt-4o-mini: prompt_tokens 4012 of which 4000 cached, 500 completion tokens.
+    assert (oe["model"], oe["input_tokens"], oe["cached_input_tokens"], oe["output_tokens"]) == (
+        "gpt-4o-mini-2024-07-18", 4012, 4000, 500), oe
+    #   12 × $0.15/1M = $0.0000018; 4000 × $0.075/1M = $0.0003; 500 × $0.60/1M = $0.0003
+    assert nano(oe["cost_usd"]) == 1_800 + 300_000 + 300_000, oe  # $0.0006018
+
+    # Anthropic claude-sonnet-4-5: input_tokens 22 + cache reads 40000 + cache writes 30000 (10000 of them 1-hour).
+    assert (ae["model"], ae["input_tokens"], ae["cached_input_tokens"], ae["cache_write_input_tokens"],
+            ae["cache_write_1h_input_tokens"], ae["output_tokens"]) == (
+        "claude-sonnet-4-5-20250929", 70022, 40000, 30000, 10000, 800), ae
+    #   22 × $3 = $0.000066; 40000 × $0.30 = $0.012; 20000 × $3.75 = $0.075; 10000 × $6 = $0.06; 800 × $15 = $0.012
+    assert nano(ae["cost_usd"]) == 66_000 + 12_000_000 + 75_000_000 + 60_000_000 + 12_000_000, ae  # $0.159066
+
+    # Gemini 2.5 Flash: promptTokenCount 60016 of which 60000 cached; 1000 candidates + 2000 thoughts.
+    assert (ge["model"], ge["input_tokens"], ge["cached_input_tokens"], ge["output_tokens"],
+            ge["reasoning_tokens"]) == ("gemini-2.5-flash", 60016, 60000, 3000, 2000), ge
+    #   16 × $0.30 = $0.0000048; 60000 × $0.03 = $0.0018; 3000 × $2.50 = $0.0075 (thoughts at the output rate)
+    assert nano(ge["cost_usd"]) == 4_800 + 1_800_000 + 7_500_000, ge  # $0.0093048
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,17 +20,22 @@ public final class CatalogPricer: Pricer {
     }
 
     public func quote(_ event: UsageEvent, organizationID: String) -> PriceQuote? {
+        quote(event, organizationID: organizationID, longContext: nil)
+    }
+
+    /// `longContext`: see `CostEngine.price` (set for a provider report's row, nil for an event).
+    public func quote(_ event: UsageEvent, organizationID: String, longContext: Bool?) -> PriceQuote? {
         // Usage the engine cannot price within the limits is unpriced: unknown, never a wrapped amount.
-        breakdown(event, organizationID: organizationID).flatMap { $0.problem == nil ? PriceQuote(cost: $0.cost, priceID: $0.entry.id) : nil }
+        breakdown(event, organizationID: organizationID, longContext: longContext).flatMap { $0.problem == nil ? PriceQuote(cost: $0.cost, priceID: $0.entry.id) : nil }
     }
 
     /// The cost of an event with every line, or nil when no entry prices its model at its timestamp.
-    public func breakdown(_ event: UsageEvent, organizationID: String) -> CostBreakdown? {
+    public func breakdown(_ event: UsageEvent, organizationID: String, longContext: Bool? = nil) -> CostBreakdown? {
         guard let (entry, name) = resolve(provider: event.provider, model: event.model, at: event.timestamp,
                                           organizationID: organizationID)
         else { return nil }
         return CostEngine.price(event.usage, batch: event.batch, serviceTier: event.serviceTier, entry: entry,
-                                modelResolved: name)
+                                modelResolved: name, longContext: longContext)
     }
 
     /// The breakdown of a stored event with the entry it was priced with (not today's).

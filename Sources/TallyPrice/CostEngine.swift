@@ -33,8 +33,10 @@ public enum CostEngine {
         "reasoning": "reasoning_tokens", "output_audio": "output_audio_tokens", "request": "requests",
     ]
 
+    /// `longContext`: nil judges the long-context tier by one request's prompt size (events); true or false is what
+    /// a provider's report says of the rows it aggregates (Anthropic's `context_window`), which count no requests.
     public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
-                             modelResolved: String) -> CostBreakdown {
+                             modelResolved: String, longContext: Bool? = nil) -> CostBreakdown {
         var modifiers: [String] = []
         if let problem = usage.boundsProblem {
             return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: [], problem: problem)
@@ -50,8 +52,12 @@ public enum CostEngine {
         if entry.serviceTiers[tierName ?? ""] == nil {
             // Long-context tiers are chosen by one request's prompt size; an event counting several requests
             // is judged by its average.
+            // A report's row is many requests summed (Anthropic's counts none): its own context window decides, or
+            // a day of ordinary prompts adding up past 200k tokens would be priced at the long-context rates.
             let perRequest = usage.inputTokens / max(usage.requests, 1)
-            if let tier = entry.contextTiers.first(where: { perRequest > $0.aboveInputTokens }) {
+            let tier = longContext.map { $0 ? entry.contextTiers.first : nil }
+                ?? entry.contextTiers.first(where: { perRequest > $0.aboveInputTokens })
+            if let tier {
                 prices = tier.prices
                 modifiers.append("long context: input above \(tier.aboveInputTokens) tokens")
             }

@@ -168,7 +168,15 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
         event.usage.requests = max(row.usage.requests, 1)
         event.batch = row.batch ?? (row.serviceTier == "batch")
         event.serviceTier = row.serviceTier
-        let quote = pricer.quote(event, organizationID: org)
+        // Anthropic's report counts no requests but says which context window a row was billed in: the row is many
+        // requests, so its summed input must not choose the long-context rates (issue 25: a day of 0-200k prompts
+        // was priced at the 200k-1M rates once it added up past 200k tokens).
+        let longContext: Bool? = switch row.contextWindow?.lowercased() {
+        case "0-200k": false
+        case "200k-1m": true
+        default: nil
+        }
+        let quote = pricer.quote(event, organizationID: org, longContext: longContext)
         return PricedProviderUsageRow(row: row, cost: quote?.cost, priceID: quote?.priceID)
     }
 

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from decimal import Decimal
 
 import anthropic
 import httpx2
@@ -328,7 +329,9 @@ def test_an_encoded_endpoint_path_is_forwarded_and_metered_as_the_plain_one(site
     assert rec.target == "/v1/chat/completions", rec.target
     (ev,) = site.events(1)
     assert (ev["model"], ev["input_tokens"], ev["output_tokens"]) == ("gpt-4o-mini-2024-07-18", 7, 2), ev
-    assert ev["cost_usd"] not in (None, "0"), ev
+    # At gpt-4o-mini's list price ($0.15 input, $0.60 output per 1M; openai.com/api/pricing, read 2026-11-23):
+    # 7 × 0.15 = $0.00000105 and 2 × 0.60 = $0.0000012.
+    assert ev["cost_usd"] is not None and Decimal(ev["cost_usd"]) == Decimal("0.00000225"), ev
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -225,6 +225,106 @@ def check_totals(body, expected, what):
     assert got == totals_of(expected), f"{what}: totals {got} != {totals_of(expected)}"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Published list prices, written by hand (issue 25: never read from Tally): nano-dollars (10^-9 USD) per 1M tokens,
+# so $0.15 is 150_000_000. Sources as docs/pricing.md, read 2026-11-23: https://openai.com/api/pricing/ and
+# https://docs.anthropic.com/en/docs/about-claude/pricing.
+
+NANO_PER_USD = 1_000_000_000
+# OpenAI gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output; Priority processing $0.25 / $0.125 / $1.00.
+GPT_4O_MINI = {"input": 150_000_000, "cached_input": 75_000_000, "output": 600_000_000}
+GPT_4O_MINI_PRIORITY = {"input": 250_000_000, "cached_input": 125_000_000, "output": 1_000_000_000}
+# OpenAI gpt-4o (2024-08-06): $2.50 input, $1.25 cached input, $10 output; Priority $4.25 / $2.125 / $17.
+GPT_4O = {"input": 2_500_000_000, "cached_input": 1_250_000_000, "output": 10_000_000_000}
+GPT_4O_PRIORITY = {"input": 4_250_000_000, "cached_input": 2_125_000_000, "output": 17_000_000_000}
+# OpenAI text-embedding-3-small $0.02, text-embedding-3-large $0.13 input.
+TEXT_EMBEDDING_3_SMALL = {"input": 20_000_000}
+TEXT_EMBEDDING_3_LARGE = {"input": 130_000_000}
+# Anthropic Claude Sonnet 4: $3 input, $0.30 cache reads, $3.75 5-minute and $6 1-hour cache writes, $15 output;
+# prompts over 200k tokens (its 1M context window): $6 / $0.60 / $7.50 / $12 / $22.50.
+CLAUDE_SONNET_4 = {"input": 3_000_000_000, "cached_input": 300_000_000, "cache_write_5m": 3_750_000_000,
+                   "cache_write_1h": 6_000_000_000, "output": 15_000_000_000}
+CLAUDE_SONNET_4_LONG = {"input": 6_000_000_000, "cached_input": 600_000_000, "cache_write_5m": 7_500_000_000,
+                        "cache_write_1h": 12_000_000_000, "output": 22_500_000_000}
+# Anthropic Claude Haiku 4.5: $1 / $0.10 / $1.25 / $2 / $5.
+CLAUDE_HAIKU_4_5 = {"input": 1_000_000_000, "cached_input": 100_000_000, "cache_write_5m": 1_250_000_000,
+                    "cache_write_1h": 2_000_000_000, "output": 5_000_000_000}
+# Anthropic Claude Opus 4.1: $15 / $1.50 / $18.75 / $30 / $75.
+CLAUDE_OPUS_4_1 = {"input": 15_000_000_000, "cached_input": 1_500_000_000, "cache_write_5m": 18_750_000_000,
+                   "cache_write_1h": 30_000_000_000, "output": 75_000_000_000}
+# Batch: half of every rate, cache reads and writes included (OpenAI's batch column; Anthropic: "the multipliers
+# stack"). Flex is not offered for gpt-4o-mini/gpt-4o, Anthropic's Priority Tier has no list price, and Haiku 4.5 and
+# Opus 4.1 have no long-context price: those rows are estimated at the standard rates (docs/pricing.md).
+# {canonical model: (standard, {service tier: rates}, long-context rates or None)}
+LIST_PRICES = {
+    "gpt-4o-mini": (GPT_4O_MINI, {"priority": GPT_4O_MINI_PRIORITY}, None),
+    "gpt-4o": (GPT_4O, {"priority": GPT_4O_PRIORITY}, None),
+    "text-embedding-3-small": (TEXT_EMBEDDING_3_SMALL, {}, None),
+    "text-embedding-3-large": (TEXT_EMBEDDING_3_LARGE, {}, None),
+    "claude-sonnet-4": (CLAUDE_SONNET_4, {}, CLAUDE_SONNET_4_LONG),
+    "claude-haiku-4-5": (CLAUDE_HAIKU_4_5, {}, None),
+    "claude-opus-4-1": (CLAUDE_OPUS_4_1, {}, None),
+}
+# The providers' dated ids to the model names they are published under.
+PUBLISHED_NAME = {"gpt-4o-mini-2024-07-18": "gpt-4o-mini", "gpt-4o-2024-08-06": "gpt-4o",
+                  "text-embedding-3-small": "text-embedding-3-small", "text-embedding-3-large": "text-embedding-3-large",
+                  "claude-sonnet-4-20250514": "claude-sonnet-4", "claude-haiku-4-5-20251001": "claude-haiku-4-5",
+                  "claude-opus-4-1-20250805": "claude-opus-4-1"}
+
+
+def nano(amount):
+    """A decimal-string USD amount as integer nano-dollars; it must be exact."""
+    n = Decimal(amount) * NANO_PER_USD
+    assert n == n.to_integral_value(), amount
+    return int(n)
+
+
+def line_nano(tokens, rate, halve=False):
+    """tokens × rate per 1M (× 1/2 for batch), rounded half-up to the nano-dollar: (2n + d) // 2d."""
+    n, d = tokens * rate, 1_000_000 * (2 if halve else 1)
+    return (2 * n + d) // (2 * d)
+
+
+def report_row_nano(provider, model, m, batch=False, tier=None, context_window=None):
+    """One row of a usage report (the stand-in's own metrics `m`, as the sync asks for them) at list price.
+    Each row is what Tally stores and prices once, so each is rounded on its own."""
+    standard, tiers, long_context = LIST_PRICES[PUBLISHED_NAME[model]]
+    rates = tiers.get(tier) or standard
+    if provider == "anthropic":
+        if context_window == "200k-1M" and long_context:
+            rates = long_context
+        w1 = m["cache_creation.ephemeral_1h_input_tokens"]
+        billed = {"input": m["uncached_input_tokens"], "cached_input": m["cache_read_input_tokens"],
+                  "cache_write_5m": m["cache_creation.ephemeral_5m_input_tokens"], "cache_write_1h": w1,
+                  "output": m["output_tokens"]}
+        batch = tier == "batch"
+    else:  # OpenAI input_tokens includes the cached ones; embeddings have input only
+        cached = m.get("input_cached_tokens", 0)
+        billed = {"input": m["input_tokens"] - cached, "cached_input": cached, "output": m.get("output_tokens", 0)}
+        assert not m.get("input_audio_tokens") and not m.get("output_audio_tokens"), (model, m)
+    return sum(line_nano(n, rates[cls], batch) for cls, n in billed.items() if n)
+
+
+# What the sync asks each usage report to group by (one stored row per bucket and group).
+SYNC_GROUPS = {"completions": ("model", "project_id", "api_key_id", "batch", "service_tier"),
+               "embeddings": ("model", "project_id", "api_key_id"),
+               "messages": ("model", "api_key_id", "workspace_id", "service_tier", "context_window")}
+
+
+def estimate_by_day_and_model(standin, report, start, end, models):
+    """{(day, published model): nano-dollars}: every row of `report` over [start, end) priced by hand."""
+    group = SYNC_GROUPS[report]
+    out = collections.Counter()
+    for key, m in standin.expected_totals(report, start, end, group_by=group, per_bucket=True).items():
+        row = dict(zip(group, key[1:]))
+        if row["model"] not in models:
+            continue
+        out[(day(key[0]), PUBLISHED_NAME[row["model"]])] += report_row_nano(
+            standin.provider, row["model"], m, batch=bool(row.get("batch")), tier=row.get("service_tier"),
+            context_window=row.get("context_window"))
+    return out
+
+
 @pytest.fixture
 def pg_site():
     """A PostgreSQL Tally (shared master key in its env) whose servers create the owner."""
@@ -308,6 +408,39 @@ def test_sync_stores_exactly_what_the_providers_report(site, usage_report_standi
     # The observed ledger has none of it: the two are never summed.
     r = owner.api("GET", f"/api/v1/usage/summary?ledger=observed&from={day(start)}&to={day(end)}")
     assert r.status_code == 200 and r.json()["totals"]["requests"] == 0, r.text[:300]
+
+
+def test_the_provider_ledgers_estimate_is_the_reported_usage_at_list_price(sqlite_site, usage_report_standins):
+    """cost_usd of the provider ledger (what the reported tokens cost at list price, beside what was billed) per day
+    and model, each reported row priced by hand with the published rates above: cached input, batch at half price,
+    OpenAI Priority rates, Anthropic cache reads and 5-minute/1-hour writes and its context windows."""
+    server = sqlite_site.serve(**MANUAL)
+    owner = signed_in(server)
+    oai, ant = usage_report_standins["openai"], usage_report_standins["anthropic"]
+    end = oai.dataset.end_ts  # the stand-ins' last three days (their data is the same whatever the date)
+    start = end - 3 * DAY
+    for provider in ("openai", "anthropic"):
+        run = sync(owner, connect(owner, provider, usage_report_standins[provider]), start, end)
+        assert run["status"] == "succeeded", run
+    openai_chat = {"gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"}
+    embeddings = {"text-embedding-3-small", "text-embedding-3-large"}
+    expected = estimate_by_day_and_model(oai, "completions", start, end, openai_chat)
+    expected.update(estimate_by_day_and_model(oai, "embeddings", start, end, embeddings))
+    expected.update(estimate_by_day_and_model(ant, "messages", start, end, set(ant.dataset.models)))
+    assert len(expected) == 3 * (2 + 2 + 3), sorted(expected)
+    # The stand-in's Sonnet 4 days are ordinary prompts (context_window 0-200k) adding up past 200k tokens a row.
+    # A row sums many requests (Anthropic's report counts none), so its total must not pick the long-context rates.
+    sonnet = ant.expected_totals("messages", start, end, group_by=SYNC_GROUPS["messages"], per_bucket=True,
+                                 models=["claude-sonnet-4-20250514"])
+    assert {k[5] for k in sonnet} == {"0-200k"}, sonnet
+    assert max(m["uncached_input_tokens"] + m["cache_read_input_tokens"] + m["cache_creation.ephemeral_5m_input_tokens"]
+               + m["cache_creation.ephemeral_1h_input_tokens"] for m in sonnet.values()) > 200_000
+
+    body = summary(owner, start, end, "day,model")
+    got = {(g["day"], g["model"]): nano(g["cost_usd"]) for g in body["groups"] if (g["day"], g["model"]) in expected}
+    wrong = {f"{k[0]} {k[1]}": {"tally": got.get(k), "list price": v} for k, v in sorted(expected.items())
+             if got.get(k) != v}
+    assert not wrong, f"{len(wrong)} of {len(expected)} estimates differ: {json.dumps(wrong, indent=1)}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -672,14 +805,19 @@ def test_reconciliation_by_hand(sqlite_site, usage_report_standins):
     r = requests.post(server.url + "/api/v1/events", json=events, headers=bearer(token), timeout=30)
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
 
-    # The catalog's list price of gpt-4o-mini that day, per 1M tokens.
-    r = owner.api("GET", f"/api/v1/prices?provider=openai&model=gpt-4o-mini&at={day(d)}")
-    assert r.status_code == 200, r.text
-    entry = [e for e in r.json()["data"] if e["definition"]["model"] == "gpt-4o-mini"][0]["definition"]
-    p_in, p_out = Decimal(entry["prices"]["input"]), Decimal(entry["prices"]["output"])
     obs_in = sum(e["input_tokens"] for e in events)
     obs_out = sum(e["output_tokens"] for e in events)
-    estimate = (obs_in * p_in + obs_out * p_out) / 1000000
+    assert (obs_in, obs_out) == (1_200_000, 290_000)
+    # At gpt-4o-mini's list price ($0.15 input, $0.60 output per 1M), worked on paper:
+    #   rec-0 120000 × 0.15 = 0.018 + 30000 × 0.60 = 0.018;  rec-1 80000 × 0.15 = 0.012 + 10000 × 0.60 = 0.006;
+    #   rec-2 1000000 × 0.15 = 0.15 + 250000 × 0.60 = 0.15.  Together $0.354.
+    estimate = Decimal("0.354")
+    assert nano(estimate) == sum(line_nano(i, GPT_4O_MINI["input"]) + line_nano(o, GPT_4O_MINI["output"])
+                                 for i, o in ((120000, 30000), (80000, 10000), (1000000, 250000)))
+    # The provider side's estimate: the day's reported rows of that model (each variant: batch at half price,
+    # priority at its own rates, flex at the standard ones), each priced at list price.
+    provider_estimate = estimate_by_day_and_model(oai, "completions", d, d + DAY, {model})[(day(d), "gpt-4o-mini")]
+    assert provider_estimate > 0
 
     usage = oai.expected_totals("completions", d, d + DAY, group_by=("model",), models=[model])[(model,)]
     billed = sum(m["amount"] for (item,), m in oai.expected_totals("costs", d, d + DAY, group_by=("line_item",)).items()
@@ -703,7 +841,7 @@ def test_reconciliation_by_hand(sqlite_site, usage_report_standins):
     assert g["provider"]["input_tokens"] == usage["input_tokens"]
     assert g["provider"]["output_tokens"] == usage["output_tokens"]
     assert Decimal(g["provider"]["billed_cost_usd"]) == billed, (g, billed)
-    assert Decimal(g["provider"]["estimated_cost_usd"]) > 0
+    assert nano(g["provider"]["estimated_cost_usd"]) == provider_estimate, (g, provider_estimate)
     assert g["difference"]["input_tokens"] == usage["input_tokens"] - obs_in
     assert g["difference"]["output_tokens"] == usage["output_tokens"] - obs_out
     assert Decimal(g["difference"]["cost_usd"]) == difference, (g, difference)

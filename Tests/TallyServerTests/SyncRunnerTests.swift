@@ -38,10 +38,31 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
     return #"{"data":[\#(buckets.joined(separator: ","))],"has_more":\#(next != nil),"next_page":\#(next.map { "\"\($0)\"" } ?? "null")}"#
 }
 
+/// The runner's waits, recorded instead of slept, and its jitter, scripted.
+final class Waits: Sendable {
+    let state: Mutex<(sleeps: [Int64], jitter: [Double], draws: Int)>
+    init(_ jitter: [Double]) { state = Mutex((sleeps: [], jitter: jitter, draws: 0)) }
+    func slept(_ ms: Int64) { state.withLock { $0.sleeps.append(ms) } }
+    func draw() -> Double {
+        state.withLock { s in
+            defer { s.draws += 1 }
+            return s.draws < s.jitter.count ? s.jitter[s.draws] : 0.5
+        }
+    }
+    var sleeps: [Int64] { state.withLock { $0.sleeps } }
+}
+
+func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
+    TransportResponse(status: status, headers: retryAfter.map { ["retry-after": $0] } ?? [:],
+                      body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8))
+}
+
 @Suite struct SyncRunnerTests {
     let day0 = 20_400  // 2025-11-08, a whole UTC day
 
-    func setUp(_ transport: ScriptedProvider) async throws -> (AccountsFixture, SyncRunner<SQLiteStore>, ProviderConnection, [Int64]) {
+    /// `jitter`: the runner's random draws in [0, 1), one per wait, in order (0.5 once the script is used up).
+    func setUp(_ transport: ScriptedProvider, policy: RetryPolicy = RetryPolicy(maxAttempts: 3, baseMilliseconds: 100, capMilliseconds: 10_000),
+               jitter: [Double] = []) async throws -> (AccountsFixture, SyncRunner<SQLiteStore>, ProviderConnection, Waits) {
         var f = try await AccountsFixture.make()
         f.options.reportTransport = transport
         let vault = try #require(f.options.vault)
@@ -52,12 +73,11 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
                                                             field: .adminKey), adminKeyMask: "sk-…cret",
                                    validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
         try await f.store.createConnection(c, audit: .make(organizationID: "org_default", actor: "t", action: "connection.create"))
-        let sleeps = Mutex<[Int64]>([])
+        let waits = Waits(jitter)
         let runner = SyncRunner(store: f.store, connections: ConnectionService(store: f.store, vault: f.options.vault),
-                                vault: f.options.vault, pricer: CatalogPricer(), transport: transport,
-                                policy: RetryPolicy(maxAttempts: 3, baseMilliseconds: 100, capMilliseconds: 10_000),
-                                logger: Logger(label: "test"), sleep: { ms in sleeps.withLock { $0.append(ms) } })
-        return (f, runner, c, [])
+                                vault: f.options.vault, pricer: CatalogPricer(), transport: transport, policy: policy,
+                                logger: Logger(label: "test"), sleep: { ms in waits.slept(ms) }, random: { waits.draw() })
+        return (f, runner, c, waits)
     }
 
     func outputTotal(_ f: AccountsFixture) async throws -> Int64 {
@@ -100,11 +120,46 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
                                                                      body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8)) }
             return ok(anthropicPage(days: 20_400..<20_404, output: 5, next: nil))
         }
-        let (f, runner, c, _) = try await setUp(provider)
+        // Jitter draws 0.75, 0.75, 0.5, 0.25 (binary fractions, so every product below is exact).
+        let (f, runner, c, waits) = try await setUp(provider, jitter: [0.75, 0.75, 0.5, 0.25])
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
         #expect(try await outputTotal(f) == 20, "the usage report got through after two 429s")
         #expect(run.status == .failed && run.error?.contains("HTTP 529 after 3 attempts") == true, "\(run.error ?? "")")
         #expect(run.error?.contains("overloaded_error: busy") == true)
+        // The policy (docs/api.md "Faults"; RetryPolicy): wait min(cap, base·2^(attempt−1)) × (0.5 + jitter/2), or the
+        // provider's Retry-After when that is longer, never past the cap; base 100 ms, cap 10 s, 3 attempts here.
+        //   messages, 429 Retry-After 7 after attempt 1: 100 × 0.875 = 87 < 7000        → 7000
+        //   messages, 429 Retry-After 7 after attempt 2: 200 × 0.875 = 175 < 7000       → 7000
+        //   cost report, 529 after attempt 1:            100 × (0.5 + 0.5/2)  = 100 × 0.75  → 75
+        //   cost report, 529 after attempt 2:            200 × (0.5 + 0.25/2) = 200 × 0.625 → 125
+        //   cost report, 529 at attempt 3: no wait, the run gives up.
+        #expect(waits.sleeps == [7000, 7000, 75, 125])
+        #expect(provider.urls.count == 6, "3 asks of the messages report (2 refused), 3 of the cost report")
+    }
+
+    @Test func backoffDoublesFromTheBaseUpToTheCapAndRetryAfterIsCappedToo() async throws {
+        // Five refusals of the messages report, then its page; maxAttempts 6, base 1 s, cap 5 s.
+        let provider = ScriptedProvider { url, n in
+            if url.contains("cost_report") { return ok(#"{"data":[],"has_more":false,"next_page":null}"#) }
+            switch n {
+            case 1, 3, 5: return failure(503)
+            case 2: return failure(429, retryAfter: "60")
+            case 4: return failure(429, retryAfter: "1")
+            default: return ok(anthropicPage(days: 20_400..<20_404, output: 5, next: nil))
+            }
+        }
+        let (f, runner, c, waits) = try await setUp(provider, policy: RetryPolicy(maxAttempts: 6, baseMilliseconds: 1000, capMilliseconds: 5000),
+                                                    jitter: [0, 0.5, 0.75, 0.5, 0])
+        let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
+        #expect(run.status == .succeeded && run.error == nil, "\(run.error ?? "")")
+        #expect(try await outputTotal(f) == 20)
+        //   after 1, 503:                   1000 × (0.5 + 0/2)              → 500
+        //   after 2, 429 Retry-After 60:    2000 × 0.75 = 1500 < 60 s, capped at 5 s → 5000
+        //   after 3, 503:                   4000 × (0.5 + 0.75/2) = 4000 × 0.875 → 3500
+        //   after 4, 429 Retry-After 1:     min(5000, 8000) × 0.75 = 3750 > 1 s, the longer wait → 3750
+        //   after 5, 503:                   min(5000, 16000) × 0.5          → 2500
+        #expect(waits.sleeps == [500, 5000, 3500, 3750, 2500])
+        #expect(provider.urls.count == 7, "6 asks of the messages report, 1 of the cost report")
     }
 
     @Test func aMalformedPageStoresNothingOfItself() async throws {
@@ -123,11 +178,11 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
             TransportResponse(status: 401, headers: [:], body: Array(
                 #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-admin01-secretsecret"}}"#.utf8))
         }
-        let (f, runner, c, _) = try await setUp(provider)
+        let (f, runner, c, waits) = try await setUp(provider)
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .schedule)
         #expect(run.status == .failed && run.error?.contains("authentication_error") == true)
         #expect(run.error?.contains("secretsecret") == false, "\(run.error ?? "")")
-        #expect(provider.urls.count == 1, "401 is not retried")
+        #expect(provider.urls.count == 1 && waits.sleeps.isEmpty, "401 is not retried")
         let marked = try await f.store.connection(organizationID: "org_default", id: "conn_a")
         #expect(marked?.validationError?.hasPrefix("needs a new admin key") == true)
     }

@@ -49,6 +49,11 @@ def day(ts):
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d")
 
 
+def iso(text):
+    """An RFC 3339 time as Unix seconds with its fraction."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def ts_of(text):
     return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
@@ -521,8 +526,10 @@ def test_a_run_killed_half_way_is_redone_without_duplicates(sqlite_site, usage_r
     assert page2 and "page" in page2[0].query, f"expected page 2 of completions, got {oai.recorded(COMPLETIONS)}"
     time.sleep(0.3)
     server.kill9()
+    killed_at = time.time()
     caller.join(10)
     oai.clear_faults()
+    assert isinstance(outcome.get("r"), requests.RequestException), f"the killed sync answered: {outcome.get('r')}"
 
     expire_leases(sqlite_site)
     server = sqlite_site.serve(**MANUAL)
@@ -534,12 +541,27 @@ def test_a_run_killed_half_way_is_redone_without_duplicates(sqlite_site, usage_r
                               usage_only=("completions",))
     body = summary(owner, start, end, "day,provider,model")
     assert_ledger(actual_ledger(body, ("provider", "model"), by_day=True), partial, "after the kill")
-    killed = [r for r in runs(owner, conn)]
-    assert len(killed) == 1 and killed[0]["status"] != "succeeded", killed
+    # The killed run is left as it was when the server died: still `running`, one page done (page 1 of completions,
+    # recorded before page 2 was asked), with that page's rows: one per (day, group) the stand-in reported.
+    page1_rows = len(oai.expected_totals("completions", start, p1_end, group_by=oai.recorded(COMPLETIONS)[0].query["group_by"],
+                                         per_bucket=True))
+    [killed] = runs(owner, conn)
+    assert (ts_of(killed["from"]), ts_of(killed["to"]), killed["trigger"]) == (start, end, "manual"), killed
+    assert (killed["status"], killed["pages"], killed["rows"], killed["finished_at"], killed["duration_ms"], killed["error"]) \
+        == ("running", 1, page1_rows, None, None, None), killed
 
     oai.clear()
     run = sync(owner, conn, start, end)
     assert run["status"] == "succeeded", run
+    # docs/api.md ("Provider sync"): a run left `running` is marked `failed` ("interrupted") by the next run, which
+    # redoes the range: failed, this error, finished when the next run started, its page and rows kept.
+    [marked] = [r for r in runs(owner, conn) if r["id"] == killed["id"]]
+    assert (marked["status"], marked["error"]) == \
+        ("failed", "interrupted: the server stopped during the run; a later run redoes its range"), marked
+    assert (marked["pages"], marked["rows"], marked["started_at"]) == (1, page1_rows, killed["started_at"]), marked
+    finished, started, rerun_started = (iso(marked["finished_at"]), iso(marked["started_at"]), iso(run["started_at"]))
+    assert killed_at <= finished <= rerun_started, (killed_at, marked, run)
+    assert marked["duration_ms"] == int((finished - started) * 1000), marked
     expected = expected_ledger(standins, start, end, ("provider", "model"), canon, by_day=True)
     body = summary(owner, start, end, "day,provider,model")
     assert_ledger(actual_ledger(body, ("provider", "model"), by_day=True), expected, "after the re-run")

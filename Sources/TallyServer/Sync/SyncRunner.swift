@@ -24,10 +24,13 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
     let logger: Logger
     /// Waits between attempts; tests pass one that does not sleep.
     let sleep: @Sendable (Int64) async throws -> Void
+    /// The jitter, in [0, 1), drawn once per wait; tests pass a scripted one so the waits are exact.
+    let random: @Sendable () -> Double
 
     public init(store: Store, connections: ConnectionService<Store>, vault: Vault?, pricer: any Pricer,
                 transport: any ReportTransport = LiveReportTransport(http: .lasting(UpstreamAddressPolicy())), policy: RetryPolicy = RetryPolicy(), logger: Logger,
-                sleep: @escaping @Sendable (Int64) async throws -> Void = { try await Task.sleep(for: .milliseconds($0)) }) {
+                sleep: @escaping @Sendable (Int64) async throws -> Void = { try await Task.sleep(for: .milliseconds($0)) },
+                random: @escaping @Sendable () -> Double = { .random(in: 0..<1) }) {
         self.store = store
         self.connections = connections
         self.vault = vault
@@ -36,6 +39,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
         self.policy = policy
         self.logger = logger
         self.sleep = sleep
+        self.random = random
     }
 
     /// Why a run stopped. Messages are the provider's own, with any echo of the key removed.
@@ -196,7 +200,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
                 guard attempt < policy.maxAttempts else {
                     throw Failure.gaveUp("\(ProviderValidator.describe(error)) after \(attempt) attempts")
                 }
-                try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: nil, random: .random(in: 0..<1)))
+                try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: nil, random: random()))
                 continue
             }
             if (200..<300).contains(outcome.status) { return outcome.body }
@@ -210,7 +214,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
                 throw Failure.gaveUp("HTTP \(outcome.status) after \(attempt) attempts: \(message)")
             }
             let retryAfter = outcome.headers["retry-after"].flatMap(Double.init)
-            try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: retryAfter, random: .random(in: 0..<1)))
+            try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: retryAfter, random: random()))
         }
     }
 }

@@ -155,9 +155,11 @@ public struct UsageCapture: Sendable {
                 anthropicUsage = message["usage"] ?? .null
                 result.usage = ProviderUsage.anthropic(anthropicUsage)
             case "message_delta":
-                // The delta's usage overwrites the counts it carries; the start's cache counts stay.
+                // The delta's usage overwrites the counts it carries; the start's cache counts stay. The newer API
+                // repeats every count here (cumulative, never increments); a count sent as null is absent, as in the
+                // SDK's own accumulator: overwriting with it dropped the start's input or cache tokens.
                 if case .object(let fields)? = v["usage"], case .object(var merged) = anthropicUsage {
-                    for (k, value) in fields {
+                    for (k, value) in fields where value != .null {
                         if let i = merged.firstIndex(where: { $0.0 == k }) { merged[i].1 = value } else { merged.append((k, value)) }
                     }
                     anthropicUsage = .object(merged)

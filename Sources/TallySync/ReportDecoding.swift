@@ -155,7 +155,14 @@ public enum ReportDecoding {
                 let currency = try amount.require("currency").string()
                 guard currency.lowercased() == "usd" else { throw MalformedReport(path: amount.path + ".currency", reason: "is \(currency), not usd") }
                 let value = try amount.require("value")
-                guard case .number(let text) = value.value else { throw MalformedReport(path: value.path, reason: "is not a decimal amount") }
+                // A JSON number (the documented form), read from its text; a decimal string is read the same way
+                // (it is no less exact): refusing it failed the whole run and synced no cost at all.
+                let text: String
+                switch value.value {
+                case .number(let n): text = n
+                case .string(let s): text = s
+                default: throw MalformedReport(path: value.path, reason: "is not a decimal amount")
+                }
                 let usd = try value.amount(text)
                 var quantity: String?
                 if case .number(let q)? = r.field("quantity")?.value { quantity = q }

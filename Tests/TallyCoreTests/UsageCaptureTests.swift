@@ -54,6 +54,33 @@ import TallyCore
         #expect(r.usage?.outputTokens == 42, "the delta's output count replaces the start's")
     }
 
+    /// The newer API repeats the whole usage in `message_delta` (cumulative, e.g. after a server tool's second
+    /// sampling pass), and a later delta may send a count as null. Written by hand: input 40 uncached + 8192 cache reads
+    /// + 2048 cache writes (512 of them 1h, from the start's split) = 10280; output from the last delta, 300.
+    @Test func anthropicFullUsageDeltaReplacesNeverAddsAndNullKeepsTheCount() {
+        var c = UsageCapture(kind: .anthropicMessages, streamed: true, requestedModel: nil)
+        feed(&c, """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":12,"cache_creation_input_tokens":2048,"cache_read_input_tokens":4096,"cache_creation":{"ephemeral_5m_input_tokens":1536,"ephemeral_1h_input_tokens":512},"output_tokens":1}}}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"pause_turn"},"usage":{"input_tokens":40,"cache_creation_input_tokens":2048,"cache_read_input_tokens":8192,"output_tokens":150,"server_tool_use":{"web_search_requests":1}}}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":null,"cache_creation_input_tokens":null,"cache_read_input_tokens":null,"output_tokens":300,"server_tool_use":null}}
+
+            event: message_stop
+            data: {"type":"message_stop"}
+
+
+            """, chunk: 11)
+        let r = c.finish(status: 200)
+        #expect(r.finishReason == "end_turn")
+        #expect(r.usage?.inputTokens == 10280, "40 + 8192 + 2048: neither the start's 12 + 4096 added, nor lost to a null")
+        #expect(r.usage?.cachedInputTokens == 8192 && r.usage?.cacheWriteInputTokens == 2048 && r.usage?.cacheWrite1hInputTokens == 512)
+        #expect(r.usage?.outputTokens == 300)
+    }
+
     @Test func geminiArrayStreamAndErrors() {
         var c = UsageCapture(kind: .geminiGenerate, streamed: true, requestedModel: "gemini-2.5-flash")
         feed(&c, """

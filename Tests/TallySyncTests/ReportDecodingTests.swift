@@ -46,6 +46,25 @@ func json(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.
         #expect(rows[1].amount.nanos == 1_234_568, "rounded half-up to the nano-dollar")
     }
 
+    /// Amounts with more decimals than a nano-dollar, as a number or a decimal string: each rounded once, half-up, from
+    /// its text. Expected nanos written by hand; through a Double, 123456789.123456789123 reads as …123456791.
+    @Test func openAICostsWithLongDecimalsRoundHalfUpFromTheText() throws {
+        let page = try ReportDecoding.openAICosts(json("""
+            {"object":"page","data":[{"object":"bucket","start_time":1767225600,"end_time":1767312000,"results":[
+              {"object":"organization.costs.result","amount":{"value":0.0123456789012345678,"currency":"usd"}},
+              {"object":"organization.costs.result","amount":{"value":"0.0123456789012345678","currency":"usd"}},
+              {"object":"organization.costs.result","amount":{"value":123456789.123456789123,"currency":"usd"}},
+              {"object":"organization.costs.result","amount":{"value":2.0000000025,"currency":"usd"}},
+              {"object":"organization.costs.result","amount":{"value":"0.00000000049999999999","currency":"usd"}},
+              {"object":"organization.costs.result","amount":{"value":0.0000000005,"currency":"usd"}}]}],
+             "has_more":false,"next_page":null}
+            """))
+        #expect(page.buckets[0].rows.map(\.amount.nanos) == [12_345_679, 12_345_679, 123_456_789_123_456_789, 2_000_000_003, 0, 1])
+        #expect(throws: MalformedReport.self) {
+            try ReportDecoding.openAICosts(json(#"{"data":[{"start_time":0,"end_time":86400,"results":[{"amount":{"value":"0.1 USD","currency":"usd"}}]}],"has_more":false}"#))
+        }
+    }
+
     @Test func anthropicInputIncludesBothCacheKindsAndCostsAreCents() throws {
         let usage = try ReportDecoding.anthropicMessages(json("""
             {"data":[{"starting_at":"2026-01-01T00:00:00Z","ending_at":"2026-01-02T00:00:00Z","results":[

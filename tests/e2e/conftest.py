@@ -138,6 +138,19 @@ def event(event_id, **fields):
     return e
 
 
+def wait_until(condition, timeout=10.0, what="the condition", interval=0.05):
+    """Polls `condition()` until it returns something truthy, and returns that; past `timeout` seconds fails naming
+    `what` and the last value seen. For waiting on a state the test can observe, never for time to pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
 def all_event_ids(server, token):
     r = requests.get(server.url + "/api/v1/events/export?format=ndjson",
                      headers={"Authorization": f"Bearer {token}"}, timeout=60)

@@ -706,7 +706,10 @@ def test_a_new_event_appears_on_the_events_page_without_reload(driver, site, dat
     driver.get(site.url + "/events")
     driver.wait_css("table#events-table tbody tr[data-event-id]")
     driver.execute_script("window.__notReloaded = 42")
-    time.sleep(1)  # let the page open its /events/live stream
+    # The page's script says so once its /events/live stream is open (EventSource "open"): only then post.
+    driver.wait_for(lambda d: d.execute_script("const s = document.getElementById('live-status'); "
+                                               "return s && s.textContent.startsWith('Live:')"),
+                    15, "#live-status saying the /events/live stream is open")
     event_id = "live-" + uuid.uuid4().hex[:10]
     data.post([{"id": event_id, "timestamp": rfc3339(datetime.datetime.now(UTC)), "provider": "google",
                 "model": "gemini-2.5-flash", "project": "web", "feature": "live", "input_tokens": 4321,

@@ -1,11 +1,10 @@
 """An acknowledged event survives kill -9 of the server, exactly once."""
 import threading
-import time
 from collections import Counter
 
 import requests
 
-from conftest import all_event_ids, event
+from conftest import all_event_ids, event, wait_until
 
 
 def test_acknowledged_events_survive_kill_9(any_tally):
@@ -33,7 +32,8 @@ def test_acknowledged_events_survive_kill_9(any_tally):
     threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
     for t in threads:
         t.start()
-    time.sleep(2.5)
+    # Kill under load: once well over the 100 acknowledged events asserted below, with all 16 clients still posting.
+    wait_until(lambda: len(acknowledged) >= 300, 60, "300 acknowledged events")
     server.kill9()
     stop.set()
     for t in threads:

@@ -23,7 +23,7 @@ import requests
 from google import genai
 from google.genai import errors as genai_errors
 
-from conftest import AccountsTally, bearer
+from conftest import AccountsTally, bearer, wait_until
 from standins.upstreams import UpstreamStandIn, _dumps
 
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "cache_write_1h_input_tokens",
@@ -153,23 +153,41 @@ class Gateway:
             self.connections[s.provider] = r.json()
             s.clear()
 
-    def events(self, n, timeout=8.0, settle=0.4, **filters):
-        """Exactly `n` events of this test's project (newest first), waiting for the recorder's batches."""
+    def events(self, n, timeout=8.0, settle=0.3, **filters):
+        """Exactly `n` events of this test's project (newest first).
+
+        The gateway queues a call's event before the answer's last chunk goes out, so every call the test has seen
+        end is queued by now. Waits until `n` are stored, then until the recorder's queue is empty (`/metrics`), then
+        reads once more a flush interval (250 ms) later: an extra event queued with them would be stored by then.
+        That last pause is the one bounded quiet period left, and it follows those two positive conditions."""
         params = {"project": self.project, "limit": 200, **filters}
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def stored():
             r = self.api("GET", "/api/v1/events", params=params)
             assert r.status_code == 200, r.text
-            data = r.json()["data"]
-            if len(data) >= n or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        time.sleep(settle)
-        data = self.api("GET", "/api/v1/events", params=params).json()["data"]
+            return r.json()["data"]
+
+        try:
+            wait_until(lambda: len(stored()) >= n, timeout, f"{n} gateway events of {self.project}")
+        except AssertionError:
+            pass  # fewer than n: the assertion below shows which
+        else:
+            wait_until(lambda: self.recorder_queue() == 0, timeout, "the gateway recorder's queue to empty")
+            time.sleep(settle)  # one flush interval, after the positive conditions above (see the docstring)
+        data = stored()
         assert len(data) == n, f"expected {n} gateway events, got {len(data)}: " + json.dumps(
             [{k: e.get(k) for k in ("id", "provider", "model", "operation", "status", "http_status", "error_type")}
              for e in data])
         return data
+
+    def recorder_queue(self):
+        """`tally_gateway_events_queued` of /metrics: events recorded and not yet taken by a flush."""
+        r = requests.get(self.server.url + "/metrics", timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        for line in r.text.splitlines():
+            if line.startswith("tally_gateway_events_queued"):
+                return float(line.split()[-1])
+        raise AssertionError("/metrics has no tally_gateway_events_queued")
 
     # -- SDK clients
 
@@ -1084,3 +1102,82 @@ def test_revoked_token_archived_project_and_deleted_connection_stop_at_once(gw):
     assert "no openai connection named 'spare'" in e.value.message
     # Four calls went through; the refused ones were not forwarded.
     assert len([rec for rec in s.recorded() if rec.path == "/v1/chat/completions"]) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 9. Newer and partial usage shapes (issue 25, point 7): expected tokens and money written by hand
+
+def test_gemini_embeddings_without_usage_metadata_are_recorded_without_tokens_and_unpriced(gw):
+    """Whether Gemini's embedContent / batchEmbedContents report usage is unverified (reference 3.1, 6.6). An answer
+    without `usageMetadata` is still recorded (docs/api.md "What is read"): a successful embedding call with zero tokens
+    and no cost (`cost_usd: null`, unpriced), never a cost made up from the request's text, and the summary counts it
+    as an unpriced request. Fails on a crash or a lost event, on invented tokens or on a price put on them ($0 too)."""
+    s = gw.standins.google
+    s.gemini_embed_usage = False
+    r = gw.genai().models.embed_content(model="gemini-embedding-001", contents=["one text", "and another one"])
+    assert len(r.embeddings) == 2
+    body = json.dumps({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "embed me, directly"}]}})
+    raw = requests.post(f"{gw.base('google')}/v1beta/models/gemini-embedding-001:embedContent", data=body,
+                        headers={"x-goog-api-key": gw.token, "Content-Type": "application/json"}, timeout=30)
+    assert raw.status_code == 200 and "usageMetadata" not in raw.json() and len(raw.json()["embedding"]["values"]) == 8
+    recs = s.recorded()
+    assert [rec.path.rsplit(":", 1)[1] for rec in recs] == ["batchEmbedContents", "embedContent"], recs
+
+    events = gw.events(2)
+    for ev in events:
+        assert ev["source"] == "gateway" and ev["provider"] == "google" and ev["project"] == gw.project, ev
+        assert ev["model"] == "gemini-embedding-001" and ev["operation"] == "embedding", ev
+        assert ev["status"] == "success" and ev["http_status"] == 200 and ev["error_type"] is None, ev
+        assert ev["requests"] == 1 and ev["streamed"] is False, ev
+        assert {k: ev[k] for k in TOKEN_FIELDS} == dict.fromkeys(TOKEN_FIELDS, 0), ev
+        assert ev["input_audio_tokens"] == 0 and ev["output_audio_tokens"] == 0, ev
+        assert ev["cost_usd"] is None and ev["price_id"] is None, ev
+    r = gw.api("GET", "/api/v1/usage/summary", params={"project": gw.project})
+    assert r.status_code == 200, r.text
+    totals = r.json()["totals"]
+    assert totals["requests"] == 2 and totals["input_tokens"] == 0 and totals["output_tokens"] == 0, totals
+    assert totals["cost_usd"] is None and totals["unpriced_requests"] == 2, totals
+
+
+# claude-sonnet-4-5's list price per 1M tokens (anthropic.com/pricing): input $3, cache hits $0.30, 5-minute cache
+# writes $3.75, 1-hour cache writes $6, output $15.
+ANTHROPIC_START_USAGE = {"input_tokens": 12, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 4096,
+                         "cache_creation": {"ephemeral_5m_input_tokens": 1536, "ephemeral_1h_input_tokens": 512},
+                         "output_tokens": 1, "service_tier": "standard"}
+# After a web search the model samples again: the final counts are cumulative for the whole message.
+ANTHROPIC_FULL_DELTA = {"input_tokens": 40, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 8192,
+                        "output_tokens": 300, "server_tool_use": {"web_search_requests": 1}}
+# Tally's classes: input = 40 uncached + 8192 cache reads + 2048 cache writes (512 of them 1h, from the start's split).
+ANTHROPIC_FULL_TOKENS = {"input_tokens": 10280, "cached_input_tokens": 8192, "cache_write_input_tokens": 2048,
+                         "cache_write_1h_input_tokens": 512, "output_tokens": 300, "reasoning_tokens": 0}
+# 40×3 + 8192×0.30 + 1536×3.75 + 512×6 + 300×15 = 120 + 2457.6 + 5760 + 3072 + 4500 = 15909.6 micro-dollars.
+ANTHROPIC_FULL_COST = Decimal("0.0159096")
+
+
+@pytest.mark.parametrize("deltas", [
+    pytest.param([ANTHROPIC_FULL_DELTA], id="one-full-delta"),
+    pytest.param([dict(ANTHROPIC_FULL_DELTA, output_tokens=150),
+                  {"input_tokens": None, "cache_creation_input_tokens": None, "cache_read_input_tokens": None,
+                   "output_tokens": 300, "server_tool_use": None}], id="then-a-delta-with-nulls"),
+])
+def test_anthropic_message_delta_with_the_full_usage(gw, deltas):
+    """The newer `message_delta.usage` repeats input and cache counts (cumulative, reference 2.5): they replace the
+    start's, never add to them, and a count sent as null keeps the one before (the SDK's own accumulator, which the
+    test also checks). Fails if the start's counts are added to the delta's (input counted twice), if the delta's input
+    and cache counts are ignored (input 6156), or if the nulls wipe the counts before them (input 2048)."""
+    s = gw.standins.anthropic
+    s.anthropic_stream_usage = {"start": ANTHROPIC_START_USAGE, "deltas": deltas}
+    with gw.anthropic().messages.stream(model=ANTHROPIC_MODEL, max_tokens=400, messages=[
+            {"role": "user", "content": "What is new in the news today?"}]) as stream:
+        final = stream.get_final_message()
+    # The SDK's own merge of the same events: an oracle independent of Tally.
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens, final.usage.cache_creation_input_tokens,
+            final.usage.output_tokens) == (40, 8192, 2048, 300), final.usage
+    rec = s.wait_finished()
+    assert rec.completed and rec.usage is None, rec
+
+    (ev,) = gw.events(1)
+    assert ev["model"] == ANTHROPIC_ANSWERED and ev["streamed"] is True and ev["finish_reason"] == "end_turn", ev
+    assert ev["status"] == "success" and ev["requests"] == 1, ev
+    assert {k: ev[k] for k in TOKEN_FIELDS} == ANTHROPIC_FULL_TOKENS, ev
+    assert ev["cost_usd"] is not None and Decimal(ev["cost_usd"]) == ANTHROPIC_FULL_COST, ev

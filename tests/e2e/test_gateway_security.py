@@ -312,8 +312,13 @@ def test_dot_and_empty_path_segments_answer_400(site, provider, path):
     error = json.loads(body)["error"]
     assert "path" in error["message"], error
     assert headers["content-security-policy"] == GUARDS["content-security-policy"]
-    time.sleep(0.2)
-    assert site.upstream.requests == [], site.upstream.requests
+    # Nothing reached the upstream: a later allowed call through the same connection arrives there as the first.
+    models = {"openai": "v1/models", "anthropic": "v1/models", "google": "v1beta/models"}[provider]
+    status, _, body = site.raw("GET", f"/gateway/{provider}/{models}", headers={key: value, **site.pick(provider)})
+    assert status == 200, (status, body[:300])
+    first = site.upstream.wait_for(1)[0]
+    assert (first.method, first.target.split("?")[0]) == ("GET", "/" + models), site.upstream.requests
+    assert len(site.upstream.requests) == 1, site.upstream.requests
 
 
 def test_an_encoded_endpoint_path_is_forwarded_and_metered_as_the_plain_one(site):

@@ -419,6 +419,30 @@ def test_anthropic_delta_full_usage_option(ups):
     assert final.usage.cache_read_input_tokens == 7
 
 
+def test_anthropic_stream_usage_is_sent_verbatim(ups):
+    """`anthropic_stream_usage`: message_start's usage and one message_delta per given usage, nulls as null, the
+    stop reason on the last; the SDK merges them its own way (a null keeps the count before it)."""
+    s = ups.anthropic
+    s.chunk_delay = 0
+    start = {"input_tokens": 12, "cache_read_input_tokens": 4096, "output_tokens": 1}
+    deltas = [{"input_tokens": 40, "cache_read_input_tokens": 8192, "output_tokens": 150},
+              {"input_tokens": None, "cache_read_input_tokens": None, "output_tokens": 300}]
+    s.anthropic_stream_usage = {"start": start, "deltas": deltas}
+    r = requests.post(s.url + "/v1/messages", headers={"x-api-key": s.key, "anthropic-version": "2023-06-01"},
+                      json={"model": "claude-haiku-4-5", "max_tokens": 400, "stream": True,
+                            "messages": [{"role": "user", "content": "hi"}]}, timeout=10)
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert events[0]["message"]["usage"] == start
+    sent = [e for e in events if e["type"] == "message_delta"]
+    assert [e["usage"] for e in sent] == deltas and '"input_tokens":null' in r.text
+    assert [e["delta"]["stop_reason"] for e in sent] == [None, "end_turn"]
+    assert "x-standin-usage" not in r.headers and s.last().usage is None
+    with ant(s).messages.stream(model="claude-haiku-4-5", max_tokens=400, messages=[
+            {"role": "user", "content": "hi"}]) as stream:
+        final = stream.get_final_message()
+    assert (final.usage.input_tokens, final.usage.cache_read_input_tokens, final.usage.output_tokens) == (40, 8192, 300)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Gemini
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from standins.usage_reports import (
-    DAY, ENDPOINTS, LARGE, Dataset, bucket_starts, loads_exact, rfc3339)
+    DAY, ENDPOINTS, LARGE, Dataset, Number, bucket_starts, loads_exact, rfc3339)
 
 OAI_KEY = "sk-admin-test-0123456789"
 ANT_KEY = "sk-ant-admin01-test-0123456789"
@@ -669,3 +669,25 @@ def test_large_dataset_answers_pages_fast(usage_report_standins):
         assert first < 30, first
         ep = ENDPOINTS[provider]["completions" if provider == "openai" else "messages"]
         assert union(provider, ep, buckets, ()) == s.expected_totals(ep.name, start, end)
+
+
+def test_cost_results_are_answered_with_their_literal_amounts(usage_report_standins):
+    """`cost_results`: the cost report answers exactly the given rows in their bucket and none elsewhere, a Number's
+    literal text unquoted and unrounded (a float would print 0.012345678901234568), a string as a string."""
+    s = usage_report_standins["openai"]
+    d = s.dataset.end_ts - 3 * DAY
+    rows = [{"object": "organization.costs.result", "amount": {"value": Number("0.0123456789012345678"), "currency": "usd"},
+             "line_item": "gpt-4o, input", "project_id": None},
+            {"object": "organization.costs.result", "amount": {"value": "0.0000000005", "currency": "usd"},
+             "line_item": "gpt-4o, output", "project_id": None},
+            {"object": "organization.costs.result", "amount": {"value": Number("1.5e-3"), "currency": "usd"},
+             "line_item": None, "project_id": None}]
+    s.cost_results = {d: rows}
+    r = get(s, ENDPOINTS["openai"]["costs"].path, [("start_time", d - DAY), ("end_time", d + 2 * DAY)])
+    assert r.status_code == 200, r.text
+    assert b'"value":0.0123456789012345678,' in r.content and b'"value":"0.0000000005",' in r.content
+    assert b'"value":1.5e-3,' in r.content
+    body = loads_exact(r.content)
+    assert [b["start_time"] for b in body["data"]] == [d - DAY, d, d + DAY]
+    assert [len(b["results"]) for b in body["data"]] == [0, 3, 0]
+    assert body["data"][1]["results"][0]["amount"]["value"] == Decimal("0.0123456789012345678")

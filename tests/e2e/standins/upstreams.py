@@ -33,6 +33,10 @@ Usage is a function of the request, so a test can compute it: `expected_usage(pr
   them, Anthropic input_tokens does not); reasoning is added to the output (Gemini thoughtsTokenCount is separate from
   candidatesTokenCount); Gemini has no cache writes (ignored there); `chunks` only changes how many text pieces a
   stream has. `standin.usage_override = {...}` does the same for every request of a test.
+- Anthropic streams, newer shapes: `anthropic_delta_full_usage = True` repeats every count in `message_delta.usage`;
+  `anthropic_stream_usage = {"start": {...}, "deltas": [{...}, ...]}` sends those usage objects verbatim (several
+  message_delta events, nulls) and no x-standin-usage. Gemini: `gemini_embed_usage = False` answers embeddings
+  without `usageMetadata` (the reference leaves open whether they report usage).
 - each usage-bearing response carries `x-standin-usage: {...}` with the counts in Tally's token classes.
 
 Every request is recorded (`standin.requests`, `RecordedRequest`): method, target, path, query, raw and lower-cased
@@ -907,6 +911,9 @@ class UpstreamStandIn:
         self.chunk_delay = 0.0 if fast else DEFAULT_CHUNK_DELAY  # streams: between chunks
         self.gemini_embed_usage = True       # Gemini embed answers carry usageMetadata (unverified upstream)
         self.anthropic_delta_full_usage = False  # message_delta.usage repeats input/cache counts (newer API)
+        # Streams: {"start": usage of message_start, "deltas": [usage of each message_delta, ...]}, sent verbatim
+        # (nulls included) instead of the computed usage; the answer then has no x-standin-usage (rec.usage None).
+        self.anthropic_stream_usage = None
         self.openai_obfuscation = True       # chat chunks carry an `obfuscation` field unless the request opts out
         self._faults = []
         self._lock = threading.Lock()
@@ -1026,6 +1033,7 @@ class UpstreamStandIn:
         self.chunk_delay = 0.0 if self.fast else DEFAULT_CHUNK_DELAY
         self.gemini_embed_usage = True
         self.anthropic_delta_full_usage = False
+        self.anthropic_stream_usage = None
         self.openai_obfuscation = True
 
     def recorded(self):
@@ -1747,7 +1755,8 @@ class UpstreamStandIn:
         else:
             blocks.append({"type": "text", "text": "".join(text_pieces)})
         headers_ct = "text/event-stream; charset=utf-8" if stream else "application/json"
-        headers = self._common_headers(headers_ct, u, request_id)
+        literal = self.anthropic_stream_usage if stream else None
+        headers = self._common_headers(headers_ct, None if literal else u, request_id)
         if not stream:
             obj = {"id": mid, "type": "message", "role": "assistant", "model": answered, "content": blocks,
                    "stop_reason": stop, "stop_sequence": None, "usage": u.anthropic()}
@@ -1759,7 +1768,7 @@ class UpstreamStandIn:
 
         ev("message_start", {"message": {"id": mid, "type": "message", "role": "assistant", "model": answered,
                                          "content": [], "stop_reason": None, "stop_sequence": None,
-                                         "usage": u.anthropic(output=1)}})
+                                         "usage": literal["start"] if literal else u.anthropic(output=1)}})
         for i, b in enumerate(blocks):
             if b["type"] == "thinking":
                 ev("content_block_start", {"index": i, "content_block": {"type": "thinking", "thinking": "",
@@ -1785,9 +1794,13 @@ class UpstreamStandIn:
             full = u.anthropic()
             delta_usage = {k: full[k] for k in ("input_tokens", "cache_creation_input_tokens",
                                                 "cache_read_input_tokens", "output_tokens", "server_tool_use")}
-        ev("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": delta_usage})
+        deltas = literal["deltas"] if literal else [delta_usage]
+        for i, usage in enumerate(deltas):  # several with server tools; each cumulative, the last one final
+            ev("message_delta", {"delta": {"stop_reason": stop if i == len(deltas) - 1 else None,
+                                           "stop_sequence": None}, "usage": usage})
         ev("message_stop", {})
-        return _Plan(200, headers, chunks=events, usage=u, error_event=self._stream_error_event("messages"))
+        return _Plan(200, headers, chunks=events, usage=None if literal else u,
+                     error_event=self._stream_error_event("messages"))
 
     # =============================================================================================================
     # Google Gemini

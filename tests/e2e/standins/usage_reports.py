@@ -34,6 +34,9 @@ Conventions decided where the reference is silent:
   `api_key_id: null` (both on by default); Priority Tier usage never appears in the cost report.
 - OpenAI cost line items are "<model>, input" (all input tokens incl. cached) and "<model>, output"; prices are
   whole/even dollars per 1M tokens so every amount is exact to 6 decimals. Anthropic costs are exact decimal cents.
+- `standin.cost_results = {bucket start (unix s): [result, ...]}` makes the cost report answer exactly those results
+  (every other bucket: none) instead of the dataset's, for amounts written by hand: an OpenAI `amount.value` may be
+  `Number("0.0123456789012345678")` (that literal text as a JSON number) or a string. `expected_totals` ignores it.
 """
 import base64
 import collections
@@ -672,6 +675,7 @@ class UsageReportStandIn:
         self.revoked = set()
         self._faults = []      # dicts: kind, remaining, path, ...
         self._malformed = []   # dicts: path, page, kind, field, remaining
+        self.cost_results = None  # {bucket start: [cost result rows]}: the cost report answers exactly these
         self._lock = threading.Lock()
         standin = self
 
@@ -1070,8 +1074,13 @@ class UsageReportStandIn:
         return {"data": data, "has_more": more, "next_page": next_page}
 
     def _bucket(self, ep, start, width, filters, group_by):
-        gdims, rows = self.dataset.bucket(ep.name, start, width, filters, group_by)
         end = start + WIDTHS[width]
+        if ep.cost and self.cost_results is not None:
+            results = list(self.cost_results.get(start, []))
+            if self.provider == "openai":
+                return {"object": "bucket", "start_time": start, "end_time": end, "results": results}
+            return {"starting_at": rfc3339(start), "ending_at": rfc3339(end), "results": results}
+        gdims, rows = self.dataset.bucket(ep.name, start, width, filters, group_by)
         results = []
         for g, vec in sorted(rows.items(), key=lambda kv: tuple("" if x is None else str(x) for x in kv[0])):
             named = dict(zip(gdims, g))
@@ -1136,17 +1145,27 @@ def _decode_cursor(text):
 _DEC_MARK = "\x01D"
 
 
+class Number:
+    """A JSON number written with exactly this literal text (`Number("1.5e-3")`, `Number("0.0123456789012345678")`)."""
+
+    def __init__(self, text):
+        assert re.fullmatch(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", text), text
+        self.text = text
+
+
 def _json_default(value):
     if isinstance(value, Decimal):
         return _DEC_MARK + dec_str(value) + "\x01"
+    if isinstance(value, Number):
+        return _DEC_MARK + value.text + "\x01"
     raise TypeError(type(value))
 
 
 def dump_json(body):
-    """JSON bytes; Decimals become number literals with exactly their digits (never through a float)."""
+    """JSON bytes; Decimals (and Numbers) become number literals with exactly their digits (never through a float)."""
     text = json.dumps(body, default=_json_default, separators=(",", ":"))
     if "\\u0001D" in text:
-        text = re.sub(r'"\\u0001D(-?[0-9.]+)\\u0001"', r"\1", text)
+        text = re.sub(r'"\\u0001D(-?[0-9.eE+-]+)\\u0001"', r"\1", text)
     return text.encode()
 
 

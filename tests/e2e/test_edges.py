@@ -7,18 +7,17 @@ Expected values are written by hand: money from OpenAI's published list price fo
 million input tokens, $10.00 per million output tokens), ids and orders from what each test did. Event timestamps are
 fixed in the past (2026-11-20), so no test depends on the hour or the day it runs."""
 import datetime
+import hashlib
 import json
 import sqlite3
 import subprocess
 import threading
 import time
 import urllib.parse
-import uuid
 
-import pytest
 import requests
 
-from conftest import ADMIN_EMAIL, Browser, api_token, assert_error, bearer, event, signed_in
+from conftest import Browser, api_token, assert_error, bearer, event, signed_in
 from standins.upstreams import UpstreamStandIn
 
 DAY = {"from": "2026-11-20", "to": "2026-11-21"}
@@ -128,6 +127,7 @@ def join_by_invite(owner, email, role, browser=None, name="Second Person", passw
 
 
 def usd(text):
+    """A decimal string without trailing zeros ("0.003850" and "0.00385" are the same amount)."""
     return None if text is None else text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -236,7 +236,8 @@ def test_a_token_past_its_expiry_answers_401_on_the_api_and_the_gateway_and_neve
         r = owner.api("POST", "/api/v1/tokens", json={"project": "web", "scopes": ["read"], "expires_at": past})
         assert [d["field"] for d in assert_error(r, 400, "invalid_request")["details"]] == ["expires_at"]
 
-        # A token that expires 3 seconds from now (whole seconds, as written).
+        # A token that expires 3 to 4 seconds from now (whole seconds, as written): short enough that the gateway,
+        # which remembers a token for 5 s, still has it in memory when it expires.
         expires = (datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
                    + datetime.timedelta(seconds=4))
         written = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -295,7 +296,7 @@ def test_a_session_past_its_idle_or_absolute_limit_is_signed_out_for_good(sqlite
     idle, old, fresh = signed_in(server), signed_in(server), signed_in(server)
     ids = {}
     for name, b in (("idle", idle), ("old", old), ("fresh", fresh)):
-        ids[name] = __import__("hashlib").sha256(b.session_cookie.encode()).hexdigest()
+        ids[name] = hashlib.sha256(b.session_cookie.encode()).hexdigest()
     assert len(sql(sqlite_site, f"SELECT id FROM sessions WHERE id IN ('{ids['idle']}', '{ids['old']}', "
                                 f"'{ids['fresh']}')")) == 3, "sessions are stored by the SHA-256 of the cookie"
 
@@ -424,7 +425,8 @@ def test_duplicate_ids_inside_one_batch_store_the_first_and_count_the_rest(site)
         assert (a["input_tokens"], a["output_tokens"], a["feature"], a["timestamp"]) == \
             (100, 10, "first", "2026-11-20T10:15:00Z"), a
         assert usd(a["cost_usd"]) == "0.00035", a
-        # The whole day (hourly rollups), a range with edges off the hour (raw events), and grouped by hour's day.
+        # The whole day (hourly rollups), a range with edges off the hour (raw events at the edges, rollups between:
+        # the refused 13:45 copy would show there), and grouped by day and feature.
         for params in (DAY, {"from": "2026-11-20T10:07:00Z", "to": "2026-11-20T16:31:00Z"},
                        dict(DAY, group_by="day,feature")):
             s = summary(server, token, **params)

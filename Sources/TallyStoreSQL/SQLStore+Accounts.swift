@@ -349,10 +349,22 @@ extension SQLStore {
         ]
         if let before { parts.append((" AND at_us < ", .int(before.microseconds))) }
         parts.append((" ORDER BY at_us DESC, id DESC LIMIT ", .int(Int64(limit))))
-        return try await database.query(statement(parts)).map { r in
-            AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
-                        actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
+        var records = try await database.query(statement(parts)).map(Self.auditRecord)
+        // The next page starts `before` the last entry's time, so a full page must not end in the middle of entries
+        // sharing that microsecond (two replicas, or concurrent requests, can write them): the rest of them come along,
+        // else paging would skip them.
+        if records.count == limit, let last = records.last {
+            records += try await database.query(statement([
+                ("SELECT id, org_id, at_us, actor, action, detail FROM audit_log WHERE org_id = ", .text(organizationID)),
+                (" AND at_us = ", .int(last.at.microseconds)), (" AND id < ", .text(last.id)), (" ORDER BY id DESC", nil),
+            ])).map(Self.auditRecord)
         }
+        return records
+    }
+
+    static func auditRecord(_ r: SQLRow) -> AuditRecord {
+        AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
+                    actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
     }
 
     public func deleteAuditRecords(before: Instant) async throws {

@@ -136,6 +136,9 @@ struct AccountsController<Store: TallyStore> {
             throw TallyError.invalid([FieldProblem(field: "confirm", reason: "must be the organization's name, '\(org.name)'")])
         }
         try await store.deleteOrganization(id: org.id)
+        // The gateway remembers tokens and connections (with their opened keys) for 5 s: forget them now, or a gateway
+        // token of the deleted organization would still forward with its key, and record events for no organization.
+        membersChanged?()
         return Response(status: .noContent)
     }
 

@@ -79,6 +79,12 @@ struct GatewayController<Store: TallyStore> {
         let upstreamChoice = chosen.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
             ?? (chosen == nil ? all.first : nil)
         let connection = upstreamChoice?.connection
+        // A connection asked for by name or id that this organization does not have (another organization's, say) is
+        // refused in pass-through mode too: falling back to the provider's public host would send the call elsewhere
+        // than the caller chose, and record it.
+        if let chosen, upstreamChoice == nil, passThrough != nil {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no \(provider.rawValue) connection named '\(chosen)'")
+        }
         var upstreamKey: String?
         if passThrough == nil {
             guard let upstreamChoice else {

@@ -37,6 +37,34 @@ public struct SMTPMailer: Mailer {
         self.tls = TLSContextCache(configuration: tlsConfiguration ?? .makeClientConfiguration())
     }
 
+    /// A mailer whose TLS trusts exactly the certificates in `trustRootsPEMFile` (a private CA of the relay; what
+    /// `TALLY_SMTP_CA_FILE` names) instead of the system's roots; `nil` keeps the system's. Certificate and host name
+    /// checks stay on either way. Throws `SMTPError.configuration` when the file cannot be read or holds no certificate,
+    /// so a wrong path stops start-up instead of failing every mail later.
+    public init(
+        configuration: SMTPConfiguration,
+        logger: Logger,
+        timeout: Duration = .seconds(30),
+        trustRootsPEMFile: String?
+    ) throws {
+        var tls: TLSConfiguration?
+        if let path = trustRootsPEMFile {
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(path)
+            } catch {
+                throw SMTPError.configuration("cannot read PEM certificates from \(path): \(error)")
+            }
+            guard !certificates.isEmpty else {
+                throw SMTPError.configuration("\(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.trustRoots = .certificates(certificates)
+            tls = client
+        }
+        self.init(configuration: configuration, logger: logger, timeout: timeout, tlsConfiguration: tls)
+    }
+
     public func send(_ message: MailMessage) async throws {
         try Self.validate(message)
         try SMTPConfiguration.validateAddress(configuration.from, role: "from address")
@@ -442,13 +470,35 @@ struct SMTPSession {
         return reply
     }
 
-    private func write(_ text: String, logAs: String? = nil) async throws {
+    private mutating func write(_ text: String, logAs: String? = nil) async throws {
         if let logAs { logger.trace("C: \(logAs)") }
         do {
             try await outbound.write(ByteBuffer(string: text))
         } catch {
+            // The first write after STARTTLS races the handshake: when the server's certificate is refused, the channel
+            // closes and the write only says "I/O on closed channel", while the reason waits in the inbound stream.
+            // Report that reason (issue 25: an untrusted relay logged no word of its certificate).
+            if let cause = await closingError() { throw cause }
             throw SMTPError.connection("cannot send to the server: \(error)")
         }
+    }
+
+    /// The error the inbound stream ended with, if it ended with one (the channel is closed: this does not wait long).
+    private mutating func closingError() async -> SMTPError? {
+        do {
+            while try await inbound.next() != nil {}
+        } catch {
+            return connectionError(error, waitingFor: nil)
+        }
+        return nil
+    }
+
+    private func connectionError(_ error: any Error, waitingFor command: String?) -> SMTPError {
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            return SMTPError.connection("TLS with \(configuration.host) failed: \(error)")
+        }
+        guard let command else { return SMTPError.connection("connection failed: \(error)") }
+        return SMTPError.connection("connection failed while waiting for the reply to \(redactedCommand(command)): \(error)")
     }
 
     private mutating func readReply(after command: String) async throws -> SMTPReply {
@@ -477,10 +527,7 @@ struct SMTPSession {
             do {
                 next = try await inbound.next()
             } catch {
-                if error is NIOSSLError {
-                    throw SMTPError.connection("TLS with \(configuration.host) failed: \(error)")
-                }
-                throw SMTPError.connection("connection failed while waiting for the reply to \(redactedCommand(command)): \(error)")
+                throw connectionError(error, waitingFor: command)
             }
             switch next {
             case .bytes(var bytes)?:

@@ -98,6 +98,7 @@ struct Serve: AsyncParsableCommand {
           TALLY_MASTER_KEY_FILE  a file holding it. Embedded SQLite with neither: $TALLY_DATA_DIR/master.key
                               is created (0600) on first start. PostgreSQL with neither: provider connections are off.
           TALLY_SMTP_URL      smtp://[user:password@]host[:port][?from=addr&starttls=true] or smtps://… to mail invites
+          TALLY_SMTP_CA_FILE  PEM certificates trusted for the SMTP relay's TLS instead of the system's (a private CA)
           TALLY_PUBLIC_URL    the URL people reach Tally at (links in mails; https makes cookies Secure)
           TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
           TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
@@ -118,6 +119,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (env TALLY_PORT, default 8080).") var port: String?
     @Option(name: .customLong("public-url"), help: "The URL people reach Tally at (env TALLY_PUBLIC_URL).") var publicURL: String?
     @Option(name: .customLong("smtp-url"), help: "SMTP server for invite mails (env TALLY_SMTP_URL).") var smtpURL: String?
+    @Option(name: .customLong("smtp-ca-file"), help: "PEM certificates to trust for the SMTP relay's TLS instead of the system's (env TALLY_SMTP_CA_FILE).") var smtpCAFile: String?
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -127,6 +129,7 @@ struct Serve: AsyncParsableCommand {
         flags[.port] = port
         flags[.publicURL] = publicURL
         flags[.smtpURL] = smtpURL
+        flags[.smtpCAFile] = smtpCAFile
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         try await withConfiguredStore(flags) { config, logger, store in
@@ -150,7 +153,14 @@ struct Serve: AsyncParsableCommand {
             options.maxCommitsInFlight = storeKind == "postgresql" ? 4 : 2
             if let url = config.smtpURL {
                 do {
-                    options.mailer = SMTPMailer(configuration: try SMTPConfiguration.parse(url), logger: logger)
+                    let configuration = try SMTPConfiguration.parse(url)
+                    // A relay with a private CA (TALLY_SMTP_CA_FILE): read at start-up, so a wrong file stops it here.
+                    do {
+                        options.mailer = try SMTPMailer(configuration: configuration, logger: logger,
+                                                        trustRootsPEMFile: config.smtpCAFile)
+                    } catch {
+                        fail("TALLY_SMTP_CA_FILE \(error)")
+                    }
                 } catch {
                     fail("TALLY_SMTP_URL \(error)")
                 }

@@ -22,6 +22,8 @@ public struct TallyConfig: Sendable {
     public var masterKey: String?
     public var masterKeyFile: String?
     public var smtpURL: String?
+    /// PEM file of the certificates to trust for the SMTP relay's TLS, instead of the system's (TALLY_SMTP_CA_FILE).
+    public var smtpCAFile: String?
     public var publicURL: String?
     public var sessionPolicy = SessionPolicy()
     public var auditRetentionDays = 365
@@ -72,7 +74,7 @@ public struct TallyConfig: Sendable {
         case databaseURL = "TALLY_DATABASE_URL", logLevel = "TALLY_LOG_LEVEL", timeZone = "TALLY_TIME_ZONE"
         case adminEmail = "TALLY_ADMIN_EMAIL", adminPassword = "TALLY_ADMIN_PASSWORD"
         case masterKey = "TALLY_MASTER_KEY", masterKeyFile = "TALLY_MASTER_KEY_FILE"
-        case smtpURL = "TALLY_SMTP_URL", publicURL = "TALLY_PUBLIC_URL"
+        case smtpURL = "TALLY_SMTP_URL", publicURL = "TALLY_PUBLIC_URL", smtpCAFile = "TALLY_SMTP_CA_FILE"
         case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
@@ -147,6 +149,7 @@ public struct TallyConfig: Sendable {
             }
             config.smtpURL = v
         }
+        config.smtpCAFile = value(.smtpCAFile, flag: "--smtp-ca-file")?.0
         if let (v, source) = value(.publicURL, flag: "--public-url") {
             guard (v.hasPrefix("http://") || v.hasPrefix("https://")), URLComponents(string: v)?.host?.isEmpty == false else {
                 throw Problem(source: source, reason: "must be the http(s) URL people reach Tally at, such as https://tally.example.com (got \"\(v)\")")

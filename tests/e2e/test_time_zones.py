@@ -28,6 +28,7 @@ from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, _accounts_tally, api_token, be
 
 NEW_YORK = "America/New_York"
 KOLKATA = "Asia/Kolkata"
+SANTIAGO = "America/Santiago"
 
 
 def ev(event_id, timestamp, m):
@@ -56,6 +57,11 @@ EVENTS = [
     ev("j6", "2026-06-30T20:00:00Z", 64),   # 07-01 01:30 IST, a whole UTC hour of July 1 (June 30 in UTC)
     ev("j4", "2026-07-15T12:00:00Z", 16),   # 07-15 17:30 IST
     ev("j5", "2026-07-31T18:30:00Z", 32),   # 08-01 00:00 IST (July 31 in UTC)
+    # Santiago: daylight saving starts at midnight, 2026-09-06T04:00Z (00:00 -04 becomes 01:00 -03).
+    ev("c1", "2026-09-06T03:30:00Z", 1),    # 09-05 23:30 -04
+    ev("c2", "2026-09-06T04:00:00Z", 2),    # 09-06 01:00 -03, the first instant of September 6
+    ev("c3", "2026-09-07T02:59:59Z", 4),    # 09-06 23:59:59 -03
+    ev("c4", "2026-09-07T03:00:00Z", 8),    # 09-07 00:00 -03
     # New York, fall back.
     ev("f1", "2026-11-01T03:59:59Z", 1),    # Sat 10-31 23:59:59 EDT (November in UTC)
     ev("f2", "2026-11-01T04:00:00Z", 2),    # Sun 11-01 00:00 EDT
@@ -67,7 +73,7 @@ EVENTS = [
 
 
 class Zones:
-    """One server; a read+ingest token per organization (UTC, New York, Kolkata), each holding EVENTS."""
+    """One server; a read+ingest token per organization (UTC, New York, Kolkata, Santiago), each holding EVENTS."""
 
     def __init__(self, server, browser):
         self.server = server
@@ -107,7 +113,7 @@ def zones(request):
             z = Zones(server, browser)
             z.org_ids["UTC"] = browser.me()["organization"]["id"]
             z.tokens["UTC"] = api_token(browser, scopes=("ingest", "read"))
-            for name, zone in (("New York", NEW_YORK), ("Kolkata", KOLKATA)):
+            for name, zone in (("New York", NEW_YORK), ("Kolkata", KOLKATA), ("Santiago", SANTIAGO)):
                 r = browser.api("POST", "/api/v1/organizations", json={"name": name, "time_zone": zone})
                 assert r.status_code == 201 and r.json()["time_zone"] == zone, f"{r.status_code} {r.text[:300]}"
                 z.org_ids[zone] = r.json()["id"]
@@ -263,6 +269,30 @@ def test_kolkata_months_begin_at_1830_utc(zones):
         ("2026-06", 5, 79000, 500, D("0.2025")),     # j3, j0, j1, j2, j6: 79 × 0.0025 + 0.005
         ("2026-07", 2, 48000, 200, D("0.122")),      # j4, j5
     ]
+
+
+# -- America/Santiago: a day without a midnight ------------------------------------------------------------
+
+def test_santiago_day_that_skips_midnight_begins_at_0100(zones):
+    # 2026-09-06 runs from 01:00 -03 (04:00Z) to 2026-09-07 00:00 -03 (03:00Z): 23 hours. 23:30 on 09-05 (c1, at
+    # 03:30Z) is not part of it.
+    day = zones.summary(SANTIAGO, **{"from": "2026-09-06", "to": "2026-09-07"})
+    assert (day["from"], day["to"]) == ("2026-09-06T04:00:00Z", "2026-09-07T03:00:00Z")
+    assert totals(day) == (2, 6000, 200, D("0.017"))   # c2, c3: 6 × 0.0025 + 0.002
+    listed = zones.get(SANTIAGO, "/api/v1/events", **{"from": "2026-09-06", "to": "2026-09-07"})
+    assert [e["id"] for e in listed["data"]] == ["c3", "c2"]
+
+    expected = [
+        ("2026-09-05", 1, 1000, 100, D("0.0035")),   # c1
+        ("2026-09-06", 2, 6000, 200, D("0.017")),    # c2, c3
+        ("2026-09-07", 1, 8000, 100, D("0.021")),    # c4: 8 × 0.0025 + 0.001
+    ]
+    days = zones.summary(SANTIAGO, group_by="day", **{"from": "2026-09-05", "to": "2026-09-08"})
+    assert (days["from"], days["to"]) == ("2026-09-05T04:00:00Z", "2026-09-08T03:00:00Z")
+    assert buckets(days, "day") == expected
+    # User and feature together have no rollup: these buckets come from the raw events.
+    raw = zones.summary(SANTIAGO, group_by="day,user,feature", **{"from": "2026-09-05", "to": "2026-09-08"})
+    assert buckets(raw, "day") == expected
 
 
 # -- the dashboard's usage explorer ----------------------------------------------------------------------------

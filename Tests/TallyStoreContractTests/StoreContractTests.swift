@@ -224,8 +224,8 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
         }
     }
 
-    /// The summary from rollups equals the same sums computed from the raw events, for every grouping, in UTC.
-    /// (Other zones: `summaryInOtherZonesHasHandWrittenBuckets`, whose expectations do not use Tally's zone code.)
+    /// The summary from rollups equals the same sums computed from the raw events, for every grouping and zone, with
+    /// periods named by Foundation's calendar. (Hand-written buckets: `summaryInOtherZonesHasHandWrittenBuckets`.)
     @Test(arguments: StoreKind.available)
     func summaryEqualsSumsOfRawEvents(kind: StoreKind) async throws {
         try await kind.withStore { store in
@@ -255,25 +255,35 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
             let cases: [(TimeGrain?, [UsageDimension], DimensionFilters, String, String, String)] = [
                 (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC"),
                 (nil, [.provider, .project], [:], "2026-11-18T07:20:00Z", "2026-11-21T13:45:00Z", "UTC"),
-                (.day, [.feature], [.provider: ["openai"]], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC"),
-                (.week, [.user], [:], "2026-11-17T00:00:00Z", "2026-11-23T00:00:00Z", "UTC"),
+                (.day, [.feature], [.provider: ["openai"]], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "Asia/Kolkata"),
+                (.week, [.user], [:], "2026-11-17T00:00:00Z", "2026-11-23T00:00:00Z", "America/New_York"),
                 (.month, [.status, .user, .feature], [.project: [web.id]], "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z", "UTC"),
                 // Whole UTC days from the daily tables, the hours and minutes around them from hourly and raw.
-                (nil, [.model, .feature], [:], "2026-11-17T23:00:00Z", "2026-11-21T10:15:00Z", "UTC"),
-                (.month, [.provider], [:], "2026-10-31T04:00:00Z", "2026-11-22T03:30:00Z", "UTC"),
+                (nil, [.model, .feature], [:], "2026-11-17T23:00:00Z", "2026-11-21T10:15:00Z", "Europe/Berlin"),
+                (.month, [.provider], [:], "2026-10-31T04:00:00Z", "2026-11-22T03:30:00Z", "America/New_York"),
                 (.week, [], [.feature: ["chat"]], "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "UTC"),
+                (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "Asia/Kolkata"),
             ]
             for (grain, dims, filters, from, to, zone) in cases {
                 let query = SummaryQuery(organizationID: org.id, from: at(from), to: at(to), timeZone: TimeZoneRules(identifier: zone)!,
                                          grain: grain, dimensions: dims, filters: filters)
                 let result = try await store.summary(query)
-                var expected = SummaryAccumulator(dimensions: dims)
+                // The expectation: every event in range summed into its group, the period named by Foundation's ISO
+                // 8601 calendar (not Tally's TimeZoneRules, PeriodLabel or SummaryAccumulator).
+                var expected: [String: UsageMetrics] = [:]
+                var expectedTotals = UsageMetrics()
                 for e in events where e.event.timestamp >= query.from && e.event.timestamp < query.to {
-                    guard filters.allSatisfy({ d, values in values.contains(RollupTable.keyValue(d, of: e)) }) else { continue }
-                    let period = grain.map { PeriodLabel.label(query.timeZone.localDate(of: e.event.timestamp), grain: $0) }
-                    try expected.add(period: period, values: dims.map { RollupTable.keyValue($0, of: e) }, metrics: UsageMetrics(e))
+                    guard filters.allSatisfy({ d, values in values.contains(dimensionValue(d, e) ?? "") }) else { continue }
+                    let period = grain.map { calendarLabel(e.event.timestamp, zone: zone, grain: $0) }
+                    expected[groupKey(period, dims.map { dimensionValue($0, e) }), default: UsageMetrics()] += UsageMetrics(e)
+                    expectedTotals += UsageMetrics(e)
                 }
-                #expect(try result == expected.result(), "\(grain.map(\.rawValue) ?? "-") \(dims) \(zone)")
+                var got: [String: UsageMetrics] = [:]
+                for g in result.groups { got[groupKey(g.period, dims.map { g.values[$0] ?? nil })] = g.metrics }
+                let label = "\(grain.map(\.rawValue) ?? "-") \(dims) \(zone)"
+                #expect(got.count == result.groups.count, "a group appears twice: \(label)")
+                #expect(got == expected, "\(label)")
+                #expect(result.totals == expectedTotals, "\(label)")
                 #expect(result.totals.requests > 0)
             }
             let elsewhere = SummaryQuery(organizationID: "org_other", from: at("2026-11-01T00:00:00Z"), to: at("2026-12-01T00:00:00Z"),
@@ -463,6 +473,42 @@ func stored(_ id: String, _ time: String, org: String, project: Project, model: 
             #expect(total.inputTokens == 4 * 5 * 20 * 100)
         }
     }
+}
+
+/// An event's value of a dimension as a summary group names it (nil when it has none), written out here rather than
+/// taken from the rollup code.
+func dimensionValue(_ d: UsageDimension, _ e: StoredEvent) -> String? {
+    let value: String?
+    switch d {
+    case .provider: value = e.event.provider
+    case .model: value = e.event.model
+    case .project: value = e.projectID
+    case .feature: value = e.event.attribution.feature
+    case .user: value = e.event.attribution.user
+    case .status: value = e.event.outcome.status.rawValue
+    case .apiKey: value = e.event.attribution.apiKey
+    case .environment: value = e.event.attribution.environment
+    case .source: value = e.event.source.rawValue
+    }
+    return value?.isEmpty == false ? value : nil
+}
+
+func groupKey(_ period: String?, _ values: [String?]) -> String {
+    ([period ?? "-"] + values.map { $0 ?? "(none)" }).joined(separator: "|")
+}
+
+/// The label of the day, week (its Monday) or month an instant falls in, in `zone`, by Foundation's ISO 8601 calendar.
+func calendarLabel(_ instant: Instant, zone: String, grain: TimeGrain) -> String {
+    var calendar = Calendar(identifier: .iso8601)
+    calendar.timeZone = TimeZone(identifier: zone)!
+    let date = Date(timeIntervalSince1970: TimeInterval(instant.seconds))
+    let start: Date = switch grain {
+    case .day: date
+    case .week: calendar.dateInterval(of: .weekOfYear, for: date)!.start
+    case .month: calendar.dateInterval(of: .month, for: date)!.start
+    }
+    let c = calendar.dateComponents([.year, .month, .day], from: start)
+    return grain == .month ? String(format: "%04d-%02d", c.year!, c.month!) : String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
 }
 
 struct SplitMix {

@@ -18,6 +18,7 @@ future), so the answers do not depend on the hour or day the tests run. The summ
 month only (no hourly grain); the hours of the 23- and 25-hour days are checked through the range a one-day
 `from`/`to` stands for.
 """
+import html.parser
 import tempfile
 from decimal import Decimal
 
@@ -91,10 +92,13 @@ class Zones:
         assert doc["time_zone"] == zone, doc["time_zone"]
         return doc
 
-    def dashboard_export(self, zone, **params):
-        """The usage explorer's JSON export, signed in with the organization `zone` current."""
+    def switch(self, zone):
         r = self.browser.api("POST", f"/api/v1/organizations/{self.org_ids[zone]}/switch")
         assert r.status_code == 204, f"switch to {zone}: {r.status_code} {r.text[:300]}"
+
+    def dashboard_export(self, zone, **params):
+        """The usage explorer's JSON export, signed in with the organization `zone` current."""
+        self.switch(zone)
         r = self.browser.get("/usage/export", params=dict(format="json", **params))
         assert r.status_code == 200, f"/usage/export {params}: {r.status_code} {r.text[:500]}"
         doc = r.json()
@@ -295,7 +299,64 @@ def test_santiago_day_that_skips_midnight_begins_at_0100(zones):
     assert buckets(raw, "day") == expected
 
 
-# -- the dashboard's usage explorer ----------------------------------------------------------------------------
+# -- the dashboard ------------------------------------------------------------------------------------------------
+
+class _EventRows(html.parser.HTMLParser):
+    """(data-event-id, text of td[data-col=time]) of each row of table#events-table (tests/e2e/DASHBOARD.md)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+        self._in_time = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and a.get("data-event-id"):
+            self.rows.append([a["data-event-id"], ""])
+        elif tag == "td":
+            self._in_time = a.get("data-col") == "time" and bool(self.rows)
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._in_time = False
+
+    def handle_data(self, data):
+        if self._in_time:
+            self.rows[-1][1] += data
+
+
+def event_rows(zones, zone, **params):
+    zones.switch(zone)
+    r = zones.browser.get("/events", params=params)
+    assert r.status_code == 200, f"/events {params}: {r.status_code} {r.text[:300]}"
+    parser = _EventRows()
+    parser.feed(r.text)
+    return [(event_id, time.strip()) for event_id, time in parser.rows]
+
+
+def test_events_page_shows_local_days_and_local_times(zones):
+    # A custom range is inclusive local dates; times are shown in the organization's zone.
+    assert event_rows(zones, NEW_YORK, preset="custom", **{"from": "2026-03-08", "to": "2026-03-08"}) == [
+        ("s5", "2026-03-08 23:59:59"),   # EDT
+        ("s4", "2026-03-08 03:00:00"),   # EDT, one second after s3
+        ("s3", "2026-03-08 01:59:59"),   # EST
+        ("s2", "2026-03-08 00:00:00"),   # EST
+    ]
+    assert event_rows(zones, NEW_YORK, preset="custom", **{"from": "2026-11-01", "to": "2026-11-01"}) == [
+        ("f5", "2026-11-01 23:30:00"),   # EST
+        ("f4", "2026-11-01 01:30:00"),   # EST, the second 01:30
+        ("f3", "2026-11-01 01:30:00"),   # EDT, the first 01:30
+        ("f2", "2026-11-01 00:00:00"),   # EDT
+    ]
+    assert event_rows(zones, KOLKATA, preset="custom", **{"from": "2026-07-01", "to": "2026-07-01"}) == [
+        ("j6", "2026-07-01 01:30:00"),
+        ("j2", "2026-07-01 00:01:00"),
+    ]
+    assert event_rows(zones, SANTIAGO, preset="custom", **{"from": "2026-09-06", "to": "2026-09-06"}) == [
+        ("c3", "2026-09-06 23:59:59"),
+        ("c2", "2026-09-06 01:00:00"),   # the day's first instant: 00:00 does not exist
+    ]
+
 
 def test_usage_explorer_uses_the_organization_zone(zones):
     # A custom range takes inclusive local dates: 03-07 through 03-09 is [03-07 05:00Z, 03-10 04:00Z) in New York.

@@ -1,14 +1,16 @@
 """Local days, weeks and months through the API and the dashboard in time zones other than UTC (issue 25, point 3).
 
 An organization's `time_zone` decides where the summary's day/week/month buckets begin, what a `YYYY-MM-DD` bound
-of `from`/`to` means, and the usage explorer's ranges and periods. Three organizations on one server hold the same
-events: one in America/New_York, one in Asia/Kolkata (UTC+05:30) and the Default one in UTC, whose answers show that
-the events really straddle the edges in question. Every expected bucket below is written by hand:
+of `from`/`to` means, the usage explorer's ranges and periods, and the events page's ranges and times. Four
+organizations on one server hold the same events: one in America/New_York, one in Asia/Kolkata (UTC+05:30), one in
+America/Santiago (daylight saving starts at midnight) and the Default one in UTC, whose answers show that the events
+really straddle the edges in question. Every expected bucket below is written by hand:
 
 - Local times come from the published rules, worked out by hand in the comments: New York is UTC-5 (EST) until
   2026-03-08T07:00Z (02:00 EST becomes 03:00 EDT, so March 8 has 23 hours), UTC-4 (EDT) until 2026-11-01T06:00Z
   (02:00 EDT becomes 01:00 EST, so November 1 has 25 hours), then UTC-5; Kolkata is UTC+05:30 all year, so its
-  midnight is 18:30Z, in the middle of a UTC hour.
+  midnight is 18:30Z, in the middle of a UTC hour; Santiago is UTC-4 until 2026-09-06T04:00Z, when 00:00 becomes
+  01:00 UTC-3, so September 6 has no midnight and 23 hours.
 - Money is OpenAI's published list price for gpt-4o (https://openai.com/api/pricing/): $2.50 per million input
   tokens, $10.00 per million output tokens. Every event has 1,000·m input tokens (m a power of two, so a bucket's
   input names its events) and 100 output tokens: it costs m × $0.0025 + $0.001.
@@ -16,7 +18,8 @@ the events really straddle the edges in question. Every expected bucket below is
 The events are at fixed past instants (2026-03 to 2026-11; ingestion refuses only timestamps more than 24 hours in the
 future), so the answers do not depend on the hour or day the tests run. The summary API buckets by day, week and
 month only (no hourly grain); the hours of the 23- and 25-hour days are checked through the range a one-day
-`from`/`to` stands for.
+`from`/`to` stands for, and events inside whole UTC hours of a local day (s5, f5, a2, j6) come from the hourly
+rollups, whose local day Tally computes in SQL from the zone's offset.
 """
 import html.parser
 import tempfile

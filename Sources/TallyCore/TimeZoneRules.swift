@@ -32,6 +32,12 @@ public struct TimeZoneRules: Sendable, Equatable {
         // one correction pass settles it for every real zone (transitions are hours apart).
         var guess = Instant(seconds: localSeconds - offsetSeconds(at: Instant(seconds: localSeconds)))
         guess = Instant(seconds: localSeconds - offsetSeconds(at: guess))
+        // Where daylight saving starts at midnight (America/Santiago, America/Havana), 00:00 never happens and the
+        // guess west of UTC lands an hour early, in the day before (09-05 23:00 -04 for Santiago's 09-06): that day
+        // ran until the transition, so the transition is this day's first instant.
+        if localDate(of: guess).daysSinceEpoch < date.daysSinceEpoch, let next = nextTransition(after: guess) {
+            return next
+        }
         return guess
     }
 

@@ -67,6 +67,19 @@ import Testing
         #expect(berlin.startOfDay(CivilDate(year: 2026, month: 3, day: 30)).rfc3339 == "2026-03-29T22:00:00Z")
         let kolkata = try #require(TimeZoneRules(identifier: "Asia/Kolkata"))
         #expect(kolkata.startOfDay(CivilDate(year: 2026, month: 11, day: 20)).rfc3339 == "2026-11-19T18:30:00Z")
+        // Where daylight saving starts at midnight, 00:00 does not exist: the day begins at 01:00, the transition.
+        // America/Santiago: 2026-09-05 23:59:59 -04 is followed by 2026-09-06 01:00 -03 (04:00Z).
+        let santiago = try #require(TimeZoneRules(identifier: "America/Santiago"))
+        #expect(santiago.startOfDay(CivilDate(year: 2026, month: 9, day: 6)).rfc3339 == "2026-09-06T04:00:00Z")
+        #expect(santiago.startOfDay(CivilDate(year: 2026, month: 9, day: 7)).rfc3339 == "2026-09-07T03:00:00Z")
+        // Its fall-back repeats 23:00-24:00 of 04-04; midnight of 04-05 happens once, at 00:00 -04.
+        #expect(santiago.startOfDay(CivilDate(year: 2026, month: 4, day: 5)).rfc3339 == "2026-04-05T04:00:00Z")
+        // America/Havana: 2026-03-07 23:59:59 -05 is followed by 2026-03-08 01:00 -04 (05:00Z).
+        let havana = try #require(TimeZoneRules(identifier: "America/Havana"))
+        #expect(havana.startOfDay(CivilDate(year: 2026, month: 3, day: 8)).rfc3339 == "2026-03-08T05:00:00Z")
+        // Asia/Beirut, east of UTC: 2026-03-28 23:59:59 +02 is followed by 2026-03-29 01:00 +03 (22:00Z).
+        let beirut = try #require(TimeZoneRules(identifier: "Asia/Beirut"))
+        #expect(beirut.startOfDay(CivilDate(year: 2026, month: 3, day: 29)).rfc3339 == "2026-03-28T22:00:00Z")
     }
 }
 

@@ -140,6 +140,11 @@ struct Serve: AsyncParsableCommand {
             try await store.migrate()
             let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
             let storeKind = if case .postgres = config.database { "postgresql" } else { "sqlite" }
+            if Instant.clockOffsetSeconds != 0 {
+                logger.warning("the clock is shifted for testing: never set TALLY_CLOCK_OFFSET_SECONDS in production", metadata: [
+                    "offset_seconds": "\(Instant.clockOffsetSeconds)", "now": "\(Instant.now.rfc3339)",
+                ])
+            }
             logger.notice("tally starting", metadata: [
                 "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
             ])

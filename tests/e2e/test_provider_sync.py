@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import requests
 
+import clock
 from conftest import (ADMIN_EMAIL, ADMIN_PASSWORD, PG_URL, _accounts_tally, api_token, bearer, signed_in)
 from standins.usage_reports import DAY, ENDPOINTS
 
@@ -628,6 +629,7 @@ def test_a_new_connection_is_backfilled_at_once(sqlite_site, usage_report_standi
     owner = signed_in(server)
     oai = usage_report_standins["openai"]
     time.sleep(2.5)  # past the service's first (empty) pass
+    began = int(clock.timestamp())  # Tally's clock (TALLY_CLOCK_OFFSET_SECONDS): the run starts after this
     conn = connect(owner, "openai", oai)
     added = time.time()
     done = []
@@ -637,10 +639,10 @@ def test_a_new_connection_is_backfilled_at_once(sqlite_site, usage_report_standi
     assert done, f"no backfill run within 15 s: {runs(owner, conn)}"
     run = done[-1]
     assert run["trigger"] == "backfill" and run["status"] == "succeeded", run
-    now = int(time.time())
-    today = now - now % DAY
-    # The last 7 days up to now, widened to whole UTC days.
-    assert ts_of(run["to"]) == today + DAY, run
+    now = int(clock.timestamp())
+    # The last 7 days up to now, widened to whole UTC days (the run's day: it may have begun before a UTC midnight).
+    today = ts_of(run["to"]) - DAY
+    assert today in (began - began % DAY, now - now % DAY), (run, began, now)
     assert ts_of(run["from"]) in (today - 7 * DAY, today - 6 * DAY), run
     calls = oai.recorded(COMPLETIONS)
     assert calls and int(calls[0].query["start_time"]) == ts_of(run["from"]), calls

@@ -110,6 +110,7 @@ struct Serve: AsyncParsableCommand {
           TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
           TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
                                             loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
+          TALLY_CLOCK_OFFSET_SECONDS        tests only, never in production: whole seconds added to the clock (scripts/test-at-clock)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )

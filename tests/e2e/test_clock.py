@@ -24,14 +24,15 @@ def test_records_invites_and_mail_dates_follow_the_shifted_clock(sqlite_site, sm
     owner = signed_in(server)
     r = owner.api("POST", "/api/v1/projects", json={"name": "clocked"})
     assert r.status_code == 201, r.text
-    created = unix(r.json()["created_at"])
+    project = r.json()
+    created = unix(project["created_at"])
     r = owner.api("POST", "/api/v1/invites", json={"email": "tic@example.test", "role": "viewer"})
     assert r.status_code == 201, r.text
     expires = unix(r.json()["invite"]["expires_at"])
     mail = smtp_sink.wait_for(1)[0]["message"]
     after = time.time()
     window = (before + SHIFT - 1, after + SHIFT + 1)  # whole seconds on the wire
-    assert window[0] <= created <= window[1], f"project created_at {r.json()} is not real time {SHIFT:+} s"
+    assert window[0] <= created <= window[1], f"project created_at {project['created_at']} is not real time {SHIFT:+} s"
     week = 7 * 86_400
     assert window[0] + week <= expires <= window[1] + week, "an invite lasts 7 days from the shifted now"
     dated = email.utils.parsedate_to_datetime(mail["Date"]).timestamp()

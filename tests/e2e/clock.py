@@ -42,3 +42,18 @@ def now():
 def today():
     """Today's UTC date on the test clock."""
     return now().date()
+
+
+def clear_of_midnight(margin_seconds):
+    """Return at once, or, in a UTC day's last `margin_seconds`, once the next day has begun (watching this clock).
+
+    For data that must stay "today" while tests read it back for a while: posted a minute before midnight, it is
+    yesterday's for every test after it. The wait ends within `margin_seconds` (keep it under pytest's timeout)."""
+    today_ = today()
+    midnight = datetime.datetime.combine(today_ + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc)
+    if (midnight - now()).total_seconds() > margin_seconds:
+        return
+    deadline = time.monotonic() + margin_seconds + 5
+    while today() == today_:
+        assert time.monotonic() < deadline, "the test clock did not reach the next day"
+        time.sleep(0.1)

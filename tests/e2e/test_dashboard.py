@@ -142,6 +142,9 @@ def data(site):
     r = owner.api("POST", "/api/v1/projects", json={"name": "batch"})
     assert r.status_code in (201, 409), r.text
     d = Data(site, token, [])
+    # This module reads "today" and "this cycle" back for a few minutes: events posted just before a UTC midnight were
+    # yesterday's for the tests after it (scripts/test-at-clock 2026-12-31T23:59:00Z). Post them on the next day then.
+    clock.clear_of_midnight(240)
     now = clock.now().replace(microsecond=0)
     d.post(build_events(now, uuid.uuid4().hex[:6]))
     today = now.date()

@@ -44,16 +44,19 @@ def today():
     return now().date()
 
 
-def clear_of_midnight(margin_seconds):
-    """Return at once, or, in a UTC day's last `margin_seconds`, once the next day has begun (watching this clock).
+def clear_of_midnight(margin_seconds, settle_seconds=0):
+    """Return at once, or, in a UTC day's last `margin_seconds`, once the next day has begun (watching this clock);
+    and not before `settle_seconds` of the day have passed.
 
     For data that must stay "today" while tests read it back for a while: posted a minute before midnight, it is
-    yesterday's for every test after it. The wait ends within `margin_seconds` (keep it under pytest's timeout)."""
-    today_ = today()
-    midnight = datetime.datetime.combine(today_ + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc)
-    if (midnight - now()).total_seconds() > margin_seconds:
-        return
-    deadline = time.monotonic() + margin_seconds + 5
-    while today() == today_:
-        assert time.monotonic() < deadline, "the test clock did not reach the next day"
+    yesterday's for every test after it; squeezed between midnight and now, it needs a few seconds of day to fit.
+    The wait ends within `margin_seconds` + `settle_seconds` (keep that under pytest's timeout)."""
+    start = now()
+    midnight = datetime.datetime.combine(start.date() + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc)
+    if (midnight - start).total_seconds() > margin_seconds:
+        midnight -= datetime.timedelta(days=1)  # today's: only the settling time can be left to wait for
+    ready = midnight + datetime.timedelta(seconds=settle_seconds)
+    deadline = time.monotonic() + margin_seconds + settle_seconds + 5
+    while now() < ready:
+        assert time.monotonic() < deadline, f"the test clock did not reach {ready}"
         time.sleep(0.1)

@@ -143,8 +143,10 @@ def data(site):
     assert r.status_code in (201, 409), r.text
     d = Data(site, token, [])
     # This module reads "today" and "this cycle" back for a few minutes: events posted just before a UTC midnight were
-    # yesterday's for the tests after it (scripts/test-at-clock 2026-12-31T23:59:00Z). Post them on the next day then.
-    clock.clear_of_midnight(240)
+    # yesterday's for the tests after it (scripts/test-at-clock 2026-12-31T23:59:00Z). Post them on the next day then,
+    # and not in its first 15 s: today's 12 events, squeezed after midnight at whole seconds, shared timestamps there
+    # (so "newest first" had no single answer).
+    clock.clear_of_midnight(240, settle_seconds=15)
     now = clock.now().replace(microsecond=0)
     d.post(build_events(now, uuid.uuid4().hex[:6]))
     today = now.date()

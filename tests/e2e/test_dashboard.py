@@ -146,7 +146,7 @@ def data(site):
     # yesterday's for the tests after it (scripts/test-at-clock 2026-12-31T23:59:00Z). Post them on the next day then,
     # and not in its first 15 s: today's 12 events, squeezed after midnight at whole seconds, shared timestamps there
     # (so "newest first" had no single answer).
-    clock.clear_of_midnight(240, settle_seconds=15)
+    clock.clear_of_midnight(180, settle_seconds=15)  # at most 195 s, inside the first test's 300 s timeout
     now = clock.now().replace(microsecond=0)
     d.post(build_events(now, uuid.uuid4().hex[:6]))
     today = now.date()

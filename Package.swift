@@ -40,6 +40,7 @@ let package = Package(
         .target(
             name: "TallyMail",
             dependencies: [
+                "TallyCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

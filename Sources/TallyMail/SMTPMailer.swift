@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
+import TallyCore
 
 /// Sends mail through an SMTP relay (RFC 5321) with SwiftNIO: one connection per message.
 ///
@@ -338,7 +339,8 @@ struct SMTPSession {
         let rendered = SMTPMailer.render(
             message,
             from: configuration.from,
-            date: Date(),
+            // Instant.now, not Date(): the one wall clock, which tests may shift (TALLY_CLOCK_OFFSET_SECONDS).
+            date: Date(timeIntervalSince1970: Double(Instant.now.microseconds) / 1_000_000),
             messageID: SMTPMailer.makeMessageID(from: configuration.from),
             transferEncoding: encoding
         )

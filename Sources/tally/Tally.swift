@@ -111,6 +111,7 @@ struct Serve: AsyncParsableCommand {
           TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
           TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
                                             loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
+          TALLY_CLOCK_OFFSET_SECONDS        tests only, never in production: whole seconds added to the clock (scripts/test-at-clock)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
     )
@@ -143,6 +144,11 @@ struct Serve: AsyncParsableCommand {
             try await store.migrate()
             let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
             let storeKind = if case .postgres = config.database { "postgresql" } else { "sqlite" }
+            if Instant.clockOffsetSeconds != 0 {
+                logger.warning("the clock is shifted for testing: never set TALLY_CLOCK_OFFSET_SECONDS in production", metadata: [
+                    "offset_seconds": "\(Instant.clockOffsetSeconds)", "now": "\(Instant.now.rfc3339)",
+                ])
+            }
             logger.notice("tally starting", metadata: [
                 "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
             ])

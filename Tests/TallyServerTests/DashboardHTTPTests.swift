@@ -42,6 +42,15 @@ import TallyStoreSQL
         """
     }
 
+    /// Posting `events()` and reading the pages back must happen on one UTC day: a test straddling midnight posted
+    /// "today" and then read the next day's empty cards (seen with scripts/test-at-clock at 23:59:45). A test takes
+    /// seconds, so in a day's last `margin` seconds this waits, watching the clock, until the next day has begun.
+    func clearOfMidnight(margin: Int64 = 30) async throws {
+        let next = (floorDiv(Instant.now.seconds, 86_400) + 1) * 86_400
+        guard next - Instant.now.seconds <= margin else { return }
+        while Instant.now.seconds < next { try await Task.sleep(for: .milliseconds(50)) }  // ends within `margin` s
+    }
+
     @Test func signedOutPagesGoToSignInAndComeBack() async throws {
         let f = try await AccountsFixture.make()
         _ = try await signedInOwner(f)
@@ -67,6 +76,7 @@ import TallyStoreSQL
             let empty = try await client.send(.get, "/", browser: &b)
             #expect(empty.status == .ok && empty.text.contains(#"id="getting-started""#))
 
+            try await clearOfMidnight()
             try await post(client, token, events())
             let page = try await client.send(.get, "/", browser: &b)
             #expect(page.status == .ok && !page.text.contains("getting-started"))
@@ -91,6 +101,7 @@ import TallyStoreSQL
         let token = try await signedInOwner(f)
         try await f.app().test(.router) { client in
             var b = try await client.signIn("ada@example.com")
+            try await clearOfMidnight()
             try await post(client, token, events())
             let page = try await client.send(.get, "/usage?group_by=feature&grain=none&preset=today", browser: &b)
             #expect(page.status == .ok)
@@ -192,6 +203,7 @@ import TallyStoreSQL
             #expect(bad.status == .badRequest && bad.json?["error"]?["details"]?.arrayValue?.first?["field"] == .string("billing_cycle_day"))
             let ok = try await client.send(.patch, "/api/v1/organization", browser: &b, json: #"{"billing_cycle_day":"15"}"#)
             #expect(ok.status == .ok && ok.json?["billing_cycle_day"] == .number("15"))
+            try await clearOfMidnight()
             try await post(client, token, events())
             let page = try await client.send(.get, "/", browser: &b)
             let from = try #require(attribute("data-from", after: #"id="cycle""#, in: page.text))

@@ -24,6 +24,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+import clock
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, AccountsTally, Browser, api_token, bearer, signed_in
 from standins.provider_models import REJECTION
 from webdriver import png_size
@@ -141,7 +142,12 @@ def data(site):
     r = owner.api("POST", "/api/v1/projects", json={"name": "batch"})
     assert r.status_code in (201, 409), r.text
     d = Data(site, token, [])
-    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    # This module reads "today" and "this cycle" back for a few minutes: events posted just before a UTC midnight were
+    # yesterday's for the tests after it (scripts/test-at-clock 2026-12-31T23:59:00Z). Post them on the next day then,
+    # and not in its first 15 s: today's 12 events, squeezed after midnight at whole seconds, shared timestamps there
+    # (so "newest first" had no single answer).
+    clock.clear_of_midnight(180, settle_seconds=15)  # at most 195 s, inside the first test's 300 s timeout
+    now = clock.now().replace(microsecond=0)
     d.post(build_events(now, uuid.uuid4().hex[:6]))
     today = now.date()
     totals = d.summary(today.isoformat(), (today + datetime.timedelta(days=1)).isoformat())["totals"]
@@ -151,7 +157,7 @@ def data(site):
 
 
 def today_utc():
-    return datetime.datetime.now(UTC).date()
+    return clock.today()
 
 
 def custom_range(days_back=45):
@@ -475,10 +481,10 @@ def test_getting_started_snippet_posts_an_event(driver, fresh_server):
 
 def test_overview_cards_and_top_tables_equal_the_api(driver, site, data):
     sign_in(driver, site)
-    asked = datetime.datetime.now(UTC)
+    asked = clock.now()
     driver.get(site.url + "/")
     cycle = driver.wait_css("#cycle")
-    answered = datetime.datetime.now(UTC)
+    answered = clock.now()
     frm, to = cycle.get_attribute("data-from"), cycle.get_attribute("data-to")
     start, end = datetime.datetime.fromisoformat(frm), datetime.datetime.fromisoformat(to)
     assert start.astimezone(UTC).time() == datetime.time(0, 0), f"the cycle starts at local midnight (UTC): {frm}"
@@ -711,7 +717,7 @@ def test_a_new_event_appears_on_the_events_page_without_reload(driver, site, dat
                                                "return s && s.textContent.startsWith('Live:')"),
                     15, "#live-status saying the /events/live stream is open")
     event_id = "live-" + uuid.uuid4().hex[:10]
-    data.post([{"id": event_id, "timestamp": rfc3339(datetime.datetime.now(UTC)), "provider": "google",
+    data.post([{"id": event_id, "timestamp": rfc3339(clock.now()), "provider": "google",
                 "model": "gemini-2.5-flash", "project": "web", "feature": "live", "input_tokens": 4321,
                 "output_tokens": 321}])
     first = "const tr = document.querySelector('table#events-table tbody tr[data-event-id]'); return tr && tr.dataset.eventId"

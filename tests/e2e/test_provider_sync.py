@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import requests
 
+import clock
 from conftest import (ADMIN_EMAIL, ADMIN_PASSWORD, PG_URL, _accounts_tally, api_token, bearer, signed_in,
                       wait_until)
 from standins.usage_reports import DAY, ENDPOINTS, Number
@@ -793,15 +794,16 @@ def test_a_new_connection_is_backfilled_at_once(sqlite_site, usage_report_standi
     sentinel = connect(owner, "anthropic", usage_report_standins["anthropic"], name="sentinel")
     wait_until(lambda: [r for r in runs(owner, sentinel) if r["finished_at"]], 30, "the sentinel's backfill",
                interval=0.2)
+    began = int(clock.timestamp())  # Tally's clock (TALLY_CLOCK_OFFSET_SECONDS): the run starts after this
     conn = connect(owner, "openai", oai)
     done = wait_until(lambda: [r for r in runs(owner, conn) if r["finished_at"]], 15,
                       "the new connection's backfill run (the interval is 1 h)", interval=0.2)
     run = done[-1]
     assert run["trigger"] == "backfill" and run["status"] == "succeeded", run
-    now = int(time.time())
-    today = now - now % DAY
-    # The last 7 days up to now, widened to whole UTC days.
-    assert ts_of(run["to"]) == today + DAY, run
+    now = int(clock.timestamp())
+    # The last 7 days up to now, widened to whole UTC days (the run's day: it may have begun before a UTC midnight).
+    today = ts_of(run["to"]) - DAY
+    assert today in (began - began % DAY, now - now % DAY), (run, began, now)
     assert ts_of(run["from"]) in (today - 7 * DAY, today - 6 * DAY), run
     calls = oai.recorded(COMPLETIONS)
     assert calls and int(calls[0].query["start_time"]) == ts_of(run["from"]), calls

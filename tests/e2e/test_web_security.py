@@ -2,7 +2,6 @@
 TALLY_METRICS_TOKEN, Secure cookies from an https TALLY_PUBLIC_URL, private files in a data directory that already
 existed, no secrets in a debug log, and scripts/check-attributes seeing the helpers that write attributes unescaped."""
 import base64
-import datetime
 import hashlib
 import os
 import re
@@ -21,6 +20,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+import clock
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BIN, AccountsTally, Browser, api_token, bearer, free_port, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def test_in_a_browser_hostile_ids_and_names_stay_text_inline_scripts_are_refused
     try:
         owner = signed_in(server)
         token = api_token(owner, scopes=("ingest", "read"))
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         r = requests.post(server.url + "/api/v1/events", headers=bearer(token), timeout=30, json=[
             {"id": HOSTILE, "timestamp": now, "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1, "output_tokens": 1}])
         assert r.status_code == 200, r.text

@@ -210,6 +210,11 @@ public struct TallyConfig: Sendable {
                 throw Problem(source: source, reason: "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these")
             }
         }
+        // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
+        // here makes a bad value a one-line start-up error instead of a trap at the first clock read.
+        if case .failure(let problem) = Instant.parseClockOffset(environment[Instant.clockOffsetVariable]) {
+            throw Problem(source: Instant.clockOffsetVariable, reason: problem.reason)
+        }
         return config
     }
 }

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import clock  # tests/e2e/clock.py: the clock Tally is told to use
+
 PROVIDERS = ("openai", "anthropic", "google")
 
 OPENAI_MODELS = [
@@ -202,7 +204,7 @@ class ProviderStandIn:
                 return 200, common, {"object": "list", "data": [project], "first_id": "proj_abc",
                                      "last_id": "proj_abc", "has_more": False}
             if key.startswith("sk-admin-") and "bad-" not in key:  # one aggregate row per bucket (reference 1.2)
-                start = _int(query.get("start_time"), int(time.time()) - 86400, 0, 1 << 40)
+                start = _int(query.get("start_time"), int(clock.timestamp()) - 86400, 0, 1 << 40)
                 return 200, common, {"object": "page", "has_more": False, "next_page": None, "data": [
                     {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": [
                         {"object": "organization.usage.completions.result", "input_tokens": 12000,

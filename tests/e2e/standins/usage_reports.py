@@ -54,6 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import clock  # tests/e2e/clock.py: the clock Tally is told to use
+
 PROVIDERS = ("openai", "anthropic")
 DAY = 86400
 WIDTHS = {"1m": 60, "1h": 3600, "1d": DAY}
@@ -272,7 +274,7 @@ class Dataset:
         self.density = density
         if workspaces is not None:
             projects = workspaces
-        self.today = today or dt.datetime.now(dt.timezone.utc).date()
+        self.today = today or clock.today()
         self.first_day_ts = to_unix(self.today) - (days - 1) * DAY
         self.end_ts = to_unix(self.today) + DAY
         names = OPENAI_MODELS if provider == "openai" else ANTHROPIC_MODELS
@@ -1019,7 +1021,7 @@ class UsageReportStandIn:
             raise invalid(f"Missing required parameter: '{start_name}'." if oai
                           else f"{start_name}: Field required", start_name, "missing_required_parameter")
         start = instant(start_name)
-        end = instant(end_name) if q.get(end_name) not in (None, "") else int(time.time())
+        end = instant(end_name) if q.get(end_name) not in (None, "") else int(clock.timestamp())
         if end <= start:
             raise invalid(f"'{end_name}' must be after '{start_name}'.", end_name)
         width = q.get("bucket_width", "1d")

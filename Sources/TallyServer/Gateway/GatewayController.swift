@@ -52,8 +52,8 @@ struct GatewayController<Store: TallyStore> {
         let route: GatewayRoute
         do {
             route = try GatewayRoute(GatewayPaths.rest(request.uri.path, provider: provider))
-        } catch let problem as GatewayRoute.Problem {
-            return GatewayErrors.response(provider, status: 400, message: problem.message, code: "invalid_path")
+        } catch {  // typed: a GatewayRoute.Problem
+            return GatewayErrors.response(provider, status: 400, message: error.message, code: "invalid_path")
         }
         // From here on the canonical path: checked, read and forwarded alike (never the raw, maybe encoded, one).
         let rest = route.canonical

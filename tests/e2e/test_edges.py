@@ -17,7 +17,7 @@ import urllib.parse
 
 import requests
 
-from conftest import Browser, api_token, assert_error, bearer, event, signed_in
+from conftest import Browser, api_token, assert_error, bearer, event, signed_in, wait_until
 from standins.upstreams import UpstreamStandIn
 
 DAY = {"from": "2026-11-20", "to": "2026-11-21"}
@@ -49,18 +49,6 @@ def tables_with_column(tally, column):
                                                f"current_schema() AND column_name = '{column}'"))
     names = [r[0] for r in sql(tally, "SELECT name FROM sqlite_master WHERE type = 'table'")]
     return sorted(t for t in names if column in [r[1] for r in sql(tally, f'PRAGMA table_info("{t}")')])
-
-
-def wait_until(check, timeout=15.0, what="the condition"):
-    """Poll `check` until it returns something truthy, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def ok(response, status=200):
@@ -281,7 +269,7 @@ def test_a_token_past_its_expiry_answers_401_on_the_api_and_the_gateway_and_neve
         def both():
             got = sorted(e["id"] for e in events_of(server, admin))
             return got if len(got) >= 2 else None
-        ids = wait_until(both, what="the gateway's event")
+        ids = wait_until(both, 15, what="the gateway's event")
         assert ids[0] == "before-expiry" and ids[1].startswith("gw_") and len(ids) == 2, ids
         listed = [t for t in ok(owner.api("GET", "/api/v1/tokens"))["data"] if t["id"] == created["token"]["id"]]
         assert listed[0]["expires_at"] == written and listed[0]["revoked_at"] is None
@@ -392,7 +380,7 @@ def test_x_tally_connection_naming_another_organizations_connection_is_refused_n
         # it is stored too (the recorder writes in order). Only it is there, in our organization; theirs has none.
         assert chat(server, gateway_a, headers={"X-Tally-Connection": "ours"}).status_code == 200
         assert len(mine.recorded()) == 1 and theirs.recorded() == []
-        stored = wait_until(lambda: events_of(server, admin_a), what="the barrier call's event")
+        stored = wait_until(lambda: events_of(server, admin_a), 15, what="the barrier call's event")
         request_id = mine.last().response_headers.get("x-request-id")
         assert [e["id"] for e in stored] == ["gw_" + request_id], stored
         assert events_of(server, admin_b) == []
@@ -489,7 +477,7 @@ def test_deleting_an_organization_removes_all_of_it_kills_its_tokens_and_leaves_
         only_here = join_by_invite(owner, "only-doomed@example.test", "member")
         assert chat(server, doomed_gw).status_code == 200   # the gateway now remembers the token and the key
         # Its event is stored (off the request path) before the deletion, so what follows is no race with the recorder.
-        wait_until(lambda: len(events_of(server, doomed_admin)) == 2, what="the gateway call's event")
+        wait_until(lambda: len(events_of(server, doomed_admin)) == 2, 15, what="the gateway call's event")
         doomed_projects = [p["id"] for p in ok(owner.api("GET", "/api/v1/projects"))["data"]]
 
         # What the kept organization looks like before.

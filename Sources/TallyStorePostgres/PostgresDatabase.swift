@@ -146,6 +146,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 var inserted: [StoredEvent] = []
                 var accepted = Array(repeating: 0, count: batches.count)
                 if !candidates.isEmpty {
+                    try await self.lockLiveProjects(Set(candidates.map(\.projectID)), connection)
                     let rows = try await connection.query(Self.insertEvents(candidates), logger: logger)
                     for try await (org, project, id) in rows.decode((String, String, String).self) {
                         guard let index = firstIndex[org + "\u{1}" + project + "\u{1}" + id] else { continue }
@@ -161,6 +162,19 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 }
             }
         }
+    }
+
+    /// Events queued for a project must not land after its organization's deletion committed (they would be rows of
+    /// nobody, counted in no total, never deleted). The key-share locks, taken in id order as the deletion takes its
+    /// own, make a deletion that began first finish first (the project is then gone and the batch refused), and a
+    /// deletion that comes later wait for this commit and delete these events with the rest.
+    func lockLiveProjects(_ ids: Set<String>, _ connection: PostgresConnection) async throws {
+        let wanted = ids.sorted()
+        var live = Set<String>()
+        let rows = try await connection.query(
+            "SELECT id FROM projects WHERE id = ANY(\(wanted)) ORDER BY id FOR KEY SHARE", logger: logger)
+        for try await id in rows.decode(String.self) { live.insert(id) }
+        guard live.count == wanted.count else { throw TallyError.notFound("project") }
     }
 
     static func insertEvents(_ events: [StoredEvent]) -> PostgresQuery {

@@ -70,6 +70,12 @@ extension SQLStore {
             + ["provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log", "api_tokens", "invites",
                "provider_connections", "memberships", "projects"]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }
+        if dialect == .postgres {
+            // The projects are locked first, in id order as event inserts lock them: an insert already holding one
+            // commits before the deletes below run (and its events are deleted with the rest); a later one waits and
+            // then finds its project gone. SQLite's single writer gives the same order.
+            steps.insert(SQLStep(statement([("SELECT id FROM projects WHERE org_id = ", .text(id)), (" ORDER BY id FOR UPDATE", nil)])), at: 0)
+        }
         steps.append(SQLStep(statement([("DELETE FROM sessions WHERE org_id = ", .text(id))])))
         steps.append(SQLStep(statement([("DELETE FROM organizations WHERE id = ", .text(id))]), expectedChanges: 1))
         try await database.transaction(steps)

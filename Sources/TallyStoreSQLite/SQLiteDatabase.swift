@@ -103,6 +103,15 @@ public struct SQLiteDatabase: SQLDatabase {
         let planned = try RollupDelta.compute(batches.flatMap(\.events))
         return try await mapErrors {
             try await pool.write { db in
+                // Events queued for a project deleted with its organization are refused, not stored as rows of
+                // nobody; the single writer orders this check and the deletion.
+                let projects = Set(batches.flatMap { $0.events.map(\.projectID) })
+                if !projects.isEmpty {
+                    let live = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM projects WHERE id IN ("
+                        + Array(repeating: "?", count: projects.count).joined(separator: ", ") + ")",
+                        arguments: StatementArguments(Array(projects))) ?? 0
+                    guard live == projects.count else { throw TallyError.notFound("project") }
+                }
                 let columns = UsageSQL.eventColumns
                 let insert = try BulkStatement(db, sql:
                     "INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES ("

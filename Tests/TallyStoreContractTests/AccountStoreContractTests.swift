@@ -186,6 +186,41 @@ import TallyServer
         }
     }
 
+    /// Events queued for a project (the gateway's recorder, a group commit) can reach the store while its organization
+    /// is deleted. Each must land before the deletion (and go with it) or be refused: never stay as rows of nobody.
+    @Test(arguments: StoreKind.available)
+    func eventsRacingAnOrganizationsDeletionAreDeletedOrRefusedNeverOrphaned(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let gone = Organization(id: "org_gone", name: "Gone", timeZone: "UTC", createdAt: .now)
+            try await store.createOrganization(gone)
+            let web = try await store.createProject(organizationID: gone.id, name: "web")
+            // The newest row of another organization: any event of the deleted one left behind would come after it
+            // (reads join projects, so rows of nobody are only visible this way).
+            let keep = try await store.defaultOrganization(timeZone: "UTC")
+            let kept = try await store.createProject(organizationID: keep.id, name: "web")
+            _ = try await store.insert([EventBatch(organizationID: keep.id, events: [
+                stored("k1", "2026-11-20T10:00:00Z", org: keep.id, project: kept),
+            ])])
+            let newest = try await store.latestSequence()
+            let event: @Sendable (String) -> EventBatch = { id in EventBatch(organizationID: gone.id, events: [
+                stored(id, "2026-11-20T10:00:00Z", org: gone.id, project: web),
+            ]) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        do { _ = try await store.insert([event("e\(i)")]) } catch TallyError.notFound(_) {}
+                    }
+                }
+                group.addTask { try await store.deleteOrganization(id: gone.id) }
+                try await group.waitForAll()
+            }
+            #expect(try await store.latestSequence() == newest)
+            // After the deletion, always refused.
+            await #expect(throws: TallyError.notFound("project")) { _ = try await store.insert([event("late")]) }
+            #expect(try await store.latestSequence() == newest)
+        }
+    }
+
     @Test(arguments: StoreKind.available)
     func projectsAreRenamedAndArchivedNotDeleted(kind: StoreKind) async throws {
         try await kind.withStore { store in

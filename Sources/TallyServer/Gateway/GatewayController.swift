@@ -80,17 +80,16 @@ struct GatewayController<Store: TallyStore> {
             ?? (chosen == nil ? all.first : nil)
         let connection = upstreamChoice?.connection
         // A connection asked for by name or id that this organization does not have (another organization's, say) is
-        // refused in pass-through mode too: falling back to the provider's public host would send the call elsewhere
-        // than the caller chose, and record it.
-        if let chosen, upstreamChoice == nil, passThrough != nil {
+        // refused in both modes: in pass-through mode, falling back to the provider's public host would send the call
+        // elsewhere than the caller chose, and record it.
+        if let chosen, upstreamChoice == nil {
             return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no \(provider.rawValue) connection named '\(chosen)'")
         }
         var upstreamKey: String?
         if passThrough == nil {
             guard let upstreamChoice else {
-                return GatewayErrors.response(provider, status: 401, message: chosen == nil
-                    ? "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers"
-                    : "Tally gateway: no \(provider.rawValue) connection named '\(chosen!)'")
+                return GatewayErrors.response(provider, status: 401, message:
+                    "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers")
             }
             guard let key = upstreamChoice.apiKey else {
                 return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(upstreamChoice.connection.name)' has no usable API key")

@@ -7,7 +7,7 @@ import TallyCore
 import TallyPrice
 import TallyStoreSQL
 import TallyStoreSQLite
-import TallySync
+import TallyProviders
 @testable import TallyServer
 
 /// A scripted provider: answers each request from a closure and records what it was asked.

@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import TallyCore
 import TallyIngest
+import TallyProviders
 
 /// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model
 /// allow-lists and rate limits will plug in. Today every call is allowed.

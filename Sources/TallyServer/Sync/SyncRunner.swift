@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TallyCore
-import TallySync
+import TallyProviders
 
 /// The claim on a connection that lets one replica sync it at a time. Renewed after every page, so a holder that dies
 /// frees the connection within this many seconds.

@@ -1,66 +1,32 @@
 import TallyCore
 
-/// The requests of each report: path, query and headers as the providers document them, one UTC day per bucket,
-/// as many buckets per page as the endpoint allows, grouped by every key Tally breaks usage down by.
+/// The requests of each report: path, query and headers as the providers document them (each provider's in its
+/// folder), one UTC day per bucket, as many buckets per page as the endpoint allows, grouped by every key Tally
+/// breaks usage down by.
 public enum ReportQueries {
     public struct Request: Sendable, Equatable {
         public var url: String
         public var headers: [String: String]
     }
 
-    /// Buckets per page. Grouped by model × project × key, one day can hold tens of thousands of rows (50 models ×
-    /// 20 projects × 20 keys), so the reports grouped that finely (and Anthropic's costs by description) are read a
-    /// day per page, which keeps a page to a
-    /// few megabytes and the server's memory flat; the others a week per page, the providers' own default.
-    public static func pageSize(_ report: ProviderReport) -> Int {
-        report == .openAICompletions || report == .anthropicMessages || report == .anthropicCosts ? 1 : 7
-    }
+    /// Buckets per page (each provider's reports say how many).
+    public static func pageSize(_ report: ProviderReport) -> Int { report.api.pageSize(report) }
 
-    public static func groupBy(_ report: ProviderReport) -> [String] {
-        switch report {
-        case .openAICompletions: ["model", "project_id", "api_key_id", "batch", "service_tier"]
-        case .openAIEmbeddings, .openAIModerations, .openAIImages, .openAIAudioSpeeches, .openAIAudioTranscriptions:
-            ["model", "project_id", "api_key_id"]
-        case .openAICosts: ["project_id", "line_item"]
-        case .anthropicMessages: ["model", "api_key_id", "workspace_id", "service_tier", "context_window"]
-        case .anthropicCosts: ["workspace_id", "description"]
-        }
-    }
+    public static func groupBy(_ report: ProviderReport) -> [String] { report.api.groupBy(report) }
 
-    static func path(_ report: ProviderReport) -> String {
-        switch report {
-        case .openAICompletions: "/v1/organization/usage/completions"
-        case .openAIEmbeddings: "/v1/organization/usage/embeddings"
-        case .openAIModerations: "/v1/organization/usage/moderations"
-        case .openAIImages: "/v1/organization/usage/images"
-        case .openAIAudioSpeeches: "/v1/organization/usage/audio_speeches"
-        case .openAIAudioTranscriptions: "/v1/organization/usage/audio_transcriptions"
-        case .openAICosts: "/v1/organization/costs"
-        case .anthropicMessages: "/v1/organizations/usage_report/messages"
-        case .anthropicCosts: "/v1/organizations/cost_report"
-        }
-    }
+    static func path(_ report: ProviderReport) -> String { report.api.path(report) }
 
-    /// `from`/`to` are whole UTC days (the caller snaps them). OpenAI takes Unix seconds and repeated array
-    /// parameters; Anthropic RFC 3339 times and bracketed arrays (`group_by[]=`).
+    /// `from`/`to` are whole UTC days (the caller snaps them); the query's form and the key's headers are the
+    /// provider's.
     public static func request(_ report: ProviderReport, baseURL: String, key: String, from: Instant, to: Instant,
                                page: String?) -> Request {
-        var query: [(String, String)]
-        var headers: [String: String]
-        switch report.provider {
-        case .anthropic:
-            query = [("starting_at", from.rfc3339), ("ending_at", to.rfc3339), ("bucket_width", "1d"),
-                     ("limit", String(pageSize(report)))] + groupBy(report).map { ("group_by[]", $0) }
-            headers = ["x-api-key": key, "anthropic-version": "2023-06-01"]
-        default:
-            query = [("start_time", String(from.seconds)), ("end_time", String(to.seconds)), ("bucket_width", "1d"),
-                     ("limit", String(pageSize(report)))] + groupBy(report).map { ("group_by", $0) }
-            headers = ["Authorization": "Bearer \(key)"]
-        }
+        let api = report.api
+        var query = api.query(report, from: from, to: to)
+        var headers = api.headers(key: key)
         if let page { query.append(("page", page)) }
         headers["User-Agent"] = "tally"
         let text = query.map { "\(encode($0.0))=\(encode($0.1))" }.joined(separator: "&")
-        return Request(url: baseURL + path(report) + "?" + text, headers: headers)
+        return Request(url: baseURL + api.path(report) + "?" + text, headers: headers)
     }
 
     static func encode(_ s: String) -> String {

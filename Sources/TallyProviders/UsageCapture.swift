@@ -10,12 +10,26 @@ import TallyCore
 /// Reads a provider response as it streams past the gateway and keeps what a usage event needs: the model as
 /// answered, the usage, finish reason and error type. Bytes are observed, never changed (see `StreamFilter`).
 public struct UsageCapture: Sendable {
-    public enum Kind: Sendable, Equatable {
-        case openAIChat, openAIResponses, openAIEmbeddings, openAICompletions
-        case anthropicMessages
-        case geminiGenerate, geminiEmbed
+    /// Which call an answer is to: the provider whose shapes it comes in, and the call. Each provider declares its
+    /// own in its folder (`.openAIChat`, `.anthropicMessages`, `.geminiGenerate`…).
+    public struct Kind: Sendable, Hashable {
+        /// nil: `.other`.
+        package let provider: ProviderKind?
+        package let name: String
+        /// What an event of this call records as its operation.
+        package let operation: Operation
+        /// Whether a streamed answer's objects come on lines without `data:` (Gemini's JSON-array stream).
+        package let bareLines: Bool
+
+        package init(provider: ProviderKind?, name: String, operation: Operation, bareLines: Bool = false) {
+            self.provider = provider
+            self.name = name
+            self.operation = operation
+            self.bareLines = bareLines
+        }
+
         /// Any other path: forwarded untouched, recorded as a request without tokens.
-        case other
+        public static let other = Kind(provider: nil, name: "other", operation: .other)
     }
 
     public struct Result: Sendable, Equatable {
@@ -38,6 +52,8 @@ public struct UsageCapture: Sendable {
 
     public let kind: Kind
     public let streamed: Bool
+    /// The provider that reads the answer's objects; nil for `.other`.
+    let reader: (any ProviderAPI)?
     /// Non-streaming bodies are kept up to this size to read their usage at the end.
     static let jsonLimit = 8 << 20
     var json: [UInt8] = []
@@ -51,6 +67,7 @@ public struct UsageCapture: Sendable {
     public init(kind: Kind, streamed: Bool, requestedModel: String?) {
         self.kind = kind
         self.streamed = streamed
+        reader = kind.provider?.api
         result = Result(model: requestedModel, usage: nil, finishReason: nil, errorType: nil, streamed: streamed)
     }
 
@@ -117,7 +134,7 @@ public struct UsageCapture: Sendable {
         if bytes.starts(with: Array("data:".utf8)) {
             bytes = bytes.dropFirst(5)
             while bytes.first == UInt8(ascii: " ") { bytes = bytes.dropFirst() }
-        } else if kind != .geminiGenerate {
+        } else if !kind.bareLines {
             return
         }
         // Gemini's array stream: strip the array's brackets and separators around each object.
@@ -130,62 +147,13 @@ public struct UsageCapture: Sendable {
 
     /// Reads one JSON object: a whole response, or one event of a stream.
     mutating func read(_ v: JSONValue) {
-        func string(_ x: JSONValue?) -> String? { if case .string(let s)? = x { s } else { nil } }
-        switch kind {
-        case .openAIChat, .openAICompletions:
-            if let m = string(v["model"]) { result.model = m }
-            if let u = v["usage"], u != .null { result.usage = ProviderUsage.openAIChat(u) }
-            if case .array(let choices)? = v["choices"], let reason = choices.lazy.compactMap({ string($0["finish_reason"]) }).first {
-                result.finishReason = reason
-            }
-        case .openAIEmbeddings:
-            if let m = string(v["model"]) { result.model = m }
-            if let u = v["usage"], u != .null { result.usage = ProviderUsage.openAIChat(u) }
-        case .openAIResponses:
-            // Non-streaming: the response itself; streaming: `response.*` events carrying it.
-            let response = v["response"] ?? v
-            if let m = string(response["model"]) { result.model = m }
-            if let u = response["usage"], u != .null { result.usage = ProviderUsage.openAIResponses(u) }
-            if let status = string(response["status"]), status != "in_progress" { result.finishReason = status }
-        case .anthropicMessages:
-            switch string(v["type"]) {
-            case "message_start":
-                let message = v["message"] ?? .null
-                if let m = string(message["model"]) { result.model = m }
-                anthropicUsage = message["usage"] ?? .null
-                result.usage = ProviderUsage.anthropic(anthropicUsage)
-            case "message_delta":
-                // The delta's usage overwrites the counts it carries; the start's cache counts stay. The newer API
-                // repeats every count here (cumulative, never increments); a count sent as null is absent, as in the
-                // SDK's own accumulator: overwriting with it dropped the start's input or cache tokens.
-                if case .object(let fields)? = v["usage"], case .object(var merged) = anthropicUsage {
-                    for (k, value) in fields where value != .null {
-                        if let i = merged.firstIndex(where: { $0.0 == k }) { merged[i].1 = value } else { merged.append((k, value)) }
-                    }
-                    anthropicUsage = .object(merged)
-                    result.usage = ProviderUsage.anthropic(anthropicUsage)
-                }
-                if let r = string(v["delta"]?["stop_reason"]) { result.finishReason = r }
-            case "message":
-                if let m = string(v["model"]) { result.model = m }
-                if let u = v["usage"] { result.usage = ProviderUsage.anthropic(u) }
-                if let r = string(v["stop_reason"]) { result.finishReason = r }
-            default: break
-            }
-        case .geminiGenerate:
-            if let m = string(v["modelVersion"]) { result.model = m }
-            if let u = v["usageMetadata"], u != .null { result.usage = ProviderUsage.gemini(u) }
-            if case .array(let candidates)? = v["candidates"], let r = candidates.lazy.compactMap({ string($0["finishReason"]) }).first {
-                result.finishReason = r
-            }
-        case .geminiEmbed:
-            if let u = v["usageMetadata"], u != .null { result.usage = ProviderUsage.gemini(u) }
-        case .other:
-            break
-        }
+        reader?.readUsage(v, kind: kind, into: &result, carried: &carried)
     }
 
-    var anthropicUsage: JSONValue = .null
+    /// What the provider keeps from one event of a stream to the next (Anthropic: the usage so far).
+    var carried: JSONValue = .null
+
+    static func string(_ x: JSONValue?) -> String? { if case .string(let s)? = x { s } else { nil } }
 
     /// OpenAI `error.type`/`code`, Anthropic `error.type`, Google `error.status`.
     static func errorType(_ v: JSONValue) -> String? {
@@ -194,84 +162,6 @@ public struct UsageCapture: Sendable {
             if case .string(let s)? = error[key], !s.isEmpty { return s }
         }
         return nil
-    }
-}
-
-/// Removes the usage-only final chunk that the gateway asked OpenAI for when the client did not
-/// (`stream_options.include_usage`), so the client sees exactly the stream it asked for.
-/// Line ends are found with memchr and each byte is looked at once; an event is held only up to `eventLimit` (a usage
-/// chunk is far smaller), past that its bytes pass straight through, so a huge event costs neither memory nor rescans.
-public struct StreamFilter: Sendable {
-    public static let eventLimit = 1 << 20
-    /// The event being read, until its blank line.
-    var event: [UInt8] = []
-    /// Inside an event longer than `eventLimit`: passed on as it comes.
-    var passing = false
-    /// The last (up to three) bytes of the current event seen in earlier pieces: a blank line may span two pieces.
-    var recent: [UInt8] = []
-
-    public init() {}
-
-    /// Returns the bytes to pass on: whole SSE events, without `data: {…"choices":[]…"usage":{…}}` events.
-    public mutating func pass(_ bytes: some Sequence<UInt8>) -> [UInt8] {
-        if let out = bytes.withContiguousStorageIfAvailable({ pass($0) }) { return out }
-        return Array(bytes).withUnsafeBufferPointer { pass($0) }
-    }
-
-    mutating func pass(_ buffer: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        var start = 0  // where the current event's bytes in this piece begin
-        var from = 0
-        /// The byte `back` places before `i` within the current event, if there is one.
-        func before(_ i: Int, _ back: Int) -> UInt8? {
-            let j = i - back
-            if j >= start { return buffer[j] }
-            guard start == 0, recent.count >= -j else { return nil }
-            return recent[recent.count + j]
-        }
-        while let newline = ByteScan.index(of: UInt8(ascii: "\n"), in: buffer, from: from) {
-            from = newline + 1
-            let blank = before(newline, 1) == UInt8(ascii: "\n")
-                || (before(newline, 1) == UInt8(ascii: "\r") && before(newline, 2) == UInt8(ascii: "\n") && before(newline, 3) == UInt8(ascii: "\r"))
-            guard blank else { continue }
-            let piece = UnsafeBufferPointer(rebasing: buffer[start...newline])
-            if passing {
-                out.append(contentsOf: piece)
-            } else {
-                event.append(contentsOf: piece)
-                if !Self.isUsageOnly(event) { out.append(contentsOf: event) }
-            }
-            event.removeAll(keepingCapacity: event.capacity <= 64 << 10)
-            passing = false
-            recent = []
-            start = newline + 1
-        }
-        let rest = UnsafeBufferPointer(rebasing: buffer[start...])
-        recent = start == 0 && rest.count < 3 ? Array((recent + rest).suffix(3)) : Array(rest.suffix(3))
-        if passing {
-            out.append(contentsOf: rest)
-        } else {
-            event.append(contentsOf: rest)
-            if event.count > Self.eventLimit {
-                out.append(contentsOf: event)
-                event = []
-                passing = true
-            }
-        }
-        return out
-    }
-
-    public mutating func flush() -> [UInt8] {
-        defer { event = [] }
-        return passing || !Self.isUsageOnly(event) ? event : []
-    }
-
-    static func isUsageOnly(_ event: [UInt8]) -> Bool {
-        guard let start = event.firstIndex(of: UInt8(ascii: "{")), let end = event.lastIndex(of: UInt8(ascii: "}")), start < end,
-              let value = try? JSONParser.parse(event[start...end])
-        else { return false }
-        guard case .array(let choices)? = value["choices"], choices.isEmpty, let usage = value["usage"], usage != .null else { return false }
-        return true
     }
 }
 

@@ -100,6 +100,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),

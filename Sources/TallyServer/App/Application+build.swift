@@ -62,14 +62,16 @@ public func buildApplication<Store: TallyStore>(
     let upstreamHTTP = UpstreamHTTP(policy: options.upstreamPolicy)
     let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger, http: upstreamHTTP),
                            schedule: options.syncSchedule, logger: logger)
-    let recorder = GatewayRecorder(store: store, logger: logger)
+    // One pipeline, one committer: the API's requests and the gateway's recorder write through the same one.
+    let pipeline = IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
+    let recorder = GatewayRecorder(pipeline: pipeline, logger: logger)
     let gatewayHTTP = GatewayHTTP(timeouts: options.gatewayTimeouts, policy: options.upstreamPolicy)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
     let background = options.syncInBackground && options.syncSchedule.enabled
     let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
                              publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake,
-                             gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP, upstreamHTTP: upstreamHTTP)
+                             pipeline: pipeline, gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP, upstreamHTTP: upstreamHTTP)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
     // Shut down in reverse order: the server drains its requests first, then the recorder stores their events.
@@ -99,6 +101,7 @@ public func buildRouter<Store: TallyStore>(
     options: ServerOptions = ServerOptions(),
     publicURL: String = "http://127.0.0.1:8080",
     connectionsChanged: (@Sendable () -> Void)? = nil,
+    pipeline: IngestPipeline<Store>? = nil,
     gatewayRecorder: GatewayRecorder<Store>? = nil,
     gatewayHTTP: GatewayHTTP? = nil,
     upstreamHTTP: UpstreamHTTP? = nil
@@ -116,7 +119,7 @@ public func buildRouter<Store: TallyStore>(
     let auth = Authenticator(store: store, policy: options.sessionPolicy)
     let accounts = AccountService(store: store, passwords: options.passwords, policy: options.sessionPolicy,
                                   mailer: options.mailer, publicURL: publicURL, logger: logger)
-    let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
+    let pipeline = pipeline ?? IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
     OperationsController(store: store, registry: registry, metricsToken: options.metricsToken).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
                   defaultTimeZone: options.defaultTimeZone, trustedProxies: options.trustedProxies).addRoutes(to: router)
@@ -130,11 +133,11 @@ public func buildRouter<Store: TallyStore>(
                                          vault: options.vault, ttl: .seconds(options.gatewayCredentialSeconds))
     let forgetCredentials: @Sendable () -> Void = { credentials.forgetAll() }
     GatewayController(credentials: credentials, pricer: options.pricer,
-                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), http: gatewayHTTP,
+                      recorder: gatewayRecorder ?? GatewayRecorder(pipeline: pipeline, logger: logger), http: gatewayHTTP,
                       policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: options.gatewayBufferLimit),
                       logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
-    IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
+    IngestController(auth: auth, pipeline: pipeline).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: options.pricer)).addRoutes(to: api)
     SummaryController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)

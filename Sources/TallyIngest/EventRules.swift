@@ -10,13 +10,13 @@ public enum EventRules {
     /// Bytes of one request body.
     public static let maxBodyBytes = 1 << 20
     /// Tags of one event, characters of a tag name, characters of a tag value.
-    public static let maxTags = 32
-    public static let maxTagName = 64
-    public static let maxTagValue = 256
+    package static let maxTags = 32
+    package static let maxTagName = 64
+    package static let maxTagValue = 256
     /// How far ahead of the receiving clock a timestamp may be.
-    public static let maxFutureSeconds: Int64 = 86_400
+    package static let maxFutureSeconds: Int64 = 86_400
     /// `latency_ms`, `time_to_first_token_ms`, `retries` and `http_status` as read: at most this.
-    public static let maxNumber: Int64 = 1_000_000_000_000_000
+    package static let maxNumber: Int64 = 1_000_000_000_000_000
 
     /// The token counts and `requests`, by their API names, in the API's order.
     static let counts = [
@@ -44,7 +44,7 @@ public enum EventRules {
     }
 
     /// Why `text` cannot be the value of the text field `field`, or nil when it can.
-    public static func textProblem(_ text: String, field: String) -> String? {
+    package static func textProblem(_ text: String, field: String) -> String? {
         textProblem(text, max: maxLength[field] ?? 256)
     }
 
@@ -163,14 +163,13 @@ public enum EventRules {
 
     /// What the rules refuse in an event Tally built (not read from JSON), as the API would name it: every field rule
     /// and limit `EventDecoder` holds a request's events to, on the typed event.
-    public static func problems(in event: UsageEvent, now: Instant) -> [FieldProblem] {
+    package static func problems(in event: UsageEvent, now: Instant) -> [FieldProblem] {
         var problems: [FieldProblem] = []
         func text(_ field: String, _ value: String?) {
             if let value, let reason = textProblem(value, field: field) { problems.append(FieldProblem(field: field, reason: reason)) }
         }
         text("id", event.id)
-        text("provider", event.provider)
-        if problems.last?.field != "provider", let reason = providerProblem(event.provider) {
+        if let reason = textProblem(event.provider, field: "provider") ?? providerProblem(event.provider) {
             problems.append(FieldProblem(field: "provider", reason: reason))
         }
         text("model", event.model)
@@ -196,12 +195,12 @@ public enum EventRules {
     }
 
     /// What `admit` left out of an event.
-    public struct Admission: Sendable, Equatable {
+    package struct Admission: Sendable, Equatable {
         /// Attribution fields refused (`tags` for all of them), sorted.
-        public var refusedAttribution: [String] = []
+        package var refusedAttribution: [String] = []
         /// The count that made the usage refused, when it was.
-        public var refusedUsage: String?
-        public init(refusedAttribution: [String] = [], refusedUsage: String? = nil) {
+        package var refusedUsage: String?
+        package init(refusedAttribution: [String] = [], refusedUsage: String? = nil) {
             self.refusedAttribution = refusedAttribution
             self.refusedUsage = refusedUsage
         }
@@ -217,7 +216,7 @@ public enum EventRules {
     /// - Optional texts refused (`error_type`, `finish_reason`, `service_tier`) and an HTTP status or a provider cost
     ///   out of range are left out.
     /// Identity (`id`, `provider`, `model`) and `timestamp` are the source's to choose; `problems(in:now:)` still judges them.
-    public static func admit(_ event: inout UsageEvent) -> Admission {
+    package static func admit(_ event: inout UsageEvent) -> Admission {
         var admission = Admission()
         (event.attribution, admission.refusedAttribution) = withoutRefusedValues(event.attribution)
         if !admission.refusedAttribution.isEmpty {

@@ -69,7 +69,7 @@ public actor GroupCommitter {
 
     /// Queues the batches together, so they share a transaction (as far as `maxEventsPerGroup` allows), and returns
     /// each one's result once all are done: a batch that fails (alone, after its group failed) fails only itself.
-    public func submitEach(_ batches: [EventBatch]) async -> [Result<InsertOutcome, any Error>] {
+    package func submitEach(_ batches: [EventBatch]) async -> [Result<InsertOutcome, any Error>] {
         guard !batches.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let parts = Parts(count: batches.count, continuation: continuation)

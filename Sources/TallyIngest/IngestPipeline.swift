@@ -5,32 +5,32 @@ import TallyCore
 ///
 /// The API is all or nothing and answers once durable (`ingest`); a recording source (the gateway) never refuses the
 /// call it records, so its event is admitted (`recordable`) and handed to a queue that commits through the same committer.
-public struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
-    public let store: Store
-    public let pricer: any Pricer
-    public let committer: GroupCommitter
+package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
+    package let store: Store
+    package let pricer: any Pricer
+    package let committer: GroupCommitter
 
-    public init(store: Store, pricer: any Pricer, committer: GroupCommitter) {
+    package init(store: Store, pricer: any Pricer, committer: GroupCommitter) {
         self.store = store
         self.pricer = pricer
         self.committer = committer
     }
 
     /// `maxCommitsInFlight`: transactions run at once (1 for SQLite's single writer, a few for PostgreSQL).
-    public init(store: Store, pricer: any Pricer, maxCommitsInFlight: Int = 1) {
+    package init(store: Store, pricer: any Pricer, maxCommitsInFlight: Int = 1) {
         self.init(store: store, pricer: pricer,
                   committer: GroupCommitter(maxInFlight: maxCommitsInFlight) { batches in try await store.insert(batches) })
     }
 
     /// A request's body: every event valid and attributed, or nothing stored. Returns once the events are committed.
-    public func ingest(_ body: [UInt8], format: EventDecoder.Format, principal: Principal, now: Instant) async throws -> InsertOutcome {
+    package func ingest(_ body: [UInt8], format: EventDecoder.Format, principal: Principal, now: Instant) async throws -> InsertOutcome {
         let events = try EventDecoder.decode(body, format: format, now: now)
         let stored = try await attribute(events, principal: principal, receivedAt: now)
         return try await committer.submit(EventBatch(organizationID: principal.organizationID, events: stored))
     }
 
     /// Resolves each event's project (the token's unless named; a session user must name one) and prices it.
-    public func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws -> [StoredEvent] {
+    package func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws -> [StoredEvent] {
         let organizationID = principal.organizationID
         let token = principal.token
         if let token, token.projectArchived {
@@ -81,7 +81,7 @@ public struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
     /// caller's tags are judged so that a refused caller tag does not take them with it.
     /// Throws `invalid` only for what admission cannot mend (an id, provider, model or timestamp the rules refuse):
     /// the source's own mistake, which it logs and counts rather than store.
-    public func recordable(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:],
+    package func recordable(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:],
                            receivedAt: Instant) throws(TallyError) -> StoredEvent {
         var event = event
         let admission = EventRules.admit(&event)

@@ -71,7 +71,7 @@ public func buildApplication<Store: TallyStore>(
     let wake = background ? wakeSync : nil
     let router = buildRouter(store: store, logger: logger, registry: registry, options: options,
                              publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", connectionsChanged: wake,
-                             pipeline: pipeline, gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP, upstreamHTTP: upstreamHTTP)
+                             gatewayRecorder: recorder, gatewayHTTP: gatewayHTTP, upstreamHTTP: upstreamHTTP)
     let refresher = PriceRefresher(prices: PriceService(store: store, pricer: options.pricer), interval: .seconds(15), logger: logger)
     let janitor = Janitor(store: store, policy: options.sessionPolicy, auditRetentionDays: options.auditRetentionDays, logger: logger)
     // Shut down in reverse order: the server drains its requests first, then the recorder stores their events.
@@ -101,7 +101,6 @@ public func buildRouter<Store: TallyStore>(
     options: ServerOptions = ServerOptions(),
     publicURL: String = "http://127.0.0.1:8080",
     connectionsChanged: (@Sendable () -> Void)? = nil,
-    pipeline: IngestPipeline<Store>? = nil,
     gatewayRecorder: GatewayRecorder<Store>? = nil,
     gatewayHTTP: GatewayHTTP? = nil,
     upstreamHTTP: UpstreamHTTP? = nil
@@ -119,7 +118,9 @@ public func buildRouter<Store: TallyStore>(
     let auth = Authenticator(store: store, policy: options.sessionPolicy)
     let accounts = AccountService(store: store, passwords: options.passwords, policy: options.sessionPolicy,
                                   mailer: options.mailer, publicURL: publicURL, logger: logger)
-    let pipeline = pipeline ?? IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
+    // The recorder's pipeline when one is given (`buildApplication`'s): the API's requests commit through it too.
+    let pipeline = gatewayRecorder?.pipeline
+        ?? IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
     OperationsController(store: store, registry: registry, metricsToken: options.metricsToken).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
                   defaultTimeZone: options.defaultTimeZone, trustedProxies: options.trustedProxies).addRoutes(to: router)

@@ -15,7 +15,7 @@ import TallyIngest
 /// the rules refused even once admitted: logged, never stored; `EventRules.admit` leaves none today).
 public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
     let store: Store
-    let pipeline: IngestPipeline<Store>
+    package let pipeline: IngestPipeline<Store>
     let logger: Logger
     let flushMilliseconds: Int
     let capacity: Int
@@ -26,7 +26,7 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
     let failed = Counter(label: "tally_gateway_events_failed_total")
     let refused = Counter(label: "tally_gateway_events_refused_total")
 
-    public init(pipeline: IngestPipeline<Store>, logger: Logger, flushMilliseconds: Int = 250, capacity: Int = 100_000) {
+    package init(pipeline: IngestPipeline<Store>, logger: Logger, flushMilliseconds: Int = 250, capacity: Int = 100_000) {
         self.store = pipeline.store
         self.pipeline = pipeline
         self.logger = logger
@@ -41,7 +41,7 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
     }
 
     /// Records a finished call charged to `token`'s project: see `IngestPipeline.recordable` for what it admits and prices.
-    public func record(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:]) {
+    package func record(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:]) {
         do {
             record(try pipeline.recordable(event, token: token, usageKnown: usageKnown, ownTags: ownTags, receivedAt: .now))
         } catch {

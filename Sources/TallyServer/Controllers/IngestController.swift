@@ -2,6 +2,10 @@ import Hummingbird
 import Metrics
 import TallyCore
 import TallyIngest
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// `POST /api/v1/events`: the body through the ingest pipeline (validate all, attribute, price, group commit), answered
 /// only once its events are committed.

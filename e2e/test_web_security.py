@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import Select
 import clock
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BIN, AccountsTally, Browser, api_token, bearer, free_port, signed_in
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OWNER = {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD}
 METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 2
 

@@ -99,20 +99,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fixtures and snapshots shared by the test targets; no product depends on it.
+        .target(
+            name: "TallyTestSupport",
+            dependencies: [
+                "TallyCore", "TallyStoreSQL", "TallyStoreSQLite", "TallyStorePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TallyTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
-            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],
+            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer",
+                           "TallyTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",
-                "TallyIngest",
+                "TallyIngest", "TallyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TallyCore
 import TallyServer
+import TallyTestSupport
 
 /// Accounts, sessions, invites, provider connections and the audit log: one contract, both stores.
 @Suite(.serialized) struct AccountStoreContractTests {

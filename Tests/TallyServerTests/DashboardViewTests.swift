@@ -4,6 +4,10 @@ import TallyCore
 import TallyAggregate
 import TallyPrice
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 import TallyTestSupport
 
 /// HTML snapshots of every dashboard page in its main states (data, empty, error), rendered from fixed models.

@@ -1,7 +1,8 @@
 import Logging
 import Testing
 import TallyCore
-import TallyServer
+@testable import TallyGateway
+@testable import TallyServices
 import TallyTestSupport
 
 /// The gateway recorder writes many tenants' events in one transaction. One event the database refuses (PostgreSQL and

@@ -8,6 +8,7 @@ import NIOHTTP1
 import TallyCore
 import TallyIngest
 import TallyHTTP
+import TallyProviders
 import TallyServices
 
 /// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model

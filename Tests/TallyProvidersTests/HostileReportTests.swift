@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TallyCore
-@testable import TallySync
+@testable import TallyProviders
 
 /// The providers' report pages with hostile numbers in every numeric place: each page decodes within the limits or is
 /// refused as malformed, naming where; the sync never traps (a trap there ended every replica, each interval).

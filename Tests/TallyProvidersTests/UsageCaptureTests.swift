@@ -1,6 +1,6 @@
 import Testing
 import TallyCore
-@testable import TallyIngest
+@testable import TallyProviders
 
 /// The gateway reads usage from responses as they stream past, in each provider's documented shapes.
 @Suite struct UsageCaptureTests {

@@ -1,6 +1,6 @@
 import Testing
 import TallyCore
-@testable import TallySync
+@testable import TallyProviders
 
 func json(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
 

@@ -155,6 +155,7 @@ let package = Package(
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
+        .testTarget(name: "TallyServicesTests", dependencies: ["TallyCore", "TallyPrice", "TallyServices"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",

@@ -111,6 +111,15 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
         #expect(store.audit.map(\.action) == ["connection.create"])
     }
 
+    @Test func aDraftWithoutAKeyIsRefused() async throws {
+        let service = ConnectionService(store: store, vault: vault)
+        await #expect(throws: invalid("api_key", "is required (or admin_key)")) {
+            _ = try await service.create(ConnectionDraft(provider: .openai, name: "n", apiKey: nil, adminKey: nil, baseURL: nil, validate: false),
+                                         principal: owner)
+        }
+        #expect(try await store.connections(organizationID: org).isEmpty)
+    }
+
     @Test func aNewBaseURLNeedsTheKeysAgain() async throws {
         let service = ConnectionService(store: store, vault: vault)
         let c = try await service.create(ConnectionDraft(provider: .openai, name: "Work", apiKey: "sk-12345678901234", adminKey: "sk-admin-12345678",

@@ -55,6 +55,8 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
         let vault = try requireVault()
         let provider = draft.provider, name = draft.name, apiKey = draft.apiKey, adminKey = draft.adminKey
         let baseURL = draft.baseURL, endpoints = draft.gatewayEndpoints, shouldValidate = draft.validate
+        // A draft read from a request passed this already; one built otherwise may not hold a key.
+        try ConnectionRules.keys(provider, apiKey: apiKey, adminKey: adminKey)
         try await checkUpstream(baseURL)
         if shouldValidate { try await validate(provider, baseURL: baseURL, apiKey: apiKey, adminKey: adminKey) }
 

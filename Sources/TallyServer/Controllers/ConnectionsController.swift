@@ -31,7 +31,10 @@ struct ConnectionsController<Store: TallyStore> {
 
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
-        let c = try await connections.create(try await JSONBody.read(request), principal: principal)
+        let body = try await JSONBody.read(request)
+        // Without a vault nothing is read further: the refusal comes before any field's problem.
+        _ = try connections.requireVault()
+        let c = try await connections.create(try ConnectionDraft(body: body), principal: principal)
         anyChange?()
         changed?()
         return .json(AccountJSON.connection(c), status: .created)
@@ -45,7 +48,11 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func update(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let id = try context.parameters.require("id")
-        let c = try await connections.update(id, try await JSONBody.read(request), principal: principal)
+        let body = try await JSONBody.read(request)
+        // The vault's absence, then another organization's (or no) connection, come before any field's problem.
+        _ = try connections.requireVault()
+        let current = try await connections.find(id, principal: principal)
+        let c = try await connections.update(current, try ConnectionChanges(body: body), principal: principal)
         anyChange?()
         changed?()
         return .json(AccountJSON.connection(c))

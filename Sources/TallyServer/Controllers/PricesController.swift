@@ -51,7 +51,8 @@ struct PricesController<Store: TallyStore> {
     @Sendable func add(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.admin, request)
         let body = try await JSONBody.read(request)
-        let entry = try await prices.add(body, organizationID: principal.organizationID, actor: principal.actor)
+        let entry = try await prices.add(try CatalogFile.parseOrganizationEntry(body, organizationID: principal.organizationID),
+                                         organizationID: principal.organizationID, actor: principal.actor)
         return .json(PriceJSON.entry(entry), status: .created)
     }
 

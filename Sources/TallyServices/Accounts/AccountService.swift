@@ -5,7 +5,10 @@ import TallyCore
 import TallyMail
 
 /// Setup, sign-in, sessions, invites, members and organizations: the rules, over the store, for the web and the API.
-public struct AccountService<Store: TallyStore>: Sendable {
+/// The store it needs: people, organizations and their members, sessions and sign-in attempts, invites, the audit log.
+public typealias AccountServiceStore = OrganizationStore & AccountStore & SessionStore & InviteStore & AuditStore
+
+public struct AccountService<Store: AccountServiceStore>: Sendable {
     public let store: Store
     public let passwords: Passwords
     public let policy: SessionPolicy
@@ -231,7 +234,7 @@ public struct AccountService<Store: TallyStore>: Sendable {
 }
 
 /// `tally serve`'s unattended first run (a function, so the CLI's `any TallyStore` opens into the generic service).
-public func bootstrapAdmin(store: some TallyStore, passwords: Passwords, email: String, password: String, timeZone: String,
+public func bootstrapAdmin(store: some AccountServiceStore, passwords: Passwords, email: String, password: String, timeZone: String,
                            logger: Logger) async throws -> Bool {
     try await AccountService(store: store, passwords: passwords, publicURL: "", logger: logger)
         .bootstrapAdmin(email: email, password: password, timeZone: timeZone)

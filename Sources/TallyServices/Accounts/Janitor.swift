@@ -3,7 +3,7 @@ import ServiceLifecycle
 import TallyCore
 
 /// Removes expired sessions, old login failures and audit records past their retention, hourly.
-package struct Janitor<Store: TallyStore>: Service {
+package struct Janitor<Store: SessionStore & AuditStore>: Service {
     package let store: Store
     package let policy: SessionPolicy
     package let auditRetentionDays: Int

@@ -3,7 +3,7 @@ import ServiceLifecycle
 import TallyCore
 
 /// Keeps this replica's copy of the organizations' own prices current: another replica (or the CLI) may change them.
-package struct PriceRefresher<Store: TallyStore>: Service {
+package struct PriceRefresher<Store: PriceServiceStore>: Service {
     package let prices: PriceService<Store>
     package let interval: Duration
     package let logger: Logger

@@ -2,7 +2,10 @@ import TallyCore
 import TallyPrice
 
 /// Organization prices and re-pricing, shared by the HTTP API and the CLI.
-public struct PriceService<Store: TallyStore>: Sendable {
+/// The store it needs: the organizations' entries, and the events it prices again.
+public typealias PriceServiceStore = PriceStore & EventStore
+
+public struct PriceService<Store: PriceServiceStore>: Sendable {
     public let store: Store
     public let pricer: CatalogPricer
 
@@ -36,26 +39,10 @@ public struct PriceService<Store: TallyStore>: Sendable {
         return entry
     }
 
-    /// Validates and stores an organization entry given in the catalog's entry shape.
-    public func add(_ value: JSONValue, organizationID: String, actor: String) async throws -> PriceEntry {
-        guard case .object(let members) = value else {
-            throw TallyError.invalid([FieldProblem(field: "body", reason: "must be a price entry object")])
-        }
-        let allowed: Set<String> = ["provider", "model", "aliases", "from", "to", "prices", "batch", "service_tiers", "tiers",
-                                    "per_request_usd", "note", "source"]
-        let unknown = members.map(\.0).filter { !allowed.contains($0) }
-        guard unknown.isEmpty else {
-            throw TallyError.invalid(unknown.map { FieldProblem(field: $0, reason: "unknown field") })
-        }
-        var entry: PriceEntry
-        do {
-            entry = try CatalogFile.parseEntry(value, origin: .organization(organizationID), at: "entry")
-        } catch let problem as CatalogFile.Problem {
-            let text = problem.description.hasPrefix("entry.") ? String(problem.description.dropFirst(6)) : problem.description
-            let field = text.split(separator: ":", maxSplits: 1).first.map(String.init) ?? "body"
-            let reason = text.split(separator: ":", maxSplits: 1).dropFirst().first.map { $0.trimmingSpaces } ?? text
-            throw TallyError.invalid([FieldProblem(field: field, reason: reason)])
-        }
+    /// Stores an organization's own entry (read by `CatalogFile.parseOrganizationEntry`) as its definition in the
+    /// catalog's shape, under a new id, and prices with it at once.
+    public func add(_ entry: PriceEntry, organizationID: String, actor: String) async throws -> PriceEntry {
+        var entry = entry
         entry.id = Identifier.make("price")
         var w = JSONWriter()
         CatalogFile.writeDefinition(entry, into: &w)
@@ -168,20 +155,24 @@ public struct RepricingResult: Sendable, Equatable {
 
 /// Price tasks over any store, for the CLI (which holds its store as `any TallyStore`).
 public enum PriceTasks {
-    public static func reloadAll(_ store: some TallyStore, pricer: CatalogPricer) async throws {
+    public static func reloadAll(_ store: some PriceServiceStore, pricer: CatalogPricer) async throws {
         try await PriceService(store: store, pricer: pricer).reloadAll()
     }
 
-    public static func reload(_ store: some TallyStore, pricer: CatalogPricer, organizationID: String) async throws {
+    public static func reload(_ store: some PriceServiceStore, pricer: CatalogPricer, organizationID: String) async throws {
         try await PriceService(store: store, pricer: pricer).reload(organizationID: organizationID)
     }
 
-    public static func add(_ entries: [JSONValue], store: some TallyStore, organizationID: String, actor: String) async throws {
+    /// Each entry is read and stored in turn, as the API would one request each (an invalid one stops the rest).
+    public static func add(_ entries: [JSONValue], store: some PriceServiceStore, organizationID: String, actor: String) async throws {
         let service = PriceService(store: store, pricer: CatalogPricer())
-        for entry in entries { _ = try await service.add(entry, organizationID: organizationID, actor: actor) }
+        for entry in entries {
+            _ = try await service.add(try CatalogFile.parseOrganizationEntry(entry, organizationID: organizationID),
+                                      organizationID: organizationID, actor: actor)
+        }
     }
 
-    public static func recompute(_ request: RepricingRequest, store: some TallyStore, organizationID: String,
+    public static func recompute(_ request: RepricingRequest, store: some PriceServiceStore, organizationID: String,
                                  actor: String) async throws -> RepricingResult {
         let service = PriceService(store: store, pricer: CatalogPricer())
         try await service.reloadAll()

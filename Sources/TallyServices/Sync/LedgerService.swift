@@ -4,7 +4,7 @@ import TallyPrice
 
 /// Reads the provider ledger in the summary's shape, and reconciles it with the observed ledger.
 /// The two ledgers are never summed: a call seen by Tally and reported by the provider is in each once.
-package struct LedgerService<Store: TallyStore>: Sendable {
+package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & ProjectStore & UsageStore>: Sendable {
     package let store: Store
     package let pricer: CatalogPricer
 

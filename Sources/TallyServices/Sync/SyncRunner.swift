@@ -14,7 +14,11 @@ public enum SyncLease {
 
 /// Pulls one connection's usage and cost reports over a range of UTC days and stores them, page by page: each
 /// page's buckets replace what was stored for them, so an interrupted run redone gives the same tables.
-public struct SyncRunner<Store: TallyStore>: Sendable {
+/// The store a sync needs: the connections (a refused admin key is recorded on its connection), the runs, the leases
+/// and the provider ledger.
+public typealias SyncStore = ProviderSyncStore & ConnectionStore
+
+public struct SyncRunner<Store: SyncStore>: Sendable {
     package let store: Store
     package let connections: ConnectionService<Store>
     package let vault: Vault?
@@ -95,8 +99,9 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
             run.error = failure.message
             if case .keyRejected(let message) = failure {
                 var c = connection
-                c.validationError = "needs a new admin key: \(message)"
-                c.updatedAt = .now
+                let now = Instant.now
+                c.record(.adminKeyRejected(message), at: now)
+                c.updatedAt = now
                 try await store.updateConnection(c, audit: .make(organizationID: c.organizationID, actor: "sync",
                                                                  action: "connection.key_rejected", detail: [("id", .string(c.id))]))
             }

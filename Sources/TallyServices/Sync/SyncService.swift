@@ -20,7 +20,7 @@ public struct SyncSchedule: Sendable, Equatable {
 
 /// Pulls every connection that has an admin key, each interval: a backfill the first time, then the last few days.
 /// A lease in the database makes one replica sync a connection at a time; a new connection wakes it at once.
-public final class SyncService<Store: TallyStore>: Service, Sendable {
+public final class SyncService<Store: SyncStore>: Service, Sendable {
     package let store: Store
     package let runner: SyncRunner<Store>
     package let schedule: SyncSchedule
@@ -82,7 +82,7 @@ public final class SyncService<Store: TallyStore>: Service, Sendable {
             return
         }
         for c in connections where !Task.isShuttingDownGracefully {
-            if c.validationError?.hasPrefix("needs a new admin key") == true { continue }
+            if case .adminKeyRejected = c.health { continue }
             let now = Instant.now
             do {
                 guard try await store.acquireSyncLease(connectionID: c.id, holder: holder,

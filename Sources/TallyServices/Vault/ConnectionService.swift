@@ -2,7 +2,7 @@ import Foundation
 import TallyCore
 
 /// Provider connections: validated, sealed, masked. Plaintext keys live only inside these calls.
-public struct ConnectionService<Store: TallyStore>: Sendable {
+public struct ConnectionService<Store: ConnectionStore>: Sendable {
     package let store: Store
     /// nil when no master key is configured (PostgreSQL without TALLY_MASTER_KEY): connections are then refused.
     package let vault: Vault?
@@ -14,41 +14,12 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         self.validator = validator
     }
 
-    package func requireVault() throws -> Vault {
+    /// The vault, or the refusal every connection call answers without one (before it reads the request's body).
+    public func requireVault() throws -> Vault {
         guard let vault else {
             throw TallyError.conflict("the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")
         }
         return vault
-    }
-
-    package static func baseURL(_ raw: String?) throws -> String? {
-        guard var raw, !raw.isEmpty else { return nil }
-        while raw.hasSuffix("/") { raw.removeLast() }
-        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host, !host.isEmpty, url.user == nil, url.password == nil, url.query == nil, url.fragment == nil
-        else {
-            throw TallyError.invalid([FieldProblem(field: "base_url",
-                                                   reason: "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query")])
-        }
-        return raw
-    }
-
-    package static func gatewayEndpoints(_ fields: JSONFields) throws -> ProviderConnection.GatewayEndpoints? {
-        guard let value = try fields.string("gateway_endpoints") else { return nil }
-        guard let endpoints = ProviderConnection.GatewayEndpoints(rawValue: value) else {
-            throw TallyError.invalid([FieldProblem(field: "gateway_endpoints", reason:
-                "must be inference (the gateway forwards only the provider's inference endpoints) or all")])
-        }
-        return endpoints
-    }
-
-    package static func key(_ fields: JSONFields, _ name: String) throws -> String? {
-        guard let value = try fields.string(name) else { return nil }
-        let key = value.trimmingCharacters(in: .whitespaces)
-        guard (8...4096).contains(key.utf8.count), !key.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-            throw TallyError.invalid([FieldProblem(field: name, reason: "must be the provider's key: 8 to 4096 characters, no spaces")])
-        }
-        return key
     }
 
     /// Refuses a base URL that is, or resolves to, an address Tally does not call (checked again at every call, so a
@@ -79,43 +50,29 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         }
     }
 
-    public func create(_ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
+    /// Checks the upstream and (unless `draft.validate` is false) the keys with the provider, then seals and saves.
+    public func create(_ draft: ConnectionDraft, principal: Principal) async throws -> ProviderConnection {
         let vault = try requireVault()
-        let fields = try JSONFields(body, allowed: ["provider", "name", "api_key", "admin_key", "base_url", "validate",
-                                                                 "gateway_endpoints"])
-        guard let providerName = try fields.string("provider") else {
-            throw TallyError.invalid([FieldProblem(field: "provider", reason: "is required: openai, anthropic or google")])
-        }
-        guard let provider = ProviderKind(rawValue: providerName) else {
-            throw TallyError.invalid([FieldProblem(field: "provider", reason: "must be openai, anthropic or google")])
-        }
-        let name = try DisplayName.validated(try fields.string("name") ?? provider.rawValue, field: "name")
-        let apiKey = try Self.key(fields, "api_key")
-        let adminKey = try Self.key(fields, "admin_key")
-        guard apiKey != nil || adminKey != nil else {
-            throw TallyError.invalid([FieldProblem(field: "api_key", reason: "is required (or admin_key)")])
-        }
-        if provider == .google, adminKey != nil {
-            throw TallyError.invalid([FieldProblem(field: "admin_key", reason: "google has no admin keys")])
-        }
-        let baseURL = try Self.baseURL(try fields.string("base_url"))
-        let endpoints = try Self.gatewayEndpoints(fields) ?? .inference
-        let shouldValidate = try fields.bool("validate") ?? true
+        let provider = draft.provider, name = draft.name, apiKey = draft.apiKey, adminKey = draft.adminKey
+        let baseURL = draft.baseURL, endpoints = draft.gatewayEndpoints, shouldValidate = draft.validate
+        // A draft read from a request passed this already; one built otherwise may not hold a key.
+        try ConnectionRules.keys(provider, apiKey: apiKey, adminKey: adminKey)
         try await checkUpstream(baseURL)
         if shouldValidate { try await validate(provider, baseURL: baseURL, apiKey: apiKey, adminKey: adminKey) }
 
         let now = Instant.now
         let id = Identifier.make("conn", length: 16)
         let org = principal.organizationID
-        let connection = ProviderConnection(
+        var connection = ProviderConnection(
             id: id, organizationID: org, provider: provider, name: name, baseURL: baseURL,
             apiKey: try apiKey.map { try vault.seal($0, organizationID: org, connectionID: id, field: .apiKey) },
             apiKeyMask: apiKey.map(ProviderConnection.mask),
             adminKey: try adminKey.map { try vault.seal($0, organizationID: org, connectionID: id, field: .adminKey) },
             adminKeyMask: adminKey.map(ProviderConnection.mask),
-            validatedAt: shouldValidate ? now : nil, validationError: nil, createdAt: now, updatedAt: now,
+            validatedAt: nil, validationError: nil, createdAt: now, updatedAt: now,
             gatewayEndpoints: endpoints
         )
+        connection.record(shouldValidate ? .valid : .unchecked, at: now)
         try await store.createConnection(connection, audit: .make(
             organizationID: org, actor: principal.actor, action: "connection.create",
             detail: [("id", .string(id)), ("provider", .string(provider.rawValue)), ("name", .string(name)),
@@ -130,17 +87,17 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
         return c
     }
 
-    public func update(_ id: String, _ body: JSONValue, principal: Principal) async throws -> ProviderConnection {
+    /// Applies `changes` to `current` (as `find` read it): a new base URL needs the keys again; changed keys or base
+    /// URL are checked with the provider unless `changes.validate` is false.
+    public func update(_ current: ProviderConnection, _ changes: ConnectionChanges, principal: Principal) async throws -> ProviderConnection {
         let vault = try requireVault()
-        var c = try await find(id, principal: principal)
-        let fields = try JSONFields(body, allowed: ["name", "api_key", "admin_key", "base_url", "validate", "gateway_endpoints"])
-        if let name = try fields.string("name") { c.name = try DisplayName.validated(name, field: "name") }
+        var c = current
+        if let name = changes.name { c.name = name }
         let endpointsBefore = c.gatewayEndpoints
-        if let endpoints = try Self.gatewayEndpoints(fields) { c.gatewayEndpoints = endpoints }
-        let apiKey = try Self.key(fields, "api_key")
-        let adminKey = try Self.key(fields, "admin_key")
-        if fields.members["base_url"] != nil {
-            let baseURL = try Self.baseURL(try fields.string("base_url"))
+        if let endpoints = changes.gatewayEndpoints { c.gatewayEndpoints = endpoints }
+        let apiKey = changes.apiKey
+        let adminKey = changes.adminKey
+        if let baseURL = changes.baseURL {
             // A stored key never goes to a new host: whoever moves the connection supplies its keys again.
             if baseURL != c.baseURL, (c.apiKey != nil && apiKey == nil) || (c.adminKey != nil && adminKey == nil) {
                 throw TallyError.invalid([FieldProblem(field: "base_url", reason:
@@ -149,8 +106,8 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             try await checkUpstream(baseURL)
             c.baseURL = baseURL
         }
-        let shouldValidate = try fields.bool("validate") ?? true
-        let keysChanged = apiKey != nil || adminKey != nil || fields.members["base_url"] != nil
+        let shouldValidate = changes.validate
+        let keysChanged = apiKey != nil || adminKey != nil || changes.baseURL != nil
         if keysChanged, shouldValidate {
             let current = try secrets(c, vault: vault)
             try await validate(c.provider, baseURL: c.baseURL, apiKey: apiKey ?? current.apiKey, adminKey: adminKey ?? current.adminKey)
@@ -164,10 +121,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             c.adminKeyMask = ProviderConnection.mask(adminKey)
         }
         let now = Instant.now
-        if keysChanged {
-            c.validatedAt = shouldValidate ? now : nil
-            c.validationError = nil
-        }
+        if keysChanged { c.record(shouldValidate ? .valid : .unchecked, at: now) }
         c.updatedAt = now
         var detail: [(String, JSONValue)] = [("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
                                              ("replaced_admin_key", .bool(adminKey != nil))]
@@ -199,8 +153,7 @@ public struct ConnectionService<Store: TallyStore>: Sendable {
             failure = "\(field) \(message)"
         }
         let now = Instant.now
-        if failure == nil { c.validatedAt = now }
-        c.validationError = failure
+        c.record(failure.map(ConnectionHealth.rejected) ?? .valid, at: now)
         c.updatedAt = now
         try await store.updateConnection(c, audit: .make(
             organizationID: c.organizationID, actor: principal.actor, action: "connection.test",

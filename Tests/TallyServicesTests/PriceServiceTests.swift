@@ -1,0 +1,46 @@
+import Testing
+import TallyCore
+import TallyPrice
+import TallyServices
+
+@Suite struct OrganizationPriceEntryTests {
+    private func parse(_ json: String) throws -> PriceEntry {
+        try CatalogFile.parseOrganizationEntry(try JSONParser.parse(Array(json.utf8)), organizationID: "org_a")
+    }
+
+    @Test func namesEachProblemByItsField() throws {
+        #expect(throws: TallyError.invalid([FieldProblem(field: "body", reason: "must be a price entry object")])) { try parse("[]") }
+        #expect(throws: TallyError.invalid([FieldProblem(field: "id", reason: "unknown field"), FieldProblem(field: "checked", reason: "unknown field")])) {
+            try parse(#"{"id":"x","model":"m","from":"2026-01-01","prices":{"input":"1"},"checked":"2026-01-01"}"#)
+        }
+        #expect(throws: TallyError.invalid([FieldProblem(field: "from", reason: "is required")])) {
+            try parse(#"{"model":"m","prices":{"input":"1"}}"#)
+        }
+        #expect(throws: TallyError.invalid([FieldProblem(field: "to", reason: "must be after from")])) {
+            try parse(#"{"model":"m","from":"2026-02-01","to":"2026-01-01","prices":{"input":"1"}}"#)
+        }
+    }
+
+    @Test func readsAnEntryAsTheOrganizations() throws {
+        let entry = try parse(#"{"provider":"OpenAI","model":"My-Model","from":"2026-01-01","prices":{"input":"1.5"}}"#)
+        #expect(entry.origin == .organization("org_a") && entry.provider == "openai" && entry.model == "my-model")
+    }
+}
+
+@Suite struct PriceServiceTests {
+    @Test func storesTheCatalogShapeAndPricesWithItAtOnce() async throws {
+        let store = InMemoryStore()
+        let service = PriceService(store: store, pricer: CatalogPricer())
+        let parsed = try CatalogFile.parseOrganizationEntry(
+            try JSONParser.parse(Array(#"{"model":"m","from":"2026-01-01","prices":{"input":"1"}}"#.utf8)), organizationID: "org_a")
+        let entry = try await service.add(parsed, organizationID: "org_a", actor: "user:ada@example.com")
+        #expect(entry.id.hasPrefix("price"))
+        let records = try await store.priceRecords(organizationID: "org_a")
+        #expect(records.count == 1 && records[0].id == entry.id && records[0].model == "m")
+        var w = JSONWriter()
+        CatalogFile.writeDefinition(entry, into: &w)
+        #expect(records[0].definition == w.text)
+        #expect(service.pricer.organizationEntries("org_a").map(\.id) == [entry.id])
+        #expect(store.audit.map(\.action) == ["price.add"])
+    }
+}

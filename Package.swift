@@ -151,21 +151,33 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fixtures and snapshots shared by the test targets; no product depends on it.
+        .target(
+            name: "TallyTestSupport",
+            dependencies: [
+                "TallyCore", "TallyStoreSQL", "TallyStoreSQLite", "TallyStorePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TallyTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallyProvidersTests", dependencies: ["TallyCore", "TallyProviders"], swiftSettings: strict),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
-                           "TallyGateway", "TallyIngest"],
+                           "TallyGateway", "TallyIngest", "TallyTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallyProviders", "TallyPrice", "TallyCore",
-                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb", "TallyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

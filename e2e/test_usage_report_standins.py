@@ -1,4 +1,4 @@
-"""Self-tests of the usage/cost report stand-ins (tests/e2e/standins/usage_reports.py), without Tally.
+"""Self-tests of the usage/cost report stand-ins (e2e/standins/usage_reports.py), without Tally.
 
 They page through every endpoint the documented way and compare with `expected_totals`, check `expected_totals`
 against explicit records, and exercise array encodings, group_by nulls, validation errors, faults, late data and

@@ -1,4 +1,4 @@
-"""Self-tests of the gateway's stand-in upstreams (tests/e2e/standins/upstreams.py), without Tally.
+"""Self-tests of the gateway's stand-in upstreams (e2e/standins/upstreams.py), without Tally.
 
 The official SDKs (openai 3.54, anthropic 2.12, google-genai 3.4) talk to the stand-ins directly: sync and async,
 streaming and not, tool calls, embeddings, errors raising the SDKs' own exceptions, faults mid-stream, pacing,

@@ -1,4 +1,4 @@
-"""The web dashboard in a real browser (headless chromium), held to tests/e2e/DASHBOARD.md: first-run setup and
+"""The web dashboard in a real browser (headless chromium), held to e2e/DASHBOARD.md: first-run setup and
 sign-in, the getting-started snippet, the overview cards against the JSON API, the usage explorer and its exports,
 the events list (live updates) and an event's cost breakdown, provider connections and tokens in the settings,
 the theme, narrow screens, accessibility and colour contrast, and the README's screenshots.
@@ -29,7 +29,7 @@ from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, AccountsTally, Browser, api_to
 from standins.provider_models import REJECTION
 from webdriver import png_size
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # The README's screenshots are refreshed only on purpose (TALLY_REFRESH_SCREENSHOTS=1); an ordinary run writes its
 # screenshots to an ignored build folder, so running the tests leaves the tracked files alone.
 SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("TALLY_REFRESH_SCREENSHOTS") == "1" \

@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import Select
 import clock
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BIN, AccountsTally, Browser, api_token, bearer, free_port, signed_in
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OWNER = {"TALLY_ADMIN_EMAIL": ADMIN_EMAIL, "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD}
 METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 2
 
@@ -281,12 +281,14 @@ def test_a_debug_log_holds_no_invite_secret_and_no_key_parameter(tally_dir, smtp
 ])
 def test_check_attributes_sees_every_unescaped_attribute_path(line, problem):
     with tempfile.TemporaryDirectory() as d:
-        shutil.copytree(ROOT / "Sources" / "TallyServer" / "Web", Path(d) / "Sources" / "TallyServer" / "Web")
+        # The pages live in TallyWeb; the server keeps its page plumbing in TallyServer/Web: the check scans both.
+        for folder in (("TallyWeb",), ("TallyServer", "Web")):
+            shutil.copytree(ROOT.joinpath("Sources", *folder), Path(d).joinpath("Sources", *folder))
         (Path(d) / "scripts").mkdir()
         shutil.copy(ROOT / "scripts" / "check-attributes", Path(d) / "scripts" / "check-attributes")
         clean = subprocess.run([sys.executable, str(Path(d) / "scripts" / "check-attributes")], capture_output=True, text=True)
         assert clean.returncode == 0, clean.stdout
-        with open(Path(d) / "Sources" / "TallyServer" / "Web" / "Injected.swift", "w") as f:
+        with open(Path(d) / "Sources" / "TallyWeb" / "Injected.swift", "w") as f:
             f.write("import Plot\nlet injected: Node<HTML.BodyContext> = .div(%s)\n" % line)
         r = subprocess.run([sys.executable, str(Path(d) / "scripts" / "check-attributes")], capture_output=True, text=True)
         assert r.returncode == 1 and "Injected.swift:2" in r.stdout and problem in r.stdout, r.stdout

@@ -54,7 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import clock  # tests/e2e/clock.py: the clock Tally is told to use
+import clock  # e2e/clock.py: the clock Tally is told to use
 
 PROVIDERS = ("openai", "anthropic")
 DAY = 86400

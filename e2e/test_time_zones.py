@@ -305,7 +305,7 @@ def test_santiago_day_that_skips_midnight_begins_at_0100(zones):
 # -- the dashboard ------------------------------------------------------------------------------------------------
 
 class _EventRows(html.parser.HTMLParser):
-    """(data-event-id, text of td[data-col=time]) of each row of table#events-table (tests/e2e/DASHBOARD.md)."""
+    """(data-event-id, text of td[data-col=time]) of each row of table#events-table (e2e/DASHBOARD.md)."""
 
     def __init__(self):
         super().__init__()

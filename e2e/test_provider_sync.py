@@ -1,5 +1,5 @@
 """Provider sync (issue 7) end to end: real `tally serve` processes pull the usage/cost report stand-ins
-(tests/e2e/standins/usage_reports.py) and every figure Tally then answers is compared with the stand-in's exact
+(e2e/standins/usage_reports.py) and every figure Tally then answers is compared with the stand-in's exact
 `expected_totals`: the provider ledger's summary, paging, idempotent re-syncs and late data, a run killed half-way,
 429/500/malformed/revoked faults, two replicas on one PostgreSQL, the backfill of a new connection, reconciliation
 with observed events computed by hand, provider project mapping and `tally sync run`."""

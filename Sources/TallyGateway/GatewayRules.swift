@@ -138,5 +138,5 @@ package struct GatewayRoute: Equatable {
 }
 
 private extension String {
-    package func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -1,6 +1,7 @@
 import TallyAggregate
 import TallyCore
 import TallyPrice
+import TallyProviders
 
 /// Reads the provider ledger in the summary's shape, and reconciles it with the observed ledger.
 /// The two ledgers are never summed: a call seen by Tally and reported by the provider is in each once.
@@ -22,7 +23,7 @@ package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & Projec
                  filters: DimensionFilters) async throws -> SummaryResult {
         var usage: [ProviderLedger.UsageInput] = []
         var costs: [ProviderLedger.CostInput] = []
-        for c in try await store.connections(organizationID: org) where c.provider != .google {
+        for c in try await store.connections(organizationID: org) where c.provider.api.organizationReports != nil {
             for item in try await store.providerUsage(organizationID: org, connectionID: c.id, from: from, to: to) {
                 usage.append(ProviderLedger.UsageInput(connectionID: c.id, provider: c.provider, row: item.row))
             }

@@ -162,6 +162,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "TallyWebTests",
+            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate"],
+            exclude: ["Snapshots"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TallyServerTests",
             dependencies: [
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",

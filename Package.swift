@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "TallyWeb",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices",
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -26,7 +26,7 @@ package enum EventsPage {
         return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }.joined(separator: "&")
     }
 
-    package static func load(store: some TallyStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
+    package static func load(store: some ProjectStore & EventStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
                      now: Instant) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
         let range = state.range(now: now, zone: page.zone)
@@ -94,6 +94,24 @@ package enum EventsPage {
     }
 
     // MARK: One event
+
+    /// One stored event and how its cost breaks down under today's prices (nil: no price covers it).
+    package struct Detail: Sendable {
+        package var event: StoredEvent
+        package var breakdown: CostBreakdown?
+    }
+
+    /// The event `id` as the person may see it (their project scope); `TallyError.notFound` otherwise.
+    package static func loadDetail(store: some EventStore, pricer: CatalogPricer, page: SignedInPage, id: String) async throws -> Detail {
+        guard let stored = try await store.event(organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope) else {
+            throw TallyError.notFound("event '\(id)'")
+        }
+        return Detail(event: stored, breakdown: pricer.breakdown(stored))
+    }
+
+    package static func renderDetail(_ page: SignedInPage, _ d: Detail) -> String {
+        renderDetail(page, d.event, breakdown: d.breakdown)
+    }
 
     package static func renderDetail(_ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?) -> String {
         let e = s.event

@@ -32,7 +32,7 @@ package enum OverviewPage {
 
     // MARK: Query
 
-    package static func load(store: some TallyStore, organization: Organization, zone: TimeZoneRules, now: Instant, days: Int,
+    package static func load(store: some UsageStore & ProjectStore & EventStore & ProviderSyncStore, organization: Organization, zone: TimeZoneRules, now: Instant, days: Int,
                      projectScope: [String]?) async throws -> Model {
         let cycle = BillingCycle.containing(now, startDay: organization.billingCycleDay, zone: zone)
         let current = TimeRange(from: cycle.range.from, to: now)
@@ -76,7 +76,7 @@ package enum OverviewPage {
     }
 
     /// The cost reports' total over whole UTC days from `from`'s day; nil when no connection has synced any.
-    package static func billedCosts(store: some TallyStore, org: String, from: Instant, to: Instant) async throws -> USD? {
+    package static func billedCosts(store: some ProviderSyncStore, org: String, from: Instant, to: Instant) async throws -> USD? {
         let day = Instant(seconds: floorDiv(from.seconds, 86_400) * 86_400)
         let rows = try await store.providerCosts(organizationID: org, connectionID: nil, from: day, to: to)
         guard !rows.isEmpty else { return nil }

@@ -105,7 +105,7 @@ package enum UsageExplorer {
 
     // MARK: Query
 
-    package static func load(store: some TallyStore, page: SignedInPage, state: State, now: Instant) async throws -> Model {
+    package static func load(store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant) async throws -> Model {
         let bounds = state.range(now: now, zone: page.zone)
         // Unbounded ends (custom range with only a start) run to now / from the first day the API allows.
         let range = TimeRange(from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))

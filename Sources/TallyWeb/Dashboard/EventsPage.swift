@@ -51,7 +51,7 @@ package enum EventsPage {
                      .a(.href("/api/v1/events/export?format=csv"), "Export all as CSV")),
                 .div(.class("table-wrap"),
                     .table(.id("events-table"),
-                        .if(m.isFirstPage, .data(named: "live", value: esc("/events/live?" + m.filterQuery))),
+                        .if(m.isFirstPage, .data(named: "live", value: "/events/live?" + m.filterQuery)),
                         .thead(.tr(.th("Time"), .th("Provider"), .th("Model"), .th(.class("hide-narrow"), "Project"),
                                    .th(.class("hide-narrow"), "Feature"), .th(.class("hide-narrow"), "User"),
                                    .th(.class("num"), "Tokens"), .th(.class("num"), "Cost"),
@@ -60,9 +60,9 @@ package enum EventsPage {
                                    .tr(.class("empty"), .td(.attribute(named: "colspan", value: "10"), "No events match. New ones appear here as they arrive.")),
                                    else: .forEach(m.events) { row($0, zone: page.zone, sequence: nil) })))),
                 .div(.class("pager"),
-                     .if(!m.isFirstPage, .a(.href(esc("/events?" + m.filterQuery)), "Newest")),
+                     .if(!m.isFirstPage, .a(.href("/events?" + m.filterQuery), "Newest")),
                      .unwrap(m.next) { next in
-                         .a(.id("next-page"), .href(esc("/events?" + m.filterQuery + "&after=" + next.token)), "Older events →")
+                         .a(.id("next-page"), .href("/events?" + m.filterQuery + "&after=" + next.token), "Older events →")
                      }))
         )
     }
@@ -70,8 +70,8 @@ package enum EventsPage {
     package static func row(_ s: StoredEvent, zone: TimeZoneRules, sequence: Int64?) -> Node<HTML.TableContext> {
         let e = s.event
         let tokens = e.usage.inputTokens + e.usage.outputTokens
-        return .tr(.data(named: "event-id", value: esc(e.id)), .unwrap(sequence) { .data(named: "seq", value: esc(String($0))) },
-            .td(.data(named: "col", value: "time"), .a(.href(esc("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F"))),
+        return .tr(.data(named: "event-id", value: e.id), .unwrap(sequence) { .data(named: "seq", value: String($0)) },
+            .td(.data(named: "col", value: "time"), .a(.href("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F")),
                                                         .text(Format.localTime(e.timestamp, zone: zone)))),
             .td(.data(named: "col", value: "provider"), .text(e.provider)),
             .td(.data(named: "col", value: "model"), .text(e.model)),

@@ -31,7 +31,7 @@ extension SettingsPages {
                 .div(.class("table-wrap"), .table(.id("members"),
                     .thead(.tr(.th("Name"), .th("Email"), .th("Role"), .th(.class("hide-narrow"), "Joined"), .th("Actions"))),
                     .tbody(.forEach(members) { m in
-                        .tr(.data(named: "user-id", value: esc(m.user.id)),
+                        .tr(.data(named: "user-id", value: m.user.id),
                             .td(.text(m.user.name)), .td(.text(m.user.email)), .td(.text(m.role.rawValue)),
                             .td(.class("hide-narrow"), .text(Format.localTime(m.joinedAt, zone: page.zone))),
                             .td(.if(admin && m.user.id != page.user.id, .div(.class("actions"),
@@ -49,7 +49,7 @@ extension SettingsPages {
                     .div(.class("table-wrap"), .table(.id("invites"),
                         .thead(.tr(.th("Email"), .th("Role"), .th("Expires"), .th("Actions"))),
                         .tbody(.forEach(pending) { i in
-                            .tr(.data(named: "invite-id", value: esc(i.id)), .td(.text(i.email)), .td(.text(i.role.rawValue)),
+                            .tr(.data(named: "invite-id", value: i.id), .td(.text(i.email)), .td(.text(i.role.rawValue)),
                                 .td(.text(Format.localTime(i.expiresAt, zone: page.zone))),
                                 .td(.if(admin, actionButton("Revoke", api: "DELETE /api/v1/invites/\(i.id)", danger: true, action: "revoke"))))
                         })))),

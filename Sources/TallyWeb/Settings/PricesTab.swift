@@ -50,7 +50,7 @@ extension SettingsPages {
                         .thead(.tr(.th("Provider"), .th("Model"), .th("From"), .th("To"), .th(.class("num"), "Input / 1M"),
                                    .th(.class("num"), "Cached / 1M"), .th(.class("num"), "Output / 1M"), .th("Actions"))),
                         .tbody(.forEach(own) { e in
-                            .tr(.data(named: "price-id", value: esc(e.id)),
+                            .tr(.data(named: "price-id", value: e.id),
                                 .td(.text(e.provider ?? "any")), .td(.text(e.model)), .td(.text(e.from.description)), .td(.text(e.to?.description ?? "—")),
                                 .td(.class("num"), .text(rate(e, .input))), .td(.class("num"), .text(rate(e, .cachedInput))),
                                 .td(.class("num"), .text(rate(e, .output))),
@@ -74,7 +74,7 @@ extension SettingsPages {
                 .p(.class("muted"), "Events keep the price they were stored with. After a price change, preview what re-pricing would change, then apply it."),
                 .if(admin, .group(
                     .form(.id("reprice"), .attribute(named: "data-api", value: "POST /api/v1/prices/recompute"),
-                          .attribute(named: "data-on-success", value: "reprice-diff"), .attribute(named: "data-extra", value: esc(#"{"dry_run":true}"#)),
+                          .attribute(named: "data-on-success", value: "reprice-diff"), .attribute(named: "data-extra", value: #"{"dry_run":true}"#),
                         .p(.class("form-error notice"), .attribute(named: "role", value: "alert"), .attribute(named: "hidden", value: "hidden")),
                         .div(.class("row"),
                             field("reprice", "From (UTC date)", name: "from", type: .date, value: today.addingDays(-30).description, required: true),
@@ -97,7 +97,7 @@ extension SettingsPages {
                                    .th(.class("num"), "Output / 1M"), .th("Checked"))),
                         .tbody(.forEach(builtIn) { e in
                             .tr(.td(.text(e.provider ?? "any")),
-                                .td(.unwrap(e.source, { .a(.href(esc($0)), .attribute(named: "rel", value: "noreferrer"), .text(e.model)) }, else: .text(e.model))),
+                                .td(.unwrap(e.source, { .a(.href($0), .attribute(named: "rel", value: "noreferrer"), .text(e.model)) }, else: .text(e.model))),
                                 .td(.text(e.from.description)), .td(.class("num"), .text(rate(e, .input))),
                                 .td(.class("num"), .text(rate(e, .cachedInput))), .td(.class("num"), .text(rate(e, .output))),
                                 .td(.text(e.checked?.description ?? "—")))

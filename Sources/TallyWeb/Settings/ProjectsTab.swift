@@ -26,8 +26,8 @@ extension SettingsPages {
                 .div(.class("table-wrap"), .table(.id("projects"),
                     .thead(.tr(.th("Name"), .th("Created"), .th("Status"), .th("Actions"))),
                     .tbody(.forEach(projects) { p in
-                        .tr(.data(named: "project-id", value: esc(p.id)),
-                            .td(.a(.href(esc("/usage?group_by=feature&project=" + URLText.percentEncoded(p.name))), .text(p.name))),
+                        .tr(.data(named: "project-id", value: p.id),
+                            .td(.a(.href("/usage?group_by=feature&project=" + URLText.percentEncoded(p.name)), .text(p.name))),
                             .td(.text(Format.localTime(p.createdAt, zone: page.zone))),
                             .td(.text(p.archivedAt == nil ? "active" : "archived")),
                             .td(.if(admin, .div(.class("actions"),

@@ -30,13 +30,13 @@ extension SettingsPages {
                     .div(.class("table-wrap"), .table(.id("connections"),
                         .thead(.tr(.th("Name"), .th("Provider"), .th("API key"), .th("Admin key"), .th("Status"), .th("Actions"))),
                         .tbody(.forEach(connections) { c in
-                            .tr(.data(named: "connection-id", value: esc(c.id)),
+                            .tr(.data(named: "connection-id", value: c.id),
                                 .td(.text(c.name), .unwrap(c.baseURL) { .div(.class("muted small"), .text($0)) },
                                     .if(c.gatewayEndpoints == .all, .div(.class("muted small gateway-endpoints"), "Gateway: every endpoint"))),
                                 .td(.text(c.provider.rawValue)),
                                 .td(.code(.class("mask"), .text(c.apiKeyMask ?? "—"))),
                                 .td(.code(.class("mask admin-mask"), .text(c.adminKeyMask ?? "—"))),
-                                .td(.span(.class(esc("row-status" + (c.validationError == nil && c.validatedAt != nil ? " ok" : c.validationError == nil ? "" : " error"))),
+                                .td(.span(.class("row-status" + (c.validationError == nil && c.validatedAt != nil ? " ok" : c.validationError == nil ? "" : " error")),
                                           .text(c.validationError.map { "Rejected: \($0)" }
                                                 ?? c.validatedAt.map { "Validated \(Format.localTime($0, zone: page.zone))" } ?? "Not validated"))),
                                 .td(.if(admin, .div(.class("actions"),
@@ -96,7 +96,7 @@ extension SettingsPages {
                 .thead(.tr(.th("Started"), .th("Connection"), .th("Range (UTC)"), .th("Trigger"), .th("Status"),
                            .th(.class("num"), "Pages"), .th(.class("num"), "Rows"), .th("Error"))),
                 .tbody(.forEach(runs) { r in
-                    .tr(.data(named: "run-id", value: esc(r.id)),
+                    .tr(.data(named: "run-id", value: r.id),
                         .td(.text(Format.localTime(r.startedAt, zone: page.zone))), .td(.text(names[r.connectionID] ?? r.connectionID)),
                         .td(.text("\(TimeZoneRules.utc.localDate(of: r.from)) – \(TimeZoneRules.utc.localDate(of: r.to.adding(seconds: -1)))")),
                         .td(.text(r.trigger.rawValue)),

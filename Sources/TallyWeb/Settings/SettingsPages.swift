@@ -61,7 +61,7 @@ package enum SettingsPages {
     /// A form the script submits to the API as JSON; field errors land in `[data-error-for]` beside each field.
     package static func apiForm(_ id: String, _ api: String, onSuccess: String = "reload", submit: String,
                         _ fields: Node<HTML.FormContext>...) -> Node<HTML.BodyContext> {
-        .form(.id(esc(id)), .attribute(named: "data-api", value: esc(api)), .attribute(named: "data-on-success", value: esc(onSuccess)),
+        .form(.id(id), .attribute(named: "data-api", value: api), .attribute(named: "data-on-success", value: onSuccess),
               .attribute(named: "novalidate", value: "novalidate"),
               .p(.class("form-error notice"), .attribute(named: "role", value: "alert"), .attribute(named: "hidden", value: "hidden")),
               .group(fields),
@@ -72,21 +72,21 @@ package enum SettingsPages {
                       hint: String? = nil, required: Bool = false, autocomplete: String = "off", kind: String? = nil) -> Node<HTML.FormContext> {
         let id = form + "-" + name.replacingOccurrences(of: ".", with: "-")
         return .div(
-            .label(.for(esc(id)), .text(label + (required ? "" : " (optional)"))),
-            .input(.id(esc(id)), .name(esc(name)), .type(type), .value(esc(value)), .attribute(named: "autocomplete", value: esc(autocomplete)),
-                   .unwrap(kind) { .data(named: "kind", value: esc($0)) },
-                   .attribute(named: "aria-describedby", value: esc(id + "-error" + (hint == nil ? "" : " " + id + "-hint")))),
-            .unwrap(hint) { .p(.id(esc(id + "-hint")), .class("muted small"), .text($0)) },
-            .p(.id(esc(id + "-error")), .data(named: "error-for", value: esc(name))))
+            .label(.for(id), .text(label + (required ? "" : " (optional)"))),
+            .input(.id(id), .name(name), .type(type), .value(value), .attribute(named: "autocomplete", value: autocomplete),
+                   .unwrap(kind) { .data(named: "kind", value: $0) },
+                   .attribute(named: "aria-describedby", value: id + "-error" + (hint == nil ? "" : " " + id + "-hint"))),
+            .unwrap(hint) { .p(.id(id + "-hint"), .class("muted small"), .text($0)) },
+            .p(.id(id + "-error"), .data(named: "error-for", value: name)))
     }
 
     package static func select(_ form: String, _ label: String, name: String, _ options: [(String, String)], selected: String? = nil) -> Node<HTML.FormContext> {
         let id = form + "-" + name
         return .div(
-            .label(.for(esc(id)), .text(label)),
-            .select(.id(esc(id)), .attribute(named: "name", value: esc(name)),
-                    .forEach(options) { .option(.value(esc($0.0)), .label(esc($0.1)), .isSelected($0.0 == selected)) }),
-            .p(.id(esc(id + "-error")), .data(named: "error-for", value: esc(name))))
+            .label(.for(id), .text(label)),
+            .select(.id(id), .attribute(named: "name", value: name),
+                    .forEach(options) { .option(.value($0.0), .label($0.1), .isSelected($0.0 == selected)) }),
+            .p(.id(id + "-error"), .data(named: "error-for", value: name)))
     }
 
     package static func onlyFor(_ role: Role, _ what: String) -> Node<HTML.BodyContext> {
@@ -95,10 +95,10 @@ package enum SettingsPages {
 
     package static func actionButton(_ label: String, api: String, confirm: String? = nil, danger: Bool = false, action: String,
                              body: String? = nil, onSuccess: String? = nil) -> Node<HTML.BodyContext> {
-        .button(.type(.button), .class(esc("small " + (danger ? "danger" : "secondary"))), .data(named: "api", value: esc(api)),
-                .data(named: "action", value: esc(action)),
-                .unwrap(confirm) { .data(named: "confirm", value: esc($0)) }, .unwrap(body) { .data(named: "body", value: esc($0)) },
-                .unwrap(onSuccess) { .data(named: "on-success", value: esc($0)) },
+        .button(.type(.button), .class("small " + (danger ? "danger" : "secondary")), .data(named: "api", value: api),
+                .data(named: "action", value: action),
+                .unwrap(confirm) { .data(named: "confirm", value: $0) }, .unwrap(body) { .data(named: "body", value: $0) },
+                .unwrap(onSuccess) { .data(named: "on-success", value: $0) },
                 .text(label))
     }
 

@@ -49,7 +49,7 @@ extension SettingsPages {
                         .thead(.tr(.th("Name"), .th("Project"), .th("Scopes"), .th("Secret"), .th(.class("hide-narrow"), "Created by"),
                                    .th(.class("hide-narrow"), "Last used"), .th("Expires"), .th("Status"), .th("Actions"))),
                         .tbody(.forEach(tokens) { t in
-                            .tr(.data(named: "token-id", value: esc(t.id)),
+                            .tr(.data(named: "token-id", value: t.id),
                                 .td(.text(t.name ?? "—")), .td(.text(t.projectName)),
                                 .td(.text(t.scopes.sorted().map(\.rawValue).joined(separator: ", "))),
                                 .td(.code(.text("…" + t.hint))),
@@ -67,7 +67,7 @@ extension SettingsPages {
                     apiForm("create-token", "POST /api/v1/tokens", onSuccess: "show-token", submit: "Create token",
                         field("create-token", "Name", name: "name", hint: "Where it is used, e.g. 'checkout service'."),
                         .div(.label(.for("create-token-project"), "Project"),
-                             .input(.id("create-token-project"), .name("project"), .type(.text), .value(esc(active.first?.name ?? "default")),
+                             .input(.id("create-token-project"), .name("project"), .type(.text), .value(active.first?.name ?? "default"),
                                     .attribute(named: "list", value: "project-names"), .attribute(named: "autocomplete", value: "off"),
                                     .attribute(named: "aria-describedby", value: "create-token-project-hint create-token-project-error")),
                              .raw("<datalist id=\"project-names\">" + active.map { "<option value=\"\(escape($0.name))\">" }.joined() + "</datalist>"),
@@ -75,8 +75,8 @@ extension SettingsPages {
                              .p(.id("create-token-project-error"), .data(named: "error-for", value: "project"))),
                         .fieldset(.element(named: "legend", text: "Scopes"),
                             .forEach(scopes) { scope in
-                                .label(.class("check"), .input(.type(.checkbox), .name("scopes"), .value(esc(scope.rawValue)),
-                                                               .attribute(named: "checked", value: esc(optional: scope == .ingest ? "checked" : nil))),
+                                .label(.class("check"), .input(.type(.checkbox), .name("scopes"), .value(scope.rawValue),
+                                                               .attribute(named: "checked", value: scope == .ingest ? "checked" : nil)),
                                        .text(scope.rawValue))
                             },
                             .p(.class("muted small"), "ingest: post events · read: query usage · gateway: call providers through Tally · admin: everything"),

@@ -4,7 +4,8 @@ import Plot
 // So TallyWeb re-declares every Plot helper that takes an attribute value as a `String`, with the same name and
 // signature, escaping the value. Declarations of this module shadow Plot's, so in the pages `.href(x)`,
 // `.value(x)`, `.attribute(named:value:)` … are these: the plain way to write an attribute is the escaped one, and
-// there is no `esc` to forget (or to apply twice). Only this file builds a Plot `Attribute` by hand;
+// there is no `esc` to forget (or to apply twice). (A module that imports both Plot and TallyWeb gets "ambiguous use"
+// for these names, so it cannot fall back on Plot's silently either.) Only this file builds a Plot `Attribute` by hand;
 // `scripts/check-attributes` (run by `scripts/test`) fails on one built elsewhere, and on a Plot helper used with a
 // computed value that is not re-declared here.
 

@@ -175,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TallyWebTests",
-            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate"],
+            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate", "TallyTestSupport"],
             exclude: ["Snapshots"],
             swiftSettings: strict
         ),

@@ -29,7 +29,9 @@ package func escape(_ text: String) -> String {
 }
 
 /// The one place an attribute is made: its value escaped.
-private func escaped<Context>(_ name: String, _ value: String?, ignoreIfValueIsEmpty: Bool = true) -> Attribute<Context> {
+private func escaped<Context>(
+    _ name: String, _ value: String?, ignoreIfValueIsEmpty: Bool = true
+) -> Attribute<Context> {
     Attribute(name: name, value: value.map(escape), ignoreIfValueIsEmpty: ignoreIfValueIsEmpty)
 }
 

@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "TallyWeb",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices",
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -172,6 +172,12 @@ let package = Package(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
                            "TallyGateway", "TallyIngest", "TallyTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TallyWebTests",
+            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate", "TallyTestSupport"],
+            exclude: ["Snapshots"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -288,7 +288,32 @@ def test_check_attributes_sees_every_unescaped_attribute_path(line, problem):
         shutil.copy(ROOT / "scripts" / "check-attributes", Path(d) / "scripts" / "check-attributes")
         clean = subprocess.run([sys.executable, str(Path(d) / "scripts" / "check-attributes")], capture_output=True, text=True)
         assert clean.returncode == 0, clean.stdout
-        with open(Path(d) / "Sources" / "TallyWeb" / "Injected.swift", "w") as f:
+        # Injected where Plot's own helpers are in force: in TallyWeb `.class(x)` and `.name(x)` are its escaping ones.
+        with open(Path(d) / "Sources" / "TallyServer" / "Web" / "Injected.swift", "w") as f:
             f.write("import Plot\nlet injected: Node<HTML.BodyContext> = .div(%s)\n" % line)
         r = subprocess.run([sys.executable, str(Path(d) / "scripts" / "check-attributes")], capture_output=True, text=True)
         assert r.returncode == 1 and "Injected.swift:2" in r.stdout and problem in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("line,problem", [
+    ('.alt(text)', "not escaped"),  # a Plot helper TallyWeb does not re-declare
+    ('.href(escape(url))', "escapes twice"),
+    ('.attribute(Attribute(name: "title", value: text))', "built by hand"),
+    ('.class("badge " + kind)', None),  # TallyWeb's own, escaping: fine
+    ('.attribute(named: "aria-label", value: label)', None),
+])
+def test_check_attributes_in_tallyweb_knows_its_escaping_helpers(line, problem):
+    """In TallyWeb the attribute helpers of HTMLEscaping.swift shadow Plot's and escape: a computed value is fine there,
+    a helper it does not re-declare, an escape() inside one, or an Attribute built by hand is not."""
+    with tempfile.TemporaryDirectory() as d:
+        for folder in (("TallyWeb",), ("TallyServer", "Web")):
+            shutil.copytree(ROOT.joinpath("Sources", *folder), Path(d).joinpath("Sources", *folder))
+        (Path(d) / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "check-attributes", Path(d) / "scripts" / "check-attributes")
+        with open(Path(d) / "Sources" / "TallyWeb" / "Injected.swift", "w") as f:
+            f.write("import Plot\nlet injected: Node<HTML.BodyContext> = .div(%s)\n" % line)
+        r = subprocess.run([sys.executable, str(Path(d) / "scripts" / "check-attributes")], capture_output=True, text=True)
+        if problem is None:
+            assert r.returncode == 0, r.stdout
+        else:
+            assert r.returncode == 1 and "Injected.swift:2" in r.stdout and problem in r.stdout, r.stdout

@@ -45,7 +45,7 @@ package enum AccountPages {
                  AccountPages.notice(notice),
                  .form(.method(.post), .action("/login"),
                        Layout.csrfField(csrf),
-                       .input(.type(.hidden), .name("next"), .value(esc(next))),
+                       .input(.type(.hidden), .name("next"), .value(next)),
                        Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
                        Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
                        .button(.type(.submit), "Sign in"))))
@@ -62,12 +62,12 @@ package enum AccountPages {
                  .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
                  notice(state.notice),
                  .if(joinsAsSelf,
-                     .form(.method(.post), .action(esc("/invites/" + secret)),
+                     .form(.method(.post), .action("/invites/" + secret),
                            Layout.csrfField(csrf),
                            .p(.text("You are signed in as \(invite.email).")),
                            .button(.type(.submit), .text("Join \(organizationName)"))),
                      else: .group(
-                        .form(.method(.post), .action(esc("/invites/" + secret)),
+                        .form(.method(.post), .action("/invites/" + secret),
                               Layout.csrfField(csrf),
                               Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
                                            error: state.errors["name"], autocomplete: "name"),
@@ -75,7 +75,7 @@ package enum AccountPages {
                                            error: state.errors["password"], autocomplete: "new-password"),
                               .button(.type(.submit), "Create account and join")),
                         .p(.class("muted"), .text("Already have a Tally account with \(invite.email)? "),
-                           .a(.href(esc("/login?next=/invites/" + secret)), "Sign in"),
+                           .a(.href("/login?next=/invites/" + secret), "Sign in"),
                            .text(" first, then join with it here."))))))
     }
 
@@ -89,6 +89,6 @@ package enum AccountPages {
             .div(.class("narrow card"),
                  .h1(.text(title)),
                  .p(.text(text)),
-                 .unwrap(link) { .a(.href(esc($0.href)), .text($0.label)) }))
+                 .unwrap(link) { .a(.href($0.href), .text($0.label)) }))
     }
 }

@@ -23,10 +23,10 @@ package struct StackedBarChart: Sendable {
 
     package func node() -> Node<HTML.BodyContext> {
         .element(named: "figure", nodes: [
-            .attribute(named: "id", value: esc(id)),
+            .attribute(named: "id", value: id),
             .raw(svg()),
             .ul(.class("legend"), .forEach(series.enumerated()) { i, name in
-                .li(.span(.class(esc("swatch s\(i % 6)")), .attribute(named: "aria-hidden", value: "true")), .text(name))
+                .li(.span(.class("swatch s\(i % 6)"), .attribute(named: "aria-hidden", value: "true")), .text(name))
             }),
             .element(named: "details", nodes: [
                 .element(named: "summary", text: "Show these figures as a table"),

@@ -9,12 +9,12 @@ package enum Layout {
             .head(
                 .meta(.charset(.utf8)),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
-                .unwrap(signedIn) { .meta(.name("csrf-token"), .content(esc($0.csrf))) },
+                .unwrap(signedIn) { .meta(.name("csrf-token"), .content($0.csrf)) },
                 // Not Plot's `.title()`: it also writes og:title and twitter:title attributes, unescaped.
                 .element(named: "title", text: title + " · Tally"),
                 .script(.raw(Script.themeBoot)),
-                .link(.rel(.stylesheet), .href(esc(Assets.stylesheetPath))),
-                .script(.src(esc(Assets.scriptPath)), .attribute(named: "defer", value: "defer"))
+                .link(.rel(.stylesheet), .href(Assets.stylesheetPath)),
+                .script(.src(Assets.scriptPath), .attribute(named: "defer", value: "defer"))
             ),
             .body(
                 .a(.class("skip"), .href("#content"), "Skip to content"),
@@ -58,37 +58,37 @@ package enum Layout {
             .span(.class("spacer")),
             .if(h.organizations.count > 1,
                 .form(.method(.post), .action("/organizations/switch"),
-                      .input(.type(.hidden), .name("_csrf"), .value(esc(h.csrf))),
+                      .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
                       .select(.attribute(named: "name", value: "organization_id"), .attribute(named: "aria-label", value: "Organization"),
                               .attribute(named: "data-submit-on-change", value: "true"),
                               .forEach(h.organizations) { org in
-                                  .option(.value(esc(org.id)), .label(esc(org.name)), .isSelected(org.id == h.organizationID))
+                                  .option(.value(org.id), .label(org.name), .isSelected(org.id == h.organizationID))
                               }),
                       .noscript(.button(.type(.submit), "Switch")))),
             .span(.class("muted hide-narrow"), .text(h.userName)),
             .button(.id("theme-toggle"), .type(.button), .class("link"), .attribute(named: "aria-label", value: "Switch theme"), "Theme"),
             .form(.method(.post), .action("/logout"),
-                  .input(.type(.hidden), .name("_csrf"), .value(esc(h.csrf))),
+                  .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
                   .button(.class("link"), .type(.submit), "Sign out"))
         )
     }
 
     package static func navLink(_ href: String, _ label: String, current: Bool) -> Node<HTML.BodyContext> {
-        .a(.href(esc(href)), .if(current, .attribute(named: "aria-current", value: "page")), .text(label))
+        .a(.href(href), .if(current, .attribute(named: "aria-current", value: "page")), .text(label))
     }
 
     /// A labelled input with its error underneath; the typed value is kept (never for passwords).
     package static func field(_ label: String, name: String, type: HTMLInputType, value: String = "", error: String? = nil,
                       autocomplete: String? = nil) -> Node<HTML.FormContext> {
         .group(
-            .label(.for(esc(name)), .text(label)),
-            .input(.id(esc(name)), .name(esc(name)), .type(type), .value(esc(type == .password ? "" : value)), .required(true),
-                   .attribute(named: "autocomplete", value: esc(optional: autocomplete))),
-            .unwrap(error) { .p(.class("error"), .id(esc(name + "-error")), .text($0)) }
+            .label(.for(name), .text(label)),
+            .input(.id(name), .name(name), .type(type), .value(type == .password ? "" : value), .required(true),
+                   .attribute(named: "autocomplete", value: autocomplete)),
+            .unwrap(error) { .p(.class("error"), .id(name + "-error"), .text($0)) }
         )
     }
 
     package static func csrfField(_ token: String) -> Node<HTML.FormContext> {
-        .input(.type(.hidden), .name("_csrf"), .value(esc(token)))
+        .input(.type(.hidden), .name("_csrf"), .value(token))
     }
 }

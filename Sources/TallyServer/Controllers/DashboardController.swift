@@ -10,8 +10,8 @@ import TallyGateway
 import TallyWeb
 
 /// The dashboard's pages: overview, usage explorer and export, events (list, live feed, one event), settings.
-/// Each handler opens the session, runs its page's query with a deadline and renders its view; a failed
-/// query renders the page's frame with a message rather than an error body.
+/// Each handler reads its request, opens the session, runs its page's `load` (TallyWeb) with a deadline and
+/// renders the page's view; a failed query renders the page's frame with a message rather than an error body.
 struct DashboardController<Store: TallyStore> {
     let store: Store
     let gate: PageGate<Store>
@@ -137,10 +137,7 @@ struct DashboardController<Store: TallyStore> {
         let raw = try context.parameters.require("id")
         let id = raw.removingPercentEncoding ?? raw
         return try await respond(request, .events, title: "Event") { page in
-            guard let stored = try await store.event(organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope) else {
-                throw TallyError.notFound("event '\(id)'")
-            }
-            return .html(EventsPage.renderDetail(page, stored, breakdown: pricer.breakdown(stored)))
+            .html(EventsPage.renderDetail(page, try await EventsPage.loadDetail(store: store, pricer: pricer, page: page, id: id)))
         }
     }
 
@@ -211,23 +208,10 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func reconciliation(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let query = Self.query(request)
         return try await respond(request, .reconciliation, title: "Reconciliation") { page in
-            let today = TimeZoneRules.utc.localDate(of: .now)
-            let to = query["to"].flatMap { CivilDate(parsing: $0) } ?? today
-            let from = query["from"].flatMap { CivilDate(parsing: $0) } ?? to.addingDays(-29)
-            let dimension: UsageDimension = switch query["group_by"] {
-            case "project": .project
-            case "provider": .provider
-            default: .model
-            }
-            let threshold = min(max(query["threshold"].flatMap { Int64($0) } ?? 10, 0), 1000)
-            let ledger = LedgerService(store: store, pricer: pricer)
-            let lines = try await ledger.reconcile(organizationID: page.organization.id,
-                                                   from: TimeZoneRules.utc.startOfDay(min(from, to)),
-                                                   to: TimeZoneRules.utc.startOfDay(max(from, to).addingDays(1)), grain: .day,
-                                                   dimension: dimension, thresholdBasisPoints: threshold * 100)
-            let connected = try await store.connections(organizationID: page.organization.id).contains { $0.adminKeyMask != nil }
-            return .html(ReconciliationPage.render(page, .init(from: min(from, to), to: max(from, to), groupBy: dimension,
-                                                               thresholdPercent: threshold, lines: lines, hasConnections: connected)))
+            let model = try await ReconciliationPage.load(ledger: LedgerService(store: store, pricer: pricer), store: store,
+                                                          organizationID: page.organization.id,
+                                                          query: ReconciliationPage.Query(query: query, now: .now))
+            return .html(ReconciliationPage.render(page, model))
         }
     }
 
@@ -249,33 +233,7 @@ struct DashboardController<Store: TallyStore> {
                 return .html(failure(page, title: tab.title, "Only \(tab.permission.minimumRole.rawValue)s and above can see this page."),
                              status: .forbidden)
             }
-            let org = page.organization.id
-            switch tab {
-            case .providers:
-                return .html(SettingsPages.providers(page, connections: try await store.connections(organizationID: org), vaultReady: vaultReady,
-                                                     runs: try await store.syncRuns(organizationID: org, connectionID: nil, limit: 20)))
-            case .projects:
-                return .html(SettingsPages.projects(page, projects: try await store.projects(organizationID: org)))
-            case .tokens:
-                var tokens = try await store.tokens(organizationID: org)
-                if !page.allows(.manageAllTokens) { tokens = tokens.filter { $0.createdBy == page.user.id } }
-                // Active tokens first, newest first within each.
-                tokens.sort { a, b in (a.revokedAt == nil) != (b.revokedAt == nil) ? a.revokedAt == nil : a.createdAt > b.createdAt }
-                let members = try await store.members(organizationID: org)
-                let creators = Dictionary(members.map { ($0.user.id, $0.user.name) }, uniquingKeysWith: { a, _ in a })
-                return .html(SettingsPages.tokens(page, tokens: tokens, projects: try await store.projects(organizationID: org), creators: creators))
-            case .members:
-                return .html(SettingsPages.members(page, members: try await store.members(organizationID: org),
-                                                   invites: page.allows(.manageMembers) ? try await store.invites(organizationID: org) : []))
-            case .prices:
-                let today = CivilDate(daysSinceEpoch: floorDiv(Instant.now.seconds, 86_400))
-                let builtIn = SettingsPages.inForce(pricer.catalog.entries, on: today)
-                let own = pricer.organizationEntries(org).sorted { ($0.model, $0.from) < ($1.model, $1.from) }
-                let unpriced = try await store.unpricedModels(organizationID: org, from: nil, to: nil, projectIDs: page.principal.projectScope)
-                return .html(SettingsPages.prices(page, own: own, builtIn: builtIn, unpriced: unpriced))
-            case .organization:
-                return .html(SettingsPages.organization(page))
-            }
+            return .html(try await SettingsPages.render(tab, page: page, store: store, pricer: pricer, vaultReady: vaultReady, now: .now))
         }
     }
 }

@@ -26,7 +26,7 @@ package enum EventsPage {
         return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }.joined(separator: "&")
     }
 
-    package static func load(store: some TallyStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
+    package static func load(store: some ProjectStore & EventStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
                      now: Instant) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
         let range = state.range(now: now, zone: page.zone)
@@ -51,7 +51,7 @@ package enum EventsPage {
                      .a(.href("/api/v1/events/export?format=csv"), "Export all as CSV")),
                 .div(.class("table-wrap"),
                     .table(.id("events-table"),
-                        .if(m.isFirstPage, .data(named: "live", value: esc("/events/live?" + m.filterQuery))),
+                        .if(m.isFirstPage, .data(named: "live", value: "/events/live?" + m.filterQuery)),
                         .thead(.tr(.th("Time"), .th("Provider"), .th("Model"), .th(.class("hide-narrow"), "Project"),
                                    .th(.class("hide-narrow"), "Feature"), .th(.class("hide-narrow"), "User"),
                                    .th(.class("num"), "Tokens"), .th(.class("num"), "Cost"),
@@ -60,9 +60,9 @@ package enum EventsPage {
                                    .tr(.class("empty"), .td(.attribute(named: "colspan", value: "10"), "No events match. New ones appear here as they arrive.")),
                                    else: .forEach(m.events) { row($0, zone: page.zone, sequence: nil) })))),
                 .div(.class("pager"),
-                     .if(!m.isFirstPage, .a(.href(esc("/events?" + m.filterQuery)), "Newest")),
+                     .if(!m.isFirstPage, .a(.href("/events?" + m.filterQuery), "Newest")),
                      .unwrap(m.next) { next in
-                         .a(.id("next-page"), .href(esc("/events?" + m.filterQuery + "&after=" + next.token)), "Older events →")
+                         .a(.id("next-page"), .href("/events?" + m.filterQuery + "&after=" + next.token), "Older events →")
                      }))
         )
     }
@@ -70,8 +70,8 @@ package enum EventsPage {
     package static func row(_ s: StoredEvent, zone: TimeZoneRules, sequence: Int64?) -> Node<HTML.TableContext> {
         let e = s.event
         let tokens = e.usage.inputTokens + e.usage.outputTokens
-        return .tr(.data(named: "event-id", value: esc(e.id)), .unwrap(sequence) { .data(named: "seq", value: esc(String($0))) },
-            .td(.data(named: "col", value: "time"), .a(.href(esc("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F"))),
+        return .tr(.data(named: "event-id", value: e.id), .unwrap(sequence) { .data(named: "seq", value: String($0)) },
+            .td(.data(named: "col", value: "time"), .a(.href("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F")),
                                                         .text(Format.localTime(e.timestamp, zone: zone)))),
             .td(.data(named: "col", value: "provider"), .text(e.provider)),
             .td(.data(named: "col", value: "model"), .text(e.model)),
@@ -94,6 +94,24 @@ package enum EventsPage {
     }
 
     // MARK: One event
+
+    /// One stored event and how its cost breaks down under today's prices (nil: no price covers it).
+    package struct Detail: Sendable {
+        package var event: StoredEvent
+        package var breakdown: CostBreakdown?
+    }
+
+    /// The event `id` as the person may see it (their project scope); `TallyError.notFound` otherwise.
+    package static func loadDetail(store: some EventStore, pricer: CatalogPricer, page: SignedInPage, id: String) async throws -> Detail {
+        guard let stored = try await store.event(organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope) else {
+            throw TallyError.notFound("event '\(id)'")
+        }
+        return Detail(event: stored, breakdown: pricer.breakdown(stored))
+    }
+
+    package static func renderDetail(_ page: SignedInPage, _ d: Detail) -> String {
+        renderDetail(page, d.event, breakdown: d.breakdown)
+    }
 
     package static func renderDetail(_ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?) -> String {
         let e = s.event

@@ -32,7 +32,7 @@ package enum OverviewPage {
 
     // MARK: Query
 
-    package static func load(store: some TallyStore, organization: Organization, zone: TimeZoneRules, now: Instant, days: Int,
+    package static func load(store: some UsageStore & ProjectStore & EventStore & ProviderSyncStore, organization: Organization, zone: TimeZoneRules, now: Instant, days: Int,
                      projectScope: [String]?) async throws -> Model {
         let cycle = BillingCycle.containing(now, startDay: organization.billingCycleDay, zone: zone)
         let current = TimeRange(from: cycle.range.from, to: now)
@@ -76,7 +76,7 @@ package enum OverviewPage {
     }
 
     /// The cost reports' total over whole UTC days from `from`'s day; nil when no connection has synced any.
-    package static func billedCosts(store: some TallyStore, org: String, from: Instant, to: Instant) async throws -> USD? {
+    package static func billedCosts(store: some ProviderSyncStore, org: String, from: Instant, to: Instant) async throws -> USD? {
         let day = Instant(seconds: floorDiv(from.seconds, 86_400) * 86_400)
         let rows = try await store.providerCosts(organizationID: org, connectionID: nil, from: day, to: to)
         guard !rows.isEmpty else { return nil }
@@ -133,8 +133,8 @@ package enum OverviewPage {
         let c = m.currentTotals, p = m.previousTotals
         let tokens = c.inputTokens + c.outputTokens, tokensBefore = p.inputTokens + p.outputTokens
         return .group(
-            .p(.id("cycle"), .class("muted"), .data(named: "from", value: esc(m.current.from.rfc3339)),
-               .data(named: "to", value: esc(m.current.to.rfc3339)),
+            .p(.id("cycle"), .class("muted"), .data(named: "from", value: m.current.from.rfc3339),
+               .data(named: "to", value: m.current.to.rfc3339),
                .text(cycleLabel(m, zone: page.zone) + " (\(page.zone.identifier)), compared with the same point of the previous cycle.")),
             .section(.class("grid"), .attribute(named: "aria-label", value: "This billing cycle"),
                 card("card-spend", "Spend (estimate)", value: Format.money(c.knownCost), raw: c.knownCost?.decimalString ?? "",
@@ -166,7 +166,7 @@ package enum OverviewPage {
 
     package static func card(_ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil,
                      billed: USD? = nil) -> Node<HTML.BodyContext> {
-        .div(.id(esc(id)), .class("card metric"),
+        .div(.id(id), .class("card metric"),
              .p(.class("label"), .text(label)),
              .span(.class("value"), .dataValue(raw), .text(value)),
              .p(.class("compare"), .text(compare)),
@@ -197,13 +197,13 @@ package enum OverviewPage {
 
     package static func topTable(_ id: String, _ title: String, _ column: String, _ rows: [Ranked],
                          drill: (String) -> String?) -> Node<HTML.BodyContext> {
-        .section(.class("card"), .attribute(named: "aria-labelledby", value: esc(id + "-heading")),
-            .h2(.id(esc(id + "-heading")), .text(title + " this cycle")),
+        .section(.class("card"), .attribute(named: "aria-labelledby", value: id + "-heading"),
+            .h2(.id(id + "-heading"), .text(title + " this cycle")),
             .if(rows.isEmpty, .p(.class("muted"), "Nothing yet in this cycle."), else:
-                .table(.id(esc(id)),
+                .table(.id(id),
                     .thead(.tr(.th(.text(column)), .th(.class("num"), "Requests"), .th(.class("num"), "Cost"))),
                     .tbody(.forEach(rows) { row in
-                        .tr(.td(.class("name"), .unwrap(drill(row.name), { .a(.href(esc($0)), .text(row.name)) }, else: .text(row.name))),
+                        .tr(.td(.class("name"), .unwrap(drill(row.name), { .a(.href($0), .text(row.name)) }, else: .text(row.name))),
                             .td(.class("num"), .text(Format.integer(row.metrics.requests))),
                             .td(.class("num cost"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
                                 .text(Format.money(row.metrics.knownCost))))
@@ -223,7 +223,7 @@ package enum OverviewPage {
             .pre(.id("first-event-curl"), .code(.text(curl))),
             .div(.class("actions"),
                  .if(page.allows(.manageOwnTokens),
-                     .button(.id("create-snippet-token"), .type(.button), .data(named: "project", value: esc(project)),
+                     .button(.id("create-snippet-token"), .type(.button), .data(named: "project", value: project),
                              "Create a token for this command")),
                  .button(.class("copy secondary"), .type(.button), .data(named: "copy-target", value: "first-event-curl"), "Copy")),
             .p(.id("snippet-status"), .class("muted small"), .attribute(named: "role", value: "status")),

@@ -1,6 +1,7 @@
 import Plot
 import TallyAggregate
 import TallyCore
+import TallyServices
 
 /// `/reconciliation`: what Tally estimated from the calls it saw beside what the providers reported and billed.
 package enum ReconciliationPage {
@@ -22,6 +23,39 @@ package enum ReconciliationPage {
         }
     }
 
+    /// What the page's query asks for: UTC days `from` through `to` (inclusive, either order), the last 30 by default;
+    /// grouped by model, project or provider; rows flagged above `threshold` percent (0-1000, default 10).
+    package struct Query: Sendable, Equatable {
+        package var from: CivilDate
+        package var to: CivilDate
+        package var groupBy: UsageDimension
+        package var thresholdPercent: Int64
+
+        package init(query: [String: String], now: Instant) {
+            let today = TimeZoneRules.utc.localDate(of: now)
+            let to = query["to"].flatMap { CivilDate(parsing: $0) } ?? today
+            let from = query["from"].flatMap { CivilDate(parsing: $0) } ?? to.addingDays(-29)
+            self.from = min(from, to)
+            self.to = max(from, to)
+            groupBy = switch query["group_by"] {
+            case "project": .project
+            case "provider": .provider
+            default: .model
+            }
+            thresholdPercent = min(max(query["threshold"].flatMap { Int64($0) } ?? 10, 0), 1000)
+        }
+    }
+
+    package static func load<Store: TallyStore>(ledger: LedgerService<Store>, store: some ConnectionStore, organizationID: String,
+                                                query q: Query) async throws -> Model {
+        let lines = try await ledger.reconcile(organizationID: organizationID, from: TimeZoneRules.utc.startOfDay(q.from),
+                                               to: TimeZoneRules.utc.startOfDay(q.to.addingDays(1)), grain: .day,
+                                               dimension: q.groupBy, thresholdBasisPoints: q.thresholdPercent * 100)
+        let connected = try await store.connections(organizationID: organizationID).contains { $0.adminKeyMask != nil }
+        return Model(from: q.from, to: q.to, groupBy: q.groupBy, thresholdPercent: q.thresholdPercent, lines: lines,
+                     hasConnections: connected)
+    }
+
     package static func render(_ page: SignedInPage, _ m: Model) -> String {
         let flagged = m.lines.filter(\.flagged).count
         return Layout.page(title: "Reconciliation", signedIn: page.header,
@@ -37,10 +71,10 @@ package enum ReconciliationPage {
                                  .option(.value("model"), .label("Model"), .isSelected(m.groupBy == .model)),
                                  .option(.value("project"), .label("Project"), .isSelected(m.groupBy == .project)),
                                  .option(.value("provider"), .label("Provider"), .isSelected(m.groupBy == .provider)))),
-                    .div(.label(.for("from"), "From (UTC)"), .input(.id("from"), .name("from"), .type(.date), .value(esc(m.from.description)))),
-                    .div(.label(.for("to"), "To (UTC, inclusive)"), .input(.id("to"), .name("to"), .type(.date), .value(esc(m.to.description)))),
+                    .div(.label(.for("from"), "From (UTC)"), .input(.id("from"), .name("from"), .type(.date), .value(m.from.description))),
+                    .div(.label(.for("to"), "To (UTC, inclusive)"), .input(.id("to"), .name("to"), .type(.date), .value(m.to.description))),
                     .div(.label(.for("threshold"), "Flag above (%)"),
-                         .input(.id("threshold"), .name("threshold"), .type(.number), .value(esc(String(m.thresholdPercent)))))),
+                         .input(.id("threshold"), .name("threshold"), .type(.number), .value(String(m.thresholdPercent))))),
                 .button(.type(.submit), "Compare")),
             .if(!m.hasConnections, .p(.class("notice"), .text("No provider connection has an admin key yet: add one in "),
                                       .a(.href("/settings/providers"), "Settings → Providers"),

@@ -105,7 +105,7 @@ package enum UsageExplorer {
 
     // MARK: Query
 
-    package static func load(store: some TallyStore, page: SignedInPage, state: State, now: Instant) async throws -> Model {
+    package static func load(store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant) async throws -> Model {
         let bounds = state.range(now: now, zone: page.zone)
         // Unbounded ends (custom range with only a start) run to now / from the first day the API allows.
         let range = TimeRange(from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))
@@ -259,8 +259,8 @@ package enum UsageExplorer {
                 .div(.class("actions"),
                      .h2(.id("table-heading"), .text("\(m.rows.count) rows")),
                      .span(.class("spacer")),
-                     .a(.id("export-csv"), .href(esc("/usage/export?format=csv&" + s.query())), "Export CSV"),
-                     .a(.id("export-json"), .href(esc("/usage/export?format=json&" + s.query())), "Export JSON")),
+                     .a(.id("export-csv"), .href("/usage/export?format=csv&" + s.query()), "Export CSV"),
+                     .a(.id("export-json"), .href("/usage/export?format=json&" + s.query()), "Export JSON")),
                 .div(.class("table-wrap"), table(m)))
         )
     }
@@ -271,8 +271,8 @@ package enum UsageExplorer {
             let active = s.sort == key
             let nextDescending = active ? !s.descending : key != .name && key != .period
             let sortState = active ? (s.descending ? "descending" : "ascending") : "none"
-            return .th(.if(numeric, .class("num")), .attribute(named: "aria-sort", value: esc(sortState)),
-                       .a(.href(esc("/usage?" + s.query(sort: key, descending: nextDescending))), .data(named: "sort", value: esc(key.rawValue)),
+            return .th(.if(numeric, .class("num")), .attribute(named: "aria-sort", value: sortState),
+                       .a(.href("/usage?" + s.query(sort: key, descending: nextDescending)), .data(named: "sort", value: key.rawValue),
                           .text(label + (active ? (s.descending ? " ↓" : " ↑") : ""))))
         }
         return .table(.id("usage-table"),
@@ -286,7 +286,7 @@ package enum UsageExplorer {
             .tbody(.if(m.rows.isEmpty, .tr(.class("empty"), .td(.attribute(named: "colspan", value: "6"), "No usage in this range with these filters.")),
                        else: .forEach(m.rows) { row in
                 .tr(.if(s.grain != nil, .td(.data(named: "col", value: "period"), .text(row.period ?? ""))),
-                    .unwrap(s.groupBy) { d in .td(.data(named: "col", value: esc(d.rawValue)), .text(row.name ?? "")) },
+                    .unwrap(s.groupBy) { d in .td(.data(named: "col", value: d.rawValue), .text(row.name ?? "")) },
                     .td(.class("num"), .data(named: "col", value: "requests"), .text(Format.integer(row.metrics.requests))),
                     .td(.class("num hide-narrow"), .data(named: "col", value: "input_tokens"), .text(Format.integer(row.metrics.inputTokens))),
                     .td(.class("num"), .data(named: "col", value: "output_tokens"), .text(Format.integer(row.metrics.outputTokens))),
@@ -321,44 +321,44 @@ package enum UsageExplorer {
             select("preset", "Range", presets, selected: s.preset.rawValue, error: errors["preset"]),
             dateField("from", "From", s.from, error: errors["from"]),
             dateField("to", "To (inclusive)", s.to, error: errors["to"]))
-        return .form(.id(esc(explorer ? "usage-form" : "events-form")), .method(.get), .action(esc(explorer ? "/usage" : "/events")),
+        return .form(.id(explorer ? "usage-form" : "events-form"), .method(.get), .action(explorer ? "/usage" : "/events"),
                      .class("card"), .attribute(named: "data-autosubmit", value: "true"),
                      // The URL is the state: a form restored by the back button must not show another one.
                      .attribute(named: "autocomplete", value: "off"),
             .div(.class("row"), grouping, range),
             filterDetails(s),
-            .if(s.sort != .cost, .input(.type(.hidden), .name("sort"), .value(esc(s.sort.rawValue)))),
+            .if(s.sort != .cost, .input(.type(.hidden), .name("sort"), .value(s.sort.rawValue))),
             .if(!s.descending, .input(.type(.hidden), .name("dir"), .value("asc"))),
             .button(.id("apply"), .type(.submit), "Apply")
         )
     }
 
     package static func errorSlot(_ field: String, _ message: String?) -> Node<HTML.FormContext> {
-        .p(.data(named: "error-for", value: esc(field)), .id(esc(field + "-error")), .text(message ?? ""))
+        .p(.data(named: "error-for", value: field), .id(field + "-error"), .text(message ?? ""))
     }
 
     package static func select(_ id: String, _ label: String, _ options: [(String, String)], selected: String, error: String?) -> Node<HTML.FormContext> {
-        let choices: Node<HTML.SelectContext> = .forEach(options) { .option(.value(esc($0.0)), .label(esc($0.1)), .isSelected($0.0 == selected)) }
-        return .div(.label(.for(esc(id)), .text(label)),
-                    .select(.id(esc(id)), .attribute(named: "name", value: esc(id)), choices),
+        let choices: Node<HTML.SelectContext> = .forEach(options) { .option(.value($0.0), .label($0.1), .isSelected($0.0 == selected)) }
+        return .div(.label(.for(id), .text(label)),
+                    .select(.id(id), .attribute(named: "name", value: id), choices),
                     errorSlot(id, error))
     }
 
     package static func dateField(_ id: String, _ label: String, _ value: CivilDate?, error: String?) -> Node<HTML.FormContext> {
-        .div(.label(.for(esc(id)), .text(label)),
-             .input(.id(esc(id)), .name(esc(id)), .type(.date), .value(esc(value?.description ?? ""))),
+        .div(.label(.for(id), .text(label)),
+             .input(.id(id), .name(id), .type(.date), .value(value?.description ?? "")),
              errorSlot(id, error))
     }
 
     package static func filterDetails(_ s: State) -> Node<HTML.FormContext> {
         let inputs: Node<HTML.FormContext> = .forEach(UsageDimension.allCases) { d in
-            .div(.label(.for(esc("filter-" + d.rawValue)), .text(label(d))),
-                 .input(.id(esc("filter-" + d.rawValue)), .name(esc(d.rawValue)), .type(.text), .value(esc(s.filters[d] ?? "")),
+            .div(.label(.for("filter-" + d.rawValue), .text(label(d))),
+                 .input(.id("filter-" + d.rawValue), .name(d.rawValue), .type(.text), .value(s.filters[d] ?? ""),
                         .placeholder("any"), .attribute(named: "autocomplete", value: "off")))
         }
         let summary = s.filters.isEmpty ? "Filters" : "Filters (\(s.filters.count))"
         return .element(named: "details", nodes: [
-            .attribute(named: "open", value: esc(optional: s.filters.isEmpty ? nil : "open")),
+            .attribute(named: "open", value: s.filters.isEmpty ? nil : "open"),
             .element(named: "summary", text: summary),
             .div(.class("row"), inputs),
             .p(.class("muted small"), "Several values: separate them with commas. Projects by name."),

@@ -3,15 +3,11 @@ import Testing
 import TallyCore
 import TallyAggregate
 import TallyPrice
-@testable import TallyServer
-@testable import TallyHTTP
-@testable import TallyServices
-@testable import TallyGateway
 @testable import TallyWeb
 import TallyTestSupport
 
 /// HTML snapshots of every dashboard page in its main states (data, empty, error), rendered from fixed models.
-/// Snapshots live in Tests/TallyServerTests/Snapshots; `TALLY_RECORD_SNAPSHOTS=1 swift test` rewrites them.
+/// Snapshots live in Tests/TallyWebTests/Snapshots; `TALLY_RECORD_SNAPSHOTS=1 swift test` rewrites them.
 enum Snapshot {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
 
@@ -320,4 +316,9 @@ enum Sample {
         }
         #expect(try await withDeadline(seconds: 5) { 42 } == 42)
     }
+}
+
+extension JSONValue {
+    /// The same helper as TallyServerTests' (until the shared test-support library holds it).
+    var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
 }

@@ -5,10 +5,9 @@ import TallyCore
 struct ConnectionsController<Store: TallyStore> {
     let auth: Authenticator<Store>
     let connections: ConnectionService<Store>
-    /// Told when a connection is added or gets new keys (the provider sync then runs at once).
-    var changed: (@Sendable () -> Void)?
-    /// Told when a connection is added, changed or deleted (the gateway forgets the connections it remembered).
-    var anyChange: (@Sendable () -> Void)?
+    /// Told when a connection is saved (added or changed: the provider sync runs at once for new keys) or deleted
+    /// (either way the gateway forgets the connections it remembered).
+    let changes: ChangeNotifier
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("provider-connections", use: list)
@@ -28,8 +27,7 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let c = try await connections.create(try await JSONBody.read(request), principal: principal)
-        anyChange?()
-        changed?()
+        changes.notify(.connectionSaved)
         return .json(AccountJSON.connection(c), status: .created)
     }
 
@@ -42,15 +40,14 @@ struct ConnectionsController<Store: TallyStore> {
         let principal = try await auth.require(.manageProviderKeys, request)
         let id = try context.parameters.require("id")
         let c = try await connections.update(id, try await JSONBody.read(request), principal: principal)
-        anyChange?()
-        changed?()
+        changes.notify(.connectionSaved)
         return .json(AccountJSON.connection(c))
     }
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         try await connections.delete(try context.parameters.require("id"), principal: principal)
-        anyChange?()
+        changes.notify(.connectionDeleted)
         return Response(status: .noContent)
     }
 

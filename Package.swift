@@ -66,26 +66,76 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Services: accounts, vault, pricing, sync, ledger, janitor. No HTTP framework.
         .target(
-            name: "TallyServer",
+            name: "TallyServices",
             dependencies: [
-                "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
-                "TallyStorePostgres", "TallySync",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallySync", "TallyMail",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                "TallyMail",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Plot", package: "Plot"),
+            ],
+            swiftSettings: strict
+        ),
+        // The HTTP plumbing the gateway and the server share: request context, authentication, the one error mapper.
+        .target(
+            name: "TallyHTTP",
+            dependencies: [
+                "TallyCore", "TallyServices",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TallyGateway",
+            dependencies: [
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyServices", "TallyHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
+            swiftSettings: strict
+        ),
+        // Server-rendered pages: models, queries and Plot views. No HTTP framework.
+        .target(
+            name: "TallyWeb",
+            dependencies: [
+                "TallyCore", "TallyPrice", "TallyAggregate",
+                .product(name: "Plot", package: "Plot"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The composition root, configuration, controllers and JSON presenters.
+        .target(
+            name: "TallyServer",
+            dependencies: [
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
+                "TallyStorePostgres", "TallySync", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             exclude: ["Resources/openapi.json"],
             swiftSettings: strict
@@ -94,7 +144,7 @@ let package = Package(
             name: "tally",
             // Every module its files import.
             dependencies: [
-                "TallyServer", "TallyCore", "TallyPrice",
+                "TallyServer", "TallyServices", "TallyCore", "TallyPrice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -108,14 +158,15 @@ let package = Package(
         .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
-            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],
+            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
+                           "TallyGateway", "TallyIngest"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",
-                "TallyIngest",
+                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -9,6 +9,7 @@ import Prometheus
 import TallyCore
 import TallyPrice
 import TallyServer
+import TallyServices
 
 @main
 struct Tally: AsyncParsableCommand {

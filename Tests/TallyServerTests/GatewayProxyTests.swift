@@ -8,6 +8,10 @@ import TallyStoreSQL
 import TallyStoreSQLite
 import Testing
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// The gateway as a proxy on Tally's origin: which headers cross in each direction, which paths and endpoints go
 /// upstream, and the shared budget of bytes held whole.

@@ -1,6 +1,7 @@
 import Logging
 import TallyCore
 import TallyPrice
+import TallyServices
 import TallyStoreSQL
 import TallyStoreSQLite
 import Testing

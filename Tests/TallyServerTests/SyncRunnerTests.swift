@@ -9,6 +9,10 @@ import TallyStoreSQL
 import TallyStoreSQLite
 import TallySync
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// A scripted provider: answers each request from a closure and records what it was asked.
 final class ScriptedProvider: ReportTransport, Sendable {

@@ -1,7 +1,11 @@
 import Foundation
 import Logging
 import TallyCore
+import TallyGateway
+import TallyHTTP
 import TallyMail
+import TallyServices
+import TallyWeb
 
 /// The name this configuration had before it became the one `AppConfig`.
 public typealias TallyConfig = AppConfig

@@ -7,6 +7,10 @@ import TallyCore
 import TallyIngest
 import TallyMail
 import TallyPrice
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// What the composition root needs besides the store: the settings, and the parts `tally serve` builds from them
 /// (tests substitute these).
@@ -205,27 +209,4 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     return router
-}
-
-/// Removes expired sessions, old login failures and audit records past their retention, hourly.
-struct Janitor<Store: TallyStore>: Service {
-    let store: Store
-    let policy: SessionPolicy
-    let auditRetentionDays: Int
-    let logger: Logger
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let now = Instant.now.microseconds
-            do {
-                try await store.deleteSessions(lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
-                                               createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
-                try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
-                try await store.deleteAuditRecords(before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
-            } catch {
-                logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
-        }
-    }
 }

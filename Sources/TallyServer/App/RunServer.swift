@@ -3,6 +3,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import TallyCore
+import TallyServices
 import TallyMail
 import UnixSignals
 

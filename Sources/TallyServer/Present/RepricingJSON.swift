@@ -1,4 +1,5 @@
 import TallyCore
+import TallyServices
 
 /// A re-pricing's result as the API answers it and `tally prices recompute` prints it.
 public enum RepricingJSON {

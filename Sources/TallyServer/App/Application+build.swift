@@ -87,7 +87,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let sync: SyncService<Store>
     /// Whether `services` runs the sync (TALLY_SYNC_INTERVAL not off, and not a test driving it itself).
     let syncInBackground: Bool
-    let committer: GroupCommitter
+    /// One pipeline, one committer: the API's requests and the gateway's recorder write through the same one.
+    let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
 
@@ -118,8 +119,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                                 transport: options.reportTransport ?? LiveReportTransport(http: upstreamHTTP), logger: logger)
         sync = SyncService(store: store, runner: syncRunner, schedule: config.syncSchedule, logger: logger)
         syncInBackground = options.syncInBackground && config.syncSchedule.enabled
-        committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
-        recorder = GatewayRecorder(store: store, logger: logger)
+        pipeline = IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
+        recorder = GatewayRecorder(pipeline: pipeline, logger: logger)
         credentials = GatewayCredentials(auth: auth, store: store, connections: connections, vault: options.vault,
                                          ttl: .seconds(options.gatewayCredentialSeconds))
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
@@ -199,7 +200,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
                       policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
                       logger: d.logger).addRoutes(to: router)
     let api = router.group("api/v1")
-    IngestController(store: store, auth: d.auth, committer: d.committer, pricer: options.pricer).addRoutes(to: api)
+    IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
     EventsController(store: store, auth: d.auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: d.auth, prices: d.prices).addRoutes(to: api)
     SummaryController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)

@@ -166,6 +166,9 @@ public protocol SchemaStore: Sendable {
     func migrate() async throws
     /// True when the store answers and every migration is applied.
     func isReady() async -> Bool
+    /// The names of the migrations this binary has and the store has not applied, in order (for commands that do
+    /// not migrate: `tally serve` with TALLY_MIGRATE=off, the commands that only list).
+    func pendingMigrations() async throws -> [String]
 }
 
 /// Everything the server needs from storage.

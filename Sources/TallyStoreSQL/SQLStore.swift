@@ -71,6 +71,11 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         return Schema.migrations(dialect).allSatisfy { applied.contains($0.version) }
     }
 
+    public func pendingMigrations() async throws -> [String] {
+        let applied = try await database.appliedMigrationVersions()
+        return Schema.migrations(dialect).filter { !applied.contains($0.version) }.map(\.name)
+    }
+
     // MARK: Organizations
 
     public static var defaultOrganizationID: String { "org_default" }

@@ -24,8 +24,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            try await withConfiguredStore(store.flags) { [newKeyFile] config, logger, store in
-                try await store.migrate()
+            try await withConfiguredStore(store.flags, .write) { [newKeyFile] config, logger, store in
                 let old: MasterKey
                 let new: MasterKey
                 do {

@@ -17,7 +17,7 @@ struct Prices: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            try await withConfiguredStore(store.flags) { [model] config, _, store in
+            try await withConfiguredStore(store.flags, .read) { [model] config, _, store in
                 let org = try await defaultOrganization(config, store)
                 let pricer = CatalogPricer()
                 try await PriceTasks.reload(store, pricer: pricer, organizationID: org.id)
@@ -52,7 +52,7 @@ struct Prices: AsyncParsableCommand {
             } ?? CivilDate(daysSinceEpoch: floorDiv(Instant.now.microseconds, 86_400_000_000))
             let parsed: LiteLLMImport.Result
             do { parsed = try LiteLLMImport.entries(Array(data), from: day) } catch { fail("\(error)") }
-            try await withConfiguredStore(store.flags) { config, _, store in
+            try await withConfiguredStore(store.flags, .write) { config, _, store in
                 let org = try await defaultOrganization(config, store)
                 try await PriceTasks.add(parsed.entries, store: store, organizationID: org.id, actor: "cli")
                 print("imported \(parsed.entries.count) entries effective from \(day); skipped \(parsed.skipped.count)")
@@ -80,7 +80,8 @@ struct Prices: AsyncParsableCommand {
             let request = RepricingRequest(
                 from: try instant(from, "from"), to: try instant(to, "to"), provider: provider, model: model, dryRun: dryRun
             )
-            try await withConfiguredStore(store.flags) { config, _, store in
+            // A dry run only reads, so it never migrates.
+            try await withConfiguredStore(store.flags, dryRun ? .read : .write) { config, _, store in
                 let org = try await defaultOrganization(config, store)
                 let result = try await PriceTasks.recompute(request, store: store, organizationID: org.id, actor: "cli")
                 print(RepricingJSON.json(result))

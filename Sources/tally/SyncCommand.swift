@@ -29,27 +29,23 @@ struct SyncCommand: AsyncParsableCommand {
             let to = parse(self.to, "to") ?? .now
             let from = parse(self.from, "from") ?? to.adding(seconds: -3 * 86_400)
             guard from < to else { fail("--from must be before --to") }
-            try await withConfiguredStore(store.flags) { [connection] config, logger, store in
+            try await withConfiguredStore(store.flags, .write) { [connection] config, logger, store in
                 let org = try await defaultOrganization(config, store)
-                var options = ServerOptions()
-                options.upstreamPolicy = config.upstreamPolicy
-                do {
-                    options.vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: false).map(Vault.init(master:))
-                } catch {
-                    fail("\(error)")
-                }
-                try await PriceTasks.reloadAll(store, pricer: options.pricer)
-                let failed = try await Self.syncConnections(store: store, organizationID: org.id, options: options, logger: logger,
+                var options = ServerOptions(config: config)
+                options.vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: false).map(Vault.init(master:))
+                let failed = try await Self.syncConnections(store: store, options: options, logger: logger, organizationID: org.id,
                                                             only: connection, from: from, to: to)
                 if failed { throw ExitCode(1) }
             }
         }
 
         /// Generic over the store, as the runner is. Returns whether any run failed.
-        static func syncConnections(store: some TallyStore, organizationID: String, options: ServerOptions, logger: Logger,
+        static func syncConnections(store: some TallyStore, options: ServerOptions, logger: Logger, organizationID: String,
                                     only connection: String?, from: Instant, to: Instant) async throws -> Bool {
-            let runner = makeSyncRunner(store: store, options: options, logger: logger)
-            var list = try await store.connections(organizationID: organizationID).filter { $0.adminKeyMask != nil }
+            let dependencies = Dependencies(store: store, options: options, logger: logger)
+            try await dependencies.prices.reloadAll()
+            let runner = dependencies.syncRunner
+            var list = try await dependencies.store.connections(organizationID: organizationID).filter { $0.adminKeyMask != nil }
             if let connection {
                 list = list.filter { $0.id == connection }
                 guard !list.isEmpty else { fail("no connection \(connection) with an admin key in this organization") }
@@ -58,13 +54,12 @@ struct SyncCommand: AsyncParsableCommand {
             var failed = false
             let holder = Identifier.make("cli")
             for c in list {
-                let now = Instant.now
-                guard try await store.acquireSyncLease(connectionID: c.id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now) else {
+                guard let run = try await runner.runLeased(c.id, holder: holder, {
+                    try await runner.run(c, from: from, to: to, trigger: .manual, leaseHolder: holder)
+                }) else {
                     print("\(c.id) \(c.name): skipped, a server is syncing it now")
                     continue
                 }
-                let run = try await runner.run(c, from: from, to: to, trigger: .manual, leaseHolder: holder)
-                try await store.releaseSyncLease(connectionID: c.id, holder: holder)
                 print("\(c.id) \(c.name): \(run.status.rawValue), \(run.pages) pages, \(run.rows) rows, \(run.from.rfc3339) to \(run.to.rfc3339)"
                       + (run.error.map { ": \($0)" } ?? ""))
                 if run.status == .failed { failed = true }

@@ -3,12 +3,10 @@ import ArgumentParser
 import Glibc
 #endif
 import Foundation
-import Hummingbird
 import Logging
 import Metrics
 import Prometheus
 import TallyCore
-import TallyMail
 import TallyPrice
 import TallyServer
 import TallyServices
@@ -33,8 +31,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env TALLY_LOG_LEVEL, default info).")
     var logLevel: String?
 
-    var flags: [TallyConfig.Key: String] {
-        var flags: [TallyConfig.Key: String] = [:]
+    var flags: [AppConfig.Key: String] {
+        var flags: [AppConfig.Key: String] = [:]
         flags[.dataDirectory] = dataDirectory
         flags[.databaseURL] = databaseURL
         flags[.timeZone] = timeZone
@@ -43,19 +41,43 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// Runs a command body with the configured store; any failure becomes one line on stderr and exit code 1.
-func withConfiguredStore<T: Sendable>(
-    _ flags: [TallyConfig.Key: String], _ body: @Sendable (TallyConfig, Logger, any TallyStore) async throws -> T
-) async throws -> T {
+/// The configuration and a logger at its level; a wrong setting (all of them, one line each) ends the command.
+func configure(_ flags: [AppConfig.Key: String]) -> (AppConfig, Logger) {
+    let config: AppConfig
     do {
-        let config = try TallyConfig.load(environment: ProcessInfo.processInfo.environment, flags: flags)
-        var logger = Logger(label: "tally")
-        logger.logLevel = config.logLevel
-        let captured = logger
-        return try await StoreBootstrap.withStore(config, logger: logger) { store in
-            try await body(config, captured, store)
+        config = try AppConfig.load(environment: ProcessInfo.processInfo.environment, flags: flags)
+    } catch {
+        fail(lines: error.lines)
+    }
+    var logger = Logger(label: "tally")
+    logger.logLevel = config.logLevel
+    return (config, logger)
+}
+
+/// Runs a command body with the configured store, its schema prepared for `use` (a command that only reads never
+/// migrates); any failure the operator can fix becomes one line on stderr and exit code 1.
+func withConfiguredStore<T: Sendable>(
+    _ flags: [AppConfig.Key: String], _ use: StoreBootstrap.SchemaUse,
+    _ body: @Sendable (AppConfig, Logger, any TallyStore) async throws -> T
+) async throws -> T {
+    let (config, logger) = configure(flags)
+    return try await reportingFailures {
+        try await StoreBootstrap.withStore(config, logger: logger) { store in
+            try await StoreBootstrap.prepareSchema(store, for: use, config: config)
+            return try await body(config, logger, store)
         }
-    } catch let problem as TallyConfig.Problem {
+    }
+}
+
+/// Ends the command with one line per problem the operator can fix; anything else is thrown on.
+func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let problem as AppConfig.Problem {
+        fail(lines: problem.lines)
+    } catch let behind as StoreBootstrap.SchemaBehind {
+        fail(behind.description)
+    } catch let problem as MasterKey.Problem {
         fail(problem.description)
     } catch let error as TallyError {
         fail(describe(error))
@@ -76,14 +98,16 @@ func describe(_ error: TallyError) -> String {
     }
 }
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("tally: \(message)\n".utf8))
+func fail(_ message: String) -> Never { fail(lines: [message]) }
+
+func fail(lines: [String]) -> Never {
+    FileHandle.standardError.write(Data(lines.map { "tally: \($0)\n" }.joined().utf8))
     exit(1)
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Tally server: migrates the store, creates the default organization, serves HTTP.",
+        abstract: "Run the Tally server: migrates the store (unless TALLY_MIGRATE=off), creates the default organization, serves HTTP.",
         discussion: """
         Environment variables (flags override them):
           TALLY_HOST          address to listen on (default 127.0.0.1)
@@ -112,6 +136,8 @@ struct Serve: AsyncParsableCommand {
           TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
           TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
                                             loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
+          TALLY_MIGRATE       on (default): apply pending migrations at start; off: leave them to tally migrate (rolling
+                              upgrades) and refuse to start while the schema is behind
           TALLY_CLOCK_OFFSET_SECONDS        tests only, never in production: whole seconds added to the clock (scripts/test-at-clock)
         SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
         """
@@ -132,66 +158,11 @@ struct Serve: AsyncParsableCommand {
         flags[.publicURL] = publicURL
         flags[.smtpURL] = smtpURL
         flags[.smtpCAFile] = smtpCAFile
+        let (config, logger) = configure(flags)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        try await withConfiguredStore(flags) { config, logger, store in
-            // A wrong key stops start-up before anything else happens.
-            let vault: Vault?
-            do {
-                vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: true).map(Vault.init(master:))
-            } catch {
-                fail("\(error)")
-            }
-            try await store.migrate()
-            let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
-            let storeKind = if case .postgres = config.database { "postgresql" } else { "sqlite" }
-            if Instant.clockOffsetSeconds != 0 {
-                logger.warning("the clock is shifted for testing: never set TALLY_CLOCK_OFFSET_SECONDS in production", metadata: [
-                    "offset_seconds": "\(Instant.clockOffsetSeconds)", "now": "\(Instant.now.rfc3339)",
-                ])
-            }
-            logger.notice("tally starting", metadata: [
-                "address": "http://\(config.host):\(config.port)", "store": "\(storeKind)", "organization": "\(org.id)",
-            ])
-            var options = ServerOptions()
-            options.vault = vault
-            try await PriceTasks.reloadAll(store, pricer: options.pricer)
-            // SQLite has one writer: a second group in flight prepares its rollups while the first commits.
-            options.maxCommitsInFlight = storeKind == "postgresql" ? 4 : 2
-            if let url = config.smtpURL {
-                do {
-                    let configuration = try SMTPConfiguration.parse(url)
-                    // A relay with a private CA (TALLY_SMTP_CA_FILE): read at start-up, so a wrong file stops it here.
-                    do {
-                        options.mailer = try SMTPMailer(configuration: configuration, logger: logger,
-                                                        trustRootsPEMFile: config.smtpCAFile)
-                    } catch {
-                        fail("TALLY_SMTP_CA_FILE \(error)")
-                    }
-                } catch {
-                    fail("TALLY_SMTP_URL \(error)")
-                }
-            }
-            options.publicURL = config.publicURL
-            options.sessionPolicy = config.sessionPolicy
-            options.auditRetentionDays = config.auditRetentionDays
-            options.syncSchedule = config.syncSchedule
-            options.gatewayTimeouts = config.gatewayTimeouts
-            options.metricsToken = config.metricsToken
-            options.gatewayBufferLimit = config.gatewayBufferLimit
-            options.trustedProxies = config.trustedProxies
-            options.upstreamPolicy = config.upstreamPolicy
-            options.defaultTimeZone = config.timeZone.identifier
-            if let email = config.adminEmail, let password = config.adminPassword {
-                if try await bootstrapAdmin(store: store, passwords: options.passwords, email: email, password: password,
-                                            timeZone: config.timeZone.identifier, logger: logger) {
-                    logger.notice("created the owner account from TALLY_ADMIN_EMAIL", metadata: ["email": "\(email)"])
-                }
-            } else if try await store.userCount() == 0 {
-                logger.notice("no account yet: open http://\(config.host):\(config.port)/setup to create the organization and its owner")
-            }
-            let app = buildApplication(store: store, config: config, logger: logger, registry: registry, options: options)
-            try await app.runService()
+        try await reportingFailures {
+            try await runServer(config: config, logger: logger, registry: registry)
         }
     }
 }
@@ -208,12 +179,14 @@ func limitMallocArenas() {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations and exit.",
+        discussion: "Always migrates, whatever TALLY_MIGRATE says: with TALLY_MIGRATE=off, run it before starting the new version's replicas."
+    )
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        try await withConfiguredStore(store.flags) { config, _, store in
-            try await store.migrate()
+        try await withConfiguredStore(store.flags, .migrate) { config, _, store in
             _ = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
             print("migrations applied")
         }
@@ -221,9 +194,8 @@ struct Migrate: AsyncParsableCommand {
 }
 
 /// CLI commands act on the default organization (web accounts and several organizations come later).
-func defaultOrganization(_ config: TallyConfig, _ store: any TallyStore) async throws -> Organization {
-    try await store.migrate()
-    return try await store.defaultOrganization(timeZone: config.timeZone.identifier)
+func defaultOrganization(_ config: AppConfig, _ store: any TallyStore) async throws -> Organization {
+    try await store.defaultOrganization(timeZone: config.timeZone.identifier)
 }
 
 struct Projects: AsyncParsableCommand {
@@ -236,7 +208,7 @@ struct Projects: AsyncParsableCommand {
 
         func run() async throws {
             if let reason = Project.validate(name: name) { fail("project name \(reason)") }
-            try await withConfiguredStore(store.flags) { [name] config, _, store in
+            try await withConfiguredStore(store.flags, .write) { [name] config, _, store in
                 let org = try await defaultOrganization(config, store)
                 print(try await store.createProject(organizationID: org.id, name: name).id)
             }
@@ -248,7 +220,7 @@ struct Projects: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            try await withConfiguredStore(store.flags) { config, _, store in
+            try await withConfiguredStore(store.flags, .read) { config, _, store in
                 let org = try await defaultOrganization(config, store)
                 for p in try await store.projects(organizationID: org.id) {
                     print("\(p.id)\t\(p.name)\t\(p.createdAt.rfc3339)")
@@ -276,7 +248,7 @@ struct Tokens: AsyncParsableCommand {
             case .success(let s): parsed = s
             case .failure(let e): fail(describe(e))
             }
-            try await withConfiguredStore(store.flags) { [project, name] config, _, store in
+            try await withConfiguredStore(store.flags, .write) { [project, name] config, _, store in
                 let org = try await defaultOrganization(config, store)
                 let issued = try await TokenSecret.issue(
                     store: store, organizationID: org.id, projectName: project, scopes: parsed, name: name
@@ -291,7 +263,7 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            try await withConfiguredStore(store.flags) { config, _, store in
+            try await withConfiguredStore(store.flags, .read) { config, _, store in
                 let org = try await defaultOrganization(config, store)
                 print(["ID", "NAME", "PROJECT", "SCOPES", "SECRET", "CREATED", "LAST USED", "REVOKED"].joined(separator: "\t"))
                 for t in try await store.tokens(organizationID: org.id) {
@@ -310,7 +282,7 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            try await withConfiguredStore(store.flags) { [id] config, _, store in
+            try await withConfiguredStore(store.flags, .write) { [id] config, _, store in
                 let org = try await defaultOrganization(config, store)
                 try await store.revokeToken(organizationID: org.id, id: id, at: .now)
                 print("revoked \(id)")

@@ -11,9 +11,9 @@ struct AccountsController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
     let accounts: AccountService<Store>
-    /// Called after a member's role changes or a member is removed: the gateway forgets the tokens it remembers, so
-    /// a demoted or removed creator's tokens are capped or refused at once on this replica (others within 5 s).
-    var membersChanged: (@Sendable () -> Void)?
+    /// Told `.members` after a member's role changes or a member is removed: the gateway forgets the tokens it
+    /// remembers, so a demoted or removed creator's tokens are capped or refused at once on this replica (others within 5 s).
+    let changes: ChangeNotifier
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("me", use: me)
@@ -142,7 +142,7 @@ struct AccountsController<Store: TallyStore> {
         try await store.deleteOrganization(id: org.id)
         // The gateway remembers tokens and connections (with their opened keys) for 5 s: forget them now, or a gateway
         // token of the deleted organization would still forward with its key, and record events for no organization.
-        membersChanged?()
+        changes.notify(.members)
         return Response(status: .noContent)
     }
 
@@ -176,7 +176,7 @@ struct AccountsController<Store: TallyStore> {
         let member = try await store.members(organizationID: principal.organizationID).first { $0.user.id == userID }
         var w = JSONWriter()
         if let member { AccountJSON.writeMember(member, into: &w) }
-        membersChanged?()
+        changes.notify(.members)
         return .json(w.text)
     }
 
@@ -192,7 +192,7 @@ struct AccountsController<Store: TallyStore> {
         for token in revoked { AccountJSON.writeToken(token, into: &w) }
         w.endArray()
         w.endObject()
-        membersChanged?()
+        changes.notify(.members)
         return .json(w.text)
     }
 

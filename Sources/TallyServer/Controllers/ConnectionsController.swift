@@ -9,10 +9,9 @@ import TallyWeb
 struct ConnectionsController<Store: TallyStore> {
     let auth: Authenticator<Store>
     let connections: ConnectionService<Store>
-    /// Told when a connection is added or gets new keys (the provider sync then runs at once).
-    var changed: (@Sendable () -> Void)?
-    /// Told when a connection is added, changed or deleted (the gateway forgets the connections it remembered).
-    var anyChange: (@Sendable () -> Void)?
+    /// Told when a connection is saved (added or changed: the provider sync runs at once for new keys) or deleted
+    /// (either way the gateway forgets the connections it remembered).
+    let changes: ChangeNotifier
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("provider-connections", use: list)
@@ -35,8 +34,7 @@ struct ConnectionsController<Store: TallyStore> {
         // Without a vault nothing is read further: the refusal comes before any field's problem.
         _ = try connections.requireVault()
         let c = try await connections.create(try ConnectionDraft(body: body), principal: principal)
-        anyChange?()
-        changed?()
+        changes.notify(.connectionSaved)
         return .json(AccountJSON.connection(c), status: .created)
     }
 
@@ -53,15 +51,14 @@ struct ConnectionsController<Store: TallyStore> {
         _ = try connections.requireVault()
         let current = try await connections.find(id, principal: principal)
         let c = try await connections.update(current, try ConnectionChanges(body: body), principal: principal)
-        anyChange?()
-        changed?()
+        changes.notify(.connectionSaved)
         return .json(AccountJSON.connection(c))
     }
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         try await connections.delete(try context.parameters.require("id"), principal: principal)
-        anyChange?()
+        changes.notify(.connectionDeleted)
         return Response(status: .noContent)
     }
 

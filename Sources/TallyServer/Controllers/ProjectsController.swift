@@ -9,8 +9,8 @@ import TallyWeb
 struct ProjectsController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
-    /// Told when a token is revoked or a project changes (the gateway forgets what it remembered of them).
-    var changed: (@Sendable () -> Void)?
+    /// Told `.projects` when a token is revoked or a project changes (the gateway forgets what it remembered of them).
+    let changes: ChangeNotifier
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("projects", use: projects)
@@ -57,7 +57,7 @@ struct ProjectsController<Store: TallyStore> {
             project.archivedAt = archived ? (project.archivedAt ?? .now) : nil
         }
         try await store.updateProject(organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
-        changed?()
+        changes.notify(.projects)
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
                                           detail: [("id", .string(id)), ("name", .string(project.name)),
                                                    ("archived", .bool(project.archivedAt != nil))]))
@@ -139,7 +139,7 @@ struct ProjectsController<Store: TallyStore> {
             throw TallyError.notFound("token '\(id)'")
         }
         try await store.revokeToken(organizationID: principal.organizationID, id: id, at: .now)
-        changed?()
+        changes.notify(.projects)
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.revoke",
                                           detail: [("id", .string(id))]))
         return Response(status: .noContent)

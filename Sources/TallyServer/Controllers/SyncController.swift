@@ -86,17 +86,12 @@ struct SyncController<Store: TallyStore> {
         guard to.microseconds - from.microseconds <= 366 * 86_400_000_000 else {
             throw TallyError.invalid([FieldProblem(field: "from", reason: "a sync may span at most 365 days")])
         }
-        guard try await store.acquireSyncLease(connectionID: id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now) else {
+        guard let run = try await runner.runLeased(id, holder: holder, now: now, {
+            try await runner.run(connection, from: from, to: to, trigger: .manual, leaseHolder: holder)
+        }) else {
             throw TallyError.conflict("a sync of this connection is running; try again when it has finished")
         }
-        do {
-            let run = try await runner.run(connection, from: from, to: to, trigger: .manual, leaseHolder: holder)
-            try await store.releaseSyncLease(connectionID: id, holder: holder)
-            return .json(SyncJSON.run(run))
-        } catch {
-            try? await store.releaseSyncLease(connectionID: id, holder: holder)
-            throw error
-        }
+        return .json(SyncJSON.run(run))
     }
 
     @Sendable func runs(_ request: Request, context: TallyRequestContext) async throws -> Response {

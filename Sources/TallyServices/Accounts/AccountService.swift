@@ -232,10 +232,3 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         return true
     }
 }
-
-/// `tally serve`'s unattended first run (a function, so the CLI's `any TallyStore` opens into the generic service).
-public func bootstrapAdmin(store: some AccountServiceStore, passwords: Passwords, email: String, password: String, timeZone: String,
-                           logger: Logger) async throws -> Bool {
-    try await AccountService(store: store, passwords: passwords, publicURL: "", logger: logger)
-        .bootstrapAdmin(email: email, password: password, timeZone: timeZone)
-}

@@ -85,19 +85,32 @@ public final class SyncService<Store: SyncStore>: Service, Sendable {
             if case .adminKeyRejected = c.health { continue }
             let now = Instant.now
             do {
-                guard try await store.acquireSyncLease(connectionID: c.id, holder: holder,
-                                                        until: now.adding(seconds: schedule.leaseSeconds), now: now)
-                else { continue }
-            } catch {
-                logger.warning("provider sync could not take a lease", metadata: ["connection": "\(c.id)", "error": "\(error)"])
-                continue
-            }
-            do {
-                try await syncIfDue(c, now: now)
+                _ = try await runner.runLeased(c.id, holder: holder, seconds: schedule.leaseSeconds, now: now) {
+                    try await syncIfDue(c, now: now)
+                }
             } catch {
                 logger.warning("provider sync of a connection failed", metadata: ["connection": "\(c.id)", "error": "\(error)"])
             }
-            try? await store.releaseSyncLease(connectionID: c.id, holder: holder)
         }
+    }
+}
+
+extension SyncRunner {
+    /// Runs `body` holding the connection's sync lease as `holder` (one holder per connection across replicas and
+    /// the CLI; the runner renews it after each page). nil, and `body` not run, while another holder has it. The
+    /// lease is released however `body` ends, a throw included.
+    public func runLeased<T: Sendable>(_ connectionID: String, holder: String, seconds: Int64 = SyncLease.seconds,
+                                       now: Instant = .now, _ body: () async throws -> T) async throws -> T? {
+        guard try await store.acquireSyncLease(connectionID: connectionID, holder: holder, until: now.adding(seconds: seconds), now: now)
+        else { return nil }
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? await store.releaseSyncLease(connectionID: connectionID, holder: holder)
+            throw error
+        }
+        try await store.releaseSyncLease(connectionID: connectionID, holder: holder)
+        return result
     }
 }

@@ -1,13 +1,18 @@
 import Foundation
 import Logging
 import TallyCore
-import TallyHTTP
-import TallyServices
 import TallyGateway
+import TallyHTTP
+import TallyMail
+import TallyServices
 import TallyWeb
 
-/// Every setting of `tally`, parsed once. Flags override the environment; a bad value names its source.
-public struct TallyConfig: Sendable {
+/// The name this configuration had before it became the one `AppConfig`.
+public typealias TallyConfig = AppConfig
+
+/// Every setting of `tally`, parsed once. Flags override the environment; a bad value names its source, and every
+/// bad value is reported at once (one line each).
+public struct AppConfig: Sendable {
     public enum DatabaseLocation: Sendable, Equatable {
         case sqlite(path: String)
         case postgres(url: String)
@@ -26,6 +31,8 @@ public struct TallyConfig: Sendable {
     public var masterKey: String?
     public var masterKeyFile: String?
     public var smtpURL: String?
+    /// `smtpURL` parsed (checked with the other settings, so a wrong URL is reported with them).
+    public var smtp: SMTPConfiguration?
     /// PEM file of the certificates to trust for the SMTP relay's TLS, instead of the system's (TALLY_SMTP_CA_FILE).
     public var smtpCAFile: String?
     public var publicURL: String?
@@ -40,6 +47,9 @@ public struct TallyConfig: Sendable {
     public var trustedProxies = TrustedProxies.none
     /// Which private addresses provider calls may reach (TALLY_ALLOW_PRIVATE_UPSTREAMS); by default none.
     public var upstreamPolicy = UpstreamAddressPolicy()
+    /// Whether `tally serve` (and the commands that write) apply pending migrations themselves (TALLY_MIGRATE=on, the
+    /// default), or leave them to `tally migrate` and refuse to run on a schema that is behind (off: rolling upgrades).
+    public var migrate = true
 
     public init() {}
 
@@ -65,11 +75,19 @@ public struct TallyConfig: Sendable {
     /// The SQLite mode's default master key file, created on first start when no key is given.
     public var defaultMasterKeyPath: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
 
-    /// A setting with a wrong value: one line for the operator, no stack trace.
+    /// A setting with a wrong value: one line for the operator, no stack trace. When several settings are wrong, the
+    /// first is this problem and the others ride along in `others`, so each is reported on its own line.
     public struct Problem: Error, CustomStringConvertible, Sendable {
         public var source: String
         public var reason: String
-        public var description: String { "\(source) \(reason)" }
+        public var others: [Problem] = []
+        public init(source: String, reason: String) {
+            self.source = source
+            self.reason = reason
+        }
+        /// One line per wrong setting, this one first.
+        public var lines: [String] { ["\(source) \(reason)"] + others.flatMap(\.lines) }
+        public var description: String { lines.joined(separator: "\n") }
     }
 
     /// The settings' variables, each with the flag that overrides it.
@@ -87,21 +105,29 @@ public struct TallyConfig: Sendable {
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
         case trustedProxies = "TALLY_TRUSTED_PROXIES"
         case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
+        case migrate = "TALLY_MIGRATE"
     }
 
     /// `flags` holds the values given on the command line, by variable.
-    public static func load(environment: [String: String], flags: [Key: String]) throws(Problem) -> TallyConfig {
-        var config = TallyConfig()
+    public static func load(environment: [String: String], flags: [Key: String]) throws(Problem) -> AppConfig {
+        var config = AppConfig()
+        var problems: [Problem] = []
+        /// Runs one setting's checks; a problem is noted and the next setting is read.
+        func check(_ read: () throws(Problem) -> Void) {
+            do { try read() } catch { problems.append(error) }
+        }
         func value(_ key: Key, flag: String) -> (String, String)? {
             if let v = flags[key] { return (v, flag) }
             if let v = environment[key.rawValue], !v.isEmpty { return (v, key.rawValue) }
             return nil
         }
-        if let (v, source) = value(.host, flag: "--host") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.host, flag: "--host") else { return }
             guard !v.isEmpty, !v.contains(" ") else { throw Problem(source: source, reason: "must be a host name or address (got \"\(v)\")") }
             config.host = v
         }
-        if let (v, source) = value(.port, flag: "--port") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.port, flag: "--port") else { return }
             guard let p = Int(v), (1...65535).contains(p) else {
                 throw Problem(source: source, reason: "must be a port number from 1 to 65535 (got \"\(v)\")")
             }
@@ -109,19 +135,22 @@ public struct TallyConfig: Sendable {
         }
         if let (v, _) = value(.dataDirectory, flag: "--data-dir") { config.dataDirectory = v }
         config.database = .sqlite(path: (config.dataDirectory as NSString).appendingPathComponent("tally.sqlite"))
-        if let (v, source) = value(.databaseURL, flag: "--database-url") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.databaseURL, flag: "--database-url") else { return }
             guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"), URLComponents(string: v)?.host?.isEmpty == false else {
                 throw Problem(source: source, reason: "must be a postgres://user:password@host:port/database URL, or unset for the embedded SQLite file (got a value starting \"\(v.prefix(11))\")")
             }
             config.database = .postgres(url: v)
         }
-        if let (v, source) = value(.logLevel, flag: "--log-level") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.logLevel, flag: "--log-level") else { return }
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw Problem(source: source, reason: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
             }
             config.logLevel = level
         }
-        if let (v, source) = value(.timeZone, flag: "--time-zone") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.timeZone, flag: "--time-zone") else { return }
             guard let zone = TimeZoneRules(identifier: v) else {
                 throw Problem(source: source, reason: "must be an IANA time zone such as UTC or Europe/Berlin (got \"\(v)\")")
             }
@@ -129,47 +158,57 @@ public struct TallyConfig: Sendable {
         }
         let email = value(.adminEmail, flag: "--admin-email")
         let password = value(.adminPassword, flag: "--admin-password")
-        if let (v, source) = email {
+        check { () throws(Problem) in
+            guard let (v, source) = email else { return }
             if let reason = User.validate(email: v) { throw Problem(source: source, reason: reason) }
             config.adminEmail = v
         }
-        if let (v, source) = password {
+        check { () throws(Problem) in
+            guard let (v, source) = password else { return }
             // Never echo the value.
             if let reason = User.validate(password: v) { throw Problem(source: source, reason: reason) }
             config.adminPassword = v
         }
         if (email == nil) != (password == nil) {
-            throw Problem(source: email == nil ? "TALLY_ADMIN_PASSWORD" : "TALLY_ADMIN_EMAIL",
-                          reason: "is set, so TALLY_ADMIN_EMAIL and TALLY_ADMIN_PASSWORD must both be set")
+            problems.append(Problem(source: email == nil ? "TALLY_ADMIN_PASSWORD" : "TALLY_ADMIN_EMAIL",
+                                    reason: "is set, so TALLY_ADMIN_EMAIL and TALLY_ADMIN_PASSWORD must both be set"))
         }
         config.masterKey = value(.masterKey, flag: "--master-key")?.0
         config.masterKeyFile = value(.masterKeyFile, flag: "--master-key-file")?.0
         if config.masterKey != nil, config.masterKeyFile != nil {
-            throw Problem(source: "TALLY_MASTER_KEY", reason: "and TALLY_MASTER_KEY_FILE are both set; set one")
+            problems.append(Problem(source: "TALLY_MASTER_KEY", reason: "and TALLY_MASTER_KEY_FILE are both set; set one"))
         }
-        if let (v, source) = value(.smtpURL, flag: "--smtp-url") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.smtpURL, flag: "--smtp-url") else { return }
             guard v.hasPrefix("smtp://") || v.hasPrefix("smtps://") else {
                 throw Problem(source: source, reason: "must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587?from=tally@example.com")
             }
             config.smtpURL = v
+            do { config.smtp = try SMTPConfiguration.parse(v) } catch { throw Problem(source: "TALLY_SMTP_URL", reason: "\(error)") }
         }
         config.smtpCAFile = value(.smtpCAFile, flag: "--smtp-ca-file")?.0
-        if let (v, source) = value(.publicURL, flag: "--public-url") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.publicURL, flag: "--public-url") else { return }
             guard (v.hasPrefix("http://") || v.hasPrefix("https://")), URLComponents(string: v)?.host?.isEmpty == false else {
                 throw Problem(source: source, reason: "must be the http(s) URL people reach Tally at, such as https://tally.example.com (got \"\(v)\")")
             }
             config.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
         }
-        func positive(_ key: Key, flag: String, max: Int) throws(Problem) -> Int? {
+        /// A whole number from 1 to `max`; nil when unset or wrong (a wrong one is noted).
+        func positive(_ key: Key, flag: String, max: Int) -> Int? {
             guard let (v, source) = value(key, flag: flag) else { return nil }
-            guard let n = Int(v), (1...max).contains(n) else { throw Problem(source: source, reason: "must be a whole number from 1 to \(max) (got \"\(v)\")") }
+            guard let n = Int(v), (1...max).contains(n) else {
+                problems.append(Problem(source: source, reason: "must be a whole number from 1 to \(max) (got \"\(v)\")"))
+                return nil
+            }
             return n
         }
-        let idle = try positive(.sessionIdleMinutes, flag: "--session-idle-minutes", max: 525_600)
-        let absolute = try positive(.sessionMaxHours, flag: "--session-max-hours", max: 8_760)
+        let idle = positive(.sessionIdleMinutes, flag: "--session-idle-minutes", max: 525_600)
+        let absolute = positive(.sessionMaxHours, flag: "--session-max-hours", max: 8_760)
         config.sessionPolicy = SessionPolicy(idleMinutes: idle ?? 12 * 60, absoluteHours: absolute ?? 7 * 24)
-        config.auditRetentionDays = try positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
-        if let (v, source) = value(.syncInterval, flag: "--sync-interval") {
+        config.auditRetentionDays = positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
+        check { () throws(Problem) in
+            guard let (v, source) = value(.syncInterval, flag: "--sync-interval") else { return }
             if v == "off" {
                 config.syncSchedule.enabled = false
             } else {
@@ -179,46 +218,61 @@ public struct TallyConfig: Sendable {
                 config.syncSchedule.intervalSeconds = seconds
             }
         }
-        if let days = try positive(.syncBackfillDays, flag: "--sync-backfill-days", max: 365) {
+        if let days = positive(.syncBackfillDays, flag: "--sync-backfill-days", max: 365) {
             config.syncSchedule.backfillDays = Int64(days)
         }
-        func timeout(_ key: Key, flag: String) throws(Problem) -> Duration? {
+        /// From 100 ms to 1 h; nil when unset or wrong (a wrong one is noted).
+        func timeout(_ key: Key, flag: String) -> Duration? {
             guard let (v, source) = value(key, flag: flag) else { return nil }
             guard let ms = Self.milliseconds(v), (100...3_600_000).contains(ms) else {
-                throw Problem(source: source, reason: "must be a duration from 100ms to 1h such as 500ms, 10s or 5m (got \"\(v)\")")
+                problems.append(Problem(source: source, reason: "must be a duration from 100ms to 1h such as 500ms, 10s or 5m (got \"\(v)\")"))
+                return nil
             }
             return .milliseconds(ms)
         }
-        if let t = try timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
-        if let t = try timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
-        if let t = try timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
-        if let (v, source) = value(.metricsToken, flag: "--metrics-token") {
+        if let t = timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
+        if let t = timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
+        if let t = timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.metricsToken, flag: "--metrics-token") else { return }
             // Never echo the value: it is a credential.
             guard v.count >= 16, v.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) }) else {
                 throw Problem(source: source, reason: "must be at least 16 printable ASCII characters without spaces (openssl rand -hex 32)")
             }
             config.metricsToken = v
         }
-        if let mb = try positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
-        if let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") {
+        if let mb = positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") else { return }
             switch TrustedProxies.parse(v) {
             case .success(let proxies): config.trustedProxies = proxies
             case .failure(let problem):
                 throw Problem(source: source, reason: "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")")
             }
         }
-        if let (v, source) = value(.allowPrivateUpstreams, flag: "--allow-private-upstreams") {
+        check { () throws(Problem) in
+            guard let (v, source) = value(.allowPrivateUpstreams, flag: "--allow-private-upstreams") else { return }
             switch UpstreamAllowance.parse(v) {
             case .success(let allowance): config.upstreamPolicy = UpstreamAddressPolicy(allowance: allowance)
             case .failure(let e):
                 throw Problem(source: source, reason: "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these")
             }
         }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.migrate, flag: "--migrate") else { return }
+            switch v.lowercased() {
+            case "on": config.migrate = true
+            case "off": config.migrate = false
+            default: throw Problem(source: source, reason: "must be on (apply pending migrations at start) or off (leave them to tally migrate) (got \"\(v)\")")
+            }
+        }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.
         if case .failure(let problem) = Instant.parseClockOffset(environment[Instant.clockOffsetVariable]) {
-            throw Problem(source: Instant.clockOffsetVariable, reason: problem.reason)
+            problems.append(Problem(source: Instant.clockOffsetVariable, reason: problem.reason))
         }
-        return config
+        guard var first = problems.first else { return config }
+        first.others = Array(problems.dropFirst())
+        throw first
     }
 }

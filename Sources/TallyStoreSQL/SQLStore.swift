@@ -236,13 +236,17 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         }
         var accepted = Array(repeating: 0, count: batches.count)
         if !candidates.isEmpty {
-            let planned = try RollupDelta.compute(candidates)
+            // A plan that fails (a sum past Int64) is made again in the transaction from the events actually stored,
+            // which may be fewer and fit.
+            let planned = try? RollupDelta.compute(candidates)
             let events = candidates
             let write = SQLBulkWrite(
                 check: Schema.liveProjects(dialect, Set(candidates.map(\.projectID))),
                 insert: UsageSQL.eventInsert(candidates)
             ) { stored in
-                let deltas = stored.count == events.count ? planned : try RollupDelta.compute(stored.map { events[$0] })
+                let deltas = if stored.count == events.count, let planned { planned } else {
+                    try RollupDelta.compute(stored.map { events[$0] })
+                }
                 return deltas.filter { !$0.rows.isEmpty }.map(Schema.rollupIncrements)
             }
             for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }

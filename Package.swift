@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
-        .target(name: "TallySync", dependencies: ["TallyCore"], swiftSettings: strict),
+        .target(name: "TallyProviders", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -66,25 +66,75 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Services: accounts, vault, pricing, sync, ledger, janitor. No HTTP framework.
         .target(
-            name: "TallyServer",
+            name: "TallyServices",
             dependencies: [
-                "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
-                "TallyStorePostgres", "TallySync",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                "TallyMail",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Plot", package: "Plot"),
+            ],
+            swiftSettings: strict
+        ),
+        // The HTTP plumbing the gateway and the server share: request context, authentication, the one error mapper.
+        .target(
+            name: "TallyHTTP",
+            dependencies: [
+                "TallyCore", "TallyServices",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TallyGateway",
+            dependencies: [
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyProviders", "TallyServices", "TallyHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
+            swiftSettings: strict
+        ),
+        // Server-rendered pages: models, queries and Plot views. No HTTP framework.
+        .target(
+            name: "TallyWeb",
+            dependencies: [
+                "TallyCore", "TallyPrice", "TallyAggregate",
+                .product(name: "Plot", package: "Plot"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The composition root, configuration, controllers and JSON presenters.
+        .target(
+            name: "TallyServer",
+            dependencies: [
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
+                "TallyStorePostgres", "TallyProviders", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             exclude: ["Resources/openapi.json"],
             swiftSettings: strict
@@ -92,7 +142,9 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "TallyServer", "TallyCore", "TallyPrice",
+                "TallyServer", "TallyServices", "TallyCore", "TallyPrice", "TallyMail",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -100,19 +152,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
-        .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
-        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
-        .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
+        .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
+        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),
+        .testTarget(name: "TallyProvidersTests", dependencies: ["TallyCore", "TallyProviders"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
-            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServer"],
+            dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
+                           "TallyGateway", "TallyIngest"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",
-                "TallyIngest",
+                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallyProviders", "TallyPrice", "TallyCore",
+                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

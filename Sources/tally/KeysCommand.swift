@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCore
 import TallyServer
+import TallyServices
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage the master key that seals provider keys.",

@@ -3,6 +3,7 @@ import Foundation
 import TallyCore
 import TallyPrice
 import TallyServer
+import TallyServices
 
 struct Prices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import TallyCore
 import TallyServer
+import TallyServices
 
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sync", abstract: "Pull the providers' own usage and cost reports.",

@@ -11,6 +11,7 @@ import TallyCore
 import TallyMail
 import TallyPrice
 import TallyServer
+import TallyServices
 
 @main
 struct Tally: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import Testing
 @testable import TallyAggregate
 @testable import TallyCore
 @testable import TallyIngest
+import TallyProviders
 
 /// Numbers an attacker (or a broken client or upstream) can send, as JSON literals: every decoder must answer with a
 /// value inside the limits or a problem naming the field, never trap (a Swift trap ends every request on the server).

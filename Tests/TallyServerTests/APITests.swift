@@ -8,6 +8,10 @@ import TallyCore
 import TallyServer
 import TallyStoreSQL
 import TallyStoreSQLite
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// A server on a fresh SQLite file with a project `web` (tokens: ingest+read, read only, admin) and a project `api`.
 struct Fixture {

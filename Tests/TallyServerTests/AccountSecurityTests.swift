@@ -5,6 +5,10 @@ import Testing
 import TallyCore
 import TallyServer
 import TallyStoreSQL
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// Issue 14, items 6, 7, 8 and 11 (accounts): each test here failed on the code before its fix.
 @Suite struct AccountSecurityTests {

@@ -8,6 +8,10 @@ import TallyCore
 import TallyServer
 import TallyStoreSQL
 import TallyStoreSQLite
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// A fresh SQLite store with no account yet, and a browser-like client that keeps cookies.
 struct AccountsFixture {

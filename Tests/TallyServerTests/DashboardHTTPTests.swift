@@ -7,6 +7,10 @@ import Testing
 import TallyCore
 import TallyStoreSQL
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// The dashboard over HTTP: sign-in gate, figures equal to the API's, exports, live feed, roles, errors.
 @Suite struct DashboardHTTPTests {

@@ -4,6 +4,10 @@ import TallyCore
 import TallyAggregate
 import TallyPrice
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// HTML snapshots of every dashboard page in its main states (data, empty, error), rendered from fixed models.
 /// Snapshots live in Tests/TallyServerTests/Snapshots; `TALLY_RECORD_SNAPSHOTS=1 swift test` rewrites them.

@@ -3,11 +3,15 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 import TallyCore
-import TallyIngest
+import TallyProviders
 import TallyStoreSQL
 import TallyStoreSQLite
 import Testing
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// The gateway as a proxy on Tally's origin: which headers cross in each direction, which paths and endpoints go
 /// upstream, and the shared budget of bytes held whole.

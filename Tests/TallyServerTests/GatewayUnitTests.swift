@@ -2,6 +2,10 @@ import NIOCore
 import TallyCore
 import Testing
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 @Suite struct GatewaySettingsTests {
     @Test func timeoutsDefaultToTheSDKsAndReadEveryUnit() throws {

@@ -3,6 +3,10 @@ import HummingbirdTesting
 import Testing
 import TallyCore
 import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 @Suite struct PricesAPITests {
     @Test func quoteExplainsTheCostLineByLineAndStoresNothing() async throws {

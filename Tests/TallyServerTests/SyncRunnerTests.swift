@@ -7,8 +7,12 @@ import TallyCore
 import TallyPrice
 import TallyStoreSQL
 import TallyStoreSQLite
-import TallySync
+import TallyProviders
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// A scripted provider: answers each request from a closure and records what it was asked.
 final class ScriptedProvider: ReportTransport, Sendable {

@@ -8,6 +8,10 @@ import Synchronization
 import Testing
 @testable import TallyCore
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// The connect-time half of the upstream address policy, with a scripted resolver standing in for DNS.
 @Suite struct UpstreamHTTPTests {

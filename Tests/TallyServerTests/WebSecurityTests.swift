@@ -9,6 +9,10 @@ import TallyCore
 import TallyPrice
 import TallyStoreSQL
 @testable import TallyServer
+@testable import TallyHTTP
+@testable import TallyServices
+@testable import TallyGateway
+@testable import TallyWeb
 
 /// Issue 14, item 4 and parts of 11: markup injection through ids and names, the pages' security headers, pages
 /// held to their API's role checks, /metrics behind a token, live streams per session, Secure cookies, private data

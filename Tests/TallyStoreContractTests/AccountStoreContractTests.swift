@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import TallyCore
-import TallyServer
+@testable import TallyGateway
+@testable import TallyServices
 
 /// Accounts, sessions, invites, provider connections and the audit log: one contract, both stores.
 @Suite(.serialized) struct AccountStoreContractTests {

@@ -1,7 +1,8 @@
 import Logging
 import Testing
 import TallyCore
-import TallyServer
+@testable import TallyGateway
+@testable import TallyServices
 
 /// The gateway recorder writes many tenants' events in one transaction. One event the database refuses (PostgreSQL and
 /// a NUL byte; a total that would overflow, in either store) used to fail that transaction at every flush, forever:

@@ -7,6 +7,10 @@ import TallyCore
 import TallyIngest
 import TallyMail
 import TallyPrice
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// What the composition root needs besides the store: shared services and the settings they read.
 public struct ServerOptions: Sendable {
@@ -146,27 +150,4 @@ public func buildRouter<Store: TallyStore>(
     SyncController(store: store, auth: auth, runner: makeSyncRunner(store: store, options: options, logger: logger, http: upstreamHTTP))
         .addRoutes(to: api)
     return router
-}
-
-/// Removes expired sessions, old login failures and audit records past their retention, hourly.
-struct Janitor<Store: TallyStore>: Service {
-    let store: Store
-    let policy: SessionPolicy
-    let auditRetentionDays: Int
-    let logger: Logger
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let now = Instant.now.microseconds
-            do {
-                try await store.deleteSessions(lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
-                                               createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
-                try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
-                try await store.deleteAuditRecords(before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
-            } catch {
-                logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
-        }
-    }
 }

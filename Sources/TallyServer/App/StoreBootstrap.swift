@@ -5,6 +5,10 @@ import TallyCore
 import TallyStorePostgres
 import TallyStoreSQL
 import TallyStoreSQLite
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Opens the configured store and keeps its connections alive while `body` runs.
 public enum StoreBootstrap {

@@ -1,6 +1,10 @@
 import Foundation
 import Logging
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Every setting of `tally`, parsed once. Flags override the environment; a bad value names its source.
 public struct TallyConfig: Sendable {

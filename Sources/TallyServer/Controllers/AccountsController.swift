@@ -1,6 +1,10 @@
 import Foundation
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// The signed-in person, organizations, members, invites and the audit log.
 struct AccountsController<Store: TallyStore> {

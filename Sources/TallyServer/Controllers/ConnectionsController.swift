@@ -1,5 +1,9 @@
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Provider connections: the encrypted key vault's API. Responses carry masks only.
 struct ConnectionsController<Store: TallyStore> {

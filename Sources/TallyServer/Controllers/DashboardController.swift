@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 import TallyPrice
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// The dashboard's pages: overview, usage explorer and export, events (list, live feed, one event), settings.
 /// Each handler opens the session, runs its page's query with a deadline and renders its view; a failed

@@ -2,6 +2,10 @@ import Hummingbird
 import NIOCore
 import TallyCore
 import TallyPrice
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Reading events: the newest-first list, one event, and the streamed export.
 struct EventsController<Store: TallyStore> {

@@ -2,6 +2,10 @@ import Hummingbird
 import Metrics
 import TallyCore
 import TallyIngest
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// `POST /api/v1/events`: validate all, attribute, price, and answer only after the group commit.
 struct IngestController<Store: TallyStore> {

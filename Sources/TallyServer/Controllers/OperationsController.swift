@@ -3,6 +3,10 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Health, readiness, Prometheus metrics and the OpenAPI document.
 struct OperationsController<Store: TallyStore> {

@@ -2,6 +2,10 @@ import Hummingbird
 import TallyCore
 import TallyIngest
 import TallyPrice
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Prices: the entries in force, an organization's own, quotes, unpriced models and deliberate re-pricing.
 struct PricesController<Store: TallyStore> {

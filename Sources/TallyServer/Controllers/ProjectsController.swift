@@ -1,5 +1,9 @@
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Projects and API tokens, from the web and from scripts.
 struct ProjectsController<Store: TallyStore> {

@@ -1,6 +1,10 @@
 import Hummingbird
 import TallyAggregate
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// `GET /api/v1/reconciliation`: per group, what Tally observed and estimated beside what the provider reported and
 /// billed, the difference, and a flag where it exceeds a threshold.

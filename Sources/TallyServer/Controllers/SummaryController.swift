@@ -1,6 +1,10 @@
 import Hummingbird
 import TallyAggregate
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
 struct SummaryController<Store: TallyStore> {

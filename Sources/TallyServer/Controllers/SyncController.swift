@@ -1,5 +1,9 @@
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// Provider sync: run one now, and the list of runs.
 struct SyncController<Store: TallyStore> {

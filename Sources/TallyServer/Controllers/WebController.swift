@@ -1,6 +1,10 @@
 import Foundation
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// The account pages of the web UI: first run, sign in and out, invites, switching organizations.
 /// The signed-in pages are in DashboardController.

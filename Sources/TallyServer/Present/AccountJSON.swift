@@ -1,4 +1,8 @@
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// JSON shapes of people, organizations, projects, tokens, invites, connections and audit records.
 enum AccountJSON {

@@ -1,4 +1,8 @@
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// The JSON and CSV shapes of events and metrics. Money is always a decimal string, `null` when unpriced.
 enum EventJSON {
@@ -107,18 +111,7 @@ enum EventJSON {
             o.retries.map { "\($0)" }, o.finishReason, e.batch ? "true" : "false", e.serviceTier, s.cost?.decimalString,
             e.providerCost?.decimalString, s.priceID, e.source.rawValue, tags, s.receivedAt.rfc3339,
         ]
-        return cells.map { csvCell($0 ?? "") }.joined(separator: ",") + "\r\n"
-    }
-
-    /// Quotes a cell (RFC 4180) and neutralises spreadsheet formulas: a cell that begins with
-    /// `= + - @`, a tab or a carriage return gets a leading apostrophe.
-    static func csvCell(_ raw: String) -> String {
-        var value = raw
-        if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
-            value = "'" + value
-        }
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return cells.map { CSV.cell($0 ?? "") }.joined(separator: ",") + "\r\n"
     }
 }
 

@@ -1,5 +1,9 @@
 import Hummingbird
 import TallyCore
+import TallyHTTP
+import TallyServices
+import TallyGateway
+import TallyWeb
 
 /// The query parameters shared by the event list, the export and the summary.
 struct UsageParameters {

@@ -1,0 +1,423 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import TallyCore
+import TallyIngest
+import TallyHTTP
+import TallyProviders
+import TallyServices
+
+/// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model
+/// allow-lists and rate limits will plug in. Today every call is allowed.
+public protocol GatewayPolicy: Sendable {
+    /// nil: forward. Otherwise the HTTP status and message the client gets, in its provider's error format.
+    func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)?
+}
+
+public struct AllowAll: GatewayPolicy {
+    public init() {}
+    public func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)? { nil }
+}
+
+/// `/gateway/openai/v1/…`, `/gateway/anthropic/…`, `/gateway/google/…`: the providers' own APIs, reached with a Tally
+/// token in the header each SDK already sends. Requests are forwarded with the connection's real key, responses
+/// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
+package struct GatewayController<Store: TallyStore> {
+    package let credentials: GatewayCredentials<Store>
+    package let pricer: any Pricer
+    package let recorder: GatewayRecorder<Store>
+    package let http: GatewayHTTP
+    package let policy: any GatewayPolicy
+    /// The budget for JSON bodies held whole, shared by every call in flight.
+    package let buffers: GatewayBuffers
+    package let logger: Logger
+
+    package init(credentials: GatewayCredentials<Store>, pricer: any Pricer, recorder: GatewayRecorder<Store>, http: GatewayHTTP, policy: any GatewayPolicy, buffers: GatewayBuffers, logger: Logger) {
+        self.credentials = credentials
+        self.pricer = pricer
+        self.recorder = recorder
+        self.http = http
+        self.policy = policy
+        self.buffers = buffers
+        self.logger = logger
+    }
+
+    package func addRoutes(to router: Router<TallyRequestContext>) {
+        for (provider, prefix) in GatewayPaths.prefixes {
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+                router.on(RouterPath(stringLiteral: prefix + "/**"), method: method) { request, context in
+                    try await forward(provider, request, context)
+                }
+            }
+        }
+    }
+
+    // MARK: Forwarding
+
+    package func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let startedAt = Instant.now
+        // The path is checked before anything else: no `.`/`..` or empty segments (encoded or not) reach the upstream.
+        let route: GatewayRoute
+        do {
+            route = try GatewayRoute(GatewayPaths.rest(request.uri.path, provider: provider))
+        } catch {  // typed: a GatewayRoute.Problem
+            return GatewayErrors.response(provider, status: 400, message: error.message, code: "invalid_path")
+        }
+        // From here on the canonical path: checked, read and forwarded alike (never the raw, maybe encoded, one).
+        let rest = route.canonical
+        // Who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
+        let passThrough = request.headers[.init("X-Tally-Token")!]
+        guard let secret = passThrough ?? Self.presentedKey(provider, request) else {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no Tally token; send it where the SDK sends its API key")
+        }
+        let token: APIToken
+        do {
+            token = try await credentials.token(secret: secret)
+        } catch {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the Tally token is not valid (revoked, expired or mistyped)")
+        }
+        guard token.allows(.gateway) else {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: this Tally token lacks the 'gateway' scope")
+        }
+        guard !token.projectArchived else {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
+        }
+        let chosen = request.headers[.init("X-Tally-Connection")!]
+        let all = try await credentials.upstreams(organizationID: token.organizationID, provider: provider)
+        let upstreamChoice = chosen.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
+            ?? (chosen == nil ? all.first : nil)
+        let connection = upstreamChoice?.connection
+        // A connection asked for by name or id that this organization does not have (another organization's, say) is
+        // refused in both modes: in pass-through mode, falling back to the provider's public host would send the call
+        // elsewhere than the caller chose, and record it.
+        if let chosen, upstreamChoice == nil {
+            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no \(provider.rawValue) connection named '\(chosen)'")
+        }
+        var upstreamKey: String?
+        if passThrough == nil {
+            guard let upstreamChoice else {
+                return GatewayErrors.response(provider, status: 401, message:
+                    "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers")
+            }
+            guard let key = upstreamChoice.apiKey else {
+                return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(upstreamChoice.connection.name)' has no usable API key")
+            }
+            upstreamKey = key
+        }
+        // The organization's key reaches only the provider's inference endpoints unless an admin opened them all.
+        if (connection?.gatewayEndpoints ?? .inference) == .inference, !route.isInference(provider, method: request.method.rawValue) {
+            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: \(request.method.rawValue) /\(rest) is not one of "
+                + "\(provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
+                + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
+        }
+        let kind = Self.kind(provider, rest)
+        // JSON bodies of the calls Tally reads are small: read them whole (model, stream, user); anything else streams.
+        // What is held whole counts against the gateway's shared budget until the call is over.
+        let lease = BufferLease(buffers)
+        defer { lease.releaseAll() }
+        var requestJSON: JSONValue?
+        var body: UpstreamBody?
+        var upload: UploadPump?
+        var filterUsageChunk = false
+        if kind != .other, request.method == .post {
+            var collected: ByteBuffer
+            switch try await Self.collect(request.body, lease: lease, limit: Self.jsonBodyLimit) {
+            case .bytes(let whole): collected = whole
+            case .tooLarge:
+                return GatewayErrors.response(provider, status: 413, message: "Tally gateway: the request body exceeds "
+                    + "\(Self.jsonBodyLimit >> 20) MiB", code: "payload_too_large")
+            case .overBudget:
+                return GatewayErrors.response(provider, status: 503, message: "Tally gateway: too many large requests in flight "
+                    + "(\(buffers.limit >> 20) MiB held); retry shortly", code: "gateway_busy")
+            }
+            requestJSON = try? JSONParser.parse(collected.readableBytesView)
+            if kind == .openAIChat, let json = requestJSON, json["stream"] == .bool(true),
+               json["stream_options"]?["include_usage"] != .bool(true), let patched = Self.withIncludeUsage(json) {
+                collected = ByteBuffer(string: JSONWriter.encode(patched))
+                filterUsageChunk = true
+            }
+            body = .bytes(collected)
+        } else if request.method == .post || request.method == .put || request.method == .patch {
+            let pump = UploadPump(request.body)
+            upload = pump
+            body = .stream(pump, length: request.headers[.contentLength].flatMap(Int.init))
+        }
+        let requestedModel: String? = {
+            if case .string(let m)? = requestJSON?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
+            if provider == .google, let range = rest.range(of: "models/") {
+                return String(rest[range.upperBound...].prefix { $0 != ":" })
+            }
+            return nil
+        }()
+        if let refusal = await policy.decide(provider: provider, model: requestedModel, token: token) {
+            return GatewayErrors.response(provider, status: refusal.status, message: refusal.message)
+        }
+        let streamed = requestJSON?["stream"] == .bool(true) || rest.contains(":streamGenerateContent")
+        let base = connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider)
+        var upstream = HTTPClientRequest(url: base + Self.upstreamPath(provider, rest) + Self.query(request, dropKey: provider == .google && passThrough == nil))
+        upstream.method = .init(rawValue: request.method.rawValue)
+        for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: provider, passThrough: passThrough != nil) {
+            upstream.headers.add(name: field.name.rawName, value: field.value)
+        }
+        if let upstreamKey {
+            switch provider {
+            case .openai: upstream.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(upstreamKey)")
+            case .anthropic:
+                upstream.headers.remove(name: "Authorization")
+                upstream.headers.replaceOrAdd(name: "x-api-key", value: upstreamKey)
+            case .google: upstream.headers.replaceOrAdd(name: "x-goog-api-key", value: upstreamKey)
+            }
+        }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await http.send(upstream, body: body)
+        } catch {
+            let failure = UpstreamFailure(error)
+            record(provider: provider, token: token, kind: kind, request: request, requestJSON: requestJSON, started: startedAt,
+                   elapsed: ContinuousClock.now - started, ttft: nil, status: failure.status, capture: UsageCapture.Result(
+                       model: requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType, streamed: streamed), requestID: nil)
+            await upload?.stop()
+            return GatewayErrors.response(provider, status: failure.status,
+                                          message: failure.message(provider.rawValue, base: base, timeouts: http.timeouts))
+        }
+        var headers = HTTPFields()
+        for h in response.headers where GatewayHeaders.passesBack(h.name) {
+            if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
+        }
+        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        let status = Int(response.status.code)
+        let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
+        let eventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+        let filtering = filterUsageChunk, sentJSON = requestJSON, idle = http.timeouts.idle, pump = upload
+        // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
+        lease.releaseAll()
+        let answerLease = BufferLease(buffers)
+        let responseBody = ResponseBody { writer in
+            defer { answerLease.releaseAll() }
+            var capture = UsageCapture(kind: kind, streamed: streamed && status < 400, requestedModel: requestedModel)
+            var filter = StreamFilter()
+            var sent = SentTail()
+            var firstByte: Duration?
+            var disconnected = false
+            var idleTimedOut = false
+            do {
+                try await UpstreamRelay.relay(response.body, idle: idle) { chunk in
+                    if firstByte == nil { firstByte = ContinuousClock.now - started }
+                    let bytes = chunk.readableBytesView
+                    // A JSON answer is kept to read its usage at the end; past the shared budget it is relayed unread.
+                    if capture.buffersBody, !answerLease.reserve(bytes.count) { capture.abandonBody() }
+                    capture.consume(bytes)
+                    if filtering {
+                        let pass = filter.pass(bytes)
+                        if !pass.isEmpty { await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected) }
+                    } else {
+                        await write(&writer, chunk, sent: &sent, disconnected: &disconnected)
+                    }
+                    return !disconnected
+                }
+                if filtering && !disconnected {
+                    let rest = filter.flush()
+                    if !rest.isEmpty { await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected) }
+                }
+            } catch is UpstreamRelay.IdleTimeout {
+                idleTimedOut = true
+                capture.markError("upstream_idle_timeout")
+            } catch {
+                capture.markError(disconnected ? "client_disconnected" : "upstream_stream_error")
+            }
+            var result = capture.finish(status: status)
+            if disconnected { result.errorType = "client_disconnected" }
+            if idleTimedOut { result.errorType = "upstream_idle_timeout" }
+            record(provider: provider, token: token, kind: kind, request: request, requestJSON: sentJSON, started: startedAt,
+                   elapsed: ContinuousClock.now - started, ttft: streamed && status < 400 ? firstByte : nil, status: status, capture: result,
+                   requestID: requestID)
+            await pump?.stop()
+            if disconnected { return }
+            if idleTimedOut {
+                // The head has gone out: an SSE stream at an event boundary gets the provider's error event, any other
+                // body is cut off so the client sees an incomplete response rather than a short one.
+                let message = "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
+                guard eventStream, sent.atEventBoundary,
+                      let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
+                else { throw UpstreamRelay.IdleTimeout() }
+                await write(&writer, ByteBuffer(string: event), sent: &sent, disconnected: &disconnected)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .init(code: status), headers: headers, body: responseBody)
+    }
+
+    /// Writes to the client; a failed write means the client went away.
+    package func write(_ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, sent: inout SentTail, disconnected: inout Bool) async {
+        do {
+            try await writer.write(buffer)
+            sent.note(buffer)
+        } catch {
+            disconnected = true
+        }
+    }
+
+    // MARK: Recording
+
+    package func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
+                started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
+        // Every text the event takes from the caller or the upstream is held to the ingestion API's rules (one function,
+        // EventDecoder's): a value the API would refuse is left out, never truncated, and the event says which.
+        func valid(_ value: String?, _ field: String) -> String? {
+            value.flatMap { EventDecoder.textProblem($0, max: EventDecoder.maxLength[field] ?? 256) == nil ? $0 : nil }
+        }
+        func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : $0 } }
+        let answered = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
+        let model = valid(answered, "model") ?? "unknown"
+        let id = valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
+        var event = UsageEvent(id: id, timestamp: started, provider: provider.rawValue, model: model)
+        event.operation = switch kind {
+        case .openAIEmbeddings, .geminiEmbed: .embedding
+        case .openAICompletions: .completion
+        case .other: .other
+        default: .chat
+        }
+        event.source = .gateway
+        event.attribution.feature = header("X-Tally-Feature")
+        event.attribution.environment = header("X-Tally-Environment")
+        var user = header("X-Tally-User")
+        if user == nil, case .string(let u)? = requestJSON?["user"] { user = u }
+        if user == nil, case .string(let u)? = requestJSON?["metadata"]?["user_id"] { user = u }
+        event.attribution.user = user
+        if let tags = header("X-Tally-Tags") {
+            // 29, so that the gateway's own three tags keep the event within the API's 32.
+            for pair in tags.split(separator: ";").prefix(29) {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces() }
+                if kv.count == 2, !kv[0].isEmpty { event.attribution.tags[kv[0]] = kv[1] }
+            }
+        }
+        let refused: [String]
+        (event.attribution, refused) = EventDecoder.withoutRefusedValues(event.attribution)
+        if !refused.isEmpty { event.attribution.tags["tally_refused_attribution"] = refused.joined(separator: ",") }
+        if let requestID, EventDecoder.textProblem(requestID, max: 256) == nil { event.attribution.tags["provider_request_id"] = requestID }
+        var usage = capture.usage ?? TokenUsage()
+        usage.requests = 1
+        event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
+        event.outcome.errorType = valid(capture.errorType, "error_type")
+        let outOfBounds = usage.boundsProblem
+        if let problem = outOfBounds {
+            // An upstream that reports absurd counts (beyond 10^12, negative, not integers) gets an event that says
+            // so, unpriced, rather than numbers that would poison every total.
+            usage = TokenUsage()
+            event.outcome.status = .error
+            event.outcome.errorType = "usage_out_of_bounds"
+            event.attribution.tags["tally_refused_usage"] = problem.field
+        }
+        event.usage = usage
+        event.outcome.httpStatus = status
+        event.outcome.latencyMs = elapsed.wholeMilliseconds
+        event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
+        event.outcome.streamed = capture.streamed
+        event.outcome.finishReason = valid(capture.finishReason, "finish_reason")
+        let quote = capture.usage != nil && outOfBounds == nil ? pricer.quote(event, organizationID: token.organizationID) : nil
+        recorder.record(StoredEvent(event: event, organizationID: token.organizationID, projectID: token.projectID,
+                                    projectName: token.projectName, receivedAt: .now, cost: quote?.cost, priceID: quote?.priceID))
+    }
+
+
+    // MARK: Requests
+
+    /// The secret the SDK sent in its usual place.
+    package static func presentedKey(_ provider: ProviderKind, _ request: Request) -> String? {
+        if let bearer = request.headers[.authorization], bearer.lowercased().hasPrefix("bearer ") { return String(bearer.dropFirst(7)) }
+        switch provider {
+        case .openai: return nil
+        case .anthropic: return request.headers[.init("x-api-key")!]
+        case .google: return request.headers[.init("x-goog-api-key")!] ?? request.uri.queryParameters["key"].map(String.init)
+        }
+    }
+
+    package static func kind(_ provider: ProviderKind, _ rest: String) -> UsageCapture.Kind {
+        let path = rest.split(separator: "?").first.map(String.init) ?? rest
+        switch provider {
+        case .openai:
+            switch path.hasPrefix("v1/") ? String(path.dropFirst(3)) : path {
+            case "chat/completions": return .openAIChat
+            case "responses": return .openAIResponses
+            case "embeddings": return .openAIEmbeddings
+            case "completions": return .openAICompletions
+            default: return .other
+            }
+        case .anthropic: return path == "v1/messages" ? .anthropicMessages : .other
+        case .google:
+            if path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") { return .geminiGenerate }
+            if path.hasSuffix(":embedContent") || path.hasSuffix(":batchEmbedContents") { return .geminiEmbed }
+            return .other
+        }
+    }
+
+    /// The SDKs' paths under the base URL map one to one onto the provider's (OpenAI's base URL ends in `/v1`).
+    package static func upstreamPath(_ provider: ProviderKind, _ rest: String) -> String { "/" + rest }
+
+    /// The query as sent, less Gemini's `key` when it carried the Tally token.
+    package static func query(_ request: Request, dropKey: Bool) -> String {
+        guard let query = request.uri.query, !query.isEmpty else { return "" }
+        guard dropKey else { return "?" + query }
+        let kept = query.split(separator: "&").filter { !$0.hasPrefix("key=") }
+        return kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
+    }
+
+    /// One JSON request body at most (the providers' own limits are about this size).
+    package static var jsonBodyLimit: Int { 32 << 20 }
+
+    package enum Collected { case bytes(ByteBuffer), tooLarge, overBudget }
+
+    /// Reads a body whole, each piece first reserved from the shared budget.
+    package static func collect(_ body: RequestBody, lease: BufferLease, limit: Int) async throws -> Collected {
+        var whole = ByteBuffer()
+        for try await piece in body {
+            guard whole.readableBytes + piece.readableBytes <= limit else { return .tooLarge }
+            guard lease.reserve(piece.readableBytes) else { return .overBudget }
+            var piece = piece
+            whole.writeBuffer(&piece)
+        }
+        return .bytes(whole)
+    }
+
+    package static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
+        guard case .object(var fields) = json else { return nil }
+        var options: [(String, JSONValue)] = []
+        if let i = fields.firstIndex(where: { $0.0 == "stream_options" }) {
+            if case .object(let existing) = fields[i].1 { options = existing }
+            fields.remove(at: i)
+        }
+        options.removeAll { $0.0 == "include_usage" }
+        options.append(("include_usage", .bool(true)))
+        fields.append(("stream_options", .object(options)))
+        return .object(fields)
+    }
+}
+
+
+package enum GatewayPaths {
+    package static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]
+
+    /// What follows `/gateway/{provider}/` in the path as sent; a path not starting exactly so (`//`) fails the check.
+    package static func rest(_ path: String, provider: ProviderKind) -> Substring {
+        let prefix = "/" + (prefixes.first { $0.0 == provider }?.1 ?? "") + "/"
+        return path.hasPrefix(prefix) ? path.dropFirst(prefix.count) : "/"
+    }
+}
+
+/// The last bytes written to the client: whether a server-sent-events stream is between two events.
+package struct SentTail {
+    /// The last four bytes, the newest lowest; it starts as if an event had just ended.
+    private var last: UInt32 = 0x0D0A_0D0A
+
+    package mutating func note(_ buffer: ByteBuffer) {
+        for byte in buffer.readableBytesView.suffix(4) { last = last << 8 | UInt32(byte) }
+    }
+
+    package var atEventBoundary: Bool { last & 0xFFFF == 0x0A0A || last == 0x0D0A_0D0A }
+}

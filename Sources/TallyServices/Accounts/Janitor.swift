@@ -1,0 +1,33 @@
+import Logging
+import ServiceLifecycle
+import TallyCore
+
+/// Removes expired sessions, old login failures and audit records past their retention, hourly.
+package struct Janitor<Store: TallyStore>: Service {
+    package let store: Store
+    package let policy: SessionPolicy
+    package let auditRetentionDays: Int
+    package let logger: Logger
+
+    package init(store: Store, policy: SessionPolicy, auditRetentionDays: Int, logger: Logger) {
+        self.store = store
+        self.policy = policy
+        self.auditRetentionDays = auditRetentionDays
+        self.logger = logger
+    }
+
+    package func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = Instant.now.microseconds
+            do {
+                try await store.deleteSessions(lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
+                                               createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
+                try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
+                try await store.deleteAuditRecords(before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
+            } catch {
+                logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+}

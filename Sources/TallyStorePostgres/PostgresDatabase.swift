@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
-import TallyAggregate
 import TallyCore
 import TallyStoreSQL
 
@@ -56,7 +55,14 @@ public struct PostgresSQLDatabase: SQLDatabase {
         return PostgresQuery(unsafeSQL: statement.text, binds: binds)
     }
 
-    static func row(_ row: PostgresRow) throws -> SQLRow {
+    /// A row, with the result's column names (read from its first row, shared by the others).
+    static func row(_ row: PostgresRow, _ columns: inout SQLColumns?) throws -> SQLRow {
+        let names = columns ?? SQLColumns(row.map(\.columnName))
+        columns = names
+        return SQLRow(columns: names, values: try values(row))
+    }
+
+    static func values(_ row: PostgresRow) throws -> [SQLValue] {
         var values: [SQLValue] = []
         for cell in row {
             guard cell.bytes != nil else { values.append(.null); continue }
@@ -65,7 +71,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
             default: values.append(.text(try cell.decode(String.self)))
             }
         }
-        return SQLRow(values)
+        return values
     }
 
     func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
@@ -93,8 +99,9 @@ public struct PostgresSQLDatabase: SQLDatabase {
     public func query(_ statement: SQLStatement) async throws -> [SQLRow] {
         try await mapErrors {
             var rows: [SQLRow] = []
+            var columns: SQLColumns?
             for try await row in try await client.query(Self.query(statement), logger: logger) {
-                rows.append(try Self.row(row))
+                rows.append(try Self.row(row, &columns))
             }
             return rows
         }
@@ -127,67 +134,52 @@ public struct PostgresSQLDatabase: SQLDatabase {
     /// Arrays cannot carry NULLs through `unnest` here, so absent values travel as sentinels and `NULLIF` restores them.
     static let nullInteger = Int64.min
 
-    public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
-        // The first occurrence of an id wins, within a batch and across the batches of this group.
-        var firstIndex: [String: Int] = [:]
-        var candidates: [StoredEvent] = []
-        var owner: [Int] = []
-        for (b, batch) in batches.enumerated() {
-            for event in batch.events {
-                let key = event.organizationID + "\u{1}" + event.projectID + "\u{1}" + event.event.id
-                guard firstIndex[key] == nil else { continue }
-                firstIndex[key] = candidates.count
-                candidates.append(event)
-                owner.append(b)
-            }
-        }
-        return try await mapErrors {
+    public func bulkWrite(_ write: SQLBulkWrite) async throws -> [Int] {
+        try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in
-                var inserted: [StoredEvent] = []
-                var accepted = Array(repeating: 0, count: batches.count)
-                if !candidates.isEmpty {
-                    try await self.lockLiveProjects(Set(candidates.map(\.projectID)), connection)
-                    let rows = try await connection.query(Self.insertEvents(candidates), logger: logger)
-                    for try await (org, project, id) in rows.decode((String, String, String).self) {
-                        guard let index = firstIndex[org + "\u{1}" + project + "\u{1}" + id] else { continue }
-                        inserted.append(candidates[index])
-                        accepted[owner[index]] += 1
-                    }
+                if let check = write.check {
+                    var rows = 0
+                    for try await _ in try await connection.query(Self.query(check.statement), logger: logger) { rows += 1 }
+                    guard rows == check.rows else { throw check.otherwise }
                 }
-                for delta in try RollupDelta.compute(inserted) where !delta.rows.isEmpty {
-                    try await connection.query(Self.upsertRollup(delta), logger: logger)
+                let stored = try await self.insert(write.insert, connection)
+                for then in try write.then(stored) where !then.rows.isEmpty {
+                    _ = try await self.insert(then, connection)
                 }
-                return batches.enumerated().map { b, batch in
-                    InsertOutcome(accepted: accepted[b], duplicates: batch.events.count - accepted[b])
-                }
+                return stored
             }
         }
     }
 
-    /// Events queued for a project must not land after its organization's deletion committed (they would be rows of
-    /// nobody, counted in no total, never deleted). The key-share locks, taken in id order as the deletion takes its
-    /// own, make a deletion that began first finish first (the project is then gone and the batch refused), and a
-    /// deletion that comes later wait for this commit and delete these events with the rest.
-    func lockLiveProjects(_ ids: Set<String>, _ connection: PostgresConnection) async throws {
-        let wanted = ids.sorted()
-        var live = Set<String>()
-        let rows = try await connection.query(
-            "SELECT id FROM projects WHERE id = ANY(\(wanted)) ORDER BY id FOR KEY SHARE", logger: logger)
-        for try await id in rows.decode(String.self) { live.insert(id) }
-        guard live.count == wanted.count else { throw TallyError.notFound("project") }
+    /// One statement over `unnest` arrays; for `.skip`, the positions of the rows stored (told by `RETURNING` their
+    /// keys, unique among the rows).
+    func insert(_ insert: SQLBulkInsert, _ connection: PostgresConnection) async throws -> [Int] {
+        guard case .skip = insert.conflict else {
+            try await connection.query(Self.unnest(insert, returning: nil), logger: logger)
+            return []
+        }
+        let key = insert.keyPositions
+        var position: [[SQLValue]: Int] = [:]
+        position.reserveCapacity(insert.rows.count)
+        for (i, row) in insert.rows.enumerated() { position[key.map { row[$0] }] = i }
+        var stored: [Int] = []
+        for try await row in try await connection.query(Self.unnest(insert, returning: key), logger: logger) {
+            if let i = position[try Self.values(row)] { stored.append(i) }
+        }
+        return stored.sorted()
     }
 
-    static func insertEvents(_ events: [StoredEvent]) -> PostgresQuery {
-        let columns = UsageSQL.eventColumns
+    /// `INSERT … SELECT … FROM unnest($1::text[], $2::int8[], …)`: one array per column.
+    static func unnest(_ insert: SQLBulkInsert, returning key: [Int]?) -> PostgresQuery {
+        let columns = insert.columns
         var texts = [[String]](repeating: [], count: columns.count)
         var ints = [[Int64]](repeating: [], count: columns.count)
-        let isInt = columns.map { UsageSQL.integerEventColumns.contains($0) }
-        for event in events {
-            for (i, value) in UsageSQL.eventValues(event).enumerated() {
+        for row in insert.rows {
+            for (i, value) in row.enumerated() {
                 switch value {
                 case .int(let v): ints[i].append(v)
                 case .text(let t): texts[i].append(t)
-                case .null: if isInt[i] { ints[i].append(nullInteger) } else { texts[i].append("") }
+                case .null: if insert.integerColumns[i] { ints[i].append(nullInteger) } else { texts[i].append("") }
                 }
             }
         }
@@ -195,7 +187,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
         var arrays: [String] = []
         var selects: [String] = []
         for (i, column) in columns.enumerated() {
-            if isInt[i] {
+            if insert.integerColumns[i] {
                 binds.append(ints[i])
                 arrays.append("$\(i + 1)::int8[]")
                 selects.append("NULLIF(\(column), \(nullInteger))")
@@ -205,29 +197,12 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 selects.append("NULLIF(\(column), '')")
             }
         }
-        let sql = "INSERT INTO usage_events (\(columns.joined(separator: ", "))) SELECT \(selects.joined(separator: ", "))"
-            + " FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(columns.joined(separator: ", ")))"
-            + " ON CONFLICT (org_id, project_id, event_id) DO NOTHING RETURNING org_id, project_id, event_id"
+        let rows = insert.mayHoldNulls
+            ? "SELECT \(selects.joined(separator: ", ")) FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(columns.joined(separator: ", ")))"
+            : "SELECT * FROM unnest(\(arrays.joined(separator: ", ")))"
+        var sql = insert.sql(rows: rows)
+        if let key { sql += " RETURNING " + key.map { columns[$0] }.joined(separator: ", ") }
         return PostgresQuery(unsafeSQL: sql, binds: binds)
-    }
-
-    static func upsertRollup(_ delta: RollupDelta) -> PostgresQuery {
-        var binds = PostgresBindings()
-        binds.append(delta.rows.map(\.key.organizationID))
-        binds.append(delta.rows.map(\.key.bucket))
-        var arrays = ["$1::text[]", "$2::int8[]"]
-        for d in delta.table.dimensions.indices {
-            binds.append(delta.rows.map { $0.key.values[d] })
-            arrays.append("$\(arrays.count + 1)::text[]")
-        }
-        for m in UsageMetrics.columns.indices {
-            binds.append(delta.rows.map { $0.metrics.columnValues[m] })
-            arrays.append("$\(arrays.count + 1)::int8[]")
-        }
-        return PostgresQuery(
-            unsafeSQL: Schema.rollupUpsert(delta.table, rows: "SELECT * FROM unnest(\(arrays.joined(separator: ", ")))"),
-            binds: binds
-        )
     }
 
     // MARK: Migrations
@@ -261,9 +236,10 @@ public struct PostgresSQLDatabase: SQLDatabase {
     }
 
     public func appliedMigrationVersions() async throws -> Set<Int> {
-        let exists = try await query(SQLStatement(.postgres, "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = 'schema_migrations'"))
-        guard exists.first?.int(0) == 1 else { return [] }
+        let exists = try await query(SQLStatement(.postgres,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS tables FROM pg_tables WHERE tablename = 'schema_migrations'"))
+        guard try exists.only().int("tables") == 1 else { return [] }
         let rows = try await query(SQLStatement(.postgres, "SELECT version FROM schema_migrations"))
-        return Set(rows.compactMap { $0.int(0).map(Int.init) })
+        return Set(try rows.map { Int(try $0.int("version")) })
     }
 }

@@ -1,7 +1,7 @@
 import TallyCore
 
 /// A value bound to a statement parameter.
-public enum SQLValue: Sendable, Equatable {
+public enum SQLValue: Sendable, Hashable {
     case int(Int64)
     case text(String)
     case null
@@ -45,10 +45,4 @@ public struct SQLStatement: Sendable {
             append(")")
         }
     }
-}
-
-/// Reads one result row by column position; each store adapts its driver's row to it.
-public protocol SQLRowReader {
-    func int(_ index: Int) -> Int64?
-    func text(_ index: Int) -> String?
 }

@@ -9,7 +9,7 @@ extension SQLStore {
     // MARK: Users
 
     public func userCount() async throws -> Int {
-        Int(try await database.query(SQLStatement(dialect, "SELECT COUNT(*) FROM users")).first?.int(0) ?? 0)
+        Int(try await database.query(SQLStatement(dialect, "SELECT COUNT(*) AS users FROM users")).only().int("users"))
     }
 
     public func createUser(_ user: User, passwordHash: String) async throws {
@@ -24,20 +24,23 @@ extension SQLStore {
         }
     }
 
-    static func user(_ r: SQLRow, from i: Int) -> User {
-        User(id: r.text(i) ?? "", email: r.text(i + 1) ?? "", name: r.text(i + 2) ?? "",
-             createdAt: Instant(microseconds: r.int(i + 3) ?? 0))
+    /// A user's columns, named as `user` reads them (the membership query joins them to an organization's).
+    static var userColumns: String { "u.id AS user_id, u.email, u.name AS user_name, u.created_us AS user_created_us" }
+
+    static func user(_ r: SQLRow) throws -> User {
+        User(id: try r.text("user_id"), email: try r.text("email"), name: try r.text("user_name"),
+             createdAt: try r.instant("user_created_us"))
     }
 
     public func userCredentials(email: String) async throws -> (user: User, passwordHash: String)? {
         try await database.query(statement([
-            ("SELECT id, email, name, created_us, password_hash FROM users WHERE email = ", .text(User.normalize(email: email))),
-        ])).first.map { (Self.user($0, from: 0), $0.text(4) ?? "") }
+            ("SELECT \(Self.userColumns), u.password_hash FROM users u WHERE u.email = ", .text(User.normalize(email: email))),
+        ])).first.map { (try Self.user($0), try $0.text("password_hash")) }
     }
 
     public func user(id: String) async throws -> User? {
-        try await database.query(statement([("SELECT id, email, name, created_us FROM users WHERE id = ", .text(id))]))
-            .first.map { Self.user($0, from: 0) }
+        try await database.query(statement([("SELECT \(Self.userColumns) FROM users u WHERE u.id = ", .text(id))]))
+            .first.map(Self.user)
     }
 
     public func setPasswordHash(userID: String, passwordHash: String) async throws {
@@ -84,16 +87,15 @@ extension SQLStore {
     // MARK: Memberships
 
     static var membershipColumns: String {
-        "SELECT o.id, o.name, o.time_zone, o.created_us, u.id, u.email, u.name, u.created_us, m.role, m.joined_us, o.billing_cycle_day "
-            + "FROM memberships m JOIN organizations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id"
+        "SELECT o.id AS org_id, o.name AS org_name, o.time_zone, o.created_us AS org_created_us, \(userColumns), m.role, "
+            + "m.joined_us, o.billing_cycle_day FROM memberships m JOIN organizations o ON o.id = m.org_id JOIN users u ON u.id = m.user_id"
     }
 
-    static func membership(_ r: SQLRow) -> Membership {
+    static func membership(_ r: SQLRow) throws -> Membership {
         Membership(
-            organization: Organization(id: r.text(0) ?? "", name: r.text(1) ?? "", timeZone: r.text(2) ?? "UTC",
-                                       createdAt: Instant(microseconds: r.int(3) ?? 0), billingCycleDay: Int(r.int(10) ?? 1)),
-            user: user(r, from: 4), role: Role(rawValue: r.text(8) ?? "") ?? .viewer,
-            joinedAt: Instant(microseconds: r.int(9) ?? 0)
+            organization: Organization(id: try r.text("org_id"), name: try r.text("org_name"), timeZone: try r.text("time_zone"),
+                                       createdAt: try r.instant("org_created_us"), billingCycleDay: Int(try r.int("billing_cycle_day"))),
+            user: try user(r), role: try r.raw("role"), joinedAt: try r.instant("joined_us")
         )
     }
 
@@ -200,8 +202,8 @@ extension SQLStore {
         try await database.query(statement([
             ("SELECT id, user_id, org_id, csrf_token, created_us, last_seen_us FROM sessions WHERE id = ", .text(id)),
         ])).first.map { r in
-            Session(id: r.text(0) ?? "", userID: r.text(1) ?? "", organizationID: r.text(2) ?? "", csrfToken: r.text(3) ?? "",
-                    createdAt: Instant(microseconds: r.int(4) ?? 0), lastSeenAt: Instant(microseconds: r.int(5) ?? 0))
+            Session(id: try r.text("id"), userID: try r.text("user_id"), organizationID: try r.text("org_id"),
+                    csrfToken: try r.text("csrf_token"), createdAt: try r.instant("created_us"), lastSeenAt: try r.instant("last_seen_us"))
         }
     }
 
@@ -274,7 +276,7 @@ extension SQLStore {
             try await database.query(statement([
                 ("SELECT at_us FROM login_failures WHERE \(column) = ", .text(value)),
                 (" AND at_us >= ", .int(since.microseconds)),
-            ])).map { Instant(microseconds: $0.int(0) ?? 0) }
+            ])).map { try $0.instant("at_us") }
         }
         return (try await times("account", account), try await times("address", address))
     }
@@ -293,11 +295,11 @@ extension SQLStore {
         "SELECT id, org_id, email, role, created_by, created_us, expires_us, accepted_us, revoked_us FROM invites"
     }
 
-    static func invite(_ r: SQLRow) -> Invite {
-        Invite(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", email: r.text(2) ?? "",
-               role: Role(rawValue: r.text(3) ?? "") ?? .viewer, createdBy: r.text(4) ?? "",
-               createdAt: Instant(microseconds: r.int(5) ?? 0), expiresAt: Instant(microseconds: r.int(6) ?? 0),
-               acceptedAt: r.int(7).map(Instant.init(microseconds:)), revokedAt: r.int(8).map(Instant.init(microseconds:)))
+    static func invite(_ r: SQLRow) throws -> Invite {
+        Invite(id: try r.text("id"), organizationID: try r.text("org_id"), email: try r.text("email"),
+               role: try r.raw("role"), createdBy: try r.text("created_by"),
+               createdAt: try r.instant("created_us"), expiresAt: try r.instant("expires_us"),
+               acceptedAt: try r.optionalInstant("accepted_us"), revokedAt: try r.optionalInstant("revoked_us"))
     }
 
     public func createInvite(_ i: Invite, secretHash: String) async throws {
@@ -368,9 +370,9 @@ extension SQLStore {
         return records
     }
 
-    static func auditRecord(_ r: SQLRow) -> AuditRecord {
-        AuditRecord(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", at: Instant(microseconds: r.int(2) ?? 0),
-                    actor: r.text(3) ?? "", action: r.text(4) ?? "", detail: r.text(5) ?? "{}")
+    static func auditRecord(_ r: SQLRow) throws -> AuditRecord {
+        AuditRecord(id: try r.text("id"), organizationID: try r.text("org_id"), at: try r.instant("at_us"),
+                    actor: try r.text("actor"), action: try r.text("action"), detail: try r.text("detail"))
     }
 
     public func deleteAuditRecords(before: Instant) async throws {
@@ -384,15 +386,19 @@ extension SQLStore {
             + "validated_us, validation_error, created_us, updated_us, gateway_endpoints FROM provider_connections"
     }
 
-    static func connection(_ r: SQLRow) -> ProviderConnection {
+    static func connection(_ r: SQLRow) throws -> ProviderConnection {
         ProviderConnection(
-            id: r.text(0) ?? "", organizationID: r.text(1) ?? "", provider: ProviderKind(rawValue: r.text(2) ?? "") ?? .openai,
-            name: r.text(3) ?? "", baseURL: r.text(4), apiKey: r.text(5).flatMap(SealedSecret.init(text:)), apiKeyMask: r.text(6),
-            adminKey: r.text(7).flatMap(SealedSecret.init(text:)), adminKeyMask: r.text(8),
-            validatedAt: r.int(9).map(Instant.init(microseconds:)), validationError: r.text(10),
-            createdAt: Instant(microseconds: r.int(11) ?? 0), updatedAt: Instant(microseconds: r.int(12) ?? 0),
-            gatewayEndpoints: ProviderConnection.GatewayEndpoints(rawValue: r.text(13) ?? "") ?? .inference
+            id: try r.text("id"), organizationID: try r.text("org_id"), provider: try r.raw("provider"),
+            name: try r.text("name"), baseURL: try r.optionalText("base_url"), apiKey: try sealed(r, "api_key_sealed"),
+            apiKeyMask: try r.optionalText("api_key_mask"), adminKey: try sealed(r, "admin_key_sealed"),
+            adminKeyMask: try r.optionalText("admin_key_mask"), validatedAt: try r.optionalInstant("validated_us"),
+            validationError: try r.optionalText("validation_error"), createdAt: try r.instant("created_us"),
+            updatedAt: try r.instant("updated_us"), gatewayEndpoints: try r.raw("gateway_endpoints")
         )
+    }
+
+    static func sealed(_ r: SQLRow, _ column: String) throws -> SealedSecret? {
+        try r.optionalParsed(column, as: "a sealed secret", SealedSecret.init(text:))
     }
 
     public func createConnection(_ c: ProviderConnection, audit: AuditRecord) async throws {
@@ -465,9 +471,9 @@ extension SQLStore {
         try await database.query(SQLStatement(dialect, "SELECT org_id, id, api_key_sealed, admin_key_sealed FROM provider_connections"))
             .flatMap { r -> [SealedSecretRecord] in
                 var out: [SealedSecretRecord] = []
-                for (field, column) in [(ProviderConnection.SecretField.apiKey, 2), (.adminKey, 3)] {
-                    if let sealed = r.text(column).flatMap(SealedSecret.init(text:)) {
-                        out.append(SealedSecretRecord(organizationID: r.text(0) ?? "", connectionID: r.text(1) ?? "",
+                for (field, column) in [(ProviderConnection.SecretField.apiKey, "api_key_sealed"), (.adminKey, "admin_key_sealed")] {
+                    if let sealed = try Self.sealed(r, column) {
+                        out.append(SealedSecretRecord(organizationID: try r.text("org_id"), connectionID: try r.text("id"),
                                                       field: field, secret: sealed))
                     }
                 }

@@ -16,10 +16,10 @@ extension SQLStore {
         s.append(" ORDER BY org_id, model, from_date, id")
         return try await database.query(s).map { r in
             OrganizationPriceRecord(
-                id: r.text(0) ?? "", organizationID: r.text(1) ?? "", provider: r.text(2), model: r.text(3) ?? "",
-                from: CivilDate(parsing: r.text(4) ?? "") ?? CivilDate(year: 1970, month: 1, day: 1),
-                to: r.text(5).flatMap { CivilDate(parsing: $0) }, definition: r.text(6) ?? "{}",
-                createdAt: Instant(microseconds: r.int(7) ?? 0)
+                id: try r.text("id"), organizationID: try r.text("org_id"), provider: try r.optionalText("provider"),
+                model: try r.text("model"), from: try r.parsed("from_date", as: "a date", CivilDate.init(parsing:)),
+                to: try r.optionalParsed("to_date", as: "a date", CivilDate.init(parsing:)), definition: try r.text("definition"),
+                createdAt: try r.instant("created_us")
             )
         }
     }
@@ -55,8 +55,9 @@ extension SQLStore {
     public func unpricedModels(organizationID: String, from: Instant?, to: Instant?,
                                projectIDs: [String]?) async throws -> [UnpricedModel] {
         var s = SQLStatement(dialect, """
-            SELECT provider, model, CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT),
-              CAST(SUM(output_tokens) AS BIGINT), MIN(ts_us), MAX(ts_us)
+            SELECT provider, model, CAST(SUM(requests) AS BIGINT) AS requests,
+              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens,
+              MIN(ts_us) AS first_seen_us, MAX(ts_us) AS last_seen_us
             FROM usage_events WHERE org_id =
             """ + " ")
         s.bind(.text(organizationID))
@@ -73,9 +74,9 @@ extension SQLStore {
         }
         s.append(" GROUP BY provider, model ORDER BY SUM(requests) DESC, provider, model")
         return try await database.query(s).map { r in
-            UnpricedModel(provider: r.text(0) ?? "", model: r.text(1) ?? "", requests: r.int(2) ?? 0,
-                          inputTokens: r.int(3) ?? 0, outputTokens: r.int(4) ?? 0,
-                          firstSeen: Instant(microseconds: r.int(5) ?? 0), lastSeen: Instant(microseconds: r.int(6) ?? 0))
+            UnpricedModel(provider: try r.text("provider"), model: try r.text("model"), requests: try r.int("requests"),
+                          inputTokens: try r.int("input_tokens"), outputTokens: try r.int("output_tokens"),
+                          firstSeen: try r.instant("first_seen_us"), lastSeen: try r.instant("last_seen_us"))
         }
     }
 

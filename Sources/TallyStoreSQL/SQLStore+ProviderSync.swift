@@ -126,21 +126,23 @@ extension SQLStore {
         try await database.query(ledgerQuery("provider_usage", Self.usageColumns, organizationID: organizationID,
                                              connectionID: connectionID, from: from, to: to)).map { r in
             var u = TokenUsage()
-            u.inputTokens = r.int(12) ?? 0
-            u.outputTokens = r.int(13) ?? 0
-            u.cachedInputTokens = r.int(14) ?? 0
-            u.cacheWriteInputTokens = r.int(15) ?? 0
-            u.cacheWrite1hInputTokens = r.int(16) ?? 0
-            u.reasoningTokens = r.int(17) ?? 0
-            u.inputAudioTokens = r.int(18) ?? 0
-            u.outputAudioTokens = r.int(19) ?? 0
-            u.requests = r.int(20) ?? 0
+            u.inputTokens = try r.int("input_tokens")
+            u.outputTokens = try r.int("output_tokens")
+            u.cachedInputTokens = try r.int("cached_input_tokens")
+            u.cacheWriteInputTokens = try r.int("cache_write_input_tokens")
+            u.cacheWrite1hInputTokens = try r.int("cache_write_1h_input_tokens")
+            u.reasoningTokens = try r.int("reasoning_tokens")
+            u.inputAudioTokens = try r.int("input_audio_tokens")
+            u.outputAudioTokens = try r.int("output_audio_tokens")
+            u.requests = try r.int("requests")
             let row = ProviderUsageRow(
-                bucketStart: Instant(microseconds: r.int(3) ?? 0), bucketEnd: Instant(microseconds: r.int(4) ?? 0), model: r.text(6),
-                projectRef: r.text(7), apiKeyRef: r.text(8), batch: r.int(9).map { $0 != 0 }, serviceTier: r.text(10),
-                contextWindow: r.text(11), usage: u, units: r.int(21) ?? 0, unit: r.text(22))
-            return (ProviderReport(rawValue: r.text(2) ?? "") ?? .openAICompletions,
-                    PricedProviderUsageRow(row: row, cost: r.int(23).map { USD(nanos: $0) }, priceID: r.text(24)))
+                bucketStart: try r.instant("bucket_start_us"), bucketEnd: try r.instant("bucket_end_us"), model: try r.optionalText("model"),
+                projectRef: try r.optionalText("project_ref"), apiKeyRef: try r.optionalText("api_key_ref"),
+                batch: try r.optionalBool("batch"), serviceTier: try r.optionalText("service_tier"),
+                contextWindow: try r.optionalText("context_window"), usage: u, units: try r.int("units"), unit: try r.optionalText("unit"))
+            return (try r.raw("report", as: ProviderReport.self),
+                    PricedProviderUsageRow(row: row, cost: try r.optionalInt("cost_nanos").map { USD(nanos: $0) },
+                                           priceID: try r.optionalText("price_id")))
         }
     }
 
@@ -149,11 +151,13 @@ extension SQLStore {
     {
         try await database.query(ledgerQuery("provider_costs", Self.costColumns, organizationID: organizationID,
                                              connectionID: connectionID, from: from, to: to)).map { r in
-            (ProviderReport(rawValue: r.text(2) ?? "") ?? .openAICosts,
-             ProviderCostRow(bucketStart: Instant(microseconds: r.int(3) ?? 0), bucketEnd: Instant(microseconds: r.int(4) ?? 0),
-                             projectRef: r.text(6), apiKeyRef: r.text(7), lineItem: r.text(8), model: r.text(9), costType: r.text(10),
-                             tokenType: r.text(11), serviceTier: r.text(12), amount: USD(nanos: r.int(13) ?? 0), quantity: r.text(14),
-                             quantityUnit: r.text(15)))
+            (try r.raw("report", as: ProviderReport.self),
+             ProviderCostRow(bucketStart: try r.instant("bucket_start_us"), bucketEnd: try r.instant("bucket_end_us"),
+                             projectRef: try r.optionalText("project_ref"), apiKeyRef: try r.optionalText("api_key_ref"),
+                             lineItem: try r.optionalText("line_item"), model: try r.optionalText("model"),
+                             costType: try r.optionalText("cost_type"), tokenType: try r.optionalText("token_type"),
+                             serviceTier: try r.optionalText("service_tier"), amount: USD(nanos: try r.int("amount_nanos")),
+                             quantity: try r.optionalText("quantity"), quantityUnit: try r.optionalText("quantity_unit")))
         }
     }
 
@@ -163,10 +167,10 @@ extension SQLStore {
         var out: [ProviderRef] = []
         for (kind, column) in [("project", "project_ref"), ("api_key", "api_key_ref")] {
             let rows = try await database.query(statement([
-                ("SELECT \(column), CAST(COUNT(*) AS BIGINT) FROM provider_usage WHERE org_id = ", .text(organizationID)),
+                ("SELECT \(column), CAST(COUNT(*) AS BIGINT) AS row_count FROM provider_usage WHERE org_id = ", .text(organizationID)),
                 (" AND connection_id = ", .text(connectionID)), (" AND \(column) IS NOT NULL GROUP BY \(column) ORDER BY \(column)", nil),
             ]))
-            out += rows.map { ProviderRef(kind: kind, ref: $0.text(0) ?? "", rows: $0.int(1) ?? 0) }
+            out += try rows.map { ProviderRef(kind: kind, ref: try $0.text(column), rows: try $0.int("row_count")) }
         }
         return out
     }
@@ -176,7 +180,7 @@ extension SQLStore {
         for r in try await database.query(statement([
             ("SELECT connection_id, ref, project_id FROM provider_project_map WHERE org_id = ", .text(organizationID)),
         ])) {
-            out[r.text(0) ?? "", default: [:]][r.text(1) ?? ""] = r.text(2)
+            out[try r.text("connection_id"), default: [:]][try r.text("ref")] = try r.text("project_id")
         }
         return out
     }
@@ -223,11 +227,11 @@ extension SQLStore {
         s.append(" ORDER BY started_us DESC, id DESC LIMIT ")
         s.bind(Int64(limit))
         return try await database.query(s).map { r in
-            SyncRun(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", connectionID: r.text(2) ?? "",
-                    trigger: SyncTrigger(rawValue: r.text(3) ?? "") ?? .manual, from: Instant(microseconds: r.int(4) ?? 0),
-                    to: Instant(microseconds: r.int(5) ?? 0), status: SyncRunStatus(rawValue: r.text(6) ?? "") ?? .failed,
-                    pages: r.int(7) ?? 0, rows: r.int(8) ?? 0, startedAt: Instant(microseconds: r.int(9) ?? 0),
-                    finishedAt: r.int(10).map { Instant(microseconds: $0) }, error: r.text(11))
+            SyncRun(id: try r.text("id"), organizationID: try r.text("org_id"), connectionID: try r.text("connection_id"),
+                    trigger: try r.raw("trigger_kind"), from: try r.instant("from_us"), to: try r.instant("to_us"),
+                    status: try r.raw("status"), pages: try r.int("pages"), rows: try r.int("rows_stored"),
+                    startedAt: try r.instant("started_us"), finishedAt: try r.optionalInstant("finished_us"),
+                    error: try r.optionalText("error"))
         }
     }
 

@@ -1,33 +1,18 @@
 import TallyAggregate
 import TallyCore
 
-public struct SQLRow: SQLRowReader, Sendable {
-    public var values: [SQLValue]
-    public init(_ values: [SQLValue]) { self.values = values }
-    public func int(_ i: Int) -> Int64? {
-        switch values[i] {
-        case .int(let v): v
-        case .text(let t): Int64(t)
-        case .null: nil
-        }
-    }
-    public func text(_ i: Int) -> String? {
-        switch values[i] {
-        case .text(let t): t
-        case .int(let v): String(v)
-        case .null: nil
-        }
-    }
-}
-
-/// What a database driver must do for `SQLStore`: run statements, bulk-insert events, migrate under a lock.
+/// What a database driver must do for `SQLStore`, which is only what differs between databases: run statements
+/// (mapping the driver's errors to `TallyError`), move bulk inserts, run transactions, migrate under a lock. What to
+/// write (deduplication, rollup increments) is planned by the store.
 public protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }
+    /// The rows, with their column names.
     func query(_ statement: SQLStatement) async throws -> [SQLRow]
     /// The number of rows changed. A unique-key violation throws `TallyError.conflict`.
     @discardableResult func execute(_ statement: SQLStatement) async throws -> Int
-    /// Inserts every batch and its rollup increments in one transaction (see `EventStore.insert`).
-    func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome]
+    /// Runs the write in ONE transaction: its check, its insert (rows whose key is stored already are skipped), then
+    /// the inserts its `then` plans from the rows stored. Returns the positions of the rows stored, ascending.
+    func bulkWrite(_ write: SQLBulkWrite) async throws -> [Int]
     /// Runs the steps in order in ONE transaction. A step that changes another number of rows than it expects
     /// rolls everything back and throws `TallyError.conflict`.
     func transaction(_ steps: [SQLStep]) async throws
@@ -96,9 +81,9 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         let rows = try await database.query(statement([
             ("SELECT id, name, time_zone, created_us, billing_cycle_day FROM organizations WHERE id = ", .text(id)),
         ]))
-        return rows.first.map {
-            Organization(id: $0.text(0) ?? "", name: $0.text(1) ?? "", timeZone: $0.text(2) ?? "UTC",
-                         createdAt: Instant(microseconds: $0.int(3) ?? 0), billingCycleDay: Int($0.int(4) ?? 1))
+        return try rows.first.map {
+            Organization(id: try $0.text("id"), name: try $0.text("name"), timeZone: try $0.text("time_zone"),
+                         createdAt: try $0.instant("created_us"), billingCycleDay: Int(try $0.int("billing_cycle_day")))
         }
     }
 
@@ -151,16 +136,17 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         guard changed == 1 else { throw TallyError.notFound("project '\(id)'") }
     }
 
-    static func project(_ r: SQLRow) -> Project {
-        Project(id: r.text(0) ?? "", organizationID: r.text(1) ?? "", name: r.text(2) ?? "",
-                createdAt: Instant(microseconds: r.int(3) ?? 0), archivedAt: r.int(4).map(Instant.init(microseconds:)))
+    static func project(_ r: SQLRow) throws -> Project {
+        Project(id: try r.text("id"), organizationID: try r.text("org_id"), name: try r.text("name"),
+                createdAt: try r.instant("created_us"), archivedAt: try r.optionalInstant("archived_us"))
     }
 
     // MARK: Tokens
 
     /// With the creator's current role in the token's organization (none: not a member any more), read on every use.
-    static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name, t.name, t.scopes, t.hint, t.created_us, "
-        + "t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us, m.role FROM api_tokens t "
+    static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name AS project_name, t.name, t.scopes, t.hint, "
+        + "t.created_us, t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us AS project_archived_us, "
+        + "m.role AS creator_role FROM api_tokens t "
         + "JOIN projects p ON p.id = t.project_id LEFT JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.created_by" }
 
     public func createToken(_ token: APIToken, secretHash: String) async throws {
@@ -199,32 +185,85 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         ]))
     }
 
-    static func token(_ r: SQLRow) -> APIToken {
-        APIToken(
-            id: r.text(0) ?? "", organizationID: r.text(1) ?? "", projectID: r.text(2) ?? "", projectName: r.text(3) ?? "",
-            name: r.text(4), scopes: Set((r.text(5) ?? "").split(separator: ",").compactMap { Scope(rawValue: String($0)) }),
-            hint: r.text(6) ?? "", createdAt: Instant(microseconds: r.int(7) ?? 0),
-            lastUsedAt: r.int(8).map(Instant.init(microseconds:)), revokedAt: r.int(9).map(Instant.init(microseconds:)),
-            expiresAt: r.int(10).map(Instant.init(microseconds:)), createdBy: r.text(11),
-            projectArchived: r.int(12) != nil, creator: tokenCreator(createdBy: r.text(11), role: r.text(13))
+    static func token(_ r: SQLRow) throws -> APIToken {
+        let createdBy = try r.optionalText("created_by")
+        return APIToken(
+            id: try r.text("id"), organizationID: try r.text("org_id"), projectID: try r.text("project_id"),
+            projectName: try r.text("project_name"), name: try r.optionalText("name"),
+            scopes: try r.parsed("scopes", as: "a list of scopes", Self.scopes), hint: try r.text("hint"),
+            createdAt: try r.instant("created_us"), lastUsedAt: try r.optionalInstant("last_used_us"),
+            revokedAt: try r.optionalInstant("revoked_us"), expiresAt: try r.optionalInstant("expires_us"), createdBy: createdBy,
+            projectArchived: try r.optionalInt("project_archived_us") != nil,
+            creator: tokenCreator(createdBy: createdBy, role: try r.optionalRaw("creator_role"))
         )
     }
 
+    /// `ingest,read`: the scopes, comma-separated (none: empty); nil when one of them is no scope.
+    static func scopes(_ text: String) -> Set<Scope>? {
+        var scopes = Set<Scope>()
+        for name in text.split(separator: ",") {
+            guard let scope = Scope(rawValue: String(name)) else { return nil }
+            scopes.insert(scope)
+        }
+        return scopes
+    }
+
     /// `created_by` is a user id, or `token:…` for a token made by a CLI token (the CLI itself leaves it empty).
-    static func tokenCreator(createdBy: String?, role: String?) -> TokenCreator {
+    static func tokenCreator(createdBy: String?, role: Role?) -> TokenCreator {
         guard let createdBy, !createdBy.hasPrefix("token:") else { return .unattended }
-        return role.flatMap(Role.init(rawValue:)).map(TokenCreator.member) ?? .departed
+        return role.map(TokenCreator.member) ?? .departed
     }
 
     // MARK: Events
 
+    /// One event's key: what `(org_id, project_id, event_id)` holds unique.
+    struct EventKey: Hashable {
+        var organizationID: String
+        var projectID: String
+        var id: String
+    }
+
+    /// The batches' events in one transaction, each stored once: an id already stored, or met earlier in these
+    /// batches (the first occurrence wins), counts as a duplicate. The rollups grow by the events actually stored,
+    /// planned before the transaction, while the previous group commits, and planned again only when some events
+    /// turn out to be stored already. Events of a project that no longer exists (deleted with its organization while
+    /// they were queued) are refused, never stored as rows of nobody: see `Schema.liveProjects`.
     public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
-        try await database.insert(batches)
+        var seen = Set<EventKey>()
+        var candidates: [StoredEvent] = []
+        var owner: [Int] = []
+        for (b, batch) in batches.enumerated() {
+            for event in batch.events
+            where seen.insert(EventKey(organizationID: event.organizationID, projectID: event.projectID, id: event.event.id)).inserted {
+                candidates.append(event)
+                owner.append(b)
+            }
+        }
+        var accepted = Array(repeating: 0, count: batches.count)
+        if !candidates.isEmpty {
+            // A plan that fails (a sum past Int64) is made again in the transaction from the events actually stored,
+            // which may be fewer and fit.
+            let planned = try? RollupDelta.compute(candidates)
+            let events = candidates
+            let write = SQLBulkWrite(
+                check: Schema.liveProjects(dialect, Set(candidates.map(\.projectID))),
+                insert: UsageSQL.eventInsert(candidates)
+            ) { stored in
+                let deltas = if stored.count == events.count, let planned { planned } else {
+                    try RollupDelta.compute(stored.map { events[$0] })
+                }
+                return deltas.filter { !$0.rows.isEmpty }.map(Schema.rollupIncrements)
+            }
+            for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }
+        }
+        return batches.enumerated().map { b, batch in
+            InsertOutcome(accepted: accepted[b], duplicates: batch.events.count - accepted[b])
+        }
     }
 
     public func events(_ query: EventQuery) async throws -> EventPage {
         let rows = try await database.query(UsageSQL.eventPage(dialect, query))
-        var decoded = rows.map(UsageSQL.decodeEvent)
+        var decoded = try rows.map(UsageSQL.decodeEvent)
         var next: EventCursor?
         if decoded.count > query.limit {
             decoded.removeLast()
@@ -238,16 +277,16 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                              limit: Int) async throws -> [SequencedEvent] {
         try await database.query(UsageSQL.eventsStored(dialect, organizationID: organizationID, after: sequence,
                                                        filters: filters, limit: limit))
-            .map { let d = UsageSQL.decodeEvent($0); return SequencedEvent(sequence: d.sequence, stored: d.event) }
+            .map { let d = try UsageSQL.decodeEvent($0); return SequencedEvent(sequence: d.sequence, stored: d.event) }
     }
 
     public func latestSequence() async throws -> Int64 {
-        try await database.query(SQLStatement(dialect, "SELECT MAX(seq) FROM usage_events")).first?.int(0) ?? 0
+        try await database.query(SQLStatement(dialect, "SELECT COALESCE(MAX(seq), 0) AS seq FROM usage_events")).only().int("seq")
     }
 
     public func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent? {
         try await database.query(UsageSQL.eventByID(dialect, organizationID: organizationID, id: id, projectIDs: projectIDs))
-            .first.map { UsageSQL.decodeEvent($0).event }
+            .first.map { try UsageSQL.decodeEvent($0).event }
     }
 
     public func summary(_ query: SummaryQuery) async throws -> SummaryResult {

@@ -174,15 +174,41 @@ public enum Schema {
     /// (Stored totals are never negative, so only a positive increment can overflow; CASE keeps the subtraction
     /// from running on a negative one.)
     public static func rollupUpsert(_ table: RollupTable, rows: String) -> String {
+        rollupIncrements(table, rows: []).sql(rows: rows)
+    }
+
+    /// The upsert of `rollupUpsert` as a bulk insert of these rows (key, then metrics: `rollupValues`).
+    static func rollupIncrements(_ table: RollupTable, rows: [[SQLValue]]) -> SQLBulkInsert {
         let key = ["org_id", table.bucket.column] + table.dimensions.map(\.column)
-        let columns = key + UsageMetrics.columns
         let updates = UsageMetrics.columns.map { c in
             let (stored, added) = ("\(table.name).\(c)", "excluded.\(c)")
             return "\(c) = CASE WHEN \(added) <= 0 THEN \(stored) + \(added) "
                 + "WHEN \(stored) > \(Int64.max) - \(added) THEN NULL ELSE \(stored) + \(added) END"
         }.joined(separator: ", ")
-        return "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) \(rows)"
-            + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(updates)"
+        return SQLBulkInsert(
+            table: table.name, columns: key + UsageMetrics.columns,
+            integerColumns: [false, true] + table.dimensions.map { _ in false } + UsageMetrics.columns.map { _ in true },
+            rows: rows, conflict: .update(key: key, assignments: updates), mayHoldNulls: false
+        )
+    }
+
+    /// A rollup delta's increments, as one bulk insert.
+    static func rollupIncrements(_ delta: RollupDelta) -> SQLBulkInsert {
+        rollupIncrements(delta.table, rows: delta.rows.map { rollupValues($0.key, $0.metrics) })
+    }
+
+    /// The check that every project of these events still exists. On PostgreSQL it takes key-share locks on them, in
+    /// id order as an organization's deletion locks them (`deleteOrganization`): a deletion that began first finishes
+    /// first (the project is then gone and the events refused), a later one waits for the events' commit and deletes
+    /// them with the rest. SQLite's single writer gives the same order.
+    static func liveProjects(_ dialect: SQLDialect, _ ids: Set<String>) -> SQLCheck {
+        var s = SQLStatement(dialect, "SELECT id FROM projects WHERE id IN (")
+        for (i, id) in ids.sorted().enumerated() {
+            if i > 0 { s.append(", ") }
+            s.bind(id)
+        }
+        s.append(dialect == .postgres ? ") ORDER BY id FOR KEY SHARE" : ")")
+        return SQLCheck(s, rows: ids.count, otherwise: .notFound("project"))
     }
 
     /// The metric a rollup column holds, named as the API names it, for a driver's overflow error.

@@ -41,6 +41,14 @@ public enum UsageSQL {
         ]
     }
 
+    /// New events, skipped when their key is stored already; every column may be NULL.
+    static func eventInsert(_ events: [StoredEvent]) -> SQLBulkInsert {
+        SQLBulkInsert(
+            table: "usage_events", columns: eventColumns, integerColumns: eventColumns.map(integerEventColumns.contains),
+            rows: events.map(eventValues), conflict: .skip(key: ["org_id", "project_id", "event_id"]), mayHoldNulls: true
+        )
+    }
+
     static func encodeTags(_ tags: [String: String]) -> String? {
         guard !tags.isEmpty else { return nil }
         var w = JSONWriter()
@@ -50,55 +58,61 @@ public enum UsageSQL {
         return w.text
     }
 
-    static func decodeTags(_ text: String?) -> [String: String] {
-        guard let text, case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else { return [:] }
+    /// The tags as `encodeTags` wrote them: a JSON object of strings; nil for anything else.
+    static func decodeTags(_ text: String) -> [String: String]? {
+        guard case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else { return nil }
         var tags: [String: String] = [:]
-        for (k, v) in members { if case .string(let s) = v { tags[k] = s } }
+        for (k, v) in members {
+            guard case .string(let s) = v else { return nil }
+            tags[k] = s
+        }
         return tags
     }
 
-    /// `SELECT seq, e.<columns>, p.name` joined to the project's name.
+    /// `SELECT seq, e.<columns>, p.name AS project_name` joined to the project's name.
     static var selectEvents: String {
         "SELECT e.seq, " + eventColumns.map { "e." + $0 }.joined(separator: ", ")
-            + ", p.name FROM usage_events e JOIN projects p ON p.id = e.project_id"
+            + ", p.name AS project_name FROM usage_events e JOIN projects p ON p.id = e.project_id"
     }
 
     /// Decodes a row of `selectEvents`: the sequence number and the event.
-    public static func decodeEvent(_ r: some SQLRowReader) -> (sequence: Int64, event: StoredEvent) {
+    public static func decodeEvent(_ r: SQLRow) throws -> (sequence: Int64, event: StoredEvent) {
         var e = UsageEvent(
-            id: r.text(3) ?? "", timestamp: Instant(microseconds: r.int(4) ?? 0), provider: r.text(6) ?? "",
-            model: r.text(7) ?? "", operation: Operation(rawValue: r.text(8) ?? "") ?? .other
+            id: try r.text("event_id"), timestamp: try r.instant("ts_us"), provider: try r.text("provider"),
+            model: try r.text("model"), operation: try r.raw("operation")
         )
-        e.usage.inputTokens = r.int(9) ?? 0
-        e.usage.outputTokens = r.int(10) ?? 0
-        e.usage.cachedInputTokens = r.int(11) ?? 0
-        e.usage.cacheWriteInputTokens = r.int(12) ?? 0
-        e.usage.cacheWrite1hInputTokens = r.int(13) ?? 0
-        e.usage.reasoningTokens = r.int(14) ?? 0
-        e.usage.inputAudioTokens = r.int(15) ?? 0
-        e.usage.outputAudioTokens = r.int(16) ?? 0
-        e.usage.requests = r.int(17) ?? 0
-        e.attribution = Attribution(feature: r.text(18), user: r.text(19), apiKey: r.text(20),
-                                    environment: r.text(21), tags: decodeTags(r.text(22)))
-        e.outcome.status = EventStatus(rawValue: r.text(23) ?? "") ?? .success
-        e.outcome.httpStatus = r.int(24).map(Int.init)
-        e.outcome.errorType = r.text(25)
-        e.outcome.latencyMs = r.int(26)
-        e.outcome.timeToFirstTokenMs = r.int(27)
-        e.outcome.streamed = r.int(28).map { $0 != 0 }
-        e.outcome.retries = r.int(29)
-        e.outcome.finishReason = r.text(30)
-        e.batch = (r.int(31) ?? 0) != 0
-        e.serviceTier = r.text(32)
-        e.providerCost = r.int(33).map(USD.init(nanos:))
-        e.source = EventSource(rawValue: r.text(36) ?? "") ?? .api
-        let name = r.text(37) ?? ""
+        e.usage.inputTokens = try r.int("input_tokens")
+        e.usage.outputTokens = try r.int("output_tokens")
+        e.usage.cachedInputTokens = try r.int("cached_input_tokens")
+        e.usage.cacheWriteInputTokens = try r.int("cache_write_input_tokens")
+        e.usage.cacheWrite1hInputTokens = try r.int("cache_write_1h_input_tokens")
+        e.usage.reasoningTokens = try r.int("reasoning_tokens")
+        e.usage.inputAudioTokens = try r.int("input_audio_tokens")
+        e.usage.outputAudioTokens = try r.int("output_audio_tokens")
+        e.usage.requests = try r.int("requests")
+        e.attribution = Attribution(feature: try r.optionalText("feature"), user: try r.optionalText("user_id"),
+                                    apiKey: try r.optionalText("api_key"), environment: try r.optionalText("environment"),
+                                    tags: try r.optionalParsed("tags", as: "a JSON object of strings", decodeTags) ?? [:])
+        e.outcome.status = try r.raw("status")
+        e.outcome.httpStatus = try r.optionalInt("http_status").map(Int.init)
+        e.outcome.errorType = try r.optionalText("error_type")
+        e.outcome.latencyMs = try r.optionalInt("latency_ms")
+        e.outcome.timeToFirstTokenMs = try r.optionalInt("ttft_ms")
+        e.outcome.streamed = try r.optionalBool("streamed")
+        e.outcome.retries = try r.optionalInt("retries")
+        e.outcome.finishReason = try r.optionalText("finish_reason")
+        e.batch = try r.bool("batch")
+        e.serviceTier = try r.optionalText("service_tier")
+        e.providerCost = try r.optionalInt("provider_cost_nanos").map(USD.init(nanos:))
+        e.source = try r.raw("source")
+        let name = try r.text("project_name")
         e.attribution.project = name
         let stored = StoredEvent(
-            event: e, organizationID: r.text(1) ?? "", projectID: r.text(2) ?? "", projectName: name,
-            receivedAt: Instant(microseconds: r.int(5) ?? 0), cost: r.int(34).map(USD.init(nanos:)), priceID: r.text(35)
+            event: e, organizationID: try r.text("org_id"), projectID: try r.text("project_id"), projectName: name,
+            receivedAt: try r.instant("received_us"), cost: try r.optionalInt("cost_nanos").map(USD.init(nanos:)),
+            priceID: try r.optionalText("price_id")
         )
-        return (r.int(0) ?? 0, stored)
+        return (try r.int("seq"), stored)
     }
 
     /// One page of events, newest first, keyset-paginated on (timestamp, seq).
@@ -155,20 +169,24 @@ public enum UsageSQL {
         "CASE WHEN cost_nanos IS NULL THEN requests ELSE 0 END", "COALESCE(provider_cost_nanos, 0)",
     ]
 
-    /// Two sums per metric: of its billions and of its remainders. Neither can overflow in SQL (SQLite's SUM would
-    /// throw, PostgreSQL's numeric would not fit BIGINT), and `metrics` joins them in Swift, checked.
+    /// Two sums per metric: of its billions and of its remainders, named `<metric>_billions` and `<metric>_rest`
+    /// (`expressions` are in `UsageMetrics.columns` order). Neither can overflow in SQL (SQLite's SUM would throw,
+    /// PostgreSQL's numeric would not fit BIGINT), and `metrics` joins them in Swift, checked.
     static func splitSums(_ expressions: [String]) -> String {
-        expressions.map { e in
-            "CAST(COALESCE(SUM((\(e)) / 1000000000), 0) AS BIGINT), CAST(COALESCE(SUM((\(e)) % 1000000000), 0) AS BIGINT)"
+        zip(expressions, splitSumNames).map { e, names in
+            "CAST(COALESCE(SUM((\(e)) / 1000000000), 0) AS BIGINT) AS \(names.billions), "
+                + "CAST(COALESCE(SUM((\(e)) % 1000000000), 0) AS BIGINT) AS \(names.rest)"
         }.joined(separator: ", ")
     }
 
-    /// The metrics of a row of split sums starting at column `start`; `totalTooLarge` names one beyond an Int64.
-    static func metrics(_ r: some SQLRowReader, from start: Int) throws(TallyError) -> UsageMetrics {
+    static let splitSumNames = UsageMetrics.columns.map { (billions: $0 + "_billions", rest: $0 + "_rest") }
+
+    /// The metrics of a row of `splitSums`; `totalTooLarge` names one beyond an Int64.
+    static func metrics(_ r: SQLRow) throws -> UsageMetrics {
         var values: [Int64] = []
         values.reserveCapacity(UsageMetrics.columns.count)
-        for i in 0..<UsageMetrics.columns.count {
-            let exact = Int128(r.int(start + 2 * i) ?? 0) * 1_000_000_000 + Int128(r.int(start + 2 * i + 1) ?? 0)
+        for (i, names) in splitSumNames.enumerated() {
+            let exact = Int128(try r.int(names.billions)) * 1_000_000_000 + Int128(try r.int(names.rest))
             guard let value = Int64(exactly: exact) else { throw UsageMetrics.overflow(column: i) }
             values.append(value)
         }
@@ -233,7 +251,6 @@ public enum UsageSQL {
     ) async throws -> SummaryResult {
         let plan = SummaryPlan(query)
         var acc = SummaryAccumulator(dimensions: query.dimensions)
-        let n = query.dimensions.count
         func rows(_ statement: SQLStatement) async throws -> [SQLRow] {
             let rows = try await run(statement)
             if let limit = rowLimit(query), rows.count >= limit { throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups) }
@@ -243,20 +260,18 @@ public enum UsageSQL {
             let ranges = plan.dayRanges.map { (hourly.daily, $0) } + plan.rollupRanges.map { (hourly, $0) }
             for (table, range) in ranges {
                 for r in try await rows(rollupSummary(dialect, table: table, range: range, query: query)) {
-                    let timed = query.grain != nil
-                    let first = timed ? 1 : 0
-                    let m = try metrics(r, from: first + n)
+                    let m = try metrics(r)
                     guard m != UsageMetrics() else { continue }
-                    let period = query.grain.map { PeriodLabel.label(localDay: r.int(0) ?? 0, grain: $0) }
-                    try acc.add(period: period, values: (0..<n).map { r.text(first + $0) }, metrics: m)
+                    let period = try query.grain.map { PeriodLabel.label(localDay: try r.int("local_day"), grain: $0) }
+                    try acc.add(period: period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m)
                 }
             }
         }
         for range in plan.rawRanges {
             for r in try await rows(rawSummary(dialect, range: range, query: query)) {
-                let m = try metrics(r, from: n)
+                let m = try metrics(r)
                 guard m != UsageMetrics() else { continue }
-                try acc.add(period: range.period, values: (0..<n).map { r.text($0) }, metrics: m)
+                try acc.add(period: range.period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m)
             }
         }
         return try acc.result()

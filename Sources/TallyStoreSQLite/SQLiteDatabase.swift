@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import TallyAggregate
 import TallyCore
 import TallyStoreSQL
 
@@ -43,17 +42,24 @@ public struct SQLiteDatabase: SQLDatabase {
         })
     }
 
-    static func row(_ row: Row) -> SQLRow {
-        SQLRow(row.databaseValues.map { dbValue in
+    static func row(_ row: Row, _ columns: SQLColumns) throws -> SQLRow {
+        var values: [SQLValue] = []
+        values.reserveCapacity(columns.names.count)
+        for (i, dbValue) in row.databaseValues.enumerated() {
             switch dbValue.storage {
-            case .int64(let v): .int(v)
-            case .string(let s): .text(s)
-            // Only a pre-1.x rollup that overflowed into a float holds one; out of Int64's range it reads as no number.
-            case .double(let d): Int64(exactly: d.rounded(.towardZero)).map(SQLValue.int) ?? .text(String(d))
-            case .blob(let b): .text(String(decoding: b, as: UTF8.self))
-            case .null: .null
+            case .int64(let v): values.append(.int(v))
+            case .string(let s): values.append(.text(s))
+            // Only a pre-1.x rollup that overflowed into a float holds one.
+            case .double(let d):
+                guard let v = Int64(exactly: d.rounded(.towardZero)) else {
+                    throw SQLRowError(column: columns.names[i], problem: "holds a real number beyond an integer's range")
+                }
+                values.append(.int(v))
+            case .blob(let b): values.append(.text(String(decoding: b, as: UTF8.self)))
+            case .null: values.append(.null)
             }
-        })
+        }
+        return SQLRow(columns: columns, values: values)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -82,7 +88,9 @@ public struct SQLiteDatabase: SQLDatabase {
     public func query(_ statement: SQLStatement) async throws -> [SQLRow] {
         try await mapErrors {
             try await pool.read { db in
-                try Row.fetchAll(db, sql: statement.text, arguments: Self.arguments(statement.binds)).map(Self.row)
+                let prepared = try db.makeStatement(sql: statement.text)
+                let columns = SQLColumns(prepared.columnNames)
+                return try Row.fetchAll(prepared, arguments: Self.arguments(statement.binds)).map { try Self.row($0, columns) }
             }
         }
     }
@@ -97,48 +105,28 @@ public struct SQLiteDatabase: SQLDatabase {
         }
     }
 
-    public func insert(_ batches: [EventBatch]) async throws -> [InsertOutcome] {
-        // Computed before taking the writer, while the previous group commits; recomputed only when
-        // some events turn out to be duplicates.
-        let planned = try RollupDelta.compute(batches.flatMap(\.events))
-        return try await mapErrors {
+    public func bulkWrite(_ write: SQLBulkWrite) async throws -> [Int] {
+        try await mapErrors {
             try await pool.write { db in
-                // Events queued for a project deleted with its organization are refused, not stored as rows of
-                // nobody; the single writer orders this check and the deletion.
-                let projects = Set(batches.flatMap { $0.events.map(\.projectID) })
-                if !projects.isEmpty {
-                    let live = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM projects WHERE id IN ("
-                        + Array(repeating: "?", count: projects.count).joined(separator: ", ") + ")",
-                        arguments: StatementArguments(Array(projects))) ?? 0
-                    guard live == projects.count else { throw TallyError.notFound("project") }
+                if let check = write.check {
+                    let rows = try Row.fetchAll(db, sql: check.statement.text, arguments: Self.arguments(check.statement.binds))
+                    guard rows.count == check.rows else { throw check.otherwise }
                 }
-                let columns = UsageSQL.eventColumns
-                let insert = try BulkStatement(db, sql:
-                    "INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES ("
-                        + Array(repeating: "?", count: columns.count).joined(separator: ", ")
-                        + ") ON CONFLICT (org_id, project_id, event_id) DO NOTHING"
-                )
-                var outcomes: [InsertOutcome] = []
-                var stored: [StoredEvent] = []
-                for batch in batches {
-                    var accepted = 0
-                    for event in batch.events where try insert.run(UsageSQL.eventValues(event)) > 0 {
-                        accepted += 1
-                        stored.append(event)
-                    }
-                    outcomes.append(InsertOutcome(accepted: accepted, duplicates: batch.events.count - accepted))
+                var stored: [Int] = []
+                let insert = try Self.prepare(write.insert, db)
+                for (i, row) in write.insert.rows.enumerated() where try insert.run(row) > 0 { stored.append(i) }
+                for then in try write.then(stored) {
+                    let statement = try Self.prepare(then, db)
+                    for row in then.rows { try statement.run(row) }
                 }
-                let total = batches.reduce(0) { $0 + $1.events.count }
-                for delta in stored.count == total ? planned : try RollupDelta.compute(stored) {
-                    let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count
-                    let upsert = try BulkStatement(db, sql:
-                        Schema.rollupUpsert(delta.table, rows: "VALUES (" + Array(repeating: "?", count: n).joined(separator: ", ") + ")")
-                    )
-                    for row in delta.rows { try upsert.run(Schema.rollupValues(row.key, row.metrics)) }
-                }
-                return outcomes
+                return stored
             }
         }
+    }
+
+    /// `INSERT … VALUES (?, …)`, prepared once and stepped once per row.
+    static func prepare(_ insert: SQLBulkInsert, _ db: Database) throws -> BulkStatement {
+        try BulkStatement(db, sql: insert.sql(rows: "VALUES (" + Array(repeating: "?", count: insert.columns.count).joined(separator: ", ") + ")"))
     }
 
     public func transaction(_ steps: [SQLStep]) async throws {

@@ -161,6 +161,21 @@ let package = Package(
                            "TallyGateway", "TallyIngest"],
             swiftSettings: strict
         ),
+        // The gateway alone: its rules, its steps, and the whole controller against a live upstream on port 0.
+        .testTarget(
+            name: "TallyGatewayTests",
+            dependencies: [
+                "TallyGateway", "TallyCore", "TallyIngest", "TallyPrice", "TallyServices", "TallyHTTP", "TallyStoreSQL",
+                "TallyStoreSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [

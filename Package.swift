@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
-        .target(name: "TallySync", dependencies: ["TallyCore"], swiftSettings: strict),
+        .target(name: "TallyProviders", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "TallyServices",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate", "TallySync", "TallyMail",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "TallyGateway",
             dependencies: [
-                "TallyCore", "TallyIngest", "TallyPrice", "TallyServices", "TallyHTTP",
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyProviders", "TallyServices", "TallyHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -126,7 +126,7 @@ let package = Package(
             name: "TallyServer",
             dependencies: [
                 "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
-                "TallyStorePostgres", "TallySync", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                "TallyStorePostgres", "TallyProviders", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -151,14 +151,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fixtures and snapshots shared by the test targets; no product depends on it.
+        .target(
+            name: "TallyTestSupport",
+            dependencies: [
+                "TallyCore", "TallyStoreSQL", "TallyStoreSQLite", "TallyStorePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TallyTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
-        .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyIngest", "TallyPrice"], swiftSettings: strict),
-        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyAggregate"], swiftSettings: strict),
-        .testTarget(name: "TallySyncTests", dependencies: ["TallyCore", "TallySync"], swiftSettings: strict),
+        .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
+        .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),
+        .testTarget(name: "TallyProvidersTests", dependencies: ["TallyCore", "TallyProviders"], swiftSettings: strict),
+        .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
-                           "TallyGateway", "TallyIngest"],
+                           "TallyGateway", "TallyIngest", "TallyTestSupport"],
             swiftSettings: strict
         ),
         // The gateway alone: its rules, its steps, and the whole controller against a live upstream on port 0.
@@ -179,8 +191,8 @@ let package = Package(
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallySync", "TallyPrice", "TallyCore",
-                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallyProviders", "TallyPrice", "TallyCore",
+                "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb", "TallyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

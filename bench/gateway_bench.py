@@ -10,7 +10,7 @@ and through LiteLLM's proxy, one target after the other.
 Sets up what it needs: wrk, nginx and its Lua module (apt-get, if missing; no service is started) and
 bench/.venv-litellm with `litellm[proxy]` from PyPI (if missing; the test venv .venv is not touched).
 Upstream: nginx (1 worker) answering `POST /v1/chat/completions` with the exact bytes the Python stand-in
-(tests/e2e/standins/upstreams.py `serve --fast`) renders, JSON or SSE (`"stream": true` in the body; one HTTP chunk per
+(e2e/standins/upstreams.py `serve --fast`) renders, JSON or SSE (`"stream": true` in the body; one HTTP chunk per
 event, usage chunk and `data: [DONE]` last), its OpenAI headers, and a fresh `x-request-id` per request: Tally keys its
 events on that id, and the stand-in's fast mode answers a fixed one (so Tally would store one deduplicated event;
 `--upstream python` uses the stand-in anyway). The stand-in alone does ~55k req/s at 64 clients here with one thread
@@ -62,8 +62,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STANDIN = os.path.join(ROOT, "tests", "e2e", "standins", "upstreams.py")
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+STANDIN = os.path.join(ROOT, "e2e", "standins", "upstreams.py")
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from standins.upstreams import BENCH_BODIES, DEFAULT_KEYS  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -935,11 +935,11 @@ def summary_md(out, results, m, a, notes):
              "Python client), the upstream stand-in and the proxy share those cores; targets run one after the other.")
     if a.upstream == "nginx":
         up = (f"Upstream: {m['nginx'].replace('nginx version: ', '')} (1 worker, Lua) answering `POST /v1/chat/completions` with the exact bytes of "
-              "`tests/e2e/standins/upstreams.py` fast mode (chat completion with usage; the stream, one HTTP chunk per "
+              "`e2e/standins/upstreams.py` fast mode (chat completion with usage; the stream, one HTTP chunk per "
               "event, ends with the usage chunk and `data: [DONE]`) and its OpenAI headers, a fresh `x-request-id` each "
               "(Tally keys its events on it); bodies, headers and `nginx.conf` saved with the results. ")
     else:
-        up = ("Upstream: `tests/e2e/standins/upstreams.py serve --fast` (Python asyncio, one thread; its fixed "
+        up = ("Upstream: `e2e/standins/upstreams.py serve --fast` (Python asyncio, one thread; its fixed "
               "`x-request-id` makes Tally store a single deduplicated event). ")
     L.append(up + f"The paced stream comes from the Python stand-in with `--chunk-delay {a.chunk_delay}`. LiteLLM "
              f"{m['litellm']} proxy: `litellm --config litellm-config.yaml` (uvicorn, "

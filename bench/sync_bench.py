@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/sync_bench.py --binary .build-release/release/tally [--days 90] [--out DIR]
 
-Starts the OpenAI and Anthropic usage-report stand-ins (tests/e2e/standins/usage_reports.py) on the large dataset,
+Starts the OpenAI and Anthropic usage-report stand-ins (e2e/standins/usage_reports.py) on the large dataset,
 times fetching every page directly (the stand-in's own cost, so it is known not to be the bottleneck), then starts
 `tally serve` on a fresh SQLite data dir (background sync off), adds one connection per provider with an admin key
 and runs `POST /api/v1/provider-connections/{id}/sync` over the whole range. Prints one JSON object per phase:
@@ -12,7 +12,7 @@ rows stored, pages, seconds, rows/s, server peak RSS.
 import argparse, datetime as dt, json, os, socket, subprocess, sys, tempfile, time, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from standins.usage_reports import LARGE, UsageReportStandIn  # noqa: E402
 
 ADMIN = {"openai": "sk-admin-bench-" + "0" * 40, "anthropic": "sk-ant-admin01-bench-" + "0" * 40}

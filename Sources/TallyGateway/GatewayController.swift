@@ -8,6 +8,7 @@ import NIOHTTP1
 import TallyCore
 import TallyIngest
 import TallyHTTP
+import TallyProviders
 import TallyServices
 
 /// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model
@@ -320,10 +321,10 @@ package struct GatewayController<Store: TallyStore> {
 
     package func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
                 started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
-        // Every text the event takes from the caller or the upstream is held to the ingestion API's rules (one function,
-        // EventDecoder's): a value the API would refuse is left out, never truncated, and the event says which.
+        // The call as captured; the ingest pipeline holds it to the API's rules (`EventRules.admit`: a value the API
+        // would refuse is left out, never truncated, and the event says which), prices it and queues it.
         func valid(_ value: String?, _ field: String) -> String? {
-            value.flatMap { EventDecoder.textProblem($0, max: EventDecoder.maxLength[field] ?? 256) == nil ? $0 : nil }
+            value.flatMap { EventRules.textProblem($0, field: field) == nil ? $0 : nil }
         }
         func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : $0 } }
         let answered = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
@@ -350,32 +351,19 @@ package struct GatewayController<Store: TallyStore> {
                 if kv.count == 2, !kv[0].isEmpty { event.attribution.tags[kv[0]] = kv[1] }
             }
         }
-        let refused: [String]
-        (event.attribution, refused) = EventDecoder.withoutRefusedValues(event.attribution)
-        if !refused.isEmpty { event.attribution.tags["tally_refused_attribution"] = refused.joined(separator: ",") }
-        if let requestID, EventDecoder.textProblem(requestID, max: 256) == nil { event.attribution.tags["provider_request_id"] = requestID }
+        var ownTags: [String: String] = [:]
+        if let requestID, EventRules.textProblem(requestID, max: 256) == nil { ownTags["provider_request_id"] = requestID }
         var usage = capture.usage ?? TokenUsage()
         usage.requests = 1
-        event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
-        event.outcome.errorType = valid(capture.errorType, "error_type")
-        let outOfBounds = usage.boundsProblem
-        if let problem = outOfBounds {
-            // An upstream that reports absurd counts (beyond 10^12, negative, not integers) gets an event that says
-            // so, unpriced, rather than numbers that would poison every total.
-            usage = TokenUsage()
-            event.outcome.status = .error
-            event.outcome.errorType = "usage_out_of_bounds"
-            event.attribution.tags["tally_refused_usage"] = problem.field
-        }
         event.usage = usage
+        event.outcome.status = status >= 400 || capture.errorType != nil ? .error : .success
+        event.outcome.errorType = capture.errorType
         event.outcome.httpStatus = status
         event.outcome.latencyMs = elapsed.wholeMilliseconds
         event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
-        event.outcome.finishReason = valid(capture.finishReason, "finish_reason")
-        let quote = capture.usage != nil && outOfBounds == nil ? pricer.quote(event, organizationID: token.organizationID) : nil
-        recorder.record(StoredEvent(event: event, organizationID: token.organizationID, projectID: token.projectID,
-                                    projectName: token.projectName, receivedAt: .now, cost: quote?.cost, priceID: quote?.priceID))
+        event.outcome.finishReason = capture.finishReason
+        recorder.record(event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags)
     }
 
 

@@ -1,5 +1,6 @@
 import TallyCore
 import TallyHTTP
+import TallyProviders
 import TallyServices
 
 /// What the gateway lets through in each direction. The gateway answers on Tally's own origin, where browsers hold a
@@ -10,23 +11,13 @@ package enum GatewayHeaders {
     /// Every provider: the body's type and encoding, what the client accepts, who it is, and retry-safe keys.
     package static let common: Set<String> = ["content-type", "content-encoding", "accept", "user-agent", "idempotency-key"]
 
-    /// Request headers forwarded upstream. The SDK's key header carries the Tally token unless the call is in
-    /// pass-through mode (the Tally token in X-Tally-Token, the app's own provider key where the provider reads it).
+    /// Request headers forwarded upstream: the common ones, and those the provider's API reads (`ProviderAPI`). The
+    /// SDK's key header carries the Tally token unless the call is in pass-through mode (the Tally token in
+    /// X-Tally-Token, the app's own provider key where the provider reads it).
     package static func forwards(_ name: String, provider: ProviderKind, passThrough: Bool) -> Bool {
         let n = name.lowercased()
         if common.contains(n) || n.hasPrefix("x-stainless-") { return true }
-        switch provider {
-        case .openai:
-            if n.hasPrefix("openai-") || n == "x-client-request-id" { return true }
-            return passThrough && n == "authorization"
-        case .anthropic:
-            if n.hasPrefix("anthropic-") { return true }
-            return passThrough && (n == "x-api-key" || n == "authorization")
-        case .google:
-            // Gemini reads a key, or an OAuth access token as a bearer.
-            if n == "x-goog-api-key" || n == "authorization" { return passThrough }
-            return n.hasPrefix("x-goog-") || n == "x-server-timeout"
-        }
+        return provider.api.forwardsHeader(n, passThrough: passThrough)
     }
 
     /// Upstream answer headers that never reach the client: hop-by-hop ones, and those that act on the browser or on
@@ -139,43 +130,10 @@ package struct GatewayRoute: Equatable {
     }
 
     /// Whether this is one of the provider's inference endpoints (calls that use a model, and listing models), with
-    /// the method it takes. Everything else (files, batches, fine-tuning, assistants, admin) needs a connection with
-    /// `gateway_endpoints: all`.
+    /// the method it takes (each provider's list is its `ProviderAPI`'s). Everything else (files, batches,
+    /// fine-tuning, assistants, admin) needs a connection with `gateway_endpoints: all`.
     package func isInference(_ provider: ProviderKind, method: String) -> Bool {
-        let post = method == "POST", get = method == "GET"
-        switch provider {
-        case .openai:
-            // The SDK's base URL ends in /v1; one without it (a compatible server's) maps the same way.
-            let s = segments.first == "v1" ? Array(segments.dropFirst()) : segments
-            switch (s.first ?? "", s.count) {
-            case ("chat", 2): return post && s[1] == "completions"
-            case ("responses", 1): return post
-            case ("responses", 2): return get
-            case ("responses", 3): return post && s[2] == "cancel"
-            case ("completions", 1), ("embeddings", 1), ("moderations", 1): return post
-            case ("audio", 2): return post && ["speech", "transcriptions", "translations"].contains(s[1])
-            case ("images", 2): return post && ["generations", "edits", "variations"].contains(s[1])
-            case ("models", 1), ("models", 2): return get
-            default: return false
-            }
-        case .anthropic:
-            guard segments.first == "v1" else { return false }
-            let s = segments.dropFirst()
-            switch (s.first ?? "", s.count) {
-            case ("messages", 1): return post
-            case ("messages", 2): return post && s.last == "count_tokens"
-            case ("models", 1), ("models", 2): return get
-            default: return false
-            }
-        case .google:
-            // /v1beta/models[/{model}[:method]] (and /v1, /v1alpha, which google-genai may call).
-            guard segments.count >= 2, ["v1beta", "v1", "v1alpha"].contains(segments[0]), segments[1] == "models" else { return false }
-            if segments.count == 2 { return get }
-            guard segments.count == 3 else { return false }
-            guard let colon = segments[2].lastIndex(of: ":") else { return get }
-            let action = segments[2][segments[2].index(after: colon)...]
-            return post && ["generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents", "countTokens"].contains(action)
-        }
+        provider.api.isInference(segments: segments, method: method)
     }
 }
 

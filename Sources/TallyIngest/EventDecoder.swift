@@ -1,17 +1,8 @@
 import TallyCore
 
 /// Turns a request body into validated usage events, or every problem found (nothing is stored on any problem).
+/// The rules and limits are `EventRules`'; this reads JSON and holds each field to them as it goes.
 public enum EventDecoder {
-    public static let maxEvents = 1000
-    public static let maxBodyBytes = 1 << 20
-
-    static let counts = [
-        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
-    ]
-    /// Prompt and response content: Tally stores metadata only.
-    public static let contentFields: Set<String> = ["prompt", "messages", "input", "completion", "response", "output", "content"]
-
     public enum Format: Sendable { case json, ndjson }
 
     /// How a key of an event object is treated: a known field (with its bit in the seen-set) or content.
@@ -24,7 +15,7 @@ public enum EventDecoder {
         }
     }
 
-    static let knownOrder = counts + [
+    static let knownOrder = EventRules.counts + [
         "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
         "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed", "retries",
         "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
@@ -33,73 +24,18 @@ public enum EventDecoder {
     static let fieldKinds: [String: FieldKind] = {
         var kinds: [String: FieldKind] = [:]
         for (i, name) in knownOrder.enumerated() { kinds[name] = .known(bit: 1 << UInt64(i)) }
-        for name in contentFields { kinds[name] = .content }
+        for name in EventRules.contentFields { kinds[name] = .content }
         return kinds
     }()
 
     static func bit(_ name: String) -> UInt64 { fieldKinds[name]?.bit ?? 0 }
 
-    /// The longest text each field may hold, in characters.
-    public static let maxLength: [String: Int] = [
-        "id": 128, "provider": 64, "model": 256, "operation": 64, "project": 64, "feature": 256, "user": 256,
-        "api_key": 64, "environment": 64, "status": 16, "error_type": 128, "finish_reason": 64, "service_tier": 64,
-        "source": 32,
-    ]
-
-    /// Why `text` cannot be the value of a text field with at most `max` characters, or nil when it can.
-    public static func textProblem(_ text: String, max: Int) -> String? {
-        // Characters never outnumber UTF-8 bytes, so grapheme counting is needed only for long multi-byte text.
-        let bytes = text.utf8.count
-        guard bytes >= 1, bytes <= max || text.count <= max else { return "must be 1 to \(max) characters" }
-        // Control characters are single bytes in UTF-8 (and PostgreSQL refuses NUL in text outright).
-        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return "must not contain control characters" }
-        return nil
-    }
-
-    /// The API's rules on who and what an event is charged to, for events that were not sent as JSON (the gateway
-    /// builds them from headers and request bodies): the same lengths, characters and secret check as `decode`.
-    public static func attributionProblems(_ a: Attribution) -> [FieldProblem] {
-        var problems: [FieldProblem] = []
-        for (field, value) in [("project", a.project), ("feature", a.feature), ("user", a.user), ("api_key", a.apiKey),
-                               ("environment", a.environment)] {
-            guard let value else { continue }
-            if let reason = textProblem(value, max: maxLength[field]!) {
-                problems.append(FieldProblem(field: field, reason: reason))
-            } else if field == "api_key", EventReader.looksLikeSecret(value) {
-                problems.append(FieldProblem(field: field, reason: EventReader.secretReason))
-            }
-        }
-        var reader = EventReader(index: 0, now: Instant(microseconds: 0), defaultSource: .gateway)
-        _ = reader.tags(.object(a.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
-        return problems + reader.problems.map { FieldProblem(field: $0.field, reason: $0.reason) }
-    }
-
-    /// `attribution` without the values `attributionProblems` refuses (all tags when any tag is refused), and the
-    /// refused fields' names, sorted: for the gateway, which records a call that already happened rather than refuse it.
-    public static func withoutRefusedValues(_ attribution: Attribution) -> (attribution: Attribution, refused: [String]) {
-        var kept = attribution
-        var refused = Set<String>()
-        for problem in attributionProblems(attribution) {
-            let field = problem.field.hasPrefix("tags") ? "tags" : problem.field
-            refused.insert(field)
-            switch field {
-            case "project": kept.project = nil
-            case "feature": kept.feature = nil
-            case "user": kept.user = nil
-            case "api_key": kept.apiKey = nil
-            case "environment": kept.environment = nil
-            default: kept.tags = [:]
-            }
-        }
-        return (kept, refused.sorted())
-    }
-
     /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
     public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
         let objects = try split(body, format: format)
         guard !objects.isEmpty else { throw .invalid([FieldProblem(field: "events", reason: "no events in the request")]) }
-        guard objects.count <= maxEvents else {
-            throw .tooLarge("at most \(maxEvents) events per request (got \(objects.count))")
+        guard objects.count <= EventRules.maxEvents else {
+            throw .tooLarge("at most \(EventRules.maxEvents) events per request (got \(objects.count))")
         }
         var events: [UsageEvent] = []
         events.reserveCapacity(objects.count)
@@ -128,7 +64,7 @@ public enum EventDecoder {
                 } catch {
                     throw .invalid([FieldProblem(index: values.count, field: "body", reason: "line \(line + 1) is not valid JSON: \(error.reason)")])
                 }
-                guard values.count <= maxEvents else { throw .tooLarge("at most \(maxEvents) events per request") }
+                guard values.count <= EventRules.maxEvents else { throw .tooLarge("at most \(EventRules.maxEvents) events per request") }
             }
             return values
         case .json:
@@ -202,9 +138,7 @@ struct EventReader {
                 timestamp = t
             case "provider":
                 guard let s = text(key, value) else { continue }
-                guard s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
-                    problem(key, "must match [a-z0-9_.-]{1,64}, such as openai, anthropic or google"); continue
-                }
+                if let reason = EventRules.providerProblem(s) { problem(key, reason); continue }
                 provider = s
             case "model": model = text(key, value)
             case "operation":
@@ -223,14 +157,14 @@ struct EventReader {
             case "output_audio_tokens": event.usage.outputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "requests":
                 guard let n = count(key, value, max: UsageLimits.maxCount) else { continue }
-                if n < 1 { problem(key, "must be at least 1") } else { event.usage.requests = n }
+                if n < 1 { problem(key, EventRules.requestsProblem) } else { event.usage.requests = n }
             case "project": event.attribution.project = text(key, value)
             case "feature": event.attribution.feature = text(key, value)
             case "user": event.attribution.user = text(key, value)
             case "api_key":
                 guard let s = text(key, value) else { continue }
-                if Self.looksLikeSecret(s) {
-                    problem(key, Self.secretReason)
+                if EventRules.looksLikeSecret(s) {
+                    problem(key, EventRules.secretReason)
                 } else {
                     event.attribution.apiKey = s
                 }
@@ -242,7 +176,7 @@ struct EventReader {
                 event.outcome.status = st
             case "http_status":
                 guard let n = count(key, value) else { continue }
-                if (100...599).contains(n) { event.outcome.httpStatus = Int(n) } else { problem(key, "must be an HTTP status from 100 to 599") }
+                if EventRules.isHTTPStatus(n) { event.outcome.httpStatus = Int(n) } else { problem(key, EventRules.httpStatusProblem) }
             case "error_type": event.outcome.errorType = text(key, value)
             case "latency_ms": event.outcome.latencyMs = count(key, value)
             case "time_to_first_token_ms": event.outcome.timeToFirstTokenMs = count(key, value)
@@ -270,21 +204,8 @@ struct EventReader {
         if model == nil, seenKnown & EventDecoder.bit("model") == 0 || members.contains(where: { $0.0 == "model" && $0.1 == .null }) {
             problem("model", "is required")
         }
-        let u = event.usage
-        if u.cachedInputTokens + u.cacheWriteInputTokens > u.inputTokens {
-            problem("cached_input_tokens", "plus cache_write_input_tokens (\(u.cachedInputTokens + u.cacheWriteInputTokens)) exceeds input_tokens (\(u.inputTokens)): input_tokens counts all input, cached reads and cache writes included")
-        }
-        if u.cacheWrite1hInputTokens > u.cacheWriteInputTokens {
-            problem("cache_write_1h_input_tokens", "must not exceed cache_write_input_tokens (the 1-hour writes are part of all writes)")
-        }
-        if u.reasoningTokens > u.outputTokens {
-            problem("reasoning_tokens", "must not exceed output_tokens (output_tokens includes reasoning)")
-        }
-        if u.inputAudioTokens > u.inputTokens { problem("input_audio_tokens", "must not exceed input_tokens") }
-        if u.outputAudioTokens > u.outputTokens { problem("output_audio_tokens", "must not exceed output_tokens") }
-        if let t = timestamp, t > now.adding(seconds: 86_400) {
-            problem("timestamp", "is more than 24 hours in the future")
-        }
+        problems += EventRules.usageProblems(event.usage, index: index)
+        if let t = timestamp, let reason = EventRules.timestampProblem(t, now: now) { problem("timestamp", reason) }
         guard problems.isEmpty, let timestamp, let provider, let model else { return nil }
         event.id = id ?? Identifier.timeOrdered("evt", at: now)
         event.timestamp = timestamp
@@ -293,20 +214,20 @@ struct EventReader {
         return event
     }
 
-    /// A text field, held to `EventDecoder.maxLength` and `EventDecoder.textProblem`.
+    /// A text field, held to `EventRules.maxLength` and `EventRules.textProblem`.
     mutating func text(_ key: String, _ value: JSONValue) -> String? {
         guard case .string(let s) = value else { problem(key, "must be a string, not \(value.typeName)"); return nil }
-        if let reason = EventDecoder.textProblem(s, max: EventDecoder.maxLength[key] ?? 256) { problem(key, reason); return nil }
+        if let reason = EventRules.textProblem(s, field: key) { problem(key, reason); return nil }
         return s
     }
 
     /// A whole number from 0 to `max`, written as a plain integer (`1e15` and `1.0` are not counts).
-    mutating func count(_ key: String, _ value: JSONValue, max: Int64 = 1_000_000_000_000_000) -> Int64? {
+    mutating func count(_ key: String, _ value: JSONValue, max: Int64 = EventRules.maxNumber) -> Int64? {
         guard case .number(let literal) = value, let n = Int64(literal), n >= 0 else {
             problem(key, "must be a non-negative integer")
             return nil
         }
-        guard n <= max else { problem(key, "must be at most \(max) (got \(n))"); return nil }
+        if let reason = EventRules.countLimitProblem(n, max: max) { problem(key, reason); return nil }
         return n
     }
 
@@ -323,33 +244,19 @@ struct EventReader {
         case .number(let n): text = n
         default: problem(key, "must be a decimal string of US dollars such as \"0.0125\""); return nil
         }
-        guard let usd = USD(decimal: text), usd.nanos >= 0, usd <= UsageLimits.maxAmount else {
-            problem(key, "must be a non-negative decimal of US dollars from 0 to \(UsageLimits.maxAmount.decimalString), "
-                + "with at most 9 decimals, such as \"0.0125\"")
-            return nil
-        }
+        guard let usd = USD(decimal: text), EventRules.isAmount(usd) else { problem(key, EventRules.amountProblem); return nil }
         return usd
     }
 
     mutating func tags(_ value: JSONValue) -> [String: String] {
         guard case .object(let members) = value else { problem("tags", "must be an object of string values"); return [:] }
-        guard members.count <= 32 else { problem("tags", "at most 32 tags (got \(members.count))"); return [:] }
+        if let reason = EventRules.tagCountProblem(members.count) { problem("tags", reason); return [:] }
         var tags: [String: String] = [:]
         for (k, v) in members {
-            guard (1...64).contains(k.count) else { problem("tags", "tag names must be 1 to 64 characters"); continue }
-            guard case .string(let s) = v, s.count <= 256 else {
-                problem("tags.\(k)", "must be a string of at most 256 characters"); continue
-            }
+            if let reason = EventRules.tagNameProblem(k) { problem("tags", reason); continue }
+            guard case .string(let s) = v, EventRules.isTagValue(s) else { problem("tags.\(k)", EventRules.tagValueProblem); continue }
             tags[k] = s
         }
         return tags
-    }
-
-    static let secretReason = "looks like a secret key: send a label or its last 4 characters, never the key"
-
-    /// Provider secrets have recognisable prefixes and lengths; labels and last-4s do not.
-    static func looksLikeSecret(_ s: String) -> Bool {
-        let prefixes = ["sk-", "sk_", "AIza", "tly_"]
-        return s.count >= 20 && prefixes.contains { s.hasPrefix($0) }
     }
 }

@@ -2,6 +2,7 @@ import Testing
 @testable import TallyAggregate
 @testable import TallyCore
 @testable import TallyIngest
+import TallyProviders
 
 /// Numbers an attacker (or a broken client or upstream) can send, as JSON literals: every decoder must answer with a
 /// value inside the limits or a problem naming the field, never trap (a Swift trap ends every request on the server).
@@ -14,7 +15,7 @@ let hostileNumbers = [
 ]
 
 @Suite struct HostileEventDecoderTests {
-    static let numericFields = EventDecoder.counts + ["http_status", "latency_ms", "time_to_first_token_ms", "retries", "provider_cost_usd"]
+    static let numericFields = EventRules.counts + ["http_status", "latency_ms", "time_to_first_token_ms", "retries", "provider_cost_usd"]
 
     func body(_ field: String, _ literal: String) -> String {
         #"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"gpt-4o","input_tokens":1000000000000,"output_tokens":1000000000000,"#
@@ -175,21 +176,21 @@ let hostileNumbers = [
 
 @Suite struct SharedAttributionRulesTests {
     @Test func gatewayAttributionIsHeldToTheAPIRules() {
-        #expect(EventDecoder.attributionProblems(Attribution(user: "\u{0}")).map(\.field) == ["user"])
-        #expect(EventDecoder.attributionProblems(Attribution(environment: String(repeating: "e", count: 65))).map(\.field) == ["environment"])
-        #expect(EventDecoder.attributionProblems(Attribution(environment: String(repeating: "e", count: 64))).isEmpty)
-        #expect(EventDecoder.attributionProblems(Attribution(feature: "a\u{7F}b", apiKey: "sk-proj-abcdefghijklmnopqrstuvwxyz")).map(\.field) == ["feature", "api_key"])
+        #expect(EventRules.attributionProblems(Attribution(user: "\u{0}")).map(\.field) == ["user"])
+        #expect(EventRules.attributionProblems(Attribution(environment: String(repeating: "e", count: 65))).map(\.field) == ["environment"])
+        #expect(EventRules.attributionProblems(Attribution(environment: String(repeating: "e", count: 64))).isEmpty)
+        #expect(EventRules.attributionProblems(Attribution(feature: "a\u{7F}b", apiKey: "sk-proj-abcdefghijklmnopqrstuvwxyz")).map(\.field) == ["feature", "api_key"])
         let tags = Dictionary(uniqueKeysWithValues: (0..<33).map { ("t\($0)", "v") })
-        #expect(EventDecoder.attributionProblems(Attribution(tags: tags)).map(\.field) == ["tags"])
-        #expect(EventDecoder.attributionProblems(Attribution(user: "ünïcödé user", environment: "prod")).isEmpty)
+        #expect(EventRules.attributionProblems(Attribution(tags: tags)).map(\.field) == ["tags"])
+        #expect(EventRules.attributionProblems(Attribution(user: "ünïcödé user", environment: "prod")).isEmpty)
     }
 
     @Test func theGatewayKeepsOnlyWhatTheAPIWouldAccept() {
-        let (kept, refused) = EventDecoder.withoutRefusedValues(Attribution(
+        let (kept, refused) = EventRules.withoutRefusedValues(Attribution(
             feature: "search", user: "\u{0}", environment: String(repeating: "e", count: 65), tags: ["team": "a\u{1}b"]))
         #expect(refused == ["environment", "user"])
         #expect(kept == Attribution(feature: "search", tags: ["team": "a\u{1}b"]))
-        let long = EventDecoder.withoutRefusedValues(Attribution(user: String(repeating: "u", count: 257)))
+        let long = EventRules.withoutRefusedValues(Attribution(user: String(repeating: "u", count: 257)))
         #expect(long.refused == ["user"] && long.attribution.user == nil)
     }
 }

@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 import TallyCore
-import TallyIngest
+import TallyProviders
 import TallyStoreSQL
 import TallyStoreSQLite
 import Testing

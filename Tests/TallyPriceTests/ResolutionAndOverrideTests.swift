@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Testing
 import TallyCore
-import TallyIngest
+import TallyProviders
 import TallyPrice
 
 @Suite struct ModelNameTests {

@@ -12,6 +12,7 @@ import TallyStoreSQLite
 @testable import TallyServices
 @testable import TallyGateway
 @testable import TallyWeb
+import TallyTestSupport
 
 /// A server on a fresh SQLite file with a project `web` (tokens: ingest+read, read only, admin) and a project `api`.
 struct Fixture {
@@ -24,10 +25,8 @@ struct Fixture {
     let dir: URL
 
     static func make() async throws -> Fixture {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-api-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let store = try SQLiteDatabase.open(path: dir.appendingPathComponent("tally.sqlite").path)
-        try await store.migrate()
+        let temporary = try await TemporarySQLiteStore.make(prefix: "tally-api")
+        let (store, dir) = (temporary.store, temporary.directory)
         let org = try await store.defaultOrganization(timeZone: "UTC")
         _ = try await store.createProject(organizationID: org.id, name: "web")
         _ = try await store.createProject(organizationID: org.id, name: "api")

@@ -12,6 +12,7 @@ import TallyStoreSQLite
 @testable import TallyServices
 @testable import TallyGateway
 @testable import TallyWeb
+import TallyTestSupport
 
 /// A fresh SQLite store with no account yet, and a browser-like client that keeps cookies.
 struct AccountsFixture {
@@ -20,10 +21,8 @@ struct AccountsFixture {
     var options: ServerOptions
 
     static func make() async throws -> AccountsFixture {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-accounts-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let store = try SQLiteDatabase.open(path: dir.appendingPathComponent("tally.sqlite").path)
-        try await store.migrate()
+        let temporary = try await TemporarySQLiteStore.make(prefix: "tally-accounts")
+        let (store, dir) = (temporary.store, temporary.directory)
         _ = try await store.defaultOrganization(timeZone: "UTC")
         // Cost 4 keeps the suite fast; production's cost 12 is asserted separately.
         var options = ServerOptions(passwords: Passwords(cost: 4))

@@ -8,6 +8,7 @@ import TallyPrice
 @testable import TallyServices
 @testable import TallyGateway
 @testable import TallyWeb
+import TallyTestSupport
 
 /// HTML snapshots of every dashboard page in its main states (data, empty, error), rendered from fixed models.
 /// Snapshots live in Tests/TallyServerTests/Snapshots; `TALLY_RECORD_SNAPSHOTS=1 swift test` rewrites them.
@@ -23,26 +24,7 @@ enum Snapshot {
     }
 
     static func check(_ html: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let file = directory.appendingPathComponent(name + ".html")
-        let actual = normalized(html)
-        let record = ProcessInfo.processInfo.environment["TALLY_RECORD_SNAPSHOTS"] == "1"
-        guard !record, let expected = try? String(contentsOf: file, encoding: .utf8) else {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try actual.write(to: file, atomically: true, encoding: .utf8)
-            if !record { Issue.record("recorded a new snapshot \(name).html; check it in", sourceLocation: sourceLocation) }
-            return
-        }
-        if expected != actual {
-            let a = expected.split(separator: "\n", omittingEmptySubsequences: false)
-            let b = actual.split(separator: "\n", omittingEmptySubsequences: false)
-            let line = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
-            Issue.record("""
-                \(name).html differs at line \(line + 1):
-                  expected: \(line < a.count ? String(a[line]) : "<end>")
-                  actual:   \(line < b.count ? String(b[line]) : "<end>")
-                (TALLY_RECORD_SNAPSHOTS=1 rewrites snapshots)
-                """, sourceLocation: sourceLocation)
-        }
+        try SnapshotFolder(directory: directory, normalize: normalized).check(html, name, sourceLocation: sourceLocation)
     }
 }
 

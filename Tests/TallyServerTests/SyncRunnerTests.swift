@@ -7,7 +7,7 @@ import TallyCore
 import TallyPrice
 import TallyStoreSQL
 import TallyStoreSQLite
-import TallySync
+import TallyProviders
 @testable import TallyServer
 @testable import TallyHTTP
 @testable import TallyServices

@@ -3,6 +3,7 @@ import Testing
 import TallyCore
 @testable import TallyGateway
 @testable import TallyServices
+import TallyTestSupport
 
 /// Accounts, sessions, invites, provider connections and the audit log: one contract, both stores.
 @Suite(.serialized) struct AccountStoreContractTests {

@@ -3,6 +3,7 @@ import Testing
 import TallyCore
 @testable import TallyGateway
 @testable import TallyServices
+import TallyTestSupport
 
 /// The gateway recorder writes many tenants' events in one transaction. One event the database refuses (PostgreSQL and
 /// a NUL byte; a total that would overflow, in either store) used to fail that transaction at every flush, forever:

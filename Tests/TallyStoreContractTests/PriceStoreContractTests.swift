@@ -2,6 +2,7 @@ import Testing
 import TallyAggregate
 import TallyCore
 import TallyPrice
+import TallyTestSupport
 
 /// The price half of the store contract, on both stores.
 @Suite(.serialized) struct PriceStoreContractTests {

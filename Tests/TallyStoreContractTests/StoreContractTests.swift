@@ -1,71 +1,9 @@
 import Foundation
-import Logging
-import PostgresNIO
 import Testing
 import TallyAggregate
 import TallyCore
-import TallyStorePostgres
 import TallyStoreSQL
-import TallyStoreSQLite
-
-/// The stores under test. PostgreSQL joins when `TALLY_TEST_POSTGRES_URL` names a server (scripts/test starts one).
-enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case sqlite, postgres
-    var testDescription: String { rawValue }
-
-    static var available: [StoreKind] {
-        ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_URL"] == nil ? [.sqlite] : [.sqlite, .postgres]
-    }
-
-    /// A freshly migrated, empty store: a temp SQLite file, or a new PostgreSQL database.
-    func withStore(_ body: @Sendable (any TallyStore) async throws -> Void) async throws {
-        switch self {
-        case .sqlite:
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-test-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let store = try SQLiteDatabase.open(path: dir.appendingPathComponent("tally.sqlite").path)
-            try await store.migrate()
-            try await body(store)
-        case .postgres:
-            let url = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_URL"]!
-            let name = "tally_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await Self.withPostgres(url) { admin in _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)")) }
-            var parts = URLComponents(string: url)!
-            parts.path = "/" + name
-            try await Self.withPostgres(parts.string!) { db in
-                let store = SQLStore(db)
-                try await store.migrate()
-                try await body(store)
-            }
-            try await Self.withPostgres(url) { admin in _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)")) }
-        }
-    }
-
-    static func withPostgres(_ url: String, _ body: @Sendable (PostgresSQLDatabase) async throws -> Void) async throws {
-        let client = PostgresClient(configuration: try PostgresSQLDatabase.configuration(url: url), backgroundLogger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await body(PostgresSQLDatabase(client: client, logger: Logger(label: "test")))
-        }
-    }
-}
-
-func at(_ text: String) -> Instant { Instant(rfc3339: text)! }
-
-func stored(_ id: String, _ time: String, org: String, project: Project, model: String = "gpt-4o", provider: String = "openai",
-            input: Int64 = 100, output: Int64 = 10, feature: String? = nil, user: String? = nil,
-            status: EventStatus = .success, cost: USD? = nil) -> StoredEvent {
-    var e = UsageEvent(id: id, timestamp: at(time), provider: provider, model: model)
-    e.usage.inputTokens = input
-    e.usage.outputTokens = output
-    e.attribution.feature = feature
-    e.attribution.user = user
-    e.outcome.status = status
-    return StoredEvent(event: e, organizationID: org, projectID: project.id, projectName: project.name,
-                       receivedAt: .now, cost: cost, priceID: cost == nil ? nil : "test")
-}
+import TallyTestSupport
 
 /// One contract, both stores: what a `TallyStore` must do.
 @Suite(.serialized) struct StoreContractTests {

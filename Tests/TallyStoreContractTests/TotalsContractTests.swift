@@ -1,6 +1,7 @@
 import Testing
 import TallyCore
 import TallyStoreSQL
+import TallyTestSupport
 
 /// Totals that cannot be held in an Int64 (about 9.2 billion USD in nano-dollars, or 9.2·10^18 tokens): both stores
 /// refuse the events that would overflow a stored rollup row, answer a summary over such rows with a clear error, and

@@ -66,7 +66,9 @@ public func buildApplication<Store: TallyStore>(
     let upstreamHTTP = UpstreamHTTP(policy: options.upstreamPolicy)
     let sync = SyncService(store: store, runner: makeSyncRunner(store: store, options: options, logger: logger, http: upstreamHTTP),
                            schedule: options.syncSchedule, logger: logger)
-    let recorder = GatewayRecorder(store: store, logger: logger)
+    // One pipeline, one committer: the API's requests and the gateway's recorder write through the same one.
+    let pipeline = IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
+    let recorder = GatewayRecorder(pipeline: pipeline, logger: logger)
     let gatewayHTTP = GatewayHTTP(timeouts: options.gatewayTimeouts, policy: options.upstreamPolicy)
     let wakeSync: @Sendable () -> Void = { sync.wake() }
     let background = options.syncInBackground && options.syncSchedule.enabled
@@ -120,7 +122,9 @@ public func buildRouter<Store: TallyStore>(
     let auth = Authenticator(store: store, policy: options.sessionPolicy)
     let accounts = AccountService(store: store, passwords: options.passwords, policy: options.sessionPolicy,
                                   mailer: options.mailer, publicURL: publicURL, logger: logger)
-    let committer = GroupCommitter(maxInFlight: options.maxCommitsInFlight) { batches in try await store.insert(batches) }
+    // The recorder's pipeline when one is given (`buildApplication`'s): the API's requests commit through it too.
+    let pipeline = gatewayRecorder?.pipeline
+        ?? IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
     OperationsController(store: store, registry: registry, metricsToken: options.metricsToken).addRoutes(to: router)
     WebController(store: store, auth: auth, accounts: accounts, publicURL: options.publicURL,
                   defaultTimeZone: options.defaultTimeZone, trustedProxies: options.trustedProxies).addRoutes(to: router)
@@ -134,11 +138,11 @@ public func buildRouter<Store: TallyStore>(
                                          vault: options.vault, ttl: .seconds(options.gatewayCredentialSeconds))
     let forgetCredentials: @Sendable () -> Void = { credentials.forgetAll() }
     GatewayController(credentials: credentials, pricer: options.pricer,
-                      recorder: gatewayRecorder ?? GatewayRecorder(store: store, logger: logger), http: gatewayHTTP,
+                      recorder: gatewayRecorder ?? GatewayRecorder(pipeline: pipeline, logger: logger), http: gatewayHTTP,
                       policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: options.gatewayBufferLimit),
                       logger: logger).addRoutes(to: router)
     let api = router.group("api/v1")
-    IngestController(store: store, auth: auth, committer: committer, pricer: options.pricer).addRoutes(to: api)
+    IngestController(auth: auth, pipeline: pipeline).addRoutes(to: api)
     EventsController(store: store, auth: auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: auth, prices: PriceService(store: store, pricer: options.pricer)).addRoutes(to: api)
     SummaryController(store: store, auth: auth, ledger: LedgerService(store: store, pricer: options.pricer)).addRoutes(to: api)

@@ -7,12 +7,11 @@ import TallyServices
 import TallyGateway
 import TallyWeb
 
-/// `POST /api/v1/events`: validate all, attribute, price, and answer only after the group commit.
+/// `POST /api/v1/events`: the body through the ingest pipeline (validate all, attribute, price, group commit), answered
+/// only once its events are committed.
 struct IngestController<Store: TallyStore> {
-    let store: Store
     let auth: Authenticator<Store>
-    let committer: GroupCommitter
-    let pricer: any Pricer
+    let pipeline: IngestPipeline<Store>
 
     let acceptedCounter = Counter(label: "tally_ingest_events_total", dimensions: [("result", "accepted")])
     let duplicateCounter = Counter(label: "tally_ingest_events_total", dimensions: [("result", "duplicate")])
@@ -27,11 +26,8 @@ struct IngestController<Store: TallyStore> {
         do {
             let format = try Self.format(request)
             var request = request
-            let body = try await request.collectBody(upTo: EventDecoder.maxBodyBytes)
-            let now = Instant.now
-            let events = try EventDecoder.decode(Array(body.readableBytesView), format: format, now: now)
-            let stored = try await attribute(events, principal: principal, receivedAt: now)
-            let outcome = try await committer.submit(EventBatch(organizationID: principal.organizationID, events: stored))
+            let body = try await request.collectBody(upTo: EventRules.maxBodyBytes)
+            let outcome = try await pipeline.ingest(Array(body.readableBytesView), format: format, principal: principal, now: .now)
             acceptedCounter.increment(by: outcome.accepted)
             duplicateCounter.increment(by: outcome.duplicates)
             return .json("{\"accepted\":\(outcome.accepted),\"duplicates\":\(outcome.duplicates)}")
@@ -51,51 +47,5 @@ struct IngestController<Store: TallyStore> {
             throw APIError(.unsupportedMediaType, "unsupported_media_type",
                            "Content-Type must be application/json or application/x-ndjson (got \(mediaType))")
         }
-    }
-
-    /// Resolves each event's project (the token's unless named; a session user must name one) and prices it.
-    func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws -> [StoredEvent] {
-        let organizationID = principal.organizationID
-        let token = principal.token
-        if let token, token.projectArchived {
-            throw TallyError.forbidden("project '\(token.projectName)' is archived: it takes no new events")
-        }
-        var projects: [String: Project?] = [:]
-        var problems: [FieldProblem] = []
-        var stored: [StoredEvent] = []
-        stored.reserveCapacity(events.count)
-        for (index, var event) in events.enumerated() {
-            var projectID = token?.projectID ?? ""
-            var projectName = token?.projectName ?? ""
-            if let name = event.attribution.project, name != token?.projectName {
-                if let token, !token.allows(.admin) {
-                    problems.append(FieldProblem(index: index, field: "project",
-                                                 reason: "this token may only send events to project '\(token.projectName)'"))
-                    continue
-                }
-                if projects[name] == nil {
-                    projects[name] = .some(try await store.project(organizationID: organizationID, name: name))
-                }
-                guard let project = projects[name] ?? nil else {
-                    problems.append(FieldProblem(index: index, field: "project", reason: "unknown project '\(name)'"))
-                    continue
-                }
-                guard project.archivedAt == nil else {
-                    problems.append(FieldProblem(index: index, field: "project", reason: "project '\(name)' is archived"))
-                    continue
-                }
-                projectID = project.id
-                projectName = project.name
-            } else if token == nil {
-                problems.append(FieldProblem(index: index, field: "project", reason: "is required when signed in rather than using a project token"))
-                continue
-            }
-            event.attribution.project = projectName
-            let quote = pricer.quote(event, organizationID: organizationID)
-            stored.append(StoredEvent(event: event, organizationID: organizationID, projectID: projectID,
-                                      projectName: projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID))
-        }
-        guard problems.isEmpty else { throw TallyError.invalid(problems) }
-        return stored
     }
 }

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TallyCore
-import TallySync
+import TallyProviders
 
 /// The claim on a connection that lets one replica sync it at a time. Renewed after every page, so a holder that dies
 /// frees the connection within this many seconds.
@@ -85,7 +85,7 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
         try await store.createSyncRun(run)
         do {
             let key = try adminKey(connection)
-            let base = connection.baseURL ?? ProviderValidator.defaultBaseURL(connection.provider)
+            let base = connection.baseURL ?? connection.provider.api.defaultBaseURL
             for report in ProviderReport.reports(for: connection.provider) {
                 try await pull(report, connection: connection, base: base, key: key, range: range, run: &run, leaseHolder: leaseHolder)
             }
@@ -110,7 +110,9 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
     }
 
     package func adminKey(_ c: ProviderConnection) throws(Failure) -> String {
-        guard c.provider != .google else { throw .unusable("Google has no organization usage API to sync") }
+        guard c.provider.api.organizationReports != nil else {
+            throw .unusable("\(c.provider.api.displayName) has no organization usage API to sync")
+        }
         guard let vault else { throw .unusable("no master key is configured, so the admin key cannot be read") }
         guard let key = (try? connections.secrets(c, vault: vault))?.adminKey else {
             throw .unusable("the connection has no admin key (OpenAI sk-admin-…, Anthropic sk-ant-admin…)")
@@ -131,14 +133,13 @@ public struct SyncRunner<Store: TallyStore>: Sendable {
             }
             do {
                 if report.isCost {
-                    let decoded = report == .openAICosts ? try ReportDecoding.openAICosts(json) : try ReportDecoding.anthropicCosts(json)
+                    let decoded = try report.api.decodeCosts(json, report: report)
                     try await store.replaceProviderCosts(organizationID: c.organizationID, connectionID: c.id, report: report,
                                                          buckets: decoded.buckets)
                     run.rows += Int64(decoded.buckets.reduce(0) { $0 + $1.rows.count })
                     page = decoded.nextPage
                 } else {
-                    let decoded = report == .anthropicMessages
-                        ? try ReportDecoding.anthropicMessages(json) : try ReportDecoding.openAIUsage(json, report: report)
+                    let decoded = try report.api.decodeUsage(json, report: report)
                     let priced = decoded.buckets.map { bucket in
                         ProviderBucket(start: bucket.start, end: bucket.end, rows: bucket.rows.map { price($0, provider: c.provider, org: c.organizationID) })
                     }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import TallyCore
+import TallyProviders
 
 /// One cheap call to the provider proves a key works: list models (or, for an admin key, one admin read).
 public struct ProviderValidator: Sendable {
@@ -25,23 +26,11 @@ public struct ProviderValidator: Sendable {
     /// The most of an error body read to find that message; the rest is never read.
     package static let errorBodyLimit = 64 << 10
 
-    public static func defaultBaseURL(_ provider: ProviderKind) -> String {
-        switch provider {
-        case .openai: "https://api.openai.com"
-        case .anthropic: "https://api.anthropic.com"
-        case .google: "https://generativelanguage.googleapis.com"
-        }
-    }
+    public static func defaultBaseURL(_ provider: ProviderKind) -> String { provider.api.defaultBaseURL }
 
     /// The request that validates a key: path and headers per the provider's documentation.
     package static func probe(_ provider: ProviderKind, key: String, admin: Bool) -> (path: String, headers: [(String, String)]) {
-        switch (provider, admin) {
-        case (.openai, false): ("/v1/models", [("Authorization", "Bearer \(key)")])
-        case (.openai, true): ("/v1/organization/projects?limit=1", [("Authorization", "Bearer \(key)")])
-        case (.anthropic, false): ("/v1/models?limit=1", [("x-api-key", key), ("anthropic-version", "2023-06-01")])
-        case (.anthropic, true): ("/v1/organizations/me", [("x-api-key", key), ("anthropic-version", "2023-06-01")])
-        case (.google, _): ("/v1beta/models?pageSize=1", [("x-goog-api-key", key)])
-        }
+        provider.api.validationRequest(key: key, admin: admin)
     }
 
     public func validate(_ provider: ProviderKind, baseURL: String?, key: String, admin: Bool = false) async -> Outcome {

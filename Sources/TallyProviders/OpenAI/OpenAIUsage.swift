@@ -1,0 +1,30 @@
+import TallyCore
+
+extension ProviderUsage {
+    /// OpenAI Chat Completions `usage` (`CompletionUsage`).
+    public static func openAIChat(_ usage: JSONValue) -> TokenUsage {
+        var u = TokenUsage()
+        u.inputTokens = int(usage, "prompt_tokens")
+        u.outputTokens = int(usage, "completion_tokens")
+        let prompt = usage["prompt_tokens_details"] ?? .null
+        let completion = usage["completion_tokens_details"] ?? .null
+        u.cachedInputTokens = int(prompt, "cached_tokens")
+        u.cacheWriteInputTokens = int(prompt, "cache_write_tokens")
+        u.inputAudioTokens = int(prompt, "audio_tokens")
+        u.reasoningTokens = int(completion, "reasoning_tokens")
+        u.outputAudioTokens = int(completion, "audio_tokens")
+        return u
+    }
+
+    /// OpenAI Responses API `usage` (`ResponseUsage`).
+    public static func openAIResponses(_ usage: JSONValue) -> TokenUsage {
+        var u = TokenUsage()
+        u.inputTokens = int(usage, "input_tokens")
+        u.outputTokens = int(usage, "output_tokens")
+        let input = usage["input_tokens_details"] ?? .null
+        u.cachedInputTokens = int(input, "cached_tokens")
+        u.cacheWriteInputTokens = int(input, "cache_write_tokens")
+        u.reasoningTokens = int(usage["output_tokens_details"] ?? .null, "reasoning_tokens")
+        return u
+    }
+}

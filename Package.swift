@@ -177,8 +177,8 @@ let package = Package(
         .testTarget(
             name: "TallyGatewayTests",
             dependencies: [
-                "TallyGateway", "TallyCore", "TallyIngest", "TallyPrice", "TallyServices", "TallyHTTP", "TallyStoreSQL",
-                "TallyStoreSQLite",
+                "TallyGateway", "TallyCore", "TallyIngest", "TallyProviders", "TallyPrice", "TallyServices", "TallyHTTP",
+                "TallyStoreSQL", "TallyStoreSQLite", "TallyTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

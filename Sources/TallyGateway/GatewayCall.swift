@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import TallyCore
 import TallyIngest
+import TallyProviders
 import TallyServices
 
 // The values one gateway call hands from step to step (GatewayController.forward): authenticate → choose upstream →

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -10,8 +9,10 @@ import Synchronization
 import TallyCore
 import TallyIngest
 import TallyPrice
+import TallyProviders
 import TallyStoreSQL
 import TallyStoreSQLite
+import TallyTestSupport
 import Testing
 @testable import TallyHTTP
 @testable import TallyServices
@@ -171,10 +172,7 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
 
     /// A gateway whose one OpenAI connection ("main", key `sk-upstream-key`) points at `base`.
     func gateway(base: String, timeouts: GatewayTimeouts = GatewayTimeouts()) async throws -> Gateway {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-gateway-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let store = try SQLiteDatabase.open(path: dir.appendingPathComponent("tally.sqlite").path)
-        try await store.migrate()
+        let store = try await TemporarySQLiteStore.make(prefix: "tally-gateway").store
         let org = try await store.defaultOrganization(timeZone: "UTC")
         _ = try await store.createProject(organizationID: org.id, name: "web")
         let (_, secret) = try await TokenSecret.issue(store: store, organizationID: org.id, projectName: "web", scopes: [.gateway], name: nil)

@@ -150,7 +150,7 @@ package struct GatewayController<Store: TallyStore> {
             key = apiKey
         }
         let connection = upstream?.connection
-        return ChosenUpstream(connection: connection, key: key, base: connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider))
+        return ChosenUpstream(connection: connection, key: key, base: connection?.baseURL ?? provider.api.defaultBaseURL)
     }
 
     /// Prepare: JSON bodies of the calls Tally reads are small, so they are read whole (model, stream, user), within the
@@ -164,7 +164,7 @@ package struct GatewayController<Store: TallyStore> {
         if kind != .other, request.method == .post {
             var collected = try await readWhole(request.body, call.provider, lease: lease)
             requestJSON = try? JSONParser.parse(collected.readableBytesView)
-            if let patched = Self.askingForUsage(kind, requestJSON) {
+            if let patched = Self.askingForUsage(call.provider, kind, requestJSON) {
                 collected = ByteBuffer(string: JSONWriter.encode(patched))
                 filterUsageChunk = true
             }
@@ -176,7 +176,7 @@ package struct GatewayController<Store: TallyStore> {
         }
         let metering = Metering(kind: kind, requestJSON: requestJSON,
                                 requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest),
-                                streamed: Self.isStreamed(requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
+                                streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
         return PreparedRequest(head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
     }
 
@@ -195,8 +195,8 @@ package struct GatewayController<Store: TallyStore> {
     /// The upstream request less its body: the connection's base URL, the checked path, the query (less a key that
     /// carried the Tally token), the headers allowed upstream, and the connection's key where the provider reads it.
     package static func upstreamHead(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request) -> HTTPClientRequest {
-        let dropKey = readsKeyFromQuery(call.provider) && !call.passThrough
-        var head = HTTPClientRequest(url: upstream.base + upstreamPath(call.provider, call.rest) + query(request, dropKey: dropKey))
+        let dropped = keyParameterDropped(call.provider, passThrough: call.passThrough)
+        var head = HTTPClientRequest(url: upstream.base + upstreamPath(call.provider, call.rest) + query(request, dropping: dropped))
         head.method = .init(rawValue: request.method.rawValue)
         for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: call.provider, passThrough: call.passThrough) {
             head.headers.add(name: field.name.rawName, value: field.value)
@@ -369,79 +369,56 @@ package struct GatewayController<Store: TallyStore> {
 
     // MARK: Requests
 
+    // Each provider's part is asked of its `ProviderAPI` (TallyProviders), one small function per concern.
+
     /// The secret the SDK sent in its usual place.
     package static func presentedKey(_ provider: ProviderKind, _ request: Request) -> String? {
-        if let bearer = request.headers[.authorization], bearer.lowercased().hasPrefix("bearer ") { return String(bearer.dropFirst(7)) }
-        switch provider {
-        case .openai: return nil
-        case .anthropic: return request.headers[.init("x-api-key")!]
-        case .google: return request.headers[.init("x-goog-api-key")!] ?? request.uri.queryParameters["key"].map(String.init)
-        }
+        provider.api.presentedKey(header: { HTTPField.Name($0).flatMap { request.headers[$0] } },
+                                  query: { request.uri.queryParameters[Substring($0)].map(String.init) })
     }
 
     package static func kind(_ provider: ProviderKind, _ rest: String) -> UsageCapture.Kind {
-        let path = rest.split(separator: "?").first.map(String.init) ?? rest
-        switch provider {
-        case .openai:
-            switch path.hasPrefix("v1/") ? String(path.dropFirst(3)) : path {
-            case "chat/completions": return .openAIChat
-            case "responses": return .openAIResponses
-            case "embeddings": return .openAIEmbeddings
-            case "completions": return .openAICompletions
-            default: return .other
-            }
-        case .anthropic: return path == "v1/messages" ? .anthropicMessages : .other
-        case .google:
-            if path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") { return .geminiGenerate }
-            if path.hasSuffix(":embedContent") || path.hasSuffix(":batchEmbedContents") { return .geminiEmbed }
-            return .other
-        }
+        provider.api.captureKind(path: rest.split(separator: "?").first.map(String.init) ?? rest)
     }
 
     /// The SDKs' paths under the base URL map one to one onto the provider's (OpenAI's base URL ends in `/v1`).
     package static func upstreamPath(_ provider: ProviderKind, _ rest: String) -> String { "/" + rest }
 
-    /// Where the provider reads the key from the query (`?key=`): dropped there when it carried the Tally token.
-    package static func readsKeyFromQuery(_ provider: ProviderKind) -> Bool { provider == .google }
+    /// The query parameter dropped from what goes upstream: the provider's key parameter (Gemini's `key`), which
+    /// carried the Tally token unless the call is in pass-through mode.
+    package static func keyParameterDropped(_ provider: ProviderKind, passThrough: Bool) -> String? {
+        passThrough ? nil : provider.api.keyQueryParameter
+    }
 
     /// The connection's key, where the provider reads it, in place of the Tally token.
     package static func authorize(_ headers: inout HTTPHeaders, _ provider: ProviderKind, key: String) {
-        switch provider {
-        case .openai: headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)")
-        case .anthropic:
-            headers.remove(name: "Authorization")
-            headers.replaceOrAdd(name: "x-api-key", value: key)
-        case .google: headers.replaceOrAdd(name: "x-goog-api-key", value: key)
-        }
+        let auth = provider.api.upstreamAuth(key: key)
+        for name in auth.removed { headers.remove(name: name) }
+        for (name, value) in auth.headers { headers.replaceOrAdd(name: name, value: value) }
     }
 
-    /// The model a call asks for: the body's `model`, or Gemini's in the path (`models/{model}:method`).
+    /// The model a call asks for: the body's `model`, or the one the path names (Gemini's `models/{model}:method`).
     package static func requestedModel(_ provider: ProviderKind, _ json: JSONValue?, rest: String) -> String? {
         if case .string(let m)? = json?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
-        if provider == .google, let range = rest.range(of: "models/") {
-            return String(rest[range.upperBound...].prefix { $0 != ":" })
-        }
-        return nil
+        return provider.api.model(inPath: rest)
     }
 
-    /// Whether the answer will be a stream: `"stream": true` in the body, or Gemini's streaming method in the path.
-    package static func isStreamed(_ json: JSONValue?, rest: String) -> Bool {
-        json?["stream"] == .bool(true) || rest.contains(":streamGenerateContent")
+    /// Whether the answer will be a stream: `"stream": true` in the body, or the path says so (Gemini's streaming method).
+    package static func isStreamed(_ provider: ProviderKind, _ json: JSONValue?, rest: String) -> Bool {
+        json?["stream"] == .bool(true) || provider.api.streamsByPath(rest)
     }
 
-    /// An OpenAI chat stream sends its usage only when asked: the body asking for it, when the client did not (the
-    /// usage chunk is then filtered out of what the client gets).
-    package static func askingForUsage(_ kind: UsageCapture.Kind, _ json: JSONValue?) -> JSONValue? {
-        guard kind == .openAIChat, let json, json["stream"] == .bool(true), json["stream_options"]?["include_usage"] != .bool(true)
-        else { return nil }
-        return withIncludeUsage(json)
+    /// The body to send instead of the client's (OpenAI's chat stream asking for the usage chunk the client did not ask
+    /// for; it is filtered out of the answer again), or nil to send it as it came.
+    package static func askingForUsage(_ provider: ProviderKind, _ kind: UsageCapture.Kind, _ json: JSONValue?) -> JSONValue? {
+        json.flatMap { provider.api.requestAskingForUsage($0, kind: kind) }
     }
 
-    /// The query as sent, less Gemini's `key` when it carried the Tally token.
-    package static func query(_ request: Request, dropKey: Bool) -> String {
+    /// The query as sent, less `parameter` (the provider's key parameter, when it carried the Tally token).
+    package static func query(_ request: Request, dropping parameter: String?) -> String {
         guard let query = request.uri.query, !query.isEmpty else { return "" }
-        guard dropKey else { return "?" + query }
-        let kept = query.split(separator: "&").filter { !$0.hasPrefix("key=") }
+        guard let parameter else { return "?" + query }
+        let kept = query.split(separator: "&").filter { !$0.hasPrefix(parameter + "=") }
         return kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
     }
 
@@ -460,19 +437,6 @@ package struct GatewayController<Store: TallyStore> {
             whole.writeBuffer(&piece)
         }
         return .bytes(whole)
-    }
-
-    package static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
-        guard case .object(var fields) = json else { return nil }
-        var options: [(String, JSONValue)] = []
-        if let i = fields.firstIndex(where: { $0.0 == "stream_options" }) {
-            if case .object(let existing) = fields[i].1 { options = existing }
-            fields.remove(at: i)
-        }
-        options.removeAll { $0.0 == "include_usage" }
-        options.append(("include_usage", .bool(true)))
-        fields.append(("stream_options", .object(options)))
-        return .object(fields)
     }
 }
 

@@ -138,19 +138,19 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         #expect(Controller.requestedModel(.google, json, rest: "v1beta/models/other:generateContent") == "gemini-2.5-pro")
         #expect(Controller.requestedModel(.google, nil, rest: "v1beta/models/gemini-2.5-flash:streamGenerateContent") == "gemini-2.5-flash")
         #expect(Controller.requestedModel(.openai, nil, rest: "v1/models/gpt-4o") == nil)
-        #expect(Controller.isStreamed(json, rest: "v1/chat/completions"))
-        #expect(Controller.isStreamed(nil, rest: "v1beta/models/m:streamGenerateContent"))
-        #expect(!Controller.isStreamed(nil, rest: "v1beta/models/m:generateContent"))
+        #expect(Controller.isStreamed(.openai, json, rest: "v1/chat/completions"))
+        #expect(Controller.isStreamed(.google, nil, rest: "v1beta/models/m:streamGenerateContent"))
+        #expect(!Controller.isStreamed(.google, nil, rest: "v1beta/models/m:generateContent"))
     }
 
     @Test func anOpenAIChatStreamIsAskedForItsUsageOnce() throws {
         let asked = try JSONParser.parse(Array(#"{"model":"gpt-4o","stream":true}"#.utf8))
-        let patched = try #require(Controller.askingForUsage(.openAIChat, asked))
+        let patched = try #require(Controller.askingForUsage(.openai, .openAIChat, asked))
         #expect(patched["stream_options"]?["include_usage"] == .bool(true))
         let already = try JSONParser.parse(Array(#"{"stream":true,"stream_options":{"include_usage":true}}"#.utf8))
-        #expect(Controller.askingForUsage(.openAIChat, already) == nil)
-        #expect(Controller.askingForUsage(.anthropicMessages, asked) == nil)
-        #expect(Controller.askingForUsage(.openAIChat, try JSONParser.parse(Array(#"{"stream":false}"#.utf8))) == nil)
+        #expect(Controller.askingForUsage(.openai, .openAIChat, already) == nil)
+        #expect(Controller.askingForUsage(.anthropic, .anthropicMessages, asked) == nil)
+        #expect(Controller.askingForUsage(.openai, .openAIChat, try JSONParser.parse(Array(#"{"stream":false}"#.utf8))) == nil)
     }
 }
 

@@ -175,6 +175,21 @@ let package = Package(
                            "TallyGateway", "TallyIngest", "TallyTestSupport"],
             swiftSettings: strict
         ),
+        // The gateway alone: its rules, its steps, and the whole controller against a live upstream on port 0.
+        .testTarget(
+            name: "TallyGatewayTests",
+            dependencies: [
+                "TallyGateway", "TallyCore", "TallyIngest", "TallyProviders", "TallyPrice", "TallyServices", "TallyHTTP",
+                "TallyStoreSQL", "TallyStoreSQLite", "TallyTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TallyWebTests",
             dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate", "TallyTestSupport"],

@@ -58,86 +58,113 @@ package struct GatewayController<Store: TallyStore> {
 
     // MARK: Forwarding
 
+    /// One call, step by step: authenticate → choose upstream → prepare → send → relay and capture → record. Each step
+    /// hands the next a small value, or ends the call with Tally's own answer (`GatewayRefusal`, in the provider's
+    /// error format). Any other error (the store, the client's body) goes to the server's error mapping as before.
     package func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws -> Response {
+        do {
+            let call = try await authenticate(provider, request)
+            let upstream = try await chooseUpstream(call, request)
+            // What is held whole counts against the gateway's shared budget until the call is over.
+            let lease = BufferLease(buffers)
+            defer { lease.releaseAll() }
+            let prepared = try await prepare(call, upstream, request, lease: lease)
+            if let refusal = await policy.decide(provider: provider, model: prepared.metering.requestedModel, token: call.token) {
+                throw GatewayRefusal(refusal.status, refusal.message)
+            }
+            let response = try await send(call, upstream, prepared, request)
+            // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
+            lease.releaseAll()
+            return relay(call, prepared.metering, upload: prepared.upload, request, response)
+        } catch let refusal as GatewayRefusal {
+            return GatewayErrors.response(provider, status: refusal.status, message: refusal.message, code: refusal.code)
+        }
+    }
+
+    /// Authenticate: the path is checked before anything else (no `.`/`..` or empty segments, encoded or not, reach the
+    /// upstream), then who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
+    package func authenticate(_ provider: ProviderKind, _ request: Request) async throws -> GatewayCall {
         let started = ContinuousClock.now
         let startedAt = Instant.now
-        // The path is checked before anything else: no `.`/`..` or empty segments (encoded or not) reach the upstream.
         let route: GatewayRoute
         do {
             route = try GatewayRoute(GatewayPaths.rest(request.uri.path, provider: provider))
         } catch {  // typed: a GatewayRoute.Problem
-            return GatewayErrors.response(provider, status: 400, message: error.message, code: "invalid_path")
+            throw GatewayRefusal(400, error.message, code: "invalid_path")
         }
-        // From here on the canonical path: checked, read and forwarded alike (never the raw, maybe encoded, one).
-        let rest = route.canonical
-        // Who is calling: a Tally token where the SDK puts its key, or in X-Tally-Token (pass-through mode).
         let passThrough = request.headers[.init("X-Tally-Token")!]
         guard let secret = passThrough ?? Self.presentedKey(provider, request) else {
-            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no Tally token; send it where the SDK sends its API key")
+            throw GatewayRefusal(401, "Tally gateway: no Tally token; send it where the SDK sends its API key")
         }
         let token: APIToken
         do {
             token = try await credentials.token(secret: secret)
         } catch {
-            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the Tally token is not valid (revoked, expired or mistyped)")
+            throw GatewayRefusal(401, "Tally gateway: the Tally token is not valid (revoked, expired or mistyped)")
         }
         guard token.allows(.gateway) else {
-            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: this Tally token lacks the 'gateway' scope")
+            throw GatewayRefusal(403, "Tally gateway: this Tally token lacks the 'gateway' scope")
         }
         guard !token.projectArchived else {
-            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
+            throw GatewayRefusal(403, "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
         }
-        let chosen = request.headers[.init("X-Tally-Connection")!]
-        let all = try await credentials.upstreams(organizationID: token.organizationID, provider: provider)
-        let upstreamChoice = chosen.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
-            ?? (chosen == nil ? all.first : nil)
-        let connection = upstreamChoice?.connection
+        return GatewayCall(provider: provider, route: route, token: token, passThrough: passThrough != nil,
+                           started: started, startedAt: startedAt)
+    }
+
+    /// Choose upstream: the connection asked for in X-Tally-Connection (by name or id), else the organization's oldest;
+    /// then whether it lets this endpoint through.
+    package func chooseUpstream(_ call: GatewayCall, _ request: Request) async throws -> ChosenUpstream {
+        let all = try await credentials.upstreams(organizationID: call.token.organizationID, provider: call.provider)
+        let chosen = try Self.choose(request.headers[.init("X-Tally-Connection")!], among: all, call)
+        // The organization's key reaches only the provider's inference endpoints unless an admin opened them all.
+        let method = request.method.rawValue
+        if (chosen.connection?.gatewayEndpoints ?? .inference) == .inference, !call.route.isInference(call.provider, method: method) {
+            throw GatewayRefusal(403, "Tally gateway: \(method) /\(call.rest) is not one of "
+                + "\(call.provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
+                + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
+        }
+        return chosen
+    }
+
+    /// Which of the organization's connections a call goes to, and with which key (pure: the seam for tests).
+    package static func choose(_ named: String?, among all: [GatewayCredentials<Store>.Upstream],
+                               _ call: GatewayCall) throws(GatewayRefusal) -> ChosenUpstream {
+        let provider = call.provider
+        let upstream = named.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
+            ?? (named == nil ? all.first : nil)
         // A connection asked for by name or id that this organization does not have (another organization's, say) is
         // refused in both modes: in pass-through mode, falling back to the provider's public host would send the call
         // elsewhere than the caller chose, and record it.
-        if let chosen, upstreamChoice == nil {
-            return GatewayErrors.response(provider, status: 401, message: "Tally gateway: no \(provider.rawValue) connection named '\(chosen)'")
+        if let named, upstream == nil {
+            throw GatewayRefusal(401, "Tally gateway: no \(provider.rawValue) connection named '\(named)'")
         }
-        var upstreamKey: String?
-        if passThrough == nil {
-            guard let upstreamChoice else {
-                return GatewayErrors.response(provider, status: 401, message:
-                    "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers")
+        var key: String?
+        if !call.passThrough {
+            guard let upstream else {
+                throw GatewayRefusal(401, "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers")
             }
-            guard let key = upstreamChoice.apiKey else {
-                return GatewayErrors.response(provider, status: 401, message: "Tally gateway: the connection '\(upstreamChoice.connection.name)' has no usable API key")
+            guard let apiKey = upstream.apiKey else {
+                throw GatewayRefusal(401, "Tally gateway: the connection '\(upstream.connection.name)' has no usable API key")
             }
-            upstreamKey = key
+            key = apiKey
         }
-        // The organization's key reaches only the provider's inference endpoints unless an admin opened them all.
-        if (connection?.gatewayEndpoints ?? .inference) == .inference, !route.isInference(provider, method: request.method.rawValue) {
-            return GatewayErrors.response(provider, status: 403, message: "Tally gateway: \(request.method.rawValue) /\(rest) is not one of "
-                + "\(provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
-                + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
-        }
-        let kind = Self.kind(provider, rest)
-        // JSON bodies of the calls Tally reads are small: read them whole (model, stream, user); anything else streams.
-        // What is held whole counts against the gateway's shared budget until the call is over.
-        let lease = BufferLease(buffers)
-        defer { lease.releaseAll() }
+        let connection = upstream?.connection
+        return ChosenUpstream(connection: connection, key: key, base: connection?.baseURL ?? provider.api.defaultBaseURL)
+    }
+
+    /// Prepare: JSON bodies of the calls Tally reads are small, so they are read whole (model, stream, user), within the
+    /// shared budget; any other body streams. Then the request as it goes upstream.
+    package func prepare(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request, lease: BufferLease) async throws -> PreparedRequest {
+        let kind = Self.kind(call.provider, call.rest)
         var requestJSON: JSONValue?
         var body: UpstreamBody?
         var upload: UploadPump?
         var filterUsageChunk = false
         if kind != .other, request.method == .post {
-            var collected: ByteBuffer
-            switch try await Self.collect(request.body, lease: lease, limit: Self.jsonBodyLimit) {
-            case .bytes(let whole): collected = whole
-            case .tooLarge:
-                return GatewayErrors.response(provider, status: 413, message: "Tally gateway: the request body exceeds "
-                    + "\(Self.jsonBodyLimit >> 20) MiB", code: "payload_too_large")
-            case .overBudget:
-                return GatewayErrors.response(provider, status: 503, message: "Tally gateway: too many large requests in flight "
-                    + "(\(buffers.limit >> 20) MiB held); retry shortly", code: "gateway_busy")
-            }
+            var collected = try await readWhole(request.body, call.provider, lease: lease)
             requestJSON = try? JSONParser.parse(collected.readableBytesView)
-            if kind == .openAIChat, let json = requestJSON, json["stream"] == .bool(true),
-               json["stream_options"]?["include_usage"] != .bool(true), let patched = Self.withIncludeUsage(json) {
+            if let patched = Self.askingForUsage(call.provider, kind, requestJSON) {
                 collected = ByteBuffer(string: JSONWriter.encode(patched))
                 filterUsageChunk = true
             }
@@ -147,110 +174,137 @@ package struct GatewayController<Store: TallyStore> {
             upload = pump
             body = .stream(pump, length: request.headers[.contentLength].flatMap(Int.init))
         }
-        let requestedModel: String? = {
-            if case .string(let m)? = requestJSON?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
-            if provider == .google, let range = rest.range(of: "models/") {
-                return String(rest[range.upperBound...].prefix { $0 != ":" })
-            }
-            return nil
-        }()
-        if let refusal = await policy.decide(provider: provider, model: requestedModel, token: token) {
-            return GatewayErrors.response(provider, status: refusal.status, message: refusal.message)
-        }
-        let streamed = requestJSON?["stream"] == .bool(true) || rest.contains(":streamGenerateContent")
-        let base = connection?.baseURL ?? ProviderValidator.defaultBaseURL(provider)
-        var upstream = HTTPClientRequest(url: base + Self.upstreamPath(provider, rest) + Self.query(request, dropKey: provider == .google && passThrough == nil))
-        upstream.method = .init(rawValue: request.method.rawValue)
-        for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: provider, passThrough: passThrough != nil) {
-            upstream.headers.add(name: field.name.rawName, value: field.value)
-        }
-        if let upstreamKey {
-            switch provider {
-            case .openai: upstream.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(upstreamKey)")
-            case .anthropic:
-                upstream.headers.remove(name: "Authorization")
-                upstream.headers.replaceOrAdd(name: "x-api-key", value: upstreamKey)
-            case .google: upstream.headers.replaceOrAdd(name: "x-goog-api-key", value: upstreamKey)
-            }
-        }
+        let metering = Metering(kind: kind, requestJSON: requestJSON,
+                                requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest),
+                                streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
+        return PreparedRequest(head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
+    }
 
-        let response: HTTPClientResponse
+    /// A JSON body read whole, or the refusal when it is too large alone or the gateway holds too much already.
+    package func readWhole(_ body: RequestBody, _ provider: ProviderKind, lease: BufferLease) async throws -> ByteBuffer {
+        switch try await Self.collect(body, lease: lease, limit: Self.jsonBodyLimit) {
+        case .bytes(let whole): return whole
+        case .tooLarge:
+            throw GatewayRefusal(413, "Tally gateway: the request body exceeds \(Self.jsonBodyLimit >> 20) MiB", code: "payload_too_large")
+        case .overBudget:
+            throw GatewayRefusal(503, "Tally gateway: too many large requests in flight (\(buffers.limit >> 20) MiB held); retry shortly",
+                                 code: "gateway_busy")
+        }
+    }
+
+    /// The upstream request less its body: the connection's base URL, the checked path, the query (less a key that
+    /// carried the Tally token), the headers allowed upstream, and the connection's key where the provider reads it.
+    package static func upstreamHead(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request) -> HTTPClientRequest {
+        let dropped = keyParameterDropped(call.provider, passThrough: call.passThrough)
+        var head = HTTPClientRequest(url: upstream.base + upstreamPath(call.provider, call.rest) + query(request, dropping: dropped))
+        head.method = .init(rawValue: request.method.rawValue)
+        for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: call.provider, passThrough: call.passThrough) {
+            head.headers.add(name: field.name.rawName, value: field.value)
+        }
+        if let key = upstream.key { authorize(&head.headers, call.provider, key: key) }
+        return head
+    }
+
+    /// Send: the request goes upstream and the answer's head comes back. A call that gets no head is recorded here and
+    /// answered by Tally (timeouts, unreachable, an address the policy refuses).
+    package func send(_ call: GatewayCall, _ upstream: ChosenUpstream, _ prepared: PreparedRequest, _ request: Request) async throws -> HTTPClientResponse {
         do {
-            response = try await http.send(upstream, body: body)
+            return try await http.send(prepared.head, body: prepared.body)
         } catch {
-            let failure = UpstreamFailure(error)
-            record(provider: provider, token: token, kind: kind, request: request, requestJSON: requestJSON, started: startedAt,
-                   elapsed: ContinuousClock.now - started, ttft: nil, status: failure.status, capture: UsageCapture.Result(
-                       model: requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType, streamed: streamed), requestID: nil)
-            await upload?.stop()
-            return GatewayErrors.response(provider, status: failure.status,
-                                          message: failure.message(provider.rawValue, base: base, timeouts: http.timeouts))
+            let failure = UpstreamFailure(error), m = prepared.metering
+            record(provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON, started: call.startedAt,
+                   elapsed: ContinuousClock.now - call.started, ttft: nil, status: failure.status, capture: UsageCapture.Result(
+                       model: m.requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType, streamed: m.streamed), requestID: nil)
+            await prepared.upload?.stop()
+            throw GatewayRefusal(failure.status, failure.message(call.provider.rawValue, base: upstream.base, timeouts: http.timeouts))
         }
-        var headers = HTTPFields()
-        for h in response.headers where GatewayHeaders.passesBack(h.name) {
-            if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
-        }
-        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+    }
+
+    /// Relay: the answer goes back with the upstream's status and the headers that may pass; its body streams through
+    /// `relayAndCapture` and the call is recorded once the body has ended.
+    package func relay(_ call: GatewayCall, _ m: Metering, upload: UploadPump?, _ request: Request, _ response: HTTPClientResponse) -> Response {
         let status = Int(response.status.code)
         let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
         let eventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
-        let filtering = filterUsageChunk, sentJSON = requestJSON, idle = http.timeouts.idle, pump = upload
-        // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
-        lease.releaseAll()
         let answerLease = BufferLease(buffers)
         let responseBody = ResponseBody { writer in
             defer { answerLease.releaseAll() }
-            var capture = UsageCapture(kind: kind, streamed: streamed && status < 400, requestedModel: requestedModel)
-            var filter = StreamFilter()
-            var sent = SentTail()
-            var firstByte: Duration?
-            var disconnected = false
-            var idleTimedOut = false
-            do {
-                try await UpstreamRelay.relay(response.body, idle: idle) { chunk in
-                    if firstByte == nil { firstByte = ContinuousClock.now - started }
-                    let bytes = chunk.readableBytesView
-                    // A JSON answer is kept to read its usage at the end; past the shared budget it is relayed unread.
-                    if capture.buffersBody, !answerLease.reserve(bytes.count) { capture.abandonBody() }
-                    capture.consume(bytes)
-                    if filtering {
-                        let pass = filter.pass(bytes)
-                        if !pass.isEmpty { await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected) }
-                    } else {
-                        await write(&writer, chunk, sent: &sent, disconnected: &disconnected)
-                    }
-                    return !disconnected
-                }
-                if filtering && !disconnected {
-                    let rest = filter.flush()
-                    if !rest.isEmpty { await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected) }
-                }
-            } catch is UpstreamRelay.IdleTimeout {
-                idleTimedOut = true
-                capture.markError("upstream_idle_timeout")
-            } catch {
-                capture.markError(disconnected ? "client_disconnected" : "upstream_stream_error")
-            }
-            var result = capture.finish(status: status)
-            if disconnected { result.errorType = "client_disconnected" }
-            if idleTimedOut { result.errorType = "upstream_idle_timeout" }
-            record(provider: provider, token: token, kind: kind, request: request, requestJSON: sentJSON, started: startedAt,
-                   elapsed: ContinuousClock.now - started, ttft: streamed && status < 400 ? firstByte : nil, status: status, capture: result,
-                   requestID: requestID)
-            await pump?.stop()
-            if disconnected { return }
-            if idleTimedOut {
-                // The head has gone out: an SSE stream at an event boundary gets the provider's error event, any other
-                // body is cut off so the client sees an incomplete response rather than a short one.
-                let message = "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
-                guard eventStream, sent.atEventBoundary,
-                      let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
-                else { throw UpstreamRelay.IdleTimeout() }
-                await write(&writer, ByteBuffer(string: event), sent: &sent, disconnected: &disconnected)
-            }
-            try await writer.finish(nil)
+            var relayed = await relayAndCapture(response.body, to: &writer, call, m, status: status, lease: answerLease)
+            record(provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON, started: call.startedAt,
+                   elapsed: ContinuousClock.now - call.started, ttft: m.streamed && status < 400 ? relayed.firstByte : nil, status: status,
+                   capture: relayed.result, requestID: requestID)
+            await upload?.stop()
+            try await end(&writer, &relayed, call.provider, eventStream: eventStream)
         }
-        return Response(status: .init(code: status), headers: headers, body: responseBody)
+        return Response(status: .init(code: status), headers: Self.answerHeaders(response.headers), body: responseBody)
+    }
+
+    /// The upstream's answer headers that may reach the client, and the gateway's guards.
+    package static func answerHeaders(_ upstream: HTTPHeaders) -> HTTPFields {
+        var headers = HTTPFields()
+        for h in upstream where GatewayHeaders.passesBack(h.name) {
+            if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
+        }
+        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        return headers
+    }
+
+    /// Relay and capture: each piece is written to the client as it arrives while `UsageCapture` reads the usage from it
+    /// (an OpenAI usage chunk the client did not ask for is filtered out). Ends when the body does, the upstream falls
+    /// silent past the idle timeout, or the client goes away.
+    package func relayAndCapture(_ body: HTTPClientResponse.Body, to writer: inout any ResponseBodyWriter, _ call: GatewayCall,
+                                 _ m: Metering, status: Int, lease: BufferLease) async -> Relayed {
+        var capture = UsageCapture(kind: m.kind, streamed: m.streamed && status < 400, requestedModel: m.requestedModel)
+        var filter = StreamFilter()
+        var sent = SentTail()
+        var firstByte: Duration?
+        var disconnected = false
+        var idleTimedOut = false
+        let filtering = m.filterUsageChunk, started = call.started
+        do {
+            try await UpstreamRelay.relay(body, idle: http.timeouts.idle) { chunk in
+                if firstByte == nil { firstByte = ContinuousClock.now - started }
+                let bytes = chunk.readableBytesView
+                // A JSON answer is kept to read its usage at the end; past the shared budget it is relayed unread.
+                if capture.buffersBody, !lease.reserve(bytes.count) { capture.abandonBody() }
+                capture.consume(bytes)
+                if filtering {
+                    let pass = filter.pass(bytes)
+                    if !pass.isEmpty { await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected) }
+                } else {
+                    await write(&writer, chunk, sent: &sent, disconnected: &disconnected)
+                }
+                return !disconnected
+            }
+            if filtering && !disconnected {
+                let rest = filter.flush()
+                if !rest.isEmpty { await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected) }
+            }
+        } catch is UpstreamRelay.IdleTimeout {
+            idleTimedOut = true
+            capture.markError("upstream_idle_timeout")
+        } catch {
+            capture.markError(disconnected ? "client_disconnected" : "upstream_stream_error")
+        }
+        var result = capture.finish(status: status)
+        if disconnected { result.errorType = "client_disconnected" }
+        if idleTimedOut { result.errorType = "upstream_idle_timeout" }
+        return Relayed(result: result, firstByte: firstByte, sent: sent, disconnected: disconnected, idleTimedOut: idleTimedOut)
+    }
+
+    /// The end of the answer. The head has gone out: after an idle timeout an SSE stream at an event boundary gets the
+    /// provider's error event, any other body is cut off so the client sees an incomplete response rather than a short one.
+    package func end(_ writer: inout any ResponseBodyWriter, _ relayed: inout Relayed, _ provider: ProviderKind, eventStream: Bool) async throws {
+        if relayed.disconnected { return }
+        if relayed.idleTimedOut {
+            let idle = http.timeouts.idle
+            let message = "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
+            guard eventStream, relayed.sent.atEventBoundary,
+                  let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
+            else { throw UpstreamRelay.IdleTimeout() }
+            await write(&writer, ByteBuffer(string: event), sent: &relayed.sent, disconnected: &relayed.disconnected)
+        }
+        try await writer.finish(nil)
     }
 
     /// Writes to the client; a failed write means the client went away.
@@ -315,43 +369,56 @@ package struct GatewayController<Store: TallyStore> {
 
     // MARK: Requests
 
+    // Each provider's part is asked of its `ProviderAPI` (TallyProviders), one small function per concern.
+
     /// The secret the SDK sent in its usual place.
     package static func presentedKey(_ provider: ProviderKind, _ request: Request) -> String? {
-        if let bearer = request.headers[.authorization], bearer.lowercased().hasPrefix("bearer ") { return String(bearer.dropFirst(7)) }
-        switch provider {
-        case .openai: return nil
-        case .anthropic: return request.headers[.init("x-api-key")!]
-        case .google: return request.headers[.init("x-goog-api-key")!] ?? request.uri.queryParameters["key"].map(String.init)
-        }
+        provider.api.presentedKey(header: { HTTPField.Name($0).flatMap { request.headers[$0] } },
+                                  query: { request.uri.queryParameters[Substring($0)].map(String.init) })
     }
 
     package static func kind(_ provider: ProviderKind, _ rest: String) -> UsageCapture.Kind {
-        let path = rest.split(separator: "?").first.map(String.init) ?? rest
-        switch provider {
-        case .openai:
-            switch path.hasPrefix("v1/") ? String(path.dropFirst(3)) : path {
-            case "chat/completions": return .openAIChat
-            case "responses": return .openAIResponses
-            case "embeddings": return .openAIEmbeddings
-            case "completions": return .openAICompletions
-            default: return .other
-            }
-        case .anthropic: return path == "v1/messages" ? .anthropicMessages : .other
-        case .google:
-            if path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") { return .geminiGenerate }
-            if path.hasSuffix(":embedContent") || path.hasSuffix(":batchEmbedContents") { return .geminiEmbed }
-            return .other
-        }
+        provider.api.captureKind(path: rest.split(separator: "?").first.map(String.init) ?? rest)
     }
 
     /// The SDKs' paths under the base URL map one to one onto the provider's (OpenAI's base URL ends in `/v1`).
     package static func upstreamPath(_ provider: ProviderKind, _ rest: String) -> String { "/" + rest }
 
-    /// The query as sent, less Gemini's `key` when it carried the Tally token.
-    package static func query(_ request: Request, dropKey: Bool) -> String {
+    /// The query parameter dropped from what goes upstream: the provider's key parameter (Gemini's `key`), which
+    /// carried the Tally token unless the call is in pass-through mode.
+    package static func keyParameterDropped(_ provider: ProviderKind, passThrough: Bool) -> String? {
+        passThrough ? nil : provider.api.keyQueryParameter
+    }
+
+    /// The connection's key, where the provider reads it, in place of the Tally token.
+    package static func authorize(_ headers: inout HTTPHeaders, _ provider: ProviderKind, key: String) {
+        let auth = provider.api.upstreamAuth(key: key)
+        for name in auth.removed { headers.remove(name: name) }
+        for (name, value) in auth.headers { headers.replaceOrAdd(name: name, value: value) }
+    }
+
+    /// The model a call asks for: the body's `model`, or the one the path names (Gemini's `models/{model}:method`).
+    package static func requestedModel(_ provider: ProviderKind, _ json: JSONValue?, rest: String) -> String? {
+        if case .string(let m)? = json?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
+        return provider.api.model(inPath: rest)
+    }
+
+    /// Whether the answer will be a stream: `"stream": true` in the body, or the path says so (Gemini's streaming method).
+    package static func isStreamed(_ provider: ProviderKind, _ json: JSONValue?, rest: String) -> Bool {
+        json?["stream"] == .bool(true) || provider.api.streamsByPath(rest)
+    }
+
+    /// The body to send instead of the client's (OpenAI's chat stream asking for the usage chunk the client did not ask
+    /// for; it is filtered out of the answer again), or nil to send it as it came.
+    package static func askingForUsage(_ provider: ProviderKind, _ kind: UsageCapture.Kind, _ json: JSONValue?) -> JSONValue? {
+        json.flatMap { provider.api.requestAskingForUsage($0, kind: kind) }
+    }
+
+    /// The query as sent, less `parameter` (the provider's key parameter, when it carried the Tally token).
+    package static func query(_ request: Request, dropping parameter: String?) -> String {
         guard let query = request.uri.query, !query.isEmpty else { return "" }
-        guard dropKey else { return "?" + query }
-        let kept = query.split(separator: "&").filter { !$0.hasPrefix("key=") }
+        guard let parameter else { return "?" + query }
+        let kept = query.split(separator: "&").filter { !$0.hasPrefix(parameter + "=") }
         return kept.isEmpty ? "" : "?" + kept.joined(separator: "&")
     }
 
@@ -370,19 +437,6 @@ package struct GatewayController<Store: TallyStore> {
             whole.writeBuffer(&piece)
         }
         return .bytes(whole)
-    }
-
-    package static func withIncludeUsage(_ json: JSONValue) -> JSONValue? {
-        guard case .object(var fields) = json else { return nil }
-        var options: [(String, JSONValue)] = []
-        if let i = fields.firstIndex(where: { $0.0 == "stream_options" }) {
-            if case .object(let existing) = fields[i].1 { options = existing }
-            fields.remove(at: i)
-        }
-        options.removeAll { $0.0 == "include_usage" }
-        options.append(("include_usage", .bool(true)))
-        fields.append(("stream_options", .object(options)))
-        return .object(fields)
     }
 }
 

@@ -161,7 +161,7 @@ extension Duration {
 }
 
 /// What the gateway sends upstream: bytes it has read (and maybe rewritten), or the client's body as it arrives.
-package enum UpstreamBody {
+package enum UpstreamBody: Sendable {
     case bytes(ByteBuffer)
     case stream(UploadPump, length: Int?)
 }

@@ -1,39 +1,11 @@
 import NIOCore
 import TallyCore
 import Testing
-@testable import TallyServer
 @testable import TallyHTTP
 @testable import TallyServices
 @testable import TallyGateway
-@testable import TallyWeb
 
-@Suite struct GatewaySettingsTests {
-    @Test func timeoutsDefaultToTheSDKsAndReadEveryUnit() throws {
-        #expect(try TallyConfig.load(environment: [:], flags: [:]).gatewayTimeouts == GatewayTimeouts())
-        let config = try TallyConfig.load(environment: [
-            "TALLY_GATEWAY_CONNECT_TIMEOUT": "500ms", "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT": "2m", "TALLY_GATEWAY_IDLE_TIMEOUT": "45",
-        ], flags: [:])
-        #expect(config.gatewayTimeouts.connect == .milliseconds(500))
-        #expect(config.gatewayTimeouts.firstByte == .seconds(120))
-        #expect(config.gatewayTimeouts.idle == .seconds(45))
-        let flagged = try TallyConfig.load(environment: ["TALLY_GATEWAY_IDLE_TIMEOUT": "45"], flags: [.gatewayIdleTimeout: "3s"])
-        #expect(flagged.gatewayTimeouts.idle == .seconds(3))
-    }
-
-    @Test(arguments: ["0", "50ms", "2h", "soon", "-1s", ""])
-    func aTimeoutOutOfRangeNamesItsVariable(_ value: String) {
-        guard !value.isEmpty else {
-            // Empty means unset, like every other variable.
-            #expect((try? TallyConfig.load(environment: ["TALLY_GATEWAY_CONNECT_TIMEOUT": value], flags: [:]))?.gatewayTimeouts.connect == .seconds(10))
-            return
-        }
-        #expect {
-            try TallyConfig.load(environment: ["TALLY_GATEWAY_CONNECT_TIMEOUT": value], flags: [:])
-        } throws: { error in
-            "\(error)".hasPrefix("TALLY_GATEWAY_CONNECT_TIMEOUT must be a duration from 100ms to 1h") && "\(error)".contains("\"\(value)\"")
-        }
-    }
-
+@Suite struct GatewayDurationTests {
     @Test func durationsAreWrittenAsTheSettingsAre() {
         #expect(Duration.milliseconds(500).shortText == "500ms")
         #expect(Duration.seconds(10).shortText == "10s")

@@ -7,11 +7,9 @@ import TallyProviders
 import TallyStoreSQL
 import TallyStoreSQLite
 import Testing
-@testable import TallyServer
 @testable import TallyHTTP
 @testable import TallyServices
 @testable import TallyGateway
-@testable import TallyWeb
 
 /// The gateway as a proxy on Tally's origin: which headers cross in each direction, which paths and endpoints go
 /// upstream, and the shared budget of bytes held whole.
@@ -206,12 +204,5 @@ import Testing
             #expect(lease.reserve(100))
         }
         #expect(buffers.inUse == 0)
-    }
-
-    @Test func theLimitIsAServerOptionAndAnEnvironmentVariable() throws {
-        #expect(ServerOptions().gatewayBufferLimit == 256 << 20)
-        #expect(try TallyConfig.load(environment: [:], flags: [:]).gatewayBufferLimit == 256 << 20)
-        #expect(try TallyConfig.load(environment: ["TALLY_GATEWAY_BUFFER_MB": "8"], flags: [:]).gatewayBufferLimit == 8 << 20)
-        #expect(throws: (any Error).self) { try TallyConfig.load(environment: ["TALLY_GATEWAY_BUFFER_MB": "0"], flags: [:]) }
     }
 }

@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import TallyCore
+import TallyIngest
+import TallyProviders
+import TallyServices
+
+// The values one gateway call hands from step to step (GatewayController.forward): authenticate → choose upstream →
+// prepare → send → relay and capture → record.
+
+/// Tally's own answer ending a call: a refusal before anything is forwarded, or an upstream that gave no answer. The
+/// controller writes it in the provider's error format (`GatewayErrors.response`).
+package struct GatewayRefusal: Error, Equatable {
+    package let status: Int
+    package let message: String
+    package let code: String?
+
+    package init(_ status: Int, _ message: String, code: String? = nil) {
+        self.status = status
+        self.message = message
+        self.code = code
+    }
+}
+
+/// A call whose path has been checked and whose Tally token is valid and allowed on the gateway.
+package struct GatewayCall: Sendable {
+    package let provider: ProviderKind
+    /// The path under `/gateway/{provider}/`, checked.
+    package let route: GatewayRoute
+    /// The canonical path: what is checked, read and forwarded alike (never the raw, maybe encoded, one).
+    package let rest: String
+    package let token: APIToken
+    /// The Tally token came in X-Tally-Token: the app's own provider key, if any, goes upstream as sent.
+    package let passThrough: Bool
+    /// When the call came in: the clock for latency and time to first token, the wall clock for the event.
+    package let started: ContinuousClock.Instant
+    package let startedAt: Instant
+
+    package init(provider: ProviderKind, route: GatewayRoute, token: APIToken, passThrough: Bool,
+                 started: ContinuousClock.Instant = .now, startedAt: Instant = .now) {
+        self.provider = provider
+        self.route = route
+        self.rest = route.canonical
+        self.token = token
+        self.passThrough = passThrough
+        self.started = started
+        self.startedAt = startedAt
+    }
+}
+
+/// Where a call goes: the connection chosen (none in pass-through mode when the organization has none), the key that
+/// replaces the Tally token (nil in pass-through mode) and the base URL.
+package struct ChosenUpstream: Sendable {
+    package let connection: ProviderConnection?
+    package let key: String?
+    package let base: String
+}
+
+/// What the gateway read from a request, for reading the answer's usage and recording the call.
+package struct Metering: Sendable {
+    package let kind: UsageCapture.Kind
+    /// The JSON body as the client sent it (before `stream_options` was added), when Tally read it.
+    package let requestJSON: JSONValue?
+    package let requestedModel: String?
+    package let streamed: Bool
+    /// `stream_options.include_usage` was added for the client: the usage chunk it did not ask for is filtered out.
+    package let filterUsageChunk: Bool
+}
+
+/// The request as it goes upstream: head (URL, method, headers) and body, and what the call read from it.
+package struct PreparedRequest: Sendable {
+    package let head: HTTPClientRequest
+    package let body: UpstreamBody?
+    /// The client's upload, when the body streams: stopped once the call is over.
+    package let upload: UploadPump?
+    package let metering: Metering
+}
+
+/// How relaying an answer went: what the capture read, and what the client got.
+package struct Relayed {
+    package let result: UsageCapture.Result
+    package let firstByte: Duration?
+    /// The last bytes the client got, and whether it went away; the ending may write one more event.
+    package var sent: SentTail
+    package var disconnected: Bool
+    package let idleTimedOut: Bool
+}

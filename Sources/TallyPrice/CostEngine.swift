@@ -26,13 +26,6 @@ public struct CostBreakdown: Sendable, Equatable {
 
 /// Prices token usage with one entry. Pure arithmetic on integers: no floating point anywhere.
 public enum CostEngine {
-    /// The usage field behind each token class, to name it when its cost is out of bounds.
-    static let fieldOfClass: [String: String] = [
-        "input": "input_tokens", "cached_input": "cached_input_tokens", "cache_write_5m": "cache_write_input_tokens",
-        "cache_write_1h": "cache_write_1h_input_tokens", "input_audio": "input_audio_tokens", "output": "output_tokens",
-        "reasoning": "reasoning_tokens", "output_audio": "output_audio_tokens", "request": "requests",
-    ]
-
     /// `longContext`: nil judges the long-context tier by one request's prompt size (events); true or false is what
     /// a provider's report says of the rows it aggregates (Anthropic's `context_window`), which count no requests.
     public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
@@ -91,7 +84,8 @@ public enum CostEngine {
         var total: Int128 = 0
         func tooLarge(_ tokenClass: String) -> CostBreakdown {
             CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: modifiers, problem: FieldProblem(
-                field: fieldOfClass[tokenClass] ?? tokenClass,
+                // The usage field behind the class, to name it when its cost is out of bounds.
+                field: TokenClass(rawValue: tokenClass)?.field ?? "requests",
                 reason: "prices to more than \(UsageLimits.maxAmount.decimalString) USD for one event with \(entry.id): unpriced"))
         }
         for (tokenClass, tokens) in counts where tokens > 0 {

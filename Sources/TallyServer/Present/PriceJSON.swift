@@ -1,9 +1,6 @@
 import TallyCore
 import TallyPrice
-import TallyHTTP
 import TallyServices
-import TallyGateway
-import TallyWeb
 
 /// The JSON shapes of price entries and cost breakdowns. Every cost is labelled an estimate with its price date.
 enum PriceJSON {
@@ -47,5 +44,71 @@ enum PriceJSON {
             w.endObject()
         }
         w.endArray()
+    }
+
+    /// `GET /api/v1/prices`: documented as a page, always the last (`next_cursor` null).
+    static func entries(_ entries: [PriceEntry]) -> String {
+        ListJSON.page(entries, nextCursor: nil, writeEntry)
+    }
+
+    /// `POST /api/v1/prices/quote`: the breakdown, or why there is none (unpriced, not $0).
+    static func quote(_ breakdown: CostBreakdown?, of event: UsageEvent) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        if let breakdown {
+            writeBreakdown(breakdown, into: &w)
+        } else {
+            w.field("cost_usd", nil as String?)
+            w.field("price_id", nil as String?)
+            w.field("model_resolved", nil as String?)
+            w.field("estimate", true)
+            w.field("reason", "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0")
+            w.key("lines"); w.beginArray(); w.endArray()
+        }
+        w.endObject()
+        return w.text
+    }
+
+    /// `GET /api/v1/prices/unpriced`: documented as a page, always the last (`next_cursor` null).
+    static func unpriced(_ models: [UnpricedModel]) -> String {
+        ListJSON.page(models, nextCursor: nil) { m, w in
+            w.beginObject()
+            w.field("provider", m.provider)
+            w.field("model", m.model)
+            w.field("requests", m.requests)
+            w.field("input_tokens", m.inputTokens)
+            w.field("output_tokens", m.outputTokens)
+            w.field("first_seen", m.firstSeen.rfc3339)
+            w.field("last_seen", m.lastSeen.rfc3339)
+            w.endObject()
+        }
+    }
+}
+
+/// `POST /api/v1/prices/recompute` and `tally prices recompute`.
+public enum RepricingJSON {
+    public static func json(_ r: RepricingResult) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("events", r.events)
+        w.field("changed", r.changed)
+        w.field("cost_before", r.costBefore.decimalString)
+        w.field("cost_after", r.costAfter.decimalString)
+        w.field("applied", r.applied)
+        w.key("by_model")
+        w.beginArray()
+        for m in r.byModel {
+            w.beginObject()
+            w.field("provider", m.provider)
+            w.field("model", m.model)
+            w.field("events", m.events)
+            w.field("changed", m.changed)
+            w.field("cost_before", m.costBefore.decimalString)
+            w.field("cost_after", m.costAfter.decimalString)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
     }
 }

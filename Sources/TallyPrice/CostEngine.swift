@@ -65,18 +65,8 @@ public enum CostEngine {
             }
         }
 
-        // input_tokens counts every input token (cached reads and cache writes included): split it so that no
-        // token is charged twice; output_tokens includes reasoning and audio likewise.
         let u = usage
-        let write1h = u.cacheWrite1hInputTokens
-        let write5m = u.cacheWriteInputTokens - write1h
-        let plainInput = max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
-        let plainOutput = max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
-        let counts: [(TokenClass, Int64)] = [
-            (.input, plainInput), (.cachedInput, u.cachedInputTokens), (.cacheWrite5m, write5m), (.cacheWrite1h, write1h),
-            (.inputAudio, u.inputAudioTokens), (.output, plainOutput), (.reasoning, u.reasoningTokens),
-            (.outputAudio, u.outputAudioTokens),
-        ]
+        let counts = lineOrder.map { ($0, billed($0, of: u)) }
         // Counts are within 0…10^12 and rates within Int64, but an organization's rate × multiplier × tokens can
         // still pass Int128 and any Int64: every product is checked, and a cost above the limit prices nothing.
         let limit = Int128(UsageLimits.maxAmount.nanos)
@@ -106,6 +96,23 @@ public enum CostEngine {
             lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString, cost: USD(nanos: Int64(cost))))
         }
         return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: lines, modifiers: modifiers)
+    }
+
+    /// The classes in the order of a breakdown's lines: the inputs, then the outputs.
+    static let lineOrder: [TokenClass] = [
+        .input, .cachedInput, .cacheWrite5m, .cacheWrite1h, .inputAudio, .output, .reasoning, .outputAudio,
+    ]
+
+    /// The tokens billed at a class's rate. `input_tokens` counts every input token (cached reads and cache writes
+    /// included): it is split so that no token is charged twice; `output_tokens` includes reasoning and audio
+    /// likewise, and `cache_write_input_tokens` the one-hour writes. Every other class is its count as reported.
+    static func billed(_ tokenClass: TokenClass, of u: TokenUsage) -> Int64 {
+        switch tokenClass {
+        case .input: max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
+        case .cacheWrite5m: u.cacheWriteInputTokens - u.cacheWrite1hInputTokens
+        case .output: max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
+        case .cachedInput, .cacheWrite1h, .reasoning, .inputAudio, .outputAudio: u[keyPath: tokenClass.usage]
+        }
     }
 
     static func roundHalfUp(_ value: Int128, dividedBy divisor: Int128) -> Int128 {

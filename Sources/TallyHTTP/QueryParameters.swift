@@ -53,7 +53,8 @@ package struct QueryParameters: Sendable {
                 raw.replaceSubrange(space...space, with: "+")
             }
             guard let instant = Instant(rfc3339: raw) else {
-                throw APIError.badParameter(name, "must be an RFC 3339 date-time (2026-11-20T00:00:00Z) or a date (2026-11-20)")
+                throw APIError.badParameter(
+                    name, "must be an RFC 3339 date-time (2026-11-20T00:00:00Z) or a date (2026-11-20)")
             }
             return instant
         case .utcMidnight:

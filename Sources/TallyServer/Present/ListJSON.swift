@@ -13,7 +13,9 @@ enum ListJSON {
         envelope(items, nextCursor: .some(nextCursor), write)
     }
 
-    private static func envelope<T>(_ items: [T], nextCursor: String??, _ write: (T, inout JSONWriter) -> Void) -> String {
+    private static func envelope<T>(_ items: [T], nextCursor: String??, _ write: (T, inout JSONWriter) -> Void)
+        -> String
+    {
         var w = JSONWriter()
         w.beginObject()
         w.key("data")

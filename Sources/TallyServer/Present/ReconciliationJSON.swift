@@ -5,8 +5,10 @@ import TallyWeb
 /// `GET /api/v1/reconciliation`: per group, what Tally observed and estimated beside what the provider reported and
 /// billed, the difference, and whether it passes the threshold.
 enum ReconciliationJSON {
-    static func json(_ lines: [ProviderLedger.Line], from: Instant, to: Instant, grain: TimeGrain?, dimension: UsageDimension?,
-                     thresholdBasisPoints threshold: Int64) -> String {
+    static func json(
+        _ lines: [ProviderLedger.Line], from: Instant, to: Instant, grain: TimeGrain?, dimension: UsageDimension?,
+        thresholdBasisPoints threshold: Int64
+    ) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.field("from", from.rfc3339)

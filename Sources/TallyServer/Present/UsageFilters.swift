@@ -4,7 +4,8 @@ import TallyHTTP
 
 /// The usage filters shared by the event list, the export and the summary: one query parameter per dimension.
 extension QueryParameters {
-    static let filterNames: [String: UsageDimension] = Dictionary(uniqueKeysWithValues: UsageDimension.allCases.map { ($0.rawValue, $0) })
+    static let filterNames: [String: UsageDimension] = Dictionary(
+        uniqueKeysWithValues: UsageDimension.allCases.map { ($0.rawValue, $0) })
 
     /// The route's own parameters and the usage filters; anything else is refused.
     static func usage(_ request: Request, allowed: Set<String>) throws -> QueryParameters {
@@ -22,7 +23,9 @@ extension QueryParameters {
         if let names = filters[.project] {
             var ids: [String] = []
             for name in names {
-                if let project = try await store.project(organizationID: principal.organizationID, name: name) { ids.append(project.id) }
+                if let project = try await store.project(organizationID: principal.organizationID, name: name) {
+                    ids.append(project.id)
+                }
             }
             filters[.project] = ids
         }

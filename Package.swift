@@ -168,6 +168,7 @@ let package = Package(
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallyProvidersTests", dependencies: ["TallyCore", "TallyProviders"], swiftSettings: strict),
         .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
+        .testTarget(name: "TallyAggregateTests", dependencies: ["TallyCore", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallyServicesTests", dependencies: ["TallyCore", "TallyPrice", "TallyServices"], swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",

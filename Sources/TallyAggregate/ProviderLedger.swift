@@ -64,14 +64,7 @@ public enum ProviderLedger {
             var m = UsageMetrics()
             let t = u.row.row.usage
             m.requests = t.requests
-            m.inputTokens = t.inputTokens
-            m.outputTokens = t.outputTokens
-            m.cachedInputTokens = t.cachedInputTokens
-            m.cacheWriteInputTokens = t.cacheWriteInputTokens
-            m.cacheWrite1hInputTokens = t.cacheWrite1hInputTokens
-            m.reasoningTokens = t.reasoningTokens
-            m.inputAudioTokens = t.inputAudioTokens
-            m.outputAudioTokens = t.outputAudioTokens
+            for c in TokenClass.counts { m[c] = t[c] }
             m.cost = u.row.cost ?? .zero
             // The report does not count Anthropic requests: a row is one unit of "unpriced" only when it has no price.
             m.unpricedRequests = u.row.cost == nil ? Swift.max(t.requests, 1) : 0

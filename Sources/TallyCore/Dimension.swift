@@ -25,7 +25,8 @@ public enum TimeGrain: String, Sendable, CaseIterable {
 /// Filters on dimensions: each dimension matches any of its values. Projects are given by id.
 public typealias DimensionFilters = [UsageDimension: [String]]
 
-/// Summed usage; the metrics of a summary group and of a rollup row.
+/// Summed usage; the metrics of a summary group and of a rollup row: `requests`, a count per `TokenClass`, then
+/// errors, cost, unpriced requests and the provider's cost.
 public struct UsageMetrics: Sendable, Equatable {
     public var requests: Int64 = 0
     public var inputTokens: Int64 = 0
@@ -49,14 +50,7 @@ public struct UsageMetrics: Sendable, Equatable {
     public init(_ stored: StoredEvent) {
         let u = stored.event.usage
         requests = u.requests
-        inputTokens = u.inputTokens
-        outputTokens = u.outputTokens
-        cachedInputTokens = u.cachedInputTokens
-        cacheWriteInputTokens = u.cacheWriteInputTokens
-        cacheWrite1hInputTokens = u.cacheWrite1hInputTokens
-        reasoningTokens = u.reasoningTokens
-        inputAudioTokens = u.inputAudioTokens
-        outputAudioTokens = u.outputAudioTokens
+        for c in TokenClass.counts { self[c] = u[c] }
         errors = stored.event.outcome.status == .error ? u.requests : 0
         cost = stored.cost ?? .zero
         unpricedRequests = stored.cost == nil ? u.requests : 0
@@ -65,14 +59,7 @@ public struct UsageMetrics: Sendable, Equatable {
 
     public static func += (a: inout UsageMetrics, b: UsageMetrics) {
         a.requests += b.requests
-        a.inputTokens += b.inputTokens
-        a.outputTokens += b.outputTokens
-        a.cachedInputTokens += b.cachedInputTokens
-        a.cacheWriteInputTokens += b.cacheWriteInputTokens
-        a.cacheWrite1hInputTokens += b.cacheWrite1hInputTokens
-        a.reasoningTokens += b.reasoningTokens
-        a.inputAudioTokens += b.inputAudioTokens
-        a.outputAudioTokens += b.outputAudioTokens
+        for c in TokenClass.counts { a[c] += b[c] }
         a.errors += b.errors
         a.cost += b.cost
         a.unpricedRequests += b.unpricedRequests
@@ -88,18 +75,14 @@ public struct UsageMetrics: Sendable, Equatable {
             return s
         }
         requests = try sum(requests, other.requests, 0)
-        inputTokens = try sum(inputTokens, other.inputTokens, 1)
-        outputTokens = try sum(outputTokens, other.outputTokens, 2)
-        cachedInputTokens = try sum(cachedInputTokens, other.cachedInputTokens, 3)
-        cacheWriteInputTokens = try sum(cacheWriteInputTokens, other.cacheWriteInputTokens, 4)
-        cacheWrite1hInputTokens = try sum(cacheWrite1hInputTokens, other.cacheWrite1hInputTokens, 5)
-        reasoningTokens = try sum(reasoningTokens, other.reasoningTokens, 6)
-        inputAudioTokens = try sum(inputAudioTokens, other.inputAudioTokens, 7)
-        outputAudioTokens = try sum(outputAudioTokens, other.outputAudioTokens, 8)
-        errors = try sum(errors, other.errors, 9)
-        cost = USD(nanos: try sum(cost.nanos, other.cost.nanos, 10))
-        unpricedRequests = try sum(unpricedRequests, other.unpricedRequests, 11)
-        providerCost = USD(nanos: try sum(providerCost.nanos, other.providerCost.nanos, 12))
+        for (i, c) in TokenClass.counts.enumerated() {
+            self[c] = try sum(self[c], other[c], 1 + i)
+        }
+        let t = Self.afterCounts
+        errors = try sum(errors, other.errors, t)
+        cost = USD(nanos: try sum(cost.nanos, other.cost.nanos, t + 1))
+        unpricedRequests = try sum(unpricedRequests, other.unpricedRequests, t + 2)
+        providerCost = USD(nanos: try sum(providerCost.nanos, other.providerCost.nanos, t + 3))
     }
 
     /// The error for a total of `columns[column]` that cannot be held, named as the API names the metric.
@@ -110,31 +93,28 @@ public struct UsageMetrics: Sendable, Equatable {
     }
 
     /// The metrics' names in API answers, in `columns` order.
-    public static let fieldNames = [
-        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
-        "errors", "cost_usd", "unpriced_requests", "provider_cost_usd",
-    ]
+    public static let fieldNames = ["requests"] + TokenClass.counts.map(\.field)
+        + ["errors", "cost_usd", "unpriced_requests", "provider_cost_usd"]
+
+    /// The position of `errors` in `columns`: the first metric after the token counts.
+    static let afterCounts = 1 + TokenClass.counts.count
 
     /// Cost is unknown (not $0) when nothing in the group was priced.
     public var knownCost: USD? { unpricedRequests == requests && requests > 0 ? nil : cost }
 
     /// The metrics in storage column order; stores and SQL use this one list.
-    public static let columns = [
-        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
-        "errors", "cost_nanos", "unpriced_requests", "provider_cost_nanos",
-    ]
+    public static let columns = ["requests"] + TokenClass.counts.map(\.column)
+        + ["errors", "cost_nanos", "unpriced_requests", "provider_cost_nanos"]
 
     public var columnValues: [Int64] {
-        [requests, inputTokens, outputTokens, cachedInputTokens, cacheWriteInputTokens, cacheWrite1hInputTokens,
-         reasoningTokens, inputAudioTokens, outputAudioTokens, errors, cost.nanos, unpricedRequests, providerCost.nanos]
+        [requests] + TokenClass.counts.map { self[$0] } + [errors, cost.nanos, unpricedRequests, providerCost.nanos]
     }
 
     public init(columnValues v: [Int64]) {
-        requests = v[0]; inputTokens = v[1]; outputTokens = v[2]; cachedInputTokens = v[3]
-        cacheWriteInputTokens = v[4]; cacheWrite1hInputTokens = v[5]; reasoningTokens = v[6]
-        inputAudioTokens = v[7]; outputAudioTokens = v[8]; errors = v[9]; cost = USD(nanos: v[10])
-        unpricedRequests = v[11]; providerCost = USD(nanos: v[12])
+        requests = v[0]
+        for (i, c) in TokenClass.counts.enumerated() { self[c] = v[1 + i] }
+        let t = Self.afterCounts
+        errors = v[t]; cost = USD(nanos: v[t + 1])
+        unpricedRequests = v[t + 2]; providerCost = USD(nanos: v[t + 3])
     }
 }

@@ -37,6 +37,7 @@ public struct UsageEvent: Sendable, Equatable {
     }
 }
 
+/// One event's counts: a field per `TokenClass` and `requests`.
 public struct TokenUsage: Sendable, Equatable {
     public var inputTokens: Int64 = 0
     public var outputTokens: Int64 = 0
@@ -51,10 +52,7 @@ public struct TokenUsage: Sendable, Equatable {
 
     /// The counts by their API field names, in the API's order.
     public var fields: [(name: String, value: Int64)] {
-        [("input_tokens", inputTokens), ("output_tokens", outputTokens), ("cached_input_tokens", cachedInputTokens),
-         ("cache_write_input_tokens", cacheWriteInputTokens), ("cache_write_1h_input_tokens", cacheWrite1hInputTokens),
-         ("reasoning_tokens", reasoningTokens), ("input_audio_tokens", inputAudioTokens),
-         ("output_audio_tokens", outputAudioTokens), ("requests", requests)]
+        TokenClass.counts.map { ($0.field, self[$0]) } + [("requests", requests)]
     }
 
     /// The first count outside 0…`UsageLimits.maxCount`, as a problem naming its field; nil when every count fits.

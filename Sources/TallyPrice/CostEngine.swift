@@ -26,13 +26,6 @@ public struct CostBreakdown: Sendable, Equatable {
 
 /// Prices token usage with one entry. Pure arithmetic on integers: no floating point anywhere.
 public enum CostEngine {
-    /// The usage field behind each token class, to name it when its cost is out of bounds.
-    static let fieldOfClass: [String: String] = [
-        "input": "input_tokens", "cached_input": "cached_input_tokens", "cache_write_5m": "cache_write_input_tokens",
-        "cache_write_1h": "cache_write_1h_input_tokens", "input_audio": "input_audio_tokens", "output": "output_tokens",
-        "reasoning": "reasoning_tokens", "output_audio": "output_audio_tokens", "request": "requests",
-    ]
-
     /// `longContext`: nil judges the long-context tier by one request's prompt size (events); true or false is what
     /// a provider's report says of the rows it aggregates (Anthropic's `context_window`), which count no requests.
     public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
@@ -72,18 +65,8 @@ public enum CostEngine {
             }
         }
 
-        // input_tokens counts every input token (cached reads and cache writes included): split it so that no
-        // token is charged twice; output_tokens includes reasoning and audio likewise.
         let u = usage
-        let write1h = u.cacheWrite1hInputTokens
-        let write5m = u.cacheWriteInputTokens - write1h
-        let plainInput = max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
-        let plainOutput = max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
-        let counts: [(TokenClass, Int64)] = [
-            (.input, plainInput), (.cachedInput, u.cachedInputTokens), (.cacheWrite5m, write5m), (.cacheWrite1h, write1h),
-            (.inputAudio, u.inputAudioTokens), (.output, plainOutput), (.reasoning, u.reasoningTokens),
-            (.outputAudio, u.outputAudioTokens),
-        ]
+        let counts = lineOrder.map { ($0, billed($0, of: u)) }
         // Counts are within 0…10^12 and rates within Int64, but an organization's rate × multiplier × tokens can
         // still pass Int128 and any Int64: every product is checked, and a cost above the limit prices nothing.
         let limit = Int128(UsageLimits.maxAmount.nanos)
@@ -91,7 +74,8 @@ public enum CostEngine {
         var total: Int128 = 0
         func tooLarge(_ tokenClass: String) -> CostBreakdown {
             CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: modifiers, problem: FieldProblem(
-                field: fieldOfClass[tokenClass] ?? tokenClass,
+                // The usage field behind the class, to name it when its cost is out of bounds.
+                field: TokenClass(rawValue: tokenClass)?.field ?? "requests",
                 reason: "prices to more than \(UsageLimits.maxAmount.decimalString) USD for one event with \(entry.id): unpriced"))
         }
         for (tokenClass, tokens) in counts where tokens > 0 {
@@ -112,6 +96,23 @@ public enum CostEngine {
             lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString, cost: USD(nanos: Int64(cost))))
         }
         return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: lines, modifiers: modifiers)
+    }
+
+    /// The classes in the order of a breakdown's lines: the inputs, then the outputs.
+    static let lineOrder: [TokenClass] = [
+        .input, .cachedInput, .cacheWrite5m, .cacheWrite1h, .inputAudio, .output, .reasoning, .outputAudio,
+    ]
+
+    /// The tokens billed at a class's rate. `input_tokens` counts every input token (cached reads and cache writes
+    /// included): it is split so that no token is charged twice; `output_tokens` includes reasoning and audio
+    /// likewise, and `cache_write_input_tokens` the one-hour writes. Every other class is its count as reported.
+    static func billed(_ tokenClass: TokenClass, of u: TokenUsage) -> Int64 {
+        switch tokenClass {
+        case .input: max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
+        case .cacheWrite5m: u.cacheWriteInputTokens - u.cacheWrite1hInputTokens
+        case .output: max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
+        case .cachedInput, .cacheWrite1h, .reasoning, .inputAudio, .outputAudio: u[tokenClass]
+        }
     }
 
     static func roundHalfUp(_ value: Int128, dividedBy divisor: Int128) -> Int128 {

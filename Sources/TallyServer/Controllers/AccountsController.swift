@@ -37,35 +37,9 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func me(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.principal(request)
         let org = try await store.organization(id: principal.organizationID)
-        var w = JSONWriter()
-        w.beginObject()
-        switch principal.kind {
-        case .user(let user, let role, let session):
-            w.key("user")
-            w.beginObject()
-            w.field("id", user.id)
-            w.field("email", user.email)
-            w.field("name", user.name)
-            w.endObject()
-            if let org {
-                w.key("organization")
-                AccountJSON.writeOrganization(org, role: role, into: &w)
-            }
-            w.key("organizations")
-            w.beginArray()
-            for m in try await store.memberships(userID: user.id) { AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) }
-            w.endArray()
-            w.field("csrf_token", session.csrfToken)
-        case .token(let token):
-            w.key("token")
-            AccountJSON.writeToken(token, into: &w)
-            if let org {
-                w.key("organization")
-                AccountJSON.writeOrganization(org, role: nil, into: &w)
-            }
-        }
-        w.endObject()
-        return .json(w.text)
+        var memberships: [Membership] = []
+        if let user = principal.user { memberships = try await store.memberships(userID: user.id) }
+        return .json(AccountJSON.me(principal, organization: org, memberships: memberships))
     }
 
     @Sendable func changePassword(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -80,10 +54,10 @@ struct AccountsController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         if let user = principal.user {
             let list = try await store.memberships(userID: user.id)
-            return .json(AccountJSON.list(list) { m, w in AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) })
+            return .json(ListJSON.list(list) { m, w in AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) })
         }
         let org = try await store.organization(id: principal.organizationID)
-        return .json(AccountJSON.list(org.map { [$0] } ?? []) { o, w in AccountJSON.writeOrganization(o, role: nil, into: &w) })
+        return .json(ListJSON.list(org.map { [$0] } ?? []) { o, w in AccountJSON.writeOrganization(o, role: nil, into: &w) })
     }
 
     @Sendable func createOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -91,9 +65,7 @@ struct AccountsController<Store: TallyStore> {
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
         let org = try await accounts.createOrganization(principal, name: try fields.string("name") ?? "",
                                                         timeZone: try fields.string("time_zone") ?? "UTC")
-        var w = JSONWriter()
-        AccountJSON.writeOrganization(org, role: .owner, into: &w)
-        return .json(w.text, status: .created)
+        return .json(AccountJSON.organization(org, role: .owner), status: .created)
     }
 
     @Sendable func switchOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -105,9 +77,7 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func organization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readUsage, request)
         guard let org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
-        var w = JSONWriter()
-        AccountJSON.writeOrganization(org, role: principal.role, into: &w)
-        return .json(w.text)
+        return .json(AccountJSON.organization(org, role: principal.role))
     }
 
     @Sendable func updateOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -126,9 +96,7 @@ struct AccountsController<Store: TallyStore> {
         try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.update",
                                           detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone)),
                                                    ("billing_cycle_day", .number(String(org.billingCycleDay)))]))
-        var w = JSONWriter()
-        AccountJSON.writeOrganization(org, role: principal.role, into: &w)
-        return .json(w.text)
+        return .json(AccountJSON.organization(org, role: principal.role))
     }
 
     /// Deletes the organization with all its data; the body must repeat its name, so it is never an accident.
@@ -157,7 +125,7 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func members(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readUsage, request)
         let list = try await store.members(organizationID: principal.organizationID)
-        return .json(AccountJSON.list(list, AccountJSON.writeMember))
+        return .json(ListJSON.list(list, AccountJSON.writeMember))
     }
 
     static func role(_ fields: JSONBody.Fields) throws -> Role {
@@ -174,31 +142,21 @@ struct AccountsController<Store: TallyStore> {
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["role"])
         try await accounts.setRole(principal, userID: userID, role: try Self.role(fields))
         let member = try await store.members(organizationID: principal.organizationID).first { $0.user.id == userID }
-        var w = JSONWriter()
-        if let member { AccountJSON.writeMember(member, into: &w) }
         changes.notify(.members)
-        return .json(w.text)
+        return .json(AccountJSON.member(member))
     }
 
     @Sendable func removeMember(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
         let userID = try context.parameters.require("id")
         let revoked = try await accounts.removeMember(principal, userID: userID)
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("user_id", userID)
-        w.key("revoked_tokens")
-        w.beginArray()
-        for token in revoked { AccountJSON.writeToken(token, into: &w) }
-        w.endArray()
-        w.endObject()
         changes.notify(.members)
-        return .json(w.text)
+        return .json(AccountJSON.removedMember(userID: userID, revokedTokens: revoked))
     }
 
     @Sendable func invites(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
-        return .json(AccountJSON.list(try await store.invites(organizationID: principal.organizationID), AccountJSON.writeInvite))
+        return .json(ListJSON.list(try await store.invites(organizationID: principal.organizationID), AccountJSON.writeInvite))
     }
 
     @Sendable func createInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -206,14 +164,7 @@ struct AccountsController<Store: TallyStore> {
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["email", "role"])
         guard let email = try fields.string("email") else { throw TallyError.invalid([FieldProblem(field: "email", reason: "is required")]) }
         let created = try await accounts.invite(principal, email: email, role: try Self.role(fields))
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("invite")
-        AccountJSON.writeInvite(created.invite, into: &w)
-        w.field("url", created.url)
-        w.field("mailed", created.mailed)
-        w.endObject()
-        return .json(w.text, status: .created)
+        return .json(AccountJSON.createdInvite(created.invite, url: created.url, mailed: created.mailed), status: .created)
     }
 
     @Sendable func revokeInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -228,11 +179,10 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func audit(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readAudit, request)
         let params = try QueryParameters(request, allowed: ["limit", "before"])
-        let limit = try params.values["limit"].map { raw -> Int in
-            guard let n = Int(raw), (1...1000).contains(n) else { throw APIError.badParameter("limit", "must be an integer from 1 to 1000") }
-            return n
-        } ?? 100
-        let records = try await store.auditRecords(organizationID: principal.organizationID, limit: limit, before: try params.instant("before"))
-        return .json(AccountJSON.list(records, AccountJSON.writeAudit))
+        let limit = try params.integer("limit", in: 1...1000) ?? 100
+        // A bare date in `before` is UTC midnight.
+        let records = try await store.auditRecords(organizationID: principal.organizationID, limit: limit,
+                                                   before: try params.instant("before", bareDate: .utcMidnight))
+        return .json(ListJSON.list(records, AccountJSON.writeAudit))
     }
 }

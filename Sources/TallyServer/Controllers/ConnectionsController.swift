@@ -25,7 +25,7 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let list = try await connections.store.connections(organizationID: principal.organizationID)
-        return .json(AccountJSON.list(list, AccountJSON.writeConnection))
+        return .json(ListJSON.list(list, AccountJSON.writeConnection))
     }
 
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -65,13 +65,6 @@ struct ConnectionsController<Store: TallyStore> {
     @Sendable func test(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let result = try await connections.test(try context.parameters.require("id"), principal: principal)
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("ok", result.ok)
-        w.field("error", result.error)
-        w.key("connection")
-        AccountJSON.writeConnection(result.connection, into: &w)
-        w.endObject()
-        return .json(w.text)
+        return .json(AccountJSON.connectionTest(ok: result.ok, error: result.error, connection: result.connection))
     }
 }

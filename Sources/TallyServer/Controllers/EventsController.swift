@@ -21,23 +21,15 @@ struct EventsController<Store: TallyStore> {
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try UsageParameters(request, allowed: ["limit", "cursor", "from", "to"])
+        let params = try QueryParameters.usage(request, allowed: ["limit", "cursor", "from", "to"])
         var query = try await eventQuery(params, principal: principal)
         query.limit = try params.integer("limit", in: 1...1000) ?? 100
-        if let raw = params.values["cursor"] {
+        if let raw = params["cursor"] {
             guard let cursor = EventCursor(token: raw) else { throw APIError.badParameter("cursor", "is not a cursor this API returned") }
             query.after = cursor
         }
         let page = try await store.events(query)
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        for event in page.events { EventJSON.write(event, into: &w) }
-        w.endArray()
-        w.field("next_cursor", page.next?.token)
-        w.endObject()
-        return .json(w.text)
+        return .json(ListJSON.page(page.events, nextCursor: page.next?.token, EventJSON.write))
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -47,23 +39,7 @@ struct EventsController<Store: TallyStore> {
         guard let event = try await store.event(organizationID: principal.organizationID, id: id, projectIDs: scope) else {
             throw TallyError.notFound("event '\(id)'")
         }
-        // The list's shape, plus why it costs what it costs: the entry it was priced with and one line per class.
-        var w = JSONWriter()
-        w.beginObject()
-        EventJSON.writeFields(event, into: &w)
-        if let cost = event.cost, let reported = event.event.providerCost {
-            w.field("cost_difference_usd", (cost - reported).decimalString)
-        }
-        w.key("cost_breakdown")
-        if let breakdown = pricer.breakdown(event) {
-            w.beginObject()
-            PriceJSON.writeBreakdown(breakdown, into: &w)
-            w.endObject()
-        } else {
-            w.null()
-        }
-        w.endObject()
-        return .json(w.text)
+        return .json(EventJSON.detail(event, breakdown: pricer.breakdown(event)))
     }
 
     enum ExportFormat: String { case csv, json, ndjson }
@@ -71,8 +47,8 @@ struct EventsController<Store: TallyStore> {
     /// Streams page by page (keyset pagination), so memory stays constant for millions of rows.
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try UsageParameters(request, allowed: ["format", "from", "to"])
-        guard let format = ExportFormat(rawValue: params.values["format"] ?? "csv") else {
+        let params = try QueryParameters.usage(request, allowed: ["format", "from", "to"])
+        guard let format = ExportFormat(rawValue: params["format"] ?? "csv") else {
             throw APIError.badParameter("format", "must be csv, json or ndjson")
         }
         var query = try await eventQuery(params, principal: principal)
@@ -115,13 +91,14 @@ struct EventsController<Store: TallyStore> {
         ], body: body)
     }
 
-    func eventQuery(_ params: UsageParameters, principal: Principal) async throws -> EventQuery {
+    /// A bare date in `from`/`to` is the organization's local midnight.
+    func eventQuery(_ params: QueryParameters, principal: Principal) async throws -> EventQuery {
         let zone = try await organizationZone(principal)
         return EventQuery(
             organizationID: principal.organizationID,
             filters: try await params.filters(store: store, principal: principal),
-            from: try params.instant("from", zone: zone),
-            to: try params.instant("to", zone: zone)
+            from: try params.instant("from", bareDate: .localMidnight(zone)),
+            to: try params.instant("to", bareDate: .localMidnight(zone))
         )
     }
 

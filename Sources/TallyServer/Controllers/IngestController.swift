@@ -30,7 +30,7 @@ struct IngestController<Store: TallyStore> {
             let outcome = try await pipeline.ingest(Array(body.readableBytesView), format: format, principal: principal, now: .now)
             acceptedCounter.increment(by: outcome.accepted)
             duplicateCounter.increment(by: outcome.duplicates)
-            return .json("{\"accepted\":\(outcome.accepted),\"duplicates\":\(outcome.duplicates)}")
+            return .json(EventJSON.ingested(outcome))
         } catch {
             rejectedCounter.increment()
             throw error

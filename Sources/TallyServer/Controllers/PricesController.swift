@@ -26,10 +26,11 @@ struct PricesController<Store: TallyStore> {
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
         let params = try QueryParameters(request, allowed: ["provider", "model", "at", "all"])
-        let at = try params.instant("at") ?? .now
+        // A bare date in `at` is UTC midnight.
+        let at = try params.instant("at", bareDate: .utcMidnight) ?? .now
         let all = try params.bool("all") ?? false
-        let provider = params.values["provider"]?.lowercased()
-        let model = params.values["model"]
+        let provider = params["provider"]?.lowercased()
+        let model = params["model"]
         var entries = prices.pricer.organizationEntries(principal.organizationID) + prices.pricer.catalog.entries
         if !all { entries = entries.filter { $0.isEffective(at: at) } }
         if let provider { entries = entries.filter { $0.provider == nil || $0.provider == provider } }
@@ -37,15 +38,7 @@ struct PricesController<Store: TallyStore> {
             let names = Set(ModelName.candidates(model))
             entries = entries.filter { e in names.contains(e.model) || e.aliases.contains(where: names.contains) }
         }
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        for e in entries { PriceJSON.writeEntry(e, into: &w) }
-        w.endArray()
-        w.field("next_cursor", nil as String?)
-        w.endObject()
-        return .json(w.text)
+        return .json(PriceJSON.entries(entries))
     }
 
     @Sendable func add(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -78,49 +71,21 @@ struct PricesController<Store: TallyStore> {
         guard case .object = body else {
             throw TallyError.invalid([FieldProblem(field: "body", reason: "must be one event's usage fields as an object")])
         }
-        var w = JSONWriter()
-        w.beginObject()
         let event = try EventDecoder.decode(Array(JSONWriter.encode(body).utf8), format: .json, now: now)[0]
-        if let breakdown = prices.pricer.breakdown(event, organizationID: principal.organizationID) {
-            if let problem = breakdown.problem { throw TallyError.invalid([problem]) }
-            PriceJSON.writeBreakdown(breakdown, into: &w)
-        } else {
-            w.field("cost_usd", nil as String?)
-            w.field("price_id", nil as String?)
-            w.field("model_resolved", nil as String?)
-            w.field("estimate", true)
-            w.field("reason", "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0")
-            w.key("lines"); w.beginArray(); w.endArray()
-        }
-        w.endObject()
-        return .json(w.text)
+        let breakdown = prices.pricer.breakdown(event, organizationID: principal.organizationID)
+        if let problem = breakdown?.problem { throw TallyError.invalid([problem]) }
+        return .json(PriceJSON.quote(breakdown, of: event))
     }
 
     @Sendable func unpriced(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
         let params = try QueryParameters(request, allowed: ["from", "to"])
         let scope = principal.projectScope
-        let models = try await store.unpricedModels(organizationID: principal.organizationID, from: try params.instant("from"),
-                                                    to: try params.instant("to"), projectIDs: scope)
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        for m in models {
-            w.beginObject()
-            w.field("provider", m.provider)
-            w.field("model", m.model)
-            w.field("requests", m.requests)
-            w.field("input_tokens", m.inputTokens)
-            w.field("output_tokens", m.outputTokens)
-            w.field("first_seen", m.firstSeen.rfc3339)
-            w.field("last_seen", m.lastSeen.rfc3339)
-            w.endObject()
-        }
-        w.endArray()
-        w.field("next_cursor", nil as String?)
-        w.endObject()
-        return .json(w.text)
+        // A bare date in `from`/`to` is UTC midnight.
+        let models = try await store.unpricedModels(organizationID: principal.organizationID,
+                                                    from: try params.instant("from", bareDate: .utcMidnight),
+                                                    to: try params.instant("to", bareDate: .utcMidnight), projectIDs: scope)
+        return .json(PriceJSON.unpriced(models))
     }
 
     @Sendable func recompute(_ request: Request, context: TallyRequestContext) async throws -> Response {

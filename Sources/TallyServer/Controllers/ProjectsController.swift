@@ -25,7 +25,7 @@ struct ProjectsController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         var list = try await store.projects(organizationID: principal.organizationID)
         if let scope = principal.projectScope { list = list.filter { scope.contains($0.id) } }
-        return .json(AccountJSON.list(list, AccountJSON.writeProject))
+        return .json(ListJSON.list(list, AccountJSON.writeProject))
     }
 
     @Sendable func createProject(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -36,9 +36,7 @@ struct ProjectsController<Store: TallyStore> {
         let project = try await store.createProject(organizationID: principal.organizationID, name: name)
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.create",
                                           detail: [("id", .string(project.id)), ("name", .string(name))]))
-        var w = JSONWriter()
-        AccountJSON.writeProject(project, into: &w)
-        return .json(w.text, status: .created)
+        return .json(AccountJSON.project(project), status: .created)
     }
 
     /// Renames, archives or restores a project. Projects are never deleted: their events stay.
@@ -61,9 +59,7 @@ struct ProjectsController<Store: TallyStore> {
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
                                           detail: [("id", .string(id)), ("name", .string(project.name)),
                                                    ("archived", .bool(project.archivedAt != nil))]))
-        var w = JSONWriter()
-        AccountJSON.writeProject(project, into: &w)
-        return .json(w.text)
+        return .json(AccountJSON.project(project))
     }
 
     /// Admins see every token; members their own; a token with `admin` scope every token of the organization.
@@ -77,7 +73,7 @@ struct ProjectsController<Store: TallyStore> {
                 list = list.filter { $0.id == token.id }
             }
         }
-        return .json(AccountJSON.list(list, AccountJSON.writeToken))
+        return .json(ListJSON.list(list, AccountJSON.writeToken))
     }
 
     @Sendable func createToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -119,13 +115,7 @@ struct ProjectsController<Store: TallyStore> {
         try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.create",
                                           detail: [("id", .string(token.id)), ("project", .string(project)),
                                                    ("scopes", .string(scopes.sorted().map(\.rawValue).joined(separator: ",")))]))
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("token")
-        AccountJSON.writeToken(token, into: &w)
-        w.field("secret", secret)
-        w.endObject()
-        return .json(w.text, status: .created)
+        return .json(AccountJSON.createdToken(token, secret: secret), status: .created)
     }
 
     @Sendable func revokeToken(_ request: Request, context: TallyRequestContext) async throws -> Response {

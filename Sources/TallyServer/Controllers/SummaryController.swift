@@ -18,23 +18,24 @@ struct SummaryController<Store: TallyStore> {
 
     @Sendable func summary(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try UsageParameters(request, allowed: ["from", "to", "group_by", "ledger"])
-        let ledgerName = params.values["ledger"] ?? "observed"
+        let params = try QueryParameters.usage(request, allowed: ["from", "to", "group_by", "ledger"])
+        let ledgerName = params["ledger"] ?? "observed"
         guard ledgerName == "observed" || ledgerName == "provider" else {
             throw APIError.badParameter("ledger", "must be observed (events Tally saw, the default) or provider (the providers' own reports)")
         }
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
-        let to = try params.instant("to", zone: zone) ?? now
-        let from = try params.instant("from", zone: zone) ?? to.adding(seconds: -30 * 86_400)
+        // A bare date is the organization's local midnight.
+        let to = try params.instant("to", bareDate: .localMidnight(zone)) ?? now
+        let from = try params.instant("from", bareDate: .localMidnight(zone)) ?? to.adding(seconds: -30 * 86_400)
         guard from < to else { throw APIError.badParameter("from", "must be before 'to'") }
         guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
             throw APIError.badParameter("from", "the range may span at most 10 years")
         }
         var grain: TimeGrain?
         var dimensions: [UsageDimension] = []
-        for name in (params.values["group_by"] ?? "").split(separator: ",").map(String.init) {
+        for name in params.list("group_by") ?? [] {
             if let g = TimeGrain(rawValue: name) {
                 guard grain == nil || grain == g else { throw APIError.badParameter("group_by", "may name at most one of day, week, month") }
                 grain = g
@@ -66,34 +67,7 @@ struct SummaryController<Store: TallyStore> {
         if dimensions.contains(.project) && ledgerName == "observed" {
             for p in try await store.projects(organizationID: principal.organizationID) { projectNames[p.id] = p.name }
         }
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("from", from.rfc3339)
-        w.field("to", to.rfc3339)
-        w.field("time_zone", ledgerName == "provider" ? "UTC" : zone.identifier)
-        w.field("ledger", ledgerName)
-        w.field("currency", "USD")
-        w.field("cost_basis", ledgerName == "provider"
-            ? "cost_usd: the catalog's estimate of the reported usage; provider_cost_usd: what the provider's cost report billed"
-            : "estimate from list prices; the provider's invoice is authoritative")
-        w.key("totals")
-        w.beginObject()
-        EventJSON.writeMetrics(result.totals, into: &w)
-        w.endObject()
-        w.key("groups")
-        w.beginArray()
-        for group in result.groups {
-            w.beginObject()
-            if let grain, let period = group.period { w.field(grain.rawValue, period) }
-            for d in dimensions {
-                let value = group.values[d] ?? nil
-                w.field(d.rawValue, d == .project ? value.map { projectNames[$0] ?? $0 } : value)
-            }
-            EventJSON.writeMetrics(group.metrics, into: &w)
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        return .json(w.text)
+        return .json(EventJSON.summary(result, from: from, to: to, zone: zone, ledger: ledgerName, grain: grain,
+                                       dimensions: dimensions, projectNames: projectNames))
     }
 }

@@ -30,21 +30,8 @@ struct SyncController<Store: TallyStore> {
         let mapped = try await store.providerProjectMappings(organizationID: principal.organizationID)[id] ?? [:]
         let names = Dictionary(try await store.projects(organizationID: principal.organizationID).map { ($0.id, $0.name) },
                                uniquingKeysWith: { a, _ in a })
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        for r in try await store.providerRefs(organizationID: principal.organizationID, connectionID: id) {
-            w.beginObject()
-            w.field("kind", r.kind)
-            w.field("ref", r.ref)
-            w.field("rows", r.rows)
-            if r.kind == "project" { w.field("project", mapped[r.ref].flatMap { names[$0] }) }
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        return .json(w.text)
+        let refs = try await store.providerRefs(organizationID: principal.organizationID, connectionID: id)
+        return .json(SyncJSON.refs(refs) { mapped[$0].flatMap { names[$0] } })
     }
 
     /// `{"project": "web"}` maps a provider project/workspace to a Tally project; `{"project": null}` unmaps it.
@@ -98,39 +85,7 @@ struct SyncController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         let params = try QueryParameters(request, allowed: ["connection", "limit"])
         let limit = try params.integer("limit", in: 1...500) ?? 50
-        let list = try await store.syncRuns(organizationID: principal.organizationID, connectionID: params.values["connection"], limit: limit)
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("data")
-        w.beginArray()
-        for run in list { SyncJSON.write(run, into: &w) }
-        w.endArray()
-        w.endObject()
-        return .json(w.text)
-    }
-}
-
-enum SyncJSON {
-    static func write(_ r: SyncRun, into w: inout JSONWriter) {
-        w.beginObject()
-        w.field("id", r.id)
-        w.field("connection_id", r.connectionID)
-        w.field("trigger", r.trigger.rawValue)
-        w.field("from", r.from.rfc3339)
-        w.field("to", r.to.rfc3339)
-        w.field("status", r.status.rawValue)
-        w.field("pages", r.pages)
-        w.field("rows", r.rows)
-        w.field("started_at", r.startedAt.rfc3339)
-        w.field("finished_at", r.finishedAt?.rfc3339)
-        w.field("duration_ms", r.finishedAt.map { ($0.microseconds - r.startedAt.microseconds) / 1000 })
-        w.field("error", r.error)
-        w.endObject()
-    }
-
-    static func run(_ r: SyncRun) -> String {
-        var w = JSONWriter()
-        write(r, into: &w)
-        return w.text
+        let list = try await store.syncRuns(organizationID: principal.organizationID, connectionID: params["connection"], limit: limit)
+        return .json(ListJSON.list(list, SyncJSON.write))
     }
 }

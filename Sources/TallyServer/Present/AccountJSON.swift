@@ -1,8 +1,4 @@
 import TallyCore
-import TallyHTTP
-import TallyServices
-import TallyGateway
-import TallyWeb
 
 /// JSON shapes of people, organizations, projects, tokens, invites, connections and audit records.
 enum AccountJSON {
@@ -104,14 +100,103 @@ enum AccountJSON {
         w.endObject()
     }
 
-    /// `{"data":[…]}` of any list.
-    static func list<T>(_ items: [T], _ write: (T, inout JSONWriter) -> Void) -> String {
+    // MARK: Whole answers
+
+    static func organization(_ o: Organization, role: Role?) -> String {
+        var w = JSONWriter()
+        writeOrganization(o, role: role, into: &w)
+        return w.text
+    }
+
+    static func project(_ p: Project) -> String {
+        var w = JSONWriter()
+        writeProject(p, into: &w)
+        return w.text
+    }
+
+    /// The member after a role change; an empty body when the member is gone meanwhile (as before issue 15).
+    static func member(_ m: Membership?) -> String {
+        var w = JSONWriter()
+        if let m { writeMember(m, into: &w) }
+        return w.text
+    }
+
+    /// `GET /api/v1/me`: a member with their organizations and CSRF token, or a token with its organization.
+    static func me(_ principal: Principal, organization org: Organization?, memberships: [Membership]) -> String {
         var w = JSONWriter()
         w.beginObject()
-        w.key("data")
+        switch principal.kind {
+        case .user(let user, let role, let session):
+            w.key("user")
+            w.beginObject()
+            w.field("id", user.id)
+            w.field("email", user.email)
+            w.field("name", user.name)
+            w.endObject()
+            if let org {
+                w.key("organization")
+                writeOrganization(org, role: role, into: &w)
+            }
+            w.key("organizations")
+            w.beginArray()
+            for m in memberships { writeOrganization(m.organization, role: m.role, into: &w) }
+            w.endArray()
+            w.field("csrf_token", session.csrfToken)
+        case .token(let token):
+            w.key("token")
+            writeToken(token, into: &w)
+            if let org {
+                w.key("organization")
+                writeOrganization(org, role: nil, into: &w)
+            }
+        }
+        w.endObject()
+        return w.text
+    }
+
+    /// A removed member and the tokens they had made, now revoked.
+    static func removedMember(userID: String, revokedTokens: [APIToken]) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("user_id", userID)
+        w.key("revoked_tokens")
         w.beginArray()
-        for item in items { write(item, &w) }
+        for token in revokedTokens { writeToken(token, into: &w) }
         w.endArray()
+        w.endObject()
+        return w.text
+    }
+
+    /// A new token with its secret, shown this once.
+    static func createdToken(_ token: APIToken, secret: String) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("token")
+        writeToken(token, into: &w)
+        w.field("secret", secret)
+        w.endObject()
+        return w.text
+    }
+
+    static func createdInvite(_ invite: Invite, url: String, mailed: Bool) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("invite")
+        writeInvite(invite, into: &w)
+        w.field("url", url)
+        w.field("mailed", mailed)
+        w.endObject()
+        return w.text
+    }
+
+    /// A connection's key test: the result and the connection as it now stands.
+    static func connectionTest(ok: Bool, error: String?, connection: ProviderConnection) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("ok", ok)
+        w.field("error", error)
+        w.key("connection")
+        writeConnection(connection, into: &w)
         w.endObject()
         return w.text
     }

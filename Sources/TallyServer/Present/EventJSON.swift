@@ -1,8 +1,5 @@
 import TallyCore
-import TallyHTTP
-import TallyServices
-import TallyGateway
-import TallyWeb
+import TallyPrice
 
 /// The JSON and CSV shapes of events and metrics. Money is always a decimal string, `null` when unpriced.
 enum EventJSON {
@@ -21,14 +18,7 @@ enum EventJSON {
         w.field("provider", e.provider)
         w.field("model", e.model)
         w.field("operation", e.operation.rawValue)
-        w.field("input_tokens", u.inputTokens)
-        w.field("output_tokens", u.outputTokens)
-        w.field("cached_input_tokens", u.cachedInputTokens)
-        w.field("cache_write_input_tokens", u.cacheWriteInputTokens)
-        w.field("cache_write_1h_input_tokens", u.cacheWrite1hInputTokens)
-        w.field("reasoning_tokens", u.reasoningTokens)
-        w.field("input_audio_tokens", u.inputAudioTokens)
-        w.field("output_audio_tokens", u.outputAudioTokens)
+        for c in TokenClass.counts { w.field(c.field, u[c]) }
         w.field("requests", u.requests)
         w.field("project", s.projectName)
         w.field("feature", e.attribution.feature)
@@ -62,16 +52,69 @@ enum EventJSON {
         return w.text
     }
 
+    /// One event as `GET /api/v1/events/{id}` shows it: the list's shape, plus why it costs what it costs (the entry
+    /// it was priced with and one line per class) and how far that is from what the provider reported.
+    static func detail(_ s: StoredEvent, breakdown: CostBreakdown?) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        writeFields(s, into: &w)
+        if let cost = s.cost, let reported = s.event.providerCost {
+            w.field("cost_difference_usd", (cost - reported).decimalString)
+        }
+        w.key("cost_breakdown")
+        if let breakdown {
+            w.beginObject()
+            PriceJSON.writeBreakdown(breakdown, into: &w)
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.endObject()
+        return w.text
+    }
+
+    /// `POST /api/v1/events`: how many events were stored and how many were already there.
+    static func ingested(_ outcome: InsertOutcome) -> String {
+        "{\"accepted\":\(outcome.accepted),\"duplicates\":\(outcome.duplicates)}"
+    }
+
+    /// `GET /api/v1/usage/summary`. `projectNames` turns project ids into names (an unknown id stays as it is).
+    static func summary(_ result: SummaryResult, from: Instant, to: Instant, zone: TimeZoneRules, ledger: String, grain: TimeGrain?,
+                        dimensions: [UsageDimension], projectNames: [String: String]) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("from", from.rfc3339)
+        w.field("to", to.rfc3339)
+        w.field("time_zone", ledger == "provider" ? "UTC" : zone.identifier)
+        w.field("ledger", ledger)
+        w.field("currency", "USD")
+        w.field("cost_basis", ledger == "provider"
+            ? "cost_usd: the catalog's estimate of the reported usage; provider_cost_usd: what the provider's cost report billed"
+            : "estimate from list prices; the provider's invoice is authoritative")
+        w.key("totals")
+        w.beginObject()
+        writeMetrics(result.totals, into: &w)
+        w.endObject()
+        w.key("groups")
+        w.beginArray()
+        for group in result.groups {
+            w.beginObject()
+            if let grain, let period = group.period { w.field(grain.rawValue, period) }
+            for d in dimensions {
+                let value = group.values[d] ?? nil
+                w.field(d.rawValue, d == .project ? value.map { projectNames[$0] ?? $0 } : value)
+            }
+            writeMetrics(group.metrics, into: &w)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+
     static func writeMetrics(_ m: UsageMetrics, into w: inout JSONWriter) {
         w.field("requests", m.requests)
-        w.field("input_tokens", m.inputTokens)
-        w.field("output_tokens", m.outputTokens)
-        w.field("cached_input_tokens", m.cachedInputTokens)
-        w.field("cache_write_input_tokens", m.cacheWriteInputTokens)
-        w.field("cache_write_1h_input_tokens", m.cacheWrite1hInputTokens)
-        w.field("reasoning_tokens", m.reasoningTokens)
-        w.field("input_audio_tokens", m.inputAudioTokens)
-        w.field("output_audio_tokens", m.outputAudioTokens)
+        for c in TokenClass.counts { w.field(c.field, m[c]) }
         w.field("errors", m.errors)
         w.field("cost_usd", m.knownCost?.decimalString)
         w.field("unpriced_requests", m.unpricedRequests)
@@ -82,8 +125,8 @@ enum EventJSON {
 
     static let csvColumns = [
         "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
-        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens", "cache_write_1h_input_tokens",
-        "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests", "status", "http_status", "error_type",
+    ] + TokenClass.counts.map(\.field) + [
+        "requests", "status", "http_status", "error_type",
         "latency_ms", "time_to_first_token_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
         "cost_usd", "provider_cost_usd", "price_id", "source", "tags", "received_at",
     ]
@@ -104,9 +147,9 @@ enum EventJSON {
         }
         let cells: [String?] = [
             e.id, e.timestamp.rfc3339, e.provider, e.model, e.operation.rawValue, s.projectName, e.attribution.feature,
-            e.attribution.user, e.attribution.apiKey, e.attribution.environment, "\(u.inputTokens)", "\(u.outputTokens)",
-            "\(u.cachedInputTokens)", "\(u.cacheWriteInputTokens)", "\(u.cacheWrite1hInputTokens)", "\(u.reasoningTokens)",
-            "\(u.inputAudioTokens)", "\(u.outputAudioTokens)", "\(u.requests)", o.status.rawValue, o.httpStatus.map { "\($0)" },
+            e.attribution.user, e.attribution.apiKey, e.attribution.environment,
+        ] + TokenClass.counts.map { "\(u[$0])" } + [
+            "\(u.requests)", o.status.rawValue, o.httpStatus.map { "\($0)" },
             o.errorType, o.latencyMs.map { "\($0)" }, o.timeToFirstTokenMs.map { "\($0)" }, o.streamed.map { $0 ? "true" : "false" },
             o.retries.map { "\($0)" }, o.finishReason, e.batch ? "true" : "false", e.serviceTier, s.cost?.decimalString,
             e.providerCost?.decimalString, s.priceID, e.source.rawValue, tags, s.receivedAt.rfc3339,

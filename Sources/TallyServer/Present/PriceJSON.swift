@@ -1,9 +1,6 @@
 import TallyCore
 import TallyPrice
-import TallyHTTP
 import TallyServices
-import TallyGateway
-import TallyWeb
 
 /// The JSON shapes of price entries and cost breakdowns. Every cost is labelled an estimate with its price date.
 enum PriceJSON {
@@ -47,5 +44,43 @@ enum PriceJSON {
             w.endObject()
         }
         w.endArray()
+    }
+
+    /// `GET /api/v1/prices`: documented as a page, always the last (`next_cursor` null).
+    static func entries(_ entries: [PriceEntry]) -> String {
+        ListJSON.page(entries, nextCursor: nil, writeEntry)
+    }
+
+    /// `POST /api/v1/prices/quote`: the breakdown, or why there is none (unpriced, not $0).
+    static func quote(_ breakdown: CostBreakdown?, of event: UsageEvent) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        if let breakdown {
+            writeBreakdown(breakdown, into: &w)
+        } else {
+            w.field("cost_usd", nil as String?)
+            w.field("price_id", nil as String?)
+            w.field("model_resolved", nil as String?)
+            w.field("estimate", true)
+            w.field("reason", "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0")
+            w.key("lines"); w.beginArray(); w.endArray()
+        }
+        w.endObject()
+        return w.text
+    }
+
+    /// `GET /api/v1/prices/unpriced`: documented as a page, always the last (`next_cursor` null).
+    static func unpriced(_ models: [UnpricedModel]) -> String {
+        ListJSON.page(models, nextCursor: nil) { m, w in
+            w.beginObject()
+            w.field("provider", m.provider)
+            w.field("model", m.model)
+            w.field("requests", m.requests)
+            w.field("input_tokens", m.inputTokens)
+            w.field("output_tokens", m.outputTokens)
+            w.field("first_seen", m.firstSeen.rfc3339)
+            w.field("last_seen", m.lastSeen.rfc3339)
+            w.endObject()
+        }
     }
 }

@@ -1,16 +1,6 @@
 import TallyCore
 
-/// The classes of tokens a provider bills at different rates.
-public enum TokenClass: String, CaseIterable, Sendable {
-    case input
-    case cachedInput = "cached_input"
-    case cacheWrite5m = "cache_write_5m"
-    case cacheWrite1h = "cache_write_1h"
-    case output
-    case reasoning
-    case inputAudio = "input_audio"
-    case outputAudio = "output_audio"
-
+extension TokenClass {
     /// The class whose rate applies when a price set names no rate of its own for this one.
     var fallback: TokenClass? {
         switch self {

@@ -1,0 +1,38 @@
+import Hummingbird
+import TallyCore
+import TallyHTTP
+
+/// The usage filters shared by the event list, the export and the summary: one query parameter per dimension.
+extension QueryParameters {
+    static let filterNames: [String: UsageDimension] = Dictionary(
+        uniqueKeysWithValues: UsageDimension.allCases.map { ($0.rawValue, $0) })
+
+    /// The route's own parameters and the usage filters; anything else is refused.
+    static func usage(_ request: Request, allowed: Set<String>) throws -> QueryParameters {
+        try QueryParameters(request, allowed: allowed.union(filterNames.keys))
+    }
+
+    /// Filters by name; project names become ids. A token without admin scope only sees its own project.
+    func filters(store: some TallyStore, principal: Principal) async throws -> DimensionFilters {
+        var filters: DimensionFilters = [:]
+        for (name, dimension) in Self.filterNames {
+            guard let list = list(name) else { continue }
+            guard !list.isEmpty else { throw APIError.badParameter(name, "must not be empty") }
+            filters[dimension] = list
+        }
+        if let names = filters[.project] {
+            var ids: [String] = []
+            for name in names {
+                if let project = try await store.project(organizationID: principal.organizationID, name: name) {
+                    ids.append(project.id)
+                }
+            }
+            filters[.project] = ids
+        }
+        if let scope = principal.projectScope {
+            let allowed = filters[.project].map { $0.filter { scope.contains($0) } } ?? scope
+            filters[.project] = allowed
+        }
+        return filters
+    }
+}

@@ -42,24 +42,33 @@ public enum ProviderLedger {
 
     /// Groups by UTC day/week/month (provider buckets are UTC days) and the given dimensions. `cost` is the catalog's
     /// estimate of the reported usage; `providerCost` the billed amount from the cost reports.
-    public static func summary(usage: [UsageInput], costs: [CostInput], grain: TimeGrain?, dimensions: [UsageDimension],
-                               filters: DimensionFilters, projectName: ProjectName, canonicalModel: (String, String) -> String)
+    public static func summary(
+        usage: [UsageInput], costs: [CostInput], grain: TimeGrain?, dimensions: [UsageDimension],
+        filters: DimensionFilters, projectName: ProjectName, canonicalModel: (String, String) -> String
+    )
         throws(TallyError) -> SummaryResult
     {
         var acc = SummaryAccumulator(dimensions: dimensions)
         func period(_ start: Instant) -> String? {
             grain.map { PeriodLabel.label(TimeZoneRules.utc.localDate(of: start), grain: $0) }
         }
-        func values(provider: ProviderKind, model: String?, project: String, apiKey: String?) -> [UsageDimension: String?] {
-            [.provider: provider.rawValue, .model: model.map { canonicalModel(provider.rawValue, $0) }, .project: project,
-             .apiKey: apiKey, .source: "provider_sync"]
+        func values(provider: ProviderKind, model: String?, project: String, apiKey: String?) -> [UsageDimension:
+            String?]
+        {
+            [
+                .provider: provider.rawValue, .model: model.map { canonicalModel(provider.rawValue, $0) },
+                .project: project,
+                .apiKey: apiKey, .source: "provider_sync",
+            ]
         }
         func passes(_ v: [UsageDimension: String?]) -> Bool {
             filters.allSatisfy { d, wanted in (v[d] ?? nil).map(wanted.contains) ?? false }
         }
         for u in usage {
-            let v = values(provider: u.provider, model: u.row.row.model, project: projectName(u.connectionID, u.row.row.projectRef),
-                           apiKey: u.row.row.apiKeyRef)
+            let v = values(
+                provider: u.provider, model: u.row.row.model,
+                project: projectName(u.connectionID, u.row.row.projectRef),
+                apiKey: u.row.row.apiKeyRef)
             guard passes(v) else { continue }
             var m = UsageMetrics()
             let t = u.row.row.usage
@@ -72,8 +81,10 @@ public enum ProviderLedger {
         }
         if Set(dimensions).union(filters.keys).isSubset(of: costDimensions) {
             for c in costs {
-                let v = values(provider: c.provider, model: model(of: c.row), project: projectName(c.connectionID, c.row.projectRef),
-                               apiKey: nil)
+                let v = values(
+                    provider: c.provider, model: model(of: c.row),
+                    project: projectName(c.connectionID, c.row.projectRef),
+                    apiKey: nil)
                 guard passes(v) else { continue }
                 var m = UsageMetrics()
                 m.providerCost = c.row.amount
@@ -100,8 +111,10 @@ public enum ProviderLedger {
     /// Pairs observed and provider groups (same period and value) and measures how far the estimate is from the bill.
     /// A group is flagged when the difference exceeds `thresholdBasisPoints` of the billed amount, or when one side
     /// has usage the other lacks.
-    public static func reconcile(observed: SummaryResult, provider: SummaryResult, dimension: UsageDimension?,
-                                 thresholdBasisPoints: Int64) throws(TallyError) -> [Line] {
+    public static func reconcile(
+        observed: SummaryResult, provider: SummaryResult, dimension: UsageDimension?,
+        thresholdBasisPoints: Int64
+    ) throws(TallyError) -> [Line] {
         struct Key: Hashable { var period: String?; var value: String? }
         var pairs: [Key: (UsageMetrics, UsageMetrics)] = [:]
         for g in observed.groups {
@@ -112,24 +125,31 @@ public enum ProviderLedger {
             let k = Key(period: g.period, value: dimension.flatMap { g.values[$0] ?? nil })
             try pairs[k, default: (UsageMetrics(), UsageMetrics())].1.add(g.metrics)
         }
-        return pairs.sorted { ($0.key.period ?? "", $0.key.value ?? "") < ($1.key.period ?? "", $1.key.value ?? "") }.map { k, pair in
-            let (o, p) = pair
-            let billed = p.providerCost
-            let estimate = o.knownCost
-            // Checked: a bill and an estimate of opposite extremes differ by more than an Int64 holds (then no figure).
-            let difference = estimate.flatMap { billed.adding(USD(nanos: 0 &- $0.nanos)) }
-            var bp: Int64?
-            if let difference, billed.nanos != 0 {
-                // Half away from zero, on the magnitude, so +x% and −x% round alike; a billed nano-dollar against an
-                // estimate of billions is more basis points than an Int64 holds: no figure then, but flagged.
-                let magnitude = (Int128(difference.nanos.magnitude) * 10_000 + Int128(billed.nanos.magnitude) / 2) / Int128(billed.nanos.magnitude)
-                bp = Int64(exactly: magnitude).map { $0 * (difference.nanos < 0 ? -1 : 1) }
+        return pairs.sorted { ($0.key.period ?? "", $0.key.value ?? "") < ($1.key.period ?? "", $1.key.value ?? "") }
+            .map { k, pair in
+                let (o, p) = pair
+                let billed = p.providerCost
+                let estimate = o.knownCost
+                // Checked: a bill and an estimate of opposite extremes differ by more than an Int64 holds (then no figure).
+                let difference = estimate.flatMap { billed.adding(USD(nanos: 0 &- $0.nanos)) }
+                var bp: Int64?
+                if let difference, billed.nanos != 0 {
+                    // Half away from zero, on the magnitude, so +x% and −x% round alike; a billed nano-dollar against an
+                    // estimate of billions is more basis points than an Int64 holds: no figure then, but flagged.
+                    let magnitude =
+                        (Int128(difference.nanos.magnitude) * 10_000 + Int128(billed.nanos.magnitude) / 2)
+                        / Int128(billed.nanos.magnitude)
+                    bp = Int64(exactly: magnitude).map { $0 * (difference.nanos < 0 ? -1 : 1) }
+                }
+                let oneSided =
+                    (o.requests > 0 || o.inputTokens > 0)
+                    != (p.inputTokens > 0 || p.outputTokens > 0 || billed.nanos != 0)
+                let beyondFigures = estimate != nil && billed.nanos != 0 && bp == nil
+                let flagged =
+                    oneSided || beyondFigures || (bp.map { $0.magnitude > thresholdBasisPoints.magnitude } ?? false)
+                return Line(
+                    period: k.period, value: k.value, observed: o, provider: p, difference: difference,
+                    differenceBasisPoints: bp, flagged: flagged)
             }
-            let oneSided = (o.requests > 0 || o.inputTokens > 0) != (p.inputTokens > 0 || p.outputTokens > 0 || billed.nanos != 0)
-            let beyondFigures = estimate != nil && billed.nanos != 0 && bp == nil
-            let flagged = oneSided || beyondFigures || (bp.map { $0.magnitude > thresholdBasisPoints.magnitude } ?? false)
-            return Line(period: k.period, value: k.value, observed: o, provider: p, difference: difference,
-                        differenceBasisPoints: bp, flagged: flagged)
-        }
     }
 }

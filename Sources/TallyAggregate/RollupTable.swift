@@ -18,13 +18,16 @@ public struct RollupTable: Sendable, Hashable {
     public let dimensions: [UsageDimension]
     public let bucket: Bucket
 
-    static let mainDimensions: [UsageDimension] = [.project, .provider, .model, .feature, .apiKey, .environment, .source, .status]
+    static let mainDimensions: [UsageDimension] = [
+        .project, .provider, .model, .feature, .apiKey, .environment, .source, .status,
+    ]
     static let userDimensions: [UsageDimension] = [.project, .provider, .model, .user, .environment, .source, .status]
 
     public static let main = RollupTable(name: "usage_rollup_hourly", dimensions: mainDimensions, bucket: .hour)
     public static let byUser = RollupTable(name: "usage_rollup_user_hourly", dimensions: userDimensions, bucket: .hour)
     public static let mainDaily = RollupTable(name: "usage_rollup_daily", dimensions: mainDimensions, bucket: .day)
-    public static let byUserDaily = RollupTable(name: "usage_rollup_user_daily", dimensions: userDimensions, bucket: .day)
+    public static let byUserDaily = RollupTable(
+        name: "usage_rollup_user_daily", dimensions: userDimensions, bucket: .day)
     public static let all = [main, byUser, mainDaily, byUserDaily]
 
     /// The first hourly table that can answer a query on these dimensions.
@@ -65,8 +68,9 @@ public struct RollupKey: Hashable, Sendable, Comparable {
     }
 
     init(_ table: RollupTable, _ stored: StoredEvent) {
-        self.init(organizationID: stored.organizationID, bucket: floorDiv(stored.event.timestamp.hour, table.bucket.hours),
-                  values: table.dimensions.map { RollupTable.keyValue($0, of: stored) })
+        self.init(
+            organizationID: stored.organizationID, bucket: floorDiv(stored.event.timestamp.hour, table.bucket.hours),
+            values: table.dimensions.map { RollupTable.keyValue($0, of: stored) })
     }
 
     public static func < (a: RollupKey, b: RollupKey) -> Bool {

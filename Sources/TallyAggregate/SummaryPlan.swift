@@ -49,8 +49,12 @@ public struct SummaryPlan: Sendable, Equatable {
             let endDay = floorDiv(period.end.microseconds, Self.microsecondsPerDay)
             if firstDay < endDay {
                 Self.add(&dayRanges, firstDay, endDay, unit: Self.microsecondsPerDay, zone: query.timeZone)
-                addHours(period.start, Instant(microseconds: firstDay * Self.microsecondsPerDay), period.label, zone: query.timeZone)
-                addHours(Instant(microseconds: endDay * Self.microsecondsPerDay), period.end, period.label, zone: query.timeZone)
+                addHours(
+                    period.start, Instant(microseconds: firstDay * Self.microsecondsPerDay), period.label,
+                    zone: query.timeZone)
+                addHours(
+                    Instant(microseconds: endDay * Self.microsecondsPerDay), period.end, period.label,
+                    zone: query.timeZone)
             } else {
                 addHours(period.start, period.end, period.label, zone: query.timeZone)
             }
@@ -74,7 +78,9 @@ public struct SummaryPlan: Sendable, Equatable {
     }
 
     /// Adds buckets, split where the zone's offset changes and merged with the previous range when contiguous.
-    private static func add(_ ranges: inout [RollupRange], _ start: Int64, _ end: Int64, unit: Int64, zone: TimeZoneRules) {
+    private static func add(
+        _ ranges: inout [RollupRange], _ start: Int64, _ end: Int64, unit: Int64, zone: TimeZoneRules
+    ) {
         var bucket = start
         while bucket < end {
             let instant = Instant(microseconds: bucket * unit)
@@ -105,7 +111,9 @@ public struct SummaryPlan: Sendable, Equatable {
             let next = PeriodLabel.next(after: date, grain: grain)
             let start = max(query.from, query.timeZone.startOfDay(date))
             let end = min(query.to, query.timeZone.startOfDay(next))
-            if start < end { result.append(Period(start: start, end: end, label: PeriodLabel.label(date, grain: grain))) }
+            if start < end {
+                result.append(Period(start: start, end: end, label: PeriodLabel.label(date, grain: grain)))
+            }
             if end >= query.to { break }
             date = next
         }
@@ -127,8 +135,10 @@ public enum PeriodLabel {
         switch grain {
         case .day: CivilDate(daysSinceEpoch: start.daysSinceEpoch + 1)
         case .week: CivilDate(daysSinceEpoch: start.daysSinceEpoch + 7)
-        case .month: start.month == 12 ? CivilDate(year: start.year + 1, month: 1, day: 1)
-            : CivilDate(year: start.year, month: start.month + 1, day: 1)
+        case .month:
+            start.month == 12
+                ? CivilDate(year: start.year + 1, month: 1, day: 1)
+                : CivilDate(year: start.year, month: start.month + 1, day: 1)
         }
     }
 

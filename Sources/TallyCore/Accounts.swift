@@ -35,7 +35,8 @@ public struct Project: Sendable, Equatable {
 
     /// Project names are what users type in URLs, filters and CLI flags.
     public static func validate(name: String) -> String? {
-        let ok = (1...64).contains(name.utf8.count)
+        let ok =
+            (1...64).contains(name.utf8.count)
             && name.utf8.allSatisfy { $0 >= 0x21 && $0 < 0x7F && $0 != 0x2C }
         return ok ? nil : "must be 1-64 printable characters without spaces or commas"
     }
@@ -69,10 +70,12 @@ public struct APIToken: Sendable, Equatable {
     /// Who stands behind the token now: read with it on every request, so its scopes follow its creator's role.
     public var creator: TokenCreator = .unattended
 
-    public init(id: String, organizationID: String, projectID: String, projectName: String, name: String?,
-                scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil,
-                expiresAt: Instant? = nil, createdBy: String? = nil, projectArchived: Bool = false,
-                creator: TokenCreator = .unattended) {
+    public init(
+        id: String, organizationID: String, projectID: String, projectName: String, name: String?,
+        scopes: Set<Scope>, hint: String, createdAt: Instant, lastUsedAt: Instant? = nil, revokedAt: Instant? = nil,
+        expiresAt: Instant? = nil, createdBy: String? = nil, projectArchived: Bool = false,
+        creator: TokenCreator = .unattended
+    ) {
         self.projectArchived = projectArchived
         self.creator = creator
         self.expiresAt = expiresAt
@@ -126,7 +129,10 @@ public func parseScopes(_ text: String) -> Result<Set<Scope>, TallyError> {
     for part in text.split(separator: ",") {
         let name = part.trimmingCharacters(in: .whitespaces)
         guard let scope = Scope(rawValue: name) else {
-            return .failure(.invalid([FieldProblem(field: "scopes", reason: "unknown scope '\(name)'; use ingest, read, gateway, admin")]))
+            return .failure(
+                .invalid([
+                    FieldProblem(field: "scopes", reason: "unknown scope '\(name)'; use ingest, read, gateway, admin")
+                ]))
         }
         scopes.insert(scope)
     }
@@ -135,4 +141,3 @@ public func parseScopes(_ text: String) -> Result<Set<Scope>, TallyError> {
     }
     return .success(scopes)
 }
-

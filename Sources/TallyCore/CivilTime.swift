@@ -45,7 +45,8 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     public var isValid: Bool {
-        (1...9999).contains(year) && (1...12).contains(month) && (1...CivilDate.daysIn(month: month, year: year)).contains(day)
+        (1...9999).contains(year) && (1...12).contains(month)
+            && (1...CivilDate.daysIn(month: month, year: year)).contains(day)
     }
 
     /// ISO weekday, Monday = 1 … Sunday = 7.
@@ -57,7 +58,7 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
     public init?(parsing text: some StringProtocol) {
         let b = Array(text.utf8)
         guard b.count == 10, b[4] == 0x2D, b[7] == 0x2D,
-              let y = digits(b, 0, 4), let m = digits(b, 5, 2), let d = digits(b, 8, 2)
+            let y = digits(b, 0, 4), let m = digits(b, 5, 2), let d = digits(b, 8, 2)
         else { return nil }
         self.init(year: y, month: m, day: d)
         guard isValid else { return nil }
@@ -85,9 +86,9 @@ extension Instant {
     public init?(rfc3339 text: some StringProtocol) {
         let b = Array(text.utf8)
         guard b.count >= 20, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54 || b[10] == 0x74 || b[10] == 0x20,
-              b[13] == 0x3A, b[16] == 0x3A,
-              let y = digits(b, 0, 4), let mo = digits(b, 5, 2), let d = digits(b, 8, 2),
-              let h = digits(b, 11, 2), let mi = digits(b, 14, 2), let s = digits(b, 17, 2)
+            b[13] == 0x3A, b[16] == 0x3A,
+            let y = digits(b, 0, 4), let mo = digits(b, 5, 2), let d = digits(b, 8, 2),
+            let h = digits(b, 11, 2), let mi = digits(b, 14, 2), let s = digits(b, 17, 2)
         else { return nil }
         let date = CivilDate(year: y, month: mo, day: d)
         guard date.isValid, h < 24, mi < 60, s < 61 else { return nil }
@@ -110,7 +111,7 @@ extension Instant {
             i += 1
         } else if b[i] == 0x2B || b[i] == 0x2D {
             guard b.count == i + 6, b[i + 3] == 0x3A, let oh = digits(b, i + 1, 2), let om = digits(b, i + 4, 2),
-                  oh < 24, om < 60
+                oh < 24, om < 60
             else { return nil }
             offset = Int64(oh * 3600 + om * 60) * (b[i] == 0x2D ? -1 : 1)
             i += 6

@@ -87,13 +87,18 @@ public struct UsageMetrics: Sendable, Equatable {
 
     /// The error for a total of `columns[column]` that cannot be held, named as the API names the metric.
     public static func overflow(column: Int) -> TallyError {
-        .totalTooLarge([FieldProblem(field: fieldNames[column], reason:
-            "adds up to more than Tally can count exactly (at most 9223372036854775807 tokens or requests, "
-            + "9223372036.854775807 USD in one total)")])
+        .totalTooLarge([
+            FieldProblem(
+                field: fieldNames[column],
+                reason:
+                    "adds up to more than Tally can count exactly (at most 9223372036854775807 tokens or requests, "
+                    + "9223372036.854775807 USD in one total)")
+        ])
     }
 
     /// The metrics' names in API answers, in `columns` order.
-    public static let fieldNames = ["requests"] + TokenClass.counts.map(\.field)
+    public static let fieldNames =
+        ["requests"] + TokenClass.counts.map(\.field)
         + ["errors", "cost_usd", "unpriced_requests", "provider_cost_usd"]
 
     /// The position of `errors` in `columns`: the first metric after the token counts.
@@ -103,7 +108,8 @@ public struct UsageMetrics: Sendable, Equatable {
     public var knownCost: USD? { unpricedRequests == requests && requests > 0 ? nil : cost }
 
     /// The metrics in storage column order; stores and SQL use this one list.
-    public static let columns = ["requests"] + TokenClass.counts.map(\.column)
+    public static let columns =
+        ["requests"] + TokenClass.counts.map(\.column)
         + ["errors", "cost_nanos", "unpriced_requests", "provider_cost_nanos"]
 
     public var columnValues: [Int64] {

@@ -22,8 +22,8 @@ public struct User: Sendable, Equatable {
     public static func validate(email: String) -> String? {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" }),
-              !email.unicodeScalars.contains(where: DisplayName.isRefused)
+            !email.contains(where: { $0.isWhitespace || $0 == "\r" || $0 == "\n" }),
+            !email.unicodeScalars.contains(where: DisplayName.isRefused)
         else { return "must be an email address such as ada@example.com" }
         return nil
     }
@@ -31,7 +31,9 @@ public struct User: Sendable, Equatable {
     public static let minimumPasswordLength = 12
     /// bcrypt reads at most 72 bytes and stops at a NUL, so longer passwords or ones with NUL would be checked only in part.
     public static func validate(password: String) -> String? {
-        guard password.count >= minimumPasswordLength else { return "must be at least \(minimumPasswordLength) characters" }
+        guard password.count >= minimumPasswordLength else {
+            return "must be at least \(minimumPasswordLength) characters"
+        }
         guard !password.utf8.contains(0) else { return "must not contain a NUL character" }
         guard password.utf8.count <= 72 else { return "must be at most 72 bytes in UTF-8 (bcrypt reads no further)" }
         return nil
@@ -48,14 +50,15 @@ public enum Role: String, Sendable, CaseIterable, Comparable {
 /// Everything a session user may be allowed to do. The table in docs/security.md is this function.
 public enum Permission: String, Sendable, CaseIterable {
     case readUsage, ingest, manageOwnTokens, manageAllTokens, manageProjects, manageMembers,
-         manageProviderKeys, managePrices, readAudit, editOrganization, deleteOrganization, transferOwnership
+        manageProviderKeys, managePrices, readAudit, editOrganization, deleteOrganization, transferOwnership
 
     public var minimumRole: Role {
         switch self {
         case .readUsage: .viewer
         case .ingest, .manageOwnTokens: .member
         case .manageAllTokens, .manageProjects, .manageMembers, .manageProviderKeys, .managePrices, .readAudit,
-             .editOrganization: .admin
+            .editOrganization:
+            .admin
         case .deleteOrganization, .transferOwnership: .owner
         }
     }
@@ -96,7 +99,9 @@ public struct Session: Sendable, Equatable {
     public var csrfToken: String
     public var createdAt: Instant
     public var lastSeenAt: Instant
-    public init(id: String, userID: String, organizationID: String, csrfToken: String, createdAt: Instant, lastSeenAt: Instant) {
+    public init(
+        id: String, userID: String, organizationID: String, csrfToken: String, createdAt: Instant, lastSeenAt: Instant
+    ) {
         self.id = id
         self.userID = userID
         self.organizationID = organizationID
@@ -130,8 +135,10 @@ public struct Invite: Sendable, Equatable {
     public var expiresAt: Instant
     public var acceptedAt: Instant?
     public var revokedAt: Instant?
-    public init(id: String, organizationID: String, email: String, role: Role, createdBy: String, createdAt: Instant,
-                expiresAt: Instant, acceptedAt: Instant? = nil, revokedAt: Instant? = nil) {
+    public init(
+        id: String, organizationID: String, email: String, role: Role, createdBy: String, createdAt: Instant,
+        expiresAt: Instant, acceptedAt: Instant? = nil, revokedAt: Instant? = nil
+    ) {
         self.id = id
         self.organizationID = organizationID
         self.email = email
@@ -167,7 +174,9 @@ public struct LoginThrottle: Sendable {
             // Blocked until enough of them age out of the window.
             return recent[recent.count - limit].microseconds + window - now.microseconds
         }
-        let waits = [wait(accountFailures, limit: perAccount), wait(addressFailures, limit: perAddress)].compactMap { $0 }
+        let waits = [wait(accountFailures, limit: perAccount), wait(addressFailures, limit: perAddress)].compactMap {
+            $0
+        }
         guard let longest = waits.max() else { return nil }
         return Int(max(1, (longest + 999_999) / 1_000_000))
     }
@@ -245,9 +254,11 @@ public struct Principal: Sendable {
 public enum DisplayName {
     public static func problem(_ raw: String, field: String) -> FieldProblem? {
         if raw.unicodeScalars.contains(where: isRefused) {
-            return FieldProblem(field: field, reason: "must not contain control characters, line separators or bidirectional overrides")
+            return FieldProblem(
+                field: field, reason: "must not contain control characters, line separators or bidirectional overrides")
         }
-        return (1...80).contains(raw.trimmingCharacters(in: .whitespaces).count) ? nil : FieldProblem(field: field, reason: "must be 1-80 characters")
+        return (1...80).contains(raw.trimmingCharacters(in: .whitespaces).count)
+            ? nil : FieldProblem(field: field, reason: "must be 1-80 characters")
     }
 
     /// C0 and C1 controls (tab and newline included: names are one line), U+2028/2029, U+202A-202E and U+2066-2069.
@@ -267,7 +278,9 @@ public enum DisplayName {
 extension TimeZoneRules {
     public static func validated(_ identifier: String, field: String = "time_zone") throws(TallyError) -> String {
         guard TimeZoneRules(identifier: identifier) != nil else {
-            throw .invalid([FieldProblem(field: field, reason: "must be an IANA time zone such as UTC or Europe/Berlin")])
+            throw .invalid([
+                FieldProblem(field: field, reason: "must be an IANA time zone such as UTC or Europe/Berlin")
+            ])
         }
         return identifier
     }

@@ -46,9 +46,13 @@ public protocol SessionStore: Sendable {
     /// the address and records this one unless either count has reached its limit. Returns nil when the slot was
     /// taken (verify the password now; a success clears the account's attempts), else the recent attempts that are
     /// in the way. Concurrent attempts, on any replica, never take more slots than the limits.
-    func takeLoginAttempt(account: String, address: String, at: Instant, since: Instant, accountLimit: Int,
-                          addressLimit: Int) async throws -> (account: [Instant], address: [Instant])?
-    func loginFailures(account: String, address: String, since: Instant) async throws -> (account: [Instant], address: [Instant])
+    func takeLoginAttempt(
+        account: String, address: String, at: Instant, since: Instant, accountLimit: Int,
+        addressLimit: Int
+    ) async throws -> (account: [Instant], address: [Instant])?
+    func loginFailures(account: String, address: String, since: Instant) async throws -> (
+        account: [Instant], address: [Instant]
+    )
     func clearLoginFailures(account: String) async throws
     func deleteLoginFailures(before: Instant) async throws
 }
@@ -108,10 +112,12 @@ public struct ProviderConnection: Sendable, Equatable {
     public var updatedAt: Instant
     public var gatewayEndpoints: GatewayEndpoints
 
-    public init(id: String, organizationID: String, provider: ProviderKind, name: String, baseURL: String?,
-                apiKey: SealedSecret?, apiKeyMask: String?, adminKey: SealedSecret?, adminKeyMask: String?,
-                validatedAt: Instant?, validationError: String?, createdAt: Instant, updatedAt: Instant,
-                gatewayEndpoints: GatewayEndpoints = .inference) {
+    public init(
+        id: String, organizationID: String, provider: ProviderKind, name: String, baseURL: String?,
+        apiKey: SealedSecret?, apiKeyMask: String?, adminKey: SealedSecret?, adminKeyMask: String?,
+        validatedAt: Instant?, validationError: String?, createdAt: Instant, updatedAt: Instant,
+        gatewayEndpoints: GatewayEndpoints = .inference
+    ) {
         self.id = id
         self.organizationID = organizationID
         self.provider = provider
@@ -149,7 +155,9 @@ public struct SealedSecretRecord: Sendable, Equatable {
     public var connectionID: String
     public var field: ProviderConnection.SecretField
     public var secret: SealedSecret
-    public init(organizationID: String, connectionID: String, field: ProviderConnection.SecretField, secret: SealedSecret) {
+    public init(
+        organizationID: String, connectionID: String, field: ProviderConnection.SecretField, secret: SealedSecret
+    ) {
         self.organizationID = organizationID
         self.connectionID = connectionID
         self.field = field
@@ -176,9 +184,12 @@ public protocol AuditStore: Sendable {
 }
 
 extension AuditRecord {
-    public static func make(organizationID: String, actor: String, action: String, detail: [(String, JSONValue)] = [],
-                            at: Instant = .now) -> AuditRecord {
-        AuditRecord(id: Identifier.timeOrdered("aud", at: at), organizationID: organizationID, at: at, actor: actor,
-                    action: action, detail: JSONWriter.encode(.object(detail)))
+    public static func make(
+        organizationID: String, actor: String, action: String, detail: [(String, JSONValue)] = [],
+        at: Instant = .now
+    ) -> AuditRecord {
+        AuditRecord(
+            id: Identifier.timeOrdered("aud", at: at), organizationID: organizationID, at: at, actor: actor,
+            action: action, detail: JSONWriter.encode(.object(detail)))
     }
 }

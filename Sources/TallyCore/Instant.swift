@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A point in time as integer microseconds since the Unix epoch (UTC).
@@ -59,7 +59,11 @@ extension Instant {
     public static func parseClockOffset(_ text: String?) -> Result<Int64, ClockOffsetProblem> {
         guard let text, !text.isEmpty else { return .success(0) }
         guard let seconds = Int64(text), (-3_155_760_000...3_155_760_000).contains(seconds) else {
-            return .failure(ClockOffsetProblem(reason: "must be a whole number of seconds within ±100 years, such as -3600 or 2592000 (got \"\(text.prefix(40))\"); it shifts the clock for tests only"))
+            return .failure(
+                ClockOffsetProblem(
+                    reason:
+                        "must be a whole number of seconds within ±100 years, such as -3600 or 2592000 (got \"\(text.prefix(40))\"); it shifts the clock for tests only"
+                ))
         }
         return .success(seconds)
     }

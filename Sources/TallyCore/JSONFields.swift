@@ -7,7 +7,9 @@ public struct JSONFields: Sendable {
             throw TallyError.invalid([FieldProblem(field: "body", reason: "must be a JSON object")])
         }
         let unknown = list.map(\.0).filter { !allowed.contains($0) }
-        guard unknown.isEmpty else { throw TallyError.invalid(unknown.map { FieldProblem(field: $0, reason: "unknown field") }) }
+        guard unknown.isEmpty else {
+            throw TallyError.invalid(unknown.map { FieldProblem(field: $0, reason: "unknown field") })
+        }
         members = Dictionary(list, uniquingKeysWith: { a, _ in a })
     }
 
@@ -46,7 +48,9 @@ public struct JSONFields: Sendable {
         }
         if let d = CivilDate(parsing: raw) { return Instant(seconds: d.daysSinceEpoch * 86_400) }
         guard let i = Instant(rfc3339: raw) else {
-            throw TallyError.invalid([FieldProblem(field: name, reason: "must be an RFC 3339 date-time or a date YYYY-MM-DD")])
+            throw TallyError.invalid([
+                FieldProblem(field: name, reason: "must be an RFC 3339 date-time or a date YYYY-MM-DD")
+            ])
         }
         return i
     }

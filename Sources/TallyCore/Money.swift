@@ -27,7 +27,7 @@ public struct USD: Hashable, Comparable, Sendable {
         guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isASCIIDigit) else { return nil }
         let fraction = parts.count == 2 ? parts[1] : ""
         guard parts.count == 1 || !fraction.isEmpty, fraction.count <= 9, fraction.allSatisfy(\.isASCIIDigit),
-              whole.count <= 10, let w = Int64(whole)
+            whole.count <= 10, let w = Int64(whole)
         else { return nil }
         let f = Int64(fraction + String(repeating: "0", count: 9 - fraction.count)) ?? 0
         // Ten whole digits reach 9999999999 USD, past Int64 nano-dollars: such text is refused, never wrapped.
@@ -70,7 +70,9 @@ extension USD {
         let whole = parts[0]
         let fraction = parts.count == 2 ? parts[1] : ""
         let digitText = String(whole) + String(fraction)
-        guard !digitText.isEmpty, digitText.count <= 30, digitText.allSatisfy(\.isASCIIDigit), var value = Int128(digitText) else {
+        guard !digitText.isEmpty, digitText.count <= 30, digitText.allSatisfy(\.isASCIIDigit),
+            var value = Int128(digitText)
+        else {
             return nil
         }
         // value × 10^power is the amount in nano-dollars.

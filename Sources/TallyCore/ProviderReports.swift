@@ -38,9 +38,12 @@ public struct ProviderUsageRow: Sendable, Equatable {
     public var units: Int64
     public var unit: String?
 
-    public init(bucketStart: Instant, bucketEnd: Instant, model: String? = nil, projectRef: String? = nil, apiKeyRef: String? = nil,
-                batch: Bool? = nil, serviceTier: String? = nil, contextWindow: String? = nil, usage: TokenUsage = TokenUsage(),
-                units: Int64 = 0, unit: String? = nil) {
+    public init(
+        bucketStart: Instant, bucketEnd: Instant, model: String? = nil, projectRef: String? = nil,
+        apiKeyRef: String? = nil,
+        batch: Bool? = nil, serviceTier: String? = nil, contextWindow: String? = nil, usage: TokenUsage = TokenUsage(),
+        units: Int64 = 0, unit: String? = nil
+    ) {
         self.bucketStart = bucketStart
         self.bucketEnd = bucketEnd
         self.model = model
@@ -78,9 +81,13 @@ public struct ProviderCostRow: Sendable, Equatable {
     public var quantity: String?
     public var quantityUnit: String?
 
-    public init(bucketStart: Instant, bucketEnd: Instant, projectRef: String? = nil, apiKeyRef: String? = nil, lineItem: String? = nil,
-                model: String? = nil, costType: String? = nil, tokenType: String? = nil, serviceTier: String? = nil, amount: USD,
-                quantity: String? = nil, quantityUnit: String? = nil) {
+    public init(
+        bucketStart: Instant, bucketEnd: Instant, projectRef: String? = nil, apiKeyRef: String? = nil,
+        lineItem: String? = nil,
+        model: String? = nil, costType: String? = nil, tokenType: String? = nil, serviceTier: String? = nil,
+        amount: USD,
+        quantity: String? = nil, quantityUnit: String? = nil
+    ) {
         self.bucketStart = bucketStart
         self.bucketEnd = bucketEnd
         self.projectRef = projectRef
@@ -96,7 +103,8 @@ public struct ProviderCostRow: Sendable, Equatable {
     }
 
     public var groupKey: String {
-        [projectRef, apiKeyRef, lineItem, model, costType, tokenType, serviceTier].map { $0 ?? "" }.joined(separator: "\u{1F}")
+        [projectRef, apiKeyRef, lineItem, model, costType, tokenType, serviceTier].map { $0 ?? "" }.joined(
+            separator: "\u{1F}")
     }
 }
 
@@ -136,9 +144,12 @@ public struct SyncRun: Sendable, Equatable {
     /// The provider's message (never a key) when the run failed.
     public var error: String?
 
-    public init(id: String, organizationID: String, connectionID: String, trigger: SyncTrigger, from: Instant, to: Instant,
-                status: SyncRunStatus = .running, pages: Int64 = 0, rows: Int64 = 0, startedAt: Instant, finishedAt: Instant? = nil,
-                error: String? = nil) {
+    public init(
+        id: String, organizationID: String, connectionID: String, trigger: SyncTrigger, from: Instant, to: Instant,
+        status: SyncRunStatus = .running, pages: Int64 = 0, rows: Int64 = 0, startedAt: Instant,
+        finishedAt: Instant? = nil,
+        error: String? = nil
+    ) {
         self.id = id
         self.organizationID = organizationID
         self.connectionID = connectionID
@@ -157,10 +168,12 @@ public struct SyncRun: Sendable, Equatable {
 public protocol ProviderSyncStore: Sendable {
     /// Replaces, in one transaction, every stored row of these buckets of one report of one connection:
     /// re-syncing a range replaces what it held, never adds to it.
-    func replaceProviderUsage(organizationID: String, connectionID: String, report: ProviderReport,
-                              buckets: [ProviderBucket<PricedProviderUsageRow>]) async throws
-    func replaceProviderCosts(organizationID: String, connectionID: String, report: ProviderReport,
-                              buckets: [ProviderBucket<ProviderCostRow>]) async throws
+    func replaceProviderUsage(
+        organizationID: String, connectionID: String, report: ProviderReport,
+        buckets: [ProviderBucket<PricedProviderUsageRow>]) async throws
+    func replaceProviderCosts(
+        organizationID: String, connectionID: String, report: ProviderReport,
+        buckets: [ProviderBucket<ProviderCostRow>]) async throws
     /// Stored usage rows of a connection (all connections when nil) with bucket starts in `[from, to)`, oldest first.
     func providerUsage(organizationID: String, connectionID: String?, from: Instant, to: Instant) async throws
         -> [(report: ProviderReport, row: PricedProviderUsageRow)]

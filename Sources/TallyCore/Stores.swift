@@ -79,8 +79,10 @@ public struct EventQuery: Sendable {
     public var to: Instant?
     public var limit: Int
     public var after: EventCursor?
-    public init(organizationID: String, filters: DimensionFilters = [:], from: Instant? = nil, to: Instant? = nil,
-                limit: Int = 100, after: EventCursor? = nil) {
+    public init(
+        organizationID: String, filters: DimensionFilters = [:], from: Instant? = nil, to: Instant? = nil,
+        limit: Int = 100, after: EventCursor? = nil
+    ) {
         self.organizationID = organizationID
         self.filters = filters
         self.from = from
@@ -123,8 +125,10 @@ public struct SummaryQuery: Sendable {
     public var grain: TimeGrain?
     public var dimensions: [UsageDimension]
     public var filters: DimensionFilters
-    public init(organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
-                dimensions: [UsageDimension], filters: DimensionFilters) {
+    public init(
+        organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
+        dimensions: [UsageDimension], filters: DimensionFilters
+    ) {
         self.organizationID = organizationID
         self.from = from
         self.to = to
@@ -172,8 +176,10 @@ public protocol SchemaStore: Sendable {
 }
 
 /// Everything the server needs from storage.
-public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore, SchemaStore,
-    AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore {}
+public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore,
+    SchemaStore,
+    AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore
+{}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.
 public struct OrganizationPriceRecord: Sendable, Equatable {
@@ -186,8 +192,10 @@ public struct OrganizationPriceRecord: Sendable, Equatable {
     /// The entry as the catalog format writes it (JSON object), so the store needs no price model.
     public var definition: String
     public var createdAt: Instant
-    public init(id: String, organizationID: String, provider: String?, model: String, from: CivilDate, to: CivilDate?,
-                definition: String, createdAt: Instant) {
+    public init(
+        id: String, organizationID: String, provider: String?, model: String, from: CivilDate, to: CivilDate?,
+        definition: String, createdAt: Instant
+    ) {
         self.id = id
         self.organizationID = organizationID
         self.provider = provider
@@ -208,8 +216,10 @@ public struct UnpricedModel: Sendable, Equatable {
     public var outputTokens: Int64
     public var firstSeen: Instant
     public var lastSeen: Instant
-    public init(provider: String, model: String, requests: Int64, inputTokens: Int64, outputTokens: Int64,
-                firstSeen: Instant, lastSeen: Instant) {
+    public init(
+        provider: String, model: String, requests: Int64, inputTokens: Int64, outputTokens: Int64,
+        firstSeen: Instant, lastSeen: Instant
+    ) {
         self.provider = provider
         self.model = model
         self.requests = requests
@@ -256,7 +266,8 @@ public protocol PriceStore: Sendable {
     func addPriceRecord(_ record: OrganizationPriceRecord, audit: AuditRecord) async throws
     /// Ends an entry on this date (exclusive). An entry not yet in force by then is removed. Throws notFound.
     func endPriceRecord(organizationID: String, id: String, on date: CivilDate, audit: AuditRecord) async throws
-    func unpricedModels(organizationID: String, from: Instant?, to: Instant?, projectIDs: [String]?) async throws -> [UnpricedModel]
+    func unpricedModels(organizationID: String, from: Instant?, to: Instant?, projectIDs: [String]?) async throws
+        -> [UnpricedModel]
     /// Rewrites these events' costs and the rollups in one transaction with the audit record.
     /// Throws `conflict` (changing nothing) if any event's cost changed since it was read.
     func applyRepricing(_ changes: [RepricedEvent], audit: AuditRecord) async throws

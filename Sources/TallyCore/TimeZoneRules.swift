@@ -20,7 +20,9 @@ public struct TimeZoneRules: Sendable, Equatable {
 
     /// The next instant after `instant` at which the offset changes, if any.
     public func nextTransition(after instant: Instant) -> Instant? {
-        guard let date = zone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: TimeInterval(instant.seconds)))
+        guard
+            let date = zone.nextDaylightSavingTimeTransition(
+                after: Date(timeIntervalSince1970: TimeInterval(instant.seconds)))
         else { return nil }
         return Instant(seconds: Int64(date.timeIntervalSince1970.rounded()))
     }

@@ -1,6 +1,6 @@
 /// Header and form values with the spaces around them dropped.
-public extension Substring {
-    var trimmingSpaces: String {
+extension Substring {
+    public var trimmingSpaces: String {
         var s = self
         while s.first == " " { s = s.dropFirst() }
         while s.last == " " { s = s.dropLast() }
@@ -9,8 +9,8 @@ public extension Substring {
 }
 
 /// Form values with the white space around them dropped.
-public extension String {
-    func trimmingSpaces() -> String {
+extension String {
+    public func trimmingSpaces() -> String {
         var s = Substring(self)
         while s.first?.isWhitespace == true { s = s.dropFirst() }
         while s.last?.isWhitespace == true { s = s.dropLast() }

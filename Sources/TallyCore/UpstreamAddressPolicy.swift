@@ -57,7 +57,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     private static func number(_ part: Substring) -> UInt64? {
         let lower = part.lowercased()
-        let (digits, radix): (Substring, Int) = lower.hasPrefix("0x") ? (Substring(lower.dropFirst(2)), 16)
+        let (digits, radix): (Substring, Int) =
+            lower.hasPrefix("0x")
+            ? (Substring(lower.dropFirst(2)), 16)
             : lower.count > 1 && lower.hasPrefix("0") ? (Substring(lower.dropFirst()), 8) : (Substring(lower), 10)
         if radix == 16, digits.isEmpty { return 0 }  // inet_aton reads a bare "0x" as zero
         guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isHexDigit }) else { return nil }
@@ -71,7 +73,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         for p in parts {
             // A leading zero means octal to inet_aton ("0177" is 127): such forms are left to `looseIPv4`.
             guard (1...3).contains(p.count), p == "0" || !p.hasPrefix("0"), p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let n = UInt32(p), n <= 255 else { return nil }
+                let n = UInt32(p), n <= 255
+            else { return nil }
             value = value << 8 | n
         }
         return value
@@ -87,7 +90,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
                     guard let v4 = parseDottedQuad(p) else { return nil }
                     out += [UInt16(v4 >> 16), UInt16(v4 & 0xFFFF)]
                 } else {
-                    guard (1...4).contains(p.count), p.allSatisfy({ $0.isHexDigit }), let g = UInt16(p, radix: 16) else { return nil }
+                    guard (1...4).contains(p.count), p.allSatisfy({ $0.isHexDigit }), let g = UInt16(p, radix: 16)
+                    else { return nil }
                     out.append(g)
                 }
             }
@@ -97,7 +101,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         if let gap = s.firstRange(of: "::") {
             let after = s[gap.upperBound...]
             guard !after.contains("::"), let head = groups(s[..<gap.lowerBound], allowV4: false),
-                  let tail = groups(after, allowV4: true), head.count + tail.count <= 7 else { return nil }
+                let tail = groups(after, allowV4: true), head.count + tail.count <= 7
+            else { return nil }
             all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
         } else {
             guard let g = groups(s, allowV4: true), g.count == 8 else { return nil }
@@ -113,7 +118,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         if let v4 {
             return "\(v4 >> 24).\(v4 >> 16 & 0xFF).\(v4 >> 8 & 0xFF).\(v4 & 0xFF)"
         }
-        let groups = [high >> 48, high >> 32, high >> 16, high, low >> 48, low >> 32, low >> 16, low].map { String($0 & 0xFFFF, radix: 16) }
+        let groups = [high >> 48, high >> 32, high >> 16, high, low >> 48, low >> 32, low >> 16, low].map {
+            String($0 & 0xFFFF, radix: 16)
+        }
         return groups.joined(separator: ":")
     }
 
@@ -139,7 +146,9 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         let width = isV4 ? 32 : 128
         var bits = width
         if parts.count == 2 {
-            guard !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(parts[1]), n <= width else { return nil }
+            guard !parts[1].isEmpty, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(parts[1]),
+                n <= width
+            else { return nil }
             bits = n
         }
         prefix = isV4 ? 96 + bits : bits
@@ -231,9 +240,12 @@ public struct UpstreamAddressPolicy: Hashable, Sendable {
     /// The refused range `address` is in, ignoring the allowance.
     public static func refusedRange(_ address: IPAddress) -> Range? {
         if let range = refusedRanges.first(where: { $0.network.contains(address) }) { return range }
-        let embedded: UInt32? = nat64.contains(address) || nat64Local.contains(address) ? UInt32(truncatingIfNeeded: address.low)
+        let embedded: UInt32? =
+            nat64.contains(address) || nat64Local.contains(address)
+            ? UInt32(truncatingIfNeeded: address.low)
             : sixToFour.contains(address) ? UInt32(truncatingIfNeeded: address.high >> 16) : nil
-        guard let v4 = embedded, let range = refusedRanges.first(where: { $0.network.contains(IPAddress(v4: v4)) }) else { return nil }
+        guard let v4 = embedded, let range = refusedRanges.first(where: { $0.network.contains(IPAddress(v4: v4)) })
+        else { return nil }
         return Range(network: range.network, kind: range.kind + " embedded in IPv6")
     }
 
@@ -277,10 +289,13 @@ public struct UpstreamAddressPolicy: Hashable, Sendable {
         var name = text.lowercased()
         while name.hasSuffix(".") { name.removeLast() }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard !name.isEmpty, name.utf8.count <= 253, let last = labels.last, !last.allSatisfy({ $0.isNumber }) else { return nil }
+        guard !name.isEmpty, name.utf8.count <= 253, let last = labels.last, !last.allSatisfy({ $0.isNumber }) else {
+            return nil
+        }
         for label in labels {
             guard (1...63).contains(label.utf8.count), !label.hasPrefix("-"), !label.hasSuffix("-"),
-                  label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+                label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            else { return nil }
         }
         return name
     }

@@ -58,7 +58,8 @@ public struct TokenUsage: Sendable, Equatable {
     /// The first count outside 0…`UsageLimits.maxCount`, as a problem naming its field; nil when every count fits.
     public var boundsProblem: FieldProblem? {
         fields.first { !(0...UsageLimits.maxCount).contains($0.value) }.map {
-            FieldProblem(field: $0.name, reason: "must be an integer from 0 to \(UsageLimits.maxCount) (got \($0.value))")
+            FieldProblem(
+                field: $0.name, reason: "must be an integer from 0 to \(UsageLimits.maxCount) (got \($0.value))")
         }
     }
 }
@@ -81,8 +82,10 @@ public struct Attribution: Sendable, Equatable {
     public var apiKey: String?
     public var environment: String?
     public var tags: [String: String] = [:]
-    public init(project: String? = nil, feature: String? = nil, user: String? = nil, apiKey: String? = nil,
-                environment: String? = nil, tags: [String: String] = [:]) {
+    public init(
+        project: String? = nil, feature: String? = nil, user: String? = nil, apiKey: String? = nil,
+        environment: String? = nil, tags: [String: String] = [:]
+    ) {
         self.project = project
         self.feature = feature
         self.user = user
@@ -129,8 +132,10 @@ public struct StoredEvent: Sendable, Equatable {
     public var cost: USD?
     public var priceID: String?
 
-    public init(event: UsageEvent, organizationID: String, projectID: String, projectName: String,
-                receivedAt: Instant, cost: USD?, priceID: String?) {
+    public init(
+        event: UsageEvent, organizationID: String, projectID: String, projectName: String,
+        receivedAt: Instant, cost: USD?, priceID: String?
+    ) {
         self.event = event
         self.organizationID = organizationID
         self.projectID = projectID

@@ -19,7 +19,8 @@ public final class GatewayBuffers: Sendable {
         var current = held.load(ordering: .relaxed)
         while true {
             guard current + bytes <= limit else { return false }
-            let (exchanged, original) = held.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            let (exchanged, original) = held.compareExchange(
+                expected: current, desired: current + bytes, ordering: .relaxed)
             if exchanged { return true }
             current = original
         }

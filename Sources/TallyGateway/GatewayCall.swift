@@ -35,8 +35,10 @@ package struct GatewayCall: Sendable {
     package let started: ContinuousClock.Instant
     package let startedAt: Instant
 
-    package init(provider: ProviderKind, route: GatewayRoute, token: APIToken, passThrough: Bool,
-                 started: ContinuousClock.Instant = .now, startedAt: Instant = .now) {
+    package init(
+        provider: ProviderKind, route: GatewayRoute, token: APIToken, passThrough: Bool,
+        started: ContinuousClock.Instant = .now, startedAt: Instant = .now
+    ) {
         self.provider = provider
         self.route = route
         self.rest = route.canonical

@@ -6,8 +6,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TallyCore
-import TallyIngest
 import TallyHTTP
+import TallyIngest
 import TallyProviders
 import TallyServices
 
@@ -20,7 +20,8 @@ public protocol GatewayPolicy: Sendable {
 
 public struct AllowAll: GatewayPolicy {
     public init() {}
-    public func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)? { nil }
+    public func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)?
+    { nil }
 }
 
 /// `/gateway/openai/v1/…`, `/gateway/anthropic/…`, `/gateway/google/…`: the providers' own APIs, reached with a Tally
@@ -36,7 +37,10 @@ package struct GatewayController<Store: TallyStore> {
     package let buffers: GatewayBuffers
     package let logger: Logger
 
-    package init(credentials: GatewayCredentials<Store>, pricer: any Pricer, recorder: GatewayRecorder<Store>, http: GatewayHTTP, policy: any GatewayPolicy, buffers: GatewayBuffers, logger: Logger) {
+    package init(
+        credentials: GatewayCredentials<Store>, pricer: any Pricer, recorder: GatewayRecorder<Store>, http: GatewayHTTP,
+        policy: any GatewayPolicy, buffers: GatewayBuffers, logger: Logger
+    ) {
         self.credentials = credentials
         self.pricer = pricer
         self.recorder = recorder
@@ -61,7 +65,9 @@ package struct GatewayController<Store: TallyStore> {
     /// One call, step by step: authenticate → choose upstream → prepare → send → relay and capture → record. Each step
     /// hands the next a small value, or ends the call with Tally's own answer (`GatewayRefusal`, in the provider's
     /// error format). Any other error (the store, the client's body) goes to the server's error mapping as before.
-    package func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws -> Response {
+    package func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws
+        -> Response
+    {
         do {
             let call = try await authenticate(provider, request)
             let upstream = try await chooseUpstream(call, request)
@@ -69,7 +75,9 @@ package struct GatewayController<Store: TallyStore> {
             let lease = BufferLease(buffers)
             defer { lease.releaseAll() }
             let prepared = try await prepare(call, upstream, request, lease: lease)
-            if let refusal = await policy.decide(provider: provider, model: prepared.metering.requestedModel, token: call.token) {
+            if let refusal = await policy.decide(
+                provider: provider, model: prepared.metering.requestedModel, token: call.token)
+            {
                 throw GatewayRefusal(refusal.status, refusal.message)
             }
             let response = try await send(call, upstream, prepared, request)
@@ -77,7 +85,8 @@ package struct GatewayController<Store: TallyStore> {
             lease.releaseAll()
             return relay(call, prepared.metering, upload: prepared.upload, request, response)
         } catch let refusal as GatewayRefusal {
-            return GatewayErrors.response(provider, status: refusal.status, message: refusal.message, code: refusal.code)
+            return GatewayErrors.response(
+                provider, status: refusal.status, message: refusal.message, code: refusal.code)
         }
     }
 
@@ -106,10 +115,12 @@ package struct GatewayController<Store: TallyStore> {
             throw GatewayRefusal(403, "Tally gateway: this Tally token lacks the 'gateway' scope")
         }
         guard !token.projectArchived else {
-            throw GatewayRefusal(403, "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
+            throw GatewayRefusal(
+                403, "Tally gateway: project '\(token.projectName)' is archived: it takes no new calls")
         }
-        return GatewayCall(provider: provider, route: route, token: token, passThrough: passThrough != nil,
-                           started: started, startedAt: startedAt)
+        return GatewayCall(
+            provider: provider, route: route, token: token, passThrough: passThrough != nil,
+            started: started, startedAt: startedAt)
     }
 
     /// Choose upstream: the connection asked for in X-Tally-Connection (by name or id), else the organization's oldest;
@@ -119,19 +130,26 @@ package struct GatewayController<Store: TallyStore> {
         let chosen = try Self.choose(request.headers[.init("X-Tally-Connection")!], among: all, call)
         // The organization's key reaches only the provider's inference endpoints unless an admin opened them all.
         let method = request.method.rawValue
-        if (chosen.connection?.gatewayEndpoints ?? .inference) == .inference, !call.route.isInference(call.provider, method: method) {
-            throw GatewayRefusal(403, "Tally gateway: \(method) /\(call.rest) is not one of "
-                + "\(call.provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
-                + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
+        if (chosen.connection?.gatewayEndpoints ?? .inference) == .inference,
+            !call.route.isInference(call.provider, method: method)
+        {
+            throw GatewayRefusal(
+                403,
+                "Tally gateway: \(method) /\(call.rest) is not one of "
+                    + "\(call.provider.rawValue)'s inference endpoints; an admin can let this connection forward every endpoint with "
+                    + "\"gateway_endpoints\": \"all\"", code: "endpoint_not_allowed")
         }
         return chosen
     }
 
     /// Which of the organization's connections a call goes to, and with which key (pure: the seam for tests).
-    package static func choose(_ named: String?, among all: [GatewayCredentials<Store>.Upstream],
-                               _ call: GatewayCall) throws(GatewayRefusal) -> ChosenUpstream {
+    package static func choose(
+        _ named: String?, among all: [GatewayCredentials<Store>.Upstream],
+        _ call: GatewayCall
+    ) throws(GatewayRefusal) -> ChosenUpstream {
         let provider = call.provider
-        let upstream = named.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
+        let upstream =
+            named.flatMap { c in all.first { $0.connection.id == c || $0.connection.name == c } }
             ?? (named == nil ? all.first : nil)
         // A connection asked for by name or id that this organization does not have (another organization's, say) is
         // refused in both modes: in pass-through mode, falling back to the provider's public host would send the call
@@ -142,20 +160,27 @@ package struct GatewayController<Store: TallyStore> {
         var key: String?
         if !call.passThrough {
             guard let upstream else {
-                throw GatewayRefusal(401, "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers")
+                throw GatewayRefusal(
+                    401,
+                    "Tally gateway: no \(provider.rawValue) connection in this organization; add one in Settings → Providers"
+                )
             }
             guard let apiKey = upstream.apiKey else {
-                throw GatewayRefusal(401, "Tally gateway: the connection '\(upstream.connection.name)' has no usable API key")
+                throw GatewayRefusal(
+                    401, "Tally gateway: the connection '\(upstream.connection.name)' has no usable API key")
             }
             key = apiKey
         }
         let connection = upstream?.connection
-        return ChosenUpstream(connection: connection, key: key, base: connection?.baseURL ?? provider.api.defaultBaseURL)
+        return ChosenUpstream(
+            connection: connection, key: key, base: connection?.baseURL ?? provider.api.defaultBaseURL)
     }
 
     /// Prepare: JSON bodies of the calls Tally reads are small, so they are read whole (model, stream, user), within the
     /// shared budget; any other body streams. Then the request as it goes upstream.
-    package func prepare(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request, lease: BufferLease) async throws -> PreparedRequest {
+    package func prepare(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request, lease: BufferLease)
+        async throws -> PreparedRequest
+    {
         let kind = Self.kind(call.provider, call.rest)
         var requestJSON: JSONValue?
         var body: UpstreamBody?
@@ -174,31 +199,43 @@ package struct GatewayController<Store: TallyStore> {
             upload = pump
             body = .stream(pump, length: request.headers[.contentLength].flatMap(Int.init))
         }
-        let metering = Metering(kind: kind, requestJSON: requestJSON,
-                                requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest),
-                                streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
-        return PreparedRequest(head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
+        let metering = Metering(
+            kind: kind, requestJSON: requestJSON,
+            requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest),
+            streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
+        return PreparedRequest(
+            head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
     }
 
     /// A JSON body read whole, or the refusal when it is too large alone or the gateway holds too much already.
-    package func readWhole(_ body: RequestBody, _ provider: ProviderKind, lease: BufferLease) async throws -> ByteBuffer {
+    package func readWhole(_ body: RequestBody, _ provider: ProviderKind, lease: BufferLease) async throws -> ByteBuffer
+    {
         switch try await Self.collect(body, lease: lease, limit: Self.jsonBodyLimit) {
         case .bytes(let whole): return whole
         case .tooLarge:
-            throw GatewayRefusal(413, "Tally gateway: the request body exceeds \(Self.jsonBodyLimit >> 20) MiB", code: "payload_too_large")
+            throw GatewayRefusal(
+                413, "Tally gateway: the request body exceeds \(Self.jsonBodyLimit >> 20) MiB",
+                code: "payload_too_large")
         case .overBudget:
-            throw GatewayRefusal(503, "Tally gateway: too many large requests in flight (\(buffers.limit >> 20) MiB held); retry shortly",
-                                 code: "gateway_busy")
+            throw GatewayRefusal(
+                503,
+                "Tally gateway: too many large requests in flight (\(buffers.limit >> 20) MiB held); retry shortly",
+                code: "gateway_busy")
         }
     }
 
     /// The upstream request less its body: the connection's base URL, the checked path, the query (less a key that
     /// carried the Tally token), the headers allowed upstream, and the connection's key where the provider reads it.
-    package static func upstreamHead(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request) -> HTTPClientRequest {
+    package static func upstreamHead(_ call: GatewayCall, _ upstream: ChosenUpstream, _ request: Request)
+        -> HTTPClientRequest
+    {
         let dropped = keyParameterDropped(call.provider, passThrough: call.passThrough)
-        var head = HTTPClientRequest(url: upstream.base + upstreamPath(call.provider, call.rest) + query(request, dropping: dropped))
+        var head = HTTPClientRequest(
+            url: upstream.base + upstreamPath(call.provider, call.rest) + query(request, dropping: dropped))
         head.method = .init(rawValue: request.method.rawValue)
-        for field in request.headers where GatewayHeaders.forwards(field.name.canonicalName, provider: call.provider, passThrough: call.passThrough) {
+        for field in request.headers
+        where GatewayHeaders.forwards(field.name.canonicalName, provider: call.provider, passThrough: call.passThrough)
+        {
             head.headers.add(name: field.name.rawName, value: field.value)
         }
         if let key = upstream.key { authorize(&head.headers, call.provider, key: key) }
@@ -207,32 +244,45 @@ package struct GatewayController<Store: TallyStore> {
 
     /// Send: the request goes upstream and the answer's head comes back. A call that gets no head is recorded here and
     /// answered by Tally (timeouts, unreachable, an address the policy refuses).
-    package func send(_ call: GatewayCall, _ upstream: ChosenUpstream, _ prepared: PreparedRequest, _ request: Request) async throws -> HTTPClientResponse {
+    package func send(_ call: GatewayCall, _ upstream: ChosenUpstream, _ prepared: PreparedRequest, _ request: Request)
+        async throws -> HTTPClientResponse
+    {
         do {
             return try await http.send(prepared.head, body: prepared.body)
         } catch {
             let failure = UpstreamFailure(error), m = prepared.metering
-            record(provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON, started: call.startedAt,
-                   elapsed: ContinuousClock.now - call.started, ttft: nil, status: failure.status, capture: UsageCapture.Result(
-                       model: m.requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType, streamed: m.streamed), requestID: nil)
+            record(
+                provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
+                started: call.startedAt,
+                elapsed: ContinuousClock.now - call.started, ttft: nil, status: failure.status,
+                capture: UsageCapture.Result(
+                    model: m.requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType,
+                    streamed: m.streamed), requestID: nil)
             await prepared.upload?.stop()
-            throw GatewayRefusal(failure.status, failure.message(call.provider.rawValue, base: upstream.base, timeouts: http.timeouts))
+            throw GatewayRefusal(
+                failure.status, failure.message(call.provider.rawValue, base: upstream.base, timeouts: http.timeouts))
         }
     }
 
     /// Relay: the answer goes back with the upstream's status and the headers that may pass; its body streams through
     /// `relayAndCapture` and the call is recorded once the body has ended.
-    package func relay(_ call: GatewayCall, _ m: Metering, upload: UploadPump?, _ request: Request, _ response: HTTPClientResponse) -> Response {
+    package func relay(
+        _ call: GatewayCall, _ m: Metering, upload: UploadPump?, _ request: Request, _ response: HTTPClientResponse
+    ) -> Response {
         let status = Int(response.status.code)
         let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
-        let eventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+        let eventStream =
+            response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
         let answerLease = BufferLease(buffers)
         let responseBody = ResponseBody { writer in
             defer { answerLease.releaseAll() }
             var relayed = await relayAndCapture(response.body, to: &writer, call, m, status: status, lease: answerLease)
-            record(provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON, started: call.startedAt,
-                   elapsed: ContinuousClock.now - call.started, ttft: m.streamed && status < 400 ? relayed.firstByte : nil, status: status,
-                   capture: relayed.result, requestID: requestID)
+            record(
+                provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
+                started: call.startedAt,
+                elapsed: ContinuousClock.now - call.started, ttft: m.streamed && status < 400 ? relayed.firstByte : nil,
+                status: status,
+                capture: relayed.result, requestID: requestID)
             await upload?.stop()
             try await end(&writer, &relayed, call.provider, eventStream: eventStream)
         }
@@ -245,15 +295,19 @@ package struct GatewayController<Store: TallyStore> {
         for h in upstream where GatewayHeaders.passesBack(h.name) {
             if let name = HTTPField.Name(h.name) { headers.append(HTTPField(name: name, value: h.value)) }
         }
-        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+        for (name, value) in GatewayHeaders.guards {
+            headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+        }
         return headers
     }
 
     /// Relay and capture: each piece is written to the client as it arrives while `UsageCapture` reads the usage from it
     /// (an OpenAI usage chunk the client did not ask for is filtered out). Ends when the body does, the upstream falls
     /// silent past the idle timeout, or the client goes away.
-    package func relayAndCapture(_ body: HTTPClientResponse.Body, to writer: inout any ResponseBodyWriter, _ call: GatewayCall,
-                                 _ m: Metering, status: Int, lease: BufferLease) async -> Relayed {
+    package func relayAndCapture(
+        _ body: HTTPClientResponse.Body, to writer: inout any ResponseBodyWriter, _ call: GatewayCall,
+        _ m: Metering, status: Int, lease: BufferLease
+    ) async -> Relayed {
         var capture = UsageCapture(kind: m.kind, streamed: m.streamed && status < 400, requestedModel: m.requestedModel)
         var filter = StreamFilter()
         var sent = SentTail()
@@ -270,7 +324,9 @@ package struct GatewayController<Store: TallyStore> {
                 capture.consume(bytes)
                 if filtering {
                     let pass = filter.pass(bytes)
-                    if !pass.isEmpty { await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected) }
+                    if !pass.isEmpty {
+                        await write(&writer, ByteBuffer(bytes: pass), sent: &sent, disconnected: &disconnected)
+                    }
                 } else {
                     await write(&writer, chunk, sent: &sent, disconnected: &disconnected)
                 }
@@ -278,7 +334,9 @@ package struct GatewayController<Store: TallyStore> {
             }
             if filtering && !disconnected {
                 let rest = filter.flush()
-                if !rest.isEmpty { await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected) }
+                if !rest.isEmpty {
+                    await write(&writer, ByteBuffer(bytes: rest), sent: &sent, disconnected: &disconnected)
+                }
             }
         } catch is UpstreamRelay.IdleTimeout {
             idleTimedOut = true
@@ -289,18 +347,22 @@ package struct GatewayController<Store: TallyStore> {
         var result = capture.finish(status: status)
         if disconnected { result.errorType = "client_disconnected" }
         if idleTimedOut { result.errorType = "upstream_idle_timeout" }
-        return Relayed(result: result, firstByte: firstByte, sent: sent, disconnected: disconnected, idleTimedOut: idleTimedOut)
+        return Relayed(
+            result: result, firstByte: firstByte, sent: sent, disconnected: disconnected, idleTimedOut: idleTimedOut)
     }
 
     /// The end of the answer. The head has gone out: after an idle timeout an SSE stream at an event boundary gets the
     /// provider's error event, any other body is cut off so the client sees an incomplete response rather than a short one.
-    package func end(_ writer: inout any ResponseBodyWriter, _ relayed: inout Relayed, _ provider: ProviderKind, eventStream: Bool) async throws {
+    package func end(
+        _ writer: inout any ResponseBodyWriter, _ relayed: inout Relayed, _ provider: ProviderKind, eventStream: Bool
+    ) async throws {
         if relayed.disconnected { return }
         if relayed.idleTimedOut {
             let idle = http.timeouts.idle
-            let message = "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
+            let message =
+                "Tally gateway: \(provider.rawValue) sent nothing for \(idle.shortText) (TALLY_GATEWAY_IDLE_TIMEOUT); the stream was ended"
             guard eventStream, relayed.sent.atEventBoundary,
-                  let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
+                let event = GatewayErrors.streamEvent(provider, message: message, code: "upstream_idle_timeout")
             else { throw UpstreamRelay.IdleTimeout() }
             await write(&writer, ByteBuffer(string: event), sent: &relayed.sent, disconnected: &relayed.disconnected)
         }
@@ -308,7 +370,9 @@ package struct GatewayController<Store: TallyStore> {
     }
 
     /// Writes to the client; a failed write means the client went away.
-    package func write(_ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, sent: inout SentTail, disconnected: inout Bool) async {
+    package func write(
+        _ writer: inout any ResponseBodyWriter, _ buffer: ByteBuffer, sent: inout SentTail, disconnected: inout Bool
+    ) async {
         do {
             try await writer.write(buffer)
             sent.note(buffer)
@@ -319,8 +383,11 @@ package struct GatewayController<Store: TallyStore> {
 
     // MARK: Recording
 
-    package func record(provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
-                started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result, requestID: String?) {
+    package func record(
+        provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
+        started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result,
+        requestID: String?
+    ) {
         // The call as captured; the ingest pipeline holds it to the API's rules (`EventRules.admit`: a value the API
         // would refuse is left out, never truncated, and the event says which), prices it and queues it.
         func valid(_ value: String?, _ field: String) -> String? {
@@ -331,12 +398,13 @@ package struct GatewayController<Store: TallyStore> {
         let model = valid(answered, "model") ?? "unknown"
         let id = valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
         var event = UsageEvent(id: id, timestamp: started, provider: provider.rawValue, model: model)
-        event.operation = switch kind {
-        case .openAIEmbeddings, .geminiEmbed: .embedding
-        case .openAICompletions: .completion
-        case .other: .other
-        default: .chat
-        }
+        event.operation =
+            switch kind {
+            case .openAIEmbeddings, .geminiEmbed: .embedding
+            case .openAICompletions: .completion
+            case .other: .other
+            default: .chat
+            }
         event.source = .gateway
         event.attribution.feature = header("X-Tally-Feature")
         event.attribution.environment = header("X-Tally-Environment")
@@ -352,7 +420,9 @@ package struct GatewayController<Store: TallyStore> {
             }
         }
         var ownTags: [String: String] = [:]
-        if let requestID, EventRules.textProblem(requestID, max: 256) == nil { ownTags["provider_request_id"] = requestID }
+        if let requestID, EventRules.textProblem(requestID, max: 256) == nil {
+            ownTags["provider_request_id"] = requestID
+        }
         var usage = capture.usage ?? TokenUsage()
         usage.requests = 1
         event.usage = usage
@@ -366,15 +436,15 @@ package struct GatewayController<Store: TallyStore> {
         recorder.record(event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags)
     }
 
-
     // MARK: Requests
 
     // Each provider's part is asked of its `ProviderAPI` (TallyProviders), one small function per concern.
 
     /// The secret the SDK sent in its usual place.
     package static func presentedKey(_ provider: ProviderKind, _ request: Request) -> String? {
-        provider.api.presentedKey(header: { HTTPField.Name($0).flatMap { request.headers[$0] } },
-                                  query: { request.uri.queryParameters[Substring($0)].map(String.init) })
+        provider.api.presentedKey(
+            header: { HTTPField.Name($0).flatMap { request.headers[$0] } },
+            query: { request.uri.queryParameters[Substring($0)].map(String.init) })
     }
 
     package static func kind(_ provider: ProviderKind, _ rest: String) -> UsageCapture.Kind {
@@ -410,7 +480,9 @@ package struct GatewayController<Store: TallyStore> {
 
     /// The body to send instead of the client's (OpenAI's chat stream asking for the usage chunk the client did not ask
     /// for; it is filtered out of the answer again), or nil to send it as it came.
-    package static func askingForUsage(_ provider: ProviderKind, _ kind: UsageCapture.Kind, _ json: JSONValue?) -> JSONValue? {
+    package static func askingForUsage(_ provider: ProviderKind, _ kind: UsageCapture.Kind, _ json: JSONValue?)
+        -> JSONValue?
+    {
         json.flatMap { provider.api.requestAskingForUsage($0, kind: kind) }
     }
 
@@ -440,9 +512,10 @@ package struct GatewayController<Store: TallyStore> {
     }
 }
 
-
 package enum GatewayPaths {
-    package static let prefixes: [(ProviderKind, String)] = [(.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google")]
+    package static let prefixes: [(ProviderKind, String)] = [
+        (.openai, "gateway/openai"), (.anthropic, "gateway/anthropic"), (.google, "gateway/google"),
+    ]
 
     /// What follows `/gateway/{provider}/` in the path as sent; a path not starting exactly so (`//`) fails the check.
     package static func rest(_ path: String, provider: ProviderKind) -> Substring {

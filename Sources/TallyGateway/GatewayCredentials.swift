@@ -28,7 +28,10 @@ package final class GatewayCredentials<Store: TallyStore>: Sendable {
     /// Bounds memory when many tokens or organizations pass through; the cache simply starts over.
     private let capacity = 10_000
 
-    package init(auth: Authenticator<Store>, store: Store, connections: ConnectionService<Store>, vault: Vault?, ttl: Duration = .seconds(5)) {
+    package init(
+        auth: Authenticator<Store>, store: Store, connections: ConnectionService<Store>, vault: Vault?,
+        ttl: Duration = .seconds(5)
+    ) {
         self.auth = auth
         self.store = store
         self.connections = connections
@@ -57,7 +60,8 @@ package final class GatewayCredentials<Store: TallyStore>: Sendable {
         let key = organizationID + "/" + provider.rawValue
         let now = ContinuousClock.now
         if let hit = upstreams.withLock({ $0[key] }), hit.expires > now { return hit.value }
-        let found = try await store.connections(organizationID: organizationID).filter { $0.provider == provider }.map { c in
+        let found = try await store.connections(organizationID: organizationID).filter { $0.provider == provider }.map {
+            c in
             Upstream(connection: c, apiKey: vault.flatMap { try? connections.secrets(c, vault: $0).apiKey })
         }
         upstreams.withLock {

@@ -9,15 +9,20 @@ import TallyServices
 /// Tally's own answers in each provider's error format (the bytes are the provider's `ProviderAPI`'s), so the SDK
 /// raises its usual exception with a clear message.
 package enum GatewayErrors {
-    package static func response(_ provider: ProviderKind, status: Int, message: String, code: String? = nil) -> Response {
+    package static func response(_ provider: ProviderKind, status: Int, message: String, code: String? = nil)
+        -> Response
+    {
         let body = provider.api.errorBody(status: status, message: message, code: code)
         // The SDKs retry a provider they could not reach or that timed out; Tally's own refusals are final.
         // Busy (503) is worth retrying too.
         let retry = status == 502 || status == 503 || status == 504 ? "true" : "false"
         var headers: HTTPFields = [.contentType: "application/json", .init("x-should-retry")!: retry]
         if status == 503 { headers[.retryAfter] = "1" }
-        for (name, value) in GatewayHeaders.guards { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        for (name, value) in GatewayHeaders.guards {
+            headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+        }
+        return Response(
+            status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     /// The last event of a server-sent-events stream that Tally has to end (the upstream fell silent), in the

@@ -28,7 +28,8 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
     package let failed = Counter(label: "tally_gateway_events_failed_total")
     package let refused = Counter(label: "tally_gateway_events_refused_total")
 
-    package init(pipeline: IngestPipeline<Store>, logger: Logger, flushMilliseconds: Int = 250, capacity: Int = 100_000) {
+    package init(pipeline: IngestPipeline<Store>, logger: Logger, flushMilliseconds: Int = 250, capacity: Int = 100_000)
+    {
         self.store = pipeline.store
         self.pipeline = pipeline
         self.logger = logger
@@ -38,22 +39,28 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
 
     /// A recorder with a pipeline of its own: unpriced, one commit at a time.
     public convenience init(store: Store, logger: Logger, flushMilliseconds: Int = 250, capacity: Int = 100_000) {
-        self.init(pipeline: IngestPipeline(store: store, pricer: NoPrices()), logger: logger, flushMilliseconds: flushMilliseconds,
-                  capacity: capacity)
+        self.init(
+            pipeline: IngestPipeline(store: store, pricer: NoPrices()), logger: logger,
+            flushMilliseconds: flushMilliseconds,
+            capacity: capacity)
     }
 
     /// Records a finished call charged to `token`'s project: see `IngestPipeline.recordable` for what it admits and prices.
     package func record(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:]) {
         do {
-            record(try pipeline.recordable(event, token: token, usageKnown: usageKnown, ownTags: ownTags, receivedAt: .now))
+            record(
+                try pipeline.recordable(event, token: token, usageKnown: usageKnown, ownTags: ownTags, receivedAt: .now)
+            )
         } catch {
             refused.increment()
             // Ids and field names only: the values refused are the caller's or the upstream's data.
             let problems: [FieldProblem] = if case .invalid(let problems) = error { problems } else { [] }
-            logger.error("gateway event refused by the ingest rules; not stored", metadata: [
-                "organization": "\(token.organizationID)", "project": "\(token.projectID)",
-                "fields": "\(problems.map(\.field).joined(separator: ","))",
-            ])
+            logger.error(
+                "gateway event refused by the ingest rules; not stored",
+                metadata: [
+                    "organization": "\(token.organizationID)", "project": "\(token.projectID)",
+                    "fields": "\(problems.map(\.field).joined(separator: ","))",
+                ])
         }
     }
 
@@ -86,7 +93,9 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
         }
         guard !batch.isEmpty else { return }
         queued.record(queue.withLock { $0.count })
-        let batches = Dictionary(grouping: batch, by: \.organizationID).map { EventBatch(organizationID: $0.key, events: $0.value) }
+        let batches = Dictionary(grouping: batch, by: \.organizationID).map {
+            EventBatch(organizationID: $0.key, events: $0.value)
+        }
         var unstored: [StoredEvent] = []
         var lastError: (any Error)?
         for (sent, result) in zip(batches, await pipeline.committer.submitEach(batches)) {
@@ -99,7 +108,9 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
         }
         guard let lastError else { return }
         guard await store.isReady() else {
-            logger.warning("gateway events could not be stored; will retry", metadata: ["events": "\(unstored.count)", "error": "\(lastError)"])
+            logger.warning(
+                "gateway events could not be stored; will retry",
+                metadata: ["events": "\(unstored.count)", "error": "\(lastError)"])
             for event in unstored { record(event) }
             return
         }
@@ -109,17 +120,21 @@ public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
     /// The fallback after a failed batch: a failure now belongs to the one event (PostgreSQL refusing a NUL byte, a
     /// total that would overflow), so that event is given up on and the others are stored.
     package func storeOneByOne(_ batch: [StoredEvent]) async {
-        let results = await pipeline.committer.submitEach(batch.map { EventBatch(organizationID: $0.organizationID, events: [$0]) })
+        let results = await pipeline.committer.submitEach(
+            batch.map { EventBatch(organizationID: $0.organizationID, events: [$0]) })
         for (event, result) in zip(batch, results) {
             switch result {
             case .success: stored.increment()
             case .failure(let error):
                 failed.increment()
                 // Ids and the error only: attribution values may be what was refused, and they are the caller's data.
-                logger.error("gateway event refused by the store; not retried", metadata: [
-                    "organization": "\(event.organizationID)", "project": "\(event.projectID)", "event": "\(event.event.id)",
-                    "error": "\(error)",
-                ])
+                logger.error(
+                    "gateway event refused by the store; not retried",
+                    metadata: [
+                        "organization": "\(event.organizationID)", "project": "\(event.projectID)",
+                        "event": "\(event.event.id)",
+                        "error": "\(error)",
+                    ])
             }
         }
     }

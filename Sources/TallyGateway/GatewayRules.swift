@@ -9,7 +9,9 @@ import TallyServices
 /// use, and answers lose the headers that act on the browser or the origin.
 package enum GatewayHeaders {
     /// Every provider: the body's type and encoding, what the client accepts, who it is, and retry-safe keys.
-    package static let common: Set<String> = ["content-type", "content-encoding", "accept", "user-agent", "idempotency-key"]
+    package static let common: Set<String> = [
+        "content-type", "content-encoding", "accept", "user-agent", "idempotency-key",
+    ]
 
     /// Request headers forwarded upstream: the common ones, and those the provider's API reads (`ProviderAPI`). The
     /// SDK's key header carries the Tally token unless the call is in pass-through mode (the Tally token in
@@ -105,8 +107,9 @@ package struct GatewayRoute: Equatable {
     }
 
     /// RFC 3986 `pchar` less `%`: unreserved, sub-delims, `:` and `@`.
-    package static let pathCharacters: Set<UInt8> = Set(Array(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@".utf8))
+    package static let pathCharacters: Set<UInt8> = Set(
+        Array(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@".utf8))
 
     package static func percentDecoded(_ s: Substring) -> String? {
         guard s.contains("%") else { return String(s) }
@@ -114,7 +117,9 @@ package struct GatewayRoute: Equatable {
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {
             guard b == UInt8(ascii: "%") else { out.append(b); continue }
-            guard bytes.count >= 2, let hi = hex(bytes.removeFirst()), let lo = hex(bytes.removeFirst()) else { return nil }
+            guard bytes.count >= 2, let hi = hex(bytes.removeFirst()), let lo = hex(bytes.removeFirst()) else {
+                return nil
+            }
             out.append(hi << 4 | lo)
         }
         return String(decoding: out, as: UTF8.self)
@@ -137,6 +142,8 @@ package struct GatewayRoute: Equatable {
     }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

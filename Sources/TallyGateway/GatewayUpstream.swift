@@ -45,7 +45,8 @@ public final class GatewayHTTP: Service, Sendable {
 
     private static let lastingClients = Mutex<[UpstreamAddressPolicy: GatewayHTTP]>([:])
 
-    public init(timeouts: GatewayTimeouts = GatewayTimeouts(), policy: UpstreamAddressPolicy = UpstreamAddressPolicy()) {
+    public init(timeouts: GatewayTimeouts = GatewayTimeouts(), policy: UpstreamAddressPolicy = UpstreamAddressPolicy())
+    {
         self.timeouts = timeouts
         var configuration = HTTPClient.Configuration()
         configuration.decompression = .disabled
@@ -73,9 +74,12 @@ public final class GatewayHTTP: Service, Sendable {
         let startClock: @Sendable () -> Void = { alarm.arm(in: firstByte) }
         switch body {
         case .bytes(let buffer)?:
-            request.body = .stream(SignallingBody(base: [buffer].async, sent: startClock), length: .known(Int64(buffer.readableBytes)))
+            request.body = .stream(
+                SignallingBody(base: [buffer].async, sent: startClock), length: .known(Int64(buffer.readableBytes)))
         case .stream(let upload, let length)?:
-            request.body = .stream(SignallingBody(base: upload.pieces, sent: startClock), length: length.map { .known(Int64($0)) } ?? .unknown)
+            request.body = .stream(
+                SignallingBody(base: upload.pieces, sent: startClock),
+                length: length.map { .known(Int64($0)) } ?? .unknown)
         case nil:
             alarm.arm(in: timeouts.connect + firstByte)
         }
@@ -83,7 +87,11 @@ public final class GatewayHTTP: Service, Sendable {
         let call = Task { try await http.execute(prepared, deadline: .distantFuture) }
         alarm.setAction { call.cancel() }
         do {
-            return try await withTaskCancellationHandler { try await call.value } onCancel: { call.cancel() }
+            return try await withTaskCancellationHandler {
+                try await call.value
+            } onCancel: {
+                call.cancel()
+            }
         } catch {
             if alarm.fired { throw FirstByteTimeout() }
             throw error
@@ -193,7 +201,8 @@ package final class UploadPump: Sendable {
 }
 
 /// A request body that says when its last piece has been taken, which is when the first-byte clock starts.
-package struct SignallingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+package struct SignallingBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable
+where Base.Element == ByteBuffer {
     package let base: Base
     package let sent: @Sendable () -> Void
 

@@ -15,7 +15,9 @@ package enum UpstreamRelay {
 
     /// Calls `consume` with each piece as it arrives; `consume` answers false to stop (the client went away), which
     /// cancels the upstream request. Throws `IdleTimeout`, or the upstream's error when its body broke off.
-    package static func relay(_ body: HTTPClientResponse.Body, idle: Duration, consume: (ByteBuffer) async -> Bool) async throws {
+    package static func relay(_ body: HTTPClientResponse.Body, idle: Duration, consume: (ByteBuffer) async -> Bool)
+        async throws
+    {
         let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
         let waitingSince = WaitingSince()
         let limit = UInt64(idle.wholeNanoseconds)

@@ -1,5 +1,5 @@
-import TallyCore
 import Hummingbird
+import TallyCore
 
 /// The two cookies Tally sets: the session, and the pre-login CSRF cookie of the login, setup and invite forms.
 package enum Cookies {

@@ -28,7 +28,8 @@ package struct FormBody {
             if b == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
             } else if b == UInt8(ascii: "%"), utf8.count >= 2,
-                      let v = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
+                let v = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
+            {
                 bytes.append(v)
                 utf8 = utf8.dropFirst(2)
             } else {

@@ -13,7 +13,9 @@ package enum JSONBody {
         do {
             return try JSONParser.parse(Array(buffer.readableBytesView))
         } catch {
-            throw TallyError.invalid([FieldProblem(field: "body", reason: "malformed JSON at byte \(error.offset): \(error.reason)")])
+            throw TallyError.invalid([
+                FieldProblem(field: "body", reason: "malformed JSON at byte \(error.offset): \(error.reason)")
+            ])
         }
     }
 

@@ -11,13 +11,19 @@ package struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// Query parameters whose value is a credential.
-    package static var secretParameters: Set<String> { ["key", "api_key", "apikey", "token", "access_token", "secret", "password"] }
+    package static var secretParameters: Set<String> {
+        ["key", "api_key", "apikey", "token", "access_token", "secret", "password"]
+    }
 
-    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        context.logger.log(level: level, "Request", metadata: [
-            "hb.request.path": .string(Self.redacted(path: request.uri.path, query: request.uri.query)),
-            "hb.request.method": .string(request.method.rawValue),
-        ])
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        context.logger.log(
+            level: level, "Request",
+            metadata: [
+                "hb.request.path": .string(Self.redacted(path: request.uri.path, query: request.uri.query)),
+                "hb.request.method": .string(request.method.rawValue),
+            ])
         return try await next(request, context)
     }
 

@@ -36,9 +36,11 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         let principal = try await principal(request)
         guard principal.allows(permission) else {
             if let role = principal.role {
-                throw TallyError.forbidden("your role (\(role.rawValue)) cannot do this: it needs \(permission.minimumRole.rawValue)")
+                throw TallyError.forbidden(
+                    "your role (\(role.rawValue)) cannot do this: it needs \(permission.minimumRole.rawValue)")
             }
-            throw TallyError.forbidden("this needs a signed-in \(permission.minimumRole.rawValue) or a token with the 'admin' scope")
+            throw TallyError.forbidden(
+                "this needs a signed-in \(permission.minimumRole.rawValue) or a token with the 'admin' scope")
         }
         return principal
     }
@@ -51,7 +53,7 @@ public struct Authenticator<Store: TallyStore>: Sendable {
         guard let principal = try await session(request) else { throw TallyError.unauthenticated }
         if !request.method.isSafe {
             guard case .user(_, _, let session) = principal.kind,
-                  let sent = request.headers[.init("X-CSRF-Token")!], constantTimeEqual(sent, session.csrfToken)
+                let sent = request.headers[.init("X-CSRF-Token")!], constantTimeEqual(sent, session.csrfToken)
             else { throw APIError.csrfFailed }
         }
         return principal
@@ -63,7 +65,7 @@ public struct Authenticator<Store: TallyStore>: Sendable {
     package func token(secret: String) async throws -> APIToken {
         let now = Instant.now
         guard secret.hasPrefix("tly_"), let stored = try await store.token(secretHash: TokenSecret.hash(secret)),
-              stored.isActive(at: now), let token = stored.cappedByCreator()
+            stored.isActive(at: now), let token = stored.cappedByCreator()
         else { throw TallyError.unauthenticated }
         await noteUse(token)
         return token
@@ -72,15 +74,16 @@ public struct Authenticator<Store: TallyStore>: Sendable {
     /// The signed-in member behind a browser request, or nil (no cookie, expired, or no longer a member).
     public func session(_ request: Request) async throws -> Principal? {
         guard let secret = Cookies.value(Cookies.session, in: request), !secret.isEmpty,
-              let session = try await store.session(id: TokenSecret.hash(secret))
+            let session = try await store.session(id: TokenSecret.hash(secret))
         else { return nil }
         let now = Instant.now
         if session.isExpired(at: now, policy: policy) {
             try? await store.deleteSession(id: session.id)
             return nil
         }
-        guard let membership = try await store.memberships(userID: session.userID)
-            .first(where: { $0.organization.id == session.organizationID })
+        guard
+            let membership = try await store.memberships(userID: session.userID)
+                .first(where: { $0.organization.id == session.organizationID })
         else { return nil }
         if due(session.id, now) { try? await store.touchSession(id: session.id, at: now) }
         return Principal(.user(membership.user, membership.role, session))
@@ -115,4 +118,3 @@ package func constantTimeEqual(_ a: String, _ b: String) -> Bool {
 extension HTTPRequest.Method {
     package var isSafe: Bool { self == .get || self == .head || self == .options }
 }
-

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The reverse proxies whose `X-Forwarded-For` Tally believes (TALLY_TRUSTED_PROXIES), and the client address that
@@ -36,10 +37,14 @@ public struct TrustedProxies: Sendable, Equatable {
         var networks: [Network] = []
         for entry in text.split(whereSeparator: { $0 == "," || $0 == " " }) {
             let parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let bytes = addressBytes(String(parts[0])) else { return .failure(ParseProblem(entry: String(entry))) }
+            guard let bytes = addressBytes(String(parts[0])) else {
+                return .failure(ParseProblem(entry: String(entry)))
+            }
             var length = bytes.count * 8
             if parts.count == 2 {
-                guard let n = Int(parts[1]), (0...bytes.count * 8).contains(n) else { return .failure(ParseProblem(entry: String(entry))) }
+                guard let n = Int(parts[1]), (0...bytes.count * 8).contains(n) else {
+                    return .failure(ParseProblem(entry: String(entry)))
+                }
                 length = n
             }
             networks.append(Network(bytes: bytes, prefixLength: length))
@@ -62,7 +67,9 @@ public struct TrustedProxies: Sendable, Equatable {
     /// a trusted proxy (entries further left were written by the client and prove nothing).
     public func clientAddress(peer: String, forwardedFor headers: [String]) -> String {
         guard contains(peer) else { return peer }
-        let hops = headers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let hops = headers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
         for hop in hops.reversed() where !contains(hop) { return hop }
         return hops.first ?? peer
     }
@@ -76,7 +83,9 @@ public struct TrustedProxies: Sendable, Equatable {
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
         let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-        if bytes.prefix(10).allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes.suffix(4)) }
+        if bytes.prefix(10).allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return Array(bytes.suffix(4))
+        }
         return bytes
     }
 }

@@ -15,11 +15,13 @@ public enum EventDecoder {
         }
     }
 
-    static let knownOrder = EventRules.counts + [
-        "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
-        "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed", "retries",
-        "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
-    ]
+    static let knownOrder =
+        EventRules.counts + [
+            "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
+            "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed",
+            "retries",
+            "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
+        ]
 
     static let fieldKinds: [String: FieldKind] = {
         var kinds: [String: FieldKind] = [:]
@@ -31,9 +33,13 @@ public enum EventDecoder {
     static func bit(_ name: String) -> UInt64 { fieldKinds[name]?.bit ?? 0 }
 
     /// Decodes one event object, an array of them, `{"events": […]}`, or NDJSON lines.
-    public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api) throws(TallyError) -> [UsageEvent] {
+    public static func decode(_ body: [UInt8], format: Format, now: Instant, source: EventSource = .api)
+        throws(TallyError) -> [UsageEvent]
+    {
         let objects = try split(body, format: format)
-        guard !objects.isEmpty else { throw .invalid([FieldProblem(field: "events", reason: "no events in the request")]) }
+        guard !objects.isEmpty else {
+            throw .invalid([FieldProblem(field: "events", reason: "no events in the request")])
+        }
         guard objects.count <= EventRules.maxEvents else {
             throw .tooLarge("at most \(EventRules.maxEvents) events per request (got \(objects.count))")
         }
@@ -62,9 +68,15 @@ public enum EventDecoder {
                 do {
                     values.append(try JSONParser.parse(slice))
                 } catch {
-                    throw .invalid([FieldProblem(index: values.count, field: "body", reason: "line \(line + 1) is not valid JSON: \(error.reason)")])
+                    throw .invalid([
+                        FieldProblem(
+                            index: values.count, field: "body",
+                            reason: "line \(line + 1) is not valid JSON: \(error.reason)")
+                    ])
                 }
-                guard values.count <= EventRules.maxEvents else { throw .tooLarge("at most \(EventRules.maxEvents) events per request") }
+                guard values.count <= EventRules.maxEvents else {
+                    throw .tooLarge("at most \(EventRules.maxEvents) events per request")
+                }
             }
             return values
         case .json:
@@ -72,7 +84,9 @@ public enum EventDecoder {
             do {
                 value = try JSONParser.parse(body)
             } catch {
-                throw .invalid([FieldProblem(field: "body", reason: "malformed JSON at byte \(error.offset): \(error.reason)")])
+                throw .invalid([
+                    FieldProblem(field: "body", reason: "malformed JSON at byte \(error.offset): \(error.reason)")
+                ])
             }
             switch value {
             case .array(let items): return items
@@ -83,7 +97,10 @@ public enum EventDecoder {
                 return items
             case .object: return [value]
             default:
-                throw .invalid([FieldProblem(field: "body", reason: "expected an event object, an array of events or {\"events\": [...]}")])
+                throw .invalid([
+                    FieldProblem(
+                        field: "body", reason: "expected an event object, an array of events or {\"events\": [...]}")
+                ])
             }
         }
     }
@@ -110,7 +127,8 @@ struct EventReader {
         var timestamp: Instant?
         var provider: String?
         var model: String?
-        var event = UsageEvent(id: "", timestamp: Instant(microseconds: 0), provider: "", model: "", source: defaultSource)
+        var event = UsageEvent(
+            id: "", timestamp: Instant(microseconds: 0), provider: "", model: "", source: defaultSource)
         var seen = Set<String>()
         var seenKnown: UInt64 = 0
         for (key, value) in members {
@@ -133,8 +151,12 @@ struct EventReader {
             case "id":
                 id = text(key, value)
             case "timestamp":
-                guard case .string(let s) = value else { problem(key, "must be an RFC 3339 date-time string"); continue }
-                guard let t = Instant(rfc3339: s) else { problem(key, "must be an RFC 3339 date-time such as 2026-11-20T10:15:00Z"); continue }
+                guard case .string(let s) = value else {
+                    problem(key, "must be an RFC 3339 date-time string"); continue
+                }
+                guard let t = Instant(rfc3339: s) else {
+                    problem(key, "must be an RFC 3339 date-time such as 2026-11-20T10:15:00Z"); continue
+                }
                 timestamp = t
             case "provider":
                 guard let s = text(key, value) else { continue }
@@ -144,17 +166,22 @@ struct EventReader {
             case "operation":
                 guard let s = text(key, value) else { continue }
                 guard let op = Operation(rawValue: s) else {
-                    problem(key, "must be one of " + Operation.allCases.map(\.rawValue).joined(separator: ", ")); continue
+                    problem(key, "must be one of " + Operation.allCases.map(\.rawValue).joined(separator: ", "));
+                    continue
                 }
                 event.operation = op
             case "input_tokens": event.usage.inputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "output_tokens": event.usage.outputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
-            case "cached_input_tokens": event.usage.cachedInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
-            case "cache_write_input_tokens": event.usage.cacheWriteInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
-            case "cache_write_1h_input_tokens": event.usage.cacheWrite1hInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cached_input_tokens":
+                event.usage.cachedInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cache_write_input_tokens":
+                event.usage.cacheWriteInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cache_write_1h_input_tokens":
+                event.usage.cacheWrite1hInputTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "reasoning_tokens": event.usage.reasoningTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "input_audio_tokens": event.usage.inputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
-            case "output_audio_tokens": event.usage.outputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "output_audio_tokens":
+                event.usage.outputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "requests":
                 guard let n = count(key, value, max: UsageLimits.maxCount) else { continue }
                 if n < 1 { problem(key, EventRules.requestsProblem) } else { event.usage.requests = n }
@@ -176,7 +203,11 @@ struct EventReader {
                 event.outcome.status = st
             case "http_status":
                 guard let n = count(key, value) else { continue }
-                if EventRules.isHTTPStatus(n) { event.outcome.httpStatus = Int(n) } else { problem(key, EventRules.httpStatusProblem) }
+                if EventRules.isHTTPStatus(n) {
+                    event.outcome.httpStatus = Int(n)
+                } else {
+                    problem(key, EventRules.httpStatusProblem)
+                }
             case "error_type": event.outcome.errorType = text(key, value)
             case "latency_ms": event.outcome.latencyMs = count(key, value)
             case "time_to_first_token_ms": event.outcome.timeToFirstTokenMs = count(key, value)
@@ -195,13 +226,21 @@ struct EventReader {
             default: break
             }
         }
-        if timestamp == nil, seenKnown & EventDecoder.bit("timestamp") == 0 || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null }) {
+        if timestamp == nil,
+            seenKnown & EventDecoder.bit("timestamp") == 0
+                || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null })
+        {
             problem("timestamp", "is required")
         }
-        if provider == nil, seenKnown & EventDecoder.bit("provider") == 0 || members.contains(where: { $0.0 == "provider" && $0.1 == .null }) {
+        if provider == nil,
+            seenKnown & EventDecoder.bit("provider") == 0
+                || members.contains(where: { $0.0 == "provider" && $0.1 == .null })
+        {
             problem("provider", "is required")
         }
-        if model == nil, seenKnown & EventDecoder.bit("model") == 0 || members.contains(where: { $0.0 == "model" && $0.1 == .null }) {
+        if model == nil,
+            seenKnown & EventDecoder.bit("model") == 0 || members.contains(where: { $0.0 == "model" && $0.1 == .null })
+        {
             problem("model", "is required")
         }
         problems += EventRules.usageProblems(event.usage, index: index)
@@ -244,17 +283,23 @@ struct EventReader {
         case .number(let n): text = n
         default: problem(key, "must be a decimal string of US dollars such as \"0.0125\""); return nil
         }
-        guard let usd = USD(decimal: text), EventRules.isAmount(usd) else { problem(key, EventRules.amountProblem); return nil }
+        guard let usd = USD(decimal: text), EventRules.isAmount(usd) else {
+            problem(key, EventRules.amountProblem); return nil
+        }
         return usd
     }
 
     mutating func tags(_ value: JSONValue) -> [String: String] {
-        guard case .object(let members) = value else { problem("tags", "must be an object of string values"); return [:] }
+        guard case .object(let members) = value else {
+            problem("tags", "must be an object of string values"); return [:]
+        }
         if let reason = EventRules.tagCountProblem(members.count) { problem("tags", reason); return [:] }
         var tags: [String: String] = [:]
         for (k, v) in members {
             if let reason = EventRules.tagNameProblem(k) { problem("tags", reason); continue }
-            guard case .string(let s) = v, EventRules.isTagValue(s) else { problem("tags.\(k)", EventRules.tagValueProblem); continue }
+            guard case .string(let s) = v, EventRules.isTagValue(s) else {
+                problem("tags.\(k)", EventRules.tagValueProblem); continue
+            }
             tags[k] = s
         }
         return tags

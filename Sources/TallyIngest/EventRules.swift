@@ -24,7 +24,9 @@ public enum EventRules {
         "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
     ]
     /// Prompt and response content: Tally stores metadata only.
-    public static let contentFields: Set<String> = ["prompt", "messages", "input", "completion", "response", "output", "content"]
+    public static let contentFields: Set<String> = [
+        "prompt", "messages", "input", "completion", "response", "output", "content",
+    ]
 
     /// The longest text each field may hold, in characters.
     public static let maxLength: [String: Int] = [
@@ -39,7 +41,9 @@ public enum EventRules {
         let bytes = text.utf8.count
         guard bytes >= 1, bytes <= max || text.count <= max else { return "must be 1 to \(max) characters" }
         // Control characters are single bytes in UTF-8 (and PostgreSQL refuses NUL in text outright).
-        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return "must not contain control characters" }
+        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            return "must not contain control characters"
+        }
         return nil
     }
 
@@ -50,7 +54,11 @@ public enum EventRules {
 
     /// A provider name: `[a-z0-9_.-]`, after the text rule.
     static func providerProblem(_ name: String) -> String? {
-        guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
+        guard
+            name.utf8.allSatisfy({
+                ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D
+            })
+        else {
             return "must match [a-z0-9_.-]{1,64}, such as openai, anthropic or google"
         }
         return nil
@@ -66,7 +74,8 @@ public enum EventRules {
 
     /// A provider cost as Tally keeps it: from 0 to `UsageLimits.maxAmount`.
     static func isAmount(_ usd: USD) -> Bool { usd.nanos >= 0 && usd <= UsageLimits.maxAmount }
-    static let amountProblem = "must be a non-negative decimal of US dollars from 0 to \(UsageLimits.maxAmount.decimalString), "
+    static let amountProblem =
+        "must be a non-negative decimal of US dollars from 0 to \(UsageLimits.maxAmount.decimalString), "
         + "with at most 9 decimals, such as \"0.0125\""
 
     static func tagCountProblem(_ count: Int) -> String? {
@@ -90,19 +99,32 @@ public enum EventRules {
     static func usageProblems(_ u: TokenUsage, index: Int?) -> [FieldProblem] {
         var problems: [FieldProblem] = []
         if u.cachedInputTokens + u.cacheWriteInputTokens > u.inputTokens {
-            problems.append(FieldProblem(index: index, field: "cached_input_tokens", reason: "plus cache_write_input_tokens (\(u.cachedInputTokens + u.cacheWriteInputTokens)) exceeds input_tokens (\(u.inputTokens)): input_tokens counts all input, cached reads and cache writes included"))
+            problems.append(
+                FieldProblem(
+                    index: index, field: "cached_input_tokens",
+                    reason:
+                        "plus cache_write_input_tokens (\(u.cachedInputTokens + u.cacheWriteInputTokens)) exceeds input_tokens (\(u.inputTokens)): input_tokens counts all input, cached reads and cache writes included"
+                ))
         }
         if u.cacheWrite1hInputTokens > u.cacheWriteInputTokens {
-            problems.append(FieldProblem(index: index, field: "cache_write_1h_input_tokens", reason: "must not exceed cache_write_input_tokens (the 1-hour writes are part of all writes)"))
+            problems.append(
+                FieldProblem(
+                    index: index, field: "cache_write_1h_input_tokens",
+                    reason: "must not exceed cache_write_input_tokens (the 1-hour writes are part of all writes)"))
         }
         if u.reasoningTokens > u.outputTokens {
-            problems.append(FieldProblem(index: index, field: "reasoning_tokens", reason: "must not exceed output_tokens (output_tokens includes reasoning)"))
+            problems.append(
+                FieldProblem(
+                    index: index, field: "reasoning_tokens",
+                    reason: "must not exceed output_tokens (output_tokens includes reasoning)"))
         }
         if u.inputAudioTokens > u.inputTokens {
-            problems.append(FieldProblem(index: index, field: "input_audio_tokens", reason: "must not exceed input_tokens"))
+            problems.append(
+                FieldProblem(index: index, field: "input_audio_tokens", reason: "must not exceed input_tokens"))
         }
         if u.outputAudioTokens > u.outputTokens {
-            problems.append(FieldProblem(index: index, field: "output_audio_tokens", reason: "must not exceed output_tokens"))
+            problems.append(
+                FieldProblem(index: index, field: "output_audio_tokens", reason: "must not exceed output_tokens"))
         }
         return problems
     }
@@ -113,7 +135,9 @@ public enum EventRules {
 
     /// The tags' problems: their number, each name, each value.
     static func tagProblems(_ tags: [String: String], index: Int? = nil) -> [FieldProblem] {
-        if let reason = tagCountProblem(tags.count) { return [FieldProblem(index: index, field: "tags", reason: reason)] }
+        if let reason = tagCountProblem(tags.count) {
+            return [FieldProblem(index: index, field: "tags", reason: reason)]
+        }
         var problems: [FieldProblem] = []
         for (k, v) in tags.sorted(by: { $0.key < $1.key }) {
             if let reason = tagNameProblem(k) {
@@ -129,8 +153,10 @@ public enum EventRules {
     /// the tags'.
     public static func attributionProblems(_ a: Attribution) -> [FieldProblem] {
         var problems: [FieldProblem] = []
-        for (field, value) in [("project", a.project), ("feature", a.feature), ("user", a.user), ("api_key", a.apiKey),
-                               ("environment", a.environment)] {
+        for (field, value) in [
+            ("project", a.project), ("feature", a.feature), ("user", a.user), ("api_key", a.apiKey),
+            ("environment", a.environment),
+        ] {
             guard let value else { continue }
             if let reason = textProblem(value, max: maxLength[field]!) {
                 problems.append(FieldProblem(field: field, reason: reason))
@@ -143,7 +169,8 @@ public enum EventRules {
 
     /// `attribution` without the values `attributionProblems` refuses (all tags when any tag is refused), and the
     /// refused fields' names, sorted: for a source that records a call that already happened rather than refuse it.
-    public static func withoutRefusedValues(_ attribution: Attribution) -> (attribution: Attribution, refused: [String]) {
+    public static func withoutRefusedValues(_ attribution: Attribution) -> (attribution: Attribution, refused: [String])
+    {
         var kept = attribution
         var refused = Set<String>()
         for problem in attributionProblems(attribution) {
@@ -166,7 +193,9 @@ public enum EventRules {
     package static func problems(in event: UsageEvent, now: Instant) -> [FieldProblem] {
         var problems: [FieldProblem] = []
         func text(_ field: String, _ value: String?) {
-            if let value, let reason = textProblem(value, field: field) { problems.append(FieldProblem(field: field, reason: reason)) }
+            if let value, let reason = textProblem(value, field: field) {
+                problems.append(FieldProblem(field: field, reason: reason))
+            }
         }
         text("id", event.id)
         if let reason = textProblem(event.provider, field: "provider") ?? providerProblem(event.provider) {
@@ -181,16 +210,24 @@ public enum EventRules {
             problems.append(FieldProblem(field: "http_status", reason: httpStatusProblem))
         }
         text("error_type", o.errorType)
-        for (field, n) in [("latency_ms", o.latencyMs), ("time_to_first_token_ms", o.timeToFirstTokenMs), ("retries", o.retries)] {
+        for (field, n) in [
+            ("latency_ms", o.latencyMs), ("time_to_first_token_ms", o.timeToFirstTokenMs), ("retries", o.retries),
+        ] {
             guard let n else { continue }
             if n < 0 { problems.append(FieldProblem(field: field, reason: "must be a non-negative integer")) }
-            if let reason = countLimitProblem(n, max: maxNumber) { problems.append(FieldProblem(field: field, reason: reason)) }
+            if let reason = countLimitProblem(n, max: maxNumber) {
+                problems.append(FieldProblem(field: field, reason: reason))
+            }
         }
         text("finish_reason", o.finishReason)
         text("service_tier", event.serviceTier)
-        if let cost = event.providerCost, !isAmount(cost) { problems.append(FieldProblem(field: "provider_cost_usd", reason: amountProblem)) }
+        if let cost = event.providerCost, !isAmount(cost) {
+            problems.append(FieldProblem(field: "provider_cost_usd", reason: amountProblem))
+        }
         problems += usageProblems(event.usage, index: nil)
-        if let reason = timestampProblem(event.timestamp, now: now) { problems.append(FieldProblem(field: "timestamp", reason: reason)) }
+        if let reason = timestampProblem(event.timestamp, now: now) {
+            problems.append(FieldProblem(field: "timestamp", reason: reason))
+        }
         return problems
     }
 
@@ -223,7 +260,9 @@ public enum EventRules {
             event.attribution.tags["tally_refused_attribution"] = admission.refusedAttribution.joined(separator: ",")
         }
         if let t = event.outcome.errorType, textProblem(t, field: "error_type") != nil { event.outcome.errorType = nil }
-        if let t = event.outcome.finishReason, textProblem(t, field: "finish_reason") != nil { event.outcome.finishReason = nil }
+        if let t = event.outcome.finishReason, textProblem(t, field: "finish_reason") != nil {
+            event.outcome.finishReason = nil
+        }
         if let t = event.serviceTier, textProblem(t, field: "service_tier") != nil { event.serviceTier = nil }
         if let status = event.outcome.httpStatus, !isHTTPStatus(Int64(status)) { event.outcome.httpStatus = nil }
         if let cost = event.providerCost, !isAmount(cost) { event.providerCost = nil }
@@ -231,7 +270,9 @@ public enum EventRules {
         if let n = event.outcome.timeToFirstTokenMs, n < 0 || n > maxNumber { event.outcome.timeToFirstTokenMs = nil }
         if let n = event.outcome.retries, n < 0 || n > maxNumber { event.outcome.retries = nil }
         let usage = event.usage
-        if let field = usage.boundsProblem?.field ?? (usage.requests < 1 ? "requests" : nil) ?? usageProblems(usage, index: nil).first?.field {
+        if let field = usage.boundsProblem?.field ?? (usage.requests < 1 ? "requests" : nil)
+            ?? usageProblems(usage, index: nil).first?.field
+        {
             admission.refusedUsage = field
             event.usage = TokenUsage()
             event.outcome.status = .error

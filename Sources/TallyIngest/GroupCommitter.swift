@@ -73,7 +73,9 @@ public actor GroupCommitter {
         guard !batches.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let parts = Parts(count: batches.count, continuation: continuation)
-            for (index, batch) in batches.enumerated() { waiting.append(Waiting(batch: batch, done: .part(parts, index))) }
+            for (index, batch) in batches.enumerated() {
+                waiting.append(Waiting(batch: batch, done: .part(parts, index)))
+            }
             // More than one group's worth may be queued at once: start as many as may run.
             while inFlight < maxInFlight, !waiting.isEmpty { startNextGroup() }
         }
@@ -103,7 +105,9 @@ public actor GroupCommitter {
                 group[0].done.resume(.failure(error))
             } else {
                 for w in group {
-                    do { w.done.resume(.success(try await commit([w.batch])[0])) } catch { w.done.resume(.failure(error)) }
+                    do { w.done.resume(.success(try await commit([w.batch])[0])) } catch {
+                        w.done.resume(.failure(error))
+                    }
                 }
             }
         }

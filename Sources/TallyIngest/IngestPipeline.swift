@@ -18,19 +18,24 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
 
     /// `maxCommitsInFlight`: transactions run at once (1 for SQLite's single writer, a few for PostgreSQL).
     package init(store: Store, pricer: any Pricer, maxCommitsInFlight: Int = 1) {
-        self.init(store: store, pricer: pricer,
-                  committer: GroupCommitter(maxInFlight: maxCommitsInFlight) { batches in try await store.insert(batches) })
+        self.init(
+            store: store, pricer: pricer,
+            committer: GroupCommitter(maxInFlight: maxCommitsInFlight) { batches in try await store.insert(batches) })
     }
 
     /// A request's body: every event valid and attributed, or nothing stored. Returns once the events are committed.
-    package func ingest(_ body: [UInt8], format: EventDecoder.Format, principal: Principal, now: Instant) async throws -> InsertOutcome {
+    package func ingest(_ body: [UInt8], format: EventDecoder.Format, principal: Principal, now: Instant) async throws
+        -> InsertOutcome
+    {
         let events = try EventDecoder.decode(body, format: format, now: now)
         let stored = try await attribute(events, principal: principal, receivedAt: now)
         return try await committer.submit(EventBatch(organizationID: principal.organizationID, events: stored))
     }
 
     /// Resolves each event's project (the token's unless named; a session user must name one) and prices it.
-    package func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws -> [StoredEvent] {
+    package func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws
+        -> [StoredEvent]
+    {
         let organizationID = principal.organizationID
         let token = principal.token
         if let token, token.projectArchived {
@@ -45,8 +50,10 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
             var projectName = token?.projectName ?? ""
             if let name = event.attribution.project, name != token?.projectName {
                 if let token, !token.allows(.admin) {
-                    problems.append(FieldProblem(index: index, field: "project",
-                                                 reason: "this token may only send events to project '\(token.projectName)'"))
+                    problems.append(
+                        FieldProblem(
+                            index: index, field: "project",
+                            reason: "this token may only send events to project '\(token.projectName)'"))
                     continue
                 }
                 if projects[name] == nil {
@@ -57,19 +64,25 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
                     continue
                 }
                 guard project.archivedAt == nil else {
-                    problems.append(FieldProblem(index: index, field: "project", reason: "project '\(name)' is archived"))
+                    problems.append(
+                        FieldProblem(index: index, field: "project", reason: "project '\(name)' is archived"))
                     continue
                 }
                 projectID = project.id
                 projectName = project.name
             } else if token == nil {
-                problems.append(FieldProblem(index: index, field: "project", reason: "is required when signed in rather than using a project token"))
+                problems.append(
+                    FieldProblem(
+                        index: index, field: "project",
+                        reason: "is required when signed in rather than using a project token"))
                 continue
             }
             event.attribution.project = projectName
             let quote = pricer.quote(event, organizationID: organizationID)
-            stored.append(StoredEvent(event: event, organizationID: organizationID, projectID: projectID,
-                                      projectName: projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID))
+            stored.append(
+                StoredEvent(
+                    event: event, organizationID: organizationID, projectID: projectID,
+                    projectName: projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID))
         }
         guard problems.isEmpty else { throw TallyError.invalid(problems) }
         return stored
@@ -81,15 +94,20 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
     /// caller's tags are judged so that a refused caller tag does not take them with it.
     /// Throws `invalid` only for what admission cannot mend (an id, provider, model or timestamp the rules refuse):
     /// the source's own mistake, which it logs and counts rather than store.
-    package func recordable(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:],
-                           receivedAt: Instant) throws(TallyError) -> StoredEvent {
+    package func recordable(
+        _ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:],
+        receivedAt: Instant
+    ) throws(TallyError) -> StoredEvent {
         var event = event
         let admission = EventRules.admit(&event)
         for (name, value) in ownTags { event.attribution.tags[name] = value }
         let problems = EventRules.problems(in: event, now: receivedAt)
         guard problems.isEmpty else { throw .invalid(problems) }
-        let quote = usageKnown && admission.refusedUsage == nil ? pricer.quote(event, organizationID: token.organizationID) : nil
-        return StoredEvent(event: event, organizationID: token.organizationID, projectID: token.projectID,
-                           projectName: token.projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID)
+        let quote =
+            usageKnown && admission.refusedUsage == nil
+            ? pricer.quote(event, organizationID: token.organizationID) : nil
+        return StoredEvent(
+            event: event, organizationID: token.organizationID, projectID: token.projectID,
+            projectName: token.projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID)
     }
 }

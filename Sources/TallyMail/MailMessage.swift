@@ -144,7 +144,8 @@ extension SMTPMailer {
 
     static func headerSafe(_ value: String) -> String {
         guard value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" }) else { return value }
-        return String(String.UnicodeScalarView(value.unicodeScalars.map { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" ? " " : $0 }))
+        return String(
+            String.UnicodeScalarView(value.unicodeScalars.map { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" ? " " : $0 }))
     }
 
     /// An unstructured header value: printable ASCII is folded at spaces to keep lines within 78

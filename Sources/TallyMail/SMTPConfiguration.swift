@@ -72,7 +72,8 @@ public struct SMTPConfiguration: Sendable, Equatable {
         let authority = rest[..<authorityEnd]
         var tail = rest[authorityEnd...]
         if tail.contains("#") {
-            throw SMTPError.configuration("TALLY_SMTP_URL must not contain a fragment ('#'); percent-encode '#' in the password as %23")
+            throw SMTPError.configuration(
+                "TALLY_SMTP_URL must not contain a fragment ('#'); percent-encode '#' in the password as %23")
         }
         var query: Substring = ""
         if let questionMark = tail.firstIndex(of: "?") {
@@ -80,7 +81,8 @@ public struct SMTPConfiguration: Sendable, Equatable {
             tail = tail[..<questionMark]
         }
         guard tail.isEmpty || tail == "/" else {
-            throw SMTPError.configuration("TALLY_SMTP_URL must not have a path; percent-encode '/' in the password as %2F")
+            throw SMTPError.configuration(
+                "TALLY_SMTP_URL must not have a path; percent-encode '/' in the password as %2F")
         }
 
         // userinfo@host:port — the last '@' separates them, so a stray '@' in the password still parses.
@@ -142,15 +144,17 @@ public struct SMTPConfiguration: Sendable, Equatable {
             host = hostPort
         }
         guard !host.isEmpty else { throw SMTPError.configuration("TALLY_SMTP_URL has no host") }
-        guard host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") && $0 != UInt8(ascii: "@") }) else {
-            throw SMTPError.configuration("the host in TALLY_SMTP_URL contains characters that are not allowed in a host name")
+        guard host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") && $0 != UInt8(ascii: "@") })
+        else {
+            throw SMTPError.configuration(
+                "the host in TALLY_SMTP_URL contains characters that are not allowed in a host name")
         }
 
         var port = defaultPort
         var portIsExplicit = false
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit),
-                  let value = Int(portText), (1...65535).contains(value)
+                let value = Int(portText), (1...65535).contains(value)
             else {
                 throw SMTPError.configuration(
                     "the port in TALLY_SMTP_URL must be a number from 1 to 65535 (a password containing '/', '?' or '#' must percent-encode them as %2F, %3F, %23)"
@@ -191,13 +195,15 @@ public struct SMTPConfiguration: Sendable, Equatable {
                 try validateHeloName(value)
                 heloName = value
             default:
-                throw SMTPError.configuration("TALLY_SMTP_URL has an unknown query parameter (supported: from, starttls, helo)")
+                throw SMTPError.configuration(
+                    "TALLY_SMTP_URL has an unknown query parameter (supported: from, starttls, helo)")
             }
         }
 
         switch (security, startTLS) {
         case (.tls, true?):
-            throw SMTPError.configuration("starttls=true cannot be combined with smtps:// (which is TLS from the start)")
+            throw SMTPError.configuration(
+                "starttls=true cannot be combined with smtps:// (which is TLS from the start)")
         case (.plain, true?):
             security = .startTLS
         case (.plain, nil) where portIsExplicit && port == 587:
@@ -234,12 +240,13 @@ public struct SMTPConfiguration: Sendable, Equatable {
         guard !address.isEmpty else { throw SMTPError.configuration("the \(role) is empty") }
         guard address.utf8.count <= 254 else { throw SMTPError.configuration("the \(role) is too long") }
         let forbidden: Set<Unicode.Scalar> = ["<", ">", ",", ";", "\"", "(", ")", "\\", " ", "\t"]
-        guard !address.unicodeScalars.contains(where: { forbidden.contains($0) || $0.value < 0x20 || $0.value == 0x7F }) else {
+        guard !address.unicodeScalars.contains(where: { forbidden.contains($0) || $0.value < 0x20 || $0.value == 0x7F })
+        else {
             throw SMTPError.configuration("the \(role) must be a bare address like name@example.com")
         }
         guard let at = address.lastIndex(of: "@"),
-              at != address.startIndex,
-              address.index(after: at) != address.endIndex
+            at != address.startIndex,
+            address.index(after: at) != address.endIndex
         else {
             throw SMTPError.configuration("the \(role) must be a bare address like name@example.com")
         }
@@ -247,7 +254,7 @@ public struct SMTPConfiguration: Sendable, Equatable {
 
     static func validateHeloName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 255,
-              name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else {
             throw SMTPError.configuration("the HELO name must be a host name or address literal without spaces")
         }
@@ -291,7 +298,8 @@ extension SMTPConfiguration: CustomStringConvertible, CustomDebugStringConvertib
             userInfo = username + (password == nil ? "" : ":***") + "@"
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "\(scheme)://\(userInfo)\(hostPart):\(port) (security: \(security.rawValue), from: \(from), helo: \(heloName))"
+        return
+            "\(scheme)://\(userInfo)\(hostPart):\(port) (security: \(security.rawValue), from: \(from), helo: \(heloName))"
     }
 
     public var debugDescription: String { "SMTPConfiguration(\(description))" }

@@ -169,7 +169,7 @@ struct SMTPReply: Equatable, Sendable {
         mutating func feed(_ line: String) throws -> SMTPReply? {
             let utf8 = Array(line.utf8)
             guard utf8.count >= 3, utf8[0...2].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                  utf8[0] >= UInt8(ascii: "2"), utf8[0] <= UInt8(ascii: "5")
+                utf8[0] >= UInt8(ascii: "2"), utf8[0] <= UInt8(ascii: "5")
             else {
                 throw SMTPError.connection("malformed reply from server: \(Self.excerpt(line))")
             }
@@ -190,9 +190,11 @@ struct SMTPReply: Equatable, Sendable {
         }
 
         static func excerpt(_ line: String) -> String {
-            let clean = String(String.UnicodeScalarView(line.unicodeScalars.prefix(80).map {
-                $0.value < 0x20 || $0.value == 0x7F ? "?" : $0
-            }))
+            let clean = String(
+                String.UnicodeScalarView(
+                    line.unicodeScalars.prefix(80).map {
+                        $0.value < 0x20 || $0.value == 0x7F ? "?" : $0
+                    }))
             return "\"\(clean)\""
         }
     }
@@ -331,7 +333,8 @@ struct SMTPSession {
         let needsUTF8 = !(configuration.from + message.to).utf8.allSatisfy { $0 < 0x80 }
         if needsUTF8 {
             guard extensions.supports("SMTPUTF8") else {
-                throw SMTPError.configuration("an address contains non-ASCII characters but the server does not support SMTPUTF8")
+                throw SMTPError.configuration(
+                    "an address contains non-ASCII characters but the server does not support SMTPUTF8")
             }
             mailParameters += " SMTPUTF8"
         }
@@ -452,7 +455,9 @@ struct SMTPSession {
             reply = try await readReply(after: "AUTH LOGIN")
             guard reply.code == 235 else { throw rejected("AUTH LOGIN (password)", reply) }
         } else if mechanisms.isEmpty {
-            let hint = configuration.security == .plain ? " (many servers offer AUTH only over TLS: try smtps:// or ?starttls=true)" : ""
+            let hint =
+                configuration.security == .plain
+                ? " (many servers offer AUTH only over TLS: try smtps:// or ?starttls=true)" : ""
             throw SMTPError.connection("the server does not offer AUTH\(hint)")
         } else {
             throw SMTPError.connection(
@@ -500,7 +505,8 @@ struct SMTPSession {
             return SMTPError.connection("TLS with \(configuration.host) failed: \(error)")
         }
         guard let command else { return SMTPError.connection("connection failed: \(error)") }
-        return SMTPError.connection("connection failed while waiting for the reply to \(redactedCommand(command)): \(error)")
+        return SMTPError.connection(
+            "connection failed while waiting for the reply to \(redactedCommand(command)): \(error)")
     }
 
     private mutating func readReply(after command: String) async throws -> SMTPReply {
@@ -537,7 +543,8 @@ struct SMTPSession {
             case .tlsStarted?:
                 continue
             case nil:
-                throw SMTPError.connection("the server closed the connection while we waited for the reply to \(redactedCommand(command))")
+                throw SMTPError.connection(
+                    "the server closed the connection while we waited for the reply to \(redactedCommand(command))")
             }
         }
     }

@@ -4,7 +4,8 @@ import TallyCore
 /// only its fields, every problem named by its field.
 extension CatalogFile {
     public static let organizationEntryFields: Set<String> = [
-        "provider", "model", "aliases", "from", "to", "prices", "batch", "service_tiers", "tiers", "per_request_usd", "note",
+        "provider", "model", "aliases", "from", "to", "prices", "batch", "service_tiers", "tiers", "per_request_usd",
+        "note",
         "source",
     ]
 
@@ -19,7 +20,8 @@ extension CatalogFile {
         do {
             return try CatalogFile.parseEntry(value, origin: .organization(organizationID), at: "entry")
         } catch let problem as CatalogFile.Problem {
-            let text = problem.description.hasPrefix("entry.") ? String(problem.description.dropFirst(6)) : problem.description
+            let text =
+                problem.description.hasPrefix("entry.") ? String(problem.description.dropFirst(6)) : problem.description
             let field = text.split(separator: ":", maxSplits: 1).first.map(String.init) ?? "body"
             let reason = text.split(separator: ":", maxSplits: 1).dropFirst().first.map { $0.trimmingSpaces } ?? text
             throw TallyError.invalid([FieldProblem(field: field, reason: reason)])

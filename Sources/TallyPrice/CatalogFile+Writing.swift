@@ -27,7 +27,8 @@ extension CatalogFile {
         w.key("tiers")
         w.beginArray()
         for t in e.contextTiers {
-            w.beginObject(); w.field("above_input_tokens", t.aboveInputTokens); w.key("prices"); writePrices(t.prices, into: &w); w.endObject()
+            w.beginObject(); w.field("above_input_tokens", t.aboveInputTokens); w.key("prices");
+            writePrices(t.prices, into: &w); w.endObject()
         }
         w.endArray()
         w.field("per_request_usd", e.perRequest?.decimalString)

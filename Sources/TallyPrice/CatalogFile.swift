@@ -11,12 +11,16 @@ public enum CatalogFile {
         do { root = try JSONParser.parse(bytes) } catch {
             throw Problem(description: "catalog: malformed JSON at byte \(error.offset): \(error.reason)")
         }
-        guard case .array(let items)? = root["entries"] else { throw Problem(description: "catalog: no \"entries\" array") }
+        guard case .array(let items)? = root["entries"] else {
+            throw Problem(description: "catalog: no \"entries\" array")
+        }
         var entries: [PriceEntry] = []
         var ids = Set<String>()
         for (i, item) in items.enumerated() {
             let entry = try parseEntry(item, origin: .builtIn, at: "entries[\(i)]")
-            guard ids.insert(entry.id).inserted else { throw Problem(description: "entries[\(i)].id: duplicate id \(entry.id)") }
+            guard ids.insert(entry.id).inserted else {
+                throw Problem(description: "entries[\(i)].id: duplicate id \(entry.id)")
+            }
             entries.append(entry)
         }
         return entries
@@ -52,7 +56,9 @@ public enum CatalogFile {
         let prices = try priceSet(pricesValue, at: path + ".prices")
         var batch: Multiplier?
         if let b = try string("batch", required: false) {
-            guard let m = Multiplier(decimal: b) else { throw fail("batch", "must be a decimal multiplier such as \"0.5\"") }
+            guard let m = Multiplier(decimal: b) else {
+                throw fail("batch", "must be a decimal multiplier such as \"0.5\"")
+            }
             batch = m
         }
         var serviceTiers: [String: PriceSet] = [:]
@@ -66,13 +72,16 @@ public enum CatalogFile {
                     throw fail("tiers[\(k)].above_input_tokens", "must be a positive integer")
                 }
                 guard let set = tier["prices"] else { throw fail("tiers[\(k)].prices", "is required") }
-                contextTiers.append(.init(aboveInputTokens: above, prices: try priceSet(set, at: "\(path).tiers[\(k)].prices")))
+                contextTiers.append(
+                    .init(aboveInputTokens: above, prices: try priceSet(set, at: "\(path).tiers[\(k)].prices")))
             }
             contextTiers.sort { $0.aboveInputTokens > $1.aboveInputTokens }
         }
         var perRequest: USD?
         if let p = try string("per_request_usd", required: false) {
-            guard let usd = USD(decimal: p), usd.nanos >= 0 else { throw fail("per_request_usd", "must be a decimal of US dollars") }
+            guard let usd = USD(decimal: p), usd.nanos >= 0 else {
+                throw fail("per_request_usd", "must be a decimal of US dollars")
+            }
             perRequest = usd
         }
         let provider = try string("provider", required: origin == .builtIn)?.lowercased()
@@ -86,14 +95,19 @@ public enum CatalogFile {
     }
 
     static func priceSet(_ value: JSONValue, at path: String) throws -> PriceSet {
-        guard case .object(let members) = value else { throw Problem(description: "\(path): must be an object of token class → USD per 1M tokens") }
+        guard case .object(let members) = value else {
+            throw Problem(description: "\(path): must be an object of token class → USD per 1M tokens")
+        }
         var rates: [TokenClass: Rate] = [:]
         for (key, v) in members {
             guard let c = TokenClass(rawValue: key) else {
-                throw Problem(description: "\(path).\(key): unknown token class; use " + TokenClass.allCases.map(\.rawValue).joined(separator: ", "))
+                throw Problem(
+                    description: "\(path).\(key): unknown token class; use "
+                        + TokenClass.allCases.map(\.rawValue).joined(separator: ", "))
             }
             guard case .string(let s) = v, let rate = Rate(decimal: s) else {
-                throw Problem(description: "\(path).\(key): must be a decimal string of USD per 1M tokens, such as \"2.50\"")
+                throw Problem(
+                    description: "\(path).\(key): must be a decimal string of USD per 1M tokens, such as \"2.50\"")
             }
             rates[c] = rate
         }

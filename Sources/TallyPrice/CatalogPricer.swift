@@ -26,23 +26,31 @@ public final class CatalogPricer: Pricer {
     /// `longContext`: see `CostEngine.price` (set for a provider report's row, nil for an event).
     public func quote(_ event: UsageEvent, organizationID: String, longContext: Bool?) -> PriceQuote? {
         // Usage the engine cannot price within the limits is unpriced: unknown, never a wrapped amount.
-        breakdown(event, organizationID: organizationID, longContext: longContext).flatMap { $0.problem == nil ? PriceQuote(cost: $0.cost, priceID: $0.entry.id) : nil }
+        breakdown(event, organizationID: organizationID, longContext: longContext).flatMap {
+            $0.problem == nil ? PriceQuote(cost: $0.cost, priceID: $0.entry.id) : nil
+        }
     }
 
     /// The cost of an event with every line, or nil when no entry prices its model at its timestamp.
     public func breakdown(_ event: UsageEvent, organizationID: String, longContext: Bool? = nil) -> CostBreakdown? {
-        guard let (entry, name) = resolve(provider: event.provider, model: event.model, at: event.timestamp,
-                                          organizationID: organizationID)
+        guard
+            let (entry, name) = resolve(
+                provider: event.provider, model: event.model, at: event.timestamp,
+                organizationID: organizationID)
         else { return nil }
-        return CostEngine.price(event.usage, batch: event.batch, serviceTier: event.serviceTier, entry: entry,
-                                modelResolved: name, longContext: longContext)
+        return CostEngine.price(
+            event.usage, batch: event.batch, serviceTier: event.serviceTier, entry: entry,
+            modelResolved: name, longContext: longContext)
     }
 
     /// The breakdown of a stored event with the entry it was priced with (not today's).
     public func breakdown(_ stored: StoredEvent) -> CostBreakdown? {
-        guard let id = stored.priceID, let entry = entry(id: id, organizationID: stored.organizationID) else { return nil }
-        return CostEngine.price(stored.event.usage, batch: stored.event.batch, serviceTier: stored.event.serviceTier,
-                                entry: entry, modelResolved: entry.model)
+        guard let id = stored.priceID, let entry = entry(id: id, organizationID: stored.organizationID) else {
+            return nil
+        }
+        return CostEngine.price(
+            stored.event.usage, batch: stored.event.batch, serviceTier: stored.event.serviceTier,
+            entry: entry, modelResolved: entry.model)
     }
 
     public func entry(id: String, organizationID: String) -> PriceEntry? {
@@ -50,15 +58,19 @@ public final class CatalogPricer: Pricer {
     }
 
     /// The entry in force: an organization's own (for this provider or any) over the built-in one.
-    public func resolve(provider: String, model: String, at instant: Instant,
-                        organizationID: String) -> (PriceEntry, String)? {
+    public func resolve(
+        provider: String, model: String, at instant: Instant,
+        organizationID: String
+    ) -> (PriceEntry, String)? {
         let builtIn = catalog.entry(model: model, at: instant)
         var names = ModelName.candidates(model)
         if let b = builtIn?.entry { names += [b.model] + b.aliases }
         let provider = provider.lowercased()
         let own = organizationEntries(organizationID)
-            .filter { e in (e.provider == nil || e.provider == provider) && e.isEffective(at: instant)
-                && (names.contains(e.model) || e.aliases.contains(where: names.contains)) }
+            .filter { e in
+                (e.provider == nil || e.provider == provider) && e.isEffective(at: instant)
+                    && (names.contains(e.model) || e.aliases.contains(where: names.contains))
+            }
             .max { ($0.from, $0.provider != nil ? 1 : 0) < ($1.from, $1.provider != nil ? 1 : 0) }
         if let own { return (own, own.model) }
         return builtIn.map { ($0.entry, $0.entry.model) }

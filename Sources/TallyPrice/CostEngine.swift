@@ -28,8 +28,10 @@ public struct CostBreakdown: Sendable, Equatable {
 public enum CostEngine {
     /// `longContext`: nil judges the long-context tier by one request's prompt size (events); true or false is what
     /// a provider's report says of the rows it aggregates (Anthropic's `context_window`), which count no requests.
-    public static func price(_ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
-                             modelResolved: String, longContext: Bool? = nil) -> CostBreakdown {
+    public static func price(
+        _ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
+        modelResolved: String, longContext: Bool? = nil
+    ) -> CostBreakdown {
         var modifiers: [String] = []
         if let problem = usage.boundsProblem {
             return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: [], problem: problem)
@@ -48,7 +50,8 @@ public enum CostEngine {
             // A report's row is many requests summed (Anthropic's counts none): its own context window decides, or
             // a day of ordinary prompts adding up past 200k tokens would be priced at the long-context rates.
             let perRequest = usage.inputTokens / max(usage.requests, 1)
-            let tier = longContext.map { $0 ? entry.contextTiers.first : nil }
+            let tier =
+                longContext.map { $0 ? entry.contextTiers.first : nil }
                 ?? entry.contextTiers.first(where: { perRequest > $0.aboveInputTokens })
             if let tier {
                 prices = tier.prices
@@ -73,10 +76,14 @@ public enum CostEngine {
         var lines: [CostLine] = []
         var total: Int128 = 0
         func tooLarge(_ tokenClass: String) -> CostBreakdown {
-            CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: modifiers, problem: FieldProblem(
-                // The usage field behind the class, to name it when its cost is out of bounds.
-                field: TokenClass(rawValue: tokenClass)?.field ?? "requests",
-                reason: "prices to more than \(UsageLimits.maxAmount.decimalString) USD for one event with \(entry.id): unpriced"))
+            CostBreakdown(
+                entry: entry, modelResolved: modelResolved, lines: [], modifiers: modifiers,
+                problem: FieldProblem(
+                    // The usage field behind the class, to name it when its cost is out of bounds.
+                    field: TokenClass(rawValue: tokenClass)?.field ?? "requests",
+                    reason:
+                        "prices to more than \(UsageLimits.maxAmount.decimalString) USD for one event with \(entry.id): unpriced"
+                ))
         }
         for (tokenClass, tokens) in counts where tokens > 0 {
             let rate = prices.rate(tokenClass)
@@ -86,14 +93,18 @@ public enum CostEngine {
             let cost = overflow ? limit + 1 : roundHalfUp(product, dividedBy: 1_000_000_000_000_000)
             total += cost
             guard cost <= limit, total <= limit else { return tooLarge(tokenClass.rawValue) }
-            lines.append(CostLine(tokenClass: tokenClass.rawValue, tokens: tokens,
-                                  rate: exactDecimal(scaled, scale: 18), cost: USD(nanos: Int64(cost))))
+            lines.append(
+                CostLine(
+                    tokenClass: tokenClass.rawValue, tokens: tokens,
+                    rate: exactDecimal(scaled, scale: 18), cost: USD(nanos: Int64(cost))))
         }
         if let fee = entry.perRequest, fee.nanos > 0, u.requests > 0 {
             let cost = Int128(fee.nanos) * Int128(u.requests)
             total += cost
             guard cost <= limit, total <= limit else { return tooLarge("request") }
-            lines.append(CostLine(tokenClass: "request", tokens: u.requests, rate: fee.decimalString, cost: USD(nanos: Int64(cost))))
+            lines.append(
+                CostLine(
+                    tokenClass: "request", tokens: u.requests, rate: fee.decimalString, cost: USD(nanos: Int64(cost))))
         }
         return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: lines, modifiers: modifiers)
     }

@@ -10,13 +10,16 @@ public enum ModelName {
     public static func candidates(_ raw: String) -> [String] {
         var name = raw.lowercased().trimmingWhitespace
         // Routes and resource paths: `openai/gpt-4o`, `models/gemini-2.5-pro`, `projects/…/models/gemini-2.5-pro`.
-        if !name.hasPrefix("ft:"), let slash = name.lastIndex(of: "/") { name = String(name[name.index(after: slash)...]) }
+        if !name.hasPrefix("ft:"), let slash = name.lastIndex(of: "/") {
+            name = String(name[name.index(after: slash)...])
+        }
         var names = [name]
         func add(_ n: String) { if !n.isEmpty, !names.contains(n) { names.append(n) } }
 
         // Bedrock: `us.anthropic.claude-3-5-sonnet-20241022-v2:0`.
         var cloud = name
-        for p in regionPrefixes where cloud.hasPrefix(p) && vendorPrefixes.contains(where: { cloud.dropFirst(p.count).hasPrefix($0) }) {
+        for p in regionPrefixes
+        where cloud.hasPrefix(p) && vendorPrefixes.contains(where: { cloud.dropFirst(p.count).hasPrefix($0) }) {
             cloud = String(cloud.dropFirst(p.count))
         }
         for p in vendorPrefixes where cloud.hasPrefix(p) { cloud = String(cloud.dropFirst(p.count)) }
@@ -55,9 +58,13 @@ public enum ModelName {
         while true {
             let before = s
             let u = Array(s.utf8)
-            func digits(_ from: Int, _ n: Int) -> Bool { from >= 0 && u[from..<(from + n)].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+            func digits(_ from: Int, _ n: Int) -> Bool {
+                from >= 0 && u[from..<(from + n)].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+            }
             let n = u.count
-            if n > 11, u[n - 11] == 0x2D, u[n - 6] == 0x2D, u[n - 3] == 0x2D, digits(n - 10, 4), digits(n - 5, 2), digits(n - 2, 2) {
+            if n > 11, u[n - 11] == 0x2D, u[n - 6] == 0x2D, u[n - 3] == 0x2D, digits(n - 10, 4), digits(n - 5, 2),
+                digits(n - 2, 2)
+            {
                 s = String(s.dropLast(11))
             } else if n > 9, u[n - 9] == 0x2D, digits(n - 8, 8) {
                 s = String(s.dropLast(9))

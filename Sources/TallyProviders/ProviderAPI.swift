@@ -61,7 +61,8 @@ package protocol ProviderAPI: Sendable {
 
     /// Reads one JSON object of an answer of `kind` (a whole response, or one event of a stream) into `result`.
     /// `carried` is what the provider keeps from one event of a stream to the next (Anthropic: the usage so far).
-    func readUsage(_ value: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue)
+    func readUsage(
+        _ value: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue)
 
     // MARK: Organization reports
 
@@ -122,7 +123,9 @@ extension ProviderAPI {
     /// The secret the SDK sent in its usual place: a bearer token, else the provider's key header, else its key
     /// query parameter. `header` reads a request header by its lowercased name, `query` a query parameter.
     package func presentedKey(header: (String) -> String?, query: (String) -> String?) -> String? {
-        if let bearer = header("authorization"), bearer.lowercased().hasPrefix("bearer ") { return String(bearer.dropFirst(7)) }
+        if let bearer = header("authorization"), bearer.lowercased().hasPrefix("bearer ") {
+            return String(bearer.dropFirst(7))
+        }
         for name in keyHeaders {
             if let value = header(name) { return value }
         }

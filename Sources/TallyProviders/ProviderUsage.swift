@@ -23,7 +23,9 @@ public enum ProviderUsage {
     static func modality(_ details: JSONValue?, _ name: String) -> Int64 {
         guard case .array(let items)? = details else { return 0 }
         var total: Int64 = 0
-        for item in items where item["modality"] == .string(name) { total = min(total + int(item, "tokenCount"), tooLarge) }
+        for item in items where item["modality"] == .string(name) {
+            total = min(total + int(item, "tokenCount"), tooLarge)
+        }
         return total
     }
 }

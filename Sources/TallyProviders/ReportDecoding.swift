@@ -37,7 +37,9 @@ public enum ReportDecoding {
         /// A count: a whole number from 0 to `UsageLimits.maxCount`. Anything else refuses the page, so a hostile or
         /// broken report can neither trap the sync (which would stop every replica) nor store an absurd number.
         func int() throws(MalformedReport) -> Int64 {
-            guard case .number(let text) = value, let n = Int64(text) else { throw MalformedReport(path: path, reason: "is not an integer") }
+            guard case .number(let text) = value, let n = Int64(text) else {
+                throw MalformedReport(path: path, reason: "is not an integer")
+            }
             guard (0...UsageLimits.maxCount).contains(n) else {
                 throw MalformedReport(path: path, reason: "is \(n), outside 0 to \(UsageLimits.maxCount)")
             }
@@ -56,7 +58,8 @@ public enum ReportDecoding {
         /// An amount within ±`UsageLimits.maxAmount`, from exact decimal text.
         func amount(_ text: String, shift: Int = 0) throws(MalformedReport) -> USD {
             guard let usd = USD(literal: text, shift: shift) else {
-                throw MalformedReport(path: path, reason: shift == 2 ? "is not a decimal amount in cents" : "is not a decimal amount")
+                throw MalformedReport(
+                    path: path, reason: shift == 2 ? "is not a decimal amount in cents" : "is not a decimal amount")
             }
             guard usd.nanos.magnitude <= UsageLimits.maxAmount.nanos.magnitude else {
                 throw MalformedReport(path: path, reason: "is beyond \(UsageLimits.maxAmount.decimalString) USD")
@@ -92,7 +95,9 @@ public enum ReportDecoding {
         for b in try root.require("data").array() { buckets.append(try bucket(b)) }
         let hasMore = try root.require("has_more").bool()
         let next = try root.optionalString("next_page")
-        if hasMore && next == nil { throw MalformedReport(path: "$.next_page", reason: "is missing while has_more is true") }
+        if hasMore && next == nil {
+            throw MalformedReport(path: "$.next_page", reason: "is missing while has_more is true")
+        }
         return ReportPage(buckets: buckets, hasMore: hasMore, nextPage: hasMore ? next : nil)
     }
 }

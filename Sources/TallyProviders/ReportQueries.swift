@@ -18,8 +18,10 @@ public enum ReportQueries {
 
     /// `from`/`to` are whole UTC days (the caller snaps them); the query's form and the key's headers are the
     /// provider's.
-    public static func request(_ report: ProviderReport, baseURL: String, key: String, from: Instant, to: Instant,
-                               page: String?) -> Request {
+    public static func request(
+        _ report: ProviderReport, baseURL: String, key: String, from: Instant, to: Instant,
+        page: String?
+    ) -> Request {
         let api = report.api
         var query = api.query(report, from: from, to: to)
         var headers = api.headers(key: key)
@@ -33,8 +35,9 @@ public enum ReportQueries {
         var out = ""
         for b in s.utf8 {
             switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.append(Character(UnicodeScalar(b)))
             default:
                 // Everything else is percent-encoded, brackets included (`group_by%5B%5D`, which servers read as

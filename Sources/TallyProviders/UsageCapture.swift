@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import TallyCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Reads a provider response as it streams past the gateway and keeps what a usage event needs: the model as
 /// answered, the usage, finish reason and error type. Bytes are observed, never changed (see `StreamFilter`).
@@ -138,8 +139,12 @@ public struct UsageCapture: Sendable {
             return
         }
         // Gemini's array stream: strip the array's brackets and separators around each object.
-        while let f = bytes.first, f == UInt8(ascii: "[") || f == UInt8(ascii: ",") || f == UInt8(ascii: " ") { bytes = bytes.dropFirst() }
-        while let l = bytes.last, l == UInt8(ascii: "]") || l == UInt8(ascii: ",") || l == UInt8(ascii: " ") { bytes = bytes.dropLast() }
+        while let f = bytes.first, f == UInt8(ascii: "[") || f == UInt8(ascii: ",") || f == UInt8(ascii: " ") {
+            bytes = bytes.dropFirst()
+        }
+        while let l = bytes.last, l == UInt8(ascii: "]") || l == UInt8(ascii: ",") || l == UInt8(ascii: " ") {
+            bytes = bytes.dropLast()
+        }
         guard bytes.first == UInt8(ascii: "{"), let value = try? JSONParser.parse(bytes) else { return }
         if value["error"] != nil, let type = Self.errorType(value) { result.errorType = type; return }
         read(value)

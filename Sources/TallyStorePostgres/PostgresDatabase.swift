@@ -24,8 +24,13 @@ public struct PostgresSQLDatabase: SQLDatabase {
     /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
     public static func configuration(url: String) throws -> PostgresClient.Configuration {
         guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
-              let host = parts.host, !host.isEmpty
-        else { throw TallyError.invalid([FieldProblem(field: "TALLY_DATABASE_URL", reason: "expected postgres://user:password@host:port/database")]) }
+            let host = parts.host, !host.isEmpty
+        else {
+            throw TallyError.invalid([
+                FieldProblem(
+                    field: "TALLY_DATABASE_URL", reason: "expected postgres://user:password@host:port/database")
+            ])
+        }
         let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
         let sslmode = parts.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
         let tls: PostgresClient.Configuration.TLS
@@ -33,7 +38,9 @@ public struct PostgresSQLDatabase: SQLDatabase {
         case "disable": tls = .disable
         case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
         case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default: throw TallyError.invalid([FieldProblem(field: "TALLY_DATABASE_URL", reason: "unknown sslmode '\(sslmode)'")])
+        default:
+            throw TallyError.invalid([FieldProblem(field: "TALLY_DATABASE_URL", reason: "unknown sslmode '\(sslmode)'")]
+            )
         }
         var config = PostgresClient.Configuration(
             host: host, port: parts.port ?? 5432, username: parts.user ?? "postgres",
@@ -87,7 +94,8 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 throw TallyError.conflict(error.serverInfo?[.detail] ?? "already exists")
             }
             // Schema.rollupUpsert's overflow refusal (NULL into a NOT NULL rollup column), or bigint out of range.
-            if error.serverInfo?[.sqlState] == "23502", error.serverInfo?[.tableName]?.hasPrefix("usage_rollup") == true {
+            if error.serverInfo?[.sqlState] == "23502", error.serverInfo?[.tableName]?.hasPrefix("usage_rollup") == true
+            {
                 throw Schema.rollupOverflow(column: error.serverInfo?[.columnName])
             }
             if error.serverInfo?[.sqlState] == "22003" { throw Schema.rollupOverflow(column: nil) }
@@ -122,7 +130,8 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 for step in steps {
                     let result = try await connection.query(Self.query(step.statement), logger: logger).get()
                     if let expected = step.expectedChanges, (result.metadata.rows ?? 0) != expected {
-                        throw TallyError.conflict("the data changed while this was being applied; nothing was changed, try again")
+                        throw TallyError.conflict(
+                            "the data changed while this was being applied; nothing was changed, try again")
                     }
                 }
             }
@@ -139,7 +148,9 @@ public struct PostgresSQLDatabase: SQLDatabase {
             try await client.withTransaction(logger: logger) { connection in
                 if let check = write.check {
                     var rows = 0
-                    for try await _ in try await connection.query(Self.query(check.statement), logger: logger) { rows += 1 }
+                    for try await _ in try await connection.query(Self.query(check.statement), logger: logger) {
+                        rows += 1
+                    }
                     guard rows == check.rows else { throw check.otherwise }
                 }
                 let stored = try await self.insert(write.insert, connection)
@@ -197,7 +208,8 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 selects.append("NULLIF(\(column), '')")
             }
         }
-        let rows = insert.mayHoldNulls
+        let rows =
+            insert.mayHoldNulls
             ? "SELECT \(selects.joined(separator: ", ")) FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(columns.joined(separator: ", ")))"
             : "SELECT * FROM unnest(\(arrays.joined(separator: ", ")))"
         var sql = insert.sql(rows: rows)
@@ -214,13 +226,16 @@ public struct PostgresSQLDatabase: SQLDatabase {
         try await mapErrors {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
                       applied_us BIGINT NOT NULL)
                     """, logger: logger)
                 var applied = Set<Int>()
-                for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
-                    .decode(Int.self) { applied.insert(version) }
+                for try await version in try await connection.query(
+                    "SELECT version FROM schema_migrations", logger: logger
+                )
+                .decode(Int.self) { applied.insert(version) }
                 for migration in migrations where !applied.contains(migration.version) {
                     for sql in migration.statements {
                         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
@@ -236,8 +251,10 @@ public struct PostgresSQLDatabase: SQLDatabase {
     }
 
     public func appliedMigrationVersions() async throws -> Set<Int> {
-        let exists = try await query(SQLStatement(.postgres,
-            "SELECT CAST(COUNT(*) AS BIGINT) AS tables FROM pg_tables WHERE tablename = 'schema_migrations'"))
+        let exists = try await query(
+            SQLStatement(
+                .postgres,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS tables FROM pg_tables WHERE tablename = 'schema_migrations'"))
         guard try exists.only().int("tables") == 1 else { return [] }
         let rows = try await query(SQLStatement(.postgres, "SELECT version FROM schema_migrations"))
         return Set(try rows.map { Int(try $0.int("version")) })

@@ -23,8 +23,10 @@ public struct SQLBulkInsert: Sendable {
     /// into NULL by `NULLIF` (so those two values are stored as NULL too); without it the rows go through as they are.
     public var mayHoldNulls: Bool
 
-    public init(table: String, columns: [String], integerColumns: [Bool], rows: [[SQLValue]], conflict: Conflict,
-                mayHoldNulls: Bool) {
+    public init(
+        table: String, columns: [String], integerColumns: [Bool], rows: [[SQLValue]], conflict: Conflict,
+        mayHoldNulls: Bool
+    ) {
         precondition(columns.count == integerColumns.count)
         self.table = table
         self.columns = columns
@@ -39,7 +41,8 @@ public struct SQLBulkInsert: Sendable {
         let head = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) \(rows)"
         switch conflict {
         case .skip(let key): return head + " ON CONFLICT (\(key.joined(separator: ", "))) DO NOTHING"
-        case .update(let key, let assignments): return head + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(assignments)"
+        case .update(let key, let assignments):
+            return head + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(assignments)"
         }
     }
 

@@ -62,7 +62,9 @@ public struct SQLRow: Sendable {
     }
 
     public func int(_ column: String) throws(SQLRowError) -> Int64 {
-        guard let v = try optionalInt(column) else { throw SQLRowError(column: column, problem: "is NULL, not an integer") }
+        guard let v = try optionalInt(column) else {
+            throw SQLRowError(column: column, problem: "is NULL, not an integer")
+        }
         return v
     }
 
@@ -90,7 +92,9 @@ public struct SQLRow: Sendable {
     }
 
     public func bool(_ column: String) throws(SQLRowError) -> Bool {
-        guard let b = try optionalBool(column) else { throw SQLRowError(column: column, problem: "is NULL, not 0 or 1") }
+        guard let b = try optionalBool(column) else {
+            throw SQLRowError(column: column, problem: "is NULL, not 0 or 1")
+        }
         return b
     }
 
@@ -103,7 +107,7 @@ public struct SQLRow: Sendable {
 
     /// A text column holding one case of an enumeration.
     public func optionalRaw<T: RawRepresentable>(_ column: String, as type: T.Type = T.self) throws(SQLRowError) -> T?
-        where T.RawValue == String {
+    where T.RawValue == String {
         guard let raw = try optionalText(column) else { return nil }
         guard let value = T(rawValue: raw) else {
             throw SQLRowError(column: column, problem: "holds a value that is no \(T.self)")
@@ -112,20 +116,25 @@ public struct SQLRow: Sendable {
     }
 
     public func raw<T: RawRepresentable>(_ column: String, as type: T.Type = T.self) throws(SQLRowError) -> T
-        where T.RawValue == String {
-        guard let value = try optionalRaw(column, as: type) else { throw SQLRowError(column: column, problem: "is NULL, not a \(T.self)") }
+    where T.RawValue == String {
+        guard let value = try optionalRaw(column, as: type) else {
+            throw SQLRowError(column: column, problem: "is NULL, not a \(T.self)")
+        }
         return value
     }
 
     /// Any other reading of a text column: `parse` returns nil for text it does not accept, which is an error.
-    public func optionalParsed<T>(_ column: String, as what: String, _ parse: (String) -> T?) throws(SQLRowError) -> T? {
+    public func optionalParsed<T>(_ column: String, as what: String, _ parse: (String) -> T?) throws(SQLRowError) -> T?
+    {
         guard let raw = try optionalText(column) else { return nil }
         guard let value = parse(raw) else { throw SQLRowError(column: column, problem: "does not hold \(what)") }
         return value
     }
 
     public func parsed<T>(_ column: String, as what: String, _ parse: (String) -> T?) throws(SQLRowError) -> T {
-        guard let value = try optionalParsed(column, as: what, parse) else { throw SQLRowError(column: column, problem: "is NULL, not \(what)") }
+        guard let value = try optionalParsed(column, as: what, parse) else {
+            throw SQLRowError(column: column, problem: "is NULL, not \(what)")
+        }
         return value
     }
 }
@@ -133,7 +142,9 @@ public struct SQLRow: Sendable {
 extension Array where Element == SQLRow {
     /// The one row an aggregate query returns; none is an error, not an empty answer.
     public func only() throws(SQLRowError) -> SQLRow {
-        guard count == 1, let row = first else { throw SQLRowError(column: "*", problem: "expected one row, got \(count)") }
+        guard count == 1, let row = first else {
+            throw SQLRowError(column: "*", problem: "expected one row, got \(count)")
+        }
         return row
     }
 }

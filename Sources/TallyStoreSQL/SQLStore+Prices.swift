@@ -18,7 +18,8 @@ extension SQLStore {
             OrganizationPriceRecord(
                 id: try r.text("id"), organizationID: try r.text("org_id"), provider: try r.optionalText("provider"),
                 model: try r.text("model"), from: try r.parsed("from_date", as: "a date", CivilDate.init(parsing:)),
-                to: try r.optionalParsed("to_date", as: "a date", CivilDate.init(parsing:)), definition: try r.text("definition"),
+                to: try r.optionalParsed("to_date", as: "a date", CivilDate.init(parsing:)),
+                definition: try r.text("definition"),
                 createdAt: try r.instant("created_us")
             )
         }
@@ -26,22 +27,28 @@ extension SQLStore {
 
     public func addPriceRecord(_ record: OrganizationPriceRecord, audit: AuditRecord) async throws {
         let insert = statement([
-            ("INSERT INTO price_entries (id, org_id, provider, model, from_date, to_date, definition, created_us) VALUES (",
-             .text(record.id)),
-            (", ", .text(record.organizationID)), (", ", record.provider.map(SQLValue.text) ?? .null), (", ", .text(record.model)),
+            (
+                "INSERT INTO price_entries (id, org_id, provider, model, from_date, to_date, definition, created_us) VALUES (",
+                .text(record.id)
+            ),
+            (", ", .text(record.organizationID)), (", ", record.provider.map(SQLValue.text) ?? .null),
+            (", ", .text(record.model)),
             (", ", .text(record.from.description)), (", ", record.to.map { .text($0.description) } ?? .null),
             (", ", .text(record.definition)), (", ", .int(record.createdAt.microseconds)), (")", nil),
         ])
         try await database.transaction([SQLStep(insert), SQLStep(auditInsert(audit))])
     }
 
-    public func endPriceRecord(organizationID: String, id: String, on date: CivilDate, audit: AuditRecord) async throws {
+    public func endPriceRecord(organizationID: String, id: String, on date: CivilDate, audit: AuditRecord) async throws
+    {
         guard let record = try await priceRecords(organizationID: organizationID).first(where: { $0.id == id }) else {
             throw TallyError.notFound("price entry '\(id)'")
         }
         let change: SQLStatement
         if record.from >= date {
-            change = statement([("DELETE FROM price_entries WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id))])
+            change = statement([
+                ("DELETE FROM price_entries WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+            ])
         } else {
             let end = min(date, record.to ?? date)
             change = statement([
@@ -52,9 +59,13 @@ extension SQLStore {
         try await database.transaction([SQLStep(change, expectedChanges: 1), SQLStep(auditInsert(audit))])
     }
 
-    public func unpricedModels(organizationID: String, from: Instant?, to: Instant?,
-                               projectIDs: [String]?) async throws -> [UnpricedModel] {
-        var s = SQLStatement(dialect, """
+    public func unpricedModels(
+        organizationID: String, from: Instant?, to: Instant?,
+        projectIDs: [String]?
+    ) async throws -> [UnpricedModel] {
+        var s = SQLStatement(
+            dialect,
+            """
             SELECT provider, model, CAST(SUM(requests) AS BIGINT) AS requests,
               CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens,
               MIN(ts_us) AS first_seen_us, MAX(ts_us) AS last_seen_us
@@ -74,9 +85,10 @@ extension SQLStore {
         }
         s.append(" GROUP BY provider, model ORDER BY SUM(requests) DESC, provider, model")
         return try await database.query(s).map { r in
-            UnpricedModel(provider: try r.text("provider"), model: try r.text("model"), requests: try r.int("requests"),
-                          inputTokens: try r.int("input_tokens"), outputTokens: try r.int("output_tokens"),
-                          firstSeen: try r.instant("first_seen_us"), lastSeen: try r.instant("last_seen_us"))
+            UnpricedModel(
+                provider: try r.text("provider"), model: try r.text("model"), requests: try r.int("requests"),
+                inputTokens: try r.int("input_tokens"), outputTokens: try r.int("output_tokens"),
+                firstSeen: try r.instant("first_seen_us"), lastSeen: try r.instant("last_seen_us"))
         }
     }
 
@@ -87,14 +99,16 @@ extension SQLStore {
         steps.reserveCapacity(changes.count + 2)
         for change in changes {
             let s = change.stored
-            steps.append(SQLStep(statement([
-                ("UPDATE usage_events SET cost_nanos = ", change.cost.map { .int($0.nanos) } ?? .null),
-                (", price_id = ", change.priceID.map(SQLValue.text) ?? .null),
-                (" WHERE org_id = ", .text(s.organizationID)), (" AND project_id = ", .text(s.projectID)),
-                (" AND event_id = ", .text(s.event.id)),
-                (" AND cost_nanos" + same, s.cost.map { .int($0.nanos) } ?? .null),
-                (" AND price_id" + same, s.priceID.map(SQLValue.text) ?? .null),
-            ]), expectedChanges: 1))
+            steps.append(
+                SQLStep(
+                    statement([
+                        ("UPDATE usage_events SET cost_nanos = ", change.cost.map { .int($0.nanos) } ?? .null),
+                        (", price_id = ", change.priceID.map(SQLValue.text) ?? .null),
+                        (" WHERE org_id = ", .text(s.organizationID)), (" AND project_id = ", .text(s.projectID)),
+                        (" AND event_id = ", .text(s.event.id)),
+                        (" AND cost_nanos" + same, s.cost.map { .int($0.nanos) } ?? .null),
+                        (" AND price_id" + same, s.priceID.map(SQLValue.text) ?? .null),
+                    ]), expectedChanges: 1))
         }
         for delta in try RollupDelta.repricing(changes) {
             let n = 2 + delta.table.dimensions.count + UsageMetrics.columns.count

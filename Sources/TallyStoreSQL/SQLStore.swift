@@ -67,10 +67,15 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
 
     public func defaultOrganization(timeZone: String) async throws -> Organization {
         let now = Instant.now
-        try await database.execute(statement([
-            ("INSERT INTO organizations (id, name, time_zone, created_us) VALUES (", .text(Self.defaultOrganizationID)),
-            (", 'Default', ", .text(timeZone)), (", ", .int(now.microseconds)), (") ON CONFLICT (id) DO NOTHING", nil),
-        ]))
+        try await database.execute(
+            statement([
+                (
+                    "INSERT INTO organizations (id, name, time_zone, created_us) VALUES (",
+                    .text(Self.defaultOrganizationID)
+                ),
+                (", 'Default', ", .text(timeZone)), (", ", .int(now.microseconds)),
+                (") ON CONFLICT (id) DO NOTHING", nil),
+            ]))
         guard let org = try await organization(id: Self.defaultOrganizationID) else {
             throw TallyError.unavailable("the default organization could not be created")
         }
@@ -78,12 +83,14 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     public func organization(id: String) async throws -> Organization? {
-        let rows = try await database.query(statement([
-            ("SELECT id, name, time_zone, created_us, billing_cycle_day FROM organizations WHERE id = ", .text(id)),
-        ]))
+        let rows = try await database.query(
+            statement([
+                ("SELECT id, name, time_zone, created_us, billing_cycle_day FROM organizations WHERE id = ", .text(id))
+            ]))
         return try rows.first.map {
-            Organization(id: try $0.text("id"), name: try $0.text("name"), timeZone: try $0.text("time_zone"),
-                         createdAt: try $0.instant("created_us"), billingCycleDay: Int(try $0.int("billing_cycle_day")))
+            Organization(
+                id: try $0.text("id"), name: try $0.text("name"), timeZone: try $0.text("time_zone"),
+                createdAt: try $0.instant("created_us"), billingCycleDay: Int(try $0.int("billing_cycle_day")))
         }
     }
 
@@ -92,10 +99,12 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     public func createProject(organizationID: String, name: String) async throws -> Project {
         let project = Project(id: Identifier.make("prj"), organizationID: organizationID, name: name, createdAt: .now)
         do {
-            try await database.execute(statement([
-                ("INSERT INTO projects (id, org_id, name, created_us) VALUES (", .text(project.id)),
-                (", ", .text(organizationID)), (", ", .text(name)), (", ", .int(project.createdAt.microseconds)), (")", nil),
-            ]))
+            try await database.execute(
+                statement([
+                    ("INSERT INTO projects (id, org_id, name, created_us) VALUES (", .text(project.id)),
+                    (", ", .text(organizationID)), (", ", .text(name)), (", ", .int(project.createdAt.microseconds)),
+                    (")", nil),
+                ]))
         } catch TallyError.conflict {
             throw TallyError.conflict("a project named '\(name)' already exists")
         }
@@ -103,33 +112,50 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     public func projects(organizationID: String) async throws -> [Project] {
-        try await database.query(statement([
-            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
-            (" ORDER BY name", nil),
-        ])).map(Self.project)
+        try await database.query(
+            statement([
+                (
+                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    .text(organizationID)
+                ),
+                (" ORDER BY name", nil),
+            ])
+        ).map(Self.project)
     }
 
     public func project(organizationID: String, name: String) async throws -> Project? {
-        try await database.query(statement([
-            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
-            (" AND name = ", .text(name)),
-        ])).first.map(Self.project)
+        try await database.query(
+            statement([
+                (
+                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    .text(organizationID)
+                ),
+                (" AND name = ", .text(name)),
+            ])
+        ).first.map(Self.project)
     }
 
     public func project(organizationID: String, id: String) async throws -> Project? {
-        try await database.query(statement([
-            ("SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ", .text(organizationID)),
-            (" AND id = ", .text(id)),
-        ])).first.map(Self.project)
+        try await database.query(
+            statement([
+                (
+                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    .text(organizationID)
+                ),
+                (" AND id = ", .text(id)),
+            ])
+        ).first.map(Self.project)
     }
 
     public func updateProject(organizationID: String, id: String, name: String, archivedAt: Instant?) async throws {
         let changed: Int
         do {
-            changed = try await database.execute(statement([
-                ("UPDATE projects SET name = ", .text(name)), (", archived_us = ", archivedAt.map { .int($0.microseconds) } ?? .null),
-                (" WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
-            ]))
+            changed = try await database.execute(
+                statement([
+                    ("UPDATE projects SET name = ", .text(name)),
+                    (", archived_us = ", archivedAt.map { .int($0.microseconds) } ?? .null),
+                    (" WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+                ]))
         } catch TallyError.conflict {
             throw TallyError.conflict("a project named '\(name)' already exists")
         }
@@ -137,52 +163,66 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     static func project(_ r: SQLRow) throws -> Project {
-        Project(id: try r.text("id"), organizationID: try r.text("org_id"), name: try r.text("name"),
-                createdAt: try r.instant("created_us"), archivedAt: try r.optionalInstant("archived_us"))
+        Project(
+            id: try r.text("id"), organizationID: try r.text("org_id"), name: try r.text("name"),
+            createdAt: try r.instant("created_us"), archivedAt: try r.optionalInstant("archived_us"))
     }
 
     // MARK: Tokens
 
     /// With the creator's current role in the token's organization (none: not a member any more), read on every use.
-    static var tokenColumns: String { "SELECT t.id, t.org_id, t.project_id, p.name AS project_name, t.name, t.scopes, t.hint, "
-        + "t.created_us, t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us AS project_archived_us, "
-        + "m.role AS creator_role FROM api_tokens t "
-        + "JOIN projects p ON p.id = t.project_id LEFT JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.created_by" }
+    static var tokenColumns: String {
+        "SELECT t.id, t.org_id, t.project_id, p.name AS project_name, t.name, t.scopes, t.hint, "
+            + "t.created_us, t.last_used_us, t.revoked_us, t.expires_us, t.created_by, p.archived_us AS project_archived_us, "
+            + "m.role AS creator_role FROM api_tokens t "
+            + "JOIN projects p ON p.id = t.project_id LEFT JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.created_by"
+    }
 
     public func createToken(_ token: APIToken, secretHash: String) async throws {
         let scopes = token.scopes.sorted().map(\.rawValue).joined(separator: ",")
-        try await database.execute(statement([
-            ("INSERT INTO api_tokens (id, org_id, project_id, name, scopes, secret_hash, hint, created_us, expires_us, created_by) VALUES (",
-             .text(token.id)),
-            (", ", .text(token.organizationID)), (", ", .text(token.projectID)), (", ", token.name.map(SQLValue.text) ?? .null),
-            (", ", .text(scopes)), (", ", .text(secretHash)), (", ", .text(token.hint)),
-            (", ", .int(token.createdAt.microseconds)), (", ", token.expiresAt.map { .int($0.microseconds) } ?? .null),
-            (", ", token.createdBy.map(SQLValue.text) ?? .null), (")", nil),
-        ]))
+        try await database.execute(
+            statement([
+                (
+                    "INSERT INTO api_tokens (id, org_id, project_id, name, scopes, secret_hash, hint, created_us, expires_us, created_by) VALUES (",
+                    .text(token.id)
+                ),
+                (", ", .text(token.organizationID)), (", ", .text(token.projectID)),
+                (", ", token.name.map(SQLValue.text) ?? .null),
+                (", ", .text(scopes)), (", ", .text(secretHash)), (", ", .text(token.hint)),
+                (", ", .int(token.createdAt.microseconds)),
+                (", ", token.expiresAt.map { .int($0.microseconds) } ?? .null),
+                (", ", token.createdBy.map(SQLValue.text) ?? .null), (")", nil),
+            ]))
     }
 
     public func tokens(organizationID: String) async throws -> [APIToken] {
-        try await database.query(statement([
-            (Self.tokenColumns + " WHERE t.org_id = ", .text(organizationID)), (" ORDER BY t.created_us, t.id", nil),
-        ])).map(Self.token)
+        try await database.query(
+            statement([
+                (Self.tokenColumns + " WHERE t.org_id = ", .text(organizationID)),
+                (" ORDER BY t.created_us, t.id", nil),
+            ])
+        ).map(Self.token)
     }
 
     public func token(secretHash: String) async throws -> APIToken? {
-        try await database.query(statement([(Self.tokenColumns + " WHERE t.secret_hash = ", .text(secretHash))])).first.map(Self.token)
+        try await database.query(statement([(Self.tokenColumns + " WHERE t.secret_hash = ", .text(secretHash))])).first
+            .map(Self.token)
     }
 
     public func revokeToken(organizationID: String, id: String, at: Instant) async throws {
-        let changed = try await database.execute(statement([
-            ("UPDATE api_tokens SET revoked_us = COALESCE(revoked_us, ", .int(at.microseconds)),
-            (") WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
-        ]))
+        let changed = try await database.execute(
+            statement([
+                ("UPDATE api_tokens SET revoked_us = COALESCE(revoked_us, ", .int(at.microseconds)),
+                (") WHERE org_id = ", .text(organizationID)), (" AND id = ", .text(id)),
+            ]))
         guard changed > 0 else { throw TallyError.notFound("token '\(id)'") }
     }
 
     public func recordTokenUse(id: String, at: Instant) async throws {
-        try await database.execute(statement([
-            ("UPDATE api_tokens SET last_used_us = ", .int(at.microseconds)), (" WHERE id = ", .text(id)),
-        ]))
+        try await database.execute(
+            statement([
+                ("UPDATE api_tokens SET last_used_us = ", .int(at.microseconds)), (" WHERE id = ", .text(id)),
+            ]))
     }
 
     static func token(_ r: SQLRow) throws -> APIToken {
@@ -192,7 +232,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             projectName: try r.text("project_name"), name: try r.optionalText("name"),
             scopes: try r.parsed("scopes", as: "a list of scopes", Self.scopes), hint: try r.text("hint"),
             createdAt: try r.instant("created_us"), lastUsedAt: try r.optionalInstant("last_used_us"),
-            revokedAt: try r.optionalInstant("revoked_us"), expiresAt: try r.optionalInstant("expires_us"), createdBy: createdBy,
+            revokedAt: try r.optionalInstant("revoked_us"), expiresAt: try r.optionalInstant("expires_us"),
+            createdBy: createdBy,
             projectArchived: try r.optionalInt("project_archived_us") != nil,
             creator: tokenCreator(createdBy: createdBy, role: try r.optionalRaw("creator_role"))
         )
@@ -234,7 +275,9 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         var owner: [Int] = []
         for (b, batch) in batches.enumerated() {
             for event in batch.events
-            where seen.insert(EventKey(organizationID: event.organizationID, projectID: event.projectID, id: event.event.id)).inserted {
+            where seen.insert(
+                EventKey(organizationID: event.organizationID, projectID: event.projectID, id: event.event.id)
+            ).inserted {
                 candidates.append(event)
                 owner.append(b)
             }
@@ -249,9 +292,10 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                 check: Schema.liveProjects(dialect, Set(candidates.map(\.projectID))),
                 insert: UsageSQL.eventInsert(candidates)
             ) { stored in
-                let deltas = if stored.count == events.count, let planned { planned } else {
-                    try RollupDelta.compute(stored.map { events[$0] })
-                }
+                let deltas =
+                    if stored.count == events.count, let planned { planned } else {
+                        try RollupDelta.compute(stored.map { events[$0] })
+                    }
                 return deltas.filter { !$0.rows.isEmpty }.map(Schema.rollupIncrements)
             }
             for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }
@@ -273,24 +317,33 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         return EventPage(events: decoded.map(\.event), next: next)
     }
 
-    public func eventsStored(after sequence: Int64, organizationID: String, filters: DimensionFilters,
-                             limit: Int) async throws -> [SequencedEvent] {
-        try await database.query(UsageSQL.eventsStored(dialect, organizationID: organizationID, after: sequence,
-                                                       filters: filters, limit: limit))
-            .map { let d = try UsageSQL.decodeEvent($0); return SequencedEvent(sequence: d.sequence, stored: d.event) }
+    public func eventsStored(
+        after sequence: Int64, organizationID: String, filters: DimensionFilters,
+        limit: Int
+    ) async throws -> [SequencedEvent] {
+        try await database.query(
+            UsageSQL.eventsStored(
+                dialect, organizationID: organizationID, after: sequence,
+                filters: filters, limit: limit)
+        )
+        .map {
+            let d = try UsageSQL.decodeEvent($0); return SequencedEvent(sequence: d.sequence, stored: d.event)
+        }
     }
 
     public func latestSequence() async throws -> Int64 {
-        try await database.query(SQLStatement(dialect, "SELECT COALESCE(MAX(seq), 0) AS seq FROM usage_events")).only().int("seq")
+        try await database.query(SQLStatement(dialect, "SELECT COALESCE(MAX(seq), 0) AS seq FROM usage_events")).only()
+            .int("seq")
     }
 
     public func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent? {
-        try await database.query(UsageSQL.eventByID(dialect, organizationID: organizationID, id: id, projectIDs: projectIDs))
-            .first.map { try UsageSQL.decodeEvent($0).event }
+        try await database.query(
+            UsageSQL.eventByID(dialect, organizationID: organizationID, id: id, projectIDs: projectIDs)
+        )
+        .first.map { try UsageSQL.decodeEvent($0).event }
     }
 
     public func summary(_ query: SummaryQuery) async throws -> SummaryResult {
         try await UsageSQL.summary(dialect, query) { try await database.query($0) }
     }
 }
-

@@ -17,151 +17,171 @@ public enum Schema {
             let dims = t.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ", ")
             let key = (["org_id", t.bucket.column] + t.dimensions.map(\.column)).joined(separator: ", ")
             let withoutRowID = dialect == .sqlite ? " WITHOUT ROWID" : ""
-            return "CREATE TABLE \(t.name) (org_id TEXT NOT NULL, \(t.bucket.column) \(bigint) NOT NULL, \(dims), \(metrics), PRIMARY KEY (\(key)))\(withoutRowID)"
+            return
+                "CREATE TABLE \(t.name) (org_id TEXT NOT NULL, \(t.bucket.column) \(bigint) NOT NULL, \(dims), \(metrics), PRIMARY KEY (\(key)))\(withoutRowID)"
         }
         return [
-            Migration(version: 1, name: "organizations_projects_tokens", statements: [
-                """
-                CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL, time_zone TEXT NOT NULL,
-                  created_us \(bigint) NOT NULL)
-                """,
-                """
-                CREATE TABLE projects (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  name TEXT NOT NULL, created_us \(bigint) NOT NULL, UNIQUE (org_id, name))
-                """,
-                """
-                CREATE TABLE api_tokens (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  project_id TEXT NOT NULL REFERENCES projects(id), name TEXT, scopes TEXT NOT NULL,
-                  secret_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL, created_us \(bigint) NOT NULL,
-                  last_used_us \(bigint), revoked_us \(bigint))
-                """,
-                "CREATE INDEX api_tokens_org ON api_tokens (org_id, created_us)",
-            ]),
-            Migration(version: 2, name: "usage_events_and_rollups", statements: [
-                """
-                CREATE TABLE usage_events (seq \(serial), org_id TEXT NOT NULL, project_id TEXT NOT NULL,
-                  event_id TEXT NOT NULL, ts_us \(bigint) NOT NULL, received_us \(bigint) NOT NULL,
-                  provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
-                  input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL,
-                  cached_input_tokens \(bigint) NOT NULL, cache_write_input_tokens \(bigint) NOT NULL,
-                  cache_write_1h_input_tokens \(bigint) NOT NULL, reasoning_tokens \(bigint) NOT NULL,
-                  input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
-                  requests \(bigint) NOT NULL, feature TEXT, user_id TEXT, api_key TEXT, environment TEXT, tags TEXT,
-                  status TEXT NOT NULL, http_status \(bigint), error_type TEXT, latency_ms \(bigint), ttft_ms \(bigint),
-                  streamed \(bigint), retries \(bigint), finish_reason TEXT, batch \(bigint) NOT NULL, service_tier TEXT,
-                  provider_cost_nanos \(bigint), cost_nanos \(bigint), price_id TEXT, source TEXT NOT NULL,
-                  UNIQUE (org_id, project_id, event_id))
-                """,
-                "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq)",
-            ] + [RollupTable.main, RollupTable.byUser].map(rollup)),
-            Migration(version: 3, name: "organization_prices_audit_unpriced", statements: [
-                """
-                CREATE TABLE price_entries (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  provider TEXT, model TEXT NOT NULL, from_date TEXT NOT NULL, to_date TEXT, definition TEXT NOT NULL,
-                  created_us \(bigint) NOT NULL)
-                """,
-                "CREATE INDEX price_entries_org ON price_entries (org_id, model, from_date)",
-                """
-                CREATE TABLE audit_log (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  at_us \(bigint) NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)
-                """,
-                "CREATE INDEX audit_log_org ON audit_log (org_id, at_us)",
-                // Unpriced events are few; a partial index finds them without scanning the rest.
-                "CREATE INDEX usage_events_unpriced ON usage_events (org_id, provider, model, ts_us) WHERE cost_nanos IS NULL",
-            ]),
-            Migration(version: 4, name: "accounts_sessions_invites_vault", statements: [
-                "ALTER TABLE projects ADD COLUMN archived_us \(bigint)",
-                "ALTER TABLE api_tokens ADD COLUMN expires_us \(bigint)",
-                "ALTER TABLE api_tokens ADD COLUMN created_by TEXT",
-                """
-                CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-                  password_hash TEXT NOT NULL, created_us \(bigint) NOT NULL)
-                """,
-                """
-                CREATE TABLE memberships (org_id TEXT NOT NULL REFERENCES organizations(id),
-                  user_id TEXT NOT NULL REFERENCES users(id), role TEXT NOT NULL, joined_us \(bigint) NOT NULL,
-                  PRIMARY KEY (org_id, user_id))
-                """,
-                "CREATE INDEX memberships_user ON memberships (user_id)",
-                """
-                CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), org_id TEXT NOT NULL,
-                  csrf_token TEXT NOT NULL, created_us \(bigint) NOT NULL, last_seen_us \(bigint) NOT NULL)
-                """,
-                "CREATE INDEX sessions_user ON sessions (user_id)",
-                "CREATE TABLE login_failures (account TEXT NOT NULL, address TEXT NOT NULL, at_us \(bigint) NOT NULL)",
-                "CREATE INDEX login_failures_account ON login_failures (account, at_us)",
-                "CREATE INDEX login_failures_address ON login_failures (address, at_us)",
-                """
-                CREATE TABLE invites (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  email TEXT NOT NULL, role TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
-                  created_us \(bigint) NOT NULL, expires_us \(bigint) NOT NULL, accepted_us \(bigint), revoked_us \(bigint))
-                """,
-                "CREATE INDEX invites_org ON invites (org_id, created_us)",
-                """
-                CREATE TABLE provider_connections (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
-                  provider TEXT NOT NULL, name TEXT NOT NULL, base_url TEXT, api_key_sealed TEXT, api_key_mask TEXT,
-                  admin_key_sealed TEXT, admin_key_mask TEXT, validated_us \(bigint), validation_error TEXT,
-                  created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
-                """,
-            ]),
-            Migration(version: 5, name: "billing_cycle_day", statements: [
-                "ALTER TABLE organizations ADD COLUMN billing_cycle_day INTEGER NOT NULL DEFAULT 1",
-            ]),
+            Migration(
+                version: 1, name: "organizations_projects_tokens",
+                statements: [
+                    """
+                    CREATE TABLE organizations (id TEXT PRIMARY KEY, name TEXT NOT NULL, time_zone TEXT NOT NULL,
+                      created_us \(bigint) NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE projects (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, created_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                    """,
+                    """
+                    CREATE TABLE api_tokens (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      project_id TEXT NOT NULL REFERENCES projects(id), name TEXT, scopes TEXT NOT NULL,
+                      secret_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL, created_us \(bigint) NOT NULL,
+                      last_used_us \(bigint), revoked_us \(bigint))
+                    """,
+                    "CREATE INDEX api_tokens_org ON api_tokens (org_id, created_us)",
+                ]),
+            Migration(
+                version: 2, name: "usage_events_and_rollups",
+                statements: [
+                    """
+                    CREATE TABLE usage_events (seq \(serial), org_id TEXT NOT NULL, project_id TEXT NOT NULL,
+                      event_id TEXT NOT NULL, ts_us \(bigint) NOT NULL, received_us \(bigint) NOT NULL,
+                      provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+                      input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL,
+                      cached_input_tokens \(bigint) NOT NULL, cache_write_input_tokens \(bigint) NOT NULL,
+                      cache_write_1h_input_tokens \(bigint) NOT NULL, reasoning_tokens \(bigint) NOT NULL,
+                      input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
+                      requests \(bigint) NOT NULL, feature TEXT, user_id TEXT, api_key TEXT, environment TEXT, tags TEXT,
+                      status TEXT NOT NULL, http_status \(bigint), error_type TEXT, latency_ms \(bigint), ttft_ms \(bigint),
+                      streamed \(bigint), retries \(bigint), finish_reason TEXT, batch \(bigint) NOT NULL, service_tier TEXT,
+                      provider_cost_nanos \(bigint), cost_nanos \(bigint), price_id TEXT, source TEXT NOT NULL,
+                      UNIQUE (org_id, project_id, event_id))
+                    """,
+                    "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq)",
+                ] + [RollupTable.main, RollupTable.byUser].map(rollup)),
+            Migration(
+                version: 3, name: "organization_prices_audit_unpriced",
+                statements: [
+                    """
+                    CREATE TABLE price_entries (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      provider TEXT, model TEXT NOT NULL, from_date TEXT NOT NULL, to_date TEXT, definition TEXT NOT NULL,
+                      created_us \(bigint) NOT NULL)
+                    """,
+                    "CREATE INDEX price_entries_org ON price_entries (org_id, model, from_date)",
+                    """
+                    CREATE TABLE audit_log (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      at_us \(bigint) NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX audit_log_org ON audit_log (org_id, at_us)",
+                    // Unpriced events are few; a partial index finds them without scanning the rest.
+                    "CREATE INDEX usage_events_unpriced ON usage_events (org_id, provider, model, ts_us) WHERE cost_nanos IS NULL",
+                ]),
+            Migration(
+                version: 4, name: "accounts_sessions_invites_vault",
+                statements: [
+                    "ALTER TABLE projects ADD COLUMN archived_us \(bigint)",
+                    "ALTER TABLE api_tokens ADD COLUMN expires_us \(bigint)",
+                    "ALTER TABLE api_tokens ADD COLUMN created_by TEXT",
+                    """
+                    CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                      password_hash TEXT NOT NULL, created_us \(bigint) NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE memberships (org_id TEXT NOT NULL REFERENCES organizations(id),
+                      user_id TEXT NOT NULL REFERENCES users(id), role TEXT NOT NULL, joined_us \(bigint) NOT NULL,
+                      PRIMARY KEY (org_id, user_id))
+                    """,
+                    "CREATE INDEX memberships_user ON memberships (user_id)",
+                    """
+                    CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), org_id TEXT NOT NULL,
+                      csrf_token TEXT NOT NULL, created_us \(bigint) NOT NULL, last_seen_us \(bigint) NOT NULL)
+                    """,
+                    "CREATE INDEX sessions_user ON sessions (user_id)",
+                    "CREATE TABLE login_failures (account TEXT NOT NULL, address TEXT NOT NULL, at_us \(bigint) NOT NULL)",
+                    "CREATE INDEX login_failures_account ON login_failures (account, at_us)",
+                    "CREATE INDEX login_failures_address ON login_failures (address, at_us)",
+                    """
+                    CREATE TABLE invites (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      email TEXT NOT NULL, role TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
+                      created_us \(bigint) NOT NULL, expires_us \(bigint) NOT NULL, accepted_us \(bigint), revoked_us \(bigint))
+                    """,
+                    "CREATE INDEX invites_org ON invites (org_id, created_us)",
+                    """
+                    CREATE TABLE provider_connections (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      provider TEXT NOT NULL, name TEXT NOT NULL, base_url TEXT, api_key_sealed TEXT, api_key_mask TEXT,
+                      admin_key_sealed TEXT, admin_key_mask TEXT, validated_us \(bigint), validation_error TEXT,
+                      created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                    """,
+                ]),
+            Migration(
+                version: 5, name: "billing_cycle_day",
+                statements: [
+                    "ALTER TABLE organizations ADD COLUMN billing_cycle_day INTEGER NOT NULL DEFAULT 1"
+                ]),
             // Daily rollups, filled from the hourly ones in the same transaction.
-            Migration(version: 6, name: "daily_rollups", statements: [RollupTable.mainDaily, RollupTable.byUserDaily].flatMap { daily in
-                let hourly = RollupTable.all.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
-                let dims = daily.dimensions.map(\.column).joined(separator: ", ")
-                let sums = UsageMetrics.columns.map { "SUM(\($0))" }.joined(separator: ", ")
-                return [
-                    rollup(daily),
-                    "INSERT INTO \(daily.name) (org_id, day, \(dims), \(UsageMetrics.columns.joined(separator: ", "))) "
-                        + "SELECT org_id, hour / 24, \(dims), \(sums) FROM \(hourly.name) GROUP BY org_id, hour / 24, \(dims)",
-                ]
-            }),
+            Migration(
+                version: 6, name: "daily_rollups",
+                statements: [RollupTable.mainDaily, RollupTable.byUserDaily].flatMap { daily in
+                    let hourly = RollupTable.all.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
+                    let dims = daily.dimensions.map(\.column).joined(separator: ", ")
+                    let sums = UsageMetrics.columns.map { "SUM(\($0))" }.joined(separator: ", ")
+                    return [
+                        rollup(daily),
+                        "INSERT INTO \(daily.name) (org_id, day, \(dims), \(UsageMetrics.columns.joined(separator: ", "))) "
+                            + "SELECT org_id, hour / 24, \(dims), \(sums) FROM \(hourly.name) GROUP BY org_id, hour / 24, \(dims)",
+                    ]
+                }),
             // The provider ledger: what the providers' own reports say, per bucket and grouping; runs; leases.
-            Migration(version: 7, name: "provider_sync", statements: [
-                """
-                CREATE TABLE provider_usage (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
-                  bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, model TEXT,
-                  project_ref TEXT, api_key_ref TEXT, batch \(bigint), service_tier TEXT, context_window TEXT,
-                  input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL, cached_input_tokens \(bigint) NOT NULL,
-                  cache_write_input_tokens \(bigint) NOT NULL, cache_write_1h_input_tokens \(bigint) NOT NULL,
-                  reasoning_tokens \(bigint) NOT NULL, input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
-                  requests \(bigint) NOT NULL, units \(bigint) NOT NULL, unit TEXT, cost_nanos \(bigint), price_id TEXT,
-                  PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
-                """,
-                "CREATE INDEX provider_usage_org ON provider_usage (org_id, bucket_start_us)",
-                """
-                CREATE TABLE provider_costs (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
-                  bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, project_ref TEXT,
-                  api_key_ref TEXT, line_item TEXT, model TEXT, cost_type TEXT, token_type TEXT, service_tier TEXT,
-                  amount_nanos \(bigint) NOT NULL, quantity TEXT, quantity_unit TEXT,
-                  PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
-                """,
-                "CREATE INDEX provider_costs_org ON provider_costs (org_id, bucket_start_us)",
-                """
-                CREATE TABLE sync_runs (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, connection_id TEXT NOT NULL, trigger_kind TEXT NOT NULL,
-                  from_us \(bigint) NOT NULL, to_us \(bigint) NOT NULL, status TEXT NOT NULL, pages \(bigint) NOT NULL,
-                  rows_stored \(bigint) NOT NULL, started_us \(bigint) NOT NULL, finished_us \(bigint), error TEXT)
-                """,
-                "CREATE INDEX sync_runs_org ON sync_runs (org_id, started_us)",
-                "CREATE TABLE sync_leases (connection_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until_us \(bigint) NOT NULL)",
-                """
-                CREATE TABLE provider_project_map (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, ref TEXT NOT NULL,
-                  project_id TEXT NOT NULL, PRIMARY KEY (connection_id, ref))
-                """,
-            ]),
+            Migration(
+                version: 7, name: "provider_sync",
+                statements: [
+                    """
+                    CREATE TABLE provider_usage (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
+                      bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, model TEXT,
+                      project_ref TEXT, api_key_ref TEXT, batch \(bigint), service_tier TEXT, context_window TEXT,
+                      input_tokens \(bigint) NOT NULL, output_tokens \(bigint) NOT NULL, cached_input_tokens \(bigint) NOT NULL,
+                      cache_write_input_tokens \(bigint) NOT NULL, cache_write_1h_input_tokens \(bigint) NOT NULL,
+                      reasoning_tokens \(bigint) NOT NULL, input_audio_tokens \(bigint) NOT NULL, output_audio_tokens \(bigint) NOT NULL,
+                      requests \(bigint) NOT NULL, units \(bigint) NOT NULL, unit TEXT, cost_nanos \(bigint), price_id TEXT,
+                      PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
+                    """,
+                    "CREATE INDEX provider_usage_org ON provider_usage (org_id, bucket_start_us)",
+                    """
+                    CREATE TABLE provider_costs (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, report TEXT NOT NULL,
+                      bucket_start_us \(bigint) NOT NULL, bucket_end_us \(bigint) NOT NULL, group_key TEXT NOT NULL, project_ref TEXT,
+                      api_key_ref TEXT, line_item TEXT, model TEXT, cost_type TEXT, token_type TEXT, service_tier TEXT,
+                      amount_nanos \(bigint) NOT NULL, quantity TEXT, quantity_unit TEXT,
+                      PRIMARY KEY (connection_id, report, bucket_start_us, group_key))
+                    """,
+                    "CREATE INDEX provider_costs_org ON provider_costs (org_id, bucket_start_us)",
+                    """
+                    CREATE TABLE sync_runs (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, connection_id TEXT NOT NULL, trigger_kind TEXT NOT NULL,
+                      from_us \(bigint) NOT NULL, to_us \(bigint) NOT NULL, status TEXT NOT NULL, pages \(bigint) NOT NULL,
+                      rows_stored \(bigint) NOT NULL, started_us \(bigint) NOT NULL, finished_us \(bigint), error TEXT)
+                    """,
+                    "CREATE INDEX sync_runs_org ON sync_runs (org_id, started_us)",
+                    "CREATE TABLE sync_leases (connection_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until_us \(bigint) NOT NULL)",
+                    """
+                    CREATE TABLE provider_project_map (org_id TEXT NOT NULL, connection_id TEXT NOT NULL, ref TEXT NOT NULL,
+                      project_id TEXT NOT NULL, PRIMARY KEY (connection_id, ref))
+                    """,
+                ]),
             // Which endpoints the gateway forwards with a connection's key; existing connections get the safe default.
-            Migration(version: 8, name: "connection_gateway_endpoints", statements: [
-                "ALTER TABLE provider_connections ADD COLUMN gateway_endpoints TEXT NOT NULL DEFAULT 'inference'",
-            ]),
+            Migration(
+                version: 8, name: "connection_gateway_endpoints",
+                statements: [
+                    "ALTER TABLE provider_connections ADD COLUMN gateway_endpoints TEXT NOT NULL DEFAULT 'inference'"
+                ]),
             // A token made by a token now records the person behind that token, so its scopes follow that
             // person's role; earlier chains (`token:…` pointing at a person's token) are resolved the same way.
-            Migration(version: 9, name: "token_creators", statements: Array(repeating: """
-                UPDATE api_tokens SET created_by = (SELECT c.created_by FROM api_tokens c WHERE 'token:' || c.id = api_tokens.created_by)
-                WHERE created_by LIKE 'token:%' AND EXISTS (SELECT 1 FROM api_tokens c
-                  WHERE 'token:' || c.id = api_tokens.created_by AND c.created_by IS NOT NULL)
-                """, count: 4)),
+            Migration(
+                version: 9, name: "token_creators",
+                statements: Array(
+                    repeating: """
+                        UPDATE api_tokens SET created_by = (SELECT c.created_by FROM api_tokens c WHERE 'token:' || c.id = api_tokens.created_by)
+                        WHERE created_by LIKE 'token:%' AND EXISTS (SELECT 1 FROM api_tokens c
+                          WHERE 'token:' || c.id = api_tokens.created_by AND c.created_by IS NOT NULL)
+                        """, count: 4)),
         ]
     }
 
@@ -187,7 +207,8 @@ public enum Schema {
         }.joined(separator: ", ")
         return SQLBulkInsert(
             table: table.name, columns: key + UsageMetrics.columns,
-            integerColumns: [false, true] + table.dimensions.map { _ in false } + UsageMetrics.columns.map { _ in true },
+            integerColumns: [false, true] + table.dimensions.map { _ in false }
+                + UsageMetrics.columns.map { _ in true },
             rows: rows, conflict: .update(key: key, assignments: updates), mayHoldNulls: false
         )
     }
@@ -214,12 +235,15 @@ public enum Schema {
     /// The metric a rollup column holds, named as the API names it, for a driver's overflow error.
     public static func rollupOverflow(column: String?) -> TallyError {
         guard let index = column.flatMap({ UsageMetrics.columns.firstIndex(of: $0) }) else {
-            return .totalTooLarge([FieldProblem(field: "totals", reason: "would add up to more than Tally can count exactly")])
+            return .totalTooLarge([
+                FieldProblem(field: "totals", reason: "would add up to more than Tally can count exactly")
+            ])
         }
         return UsageMetrics.overflow(column: index)
     }
 
     public static func rollupValues(_ key: RollupKey, _ metrics: UsageMetrics) -> [SQLValue] {
-        [.text(key.organizationID), .int(key.bucket)] + key.values.map(SQLValue.text) + metrics.columnValues.map(SQLValue.int)
+        [.text(key.organizationID), .int(key.bucket)] + key.values.map(SQLValue.text)
+            + metrics.columnValues.map(SQLValue.int)
     }
 }

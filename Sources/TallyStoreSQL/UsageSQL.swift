@@ -33,7 +33,8 @@ public enum UsageSQL {
             .text(s.organizationID), .text(s.projectID), .text(e.id), .int(e.timestamp.microseconds),
             .int(s.receivedAt.microseconds), .text(e.provider), .text(e.model), .text(e.operation.rawValue),
             .int(u.inputTokens), .int(u.outputTokens), .int(u.cachedInputTokens), .int(u.cacheWriteInputTokens),
-            .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens), .int(u.inputAudioTokens), .int(u.outputAudioTokens),
+            .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens), .int(u.inputAudioTokens),
+            .int(u.outputAudioTokens),
             .int(u.requests), t(a.feature), t(a.user), t(a.apiKey), t(a.environment), t(encodeTags(a.tags)),
             .text(o.status.rawValue), i(o.httpStatus.map(Int64.init)), t(o.errorType), i(o.latencyMs),
             i(o.timeToFirstTokenMs), b(o.streamed), i(o.retries), t(o.finishReason), .int(e.batch ? 1 : 0),
@@ -44,8 +45,10 @@ public enum UsageSQL {
     /// New events, skipped when their key is stored already; every column may be NULL.
     static func eventInsert(_ events: [StoredEvent]) -> SQLBulkInsert {
         SQLBulkInsert(
-            table: "usage_events", columns: eventColumns, integerColumns: eventColumns.map(integerEventColumns.contains),
-            rows: events.map(eventValues), conflict: .skip(key: ["org_id", "project_id", "event_id"]), mayHoldNulls: true
+            table: "usage_events", columns: eventColumns,
+            integerColumns: eventColumns.map(integerEventColumns.contains),
+            rows: events.map(eventValues), conflict: .skip(key: ["org_id", "project_id", "event_id"]),
+            mayHoldNulls: true
         )
     }
 
@@ -90,9 +93,10 @@ public enum UsageSQL {
         e.usage.inputAudioTokens = try r.int("input_audio_tokens")
         e.usage.outputAudioTokens = try r.int("output_audio_tokens")
         e.usage.requests = try r.int("requests")
-        e.attribution = Attribution(feature: try r.optionalText("feature"), user: try r.optionalText("user_id"),
-                                    apiKey: try r.optionalText("api_key"), environment: try r.optionalText("environment"),
-                                    tags: try r.optionalParsed("tags", as: "a JSON object of strings", decodeTags) ?? [:])
+        e.attribution = Attribution(
+            feature: try r.optionalText("feature"), user: try r.optionalText("user_id"),
+            apiKey: try r.optionalText("api_key"), environment: try r.optionalText("environment"),
+            tags: try r.optionalParsed("tags", as: "a JSON object of strings", decodeTags) ?? [:])
         e.outcome.status = try r.raw("status")
         e.outcome.httpStatus = try r.optionalInt("http_status").map(Int.init)
         e.outcome.errorType = try r.optionalText("error_type")
@@ -137,8 +141,10 @@ public enum UsageSQL {
     }
 
     /// Events stored after a sequence number, in storage order: what a live view has not shown yet.
-    public static func eventsStored(_ dialect: SQLDialect, organizationID: String, after sequence: Int64,
-                                    filters: DimensionFilters, limit: Int) -> SQLStatement {
+    public static func eventsStored(
+        _ dialect: SQLDialect, organizationID: String, after sequence: Int64,
+        filters: DimensionFilters, limit: Int
+    ) -> SQLStatement {
         var s = SQLStatement(dialect, selectEvents + " WHERE e.seq > ")
         s.bind(sequence)
         s.append(" AND e.org_id = ")
@@ -149,7 +155,9 @@ public enum UsageSQL {
         return s
     }
 
-    public static func eventByID(_ dialect: SQLDialect, organizationID: String, id: String, projectIDs: [String]?) -> SQLStatement {
+    public static func eventByID(_ dialect: SQLDialect, organizationID: String, id: String, projectIDs: [String]?)
+        -> SQLStatement
+    {
         var s = SQLStatement(dialect, selectEvents + " WHERE e.org_id = ")
         s.bind(organizationID)
         s.append(" AND e.event_id = ")
@@ -202,8 +210,10 @@ public enum UsageSQL {
     }
 
     /// Rows: [local day when grouped by time], one column per dimension, then the metrics.
-    public static func rollupSummary(_ dialect: SQLDialect, table: RollupTable, range: SummaryPlan.RollupRange,
-                                     query: SummaryQuery) -> SQLStatement {
+    public static func rollupSummary(
+        _ dialect: SQLDialect, table: RollupTable, range: SummaryPlan.RollupRange,
+        query: SummaryQuery
+    ) -> SQLStatement {
         var s = SQLStatement(dialect, "SELECT ")
         var groupBy: [String] = []
         let column = table.bucket.column
@@ -228,7 +238,9 @@ public enum UsageSQL {
     }
 
     /// Rows: one column per dimension, then the metrics.
-    public static func rawSummary(_ dialect: SQLDialect, range: SummaryPlan.RawRange, query: SummaryQuery) -> SQLStatement {
+    public static func rawSummary(_ dialect: SQLDialect, range: SummaryPlan.RawRange, query: SummaryQuery)
+        -> SQLStatement
+    {
         var s = SQLStatement(dialect, "SELECT ")
         for d in query.dimensions { s.append(d.column + ", ") }
         s.append(splitSums(rawMetricExpressions))
@@ -253,7 +265,9 @@ public enum UsageSQL {
         var acc = SummaryAccumulator(dimensions: query.dimensions)
         func rows(_ statement: SQLStatement) async throws -> [SQLRow] {
             let rows = try await run(statement)
-            if let limit = rowLimit(query), rows.count >= limit { throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups) }
+            if let limit = rowLimit(query), rows.count >= limit {
+                throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups)
+            }
             return rows
         }
         if let hourly = plan.table {
@@ -263,7 +277,8 @@ public enum UsageSQL {
                     let m = try metrics(r)
                     guard m != UsageMetrics() else { continue }
                     let period = try query.grain.map { PeriodLabel.label(localDay: try r.int("local_day"), grain: $0) }
-                    try acc.add(period: period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m)
+                    try acc.add(
+                        period: period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m)
                 }
             }
         }
@@ -271,7 +286,9 @@ public enum UsageSQL {
             for r in try await rows(rawSummary(dialect, range: range, query: query)) {
                 let m = try metrics(r)
                 guard m != UsageMetrics() else { continue }
-                try acc.add(period: range.period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m)
+                try acc.add(
+                    period: range.period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m
+                )
             }
         }
         return try acc.result()

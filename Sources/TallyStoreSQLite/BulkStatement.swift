@@ -16,7 +16,8 @@ final class BulkStatement {
         let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard code == SQLITE_OK, let statement else {
             sqlite3_finalize(statement)
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
         }
         handle = statement
     }
@@ -34,8 +35,9 @@ final class BulkStatement {
             case .null: sqlite3_bind_null(handle, index)
             case .text(var t):
                 t.withUTF8 { bytes in
-                    _ = sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                          Int32(bytes.count), Self.transient)
+                    _ = sqlite3_bind_text(
+                        handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self),
+                        Int32(bytes.count), Self.transient)
                 }
             }
         }
@@ -43,7 +45,8 @@ final class BulkStatement {
         guard code == SQLITE_DONE else {
             let extended = sqlite3_extended_errcode(connection)
             sqlite3_reset(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: extended), message: String(cString: sqlite3_errmsg(connection)))
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: extended), message: String(cString: sqlite3_errmsg(connection)))
         }
         return Int(sqlite3_changes(connection))
     }

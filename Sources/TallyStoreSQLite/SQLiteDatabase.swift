@@ -33,13 +33,14 @@ public struct SQLiteDatabase: SQLDatabase {
     public static func open(path: String) throws -> SQLiteStore { SQLStore(try SQLiteDatabase(path: path)) }
 
     static func arguments(_ values: [SQLValue]) -> StatementArguments {
-        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
-            switch value {
-            case .int(let v): v
-            case .text(let t): t
-            case .null: nil
-            }
-        })
+        StatementArguments(
+            values.map { value -> (any DatabaseValueConvertible)? in
+                switch value {
+                case .int(let v): v
+                case .text(let t): t
+                case .null: nil
+                }
+            })
     }
 
     static func row(_ row: Row, _ columns: SQLColumns) throws -> SQLRow {
@@ -52,7 +53,8 @@ public struct SQLiteDatabase: SQLDatabase {
             // Only a pre-1.x rollup that overflowed into a float holds one.
             case .double(let d):
                 guard let v = Int64(exactly: d.rounded(.towardZero)) else {
-                    throw SQLRowError(column: columns.names[i], problem: "holds a real number beyond an integer's range")
+                    throw SQLRowError(
+                        column: columns.names[i], problem: "holds a real number beyond an integer's range")
                 }
                 values.append(.int(v))
             case .blob(let b): values.append(.text(String(decoding: b, as: UTF8.self)))
@@ -70,11 +72,15 @@ public struct SQLiteDatabase: SQLDatabase {
     func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
-            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+        } catch let error as DatabaseError
+            where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             throw TallyError.conflict(error.message ?? "already exists")
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL
-            && (error.message ?? "").contains("usage_rollup") {
+        } catch let error as DatabaseError
+            where error.extendedResultCode == .SQLITE_CONSTRAINT_NOTNULL
+            && (error.message ?? "").contains("usage_rollup")
+        {
             // "NOT NULL constraint failed: usage_rollup_hourly.cost_nanos": Schema.rollupUpsert's overflow refusal.
             throw Schema.rollupOverflow(column: error.message?.split(separator: ".").last.map(String.init))
         } catch let error as DatabaseError where error.message == "integer overflow" {
@@ -90,7 +96,9 @@ public struct SQLiteDatabase: SQLDatabase {
             try await pool.read { db in
                 let prepared = try db.makeStatement(sql: statement.text)
                 let columns = SQLColumns(prepared.columnNames)
-                return try Row.fetchAll(prepared, arguments: Self.arguments(statement.binds)).map { try Self.row($0, columns) }
+                return try Row.fetchAll(prepared, arguments: Self.arguments(statement.binds)).map {
+                    try Self.row($0, columns)
+                }
             }
         }
     }
@@ -109,7 +117,8 @@ public struct SQLiteDatabase: SQLDatabase {
         try await mapErrors {
             try await pool.write { db in
                 if let check = write.check {
-                    let rows = try Row.fetchAll(db, sql: check.statement.text, arguments: Self.arguments(check.statement.binds))
+                    let rows = try Row.fetchAll(
+                        db, sql: check.statement.text, arguments: Self.arguments(check.statement.binds))
                     guard rows.count == check.rows else { throw check.otherwise }
                 }
                 var stored: [Int] = []
@@ -126,7 +135,10 @@ public struct SQLiteDatabase: SQLDatabase {
 
     /// `INSERT … VALUES (?, …)`, prepared once and stepped once per row.
     static func prepare(_ insert: SQLBulkInsert, _ db: Database) throws -> BulkStatement {
-        try BulkStatement(db, sql: insert.sql(rows: "VALUES (" + Array(repeating: "?", count: insert.columns.count).joined(separator: ", ") + ")"))
+        try BulkStatement(
+            db,
+            sql: insert.sql(
+                rows: "VALUES (" + Array(repeating: "?", count: insert.columns.count).joined(separator: ", ") + ")"))
     }
 
     public func transaction(_ steps: [SQLStep]) async throws {
@@ -135,7 +147,8 @@ public struct SQLiteDatabase: SQLDatabase {
                 for step in steps {
                     try db.execute(sql: step.statement.text, arguments: Self.arguments(step.statement.binds))
                     if let expected = step.expectedChanges, db.changesCount != expected {
-                        throw TallyError.conflict("the data changed while this was being applied; nothing was changed, try again")
+                        throw TallyError.conflict(
+                            "the data changed while this was being applied; nothing was changed, try again")
                     }
                 }
             }
@@ -147,10 +160,11 @@ public struct SQLiteDatabase: SQLDatabase {
         try await mapErrors {
             try await pool.write { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-                      applied_us INTEGER NOT NULL)
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                          applied_us INTEGER NOT NULL)
+                        """)
                 let applied = Set(try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
                 for migration in migrations where !applied.contains(migration.version) {
                     for sql in migration.statements { try db.execute(sql: sql) }

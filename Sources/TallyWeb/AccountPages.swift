@@ -20,75 +20,101 @@ package enum AccountPages {
     }
 
     package static func setup(csrf: String, state: FormState = FormState()) -> String {
-        Layout.page(title: "Set up Tally",
-            .div(.class("narrow card"),
-                 .h1("Set up Tally"),
-                 .p(.class("muted"), "Name your organization and create its owner account. You can invite others afterwards."),
-                 notice(state.notice),
-                 .form(.method(.post), .action("/setup"),
-                       Layout.csrfField(csrf),
-                       Layout.field("Organization", name: "organization", type: .text, value: state.values["organization"] ?? "",
-                                    error: state.errors["organization"], autocomplete: "organization"),
-                       Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
-                                    error: state.errors["name"], autocomplete: "name"),
-                       Layout.field("Email", name: "email", type: .email, value: state.values["email"] ?? "",
-                                    error: state.errors["email"], autocomplete: "username"),
-                       Layout.field("Password (12 characters or more)", name: "password", type: .password,
-                                    error: state.errors["password"], autocomplete: "new-password"),
-                       .button(.type(.submit), "Create organization"))))
+        Layout.page(
+            title: "Set up Tally",
+            .div(
+                .class("narrow card"),
+                .h1("Set up Tally"),
+                .p(
+                    .class("muted"),
+                    "Name your organization and create its owner account. You can invite others afterwards."),
+                notice(state.notice),
+                .form(
+                    .method(.post), .action("/setup"),
+                    Layout.csrfField(csrf),
+                    Layout.field(
+                        "Organization", name: "organization", type: .text, value: state.values["organization"] ?? "",
+                        error: state.errors["organization"], autocomplete: "organization"),
+                    Layout.field(
+                        "Your name", name: "name", type: .text, value: state.values["name"] ?? "",
+                        error: state.errors["name"], autocomplete: "name"),
+                    Layout.field(
+                        "Email", name: "email", type: .email, value: state.values["email"] ?? "",
+                        error: state.errors["email"], autocomplete: "username"),
+                    Layout.field(
+                        "Password (12 characters or more)", name: "password", type: .password,
+                        error: state.errors["password"], autocomplete: "new-password"),
+                    .button(.type(.submit), "Create organization"))))
     }
 
     package static func login(csrf: String, email: String = "", next: String = "", notice: String? = nil) -> String {
-        Layout.page(title: "Sign in",
-            .div(.class("narrow card"),
-                 .h1("Sign in to Tally"),
-                 AccountPages.notice(notice),
-                 .form(.method(.post), .action("/login"),
-                       Layout.csrfField(csrf),
-                       .input(.type(.hidden), .name("next"), .value(next)),
-                       Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
-                       Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
-                       .button(.type(.submit), "Sign in"))))
+        Layout.page(
+            title: "Sign in",
+            .div(
+                .class("narrow card"),
+                .h1("Sign in to Tally"),
+                AccountPages.notice(notice),
+                .form(
+                    .method(.post), .action("/login"),
+                    Layout.csrfField(csrf),
+                    .input(.type(.hidden), .name("next"), .value(next)),
+                    Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
+                    Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
+                    .button(.type(.submit), "Sign in"))))
     }
 
     /// The page is the same whether or not the invited email has an account, so it tells nobody which emails do.
     /// The person it was sent to, when signed in, joins with one button: a link never asks for an existing password.
-    package static func invite(csrf: String, secret: String, invite: Invite, organizationName: String, signedIn: User?,
-                       state: FormState = FormState()) -> String {
+    package static func invite(
+        csrf: String, secret: String, invite: Invite, organizationName: String, signedIn: User?,
+        state: FormState = FormState()
+    ) -> String {
         let joinsAsSelf = signedIn?.email == invite.email
-        return Layout.page(title: "Join \(organizationName)",
-            .div(.class("narrow card"),
-                 .h1(.text("Join \(organizationName)")),
-                 .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
-                 notice(state.notice),
-                 .if(joinsAsSelf,
-                     .form(.method(.post), .action("/invites/" + secret),
-                           Layout.csrfField(csrf),
-                           .p(.text("You are signed in as \(invite.email).")),
-                           .button(.type(.submit), .text("Join \(organizationName)"))),
-                     else: .group(
-                        .form(.method(.post), .action("/invites/" + secret),
-                              Layout.csrfField(csrf),
-                              Layout.field("Your name", name: "name", type: .text, value: state.values["name"] ?? "",
-                                           error: state.errors["name"], autocomplete: "name"),
-                              Layout.field("Choose a password (12 characters or more)", name: "password", type: .password,
-                                           error: state.errors["password"], autocomplete: "new-password"),
-                              .button(.type(.submit), "Create account and join")),
-                        .p(.class("muted"), .text("Already have a Tally account with \(invite.email)? "),
-                           .a(.href("/login?next=/invites/" + secret), "Sign in"),
-                           .text(" first, then join with it here."))))))
+        return Layout.page(
+            title: "Join \(organizationName)",
+            .div(
+                .class("narrow card"),
+                .h1(.text("Join \(organizationName)")),
+                .p(.class("muted"), .text("You were invited as \(invite.role.rawValue) with \(invite.email).")),
+                notice(state.notice),
+                .if(
+                    joinsAsSelf,
+                    .form(
+                        .method(.post), .action("/invites/" + secret),
+                        Layout.csrfField(csrf),
+                        .p(.text("You are signed in as \(invite.email).")),
+                        .button(.type(.submit), .text("Join \(organizationName)"))),
+                    else: .group(
+                        .form(
+                            .method(.post), .action("/invites/" + secret),
+                            Layout.csrfField(csrf),
+                            Layout.field(
+                                "Your name", name: "name", type: .text, value: state.values["name"] ?? "",
+                                error: state.errors["name"], autocomplete: "name"),
+                            Layout.field(
+                                "Choose a password (12 characters or more)", name: "password", type: .password,
+                                error: state.errors["password"], autocomplete: "new-password"),
+                            .button(.type(.submit), "Create account and join")),
+                        .p(
+                            .class("muted"), .text("Already have a Tally account with \(invite.email)? "),
+                            .a(.href("/login?next=/invites/" + secret), "Sign in"),
+                            .text(" first, then join with it here."))))))
     }
 
     /// A signed-in page's frame around a message: what a page shows when its query failed.
     package static func failure(_ header: Layout.SignedInHeader, title: String, _ message: String) -> String {
-        Layout.page(title: title, signedIn: header, .h1(.text(title)), notice(message), .p(.a(.href("/"), "Back to the overview")))
+        Layout.page(
+            title: title, signedIn: header, .h1(.text(title)), notice(message),
+            .p(.a(.href("/"), "Back to the overview")))
     }
 
     package static func message(title: String, _ text: String, link: (href: String, label: String)? = nil) -> String {
-        Layout.page(title: title,
-            .div(.class("narrow card"),
-                 .h1(.text(title)),
-                 .p(.text(text)),
-                 .unwrap(link) { .a(.href($0.href), .text($0.label)) }))
+        Layout.page(
+            title: title,
+            .div(
+                .class("narrow card"),
+                .h1(.text(title)),
+                .p(.text(text)),
+                .unwrap(link) { .a(.href($0.href), .text($0.label)) }))
     }
 }

@@ -22,17 +22,25 @@ package struct StackedBarChart: Sendable {
     package static let width = 720, height = 240, left = 64, right = 8, top = 10, bottom = 26
 
     package func node() -> Node<HTML.BodyContext> {
-        .element(named: "figure", nodes: [
-            .attribute(named: "id", value: id),
-            .raw(svg()),
-            .ul(.class("legend"), .forEach(series.enumerated()) { i, name in
-                .li(.span(.class("swatch s\(i % 6)"), .attribute(named: "aria-hidden", value: "true")), .text(name))
-            }),
-            .element(named: "details", nodes: [
-                .element(named: "summary", text: "Show these figures as a table"),
-                .div(.class("table-wrap"), table()),
-            ]),
-        ])
+        .element(
+            named: "figure",
+            nodes: [
+                .attribute(named: "id", value: id),
+                .raw(svg()),
+                .ul(
+                    .class("legend"),
+                    .forEach(series.enumerated()) { i, name in
+                        .li(
+                            .span(.class("swatch s\(i % 6)"), .attribute(named: "aria-hidden", value: "true")),
+                            .text(name))
+                    }),
+                .element(
+                    named: "details",
+                    nodes: [
+                        .element(named: "summary", text: "Show these figures as a table"),
+                        .div(.class("table-wrap"), table()),
+                    ]),
+            ])
     }
 
     package func svg() -> String {
@@ -42,13 +50,16 @@ package struct StackedBarChart: Sendable {
         let step = Self.niceStep(maximum / 4 + 1)
         let ceiling = max(step * 4, step * ((maximum + step - 1) / step))
         func y(_ v: Int64) -> Double { Double(Self.top) + Double(plotHeight) * (1 - Double(v) / Double(ceiling)) }
-        var out = "<svg role=\"img\" aria-labelledby=\"\(id)-title\" viewBox=\"0 0 \(w) \(h)\" xmlns=\"http://www.w3.org/2000/svg\">"
+        var out =
+            "<svg role=\"img\" aria-labelledby=\"\(id)-title\" viewBox=\"0 0 \(w) \(h)\" xmlns=\"http://www.w3.org/2000/svg\">"
         out += "<title id=\"\(id)-title\">\(escape(title))</title>"
         var tick: Int64 = 0
         while tick <= ceiling {
             let ty = y(tick)
-            out += "<line class=\"grid-line\" x1=\"\(Self.left)\" x2=\"\(w - Self.right)\" y1=\"\(fmt(ty))\" y2=\"\(fmt(ty))\"/>"
-            out += "<text class=\"axis\" x=\"\(Self.left - 6)\" y=\"\(fmt(ty + 4))\" text-anchor=\"end\">\(escape(axisFormat(tick)))</text>"
+            out +=
+                "<line class=\"grid-line\" x1=\"\(Self.left)\" x2=\"\(w - Self.right)\" y1=\"\(fmt(ty))\" y2=\"\(fmt(ty))\"/>"
+            out +=
+                "<text class=\"axis\" x=\"\(Self.left - 6)\" y=\"\(fmt(ty + 4))\" text-anchor=\"end\">\(escape(axisFormat(tick)))</text>"
             tick += step
         }
         if !bars.isEmpty {
@@ -61,13 +72,16 @@ package struct StackedBarChart: Sendable {
                 out += "<g><title>\(escape(bar.fullLabel)): \(escape(format(bar.total)))</title>"
                 for (s, value) in bar.values.enumerated() where value > 0 {
                     let y0 = y(base + value), y1 = y(base)
-                    out += "<rect class=\"s\(s % 6)\" x=\"\(fmt(x))\" y=\"\(fmt(y0))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(max(y1 - y0, 0.5)))\">"
-                    out += "<title>\(escape(bar.fullLabel)) · \(escape(series[s])): \(escape(format(value)))</title></rect>"
+                    out +=
+                        "<rect class=\"s\(s % 6)\" x=\"\(fmt(x))\" y=\"\(fmt(y0))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(max(y1 - y0, 0.5)))\">"
+                    out +=
+                        "<title>\(escape(bar.fullLabel)) · \(escape(series[s])): \(escape(format(value)))</title></rect>"
                     base += value
                 }
                 out += "</g>"
                 if index % labelEvery == 0 {
-                    out += "<text class=\"axis\" x=\"\(fmt(x + barWidth / 2))\" y=\"\(h - 8)\" text-anchor=\"middle\">\(escape(bar.label))</text>"
+                    out +=
+                        "<text class=\"axis\" x=\"\(fmt(x + barWidth / 2))\" y=\"\(h - 8)\" text-anchor=\"middle\">\(escape(bar.label))</text>"
                 }
             }
         }
@@ -78,10 +92,12 @@ package struct StackedBarChart: Sendable {
         .table(
             .caption(.text(title)),
             .thead(.tr(.th("Period"), .forEach(series) { .th(.class("num"), .text($0)) }, .th(.class("num"), "Total"))),
-            .tbody(.forEach(bars) { bar in
-                .tr(.td(.text(bar.fullLabel)), .forEach(bar.values) { .td(.class("num"), .text(format($0))) },
-                    .td(.class("num"), .text(format(bar.total))))
-            })
+            .tbody(
+                .forEach(bars) { bar in
+                    .tr(
+                        .td(.text(bar.fullLabel)), .forEach(bar.values) { .td(.class("num"), .text(format($0))) },
+                        .td(.class("num"), .text(format(bar.total))))
+                })
         )
     }
 

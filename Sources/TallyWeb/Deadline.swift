@@ -1,7 +1,8 @@
 import TallyCore
 
 /// Runs a page's queries with a deadline, so a slow database gives a message instead of a hanging page.
-package func withDeadline<T: Sendable>(seconds: Int, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withDeadline<T: Sendable>(seconds: Int, _ work: @escaping @Sendable () async throws -> T) async throws -> T
+{
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await work() }
         group.addTask {

@@ -31,7 +31,9 @@ package enum Format {
             let tenths = (m * 10 + divisor / 2) / divisor
             return "\(tenths / 10)" + (tenths % 10 == 0 ? "" : ".\(tenths % 10)") + suffix
         }
-        let text = m >= 1_000_000_000 ? one(1_000_000_000, "B") : m >= 1_000_000 ? one(1_000_000, "M") : m >= 10_000 ? one(1000, "k") : String(m)
+        let text =
+            m >= 1_000_000_000
+            ? one(1_000_000_000, "B") : m >= 1_000_000 ? one(1_000_000, "M") : m >= 10_000 ? one(1000, "k") : String(m)
         return (n < 0 ? "−" : "") + text
     }
 

@@ -3,7 +3,9 @@ import Plot
 /// The page shell: our own stylesheet and script (served from /assets), system fonts, no third-party assets.
 package enum Layout {
     /// A full page. `signedIn` adds the header: navigation, organization switcher, theme toggle, sign out.
-    package static func page(title: String, signedIn: SignedInHeader? = nil, _ content: Node<HTML.BodyContext>...) -> String {
+    package static func page(title: String, signedIn: SignedInHeader? = nil, _ content: Node<HTML.BodyContext>...)
+        -> String
+    {
         HTML(
             .lang(.english),
             .head(
@@ -33,8 +35,10 @@ package enum Layout {
         package var csrf: String
         package var section: Section = .none
 
-
-        package init(userName: String, organizationID: String, organizations: [(id: String, name: String)], csrf: String, section: Section = .none, settingsPath: String = "/settings/providers") {
+        package init(
+            userName: String, organizationID: String, organizations: [(id: String, name: String)], csrf: String,
+            section: Section = .none, settingsPath: String = "/settings/providers"
+        ) {
             self.userName = userName
             self.organizationID = organizationID
             self.organizations = organizations
@@ -47,29 +51,38 @@ package enum Layout {
     }
 
     package static func header(_ h: SignedInHeader) -> Node<HTML.BodyContext> {
-        .header(.class("top"),
+        .header(
+            .class("top"),
             .a(.class("brand"), .href("/"), "Tally"),
-            .nav(.id("main-nav"), .class("main"), .attribute(named: "aria-label", value: "Main"),
-                 navLink("/", "Overview", current: h.section == .overview),
-                 navLink("/usage", "Usage", current: h.section == .usage),
-                 navLink("/events", "Events", current: h.section == .events),
-                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
-                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
+            .nav(
+                .id("main-nav"), .class("main"), .attribute(named: "aria-label", value: "Main"),
+                navLink("/", "Overview", current: h.section == .overview),
+                navLink("/usage", "Usage", current: h.section == .usage),
+                navLink("/events", "Events", current: h.section == .events),
+                navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
+                navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
-            .if(h.organizations.count > 1,
-                .form(.method(.post), .action("/organizations/switch"),
-                      .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
-                      .select(.attribute(named: "name", value: "organization_id"), .attribute(named: "aria-label", value: "Organization"),
-                              .attribute(named: "data-submit-on-change", value: "true"),
-                              .forEach(h.organizations) { org in
-                                  .option(.value(org.id), .label(org.name), .isSelected(org.id == h.organizationID))
-                              }),
-                      .noscript(.button(.type(.submit), "Switch")))),
+            .if(
+                h.organizations.count > 1,
+                .form(
+                    .method(.post), .action("/organizations/switch"),
+                    .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
+                    .select(
+                        .attribute(named: "name", value: "organization_id"),
+                        .attribute(named: "aria-label", value: "Organization"),
+                        .attribute(named: "data-submit-on-change", value: "true"),
+                        .forEach(h.organizations) { org in
+                            .option(.value(org.id), .label(org.name), .isSelected(org.id == h.organizationID))
+                        }),
+                    .noscript(.button(.type(.submit), "Switch")))),
             .span(.class("muted hide-narrow"), .text(h.userName)),
-            .button(.id("theme-toggle"), .type(.button), .class("link"), .attribute(named: "aria-label", value: "Switch theme"), "Theme"),
-            .form(.method(.post), .action("/logout"),
-                  .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
-                  .button(.class("link"), .type(.submit), "Sign out"))
+            .button(
+                .id("theme-toggle"), .type(.button), .class("link"),
+                .attribute(named: "aria-label", value: "Switch theme"), "Theme"),
+            .form(
+                .method(.post), .action("/logout"),
+                .input(.type(.hidden), .name("_csrf"), .value(h.csrf)),
+                .button(.class("link"), .type(.submit), "Sign out"))
         )
     }
 
@@ -78,12 +91,15 @@ package enum Layout {
     }
 
     /// A labelled input with its error underneath; the typed value is kept (never for passwords).
-    package static func field(_ label: String, name: String, type: HTMLInputType, value: String = "", error: String? = nil,
-                      autocomplete: String? = nil) -> Node<HTML.FormContext> {
+    package static func field(
+        _ label: String, name: String, type: HTMLInputType, value: String = "", error: String? = nil,
+        autocomplete: String? = nil
+    ) -> Node<HTML.FormContext> {
         .group(
             .label(.for(name), .text(label)),
-            .input(.id(name), .name(name), .type(type), .value(type == .password ? "" : value), .required(true),
-                   .attribute(named: "autocomplete", value: autocomplete)),
+            .input(
+                .id(name), .name(name), .type(type), .value(type == .password ? "" : value), .required(true),
+                .attribute(named: "autocomplete", value: autocomplete)),
             .unwrap(error) { .p(.class("error"), .id(name + "-error"), .text($0)) }
         )
     }

@@ -11,7 +11,10 @@ package struct SignedInPage: Sendable {
     /// Where this Tally is reached, for commands shown on the pages.
     package let publicURL: String
 
-    package init(principal: Principal, user: User, role: Role, organization: Organization, zone: TimeZoneRules, header: Layout.SignedInHeader, publicURL: String) {
+    package init(
+        principal: Principal, user: User, role: Role, organization: Organization, zone: TimeZoneRules,
+        header: Layout.SignedInHeader, publicURL: String
+    ) {
         self.principal = principal
         self.user = user
         self.role = role
@@ -36,8 +39,9 @@ package enum URLText {
         var out = ""
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "/"):
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "/"):
                 out.append(Character(UnicodeScalar(byte)))
             default:
                 out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)

@@ -5,22 +5,24 @@ import TallyServer
 import TallyServices
 
 struct Keys: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage the master key that seals provider keys.",
-                                                    subcommands: [RotateMaster.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the master key that seals provider keys.",
+        subcommands: [RotateMaster.self])
 
     struct RotateMaster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-master",
             abstract: "Re-encrypt every stored provider key with a new master key, in one transaction.",
             discussion: """
-            Reads the current key as `tally serve` does (TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE or \
-            $TALLY_DATA_DIR/master.key) and the new one from --new-key-file (base64 of 32 bytes: \
-            openssl rand -base64 32 > new.key). When the current key is the default $TALLY_DATA_DIR/master.key, \
-            that file is replaced by the new key after the database commits (the old one is kept as master.key.old). \
-            Otherwise restart every replica with the new key (TALLY_MASTER_KEY_FILE=new.key) afterwards.
-            """
+                Reads the current key as `tally serve` does (TALLY_MASTER_KEY, TALLY_MASTER_KEY_FILE or \
+                $TALLY_DATA_DIR/master.key) and the new one from --new-key-file (base64 of 32 bytes: \
+                openssl rand -base64 32 > new.key). When the current key is the default $TALLY_DATA_DIR/master.key, \
+                that file is replaced by the new key after the database commits (the old one is kept as master.key.old). \
+                Otherwise restart every replica with the new key (TALLY_MASTER_KEY_FILE=new.key) afterwards.
+                """
         )
-        @Option(name: .customLong("new-key-file"), help: "File holding the new master key, base64 of 32 bytes.") var newKeyFile: String
+        @Option(name: .customLong("new-key-file"), help: "File holding the new master key, base64 of 32 bytes.")
+        var newKeyFile: String
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
@@ -49,9 +51,13 @@ struct Keys: AsyncParsableCommand {
                     try? FileManager.default.removeItem(atPath: path + ".old")
                     try FileManager.default.moveItem(atPath: path, toPath: path + ".old")
                     do { try new.write(to: path) } catch { fail("\(error)") }
-                    print("re-encrypted \(count) secrets with master key \(new.id); \(path) now holds it (the old key is in master.key.old)")
+                    print(
+                        "re-encrypted \(count) secrets with master key \(new.id); \(path) now holds it (the old key is in master.key.old)"
+                    )
                 } else {
-                    print("re-encrypted \(count) secrets with master key \(new.id); restart every replica with TALLY_MASTER_KEY_FILE=\(newKeyFile)")
+                    print(
+                        "re-encrypted \(count) secrets with master key \(new.id); restart every replica with TALLY_MASTER_KEY_FILE=\(newKeyFile)"
+                    )
                 }
             }
         }

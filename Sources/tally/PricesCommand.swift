@@ -12,7 +12,8 @@ struct Prices: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the entries in force (built-in and the organization's own).")
+        static let configuration = CommandConfiguration(
+            abstract: "List the entries in force (built-in and the organization's own).")
         @Option(help: "Only this model (any name the resolver accepts).") var model: String?
         @OptionGroup var store: StoreOptions
 
@@ -23,13 +24,18 @@ struct Prices: AsyncParsableCommand {
                 try await PriceTasks.reload(store, pricer: pricer, organizationID: org.id)
                 let names = model.map { Set(ModelName.candidates($0)) }
                 let entries = (pricer.organizationEntries(org.id) + pricer.catalog.entries).filter { e in
-                    e.isEffective(at: .now) && (names.map { n in n.contains(e.model) || e.aliases.contains(where: n.contains) } ?? true)
+                    e.isEffective(at: .now)
+                        && (names.map { n in n.contains(e.model) || e.aliases.contains(where: n.contains) } ?? true)
                 }
-                print(["ID", "PROVIDER", "MODEL", "FROM", "INPUT", "CACHED", "OUTPUT", "ORIGIN"].joined(separator: "\t"))
+                print(
+                    ["ID", "PROVIDER", "MODEL", "FROM", "INPUT", "CACHED", "OUTPUT", "ORIGIN"].joined(separator: "\t"))
                 for e in entries {
                     let origin = if case .organization = e.origin { "organization" } else { "built-in" }
-                    print([e.id, e.provider ?? "*", e.model, e.from.description, e.prices.rate(.input).decimalString,
-                           e.prices.rate(.cachedInput).decimalString, e.prices.rate(.output).decimalString, origin]
+                    print(
+                        [
+                            e.id, e.provider ?? "*", e.model, e.from.description, e.prices.rate(.input).decimalString,
+                            e.prices.rate(.cachedInput).decimalString, e.prices.rate(.output).decimalString, origin,
+                        ]
                         .joined(separator: "\t"))
                 }
             }
@@ -46,10 +52,13 @@ struct Prices: AsyncParsableCommand {
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
-            let day = try from.map { text -> CivilDate in
-                guard let d = CivilDate(parsing: text) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
-                return d
-            } ?? CivilDate(daysSinceEpoch: floorDiv(Instant.now.microseconds, 86_400_000_000))
+            let day =
+                try from.map { text -> CivilDate in
+                    guard let d = CivilDate(parsing: text) else {
+                        throw ValidationError("--from must be a date YYYY-MM-DD")
+                    }
+                    return d
+                } ?? CivilDate(daysSinceEpoch: floorDiv(Instant.now.microseconds, 86_400_000_000))
             let parsed: LiteLLMImport.Result
             do { parsed = try LiteLLMImport.entries(Array(data), from: day) } catch { fail("\(error)") }
             try await withConfiguredStore(store.flags, .write) { config, _, store in
@@ -62,7 +71,8 @@ struct Prices: AsyncParsableCommand {
 
     struct Recompute: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Price stored events again with the entries in force at their timestamps; --dry-run shows the diff only."
+            abstract:
+                "Price stored events again with the entries in force at their timestamps; --dry-run shows the diff only."
         )
         @Option(help: "From (inclusive): RFC 3339 or YYYY-MM-DD (UTC).") var from: String
         @Option(help: "To (exclusive): RFC 3339 or YYYY-MM-DD (UTC).") var to: String
@@ -74,11 +84,14 @@ struct Prices: AsyncParsableCommand {
         func run() async throws {
             func instant(_ text: String, _ flag: String) throws -> Instant {
                 if let d = CivilDate(parsing: text) { return Instant(seconds: d.daysSinceEpoch * 86_400) }
-                guard let i = Instant(rfc3339: text) else { throw ValidationError("--\(flag) must be RFC 3339 or YYYY-MM-DD") }
+                guard let i = Instant(rfc3339: text) else {
+                    throw ValidationError("--\(flag) must be RFC 3339 or YYYY-MM-DD")
+                }
                 return i
             }
             let request = RepricingRequest(
-                from: try instant(from, "from"), to: try instant(to, "to"), provider: provider, model: model, dryRun: dryRun
+                from: try instant(from, "from"), to: try instant(to, "to"), provider: provider, model: model,
+                dryRun: dryRun
             )
             // A dry run only reads, so it never migrates.
             try await withConfiguredStore(store.flags, dryRun ? .read : .write) { config, _, store in

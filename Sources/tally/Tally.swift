@@ -1,7 +1,4 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import Metrics
@@ -10,6 +7,10 @@ import TallyCore
 import TallyPrice
 import TallyServer
 import TallyServices
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @main
 struct Tally: AsyncParsableCommand {
@@ -22,13 +23,22 @@ struct Tally: AsyncParsableCommand {
 
 /// Store settings every command shares. Flags override the environment.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Data directory, created 0700 (env TALLY_DATA_DIR, default ./tally-data).")
+    @Option(
+        name: .customLong("data-dir"), help: "Data directory, created 0700 (env TALLY_DATA_DIR, default ./tally-data).")
     var dataDirectory: String?
-    @Option(name: .customLong("database-url"), help: "postgres://user:password@host:port/database; unset: SQLite file $TALLY_DATA_DIR/tally.sqlite (env TALLY_DATABASE_URL).")
+    @Option(
+        name: .customLong("database-url"),
+        help:
+            "postgres://user:password@host:port/database; unset: SQLite file $TALLY_DATA_DIR/tally.sqlite (env TALLY_DATABASE_URL)."
+    )
     var databaseURL: String?
-    @Option(name: .customLong("time-zone"), help: "The default organization's time zone, an IANA name (env TALLY_TIME_ZONE, default UTC).")
+    @Option(
+        name: .customLong("time-zone"),
+        help: "The default organization's time zone, an IANA name (env TALLY_TIME_ZONE, default UTC).")
     var timeZone: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env TALLY_LOG_LEVEL, default info).")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical (env TALLY_LOG_LEVEL, default info).")
     var logLevel: String?
 
     var flags: [AppConfig.Key: String] {
@@ -90,7 +100,8 @@ func describe(_ error: TallyError) -> String {
         problems.map { "\($0.field) \($0.reason)" }.joined(separator: "; ")
     case .notFound(let what): "\(what) was not found"
     case .conflict(let message), .forbidden(let message), .unavailable(let message), .tooLarge(let message),
-         .gone(let message), .providerRejected(_, let message): message
+        .gone(let message), .providerRejected(_, let message):
+        message
     case .upstreamNotAllowed(let field, let message): "\(field) \(message)"
     case .unauthenticated: "not authenticated"
     case .throttled(let seconds): "too many attempts; try again in \(seconds) seconds"
@@ -107,47 +118,53 @@ func fail(lines: [String]) -> Never {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Tally server: migrates the store (unless TALLY_MIGRATE=off), creates the default organization, serves HTTP.",
+        abstract:
+            "Run the Tally server: migrates the store (unless TALLY_MIGRATE=off), creates the default organization, serves HTTP.",
         discussion: """
-        Environment variables (flags override them):
-          TALLY_HOST          address to listen on (default 127.0.0.1)
-          TALLY_PORT          port (default 8080)
-          TALLY_DATA_DIR      data directory, created 0700 (default ./tally-data)
-          TALLY_DATABASE_URL  unset: embedded SQLite in WAL mode at $TALLY_DATA_DIR/tally.sqlite;
-                              postgres://user:password@host:port/database[?sslmode=disable|prefer|require]: PostgreSQL
-          TALLY_LOG_LEVEL     trace, debug, info, notice, warning, error, critical (default info)
-          TALLY_TIME_ZONE     the default organization's time zone (default UTC)
-          TALLY_ADMIN_EMAIL, TALLY_ADMIN_PASSWORD
-                              create the owner unattended on first start (otherwise the browser goes to /setup)
-          TALLY_MASTER_KEY    base64 of 32 bytes sealing provider keys (AES-256-GCM); or
-          TALLY_MASTER_KEY_FILE  a file holding it. Embedded SQLite with neither: $TALLY_DATA_DIR/master.key
-                              is created (0600) on first start. PostgreSQL with neither: provider connections are off.
-          TALLY_SMTP_URL      smtp://[user:password@]host[:port][?from=addr&starttls=true] or smtps://… to mail invites
-          TALLY_SMTP_CA_FILE  PEM certificates trusted for the SMTP relay's TLS instead of the system's (a private CA)
-          TALLY_PUBLIC_URL    the URL people reach Tally at (links in mails; https makes cookies Secure)
-          TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
-          TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
-          TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
-          TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days; off: never)
-          TALLY_SYNC_BACKFILL_DAYS    how far a new connection's first sync reads back (default 30, at most 365)
-          TALLY_GATEWAY_CONNECT_TIMEOUT     the gateway's limit to connect to a provider (default 10s; 100ms to 1h)
-          TALLY_GATEWAY_FIRST_BYTE_TIMEOUT  to receive the provider's response head (default 600s)
-          TALLY_GATEWAY_IDLE_TIMEOUT        the longest silence inside a response body, e.g. a stalled stream (default 600s)
-          TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
-          TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
-                                            loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
-          TALLY_MIGRATE       on (default): apply pending migrations at start; off: leave them to tally migrate (rolling
-                              upgrades) and refuse to start while the schema is behind
-          TALLY_CLOCK_OFFSET_SECONDS        tests only, never in production: whole seconds added to the clock (scripts/test-at-clock)
-        SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
-        """
+            Environment variables (flags override them):
+              TALLY_HOST          address to listen on (default 127.0.0.1)
+              TALLY_PORT          port (default 8080)
+              TALLY_DATA_DIR      data directory, created 0700 (default ./tally-data)
+              TALLY_DATABASE_URL  unset: embedded SQLite in WAL mode at $TALLY_DATA_DIR/tally.sqlite;
+                                  postgres://user:password@host:port/database[?sslmode=disable|prefer|require]: PostgreSQL
+              TALLY_LOG_LEVEL     trace, debug, info, notice, warning, error, critical (default info)
+              TALLY_TIME_ZONE     the default organization's time zone (default UTC)
+              TALLY_ADMIN_EMAIL, TALLY_ADMIN_PASSWORD
+                                  create the owner unattended on first start (otherwise the browser goes to /setup)
+              TALLY_MASTER_KEY    base64 of 32 bytes sealing provider keys (AES-256-GCM); or
+              TALLY_MASTER_KEY_FILE  a file holding it. Embedded SQLite with neither: $TALLY_DATA_DIR/master.key
+                                  is created (0600) on first start. PostgreSQL with neither: provider connections are off.
+              TALLY_SMTP_URL      smtp://[user:password@]host[:port][?from=addr&starttls=true] or smtps://… to mail invites
+              TALLY_SMTP_CA_FILE  PEM certificates trusted for the SMTP relay's TLS instead of the system's (a private CA)
+              TALLY_PUBLIC_URL    the URL people reach Tally at (links in mails; https makes cookies Secure)
+              TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
+              TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
+              TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
+              TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days; off: never)
+              TALLY_SYNC_BACKFILL_DAYS    how far a new connection's first sync reads back (default 30, at most 365)
+              TALLY_GATEWAY_CONNECT_TIMEOUT     the gateway's limit to connect to a provider (default 10s; 100ms to 1h)
+              TALLY_GATEWAY_FIRST_BYTE_TIMEOUT  to receive the provider's response head (default 600s)
+              TALLY_GATEWAY_IDLE_TIMEOUT        the longest silence inside a response body, e.g. a stalled stream (default 600s)
+              TALLY_METRICS_TOKEN  when set, GET /metrics needs Authorization: Bearer <it> (at least 16 characters)
+              TALLY_ALLOW_PRIVATE_UPSTREAMS     comma-separated CIDRs, host names or * that provider calls may reach although
+                                                loopback, private or link-local (default: none; e.g. 10.0.0.0/8,ollama.internal)
+              TALLY_MIGRATE       on (default): apply pending migrations at start; off: leave them to tally migrate (rolling
+                                  upgrades) and refuse to start while the schema is behind
+              TALLY_CLOCK_OFFSET_SECONDS        tests only, never in production: whole seconds added to the clock (scripts/test-at-clock)
+            SIGTERM or SIGINT stop it gracefully: in-flight requests finish and their events are committed.
+            """
     )
 
     @Option(help: "Address to listen on (env TALLY_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (env TALLY_PORT, default 8080).") var port: String?
-    @Option(name: .customLong("public-url"), help: "The URL people reach Tally at (env TALLY_PUBLIC_URL).") var publicURL: String?
-    @Option(name: .customLong("smtp-url"), help: "SMTP server for invite mails (env TALLY_SMTP_URL).") var smtpURL: String?
-    @Option(name: .customLong("smtp-ca-file"), help: "PEM certificates to trust for the SMTP relay's TLS instead of the system's (env TALLY_SMTP_CA_FILE).") var smtpCAFile: String?
+    @Option(name: .customLong("public-url"), help: "The URL people reach Tally at (env TALLY_PUBLIC_URL).")
+    var publicURL: String?
+    @Option(name: .customLong("smtp-url"), help: "SMTP server for invite mails (env TALLY_SMTP_URL).") var smtpURL:
+        String?
+    @Option(
+        name: .customLong("smtp-ca-file"),
+        help: "PEM certificates to trust for the SMTP relay's TLS instead of the system's (env TALLY_SMTP_CA_FILE).")
+    var smtpCAFile: String?
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -172,16 +189,17 @@ struct Serve: AsyncParsableCommand {
 /// (Glibc's Swift module leaves out malloc.h, so `mallopt` is looked up; M_ARENA_MAX is -8 there.)
 func limitMallocArenas() {
     #if canImport(Glibc)
-    typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-    _ = unsafeBitCast(symbol, to: MallOpt.self)(-8, 2)
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        _ = unsafeBitCast(symbol, to: MallOpt.self)(-8, 2)
     #endif
 }
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply pending database migrations and exit.",
-        discussion: "Always migrates, whatever TALLY_MIGRATE says: with TALLY_MIGRATE=off, run it before starting the new version's replicas."
+        discussion:
+            "Always migrates, whatever TALLY_MIGRATE says: with TALLY_MIGRATE=off, run it before starting the new version's replicas."
     )
     @OptionGroup var store: StoreOptions
 
@@ -199,7 +217,8 @@ func defaultOrganization(_ config: AppConfig, _ store: any TallyStore) async thr
 }
 
 struct Projects: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage projects.", subcommands: [Create.self, List.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage projects.", subcommands: [Create.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project; prints its id.")
@@ -231,7 +250,8 @@ struct Projects: AsyncParsableCommand {
 }
 
 struct Tokens: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API tokens.", subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -265,12 +285,17 @@ struct Tokens: AsyncParsableCommand {
         func run() async throws {
             try await withConfiguredStore(store.flags, .read) { config, _, store in
                 let org = try await defaultOrganization(config, store)
-                print(["ID", "NAME", "PROJECT", "SCOPES", "SECRET", "CREATED", "LAST USED", "REVOKED"].joined(separator: "\t"))
+                print(
+                    ["ID", "NAME", "PROJECT", "SCOPES", "SECRET", "CREATED", "LAST USED", "REVOKED"].joined(
+                        separator: "\t"))
                 for t in try await store.tokens(organizationID: org.id) {
-                    print([
-                        t.id, t.name ?? "-", t.projectName, t.scopes.sorted().map(\.rawValue).joined(separator: ","),
-                        "tly_…" + t.hint, t.createdAt.rfc3339, t.lastUsedAt?.rfc3339 ?? "-", t.revokedAt?.rfc3339 ?? "-",
-                    ].joined(separator: "\t"))
+                    print(
+                        [
+                            t.id, t.name ?? "-", t.projectName,
+                            t.scopes.sorted().map(\.rawValue).joined(separator: ","),
+                            "tly_…" + t.hint, t.createdAt.rfc3339, t.lastUsedAt?.rfc3339 ?? "-",
+                            t.revokedAt?.rfc3339 ?? "-",
+                        ].joined(separator: "\t"))
                 }
             }
         }

@@ -1,11 +1,15 @@
 import Testing
+
 @testable import TallyAggregate
 @testable import TallyCore
 
 @Suite struct SummaryPlanTests {
-    func query(_ from: String, _ to: String, zone: String = "UTC", grain: TimeGrain? = nil, dims: [UsageDimension] = []) -> SummaryQuery {
-        SummaryQuery(organizationID: "o", from: Instant(rfc3339: from)!, to: Instant(rfc3339: to)!,
-                     timeZone: TimeZoneRules(identifier: zone)!, grain: grain, dimensions: dims, filters: [:])
+    func query(_ from: String, _ to: String, zone: String = "UTC", grain: TimeGrain? = nil, dims: [UsageDimension] = [])
+        -> SummaryQuery
+    {
+        SummaryQuery(
+            organizationID: "o", from: Instant(rfc3339: from)!, to: Instant(rfc3339: to)!,
+            timeZone: TimeZoneRules(identifier: zone)!, grain: grain, dimensions: dims, filters: [:])
     }
 
     @Test func alignedRangeUsesOnlyRollups() {
@@ -23,20 +27,27 @@ import Testing
         let plan = SummaryPlan(query("2026-10-31T23:00:00Z", "2026-11-23T12:30:00Z", zone: "Europe/Berlin"))
         let nov1 = Instant(rfc3339: "2026-11-01T00:00:00Z")!.hour / 24
         #expect(plan.dayRanges.map { [$0.startHour, $0.endHour] } == [[nov1, nov1 + 22]])
-        #expect(plan.rollupRanges.map { [$0.startHour - nov1 * 24, $0.endHour - nov1 * 24] } == [[-1, 0], [22 * 24, 22 * 24 + 12]])
+        #expect(
+            plan.rollupRanges.map { [$0.startHour - nov1 * 24, $0.endHour - nov1 * 24] } == [
+                [-1, 0], [22 * 24, 22 * 24 + 12],
+            ])
         #expect(plan.rawRanges.map { $0.start.rfc3339 } == ["2026-11-23T12:00:00Z"])
         // Grouped by day in Berlin, no UTC day lies inside a local day: hours only.
-        let byDay = SummaryPlan(query("2026-10-31T23:00:00Z", "2026-11-03T23:00:00Z", zone: "Europe/Berlin", grain: .day))
+        let byDay = SummaryPlan(
+            query("2026-10-31T23:00:00Z", "2026-11-03T23:00:00Z", zone: "Europe/Berlin", grain: .day))
         #expect(byDay.dayRanges.isEmpty && byDay.rollupRanges.count == 1)
         // By month, the days inside each local month are daily reads, labelled by the local day of their start.
-        let byMonth = SummaryPlan(query("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z", zone: "America/New_York", grain: .month))
+        let byMonth = SummaryPlan(
+            query("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z", zone: "America/New_York", grain: .month))
         #expect(byMonth.dayRanges.count >= 2 && byMonth.dayRanges.allSatisfy { $0.offsetSeconds < 0 })
     }
 
     @Test func partialHoursComeFromRawEvents() {
         let plan = SummaryPlan(query("2026-11-01T00:10:00Z", "2026-11-01T05:30:00Z"))
         let raw: [String] = plan.rawRanges.map { $0.start.rfc3339 + "/" + $0.end.rfc3339 }
-        let expected: [String] = ["2026-11-01T00:10:00Z/2026-11-01T01:00:00Z", "2026-11-01T05:00:00Z/2026-11-01T05:30:00Z"]
+        let expected: [String] = [
+            "2026-11-01T00:10:00Z/2026-11-01T01:00:00Z", "2026-11-01T05:00:00Z/2026-11-01T05:30:00Z",
+        ]
         #expect(raw == expected)
         #expect(plan.rollupRanges.count == 1)
     }

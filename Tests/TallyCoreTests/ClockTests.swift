@@ -1,8 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
+
 @testable import TallyCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The injected test clock (TALLY_CLOCK_OFFSET_SECONDS, issue 25): scripts/test-at-clock runs the suites with it set,
 /// so these hold with and without it.
@@ -28,8 +30,10 @@ import Testing
         #expect(Instant.clockOffsetSeconds == (text.isEmpty ? 0 : Int64(text)))
     }
 
-    @Test(arguments: [(String?.none, Int64(0)), ("", 0), ("0", 0), ("-3600", -3600), ("2592000", 2_592_000),
-                      ("3155760000", 3_155_760_000), ("-3155760000", -3_155_760_000)])
+    @Test(arguments: [
+        (String?.none, Int64(0)), ("", 0), ("0", 0), ("-3600", -3600), ("2592000", 2_592_000),
+        ("3155760000", 3_155_760_000), ("-3155760000", -3_155_760_000),
+    ])
     func acceptsWholeSeconds(text: String?, seconds: Int64) throws {
         #expect(try Instant.parseClockOffset(text).get() == seconds)
     }

@@ -1,8 +1,11 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct MoneyTests {
-    @Test(arguments: [("0.0125", Int64(12_500_000)), ("3", 3_000_000_000), ("0.000000001", 1), ("12.5", 12_500_000_000)])
+    @Test(arguments: [
+        ("0.0125", Int64(12_500_000)), ("3", 3_000_000_000), ("0.000000001", 1), ("12.5", 12_500_000_000),
+    ])
     func parsesExactDecimals(text: String, nanos: Int64) {
         #expect(USD(decimal: text)?.nanos == nanos)
         #expect(USD(nanos: nanos).decimalString == text)
@@ -44,7 +47,9 @@ import Testing
         #expect(Instant(rfc3339: "2026-11-20T10:15:00Z")?.rfc3339 == "2026-11-20T10:15:00Z")
         #expect(Instant(rfc3339: "2026-11-20T11:15:00+01:00") == Instant(rfc3339: "2026-11-20T10:15:00Z"))
         #expect(Instant(rfc3339: "2026-11-20T10:15:00.5Z")?.rfc3339 == "2026-11-20T10:15:00.500Z")
-        #expect(Instant(rfc3339: "2026-11-20T10:15:00.123456789Z")?.microseconds == Instant(rfc3339: "2026-11-20T10:15:00.123456Z")?.microseconds)
+        #expect(
+            Instant(rfc3339: "2026-11-20T10:15:00.123456789Z")?.microseconds
+                == Instant(rfc3339: "2026-11-20T10:15:00.123456Z")?.microseconds)
         for bad in ["2026-11-20", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-20T10:15:00", "yesterday"] {
             #expect(Instant(rfc3339: bad) == nil, "\(bad)")
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct BillingCycleTests {
@@ -54,19 +55,26 @@ import Testing
 
     @Test func presetsAreLocalDays() {
         let today = DatePreset.today.range(now: now, zone: berlin)
-        #expect(today.from == Instant(rfc3339: "2026-11-22T23:00:00Z") && today.to == Instant(rfc3339: "2026-11-23T23:00:00Z"))
+        #expect(
+            today.from == Instant(rfc3339: "2026-11-22T23:00:00Z")
+                && today.to == Instant(rfc3339: "2026-11-23T23:00:00Z"))
         let week = DatePreset.last7Days.range(now: now, zone: berlin)
         #expect(week.from == Instant(rfc3339: "2026-11-16T23:00:00Z"))
         let month = DatePreset.lastMonth.range(now: now, zone: berlin)
         // October 1 is in summer time (UTC+2); November 1 in winter time (UTC+1).
-        #expect(month.from == Instant(rfc3339: "2026-09-30T22:00:00Z") && month.to == Instant(rfc3339: "2026-10-31T23:00:00Z"))
+        #expect(
+            month.from == Instant(rfc3339: "2026-09-30T22:00:00Z")
+                && month.to == Instant(rfc3339: "2026-10-31T23:00:00Z"))
         let thirty = DatePreset.last30Days.range(now: now, zone: .utc)
-        #expect(thirty.from == Instant(rfc3339: "2026-10-25T00:00:00Z") && thirty.to == Instant(rfc3339: "2026-11-24T00:00:00Z"))
+        #expect(
+            thirty.from == Instant(rfc3339: "2026-10-25T00:00:00Z")
+                && thirty.to == Instant(rfc3339: "2026-11-24T00:00:00Z"))
     }
 
     @Test func customRangesIncludeTheirLastDay() {
-        let r = DatePreset.custom.range(now: now, zone: .utc, from: CivilDate(year: 2026, month: 11, day: 1),
-                                        to: CivilDate(year: 2026, month: 11, day: 2))
+        let r = DatePreset.custom.range(
+            now: now, zone: .utc, from: CivilDate(year: 2026, month: 11, day: 1),
+            to: CivilDate(year: 2026, month: 11, day: 2))
         #expect(r.from == Instant(rfc3339: "2026-11-01T00:00:00Z") && r.to == Instant(rfc3339: "2026-11-03T00:00:00Z"))
         #expect(DatePreset.all.range(now: now, zone: .utc).from == nil)
     }

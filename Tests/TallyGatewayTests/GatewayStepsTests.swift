@@ -14,44 +14,54 @@ import TallyStoreSQL
 import TallyStoreSQLite
 import TallyTestSupport
 import Testing
+
+@testable import TallyGateway
 @testable import TallyHTTP
 @testable import TallyServices
-@testable import TallyGateway
 
 typealias Controller = GatewayController<SQLiteStore>
 typealias Upstream = GatewayCredentials<SQLiteStore>.Upstream
 
 func token(scopes: Set<Scope> = [.gateway]) -> APIToken {
-    APIToken(id: "tok_1", organizationID: "org_1", projectID: "prj_1", projectName: "web", name: nil, scopes: scopes, hint: "abcd",
-             createdAt: Instant(seconds: 1_800_000_000))
+    APIToken(
+        id: "tok_1", organizationID: "org_1", projectID: "prj_1", projectName: "web", name: nil, scopes: scopes,
+        hint: "abcd",
+        createdAt: Instant(seconds: 1_800_000_000))
 }
 
 func call(_ provider: ProviderKind, _ rest: Substring, passThrough: Bool = false) throws -> GatewayCall {
     GatewayCall(provider: provider, route: try GatewayRoute(rest), token: token(), passThrough: passThrough)
 }
 
-func connection(_ id: String, _ name: String, provider: ProviderKind = .openai, baseURL: String? = nil) -> ProviderConnection {
+func connection(_ id: String, _ name: String, provider: ProviderKind = .openai, baseURL: String? = nil)
+    -> ProviderConnection
+{
     let now = Instant(seconds: 1_800_000_000)
-    return ProviderConnection(id: id, organizationID: "org_1", provider: provider, name: name, baseURL: baseURL, apiKey: nil,
-                              apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: now, validationError: nil,
-                              createdAt: now, updatedAt: now)
+    return ProviderConnection(
+        id: id, organizationID: "org_1", provider: provider, name: name, baseURL: baseURL, apiKey: nil,
+        apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: now, validationError: nil,
+        createdAt: now, updatedAt: now)
 }
 
 func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTPFields = [:]) -> Request {
-    Request(head: HTTPRequest(method: method, scheme: "http", authority: "tally.test", path: path, headerFields: headers),
-            body: RequestBody(buffer: ByteBuffer()))
+    Request(
+        head: HTTPRequest(method: method, scheme: "http", authority: "tally.test", path: path, headerFields: headers),
+        body: RequestBody(buffer: ByteBuffer()))
 }
 
 /// Choose upstream: which of the organization's connections a call goes to, and with which key.
 @Suite struct GatewayChooseUpstreamTests {
-    let all = [Upstream(connection: connection("conn_a", "main", baseURL: "https://proxy.example/v1"), apiKey: "sk-main"),
-               Upstream(connection: connection("conn_b", "second"), apiKey: "sk-second"),
-               Upstream(connection: connection("conn_c", "keyless"), apiKey: nil)]
+    let all = [
+        Upstream(connection: connection("conn_a", "main", baseURL: "https://proxy.example/v1"), apiKey: "sk-main"),
+        Upstream(connection: connection("conn_b", "second"), apiKey: "sk-second"),
+        Upstream(connection: connection("conn_c", "keyless"), apiKey: nil),
+    ]
 
     @Test func theOldestUnlessOneIsNamedByNameOrId() throws {
         let c = try call(.openai, "v1/chat/completions")
         let oldest = try Controller.choose(nil, among: all, c)
-        #expect(oldest.connection?.id == "conn_a" && oldest.key == "sk-main" && oldest.base == "https://proxy.example/v1")
+        #expect(
+            oldest.connection?.id == "conn_a" && oldest.key == "sk-main" && oldest.base == "https://proxy.example/v1")
         #expect(try Controller.choose("second", among: all, c).key == "sk-second")
         let byID = try Controller.choose("conn_b", among: all, c)
         #expect(byID.connection?.name == "second" && byID.base == ProviderValidator.defaultBaseURL(.openai))
@@ -68,7 +78,10 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
 
     @Test func withoutPassThroughAConnectionWithAKeyIsNeeded() throws {
         let c = try call(.google, "v1beta/models")
-        #expect(throws: GatewayRefusal(401, "Tally gateway: no google connection in this organization; add one in Settings → Providers")) {
+        #expect(
+            throws: GatewayRefusal(
+                401, "Tally gateway: no google connection in this organization; add one in Settings → Providers")
+        ) {
             try Controller.choose(nil, among: [], c)
         }
         #expect(throws: GatewayRefusal(401, "Tally gateway: the connection 'keyless' has no usable API key")) {
@@ -95,24 +108,34 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
     }
 
     @Test func theConnectionsKeyReplacesTheTallyTokenAndOnlyAllowedHeadersGo() throws {
-        let headers: HTTPFields = [.authorization: "Bearer tly_secret", .cookie: "tally_session=s", .contentType: "application/json",
-                                   .init("X-Tally-Feature")!: "chat", .init("OpenAI-Beta")!: "assistants=v2",
-                                   .init("X-CSRF-Token")!: "c", .init("X-Forwarded-For")!: "10.0.0.1", .init("X-Stainless-Lang")!: "python"]
-        let up = head(try call(.openai, "v1/chat/c%6Fmpletions"), key: "sk-real",
-                      request(.post, "/gateway/openai/v1/chat/c%6Fmpletions?limit=1", headers: headers))
+        let headers: HTTPFields = [
+            .authorization: "Bearer tly_secret", .cookie: "tally_session=s", .contentType: "application/json",
+            .init("X-Tally-Feature")!: "chat", .init("OpenAI-Beta")!: "assistants=v2",
+            .init("X-CSRF-Token")!: "c", .init("X-Forwarded-For")!: "10.0.0.1", .init("X-Stainless-Lang")!: "python",
+        ]
+        let up = head(
+            try call(.openai, "v1/chat/c%6Fmpletions"), key: "sk-real",
+            request(.post, "/gateway/openai/v1/chat/c%6Fmpletions?limit=1", headers: headers))
         #expect(up.url == "https://up.example/base/v1/chat/completions?limit=1")
         #expect(up.method == .POST)
         #expect(up.headers["Authorization"] == ["Bearer sk-real"])
         #expect(up.headers["Content-Type"] == ["application/json"])
         #expect(up.headers["OpenAI-Beta"] == ["assistants=v2"])
         #expect(up.headers["X-Stainless-Lang"] == ["python"])
-        for gone in ["Cookie", "X-Tally-Feature", "X-CSRF-Token", "X-Forwarded-For", "Host"] { #expect(!up.headers.contains(name: gone), "\(gone)") }
+        for gone in ["Cookie", "X-Tally-Feature", "X-CSRF-Token", "X-Forwarded-For", "Host"] {
+            #expect(!up.headers.contains(name: gone), "\(gone)")
+        }
     }
 
     @Test func anthropicTakesTheKeyInItsOwnHeader() throws {
-        let up = head(try call(.anthropic, "v1/messages"), key: "sk-ant-real",
-                      request(.post, "/gateway/anthropic/v1/messages", headers: [.authorization: "Bearer tly_secret",
-                                                                                  .init("anthropic-version")!: "2023-06-01"]))
+        let up = head(
+            try call(.anthropic, "v1/messages"), key: "sk-ant-real",
+            request(
+                .post, "/gateway/anthropic/v1/messages",
+                headers: [
+                    .authorization: "Bearer tly_secret",
+                    .init("anthropic-version")!: "2023-06-01",
+                ]))
         #expect(up.headers["x-api-key"] == ["sk-ant-real"])
         #expect(!up.headers.contains(name: "Authorization"))
         #expect(up.headers["anthropic-version"] == ["2023-06-01"])
@@ -126,8 +149,10 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         let up = head(try call(.google, rest), key: "AIza-real", request(.post, path))
         #expect(up.url == "https://up.example/base/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
         #expect(up.headers["x-goog-api-key"] == ["AIza-real"])
-        let passed = head(try call(.google, rest, passThrough: true), key: nil,
-                          request(.post, path, headers: [.init("x-goog-api-key")!: "AIza-app", .init("X-Tally-Token")!: "tly_secret"]))
+        let passed = head(
+            try call(.google, rest, passThrough: true), key: nil,
+            request(
+                .post, path, headers: [.init("x-goog-api-key")!: "AIza-app", .init("X-Tally-Token")!: "tly_secret"]))
         #expect(passed.url.hasSuffix("?alt=sse&key=tly_secret"))
         #expect(passed.headers["x-goog-api-key"] == ["AIza-app"])
         #expect(!passed.headers.contains(name: "X-Tally-Token"))
@@ -135,8 +160,11 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
 
     @Test func theModelAndStreamingAreReadFromTheBodyOrGeminisPath() throws {
         let json = try JSONParser.parse(Array(#"{"model":"models/gemini-2.5-pro","stream":true}"#.utf8))
-        #expect(Controller.requestedModel(.google, json, rest: "v1beta/models/other:generateContent") == "gemini-2.5-pro")
-        #expect(Controller.requestedModel(.google, nil, rest: "v1beta/models/gemini-2.5-flash:streamGenerateContent") == "gemini-2.5-flash")
+        #expect(
+            Controller.requestedModel(.google, json, rest: "v1beta/models/other:generateContent") == "gemini-2.5-pro")
+        #expect(
+            Controller.requestedModel(.google, nil, rest: "v1beta/models/gemini-2.5-flash:streamGenerateContent")
+                == "gemini-2.5-flash")
         #expect(Controller.requestedModel(.openai, nil, rest: "v1/models/gpt-4o") == nil)
         #expect(Controller.isStreamed(.openai, json, rest: "v1/chat/completions"))
         #expect(Controller.isStreamed(.google, nil, rest: "v1beta/models/m:streamGenerateContent"))
@@ -150,7 +178,9 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         let already = try JSONParser.parse(Array(#"{"stream":true,"stream_options":{"include_usage":true}}"#.utf8))
         #expect(Controller.askingForUsage(.openai, .openAIChat, already) == nil)
         #expect(Controller.askingForUsage(.anthropic, .anthropicMessages, asked) == nil)
-        #expect(Controller.askingForUsage(.openai, .openAIChat, try JSONParser.parse(Array(#"{"stream":false}"#.utf8))) == nil)
+        #expect(
+            Controller.askingForUsage(.openai, .openAIChat, try JSONParser.parse(Array(#"{"stream":false}"#.utf8)))
+                == nil)
     }
 }
 
@@ -175,24 +205,32 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         let store = try await TemporarySQLiteStore.make(prefix: "tally-gateway").store
         let org = try await store.defaultOrganization(timeZone: "UTC")
         _ = try await store.createProject(organizationID: org.id, name: "web")
-        let (_, secret) = try await TokenSecret.issue(store: store, organizationID: org.id, projectName: "web", scopes: [.gateway], name: nil)
+        let (_, secret) = try await TokenSecret.issue(
+            store: store, organizationID: org.id, projectName: "web", scopes: [.gateway], name: nil)
         let vault = Vault(master: .generate())
         var c = connection("conn_main", "main", baseURL: base)
         c.organizationID = org.id
         c.apiKey = try vault.seal("sk-upstream-key", organizationID: org.id, connectionID: c.id, field: .apiKey)
-        try await store.createConnection(c, audit: .make(organizationID: org.id, actor: "test", action: "connection.create"))
+        try await store.createConnection(
+            c, audit: .make(organizationID: org.id, actor: "test", action: "connection.create"))
         let policy = UpstreamAddressPolicy(allowance: try UpstreamAllowance.parse("127.0.0.0/8").get())
         let http = GatewayHTTP(timeouts: timeouts, policy: policy)
         let recorder = GatewayRecorder(store: store, logger: Logger(label: "test"))
-        let credentials = GatewayCredentials(auth: Authenticator(store: store), store: store,
-                                             connections: ConnectionService(store: store, vault: vault), vault: vault)
-        let controller = Controller(credentials: credentials, pricer: CatalogPricer(), recorder: recorder, http: http, policy: AllowAll(),
-                                    buffers: GatewayBuffers(), logger: Logger(label: "test"))
-        return Gateway(store: store, recorder: recorder, controller: controller, http: http, secret: secret, organizationID: org.id)
+        let credentials = GatewayCredentials(
+            auth: Authenticator(store: store), store: store,
+            connections: ConnectionService(store: store, vault: vault), vault: vault)
+        let controller = Controller(
+            credentials: credentials, pricer: CatalogPricer(), recorder: recorder, http: http, policy: AllowAll(),
+            buffers: GatewayBuffers(), logger: Logger(label: "test"))
+        return Gateway(
+            store: store, recorder: recorder, controller: controller, http: http, secret: secret, organizationID: org.id
+        )
     }
 
     /// `gateway(base:)` for the length of `body`; its HTTP client is shut down whatever happens.
-    func withGateway(base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), _ body: (Gateway) async throws -> Void) async throws {
+    func withGateway(
+        base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), _ body: (Gateway) async throws -> Void
+    ) async throws {
         let g = try await gateway(base: base, timeouts: timeouts)
         let outcome: Result<Void, any Error>
         do {
@@ -216,12 +254,17 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         router.post("/v1/chat/completions") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             seen.calls.withLock { $0.append((request.uri.path, request.headers, String(buffer: body))) }
-            let answer = #"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"#
+            let answer =
+                #"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"#
                 + #""message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"#
                 + #""usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#
-            return Response(status: .ok, headers: [.contentType: "application/json", .init("x-request-id")!: "req_live_1",
-                                                   .setCookie: "upstream=1", .init("openai-processing-ms")!: "5"],
-                            body: .init(byteBuffer: ByteBuffer(string: answer)))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "application/json", .init("x-request-id")!: "req_live_1",
+                    .setCookie: "upstream=1", .init("openai-processing-ms")!: "5",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
         return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     }
@@ -233,10 +276,14 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
             try await withGateway(base: "http://127.0.0.1:\(port)") { g in
                 try await app(g).test(.router) { client in
                     let body = #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"user":"u-42"}"#
-                    try await client.execute(uri: "/gateway/openai/v1/chat/completions", method: .post, headers: [
-                        .authorization: "Bearer \(g.secret)", .contentType: "application/json", .cookie: "tally_session=s",
-                        .init("X-Tally-Feature")!: "support",
-                    ], body: ByteBuffer(string: body)) { response in
+                    try await client.execute(
+                        uri: "/gateway/openai/v1/chat/completions", method: .post,
+                        headers: [
+                            .authorization: "Bearer \(g.secret)", .contentType: "application/json",
+                            .cookie: "tally_session=s",
+                            .init("X-Tally-Feature")!: "support",
+                        ], body: ByteBuffer(string: body)
+                    ) { response in
                         #expect(response.status == .ok)
                         #expect(String(buffer: response.body).contains(#""total_tokens":15"#))
                         #expect(response.headers[.setCookie] == nil)
@@ -249,10 +296,12 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
                 #expect(calls[0].path == "/v1/chat/completions")
                 #expect(calls[0].headers[.authorization] == "Bearer sk-upstream-key")
                 #expect(calls[0].headers[.cookie] == nil && calls[0].headers[.init("X-Tally-Feature")!] == nil)
-                #expect(calls[0].body == #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"user":"u-42"}"#)
+                #expect(
+                    calls[0].body == #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"user":"u-42"}"#)
 
                 await g.recorder.flush()
-                let stored = try #require(try await g.store.event(organizationID: g.organizationID, id: "gw_req_live_1", projectIDs: nil))
+                let stored = try #require(
+                    try await g.store.event(organizationID: g.organizationID, id: "gw_req_live_1", projectIDs: nil))
                 #expect(stored.event.source == .gateway)
                 #expect(stored.event.model == "gpt-4o-2024-08-06")
                 #expect(stored.event.usage.inputTokens == 12 && stored.event.usage.outputTokens == 3)
@@ -271,16 +320,32 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
                 try await app(g).test(.router) { client in
                     let cases: [(HTTPFields, String, HTTPResponse.Status, String)] = [
                         ([:], "/gateway/openai/v1/chat/completions", .unauthorized, "no Tally token"),
-                        ([.authorization: "Bearer tly_wrong"], "/gateway/openai/v1/chat/completions", .unauthorized, "not valid"),
-                        ([.authorization: "Bearer \(g.secret)"], "/gateway/openai/v1/%2e%2e/files", .badRequest, "invalid_path"),
-                        ([.authorization: "Bearer \(g.secret)"], "/gateway/openai/v1/files", .forbidden, "endpoint_not_allowed"),
-                        ([.authorization: "Bearer \(g.secret)", .init("X-Tally-Connection")!: "other"], "/gateway/openai/v1/chat/completions",
-                         .unauthorized, "no openai connection named 'other'"),
+                        (
+                            [.authorization: "Bearer tly_wrong"], "/gateway/openai/v1/chat/completions", .unauthorized,
+                            "not valid"
+                        ),
+                        (
+                            [.authorization: "Bearer \(g.secret)"], "/gateway/openai/v1/%2e%2e/files", .badRequest,
+                            "invalid_path"
+                        ),
+                        (
+                            [.authorization: "Bearer \(g.secret)"], "/gateway/openai/v1/files", .forbidden,
+                            "endpoint_not_allowed"
+                        ),
+                        (
+                            [.authorization: "Bearer \(g.secret)", .init("X-Tally-Connection")!: "other"],
+                            "/gateway/openai/v1/chat/completions",
+                            .unauthorized, "no openai connection named 'other'"
+                        ),
                     ]
                     for (headers, path, status, text) in cases {
-                        try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: "{}")) { response in
+                        try await client.execute(
+                            uri: path, method: .post, headers: headers, body: ByteBuffer(string: "{}")
+                        ) { response in
                             #expect(response.status == status, "\(path)")
-                            #expect(String(buffer: response.body).contains(text), "\(path): \(String(buffer: response.body))")
+                            #expect(
+                                String(buffer: response.body).contains(text),
+                                "\(path): \(String(buffer: response.body))")
                             #expect(response.headers[.contentType] == "application/json")
                         }
                     }
@@ -296,16 +361,19 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         timeouts.connect = .seconds(2)
         try await withGateway(base: "http://127.0.0.1:1", timeouts: timeouts) { g in
             try await app(g).test(.router) { client in
-                try await client.execute(uri: "/gateway/openai/v1/chat/completions", method: .post,
-                                         headers: [.authorization: "Bearer \(g.secret)", .contentType: "application/json"],
-                                         body: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#)) { response in
+                try await client.execute(
+                    uri: "/gateway/openai/v1/chat/completions", method: .post,
+                    headers: [.authorization: "Bearer \(g.secret)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#)
+                ) { response in
                     #expect(response.status == .badGateway)
                     #expect(String(buffer: response.body).contains("could not reach openai at http://127.0.0.1:1:"))
                     #expect(response.headers[.init("x-should-retry")!] == "true")
                 }
             }
             await g.recorder.flush()
-            let page = try await g.store.eventsStored(after: 0, organizationID: g.organizationID, filters: DimensionFilters(), limit: 10)
+            let page = try await g.store.eventsStored(
+                after: 0, organizationID: g.organizationID, filters: DimensionFilters(), limit: 10)
             #expect(page.count == 1)
             #expect(page.first?.stored.event.outcome.errorType == "upstream_unreachable")
             #expect(page.first?.stored.event.model == "gpt-4o")

@@ -1,9 +1,10 @@
 import NIOCore
 import TallyCore
 import Testing
+
+@testable import TallyGateway
 @testable import TallyHTTP
 @testable import TallyServices
-@testable import TallyGateway
 
 @Suite struct GatewayDurationTests {
     @Test func durationsAreWrittenAsTheSettingsAre() {
@@ -40,9 +41,14 @@ import Testing
 @Suite struct GatewayStreamErrorTests {
     @Test func openAIAndAnthropicStreamsEndWithTheirOwnErrorEvent() throws {
         let openai = try #require(GatewayErrors.streamEvent(.openai, message: "m \"q\"", code: "upstream_idle_timeout"))
-        #expect(openai == #"data: {"error":{"message":"m \"q\"","type":"timeout","param":null,"code":"upstream_idle_timeout"}}"# + "\n\n")
+        #expect(
+            openai
+                == #"data: {"error":{"message":"m \"q\"","type":"timeout","param":null,"code":"upstream_idle_timeout"}}"#
+                + "\n\n")
         let anthropic = try #require(GatewayErrors.streamEvent(.anthropic, message: "m", code: "upstream_idle_timeout"))
-        #expect(anthropic == "event: error\n" + #"data: {"type":"error","error":{"type":"timeout_error","message":"m"}}"# + "\n\n")
+        #expect(
+            anthropic == "event: error\n" + #"data: {"type":"error","error":{"type":"timeout_error","message":"m"}}"#
+                + "\n\n")
         #expect(GatewayErrors.streamEvent(.google, message: "m", code: "x") == nil)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 @testable import TallyIngest
 
@@ -22,19 +23,22 @@ import Testing
     }
 
     @Test func decodesEveryField() throws {
-        let events = try decode("""
-        {"id":"e1","timestamp":"2026-11-20T10:00:00Z","provider":"anthropic","model":"claude-sonnet-4-5","operation":"chat",
-         "input_tokens":1000,"output_tokens":200,"cached_input_tokens":300,"cache_write_input_tokens":100,
-         "cache_write_1h_input_tokens":40,"reasoning_tokens":50,"input_audio_tokens":0,"output_audio_tokens":0,"requests":2,
-         "project":"web","feature":"search","user":"u1","api_key":"…a1b2","environment":"prod","tags":{"team":"core"},
-         "status":"error","http_status":429,"error_type":"rate_limit_error","latency_ms":812,"time_to_first_token_ms":90,
-         "streamed":true,"retries":1,"finish_reason":"end_turn","batch":true,"service_tier":"priority",
-         "provider_cost_usd":"0.0231","source":"import"}
-        """)
+        let events = try decode(
+            """
+            {"id":"e1","timestamp":"2026-11-20T10:00:00Z","provider":"anthropic","model":"claude-sonnet-4-5","operation":"chat",
+             "input_tokens":1000,"output_tokens":200,"cached_input_tokens":300,"cache_write_input_tokens":100,
+             "cache_write_1h_input_tokens":40,"reasoning_tokens":50,"input_audio_tokens":0,"output_audio_tokens":0,"requests":2,
+             "project":"web","feature":"search","user":"u1","api_key":"…a1b2","environment":"prod","tags":{"team":"core"},
+             "status":"error","http_status":429,"error_type":"rate_limit_error","latency_ms":812,"time_to_first_token_ms":90,
+             "streamed":true,"retries":1,"finish_reason":"end_turn","batch":true,"service_tier":"priority",
+             "provider_cost_usd":"0.0231","source":"import"}
+            """)
         let e = try #require(events.first)
-        #expect(e.id == "e1" && e.provider == "anthropic" && e.usage.cacheWrite1hInputTokens == 40 && e.usage.requests == 2)
+        #expect(
+            e.id == "e1" && e.provider == "anthropic" && e.usage.cacheWrite1hInputTokens == 40 && e.usage.requests == 2)
         #expect(e.attribution.tags == ["team": "core"] && e.outcome.status == .error && e.outcome.httpStatus == 429)
-        #expect(e.providerCost == USD(decimal: "0.0231") && e.batch && e.source == .import && e.outcome.streamed == true)
+        #expect(
+            e.providerCost == USD(decimal: "0.0231") && e.batch && e.source == .import && e.outcome.streamed == true)
     }
 
     @Test func acceptsEveryEnvelope() throws {
@@ -47,7 +51,9 @@ import Testing
     }
 
     @Test func namesEveryProblemWithItsIndex() {
-        let p = problems(#"[{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m"},{"provider":"OpenAI","input_tokens":1.5,"colour":"red"}]"#)
+        let p = problems(
+            #"[{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m"},{"provider":"OpenAI","input_tokens":1.5,"colour":"red"}]"#
+        )
         #expect(p.contains(FieldProblem(index: 1, field: "colour", reason: "unknown field")))
         #expect(p.contains { $0.index == 1 && $0.field == "provider" })
         #expect(p.contains { $0.index == 1 && $0.field == "input_tokens" })
@@ -57,12 +63,15 @@ import Testing
     }
 
     @Test func namesAnOutOfRangeProviderCost() {
-        let p = problems(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","provider_cost_usd":"9766439370"}"#)
+        let p = problems(
+            #"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","provider_cost_usd":"9766439370"}"#)
         #expect(p.map(\.field) == ["provider_cost_usd"])
     }
 
     @Test func rejectsContent() {
-        #expect(throws: TallyError.self) { try decode(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","messages":[]}"#) }
+        #expect(throws: TallyError.self) {
+            try decode(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","messages":[]}"#)
+        }
         do {
             _ = try decode(#"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m","prompt":"hi"}"#)
             Issue.record("content accepted")
@@ -75,7 +84,10 @@ import Testing
     @Test(arguments: [
         (#""input_tokens":10,"cached_input_tokens":8,"cache_write_input_tokens":3"#, "cached_input_tokens"),
         (#""output_tokens":10,"reasoning_tokens":11"#, "reasoning_tokens"),
-        (#""input_tokens":10,"cache_write_input_tokens":5,"cache_write_1h_input_tokens":6"#, "cache_write_1h_input_tokens"),
+        (
+            #""input_tokens":10,"cache_write_input_tokens":5,"cache_write_1h_input_tokens":6"#,
+            "cache_write_1h_input_tokens"
+        ),
         (#""requests":0"#, "requests"),
         (#""http_status":42"#, "http_status"),
         (#""api_key":"sk-proj-abcdefghijklmnopqrstuvwxyz""#, "api_key"),
@@ -90,7 +102,10 @@ import Testing
 
     @Test func timestampAtMostADayAhead() {
         #expect(problems(#"{"timestamp":"2026-11-23T23:00:00Z","provider":"openai","model":"m"}"#).isEmpty)
-        #expect(problems(#"{"timestamp":"2026-11-24T01:00:00Z","provider":"openai","model":"m"}"#).map(\.field) == ["timestamp"])
+        #expect(
+            problems(#"{"timestamp":"2026-11-24T01:00:00Z","provider":"openai","model":"m"}"#).map(\.field) == [
+                "timestamp"
+            ])
     }
 
     @Test func limitsBatchSize() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 @testable import TallyIngest
 
@@ -8,7 +9,8 @@ import Testing
     let now = Instant(rfc3339: "2026-11-20T12:00:00Z")!
 
     func event() -> UsageEvent {
-        var e = UsageEvent(id: "e1", timestamp: Instant(rfc3339: "2026-11-20T11:00:00Z")!, provider: "openai", model: "gpt-4o")
+        var e = UsageEvent(
+            id: "e1", timestamp: Instant(rfc3339: "2026-11-20T11:00:00Z")!, provider: "openai", model: "gpt-4o")
         e.usage.inputTokens = 100
         e.usage.outputTokens = 20
         return e
@@ -34,37 +36,59 @@ import Testing
     @Test func theDecoderAndTheTypedCheckSayTheSame() {
         var e = event()
         e.attribution.environment = String(repeating: "e", count: 65)
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"environment":""# + String(repeating: "e", count: 65) + #"""#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(
+                    #","input_tokens":100,"output_tokens":20,"environment":""# + String(repeating: "e", count: 65)
+                        + #"""#))
 
         e = event()
         e.usage.reasoningTokens = 21
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"reasoning_tokens":21"#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(#","input_tokens":100,"output_tokens":20,"reasoning_tokens":21"#))
 
         e = event()
         e.usage.cachedInputTokens = 80
         e.usage.cacheWriteInputTokens = 30
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"cached_input_tokens":80,"cache_write_input_tokens":30"#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(
+                    #","input_tokens":100,"output_tokens":20,"cached_input_tokens":80,"cache_write_input_tokens":30"#))
 
         e = event()
         e.outcome.httpStatus = 600
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"http_status":600"#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(#","input_tokens":100,"output_tokens":20,"http_status":600"#))
 
         e = event()
         e.attribution.apiKey = "sk-proj-abcdefghijklmnopqrstuvwxyz"
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"api_key":"sk-proj-abcdefghijklmnopqrstuvwxyz""#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(#","input_tokens":100,"output_tokens":20,"api_key":"sk-proj-abcdefghijklmnopqrstuvwxyz""#))
 
         e = event()
         e.attribution.tags = ["t": String(repeating: "v", count: 257)]
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"tags":{"t":""# + String(repeating: "v", count: 257) + #""}"#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(
+                    #","input_tokens":100,"output_tokens":20,"tags":{"t":""# + String(repeating: "v", count: 257)
+                        + #""}"#))
 
         e = event()
         e.attribution.tags = [String(repeating: "k", count: 65): "v"]
         #expect(EventRules.problems(in: e, now: now).map(\.field) == ["tags"])
-        #expect(decoded(#","tags":{""# + String(repeating: "k", count: 65) + #"":"v"}"#).map(\.reason) == ["tag names must be 1 to 64 characters"])
+        #expect(
+            decoded(#","tags":{""# + String(repeating: "k", count: 65) + #"":"v"}"#).map(\.reason) == [
+                "tag names must be 1 to 64 characters"
+            ])
 
         e = event()
         e.providerCost = USD(nanos: UsageLimits.maxAmount.nanos + 1)
-        #expect(EventRules.problems(in: e, now: now) == decoded(#","input_tokens":100,"output_tokens":20,"provider_cost_usd":"1000000000.000000001""#))
+        #expect(
+            EventRules.problems(in: e, now: now)
+                == decoded(#","input_tokens":100,"output_tokens":20,"provider_cost_usd":"1000000000.000000001""#))
 
         e = event()
         e.timestamp = now.adding(seconds: 86_401)
@@ -81,10 +105,13 @@ import Testing
 
     @Test func admissionLeavesOutRefusedAttributionAndSaysWhich() {
         var e = event()
-        e.attribution = Attribution(feature: "search", user: "\u{0}", environment: String(repeating: "e", count: 65), tags: ["team": "a"])
+        e.attribution = Attribution(
+            feature: "search", user: "\u{0}", environment: String(repeating: "e", count: 65), tags: ["team": "a"])
         let admission = EventRules.admit(&e)
         #expect(admission == EventRules.Admission(refusedAttribution: ["environment", "user"]))
-        #expect(e.attribution == Attribution(feature: "search", tags: ["team": "a", "tally_refused_attribution": "environment,user"]))
+        #expect(
+            e.attribution
+                == Attribution(feature: "search", tags: ["team": "a", "tally_refused_attribution": "environment,user"]))
         #expect(EventRules.problems(in: e, now: now).isEmpty)
     }
 
@@ -99,7 +126,8 @@ import Testing
             broken(&e.usage)
             let admission = EventRules.admit(&e)
             #expect(admission.refusedUsage != nil)
-            #expect(e.usage == TokenUsage() && e.outcome.status == .error && e.outcome.errorType == "usage_out_of_bounds")
+            #expect(
+                e.usage == TokenUsage() && e.outcome.status == .error && e.outcome.errorType == "usage_out_of_bounds")
             #expect(e.attribution.tags["tally_refused_usage"] == admission.refusedUsage)
             #expect(EventRules.problems(in: e, now: now).isEmpty)
         }
@@ -113,7 +141,9 @@ import Testing
         e.serviceTier = ""
         let admission = EventRules.admit(&e)
         #expect(admission == EventRules.Admission())
-        #expect(e.outcome.errorType == nil && e.outcome.finishReason == nil && e.outcome.httpStatus == nil && e.serviceTier == nil)
+        #expect(
+            e.outcome.errorType == nil && e.outcome.finishReason == nil && e.outcome.httpStatus == nil
+                && e.serviceTier == nil)
         #expect(EventRules.problems(in: e, now: now).isEmpty)
     }
 

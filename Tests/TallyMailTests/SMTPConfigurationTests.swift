@@ -137,7 +137,9 @@ struct SMTPConfigurationParseTests {
 
     @Test func descriptionsMaskThePassword() throws {
         let config = try SMTPConfiguration.parse("smtps://tally:\(secret)@mail.example.com?from=tally@example.com")
-        #expect(config.description == "smtps://tally:***@mail.example.com:465 (security: tls, from: tally@example.com, helo: localhost)")
+        #expect(
+            config.description
+                == "smtps://tally:***@mail.example.com:465 (security: tls, from: tally@example.com, helo: localhost)")
         var dumped = ""
         dump(config, to: &dumped)
         for text in ["\(config)", String(reflecting: config), dumped, "\([config])", "\(Optional(config) as Any)"] {
@@ -159,7 +161,9 @@ struct MailFormattingTests {
     let date = Date(timeIntervalSince1970: 1_751_360_703)  // Tue, 01 Jul 2025 09:05:03 UTC
 
     @Test func rendersHeadersAndBodyWithCRLF() {
-        let message = MailMessage(to: "bob@example.com", subject: "You're invited", text: "Hello Bob,\n\nJoin: https://tally.example.com/invite?t=abc\n")
+        let message = MailMessage(
+            to: "bob@example.com", subject: "You're invited",
+            text: "Hello Bob,\n\nJoin: https://tally.example.com/invite?t=abc\n")
         let rendered = SMTPMailer.render(message, from: "tally@example.com", date: date, messageID: "abc@example.com")
         #expect(
             rendered == """
@@ -442,7 +446,7 @@ private func decodeQuotedPrintable(_ body: String) -> String? {
     var index = 0
     while index < input.count {
         if input[index] == UInt8(ascii: "="), index + 2 < input.count,
-           let value = UInt8(String(decoding: input[index + 1...index + 2], as: UTF8.self), radix: 16)
+            let value = UInt8(String(decoding: input[index + 1...index + 2], as: UTF8.self), radix: 16)
         {
             bytes.append(value)
             index += 3

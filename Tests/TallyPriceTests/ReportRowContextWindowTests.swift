@@ -1,6 +1,6 @@
-import Testing
 import TallyCore
 import TallyPrice
+import Testing
 
 /// A provider report's row sums many requests (Anthropic's messages report counts none), so its summed input cannot
 /// choose the long-context rates; the report's own `context_window` does (issue 25). Claude Sonnet 4 at Anthropic's
@@ -10,8 +10,9 @@ import TallyPrice
     let pricer = CatalogPricer()
 
     func row(input: Int64, output: Int64) -> UsageEvent {
-        var e = UsageEvent(id: "report", timestamp: Instant(rfc3339: "2026-11-01T00:00:00Z")!, provider: "anthropic",
-                           model: "claude-sonnet-4-20250514")
+        var e = UsageEvent(
+            id: "report", timestamp: Instant(rfc3339: "2026-11-01T00:00:00Z")!, provider: "anthropic",
+            model: "claude-sonnet-4-20250514")
         e.usage.inputTokens = input
         e.usage.outputTokens = output
         e.usage.requests = 0
@@ -20,12 +21,16 @@ import TallyPrice
 
     @Test func aDayOfShortPromptsAddingUpPast200kIsPricedAtTheStandardRates() {
         // 250000 × $3 = $0.75; 10000 × $15 = $0.15
-        #expect(pricer.quote(row(input: 250_000, output: 10_000), organizationID: "org", longContext: false)?.cost.decimalString == "0.9")
+        #expect(
+            pricer.quote(row(input: 250_000, output: 10_000), organizationID: "org", longContext: false)?.cost
+                .decimalString == "0.9")
     }
 
     @Test func rowsBilledInTheLongContextWindowArePricedAtItsRates() {
         // 100000 × $6 = $0.60; 10000 × $22.50 = $0.225
-        #expect(pricer.quote(row(input: 100_000, output: 10_000), organizationID: "org", longContext: true)?.cost.decimalString == "0.825")
+        #expect(
+            pricer.quote(row(input: 100_000, output: 10_000), organizationID: "org", longContext: true)?.cost
+                .decimalString == "0.825")
     }
 
     @Test func anEventWithoutAWindowIsStillJudgedByItsPrompt() {

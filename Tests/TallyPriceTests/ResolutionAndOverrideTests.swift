@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Testing
 import TallyCore
-import TallyProviders
 import TallyPrice
+import TallyProviders
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite struct ModelNameTests {
     @Test(arguments: [
@@ -30,7 +31,8 @@ import TallyPrice
     }
 
     @Test func fineTunedNamesKeepTheirColons() {
-        #expect(ModelName.candidates("ft:gpt-4o-mini-2024-07-18:acme::abc").first == "ft:gpt-4o-mini-2024-07-18:acme::abc")
+        #expect(
+            ModelName.candidates("ft:gpt-4o-mini-2024-07-18:acme::abc").first == "ft:gpt-4o-mini-2024-07-18:acme::abc")
     }
 }
 
@@ -63,7 +65,9 @@ import TallyPrice
         #expect(after?.cost.decimalString == "0.006")
         #expect(after?.priceID == "price_negotiated")
         // A dated snapshot billed as gpt-4o gets the negotiated price too.
-        #expect(pricer.quote(event("2026-11-11T00:00:00Z", model: "gpt-4o-2024-08-06"), organizationID: "org")?.cost.decimalString == "0.006")
+        #expect(
+            pricer.quote(event("2026-11-11T00:00:00Z", model: "gpt-4o-2024-08-06"), organizationID: "org")?.cost
+                .decimalString == "0.006")
     }
 
     @Test func anOverrideIsTheOrganizationsOwn() throws {
@@ -75,8 +79,10 @@ import TallyPrice
     @Test func aRoutePriceAppliesToItsProviderOnly() throws {
         let pricer = CatalogPricer()
         pricer.setOrganizationEntries([try negotiated(provider: "azure_openai")], organizationID: "org")
-        #expect(pricer.quote(event("2026-11-11T00:00:00Z", provider: "azure_openai", model: "azure/gpt-4o"), organizationID: "org")?
-            .cost.decimalString == "0.006")
+        #expect(
+            pricer.quote(
+                event("2026-11-11T00:00:00Z", provider: "azure_openai", model: "azure/gpt-4o"), organizationID: "org")?
+                .cost.decimalString == "0.006")
         #expect(pricer.quote(event("2026-11-11T00:00:00Z"), organizationID: "org")?.cost.decimalString == "0.0075")
     }
 
@@ -89,15 +95,21 @@ import TallyPrice
 
     @Test func aSelfHostedModelCanBePriced() throws {
         let pricer = CatalogPricer()
-        let entry = try CatalogFile.parseEntry(.object([
-            ("model", .string("my-llama-70b")), ("from", .string("2026-01-01")),
-            ("prices", .object([("input", .string("0.10")), ("output", .string("0.10"))])),
-        ]), origin: .organization("org"), at: "entry")
-        #expect(pricer.quote(event("2026-11-11T00:00:00Z", provider: "self_hosted", model: "my-llama-70b"), organizationID: "org") == nil)
+        let entry = try CatalogFile.parseEntry(
+            .object([
+                ("model", .string("my-llama-70b")), ("from", .string("2026-01-01")),
+                ("prices", .object([("input", .string("0.10")), ("output", .string("0.10"))])),
+            ]), origin: .organization("org"), at: "entry")
+        #expect(
+            pricer.quote(
+                event("2026-11-11T00:00:00Z", provider: "self_hosted", model: "my-llama-70b"), organizationID: "org")
+                == nil)
         pricer.setOrganizationEntries([entry], organizationID: "org")
         // 1000×0.10 + 500×0.10 = 0.00015
-        #expect(pricer.quote(event("2026-11-11T00:00:00Z", provider: "self_hosted", model: "my-llama-70b"), organizationID: "org")?
-            .cost.decimalString == "0.00015")
+        #expect(
+            pricer.quote(
+                event("2026-11-11T00:00:00Z", provider: "self_hosted", model: "my-llama-70b"), organizationID: "org")?
+                .cost.decimalString == "0.00015")
     }
 }
 
@@ -114,7 +126,9 @@ import TallyPrice
 
     @Test func noTwoEntriesForOneNameOverlapInTime() {
         var byName: [String: [PriceEntry]] = [:]
-        for e in PriceCatalog.builtIn.entries { for n in Set([e.model] + e.aliases) { byName[n, default: []].append(e) } }
+        for e in PriceCatalog.builtIn.entries {
+            for n in Set([e.model] + e.aliases) { byName[n, default: []].append(e) }
+        }
         for (name, list) in byName {
             let sorted = list.sorted { $0.from < $1.from }
             for (a, b) in zip(sorted, sorted.dropFirst()) {
@@ -124,11 +138,26 @@ import TallyPrice
     }
 
     @Test(arguments: [
-        (#"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","source":"https://x","prices":{"input":"1.5.0"}}]}"#, "entries[0].prices.input"),
-        (#"{"entries":[{"provider":"openai","model":"x","from":"2026-13-01","source":"https://x","prices":{"input":"1"}}]}"#, "entries[0].from"),
-        (#"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","source":"https://x","prices":{"inptu":"1"}}]}"#, "entries[0].prices.inptu"),
-        (#"{"entries":[{"provider":"openai","from":"2026-01-01","source":"https://x","prices":{"input":"1"}}]}"#, "entries[0].model"),
-        (#"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","to":"2025-01-01","source":"https://x","prices":{"input":"1"}}]}"#, "entries[0].to"),
+        (
+            #"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","source":"https://x","prices":{"input":"1.5.0"}}]}"#,
+            "entries[0].prices.input"
+        ),
+        (
+            #"{"entries":[{"provider":"openai","model":"x","from":"2026-13-01","source":"https://x","prices":{"input":"1"}}]}"#,
+            "entries[0].from"
+        ),
+        (
+            #"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","source":"https://x","prices":{"inptu":"1"}}]}"#,
+            "entries[0].prices.inptu"
+        ),
+        (
+            #"{"entries":[{"provider":"openai","from":"2026-01-01","source":"https://x","prices":{"input":"1"}}]}"#,
+            "entries[0].model"
+        ),
+        (
+            #"{"entries":[{"provider":"openai","model":"x","from":"2026-01-01","to":"2025-01-01","source":"https://x","prices":{"input":"1"}}]}"#,
+            "entries[0].to"
+        ),
     ])
     func aBadEntryIsNamedByField(_ json: String, _ field: String) {
         do {
@@ -143,16 +172,16 @@ import TallyPrice
 @Suite struct LiteLLMImportTests {
     @Test func perTokenNumbersBecomeExactPerMillionDecimals() throws {
         let json = #"""
-        {"sample_spec": {"input_cost_per_token": 0},
-         "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06,
-                    "output_cost_per_token": 1e-05, "cache_read_input_token_cost": 1.25e-06,
-                    "input_cost_per_token_batches": 1.25e-06},
-         "azure/gpt-4o": {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": 0.0000027, "output_cost_per_token": 0.000011},
-         "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1.25e-06,
-                    "output_cost_per_token": 1e-05, "input_cost_per_token_above_200k_tokens": 2.5e-06,
-                    "output_cost_per_token_above_200k_tokens": 1.5e-05},
-         "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_pixel": 1e-07}}
-        """#
+            {"sample_spec": {"input_cost_per_token": 0},
+             "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06,
+                        "output_cost_per_token": 1e-05, "cache_read_input_token_cost": 1.25e-06,
+                        "input_cost_per_token_batches": 1.25e-06},
+             "azure/gpt-4o": {"litellm_provider": "azure", "mode": "chat", "input_cost_per_token": 0.0000027, "output_cost_per_token": 0.000011},
+             "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1.25e-06,
+                        "output_cost_per_token": 1e-05, "input_cost_per_token_above_200k_tokens": 2.5e-06,
+                        "output_cost_per_token_above_200k_tokens": 1.5e-05},
+             "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_pixel": 1e-07}}
+            """#
         let result = try LiteLLMImport.entries(Array(json.utf8), from: CivilDate(year: 2026, month: 11, day: 1))
         #expect(result.entries.count == 3)
         #expect(result.skipped.map(\.model) == ["dall-e-3"])
@@ -176,7 +205,8 @@ import TallyPrice
     let pricer = CatalogPricer()
 
     func cost(_ usage: TokenUsage, provider: String, model: String) -> String? {
-        var e = UsageEvent(id: "e", timestamp: Instant(rfc3339: "2026-11-01T00:00:00Z")!, provider: provider, model: model)
+        var e = UsageEvent(
+            id: "e", timestamp: Instant(rfc3339: "2026-11-01T00:00:00Z")!, provider: provider, model: model)
         e.usage = usage
         return pricer.quote(e, organizationID: "org")?.cost.decimalString
     }
@@ -184,42 +214,48 @@ import TallyPrice
     func parse(_ s: String) throws -> JSONValue { try JSONParser.parse(Array(s.utf8)) }
 
     @Test func openAIChatCompletionUsage() throws {
-        let usage = try parse(#"""
-        {"prompt_tokens": 1200, "completion_tokens": 340, "total_tokens": 1540,
-         "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0, "text_tokens": 176, "image_tokens": 0, "cache_write_tokens": 0},
-         "completion_tokens_details": {"reasoning_tokens": 128, "audio_tokens": 0, "accepted_prediction_tokens": 0,
-                                       "rejected_prediction_tokens": 0, "text_tokens": 212}}
-        """#)
+        let usage = try parse(
+            #"""
+            {"prompt_tokens": 1200, "completion_tokens": 340, "total_tokens": 1540,
+             "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0, "text_tokens": 176, "image_tokens": 0, "cache_write_tokens": 0},
+             "completion_tokens_details": {"reasoning_tokens": 128, "audio_tokens": 0, "accepted_prediction_tokens": 0,
+                                           "rejected_prediction_tokens": 0, "text_tokens": 212}}
+            """#)
         let u = ProviderUsage.openAIChat(usage)
-        #expect(u.inputTokens == 1200 && u.cachedInputTokens == 1024 && u.outputTokens == 340 && u.reasoningTokens == 128)
+        #expect(
+            u.inputTokens == 1200 && u.cachedInputTokens == 1024 && u.outputTokens == 340 && u.reasoningTokens == 128)
         // 176×0.15 + 1024×0.075 + 212×0.60 + 128×0.60 (per 1M) = 0.0000264 + 0.0000768 + 0.0001272 + 0.0000768
         #expect(cost(u, provider: "openai", model: "gpt-4o-mini-2024-07-18") == "0.0003072")
     }
 
     @Test func openAIStreamingFinalChunkUsage() throws {
-        let usage = try parse(#"""
-        {"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},
-         "completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}
-        """#)
+        let usage = try parse(
+            #"""
+            {"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},
+             "completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}
+            """#)
         // 9×0.15 + 2×0.60 = 0.00000135 + 0.0000012
-        #expect(cost(ProviderUsage.openAIChat(usage), provider: "openai", model: "gpt-4o-mini-2024-07-18") == "0.00000255")
+        #expect(
+            cost(ProviderUsage.openAIChat(usage), provider: "openai", model: "gpt-4o-mini-2024-07-18") == "0.00000255")
     }
 
     @Test func openAIResponsesUsage() throws {
-        let usage = try parse(#"""
-        {"input_tokens": 1500, "input_tokens_details": {"cached_tokens": 1280, "cache_write_tokens": 0},
-         "output_tokens": 420, "output_tokens_details": {"reasoning_tokens": 256}, "total_tokens": 1920}
-        """#)
+        let usage = try parse(
+            #"""
+            {"input_tokens": 1500, "input_tokens_details": {"cached_tokens": 1280, "cache_write_tokens": 0},
+             "output_tokens": 420, "output_tokens_details": {"reasoning_tokens": 256}, "total_tokens": 1920}
+            """#)
         // o4-mini: 220×1.10 + 1280×0.275 + 164×4.40 + 256×4.40 = 0.000242 + 0.000352 + 0.0007216 + 0.0011264
         #expect(cost(ProviderUsage.openAIResponses(usage), provider: "openai", model: "o4-mini") == "0.002442")
     }
 
     @Test func anthropicCacheWriteUsage() throws {
-        let usage = try parse(#"""
-        {"input_tokens": 12, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 0,
-         "cache_creation": {"ephemeral_5m_input_tokens": 2048, "ephemeral_1h_input_tokens": 0},
-         "output_tokens": 5, "server_tool_use": null, "service_tier": "standard"}
-        """#)
+        let usage = try parse(
+            #"""
+            {"input_tokens": 12, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 2048, "ephemeral_1h_input_tokens": 0},
+             "output_tokens": 5, "server_tool_use": null, "service_tier": "standard"}
+            """#)
         let u = ProviderUsage.anthropic(usage)
         #expect(u.inputTokens == 2060, "Anthropic's input_tokens excludes cache writes: 12 + 2048")
         #expect(u.cacheWriteInputTokens == 2048 && u.cacheWrite1hInputTokens == 0)
@@ -229,7 +265,9 @@ import TallyPrice
 
     @Test func anthropicStreamedUsageMerged() throws {
         // message_start's usage, then message_delta's output_tokens overwrites (never adds).
-        var start = try parse(#"{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2048,"output_tokens":1,"service_tier":"standard"}"#)
+        var start = try parse(
+            #"{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":2048,"output_tokens":1,"service_tier":"standard"}"#
+        )
         if case .object(var m) = start, let i = m.firstIndex(where: { $0.0 == "output_tokens" }) {
             m[i].1 = .number("5")
             start = .object(m)
@@ -241,10 +279,11 @@ import TallyPrice
     }
 
     @Test func anthropicOneHourCacheSplit() throws {
-        let usage = try parse(#"""
-        {"input_tokens": 100, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 500,
-         "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000}, "output_tokens": 200}
-        """#)
+        let usage = try parse(
+            #"""
+            {"input_tokens": 100, "cache_creation_input_tokens": 3000, "cache_read_input_tokens": 500,
+             "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000}, "output_tokens": 200}
+            """#)
         let u = ProviderUsage.anthropic(usage)
         #expect(u.inputTokens == 3600 && u.cacheWrite1hInputTokens == 2000)
         // haiku 4.5: 100×1 + 500×0.10 + 1000×1.25 + 2000×2 + 200×5 = 0.0001 + 0.00005 + 0.00125 + 0.004 + 0.001
@@ -252,10 +291,11 @@ import TallyPrice
     }
 
     @Test func geminiUsageMetadata() throws {
-        let metadata = try parse(#"""
-        {"promptTokenCount": 1030, "cachedContentTokenCount": 1024, "candidatesTokenCount": 3, "thoughtsTokenCount": 40,
-         "totalTokenCount": 1073, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1030}]}
-        """#)
+        let metadata = try parse(
+            #"""
+            {"promptTokenCount": 1030, "cachedContentTokenCount": 1024, "candidatesTokenCount": 3, "thoughtsTokenCount": 40,
+             "totalTokenCount": 1073, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1030}]}
+            """#)
         let u = ProviderUsage.gemini(metadata)
         #expect(u.inputTokens == 1030 && u.cachedInputTokens == 1024)
         #expect(u.outputTokens == 43 && u.reasoningTokens == 40, "candidatesTokenCount excludes thoughts: 3 + 40")
@@ -309,7 +349,8 @@ func readFile(_ path: String) -> [UInt8]? {
         let pricer = CatalogPricer()
         var gaps: [String] = []
         for m in models where !explained.contains(m[0] + "/" + m[1]) {
-            let e = UsageEvent(id: "e", timestamp: Instant(rfc3339: "2026-11-23T00:00:00Z")!, provider: m[0], model: m[1])
+            let e = UsageEvent(
+                id: "e", timestamp: Instant(rfc3339: "2026-11-23T00:00:00Z")!, provider: m[0], model: m[1])
             if pricer.quote(e, organizationID: "org") == nil { gaps.append(m[0] + "/" + m[1]) }
         }
         #expect(gaps.isEmpty, "unpriced and unexplained: \(gaps)")

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyProviders
 
 /// Every provider has its one conformance, and what it says equals what the gateway, the validator and the sync
@@ -25,33 +26,49 @@ import TallyCore
 
     /// The request headers a provider forwards beyond the common ones, as the gateway's switch had them.
     @Test func providerHeadersForwardedAsBefore() {
-        let names = ["openai-organization", "openai-project", "openai-beta", "x-client-request-id", "authorization",
-                     "anthropic-version", "anthropic-beta", "x-api-key", "x-goog-api-key", "x-goog-api-client",
-                     "x-goog-user-project", "x-server-timeout", "cookie", "x-csrf-token", "x-tally-token", "x-forwarded-for"]
+        let names = [
+            "openai-organization", "openai-project", "openai-beta", "x-client-request-id", "authorization",
+            "anthropic-version", "anthropic-beta", "x-api-key", "x-goog-api-key", "x-goog-api-client",
+            "x-goog-user-project", "x-server-timeout", "cookie", "x-csrf-token", "x-tally-token", "x-forwarded-for",
+        ]
         // (provider, pass-through) → the names forwarded.
         let expected: [ProviderKind: (normal: Set<String>, passThrough: Set<String>)] = [
-            .openai: (["openai-organization", "openai-project", "openai-beta", "x-client-request-id"],
-                      ["openai-organization", "openai-project", "openai-beta", "x-client-request-id", "authorization"]),
-            .anthropic: (["anthropic-version", "anthropic-beta"],
-                         ["anthropic-version", "anthropic-beta", "x-api-key", "authorization"]),
-            .google: (["x-goog-api-client", "x-goog-user-project", "x-server-timeout"],
-                      ["x-goog-api-client", "x-goog-user-project", "x-server-timeout", "x-goog-api-key", "authorization"]),
+            .openai: (
+                ["openai-organization", "openai-project", "openai-beta", "x-client-request-id"],
+                ["openai-organization", "openai-project", "openai-beta", "x-client-request-id", "authorization"]
+            ),
+            .anthropic: (
+                ["anthropic-version", "anthropic-beta"],
+                ["anthropic-version", "anthropic-beta", "x-api-key", "authorization"]
+            ),
+            .google: (
+                ["x-goog-api-client", "x-goog-user-project", "x-server-timeout"],
+                ["x-goog-api-client", "x-goog-user-project", "x-server-timeout", "x-goog-api-key", "authorization"]
+            ),
         ]
         for provider in ProviderKind.allCases {
             let api = provider.api
-            #expect(Set(names.filter { api.forwardsHeader($0, passThrough: false) }) == expected[provider]?.normal, "\(provider)")
-            #expect(Set(names.filter { api.forwardsHeader($0, passThrough: true) }) == expected[provider]?.passThrough, "\(provider)")
+            #expect(
+                Set(names.filter { api.forwardsHeader($0, passThrough: false) }) == expected[provider]?.normal,
+                "\(provider)")
+            #expect(
+                Set(names.filter { api.forwardsHeader($0, passThrough: true) }) == expected[provider]?.passThrough,
+                "\(provider)")
         }
     }
 
     /// Where the SDK's key is read from, and how the connection's key goes upstream.
     @Test func keysWhereTheGatewayReadAndPutThem() {
-        func presented(_ provider: ProviderKind, _ headers: [String: String], _ query: [String: String] = [:]) -> String? {
+        func presented(_ provider: ProviderKind, _ headers: [String: String], _ query: [String: String] = [:])
+            -> String?
+        {
             provider.api.presentedKey(header: { headers[$0] }, query: { query[$0] })
         }
         for provider in ProviderKind.allCases {
             #expect(presented(provider, ["authorization": "Bearer tly_a"]) == "tly_a")
-            #expect(presented(provider, ["authorization": "bearer tly_a", "x-api-key": "tly_b", "x-goog-api-key": "tly_c"]) == "tly_a")
+            #expect(
+                presented(provider, ["authorization": "bearer tly_a", "x-api-key": "tly_b", "x-goog-api-key": "tly_c"])
+                    == "tly_a")
             #expect(presented(provider, ["authorization": "Basic abc"]) == nil)
         }
         #expect(presented(.openai, ["x-api-key": "tly_b"], ["key": "tly_d"]) == nil)
@@ -87,10 +104,12 @@ import TallyCore
     @Test func captureKindsAndOperationsAsBefore() {
         let cases: [(ProviderKind, String, UsageCapture.Kind, Operation)] = [
             (.openai, "v1/chat/completions", .openAIChat, .chat), (.openai, "chat/completions", .openAIChat, .chat),
-            (.openai, "v1/responses", .openAIResponses, .chat), (.openai, "v1/embeddings", .openAIEmbeddings, .embedding),
+            (.openai, "v1/responses", .openAIResponses, .chat),
+            (.openai, "v1/embeddings", .openAIEmbeddings, .embedding),
             (.openai, "v1/completions", .openAICompletions, .completion), (.openai, "v1/models", .other, .other),
             (.openai, "v1/responses/resp_1", .other, .other),
-            (.anthropic, "v1/messages", .anthropicMessages, .chat), (.anthropic, "v1/messages/count_tokens", .other, .other),
+            (.anthropic, "v1/messages", .anthropicMessages, .chat),
+            (.anthropic, "v1/messages/count_tokens", .other, .other),
             (.anthropic, "messages", .other, .other),
             (.google, "v1beta/models/gemini-2.5-flash:generateContent", .geminiGenerate, .chat),
             (.google, "v1beta/models/gemini-2.5-flash:streamGenerateContent", .geminiGenerate, .chat),
@@ -103,7 +122,9 @@ import TallyCore
             #expect(kind.operation == operation, "\(path)")
             #expect(kind.provider == (kind == .other ? nil : provider), "\(path)")
         }
-        #expect(GoogleAPI().streamsByPath("v1beta/models/m:streamGenerateContent") && !GoogleAPI().streamsByPath("v1beta/models/m:generateContent"))
+        #expect(
+            GoogleAPI().streamsByPath("v1beta/models/m:streamGenerateContent")
+                && !GoogleAPI().streamsByPath("v1beta/models/m:generateContent"))
         #expect(!OpenAIAPI().streamsByPath("v1/chat/completions") && !AnthropicAPI().streamsByPath("v1/messages"))
         #expect(GoogleAPI().model(inPath: "v1beta/models/gemini-2.5-flash:generateContent") == "gemini-2.5-flash")
         #expect(GoogleAPI().model(inPath: "v1beta/models/gemini-2.5-flash") == "gemini-2.5-flash")
@@ -114,29 +135,42 @@ import TallyCore
     @Test func onlyOpenAIsStreamedChatAsksForTheUsageChunk() throws {
         func parse(_ s: String) throws -> JSONValue { try JSONParser.parse(Array(s.utf8)) }
         let api = OpenAIAPI()
-        let patched = try #require(api.requestAskingForUsage(try parse(#"{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":false}}"#),
-                                                             kind: .openAIChat))
-        #expect(JSONWriter.encode(patched) == #"{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}}"#)
+        let patched = try #require(
+            api.requestAskingForUsage(
+                try parse(#"{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":false}}"#),
+                kind: .openAIChat))
+        #expect(
+            JSONWriter.encode(patched) == #"{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}}"#)
         #expect(api.requestAskingForUsage(try parse(#"{"stream":true}"#), kind: .openAIResponses) == nil)
         #expect(api.requestAskingForUsage(try parse(#"{"stream":false}"#), kind: .openAIChat) == nil)
-        #expect(api.requestAskingForUsage(try parse(#"{"stream":true,"stream_options":{"include_usage":true}}"#), kind: .openAIChat) == nil)
+        #expect(
+            api.requestAskingForUsage(
+                try parse(#"{"stream":true,"stream_options":{"include_usage":true}}"#), kind: .openAIChat) == nil)
         #expect(AnthropicAPI().requestAskingForUsage(try parse(#"{"stream":true}"#), kind: .anthropicMessages) == nil)
     }
 
     /// Tally's own refusals, in each provider's error format, byte for byte.
     @Test func errorBodiesAsBefore() {
-        #expect(OpenAIAPI().errorBody(status: 401, message: "m", code: nil)
-            == #"{"error":{"message":"m","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#)
-        #expect(OpenAIAPI().errorBody(status: 422, message: "m", code: nil)
-            == #"{"error":{"message":"m","type":"tally_gateway_error","param":null,"code":"upstream_not_allowed"}}"#)
-        #expect(AnthropicAPI().errorBody(status: 503, message: "m", code: "gateway_busy")
-            == #"{"type":"error","error":{"type":"overloaded_error","message":"m"}}"#)
-        #expect(GoogleAPI().errorBody(status: 413, message: "m", code: nil)
-            == #"{"error":{"code":413,"message":"m","status":"INVALID_ARGUMENT"}}"#)
-        #expect(OpenAIAPI().streamErrorEvent(message: "m", code: "c")
-            == "data: {\"error\":{\"message\":\"m\",\"type\":\"timeout\",\"param\":null,\"code\":\"c\"}}\n\n")
-        #expect(AnthropicAPI().streamErrorEvent(message: "m", code: "c")
-            == "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\",\"message\":\"m\"}}\n\n")
+        #expect(
+            OpenAIAPI().errorBody(status: 401, message: "m", code: nil)
+                == #"{"error":{"message":"m","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#)
+        #expect(
+            OpenAIAPI().errorBody(status: 422, message: "m", code: nil)
+                == #"{"error":{"message":"m","type":"tally_gateway_error","param":null,"code":"upstream_not_allowed"}}"#
+        )
+        #expect(
+            AnthropicAPI().errorBody(status: 503, message: "m", code: "gateway_busy")
+                == #"{"type":"error","error":{"type":"overloaded_error","message":"m"}}"#)
+        #expect(
+            GoogleAPI().errorBody(status: 413, message: "m", code: nil)
+                == #"{"error":{"code":413,"message":"m","status":"INVALID_ARGUMENT"}}"#)
+        #expect(
+            OpenAIAPI().streamErrorEvent(message: "m", code: "c")
+                == "data: {\"error\":{\"message\":\"m\",\"type\":\"timeout\",\"param\":null,\"code\":\"c\"}}\n\n")
+        #expect(
+            AnthropicAPI().streamErrorEvent(message: "m", code: "c")
+                == "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\",\"message\":\"m\"}}\n\n"
+        )
         #expect(GoogleAPI().streamErrorEvent(message: "m", code: "c") == nil)
     }
 
@@ -144,7 +178,10 @@ import TallyCore
         #expect(ProviderKind.allCases.filter { $0.api.organizationReports != nil } == [.openai, .anthropic])
         #expect(ProviderKind.allCases.map(\.api.displayName) == ["OpenAI", "Anthropic", "Google"])
         #expect(ReportQueries.groupBy(.openAIImages) == ["model", "project_id", "api_key_id"])
-        #expect(ReportQueries.groupBy(.anthropicMessages) == ["model", "api_key_id", "workspace_id", "service_tier", "context_window"])
+        #expect(
+            ReportQueries.groupBy(.anthropicMessages) == [
+                "model", "api_key_id", "workspace_id", "service_tier", "context_window",
+            ])
         #expect(ProviderReport.allCases.map(ReportQueries.pageSize) == [1, 7, 7, 7, 7, 7, 7, 1, 1])
     }
 }

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyProviders
 
 /// The gateway reads usage from responses as they stream past, in each provider's documented shapes.
@@ -15,7 +16,9 @@ import TallyCore
 
     @Test func openAIChatStreamTakesTheFinalUsageChunk() {
         var c = UsageCapture(kind: .openAIChat, streamed: true, requestedModel: "gpt-4o-mini")
-        feed(&c, """
+        feed(
+            &c,
+            """
             data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}
 
             data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}
@@ -33,7 +36,9 @@ import TallyCore
 
     @Test func anthropicStreamMergesStartAndDelta() {
         var c = UsageCapture(kind: .anthropicMessages, streamed: true, requestedModel: nil)
-        feed(&c, """
+        feed(
+            &c,
+            """
             event: message_start
             data: {"type":"message_start","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":1}}}
 
@@ -50,7 +55,8 @@ import TallyCore
             """, chunk: 13)
         let r = c.finish(status: 200)
         #expect(r.model == "claude-sonnet-4-5-20250929" && r.finishReason == "end_turn")
-        #expect(r.usage?.inputTokens == 130 && r.usage?.cachedInputTokens == 100 && r.usage?.cacheWriteInputTokens == 20)
+        #expect(
+            r.usage?.inputTokens == 130 && r.usage?.cachedInputTokens == 100 && r.usage?.cacheWriteInputTokens == 20)
         #expect(r.usage?.outputTokens == 42, "the delta's output count replaces the start's")
     }
 
@@ -59,7 +65,9 @@ import TallyCore
     /// + 2048 cache writes (512 of them 1h, from the start's split) = 10280; output from the last delta, 300.
     @Test func anthropicFullUsageDeltaReplacesNeverAddsAndNullKeepsTheCount() {
         var c = UsageCapture(kind: .anthropicMessages, streamed: true, requestedModel: nil)
-        feed(&c, """
+        feed(
+            &c,
+            """
             event: message_start
             data: {"type":"message_start","message":{"id":"m1","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":12,"cache_creation_input_tokens":2048,"cache_read_input_tokens":4096,"cache_creation":{"ephemeral_5m_input_tokens":1536,"ephemeral_1h_input_tokens":512},"output_tokens":1}}}
 
@@ -76,22 +84,31 @@ import TallyCore
             """, chunk: 11)
         let r = c.finish(status: 200)
         #expect(r.finishReason == "end_turn")
-        #expect(r.usage?.inputTokens == 10280, "40 + 8192 + 2048: neither the start's 12 + 4096 added, nor lost to a null")
-        #expect(r.usage?.cachedInputTokens == 8192 && r.usage?.cacheWriteInputTokens == 2048 && r.usage?.cacheWrite1hInputTokens == 512)
+        #expect(
+            r.usage?.inputTokens == 10280, "40 + 8192 + 2048: neither the start's 12 + 4096 added, nor lost to a null")
+        #expect(
+            r.usage?.cachedInputTokens == 8192 && r.usage?.cacheWriteInputTokens == 2048
+                && r.usage?.cacheWrite1hInputTokens == 512)
         #expect(r.usage?.outputTokens == 300)
     }
 
     @Test func geminiArrayStreamAndErrors() {
         var c = UsageCapture(kind: .geminiGenerate, streamed: true, requestedModel: "gemini-2.5-flash")
-        feed(&c, """
+        feed(
+            &c,
+            """
             [{"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":1},"modelVersion":"gemini-2.5-flash"}
             ,{"candidates":[{"content":{"parts":[{"text":"b"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":6,"thoughtsTokenCount":3},"modelVersion":"gemini-2.5-flash"}
             ]
             """)
         let r = c.finish(status: 200)
-        #expect(r.usage?.inputTokens == 8 && r.usage?.outputTokens == 9 && r.usage?.reasoningTokens == 3 && r.finishReason == "STOP")
+        #expect(
+            r.usage?.inputTokens == 8 && r.usage?.outputTokens == 9 && r.usage?.reasoningTokens == 3
+                && r.finishReason == "STOP")
         var e = UsageCapture(kind: .openAIChat, streamed: false, requestedModel: "gpt-4o")
-        feed(&e, #"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#)
+        feed(
+            &e,
+            #"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#)
         let failed = e.finish(status: 429)
         #expect(failed.errorType == "requests" && failed.usage == nil && failed.model == "gpt-4o")
     }
@@ -126,7 +143,10 @@ import TallyCore
             #expect(c.line.count <= UsageCapture.lineLimit)
         }
         #expect(c.lineOverflow && c.line.isEmpty)
-        feed(&c, "\"}}]}\n\ndata: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n")
+        feed(
+            &c,
+            "\"}}]}\n\ndata: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n"
+        )
         let r = c.finish(status: 200)
         #expect(r.usage?.inputTokens == 7 && r.usage?.outputTokens == 2 && r.model == "gpt-4o-mini-2024-07-18")
     }
@@ -161,7 +181,8 @@ import TallyCore
         var big = Array("data: {\"choices\":[{\"delta\":{\"content\":\"".utf8)
         big += [UInt8](repeating: UInt8(ascii: "y"), count: 4 << 20)
         big += Array("\"}}]}\n\n".utf8)
-        let usage = Array("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n".utf8)
+        let usage = Array(
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n".utf8)
         let all = big + usage
         var out: [UInt8] = []
         var i = 0
@@ -176,7 +197,8 @@ import TallyCore
 
     @Test func crlfEventsAreSplitLikeLFEvents() {
         var f = StreamFilter()
-        let text = "data: {\"choices\":[{}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n"
+        let text =
+            "data: {\"choices\":[{}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n"
         var out = f.pass(Array(text.utf8))
         out += f.flush()
         #expect(String(decoding: out, as: UTF8.self) == "data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n")

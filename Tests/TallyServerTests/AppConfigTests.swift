@@ -4,19 +4,27 @@ import TallyCore
 import TallyStoreSQL
 import TallyStoreSQLite
 import Testing
+
 @testable import TallyServer
 
 @Suite struct AppConfigTests {
     @Test func everyWrongSettingIsReportedAtOnceInReadingOrder() {
         #expect {
-            try AppConfig.load(environment: ["TALLY_PORT": "abc", "TALLY_TIME_ZONE": "Mars/Base", "TALLY_GATEWAY_IDLE_TIMEOUT": "1ms",
-                                             "TALLY_MIGRATE": "later", "TALLY_METRICS_TOKEN": "short"], flags: [.logLevel: "loud"])
+            try AppConfig.load(
+                environment: [
+                    "TALLY_PORT": "abc", "TALLY_TIME_ZONE": "Mars/Base", "TALLY_GATEWAY_IDLE_TIMEOUT": "1ms",
+                    "TALLY_MIGRATE": "later", "TALLY_METRICS_TOKEN": "short",
+                ], flags: [.logLevel: "loud"])
         } throws: { error in
             guard let problem = error as? AppConfig.Problem else { return false }
             let sources = problem.lines.map { String($0.prefix { $0 != " " }) }
             return problem.source == "TALLY_PORT"
-                && sources == ["TALLY_PORT", "--log-level", "TALLY_TIME_ZONE", "TALLY_GATEWAY_IDLE_TIMEOUT", "TALLY_METRICS_TOKEN", "TALLY_MIGRATE"]
-                && problem.description == problem.lines.joined(separator: "\n") && !problem.description.contains("short")
+                && sources == [
+                    "TALLY_PORT", "--log-level", "TALLY_TIME_ZONE", "TALLY_GATEWAY_IDLE_TIMEOUT", "TALLY_METRICS_TOKEN",
+                    "TALLY_MIGRATE",
+                ]
+                && problem.description == problem.lines.joined(separator: "\n")
+                && !problem.description.contains("short")
         }
     }
 
@@ -35,7 +43,8 @@ import Testing
     }
 
     @Test func commandsThatMayNotMigrateSayTheSchemaIsBehind() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-schema-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-schema-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var settings = AppConfig()
         settings.dataDirectory = dir
@@ -46,7 +55,9 @@ import Testing
             let pending = try await store.pendingMigrations()
             #expect(!pending.isEmpty)
             for use in [StoreBootstrap.SchemaUse.read, .write] {
-                await #expect(throws: StoreBootstrap.SchemaBehind.self) { try await StoreBootstrap.prepareSchema(store, for: use, config: config) }
+                await #expect(throws: StoreBootstrap.SchemaBehind.self) {
+                    try await StoreBootstrap.prepareSchema(store, for: use, config: config)
+                }
             }
             #expect(try await store.pendingMigrations() == pending, "nothing was migrated")
             try await StoreBootstrap.prepareSchema(store, for: .migrate, config: config)
@@ -58,6 +69,9 @@ import Testing
 
     @Test func theSchemaBehindIsOneLineNamingTallyMigrate() {
         let behind = StoreBootstrap.SchemaBehind(pending: ["a", "b"], because: "TALLY_MIGRATE is off")
-        #expect(behind.description == "the database schema is behind this version of tally (2 migrations pending) and TALLY_MIGRATE is off: run tally migrate first")
+        #expect(
+            behind.description
+                == "the database schema is behind this version of tally (2 migrations pending) and TALLY_MIGRATE is off: run tally migrate first"
+        )
     }
 }

@@ -3,13 +3,14 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import Testing
 import TallyCore
 import TallyStoreSQL
-@testable import TallyServer
-@testable import TallyHTTP
-@testable import TallyServices
+import Testing
+
 @testable import TallyGateway
+@testable import TallyHTTP
+@testable import TallyServer
+@testable import TallyServices
 @testable import TallyWeb
 
 /// The dashboard over HTTP: sign-in gate, figures equal to the API's, exports, live feed, roles, errors.
@@ -17,15 +18,17 @@ import TallyStoreSQL
     /// The first `attribute="…"` after `marker` in the page.
     func attribute(_ name: String, after marker: String, in html: String) -> String? {
         guard let start = html.range(of: marker),
-              let r = html.range(of: name + "=\"", range: start.upperBound..<html.endIndex) else { return nil }
+            let r = html.range(of: name + "=\"", range: start.upperBound..<html.endIndex)
+        else { return nil }
         return String(html[r.upperBound...].prefix { $0 != "\"" })
     }
 
     func signedInOwner(_ f: AccountsFixture) async throws -> String {
         _ = try await f.member("ada@example.com", .owner)
         _ = try await f.store.createProject(organizationID: "org_default", name: "web")
-        let (_, secret) = try await TokenSecret.issue(store: f.store, organizationID: "org_default", projectName: "web",
-                                                      scopes: [.admin], name: nil)
+        let (_, secret) = try await TokenSecret.issue(
+            store: f.store, organizationID: "org_default", projectName: "web",
+            scopes: [.admin], name: nil)
         return secret
     }
 
@@ -40,10 +43,10 @@ import TallyStoreSQL
         let sinceMidnight = now.microseconds % 86_400_000_000 / 1_000_000
         let t = { (minutes: Int64) in now.adding(seconds: -min(60 * minutes, sinceMidnight * minutes / 13)).rfc3339 }
         return """
-        [{"id":"a1","timestamp":"\(t(5))","provider":"openai","model":"gpt-4o-mini","feature":"chat","input_tokens":1200,"output_tokens":300},
-         {"id":"a2","timestamp":"\(t(9))","provider":"anthropic","model":"claude-sonnet-4-5","feature":"search","input_tokens":5000,"output_tokens":700},
-         {"id":"a3","timestamp":"\(t(12))","provider":"openai","model":"mystery-model","feature":"chat","input_tokens":10,"output_tokens":10,"status":"error"}]
-        """
+            [{"id":"a1","timestamp":"\(t(5))","provider":"openai","model":"gpt-4o-mini","feature":"chat","input_tokens":1200,"output_tokens":300},
+             {"id":"a2","timestamp":"\(t(9))","provider":"anthropic","model":"claude-sonnet-4-5","feature":"search","input_tokens":5000,"output_tokens":700},
+             {"id":"a3","timestamp":"\(t(12))","provider":"openai","model":"mystery-model","feature":"chat","input_tokens":10,"output_tokens":10,"status":"error"}]
+            """
     }
 
     /// Posting `events()` and reading the pages back must happen on one UTC day: a test straddling midnight posted
@@ -94,9 +97,11 @@ import TallyStoreSQL
             #expect(attribute("data-value", after: #"id="card-error-rate""#, in: page.text) == "1")
             #expect(attribute("data-value", after: #"id="card-unpriced""#, in: page.text) == "1")
             // The top model is the most expensive one, with the API's own figure.
-            let byModel = try await client.call(.get, "/api/v1/usage/summary?from=\(from)&to=\(to)&group_by=model", token: token)
+            let byModel = try await client.call(
+                .get, "/api/v1/usage/summary?from=\(from)&to=\(to)&group_by=model", token: token)
             let sonnet = byModel.json?["groups"]?.arrayValue?.first { str($0["model"]) == "claude-sonnet-4-5" }
-            #expect(attribute("data-value", after: #"<table id="top-models""#, in: page.text) == str(sonnet?["cost_usd"]))
+            #expect(
+                attribute("data-value", after: #"<table id="top-models""#, in: page.text) == str(sonnet?["cost_usd"]))
         }
     }
 
@@ -109,18 +114,27 @@ import TallyStoreSQL
             try await post(client, token, events())
             let page = try await client.send(.get, "/usage?group_by=feature&grain=none&preset=today", browser: &b)
             #expect(page.status == .ok)
-            #expect(page.text.contains(#"<td data-col="feature">chat</td>"#) && page.text.contains(#"<td data-col="feature">search</td>"#))
-            let csv = try await client.send(.get, "/usage/export?format=csv&group_by=feature&grain=none&preset=today", browser: &b)
+            #expect(
+                page.text.contains(#"<td data-col="feature">chat</td>"#)
+                    && page.text.contains(#"<td data-col="feature">search</td>"#))
+            let csv = try await client.send(
+                .get, "/usage/export?format=csv&group_by=feature&grain=none&preset=today", browser: &b)
             #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
             #expect(csv.headers[.contentDisposition]?.contains("attachment") == true)
             let lines = csv.text.split(separator: "\r\n").map(String.init)
-            #expect(lines.first == "feature,requests,input_tokens,output_tokens,cached_input_tokens,reasoning_tokens,errors,cost_usd,unpriced_requests")
-            let api = try await client.call(.get, "/api/v1/usage/summary?from=\(Instant.now.adding(seconds: -3600).rfc3339)&group_by=feature", token: token)
+            #expect(
+                lines.first
+                    == "feature,requests,input_tokens,output_tokens,cached_input_tokens,reasoning_tokens,errors,cost_usd,unpriced_requests"
+            )
+            let api = try await client.call(
+                .get, "/api/v1/usage/summary?from=\(Instant.now.adding(seconds: -3600).rfc3339)&group_by=feature",
+                token: token)
             let search = api.json?["groups"]?.arrayValue?.first { str($0["feature"]) == "search" }
             let row = lines.first { $0.hasPrefix("search,") }?.split(separator: ",", omittingEmptySubsequences: false)
             #expect(row.map { String($0[7]) } == str(search?["cost_usd"]))
             #expect(row.map { String($0[1]) } == "1")
-            let json = try await client.send(.get, "/usage/export?format=json&group_by=feature&grain=none&preset=today", browser: &b)
+            let json = try await client.send(
+                .get, "/usage/export?format=json&group_by=feature&grain=none&preset=today", browser: &b)
             #expect(json.json?["rows"]?.arrayValue?.count == 2 && str(json.json?["group_by"]) == "feature")
         }
     }
@@ -150,7 +164,9 @@ import TallyStoreSQL
             var b = try await client.signIn("ada@example.com")
             try await post(client, token, events())
             let list = try await client.send(.get, "/events", browser: &b)
-            let ids = list.text.components(separatedBy: "data-event-id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            let ids = list.text.components(separatedBy: "data-event-id=\"").dropFirst().map {
+                String($0.prefix { $0 != "\"" })
+            }
             #expect(ids == ["a1", "a2", "a3"], "newest first")
             let page = try await client.send(.get, "/events/a2", browser: &b)
             let api = try await client.call(.get, "/api/v1/events/a2", token: token)
@@ -165,15 +181,22 @@ import TallyStoreSQL
         let token = try await signedInOwner(f)
         try await f.app().test(.router) { client in
             var b = try await client.signIn("ada@example.com")
-            try await post(client, token, #"[{"id":"old","timestamp":"\#(Instant.now.rfc3339)","provider":"openai","model":"gpt-4o","input_tokens":1}]"#)
+            try await post(
+                client, token,
+                #"[{"id":"old","timestamp":"\#(Instant.now.rfc3339)","provider":"openai","model":"gpt-4o","input_tokens":1}]"#
+            )
             let poster = Task {
                 try await Task.sleep(for: .milliseconds(1200))
-                try await post(client, token, #"[{"id":"fresh","timestamp":"\#(Instant.now.rfc3339)","provider":"openai","model":"gpt-4o","input_tokens":1}]"#)
+                try await post(
+                    client, token,
+                    #"[{"id":"fresh","timestamp":"\#(Instant.now.rfc3339)","provider":"openai","model":"gpt-4o","input_tokens":1}]"#
+                )
             }
             let stream = try await client.send(.get, "/events/live?provider=openai", browser: &b)
             try await poster.value
             #expect(stream.headers[.contentType] == "text/event-stream")
-            #expect(stream.text.components(separatedBy: "data-event-id=\"fresh\"").count == 2, "\(stream.text.prefix(400))")
+            #expect(
+                stream.text.components(separatedBy: "data-event-id=\"fresh\"").count == 2, "\(stream.text.prefix(400))")
             #expect(!stream.text.contains("data-event-id=\"old\""), "only events stored after the page opened")
             #expect(stream.text.contains("event: usage\ndata: <tr"))
         }
@@ -185,8 +208,11 @@ import TallyStoreSQL
         _ = try await f.member("vi@example.com", .viewer)
         try await f.app().test(.router) { client in
             var b = try await client.signIn("vi@example.com")
-            for (tab, form) in [("providers", #"id="add-connection""#), ("projects", #"id="create-project""#), ("tokens", #"id="create-token""#),
-                                ("members", #"id="invite""#), ("prices", #"id="reprice""#), ("organization", "data-api=\"PATCH")] {
+            for (tab, form) in [
+                ("providers", #"id="add-connection""#), ("projects", #"id="create-project""#),
+                ("tokens", #"id="create-token""#),
+                ("members", #"id="invite""#), ("prices", #"id="reprice""#), ("organization", "data-api=\"PATCH"),
+            ] {
                 let page = try await client.send(.get, "/settings/\(tab)", browser: &b)
                 // Provider connections are for admins, as in the API (GET /api/v1/provider-connections).
                 #expect(page.status == (tab == "providers" ? .forbidden : .ok), "\(tab)")
@@ -203,9 +229,13 @@ import TallyStoreSQL
         let token = try await signedInOwner(f)
         try await f.app().test(.router) { client in
             var b = try await client.signIn("ada@example.com")
-            let bad = try await client.send(.patch, "/api/v1/organization", browser: &b, json: #"{"billing_cycle_day":31}"#)
-            #expect(bad.status == .badRequest && bad.json?["error"]?["details"]?.arrayValue?.first?["field"] == .string("billing_cycle_day"))
-            let ok = try await client.send(.patch, "/api/v1/organization", browser: &b, json: #"{"billing_cycle_day":"15"}"#)
+            let bad = try await client.send(
+                .patch, "/api/v1/organization", browser: &b, json: #"{"billing_cycle_day":31}"#)
+            #expect(
+                bad.status == .badRequest
+                    && bad.json?["error"]?["details"]?.arrayValue?.first?["field"] == .string("billing_cycle_day"))
+            let ok = try await client.send(
+                .patch, "/api/v1/organization", browser: &b, json: #"{"billing_cycle_day":"15"}"#)
             #expect(ok.status == .ok && ok.json?["billing_cycle_day"] == .number("15"))
             try await clearOfMidnight()
             try await post(client, token, events())
@@ -221,7 +251,9 @@ import TallyStoreSQL
         try await f.app().test(.router) { client in
             var b = Browser()
             let css = try await client.send(.get, "/assets/tally.css", browser: &b)
-            #expect(css.status == .ok && css.headers[.contentType]?.hasPrefix("text/css") == true && css.text.contains("--accent"))
+            #expect(
+                css.status == .ok && css.headers[.contentType]?.hasPrefix("text/css") == true
+                    && css.text.contains("--accent"))
             #expect(css.headers[.cacheControl]?.contains("immutable") == true)
             let js = try await client.send(.get, "/assets/tally.js", browser: &b)
             #expect(js.status == .ok && js.text.contains("EventSource"))

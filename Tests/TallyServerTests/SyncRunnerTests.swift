@@ -2,16 +2,17 @@ import Foundation
 import Logging
 import NIOCore
 import Synchronization
-import Testing
 import TallyCore
 import TallyPrice
+import TallyProviders
 import TallyStoreSQL
 import TallyStoreSQLite
-import TallyProviders
-@testable import TallyServer
-@testable import TallyHTTP
-@testable import TallyServices
+import Testing
+
 @testable import TallyGateway
+@testable import TallyHTTP
+@testable import TallyServer
+@testable import TallyServices
 @testable import TallyWeb
 
 /// A scripted provider: answers each request from a closure and records what it was asked.
@@ -21,7 +22,9 @@ final class ScriptedProvider: ReportTransport, Sendable {
     init(_ answer: @escaping @Sendable (String, Int) -> TransportResponse) { self.answer = answer }
 
     func get(_ url: String, headers: [String: String], timeout: TimeAmount) async throws -> TransportResponse {
-        let n = log.withLock { $0.append(url); return $0.count }
+        let n = log.withLock {
+            $0.append(url); return $0.count
+        }
         return answer(url, n)
     }
     var urls: [String] { log.withLock { $0 } }
@@ -34,12 +37,13 @@ func anthropicPage(days: Range<Int>, output: Int64, next: String?) -> String {
     let buckets = days.map { d -> String in
         let start = Instant(seconds: Int64(d) * 86_400).rfc3339, end = Instant(seconds: Int64(d + 1) * 86_400).rfc3339
         return """
-        {"starting_at":"\(start)","ending_at":"\(end)","results":[{"uncached_input_tokens":1000,"cache_creation":{"ephemeral_5m_input_tokens":0,
-         "ephemeral_1h_input_tokens":0},"cache_read_input_tokens":0,"output_tokens":\(output),"server_tool_use":{"web_search_requests":0},
-         "api_key_id":"apikey_1","workspace_id":null,"model":"claude-sonnet-4-5","service_tier":"standard","context_window":"0-200k"}]}
-        """
+            {"starting_at":"\(start)","ending_at":"\(end)","results":[{"uncached_input_tokens":1000,"cache_creation":{"ephemeral_5m_input_tokens":0,
+             "ephemeral_1h_input_tokens":0},"cache_read_input_tokens":0,"output_tokens":\(output),"server_tool_use":{"web_search_requests":0},
+             "api_key_id":"apikey_1","workspace_id":null,"model":"claude-sonnet-4-5","service_tier":"standard","context_window":"0-200k"}]}
+            """
     }
-    return #"{"data":[\#(buckets.joined(separator: ","))],"has_more":\#(next != nil),"next_page":\#(next.map { "\"\($0)\"" } ?? "null")}"#
+    return
+        #"{"data":[\#(buckets.joined(separator: ","))],"has_more":\#(next != nil),"next_page":\#(next.map { "\"\($0)\"" } ?? "null")}"#
 }
 
 /// The runner's waits, recorded instead of slept, and its jitter, scripted.
@@ -57,47 +61,60 @@ final class Waits: Sendable {
 }
 
 func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
-    TransportResponse(status: status, headers: retryAfter.map { ["retry-after": $0] } ?? [:],
-                      body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8))
+    TransportResponse(
+        status: status, headers: retryAfter.map { ["retry-after": $0] } ?? [:],
+        body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8))
 }
 
 @Suite struct SyncRunnerTests {
     let day0 = 20_400  // 2025-11-08, a whole UTC day
 
     /// `jitter`: the runner's random draws in [0, 1), one per wait, in order (0.5 once the script is used up).
-    func setUp(_ transport: ScriptedProvider, policy: RetryPolicy = RetryPolicy(maxAttempts: 3, baseMilliseconds: 100, capMilliseconds: 10_000),
-               jitter: [Double] = []) async throws -> (AccountsFixture, SyncRunner<SQLiteStore>, ProviderConnection, Waits) {
+    func setUp(
+        _ transport: ScriptedProvider,
+        policy: RetryPolicy = RetryPolicy(maxAttempts: 3, baseMilliseconds: 100, capMilliseconds: 10_000),
+        jitter: [Double] = []
+    ) async throws -> (AccountsFixture, SyncRunner<SQLiteStore>, ProviderConnection, Waits) {
         var f = try await AccountsFixture.make()
         f.options.reportTransport = transport
         let vault = try #require(f.options.vault)
         let now = Instant.now
-        let c = ProviderConnection(id: "conn_a", organizationID: "org_default", provider: .anthropic, name: "a", baseURL: "http://standin",
-                                   apiKey: nil, apiKeyMask: nil,
-                                   adminKey: try vault.seal("sk-ant-admin01-secretsecret", organizationID: "org_default", connectionID: "conn_a",
-                                                            field: .adminKey), adminKeyMask: "sk-…cret",
-                                   validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
-        try await f.store.createConnection(c, audit: .make(organizationID: "org_default", actor: "t", action: "connection.create"))
+        let c = ProviderConnection(
+            id: "conn_a", organizationID: "org_default", provider: .anthropic, name: "a", baseURL: "http://standin",
+            apiKey: nil, apiKeyMask: nil,
+            adminKey: try vault.seal(
+                "sk-ant-admin01-secretsecret", organizationID: "org_default", connectionID: "conn_a",
+                field: .adminKey), adminKeyMask: "sk-…cret",
+            validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
+        try await f.store.createConnection(
+            c, audit: .make(organizationID: "org_default", actor: "t", action: "connection.create"))
         let waits = Waits(jitter)
-        let runner = SyncRunner(store: f.store, connections: ConnectionService(store: f.store, vault: f.options.vault),
-                                vault: f.options.vault, pricer: CatalogPricer(), transport: transport, policy: policy,
-                                logger: Logger(label: "test"), sleep: { ms in waits.slept(ms) }, random: { waits.draw() })
+        let runner = SyncRunner(
+            store: f.store, connections: ConnectionService(store: f.store, vault: f.options.vault),
+            vault: f.options.vault, pricer: CatalogPricer(), transport: transport, policy: policy,
+            logger: Logger(label: "test"), sleep: { ms in waits.slept(ms) }, random: { waits.draw() })
         return (f, runner, c, waits)
     }
 
     func outputTotal(_ f: AccountsFixture) async throws -> Int64 {
-        try await f.store.providerUsage(organizationID: "org_default", connectionID: "conn_a", from: Instant(seconds: 0), to: .now)
-            .reduce(0) { $0 + $1.row.row.usage.outputTokens }
+        try await f.store.providerUsage(
+            organizationID: "org_default", connectionID: "conn_a", from: Instant(seconds: 0), to: .now
+        )
+        .reduce(0) { $0 + $1.row.row.usage.outputTokens }
     }
 
-    var range: (Instant, Instant) { (Instant(seconds: Int64(day0) * 86_400), Instant(seconds: Int64(day0 + 4) * 86_400)) }
+    var range: (Instant, Instant) {
+        (Instant(seconds: Int64(day0) * 86_400), Instant(seconds: Int64(day0 + 4) * 86_400))
+    }
 
     @Test func pagesAreFollowedStoredExactlyAndResyncReplaces() async throws {
         let output = Atomic<Int64>(100)
         let provider = ScriptedProvider { url, _ in
             if url.contains("cost_report") { return ok(#"{"data":[],"has_more":false,"next_page":null}"#) }
             let o = output.load(ordering: .relaxed)
-            return url.contains("page=p2") ? ok(anthropicPage(days: 20_402..<20_404, output: o, next: nil))
-                                           : ok(anthropicPage(days: 20_400..<20_402, output: o, next: "p2"))
+            return url.contains("page=p2")
+                ? ok(anthropicPage(days: 20_402..<20_404, output: o, next: nil))
+                : ok(anthropicPage(days: 20_400..<20_402, output: o, next: "p2"))
         }
         let (f, runner, c, _) = try await setUp(provider)
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
@@ -111,17 +128,25 @@ func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
         output.store(250, ordering: .relaxed)
         _ = try await runner.run(c, from: range.0, to: range.1, trigger: .schedule)
         #expect(try await outputTotal(f) == 1000)
-        let stored = try await f.store.providerUsage(organizationID: "org_default", connectionID: nil, from: range.0, to: range.1)
-        #expect(stored.allSatisfy { $0.row.cost != nil && $0.row.priceID != nil }, "synced usage is priced by the catalog")
+        let stored = try await f.store.providerUsage(
+            organizationID: "org_default", connectionID: nil, from: range.0, to: range.1)
+        #expect(
+            stored.allSatisfy { $0.row.cost != nil && $0.row.priceID != nil }, "synced usage is priced by the catalog")
         #expect(try await f.store.syncRuns(organizationID: "org_default", connectionID: "conn_a", limit: 10).count == 3)
     }
 
     @Test func rateLimitsBackOffHonouringRetryAfterThenGiveUp() async throws {
         let provider = ScriptedProvider { url, n in
-            if n <= 2 { return TransportResponse(status: 429, headers: ["retry-after": "7"],
-                                                 body: Array(#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#.utf8)) }
-            if url.contains("cost_report") { return TransportResponse(status: 529, headers: [:],
-                                                                     body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8)) }
+            if n <= 2 {
+                return TransportResponse(
+                    status: 429, headers: ["retry-after": "7"],
+                    body: Array(#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#.utf8))
+            }
+            if url.contains("cost_report") {
+                return TransportResponse(
+                    status: 529, headers: [:],
+                    body: Array(#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#.utf8))
+            }
             return ok(anthropicPage(days: 20_400..<20_404, output: 5, next: nil))
         }
         // Jitter draws 0.75, 0.75, 0.5, 0.25 (binary fractions, so every product below is exact).
@@ -152,8 +177,9 @@ func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
             default: return ok(anthropicPage(days: 20_400..<20_404, output: 5, next: nil))
             }
         }
-        let (f, runner, c, waits) = try await setUp(provider, policy: RetryPolicy(maxAttempts: 6, baseMilliseconds: 1000, capMilliseconds: 5000),
-                                                    jitter: [0, 0.5, 0.75, 0.5, 0])
+        let (f, runner, c, waits) = try await setUp(
+            provider, policy: RetryPolicy(maxAttempts: 6, baseMilliseconds: 1000, capMilliseconds: 5000),
+            jitter: [0, 0.5, 0.75, 0.5, 0])
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
         #expect(run.status == .succeeded && run.error == nil, "\(run.error ?? "")")
         #expect(try await outputTotal(f) == 20)
@@ -168,19 +194,27 @@ func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
 
     @Test func aMalformedPageStoresNothingOfItself() async throws {
         let provider = ScriptedProvider { url, _ in
-            url.contains("page=p2") ? ok(#"{"data":[{"starting_at":"2025-11-10T00:00:00Z","ending_at":"2025-11-11T00:00:00Z","results":[{"output_tokens":1}]}],"has_more":false,"next_page":null}"#)
-                                    : ok(anthropicPage(days: 20_400..<20_402, output: 10, next: "p2"))
+            url.contains("page=p2")
+                ? ok(
+                    #"{"data":[{"starting_at":"2025-11-10T00:00:00Z","ending_at":"2025-11-11T00:00:00Z","results":[{"output_tokens":1}]}],"has_more":false,"next_page":null}"#
+                )
+                : ok(anthropicPage(days: 20_400..<20_402, output: 10, next: "p2"))
         }
         let (f, runner, c, _) = try await setUp(provider)
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .manual)
-        #expect(run.status == .failed && run.error?.contains("uncached_input_tokens is missing") == true, "\(run.error ?? "")")
+        #expect(
+            run.status == .failed && run.error?.contains("uncached_input_tokens is missing") == true,
+            "\(run.error ?? "")")
         #expect(try await outputTotal(f) == 20, "the first page is kept, nothing of the malformed one")
     }
 
     @Test func aRevokedKeyMarksTheConnectionAndNeverLeaksTheKey() async throws {
         let provider = ScriptedProvider { _, _ in
-            TransportResponse(status: 401, headers: [:], body: Array(
-                #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-admin01-secretsecret"}}"#.utf8))
+            TransportResponse(
+                status: 401, headers: [:],
+                body: Array(
+                    #"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-admin01-secretsecret"}}"#
+                        .utf8))
         }
         let (f, runner, c, waits) = try await setUp(provider)
         let run = try await runner.run(c, from: range.0, to: range.1, trigger: .schedule)
@@ -194,13 +228,23 @@ func failure(_ status: Int, retryAfter: String? = nil) -> TransportResponse {
     @Test func leasesLetOneHolderAtATimeAndExpire() async throws {
         let (f, _, _, _) = try await setUp(ScriptedProvider { _, _ in ok("{}") })
         let now = Instant.now
-        #expect(try await f.store.acquireSyncLease(connectionID: "conn_a", holder: "r1", until: now.adding(seconds: 60), now: now))
-        #expect(try await !f.store.acquireSyncLease(connectionID: "conn_a", holder: "r2", until: now.adding(seconds: 60), now: now))
-        #expect(try await f.store.acquireSyncLease(connectionID: "conn_a", holder: "r1", until: now.adding(seconds: 90), now: now), "renewal")
+        #expect(
+            try await f.store.acquireSyncLease(
+                connectionID: "conn_a", holder: "r1", until: now.adding(seconds: 60), now: now))
+        #expect(
+            try await !f.store.acquireSyncLease(
+                connectionID: "conn_a", holder: "r2", until: now.adding(seconds: 60), now: now))
+        #expect(
+            try await f.store.acquireSyncLease(
+                connectionID: "conn_a", holder: "r1", until: now.adding(seconds: 90), now: now), "renewal")
         let later = now.adding(seconds: 120)
-        #expect(try await f.store.acquireSyncLease(connectionID: "conn_a", holder: "r2", until: later.adding(seconds: 60), now: later),
-                "an expired lease is taken over")
+        #expect(
+            try await f.store.acquireSyncLease(
+                connectionID: "conn_a", holder: "r2", until: later.adding(seconds: 60), now: later),
+            "an expired lease is taken over")
         try await f.store.releaseSyncLease(connectionID: "conn_a", holder: "r2")
-        #expect(try await f.store.acquireSyncLease(connectionID: "conn_a", holder: "r3", until: later.adding(seconds: 60), now: later))
+        #expect(
+            try await f.store.acquireSyncLease(
+                connectionID: "conn_a", holder: "r3", until: later.adding(seconds: 60), now: later))
     }
 }

@@ -6,11 +6,12 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
+
 @testable import TallyCore
-@testable import TallyServer
-@testable import TallyHTTP
-@testable import TallyServices
 @testable import TallyGateway
+@testable import TallyHTTP
+@testable import TallyServer
+@testable import TallyServices
 @testable import TallyWeb
 
 /// The connect-time half of the upstream address policy, with a scripted resolver standing in for DNS.
@@ -21,8 +22,9 @@ import Testing
     /// that next call, before anything is sent.
     @Test func aNameIsJudgedByWhatItResolvesToAtEachCall() async throws {
         let answers = Mutex([[Self.publicAddress], [IPAddress("127.0.0.1")!]])
-        let http = UpstreamHTTP(policy: UpstreamAddressPolicy(),
-                                lookup: { _ in answers.withLock { $0.count > 1 ? $0.removeFirst() : $0[0] } }, resolutionTTL: .zero)
+        let http = UpstreamHTTP(
+            policy: UpstreamAddressPolicy(),
+            lookup: { _ in answers.withLock { $0.count > 1 ? $0.removeFirst() : $0[0] } }, resolutionTTL: .zero)
         let first = try await http.route("https://rebind.example/v1/models")
         #expect(first.address == Self.publicAddress)
         await #expect(throws: UpstreamRefused.self) { try await http.route("https://rebind.example/v1/models") }
@@ -35,8 +37,9 @@ import Testing
 
     /// One refused address among public ones is enough: the client could have connected to any of them.
     @Test func everyAddressOfANameIsChecked() async throws {
-        let http = UpstreamHTTP(policy: UpstreamAddressPolicy(),
-                                lookup: { _ in [Self.publicAddress, IPAddress("169.254.169.254")!] })
+        let http = UpstreamHTTP(
+            policy: UpstreamAddressPolicy(),
+            lookup: { _ in [Self.publicAddress, IPAddress("169.254.169.254")!] })
         let refused = await #expect(throws: UpstreamRefused.self) { try await http.route("http://mixed.example") }
         #expect(refused?.reason.contains("link-local") == true)
         try await http.shutdown()
@@ -44,12 +47,17 @@ import Testing
 
     @Test func literalsSchemesAndCredentialsAreRefusedWithoutResolving() async throws {
         let lookups = Atomic(0)
-        let http = UpstreamHTTP(policy: UpstreamAddressPolicy(), lookup: { _ in
-            lookups.add(1, ordering: .relaxed)
-            return [Self.publicAddress]
-        })
-        for url in ["http://127.0.0.1:8080/v1", "http://[::ffff:127.0.0.1]/", "http://2130706433/", "http://0x7f.1/", "http://localhost./",
-                    "http://[::]/", "file:///etc/passwd", "http://user:pw@example.com/", "ftp://example.com/"] {
+        let http = UpstreamHTTP(
+            policy: UpstreamAddressPolicy(),
+            lookup: { _ in
+                lookups.add(1, ordering: .relaxed)
+                return [Self.publicAddress]
+            })
+        for url in [
+            "http://127.0.0.1:8080/v1", "http://[::ffff:127.0.0.1]/", "http://2130706433/", "http://0x7f.1/",
+            "http://localhost./",
+            "http://[::]/", "file:///etc/passwd", "http://user:pw@example.com/", "ftp://example.com/",
+        ] {
             await #expect(throws: UpstreamRefused.self, "\(url)") { try await http.route(url) }
         }
         #expect(lookups.load(ordering: .relaxed) == 0)
@@ -67,10 +75,13 @@ import Testing
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let policy = UpstreamAddressPolicy(allowance: try UpstreamAllowance.parse("127.0.0.0/8").get())
-            let http = UpstreamHTTP(policy: policy, lookup: { name in
-                name == "only-the-test-knows.invalid" ? [IPAddress("127.0.0.1")!] : []
-            })
-            let response = try await http.execute(HTTPClientRequest(url: "http://only-the-test-knows.invalid:\(port)/where"), timeout: .seconds(10))
+            let http = UpstreamHTTP(
+                policy: policy,
+                lookup: { name in
+                    name == "only-the-test-knows.invalid" ? [IPAddress("127.0.0.1")!] : []
+                })
+            let response = try await http.execute(
+                HTTPClientRequest(url: "http://only-the-test-knows.invalid:\(port)/where"), timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 1024)
             #expect(response.status == .ok)
             #expect(String(buffer: body) == "only-the-test-knows.invalid:\(port)")
@@ -94,7 +105,8 @@ import Testing
             let port = try #require(client.port)
             let policy = UpstreamAddressPolicy(allowance: try UpstreamAllowance.parse("127.0.0.0/8").get())
             let http = UpstreamHTTP(policy: policy)
-            let outcome = await ProviderValidator(http: http).validate(.openai, baseURL: "http://127.0.0.1:\(port)", key: "sk-test-0123456789")
+            let outcome = await ProviderValidator(http: http).validate(
+                .openai, baseURL: "http://127.0.0.1:\(port)", key: "sk-test-0123456789")
             guard case .rejected(let status, let message) = outcome else {
                 Issue.record("\(outcome)")
                 return
@@ -106,10 +118,13 @@ import Testing
     }
 
     @Test func theSettingIsParsedAndABadItemNamed() throws {
-        let config = try TallyConfig.load(environment: ["TALLY_ALLOW_PRIVATE_UPSTREAMS": "10.0.0.0/8, ollama.internal"], flags: [:])
+        let config = try TallyConfig.load(
+            environment: ["TALLY_ALLOW_PRIVATE_UPSTREAMS": "10.0.0.0/8, ollama.internal"], flags: [:])
         #expect(config.upstreamPolicy.allowance.networks.map(\.description) == ["10.0.0.0/8"])
         #expect(config.upstreamPolicy.allowance.hostNames == ["ollama.internal"])
         #expect(try TallyConfig.load(environment: [:], flags: [:]).upstreamPolicy == UpstreamAddressPolicy())
-        #expect(throws: TallyConfig.Problem.self) { try TallyConfig.load(environment: ["TALLY_ALLOW_PRIVATE_UPSTREAMS": "10.0.0.0/99"], flags: [:]) }
+        #expect(throws: TallyConfig.Problem.self) {
+            try TallyConfig.load(environment: ["TALLY_ALLOW_PRIVATE_UPSTREAMS": "10.0.0.0/99"], flags: [:])
+        }
     }
 }

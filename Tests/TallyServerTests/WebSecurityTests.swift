@@ -4,14 +4,15 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import Testing
 import TallyCore
 import TallyPrice
 import TallyStoreSQL
-@testable import TallyServer
-@testable import TallyHTTP
-@testable import TallyServices
+import Testing
+
 @testable import TallyGateway
+@testable import TallyHTTP
+@testable import TallyServer
+@testable import TallyServices
 @testable import TallyWeb
 
 /// Issue 14, item 4 and parts of 11: markup injection through ids and names, the pages' security headers, pages
@@ -22,15 +23,19 @@ import TallyStoreSQL
 
     /// The text of the page's inline scripts (those without `src`).
     func inlineScripts(_ html: String) -> [String] {
-        html.components(separatedBy: "<script>").dropFirst().compactMap { $0.components(separatedBy: "</script>").first }
+        html.components(separatedBy: "<script>").dropFirst().compactMap {
+            $0.components(separatedBy: "</script>").first
+        }
     }
 
     func expectSecurityHeaders(_ reply: Reply, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let csp = reply.headers[.init("Content-Security-Policy")!] ?? ""
         #expect(csp.contains("script-src 'self' 'sha256-"), "\(what): CSP \(csp)", sourceLocation: sourceLocation)
-        #expect(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "\(what): CSP \(csp)",
-                sourceLocation: sourceLocation)
-        #expect(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "\(what)", sourceLocation: sourceLocation)
+        #expect(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "\(what): CSP \(csp)",
+            sourceLocation: sourceLocation)
+        #expect(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "\(what)", sourceLocation: sourceLocation)
         #expect(reply.headers[.init("X-Content-Type-Options")!] == "nosniff", "\(what)", sourceLocation: sourceLocation)
         #expect(reply.headers[.init("Referrer-Policy")!] == "same-origin", "\(what)", sourceLocation: sourceLocation)
     }
@@ -50,10 +55,13 @@ import TallyStoreSQL
 
             var b = try await client.signIn("ada@example.com")
             let overview = try await client.send(.get, "/", browser: &b)
-            #expect(overview.status == .ok && overview.text.contains("data-submit-on-change"), "the organization switcher is there")
+            #expect(
+                overview.status == .ok && overview.text.contains("data-submit-on-change"),
+                "the organization switcher is there")
             expectSecurityHeaders(overview, "the overview")
             expectSecurityHeaders(try await client.send(.get, "/events/missing", browser: &b), "a 404 page")
-            expectSecurityHeaders(try await client.send(.get, "/settings/nothing", browser: &b), "a JSON error of a page route")
+            expectSecurityHeaders(
+                try await client.send(.get, "/settings/nothing", browser: &b), "a JSON error of a page route")
             expectSecurityHeaders(try await client.send(.get, "/settings", browser: &b), "a redirect to a page")
 
             // The one inline script is allowed by its hash, computed here from the bytes the page carries.
@@ -65,9 +73,13 @@ import TallyStoreSQL
                 #expect(csp.contains(hash), "the CSP \(csp) does not allow the inline script \(script)")
             }
             // Inline handlers would be blocked by that policy: the pages have none.
-            for path in ["/", "/usage", "/events", "/reconciliation", "/settings/providers", "/settings/members", "/login"] {
+            for path in [
+                "/", "/usage", "/events", "/reconciliation", "/settings/providers", "/settings/members", "/login",
+            ] {
                 let page = try await client.send(.get, path, browser: &b)
-                #expect(page.text.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil, "\(path) has an inline handler")
+                #expect(
+                    page.text.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil,
+                    "\(path) has an inline handler")
                 #expect(page.text.range(of: "javascript:") == nil, "\(path)")
             }
         }
@@ -93,8 +105,10 @@ import TallyStoreSQL
         "/settings/organization": "/api/v1/organization",
     ]
     /// Pages for people who are not signed in, and what is not a page.
-    static let notPages: Set<String> = ["/login", "/setup", "/invites/:secret", "/healthz", "/readyz", "/metrics",
-                                        "/assets/tally.css", "/assets/tally.js"]
+    static let notPages: Set<String> = [
+        "/login", "/setup", "/invites/:secret", "/healthz", "/readyz", "/metrics",
+        "/assets/tally.css", "/assets/tally.js",
+    ]
 
     @Test func everyPageAnswersEachRoleAsItsAPIDoes() async throws {
         var f = try await AccountsFixture.make()
@@ -104,17 +118,22 @@ import TallyStoreSQL
         _ = try await f.member("me@example.com", .member)
         let vault = try #require(f.options.vault)
         let now = Instant.now
-        try await f.store.createConnection(ProviderConnection(
-            id: "conn_secret", organizationID: "org_default", provider: .openai, name: "connection-name-only-admins-see", baseURL: nil,
-            apiKey: try vault.seal("sk-abc-123456789", organizationID: "org_default", connectionID: "conn_secret", field: .apiKey),
-            apiKeyMask: "sk-…6789", adminKey: nil, adminKeyMask: nil, validatedAt: nil, validationError: nil, createdAt: now, updatedAt: now),
+        try await f.store.createConnection(
+            ProviderConnection(
+                id: "conn_secret", organizationID: "org_default", provider: .openai,
+                name: "connection-name-only-admins-see", baseURL: nil,
+                apiKey: try vault.seal(
+                    "sk-abc-123456789", organizationID: "org_default", connectionID: "conn_secret", field: .apiKey),
+                apiKeyMask: "sk-…6789", adminKey: nil, adminKeyMask: nil, validatedAt: nil, validationError: nil,
+                createdAt: now, updatedAt: now),
             audit: .make(organizationID: "org_default", actor: "t", action: "connection.create"))
 
         let router = buildRouter(store: f.store, logger: Logger(label: "test"), options: f.options)
         let pages = router.routes.filter { $0.method == .get }.map { route -> String in
-            "/" + route.path.description.split(separator: "/").map { s in
-                s.hasPrefix("{") && s.hasSuffix("}") ? ":" + s.dropFirst().dropLast() : String(s)
-            }.joined(separator: "/")
+            "/"
+                + route.path.description.split(separator: "/").map { s in
+                    s.hasPrefix("{") && s.hasSuffix("}") ? ":" + s.dropFirst().dropLast() : String(s)
+                }.joined(separator: "/")
         }.filter { !$0.hasPrefix("/api/") && !$0.hasPrefix("/gateway/") && !Self.notPages.contains($0) }
         #expect(pages.count >= 9)
 
@@ -124,20 +143,31 @@ import TallyStoreSQL
             for email in ["vi@example.com", "me@example.com"] {
                 var b = try await client.signIn(email)
                 for page in Set(pages) {
-                    let paths = page == "/settings/:tab" ? SettingsPages.Tab.allCases.map { "/settings/" + $0.rawValue } : [page]
+                    let paths =
+                        page == "/settings/:tab"
+                        ? SettingsPages.Tab.allCases.map { "/settings/" + $0.rawValue } : [page]
                     for path in paths {
                         guard let api = Self.pageAPIs[path] else {
                             Issue.record("no API for the page \(path): add it to WebSecurityTests.pageAPIs")
                             continue
                         }
-                        let expected = try await client.send(.get, api.replacingOccurrences(of: ":id", with: "a1"), browser: &b).status
-                        let reply = try await client.send(.get, path.replacingOccurrences(of: ":id", with: "a1"), browser: &b)
+                        let expected = try await client.send(
+                            .get, api.replacingOccurrences(of: ":id", with: "a1"), browser: &b
+                        ).status
+                        let reply = try await client.send(
+                            .get, path.replacingOccurrences(of: ":id", with: "a1"), browser: &b)
                         if expected == .ok {
-                            #expect(reply.status == .ok || reply.status == .seeOther, "\(email) \(path): the API answers 200, the page \(reply.status)")
+                            #expect(
+                                reply.status == .ok || reply.status == .seeOther,
+                                "\(email) \(path): the API answers 200, the page \(reply.status)")
                         } else {
                             refused += 1
-                            #expect(reply.status == expected, "\(email) \(path): the API answers \(expected), the page \(reply.status)")
-                            #expect(!reply.text.contains("connection-name-only-admins-see"), "\(email) \(path) shows what its API refuses")
+                            #expect(
+                                reply.status == expected,
+                                "\(email) \(path): the API answers \(expected), the page \(reply.status)")
+                            #expect(
+                                !reply.text.contains("connection-name-only-admins-see"),
+                                "\(email) \(path) shows what its API refuses")
                         }
                     }
                 }
@@ -150,7 +180,8 @@ import TallyStoreSQL
             let projects = try await client.send(.get, "/settings/projects", browser: &viewer)
             #expect(!projects.text.contains(#"href="/settings/providers""#))
             var owner = try await client.signIn("ada@example.com")
-            #expect(try await client.send(.get, "/settings", browser: &owner).headers[.location] == "/settings/providers")
+            #expect(
+                try await client.send(.get, "/settings", browser: &owner).headers[.location] == "/settings/providers")
             let providers = try await client.send(.get, "/settings/providers", browser: &owner)
             #expect(providers.status == .ok && providers.text.contains("connection-name-only-admins-see"))
         }
@@ -167,11 +198,15 @@ import TallyStoreSQL
             #expect(none.status == .unauthorized && none.errorCode == "unauthorized")
             #expect(none.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
             #expect(!none.text.contains("metrics-token-0123456789abcdef"))
-            for wrong in ["Bearer metrics-token-0123456789abcdeX", "Bearer metrics-token", "Basic bWV0cmljcw==", "metrics-token-0123456789abcdef"] {
+            for wrong in [
+                "Bearer metrics-token-0123456789abcdeX", "Bearer metrics-token", "Basic bWV0cmljcw==",
+                "metrics-token-0123456789abcdef",
+            ] {
                 let reply = try await client.send(.get, "/metrics", browser: &b, extra: [.authorization: wrong])
                 #expect(reply.status == .unauthorized, "\(wrong)")
             }
-            let right = try await client.send(.get, "/metrics", browser: &b, extra: [.authorization: "Bearer metrics-token-0123456789abcdef"])
+            let right = try await client.send(
+                .get, "/metrics", browser: &b, extra: [.authorization: "Bearer metrics-token-0123456789abcdef"])
             #expect(right.status == .ok && right.headers[.contentType]?.hasPrefix("text/plain") == true)
         }
         // Unset: open as before.
@@ -184,7 +219,8 @@ import TallyStoreSQL
     }
 
     @Test func metricsTokenIsValidatedWithoutEchoingIt() throws {
-        let config = try TallyConfig.load(environment: ["TALLY_METRICS_TOKEN": "metrics-token-0123456789abcdef"], flags: [:])
+        let config = try TallyConfig.load(
+            environment: ["TALLY_METRICS_TOKEN": "metrics-token-0123456789abcdef"], flags: [:])
         #expect(config.metricsToken == "metrics-token-0123456789abcdef")
         #expect(try TallyConfig.load(environment: [:], flags: [:]).metricsToken == nil)
         for bad in ["short-secret", "has a space in it 0123456789"] {
@@ -215,7 +251,9 @@ import TallyStoreSQL
             try await Task.sleep(for: .milliseconds(1500))
             var fifth = b
             let refused = try await client.send(.get, "/events/live", browser: &fifth)
-            #expect(refused.status == .tooManyRequests && refused.errorCode == "too_many_streams", "\(refused.status) \(refused.text)")
+            #expect(
+                refused.status == .tooManyRequests && refused.errorCode == "too_many_streams",
+                "\(refused.status) \(refused.text)")
             // Another session of the same person has its own four.
             let other = try await client.signIn("ada@example.com")
             let otherStream = Task {
@@ -224,14 +262,18 @@ import TallyStoreSQL
             }
 
             var out = b
-            #expect(try await client.send(.post, "/logout", browser: &out, form: form([("_csrf", b.csrf ?? "")])).status == .seeOther)
+            #expect(
+                try await client.send(.post, "/logout", browser: &out, form: form([("_csrf", b.csrf ?? "")])).status
+                    == .seeOther)
             for stream in streams {
                 let reply = try await stream.value
                 #expect(reply.status == .ok && reply.text.hasPrefix("retry: 3000"))
             }
             #expect(ContinuousClock.now - started < .seconds(15), "the streams ended with the session, not after 60 s")
             var otherOut = other
-            #expect(try await client.send(.post, "/logout", browser: &otherOut, form: form([("_csrf", other.csrf ?? "")])).status == .seeOther)
+            #expect(
+                try await client.send(.post, "/logout", browser: &otherOut, form: form([("_csrf", other.csrf ?? "")]))
+                    .status == .seeOther)
             #expect(try await otherStream.value.status == .ok, "the other session's stream was not refused")
             // Ended streams give their places back: the slots of a closed stream are released.
             let streamsCounter = LiveStreams(perSession: 4)
@@ -257,10 +299,13 @@ import TallyStoreSQL
             let csrfCookie = page.headers[values: .setCookie].first { $0.hasPrefix("tally_csrf=") }
             #expect(csrfCookie?.contains("; Secure") == true, "\(csrfCookie ?? "no tally_csrf cookie")")
             let csrf = try #require(b.hidden("_csrf", in: page.text))
-            let signedIn = try await client.send(.post, "/login", browser: &b,
-                                                 form: form([("_csrf", csrf), ("email", "ada@example.com"), ("password", "correct horse battery")]))
+            let signedIn = try await client.send(
+                .post, "/login", browser: &b,
+                form: form([("_csrf", csrf), ("email", "ada@example.com"), ("password", "correct horse battery")]))
             let session = signedIn.headers[values: .setCookie].first { $0.hasPrefix("tally_session=") }
-            #expect(session?.contains("; Secure") == true && session?.contains("HttpOnly") == true, "\(session ?? "no session cookie")")
+            #expect(
+                session?.contains("; Secure") == true && session?.contains("HttpOnly") == true,
+                "\(session ?? "no session cookie")")
         }
         // An http public URL and no proxy header: not Secure (the browser would never send it back).
         var plain = try await AccountsFixture.make()
@@ -276,7 +321,8 @@ import TallyStoreSQL
 
     @Test func databaseFilesAreCreatedPrivateInAnExistingDirectory() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-perm-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = TallyConfig()
         config.dataDirectory = dir
@@ -285,7 +331,8 @@ import TallyStoreSQL
             try await store.migrate()
             _ = try await store.defaultOrganization(timeZone: "UTC")
         }
-        for file in ["tally.sqlite", "tally.sqlite-wal", "tally.sqlite-shm"] where FileManager.default.fileExists(atPath: dir + "/" + file) {
+        for file in ["tally.sqlite", "tally.sqlite-wal", "tally.sqlite-shm"]
+        where FileManager.default.fileExists(atPath: dir + "/" + file) {
             let mode = try #require(StoreBootstrap.permissions(dir + "/" + file))
             #expect(mode == 0o600, "\(file) is \(String(mode, radix: 8))")
         }
@@ -299,11 +346,15 @@ import TallyStoreSQL
     // MARK: Item 11: secrets in the request log
 
     @Test func theRequestLogLeavesSecretsOut() {
-        #expect(RequestLogMiddleware<TallyRequestContext>.redacted(path: "/invites/inv_s3cret", query: nil) == "/invites/<redacted>")
-        #expect(RequestLogMiddleware<TallyRequestContext>.redacted(
-            path: "/gateway/google/v1beta/models/m:generateContent", query: "alt=sse&key=tly_s3cret")
-            == "/gateway/google/v1beta/models/m:generateContent?alt=sse&key=<redacted>")
-        #expect(RequestLogMiddleware<TallyRequestContext>.redacted(path: "/usage", query: "group_by=model&preset=7d")
-            == "/usage?group_by=model&preset=7d")
+        #expect(
+            RequestLogMiddleware<TallyRequestContext>.redacted(path: "/invites/inv_s3cret", query: nil)
+                == "/invites/<redacted>")
+        #expect(
+            RequestLogMiddleware<TallyRequestContext>.redacted(
+                path: "/gateway/google/v1beta/models/m:generateContent", query: "alt=sse&key=tly_s3cret")
+                == "/gateway/google/v1beta/models/m:generateContent?alt=sse&key=<redacted>")
+        #expect(
+            RequestLogMiddleware<TallyRequestContext>.redacted(path: "/usage", query: "group_by=model&preset=7d")
+                == "/usage?group_by=model&preset=7d")
     }
 }

@@ -1,11 +1,12 @@
-import Testing
 import TallyCore
 import TallyServices
+import Testing
 
 private let org = "org_a"
-private let owner = Principal(.user(
-    User(id: "usr_a", email: "ada@example.com", name: "Ada", createdAt: .now), .owner,
-    Session(id: "ses_a", userID: "usr_a", organizationID: org, csrfToken: "c", createdAt: .now, lastSeenAt: .now)))
+private let owner = Principal(
+    .user(
+        User(id: "usr_a", email: "ada@example.com", name: "Ada", createdAt: .now), .owner,
+        Session(id: "ses_a", userID: "usr_a", organizationID: org, csrfToken: "c", createdAt: .now, lastSeenAt: .now)))
 
 private func invalid(_ field: String, _ reason: String) -> TallyError {
     .invalid([FieldProblem(field: field, reason: reason)])
@@ -13,8 +14,12 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
 
 @Suite struct ConnectionRulesTests {
     @Test func provider() throws {
-        #expect(throws: invalid("provider", "is required: openai, anthropic or google")) { try ConnectionRules.provider(nil) }
-        #expect(throws: invalid("provider", "must be openai, anthropic or google")) { try ConnectionRules.provider("OpenAI") }
+        #expect(throws: invalid("provider", "is required: openai, anthropic or google")) {
+            try ConnectionRules.provider(nil)
+        }
+        #expect(throws: invalid("provider", "must be openai, anthropic or google")) {
+            try ConnectionRules.provider("OpenAI")
+        }
         #expect(try ConnectionRules.provider("anthropic") == .anthropic)
     }
 
@@ -24,11 +29,15 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
         let reason = "must be the provider's key: 8 to 4096 characters, no spaces"
         #expect(throws: invalid("api_key", reason)) { try ConnectionRules.key("short", field: "api_key") }
         #expect(throws: invalid("admin_key", reason)) { try ConnectionRules.key("sk-1234 5678", field: "admin_key") }
-        #expect(throws: invalid("admin_key", reason)) { try ConnectionRules.key(String(repeating: "k", count: 4097), field: "admin_key") }
+        #expect(throws: invalid("admin_key", reason)) {
+            try ConnectionRules.key(String(repeating: "k", count: 4097), field: "admin_key")
+        }
     }
 
     @Test func aKeyIsRequiredAndGoogleHasNoAdminKeys() throws {
-        #expect(throws: invalid("api_key", "is required (or admin_key)")) { try ConnectionRules.keys(.openai, apiKey: nil, adminKey: nil) }
+        #expect(throws: invalid("api_key", "is required (or admin_key)")) {
+            try ConnectionRules.keys(.openai, apiKey: nil, adminKey: nil)
+        }
         #expect(throws: invalid("admin_key", "google has no admin keys")) {
             try ConnectionRules.keys(.google, apiKey: "AIza12345678", adminKey: "AIza12345678")
         }
@@ -38,9 +47,16 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
     @Test func baseURL() throws {
         #expect(try ConnectionRules.baseURL(nil) == nil)
         #expect(try ConnectionRules.baseURL("") == nil)
-        #expect(try ConnectionRules.baseURL("https://my-resource.openai.azure.com//") == "https://my-resource.openai.azure.com")
-        let refused = invalid("base_url", "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query")
-        for raw in ["ftp://example.com", "https://user:pw@example.com", "https://example.com/?a=1", "https://example.com/#x", "example.com"] {
+        #expect(
+            try ConnectionRules.baseURL("https://my-resource.openai.azure.com//")
+                == "https://my-resource.openai.azure.com")
+        let refused = invalid(
+            "base_url",
+            "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query")
+        for raw in [
+            "ftp://example.com", "https://user:pw@example.com", "https://example.com/?a=1", "https://example.com/#x",
+            "example.com",
+        ] {
             #expect(throws: refused) { try ConnectionRules.baseURL(raw) }
         }
     }
@@ -48,7 +64,11 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
     @Test func gatewayEndpoints() throws {
         #expect(try ConnectionRules.gatewayEndpoints(nil) == nil)
         #expect(try ConnectionRules.gatewayEndpoints("all") == .all)
-        #expect(throws: invalid("gateway_endpoints", "must be inference (the gateway forwards only the provider's inference endpoints) or all")) {
+        #expect(
+            throws: invalid(
+                "gateway_endpoints",
+                "must be inference (the gateway forwards only the provider's inference endpoints) or all")
+        ) {
             try ConnectionRules.gatewayEndpoints("everything")
         }
     }
@@ -64,7 +84,9 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
         let now = Instant.now
         #expect(ConnectionHealth(validatedAt: nil, validationError: nil) == .unchecked)
         #expect(ConnectionHealth(validatedAt: now, validationError: nil) == .valid)
-        #expect(ConnectionHealth(validatedAt: now, validationError: "openai answered 401: bad key") == .rejected("openai answered 401: bad key"))
+        #expect(
+            ConnectionHealth(validatedAt: now, validationError: "openai answered 401: bad key")
+                == .rejected("openai answered 401: bad key"))
         let refused = ConnectionHealth(validatedAt: now, validationError: "needs a new admin key: invalid_api_key: no")
         #expect(refused == .adminKeyRejected("invalid_api_key: no"))
         #expect(refused.problem == "needs a new admin key: invalid_api_key: no")
@@ -73,9 +95,10 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
 
     @Test func recordingAFailureKeepsWhenTheKeysLastWorked() {
         let then = Instant(seconds: 1_800_000_000), now = Instant(seconds: 1_800_000_600)
-        var c = ProviderConnection(id: "conn_1", organizationID: org, provider: .openai, name: "n", baseURL: nil, apiKey: nil,
-                                   apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: then, validationError: nil,
-                                   createdAt: then, updatedAt: then)
+        var c = ProviderConnection(
+            id: "conn_1", organizationID: org, provider: .openai, name: "n", baseURL: nil, apiKey: nil,
+            apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: then, validationError: nil,
+            createdAt: then, updatedAt: then)
         c.record(.adminKeyRejected("no"), at: now)
         #expect(c.validatedAt == then && c.validationError == "needs a new admin key: no")
         #expect(c.health == .adminKeyRejected("no"))
@@ -92,8 +115,13 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
 
     @Test func refusedWithoutAVault() async throws {
         let service = ConnectionService(store: store, vault: nil)
-        let draft = ConnectionDraft(provider: .openai, name: "openai", apiKey: "sk-12345678901234", adminKey: nil, baseURL: nil, validate: false)
-        await #expect(throws: TallyError.conflict("the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")) {
+        let draft = ConnectionDraft(
+            provider: .openai, name: "openai", apiKey: "sk-12345678901234", adminKey: nil, baseURL: nil, validate: false
+        )
+        await #expect(
+            throws: TallyError.conflict(
+                "the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")
+        ) {
             _ = try await service.create(draft, principal: owner)
         }
         #expect(try await store.connections(organizationID: org).isEmpty)
@@ -101,8 +129,9 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
 
     @Test func createsSealedAndMaskedWithoutValidating() async throws {
         let service = ConnectionService(store: store, vault: vault)
-        let draft = ConnectionDraft(provider: .openai, name: "Work", apiKey: "sk-12345678901234", adminKey: nil, baseURL: nil,
-                                    gatewayEndpoints: .all, validate: false)
+        let draft = ConnectionDraft(
+            provider: .openai, name: "Work", apiKey: "sk-12345678901234", adminKey: nil, baseURL: nil,
+            gatewayEndpoints: .all, validate: false)
         let c = try await service.create(draft, principal: owner)
         #expect(c.apiKeyMask == "sk-…1234" && c.adminKey == nil && c.gatewayEndpoints == .all)
         #expect(c.health == .unchecked && c.validatedAt == nil)
@@ -114,23 +143,35 @@ private func invalid(_ field: String, _ reason: String) -> TallyError {
     @Test func aDraftWithoutAKeyIsRefused() async throws {
         let service = ConnectionService(store: store, vault: vault)
         await #expect(throws: invalid("api_key", "is required (or admin_key)")) {
-            _ = try await service.create(ConnectionDraft(provider: .openai, name: "n", apiKey: nil, adminKey: nil, baseURL: nil, validate: false),
-                                         principal: owner)
+            _ = try await service.create(
+                ConnectionDraft(
+                    provider: .openai, name: "n", apiKey: nil, adminKey: nil, baseURL: nil, validate: false),
+                principal: owner)
         }
         #expect(try await store.connections(organizationID: org).isEmpty)
     }
 
     @Test func aNewBaseURLNeedsTheKeysAgain() async throws {
         let service = ConnectionService(store: store, vault: vault)
-        let c = try await service.create(ConnectionDraft(provider: .openai, name: "Work", apiKey: "sk-12345678901234", adminKey: "sk-admin-12345678",
-                                                         baseURL: nil, validate: false), principal: owner)
-        await #expect(throws: invalid("base_url", "a new base_url needs the connection's keys again (api_key and admin_key), so a stored key is never sent to a new host")) {
-            _ = try await service.update(c, ConnectionChanges(apiKey: "sk-99999999999999", baseURL: .some("https://example.com"), validate: false),
-                                         principal: owner)
+        let c = try await service.create(
+            ConnectionDraft(
+                provider: .openai, name: "Work", apiKey: "sk-12345678901234", adminKey: "sk-admin-12345678",
+                baseURL: nil, validate: false), principal: owner)
+        await #expect(
+            throws: invalid(
+                "base_url",
+                "a new base_url needs the connection's keys again (api_key and admin_key), so a stored key is never sent to a new host"
+            )
+        ) {
+            _ = try await service.update(
+                c,
+                ConnectionChanges(apiKey: "sk-99999999999999", baseURL: .some("https://example.com"), validate: false),
+                principal: owner)
         }
         // The same base URL (none) is no move: a rename and a new key need nothing more.
-        let renamed = try await service.update(c, ConnectionChanges(name: "Home", apiKey: "sk-99999999999999", baseURL: .some(nil), validate: false),
-                                               principal: owner)
+        let renamed = try await service.update(
+            c, ConnectionChanges(name: "Home", apiKey: "sk-99999999999999", baseURL: .some(nil), validate: false),
+            principal: owner)
         #expect(renamed.name == "Home" && renamed.apiKeyMask == "sk-…9999" && renamed.health == .unchecked)
         #expect(try service.secrets(renamed, vault: vault).adminKey == "sk-admin-12345678")
     }

@@ -17,7 +17,9 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
 
     func createConnection(_ connection: ProviderConnection, audit: AuditRecord) async throws {
         try state.withLock { s in
-            guard !s.connections.contains(where: { $0.id == connection.id }) else { throw TallyError.conflict("connection exists") }
+            guard !s.connections.contains(where: { $0.id == connection.id }) else {
+                throw TallyError.conflict("connection exists")
+            }
             s.connections.append(connection)
             s.audit.append(audit)
         }
@@ -33,7 +35,10 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
 
     func updateConnection(_ connection: ProviderConnection, audit: AuditRecord?) async throws {
         try state.withLock { s in
-            guard let i = s.connections.firstIndex(where: { $0.organizationID == connection.organizationID && $0.id == connection.id })
+            guard
+                let i = s.connections.firstIndex(where: {
+                    $0.organizationID == connection.organizationID && $0.id == connection.id
+                })
             else { throw TallyError.notFound("provider connection '\(connection.id)'") }
             s.connections[i] = connection
             if let audit { s.audit.append(audit) }
@@ -54,7 +59,10 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
         state.withLock { s in
             s.connections.flatMap { c in
                 ProviderConnection.SecretField.allCases.compactMap { field in
-                    c.sealed(field).map { SealedSecretRecord(organizationID: c.organizationID, connectionID: c.id, field: field, secret: $0) }
+                    c.sealed(field).map {
+                        SealedSecretRecord(
+                            organizationID: c.organizationID, connectionID: c.id, field: field, secret: $0)
+                    }
                 }
             }
         }
@@ -95,7 +103,9 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
         }
     }
 
-    func unpricedModels(organizationID: String, from: Instant?, to: Instant?, projectIDs: [String]?) async throws -> [UnpricedModel] { [] }
+    func unpricedModels(organizationID: String, from: Instant?, to: Instant?, projectIDs: [String]?) async throws
+        -> [UnpricedModel]
+    { [] }
 
     func applyRepricing(_ changes: [RepricedEvent], audit: AuditRecord) async throws {
         state.withLock { $0.audit.append(audit) }
@@ -110,7 +120,8 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
     func events(_ query: EventQuery) async throws -> EventPage { EventPage(events: [], next: nil) }
 
     func eventsStored(after sequence: Int64, organizationID: String, filters: DimensionFilters, limit: Int) async throws
-        -> [SequencedEvent] { [] }
+        -> [SequencedEvent]
+    { [] }
 
     func latestSequence() async throws -> Int64 { 0 }
 

@@ -1,7 +1,7 @@
-import Testing
 import TallyCore
 import TallyPrice
 import TallyServices
+import Testing
 
 @Suite struct OrganizationPriceEntryTests {
     private func parse(_ json: String) throws -> PriceEntry {
@@ -9,8 +9,15 @@ import TallyServices
     }
 
     @Test func namesEachProblemByItsField() throws {
-        #expect(throws: TallyError.invalid([FieldProblem(field: "body", reason: "must be a price entry object")])) { try parse("[]") }
-        #expect(throws: TallyError.invalid([FieldProblem(field: "id", reason: "unknown field"), FieldProblem(field: "checked", reason: "unknown field")])) {
+        #expect(throws: TallyError.invalid([FieldProblem(field: "body", reason: "must be a price entry object")])) {
+            try parse("[]")
+        }
+        #expect(
+            throws: TallyError.invalid([
+                FieldProblem(field: "id", reason: "unknown field"),
+                FieldProblem(field: "checked", reason: "unknown field"),
+            ])
+        ) {
             try parse(#"{"id":"x","model":"m","from":"2026-01-01","prices":{"input":"1"},"checked":"2026-01-01"}"#)
         }
         #expect(throws: TallyError.invalid([FieldProblem(field: "from", reason: "is required")])) {
@@ -32,7 +39,8 @@ import TallyServices
         let store = InMemoryStore()
         let service = PriceService(store: store, pricer: CatalogPricer())
         let parsed = try CatalogFile.parseOrganizationEntry(
-            try JSONParser.parse(Array(#"{"model":"m","from":"2026-01-01","prices":{"input":"1"}}"#.utf8)), organizationID: "org_a")
+            try JSONParser.parse(Array(#"{"model":"m","from":"2026-01-01","prices":{"input":"1"}}"#.utf8)),
+            organizationID: "org_a")
         let entry = try await service.add(parsed, organizationID: "org_a", actor: "user:ada@example.com")
         #expect(entry.id.hasPrefix("price"))
         let records = try await store.priceRecords(organizationID: "org_a")

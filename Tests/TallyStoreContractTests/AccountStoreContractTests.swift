@@ -1,9 +1,10 @@
 import Foundation
-import Testing
 import TallyCore
+import TallyTestSupport
+import Testing
+
 @testable import TallyGateway
 @testable import TallyServices
-import TallyTestSupport
 
 /// Accounts, sessions, invites, provider connections and the audit log: one contract, both stores.
 @Suite(.serialized) struct AccountStoreContractTests {
@@ -17,7 +18,9 @@ import TallyTestSupport
             let ada = user("Ada@Example.com"), bob = user("bob@example.com")
             try await store.createUser(ada, passwordHash: "h1")
             try await store.createUser(bob, passwordHash: "h2")
-            await #expect(throws: TallyError.self) { try await store.createUser(user("ADA@example.com"), passwordHash: "x") }
+            await #expect(throws: TallyError.self) {
+                try await store.createUser(user("ADA@example.com"), passwordHash: "x")
+            }
             let found = try #require(try await store.userCredentials(email: " ada@EXAMPLE.com"))
             #expect(found.user.id == ada.id && found.passwordHash == "h1" && found.user.email == "ada@example.com")
 
@@ -31,7 +34,8 @@ import TallyTestSupport
                 try await store.removeMember(organizationID: org.id, userID: ada.id, at: .now)
             }
             try await store.transferOwnership(organizationID: org.id, from: ada.id, to: bob.id)
-            let roles = Dictionary(uniqueKeysWithValues: try await store.members(organizationID: org.id).map { ($0.user.id, $0.role) })
+            let roles = Dictionary(
+                uniqueKeysWithValues: try await store.members(organizationID: org.id).map { ($0.user.id, $0.role) })
             #expect(roles == [ada.id: .admin, bob.id: .owner])
             try await store.removeMember(organizationID: org.id, userID: ada.id, at: .now)
             #expect(try await store.memberships(userID: ada.id).isEmpty)
@@ -43,7 +47,9 @@ import TallyTestSupport
             let other = Organization(id: "org_other", name: "Other", timeZone: "UTC", createdAt: .now)
             try await store.createOrganization(other)
             try await store.addMember(organizationID: other.id, userID: ada.id, role: .owner, at: .now)
-            await #expect(throws: TallyError.self) { try await store.setRole(organizationID: org.id, userID: ada.id, role: .viewer) }
+            await #expect(throws: TallyError.self) {
+                try await store.setRole(organizationID: org.id, userID: ada.id, role: .viewer)
+            }
             #expect(try await store.memberships(userID: ada.id).map(\.organization.id) == [other.id])
         }
     }
@@ -56,8 +62,10 @@ import TallyTestSupport
             try await store.createUser(ada, passwordHash: "h")
             let t0 = Instant(seconds: 1_800_000_000)
             for id in ["s1", "s2", "s3"] {
-                try await store.createSession(Session(id: id, userID: ada.id, organizationID: org.id, csrfToken: "c-\(id)",
-                                                      createdAt: t0, lastSeenAt: t0))
+                try await store.createSession(
+                    Session(
+                        id: id, userID: ada.id, organizationID: org.id, csrfToken: "c-\(id)",
+                        createdAt: t0, lastSeenAt: t0))
             }
             #expect(try await store.session(id: "s1")?.csrfToken == "c-s1")
             try await store.deleteSessions(userID: ada.id, keeping: "s2")
@@ -65,7 +73,8 @@ import TallyTestSupport
             #expect(try await store.session(id: "s2") != nil)
             try await store.touchSession(id: "s2", at: Instant(seconds: 1_800_000_100))
             #expect(try await store.session(id: "s2")?.lastSeenAt == Instant(seconds: 1_800_000_100))
-            try await store.deleteSessions(lastSeenBefore: Instant(seconds: 1_800_000_050), createdBefore: Instant(seconds: 0))
+            try await store.deleteSessions(
+                lastSeenBefore: Instant(seconds: 1_800_000_050), createdBefore: Instant(seconds: 0))
             #expect(try await store.session(id: "s2") != nil)
             try await store.deleteSession(id: "s2")
             #expect(try await store.session(id: "s2") == nil)
@@ -76,11 +85,17 @@ import TallyTestSupport
             #expect(s.isExpired(at: Instant(seconds: 1_800_000_061), policy: policy))
 
             // Login failures: counted per account and per address within the window.
-            for i in 0..<3 { try await store.recordLoginFailure(account: "ada@example.com", address: "10.0.0.\(i)", at: Instant(seconds: 100 + Int64(i))) }
-            let f = try await store.loginFailures(account: "ada@example.com", address: "10.0.0.1", since: Instant(seconds: 101))
+            for i in 0..<3 {
+                try await store.recordLoginFailure(
+                    account: "ada@example.com", address: "10.0.0.\(i)", at: Instant(seconds: 100 + Int64(i)))
+            }
+            let f = try await store.loginFailures(
+                account: "ada@example.com", address: "10.0.0.1", since: Instant(seconds: 101))
             #expect(f.account.count == 2 && f.address.count == 1)
             try await store.clearLoginFailures(account: "ada@example.com")
-            #expect(try await store.loginFailures(account: "ada@example.com", address: "x", since: Instant(seconds: 0)).account.isEmpty)
+            #expect(
+                try await store.loginFailures(account: "ada@example.com", address: "x", since: Instant(seconds: 0))
+                    .account.isEmpty)
         }
     }
 
@@ -89,8 +104,9 @@ import TallyTestSupport
         try await kind.withStore { store in
             let org = try await store.defaultOrganization(timeZone: "UTC")
             let now = Instant.now
-            let invite = Invite(id: "inv_1", organizationID: org.id, email: "Cy@Example.com", role: .member, createdBy: "user:x",
-                                createdAt: now, expiresAt: Instant(microseconds: now.microseconds + 60_000_000))
+            let invite = Invite(
+                id: "inv_1", organizationID: org.id, email: "Cy@Example.com", role: .member, createdBy: "user:x",
+                createdAt: now, expiresAt: Instant(microseconds: now.microseconds + 60_000_000))
             try await store.createInvite(invite, secretHash: "hash-1")
             #expect(try await store.invite(secretHash: "hash-1")?.email == "cy@example.com")
             let cy = user("cy@example.com")
@@ -100,8 +116,9 @@ import TallyTestSupport
             await #expect(throws: TallyError.gone("this invite has expired or was already used")) {
                 try await store.acceptInvite(id: "inv_1", userID: cy.id, at: .now)
             }
-            let expired = Invite(id: "inv_2", organizationID: org.id, email: "dee@example.com", role: .viewer, createdBy: "user:x",
-                                 createdAt: now, expiresAt: now)
+            let expired = Invite(
+                id: "inv_2", organizationID: org.id, email: "dee@example.com", role: .viewer, createdBy: "user:x",
+                createdAt: now, expiresAt: now)
             try await store.createInvite(expired, secretHash: "hash-2")
             await #expect(throws: TallyError.gone("this invite has expired or was already used")) {
                 try await store.acceptInvite(id: "inv_2", userID: cy.id, at: .now)
@@ -120,28 +137,35 @@ import TallyTestSupport
             let org = try await store.defaultOrganization(timeZone: "UTC")
             let vault = Vault(master: .generate())
             let now = Instant(seconds: 1_800_000_000)
-            let sealed = try vault.seal("sk-test-123456789", organizationID: org.id, connectionID: "conn_1", field: .apiKey)
-            let c = ProviderConnection(id: "conn_1", organizationID: org.id, provider: .openai, name: "main", baseURL: nil,
-                                       apiKey: sealed, apiKeyMask: "sk-…6789", adminKey: nil, adminKeyMask: nil,
-                                       validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
-            try await store.createConnection(c, audit: .make(organizationID: org.id, actor: "t", action: "connection.create"))
+            let sealed = try vault.seal(
+                "sk-test-123456789", organizationID: org.id, connectionID: "conn_1", field: .apiKey)
+            let c = ProviderConnection(
+                id: "conn_1", organizationID: org.id, provider: .openai, name: "main", baseURL: nil,
+                apiKey: sealed, apiKeyMask: "sk-…6789", adminKey: nil, adminKeyMask: nil,
+                validatedAt: now, validationError: nil, createdAt: now, updatedAt: now)
+            try await store.createConnection(
+                c, audit: .make(organizationID: org.id, actor: "t", action: "connection.create"))
             await #expect(throws: TallyError.conflict("a provider connection named 'main' already exists")) {
                 var twin = c
                 twin.id = "conn_2"
-                try await store.createConnection(twin, audit: .make(organizationID: org.id, actor: "t", action: "connection.create"))
+                try await store.createConnection(
+                    twin, audit: .make(organizationID: org.id, actor: "t", action: "connection.create"))
             }
             #expect(try await store.connection(organizationID: org.id, id: "conn_1") == c)
             #expect(try await store.connection(organizationID: "org_elsewhere", id: "conn_1") == nil)
             await #expect(throws: TallyError.notFound("provider connection 'conn_1'")) {
-                try await store.deleteConnection(organizationID: "org_elsewhere", id: "conn_1",
-                                                 audit: .make(organizationID: org.id, actor: "t", action: "x"))
+                try await store.deleteConnection(
+                    organizationID: "org_elsewhere", id: "conn_1",
+                    audit: .make(organizationID: org.id, actor: "t", action: "x"))
             }
 
             let next = Vault(master: .generate())
             #expect(try await Vault.rotate(store: store, from: vault, to: next) == 1)
             let rotated = try #require(try await store.connection(organizationID: org.id, id: "conn_1")?.apiKey)
             #expect(rotated.keyID == next.master.id)
-            #expect(try next.open(rotated, organizationID: org.id, connectionID: "conn_1", field: .apiKey) == "sk-test-123456789")
+            #expect(
+                try next.open(rotated, organizationID: org.id, connectionID: "conn_1", field: .apiKey)
+                    == "sk-test-123456789")
             #expect(throws: Vault.Failure.sealedUnderAnotherKey(stored: next.master.id, current: vault.master.id)) {
                 try vault.open(rotated, organizationID: org.id, connectionID: "conn_1", field: .apiKey)
             }
@@ -167,10 +191,15 @@ import TallyTestSupport
             for org in [keep, gone] {
                 let p = try await store.createProject(organizationID: org.id, name: "web")
                 projects[org.id] = p
-                _ = try await store.insert([EventBatch(organizationID: org.id, events: [
-                    stored("e1", "2026-11-20T10:00:00Z", org: org.id, project: p),
-                ])])
-                _ = try await TokenSecret.issue(store: store, organizationID: org.id, projectName: "web", scopes: [.read], name: nil)
+                _ = try await store.insert([
+                    EventBatch(
+                        organizationID: org.id,
+                        events: [
+                            stored("e1", "2026-11-20T10:00:00Z", org: org.id, project: p)
+                        ])
+                ])
+                _ = try await TokenSecret.issue(
+                    store: store, organizationID: org.id, projectName: "web", scopes: [.read], name: nil)
                 try await store.recordAudit(.make(organizationID: org.id, actor: "t", action: "x"))
             }
             let ada = user("ada@example.com")
@@ -200,13 +229,21 @@ import TallyTestSupport
             // (reads join projects, so rows of nobody are only visible this way).
             let keep = try await store.defaultOrganization(timeZone: "UTC")
             let kept = try await store.createProject(organizationID: keep.id, name: "web")
-            _ = try await store.insert([EventBatch(organizationID: keep.id, events: [
-                stored("k1", "2026-11-20T10:00:00Z", org: keep.id, project: kept),
-            ])])
+            _ = try await store.insert([
+                EventBatch(
+                    organizationID: keep.id,
+                    events: [
+                        stored("k1", "2026-11-20T10:00:00Z", org: keep.id, project: kept)
+                    ])
+            ])
             let newest = try await store.latestSequence()
-            let event: @Sendable (String) -> EventBatch = { id in EventBatch(organizationID: gone.id, events: [
-                stored(id, "2026-11-20T10:00:00Z", org: gone.id, project: web),
-            ]) }
+            let event: @Sendable (String) -> EventBatch = { id in
+                EventBatch(
+                    organizationID: gone.id,
+                    events: [
+                        stored(id, "2026-11-20T10:00:00Z", org: gone.id, project: web)
+                    ])
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<40 {
                     group.addTask {
@@ -239,7 +276,8 @@ import TallyTestSupport
             await #expect(throws: TallyError.notFound("project '\(web.id)'")) {
                 try await store.updateProject(organizationID: "org_elsewhere", id: web.id, name: "x", archivedAt: nil)
             }
-            let (token, _) = try await TokenSecret.issue(store: store, organizationID: org.id, projectName: "api", scopes: [.ingest], name: nil)
+            let (token, _) = try await TokenSecret.issue(
+                store: store, organizationID: org.id, projectName: "api", scopes: [.ingest], name: nil)
             #expect(token.projectArchived == false)
         }
     }
@@ -255,8 +293,9 @@ import TallyTestSupport
             let taken = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for i in 0..<40 {
                     group.addTask {
-                        try await store.takeLoginAttempt(account: "ada@example.com", address: "10.0.0.\(i % 4)", at: now, since: since,
-                                                         accountLimit: 5, addressLimit: 100) == nil
+                        try await store.takeLoginAttempt(
+                            account: "ada@example.com", address: "10.0.0.\(i % 4)", at: now, since: since,
+                            accountLimit: 5, addressLimit: 100) == nil
                     }
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -267,15 +306,21 @@ import TallyTestSupport
 
             // The per-address limit counts every account from that address.
             for i in 0..<3 {
-                #expect(try await store.takeLoginAttempt(account: "u\(i)@example.com", address: "192.0.2.1", at: now, since: since,
-                                                         accountLimit: 5, addressLimit: 3) == nil)
+                #expect(
+                    try await store.takeLoginAttempt(
+                        account: "u\(i)@example.com", address: "192.0.2.1", at: now, since: since,
+                        accountLimit: 5, addressLimit: 3) == nil)
             }
-            let blocked = try #require(try await store.takeLoginAttempt(account: "new@example.com", address: "192.0.2.1", at: now,
-                                                                         since: since, accountLimit: 5, addressLimit: 3))
+            let blocked = try #require(
+                try await store.takeLoginAttempt(
+                    account: "new@example.com", address: "192.0.2.1", at: now,
+                    since: since, accountLimit: 5, addressLimit: 3))
             #expect(blocked.address.count == 3 && blocked.account.isEmpty)
             // Attempts before the window do not count.
-            #expect(try await store.takeLoginAttempt(account: "new@example.com", address: "192.0.2.1", at: now,
-                                                     since: Instant(microseconds: now.microseconds + 1), accountLimit: 5, addressLimit: 3) == nil)
+            #expect(
+                try await store.takeLoginAttempt(
+                    account: "new@example.com", address: "192.0.2.1", at: now,
+                    since: Instant(microseconds: now.microseconds + 1), accountLimit: 5, addressLimit: 3) == nil)
         }
     }
 
@@ -320,9 +365,11 @@ import TallyTestSupport
                 try await store.addMember(organizationID: org.id, userID: u.id, role: role, at: .now)
             }
             func make(_ id: String, by creator: String?) async throws {
-                try await store.createToken(APIToken(id: id, organizationID: org.id, projectID: project.id, projectName: "web", name: nil,
-                                                     scopes: [.admin], hint: "abcd", createdAt: .now, createdBy: creator),
-                                            secretHash: "hash-\(id)")
+                try await store.createToken(
+                    APIToken(
+                        id: id, organizationID: org.id, projectID: project.id, projectName: "web", name: nil,
+                        scopes: [.admin], hint: "abcd", createdAt: .now, createdBy: creator),
+                    secretHash: "hash-\(id)")
             }
             try await make("tok_ada", by: ada.id)
             try await make("tok_cli", by: nil)
@@ -333,7 +380,8 @@ import TallyTestSupport
             let capped = try #require(try await store.token(secretHash: "hash-tok_ada")?.cappedByCreator())
             #expect(capped.scopes == [.read])
 
-            let revoked = try await store.removeMember(organizationID: org.id, userID: ada.id, at: Instant(seconds: 1_900_000_000))
+            let revoked = try await store.removeMember(
+                organizationID: org.id, userID: ada.id, at: Instant(seconds: 1_900_000_000))
             #expect(revoked.map(\.id) == ["tok_ada"] && revoked.first?.revokedAt == Instant(seconds: 1_900_000_000))
             let gone = try #require(try await store.token(secretHash: "hash-tok_ada"))
             #expect(gone.creator == .departed && gone.revokedAt != nil && gone.cappedByCreator() == nil)

@@ -1,9 +1,10 @@
 import Logging
-import Testing
 import TallyCore
+import TallyTestSupport
+import Testing
+
 @testable import TallyGateway
 @testable import TallyServices
-import TallyTestSupport
 
 /// The gateway recorder writes many tenants' events in one transaction. One event the database refuses (PostgreSQL and
 /// a NUL byte; a total that would overflow, in either store) used to fail that transaction at every flush, forever:
@@ -47,9 +48,11 @@ import TallyTestSupport
             #expect(!ids.contains("overflow") && !ids.contains("nul"))
             // Given up on, not queued again: the next flush writes nothing and the totals are the nine billions.
             await recorder.flush()
-            let day = try await store.summary(SummaryQuery(organizationID: org.id, from: at("2026-11-20T00:00:00Z"),
-                                                           to: at("2026-11-21T00:00:00Z"), timeZone: .utc, grain: nil,
-                                                           dimensions: [], filters: [:]))
+            let day = try await store.summary(
+                SummaryQuery(
+                    organizationID: org.id, from: at("2026-11-20T00:00:00Z"),
+                    to: at("2026-11-21T00:00:00Z"), timeZone: .utc, grain: nil,
+                    dimensions: [], filters: [:]))
             #expect(day.totals.providerCost.decimalString == "9000000000" && day.totals.requests == 11)
         }
     }

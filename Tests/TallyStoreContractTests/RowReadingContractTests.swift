@@ -1,9 +1,9 @@
-import TallyTestSupport
-import Testing
 import TallyCore
 import TallyStorePostgres
 import TallyStoreSQL
 import TallyStoreSQLite
+import TallyTestSupport
+import Testing
 
 /// Rows are read by column name and every value is checked: a stored value the code cannot read is an error naming
 /// the column, never a default (an unknown role read as a viewer, a broken time read as 1970).
@@ -26,7 +26,10 @@ import TallyStoreSQLite
         try await kind.withStore { store in
             let org = try await store.defaultOrganization(timeZone: "UTC")
             let web = try await store.createProject(organizationID: org.id, name: "web")
-            _ = try await store.insert([EventBatch(organizationID: org.id, events: [stored("a", "2026-11-20T10:00:00Z", org: org.id, project: web)])])
+            _ = try await store.insert([
+                EventBatch(
+                    organizationID: org.id, events: [stored("a", "2026-11-20T10:00:00Z", org: org.id, project: web)])
+            ])
             try await execute(store, "UPDATE usage_events SET operation = 'teleport'")
             do {
                 _ = try await store.events(EventQuery(organizationID: org.id, limit: 10))
@@ -63,8 +66,9 @@ import TallyStoreSQLite
     }
 
     @Test func rowsAreReadByNameAndChecked() throws {
-        let row = SQLRow(columns: SQLColumns(["id", "n", "gone", "id2", "twice", "twice"]),
-                         values: [.text("x"), .int(3), .null, .int(7), .int(1), .int(2)])
+        let row = SQLRow(
+            columns: SQLColumns(["id", "n", "gone", "id2", "twice", "twice"]),
+            values: [.text("x"), .int(3), .null, .int(7), .int(1), .int(2)])
         #expect(try row.text("id") == "x")
         #expect(try row.int("n") == 3)
         #expect(try row.optionalText("gone") == nil)

@@ -37,7 +37,9 @@ struct AnthropicAPI: ProviderAPI {
     }
 
     /// The SDK may send the Tally token as a bearer too; Anthropic would read it, so it goes.
-    func upstreamAuth(key: String) -> UpstreamAuth { UpstreamAuth(removed: ["Authorization"], headers: [("x-api-key", key)]) }
+    func upstreamAuth(key: String) -> UpstreamAuth {
+        UpstreamAuth(removed: ["Authorization"], headers: [("x-api-key", key)])
+    }
 
     func errorBody(status: Int, message: String, code: String?) -> String {
         var w = JSONWriter()
@@ -45,9 +47,19 @@ struct AnthropicAPI: ProviderAPI {
         w.field("type", "error")
         w.key("error")
         w.beginObject()
-        w.field("type", status == 401 ? "authentication_error" : status == 403 ? "permission_error" : status == 504 ? "timeout_error"
-                : status == 400 || status == 422 ? "invalid_request_error" : status == 413 ? "request_too_large"
-                : status == 503 ? "overloaded_error" : "api_error")
+        w.field(
+            "type",
+            status == 401
+                ? "authentication_error"
+                : status == 403
+                    ? "permission_error"
+                    : status == 504
+                        ? "timeout_error"
+                        : status == 400 || status == 422
+                            ? "invalid_request_error"
+                            : status == 413
+                                ? "request_too_large"
+                                : status == 503 ? "overloaded_error" : "api_error")
         w.field("message", message)
         w.endObject()
         w.endObject()
@@ -70,12 +82,17 @@ struct AnthropicAPI: ProviderAPI {
     // MARK: Keys
 
     func validationRequest(key: String, admin: Bool) -> (path: String, headers: [(String, String)]) {
-        (admin ? "/v1/organizations/me" : "/v1/models?limit=1", [("x-api-key", key), ("anthropic-version", Self.version)])
+        (
+            admin ? "/v1/organizations/me" : "/v1/models?limit=1",
+            [("x-api-key", key), ("anthropic-version", Self.version)]
+        )
     }
 
     // MARK: Usage
 
-    func readUsage(_ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue) {
+    func readUsage(
+        _ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue
+    ) {
         let string = UsageCapture.string
         guard kind == .anthropicMessages else { return }
         switch string(v["type"]) {
@@ -90,7 +107,11 @@ struct AnthropicAPI: ProviderAPI {
             // SDK's own accumulator: overwriting with it dropped the start's input or cache tokens.
             if case .object(let fields)? = v["usage"], case .object(var merged) = carried {
                 for (k, value) in fields where value != .null {
-                    if let i = merged.firstIndex(where: { $0.0 == k }) { merged[i].1 = value } else { merged.append((k, value)) }
+                    if let i = merged.firstIndex(where: { $0.0 == k }) {
+                        merged[i].1 = value
+                    } else {
+                        merged.append((k, value))
+                    }
                 }
                 carried = .object(merged)
                 result.usage = ProviderUsage.anthropic(carried)

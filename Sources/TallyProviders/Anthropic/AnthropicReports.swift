@@ -9,7 +9,8 @@ struct AnthropicReports: OrganizationReportsAPI {
 
     func groupBy(_ report: ProviderReport) -> [String] {
         report == .anthropicCosts
-            ? ["workspace_id", "description"] : ["model", "api_key_id", "workspace_id", "service_tier", "context_window"]
+            ? ["workspace_id", "description"]
+            : ["model", "api_key_id", "workspace_id", "service_tier", "context_window"]
     }
 
     func path(_ report: ProviderReport) -> String {
@@ -17,13 +18,16 @@ struct AnthropicReports: OrganizationReportsAPI {
     }
 
     func query(_ report: ProviderReport, from: Instant, to: Instant) -> [(String, String)] {
-        [("starting_at", from.rfc3339), ("ending_at", to.rfc3339), ("bucket_width", "1d"),
-         ("limit", String(pageSize(report)))] + groupBy(report).map { ("group_by[]", $0) }
+        [
+            ("starting_at", from.rfc3339), ("ending_at", to.rfc3339), ("bucket_width", "1d"),
+            ("limit", String(pageSize(report))),
+        ] + groupBy(report).map { ("group_by[]", $0) }
     }
 
     func headers(key: String) -> [String: String] { ["x-api-key": key, "anthropic-version": AnthropicAPI.version] }
 
-    func decodeUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<ProviderUsageRow> {
+    func decodeUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<ProviderUsageRow>
+    {
         try ReportDecoding.anthropicMessages(json)
     }
 
@@ -38,7 +42,9 @@ extension ReportDecoding {
     {
         func instant(_ name: String) throws(MalformedReport) -> Instant {
             let r = try b.require(name)
-            guard let i = Instant(rfc3339: try r.string()) else { throw MalformedReport(path: r.path, reason: "is not an RFC 3339 time") }
+            guard let i = Instant(rfc3339: try r.string()) else {
+                throw MalformedReport(path: r.path, reason: "is not an RFC 3339 time")
+            }
             return i
         }
         let start = try instant("starting_at"), end = try instant("ending_at")
@@ -67,10 +73,12 @@ extension ReportDecoding {
                     throw MalformedReport(path: r.path, reason: "adds up to \(problem.field) \(problem.reason)")
                 }
                 let searches = try r.require("server_tool_use").int("web_search_requests")
-                return ProviderUsageRow(bucketStart: start, bucketEnd: end, model: try r.optionalString("model"),
-                                        projectRef: try r.optionalString("workspace_id"), apiKeyRef: try r.optionalString("api_key_id"),
-                                        serviceTier: try r.optionalString("service_tier"), contextWindow: try r.optionalString("context_window"),
-                                        usage: u, units: searches, unit: searches > 0 ? "web_search_requests" : nil)
+                return ProviderUsageRow(
+                    bucketStart: start, bucketEnd: end, model: try r.optionalString("model"),
+                    projectRef: try r.optionalString("workspace_id"), apiKeyRef: try r.optionalString("api_key_id"),
+                    serviceTier: try r.optionalString("service_tier"),
+                    contextWindow: try r.optionalString("context_window"),
+                    usage: u, units: searches, unit: searches > 0 ? "web_search_requests" : nil)
             }
         }
     }
@@ -79,14 +87,17 @@ extension ReportDecoding {
         try page(json) { (b: Reader) throws(MalformedReport) in
             try anthropicBucket(b) { (r: Reader, start: Instant, end: Instant) throws(MalformedReport) in
                 let currency = try r.require("currency").string()
-                guard currency.uppercased() == "USD" else { throw MalformedReport(path: r.path + ".currency", reason: "is \(currency), not USD") }
+                guard currency.uppercased() == "USD" else {
+                    throw MalformedReport(path: r.path + ".currency", reason: "is \(currency), not USD")
+                }
                 let amount = try r.require("amount")
                 // A decimal string in cents: "123.45" is $1.2345.
                 let usd = try amount.amount(try amount.string(), shift: 2)
-                return ProviderCostRow(bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("workspace_id"),
-                                       lineItem: try r.optionalString("description"), model: try r.optionalString("model"),
-                                       costType: try r.optionalString("cost_type"), tokenType: try r.optionalString("token_type"),
-                                       serviceTier: try r.optionalString("service_tier"), amount: usd)
+                return ProviderCostRow(
+                    bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("workspace_id"),
+                    lineItem: try r.optionalString("description"), model: try r.optionalString("model"),
+                    costType: try r.optionalString("cost_type"), tokenType: try r.optionalString("token_type"),
+                    serviceTier: try r.optionalString("service_tier"), amount: usd)
             }
         }
     }

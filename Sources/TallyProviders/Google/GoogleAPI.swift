@@ -2,7 +2,8 @@ import TallyCore
 
 extension UsageCapture.Kind {
     /// `:generateContent` and `:streamGenerateContent`; the stream is a JSON array, one object per line.
-    public static let geminiGenerate = Self(provider: .google, name: "generateContent", operation: .chat, bareLines: true)
+    public static let geminiGenerate = Self(
+        provider: .google, name: "generateContent", operation: .chat, bareLines: true)
     public static let geminiEmbed = Self(provider: .google, name: "embedContent", operation: .embedding)
 }
 
@@ -24,12 +25,16 @@ struct GoogleAPI: ProviderAPI {
     /// /v1beta/models[/{model}[:method]] (and /v1, /v1alpha, which google-genai may call).
     func isInference(segments: [String], method: String) -> Bool {
         let post = method == "POST", get = method == "GET"
-        guard segments.count >= 2, ["v1beta", "v1", "v1alpha"].contains(segments[0]), segments[1] == "models" else { return false }
+        guard segments.count >= 2, ["v1beta", "v1", "v1alpha"].contains(segments[0]), segments[1] == "models" else {
+            return false
+        }
         if segments.count == 2 { return get }
         guard segments.count == 3 else { return false }
         guard let colon = segments[2].lastIndex(of: ":") else { return get }
         let action = segments[2][segments[2].index(after: colon)...]
-        return post && ["generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents", "countTokens"].contains(action)
+        return post
+            && ["generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents", "countTokens"]
+                .contains(action)
     }
 
     func streamsByPath(_ path: String) -> Bool { path.contains(":streamGenerateContent") }
@@ -57,9 +62,19 @@ struct GoogleAPI: ProviderAPI {
         w.beginObject()
         w.field("code", status)
         w.field("message", message)
-        w.field("status", status == 401 ? "UNAUTHENTICATED" : status == 403 ? "PERMISSION_DENIED" : status == 504 ? "DEADLINE_EXCEEDED"
-                : status == 502 || status == 503 ? "UNAVAILABLE" : status == 400 || status == 413 ? "INVALID_ARGUMENT"
-                : status == 422 ? "FAILED_PRECONDITION" : "INTERNAL")
+        w.field(
+            "status",
+            status == 401
+                ? "UNAUTHENTICATED"
+                : status == 403
+                    ? "PERMISSION_DENIED"
+                    : status == 504
+                        ? "DEADLINE_EXCEEDED"
+                        : status == 502 || status == 503
+                            ? "UNAVAILABLE"
+                            : status == 400 || status == 413
+                                ? "INVALID_ARGUMENT"
+                                : status == 422 ? "FAILED_PRECONDITION" : "INTERNAL")
         w.endObject()
         w.endObject()
         return w.text
@@ -76,13 +91,17 @@ struct GoogleAPI: ProviderAPI {
 
     // MARK: Usage
 
-    func readUsage(_ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue) {
+    func readUsage(
+        _ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue
+    ) {
         let string = UsageCapture.string
         switch kind {
         case .geminiGenerate:
             if let m = string(v["modelVersion"]) { result.model = m }
             if let u = v["usageMetadata"], u != .null { result.usage = ProviderUsage.gemini(u) }
-            if case .array(let candidates)? = v["candidates"], let r = candidates.lazy.compactMap({ string($0["finishReason"]) }).first {
+            if case .array(let candidates)? = v["candidates"],
+                let r = candidates.lazy.compactMap({ string($0["finishReason"]) }).first
+            {
                 result.finishReason = r
             }
         case .geminiEmbed:

@@ -10,7 +10,8 @@ extension ProviderUsage {
         u.outputTokens = int(metadata, "candidatesTokenCount") + thoughts
         u.reasoningTokens = thoughts
         // Audio in the prompt has its own rate; cached audio is priced as a cache read, so only the uncached part.
-        let audio = modality(metadata["promptTokensDetails"], "AUDIO") - modality(metadata["cacheTokensDetails"], "AUDIO")
+        let audio =
+            modality(metadata["promptTokensDetails"], "AUDIO") - modality(metadata["cacheTokensDetails"], "AUDIO")
         u.inputAudioTokens = max(0, min(audio, u.inputTokens - u.cachedInputTokens))
         u.outputAudioTokens = min(modality(metadata["candidatesTokensDetails"], "AUDIO"), u.outputTokens)
         return u

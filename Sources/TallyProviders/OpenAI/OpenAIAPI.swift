@@ -44,8 +44,9 @@ struct OpenAIAPI: ProviderAPI {
 
     /// A streamed chat whose client did not ask for the usage chunk (`stream_options.include_usage`) asks for it.
     func requestAskingForUsage(_ json: JSONValue, kind: UsageCapture.Kind) -> JSONValue? {
-        guard kind == .openAIChat, json["stream"] == .bool(true), json["stream_options"]?["include_usage"] != .bool(true),
-              case .object(var fields) = json
+        guard kind == .openAIChat, json["stream"] == .bool(true),
+            json["stream_options"]?["include_usage"] != .bool(true),
+            case .object(var fields) = json
         else { return nil }
         var options: [(String, JSONValue)] = []
         if let i = fields.firstIndex(where: { $0.0 == "stream_options" }) {
@@ -73,8 +74,13 @@ struct OpenAIAPI: ProviderAPI {
         w.key("error")
         w.beginObject()
         w.field("message", message)
-        w.field("type", status == 401 || status == 400 || status == 413 ? "invalid_request_error" : status == 403 ? "permission_error"
-                : status == 504 ? "timeout" : "tally_gateway_error")
+        w.field(
+            "type",
+            status == 401 || status == 400 || status == 413
+                ? "invalid_request_error"
+                : status == 403
+                    ? "permission_error"
+                    : status == 504 ? "timeout" : "tally_gateway_error")
         w.field("param", nil as String?)
         // 422 is only ever the upstream address policy's refusal.
         w.field("code", code ?? (status == 401 ? "invalid_api_key" : status == 422 ? "upstream_not_allowed" : nil))
@@ -100,19 +106,24 @@ struct OpenAIAPI: ProviderAPI {
     // MARK: Keys
 
     func validationRequest(key: String, admin: Bool) -> (path: String, headers: [(String, String)]) {
-        admin ? ("/v1/organization/projects?limit=1", [("Authorization", "Bearer \(key)")])
+        admin
+            ? ("/v1/organization/projects?limit=1", [("Authorization", "Bearer \(key)")])
             : ("/v1/models", [("Authorization", "Bearer \(key)")])
     }
 
     // MARK: Usage
 
-    func readUsage(_ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue) {
+    func readUsage(
+        _ v: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue
+    ) {
         let string = UsageCapture.string
         switch kind {
         case .openAIChat, .openAICompletions:
             if let m = string(v["model"]) { result.model = m }
             if let u = v["usage"], u != .null { result.usage = ProviderUsage.openAIChat(u) }
-            if case .array(let choices)? = v["choices"], let reason = choices.lazy.compactMap({ string($0["finish_reason"]) }).first {
+            if case .array(let choices)? = v["choices"],
+                let reason = choices.lazy.compactMap({ string($0["finish_reason"]) }).first
+            {
                 result.finishReason = reason
             }
         case .openAIEmbeddings:

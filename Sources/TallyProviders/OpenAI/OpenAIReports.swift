@@ -30,13 +30,16 @@ struct OpenAIReports: OrganizationReportsAPI {
 
     /// Unix seconds and repeated array parameters (`group_by=model&group_by=project_id`).
     func query(_ report: ProviderReport, from: Instant, to: Instant) -> [(String, String)] {
-        [("start_time", String(from.seconds)), ("end_time", String(to.seconds)), ("bucket_width", "1d"),
-         ("limit", String(pageSize(report)))] + groupBy(report).map { ("group_by", $0) }
+        [
+            ("start_time", String(from.seconds)), ("end_time", String(to.seconds)), ("bucket_width", "1d"),
+            ("limit", String(pageSize(report))),
+        ] + groupBy(report).map { ("group_by", $0) }
     }
 
     func headers(key: String) -> [String: String] { ["Authorization": "Bearer \(key)"] }
 
-    func decodeUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<ProviderUsageRow> {
+    func decodeUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<ProviderUsageRow>
+    {
         try ReportDecoding.openAIUsage(json, report: report)
     }
 
@@ -56,11 +59,14 @@ extension ReportDecoding {
         return ProviderBucket(start: start, end: end, rows: rows)
     }
 
-    public static func openAIUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<ProviderUsageRow> {
+    public static func openAIUsage(_ json: JSONValue, report: ProviderReport) throws(MalformedReport) -> ReportPage<
+        ProviderUsageRow
+    > {
         try page(json) { (b: Reader) throws(MalformedReport) in
             try openAIBucket(b) { (r: Reader, start: Instant, end: Instant) throws(MalformedReport) in
-                var row = ProviderUsageRow(bucketStart: start, bucketEnd: end, model: try r.optionalString("model"),
-                                           projectRef: try r.optionalString("project_id"), apiKeyRef: try r.optionalString("api_key_id"))
+                var row = ProviderUsageRow(
+                    bucketStart: start, bucketEnd: end, model: try r.optionalString("model"),
+                    projectRef: try r.optionalString("project_id"), apiKeyRef: try r.optionalString("api_key_id"))
                 var u = TokenUsage()
                 u.requests = try r.int("num_model_requests")
                 switch report {
@@ -70,7 +76,8 @@ extension ReportDecoding {
                     u.outputTokens = try r.int("output_tokens")
                     u.cachedInputTokens = try r.optionalInt("input_cached_tokens")
                     u.cacheWriteInputTokens = try r.optionalInt("input_cache_write_tokens")
-                    u.inputAudioTokens = try r.optionalInt("input_audio_tokens") + r.optionalInt("input_cached_audio_tokens")
+                    u.inputAudioTokens =
+                        try r.optionalInt("input_audio_tokens") + r.optionalInt("input_cached_audio_tokens")
                     u.outputAudioTokens = try r.optionalInt("output_audio_tokens")
                     row.batch = try r.field("batch")?.bool()
                     row.serviceTier = try r.optionalString("service_tier")
@@ -86,7 +93,8 @@ extension ReportDecoding {
                     row.units = try r.int("seconds")
                     row.unit = "seconds"
                 default:
-                    throw MalformedReport(path: r.path, reason: "belongs to \(report.rawValue), which is not a usage report")
+                    throw MalformedReport(
+                        path: r.path, reason: "belongs to \(report.rawValue), which is not a usage report")
                 }
                 if let problem = u.boundsProblem {
                     throw MalformedReport(path: r.path, reason: "adds up to \(problem.field) \(problem.reason)")
@@ -102,7 +110,9 @@ extension ReportDecoding {
             try openAIBucket(b) { (r: Reader, start: Instant, end: Instant) throws(MalformedReport) in
                 let amount = try r.require("amount")
                 let currency = try amount.require("currency").string()
-                guard currency.lowercased() == "usd" else { throw MalformedReport(path: amount.path + ".currency", reason: "is \(currency), not usd") }
+                guard currency.lowercased() == "usd" else {
+                    throw MalformedReport(path: amount.path + ".currency", reason: "is \(currency), not usd")
+                }
                 let value = try amount.require("value")
                 // A JSON number (the documented form), read from its text; a decimal string is read the same way
                 // (it is no less exact): refusing it failed the whole run and synced no cost at all.
@@ -115,9 +125,10 @@ extension ReportDecoding {
                 let usd = try value.amount(text)
                 var quantity: String?
                 if case .number(let q)? = r.field("quantity")?.value { quantity = q }
-                return ProviderCostRow(bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("project_id"),
-                                       apiKeyRef: try r.optionalString("api_key_id"), lineItem: try r.optionalString("line_item"),
-                                       amount: usd, quantity: quantity, quantityUnit: try r.optionalString("quantity_unit"))
+                return ProviderCostRow(
+                    bucketStart: start, bucketEnd: end, projectRef: try r.optionalString("project_id"),
+                    apiKeyRef: try r.optionalString("api_key_id"), lineItem: try r.optionalString("line_item"),
+                    amount: usd, quantity: quantity, quantityUnit: try r.optionalString("quantity_unit"))
             }
         }
     }

@@ -34,8 +34,10 @@ public struct StreamFilter: Sendable {
         }
         while let newline = ByteScan.index(of: UInt8(ascii: "\n"), in: buffer, from: from) {
             from = newline + 1
-            let blank = before(newline, 1) == UInt8(ascii: "\n")
-                || (before(newline, 1) == UInt8(ascii: "\r") && before(newline, 2) == UInt8(ascii: "\n") && before(newline, 3) == UInt8(ascii: "\r"))
+            let blank =
+                before(newline, 1) == UInt8(ascii: "\n")
+                || (before(newline, 1) == UInt8(ascii: "\r") && before(newline, 2) == UInt8(ascii: "\n")
+                    && before(newline, 3) == UInt8(ascii: "\r"))
             guard blank else { continue }
             let piece = UnsafeBufferPointer(rebasing: buffer[start...newline])
             if passing {
@@ -70,10 +72,12 @@ public struct StreamFilter: Sendable {
     }
 
     static func isUsageOnly(_ event: [UInt8]) -> Bool {
-        guard let start = event.firstIndex(of: UInt8(ascii: "{")), let end = event.lastIndex(of: UInt8(ascii: "}")), start < end,
-              let value = try? JSONParser.parse(event[start...end])
+        guard let start = event.firstIndex(of: UInt8(ascii: "{")), let end = event.lastIndex(of: UInt8(ascii: "}")),
+            start < end,
+            let value = try? JSONParser.parse(event[start...end])
         else { return false }
-        guard case .array(let choices)? = value["choices"], choices.isEmpty, let usage = value["usage"], usage != .null else { return false }
+        guard case .array(let choices)? = value["choices"], choices.isEmpty, let usage = value["usage"], usage != .null
+        else { return false }
         return true
     }
 }

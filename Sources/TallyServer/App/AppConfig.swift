@@ -100,7 +100,8 @@ public struct AppConfig: Sendable {
         case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
-        case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout = "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
+        case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout =
+            "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
         case metricsToken = "TALLY_METRICS_TOKEN"
         case gatewayIdleTimeout = "TALLY_GATEWAY_IDLE_TIMEOUT", gatewayBufferMB = "TALLY_GATEWAY_BUFFER_MB"
         case trustedProxies = "TALLY_TRUSTED_PROXIES"
@@ -123,7 +124,9 @@ public struct AppConfig: Sendable {
         }
         check { () throws(Problem) in
             guard let (v, source) = value(.host, flag: "--host") else { return }
-            guard !v.isEmpty, !v.contains(" ") else { throw Problem(source: source, reason: "must be a host name or address (got \"\(v)\")") }
+            guard !v.isEmpty, !v.contains(" ") else {
+                throw Problem(source: source, reason: "must be a host name or address (got \"\(v)\")")
+            }
             config.host = v
         }
         check { () throws(Problem) in
@@ -137,22 +140,31 @@ public struct AppConfig: Sendable {
         config.database = .sqlite(path: (config.dataDirectory as NSString).appendingPathComponent("tally.sqlite"))
         check { () throws(Problem) in
             guard let (v, source) = value(.databaseURL, flag: "--database-url") else { return }
-            guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"), URLComponents(string: v)?.host?.isEmpty == false else {
-                throw Problem(source: source, reason: "must be a postgres://user:password@host:port/database URL, or unset for the embedded SQLite file (got a value starting \"\(v.prefix(11))\")")
+            guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"),
+                URLComponents(string: v)?.host?.isEmpty == false
+            else {
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be a postgres://user:password@host:port/database URL, or unset for the embedded SQLite file (got a value starting \"\(v.prefix(11))\")"
+                )
             }
             config.database = .postgres(url: v)
         }
         check { () throws(Problem) in
             guard let (v, source) = value(.logLevel, flag: "--log-level") else { return }
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
-                throw Problem(source: source, reason: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
+                throw Problem(
+                    source: source,
+                    reason: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
             }
             config.logLevel = level
         }
         check { () throws(Problem) in
             guard let (v, source) = value(.timeZone, flag: "--time-zone") else { return }
             guard let zone = TimeZoneRules(identifier: v) else {
-                throw Problem(source: source, reason: "must be an IANA time zone such as UTC or Europe/Berlin (got \"\(v)\")")
+                throw Problem(
+                    source: source, reason: "must be an IANA time zone such as UTC or Europe/Berlin (got \"\(v)\")")
             }
             config.timeZone = zone
         }
@@ -170,27 +182,41 @@ public struct AppConfig: Sendable {
             config.adminPassword = v
         }
         if (email == nil) != (password == nil) {
-            problems.append(Problem(source: email == nil ? "TALLY_ADMIN_PASSWORD" : "TALLY_ADMIN_EMAIL",
-                                    reason: "is set, so TALLY_ADMIN_EMAIL and TALLY_ADMIN_PASSWORD must both be set"))
+            problems.append(
+                Problem(
+                    source: email == nil ? "TALLY_ADMIN_PASSWORD" : "TALLY_ADMIN_EMAIL",
+                    reason: "is set, so TALLY_ADMIN_EMAIL and TALLY_ADMIN_PASSWORD must both be set"))
         }
         config.masterKey = value(.masterKey, flag: "--master-key")?.0
         config.masterKeyFile = value(.masterKeyFile, flag: "--master-key-file")?.0
         if config.masterKey != nil, config.masterKeyFile != nil {
-            problems.append(Problem(source: "TALLY_MASTER_KEY", reason: "and TALLY_MASTER_KEY_FILE are both set; set one"))
+            problems.append(
+                Problem(source: "TALLY_MASTER_KEY", reason: "and TALLY_MASTER_KEY_FILE are both set; set one"))
         }
         check { () throws(Problem) in
             guard let (v, source) = value(.smtpURL, flag: "--smtp-url") else { return }
             guard v.hasPrefix("smtp://") || v.hasPrefix("smtps://") else {
-                throw Problem(source: source, reason: "must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587?from=tally@example.com")
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587?from=tally@example.com"
+                )
             }
             config.smtpURL = v
-            do { config.smtp = try SMTPConfiguration.parse(v) } catch { throw Problem(source: "TALLY_SMTP_URL", reason: "\(error)") }
+            do { config.smtp = try SMTPConfiguration.parse(v) } catch {
+                throw Problem(source: "TALLY_SMTP_URL", reason: "\(error)")
+            }
         }
         config.smtpCAFile = value(.smtpCAFile, flag: "--smtp-ca-file")?.0
         check { () throws(Problem) in
             guard let (v, source) = value(.publicURL, flag: "--public-url") else { return }
-            guard (v.hasPrefix("http://") || v.hasPrefix("https://")), URLComponents(string: v)?.host?.isEmpty == false else {
-                throw Problem(source: source, reason: "must be the http(s) URL people reach Tally at, such as https://tally.example.com (got \"\(v)\")")
+            guard v.hasPrefix("http://") || v.hasPrefix("https://"), URLComponents(string: v)?.host?.isEmpty == false
+            else {
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be the http(s) URL people reach Tally at, such as https://tally.example.com (got \"\(v)\")"
+                )
             }
             config.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
         }
@@ -198,7 +224,8 @@ public struct AppConfig: Sendable {
         func positive(_ key: Key, flag: String, max: Int) -> Int? {
             guard let (v, source) = value(key, flag: flag) else { return nil }
             guard let n = Int(v), (1...max).contains(n) else {
-                problems.append(Problem(source: source, reason: "must be a whole number from 1 to \(max) (got \"\(v)\")"))
+                problems.append(
+                    Problem(source: source, reason: "must be a whole number from 1 to \(max) (got \"\(v)\")"))
                 return nil
             }
             return n
@@ -213,7 +240,9 @@ public struct AppConfig: Sendable {
                 config.syncSchedule.enabled = false
             } else {
                 guard let seconds = Self.duration(v), (5...86_400 * 7).contains(seconds) else {
-                    throw Problem(source: source, reason: "must be a duration from 5s to 7d such as 30m, 1h or 3600, or off (got \"\(v)\")")
+                    throw Problem(
+                        source: source,
+                        reason: "must be a duration from 5s to 7d such as 30m, 1h or 3600, or off (got \"\(v)\")")
                 }
                 config.syncSchedule.intervalSeconds = seconds
             }
@@ -225,29 +254,44 @@ public struct AppConfig: Sendable {
         func timeout(_ key: Key, flag: String) -> Duration? {
             guard let (v, source) = value(key, flag: flag) else { return nil }
             guard let ms = Self.milliseconds(v), (100...3_600_000).contains(ms) else {
-                problems.append(Problem(source: source, reason: "must be a duration from 100ms to 1h such as 500ms, 10s or 5m (got \"\(v)\")"))
+                problems.append(
+                    Problem(
+                        source: source,
+                        reason: "must be a duration from 100ms to 1h such as 500ms, 10s or 5m (got \"\(v)\")"))
                 return nil
             }
             return .milliseconds(ms)
         }
-        if let t = timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") { config.gatewayTimeouts.connect = t }
-        if let t = timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") { config.gatewayTimeouts.firstByte = t }
+        if let t = timeout(.gatewayConnectTimeout, flag: "--gateway-connect-timeout") {
+            config.gatewayTimeouts.connect = t
+        }
+        if let t = timeout(.gatewayFirstByteTimeout, flag: "--gateway-first-byte-timeout") {
+            config.gatewayTimeouts.firstByte = t
+        }
         if let t = timeout(.gatewayIdleTimeout, flag: "--gateway-idle-timeout") { config.gatewayTimeouts.idle = t }
         check { () throws(Problem) in
             guard let (v, source) = value(.metricsToken, flag: "--metrics-token") else { return }
             // Never echo the value: it is a credential.
             guard v.count >= 16, v.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) }) else {
-                throw Problem(source: source, reason: "must be at least 16 printable ASCII characters without spaces (openssl rand -hex 32)")
+                throw Problem(
+                    source: source,
+                    reason: "must be at least 16 printable ASCII characters without spaces (openssl rand -hex 32)")
             }
             config.metricsToken = v
         }
-        if let mb = positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) { config.gatewayBufferLimit = mb << 20 }
+        if let mb = positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) {
+            config.gatewayBufferLimit = mb << 20
+        }
         check { () throws(Problem) in
             guard let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") else { return }
             switch TrustedProxies.parse(v) {
             case .success(let proxies): config.trustedProxies = proxies
             case .failure(let problem):
-                throw Problem(source: source, reason: "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")")
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be IP addresses or CIDRs separated by commas, such as 10.0.0.0/8,127.0.0.1 (got \"\(problem.entry)\")"
+                )
             }
         }
         check { () throws(Problem) in
@@ -255,7 +299,11 @@ public struct AppConfig: Sendable {
             switch UpstreamAllowance.parse(v) {
             case .success(let allowance): config.upstreamPolicy = UpstreamAddressPolicy(allowance: allowance)
             case .failure(let e):
-                throw Problem(source: source, reason: "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these")
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), addresses, host names or *; \"\(e.item)\" is none of these"
+                )
             }
         }
         check { () throws(Problem) in
@@ -263,7 +311,12 @@ public struct AppConfig: Sendable {
             switch v.lowercased() {
             case "on": config.migrate = true
             case "off": config.migrate = false
-            default: throw Problem(source: source, reason: "must be on (apply pending migrations at start) or off (leave them to tally migrate) (got \"\(v)\")")
+            default:
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be on (apply pending migrations at start) or off (leave them to tally migrate) (got \"\(v)\")"
+                )
             }
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it

@@ -4,12 +4,12 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import TallyCore
+import TallyGateway
+import TallyHTTP
 import TallyIngest
 import TallyMail
 import TallyPrice
-import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// What the composition root needs besides the store: the settings, and the parts `tally serve` builds from them
@@ -95,7 +95,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
     /// configured address.
-    package init(store: Store, options: ServerOptions, logger: Logger, publicURL: String? = nil, ownClients: Bool = false) {
+    package init(
+        store: Store, options: ServerOptions, logger: Logger, publicURL: String? = nil, ownClients: Bool = false
+    ) {
         let config = options.config
         self.store = store
         self.options = options
@@ -110,19 +112,23 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             gatewayHTTP = config.upstreamPolicy == UpstreamAddressPolicy() ? .shared : .lasting(config.upstreamPolicy)
         }
         auth = Authenticator(store: store, policy: config.sessionPolicy)
-        accounts = AccountService(store: store, passwords: options.passwords, policy: config.sessionPolicy,
-                                  mailer: options.mailer, publicURL: self.publicURL, logger: logger)
-        connections = ConnectionService(store: store, vault: options.vault, validator: ProviderValidator(http: upstreamHTTP))
+        accounts = AccountService(
+            store: store, passwords: options.passwords, policy: config.sessionPolicy,
+            mailer: options.mailer, publicURL: self.publicURL, logger: logger)
+        connections = ConnectionService(
+            store: store, vault: options.vault, validator: ProviderValidator(http: upstreamHTTP))
         prices = PriceService(store: store, pricer: options.pricer)
         ledger = LedgerService(store: store, pricer: options.pricer)
-        syncRunner = SyncRunner(store: store, connections: connections, vault: options.vault, pricer: options.pricer,
-                                transport: options.reportTransport ?? LiveReportTransport(http: upstreamHTTP), logger: logger)
+        syncRunner = SyncRunner(
+            store: store, connections: connections, vault: options.vault, pricer: options.pricer,
+            transport: options.reportTransport ?? LiveReportTransport(http: upstreamHTTP), logger: logger)
         sync = SyncService(store: store, runner: syncRunner, schedule: config.syncSchedule, logger: logger)
         syncInBackground = options.syncInBackground && config.syncSchedule.enabled
         pipeline = IngestPipeline(store: store, pricer: options.pricer, maxCommitsInFlight: options.maxCommitsInFlight)
         recorder = GatewayRecorder(pipeline: pipeline, logger: logger)
-        credentials = GatewayCredentials(auth: auth, store: store, connections: connections, vault: options.vault,
-                                         ttl: .seconds(options.gatewayCredentialSeconds))
+        credentials = GatewayCredentials(
+            auth: auth, store: store, connections: connections, vault: options.vault,
+            ttl: .seconds(options.gatewayCredentialSeconds))
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         if syncInBackground {
             changes.subscribe { [sync] change in
@@ -137,8 +143,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         var services: [any Service] = ownsClients ? [gatewayHTTP, upstreamHTTP] : []
         services.append(recorder)
         services.append(PriceRefresher(prices: prices, interval: .seconds(15), logger: logger))
-        services.append(Janitor(store: store, policy: options.config.sessionPolicy, auditRetentionDays: options.config.auditRetentionDays,
-                                logger: logger))
+        services.append(
+            Janitor(
+                store: store, policy: options.config.sessionPolicy,
+                auditRetentionDays: options.config.auditRetentionDays,
+                logger: logger))
         if syncInBackground { services.append(sync) }
         return services
     }
@@ -153,8 +162,9 @@ public func buildApplication<Store: TallyStore>(
     registry: PrometheusCollectorRegistry? = nil,
     options: ServerOptions = ServerOptions()
 ) -> some ApplicationProtocol {
-    let dependencies = Dependencies(store: store, options: options, logger: logger,
-                                    publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", ownClients: true)
+    let dependencies = Dependencies(
+        store: store, options: options, logger: logger,
+        publicURL: options.publicURL ?? "http://\(config.host):\(config.port)", ownClients: true)
     return buildApplication(dependencies, host: config.host, port: config.port, registry: registry)
 }
 
@@ -179,7 +189,9 @@ public func buildRouter<Store: TallyStore>(
     buildRouter(Dependencies(store: store, options: options, logger: logger), registry: registry)
 }
 
-func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: PrometheusCollectorRegistry?) -> Router<TallyRequestContext> {
+func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: PrometheusCollectorRegistry?) -> Router<
+    TallyRequestContext
+> {
     let (store, options, config) = (d.store, d.options, d.options.config)
     let router = Router(context: TallyRequestContext.self)
     // Outermost, so errors (answered here) get the headers too while the metrics still see them thrown.
@@ -189,16 +201,23 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     router.add(middleware: RequestLogMiddleware(level: .debug))
     router.add(middleware: APIErrorMiddleware())
     OperationsController(store: store, registry: registry, metricsToken: config.metricsToken).addRoutes(to: router)
-    WebController(store: store, auth: d.auth, accounts: d.accounts, publicURL: config.publicURL,
-                  defaultTimeZone: config.timeZone.identifier, trustedProxies: config.trustedProxies).addRoutes(to: router)
+    WebController(
+        store: store, auth: d.auth, accounts: d.accounts, publicURL: config.publicURL,
+        defaultTimeZone: config.timeZone.identifier, trustedProxies: config.trustedProxies
+    ).addRoutes(to: router)
     Assets.addRoutes(to: router)
-    DashboardController(store: store, gate: PageGate(store: store, auth: d.auth, accounts: d.accounts, publicURL: d.publicURL),
-                        pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
-                        liveStreamSeconds: options.liveStreamSeconds, liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
-                        sessionPolicy: config.sessionPolicy).addRoutes(to: router)
-    GatewayController(credentials: d.credentials, pricer: options.pricer, recorder: d.recorder, http: d.gatewayHTTP,
-                      policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
-                      logger: d.logger).addRoutes(to: router)
+    DashboardController(
+        store: store, gate: PageGate(store: store, auth: d.auth, accounts: d.accounts, publicURL: d.publicURL),
+        pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
+        liveStreamSeconds: options.liveStreamSeconds,
+        liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
+        sessionPolicy: config.sessionPolicy
+    ).addRoutes(to: router)
+    GatewayController(
+        credentials: d.credentials, pricer: options.pricer, recorder: d.recorder, http: d.gatewayHTTP,
+        policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
+        logger: d.logger
+    ).addRoutes(to: router)
     let api = router.group("api/v1")
     IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
     EventsController(store: store, auth: d.auth, pricer: options.pricer).addRoutes(to: api)

@@ -3,8 +3,8 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import TallyCore
-import TallyServices
 import TallyMail
+import TallyServices
 import UnixSignals
 
 /// `tally serve`: opens the store, reads the master key, builds the dependencies once, then runs one ServiceGroup:
@@ -26,12 +26,15 @@ public func runServer(config: AppConfig, logger: Logger, registry: PrometheusCol
             throw AppConfig.Problem(source: "TALLY_SMTP_CA_FILE", reason: "\(error)")
         }
     }
-    try await serve(opened.store, client: opened.client, kind: opened.kind, options: options, logger: logger, registry: registry)
+    try await serve(
+        opened.store, client: opened.client, kind: opened.kind, options: options, logger: logger, registry: registry)
 }
 
 /// Generic over the store, as the dependencies are.
-func serve<Store: TallyStore>(_ store: Store, client: StoreBootstrap.StoreClient?, kind: String, options: ServerOptions, logger: Logger,
-                              registry: PrometheusCollectorRegistry) async throws {
+func serve<Store: TallyStore>(
+    _ store: Store, client: StoreBootstrap.StoreClient?, kind: String, options: ServerOptions, logger: Logger,
+    registry: PrometheusCollectorRegistry
+) async throws {
     let config = options.config
     let dependencies = Dependencies(store: store, options: options, logger: logger, ownClients: true)
     let app = buildApplication(dependencies, host: config.host, port: config.port, registry: registry)
@@ -40,24 +43,34 @@ func serve<Store: TallyStore>(_ store: Store, client: StoreBootstrap.StoreClient
         try await StoreBootstrap.prepareSchema(store, for: .write, config: config)
         let org = try await store.defaultOrganization(timeZone: config.timeZone.identifier)
         if Instant.clockOffsetSeconds != 0 {
-            logger.warning("the clock is shifted for testing: never set TALLY_CLOCK_OFFSET_SECONDS in production", metadata: [
-                "offset_seconds": "\(Instant.clockOffsetSeconds)", "now": "\(Instant.now.rfc3339)",
-            ])
+            logger.warning(
+                "the clock is shifted for testing: never set TALLY_CLOCK_OFFSET_SECONDS in production",
+                metadata: [
+                    "offset_seconds": "\(Instant.clockOffsetSeconds)", "now": "\(Instant.now.rfc3339)",
+                ])
         }
-        logger.notice("tally starting", metadata: [
-            "address": "http://\(config.host):\(config.port)", "store": "\(kind)", "organization": "\(org.id)",
-        ])
+        logger.notice(
+            "tally starting",
+            metadata: [
+                "address": "http://\(config.host):\(config.port)", "store": "\(kind)", "organization": "\(org.id)",
+            ])
         try await dependencies.prices.reloadAll()
         if let email = config.adminEmail, let password = config.adminPassword {
-            if try await dependencies.accounts.bootstrapAdmin(email: email, password: password, timeZone: config.timeZone.identifier) {
+            if try await dependencies.accounts.bootstrapAdmin(
+                email: email, password: password, timeZone: config.timeZone.identifier)
+            {
                 logger.notice("created the owner account from TALLY_ADMIN_EMAIL", metadata: ["email": "\(email)"])
             }
         } else if try await store.userCount() == 0 {
-            logger.notice("no account yet: open http://\(config.host):\(config.port)/setup to create the organization and its owner")
+            logger.notice(
+                "no account yet: open http://\(config.host):\(config.port)/setup to create the organization and its owner"
+            )
         }
     }
-    let group = ServiceGroup(configuration: .init(services: (client.map { [$0 as any Service] } ?? []) + [server],
-                                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    let group = ServiceGroup(
+        configuration: .init(
+            services: (client.map { [$0 as any Service] } ?? []) + [server],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
 }
 

@@ -3,12 +3,12 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import TallyCore
+import TallyGateway
+import TallyHTTP
+import TallyServices
 import TallyStorePostgres
 import TallyStoreSQL
 import TallyStoreSQLite
-import TallyHTTP
-import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Opens the configured store and keeps its connections alive while `body` runs.
@@ -29,9 +29,11 @@ public enum StoreBootstrap {
             try createPrivateDatabaseFiles(path)
             return Opened(store: try SQLiteDatabase.open(path: path), client: nil, kind: "sqlite")
         case .postgres(let url):
-            let client = PostgresClient(configuration: try PostgresSQLDatabase.configuration(url: url), backgroundLogger: logger)
-            return Opened(store: PostgresStore(PostgresSQLDatabase(client: client, logger: logger)), client: StoreClient(client),
-                          kind: "postgresql")
+            let client = PostgresClient(
+                configuration: try PostgresSQLDatabase.configuration(url: url), backgroundLogger: logger)
+            return Opened(
+                store: PostgresStore(PostgresSQLDatabase(client: client, logger: logger)), client: StoreClient(client),
+                kind: "postgresql")
         }
     }
 
@@ -114,16 +116,22 @@ public enum StoreBootstrap {
     static func createPrivateDirectory(_ path: String, logger: Logger) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw AppConfig.Problem(source: "TALLY_DATA_DIR", reason: "\(path) exists and is not a directory") }
+            guard isDirectory.boolValue else {
+                throw AppConfig.Problem(source: "TALLY_DATA_DIR", reason: "\(path) exists and is not a directory")
+            }
             if let mode = permissions(path), mode & 0o077 != 0 {
-                logger.warning("the data directory \(path) is open to other users (mode \(String(mode, radix: 8))); its files are kept 0600, but run chmod 700 on it")
+                logger.warning(
+                    "the data directory \(path) is open to other users (mode \(String(mode, radix: 8))); its files are kept 0600, but run chmod 700 on it"
+                )
             }
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw AppConfig.Problem(source: "TALLY_DATA_DIR", reason: "cannot create \(path): \(error.localizedDescription)")
+            throw AppConfig.Problem(
+                source: "TALLY_DATA_DIR", reason: "cannot create \(path): \(error.localizedDescription)")
         }
     }
 
@@ -131,7 +139,9 @@ public enum StoreBootstrap {
     /// gives its -wal and -shm files the database file's mode. Files left wider by an earlier version are narrowed.
     static func createPrivateDatabaseFiles(_ path: String) throws {
         let files = FileManager.default
-        if !files.fileExists(atPath: path), !files.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) {
+        if !files.fileExists(atPath: path),
+            !files.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        {
             throw AppConfig.Problem(source: "TALLY_DATA_DIR", reason: "cannot create \(path)")
         }
         for file in [path, path + "-wal", path + "-shm"] {
@@ -139,7 +149,9 @@ public enum StoreBootstrap {
             do {
                 try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
             } catch {
-                throw AppConfig.Problem(source: "TALLY_DATA_DIR", reason: "cannot make \(file) private (chmod 600): \(error.localizedDescription)")
+                throw AppConfig.Problem(
+                    source: "TALLY_DATA_DIR",
+                    reason: "cannot make \(file) private (chmod 600): \(error.localizedDescription)")
             }
         }
     }

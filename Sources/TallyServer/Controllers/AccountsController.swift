@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// The signed-in person, organizations, members, invites and the audit log.
@@ -44,9 +44,11 @@ struct AccountsController<Store: TallyStore> {
 
     @Sendable func changePassword(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.principal(request)
-        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["current_password", "new_password"])
-        try await accounts.changePassword(principal, current: try fields.string("current_password") ?? "",
-                                          new: try fields.string("new_password") ?? "")
+        let fields = try JSONBody.Fields(
+            try await JSONBody.read(request), allowed: ["current_password", "new_password"])
+        try await accounts.changePassword(
+            principal, current: try fields.string("current_password") ?? "",
+            new: try fields.string("new_password") ?? "")
         return Response(status: .noContent)
     }
 
@@ -54,17 +56,20 @@ struct AccountsController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         if let user = principal.user {
             let list = try await store.memberships(userID: user.id)
-            return .json(ListJSON.list(list) { m, w in AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) })
+            return .json(
+                ListJSON.list(list) { m, w in AccountJSON.writeOrganization(m.organization, role: m.role, into: &w) })
         }
         let org = try await store.organization(id: principal.organizationID)
-        return .json(ListJSON.list(org.map { [$0] } ?? []) { o, w in AccountJSON.writeOrganization(o, role: nil, into: &w) })
+        return .json(
+            ListJSON.list(org.map { [$0] } ?? []) { o, w in AccountJSON.writeOrganization(o, role: nil, into: &w) })
     }
 
     @Sendable func createOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.principal(request)
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone"])
-        let org = try await accounts.createOrganization(principal, name: try fields.string("name") ?? "",
-                                                        timeZone: try fields.string("time_zone") ?? "UTC")
+        let org = try await accounts.createOrganization(
+            principal, name: try fields.string("name") ?? "",
+            timeZone: try fields.string("time_zone") ?? "UTC")
         return .json(AccountJSON.organization(org, role: .owner), status: .created)
     }
 
@@ -76,36 +81,51 @@ struct AccountsController<Store: TallyStore> {
 
     @Sendable func organization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readUsage, request)
-        guard let org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
+        guard let org = try await store.organization(id: principal.organizationID) else {
+            throw TallyError.notFound("organization")
+        }
         return .json(AccountJSON.organization(org, role: principal.role))
     }
 
     @Sendable func updateOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.editOrganization, request)
-        guard var org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
-        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "time_zone", "billing_cycle_day"])
+        guard var org = try await store.organization(id: principal.organizationID) else {
+            throw TallyError.notFound("organization")
+        }
+        let fields = try JSONBody.Fields(
+            try await JSONBody.read(request), allowed: ["name", "time_zone", "billing_cycle_day"])
         if let name = try fields.string("name") { org.name = try DisplayName.validated(name, field: "name") }
         if let zone = try fields.string("time_zone") { org.timeZone = try TimeZoneRules.validated(zone) }
         if let day = try fields.integer("billing_cycle_day") {
             guard Organization.billingCycleDays.contains(day) else {
-                throw TallyError.invalid([FieldProblem(field: "billing_cycle_day", reason: "must be a day of the month from 1 to 28")])
+                throw TallyError.invalid([
+                    FieldProblem(field: "billing_cycle_day", reason: "must be a day of the month from 1 to 28")
+                ])
             }
             org.billingCycleDay = day
         }
         try await store.updateOrganization(org)
-        try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.update",
-                                          detail: [("name", .string(org.name)), ("time_zone", .string(org.timeZone)),
-                                                   ("billing_cycle_day", .number(String(org.billingCycleDay)))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: org.id, actor: principal.actor, action: "organization.update",
+                detail: [
+                    ("name", .string(org.name)), ("time_zone", .string(org.timeZone)),
+                    ("billing_cycle_day", .number(String(org.billingCycleDay))),
+                ]))
         return .json(AccountJSON.organization(org, role: principal.role))
     }
 
     /// Deletes the organization with all its data; the body must repeat its name, so it is never an accident.
     @Sendable func deleteOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.deleteOrganization, request)
-        guard let org = try await store.organization(id: principal.organizationID) else { throw TallyError.notFound("organization") }
+        guard let org = try await store.organization(id: principal.organizationID) else {
+            throw TallyError.notFound("organization")
+        }
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["confirm"])
         guard try fields.string("confirm") == org.name else {
-            throw TallyError.invalid([FieldProblem(field: "confirm", reason: "must be the organization's name, '\(org.name)'")])
+            throw TallyError.invalid([
+                FieldProblem(field: "confirm", reason: "must be the organization's name, '\(org.name)'")
+            ])
         }
         try await store.deleteOrganization(id: org.id)
         // The gateway remembers tokens and connections (with their opened keys) for 5 s: forget them now, or a gateway
@@ -117,7 +137,9 @@ struct AccountsController<Store: TallyStore> {
     @Sendable func transfer(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.transferOwnership, request)
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["user_id"])
-        guard let userID = try fields.string("user_id") else { throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is required")]) }
+        guard let userID = try fields.string("user_id") else {
+            throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is required")])
+        }
         try await accounts.transferOwnership(principal, to: userID)
         return Response(status: .noContent)
     }
@@ -129,7 +151,9 @@ struct AccountsController<Store: TallyStore> {
     }
 
     static func role(_ fields: JSONBody.Fields) throws -> Role {
-        guard let raw = try fields.string("role") else { throw TallyError.invalid([FieldProblem(field: "role", reason: "is required")]) }
+        guard let raw = try fields.string("role") else {
+            throw TallyError.invalid([FieldProblem(field: "role", reason: "is required")])
+        }
         guard let role = Role(rawValue: raw) else {
             throw TallyError.invalid([FieldProblem(field: "role", reason: "must be owner, admin, member or viewer")])
         }
@@ -156,23 +180,29 @@ struct AccountsController<Store: TallyStore> {
 
     @Sendable func invites(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
-        return .json(ListJSON.list(try await store.invites(organizationID: principal.organizationID), AccountJSON.writeInvite))
+        return .json(
+            ListJSON.list(try await store.invites(organizationID: principal.organizationID), AccountJSON.writeInvite))
     }
 
     @Sendable func createInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["email", "role"])
-        guard let email = try fields.string("email") else { throw TallyError.invalid([FieldProblem(field: "email", reason: "is required")]) }
+        guard let email = try fields.string("email") else {
+            throw TallyError.invalid([FieldProblem(field: "email", reason: "is required")])
+        }
         let created = try await accounts.invite(principal, email: email, role: try Self.role(fields))
-        return .json(AccountJSON.createdInvite(created.invite, url: created.url, mailed: created.mailed), status: .created)
+        return .json(
+            AccountJSON.createdInvite(created.invite, url: created.url, mailed: created.mailed), status: .created)
     }
 
     @Sendable func revokeInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
         let id = try context.parameters.require("id")
         try await store.revokeInvite(organizationID: principal.organizationID, id: id, at: .now)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "invite.revoke",
-                                          detail: [("id", .string(id))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "invite.revoke",
+                detail: [("id", .string(id))]))
         return Response(status: .noContent)
     }
 
@@ -181,8 +211,9 @@ struct AccountsController<Store: TallyStore> {
         let params = try QueryParameters(request, allowed: ["limit", "before"])
         let limit = try params.integer("limit", in: 1...1000) ?? 100
         // A bare date in `before` is UTC midnight.
-        let records = try await store.auditRecords(organizationID: principal.organizationID, limit: limit,
-                                                   before: try params.instant("before", bareDate: .utcMidnight))
+        let records = try await store.auditRecords(
+            organizationID: principal.organizationID, limit: limit,
+            before: try params.instant("before", bareDate: .utcMidnight))
         return .json(ListJSON.list(records, AccountJSON.writeAudit))
     }
 }

@@ -1,8 +1,8 @@
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Provider connections: the encrypted key vault's API. Responses carry masks only.
@@ -40,7 +40,9 @@ struct ConnectionsController<Store: TallyStore> {
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
-        return .json(AccountJSON.connection(try await connections.find(try context.parameters.require("id"), principal: principal)))
+        return .json(
+            AccountJSON.connection(
+                try await connections.find(try context.parameters.require("id"), principal: principal)))
     }
 
     @Sendable func update(_ request: Request, context: TallyRequestContext) async throws -> Response {

@@ -3,10 +3,10 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import TallyCore
-import TallyPrice
-import TallyHTTP
-import TallyServices
 import TallyGateway
+import TallyHTTP
+import TallyPrice
+import TallyServices
 import TallyWeb
 
 /// The dashboard's pages: overview, usage explorer and export, events (list, live feed, one event), settings.
@@ -38,8 +38,10 @@ struct DashboardController<Store: TallyStore> {
     }
 
     /// Opens the page, runs `body`; store failures become the page frame with a message (503), never a bare error.
-    func respond(_ request: Request, _ section: Layout.Section, title: String,
-                 _ body: @escaping @Sendable (SignedInPage) async throws -> Response) async throws -> Response {
+    func respond(
+        _ request: Request, _ section: Layout.Section, title: String,
+        _ body: @escaping @Sendable (SignedInPage) async throws -> Response
+    ) async throws -> Response {
         let page: SignedInPage
         switch try await gate.open(request, section: section) {
         case .redirect(let response): return response
@@ -51,25 +53,36 @@ struct DashboardController<Store: TallyStore> {
             switch error {
             case .unavailable(let detail):
                 logger.warning("page query failed", metadata: ["page": "\(request.uri.path)", "error": "\(detail)"])
-                return .html(failure(page, title: title,
-                    "The figures could not be loaded: the database is slow or unreachable. Try again in a moment."),
+                return .html(
+                    failure(
+                        page, title: title,
+                        "The figures could not be loaded: the database is slow or unreachable. Try again in a moment."),
                     status: .serviceUnavailable)
             case .notFound(let what):
-                return .html(failure(page, title: "Not found", "\(what) was not found in this organization."), status: .notFound)
+                return .html(
+                    failure(page, title: "Not found", "\(what) was not found in this organization."), status: .notFound)
             case .tooManyGroups(let limit):
-                return .html(failure(page, title: title, "This breakdown has more than \(limit) groups. Group by fewer dimensions, "
-                    + "add a filter or choose a shorter range."), status: .badRequest)
+                return .html(
+                    failure(
+                        page, title: title,
+                        "This breakdown has more than \(limit) groups. Group by fewer dimensions, "
+                            + "add a filter or choose a shorter range."), status: .badRequest)
             case .totalTooLarge(let problems):
-                return .html(failure(page, title: title, "A total (\(problems.first?.field ?? "cost")) is larger than Tally can count "
-                    + "exactly. Choose a shorter range."), status: .unprocessableContent)
+                return .html(
+                    failure(
+                        page, title: title,
+                        "A total (\(problems.first?.field ?? "cost")) is larger than Tally can count "
+                            + "exactly. Choose a shorter range."), status: .unprocessableContent)
             default: throw error
             }
         } catch let error as APIError {
             throw error
         } catch {
             logger.error("page failed", metadata: ["page": "\(request.uri.path)", "error": "\(error)"])
-            return .html(failure(page, title: title, "Something went wrong while building this page. It has been logged; try again."),
-                         status: .internalServerError)
+            return .html(
+                failure(
+                    page, title: title, "Something went wrong while building this page. It has been logged; try again."),
+                status: .internalServerError)
         }
     }
 
@@ -88,8 +101,9 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func overview(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let days = Self.query(request)["days"] == "7" ? 7 : 30
         return try await respond(request, .overview, title: "Overview") { page in
-            let model = try await OverviewPage.load(store: store, organization: page.organization, zone: page.zone, now: .now,
-                                                    days: days, projectScope: page.principal.projectScope)
+            let model = try await OverviewPage.load(
+                store: store, organization: page.organization, zone: page.zone, now: .now,
+                days: days, projectScope: page.principal.projectScope)
             return .html(OverviewPage.render(page, model))
         }
     }
@@ -112,12 +126,15 @@ struct DashboardController<Store: TallyStore> {
         if let problem = state.problems.first { throw APIError.badParameter(problem.field, problem.reason) }
         return try await respond(request, .usage, title: "Usage") { page in
             let model = try await UsageExplorer.load(store: store, page: page, state: state, now: .now)
-            let name = "tally-usage-\(page.zone.localDate(of: model.range.from))-\(page.zone.localDate(of: model.range.to)).\(format)"
+            let name =
+                "tally-usage-\(page.zone.localDate(of: model.range.from))-\(page.zone.localDate(of: model.range.to)).\(format)"
             let text = format == "csv" ? UsageExplorer.csv(model) : UsageExplorer.json(model, zone: page.zone)
-            return Response(status: .ok, headers: [
-                .contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"\(name)\"",
-            ], body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: format == "csv" ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+                    .contentDisposition: "attachment; filename=\"\(name)\"",
+                ], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 
@@ -137,7 +154,9 @@ struct DashboardController<Store: TallyStore> {
         let raw = try context.parameters.require("id")
         let id = raw.removingPercentEncoding ?? raw
         return try await respond(request, .events, title: "Event") { page in
-            .html(EventsPage.renderDetail(page, try await EventsPage.loadDetail(store: store, pricer: pricer, page: page, id: id)))
+            .html(
+                EventsPage.renderDetail(
+                    page, try await EventsPage.loadDetail(store: store, pricer: pricer, page: page, id: id)))
         }
     }
 
@@ -148,10 +167,12 @@ struct DashboardController<Store: TallyStore> {
     /// a stream ends within a poll of signing out, the session expiring, or the membership ending.
     @Sendable func live(_ request: Request, context: TallyRequestContext) async throws -> Response {
         guard case .page(let page) = try await gate.open(request, section: .events),
-              case .user(_, _, let session) = page.principal.kind else { throw TallyError.unauthenticated }
+            case .user(_, _, let session) = page.principal.kind
+        else { throw TallyError.unauthenticated }
         guard let slot = liveStreams.claim(session: session.id) else {
-            throw APIError(.tooManyRequests, "too_many_streams",
-                           "this session has \(liveStreams.perSession) live event streams open already; close one (a tab) first")
+            throw APIError(
+                .tooManyRequests, "too_many_streams",
+                "this session has \(liveStreams.perSession) live event streams open already; close one (a tab) first")
         }
         let stillSignedIn = Self.sessionCheck(store: store, session: session, policy: sessionPolicy)
         let state = UsageExplorer.State(query: Self.query(request), defaultPreset: .all)
@@ -169,7 +190,8 @@ struct DashboardController<Store: TallyStore> {
             while ContinuousClock.now - began < duration, !Task.isCancelled, !Task.isShuttingDownGracefully {
                 guard try await stillSignedIn() else { break }
                 let low = max(start, high - 256)
-                let rows = try await store.eventsStored(after: low, organizationID: page.organization.id, filters: filters, limit: 500)
+                let rows = try await store.eventsStored(
+                    after: low, organizationID: page.organization.id, filters: filters, limit: 500)
                 let range = state.range(now: .now, zone: page.zone)
                 var chunk = ""
                 for row in rows where !seen.contains(row.sequence) {
@@ -178,7 +200,9 @@ struct DashboardController<Store: TallyStore> {
                     let t = row.stored.event.timestamp
                     if let from = range.from, t < from { continue }
                     if let to = range.to, t >= to { continue }
-                    chunk += "event: usage\ndata: " + EventsPage.rowHTML(row.stored, zone: page.zone, sequence: row.sequence) + "\n\n"
+                    chunk +=
+                        "event: usage\ndata: " + EventsPage.rowHTML(row.stored, zone: page.zone, sequence: row.sequence)
+                        + "\n\n"
                 }
                 seen = seen.filter { $0 > low }
                 if chunk.isEmpty && ContinuousClock.now - lastWrite > .seconds(15) { chunk = ": keep-alive\n\n" }
@@ -190,14 +214,17 @@ struct DashboardController<Store: TallyStore> {
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     /// Whether `session` still stands, read from the store without touching it (an open stream is not activity).
-    static func sessionCheck(store: Store, session: Session, policy: SessionPolicy) -> @Sendable () async throws -> Bool {
+    static func sessionCheck(store: Store, session: Session, policy: SessionPolicy) -> @Sendable () async throws -> Bool
+    {
         { [sessionID = session.id, organizationID = session.organizationID] in
             guard let current = try await store.session(id: sessionID), !current.isExpired(at: .now, policy: policy),
-                  current.organizationID == organizationID else { return false }
+                current.organizationID == organizationID
+            else { return false }
             return try await store.memberships(userID: current.userID)
                 .contains { $0.organization.id == organizationID && $0.role.allows(.readUsage) }
         }
@@ -208,9 +235,10 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func reconciliation(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let query = Self.query(request)
         return try await respond(request, .reconciliation, title: "Reconciliation") { page in
-            let model = try await ReconciliationPage.load(ledger: LedgerService(store: store, pricer: pricer), store: store,
-                                                          organizationID: page.organization.id,
-                                                          query: ReconciliationPage.Query(query: query, now: .now))
+            let model = try await ReconciliationPage.load(
+                ledger: LedgerService(store: store, pricer: pricer), store: store,
+                organizationID: page.organization.id,
+                query: ReconciliationPage.Query(query: query, now: .now))
             return .html(ReconciliationPage.render(page, model))
         }
     }
@@ -227,13 +255,20 @@ struct DashboardController<Store: TallyStore> {
 
     /// Each tab requires what its API requires (`SettingsPages.Tab.permission`); a role without it gets a 403 page.
     @Sendable func settings(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        guard let tab = SettingsPages.Tab(rawValue: try context.parameters.require("tab")) else { throw TallyError.notFound("page") }
+        guard let tab = SettingsPages.Tab(rawValue: try context.parameters.require("tab")) else {
+            throw TallyError.notFound("page")
+        }
         return try await respond(request, .settings, title: tab.title) { page in
             guard page.allows(tab.permission) else {
-                return .html(failure(page, title: tab.title, "Only \(tab.permission.minimumRole.rawValue)s and above can see this page."),
-                             status: .forbidden)
+                return .html(
+                    failure(
+                        page, title: tab.title,
+                        "Only \(tab.permission.minimumRole.rawValue)s and above can see this page."),
+                    status: .forbidden)
             }
-            return .html(try await SettingsPages.render(tab, page: page, store: store, pricer: pricer, vaultReady: vaultReady, now: .now))
+            return .html(
+                try await SettingsPages.render(
+                    tab, page: page, store: store, pricer: pricer, vaultReady: vaultReady, now: .now))
         }
     }
 }

@@ -1,10 +1,10 @@
 import Hummingbird
 import NIOCore
 import TallyCore
-import TallyPrice
-import TallyHTTP
-import TallyServices
 import TallyGateway
+import TallyHTTP
+import TallyPrice
+import TallyServices
 import TallyWeb
 
 /// Reading events: the newest-first list, one event, and the streamed export.
@@ -25,7 +25,9 @@ struct EventsController<Store: TallyStore> {
         var query = try await eventQuery(params, principal: principal)
         query.limit = try params.integer("limit", in: 1...1000) ?? 100
         if let raw = params["cursor"] {
-            guard let cursor = EventCursor(token: raw) else { throw APIError.badParameter("cursor", "is not a cursor this API returned") }
+            guard let cursor = EventCursor(token: raw) else {
+                throw APIError.badParameter("cursor", "is not a cursor this API returned")
+            }
             query.after = cursor
         }
         let page = try await store.events(query)
@@ -36,7 +38,8 @@ struct EventsController<Store: TallyStore> {
         let principal = try await auth.require(.read, request)
         let id = try context.parameters.require("id")
         let scope = principal.projectScope
-        guard let event = try await store.event(organizationID: principal.organizationID, id: id, projectIDs: scope) else {
+        guard let event = try await store.event(organizationID: principal.organizationID, id: id, projectIDs: scope)
+        else {
             throw TallyError.notFound("event '\(id)'")
         }
         return .json(EventJSON.detail(event, breakdown: pricer.breakdown(event)))
@@ -54,11 +57,12 @@ struct EventsController<Store: TallyStore> {
         var query = try await eventQuery(params, principal: principal)
         query.limit = 1000
         let store = self.store
-        let contentType = switch format {
-        case .csv: "text/csv; charset=utf-8"
-        case .json: "application/json; charset=utf-8"
-        case .ndjson: "application/x-ndjson"
-        }
+        let contentType =
+            switch format {
+            case .csv: "text/csv; charset=utf-8"
+            case .json: "application/json; charset=utf-8"
+            case .ndjson: "application/x-ndjson"
+            }
         let body = ResponseBody { [query] writer in
             var query = query
             var first = true
@@ -85,10 +89,12 @@ struct EventsController<Store: TallyStore> {
             if format == .json { try await writer.write(ByteBuffer(string: "]")) }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [
-            .contentType: contentType,
-            .contentDisposition: "attachment; filename=\"tally-events.\(format.rawValue)\"",
-        ], body: body)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: contentType,
+                .contentDisposition: "attachment; filename=\"tally-events.\(format.rawValue)\"",
+            ], body: body)
     }
 
     /// A bare date in `from`/`to` is the organization's local midnight.
@@ -107,4 +113,3 @@ struct EventsController<Store: TallyStore> {
         return org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
     }
 }
-

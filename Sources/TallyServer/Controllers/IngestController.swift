@@ -1,10 +1,10 @@
 import Hummingbird
 import Metrics
 import TallyCore
-import TallyIngest
-import TallyHTTP
-import TallyServices
 import TallyGateway
+import TallyHTTP
+import TallyIngest
+import TallyServices
 import TallyWeb
 
 /// `POST /api/v1/events`: the body through the ingest pipeline (validate all, attribute, price, group commit), answered
@@ -27,7 +27,8 @@ struct IngestController<Store: TallyStore> {
             let format = try Self.format(request)
             var request = request
             let body = try await request.collectBody(upTo: EventRules.maxBodyBytes)
-            let outcome = try await pipeline.ingest(Array(body.readableBytesView), format: format, principal: principal, now: .now)
+            let outcome = try await pipeline.ingest(
+                Array(body.readableBytesView), format: format, principal: principal, now: .now)
             acceptedCounter.increment(by: outcome.accepted)
             duplicateCounter.increment(by: outcome.duplicates)
             return .json(EventJSON.ingested(outcome))
@@ -44,8 +45,9 @@ struct IngestController<Store: TallyStore> {
         case "application/json", "": return .json
         case "application/x-ndjson", "application/ndjson", "application/jsonl": return .ndjson
         default:
-            throw APIError(.unsupportedMediaType, "unsupported_media_type",
-                           "Content-Type must be application/json or application/x-ndjson (got \(mediaType))")
+            throw APIError(
+                .unsupportedMediaType, "unsupported_media_type",
+                "Content-Type must be application/json or application/x-ndjson (got \(mediaType))")
         }
     }
 }

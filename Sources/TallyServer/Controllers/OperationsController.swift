@@ -3,9 +3,9 @@ import Hummingbird
 import NIOCore
 import Prometheus
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Health, readiness, Prometheus metrics and the OpenAPI document.
@@ -26,12 +26,14 @@ struct OperationsController<Store: TallyStore> {
             try checkMetricsToken(request)
             var buffer: [UInt8] = []
             registry?.emit(into: &buffer)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         router.get("api/v1/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
         }
     }
 
@@ -41,7 +43,8 @@ struct OperationsController<Store: TallyStore> {
         let header = request.headers[.authorization] ?? ""
         let given = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)) : ""
         guard constantTimeEqual(given, metricsToken) else {
-            var error = APIError(.unauthorized, "unauthorized", "GET /metrics needs Authorization: Bearer <TALLY_METRICS_TOKEN>")
+            var error = APIError(
+                .unauthorized, "unauthorized", "GET /metrics needs Authorization: Bearer <TALLY_METRICS_TOKEN>")
             error.headers[.wwwAuthenticate] = "Bearer realm=\"tally-metrics\""
             throw error
         }

@@ -1,10 +1,10 @@
 import Hummingbird
 import TallyCore
+import TallyGateway
+import TallyHTTP
 import TallyIngest
 import TallyPrice
-import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Prices: the entries in force, an organization's own, quotes, unpriced models and deliberate re-pricing.
@@ -44,8 +44,9 @@ struct PricesController<Store: TallyStore> {
     @Sendable func add(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.admin, request)
         let body = try await JSONBody.read(request)
-        let entry = try await prices.add(try CatalogFile.parseOrganizationEntry(body, organizationID: principal.organizationID),
-                                         organizationID: principal.organizationID, actor: principal.actor)
+        let entry = try await prices.add(
+            try CatalogFile.parseOrganizationEntry(body, organizationID: principal.organizationID),
+            organizationID: principal.organizationID, actor: principal.actor)
         return .json(PriceJSON.entry(entry), status: .created)
     }
 
@@ -69,7 +70,9 @@ struct PricesController<Store: TallyStore> {
             body = .object(members)
         }
         guard case .object = body else {
-            throw TallyError.invalid([FieldProblem(field: "body", reason: "must be one event's usage fields as an object")])
+            throw TallyError.invalid([
+                FieldProblem(field: "body", reason: "must be one event's usage fields as an object")
+            ])
         }
         let event = try EventDecoder.decode(Array(JSONWriter.encode(body).utf8), format: .json, now: now)[0]
         let breakdown = prices.pricer.breakdown(event, organizationID: principal.organizationID)
@@ -82,9 +85,10 @@ struct PricesController<Store: TallyStore> {
         let params = try QueryParameters(request, allowed: ["from", "to"])
         let scope = principal.projectScope
         // A bare date in `from`/`to` is UTC midnight.
-        let models = try await store.unpricedModels(organizationID: principal.organizationID,
-                                                    from: try params.instant("from", bareDate: .utcMidnight),
-                                                    to: try params.instant("to", bareDate: .utcMidnight), projectIDs: scope)
+        let models = try await store.unpricedModels(
+            organizationID: principal.organizationID,
+            from: try params.instant("from", bareDate: .utcMidnight),
+            to: try params.instant("to", bareDate: .utcMidnight), projectIDs: scope)
         return .json(PriceJSON.unpriced(models))
     }
 
@@ -96,8 +100,9 @@ struct PricesController<Store: TallyStore> {
         let to = try fields.instant("to", required: true)!
         guard from < to else { throw TallyError.invalid([FieldProblem(field: "to", reason: "must be after from")]) }
         let result = try await prices.recompute(
-            .init(from: from, to: to, provider: try fields.string("provider"), model: try fields.string("model"),
-                  dryRun: try fields.bool("dry_run") ?? false),
+            .init(
+                from: from, to: to, provider: try fields.string("provider"), model: try fields.string("model"),
+                dryRun: try fields.bool("dry_run") ?? false),
             organizationID: principal.organizationID, actor: principal.actor
         )
         return .json(RepricingJSON.json(result))

@@ -1,8 +1,8 @@
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Projects and API tokens, from the web and from scripts.
@@ -32,10 +32,14 @@ struct ProjectsController<Store: TallyStore> {
         let principal = try await auth.require(.manageProjects, request)
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name"])
         let name = try fields.string("name") ?? ""
-        if let reason = Project.validate(name: name) { throw TallyError.invalid([FieldProblem(field: "name", reason: reason)]) }
+        if let reason = Project.validate(name: name) {
+            throw TallyError.invalid([FieldProblem(field: "name", reason: reason)])
+        }
         let project = try await store.createProject(organizationID: principal.organizationID, name: name)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.create",
-                                          detail: [("id", .string(project.id)), ("name", .string(name))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "project.create",
+                detail: [("id", .string(project.id)), ("name", .string(name))]))
         return .json(AccountJSON.project(project), status: .created)
     }
 
@@ -48,17 +52,24 @@ struct ProjectsController<Store: TallyStore> {
         }
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "archived"])
         if let name = try fields.string("name") {
-            if let reason = Project.validate(name: name) { throw TallyError.invalid([FieldProblem(field: "name", reason: reason)]) }
+            if let reason = Project.validate(name: name) {
+                throw TallyError.invalid([FieldProblem(field: "name", reason: reason)])
+            }
             project.name = name
         }
         if let archived = try fields.bool("archived") {
             project.archivedAt = archived ? (project.archivedAt ?? .now) : nil
         }
-        try await store.updateProject(organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
+        try await store.updateProject(
+            organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
         changes.notify(.projects)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
-                                          detail: [("id", .string(id)), ("name", .string(project.name)),
-                                                   ("archived", .bool(project.archivedAt != nil))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "project.update",
+                detail: [
+                    ("id", .string(id)), ("name", .string(project.name)),
+                    ("archived", .bool(project.archivedAt != nil)),
+                ]))
         return .json(AccountJSON.project(project))
     }
 
@@ -78,15 +89,20 @@ struct ProjectsController<Store: TallyStore> {
 
     @Sendable func createToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageOwnTokens, request)
-        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "project", "scopes", "expires_at"])
+        let fields = try JSONBody.Fields(
+            try await JSONBody.read(request), allowed: ["name", "project", "scopes", "expires_at"])
         guard let project = try fields.string("project") else {
             throw TallyError.invalid([FieldProblem(field: "project", reason: "is required")])
         }
         guard case .array(let rawScopes)? = fields.members["scopes"] else {
-            throw TallyError.invalid([FieldProblem(field: "scopes", reason: "is required: a list of ingest, read, gateway, admin")])
+            throw TallyError.invalid([
+                FieldProblem(field: "scopes", reason: "is required: a list of ingest, read, gateway, admin")
+            ])
         }
         let names = try rawScopes.map { value -> String in
-            guard case .string(let s) = value else { throw TallyError.invalid([FieldProblem(field: "scopes", reason: "must be a list of strings")]) }
+            guard case .string(let s) = value else {
+                throw TallyError.invalid([FieldProblem(field: "scopes", reason: "must be a list of strings")])
+            }
             return s
         }
         let scopes = try parseScopes(names.joined(separator: ",")).get()
@@ -103,25 +119,35 @@ struct ProjectsController<Store: TallyStore> {
         } else {
             // A new project name creates the project, for those who may create projects.
             guard principal.allows(.manageProjects) else {
-                throw TallyError.invalid([FieldProblem(field: "project", reason: "is not a project of this organization")])
+                throw TallyError.invalid([
+                    FieldProblem(field: "project", reason: "is not a project of this organization")
+                ])
             }
-            if let problem = Project.validate(name: project) { throw TallyError.invalid([FieldProblem(field: "project", reason: problem)]) }
+            if let problem = Project.validate(name: project) {
+                throw TallyError.invalid([FieldProblem(field: "project", reason: problem)])
+            }
             _ = try await store.createProject(organizationID: principal.organizationID, name: project)
         }
         let (token, secret) = try await TokenSecret.issue(
             store: store, organizationID: principal.organizationID, projectName: project, scopes: scopes, name: name,
             // A token made by a token carries the authority of the person behind that one (issue 14).
-            expiresAt: expiresAt, createdBy: principal.user?.id ?? principal.token.map { $0.createdBy ?? "token:\($0.id)" })
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.create",
-                                          detail: [("id", .string(token.id)), ("project", .string(project)),
-                                                   ("scopes", .string(scopes.sorted().map(\.rawValue).joined(separator: ",")))]))
+            expiresAt: expiresAt,
+            createdBy: principal.user?.id ?? principal.token.map { $0.createdBy ?? "token:\($0.id)" })
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "token.create",
+                detail: [
+                    ("id", .string(token.id)), ("project", .string(project)),
+                    ("scopes", .string(scopes.sorted().map(\.rawValue).joined(separator: ","))),
+                ]))
         return .json(AccountJSON.createdToken(token, secret: secret), status: .created)
     }
 
     @Sendable func revokeToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageOwnTokens, request)
         let id = try context.parameters.require("id")
-        guard let token = try await store.tokens(organizationID: principal.organizationID).first(where: { $0.id == id }) else {
+        guard let token = try await store.tokens(organizationID: principal.organizationID).first(where: { $0.id == id })
+        else {
             throw TallyError.notFound("token '\(id)'")
         }
         if !principal.allows(.manageAllTokens), token.createdBy != principal.user?.id {
@@ -130,8 +156,10 @@ struct ProjectsController<Store: TallyStore> {
         }
         try await store.revokeToken(organizationID: principal.organizationID, id: id, at: .now)
         changes.notify(.projects)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "token.revoke",
-                                          detail: [("id", .string(id))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "token.revoke",
+                detail: [("id", .string(id))]))
         return Response(status: .noContent)
     }
 }

@@ -1,9 +1,9 @@
 import Hummingbird
 import TallyAggregate
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// `GET /api/v1/reconciliation`: per group, what Tally observed and estimated beside what the provider reported and
@@ -19,7 +19,9 @@ struct ReconciliationController<Store: TallyStore> {
 
     @Sendable func reconcile(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readUsage, request)
-        guard principal.projectScope == nil else { throw TallyError.forbidden("reconciliation needs an admin token or a signed-in member") }
+        guard principal.projectScope == nil else {
+            throw TallyError.forbidden("reconciliation needs an admin token or a signed-in member")
+        }
         let params = try QueryParameters(request, allowed: ["from", "to", "group_by", "threshold_percent"])
         // A bare date is UTC midnight: the reconciliation's days are UTC days.
         let to = try params.instant("to", bareDate: .utcMidnight) ?? .now
@@ -33,14 +35,21 @@ struct ReconciliationController<Store: TallyStore> {
             case "model": dimension = .model
             case "project": dimension = .project
             case "provider": dimension = .provider
-            default: throw APIError.badParameter("group_by", "takes day, week or month and one of model, project, provider")
+            default:
+                throw APIError.badParameter("group_by", "takes day, week or month and one of model, project, provider")
             }
         }
-        let threshold = params["threshold_percent"].map { raw -> Int64? in USD(literal: raw).map { $0.nanos / 10_000_000 } } ?? 1000
-        guard let threshold, threshold >= 0 else { throw APIError.badParameter("threshold_percent", "must be a number of percent, such as 10 or 2.5") }
-        let lines = try await ledger.reconcile(organizationID: principal.organizationID, from: from, to: to, grain: grain,
-                                               dimension: dimension, thresholdBasisPoints: threshold)
-        return .json(ReconciliationJSON.json(lines, from: from, to: to, grain: grain, dimension: dimension,
-                                             thresholdBasisPoints: threshold))
+        let threshold =
+            params["threshold_percent"].map { raw -> Int64? in USD(literal: raw).map { $0.nanos / 10_000_000 } } ?? 1000
+        guard let threshold, threshold >= 0 else {
+            throw APIError.badParameter("threshold_percent", "must be a number of percent, such as 10 or 2.5")
+        }
+        let lines = try await ledger.reconcile(
+            organizationID: principal.organizationID, from: from, to: to, grain: grain,
+            dimension: dimension, thresholdBasisPoints: threshold)
+        return .json(
+            ReconciliationJSON.json(
+                lines, from: from, to: to, grain: grain, dimension: dimension,
+                thresholdBasisPoints: threshold))
     }
 }

@@ -1,8 +1,8 @@
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// Provider sync: run one now, and the list of runs.
@@ -28,8 +28,9 @@ struct SyncController<Store: TallyStore> {
             throw TallyError.notFound("provider connection '\(id)'")
         }
         let mapped = try await store.providerProjectMappings(organizationID: principal.organizationID)[id] ?? [:]
-        let names = Dictionary(try await store.projects(organizationID: principal.organizationID).map { ($0.id, $0.name) },
-                               uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            try await store.projects(organizationID: principal.organizationID).map { ($0.id, $0.name) },
+            uniquingKeysWith: { a, _ in a })
         let refs = try await store.providerRefs(organizationID: principal.organizationID, connectionID: id)
         return .json(SyncJSON.refs(refs) { mapped[$0].flatMap { names[$0] } })
     }
@@ -46,14 +47,21 @@ struct SyncController<Store: TallyStore> {
         var projectID: String?
         if let name = try fields.string("project") {
             guard let project = try await store.project(organizationID: principal.organizationID, name: name) else {
-                throw TallyError.invalid([FieldProblem(field: "project", reason: "is not a project of this organization")])
+                throw TallyError.invalid([
+                    FieldProblem(field: "project", reason: "is not a project of this organization")
+                ])
             }
             projectID = project.id
         }
-        try await store.mapProviderProject(organizationID: principal.organizationID, connectionID: id, ref: ref, projectID: projectID)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "provider_project.map",
-                                          detail: [("connection", .string(id)), ("ref", .string(ref)),
-                                                   ("project", projectID.map(JSONValue.string) ?? .null)]))
+        try await store.mapProviderProject(
+            organizationID: principal.organizationID, connectionID: id, ref: ref, projectID: projectID)
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "provider_project.map",
+                detail: [
+                    ("connection", .string(id)), ("ref", .string(ref)),
+                    ("project", projectID.map(JSONValue.string) ?? .null),
+                ]))
         return Response(status: .noContent)
     }
 
@@ -65,7 +73,8 @@ struct SyncController<Store: TallyStore> {
         guard let connection = try await store.connection(organizationID: principal.organizationID, id: id) else {
             throw TallyError.notFound("provider connection '\(id)'")
         }
-        let fields = try JSONBody.Fields(try await JSONBody.read(request, emptyIsObject: true), allowed: ["from", "to"])
+        let fields = try JSONBody.Fields(
+            try await JSONBody.read(request, emptyIsObject: true), allowed: ["from", "to"])
         let now = Instant.now
         let to = try fields.instant("to", required: false) ?? now
         let from = try fields.instant("from", required: false) ?? to.adding(seconds: -3 * 86_400)
@@ -73,9 +82,13 @@ struct SyncController<Store: TallyStore> {
         guard to.microseconds - from.microseconds <= 366 * 86_400_000_000 else {
             throw TallyError.invalid([FieldProblem(field: "from", reason: "a sync may span at most 365 days")])
         }
-        guard let run = try await runner.runLeased(id, holder: holder, now: now, {
-            try await runner.run(connection, from: from, to: to, trigger: .manual, leaseHolder: holder)
-        }) else {
+        guard
+            let run = try await runner.runLeased(
+                id, holder: holder, now: now,
+                {
+                    try await runner.run(connection, from: from, to: to, trigger: .manual, leaseHolder: holder)
+                })
+        else {
             throw TallyError.conflict("a sync of this connection is running; try again when it has finished")
         }
         return .json(SyncJSON.run(run))
@@ -85,7 +98,8 @@ struct SyncController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         let params = try QueryParameters(request, allowed: ["connection", "limit"])
         let limit = try params.integer("limit", in: 1...500) ?? 50
-        let list = try await store.syncRuns(organizationID: principal.organizationID, connectionID: params["connection"], limit: limit)
+        let list = try await store.syncRuns(
+            organizationID: principal.organizationID, connectionID: params["connection"], limit: limit)
         return .json(ListJSON.list(list, SyncJSON.write))
     }
 }

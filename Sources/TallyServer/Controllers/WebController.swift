@@ -1,9 +1,9 @@
 import Foundation
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
-import TallyGateway
 import TallyWeb
 
 /// The account pages of the web UI: first run, sign in and out, invites, switching organizations.
@@ -36,7 +36,9 @@ struct WebController<Store: TallyStore> {
     }
 
     func checkPreLoginCSRF(_ request: Request, _ form: FormBody) throws {
-        guard let cookie = Cookies.value(Cookies.csrf, in: request), !cookie.isEmpty, constantTimeEqual(cookie, form["_csrf"]) else {
+        guard let cookie = Cookies.value(Cookies.csrf, in: request), !cookie.isEmpty,
+            constantTimeEqual(cookie, form["_csrf"])
+        else {
             throw APIError.csrfFailed
         }
     }
@@ -56,7 +58,9 @@ struct WebController<Store: TallyStore> {
     }
 
     func sessionCookie(_ signIn: AccountService<Store>.SignIn, _ request: Request) -> String {
-        Cookies.set(Cookies.session, signIn.secret, maxAge: Int(accounts.policy.absoluteMicroseconds / 1_000_000), secure: secure(request))
+        Cookies.set(
+            Cookies.session, signIn.secret, maxAge: Int(accounts.policy.absoluteMicroseconds / 1_000_000),
+            secure: secure(request))
     }
 
     /// Only paths on this site, so a crafted link cannot send someone elsewhere after signing in: `/` followed by a
@@ -75,8 +79,9 @@ struct WebController<Store: TallyStore> {
 
     /// The client's address: the TCP peer, or behind a trusted proxy what it appended to X-Forwarded-For.
     func clientAddress(_ request: Request, _ context: TallyRequestContext) -> String {
-        trustedProxies.clientAddress(peer: context.remoteAddress,
-                                     forwardedFor: request.headers[values: .init("X-Forwarded-For")!])
+        trustedProxies.clientAddress(
+            peer: context.remoteAddress,
+            forwardedFor: request.headers[values: .init("X-Forwarded-For")!])
     }
 
     // MARK: Pages
@@ -92,18 +97,20 @@ struct WebController<Store: TallyStore> {
         let form = try await FormBody.read(request)
         try checkPreLoginCSRF(request, form)
         do {
-            let user = try await accounts.setup(organization: form["organization"], name: form["name"], email: form["email"],
-                                                password: form["password"], timeZone: defaultTimeZone)
+            let user = try await accounts.setup(
+                organization: form["organization"], name: form["name"], email: form["email"],
+                password: form["password"], timeZone: defaultTimeZone)
             let signIn = try await accounts.startSession(user: user)
-            return .seeOther( "/", cookies: [sessionCookie(signIn, request)])
+            return .seeOther("/", cookies: [sessionCookie(signIn, request)])
         } catch TallyError.invalid(let problems) {
-            let state = AccountPages.FormState(values: form.values, problems: problems, notice: "Please correct the fields marked below.")
+            let state = AccountPages.FormState(
+                values: form.values, problems: problems, notice: "Please correct the fields marked below.")
             return .html(AccountPages.setup(csrf: form["_csrf"], state: state), status: .unprocessableContent)
         }
     }
 
     @Sendable func loginForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        if try await accounts.needsSetup() { return .seeOther( "/setup") }
+        if try await accounts.needsSetup() { return .seeOther("/setup") }
         let csrf = preLoginCSRF(request)
         let next = request.uri.queryParameters["next"].map(String.init) ?? ""
         return html(AccountPages.login(csrf: csrf.token, next: next), cookie: csrf.setCookie)
@@ -113,35 +120,40 @@ struct WebController<Store: TallyStore> {
         let form = try await FormBody.read(request)
         try checkPreLoginCSRF(request, form)
         do {
-            let signIn = try await accounts.login(email: form["email"], password: form["password"], address: clientAddress(request, context))
-            return .seeOther( Self.safeNext(form["next"]), cookies: [sessionCookie(signIn, request)])
+            let signIn = try await accounts.login(
+                email: form["email"], password: form["password"], address: clientAddress(request, context))
+            return .seeOther(Self.safeNext(form["next"]), cookies: [sessionCookie(signIn, request)])
         } catch TallyError.unauthenticated {
             // One message for an unknown email and a wrong password: no account enumeration.
-            return .html(AccountPages.login(csrf: form["_csrf"], email: form["email"], next: form["next"],
-                                            notice: "Wrong email or password."), status: .unauthorized)
+            return .html(
+                AccountPages.login(
+                    csrf: form["_csrf"], email: form["email"], next: form["next"],
+                    notice: "Wrong email or password."), status: .unauthorized)
         } catch TallyError.throttled(let seconds) {
-            return .html(AccountPages.login(csrf: form["_csrf"], email: form["email"], next: form["next"],
-                                            notice: "Too many failed sign-ins. Try again in \(seconds) seconds."),
-                         status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
+            return .html(
+                AccountPages.login(
+                    csrf: form["_csrf"], email: form["email"], next: form["next"],
+                    notice: "Too many failed sign-ins. Try again in \(seconds) seconds."),
+                status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
         }
     }
 
     @Sendable func logout(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let form = try await FormBody.read(request)
         guard let principal = try await auth.session(request) else {
-            return .seeOther( "/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
+            return .seeOther("/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
         }
         try checkSessionCSRF(principal, form)
         try await accounts.logout(principal)
-        return .seeOther( "/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
+        return .seeOther("/login", cookies: [Cookies.clear(Cookies.session, secure: secure(request))])
     }
 
     @Sendable func switchOrganization(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let form = try await FormBody.read(request)
-        guard let principal = try await auth.session(request) else { return .seeOther( "/login") }
+        guard let principal = try await auth.session(request) else { return .seeOther("/login") }
         try checkSessionCSRF(principal, form)
         try await accounts.switchOrganization(principal, to: form["organization_id"])
-        return .seeOther( "/")
+        return .seeOther("/")
     }
 
     @Sendable func inviteForm(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -151,14 +163,20 @@ struct WebController<Store: TallyStore> {
             let org = try await store.organization(id: invite.organizationID)
             let signedIn = try await auth.session(request)
             if case .user(let user, _, let session)? = signedIn?.kind, user.email == invite.email {
-                return .html(AccountPages.invite(csrf: session.csrfToken, secret: secret, invite: invite,
-                                                 organizationName: org?.name ?? "", signedIn: user))
+                return .html(
+                    AccountPages.invite(
+                        csrf: session.csrfToken, secret: secret, invite: invite,
+                        organizationName: org?.name ?? "", signedIn: user))
             }
             let csrf = preLoginCSRF(request)
-            return html(AccountPages.invite(csrf: csrf.token, secret: secret, invite: invite, organizationName: org?.name ?? "",
-                                            signedIn: nil), cookie: csrf.setCookie)
+            return html(
+                AccountPages.invite(
+                    csrf: csrf.token, secret: secret, invite: invite, organizationName: org?.name ?? "",
+                    signedIn: nil), cookie: csrf.setCookie)
         } catch TallyError.gone(let message) {
-            return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
+            return .html(
+                AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."),
+                status: .gone)
         }
     }
 
@@ -175,30 +193,40 @@ struct WebController<Store: TallyStore> {
                 return .seeOther("/")
             }
             try checkPreLoginCSRF(request, form)
-            let signIn = try await accounts.acceptInvite(secret: secret, name: form["name"], password: form["password"], address: address)
-            return .seeOther( "/", cookies: [sessionCookie(signIn, request)])
+            let signIn = try await accounts.acceptInvite(
+                secret: secret, name: form["name"], password: form["password"], address: address)
+            return .seeOther("/", cookies: [sessionCookie(signIn, request)])
         } catch TallyError.gone(let message) {
-            return .html(AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."), status: .gone)
+            return .html(
+                AccountPages.message(title: "Invite not usable", message + ". Ask an admin for a new one."),
+                status: .gone)
         } catch TallyError.throttled(let seconds) {
-            return try await inviteFormAgain(secret, form, notice: "Too many attempts. Try again in \(seconds) seconds.",
-                                             status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
+            return try await inviteFormAgain(
+                secret, form, notice: "Too many attempts. Try again in \(seconds) seconds.",
+                status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
         } catch TallyError.conflict(let message) {
-            return try await inviteFormAgain(secret, form, notice: message.prefix(1).uppercased() + message.dropFirst() + ".",
-                                             status: .conflict)
+            return try await inviteFormAgain(
+                secret, form, notice: message.prefix(1).uppercased() + message.dropFirst() + ".",
+                status: .conflict)
         } catch TallyError.invalid(let problems) {
-            return try await inviteFormAgain(secret, form, problems: problems, notice: "Please correct the fields marked below.",
-                                             status: .unprocessableContent)
+            return try await inviteFormAgain(
+                secret, form, problems: problems, notice: "Please correct the fields marked below.",
+                status: .unprocessableContent)
         }
     }
 
-    private func inviteFormAgain(_ secret: String, _ form: FormBody, problems: [FieldProblem] = [], notice: String,
-                                 status: HTTPResponse.Status, headers: HTTPFields = [:]) async throws -> Response {
+    private func inviteFormAgain(
+        _ secret: String, _ form: FormBody, problems: [FieldProblem] = [], notice: String,
+        status: HTTPResponse.Status, headers: HTTPFields = [:]
+    ) async throws -> Response {
         let invite = try await accounts.usableInvite(secret: secret)
         let org = try await store.organization(id: invite.organizationID)
         var values = form.values
         values["password"] = nil
         let state = AccountPages.FormState(values: values, problems: problems, notice: notice)
-        return .html(AccountPages.invite(csrf: form["_csrf"], secret: secret, invite: invite, organizationName: org?.name ?? "",
-                                         signedIn: nil, state: state), status: status, headers: headers)
+        return .html(
+            AccountPages.invite(
+                csrf: form["_csrf"], secret: secret, invite: invite, organizationName: org?.name ?? "",
+                signedIn: nil, state: state), status: status, headers: headers)
     }
 }

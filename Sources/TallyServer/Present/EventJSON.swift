@@ -79,8 +79,10 @@ enum EventJSON {
     }
 
     /// `GET /api/v1/usage/summary`. `projectNames` turns project ids into names (an unknown id stays as it is).
-    static func summary(_ result: SummaryResult, from: Instant, to: Instant, zone: TimeZoneRules, ledger: String, grain: TimeGrain?,
-                        dimensions: [UsageDimension], projectNames: [String: String]) -> String {
+    static func summary(
+        _ result: SummaryResult, from: Instant, to: Instant, zone: TimeZoneRules, ledger: String, grain: TimeGrain?,
+        dimensions: [UsageDimension], projectNames: [String: String]
+    ) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.field("from", from.rfc3339)
@@ -88,9 +90,11 @@ enum EventJSON {
         w.field("time_zone", ledger == "provider" ? "UTC" : zone.identifier)
         w.field("ledger", ledger)
         w.field("currency", "USD")
-        w.field("cost_basis", ledger == "provider"
-            ? "cost_usd: the catalog's estimate of the reported usage; provider_cost_usd: what the provider's cost report billed"
-            : "estimate from list prices; the provider's invoice is authoritative")
+        w.field(
+            "cost_basis",
+            ledger == "provider"
+                ? "cost_usd: the catalog's estimate of the reported usage; provider_cost_usd: what the provider's cost report billed"
+                : "estimate from list prices; the provider's invoice is authoritative")
         w.key("totals")
         w.beginObject()
         writeMetrics(result.totals, into: &w)
@@ -123,13 +127,14 @@ enum EventJSON {
 
     // MARK: CSV
 
-    static let csvColumns = [
-        "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
-    ] + TokenClass.counts.map(\.field) + [
-        "requests", "status", "http_status", "error_type",
-        "latency_ms", "time_to_first_token_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
-        "cost_usd", "provider_cost_usd", "price_id", "source", "tags", "received_at",
-    ]
+    static let csvColumns =
+        [
+            "id", "timestamp", "provider", "model", "operation", "project", "feature", "user", "api_key", "environment",
+        ] + TokenClass.counts.map(\.field) + [
+            "requests", "status", "http_status", "error_type",
+            "latency_ms", "time_to_first_token_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
+            "cost_usd", "provider_cost_usd", "price_id", "source", "tags", "received_at",
+        ]
 
     static let csvHeader = csvColumns.joined(separator: ",") + "\r\n"
 
@@ -145,15 +150,19 @@ enum EventJSON {
             w.endObject()
             tags = w.text
         }
-        let cells: [String?] = [
-            e.id, e.timestamp.rfc3339, e.provider, e.model, e.operation.rawValue, s.projectName, e.attribution.feature,
-            e.attribution.user, e.attribution.apiKey, e.attribution.environment,
-        ] + TokenClass.counts.map { "\(u[$0])" } + [
-            "\(u.requests)", o.status.rawValue, o.httpStatus.map { "\($0)" },
-            o.errorType, o.latencyMs.map { "\($0)" }, o.timeToFirstTokenMs.map { "\($0)" }, o.streamed.map { $0 ? "true" : "false" },
-            o.retries.map { "\($0)" }, o.finishReason, e.batch ? "true" : "false", e.serviceTier, s.cost?.decimalString,
-            e.providerCost?.decimalString, s.priceID, e.source.rawValue, tags, s.receivedAt.rfc3339,
-        ]
+        let cells: [String?] =
+            [
+                e.id, e.timestamp.rfc3339, e.provider, e.model, e.operation.rawValue, s.projectName,
+                e.attribution.feature,
+                e.attribution.user, e.attribution.apiKey, e.attribution.environment,
+            ] + TokenClass.counts.map { "\(u[$0])" } + [
+                "\(u.requests)", o.status.rawValue, o.httpStatus.map { "\($0)" },
+                o.errorType, o.latencyMs.map { "\($0)" }, o.timeToFirstTokenMs.map { "\($0)" },
+                o.streamed.map { $0 ? "true" : "false" },
+                o.retries.map { "\($0)" }, o.finishReason, e.batch ? "true" : "false", e.serviceTier,
+                s.cost?.decimalString,
+                e.providerCost?.decimalString, s.priceID, e.source.rawValue, tags, s.receivedAt.rfc3339,
+            ]
         return cells.map { CSV.cell($0 ?? "") }.joined(separator: ",") + "\r\n"
     }
 }

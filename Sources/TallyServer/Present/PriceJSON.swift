@@ -62,7 +62,10 @@ enum PriceJSON {
             w.field("price_id", nil as String?)
             w.field("model_resolved", nil as String?)
             w.field("estimate", true)
-            w.field("reason", "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0")
+            w.field(
+                "reason",
+                "no price entry covers \(event.provider) model '\(event.model)' at \(event.timestamp.rfc3339): unpriced, not $0"
+            )
             w.key("lines"); w.beginArray(); w.endArray()
         }
         w.endObject()

@@ -1,8 +1,8 @@
 import Hummingbird
-import TallyHTTP
-import TallyWeb
-import TallyServices
 import TallyGateway
+import TallyHTTP
+import TallyServices
+import TallyWeb
 
 /// Serves the stylesheet and script under content-hashed paths, cacheable for a year.
 extension Assets {
@@ -12,7 +12,8 @@ extension Assets {
     }
 
     static func serve(_ text: String, type: String) -> Response {
-        Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=31536000, immutable"],
-                 body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=31536000, immutable"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

@@ -1,9 +1,9 @@
 import Hummingbird
 import TallyCore
+import TallyGateway
 import TallyHTTP
 import TallyServices
 import TallyWeb
-import TallyGateway
 
 /// Resolves the session behind a page request; nil sends the person to sign in (or to first-run set-up).
 struct PageGate<Store: TallyStore>: Sendable {
@@ -19,18 +19,24 @@ struct PageGate<Store: TallyStore>: Sendable {
 
     func open(_ request: Request, section: Layout.Section) async throws -> Outcome {
         if try await accounts.needsSetup() { return .redirect(.seeOther("/setup")) }
-        guard let principal = try await auth.session(request), case .user(let user, let role, let session) = principal.kind,
-              let org = try await store.organization(id: session.organizationID)
+        guard let principal = try await auth.session(request),
+            case .user(let user, let role, let session) = principal.kind,
+            let org = try await store.organization(id: session.organizationID)
         else {
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             return .redirect(.seeOther(next == "/" ? "/login" : "/login?next=" + URLText.percentEncoded(next)))
         }
-        let orgs = try await store.memberships(userID: user.id).map { (id: $0.organization.id, name: $0.organization.name) }
+        let orgs = try await store.memberships(userID: user.id).map {
+            (id: $0.organization.id, name: $0.organization.name)
+        }
         let settings = SettingsPages.Tab.allCases.first { role.allows($0.permission) } ?? .organization
-        let header = Layout.SignedInHeader(userName: user.name, organizationID: org.id, organizations: orgs,
-                                           csrf: session.csrfToken, section: section, settingsPath: "/settings/" + settings.rawValue)
-        return .page(SignedInPage(principal: principal, user: user, role: role, organization: org,
-                                  zone: TimeZoneRules(identifier: org.timeZone) ?? .utc, header: header,
-                                  publicURL: publicURL))
+        let header = Layout.SignedInHeader(
+            userName: user.name, organizationID: org.id, organizations: orgs,
+            csrf: session.csrfToken, section: section, settingsPath: "/settings/" + settings.rawValue)
+        return .page(
+            SignedInPage(
+                principal: principal, user: user, role: role, organization: org,
+                zone: TimeZoneRules(identifier: org.timeZone) ?? .utc, header: header,
+                publicURL: publicURL))
     }
 }

@@ -34,7 +34,9 @@ package enum SecurityHeaders {
 /// Adds `SecurityHeaders` to every answer: pages, redirects, assets, and errors (it sits outside `APIErrorMiddleware`,
 /// so a thrown error is turned into its answer here and gets them too).
 package struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         var response: Response
         do {
             response = try await next(request, context)

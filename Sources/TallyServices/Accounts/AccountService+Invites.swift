@@ -11,43 +11,55 @@ extension AccountService {
     }
 
     public func invite(_ principal: Principal, email: String, role: Role) async throws -> CreatedInvite {
-        if let reason = User.validate(email: email) { throw TallyError.invalid([FieldProblem(field: "email", reason: reason)]) }
+        if let reason = User.validate(email: email) {
+            throw TallyError.invalid([FieldProblem(field: "email", reason: reason)])
+        }
         if role == .owner, principal.role != .owner {
             throw TallyError.forbidden("only an owner can invite another owner")
         }
         let normalized = User.normalize(email: email)
-        if try await store.members(organizationID: principal.organizationID).contains(where: { $0.user.email == normalized }) {
+        if try await store.members(organizationID: principal.organizationID).contains(where: {
+            $0.user.email == normalized
+        }) {
             throw TallyError.conflict("\(normalized) is already a member")
         }
         let secret = "inv_" + Identifier.make("", length: 40).dropFirst()
         let now = Instant.now
-        let invite = Invite(id: Identifier.make("inv", length: 16), organizationID: principal.organizationID, email: normalized,
-                            role: role, createdBy: principal.actor, createdAt: now,
-                            expiresAt: Instant(microseconds: now.microseconds + Invite.lifetimeMicroseconds))
+        let invite = Invite(
+            id: Identifier.make("inv", length: 16), organizationID: principal.organizationID, email: normalized,
+            role: role, createdBy: principal.actor, createdAt: now,
+            expiresAt: Instant(microseconds: now.microseconds + Invite.lifetimeMicroseconds))
         try await store.createInvite(invite, secretHash: TokenSecret.hash(secret))
         let url = publicURL + "/invites/" + secret
         var mailed = false
         if let mailer {
             let org = try await store.organization(id: principal.organizationID)
             do {
-                try await mailer.send(MailMessage(
-                    to: normalized, subject: "You are invited to \((org?.name ?? "an organization").filter { !$0.isNewline }) on Tally",
-                    text: """
-                    \(principal.user?.name ?? "An administrator") invited you to join \(org?.name ?? "their organization") on Tally \
-                    as \(role.rawValue).
+                try await mailer.send(
+                    MailMessage(
+                        to: normalized,
+                        subject:
+                            "You are invited to \((org?.name ?? "an organization").filter { !$0.isNewline }) on Tally",
+                        text: """
+                            \(principal.user?.name ?? "An administrator") invited you to join \(org?.name ?? "their organization") on Tally \
+                            as \(role.rawValue).
 
-                    Accept the invitation (the link works once, until \(invite.expiresAt.rfc3339)):
+                            Accept the invitation (the link works once, until \(invite.expiresAt.rfc3339)):
 
-                    \(url)
-                    """))
+                            \(url)
+                            """))
                 mailed = true
             } catch {
                 logger.warning("could not mail the invite", metadata: ["to": "\(normalized)", "error": "\(error)"])
             }
         }
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "invite.create",
-                                          detail: [("id", .string(invite.id)), ("email", .string(normalized)),
-                                                   ("role", .string(role.rawValue)), ("mailed", .bool(mailed))], at: now))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "invite.create",
+                detail: [
+                    ("id", .string(invite.id)), ("email", .string(normalized)),
+                    ("role", .string(role.rawValue)), ("mailed", .bool(mailed)),
+                ], at: now))
         return CreatedInvite(invite: invite, url: url, mailed: mailed)
     }
 
@@ -72,14 +84,21 @@ extension AccountService {
         let user: User
         do {
             // createUser throws `conflict` too, when another request made the account meanwhile.
-            guard try await store.userCredentials(email: invite.email) == nil else { throw TallyError.conflict("account exists") }
+            guard try await store.userCredentials(email: invite.email) == nil else {
+                throw TallyError.conflict("account exists")
+            }
             user = try await createUser(name: name, email: invite.email, password: password)
         } catch TallyError.conflict {
-            try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "invite:\(invite.id)",
-                                              action: "invite.accept_failed",
-                                              detail: [("id", .string(invite.id)), ("address", .string(address)),
-                                                       ("reason", .string("account exists; not signed in"))], at: now))
-            throw TallyError.conflict("an account for \(invite.email) already exists: sign in as \(invite.email), then open this link again")
+            try await store.recordAudit(
+                .make(
+                    organizationID: invite.organizationID, actor: "invite:\(invite.id)",
+                    action: "invite.accept_failed",
+                    detail: [
+                        ("id", .string(invite.id)), ("address", .string(address)),
+                        ("reason", .string("account exists; not signed in")),
+                    ], at: now))
+            throw TallyError.conflict(
+                "an account for \(invite.email) already exists: sign in as \(invite.email), then open this link again")
         }
         try await store.clearLoginFailures(account: invite.email)
         try await store.acceptInvite(id: invite.id, userID: user.id, at: now)
@@ -89,7 +108,9 @@ extension AccountService {
 
     /// Accepts an invite as the signed-in person it was sent to, and switches their session to its organization.
     public func acceptInvite(_ principal: Principal, secret: String, address: String) async throws {
-        guard case .user(let user, _, let session) = principal.kind else { throw TallyError.forbidden("sign in to accept an invite") }
+        guard case .user(let user, _, let session) = principal.kind else {
+            throw TallyError.forbidden("sign in to accept an invite")
+        }
         let invite = try await usableInvite(secret: secret)
         guard user.email == invite.email else {
             throw TallyError.forbidden("this invite is for another email address; sign out to accept it")
@@ -100,8 +121,12 @@ extension AccountService {
     }
 
     private func auditAccepted(_ invite: Invite, by user: User, address: String) async throws {
-        try await store.recordAudit(.make(organizationID: invite.organizationID, actor: "user:\(user.email)", action: "invite.accept",
-                                          detail: [("id", .string(invite.id)), ("role", .string(invite.role.rawValue)),
-                                                   ("address", .string(address))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: invite.organizationID, actor: "user:\(user.email)", action: "invite.accept",
+                detail: [
+                    ("id", .string(invite.id)), ("role", .string(invite.role.rawValue)),
+                    ("address", .string(address)),
+                ]))
     }
 }

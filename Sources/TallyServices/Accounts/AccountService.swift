@@ -21,8 +21,10 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
 
     package final class SetUpFlag: Sendable { let done = Atomic<Bool>(false) }
 
-    public init(store: Store, passwords: Passwords = Passwords(), policy: SessionPolicy = SessionPolicy(),
-                mailer: (any Mailer)? = nil, publicURL: String, logger: Logger) {
+    public init(
+        store: Store, passwords: Passwords = Passwords(), policy: SessionPolicy = SessionPolicy(),
+        mailer: (any Mailer)? = nil, publicURL: String, logger: Logger
+    ) {
         self.store = store
         self.passwords = passwords
         self.policy = policy
@@ -41,7 +43,9 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
     }
 
     /// Names the default organization (which already holds anything sent before) and creates its owner.
-    public func setup(organization: String, name: String, email: String, password: String, timeZone: String) async throws -> User {
+    public func setup(organization: String, name: String, email: String, password: String, timeZone: String)
+        async throws -> User
+    {
         var problems: [FieldProblem] = []
         let orgName = organization.trimmingCharacters(in: .whitespaces)
         if let problem = DisplayName.problem(organization, field: "organization") { problems.append(problem) }
@@ -55,8 +59,10 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         let user = try await createUser(name: name, email: email, password: password)
         try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)
         setUp.done.store(true, ordering: .relaxed)
-        try await store.recordAudit(.make(organizationID: org.id, actor: "user:\(user.email)", action: "setup",
-                                          detail: [("organization", .string(orgName))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: org.id, actor: "user:\(user.email)", action: "setup",
+                detail: [("organization", .string(orgName))]))
         return user
     }
 
@@ -64,13 +70,16 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         var problems: [FieldProblem] = []
         if let problem = DisplayName.problem(name, field: "name") { problems.append(problem) }
         if let reason = User.validate(email: email) { problems.append(FieldProblem(field: "email", reason: reason)) }
-        if let reason = User.validate(password: password) { problems.append(FieldProblem(field: "password", reason: reason)) }
+        if let reason = User.validate(password: password) {
+            problems.append(FieldProblem(field: "password", reason: reason))
+        }
         return problems
     }
 
     package func createUser(name: String, email: String, password: String) async throws -> User {
-        let user = User(id: Identifier.make("usr", length: 16), email: User.normalize(email: email),
-                        name: name.trimmingCharacters(in: .whitespaces), createdAt: .now)
+        let user = User(
+            id: Identifier.make("usr", length: 16), email: User.normalize(email: email),
+            name: name.trimmingCharacters(in: .whitespaces), createdAt: .now)
         try await store.createUser(user, passwordHash: try await passwords.hash(password))
         return user
     }
@@ -96,14 +105,17 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         guard try await passwords.verify(password, hash: credentials?.passwordHash), let user = credentials?.user else {
             // The slot taken above stays: it is this failure's record.
             if let user = credentials?.user {
-                try await auditInEveryOrganization(user, action: "login_failed", detail: [("address", .string(address))], at: now)
+                try await auditInEveryOrganization(
+                    user, action: "login_failed", detail: [("address", .string(address))], at: now)
             }
             throw TallyError.unauthenticated
         }
         try await store.clearLoginFailures(account: account)
         let signIn = try await startSession(user: user)
-        try await store.recordAudit(.make(organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
-                                          action: "login", detail: [("address", .string(address))], at: now))
+        try await store.recordAudit(
+            .make(
+                organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
+                action: "login", detail: [("address", .string(address))], at: now))
         return signIn
     }
 
@@ -111,17 +123,25 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
     /// guesses gets at most the limit verified (the rest `throttled` at once) and refused attempts record nothing.
     package func takeAttemptSlot(account: String, address: String, at now: Instant) async throws {
         let since = Instant(microseconds: now.microseconds - throttle.window)
-        guard let recent = try await store.takeLoginAttempt(account: account, address: address, at: now, since: since,
-                                                            accountLimit: throttle.perAccount, addressLimit: throttle.perAddress)
+        guard
+            let recent = try await store.takeLoginAttempt(
+                account: account, address: address, at: now, since: since,
+                accountLimit: throttle.perAccount, addressLimit: throttle.perAddress)
         else { return }
-        throw TallyError.throttled(retryAfterSeconds: throttle.retryAfter(accountFailures: recent.account,
-                                                                           addressFailures: recent.address, now: now) ?? 1)
+        throw TallyError.throttled(
+            retryAfterSeconds: throttle.retryAfter(
+                accountFailures: recent.account,
+                addressFailures: recent.address, now: now) ?? 1)
     }
 
-    private func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant) async throws {
+    private func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant)
+        async throws
+    {
         for m in try await store.memberships(userID: user.id) {
-            try await store.recordAudit(.make(organizationID: m.organization.id, actor: "user:\(user.email)", action: action,
-                                              detail: detail, at: at))
+            try await store.recordAudit(
+                .make(
+                    organizationID: m.organization.id, actor: "user:\(user.email)", action: action,
+                    detail: detail, at: at))
         }
     }
 
@@ -132,8 +152,9 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         }
         let secret = "tss_" + Identifier.make("", length: 43).dropFirst()
         let now = Instant.now
-        let session = Session(id: TokenSecret.hash(secret), userID: user.id, organizationID: org,
-                              csrfToken: Identifier.make("", length: 32).dropFirst().description, createdAt: now, lastSeenAt: now)
+        let session = Session(
+            id: TokenSecret.hash(secret), userID: user.id, organizationID: org,
+            csrfToken: Identifier.make("", length: 32).dropFirst().description, createdAt: now, lastSeenAt: now)
         try await store.createSession(session)
         return SignIn(user: user, session: session, secret: secret)
     }
@@ -141,7 +162,8 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
     public func logout(_ principal: Principal) async throws {
         guard case .user(let user, _, let session) = principal.kind else { return }
         try await store.deleteSession(id: session.id)
-        try await store.recordAudit(.make(organizationID: session.organizationID, actor: "user:\(user.email)", action: "logout"))
+        try await store.recordAudit(
+            .make(organizationID: session.organizationID, actor: "user:\(user.email)", action: "logout"))
     }
 
     /// Changes the password and signs the user out everywhere else.
@@ -153,33 +175,43 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         guard try await passwords.verify(current, hash: credentials?.passwordHash) else {
             throw TallyError.invalid([FieldProblem(field: "current_password", reason: "is not your current password")])
         }
-        if let reason = User.validate(password: new) { throw TallyError.invalid([FieldProblem(field: "new_password", reason: reason)]) }
+        if let reason = User.validate(password: new) {
+            throw TallyError.invalid([FieldProblem(field: "new_password", reason: reason)])
+        }
         try await store.setPasswordHash(userID: user.id, passwordHash: try await passwords.hash(new))
         try await store.deleteSessions(userID: user.id, keeping: session.id)
-        try await store.recordAudit(.make(organizationID: session.organizationID, actor: principal.actor, action: "password.change"))
+        try await store.recordAudit(
+            .make(organizationID: session.organizationID, actor: principal.actor, action: "password.change"))
     }
 
     public func switchOrganization(_ principal: Principal, to organizationID: String) async throws {
-        guard case .user(let user, _, let session) = principal.kind else { throw TallyError.forbidden("sign in to switch organizations") }
-        guard try await store.memberships(userID: user.id).contains(where: { $0.organization.id == organizationID }) else {
+        guard case .user(let user, _, let session) = principal.kind else {
+            throw TallyError.forbidden("sign in to switch organizations")
+        }
+        guard try await store.memberships(userID: user.id).contains(where: { $0.organization.id == organizationID })
+        else {
             throw TallyError.notFound("organization '\(organizationID)'")
         }
         try await store.switchSession(id: session.id, organizationID: organizationID)
     }
 
     /// A new organization, owned by its creator, who switches to it.
-    public func createOrganization(_ principal: Principal, name: String, timeZone: String) async throws -> Organization {
+    public func createOrganization(_ principal: Principal, name: String, timeZone: String) async throws -> Organization
+    {
         guard case .user(let user, _, let session) = principal.kind else {
             throw TallyError.forbidden("organizations are created by a signed-in person")
         }
         let trimmed = try DisplayName.validated(name, field: "name")
         _ = try TimeZoneRules.validated(timeZone)
-        let org = Organization(id: Identifier.make("org", length: 16), name: trimmed, timeZone: timeZone, createdAt: .now)
+        let org = Organization(
+            id: Identifier.make("org", length: 16), name: trimmed, timeZone: timeZone, createdAt: .now)
         try await store.createOrganization(org)
         try await store.addMember(organizationID: org.id, userID: user.id, role: .owner, at: .now)
         try await store.switchSession(id: session.id, organizationID: org.id)
-        try await store.recordAudit(.make(organizationID: org.id, actor: principal.actor, action: "organization.create",
-                                          detail: [("name", .string(trimmed))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: org.id, actor: principal.actor, action: "organization.create",
+                detail: [("name", .string(trimmed))]))
         return org
     }
 
@@ -187,36 +219,54 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
 
     public func setRole(_ principal: Principal, userID: String, role: Role) async throws {
         let members = try await store.members(organizationID: principal.organizationID)
-        guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
-        if (role == .owner || target.role == .owner), principal.role != .owner {
+        guard let target = members.first(where: { $0.user.id == userID }) else {
+            throw TallyError.notFound("member '\(userID)'")
+        }
+        if role == .owner || target.role == .owner, principal.role != .owner {
             throw TallyError.forbidden("only an owner can grant or take away the owner role")
         }
         try await store.setRole(organizationID: principal.organizationID, userID: userID, role: role)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.role",
-                                          detail: [("user", .string(target.user.email)), ("from", .string(target.role.rawValue)),
-                                                   ("to", .string(role.rawValue))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "member.role",
+                detail: [
+                    ("user", .string(target.user.email)), ("from", .string(target.role.rawValue)),
+                    ("to", .string(role.rawValue)),
+                ]))
     }
 
     /// Removes a member and revokes the tokens they created here; returns those tokens.
     public func removeMember(_ principal: Principal, userID: String) async throws -> [APIToken] {
         let members = try await store.members(organizationID: principal.organizationID)
-        guard let target = members.first(where: { $0.user.id == userID }) else { throw TallyError.notFound("member '\(userID)'") }
+        guard let target = members.first(where: { $0.user.id == userID }) else {
+            throw TallyError.notFound("member '\(userID)'")
+        }
         if target.role == .owner, principal.role != .owner {
             throw TallyError.forbidden("only an owner can remove an owner")
         }
         let revoked = try await store.removeMember(organizationID: principal.organizationID, userID: userID, at: .now)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor, action: "member.remove",
-                                          detail: [("user", .string(target.user.email)),
-                                                   ("revoked_tokens", .array(revoked.map { .string($0.id) }))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "member.remove",
+                detail: [
+                    ("user", .string(target.user.email)),
+                    ("revoked_tokens", .array(revoked.map { .string($0.id) })),
+                ]))
         return revoked
     }
 
     public func transferOwnership(_ principal: Principal, to userID: String) async throws {
-        guard let me = principal.user else { throw TallyError.forbidden("ownership is transferred by a signed-in owner") }
-        guard userID != me.id else { throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is you already")]) }
+        guard let me = principal.user else {
+            throw TallyError.forbidden("ownership is transferred by a signed-in owner")
+        }
+        guard userID != me.id else {
+            throw TallyError.invalid([FieldProblem(field: "user_id", reason: "is you already")])
+        }
         try await store.transferOwnership(organizationID: principal.organizationID, from: me.id, to: userID)
-        try await store.recordAudit(.make(organizationID: principal.organizationID, actor: principal.actor,
-                                          action: "organization.transfer", detail: [("to", .string(userID))]))
+        try await store.recordAudit(
+            .make(
+                organizationID: principal.organizationID, actor: principal.actor,
+                action: "organization.transfer", detail: [("to", .string(userID))]))
     }
 
     /// Unattended first run: TALLY_ADMIN_EMAIL + TALLY_ADMIN_PASSWORD create the owner if nobody exists yet.
@@ -224,7 +274,8 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         guard try await needsSetup() else { return false }
         let name = String(email.split(separator: "@").first ?? "Admin")
         do {
-            _ = try await setup(organization: "Default", name: name, email: email, password: password, timeZone: timeZone)
+            _ = try await setup(
+                organization: "Default", name: name, email: email, password: password, timeZone: timeZone)
         } catch TallyError.conflict {
             // Another replica starting at the same moment created the owner first.
             return false

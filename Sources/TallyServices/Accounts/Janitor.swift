@@ -20,10 +20,12 @@ package struct Janitor<Store: SessionStore & AuditStore>: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let now = Instant.now.microseconds
             do {
-                try await store.deleteSessions(lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
-                                               createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
+                try await store.deleteSessions(
+                    lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
+                    createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
                 try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
-                try await store.deleteAuditRecords(before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
+                try await store.deleteAuditRecords(
+                    before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
             } catch {
                 logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
             }

@@ -20,7 +20,8 @@ public enum TokenSecret {
 
     /// Creates a token for a project and returns its secret; the caller shows it once.
     public static func issue(
-        store: some ProjectStore & TokenStore, organizationID: String, projectName: String, scopes: Set<Scope>, name: String?,
+        store: some ProjectStore & TokenStore, organizationID: String, projectName: String, scopes: Set<Scope>,
+        name: String?,
         expiresAt: Instant? = nil, createdBy: String? = nil
     ) async throws -> (token: APIToken, secret: String) {
         guard let project = try await store.project(organizationID: organizationID, name: projectName) else {

@@ -32,7 +32,7 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
 
     package static func entry(_ record: OrganizationPriceRecord) -> PriceEntry? {
         guard let value = try? JSONParser.parse(Array(record.definition.utf8)),
-              var entry = try? CatalogFile.parseEntry(value, origin: .organization(record.organizationID), at: "entry")
+            var entry = try? CatalogFile.parseEntry(value, origin: .organization(record.organizationID), at: "entry")
         else { return nil }
         entry.id = record.id
         entry.to = record.to
@@ -47,7 +47,8 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
         var w = JSONWriter()
         CatalogFile.writeDefinition(entry, into: &w)
         let record = OrganizationPriceRecord(
-            id: entry.id, organizationID: organizationID, provider: entry.provider, model: entry.model, from: entry.from,
+            id: entry.id, organizationID: organizationID, provider: entry.provider, model: entry.model,
+            from: entry.from,
             to: entry.to, definition: w.text, createdAt: .now
         )
         try await store.addPriceRecord(record, audit: audit(organizationID, actor, "price.add", w.text))
@@ -58,19 +59,24 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
     public func end(id: String, on date: CivilDate, organizationID: String, actor: String) async throws {
         var w = JSONWriter()
         w.beginObject(); w.field("id", id); w.field("ends", date.description); w.endObject()
-        try await store.endPriceRecord(organizationID: organizationID, id: id, on: date,
-                                       audit: audit(organizationID, actor, "price.end", w.text))
+        try await store.endPriceRecord(
+            organizationID: organizationID, id: id, on: date,
+            audit: audit(organizationID, actor, "price.end", w.text))
         try await reload(organizationID: organizationID)
     }
 
     package func audit(_ organizationID: String, _ actor: String, _ action: String, _ detail: String) -> AuditRecord {
-        AuditRecord(id: Identifier.make("aud"), organizationID: organizationID, at: .now, actor: actor, action: action, detail: detail)
+        AuditRecord(
+            id: Identifier.make("aud"), organizationID: organizationID, at: .now, actor: actor, action: action,
+            detail: detail)
     }
 
     // MARK: Re-pricing
 
     /// Prices the range again with the entries in force at each event's timestamp; applies only when asked.
-    public func recompute(_ request: RepricingRequest, organizationID: String, actor: String) async throws -> RepricingResult {
+    public func recompute(_ request: RepricingRequest, organizationID: String, actor: String) async throws
+        -> RepricingResult
+    {
         var filters = DimensionFilters()
         if let p = request.provider { filters[.provider] = [p] }
         if let m = request.model { filters[.model] = [m] }
@@ -110,7 +116,8 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
             w.field("from", request.from.rfc3339); w.field("to", request.to.rfc3339)
             w.field("provider", request.provider); w.field("model", request.model)
             w.field("events", result.events); w.field("changed", result.changed)
-            w.field("cost_before", result.costBefore.decimalString); w.field("cost_after", result.costAfter.decimalString)
+            w.field("cost_before", result.costBefore.decimalString);
+            w.field("cost_after", result.costAfter.decimalString)
             w.endObject()
             try await store.applyRepricing(changes, audit: audit(organizationID, actor, "price.recompute", w.text))
             result.applied = true
@@ -152,28 +159,34 @@ public struct RepricingResult: Sendable, Equatable {
     public var applied = false
 }
 
-
 /// Price tasks over any store, for the CLI (which holds its store as `any TallyStore`).
 public enum PriceTasks {
     public static func reloadAll(_ store: some PriceServiceStore, pricer: CatalogPricer) async throws {
         try await PriceService(store: store, pricer: pricer).reloadAll()
     }
 
-    public static func reload(_ store: some PriceServiceStore, pricer: CatalogPricer, organizationID: String) async throws {
+    public static func reload(_ store: some PriceServiceStore, pricer: CatalogPricer, organizationID: String)
+        async throws
+    {
         try await PriceService(store: store, pricer: pricer).reload(organizationID: organizationID)
     }
 
     /// Each entry is read and stored in turn, as the API would one request each (an invalid one stops the rest).
-    public static func add(_ entries: [JSONValue], store: some PriceServiceStore, organizationID: String, actor: String) async throws {
+    public static func add(_ entries: [JSONValue], store: some PriceServiceStore, organizationID: String, actor: String)
+        async throws
+    {
         let service = PriceService(store: store, pricer: CatalogPricer())
         for entry in entries {
-            _ = try await service.add(try CatalogFile.parseOrganizationEntry(entry, organizationID: organizationID),
-                                      organizationID: organizationID, actor: actor)
+            _ = try await service.add(
+                try CatalogFile.parseOrganizationEntry(entry, organizationID: organizationID),
+                organizationID: organizationID, actor: actor)
         }
     }
 
-    public static func recompute(_ request: RepricingRequest, store: some PriceServiceStore, organizationID: String,
-                                 actor: String) async throws -> RepricingResult {
+    public static func recompute(
+        _ request: RepricingRequest, store: some PriceServiceStore, organizationID: String,
+        actor: String
+    ) async throws -> RepricingResult {
         let service = PriceService(store: store, pricer: CatalogPricer())
         try await service.reloadAll()
         return try await service.recompute(request, organizationID: organizationID, actor: actor)

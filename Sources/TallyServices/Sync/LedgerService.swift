@@ -19,8 +19,10 @@ package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & Projec
         pricer.resolve(provider: provider, model: model, at: at, organizationID: org)?.1 ?? model
     }
 
-    package func summary(org: String, from: Instant, to: Instant, grain: TimeGrain?, dimensions: [UsageDimension],
-                 filters: DimensionFilters) async throws -> SummaryResult {
+    package func summary(
+        org: String, from: Instant, to: Instant, grain: TimeGrain?, dimensions: [UsageDimension],
+        filters: DimensionFilters
+    ) async throws -> SummaryResult {
         var usage: [ProviderLedger.UsageInput] = []
         var costs: [ProviderLedger.CostInput] = []
         for c in try await store.connections(organizationID: org) where c.provider.api.organizationReports != nil {
@@ -32,25 +34,35 @@ package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & Projec
             }
         }
         let mappings = try await store.providerProjectMappings(organizationID: org)
-        let names = Dictionary(try await store.projects(organizationID: org).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            try await store.projects(organizationID: org).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         // Project filters arrive as Tally project ids; the ledger groups by project name ("unassigned" when unmapped).
         var filters = filters
         if let ids = filters[.project] { filters[.project] = ids.map { names[$0] ?? $0 } }
         let pricer = self.pricer
         return try ProviderLedger.summary(
             usage: usage, costs: costs, grain: grain, dimensions: dimensions, filters: filters,
-            projectName: { connection, ref in ref.flatMap { mappings[connection]?[$0] }.flatMap { names[$0] } ?? "unassigned" },
-            canonicalModel: { provider, model in pricer.resolve(provider: provider, model: model, at: from, organizationID: org)?.1 ?? model })
+            projectName: { connection, ref in
+                ref.flatMap { mappings[connection]?[$0] }.flatMap { names[$0] } ?? "unassigned"
+            },
+            canonicalModel: { provider, model in
+                pricer.resolve(provider: provider, model: model, at: from, organizationID: org)?.1 ?? model
+            })
     }
 
     /// Observed vs provider per UTC period and one dimension (model or project).
-    package func reconcile(organizationID org: String, from: Instant, to: Instant, grain: TimeGrain?, dimension: UsageDimension?,
-                   thresholdBasisPoints: Int64) async throws -> [ProviderLedger.Line] {
+    package func reconcile(
+        organizationID org: String, from: Instant, to: Instant, grain: TimeGrain?, dimension: UsageDimension?,
+        thresholdBasisPoints: Int64
+    ) async throws -> [ProviderLedger.Line] {
         let dims = dimension.map { [$0] } ?? []
-        let observedRaw = try await store.summary(SummaryQuery(organizationID: org, from: from, to: to, timeZone: .utc, grain: grain,
-                                                               dimensions: dims, filters: [:]))
+        let observedRaw = try await store.summary(
+            SummaryQuery(
+                organizationID: org, from: from, to: to, timeZone: .utc, grain: grain,
+                dimensions: dims, filters: [:]))
         // Name the observed side as the provider side is named: canonical models, project names.
-        let names = Dictionary(try await store.projects(organizationID: org).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            try await store.projects(organizationID: org).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         var observed = SummaryAccumulator(dimensions: dims)
         for g in observedRaw.groups {
             let value: String? = dimension.flatMap { d in
@@ -64,7 +76,8 @@ package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & Projec
             try observed.add(period: g.period, values: dimension == nil ? [] : [value], metrics: g.metrics)
         }
         let provider = try await summary(org: org, from: from, to: to, grain: grain, dimensions: dims, filters: [:])
-        return try ProviderLedger.reconcile(observed: try observed.result(), provider: provider, dimension: dimension,
-                                        thresholdBasisPoints: thresholdBasisPoints)
+        return try ProviderLedger.reconcile(
+            observed: try observed.result(), provider: provider, dimension: dimension,
+            thresholdBasisPoints: thresholdBasisPoints)
     }
 }

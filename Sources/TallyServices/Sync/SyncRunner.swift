@@ -31,10 +31,13 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
     /// The jitter, in [0, 1), drawn once per wait; tests pass a scripted one so the waits are exact.
     package let random: @Sendable () -> Double
 
-    public init(store: Store, connections: ConnectionService<Store>, vault: Vault?, pricer: any Pricer,
-                transport: any ReportTransport = LiveReportTransport(http: .lasting(UpstreamAddressPolicy())), policy: RetryPolicy = RetryPolicy(), logger: Logger,
-                sleep: @escaping @Sendable (Int64) async throws -> Void = { try await Task.sleep(for: .milliseconds($0)) },
-                random: @escaping @Sendable () -> Double = { .random(in: 0..<1) }) {
+    public init(
+        store: Store, connections: ConnectionService<Store>, vault: Vault?, pricer: any Pricer,
+        transport: any ReportTransport = LiveReportTransport(http: .lasting(UpstreamAddressPolicy())),
+        policy: RetryPolicy = RetryPolicy(), logger: Logger,
+        sleep: @escaping @Sendable (Int64) async throws -> Void = { try await Task.sleep(for: .milliseconds($0)) },
+        random: @escaping @Sendable () -> Double = { .random(in: 0..<1) }
+    ) {
         self.store = store
         self.connections = connections
         self.vault = vault
@@ -74,24 +77,30 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
     /// Runs one sync of `connection` and records it; returns the finished run (succeeded or failed). The caller holds
     /// the connection's lease as `leaseHolder` (renewed here after each page); any other run still marked running
     /// was interrupted (its server stopped), and is marked so.
-    public func run(_ connection: ProviderConnection, from: Instant, to: Instant, trigger: SyncTrigger,
-                    leaseHolder: String? = nil) async throws -> SyncRun {
+    public func run(
+        _ connection: ProviderConnection, from: Instant, to: Instant, trigger: SyncTrigger,
+        leaseHolder: String? = nil
+    ) async throws -> SyncRun {
         let range = Self.days(from: from, to: to)
-        for var stale in try await store.syncRuns(organizationID: connection.organizationID, connectionID: connection.id, limit: 50)
+        for var stale in try await store.syncRuns(
+            organizationID: connection.organizationID, connectionID: connection.id, limit: 50)
         where stale.status == .running {
             stale.status = .failed
             stale.finishedAt = .now
             stale.error = "interrupted: the server stopped during the run; a later run redoes its range"
             try await store.updateSyncRun(stale)
         }
-        var run = SyncRun(id: Identifier.make("sync"), organizationID: connection.organizationID, connectionID: connection.id,
-                          trigger: trigger, from: range.from, to: range.to, startedAt: .now)
+        var run = SyncRun(
+            id: Identifier.make("sync"), organizationID: connection.organizationID, connectionID: connection.id,
+            trigger: trigger, from: range.from, to: range.to, startedAt: .now)
         try await store.createSyncRun(run)
         do {
             let key = try adminKey(connection)
             let base = connection.baseURL ?? connection.provider.api.defaultBaseURL
             for report in ProviderReport.reports(for: connection.provider) {
-                try await pull(report, connection: connection, base: base, key: key, range: range, run: &run, leaseHolder: leaseHolder)
+                try await pull(
+                    report, connection: connection, base: base, key: key, range: range, run: &run,
+                    leaseHolder: leaseHolder)
             }
             run.status = .succeeded
         } catch let failure as Failure {
@@ -102,15 +111,21 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
                 let now = Instant.now
                 c.record(.adminKeyRejected(message), at: now)
                 c.updatedAt = now
-                try await store.updateConnection(c, audit: .make(organizationID: c.organizationID, actor: "sync",
-                                                                 action: "connection.key_rejected", detail: [("id", .string(c.id))]))
+                try await store.updateConnection(
+                    c,
+                    audit: .make(
+                        organizationID: c.organizationID, actor: "sync",
+                        action: "connection.key_rejected", detail: [("id", .string(c.id))]))
             }
         }
         run.finishedAt = .now
         try await store.updateSyncRun(run)
-        logger.info("provider sync finished", metadata: [
-            "connection": "\(connection.id)", "status": "\(run.status.rawValue)", "pages": "\(run.pages)", "rows": "\(run.rows)",
-        ])
+        logger.info(
+            "provider sync finished",
+            metadata: [
+                "connection": "\(connection.id)", "status": "\(run.status.rawValue)", "pages": "\(run.pages)",
+                "rows": "\(run.rows)",
+            ])
         return run
     }
 
@@ -125,30 +140,38 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
         return key
     }
 
-    package func pull(_ report: ProviderReport, connection c: ProviderConnection, base: String, key: String,
-              range: (from: Instant, to: Instant), run: inout SyncRun, leaseHolder: String?) async throws {
+    package func pull(
+        _ report: ProviderReport, connection c: ProviderConnection, base: String, key: String,
+        range: (from: Instant, to: Instant), run: inout SyncRun, leaseHolder: String?
+    ) async throws {
         var page: String?
         var seen = Set<String>()
         repeat {
-            let request = ReportQueries.request(report, baseURL: base, key: key, from: range.from, to: range.to, page: page)
+            let request = ReportQueries.request(
+                report, baseURL: base, key: key, from: range.from, to: range.to, page: page)
             let body = try await fetch(request, key: key)
             let json: JSONValue
             do { json = try JSONParser.parse(body) } catch {
-                throw Failure.malformed("\(report.rawValue): the answer is not JSON (\(error.reason) at byte \(error.offset))")
+                throw Failure.malformed(
+                    "\(report.rawValue): the answer is not JSON (\(error.reason) at byte \(error.offset))")
             }
             do {
                 if report.isCost {
                     let decoded = try report.api.decodeCosts(json, report: report)
-                    try await store.replaceProviderCosts(organizationID: c.organizationID, connectionID: c.id, report: report,
-                                                         buckets: decoded.buckets)
+                    try await store.replaceProviderCosts(
+                        organizationID: c.organizationID, connectionID: c.id, report: report,
+                        buckets: decoded.buckets)
                     run.rows += Int64(decoded.buckets.reduce(0) { $0 + $1.rows.count })
                     page = decoded.nextPage
                 } else {
                     let decoded = try report.api.decodeUsage(json, report: report)
                     let priced = decoded.buckets.map { bucket in
-                        ProviderBucket(start: bucket.start, end: bucket.end, rows: bucket.rows.map { price($0, provider: c.provider, org: c.organizationID) })
+                        ProviderBucket(
+                            start: bucket.start, end: bucket.end,
+                            rows: bucket.rows.map { price($0, provider: c.provider, org: c.organizationID) })
                     }
-                    try await store.replaceProviderUsage(organizationID: c.organizationID, connectionID: c.id, report: report, buckets: priced)
+                    try await store.replaceProviderUsage(
+                        organizationID: c.organizationID, connectionID: c.id, report: report, buckets: priced)
                     run.rows += Int64(decoded.buckets.reduce(0) { $0 + $1.rows.count })
                     page = decoded.nextPage
                 }
@@ -159,11 +182,14 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
             try await store.updateSyncRun(run)
             if let holder = leaseHolder {
                 let now = Instant.now
-                _ = try await store.acquireSyncLease(connectionID: c.id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now)
+                _ = try await store.acquireSyncLease(
+                    connectionID: c.id, holder: holder, until: now.adding(seconds: SyncLease.seconds), now: now)
             }
             if let p = page {
                 // A cursor seen twice would loop for ever.
-                guard seen.insert(p).inserted else { throw Failure.malformed("\(report.rawValue): next_page repeats \(p)") }
+                guard seen.insert(p).inserted else {
+                    throw Failure.malformed("\(report.rawValue): next_page repeats \(p)")
+                }
             }
         } while page != nil
     }
@@ -181,11 +207,12 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
         // Anthropic's report counts no requests but says which context window a row was billed in: the row is many
         // requests, so its summed input must not choose the long-context rates (issue 25: a day of 0-200k prompts
         // was priced at the 200k-1M rates once it added up past 200k tokens).
-        let longContext: Bool? = switch row.contextWindow?.lowercased() {
-        case "0-200k": false
-        case "200k-1m": true
-        default: nil
-        }
+        let longContext: Bool? =
+            switch row.contextWindow?.lowercased() {
+            case "0-200k": false
+            case "200k-1m": true
+            default: nil
+            }
         let quote = pricer.quote(event, organizationID: org, longContext: longContext)
         return PricedProviderUsageRow(row: row, cost: quote?.cost, priceID: quote?.priceID)
     }
@@ -206,21 +233,26 @@ public struct SyncRunner<Store: SyncStore>: Sendable {
                 guard attempt < policy.maxAttempts else {
                     throw Failure.gaveUp("\(ProviderValidator.describe(error)) after \(attempt) attempts")
                 }
-                try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: nil, random: random()))
+                try await sleep(
+                    policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: nil, random: random()))
                 continue
             }
             if (200..<300).contains(outcome.status) { return outcome.body }
             if (300..<400).contains(outcome.status) {
-                throw Failure.refused("HTTP \(outcome.status): redirects are not followed, so the admin key goes only to the base_url")
+                throw Failure.refused(
+                    "HTTP \(outcome.status): redirects are not followed, so the admin key goes only to the base_url")
             }
             let message = ProviderValidator.errorMessage(outcome.body, hiding: key) ?? "HTTP \(outcome.status)"
             if outcome.status == 401 || outcome.status == 403 { throw Failure.keyRejected(message) }
-            guard RetryPolicy.isRetryable(status: outcome.status) else { throw Failure.refused("HTTP \(outcome.status): \(message)") }
+            guard RetryPolicy.isRetryable(status: outcome.status) else {
+                throw Failure.refused("HTTP \(outcome.status): \(message)")
+            }
             guard attempt < policy.maxAttempts else {
                 throw Failure.gaveUp("HTTP \(outcome.status) after \(attempt) attempts: \(message)")
             }
             let retryAfter = outcome.headers["retry-after"].flatMap(Double.init)
-            try await sleep(policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: retryAfter, random: random()))
+            try await sleep(
+                policy.delayMilliseconds(afterAttempt: attempt, retryAfterSeconds: retryAfter, random: random()))
         }
     }
 }

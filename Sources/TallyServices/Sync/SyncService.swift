@@ -51,7 +51,9 @@ public final class SyncService<Store: SyncStore>: Service, Sendable {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await pass()
                 var waited: Int64 = 0
-                while waited < schedule.intervalSeconds, !pending.load(ordering: .relaxed), !Task.isShuttingDownGracefully {
+                while waited < schedule.intervalSeconds, !pending.load(ordering: .relaxed),
+                    !Task.isShuttingDownGracefully
+                {
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                     waited += 1
                 }
@@ -68,10 +70,14 @@ public final class SyncService<Store: SyncStore>: Service, Sendable {
         let synced = runs.contains { $0.status == .succeeded }
         // Pulled within this interval already (by this replica or another): skip, so each bucket is fetched once.
         if let last = runs.first(where: { $0.trigger != .manual }),
-           now.microseconds - last.startedAt.microseconds < schedule.intervalSeconds * 800_000 { return }
+            now.microseconds - last.startedAt.microseconds < schedule.intervalSeconds * 800_000
+        {
+            return
+        }
         let days = synced ? schedule.rereadDays : schedule.backfillDays
-        _ = try await runner.run(c, from: now.adding(seconds: -days * 86_400), to: now, trigger: synced ? .schedule : .backfill,
-                                 leaseHolder: holder)
+        _ = try await runner.run(
+            c, from: now.adding(seconds: -days * 86_400), to: now, trigger: synced ? .schedule : .backfill,
+            leaseHolder: holder)
     }
 
     /// One pass: each connection that can be synced, under its lease.
@@ -89,7 +95,8 @@ public final class SyncService<Store: SyncStore>: Service, Sendable {
                     try await syncIfDue(c, now: now)
                 }
             } catch {
-                logger.warning("provider sync of a connection failed", metadata: ["connection": "\(c.id)", "error": "\(error)"])
+                logger.warning(
+                    "provider sync of a connection failed", metadata: ["connection": "\(c.id)", "error": "\(error)"])
             }
         }
     }
@@ -99,9 +106,13 @@ extension SyncRunner {
     /// Runs `body` holding the connection's sync lease as `holder` (one holder per connection across replicas and
     /// the CLI; the runner renews it after each page). nil, and `body` not run, while another holder has it. The
     /// lease is released however `body` ends, a throw included.
-    public func runLeased<T: Sendable>(_ connectionID: String, holder: String, seconds: Int64 = SyncLease.seconds,
-                                       now: Instant = .now, _ body: () async throws -> T) async throws -> T? {
-        guard try await store.acquireSyncLease(connectionID: connectionID, holder: holder, until: now.adding(seconds: seconds), now: now)
+    public func runLeased<T: Sendable>(
+        _ connectionID: String, holder: String, seconds: Int64 = SyncLease.seconds,
+        now: Instant = .now, _ body: () async throws -> T
+    ) async throws -> T? {
+        guard
+            try await store.acquireSyncLease(
+                connectionID: connectionID, holder: holder, until: now.adding(seconds: seconds), now: now)
         else { return nil }
         let result: T
         do {

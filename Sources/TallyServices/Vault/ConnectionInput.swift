@@ -12,8 +12,10 @@ public struct ConnectionDraft: Sendable, Equatable {
     /// Check the keys with the provider before saving (default true).
     public var validate: Bool
 
-    public init(provider: ProviderKind, name: String, apiKey: String?, adminKey: String?, baseURL: String?,
-                gatewayEndpoints: ProviderConnection.GatewayEndpoints = .inference, validate: Bool = true) {
+    public init(
+        provider: ProviderKind, name: String, apiKey: String?, adminKey: String?, baseURL: String?,
+        gatewayEndpoints: ProviderConnection.GatewayEndpoints = .inference, validate: Bool = true
+    ) {
         self.provider = provider
         self.name = name
         self.apiKey = apiKey
@@ -35,8 +37,10 @@ public struct ConnectionChanges: Sendable, Equatable {
     /// Check the keys with the provider when they or the base URL change (default true).
     public var validate: Bool
 
-    public init(name: String? = nil, gatewayEndpoints: ProviderConnection.GatewayEndpoints? = nil, apiKey: String? = nil,
-                adminKey: String? = nil, baseURL: String?? = nil, validate: Bool = true) {
+    public init(
+        name: String? = nil, gatewayEndpoints: ProviderConnection.GatewayEndpoints? = nil, apiKey: String? = nil,
+        adminKey: String? = nil, baseURL: String?? = nil, validate: Bool = true
+    ) {
         self.name = name
         self.gatewayEndpoints = gatewayEndpoints
         self.apiKey = apiKey
@@ -51,7 +55,9 @@ public struct ConnectionChanges: Sendable, Equatable {
 public enum ConnectionRules {
     public static func provider(_ raw: String?) throws(TallyError) -> ProviderKind {
         guard let raw else {
-            throw TallyError.invalid([FieldProblem(field: "provider", reason: "is required: openai, anthropic or google")])
+            throw TallyError.invalid([
+                FieldProblem(field: "provider", reason: "is required: openai, anthropic or google")
+            ])
         }
         guard let provider = ProviderKind(rawValue: raw) else {
             throw TallyError.invalid([FieldProblem(field: "provider", reason: "must be openai, anthropic or google")])
@@ -68,7 +74,9 @@ public enum ConnectionRules {
         guard let raw else { return nil }
         let key = raw.trimmingCharacters(in: .whitespaces)
         guard (8...4096).contains(key.utf8.count), !key.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-            throw TallyError.invalid([FieldProblem(field: field, reason: "must be the provider's key: 8 to 4096 characters, no spaces")])
+            throw TallyError.invalid([
+                FieldProblem(field: field, reason: "must be the provider's key: 8 to 4096 characters, no spaces")
+            ])
         }
         return key
     }
@@ -87,11 +95,18 @@ public enum ConnectionRules {
     public static func baseURL(_ raw: String?) throws(TallyError) -> String? {
         guard var raw, !raw.isEmpty else { return nil }
         while raw.hasSuffix("/") { raw.removeLast() }
-        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host, !host.isEmpty, url.user == nil, url.password == nil, url.query == nil, url.fragment == nil
+        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty, url.user == nil, url.password == nil, url.query == nil,
+            url.fragment == nil
         else {
-            throw TallyError.invalid([FieldProblem(field: "base_url",
-                                                   reason: "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query")])
+            throw TallyError.invalid([
+                FieldProblem(
+                    field: "base_url",
+                    reason:
+                        "must be an http(s) URL such as https://my-resource.openai.azure.com, without credentials or query"
+                )
+            ])
         }
         return raw
     }
@@ -99,8 +114,12 @@ public enum ConnectionRules {
     public static func gatewayEndpoints(_ raw: String?) throws(TallyError) -> ProviderConnection.GatewayEndpoints? {
         guard let raw else { return nil }
         guard let endpoints = ProviderConnection.GatewayEndpoints(rawValue: raw) else {
-            throw TallyError.invalid([FieldProblem(field: "gateway_endpoints", reason:
-                "must be inference (the gateway forwards only the provider's inference endpoints) or all")])
+            throw TallyError.invalid([
+                FieldProblem(
+                    field: "gateway_endpoints",
+                    reason:
+                        "must be inference (the gateway forwards only the provider's inference endpoints) or all")
+            ])
         }
         return endpoints
     }

@@ -17,7 +17,8 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
     /// The vault, or the refusal every connection call answers without one (before it reads the request's body).
     public func requireVault() throws -> Vault {
         guard let vault else {
-            throw TallyError.conflict("the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")
+            throw TallyError.conflict(
+                "the provider-key vault is not configured: set TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE")
         }
         return vault
     }
@@ -40,8 +41,9 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
             switch await validator.validate(provider, baseURL: baseURL, key: key, admin: admin) {
             case .valid: continue
             case .rejected(let status, let message):
-                throw TallyError.providerRejected(field: admin ? "admin_key" : "api_key",
-                                                  message: "\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
+                throw TallyError.providerRejected(
+                    field: admin ? "admin_key" : "api_key",
+                    message: "\(provider.rawValue) answered \(status)\(admin ? " for the admin_key" : ""): \(message)")
             case .unreachable(let message):
                 throw TallyError.providerRejected(field: admin ? "admin_key" : "api_key", message: message)
             case .notAllowed(let refused):
@@ -73,10 +75,14 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
             gatewayEndpoints: endpoints
         )
         connection.record(shouldValidate ? .valid : .unchecked, at: now)
-        try await store.createConnection(connection, audit: .make(
-            organizationID: org, actor: principal.actor, action: "connection.create",
-            detail: [("id", .string(id)), ("provider", .string(provider.rawValue)), ("name", .string(name)),
-                     ("validated", .bool(shouldValidate)), ("gateway_endpoints", .string(endpoints.rawValue))], at: now))
+        try await store.createConnection(
+            connection,
+            audit: .make(
+                organizationID: org, actor: principal.actor, action: "connection.create",
+                detail: [
+                    ("id", .string(id)), ("provider", .string(provider.rawValue)), ("name", .string(name)),
+                    ("validated", .bool(shouldValidate)), ("gateway_endpoints", .string(endpoints.rawValue)),
+                ], at: now))
         return connection
     }
 
@@ -89,7 +95,9 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
 
     /// Applies `changes` to `current` (as `find` read it): a new base URL needs the keys again; changed keys or base
     /// URL are checked with the provider unless `changes.validate` is false.
-    public func update(_ current: ProviderConnection, _ changes: ConnectionChanges, principal: Principal) async throws -> ProviderConnection {
+    public func update(_ current: ProviderConnection, _ changes: ConnectionChanges, principal: Principal) async throws
+        -> ProviderConnection
+    {
         let vault = try requireVault()
         var c = current
         if let name = changes.name { c.name = name }
@@ -100,8 +108,13 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
         if let baseURL = changes.baseURL {
             // A stored key never goes to a new host: whoever moves the connection supplies its keys again.
             if baseURL != c.baseURL, (c.apiKey != nil && apiKey == nil) || (c.adminKey != nil && adminKey == nil) {
-                throw TallyError.invalid([FieldProblem(field: "base_url", reason:
-                    "a new base_url needs the connection's keys again (api_key\(c.adminKey != nil ? " and admin_key" : "")), so a stored key is never sent to a new host")])
+                throw TallyError.invalid([
+                    FieldProblem(
+                        field: "base_url",
+                        reason:
+                            "a new base_url needs the connection's keys again (api_key\(c.adminKey != nil ? " and admin_key" : "")), so a stored key is never sent to a new host"
+                    )
+                ])
             }
             try await checkUpstream(baseURL)
             c.baseURL = baseURL
@@ -110,35 +123,49 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
         let keysChanged = apiKey != nil || adminKey != nil || changes.baseURL != nil
         if keysChanged, shouldValidate {
             let current = try secrets(c, vault: vault)
-            try await validate(c.provider, baseURL: c.baseURL, apiKey: apiKey ?? current.apiKey, adminKey: adminKey ?? current.adminKey)
+            try await validate(
+                c.provider, baseURL: c.baseURL, apiKey: apiKey ?? current.apiKey, adminKey: adminKey ?? current.adminKey
+            )
         }
         if let apiKey {
             c.apiKey = try vault.seal(apiKey, organizationID: c.organizationID, connectionID: c.id, field: .apiKey)
             c.apiKeyMask = ProviderConnection.mask(apiKey)
         }
         if let adminKey {
-            c.adminKey = try vault.seal(adminKey, organizationID: c.organizationID, connectionID: c.id, field: .adminKey)
+            c.adminKey = try vault.seal(
+                adminKey, organizationID: c.organizationID, connectionID: c.id, field: .adminKey)
             c.adminKeyMask = ProviderConnection.mask(adminKey)
         }
         let now = Instant.now
         if keysChanged { c.record(shouldValidate ? .valid : .unchecked, at: now) }
         c.updatedAt = now
-        var detail: [(String, JSONValue)] = [("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
-                                             ("replaced_admin_key", .bool(adminKey != nil))]
-        if c.gatewayEndpoints != endpointsBefore { detail.append(("gateway_endpoints", .string(c.gatewayEndpoints.rawValue))) }
-        try await store.updateConnection(c, audit: .make(
-            organizationID: c.organizationID, actor: principal.actor, action: "connection.update", detail: detail, at: now))
+        var detail: [(String, JSONValue)] = [
+            ("id", .string(c.id)), ("name", .string(c.name)), ("replaced_api_key", .bool(apiKey != nil)),
+            ("replaced_admin_key", .bool(adminKey != nil)),
+        ]
+        if c.gatewayEndpoints != endpointsBefore {
+            detail.append(("gateway_endpoints", .string(c.gatewayEndpoints.rawValue)))
+        }
+        try await store.updateConnection(
+            c,
+            audit: .make(
+                organizationID: c.organizationID, actor: principal.actor, action: "connection.update", detail: detail,
+                at: now))
         return c
     }
 
     public func delete(_ id: String, principal: Principal) async throws {
-        try await store.deleteConnection(organizationID: principal.organizationID, id: id, audit: .make(
-            organizationID: principal.organizationID, actor: principal.actor, action: "connection.delete",
-            detail: [("id", .string(id))]))
+        try await store.deleteConnection(
+            organizationID: principal.organizationID, id: id,
+            audit: .make(
+                organizationID: principal.organizationID, actor: principal.actor, action: "connection.delete",
+                detail: [("id", .string(id))]))
     }
 
     /// Re-validates the stored keys now and records the result.
-    public func test(_ id: String, principal: Principal) async throws -> (ok: Bool, error: String?, connection: ProviderConnection) {
+    public func test(_ id: String, principal: Principal) async throws -> (
+        ok: Bool, error: String?, connection: ProviderConnection
+    ) {
         let vault = try requireVault()
         var c = try await find(id, principal: principal)
         var failure: String?
@@ -155,15 +182,25 @@ public struct ConnectionService<Store: ConnectionStore>: Sendable {
         let now = Instant.now
         c.record(failure.map(ConnectionHealth.rejected) ?? .valid, at: now)
         c.updatedAt = now
-        try await store.updateConnection(c, audit: .make(
-            organizationID: c.organizationID, actor: principal.actor, action: "connection.test",
-            detail: [("id", .string(c.id)), ("ok", .bool(failure == nil))], at: now))
+        try await store.updateConnection(
+            c,
+            audit: .make(
+                organizationID: c.organizationID, actor: principal.actor, action: "connection.test",
+                detail: [("id", .string(c.id)), ("ok", .bool(failure == nil))], at: now))
         return (failure == nil, failure, c)
     }
 
     /// The plaintext keys of a connection, for the gateway and the provider sync.
-    public func secrets(_ c: ProviderConnection, vault: Vault) throws(Vault.Failure) -> (apiKey: String?, adminKey: String?) {
-        (try c.apiKey.map { s throws(Vault.Failure) in try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .apiKey) },
-         try c.adminKey.map { s throws(Vault.Failure) in try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .adminKey) })
+    public func secrets(_ c: ProviderConnection, vault: Vault) throws(Vault.Failure) -> (
+        apiKey: String?, adminKey: String?
+    ) {
+        (
+            try c.apiKey.map { s throws(Vault.Failure) in
+                try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .apiKey)
+            },
+            try c.adminKey.map { s throws(Vault.Failure) in
+                try vault.open(s, organizationID: c.organizationID, connectionID: c.id, field: .adminKey)
+            }
+        )
     }
 }

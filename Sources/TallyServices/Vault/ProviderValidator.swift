@@ -29,11 +29,14 @@ public struct ProviderValidator: Sendable {
     public static func defaultBaseURL(_ provider: ProviderKind) -> String { provider.api.defaultBaseURL }
 
     /// The request that validates a key: path and headers per the provider's documentation.
-    package static func probe(_ provider: ProviderKind, key: String, admin: Bool) -> (path: String, headers: [(String, String)]) {
+    package static func probe(_ provider: ProviderKind, key: String, admin: Bool) -> (
+        path: String, headers: [(String, String)]
+    ) {
         provider.api.validationRequest(key: key, admin: admin)
     }
 
-    public func validate(_ provider: ProviderKind, baseURL: String?, key: String, admin: Bool = false) async -> Outcome {
+    public func validate(_ provider: ProviderKind, baseURL: String?, key: String, admin: Bool = false) async -> Outcome
+    {
         let base = baseURL ?? Self.defaultBaseURL(provider)
         let probe = Self.probe(provider, key: key, admin: admin)
         var request = HTTPClientRequest(url: base + probe.path)
@@ -48,7 +51,9 @@ public struct ProviderValidator: Sendable {
             let standard = HTTPResponseStatus(statusCode: status).reasonPhrase
             let phrase = standard.isEmpty ? "HTTP \(status)" : standard
             if (300..<400).contains(status) {
-                return .rejected(status: status, message: "\(phrase): redirects are not followed, so a key goes only to the base_url")
+                return .rejected(
+                    status: status, message: "\(phrase): redirects are not followed, so a key goes only to the base_url"
+                )
             }
             var body: [UInt8] = []
             for try await piece in response.body {
@@ -67,7 +72,7 @@ public struct ProviderValidator: Sendable {
     /// (plus Google's `status`), never the key itself (OpenAI quotes part of a wrong key back).
     public static func errorMessage(_ body: [UInt8], hiding key: String) -> String? {
         guard case .object(let top)? = try? JSONParser.parse(body),
-              case .object(let error)? = top.first(where: { $0.0 == "error" })?.1
+            case .object(let error)? = top.first(where: { $0.0 == "error" })?.1
         else { return nil }
         var parts: [String] = []
         for name in ["type", "status", "code"] {
@@ -83,7 +88,8 @@ public struct ProviderValidator: Sendable {
         if key.count >= 8 {
             out = out.replacingOccurrences(of: key, with: ProviderConnection.mask(key))
             // Providers echo a prefix and suffix of a wrong key ("sk-abc***wxyz"); drop anything key-like.
-            out = out.replacingOccurrences(of: #"(sk|AIza)[-_A-Za-z0-9*]{6,}"#, with: "[key]", options: .regularExpression)
+            out = out.replacingOccurrences(
+                of: #"(sk|AIza)[-_A-Za-z0-9*]{6,}"#, with: "[key]", options: .regularExpression)
         }
         return String(out.prefix(quotedMessageLimit))
     }

@@ -14,7 +14,8 @@ public struct UpstreamRefused: Error, Sendable, Equatable, CustomStringConvertib
     /// The address is refused by the rules the operator can relax (rather than the URL being unusable).
     public let privateAddress: Bool
     public var description: String {
-        "\(url) \(reason)" + (privateAddress ? "; Tally calls no such address unless TALLY_ALLOW_PRIVATE_UPSTREAMS allows it" : "")
+        "\(url) \(reason)"
+            + (privateAddress ? "; Tally calls no such address unless TALLY_ALLOW_PRIVATE_UPSTREAMS allows it" : "")
     }
 }
 
@@ -40,8 +41,10 @@ public final class UpstreamHTTP: Service, Sendable {
     }
 
     /// Redirects are never followed: a 3xx from an upstream is its answer, so a key cannot be led to another host.
-    public init(policy: UpstreamAddressPolicy, configuration: HTTPClient.Configuration = HTTPClient.Configuration(),
-                lookup: @escaping Lookup = UpstreamHTTP.systemLookup, resolutionTTL: Duration = .seconds(10)) {
+    public init(
+        policy: UpstreamAddressPolicy, configuration: HTTPClient.Configuration = HTTPClient.Configuration(),
+        lookup: @escaping Lookup = UpstreamHTTP.systemLookup, resolutionTTL: Duration = .seconds(10)
+    ) {
         var configuration = configuration
         configuration.redirectConfiguration = .disallow
         self.policy = policy
@@ -84,7 +87,9 @@ public final class UpstreamHTTP: Service, Sendable {
         func refuse(_ reason: String, privateAddress: Bool = false) -> UpstreamRefused {
             UpstreamRefused(url: Self.origin(url), reason: reason, privateAddress: privateAddress)
         }
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased() else { throw refuse("is not a URL") }
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased() else {
+            throw refuse("is not a URL")
+        }
         guard scheme == "http" || scheme == "https" else { throw refuse("is not an http(s) URL") }
         guard parsed.user == nil, parsed.password == nil else { throw refuse("carries credentials") }
         guard var host = parsed.host, !host.isEmpty else { throw refuse("has no host") }
@@ -176,7 +181,9 @@ public final class UpstreamHTTP: Service, Sendable {
                 if let sa = info.pointee.ai_addr {
                     switch info.pointee.ai_family {
                     case AF_INET:
-                        let v4 = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                        let v4 = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                            UInt32(bigEndian: $0.pointee.sin_addr.s_addr)
+                        }
                         found.append(IPAddress(v4: v4))
                     case AF_INET6:
                         let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in

@@ -22,13 +22,16 @@ public struct MasterKey: Sendable {
     public static func parse(base64 text: String, source: String) throws(Problem) -> MasterKey {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let data = Data(base64Encoded: trimmed), data.count == 32 else {
-            throw Problem(description: "\(source) must be the base64 encoding of 32 random bytes (for example: openssl rand -base64 32)")
+            throw Problem(
+                description:
+                    "\(source) must be the base64 encoding of 32 random bytes (for example: openssl rand -base64 32)")
         }
         return MasterKey(bytes: Array(data))
     }
 
     public static func read(file path: String, source: String) throws(Problem) -> MasterKey {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw Problem(description: "\(source) names \(path), which cannot be read")
         }
         return try parse(base64: text, source: "\(source) (\(path))")
@@ -43,8 +46,9 @@ public struct MasterKey: Sendable {
 
     /// Writes the key to a new file only its owner can read.
     public func write(to path: String) throws(Problem) {
-        let created = FileManager.default.createFile(atPath: path, contents: Data((base64 + "\n").utf8),
-                                                     attributes: [.posixPermissions: 0o600])
+        let created = FileManager.default.createFile(
+            atPath: path, contents: Data((base64 + "\n").utf8),
+            attributes: [.posixPermissions: 0o600])
         guard created else { throw Problem(description: "cannot write the master key to \(path)") }
     }
 }
@@ -71,25 +75,35 @@ public struct Vault: Sendable {
         }
     }
 
-    package static func associatedData(organizationID: String, connectionID: String, field: ProviderConnection.SecretField) -> [UInt8] {
+    package static func associatedData(
+        organizationID: String, connectionID: String, field: ProviderConnection.SecretField
+    ) -> [UInt8] {
         Array("tally.v1|\(organizationID)|\(connectionID)|\(field.rawValue)".utf8)
     }
 
-    public func seal(_ plaintext: String, organizationID: String, connectionID: String,
-                     field: ProviderConnection.SecretField) throws -> SealedSecret {
-        let box = try AES.GCM.seal(Array(plaintext.utf8), using: master.key, nonce: AES.GCM.Nonce(),
-                                   authenticating: Self.associatedData(organizationID: organizationID, connectionID: connectionID, field: field))
+    public func seal(
+        _ plaintext: String, organizationID: String, connectionID: String,
+        field: ProviderConnection.SecretField
+    ) throws -> SealedSecret {
+        let box = try AES.GCM.seal(
+            Array(plaintext.utf8), using: master.key, nonce: AES.GCM.Nonce(),
+            authenticating: Self.associatedData(
+                organizationID: organizationID, connectionID: connectionID, field: field))
         guard let combined = box.combined else { throw Failure.authenticationFailed }
         return SealedSecret(keyID: master.id, combined: Array(combined))
     }
 
-    public func open(_ sealed: SealedSecret, organizationID: String, connectionID: String,
-                     field: ProviderConnection.SecretField) throws(Failure) -> String {
+    public func open(
+        _ sealed: SealedSecret, organizationID: String, connectionID: String,
+        field: ProviderConnection.SecretField
+    ) throws(Failure) -> String {
         guard sealed.keyID == master.id else { throw .sealedUnderAnotherKey(stored: sealed.keyID, current: master.id) }
         do {
             let box = try AES.GCM.SealedBox(combined: sealed.combined)
-            let plain = try AES.GCM.open(box, using: master.key,
-                                         authenticating: Self.associatedData(organizationID: organizationID, connectionID: connectionID, field: field))
+            let plain = try AES.GCM.open(
+                box, using: master.key,
+                authenticating: Self.associatedData(
+                    organizationID: organizationID, connectionID: connectionID, field: field))
             guard let text = String(bytes: plain, encoding: .utf8) else { throw Failure.authenticationFailed }
             return text
         } catch {
@@ -102,9 +116,11 @@ public struct Vault: Sendable {
         let records = try await store.sealedSecrets()
         var changes: [(old: SealedSecretRecord, new: SealedSecret)] = []
         for record in records {
-            let plain = try old.open(record.secret, organizationID: record.organizationID, connectionID: record.connectionID,
-                                     field: record.field)
-            let sealed = try new.seal(plain, organizationID: record.organizationID, connectionID: record.connectionID, field: record.field)
+            let plain = try old.open(
+                record.secret, organizationID: record.organizationID, connectionID: record.connectionID,
+                field: record.field)
+            let sealed = try new.seal(
+                plain, organizationID: record.organizationID, connectionID: record.connectionID, field: record.field)
             changes.append((record, sealed))
         }
         if !changes.isEmpty { try await store.replaceSealedSecrets(changes) }

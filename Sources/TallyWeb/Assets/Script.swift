@@ -7,245 +7,246 @@ package enum Script {
     /// Runs in the head before the first paint, so a chosen theme never flashes the other one. Inline, so the
     /// Content-Security-Policy allows it by its hash (`themeBootHash`), computed from this exact text.
     package static let themeBoot = """
-    try{var t=localStorage.getItem("tally-theme");if(t==="light"||t==="dark")document.documentElement.dataset.theme=t}catch(e){}
-    """
+        try{var t=localStorage.getItem("tally-theme");if(t==="light"||t==="dark")document.documentElement.dataset.theme=t}catch(e){}
+        """
 
     /// The CSP source allowing `themeBoot`: `'sha256-…'` of its bytes, base64.
-    package static let themeBootHash = "'sha256-" + Data(SHA256.hash(data: Data(themeBoot.utf8))).base64EncodedString() + "'"
+    package static let themeBootHash =
+        "'sha256-" + Data(SHA256.hash(data: Data(themeBoot.utf8))).base64EncodedString() + "'"
 
     package static let js = #"""
-    "use strict";
-    (function () {
-      const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-      const $ = (sel, root) => (root || document).querySelector(sel);
-      const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+        "use strict";
+        (function () {
+          const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+          const $ = (sel, root) => (root || document).querySelector(sel);
+          const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
-      // Theme: follows the system until the person picks one; the choice is kept in localStorage.
-      function currentTheme() {
-        const chosen = document.documentElement.dataset.theme;
-        if (chosen) return chosen;
-        return matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
-      }
-      function labelToggle(button) {
-        const next = currentTheme() === "dark" ? "light" : "dark";
-        button.setAttribute("aria-label", "Switch to " + next + " theme");
-        button.textContent = next === "dark" ? "Dark theme" : "Light theme";
-      }
-      const toggle = $("#theme-toggle");
-      if (toggle) {
-        labelToggle(toggle);
-        toggle.addEventListener("click", () => {
-          const next = currentTheme() === "dark" ? "light" : "dark";
-          document.documentElement.dataset.theme = next;
-          try { localStorage.setItem("tally-theme", next); } catch (e) {}
-          labelToggle(toggle);
-        });
-      }
-
-      // The organization switcher: picking one switches (the Content-Security-Policy forbids inline handlers).
-      $$("select[data-submit-on-change]").forEach((select) => select.addEventListener("change", () => select.form.submit()));
-
-      // Filters: a changed select submits its form, so the URL (the page's state) follows at once.
-      $$("form[data-autosubmit] select").forEach((select) => {
-        select.addEventListener("change", () => {
-          const form = select.form;
-          const custom = form.querySelector('[name="preset"]');
-          if (select.name === "preset" && custom && custom.value === "custom") { form.querySelector('[name="from"]').focus(); return; }
-          form.requestSubmit();
-        });
-      });
-      // Back/forward may restore a page with the fields as they were last typed: put them back to what the URL says.
-      window.addEventListener("pageshow", () => $$("form[data-autosubmit]").forEach((form) => form.reset()));
-      // Picking a date means a custom range.
-      $$("form[data-autosubmit] input[type=date]").forEach((input) => {
-        input.addEventListener("change", () => {
-          const preset = input.form.querySelector('[name="preset"]');
-          if (preset && input.value) preset.value = "custom";
-        });
-      });
-      // Leave empty fields out of the URL, so links stay short and readable.
-      $$("form[data-autosubmit]").forEach((form) => form.addEventListener("submit", () => {
-        $$("input,select", form).forEach((el) => { if (!el.value) el.disabled = true; });
-        setTimeout(() => $$("input,select", form).forEach((el) => { el.disabled = false; }), 0);
-      }));
-
-      async function copy(text, button) {
-        try { await navigator.clipboard.writeText(text); }
-        catch (e) {
-          const area = document.createElement("textarea");
-          area.value = text; document.body.appendChild(area); area.select();
-          document.execCommand("copy"); area.remove();
-        }
-        const old = button.textContent; button.textContent = "Copied"; setTimeout(() => { button.textContent = old; }, 1500);
-      }
-      document.addEventListener("click", (event) => {
-        const button = event.target.closest("button.copy");
-        if (!button) return;
-        const target = document.getElementById(button.dataset.copyTarget);
-        if (target) copy(target.textContent, button);
-      });
-
-      // Calls to the JSON API with the session's CSRF token. Answers: {ok, status, body}.
-      async function api(method, path, body) {
-        const init = { method, headers: { "X-CSRF-Token": csrf(), "Accept": "application/json" }, credentials: "same-origin" };
-        if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-        let response;
-        try { response = await fetch(path, init); }
-        catch (e) { return { ok: false, status: 0, body: { error: { message: "Tally could not be reached; check your connection and try again." } } }; }
-        let data = null;
-        const text = await response.text();
-        if (text) { try { data = JSON.parse(text); } catch (e) { data = { error: { message: text.slice(0, 200) } }; } }
-        return { ok: response.ok, status: response.status, body: data };
-      }
-      window.tallyAPI = api;
-
-      function formBody(form) {
-        const body = {};
-        $$("input,select,textarea", form).forEach((el) => {
-          if (!el.name || el.name === "_csrf" || el.disabled) return;
-          if (el.type === "checkbox") {
-            if (el.dataset.kind === "bool") { body[el.name] = el.checked; return; }
-            body[el.name] = body[el.name] || [];
-            if (el.checked) body[el.name].push(el.value);
-            return;
+          // Theme: follows the system until the person picks one; the choice is kept in localStorage.
+          function currentTheme() {
+            const chosen = document.documentElement.dataset.theme;
+            if (chosen) return chosen;
+            return matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
           }
-          const value = el.value.trim();
-          if (value === "") return;
-          // "prices.input" fills {"prices": {"input": …}}, as the API's nested fields are named.
-          const path = el.name.split(".");
-          let target = body;
-          path.slice(0, -1).forEach((key) => { target = target[key] = target[key] || {}; });
-          target[path[path.length - 1]] = el.dataset.kind === "int" ? Number(value) : value;
-        });
-        return body;
-      }
-
-      function showErrors(form, result) {
-        const error = (result.body && result.body.error) || { message: "The request failed (HTTP " + result.status + ")." };
-        let placed = false;
-        (error.details || []).forEach((problem) => {
-          const slot = form.querySelector('[data-error-for="' + CSS.escape(problem.field) + '"]');
-          const field = form.querySelector('[name="' + CSS.escape(problem.field) + '"]');
-          if (slot) { slot.textContent = problem.reason; placed = true; }
-          if (field) field.setAttribute("aria-invalid", "true");
-        });
-        const general = form.querySelector(".form-error");
-        if (general) { general.textContent = placed ? "Please correct the fields marked below." : error.message; general.hidden = false; }
-      }
-
-      function clearErrors(form) {
-        $$("[data-error-for]", form).forEach((slot) => { slot.textContent = ""; });
-        $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
-        const general = form.querySelector(".form-error");
-        if (general) { general.textContent = ""; general.hidden = true; }
-      }
-
-      const successHandlers = {
-        reload: () => location.reload(),
-        "show-token": (form, body) => {
-          const panel = $("#new-token");
-          $("#new-token-secret").textContent = body.secret;
-          panel.hidden = false;
-          panel.scrollIntoView({ block: "nearest" });
-          $("#copy-new-token").focus();
-          form.reset();
-        },
-        "reprice-diff": (form, body) => {
-          const panel = $("#reprice-diff");
-          panel.hidden = false;
-          const rows = (body.by_model || []).map((m) =>
-            "<tr><td>" + esc(m.provider) + "</td><td>" + esc(m.model) + '</td><td class="num">' + m.changed + " of " + m.events +
-            '</td><td class="num">' + esc(m.cost_before) + '</td><td class="num">' + esc(m.cost_after) + "</td></tr>").join("");
-          $("#reprice-rows").innerHTML = rows || '<tr><td colspan="5">No event in this range.</td></tr>';
-          $("#reprice-summary").textContent = body.applied
-            ? "Applied: " + body.changed + " events re-priced, " + body.cost_before + " → " + body.cost_after + " USD."
-            : body.changed + " of " + body.events + " events would change: " + body.cost_before + " → " + body.cost_after + " USD.";
-          const apply = $("#apply-reprice");
-          apply.hidden = body.applied || !(body.changed > 0);
-          apply.dataset.body = JSON.stringify(Object.assign(formBody(form), { dry_run: false }));
-        },
-      };
-
-      function esc(text) {
-        return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-      }
-
-      $$("form[data-api]").forEach((form) => {
-        form.addEventListener("submit", async (event) => {
-          event.preventDefault();
-          const [method, path] = form.dataset.api.split(" ");
-          const submit = form.querySelector('button[type="submit"]');
-          clearErrors(form);
-          if (submit) submit.disabled = true;
-          const extra = form.dataset.extra ? JSON.parse(form.dataset.extra) : {};
-          const result = await api(method, path, Object.assign(formBody(form), extra));
-          if (submit) submit.disabled = false;
-          if (!result.ok) { showErrors(form, result); return; }
-          (successHandlers[form.dataset.onSuccess || "reload"] || successHandlers.reload)(form, result.body || {});
-        });
-      });
-
-      document.addEventListener("click", async (event) => {
-        const button = event.target.closest("button[data-api]");
-        if (!button) return;
-        if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
-        const [method, path] = button.dataset.api.split(" ");
-        button.disabled = true;
-        const result = await api(method, path, button.dataset.body ? JSON.parse(button.dataset.body) : undefined);
-        button.disabled = false;
-        const status = button.closest("tr, section, form") && button.closest("tr, section, form").querySelector(".row-status");
-        if (!result.ok) {
-          const message = (result.body && result.body.error && result.body.error.message) || ("HTTP " + result.status);
-          if (status) { status.textContent = message; status.className = "row-status error"; } else { alert(message); }
-          return;
-        }
-        if (button.dataset.onSuccess === "show-result" && status) {
-          status.textContent = button.dataset.successText || "Done";
-          status.className = "row-status ok";
-          return;
-        }
-        location.reload();
-      });
-
-      // The getting-started snippet: a real ingest token is written into the curl on request.
-      const snippetButton = $("#create-snippet-token");
-      if (snippetButton) {
-        snippetButton.addEventListener("click", async () => {
-          snippetButton.disabled = true;
-          const project = snippetButton.dataset.project || "default";
-          const result = await api("POST", "/api/v1/tokens", { name: "first event", project, scopes: ["ingest", "read"] });
-          const status = $("#snippet-status");
-          if (!result.ok) {
-            snippetButton.disabled = false;
-            status.textContent = (result.body && result.body.error && result.body.error.message) || "The token could not be created.";
-            return;
+          function labelToggle(button) {
+            const next = currentTheme() === "dark" ? "light" : "dark";
+            button.setAttribute("aria-label", "Switch to " + next + " theme");
+            button.textContent = next === "dark" ? "Dark theme" : "Light theme";
           }
-          const pre = $("#first-event-curl");
-          pre.textContent = pre.textContent.split("$TALLY_TOKEN").join(result.body.secret);
-          status.textContent = "A token for project '" + project + "' was created and written into the command. It is shown only on this page.";
-        });
-      }
+          const toggle = $("#theme-toggle");
+          if (toggle) {
+            labelToggle(toggle);
+            toggle.addEventListener("click", () => {
+              const next = currentTheme() === "dark" ? "light" : "dark";
+              document.documentElement.dataset.theme = next;
+              try { localStorage.setItem("tally-theme", next); } catch (e) {}
+              labelToggle(toggle);
+            });
+          }
 
-      // Live events: the server sends each new row's HTML; it goes on top, keeping the page at 100 rows.
-      const live = $("table[data-live]");
-      if (live && window.EventSource) {
-        const body = live.tBodies[0];
-        const status = $("#live-status");
-        const source = new EventSource(live.dataset.live);
-        source.addEventListener("open", () => { if (status) status.textContent = "Live: new events appear at the top."; });
-        source.addEventListener("error", () => { if (status) status.textContent = "Live updates paused; reconnecting…"; });
-        source.addEventListener("usage", (message) => {
-          const holder = document.createElement("tbody");
-          holder.innerHTML = message.data;
-          const row = holder.firstElementChild;
-          if (!row || body.querySelector('tr[data-seq="' + row.dataset.seq + '"]')) return;
-          row.classList.add("fresh");
-          const empty = body.querySelector("tr.empty");
-          if (empty) empty.remove();
-          body.insertBefore(row, body.firstElementChild);
-          while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
-        });
-      }
-    })();
-    """#
+          // The organization switcher: picking one switches (the Content-Security-Policy forbids inline handlers).
+          $$("select[data-submit-on-change]").forEach((select) => select.addEventListener("change", () => select.form.submit()));
+
+          // Filters: a changed select submits its form, so the URL (the page's state) follows at once.
+          $$("form[data-autosubmit] select").forEach((select) => {
+            select.addEventListener("change", () => {
+              const form = select.form;
+              const custom = form.querySelector('[name="preset"]');
+              if (select.name === "preset" && custom && custom.value === "custom") { form.querySelector('[name="from"]').focus(); return; }
+              form.requestSubmit();
+            });
+          });
+          // Back/forward may restore a page with the fields as they were last typed: put them back to what the URL says.
+          window.addEventListener("pageshow", () => $$("form[data-autosubmit]").forEach((form) => form.reset()));
+          // Picking a date means a custom range.
+          $$("form[data-autosubmit] input[type=date]").forEach((input) => {
+            input.addEventListener("change", () => {
+              const preset = input.form.querySelector('[name="preset"]');
+              if (preset && input.value) preset.value = "custom";
+            });
+          });
+          // Leave empty fields out of the URL, so links stay short and readable.
+          $$("form[data-autosubmit]").forEach((form) => form.addEventListener("submit", () => {
+            $$("input,select", form).forEach((el) => { if (!el.value) el.disabled = true; });
+            setTimeout(() => $$("input,select", form).forEach((el) => { el.disabled = false; }), 0);
+          }));
+
+          async function copy(text, button) {
+            try { await navigator.clipboard.writeText(text); }
+            catch (e) {
+              const area = document.createElement("textarea");
+              area.value = text; document.body.appendChild(area); area.select();
+              document.execCommand("copy"); area.remove();
+            }
+            const old = button.textContent; button.textContent = "Copied"; setTimeout(() => { button.textContent = old; }, 1500);
+          }
+          document.addEventListener("click", (event) => {
+            const button = event.target.closest("button.copy");
+            if (!button) return;
+            const target = document.getElementById(button.dataset.copyTarget);
+            if (target) copy(target.textContent, button);
+          });
+
+          // Calls to the JSON API with the session's CSRF token. Answers: {ok, status, body}.
+          async function api(method, path, body) {
+            const init = { method, headers: { "X-CSRF-Token": csrf(), "Accept": "application/json" }, credentials: "same-origin" };
+            if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+            let response;
+            try { response = await fetch(path, init); }
+            catch (e) { return { ok: false, status: 0, body: { error: { message: "Tally could not be reached; check your connection and try again." } } }; }
+            let data = null;
+            const text = await response.text();
+            if (text) { try { data = JSON.parse(text); } catch (e) { data = { error: { message: text.slice(0, 200) } }; } }
+            return { ok: response.ok, status: response.status, body: data };
+          }
+          window.tallyAPI = api;
+
+          function formBody(form) {
+            const body = {};
+            $$("input,select,textarea", form).forEach((el) => {
+              if (!el.name || el.name === "_csrf" || el.disabled) return;
+              if (el.type === "checkbox") {
+                if (el.dataset.kind === "bool") { body[el.name] = el.checked; return; }
+                body[el.name] = body[el.name] || [];
+                if (el.checked) body[el.name].push(el.value);
+                return;
+              }
+              const value = el.value.trim();
+              if (value === "") return;
+              // "prices.input" fills {"prices": {"input": …}}, as the API's nested fields are named.
+              const path = el.name.split(".");
+              let target = body;
+              path.slice(0, -1).forEach((key) => { target = target[key] = target[key] || {}; });
+              target[path[path.length - 1]] = el.dataset.kind === "int" ? Number(value) : value;
+            });
+            return body;
+          }
+
+          function showErrors(form, result) {
+            const error = (result.body && result.body.error) || { message: "The request failed (HTTP " + result.status + ")." };
+            let placed = false;
+            (error.details || []).forEach((problem) => {
+              const slot = form.querySelector('[data-error-for="' + CSS.escape(problem.field) + '"]');
+              const field = form.querySelector('[name="' + CSS.escape(problem.field) + '"]');
+              if (slot) { slot.textContent = problem.reason; placed = true; }
+              if (field) field.setAttribute("aria-invalid", "true");
+            });
+            const general = form.querySelector(".form-error");
+            if (general) { general.textContent = placed ? "Please correct the fields marked below." : error.message; general.hidden = false; }
+          }
+
+          function clearErrors(form) {
+            $$("[data-error-for]", form).forEach((slot) => { slot.textContent = ""; });
+            $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+            const general = form.querySelector(".form-error");
+            if (general) { general.textContent = ""; general.hidden = true; }
+          }
+
+          const successHandlers = {
+            reload: () => location.reload(),
+            "show-token": (form, body) => {
+              const panel = $("#new-token");
+              $("#new-token-secret").textContent = body.secret;
+              panel.hidden = false;
+              panel.scrollIntoView({ block: "nearest" });
+              $("#copy-new-token").focus();
+              form.reset();
+            },
+            "reprice-diff": (form, body) => {
+              const panel = $("#reprice-diff");
+              panel.hidden = false;
+              const rows = (body.by_model || []).map((m) =>
+                "<tr><td>" + esc(m.provider) + "</td><td>" + esc(m.model) + '</td><td class="num">' + m.changed + " of " + m.events +
+                '</td><td class="num">' + esc(m.cost_before) + '</td><td class="num">' + esc(m.cost_after) + "</td></tr>").join("");
+              $("#reprice-rows").innerHTML = rows || '<tr><td colspan="5">No event in this range.</td></tr>';
+              $("#reprice-summary").textContent = body.applied
+                ? "Applied: " + body.changed + " events re-priced, " + body.cost_before + " → " + body.cost_after + " USD."
+                : body.changed + " of " + body.events + " events would change: " + body.cost_before + " → " + body.cost_after + " USD.";
+              const apply = $("#apply-reprice");
+              apply.hidden = body.applied || !(body.changed > 0);
+              apply.dataset.body = JSON.stringify(Object.assign(formBody(form), { dry_run: false }));
+            },
+          };
+
+          function esc(text) {
+            return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+          }
+
+          $$("form[data-api]").forEach((form) => {
+            form.addEventListener("submit", async (event) => {
+              event.preventDefault();
+              const [method, path] = form.dataset.api.split(" ");
+              const submit = form.querySelector('button[type="submit"]');
+              clearErrors(form);
+              if (submit) submit.disabled = true;
+              const extra = form.dataset.extra ? JSON.parse(form.dataset.extra) : {};
+              const result = await api(method, path, Object.assign(formBody(form), extra));
+              if (submit) submit.disabled = false;
+              if (!result.ok) { showErrors(form, result); return; }
+              (successHandlers[form.dataset.onSuccess || "reload"] || successHandlers.reload)(form, result.body || {});
+            });
+          });
+
+          document.addEventListener("click", async (event) => {
+            const button = event.target.closest("button[data-api]");
+            if (!button) return;
+            if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+            const [method, path] = button.dataset.api.split(" ");
+            button.disabled = true;
+            const result = await api(method, path, button.dataset.body ? JSON.parse(button.dataset.body) : undefined);
+            button.disabled = false;
+            const status = button.closest("tr, section, form") && button.closest("tr, section, form").querySelector(".row-status");
+            if (!result.ok) {
+              const message = (result.body && result.body.error && result.body.error.message) || ("HTTP " + result.status);
+              if (status) { status.textContent = message; status.className = "row-status error"; } else { alert(message); }
+              return;
+            }
+            if (button.dataset.onSuccess === "show-result" && status) {
+              status.textContent = button.dataset.successText || "Done";
+              status.className = "row-status ok";
+              return;
+            }
+            location.reload();
+          });
+
+          // The getting-started snippet: a real ingest token is written into the curl on request.
+          const snippetButton = $("#create-snippet-token");
+          if (snippetButton) {
+            snippetButton.addEventListener("click", async () => {
+              snippetButton.disabled = true;
+              const project = snippetButton.dataset.project || "default";
+              const result = await api("POST", "/api/v1/tokens", { name: "first event", project, scopes: ["ingest", "read"] });
+              const status = $("#snippet-status");
+              if (!result.ok) {
+                snippetButton.disabled = false;
+                status.textContent = (result.body && result.body.error && result.body.error.message) || "The token could not be created.";
+                return;
+              }
+              const pre = $("#first-event-curl");
+              pre.textContent = pre.textContent.split("$TALLY_TOKEN").join(result.body.secret);
+              status.textContent = "A token for project '" + project + "' was created and written into the command. It is shown only on this page.";
+            });
+          }
+
+          // Live events: the server sends each new row's HTML; it goes on top, keeping the page at 100 rows.
+          const live = $("table[data-live]");
+          if (live && window.EventSource) {
+            const body = live.tBodies[0];
+            const status = $("#live-status");
+            const source = new EventSource(live.dataset.live);
+            source.addEventListener("open", () => { if (status) status.textContent = "Live: new events appear at the top."; });
+            source.addEventListener("error", () => { if (status) status.textContent = "Live updates paused; reconnecting…"; });
+            source.addEventListener("usage", (message) => {
+              const holder = document.createElement("tbody");
+              holder.innerHTML = message.data;
+              const row = holder.firstElementChild;
+              if (!row || body.querySelector('tr[data-seq="' + row.dataset.seq + '"]')) return;
+              row.classList.add("fresh");
+              const empty = body.querySelector("tr.empty");
+              if (empty) empty.remove();
+              body.insertBefore(row, body.firstElementChild);
+              while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
+            });
+          }
+        })();
+        """#
 }

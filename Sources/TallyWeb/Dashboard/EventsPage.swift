@@ -23,68 +23,103 @@ package enum EventsPage {
             if let to = s.to { items.append(("to", to.description)) }
         }
         for d in UsageDimension.allCases { if let f = s.filters[d] { items.append((d.rawValue, f)) } }
-        return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }.joined(separator: "&")
+        return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }
+            .joined(separator: "&")
     }
 
-    package static func load(store: some ProjectStore & EventStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
-                     now: Instant) async throws -> Model {
+    package static func load(
+        store: some ProjectStore & EventStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
+        now: Instant
+    ) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
         let range = state.range(now: now, zone: page.zone)
-        let result = try await store.events(EventQuery(organizationID: page.organization.id, filters: state.storeFilters(projects: projects),
-                                                       from: range.from, to: range.to, limit: pageSize, after: after))
-        return Model(state: state, events: result.events, next: result.next, isFirstPage: after == nil,
-                     filterQuery: filterQuery(state))
+        let result = try await store.events(
+            EventQuery(
+                organizationID: page.organization.id, filters: state.storeFilters(projects: projects),
+                from: range.from, to: range.to, limit: pageSize, after: after))
+        return Model(
+            state: state, events: result.events, next: result.next, isFirstPage: after == nil,
+            filterQuery: filterQuery(state))
     }
 
     // MARK: View
 
     package static func render(_ page: SignedInPage, _ m: Model) -> String {
-        Layout.page(title: "Events", signedIn: page.header,
+        Layout.page(
+            title: "Events", signedIn: page.header,
             .h1("Events"),
             UsageExplorer.filterForm(m.state, explorer: false),
             EstimateNote.node(),
-            .section(.class("card"), .attribute(named: "aria-labelledby", value: "events-heading"),
-                .div(.class("actions"),
-                     .h2(.id("events-heading"), .text(m.isFirstPage ? "Latest events" : "Older events")),
-                     .span(.class("spacer")),
-                     .if(m.isFirstPage, .span(.id("live-status"), .class("muted"), .attribute(named: "role", value: "status"), "")),
-                     .a(.href("/api/v1/events/export?format=csv"), "Export all as CSV")),
-                .div(.class("table-wrap"),
-                    .table(.id("events-table"),
+            .section(
+                .class("card"), .attribute(named: "aria-labelledby", value: "events-heading"),
+                .div(
+                    .class("actions"),
+                    .h2(.id("events-heading"), .text(m.isFirstPage ? "Latest events" : "Older events")),
+                    .span(.class("spacer")),
+                    .if(
+                        m.isFirstPage,
+                        .span(.id("live-status"), .class("muted"), .attribute(named: "role", value: "status"), "")),
+                    .a(.href("/api/v1/events/export?format=csv"), "Export all as CSV")),
+                .div(
+                    .class("table-wrap"),
+                    .table(
+                        .id("events-table"),
                         .if(m.isFirstPage, .data(named: "live", value: "/events/live?" + m.filterQuery)),
-                        .thead(.tr(.th("Time"), .th("Provider"), .th("Model"), .th(.class("hide-narrow"), "Project"),
-                                   .th(.class("hide-narrow"), "Feature"), .th(.class("hide-narrow"), "User"),
-                                   .th(.class("num"), "Tokens"), .th(.class("num"), "Cost"),
-                                   .th(.class("num hide-narrow"), "Latency"), .th("Status"))),
-                        .tbody(.if(m.events.isEmpty,
-                                   .tr(.class("empty"), .td(.attribute(named: "colspan", value: "10"), "No events match. New ones appear here as they arrive.")),
-                                   else: .forEach(m.events) { row($0, zone: page.zone, sequence: nil) })))),
-                .div(.class("pager"),
-                     .if(!m.isFirstPage, .a(.href("/events?" + m.filterQuery), "Newest")),
-                     .unwrap(m.next) { next in
-                         .a(.id("next-page"), .href("/events?" + m.filterQuery + "&after=" + next.token), "Older events →")
-                     }))
+                        .thead(
+                            .tr(
+                                .th("Time"), .th("Provider"), .th("Model"), .th(.class("hide-narrow"), "Project"),
+                                .th(.class("hide-narrow"), "Feature"), .th(.class("hide-narrow"), "User"),
+                                .th(.class("num"), "Tokens"), .th(.class("num"), "Cost"),
+                                .th(.class("num hide-narrow"), "Latency"), .th("Status"))),
+                        .tbody(
+                            .if(
+                                m.events.isEmpty,
+                                .tr(
+                                    .class("empty"),
+                                    .td(
+                                        .attribute(named: "colspan", value: "10"),
+                                        "No events match. New ones appear here as they arrive.")),
+                                else: .forEach(m.events) { row($0, zone: page.zone, sequence: nil) })))),
+                .div(
+                    .class("pager"),
+                    .if(!m.isFirstPage, .a(.href("/events?" + m.filterQuery), "Newest")),
+                    .unwrap(m.next) { next in
+                        .a(
+                            .id("next-page"), .href("/events?" + m.filterQuery + "&after=" + next.token),
+                            "Older events →")
+                    }))
         )
     }
 
     package static func row(_ s: StoredEvent, zone: TimeZoneRules, sequence: Int64?) -> Node<HTML.TableContext> {
         let e = s.event
         let tokens = e.usage.inputTokens + e.usage.outputTokens
-        return .tr(.data(named: "event-id", value: e.id), .unwrap(sequence) { .data(named: "seq", value: String($0)) },
-            .td(.data(named: "col", value: "time"), .a(.href("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F")),
-                                                        .text(Format.localTime(e.timestamp, zone: zone)))),
+        return .tr(
+            .data(named: "event-id", value: e.id), .unwrap(sequence) { .data(named: "seq", value: String($0)) },
+            .td(
+                .data(named: "col", value: "time"),
+                .a(
+                    .href("/events/" + URLText.percentEncoded(e.id).replacingOccurrences(of: "/", with: "%2F")),
+                    .text(Format.localTime(e.timestamp, zone: zone)))),
             .td(.data(named: "col", value: "provider"), .text(e.provider)),
             .td(.data(named: "col", value: "model"), .text(e.model)),
             .td(.class("hide-narrow"), .data(named: "col", value: "project"), .text(s.projectName)),
             .td(.class("hide-narrow"), .data(named: "col", value: "feature"), .text(e.attribution.feature ?? "")),
             .td(.class("hide-narrow"), .data(named: "col", value: "user"), .text(e.attribution.user ?? "")),
-            .td(.class("num"), .data(named: "col", value: "tokens"), .dataValue(String(tokens)), .text(Format.integer(tokens))),
-            .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(s.cost?.decimalString ?? ""),
+            .td(
+                .class("num"), .data(named: "col", value: "tokens"), .dataValue(String(tokens)),
+                .text(Format.integer(tokens))),
+            .td(
+                .class("num"), .data(named: "col", value: "cost"), .dataValue(s.cost?.decimalString ?? ""),
                 .text(s.cost.map { Format.money($0) } ?? "unpriced")),
-            .td(.class("num hide-narrow"), .data(named: "col", value: "latency"), .text(Format.milliseconds(e.outcome.latencyMs))),
-            .td(.data(named: "col", value: "status"), e.outcome.status == .error
-                ? .span(.class("badge error"), .text("error" + (e.outcome.httpStatus.map { " \($0)" } ?? "")))
-                : .text(e.outcome.status.rawValue)))
+            .td(
+                .class("num hide-narrow"), .data(named: "col", value: "latency"),
+                .text(Format.milliseconds(e.outcome.latencyMs))),
+            .td(
+                .data(named: "col", value: "status"),
+                e.outcome.status == .error
+                    ? .span(.class("badge error"), .text("error" + (e.outcome.httpStatus.map { " \($0)" } ?? "")))
+                    : .text(e.outcome.status.rawValue)))
     }
 
     /// One row as an HTML fragment, for the live feed.
@@ -102,8 +137,13 @@ package enum EventsPage {
     }
 
     /// The event `id` as the person may see it (their project scope); `TallyError.notFound` otherwise.
-    package static func loadDetail(store: some EventStore, pricer: CatalogPricer, page: SignedInPage, id: String) async throws -> Detail {
-        guard let stored = try await store.event(organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope) else {
+    package static func loadDetail(store: some EventStore, pricer: CatalogPricer, page: SignedInPage, id: String)
+        async throws -> Detail
+    {
+        guard
+            let stored = try await store.event(
+                organizationID: page.organization.id, id: id, projectIDs: page.principal.projectScope)
+        else {
             throw TallyError.notFound("event '\(id)'")
         }
         return Detail(event: stored, breakdown: pricer.breakdown(stored))
@@ -116,65 +156,124 @@ package enum EventsPage {
     package static func renderDetail(_ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?) -> String {
         let e = s.event
         let o = e.outcome
-        let facts: [(String, String)] = [
-            ("Time", Format.localTime(e.timestamp, zone: page.zone) + " (\(page.zone.identifier))"),
-            ("Provider", e.provider), ("Model", e.model), ("Operation", e.operation.rawValue), ("Project", s.projectName),
-            ("Feature", e.attribution.feature ?? "—"), ("User", e.attribution.user ?? "—"),
-            ("API key", e.attribution.apiKey ?? "—"), ("Environment", e.attribution.environment ?? "—"),
-            ("Source", e.source.rawValue), ("Status", o.status.rawValue + (o.httpStatus.map { " (HTTP \($0))" } ?? "")),
-            ("Error type", o.errorType ?? "—"), ("Latency", Format.milliseconds(o.latencyMs)),
-            ("Time to first token", Format.milliseconds(o.timeToFirstTokenMs)),
-            ("Streamed", o.streamed.map { $0 ? "yes" : "no" } ?? "—"), ("Finish reason", o.finishReason ?? "—"),
-            ("Batch", e.batch ? "yes" : "no"), ("Service tier", e.serviceTier ?? "—"),
-            ("Provider-reported cost", e.providerCost.map { Format.money($0) } ?? "—"),
-            ("Received", Format.localTime(s.receivedAt, zone: page.zone)),
-        ] + e.attribution.tags.keys.sorted().map { ("Tag \($0)", e.attribution.tags[$0] ?? "") }
-        return Layout.page(title: "Event \(e.id)", signedIn: page.header,
+        let facts: [(String, String)] =
+            [
+                ("Time", Format.localTime(e.timestamp, zone: page.zone) + " (\(page.zone.identifier))"),
+                ("Provider", e.provider), ("Model", e.model), ("Operation", e.operation.rawValue),
+                ("Project", s.projectName),
+                ("Feature", e.attribution.feature ?? "—"), ("User", e.attribution.user ?? "—"),
+                ("API key", e.attribution.apiKey ?? "—"), ("Environment", e.attribution.environment ?? "—"),
+                ("Source", e.source.rawValue),
+                ("Status", o.status.rawValue + (o.httpStatus.map { " (HTTP \($0))" } ?? "")),
+                ("Error type", o.errorType ?? "—"), ("Latency", Format.milliseconds(o.latencyMs)),
+                ("Time to first token", Format.milliseconds(o.timeToFirstTokenMs)),
+                ("Streamed", o.streamed.map { $0 ? "yes" : "no" } ?? "—"), ("Finish reason", o.finishReason ?? "—"),
+                ("Batch", e.batch ? "yes" : "no"), ("Service tier", e.serviceTier ?? "—"),
+                ("Provider-reported cost", e.providerCost.map { Format.money($0) } ?? "—"),
+                ("Received", Format.localTime(s.receivedAt, zone: page.zone)),
+            ] + e.attribution.tags.keys.sorted().map { ("Tag \($0)", e.attribution.tags[$0] ?? "") }
+        return Layout.page(
+            title: "Event \(e.id)", signedIn: page.header,
             .p(.a(.href("/events"), "← Events")),
             .h1(.text("\(e.model) · \(e.id)")),
-            .div(.class("grid wide"),
-                .section(.class("card"), .attribute(named: "aria-labelledby", value: "cost-heading"),
+            .div(
+                .class("grid wide"),
+                .section(
+                    .class("card"), .attribute(named: "aria-labelledby", value: "cost-heading"),
                     .h2(.id("cost-heading"), "Cost breakdown"),
-                    .unwrap(breakdown, { b in
-                        .group(
-                            .p(.id("price-date"), .class("muted"),
-                               .text("Priced with \(b.entry.id) (\(b.entry.provider ?? "any provider") \(b.modelResolved)), list price in force from \(b.entry.from)"
-                                     + (b.entry.checked.map { ", checked \($0)" } ?? "") + ".")),
-                            .if(!b.modifiers.isEmpty, .p(.text("Applied: " + b.modifiers.joined(separator: "; ") + "."))),
-                            .div(.class("table-wrap"), .table(.id("cost-breakdown"),
-                                .thead(.tr(.th("Token class"), .th(.class("num"), "Tokens"), .th(.class("num"), "Rate (USD / 1M)"), .th(.class("num"), "Cost"))),
-                                .tbody(.forEach(b.lines) { line in
-                                    .tr(.td(.data(named: "col", value: "class"), .text(line.tokenClass.replacingOccurrences(of: "_", with: " "))),
-                                        .td(.class("num"), .data(named: "col", value: "tokens"), .text(Format.integer(line.tokens))),
-                                        .td(.class("num"), .data(named: "col", value: "rate"),
-                                            .text(line.tokenClass == "request" ? "\(line.rate) per request" : line.rate)),
-                                        .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(line.cost.decimalString),
-                                            .text("$" + line.cost.decimalString)))
-                                }),
-                                .tfoot(.tr(.td("Total"), .td(), .td(),
-                                           .td(.class("num"), .data(named: "col", value: "cost"), .dataValue(b.cost.decimalString),
-                                               .text("$" + b.cost.decimalString)))))),
-                            .if(s.cost != nil && s.cost != b.cost,
-                                .p(.class("notice"), .text("The stored cost ($\(s.cost!.decimalString)) differs from this breakdown; re-price the range to bring it up to date.")))
-                        )
-                    }, else: .p(.id("price-date"), .text("No price covered \(e.provider) \(e.model) on this event's date, so its cost is unknown. "),
-                                .a(.href("/settings/prices#unpriced"), "Add a price"), .text(" and re-price to include it."))),
+                    .unwrap(
+                        breakdown,
+                        { b in
+                            .group(
+                                .p(
+                                    .id("price-date"), .class("muted"),
+                                    .text(
+                                        "Priced with \(b.entry.id) (\(b.entry.provider ?? "any provider") \(b.modelResolved)), list price in force from \(b.entry.from)"
+                                            + (b.entry.checked.map { ", checked \($0)" } ?? "") + ".")),
+                                .if(
+                                    !b.modifiers.isEmpty,
+                                    .p(.text("Applied: " + b.modifiers.joined(separator: "; ") + "."))),
+                                .div(
+                                    .class("table-wrap"),
+                                    .table(
+                                        .id("cost-breakdown"),
+                                        .thead(
+                                            .tr(
+                                                .th("Token class"), .th(.class("num"), "Tokens"),
+                                                .th(.class("num"), "Rate (USD / 1M)"), .th(.class("num"), "Cost"))),
+                                        .tbody(
+                                            .forEach(b.lines) { line in
+                                                .tr(
+                                                    .td(
+                                                        .data(named: "col", value: "class"),
+                                                        .text(line.tokenClass.replacingOccurrences(of: "_", with: " "))),
+                                                    .td(
+                                                        .class("num"), .data(named: "col", value: "tokens"),
+                                                        .text(Format.integer(line.tokens))),
+                                                    .td(
+                                                        .class("num"), .data(named: "col", value: "rate"),
+                                                        .text(
+                                                            line.tokenClass == "request"
+                                                                ? "\(line.rate) per request" : line.rate)),
+                                                    .td(
+                                                        .class("num"), .data(named: "col", value: "cost"),
+                                                        .dataValue(line.cost.decimalString),
+                                                        .text("$" + line.cost.decimalString)))
+                                            }),
+                                        .tfoot(
+                                            .tr(
+                                                .td("Total"), .td(), .td(),
+                                                .td(
+                                                    .class("num"), .data(named: "col", value: "cost"),
+                                                    .dataValue(b.cost.decimalString),
+                                                    .text("$" + b.cost.decimalString)))))),
+                                .if(
+                                    s.cost != nil && s.cost != b.cost,
+                                    .p(
+                                        .class("notice"),
+                                        .text(
+                                            "The stored cost ($\(s.cost!.decimalString)) differs from this breakdown; re-price the range to bring it up to date."
+                                        )))
+                            )
+                        },
+                        else: .p(
+                            .id("price-date"),
+                            .text(
+                                "No price covered \(e.provider) \(e.model) on this event's date, so its cost is unknown. "
+                            ),
+                            .a(.href("/settings/prices#unpriced"), "Add a price"), .text(" and re-price to include it.")
+                        )),
                     EstimateNote.node()),
-                .section(.class("card"), .attribute(named: "aria-labelledby", value: "facts-heading"),
+                .section(
+                    .class("card"), .attribute(named: "aria-labelledby", value: "facts-heading"),
                     .h2(.id("facts-heading"), "Details"),
-                    .table(.tbody(.forEach(facts) { .tr(.th(.attribute(named: "scope", value: "row"), .text($0.0)), .td(.text($0.1))) })))),
-            .section(.class("card"), .attribute(named: "aria-labelledby", value: "tokens-heading"),
+                    .table(
+                        .tbody(
+                            .forEach(facts) {
+                                .tr(.th(.attribute(named: "scope", value: "row"), .text($0.0)), .td(.text($0.1)))
+                            })))),
+            .section(
+                .class("card"), .attribute(named: "aria-labelledby", value: "tokens-heading"),
                 .h2(.id("tokens-heading"), "Tokens"),
-                .div(.class("table-wrap"), .table(.tbody(.forEach(tokenRows(e.usage)) {
-                    .tr(.th(.attribute(named: "scope", value: "row"), .text($0.0)), .td(.class("num"), .text(Format.integer($0.1))))
-                }))))
+                .div(
+                    .class("table-wrap"),
+                    .table(
+                        .tbody(
+                            .forEach(tokenRows(e.usage)) {
+                                .tr(
+                                    .th(.attribute(named: "scope", value: "row"), .text($0.0)),
+                                    .td(.class("num"), .text(Format.integer($0.1))))
+                            }))))
         )
     }
 
     package static func tokenRows(_ u: TokenUsage) -> [(String, Int64)] {
-        [("Input", u.inputTokens), ("Output", u.outputTokens), ("Cached input", u.cachedInputTokens),
-         ("Cache write (5 min)", u.cacheWriteInputTokens), ("Cache write (1 h)", u.cacheWrite1hInputTokens),
-         ("Reasoning", u.reasoningTokens), ("Input audio", u.inputAudioTokens), ("Output audio", u.outputAudioTokens),
-         ("Requests", u.requests)]
+        [
+            ("Input", u.inputTokens), ("Output", u.outputTokens), ("Cached input", u.cachedInputTokens),
+            ("Cache write (5 min)", u.cacheWriteInputTokens), ("Cache write (1 h)", u.cacheWrite1hInputTokens),
+            ("Reasoning", u.reasoningTokens), ("Input audio", u.inputAudioTokens),
+            ("Output audio", u.outputAudioTokens),
+            ("Requests", u.requests),
+        ]
     }
 }

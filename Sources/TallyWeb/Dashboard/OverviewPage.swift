@@ -32,8 +32,11 @@ package enum OverviewPage {
 
     // MARK: Query
 
-    package static func load(store: some UsageStore & ProjectStore & EventStore & ProviderSyncStore, organization: Organization, zone: TimeZoneRules, now: Instant, days: Int,
-                     projectScope: [String]?) async throws -> Model {
+    package static func load(
+        store: some UsageStore & ProjectStore & EventStore & ProviderSyncStore, organization: Organization,
+        zone: TimeZoneRules, now: Instant, days: Int,
+        projectScope: [String]?
+    ) async throws -> Model {
         let cycle = BillingCycle.containing(now, startDay: organization.billingCycleDay, zone: zone)
         let current = TimeRange(from: cycle.range.from, to: now)
         let previous = cycle.previous(zone: zone).elapsed(matching: current)
@@ -44,8 +47,9 @@ package enum OverviewPage {
         if let projectScope { filters[.project] = projectScope }
         let org = organization.id
         func query(_ range: TimeRange, _ grain: TimeGrain?, _ dims: [UsageDimension]) -> SummaryQuery {
-            SummaryQuery(organizationID: org, from: range.from, to: range.to, timeZone: zone, grain: grain, dimensions: dims,
-                         filters: filters)
+            SummaryQuery(
+                organizationID: org, from: range.from, to: range.to, timeZone: zone, grain: grain, dimensions: dims,
+                filters: filters)
         }
         // Three queries: the cycle by model × project × feature (its totals and the three top lists), the previous
         // cycle's totals, and the chart's days by provider.
@@ -59,7 +63,8 @@ package enum OverviewPage {
         let (cycleResult, previousResult, chart, projects) = try await (breakdown, before, chartResult, projectList)
         var hasEvents = cycleResult.totals.requests > 0 || previousResult.totals.requests > 0 || !chart.groups.isEmpty
         if !hasEvents {
-            hasEvents = !(try await store.events(EventQuery(organizationID: org, filters: filters, limit: 1)).events.isEmpty)
+            hasEvents =
+                !(try await store.events(EventQuery(organizationID: org, filters: filters, limit: 1)).events.isEmpty)
         }
         let projectNames = Dictionary(projects.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         return Model(
@@ -76,7 +81,9 @@ package enum OverviewPage {
     }
 
     /// The cost reports' total over whole UTC days from `from`'s day; nil when no connection has synced any.
-    package static func billedCosts(store: some ProviderSyncStore, org: String, from: Instant, to: Instant) async throws -> USD? {
+    package static func billedCosts(store: some ProviderSyncStore, org: String, from: Instant, to: Instant) async throws
+        -> USD?
+    {
         let day = Instant(seconds: floorDiv(from.seconds, 86_400) * 86_400)
         let rows = try await store.providerCosts(organizationID: org, connectionID: nil, from: day, to: to)
         guard !rows.isEmpty else { return nil }
@@ -84,15 +91,19 @@ package enum OverviewPage {
     }
 
     /// Sums groups by one dimension, highest cost first (then most requests), at most `limit`.
-    package static func ranked(_ groups: [SummaryGroup], by dimension: UsageDimension, limit: Int = 8,
-                       name: (String) -> String = { $0 }) -> [Ranked] {
+    package static func ranked(
+        _ groups: [SummaryGroup], by dimension: UsageDimension, limit: Int = 8,
+        name: (String) -> String = { $0 }
+    ) -> [Ranked] {
         var sums: [String: UsageMetrics] = [:]
         for group in groups {
             let key = (group.values[dimension] ?? nil).map(name) ?? "(none)"
             sums[key, default: UsageMetrics()] += group.metrics
         }
         return sums.map { Ranked(name: $0.key, metrics: $0.value) }
-            .sorted { ($0.metrics.cost, $0.metrics.requests, $1.name) > ($1.metrics.cost, $1.metrics.requests, $0.name) }
+            .sorted {
+                ($0.metrics.cost, $0.metrics.requests, $1.name) > ($1.metrics.cost, $1.metrics.requests, $0.name)
+            }
             .prefix(limit).map { $0 }
     }
 
@@ -110,15 +121,17 @@ package enum OverviewPage {
             let values = series.map { byDay[date.description]?[$0] ?? 0 }
             return StackedBarChart.Bar(label: Format.day(date), fullLabel: Format.day(date, year: true), values: values)
         }
-        return StackedBarChart(id: "chart-daily", title: "Estimated spend per day by provider, last \(days) days",
-                               series: series, bars: bars, format: { Format.money(USD(nanos: $0)) },
-                               axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
+        return StackedBarChart(
+            id: "chart-daily", title: "Estimated spend per day by provider, last \(days) days",
+            series: series, bars: bars, format: { Format.money(USD(nanos: $0)) },
+            axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
     }
 
     // MARK: View
 
     package static func render(_ page: SignedInPage, _ m: Model) -> String {
-        Layout.page(title: "Overview", signedIn: page.header,
+        Layout.page(
+            title: "Overview", signedIn: page.header,
             .h1(.text(page.organization.name)),
             .if(m.hasEvents, dashboard(page, m), else: gettingStarted(page, project: m.snippetProject))
         )
@@ -133,60 +146,96 @@ package enum OverviewPage {
         let c = m.currentTotals, p = m.previousTotals
         let tokens = c.inputTokens + c.outputTokens, tokensBefore = p.inputTokens + p.outputTokens
         return .group(
-            .p(.id("cycle"), .class("muted"), .data(named: "from", value: m.current.from.rfc3339),
-               .data(named: "to", value: m.current.to.rfc3339),
-               .text(cycleLabel(m, zone: page.zone) + " (\(page.zone.identifier)), compared with the same point of the previous cycle.")),
-            .section(.class("grid"), .attribute(named: "aria-label", value: "This billing cycle"),
-                card("card-spend", "Spend (estimate)", value: Format.money(c.knownCost), raw: c.knownCost?.decimalString ?? "",
-                     compare: "\(Format.money(p.knownCost)) last cycle · \(Format.change(c.cost.nanos, from: p.cost.nanos))",
-                     extra: c.providerCost.nanos > 0 ? "Provider-reported on events: \(Format.money(c.providerCost))" : nil, billed: m.billed),
-                card("card-tokens", "Tokens (input + output)", value: Format.integer(tokens), raw: String(tokens),
-                     compare: "\(Format.integer(tokensBefore)) last cycle · \(Format.change(tokens, from: tokensBefore))"),
-                card("card-requests", "Requests", value: Format.integer(c.requests), raw: String(c.requests),
-                     compare: "\(Format.integer(p.requests)) last cycle · \(Format.change(c.requests, from: p.requests))"),
-                card("card-error-rate", "Error rate", value: Format.percent(c.errors, of: c.requests), raw: String(c.errors),
-                     compare: "\(Format.integer(c.errors)) errors · \(Format.percent(p.errors, of: p.requests)) last cycle"),
+            .p(
+                .id("cycle"), .class("muted"), .data(named: "from", value: m.current.from.rfc3339),
+                .data(named: "to", value: m.current.to.rfc3339),
+                .text(
+                    cycleLabel(m, zone: page.zone)
+                        + " (\(page.zone.identifier)), compared with the same point of the previous cycle.")),
+            .section(
+                .class("grid"), .attribute(named: "aria-label", value: "This billing cycle"),
+                card(
+                    "card-spend", "Spend (estimate)", value: Format.money(c.knownCost),
+                    raw: c.knownCost?.decimalString ?? "",
+                    compare:
+                        "\(Format.money(p.knownCost)) last cycle · \(Format.change(c.cost.nanos, from: p.cost.nanos))",
+                    extra: c.providerCost.nanos > 0
+                        ? "Provider-reported on events: \(Format.money(c.providerCost))" : nil, billed: m.billed),
+                card(
+                    "card-tokens", "Tokens (input + output)", value: Format.integer(tokens), raw: String(tokens),
+                    compare: "\(Format.integer(tokensBefore)) last cycle · \(Format.change(tokens, from: tokensBefore))"
+                ),
+                card(
+                    "card-requests", "Requests", value: Format.integer(c.requests), raw: String(c.requests),
+                    compare: "\(Format.integer(p.requests)) last cycle · \(Format.change(c.requests, from: p.requests))"
+                ),
+                card(
+                    "card-error-rate", "Error rate", value: Format.percent(c.errors, of: c.requests),
+                    raw: String(c.errors),
+                    compare:
+                        "\(Format.integer(c.errors)) errors · \(Format.percent(p.errors, of: p.requests)) last cycle"),
                 unpricedCard(c.unpricedRequests)
             ),
             EstimateNote.node(),
-            .section(.class("card"), .attribute(named: "aria-labelledby", value: "daily-heading"),
-                .div(.class("actions"),
-                     .h2(.id("daily-heading"), .text("Spend per day, last \(m.days) days")),
-                     .span(.class("spacer")),
-                     .a(.href("/?days=7"), .if(m.days == 7, .attribute(named: "aria-current", value: "true")), "7 days"),
-                     .a(.href("/?days=30"), .if(m.days == 30, .attribute(named: "aria-current", value: "true")), "30 days")),
+            .section(
+                .class("card"), .attribute(named: "aria-labelledby", value: "daily-heading"),
+                .div(
+                    .class("actions"),
+                    .h2(.id("daily-heading"), .text("Spend per day, last \(m.days) days")),
+                    .span(.class("spacer")),
+                    .a(.href("/?days=7"), .if(m.days == 7, .attribute(named: "aria-current", value: "true")), "7 days"),
+                    .a(
+                        .href("/?days=30"), .if(m.days == 30, .attribute(named: "aria-current", value: "true")),
+                        "30 days")),
                 m.daily.node()
             ),
-            .div(.class("grid wide"),
-                topTable("top-models", "Top models", "Model", m.topModels, drill: drill(m, page.zone, .model, then: .feature)),
-                topTable("top-projects", "Top projects", "Project", m.topProjects, drill: drill(m, page.zone, .project, then: .model)),
-                topTable("top-features", "Top features", "Feature", m.topFeatures, drill: drill(m, page.zone, .feature, then: .model)))
+            .div(
+                .class("grid wide"),
+                topTable(
+                    "top-models", "Top models", "Model", m.topModels, drill: drill(m, page.zone, .model, then: .feature)
+                ),
+                topTable(
+                    "top-projects", "Top projects", "Project", m.topProjects,
+                    drill: drill(m, page.zone, .project, then: .model)),
+                topTable(
+                    "top-features", "Top features", "Feature", m.topFeatures,
+                    drill: drill(m, page.zone, .feature, then: .model)))
         )
     }
 
-    package static func card(_ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil,
-                     billed: USD? = nil) -> Node<HTML.BodyContext> {
-        .div(.id(id), .class("card metric"),
-             .p(.class("label"), .text(label)),
-             .span(.class("value"), .dataValue(raw), .text(value)),
-             .p(.class("compare"), .text(compare)),
-             .unwrap(extra) { .p(.class("compare"), .text($0)) },
-             .unwrap(billed) { b in
-                 .p(.class("compare billed"), .dataValue(b.decimalString),
+    package static func card(
+        _ id: String, _ label: String, value: String, raw: String, compare: String, extra: String? = nil,
+        billed: USD? = nil
+    ) -> Node<HTML.BodyContext> {
+        .div(
+            .id(id), .class("card metric"),
+            .p(.class("label"), .text(label)),
+            .span(.class("value"), .dataValue(raw), .text(value)),
+            .p(.class("compare"), .text(compare)),
+            .unwrap(extra) { .p(.class("compare"), .text($0)) },
+            .unwrap(billed) { b in
+                .p(
+                    .class("compare billed"), .dataValue(b.decimalString),
                     .text("Billed by providers: \(Format.money(b)) "), .a(.href("/reconciliation"), "(reconcile)"))
-             })
+            })
     }
 
     package static func unpricedCard(_ count: Int64) -> Node<HTML.BodyContext> {
-        .div(.id("card-unpriced"), .class("card metric"),
-             .p(.class("label"), "Unpriced requests"),
-             .span(.class("value"), .dataValue(String(count)), .text(Format.integer(count))),
-             .p(.class("compare"), .a(.href("/settings/prices#unpriced"),
-                                      .text(count == 0 ? "Every model had a price" : "See which models have no price"))))
+        .div(
+            .id("card-unpriced"), .class("card metric"),
+            .p(.class("label"), "Unpriced requests"),
+            .span(.class("value"), .dataValue(String(count)), .text(Format.integer(count))),
+            .p(
+                .class("compare"),
+                .a(
+                    .href("/settings/prices#unpriced"),
+                    .text(count == 0 ? "Every model had a price" : "See which models have no price"))))
     }
 
     /// A top-list row opens the explorer on this cycle, filtered to it and broken down by the next dimension.
-    package static func drill(_ m: Model, _ zone: TimeZoneRules, _ dimension: UsageDimension, then next: UsageDimension) -> @Sendable (String) -> String? {
+    package static func drill(_ m: Model, _ zone: TimeZoneRules, _ dimension: UsageDimension, then next: UsageDimension)
+        -> @Sendable (String) -> String?
+    {
         let from = m.cycle.startDate.description, to = zone.localDate(of: m.now).description
         return { name in
             guard name != "(none)" else { return nil }
@@ -195,42 +244,65 @@ package enum OverviewPage {
         }
     }
 
-    package static func topTable(_ id: String, _ title: String, _ column: String, _ rows: [Ranked],
-                         drill: (String) -> String?) -> Node<HTML.BodyContext> {
-        .section(.class("card"), .attribute(named: "aria-labelledby", value: id + "-heading"),
+    package static func topTable(
+        _ id: String, _ title: String, _ column: String, _ rows: [Ranked],
+        drill: (String) -> String?
+    ) -> Node<HTML.BodyContext> {
+        .section(
+            .class("card"), .attribute(named: "aria-labelledby", value: id + "-heading"),
             .h2(.id(id + "-heading"), .text(title + " this cycle")),
-            .if(rows.isEmpty, .p(.class("muted"), "Nothing yet in this cycle."), else:
-                .table(.id(id),
-                    .thead(.tr(.th(.text(column)), .th(.class("num"), "Requests"), .th(.class("num"), "Cost"))),
-                    .tbody(.forEach(rows) { row in
-                        .tr(.td(.class("name"), .unwrap(drill(row.name), { .a(.href($0), .text(row.name)) }, else: .text(row.name))),
-                            .td(.class("num"), .text(Format.integer(row.metrics.requests))),
-                            .td(.class("num cost"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
-                                .text(Format.money(row.metrics.knownCost))))
-                    }))))
+            .if(
+                rows.isEmpty, .p(.class("muted"), "Nothing yet in this cycle."),
+                else:
+                    .table(
+                        .id(id),
+                        .thead(.tr(.th(.text(column)), .th(.class("num"), "Requests"), .th(.class("num"), "Cost"))),
+                        .tbody(
+                            .forEach(rows) { row in
+                                .tr(
+                                    .td(
+                                        .class("name"),
+                                        .unwrap(
+                                            drill(row.name), { .a(.href($0), .text(row.name)) }, else: .text(row.name))),
+                                    .td(.class("num"), .text(Format.integer(row.metrics.requests))),
+                                    .td(
+                                        .class("num cost"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
+                                        .text(Format.money(row.metrics.knownCost))))
+                            }))))
     }
 
     package static func gettingStarted(_ page: SignedInPage, project: String) -> Node<HTML.BodyContext> {
         let curl = """
-        curl -sS -X POST \(page.publicURL)/api/v1/events \\
-          -H "Authorization: Bearer $TALLY_TOKEN" \\
-          -H "Content-Type: application/json" \\
-          -d '{"id":"first-event-1","timestamp":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'","provider":"openai","model":"gpt-4o-mini","feature":"hello","input_tokens":1200,"output_tokens":300}'
-        """
-        return .section(.id("getting-started"), .class("card"), .attribute(named: "aria-labelledby", value: "start-heading"),
+            curl -sS -X POST \(page.publicURL)/api/v1/events \\
+              -H "Authorization: Bearer $TALLY_TOKEN" \\
+              -H "Content-Type: application/json" \\
+              -d '{"id":"first-event-1","timestamp":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'","provider":"openai","model":"gpt-4o-mini","feature":"hello","input_tokens":1200,"output_tokens":300}'
+            """
+        return .section(
+            .id("getting-started"), .class("card"), .attribute(named: "aria-labelledby", value: "start-heading"),
             .h2(.id("start-heading"), "No usage yet: send your first event"),
-            .p("Tally records what your apps spend on OpenAI, Anthropic and Gemini. Post one event to see this page fill in:"),
+            .p(
+                "Tally records what your apps spend on OpenAI, Anthropic and Gemini. Post one event to see this page fill in:"
+            ),
             .pre(.id("first-event-curl"), .code(.text(curl))),
-            .div(.class("actions"),
-                 .if(page.allows(.manageOwnTokens),
-                     .button(.id("create-snippet-token"), .type(.button), .data(named: "project", value: project),
-                             "Create a token for this command")),
-                 .button(.class("copy secondary"), .type(.button), .data(named: "copy-target", value: "first-event-curl"), "Copy")),
+            .div(
+                .class("actions"),
+                .if(
+                    page.allows(.manageOwnTokens),
+                    .button(
+                        .id("create-snippet-token"), .type(.button), .data(named: "project", value: project),
+                        "Create a token for this command")),
+                .button(
+                    .class("copy secondary"), .type(.button), .data(named: "copy-target", value: "first-event-curl"),
+                    "Copy")),
             .p(.id("snippet-status"), .class("muted small"), .attribute(named: "role", value: "status")),
             .h2("Other ways in"),
             .ul(
-                .li("Post events from your apps: the ingestion API (docs/api.md) takes the providers' own usage objects."),
-                .li(.text("Connect a provider in "), .a(.href("/settings/providers"), "Settings → Providers"),
+                .li(
+                    "Post events from your apps: the ingestion API (docs/api.md) takes the providers' own usage objects."
+                ),
+                .li(
+                    .text("Connect a provider in "), .a(.href("/settings/providers"), "Settings → Providers"),
                     .text(" to keep its key in Tally's vault (organization usage sync and the gateway build on it)."))
             ))
     }
@@ -239,7 +311,9 @@ package enum OverviewPage {
 /// Every cost on the pages is an estimate; this says so wherever one is shown.
 package enum EstimateNote {
     package static func node() -> Node<HTML.BodyContext> {
-        .p(.class("estimate-note"),
-           "Costs are estimates from list prices in force on each event's date (see Settings → Prices); the provider's invoice is authoritative.")
+        .p(
+            .class("estimate-note"),
+            "Costs are estimates from list prices in force on each event's date (see Settings → Prices); the provider's invoice is authoritative."
+        )
     }
 }

@@ -24,14 +24,27 @@ package enum UsageExplorer {
         /// Reads the query; a bad value is reported against its field and the default is used meanwhile.
         package init(query: [String: String], defaultPreset: DatePreset = .last30Days) {
             preset = defaultPreset
-            func problem(_ field: String, _ reason: String) { problems.append(FieldProblem(field: field, reason: reason)) }
+            func problem(_ field: String, _ reason: String) {
+                problems.append(FieldProblem(field: field, reason: reason))
+            }
             if let raw = query["group_by"] {
-                if raw == "none" { groupBy = nil } else if let d = UsageDimension(rawValue: raw) { groupBy = d } else {
-                    problem("group_by", "must be one of " + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ") + " or none")
+                if raw == "none" {
+                    groupBy = nil
+                } else if let d = UsageDimension(rawValue: raw) {
+                    groupBy = d
+                } else {
+                    problem(
+                        "group_by",
+                        "must be one of " + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ") + " or none"
+                    )
                 }
             }
             if let raw = query["grain"] {
-                if raw == "none" { grain = nil } else if let g = TimeGrain(rawValue: raw) { grain = g } else {
+                if raw == "none" {
+                    grain = nil
+                } else if let g = TimeGrain(rawValue: raw) {
+                    grain = g
+                } else {
                     problem("grain", "must be day, week, month or none")
                 }
             }
@@ -44,14 +57,20 @@ package enum UsageExplorer {
                 if name == "from" { from = date } else { to = date }
             }
             if preset == .custom {
-                if from == nil, !problems.contains(where: { $0.field == "from" }) { problem("from", "is required for a custom range") }
+                if from == nil, !problems.contains(where: { $0.field == "from" }) {
+                    problem("from", "is required for a custom range")
+                }
                 if let from, let to, to < from { problem("to", "must not be before the start date") }
             }
             for d in UsageDimension.allCases {
                 if let raw = query[d.rawValue]?.trimmingSpaces(), !raw.isEmpty { filters[d] = raw }
             }
             if let raw = query["sort"] {
-                if let s = SortKey(rawValue: raw) { sort = s } else { problem("sort", "must be period, name, requests, tokens or cost") }
+                if let s = SortKey(rawValue: raw) {
+                    sort = s
+                } else {
+                    problem("sort", "must be period, name, requests, tokens or cost")
+                }
             }
             if let raw = query["dir"] { descending = raw != "asc" }
         }
@@ -79,7 +98,9 @@ package enum UsageExplorer {
             var result: DimensionFilters = [:]
             for (d, text) in filters {
                 let values = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-                result[d] = d == .project ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
+                result[d] =
+                    d == .project
+                    ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
             }
             return result
         }
@@ -105,17 +126,22 @@ package enum UsageExplorer {
 
     // MARK: Query
 
-    package static func load(store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant) async throws -> Model {
+    package static func load(store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant)
+        async throws -> Model
+    {
         let bounds = state.range(now: now, zone: page.zone)
         // Unbounded ends (custom range with only a start) run to now / from the first day the API allows.
-        let range = TimeRange(from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))
+        let range = TimeRange(
+            from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))
         let projects = try await store.projects(organizationID: page.organization.id)
         let filters = state.storeFilters(projects: projects)
         let dims = state.groupBy.map { [$0] } ?? []
         let result: SummaryResult
         if range.from < range.to {
-            result = try await store.summary(SummaryQuery(organizationID: page.organization.id, from: range.from, to: range.to,
-                                                          timeZone: page.zone, grain: state.grain, dimensions: dims, filters: filters))
+            result = try await store.summary(
+                SummaryQuery(
+                    organizationID: page.organization.id, from: range.from, to: range.to,
+                    timeZone: page.zone, grain: state.grain, dimensions: dims, filters: filters))
         } else {
             result = SummaryResult(groups: [], totals: UsageMetrics())
         }
@@ -141,7 +167,9 @@ package enum UsageExplorer {
             case .period: return order(a.period ?? "", b.period ?? "", (a.name ?? "") < (b.name ?? ""))
             case .name: return order(a.name ?? "", b.name ?? "", (a.period ?? "") < (b.period ?? ""))
             case .requests: return order(a.metrics.requests, b.metrics.requests, tie)
-            case .tokens: return order(a.metrics.inputTokens + a.metrics.outputTokens, b.metrics.inputTokens + b.metrics.outputTokens, tie)
+            case .tokens:
+                return order(
+                    a.metrics.inputTokens + a.metrics.outputTokens, b.metrics.inputTokens + b.metrics.outputTokens, tie)
             case .cost: return order(a.metrics.cost, b.metrics.cost, tie)
             }
         }
@@ -153,12 +181,15 @@ package enum UsageExplorer {
         guard let grain = state.grain else {
             guard !rows.isEmpty else { return nil }
             let bars = rows.prefix(40).map { r in
-                StackedBarChart.Bar(label: String((r.name ?? "all").prefix(12)), fullLabel: r.name ?? "all", values: [r.metrics.cost.nanos])
+                StackedBarChart.Bar(
+                    label: String((r.name ?? "all").prefix(12)), fullLabel: r.name ?? "all",
+                    values: [r.metrics.cost.nanos])
             }
             let by = state.groupBy.map { " by \(label($0).lowercased())" } ?? ""
-            return StackedBarChart(id: "usage-chart", title: "Estimated cost over the range\(by)", series: ["cost"], bars: bars,
-                                   format: { Format.money(USD(nanos: $0)) },
-                                   axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
+            return StackedBarChart(
+                id: "usage-chart", title: "Estimated cost over the range\(by)", series: ["cost"], bars: bars,
+                format: { Format.money(USD(nanos: $0)) },
+                axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
         }
         var totalsByName: [String: Int64] = [:]
         for r in rows { totalsByName[r.name ?? "all", default: 0] += r.metrics.cost.nanos }
@@ -175,9 +206,10 @@ package enum UsageExplorer {
             StackedBarChart.Bar(label: shortPeriod(period), fullLabel: period, values: byPeriod[period]!)
         }
         let by = state.groupBy.map { " by \($0.rawValue.replacingOccurrences(of: "_", with: " "))" } ?? ""
-        return StackedBarChart(id: "usage-chart", title: "Estimated cost per \(grain.rawValue)\(by)", series: series,
-                               bars: bars, format: { Format.money(USD(nanos: $0)) },
-                               axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
+        return StackedBarChart(
+            id: "usage-chart", title: "Estimated cost per \(grain.rawValue)\(by)", series: series,
+            bars: bars, format: { Format.money(USD(nanos: $0)) },
+            axisFormat: { Format.money(USD(nanos: $0), places: $0 >= 100_000_000_000 || $0 == 0 ? 0 : 2) })
     }
 
     package static func shortPeriod(_ period: String) -> String {
@@ -187,12 +219,16 @@ package enum UsageExplorer {
 
     // MARK: Export (exactly the rows shown)
 
-    package static let exportColumns = ["requests", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
-                                "errors", "cost_usd", "unpriced_requests"]
+    package static let exportColumns = [
+        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens",
+        "errors", "cost_usd", "unpriced_requests",
+    ]
 
     package static func exportValues(_ m: UsageMetrics) -> [String] {
-        [String(m.requests), String(m.inputTokens), String(m.outputTokens), String(m.cachedInputTokens),
-         String(m.reasoningTokens), String(m.errors), m.knownCost?.decimalString ?? "", String(m.unpricedRequests)]
+        [
+            String(m.requests), String(m.inputTokens), String(m.outputTokens), String(m.cachedInputTokens),
+            String(m.reasoningTokens), String(m.errors), m.knownCost?.decimalString ?? "", String(m.unpricedRequests),
+        ]
     }
 
     package static func csv(_ m: Model) -> String {
@@ -246,21 +282,28 @@ package enum UsageExplorer {
 
     package static func render(_ page: SignedInPage, _ m: Model, notice: String? = nil) -> String {
         let s = m.state
-        return Layout.page(title: "Usage", signedIn: page.header,
+        return Layout.page(
+            title: "Usage", signedIn: page.header,
             .h1("Usage explorer"),
             AccountPages.notice(notice),
             filterForm(s, explorer: true),
-            .p(.class("muted"), .text("\(Format.localTime(m.range.from, zone: page.zone)) to \(Format.localTime(m.range.to, zone: page.zone)) (\(page.zone.identifier)), end exclusive.")),
+            .p(
+                .class("muted"),
+                .text(
+                    "\(Format.localTime(m.range.from, zone: page.zone)) to \(Format.localTime(m.range.to, zone: page.zone)) (\(page.zone.identifier)), end exclusive."
+                )),
             EstimateNote.node(),
             .unwrap(m.chart) { chart in
                 .section(.class("card"), .attribute(named: "aria-label", value: "Chart"), chart.node())
             },
-            .section(.class("card"), .attribute(named: "aria-labelledby", value: "table-heading"),
-                .div(.class("actions"),
-                     .h2(.id("table-heading"), .text("\(m.rows.count) rows")),
-                     .span(.class("spacer")),
-                     .a(.id("export-csv"), .href("/usage/export?format=csv&" + s.query()), "Export CSV"),
-                     .a(.id("export-json"), .href("/usage/export?format=json&" + s.query()), "Export JSON")),
+            .section(
+                .class("card"), .attribute(named: "aria-labelledby", value: "table-heading"),
+                .div(
+                    .class("actions"),
+                    .h2(.id("table-heading"), .text("\(m.rows.count) rows")),
+                    .span(.class("spacer")),
+                    .a(.id("export-csv"), .href("/usage/export?format=csv&" + s.query()), "Export CSV"),
+                    .a(.id("export-json"), .href("/usage/export?format=json&" + s.query()), "Export JSON")),
                 .div(.class("table-wrap"), table(m)))
         )
     }
@@ -271,33 +314,57 @@ package enum UsageExplorer {
             let active = s.sort == key
             let nextDescending = active ? !s.descending : key != .name && key != .period
             let sortState = active ? (s.descending ? "descending" : "ascending") : "none"
-            return .th(.if(numeric, .class("num")), .attribute(named: "aria-sort", value: sortState),
-                       .a(.href("/usage?" + s.query(sort: key, descending: nextDescending)), .data(named: "sort", value: key.rawValue),
-                          .text(label + (active ? (s.descending ? " ↓" : " ↑") : ""))))
+            return .th(
+                .if(numeric, .class("num")), .attribute(named: "aria-sort", value: sortState),
+                .a(
+                    .href("/usage?" + s.query(sort: key, descending: nextDescending)),
+                    .data(named: "sort", value: key.rawValue),
+                    .text(label + (active ? (s.descending ? " ↓" : " ↑") : ""))))
         }
-        return .table(.id("usage-table"),
-            .thead(.tr(
-                .if(s.grain != nil, header("Period", .period)),
-                .unwrap(s.groupBy) { header(label($0), .name) },
-                header("Requests", .requests, numeric: true),
-                .th(.class("num hide-narrow"), "Input tokens"),
-                header("Output tokens", .tokens, numeric: true),
-                header("Cost", .cost, numeric: true))),
-            .tbody(.if(m.rows.isEmpty, .tr(.class("empty"), .td(.attribute(named: "colspan", value: "6"), "No usage in this range with these filters.")),
-                       else: .forEach(m.rows) { row in
-                .tr(.if(s.grain != nil, .td(.data(named: "col", value: "period"), .text(row.period ?? ""))),
-                    .unwrap(s.groupBy) { d in .td(.data(named: "col", value: d.rawValue), .text(row.name ?? "")) },
-                    .td(.class("num"), .data(named: "col", value: "requests"), .text(Format.integer(row.metrics.requests))),
-                    .td(.class("num hide-narrow"), .data(named: "col", value: "input_tokens"), .text(Format.integer(row.metrics.inputTokens))),
-                    .td(.class("num"), .data(named: "col", value: "output_tokens"), .text(Format.integer(row.metrics.outputTokens))),
-                    .td(.class("num"), .data(named: "col", value: "cost_usd"), .dataValue(row.metrics.knownCost?.decimalString ?? ""),
-                        .text(Format.money(row.metrics.knownCost))))
-            })),
-            .tfoot(.tr(.if(s.grain != nil, .td("Total")), .unwrap(s.groupBy) { _ in .td(s.grain == nil ? "Total" : "") },
-                       .td(.class("num"), .text(Format.integer(m.totals.requests))),
-                       .td(.class("num hide-narrow"), .text(Format.integer(m.totals.inputTokens))),
-                       .td(.class("num"), .text(Format.integer(m.totals.outputTokens))),
-                       .td(.class("num"), .dataValue(m.totals.knownCost?.decimalString ?? ""), .text(Format.money(m.totals.knownCost)))))
+        return .table(
+            .id("usage-table"),
+            .thead(
+                .tr(
+                    .if(s.grain != nil, header("Period", .period)),
+                    .unwrap(s.groupBy) { header(label($0), .name) },
+                    header("Requests", .requests, numeric: true),
+                    .th(.class("num hide-narrow"), "Input tokens"),
+                    header("Output tokens", .tokens, numeric: true),
+                    header("Cost", .cost, numeric: true))),
+            .tbody(
+                .if(
+                    m.rows.isEmpty,
+                    .tr(
+                        .class("empty"),
+                        .td(.attribute(named: "colspan", value: "6"), "No usage in this range with these filters.")),
+                    else: .forEach(m.rows) { row in
+                        .tr(
+                            .if(s.grain != nil, .td(.data(named: "col", value: "period"), .text(row.period ?? ""))),
+                            .unwrap(s.groupBy) { d in .td(.data(named: "col", value: d.rawValue), .text(row.name ?? ""))
+                            },
+                            .td(
+                                .class("num"), .data(named: "col", value: "requests"),
+                                .text(Format.integer(row.metrics.requests))),
+                            .td(
+                                .class("num hide-narrow"), .data(named: "col", value: "input_tokens"),
+                                .text(Format.integer(row.metrics.inputTokens))),
+                            .td(
+                                .class("num"), .data(named: "col", value: "output_tokens"),
+                                .text(Format.integer(row.metrics.outputTokens))),
+                            .td(
+                                .class("num"), .data(named: "col", value: "cost_usd"),
+                                .dataValue(row.metrics.knownCost?.decimalString ?? ""),
+                                .text(Format.money(row.metrics.knownCost))))
+                    })),
+            .tfoot(
+                .tr(
+                    .if(s.grain != nil, .td("Total")), .unwrap(s.groupBy) { _ in .td(s.grain == nil ? "Total" : "") },
+                    .td(.class("num"), .text(Format.integer(m.totals.requests))),
+                    .td(.class("num hide-narrow"), .text(Format.integer(m.totals.inputTokens))),
+                    .td(.class("num"), .text(Format.integer(m.totals.outputTokens))),
+                    .td(
+                        .class("num"), .dataValue(m.totals.knownCost?.decimalString ?? ""),
+                        .text(Format.money(m.totals.knownCost)))))
         )
     }
 
@@ -312,19 +379,25 @@ package enum UsageExplorer {
     package static func filterForm(_ s: State, explorer: Bool) -> Node<HTML.BodyContext> {
         let errors = Dictionary(s.problems.map { ($0.field, $0.reason) }, uniquingKeysWith: { a, _ in a })
         let presets = DatePreset.allCases.filter { explorer ? $0 != .all : true }.map { ($0.rawValue, $0.label) }
-        let grouping: Node<HTML.FormContext> = explorer ? .group(
-            select("group_by", "Group by", UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [("none", "Nothing")],
-                   selected: s.groupBy?.rawValue ?? "none", error: errors["group_by"]),
-            select("grain", "Per", [("day", "Day"), ("week", "Week"), ("month", "Month"), ("none", "Whole range")],
-                   selected: s.grain?.rawValue ?? "none", error: errors["grain"])) : .empty
+        let grouping: Node<HTML.FormContext> =
+            explorer
+            ? .group(
+                select(
+                    "group_by", "Group by",
+                    UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [("none", "Nothing")],
+                    selected: s.groupBy?.rawValue ?? "none", error: errors["group_by"]),
+                select(
+                    "grain", "Per", [("day", "Day"), ("week", "Week"), ("month", "Month"), ("none", "Whole range")],
+                    selected: s.grain?.rawValue ?? "none", error: errors["grain"])) : .empty
         let range: Node<HTML.FormContext> = .group(
             select("preset", "Range", presets, selected: s.preset.rawValue, error: errors["preset"]),
             dateField("from", "From", s.from, error: errors["from"]),
             dateField("to", "To (inclusive)", s.to, error: errors["to"]))
-        return .form(.id(explorer ? "usage-form" : "events-form"), .method(.get), .action(explorer ? "/usage" : "/events"),
-                     .class("card"), .attribute(named: "data-autosubmit", value: "true"),
-                     // The URL is the state: a form restored by the back button must not show another one.
-                     .attribute(named: "autocomplete", value: "off"),
+        return .form(
+            .id(explorer ? "usage-form" : "events-form"), .method(.get), .action(explorer ? "/usage" : "/events"),
+            .class("card"), .attribute(named: "data-autosubmit", value: "true"),
+            // The URL is the state: a form restored by the back button must not show another one.
+            .attribute(named: "autocomplete", value: "off"),
             .div(.class("row"), grouping, range),
             filterDetails(s),
             .if(s.sort != .cost, .input(.type(.hidden), .name("sort"), .value(s.sort.rawValue))),
@@ -337,32 +410,43 @@ package enum UsageExplorer {
         .p(.data(named: "error-for", value: field), .id(field + "-error"), .text(message ?? ""))
     }
 
-    package static func select(_ id: String, _ label: String, _ options: [(String, String)], selected: String, error: String?) -> Node<HTML.FormContext> {
-        let choices: Node<HTML.SelectContext> = .forEach(options) { .option(.value($0.0), .label($0.1), .isSelected($0.0 == selected)) }
-        return .div(.label(.for(id), .text(label)),
-                    .select(.id(id), .attribute(named: "name", value: id), choices),
-                    errorSlot(id, error))
+    package static func select(
+        _ id: String, _ label: String, _ options: [(String, String)], selected: String, error: String?
+    ) -> Node<HTML.FormContext> {
+        let choices: Node<HTML.SelectContext> = .forEach(options) {
+            .option(.value($0.0), .label($0.1), .isSelected($0.0 == selected))
+        }
+        return .div(
+            .label(.for(id), .text(label)),
+            .select(.id(id), .attribute(named: "name", value: id), choices),
+            errorSlot(id, error))
     }
 
-    package static func dateField(_ id: String, _ label: String, _ value: CivilDate?, error: String?) -> Node<HTML.FormContext> {
-        .div(.label(.for(id), .text(label)),
-             .input(.id(id), .name(id), .type(.date), .value(value?.description ?? "")),
-             errorSlot(id, error))
+    package static func dateField(_ id: String, _ label: String, _ value: CivilDate?, error: String?) -> Node<
+        HTML.FormContext
+    > {
+        .div(
+            .label(.for(id), .text(label)),
+            .input(.id(id), .name(id), .type(.date), .value(value?.description ?? "")),
+            errorSlot(id, error))
     }
 
     package static func filterDetails(_ s: State) -> Node<HTML.FormContext> {
         let inputs: Node<HTML.FormContext> = .forEach(UsageDimension.allCases) { d in
-            .div(.label(.for("filter-" + d.rawValue), .text(label(d))),
-                 .input(.id("filter-" + d.rawValue), .name(d.rawValue), .type(.text), .value(s.filters[d] ?? ""),
-                        .placeholder("any"), .attribute(named: "autocomplete", value: "off")))
+            .div(
+                .label(.for("filter-" + d.rawValue), .text(label(d))),
+                .input(
+                    .id("filter-" + d.rawValue), .name(d.rawValue), .type(.text), .value(s.filters[d] ?? ""),
+                    .placeholder("any"), .attribute(named: "autocomplete", value: "off")))
         }
         let summary = s.filters.isEmpty ? "Filters" : "Filters (\(s.filters.count))"
-        return .element(named: "details", nodes: [
-            .attribute(named: "open", value: s.filters.isEmpty ? nil : "open"),
-            .element(named: "summary", text: summary),
-            .div(.class("row"), inputs),
-            .p(.class("muted small"), "Several values: separate them with commas. Projects by name."),
-        ])
+        return .element(
+            named: "details",
+            nodes: [
+                .attribute(named: "open", value: s.filters.isEmpty ? nil : "open"),
+                .element(named: "summary", text: summary),
+                .div(.class("row"), inputs),
+                .p(.class("muted small"), "Several values: separate them with commas. Projects by name."),
+            ])
     }
 }
-

@@ -40,9 +40,22 @@ public enum TokenClass: String, CaseIterable, Sendable {
     public var column: String { field }
 }
 
-extension TokenUsage {
-    /// The count of one class on one event's usage. A switch, not a key path: it runs for every event and rollup row on the ingest path, where
+/// What holds one count per token class: an event's usage and summed metrics.
+public protocol TokenCounts {
+    var inputTokens: Int64 { get set }
+    var cachedInputTokens: Int64 { get set }
+    var cacheWriteInputTokens: Int64 { get set }
+    var cacheWrite1hInputTokens: Int64 { get set }
+    var outputTokens: Int64 { get set }
+    var reasoningTokens: Int64 { get set }
+    var inputAudioTokens: Int64 { get set }
+    var outputAudioTokens: Int64 { get set }
+}
+
+extension TokenCounts {
+    /// One class's count. A switch, not a key path: it runs for every event and rollup row on the ingest path, where
     /// a key path's dynamic access costs several times the addition it serves.
+    @inlinable
     public subscript(_ tokenClass: TokenClass) -> Int64 {
         get {
             switch tokenClass {
@@ -71,33 +84,5 @@ extension TokenUsage {
     }
 }
 
-extension UsageMetrics {
-    /// The summed count of one class. A switch, not a key path: it runs for every event and rollup row on the ingest path, where
-    /// a key path's dynamic access costs several times the addition it serves.
-    public subscript(_ tokenClass: TokenClass) -> Int64 {
-        get {
-            switch tokenClass {
-            case .input: inputTokens
-            case .cachedInput: cachedInputTokens
-            case .cacheWrite5m: cacheWriteInputTokens
-            case .cacheWrite1h: cacheWrite1hInputTokens
-            case .output: outputTokens
-            case .reasoning: reasoningTokens
-            case .inputAudio: inputAudioTokens
-            case .outputAudio: outputAudioTokens
-            }
-        }
-        set {
-            switch tokenClass {
-            case .input: inputTokens = newValue
-            case .cachedInput: cachedInputTokens = newValue
-            case .cacheWrite5m: cacheWriteInputTokens = newValue
-            case .cacheWrite1h: cacheWrite1hInputTokens = newValue
-            case .output: outputTokens = newValue
-            case .reasoning: reasoningTokens = newValue
-            case .inputAudio: inputAudioTokens = newValue
-            case .outputAudio: outputAudioTokens = newValue
-            }
-        }
-    }
-}
+extension TokenUsage: TokenCounts {}
+extension UsageMetrics: TokenCounts {}

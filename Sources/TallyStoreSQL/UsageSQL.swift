@@ -4,21 +4,21 @@ import TallyCore
 /// The queries over events and rollups that read the same in both dialects.
 public enum UsageSQL {
     /// Event columns in table order (after `seq`); inserts and reads use this one list.
-    public static let eventColumns = [
-        "org_id", "project_id", "event_id", "ts_us", "received_us", "provider", "model", "operation",
-        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
-        "feature", "user_id", "api_key", "environment", "tags", "status", "http_status", "error_type",
-        "latency_ms", "ttft_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
-        "provider_cost_nanos", "cost_nanos", "price_id", "source",
-    ]
+    public static let eventColumns: [String] =
+        [
+            "org_id", "project_id", "event_id", "ts_us", "received_us", "provider", "model", "operation",
+        ] + TokenClass.counts.map(\.column) + [
+            "requests", "feature", "user_id", "api_key", "environment", "tags", "status", "http_status", "error_type",
+            "latency_ms", "ttft_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
+            "provider_cost_nanos", "cost_nanos", "price_id", "source",
+        ]
 
     /// Columns holding integers; the others hold text.
-    public static let integerEventColumns: Set<String> = [
-        "ts_us", "received_us", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
-        "http_status", "latency_ms", "ttft_ms", "streamed", "retries", "batch", "provider_cost_nanos", "cost_nanos",
-    ]
+    public static let integerEventColumns = Set(
+        [
+            "ts_us", "received_us", "requests", "http_status", "latency_ms", "ttft_ms", "streamed", "retries", "batch",
+            "provider_cost_nanos", "cost_nanos",
+        ] + TokenClass.counts.map(\.column))
 
     /// The values of one stored event, in `eventColumns` order.
     public static func eventValues(_ s: StoredEvent) -> [SQLValue] {
@@ -29,17 +29,20 @@ public enum UsageSQL {
         func t(_ v: String?) -> SQLValue { v.map(SQLValue.text) ?? .null }
         func i(_ v: Int64?) -> SQLValue { v.map(SQLValue.int) ?? .null }
         func b(_ v: Bool?) -> SQLValue { v.map { .int($0 ? 1 : 0) } ?? .null }
-        return [
+        var row: [SQLValue] = []
+        row.reserveCapacity(eventColumns.count)
+        row += [
             .text(s.organizationID), .text(s.projectID), .text(e.id), .int(e.timestamp.microseconds),
             .int(s.receivedAt.microseconds), .text(e.provider), .text(e.model), .text(e.operation.rawValue),
-            .int(u.inputTokens), .int(u.outputTokens), .int(u.cachedInputTokens), .int(u.cacheWriteInputTokens),
-            .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens), .int(u.inputAudioTokens),
-            .int(u.outputAudioTokens),
+        ]
+        for tokenClass in TokenClass.counts { row.append(.int(u[tokenClass])) }
+        row += [
             .int(u.requests), t(a.feature), t(a.user), t(a.apiKey), t(a.environment), t(encodeTags(a.tags)),
             .text(o.status.rawValue), i(o.httpStatus.map(Int64.init)), t(o.errorType), i(o.latencyMs),
             i(o.timeToFirstTokenMs), b(o.streamed), i(o.retries), t(o.finishReason), .int(e.batch ? 1 : 0),
             t(e.serviceTier), i(e.providerCost?.nanos), i(s.cost?.nanos), t(s.priceID), .text(e.source.rawValue),
         ]
+        return row
     }
 
     /// New events, skipped when their key is stored already; every column may be NULL.
@@ -84,14 +87,7 @@ public enum UsageSQL {
             id: try r.text("event_id"), timestamp: try r.instant("ts_us"), provider: try r.text("provider"),
             model: try r.text("model"), operation: try r.raw("operation")
         )
-        e.usage.inputTokens = try r.int("input_tokens")
-        e.usage.outputTokens = try r.int("output_tokens")
-        e.usage.cachedInputTokens = try r.int("cached_input_tokens")
-        e.usage.cacheWriteInputTokens = try r.int("cache_write_input_tokens")
-        e.usage.cacheWrite1hInputTokens = try r.int("cache_write_1h_input_tokens")
-        e.usage.reasoningTokens = try r.int("reasoning_tokens")
-        e.usage.inputAudioTokens = try r.int("input_audio_tokens")
-        e.usage.outputAudioTokens = try r.int("output_audio_tokens")
+        for tokenClass in TokenClass.counts { e.usage[tokenClass] = try r.int(tokenClass.column) }
         e.usage.requests = try r.int("requests")
         e.attribution = Attribution(
             feature: try r.optionalText("feature"), user: try r.optionalText("user_id"),
@@ -170,12 +166,11 @@ public enum UsageSQL {
     // MARK: Summary
 
     /// Metric expressions over raw events, in `UsageMetrics.columns` order.
-    static let rawMetricExpressions = [
-        "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
-        "CASE WHEN status = 'error' THEN requests ELSE 0 END", "COALESCE(cost_nanos, 0)",
-        "CASE WHEN cost_nanos IS NULL THEN requests ELSE 0 END", "COALESCE(provider_cost_nanos, 0)",
-    ]
+    static let rawMetricExpressions =
+        ["requests"] + TokenClass.counts.map(\.column) + [
+            "CASE WHEN status = 'error' THEN requests ELSE 0 END", "COALESCE(cost_nanos, 0)",
+            "CASE WHEN cost_nanos IS NULL THEN requests ELSE 0 END", "COALESCE(provider_cost_nanos, 0)",
+        ]
 
     /// Two sums per metric: of its billions and of its remainders, named `<metric>_billions` and `<metric>_rest`
     /// (`expressions` are in `UsageMetrics.columns` order). Neither can overflow in SQL (SQLite's SUM would throw,

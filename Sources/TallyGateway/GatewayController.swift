@@ -29,7 +29,6 @@ public struct AllowAll: GatewayPolicy {
 /// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
 package struct GatewayController<Store: TallyStore> {
     package let credentials: GatewayCredentials<Store>
-    package let pricer: any Pricer
     package let recorder: GatewayRecorder<Store>
     package let http: GatewayHTTP
     package let policy: any GatewayPolicy
@@ -38,11 +37,10 @@ package struct GatewayController<Store: TallyStore> {
     package let logger: Logger
 
     package init(
-        credentials: GatewayCredentials<Store>, pricer: any Pricer, recorder: GatewayRecorder<Store>, http: GatewayHTTP,
+        credentials: GatewayCredentials<Store>, recorder: GatewayRecorder<Store>, http: GatewayHTTP,
         policy: any GatewayPolicy, buffers: GatewayBuffers, logger: Logger
     ) {
         self.credentials = credentials
-        self.pricer = pricer
         self.recorder = recorder
         self.http = http
         self.policy = policy

@@ -220,7 +220,7 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
             auth: Authenticator(store: store), store: store,
             connections: ConnectionService(store: store, vault: vault), vault: vault)
         let controller = Controller(
-            credentials: credentials, pricer: CatalogPricer(), recorder: recorder, http: http, policy: AllowAll(),
+            credentials: credentials, recorder: recorder, http: http, policy: AllowAll(),
             buffers: GatewayBuffers(), logger: Logger(label: "test"))
         return Gateway(
             store: store, recorder: recorder, controller: controller, http: http, secret: secret, organizationID: org.id

@@ -214,7 +214,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
         sessionPolicy: config.sessionPolicy
     ).addRoutes(to: router)
     GatewayController(
-        credentials: d.credentials, pricer: options.pricer, recorder: d.recorder, http: d.gatewayHTTP,
+        credentials: d.credentials, recorder: d.recorder, http: d.gatewayHTTP,
         policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
         logger: d.logger
     ).addRoutes(to: router)

@@ -79,7 +79,7 @@ package struct PreparedRequest: Sendable {
 
 /// How relaying an answer went: what the capture read, and what the client got.
 package struct Relayed {
-    package let result: UsageCapture.Result
+    package var result: UsageCapture.Result
     package let firstByte: Duration?
     /// The last bytes the client got, and whether it went away; the ending may write one more event.
     package var sent: SentTail

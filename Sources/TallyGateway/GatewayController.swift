@@ -275,6 +275,9 @@ package struct GatewayController<Store: TallyStore> {
         let responseBody = ResponseBody { writer in
             defer { answerLease.releaseAll() }
             var relayed = await relayAndCapture(response.body, to: &writer, call, m, status: status, lease: answerLease)
+            if relayed.result.serviceTier == nil {
+                relayed.result.serviceTier = call.provider.api.servedServiceTier { response.headers.first(name: $0) }
+            }
             record(
                 provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
                 started: call.startedAt,
@@ -431,7 +434,20 @@ package struct GatewayController<Store: TallyStore> {
         event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
         event.outcome.finishReason = capture.finishReason
+        event.serviceTier = Self.serviceTier(provider, answered: capture.serviceTier, requestJSON: requestJSON)
+        // Anthropic names batch traffic by its tier, as its usage report does (the sync reads it the same way).
+        if event.serviceTier == "batch" { event.batch = true }
         recorder.record(event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags)
+    }
+
+    /// The service tier an event records: the one the answer says served (OpenAI answers `priority` to a request for
+    /// `fast`, or the tier `auto` resolved to), else the one the request asked for. Each is held to the ingest API's
+    /// rules for `service_tier` (`EventRules`): a value they refuse is dropped, never stored, and the next one used.
+    package static func serviceTier(_ provider: ProviderKind, answered: String?, requestJSON: JSONValue?) -> String? {
+        func valid(_ tier: String?) -> String? {
+            tier.flatMap { EventRules.textProblem($0, field: "service_tier") == nil ? $0 : nil }
+        }
+        return valid(answered) ?? valid(requestJSON.flatMap(provider.api.requestedServiceTier))
     }
 
     // MARK: Requests

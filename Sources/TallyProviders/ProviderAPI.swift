@@ -63,6 +63,12 @@ package protocol ProviderAPI: Sendable {
     /// `carried` is what the provider keeps from one event of a stream to the next (Anthropic: the usage so far).
     func readUsage(
         _ value: JSONValue, kind: UsageCapture.Kind, into result: inout UsageCapture.Result, carried: inout JSONValue)
+    /// The service tier a request's JSON body asks for, lowercased (`ServiceTier.name`), in Tally's terms; nil when it
+    /// names none. The gateway records it when the answer names no tier (the answer's wins: it says what served).
+    func requestedServiceTier(_ json: JSONValue) -> String?
+    /// The service tier an answer's headers say served the call (`header` reads one by its lowercased name), for a
+    /// provider that says so in a header; the answer's body, when it names one, wins.
+    func servedServiceTier(header: (String) -> String?) -> String?
 
     // MARK: Organization reports
 
@@ -135,6 +141,7 @@ extension ProviderAPI {
     package func streamsByPath(_ path: String) -> Bool { false }
     package func model(inPath path: String) -> String? { nil }
     package func requestAskingForUsage(_ json: JSONValue, kind: UsageCapture.Kind) -> JSONValue? { nil }
+    package func servedServiceTier(header: (String) -> String?) -> String? { nil }
     package var keyQueryParameter: String? { nil }
     package var organizationReports: (any OrganizationReportsAPI)? { nil }
 }

@@ -39,12 +39,19 @@ public struct UsageCapture: Sendable {
         public var finishReason: String?
         public var errorType: String?
         public var streamed: Bool
-        public init(model: String?, usage: TokenUsage?, finishReason: String?, errorType: String?, streamed: Bool) {
+        /// The service tier the answer says served the call (lowercased, `ServiceTier.name`); in a stream the
+        /// latest an event named. nil when the answer names none.
+        public var serviceTier: String?
+        public init(
+            model: String?, usage: TokenUsage?, finishReason: String?, errorType: String?, streamed: Bool,
+            serviceTier: String? = nil
+        ) {
             self.model = model
             self.usage = usage
             self.finishReason = finishReason
             self.errorType = errorType
             self.streamed = streamed
+            self.serviceTier = serviceTier
         }
     }
 

@@ -52,3 +52,32 @@ import Testing
         #expect(GatewayErrors.streamEvent(.google, message: "m", code: "x") == nil)
     }
 }
+
+/// The tier a gateway event records: the answer's, else the request's, each held to the API's `service_tier` rules.
+@Suite struct GatewayServiceTierTests {
+    func request(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
+
+    @Test func theAnswerWinsOverTheRequest() throws {
+        // OpenAI serves a request for `fast` (or `auto`) at priority, and says so.
+        let fast = try request(#"{"model":"gpt-5","service_tier":"fast"}"#)
+        #expect(Controller.serviceTier(.openai, answered: "priority", requestJSON: fast) == "priority")
+        #expect(Controller.serviceTier(.openai, answered: nil, requestJSON: fast) == "fast")
+        #expect(Controller.serviceTier(.openai, answered: nil, requestJSON: nil) == nil)
+        let standardOnly = try request(#"{"model":"claude-haiku-4-5","service_tier":"standard_only"}"#)
+        #expect(Controller.serviceTier(.anthropic, answered: nil, requestJSON: standardOnly) == "standard")
+    }
+
+    /// A control character in the answer's tier (ServiceTier.name keeps any short string) is refused by the rules:
+    /// dropped, and the request's tier used; a request's hostile tier is dropped as well, never stored.
+    @Test func aValueTheRulesRefuseIsDroppedNeverStored() throws {
+        let flex = try request(#"{"service_tier":"flex"}"#)
+        #expect(Controller.serviceTier(.openai, answered: "pri\u{0}ority", requestJSON: flex) == "flex")
+        #expect(Controller.serviceTier(.openai, answered: "flex\n", requestJSON: nil) == nil)
+        let hostile = try request(#"{"service_tier":"fl\u001bex"}"#)
+        #expect(Controller.serviceTier(.openai, answered: nil, requestJSON: hostile) == nil)
+        let long = try request(#"{"service_tier":"\#(String(repeating: "x", count: 10_240))"}"#)
+        #expect(Controller.serviceTier(.openai, answered: nil, requestJSON: long) == nil)
+        let number = try request(#"{"service_tier":42}"#)
+        #expect(Controller.serviceTier(.anthropic, answered: nil, requestJSON: number) == nil)
+    }
+}

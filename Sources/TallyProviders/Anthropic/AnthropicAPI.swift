@@ -101,6 +101,7 @@ struct AnthropicAPI: ProviderAPI {
             if let m = string(message["model"]) { result.model = m }
             carried = message["usage"] ?? .null
             result.usage = ProviderUsage.anthropic(carried)
+            if let tier = ServiceTier.name(carried["service_tier"]) { result.serviceTier = tier }
         case "message_delta":
             // The delta's usage overwrites the counts it carries; the start's cache counts stay. The newer API
             // repeats every count here (cumulative, never increments); a count sent as null is absent, as in the
@@ -115,14 +116,22 @@ struct AnthropicAPI: ProviderAPI {
                 }
                 carried = .object(merged)
                 result.usage = ProviderUsage.anthropic(carried)
+                if let tier = ServiceTier.name(carried["service_tier"]) { result.serviceTier = tier }
             }
             if let r = string(v["delta"]?["stop_reason"]) { result.finishReason = r }
         case "message":
             if let m = string(v["model"]) { result.model = m }
             if let u = v["usage"] { result.usage = ProviderUsage.anthropic(u) }
+            if let tier = ServiceTier.name(v["usage"]?["service_tier"]) { result.serviceTier = tier }
             if let r = string(v["stop_reason"]) { result.finishReason = r }
         default: break
         }
+    }
+
+    /// `service_tier`: `auto` (priority capacity when the organization has it) or `standard_only`, which is standard.
+    func requestedServiceTier(_ json: JSONValue) -> String? {
+        let tier = ServiceTier.name(json["service_tier"])
+        return tier == "standard_only" ? "standard" : tier
     }
 
     var organizationReports: (any OrganizationReportsAPI)? { AnthropicReports() }

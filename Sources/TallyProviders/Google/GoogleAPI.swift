@@ -98,7 +98,10 @@ struct GoogleAPI: ProviderAPI {
         switch kind {
         case .geminiGenerate:
             if let m = string(v["modelVersion"]) { result.model = m }
-            if let u = v["usageMetadata"], u != .null { result.usage = ProviderUsage.gemini(u) }
+            if let u = v["usageMetadata"], u != .null {
+                result.usage = ProviderUsage.gemini(u)
+                if let tier = Self.tier(inUsage: u) { result.serviceTier = tier }
+            }
             if case .array(let candidates)? = v["candidates"],
                 let r = candidates.lazy.compactMap({ string($0["finishReason"]) }).first
             {
@@ -109,5 +112,38 @@ struct GoogleAPI: ProviderAPI {
         default:
             break
         }
+    }
+
+    /// The request's `serviceTier` (what google-genai sends for `config.service_tier`; the REST docs write
+    /// `service_tier`, which the API reads too): `flex`, `standard`, `priority`.
+    func requestedServiceTier(_ json: JSONValue) -> String? {
+        Self.tier(ServiceTier.name(json["serviceTier"] ?? json["service_tier"]))
+    }
+
+    /// The tier that served, in `x-gemini-service-tier`: Google's documented way to see a priority call downgraded
+    /// to `standard` (Gemini API, not Vertex).
+    func servedServiceTier(header: (String) -> String?) -> String? {
+        Self.tier(ServiceTier.name(header("x-gemini-service-tier").map(JSONValue.string)))
+    }
+
+    /// The tier `usageMetadata` names: `serviceTier` (Gemini API), else Vertex's `trafficType`, whose pay-as-you-go
+    /// kinds are the tiers (`ON_DEMAND_FLEX` → flex, `ON_DEMAND_PRIORITY` → priority, `ON_DEMAND` → standard); any
+    /// other traffic type is kept as it says (priced standard, noted), `TRAFFIC_TYPE_UNSPECIFIED` is none.
+    static func tier(inUsage usage: JSONValue) -> String? {
+        if let tier = tier(ServiceTier.name(usage["serviceTier"])) { return tier }
+        switch ServiceTier.name(usage["trafficType"]) {
+        case nil, "traffic_type_unspecified": return nil
+        case "on_demand": return "standard"
+        case "on_demand_flex": return "flex"
+        case "on_demand_priority": return "priority"
+        case let other?: return other
+        }
+    }
+
+    /// Google writes a tier as `flex` or as its enum name `SERVICE_TIER_FLEX`; `unspecified` is the default, standard.
+    static func tier(_ name: String?) -> String? {
+        guard var name else { return nil }
+        if name.hasPrefix("service_tier_") { name.removeFirst("service_tier_".count) }
+        return name == "unspecified" || name.isEmpty ? "standard" : name
     }
 }

@@ -120,6 +120,8 @@ struct OpenAIAPI: ProviderAPI {
         switch kind {
         case .openAIChat, .openAICompletions:
             if let m = string(v["model"]) { result.model = m }
+            // On the whole answer, and on every chunk of a stream: the latest one named wins.
+            if let tier = ServiceTier.name(v["service_tier"]) { result.serviceTier = tier }
             if let u = v["usage"], u != .null { result.usage = ProviderUsage.openAIChat(u) }
             if case .array(let choices)? = v["choices"],
                 let reason = choices.lazy.compactMap({ string($0["finish_reason"]) }).first
@@ -133,12 +135,17 @@ struct OpenAIAPI: ProviderAPI {
             // Non-streaming: the response itself; streaming: `response.*` events carrying it.
             let response = v["response"] ?? v
             if let m = string(response["model"]) { result.model = m }
+            // `response.created` may still echo the request's tier; `response.completed` says what served.
+            if let tier = ServiceTier.name(response["service_tier"]) { result.serviceTier = tier }
             if let u = response["usage"], u != .null { result.usage = ProviderUsage.openAIResponses(u) }
             if let status = string(response["status"]), status != "in_progress" { result.finishReason = status }
         default:
             break
         }
     }
+
+    /// `service_tier`: `auto`, `default`, `flex`, `scale`, `priority` or `fast` (answered as `priority`).
+    func requestedServiceTier(_ json: JSONValue) -> String? { ServiceTier.name(json["service_tier"]) }
 
     var organizationReports: (any OrganizationReportsAPI)? { OpenAIReports() }
 }

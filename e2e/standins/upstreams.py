@@ -39,6 +39,19 @@ Usage is a function of the request, so a test can compute it: `expected_usage(pr
   without `usageMetadata` (the reference leaves open whether they report usage).
 - each usage-bearing response carries `x-standin-usage: {...}` with the counts in Tally's token classes.
 
+Service tiers, as each provider answers them (provider-apis.md 1.5, 1.6, 2.5; Gemini: google-genai 3.4 `types.py`
+and Google's priority-inference page):
+- OpenAI: the request's `service_tier` (`auto`, `default`, `flex`, `scale`, `priority`, `fast`; anything else is a
+  400 `invalid_value`, as OpenAI answers) comes back as the tier that served, top level on the answer, on every chat
+  chunk and on each Responses `response` object: `auto` or none → `default`, `fast` → `priority`.
+- Anthropic: `usage.service_tier` (the answer and `message_start`): `priority` when the request's `service_tier` is
+  `auto` (the default) and `standin.anthropic_priority` (an organization with Priority Tier capacity), else
+  `standard`; a `service_tier` other than `auto`/`standard_only` is a 400.
+- Gemini: a request naming `serviceTier`/`service_tier` is answered with `x-gemini-service-tier: <tier served>`
+  (`standin.gemini_priority_downgrade`: a priority request served at `standard`, Google's graceful downgrade).
+- `standin.service_tier_answer = "..."` (any JSON value, for hostile ones) answers that tier instead;
+  `NO_TIER` answers without one (OpenAI `service_tier: null`, Anthropic `usage.service_tier: null`, no Gemini header).
+
 Every request is recorded (`standin.requests`, `RecordedRequest`): method, target, path, query, raw and lower-cased
 headers, the exact body bytes (for upload paths only size + sha256 + multipart parts), and what was answered: status,
 chunks written, completed, cut, and `disconnected` when the client closed the connection first. The record is
@@ -80,6 +93,10 @@ except ImportError:  # the CLI runs without pytest
     pytest = None
 
 PROVIDERS = ("openai", "anthropic", "google")
+
+# `standin.service_tier_answer = NO_TIER`: an answer that names no service tier.
+NO_TIER = object()
+OPENAI_SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")
 
 DEFAULT_KEYS = {
     "openai": "sk-proj-upstream-REAL-key-0123456789abcdef",
@@ -269,13 +286,13 @@ class Usage:
     def openai_embeddings(self):
         return {"prompt_tokens": self.prompt, "total_tokens": self.prompt}
 
-    def anthropic(self, output=None):
+    def anthropic(self, output=None, tier="standard"):
         u = {"input_tokens": self.text + self.tool_use, "cache_creation_input_tokens": self.cache_write,
              "cache_read_input_tokens": self.cached,
              "cache_creation": {"ephemeral_5m_input_tokens": self.cache_write - self.cache_write_1h,
                                 "ephemeral_1h_input_tokens": self.cache_write_1h},
              "output_tokens": self.completion if output is None else output, "server_tool_use": None,
-             "service_tier": "standard"}
+             "service_tier": tier}
         if self.reasoning and output is None:
             u["output_tokens_details"] = {"thinking_tokens": self.reasoning}
         return u
@@ -915,6 +932,9 @@ class UpstreamStandIn:
         # (nulls included) instead of the computed usage; the answer then has no x-standin-usage (rec.usage None).
         self.anthropic_stream_usage = None
         self.openai_obfuscation = True       # chat chunks carry an `obfuscation` field unless the request opts out
+        self.service_tier_answer = None      # the tier answered instead of the one served (NO_TIER: none)
+        self.anthropic_priority = False      # the organization has Priority Tier capacity: `auto` is served priority
+        self.gemini_priority_downgrade = False  # a priority request is served (and answered) at standard
         self._faults = []
         self._lock = threading.Lock()
         self._conns = set()
@@ -1035,6 +1055,9 @@ class UpstreamStandIn:
         self.anthropic_delta_full_usage = False
         self.anthropic_stream_usage = None
         self.openai_obfuscation = True
+        self.service_tier_answer = None
+        self.anthropic_priority = False
+        self.gemini_priority_downgrade = False
 
     def recorded(self):
         with self._lock:
@@ -1401,6 +1424,12 @@ class UpstreamStandIn:
             return Usage(text=FAST_PROMPT_TOKENS, output=0)
         return Usage(text=FAST_PROMPT_TOKENS, output=DEFAULT_OUTPUT_TOKENS, chunks=DEFAULT_STREAM_CHUNKS)
 
+    def _served_tier(self, served):
+        """The tier an answer names: the one that served, unless a test set `service_tier_answer`; None: no tier."""
+        if self.service_tier_answer is None:
+            return served
+        return None if self.service_tier_answer is NO_TIER else self.service_tier_answer
+
     # =============================================================================================================
     # OpenAI
 
@@ -1467,22 +1496,30 @@ class UpstreamStandIn:
         so = body.get("stream_options") or {}
         include_usage = bool(so.get("include_usage"))
         obfuscate = self.openai_obfuscation and so.get("include_obfuscation", True)
+        asked = body.get("service_tier")
+        if kind in ("chat", "responses") and asked is not None and asked not in OPENAI_SERVICE_TIERS:
+            return self._error_plan(400, req, Fault(body={"error": {
+                "message": f"Invalid value: '{asked}'. Supported values are: 'auto', 'default', 'flex', 'scale', "
+                           "'priority' and 'fast'.",
+                "type": "invalid_request_error", "param": "service_tier", "code": "invalid_value"}}))
         if self.fast:
             return self._fast(req, kind, model, (stream, include_usage), lambda: self._openai_render(
-                kind, body, model, stream, include_usage, False, self._fast_usage(kind), "req_fast0standin"))
+                kind, body, model, stream, include_usage, False, self._fast_usage(kind), "req_fast0standin",
+                "default"))
         u = compute_usage("openai", kind, body, self.usage_override)
-        return self._openai_render(kind, body, model, stream, include_usage, obfuscate, u, None)
+        tier = self._served_tier({None: "default", "auto": "default", "fast": "priority"}.get(asked, asked))
+        return self._openai_render(kind, body, model, stream, include_usage, obfuscate, u, None, tier)
 
-    def _openai_render(self, kind, body, model, stream, include_usage, obfuscate, u, request_id):
+    def _openai_render(self, kind, body, model, stream, include_usage, obfuscate, u, request_id, tier):
         answered = OPENAI_SNAPSHOTS.get(model, model)
         created = int(time.time())
         if kind == "embeddings":
             return self._openai_embeddings(body, answered, u, request_id)
         if kind == "chat":
-            return self._openai_chat(body, answered, created, stream, include_usage, obfuscate, u, request_id)
+            return self._openai_chat(body, answered, created, stream, include_usage, obfuscate, u, request_id, tier)
         if kind == "completions":
             return self._openai_completions(body, answered, created, stream, include_usage, u, request_id)
-        return self._openai_responses(body, answered, created, stream, u, request_id)
+        return self._openai_responses(body, answered, created, stream, u, request_id, tier)
 
     def _openai_embeddings(self, body, model, u, request_id):
         inputs = body.get("input")
@@ -1523,14 +1560,14 @@ class UpstreamStandIn:
         fn = fns[0]
         return fn.get("name"), json.dumps(_sample_args(fn.get("parameters")), separators=(",", ":"))
 
-    def _openai_chat(self, body, model, created, stream, include_usage, obfuscate, u, request_id):
+    def _openai_chat(self, body, model, created, stream, include_usage, obfuscate, u, request_id, tier):
         cid = "chatcmpl-" + (_hex(29) if request_id is None else "fast0standin")
         tool = self._openai_tool_call(body, "chat")
         pieces = output_pieces(u)
         text = "".join(pieces)
         finish = "tool_calls" if tool else ("length" if u.truncated else "stop")
         common = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                  "service_tier": "default", "system_fingerprint": "fp_standin"}
+                  "service_tier": tier, "system_fingerprint": "fp_standin"}
         if not stream:
             choices = []
             for i in range(u.n):
@@ -1540,7 +1577,7 @@ class UpstreamStandIn:
                                           "function": {"name": tool[0], "arguments": tool[1]}}]
                 choices.append({"index": i, "message": msg, "logprobs": None, "finish_reason": finish})
             obj = {"id": cid, "object": "chat.completion", "created": created, "model": model, "choices": choices,
-                   "usage": u.openai_chat(), "service_tier": "default", "system_fingerprint": "fp_standin"}
+                   "usage": u.openai_chat(), "service_tier": tier, "system_fingerprint": "fp_standin"}
             return self._json_plan(200, obj, self._common_headers("application/json", u, request_id), u)
         events = []
 
@@ -1606,7 +1643,7 @@ class UpstreamStandIn:
         return _Plan(200, self._common_headers("text/event-stream; charset=utf-8", u, request_id), chunks=events,
                      usage=u if include_usage else None, error_event=self._stream_error_event("chat"))
 
-    def _openai_responses(self, body, model, created, stream, u, request_id):
+    def _openai_responses(self, body, model, created, stream, u, request_id, tier):
         rid = "resp_" + (_hex(40) if request_id is None else "fast0standin")
         tool = self._openai_tool_call(body, "responses")
         text = output_text(u)
@@ -1629,7 +1666,7 @@ class UpstreamStandIn:
                     "max_tool_calls": None, "model": model, "output": items if with_output else [],
                     "parallel_tool_calls": True, "previous_response_id": body.get("previous_response_id"),
                     "prompt_cache_key": None, "reasoning": {"effort": None, "summary": None},
-                    "safety_identifier": None, "service_tier": "default", "store": True, "temperature": 1.0,
+                    "safety_identifier": None, "service_tier": tier, "store": True, "temperature": 1.0,
                     "text": {"format": {"type": "text"}, "verbosity": "medium"},
                     "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
                     "top_logprobs": 0, "top_p": 1.0, "truncation": "disabled",
@@ -1707,11 +1744,16 @@ class UpstreamStandIn:
                 u = compute_usage("anthropic", "count_tokens", body, self.usage_override)
                 return self._json_plan(200, {"input_tokens": u.prompt}, self._common_headers("application/json"))
             stream = bool(body.get("stream"))
+            asked = body.get("service_tier", "auto")
+            if asked not in ("auto", "standard_only"):
+                return self._error_plan(400, req, Fault(message="service_tier: Input should be 'auto' or "
+                                                                "'standard_only'"))
             if self.fast:
                 return self._fast(req, "messages", model, stream, lambda: self._anthropic_messages(
-                    body, model, stream, self._fast_usage("messages"), "req_011Cfast0standin"))
+                    body, model, stream, self._fast_usage("messages"), "req_011Cfast0standin", "standard"))
             u = compute_usage("anthropic", "messages", body, self.usage_override)
-            return self._anthropic_messages(body, model, stream, u, None)
+            tier = self._served_tier("priority" if asked == "auto" and self.anthropic_priority else "standard")
+            return self._anthropic_messages(body, model, stream, u, None, tier)
         if method == "GET" and path == "/v1/models":
             return self._json_plan(200, {"data": ANTHROPIC_MODELS, "has_more": False,
                                          "first_id": ANTHROPIC_MODELS[0]["id"], "last_id": ANTHROPIC_MODELS[-1]["id"]},
@@ -1740,7 +1782,7 @@ class UpstreamStandIn:
         t = tools[0]
         return t.get("name"), _sample_args(t.get("input_schema"))
 
-    def _anthropic_messages(self, body, model, stream, u, request_id):
+    def _anthropic_messages(self, body, model, stream, u, request_id, tier):
         answered = ANTHROPIC_SNAPSHOTS.get(model, model)
         mid = "msg_01" + (_hex(22) if request_id is None else "fast0standin")
         tool = self._anthropic_tool(body)
@@ -1759,7 +1801,7 @@ class UpstreamStandIn:
         headers = self._common_headers(headers_ct, None if literal else u, request_id)
         if not stream:
             obj = {"id": mid, "type": "message", "role": "assistant", "model": answered, "content": blocks,
-                   "stop_reason": stop, "stop_sequence": None, "usage": u.anthropic()}
+                   "stop_reason": stop, "stop_sequence": None, "usage": u.anthropic(tier=tier)}
             return self._json_plan(200, obj, headers, u)
         events = []
 
@@ -1768,7 +1810,8 @@ class UpstreamStandIn:
 
         ev("message_start", {"message": {"id": mid, "type": "message", "role": "assistant", "model": answered,
                                          "content": [], "stop_reason": None, "stop_sequence": None,
-                                         "usage": literal["start"] if literal else u.anthropic(output=1)}})
+                                         "usage": literal["start"] if literal else u.anthropic(output=1,
+                                                                                               tier=tier)}})
         for i, b in enumerate(blocks):
             if b["type"] == "thinking":
                 ev("content_block_start", {"index": i, "content_block": {"type": "thinking", "thinking": "",
@@ -1868,7 +1911,16 @@ class UpstreamStandIn:
             return self._fast(req, "generate", model, (stream, sse), lambda: self._gemini_generate(
                 body, model, stream, sse, self._fast_usage("generate"), "fast0standin"))
         u = compute_usage("google", "generate", body, self.usage_override)
-        return self._gemini_generate(body, model, stream, sse, u, None)
+        plan = self._gemini_generate(body, model, stream, sse, u, None)
+        asked = body.get("serviceTier", body.get("service_tier"))
+        if isinstance(asked, str):
+            served = asked.lower().removeprefix("service_tier_")
+            served = "standard" if served == "unspecified" or (
+                served == "priority" and self.gemini_priority_downgrade) else served
+            tier = self._served_tier(served)
+            if tier is not None:
+                plan.headers.append(("x-gemini-service-tier", str(tier)))
+        return plan
 
     def _gemini_tool(self, body):
         decls = []

@@ -46,6 +46,7 @@ def rates(e, level, variant):
 def test_batch_bills_a_class_named_in_batch_prices_at_that_rate_and_the_others_at_the_multiplier():
     e = entry("m", batch_prices={"cached_input": "0.20"})
     assert rates(e, 0, "batch") == ({"input": "1", "cached_input": "0.2", "output": "4"}, {"cached_input"}, True)
+    assert crosscheck.catalog_cell(e, 0, "batch")[0][crosscheck.CACHED_AUDIO] == Decimal("0.20")
     assert rates(entry("m"), 0, "batch")[0]["cached_input"] == "0.1"
     assert rates(entry("m", batch=None), 0, "batch")[2] is False
 

@@ -4,6 +4,7 @@ The real runs (against the pinned genai-prices, LiteLLM and SDKs) are steps of s
 those runs rely on: how the catalog side of a cell is computed, how LiteLLM's keys are read, and that an unlisted,
 changed or stale difference and an unexplained or stale SDK gap fail the run.
 """
+import datetime as dt
 import importlib.machinery
 import importlib.util
 import json
@@ -173,7 +174,6 @@ DATED = [gaps_entry("gemini-2.5-flash", [{"name": "gemini-flash-latest", "from":
 
 
 def test_a_dated_alias_names_its_entry_only_on_its_days():
-    import datetime as dt
     for day, model in [("2025-09-24", None), ("2025-09-25", "gemini-2.5-flash"), ("2026-01-20", "gemini-2.5-flash"),
                        ("2026-01-21", "gemini-3-flash")]:
         found, _ = gaps.resolver(DATED, dt.date.fromisoformat(day))("gemini-flash-latest")

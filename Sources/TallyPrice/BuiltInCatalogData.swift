@@ -731,6 +731,20 @@ enum BuiltInCatalogData {
       "note": "Standard rates after the introductory period (announced). Implicit caching only."
     },
     {
+      "id": "google:gemini-4-hydrogen:2025-12-17",
+      "provider": "google",
+      "model": "gemini-4-hydrogen",
+      "aliases": [],
+      "from": "2025-12-17",
+      "to": null,
+      "source": "https://ai.google.dev/gemini-api/docs/pricing",
+      "checked": "2026-12-03",
+      "prices": {"input": "1.50", "cached_input": "0.075", "output": "7.50"},
+      "batch": "0.5",
+      "service_tiers": {"flex": {"input": "0.75", "cached_input": "0.0375", "output": "3.75"}, "priority": {"input": "2.70", "cached_input": "0.135", "output": "13.50"}},
+      "note": "Rates as in LiteLLM 1.110.2's map (genai-prices 0.2.3 has no price); flex is 0.5x and priority 1.8x the standard rates. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+    },
+    {
       "id": "google:gemini-embedding-001:2025-07-14",
       "provider": "google",
       "model": "gemini-embedding-001",
@@ -780,6 +794,19 @@ enum BuiltInCatalogData {
       "prices": {"input": "1.50", "output": "9.00"},
       "batch": null,
       "note": "Video output ($17.50) is not separately modelled. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+    },
+    {
+      "id": "google:gemini-omni-1.2-flash:2025-12-17",
+      "provider": "google",
+      "model": "gemini-omni-1.2-flash",
+      "aliases": [],
+      "from": "2025-12-17",
+      "to": null,
+      "source": "https://ai.google.dev/gemini-api/docs/pricing",
+      "checked": "2026-12-03",
+      "prices": {"input": "1.50", "output": "9.00"},
+      "batch": null,
+      "note": "Rates as in LiteLLM 1.110.2's map (genai-prices 0.2.3 has no price). Video output ($12.00 per 1M tokens there) is not separately modelled. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
     },
     {
       "id": "google:gemini-omni-flash-preview:2025-12-17",
@@ -1294,6 +1321,20 @@ enum BuiltInCatalogData {
       "note": "Cached audio input is $0.30 like cached text; the catalog has one cached-input rate."
     },
     {
+      "id": "openai:gpt-4o-mini-search-preview:2025-03-11",
+      "provider": "openai",
+      "model": "gpt-4o-mini-search-preview",
+      "aliases": ["gpt-4o-mini-search-preview-2025-03-11"],
+      "from": "2025-03-11",
+      "to": null,
+      "source": "https://openai.com/api/pricing/",
+      "checked": "2026-12-03",
+      "prices": {"input": "0.15", "output": "0.60"},
+      "batch": "0.5",
+      "per_request_usd": "0.025",
+      "note": "Every request searches the web: the search fee ($25 per 1,000 calls; search content tokens are not billed) is the per-request price. The price table publishes no cached-input rate. Shutdown announced for 2026-07-23 (LiteLLM 1.110.2)."
+    },
+    {
       "id": "openai:gpt-4o-mini-transcribe:2025-03-20",
       "provider": "openai",
       "model": "gpt-4o-mini-transcribe",
@@ -1344,6 +1385,20 @@ enum BuiltInCatalogData {
       "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "output_audio": "200.00"},
       "batch": null,
       "note": "Cached audio input was $20 (the catalog has one cached-input rate)."
+    },
+    {
+      "id": "openai:gpt-4o-search-preview:2025-03-11",
+      "provider": "openai",
+      "model": "gpt-4o-search-preview",
+      "aliases": ["gpt-4o-search-preview-2025-03-11"],
+      "from": "2025-03-11",
+      "to": null,
+      "source": "https://openai.com/api/pricing/",
+      "checked": "2026-12-03",
+      "prices": {"input": "2.50", "output": "10.00"},
+      "batch": "0.5",
+      "per_request_usd": "0.025",
+      "note": "Every request searches the web: the search fee ($25 per 1,000 calls; search content tokens are not billed) is the per-request price. The price table publishes no cached-input rate. Shutdown announced for 2026-07-23 (LiteLLM 1.110.2)."
     },
     {
       "id": "openai:gpt-4o-transcribe:2025-03-20",

@@ -573,7 +573,7 @@ enum BuiltInCatalogData {
       "id": "google:gemini-2.5-pro:2025-11-18",
       "provider": "google",
       "model": "gemini-2.5-pro",
-      "aliases": ["gemini-2.5-pro-preview-03-25", "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05", {"name": "gemini-pro-latest", "from": "2025-09-25", "to": "2025-11-18"}],
+      "aliases": ["gemini-2.5-pro-preview-03-25", "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"],
       "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",

@@ -109,8 +109,11 @@ public enum CostEngine {
         }
     }
 
+    /// `value / divisor` rounded half-up, for a non-negative value; never adds to `value`, so a product near
+    /// Int128's limit cannot overflow here.
     static func roundHalfUp(_ value: Int128, dividedBy divisor: Int128) -> Int128 {
-        (value + divisor / 2) / divisor
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder * 2 >= divisor ? quotient + 1 : quotient
     }
 
     /// `value / 10^scale` as a plain decimal string without trailing zeros.

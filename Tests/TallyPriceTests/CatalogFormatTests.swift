@@ -221,6 +221,20 @@ import Testing
         #expect(b?.cost.decimalString == "0.0196875")
     }
 
+    /// Two multipliers of 2⁶³−1 on a rate of one nano-dollar: the rate fits Int128 (≈ 2¹²⁶), two tokens come within
+    /// 10²⁴ of its limit, where rounding by adding half the divisor (10²⁴ / 2) would have trapped.
+    @Test func aProductNearInt128sLimitRoundsWithoutOverflow() {
+        let huge = Multiplier(nanos: Int64.max)
+        let entry = PriceEntry(
+            id: "near", provider: "openai", model: "m", from: CivilDate(year: 2026, month: 1, day: 1),
+            prices: PriceSet([.input: Rate(nanosPerMillion: 1)]), batch: huge, serviceTierMultipliers: ["flex": huge])
+        var u = TokenUsage()
+        u.inputTokens = 2
+        let b = CostEngine.price(u, batch: true, serviceTier: "flex", entry: entry, modelResolved: "m")
+        // 2 × (2⁶³−1)² / 10²⁴ nano-dollars = 170141183460469.23…, rounded down: within the limit, so priced.
+        #expect(b.problem == nil && b.cost.decimalString == "170141.183460469")
+    }
+
     @Test func multipliersPastInt128LeaveTheEventUnpriced() throws {
         let huge = Multiplier(nanos: Int64.max)
         let entry = PriceEntry(

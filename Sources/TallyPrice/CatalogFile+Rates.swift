@@ -66,8 +66,11 @@ extension CatalogFile {
     /// entry's base: a service tier or a batch rate that only the base priced would otherwise bill a long prompt at
     /// the wrong level.
     static func parseContextTiers(
-        _ value: JSONValue?, at path: String, serviceTiers: Set<String>, batchClasses: Set<TokenClass>
+        _ value: JSONValue?, at path: String, serviceTiers entryTiers: [String: PriceSet],
+        batchPrices entryBatch: [TokenClass: Rate], inheriting: Bool
     ) throws -> [PriceEntry.ContextTier] {
+        let serviceTiers = Set(entryTiers.keys)
+        let batchClasses = Set(entryBatch.keys)
         guard let value, value != .null else { return [] }
         guard case .array(let items) = value else {
             throw Problem(description: "\(path).tiers: must be an array of long-context tiers")
@@ -88,13 +91,15 @@ extension CatalogFile {
                 throw Problem(description: "\(at).above_input_tokens: another tier starts at \(above)")
             }
             guard let set = tier["prices"] else { throw Problem(description: "\(at).prices: is required") }
-            let own = try serviceTierSets(tier["service_tiers"], at: at + ".service_tiers")
+            var own = try serviceTierSets(tier["service_tiers"], at: at + ".service_tiers")
+            if inheriting, tier["service_tiers"] == nil { own = entryTiers }
             if Set(own.keys) != serviceTiers {
                 throw Problem(
                     description: "\(at).service_tiers: must price the entry's service tiers (\(listed(serviceTiers))) "
                         + "at this tier's rates; it prices \(listed(Set(own.keys)))")
             }
-            let batch = try rates(tier["batch_prices"], at: at + ".batch_prices")
+            var batch = try rates(tier["batch_prices"], at: at + ".batch_prices")
+            if inheriting, tier["batch_prices"] == nil { batch = entryBatch }
             if Set(batch.keys) != batchClasses {
                 throw Problem(
                     description: "\(at).batch_prices: must name the classes of the entry's batch_prices "

@@ -48,8 +48,13 @@ public enum CatalogFile {
         }
     }
 
-    /// One entry; organization entries use the same shape as the catalog's.
-    public static func parseEntry(_ value: JSONValue, origin: PriceEntry.Origin, at path: String) throws -> PriceEntry {
+    /// One entry; organization entries use the same shape as the catalog's. `storedBeforeTierRates` reads an
+    /// organization's definition stored before long-context tiers had their own service-tier and batch rates: a tier
+    /// without them takes the entry's, which prices it as it was priced when stored (a service tier's rates applied
+    /// whatever the prompt size), instead of refusing it and dropping the organization's price.
+    public static func parseEntry(
+        _ value: JSONValue, origin: PriceEntry.Origin, at path: String, storedBeforeTierRates: Bool = false
+    ) throws -> PriceEntry {
         func fail(_ field: String, _ reason: String) -> Problem { Problem(description: "\(path).\(field): \(reason)") }
         guard case .object(let members) = value else { throw Problem(description: "\(path): must be an object") }
         if let unknown = members.first(where: { !entryFields.contains($0.0) }) {
@@ -80,7 +85,8 @@ public enum CatalogFile {
             throw fail("service_tier_multipliers.\(both)", "is already priced in service_tiers")
         }
         let contextTiers = try parseContextTiers(
-            value["tiers"], at: path, serviceTiers: Set(serviceTiers.keys), batchClasses: Set(batchPrices.keys))
+            value["tiers"], at: path, serviceTiers: serviceTiers, batchPrices: batchPrices,
+            inheriting: storedBeforeTierRates)
         var perRequest: USD?
         if let p = try fields.string("per_request_usd", required: false) {
             guard let usd = USD(decimal: p), usd.nanos >= 0 else {

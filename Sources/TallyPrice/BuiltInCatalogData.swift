@@ -430,7 +430,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70"},
       "batch": "0.5",
-      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled."
+      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.0-flash-lite:2025-02-25",
@@ -536,7 +536,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.50"},
       "batch": "0.5",
-      "note": "Preview rates: audio input $0.50 (GA: $0.30)."
+      "note": "Preview rates: audio input $0.50 (GA: $0.30). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.5-flash-preview-04-17:2025-04-17",
@@ -549,7 +549,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.15", "cached_input": "0.0375", "output": "0.60", "reasoning": "3.50", "input_audio": "1.00"},
       "batch": "0.5",
-      "note": "Preview pricing: non-thinking output $0.60, thinking output $3.50 (reasoning). GA (gemini-2.5-flash) replaced it at a single output price. Shut down 2025-07-15."
+      "note": "Preview pricing: non-thinking output $0.60, thinking output $3.50 (reasoning). GA (gemini-2.5-flash) replaced it at a single output price. Shut down 2025-07-15. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.5-pro:2025-04-04",
@@ -624,7 +624,7 @@ enum BuiltInCatalogData {
       "tiers": [
         {"above_input_tokens": 200000, "prices": {"input": "4.00", "cached_input": "0.40", "output": "18.00"}}
       ],
-      "note": "Prompts over 200K tokens use the higher rates. Shut down (listed under previous models). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed."
+      "note": "Prompts over 200K tokens use the higher rates. Shut down (listed under previous models). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-3.1-flash-lite:2025-12-17",
@@ -1259,7 +1259,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "75.00", "cached_input": "37.50", "output": "150.00"},
       "batch": "0.5",
-      "note": "Research preview, shut down 2025-07-14."
+      "note": "Research preview, shut down 2025-07-14. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:gpt-4o:2024-05-13",
@@ -2128,7 +2128,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "3.00", "cached_input": "1.50", "output": "12.00"},
       "batch": "0.5",
-      "note": "Launch price. The cut to $1.10 / $4.40 came with o3-mini; 2025-01-31 is assumed for its date."
+      "note": "Launch price. The cut to $1.10 / $4.40 came with o3-mini; 2025-01-31 is assumed for its date. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-mini:2025-01-31",
@@ -2141,7 +2141,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.10", "cached_input": "0.55", "output": "4.40"},
       "batch": "0.5",
-      "note": "Shut down 2025-10-27 (openai SDK)."
+      "note": "Shut down 2025-10-27 (openai SDK). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-preview:2024-09-12",
@@ -2154,7 +2154,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "15.00", "cached_input": "7.50", "output": "60.00"},
       "batch": "0.5",
-      "note": "Shut down 2025-07-28 (openai SDK)."
+      "note": "Shut down 2025-07-28 (openai SDK). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-pro:2025-03-19",
@@ -2212,7 +2212,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "10.00", "cached_input": "2.50", "output": "40.00"},
       "batch": "0.5",
-      "note": "Web and file search calls are billed per call on top and are not in the catalog."
+      "note": "Web and file search calls are billed per call on top and are not in the catalog. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o3-mini:2025-01-31",
@@ -2270,7 +2270,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
       "batch": "0.5",
-      "note": "Web and file search calls are billed per call on top and are not in the catalog."
+      "note": "Web and file search calls are billed per call on top and are not in the catalog. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:text-embedding-3-large:2024-01-25",

@@ -258,8 +258,9 @@ CLAUDE_HAIKU_4_5 = {"input": 1_000_000_000, "cached_input": 100_000_000, "cache_
 # Anthropic Claude Opus 4.1: $15 / $1.50 / $18.75 / $30 / $75.
 CLAUDE_OPUS_4_1 = {"input": 15_000_000_000, "cached_input": 1_500_000_000, "cache_write_5m": 18_750_000_000,
                    "cache_write_1h": 30_000_000_000, "output": 75_000_000_000}
-# Batch: half of every rate, cache reads and writes included (OpenAI's batch column; Anthropic: "the multipliers
-# stack"). Flex is not offered for gpt-4o-mini/gpt-4o, Anthropic's Priority Tier has no list price, and Haiku 4.5 and
+# Batch: half of every rate, cache reads and writes included (Anthropic: "the multipliers stack"), but OpenAI's
+# Batch table publishes no cached-input rate for gpt-4o and gpt-4o-mini: their batch cache reads are billed at the
+# standard cached rate (issue 16, docs/pricing.md). Flex is not offered for gpt-4o-mini/gpt-4o, Anthropic's Priority Tier has no list price, and Haiku 4.5 and
 # Opus 4.1 have no long-context price: those rows are estimated at the standard rates (docs/pricing.md).
 # {canonical model: (standard, {service tier: rates}, long-context rates or None)}
 LIST_PRICES = {
@@ -271,6 +272,8 @@ LIST_PRICES = {
     "claude-haiku-4-5": (CLAUDE_HAIKU_4_5, {}, None),
     "claude-opus-4-1": (CLAUDE_OPUS_4_1, {}, None),
 }
+# Models whose batch cache reads are not discounted.
+BATCH_CACHED_AT_STANDARD = {"gpt-4o-mini", "gpt-4o"}
 # The providers' dated ids to the model names they are published under.
 PUBLISHED_NAME = {"gpt-4o-mini-2024-07-18": "gpt-4o-mini", "gpt-4o-2024-08-06": "gpt-4o",
                   "text-embedding-3-small": "text-embedding-3-small", "text-embedding-3-large": "text-embedding-3-large",
@@ -308,7 +311,8 @@ def report_row_nano(provider, model, m, batch=False, tier=None, context_window=N
         cached = m.get("input_cached_tokens", 0)
         billed = {"input": m["input_tokens"] - cached, "cached_input": cached, "output": m.get("output_tokens", 0)}
         assert not m.get("input_audio_tokens") and not m.get("output_audio_tokens"), (model, m)
-    return sum(line_nano(n, rates[cls], batch) for cls, n in billed.items() if n)
+    exempt = {"cached_input"} if PUBLISHED_NAME[model] in BATCH_CACHED_AT_STANDARD else set()
+    return sum(line_nano(n, rates[cls], batch and cls not in exempt) for cls, n in billed.items() if n)
 
 
 # What the sync asks each usage report to group by (one stored row per bucket and group).

@@ -2,7 +2,7 @@
 enum BuiltInCatalogData {
     static let json = #"""
 {
-  "format": 1,
+  "format": 2,
   "entries": [
     {
       "id": "anthropic:claude-3-5-haiku:2024-11-04",
@@ -10,12 +10,25 @@ enum BuiltInCatalogData {
       "model": "claude-3-5-haiku",
       "aliases": ["claude-3-5-haiku-20241022"],
       "from": "2024-11-04",
+      "to": "2024-12-03",
+      "source": "https://www.anthropic.com/pricing#api",
+      "checked": "2026-11-23",
+      "prices": {"input": "1.00", "cached_input": "0.10", "cache_write_5m": "1.25", "cache_write_1h": "2.00", "output": "5.00"},
+      "batch": "0.5",
+      "note": "Launch price $1 / $5, cache writes 1.25x (2x for 1 hour) and reads 0.1x of input, until the cut to $0.80 / $4. The cut is dated 2024-12-03, chosen: no package or page checked gives the day (aiwiki.ai says \"about a month\" after the 2024-11-04 launch); 2024-12-03 is the AWS re:Invent 2024 keynote, where latency-optimized Claude 3.5 Haiku on Bedrock was announced, with which the reduction is remembered but not confirmed. Retired 2026-02-19 (anthropic SDK)."
+    },
+    {
+      "id": "anthropic:claude-3-5-haiku:2024-12-03",
+      "provider": "anthropic",
+      "model": "claude-3-5-haiku",
+      "aliases": ["claude-3-5-haiku-20241022"],
+      "from": "2024-12-03",
       "to": null,
       "source": "https://www.anthropic.com/pricing#api",
       "checked": "2026-11-23",
       "prices": {"input": "0.80", "cached_input": "0.08", "cache_write_5m": "1.00", "cache_write_1h": "1.60", "output": "4.00"},
       "batch": "0.5",
-      "note": "Launch price was $1 / $5 until a reduction in late 2024 whose date is not recorded; the reduced price is used throughout. Retired 2026-02-19 (anthropic SDK)."
+      "note": "Reduced from the launch price of $1 / $5. The cut is dated 2024-12-03, chosen: no package or page checked gives the day (aiwiki.ai says \"about a month\" after the 2024-11-04 launch); 2024-12-03 is the AWS re:Invent 2024 keynote, where latency-optimized Claude 3.5 Haiku on Bedrock was announced, with which the reduction is remembered but not confirmed. Retired 2026-02-19 (anthropic SDK)."
     },
     {
       "id": "anthropic:claude-3-5-sonnet:2024-06-20",
@@ -417,7 +430,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70"},
       "batch": "0.5",
-      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled."
+      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.0-flash-lite:2025-02-25",
@@ -452,27 +465,65 @@ enum BuiltInCatalogData {
       "id": "google:gemini-2.5-flash:2025-06-17",
       "provider": "google",
       "model": "gemini-2.5-flash",
-      "aliases": ["gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash-001"],
+      "aliases": ["gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash-001", {"name": "gemini-flash-latest", "from": "2025-09-25", "to": "2026-01-21"}],
       "from": "2025-06-17",
+      "to": "2025-11-18",
+      "source": "https://ai.google.dev/gemini-api/docs/pricing",
+      "checked": "2026-11-23",
+      "prices": {"input": "0.30", "cached_input": "0.075", "output": "2.50", "input_audio": "1.00"},
+      "batch": "0.5",
+      "batch_prices": {"cached_input": "0.075"},
+      "note": "Thinking tokens are billed as output. Context-cache reads $0.075 (GA rate) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+    },
+    {
+      "id": "google:gemini-2.5-flash:2025-11-18",
+      "provider": "google",
+      "model": "gemini-2.5-flash",
+      "aliases": ["gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash-001", {"name": "gemini-flash-latest", "from": "2025-09-25", "to": "2026-01-21"}],
+      "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50", "input_audio": "1.00"},
       "batch": "0.5",
-      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 at GA and are $0.03 now; the date of the change is not recorded. Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "batch_prices": {"cached_input": "0.03"},
+      "service_tiers": {
+        "flex": {"input": "0.15", "cached_input": "0.03", "output": "1.25", "input_audio": "0.50"}
+      },
+      "service_tier_multipliers": {"priority": "1.8"},
+      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-2.5-flash-lite:2025-07-22",
       "provider": "google",
       "model": "gemini-2.5-flash-lite",
-      "aliases": ["gemini-2.5-flash-lite-preview-09-2025"],
+      "aliases": ["gemini-2.5-flash-lite-preview-09-2025", {"name": "gemini-flash-lite-latest", "from": "2025-09-25", "to": "2026-07-23"}],
       "from": "2025-07-22",
+      "to": "2025-11-18",
+      "source": "https://ai.google.dev/gemini-api/docs/pricing",
+      "checked": "2026-11-23",
+      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.30"},
+      "batch": "0.5",
+      "batch_prices": {"cached_input": "0.025"},
+      "note": "Context-cache reads $0.025 (GA rate) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
+    },
+    {
+      "id": "google:gemini-2.5-flash-lite:2025-11-18",
+      "provider": "google",
+      "model": "gemini-2.5-flash-lite",
+      "aliases": ["gemini-2.5-flash-lite-preview-09-2025", {"name": "gemini-flash-lite-latest", "from": "2025-09-25", "to": "2026-07-23"}],
+      "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.01", "output": "0.40", "input_audio": "0.30"},
       "batch": "0.5",
-      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "batch_prices": {"cached_input": "0.01"},
+      "service_tiers": {
+        "flex": {"input": "0.05", "cached_input": "0.01", "output": "0.20", "input_audio": "0.15"}
+      },
+      "service_tier_multipliers": {"priority": "1.8"},
+      "note": "Context-cache reads were $0.025 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
     },
     {
       "id": "google:gemini-2.5-flash-lite-preview-06-17:2025-06-17",
@@ -485,7 +536,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.50"},
       "batch": "0.5",
-      "note": "Preview rates: audio input $0.50 (GA: $0.30)."
+      "note": "Preview rates: audio input $0.50 (GA: $0.30). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.5-flash-preview-04-17:2025-04-17",
@@ -498,42 +549,72 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.15", "cached_input": "0.0375", "output": "0.60", "reasoning": "3.50", "input_audio": "1.00"},
       "batch": "0.5",
-      "note": "Preview pricing: non-thinking output $0.60, thinking output $3.50 (reasoning). GA (gemini-2.5-flash) replaced it at a single output price. Shut down 2025-07-15."
+      "note": "Preview pricing: non-thinking output $0.60, thinking output $3.50 (reasoning). GA (gemini-2.5-flash) replaced it at a single output price. Shut down 2025-07-15. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-2.5-pro:2025-04-04",
       "provider": "google",
       "model": "gemini-2.5-pro",
-      "aliases": ["gemini-2.5-pro-preview-03-25", "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"],
+      "aliases": ["gemini-2.5-pro-preview-03-25", "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05", {"name": "gemini-pro-latest", "from": "2025-09-25", "to": "2025-11-18"}],
       "from": "2025-04-04",
+      "to": "2025-11-18",
+      "source": "https://ai.google.dev/gemini-api/docs/pricing",
+      "checked": "2026-11-23",
+      "prices": {"input": "1.25", "cached_input": "0.31", "output": "10.00"},
+      "batch": "0.5",
+      "batch_prices": {"cached_input": "0.31"},
+      "tiers": [
+        {"above_input_tokens": 200000, "prices": {"input": "2.50", "cached_input": "0.625", "output": "15.00"},
+         "batch_prices": {"cached_input": "0.625"}}
+      ],
+      "note": "Paid preview from 2025-04-04, GA 2025-06-17 at the same token rates. Prompts over 200K tokens use the higher rates. Context-cache reads $0.31 / $0.625 (25% of input) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed."
+    },
+    {
+      "id": "google:gemini-2.5-pro:2025-11-18",
+      "provider": "google",
+      "model": "gemini-2.5-pro",
+      "aliases": ["gemini-2.5-pro-preview-03-25", "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"],
+      "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "1.25", "cached_input": "0.125", "output": "10.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.125"},
+      "service_tiers": {
+        "flex": {"input": "0.625", "cached_input": "0.125", "output": "5.00"}
+      },
+      "service_tier_multipliers": {"priority": "1.8"},
       "tiers": [
-        {"above_input_tokens": 200000, "prices": {"input": "2.50", "cached_input": "0.25", "output": "15.00"}}
+        {"above_input_tokens": 200000, "prices": {"input": "2.50", "cached_input": "0.25", "output": "15.00"},
+         "batch_prices": {"cached_input": "0.25"},
+         "service_tiers": {"flex": {"input": "1.25", "cached_input": "0.25", "output": "7.50"}}}
       ],
-      "note": "Paid preview from 2025-04-04, GA 2025-06-17 at the same token rates. Prompts over 200K tokens use the higher rates. Context-cache reads were $0.31 / $0.625 during the preview; the later reduction's date is not recorded. Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "note": "Prompts over 200K tokens use the higher rates. Context-cache reads were $0.31 / $0.625 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed."
     },
     {
       "id": "google:gemini-3-flash-preview:2025-12-17",
       "provider": "google",
       "model": "gemini-3-flash-preview",
-      "aliases": [],
+      "aliases": [{"name": "gemini-flash-latest", "from": "2026-01-21", "to": "2026-05-19"}],
       "from": "2025-12-17",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.50", "cached_input": "0.05", "output": "3.00", "input_audio": "1.00"},
       "batch": "0.5",
-      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "batch_prices": {"cached_input": "0.05"},
+      "service_tiers": {
+        "flex": {"input": "0.25", "cached_input": "0.05", "output": "1.50", "input_audio": "0.50"}
+      },
+      "service_tier_multipliers": {"priority": "1.8"},
+      "note": "Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3-pro-preview:2025-11-18",
       "provider": "google",
       "model": "gemini-3-pro-preview",
-      "aliases": [],
+      "aliases": [{"name": "gemini-pro-latest", "from": "2025-11-18", "to": "2026-02-19"}],
       "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
@@ -543,7 +624,7 @@ enum BuiltInCatalogData {
       "tiers": [
         {"above_input_tokens": 200000, "prices": {"input": "4.00", "cached_input": "0.40", "output": "18.00"}}
       ],
-      "note": "Prompts over 200K tokens use the higher rates. Shut down (listed under previous models)."
+      "note": "Prompts over 200K tokens use the higher rates. Shut down (listed under previous models). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "google:gemini-3.1-flash-lite:2025-12-17",
@@ -556,7 +637,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.25", "cached_input": "0.025", "output": "1.50", "input_audio": "0.50"},
       "batch": "0.5",
-      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-3.1-flash-live-preview:2025-12-17",
@@ -575,43 +657,56 @@ enum BuiltInCatalogData {
       "id": "google:gemini-3.1-pro-preview:2025-11-18",
       "provider": "google",
       "model": "gemini-3.1-pro-preview",
-      "aliases": ["gemini-3.1-pro-preview-customtools", "gemini-pro-latest"],
+      "aliases": ["gemini-3.1-pro-preview-customtools", {"name": "gemini-pro-latest", "from": "2026-02-19"}],
       "from": "2025-11-18",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.20", "output": "12.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.20"},
+      "service_tiers": {
+        "flex": {"input": "1.00", "cached_input": "0.20", "output": "6.00"}
+      },
+      "service_tier_multipliers": {"priority": "1.8"},
       "tiers": [
-        {"above_input_tokens": 200000, "prices": {"input": "4.00", "cached_input": "0.40", "output": "18.00"}}
+        {"above_input_tokens": 200000, "prices": {"input": "4.00", "cached_input": "0.40", "output": "18.00"},
+         "batch_prices": {"cached_input": "0.40"},
+         "service_tiers": {"flex": {"input": "2.00", "cached_input": "0.40", "output": "9.00"}}}
       ],
-      "note": "gemini-pro-latest is a moving alias (now this model). Prompts over 200K tokens use the higher rates. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Pro Preview's launch)."
+      "note": "Prompts over 200K tokens use the higher rates. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Pro Preview's launch). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-pro-latest (dated aliases): gemini-2.5-pro from 2025-09-25, gemini-3-pro-preview from 2025-11-18 (its launch), gemini-3.1-pro-preview from 2026-02-19. No source checked dates the aliases' switches: the first two days follow the flash aliases' introduction and Gemini 3 Pro's launch, the last is chosen (3.1 Pro's release in February 2026) and unconfirmed."
     },
     {
       "id": "google:gemini-3.5-flash:2025-12-17",
       "provider": "google",
       "model": "gemini-3.5-flash",
-      "aliases": [],
+      "aliases": [{"name": "gemini-flash-latest", "from": "2026-05-19", "to": "2026-09-02"}],
       "from": "2025-12-17",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "9.00"},
       "batch": "0.5",
-      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). LiteLLM lists flex cache reads at $0.08, half of $0.15 rounded; the catalog bills the exact half. gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3.5-flash-lite:2025-12-17",
       "provider": "google",
       "model": "gemini-3.5-flash-lite",
-      "aliases": ["gemini-flash-lite-latest"],
+      "aliases": [{"name": "gemini-flash-lite-latest", "from": "2026-07-23"}],
       "from": "2025-12-17",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50"},
       "batch": "0.5",
-      "note": "gemini-flash-lite-latest is a moving alias (now this model). Batch context caching is $0.02, not half of $0.03. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "batch_prices": {"cached_input": "0.02"},
+      "service_tiers": {
+        "flex": {"input": "0.15", "cached_input": "0.02", "output": "1.25"},
+        "priority": {"input": "0.54", "cached_input": "0.05", "output": "4.50"}
+      },
+      "note": "Batch context caching is $0.02, not half of $0.03 (batch_prices). Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex and priority are LiteLLM 1.110.2's rates: half and 1.8x of input and output, cache reads $0.02 and $0.05. gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3.5-transcribe:2025-12-17",
@@ -637,7 +732,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.75", "cached_input": "0.075", "output": "3.75"},
       "batch": "0.5",
-      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-3.6-flash:2027-01-01",
@@ -650,7 +746,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "7.50"},
       "batch": "0.5",
-      "note": "Standard rates after the introductory period (announced)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Standard rates after the introductory period (announced). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-3.7-flash:2025-12-17",
@@ -663,7 +760,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.75", "cached_input": "0.075", "output": "3.75"},
       "batch": "0.5",
-      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-3.7-flash:2027-01-01",
@@ -676,33 +774,36 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "7.50"},
       "batch": "0.5",
-      "note": "Standard rates after the introductory period (announced)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Standard rates after the introductory period (announced). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-3.8-flash:2025-12-17",
       "provider": "google",
       "model": "gemini-3.8-flash",
-      "aliases": ["gemini-flash-latest"],
+      "aliases": [{"name": "gemini-flash-latest", "from": "2026-09-02"}],
       "from": "2025-12-17",
       "to": "2027-01-01",
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.75", "cached_input": "0.075", "output": "3.75"},
       "batch": "0.5",
-      "note": "gemini-flash-latest is a moving alias (now this model). Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3.8-flash:2027-01-01",
       "provider": "google",
       "model": "gemini-3.8-flash",
-      "aliases": ["gemini-flash-latest"],
+      "aliases": [{"name": "gemini-flash-latest", "from": "2026-09-02"}],
       "from": "2027-01-01",
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "7.50"},
       "batch": "0.5",
-      "note": "gemini-flash-latest is a moving alias (now this model). Standard rates after the introductory period (announced)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Standard rates after the introductory period (announced). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-4-argon:2025-12-17",
@@ -715,7 +816,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.10", "output": "10.00"},
       "batch": "0.5",
-      "note": "Introductory rates through 2026-11-30. Implicit caching only. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Introductory rates through 2026-11-30. Implicit caching only. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-4-argon:2026-12-01",
@@ -728,7 +830,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "4.00", "cached_input": "0.20", "output": "20.00"},
       "batch": "0.5",
-      "note": "Standard rates after the introductory period (announced). Implicit caching only."
+      "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
+      "note": "Standard rates after the introductory period (announced). Implicit caching only. Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
     },
     {
       "id": "google:gemini-4-hydrogen:2025-12-17",
@@ -754,7 +857,8 @@ enum BuiltInCatalogData {
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
       "prices": {"input": "0.15"},
-      "batch": "0.5"
+      "batch": "0.5",
+      "note": ""
     },
     {
       "id": "google:gemini-embedding-2:2025-12-17",
@@ -1131,10 +1235,11 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.50"},
       "service_tiers": {
         "priority": {"input": "3.50", "cached_input": "0.875", "output": "14.00"}
       },
-      "note": "Shutdown announced for 2027-01-14 (openai SDK)."
+      "note": "Shutdown announced for 2027-01-14 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4.1-mini:2025-04-14",
@@ -1147,10 +1252,11 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.40", "cached_input": "0.10", "output": "1.60"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.10"},
       "service_tiers": {
         "priority": {"input": "0.70", "cached_input": "0.175", "output": "2.80"}
       },
-      "note": "Shutdown announced for 2027-01-14 (openai SDK)."
+      "note": "Shutdown announced for 2027-01-14 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4.1-nano:2025-04-14",
@@ -1163,10 +1269,11 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.025"},
       "service_tiers": {
         "priority": {"input": "0.20", "cached_input": "0.05", "output": "0.80"}
       },
-      "note": "Shutdown announced for 2026-10-23 (openai SDK)."
+      "note": "Shutdown announced for 2026-10-23 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4.5-preview:2025-02-27",
@@ -1179,7 +1286,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "75.00", "cached_input": "37.50", "output": "150.00"},
       "batch": "0.5",
-      "note": "Research preview, shut down 2025-07-14."
+      "note": "Research preview, shut down 2025-07-14. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:gpt-4o:2024-05-13",
@@ -1205,10 +1312,11 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.50", "cached_input": "1.25", "output": "10.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "1.25"},
       "service_tiers": {
         "priority": {"input": "4.25", "cached_input": "2.125", "output": "17.00"}
       },
-      "note": "Shutdown announced for 2027-01-14 (openai SDK)."
+      "note": "Shutdown announced for 2027-01-14 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4o-2024-05-13:2024-05-13",
@@ -1237,7 +1345,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.50", "cached_input": "1.25", "output": "10.00"},
       "batch": "0.5",
-      "note": "Before gpt-4o moved to this snapshot on 2024-10-02 it was billed on its own; the entry from 2024-10-02 (model gpt-4o) lists it as an alias."
+      "batch_prices": {"cached_input": "1.25"},
+      "note": "Before gpt-4o moved to this snapshot on 2024-10-02 it was billed on its own; the entry from 2024-10-02 (model gpt-4o) lists it as an alias. OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4o-audio-preview:2024-10-17",
@@ -1289,10 +1398,11 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "0.15", "cached_input": "0.075", "output": "0.60"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.075"},
       "service_tiers": {
         "priority": {"input": "0.25", "cached_input": "0.125", "output": "1.00"}
       },
-      "note": "Shutdown announced for 2027-01-14 (openai SDK)."
+      "note": "Shutdown announced for 2027-01-14 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:gpt-4o-mini-audio-preview:2024-12-17",
@@ -1575,14 +1685,17 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.50", "cached_input": "0.25", "output": "15.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.13"},
       "service_tiers": {
         "flex": {"input": "1.25", "cached_input": "0.13", "output": "7.50"},
         "priority": {"input": "5.00", "cached_input": "0.50", "output": "30.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "5.00", "cached_input": "0.50", "output": "22.50"}}
+        {"above_input_tokens": 272000, "prices": {"input": "5.00", "cached_input": "0.50", "output": "22.50"},
+         "batch_prices": {"cached_input": "0.25"},
+         "service_tiers": {"flex": {"input": "2.50", "cached_input": "0.25", "output": "11.25"}, "priority": {"input": "10.00", "cached_input": "1.00", "output": "45.00"}}}
       ],
-      "note": "Prompts over 272K input tokens bill the whole request at 2x input and 1.5x output. Flex cached input is the published $0.13. Service-tier prices are the base rates (long-context surcharges on flex are not modelled)."
+      "note": "Prompts over 272K input tokens bill the whole request at 2x input and 1.5x output. Flex and batch cached input are the published $0.13 (half of $0.25, rounded up); over 272K they are $0.25, twice the exact half rate, as genai-prices 0.2.3 and LiteLLM 1.110.2 list. Priority over 272K ($10 / $1.00 / $45) follows the family's 2x / 1.5x rule; neither package lists it."
     },
     {
       "id": "openai:gpt-5.4-mini:2026-03-17",
@@ -1631,9 +1744,10 @@ enum BuiltInCatalogData {
         "flex": {"input": "15.00", "output": "90.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "60.00", "output": "270.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "60.00", "output": "270.00"},
+         "service_tiers": {"flex": {"input": "30.00", "output": "135.00"}}}
       ],
-      "note": "No cached-input price. Prompts over 272K input tokens bill 2x input and 1.5x output."
+      "note": "No cached-input price. Prompts over 272K input tokens bill 2x input and 1.5x output. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-5.5:2026-04-23",
@@ -1651,9 +1765,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "12.50", "cached_input": "1.25", "output": "75.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "10.00", "cached_input": "1.00", "output": "45.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "10.00", "cached_input": "1.00", "output": "45.00"},
+         "service_tiers": {"flex": {"input": "5.00", "cached_input": "0.50", "output": "22.50"}, "priority": {"input": "25.00", "cached_input": "2.50", "output": "112.50"}}}
       ],
-      "note": "Prompts over 272K input tokens bill the whole request at 2x input and cached input and 1.5x output."
+      "note": "Prompts over 272K input tokens bill the whole request at 2x input and cached input and 1.5x output. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers). genai-prices 0.2.3 and LiteLLM 1.110.2 list no long-context priority rate for gpt-5.5."
     },
     {
       "id": "openai:gpt-5.5-pro:2026-04-23",
@@ -1670,9 +1785,10 @@ enum BuiltInCatalogData {
         "flex": {"input": "15.00", "output": "90.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "60.00", "output": "270.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "60.00", "output": "270.00"},
+         "service_tiers": {"flex": {"input": "30.00", "output": "135.00"}}}
       ],
-      "note": "No cached-input price. Prompts over 272K input tokens bill 2x input and 1.5x output."
+      "note": "No cached-input price. Prompts over 272K input tokens bill 2x input and 1.5x output. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers). genai-prices 0.2.3 and LiteLLM 1.110.2 list no long-context flex rate for gpt-5.5-pro."
     },
     {
       "id": "openai:gpt-5.6-cyber:2026-04-23",
@@ -1719,9 +1835,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "0.40", "cached_input": "0.04", "cache_write_5m": "0.50", "output": "2.40"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "0.40", "cached_input": "0.04", "cache_write_5m": "0.50", "output": "1.80"}}
+        {"above_input_tokens": 272000, "prices": {"input": "0.40", "cached_input": "0.04", "cache_write_5m": "0.50", "output": "1.80"},
+         "service_tiers": {"flex": {"input": "0.20", "cached_input": "0.02", "cache_write_5m": "0.25", "output": "0.90"}, "priority": {"input": "0.80", "cached_input": "0.08", "cache_write_5m": "1.00", "output": "3.60"}}}
       ],
-      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate."
+      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-5.6-sol:2026-04-23",
@@ -1755,9 +1872,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "8.00", "cached_input": "0.80", "cache_write_5m": "10.00", "output": "40.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "8.00", "cached_input": "0.80", "cache_write_5m": "10.00", "output": "30.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "8.00", "cached_input": "0.80", "cache_write_5m": "10.00", "output": "30.00"},
+         "service_tiers": {"flex": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "15.00"}, "priority": {"input": "16.00", "cached_input": "1.60", "cache_write_5m": "20.00", "output": "60.00"}}}
       ],
-      "note": "gpt-5.6 is billed as gpt-5.6-sol. Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate."
+      "note": "gpt-5.6 is billed as gpt-5.6-sol. Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-5.6-terra:2026-04-23",
@@ -1791,9 +1909,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "24.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "18.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "18.00"},
+         "service_tiers": {"flex": {"input": "2.00", "cached_input": "0.20", "cache_write_5m": "2.50", "output": "9.00"}, "priority": {"input": "8.00", "cached_input": "0.80", "cache_write_5m": "10.00", "output": "36.00"}}}
       ],
-      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate."
+      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-6-astra:2026-04-23",
@@ -1811,9 +1930,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "20.00", "cached_input": "2.00", "cache_write_5m": "25.00", "output": "100.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "20.00", "cached_input": "2.00", "cache_write_5m": "25.00", "output": "75.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "20.00", "cached_input": "2.00", "cache_write_5m": "25.00", "output": "75.00"},
+         "service_tiers": {"flex": {"input": "10.00", "cached_input": "1.00", "cache_write_5m": "12.50", "output": "37.50"}, "priority": {"input": "40.00", "cached_input": "4.00", "cache_write_5m": "50.00", "output": "150.00"}}}
       ],
-      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch)."
+      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch). Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-6-cyber:2026-04-23",
@@ -1844,9 +1964,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "0.20", "cached_input": "0.02", "cache_write_5m": "0.25", "output": "1.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "0.20", "cached_input": "0.02", "cache_write_5m": "0.25", "output": "0.75"}}
+        {"above_input_tokens": 272000, "prices": {"input": "0.20", "cached_input": "0.02", "cache_write_5m": "0.25", "output": "0.75"},
+         "service_tiers": {"flex": {"input": "0.10", "cached_input": "0.01", "cache_write_5m": "0.125", "output": "0.375"}, "priority": {"input": "0.40", "cached_input": "0.04", "cache_write_5m": "0.50", "output": "1.50"}}}
       ],
-      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch)."
+      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch). Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-6-rosalind:2026-04-23",
@@ -1880,9 +2001,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "20.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "15.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.40", "cache_write_5m": "5.00", "output": "15.00"},
+         "service_tiers": {"flex": {"input": "2.00", "cached_input": "0.20", "cache_write_5m": "2.50", "output": "7.50"}, "priority": {"input": "8.00", "cached_input": "0.80", "cache_write_5m": "10.00", "output": "30.00"}}}
       ],
-      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch)."
+      "note": "Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch). Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-6.1-sol:2026-09-29",
@@ -1900,9 +2022,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "4.00", "cached_input": "0.20", "cache_write_5m": "5.00", "output": "20.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.20", "cache_write_5m": "5.00", "output": "15.00"}}
+        {"above_input_tokens": 272000, "prices": {"input": "4.00", "cached_input": "0.20", "cache_write_5m": "5.00", "output": "15.00"},
+         "service_tiers": {"flex": {"input": "2.00", "cached_input": "0.10", "cache_write_5m": "2.50", "output": "7.50"}, "priority": {"input": "8.00", "cached_input": "0.40", "cache_write_5m": "10.00", "output": "30.00"}}}
       ],
-      "note": "Cache reads cost 5% of input. Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate."
+      "note": "Cache reads cost 5% of input. Prompts over 272K input tokens bill 2x input and cache and 1.5x output. OpenAI bills prompt-cache writes for this family (1.25x input); the catalog's cache_write_5m carries that rate. Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-6.1-terra:2026-04-23",
@@ -1920,9 +2043,10 @@ enum BuiltInCatalogData {
         "priority": {"input": "2.00", "cached_input": "0.10", "cache_write_5m": "2.50", "output": "10.00"}
       },
       "tiers": [
-        {"above_input_tokens": 272000, "prices": {"input": "2.00", "cached_input": "0.10", "cache_write_5m": "2.50", "output": "7.50"}}
+        {"above_input_tokens": 272000, "prices": {"input": "2.00", "cached_input": "0.10", "cache_write_5m": "2.50", "output": "7.50"},
+         "service_tiers": {"flex": {"input": "1.00", "cached_input": "0.05", "cache_write_5m": "1.25", "output": "3.75"}, "priority": {"input": "4.00", "cached_input": "0.20", "cache_write_5m": "5.00", "output": "15.00"}}}
       ],
-      "note": "Cache reads cost 5% of input; the cache-write rate is the 30-minute retention rate (the 12-hour rate, $2.50, is not modelled). The priority set is the published 'fast' tier (2x). Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch)."
+      "note": "Cache reads cost 5% of input; the cache-write rate is the 30-minute retention rate (the 12-hour rate, $2.50, is not modelled). The priority set is the published 'fast' tier (2x). Launch date is not in the sources checked; from is a lower bound (no usage can predate the launch). Long-context flex and priority rates are the service tier's base rates at the same 2x input and cache, 1.5x output (per tier service_tiers)."
     },
     {
       "id": "openai:gpt-audio:2025-08-28",
@@ -2045,7 +2169,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "15.00", "cached_input": "7.50", "output": "60.00"},
       "batch": "0.5",
-      "note": "Shutdown announced for 2026-10-23 (openai SDK)."
+      "batch_prices": {"cached_input": "7.50"},
+      "note": "Shutdown announced for 2026-10-23 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:o1-mini:2024-09-12",
@@ -2058,7 +2183,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "3.00", "cached_input": "1.50", "output": "12.00"},
       "batch": "0.5",
-      "note": "Launch price. The cut to $1.10 / $4.40 came with o3-mini; 2025-01-31 is assumed for its date."
+      "note": "Launch price. The cut to $1.10 / $4.40 came with o3-mini; 2025-01-31 is assumed for its date. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-mini:2025-01-31",
@@ -2071,7 +2196,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.10", "cached_input": "0.55", "output": "4.40"},
       "batch": "0.5",
-      "note": "Shut down 2025-10-27 (openai SDK)."
+      "note": "Shut down 2025-10-27 (openai SDK). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-preview:2024-09-12",
@@ -2084,7 +2209,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "15.00", "cached_input": "7.50", "output": "60.00"},
       "batch": "0.5",
-      "note": "Shut down 2025-07-28 (openai SDK)."
+      "note": "Shut down 2025-07-28 (openai SDK). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o1-pro:2025-03-19",
@@ -2110,7 +2235,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "10.00", "cached_input": "2.50", "output": "40.00"},
       "batch": "0.5",
-      "note": "Launch price, before the 80% cut of 2025-06-10. Cached input was $2.50 (genai-prices 0.2.3 lists $0.50 for this period)."
+      "batch_prices": {"cached_input": "2.50"},
+      "note": "Launch price, before the 80% cut of 2025-06-10. Cached input was $2.50 (genai-prices 0.2.3 lists $0.50 for this period). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:o3:2025-06-10",
@@ -2123,11 +2249,12 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.50"},
       "service_tiers": {
         "flex": {"input": "1.00", "cached_input": "0.25", "output": "4.00"},
         "priority": {"input": "3.50", "cached_input": "0.875", "output": "14.00"}
       },
-      "note": "Shutdown announced for 2026-12-11 (openai SDK)."
+      "note": "Shutdown announced for 2026-12-11 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:o3-deep-research:2025-06-26",
@@ -2140,7 +2267,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "10.00", "cached_input": "2.50", "output": "40.00"},
       "batch": "0.5",
-      "note": "Web and file search calls are billed per call on top and are not in the catalog."
+      "note": "Web and file search calls are billed per call on top and are not in the catalog. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:o3-mini:2025-01-31",
@@ -2153,7 +2280,8 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.10", "cached_input": "0.55", "output": "4.40"},
       "batch": "0.5",
-      "note": "Shutdown announced for 2026-10-23 (openai SDK)."
+      "batch_prices": {"cached_input": "0.55"},
+      "note": "Shutdown announced for 2026-10-23 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:o3-pro:2025-06-10",
@@ -2179,11 +2307,12 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "1.10", "cached_input": "0.275", "output": "4.40"},
       "batch": "0.5",
+      "batch_prices": {"cached_input": "0.275"},
       "service_tiers": {
         "flex": {"input": "0.55", "cached_input": "0.138", "output": "2.20"},
         "priority": {"input": "2.00", "cached_input": "0.50", "output": "8.00"}
       },
-      "note": "Flex cached input is the published $0.138. Shutdown announced for 2026-10-23 (openai SDK)."
+      "note": "Flex cached input is the published $0.138. Shutdown announced for 2026-10-23 (openai SDK). OpenAI's Batch table publishes no cached-input rate for this model: batch cache reads are billed at the standard cached rate (genai-prices 0.2.3; LiteLLM 1.110.2 lists no batch cache rate)."
     },
     {
       "id": "openai:o4-mini-deep-research:2025-06-26",
@@ -2196,7 +2325,7 @@ enum BuiltInCatalogData {
       "checked": "2026-11-23",
       "prices": {"input": "2.00", "cached_input": "0.50", "output": "8.00"},
       "batch": "0.5",
-      "note": "Web and file search calls are billed per call on top and are not in the catalog."
+      "note": "Web and file search calls are billed per call on top and are not in the catalog. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
     },
     {
       "id": "openai:text-embedding-3-large:2024-01-25",

@@ -4,9 +4,8 @@ import TallyCore
 /// only its fields, every problem named by its field.
 extension CatalogFile {
     public static let organizationEntryFields: Set<String> = [
-        "provider", "model", "aliases", "from", "to", "prices", "batch", "service_tiers", "tiers", "per_request_usd",
-        "note",
-        "source",
+        "provider", "model", "aliases", "from", "to", "prices", "batch", "batch_prices", "service_tiers",
+        "service_tier_multipliers", "tiers", "per_request_usd", "note", "source",
     ]
 
     public static func parseOrganizationEntry(_ value: JSONValue, organizationID: String) throws -> PriceEntry {

@@ -64,12 +64,14 @@ public final class CatalogPricer: Pricer {
     ) -> (PriceEntry, String)? {
         let builtIn = catalog.entry(model: model, at: instant)
         var names = ModelName.candidates(model)
-        if let b = builtIn?.entry { names += [b.model] + b.aliases }
+        // An organization's entry for the built-in's model or any name of it on that day (dated aliases only on
+        // their days, on either side) prices it.
+        if let b = builtIn?.entry { names += b.names(at: instant) }
         let provider = provider.lowercased()
         let own = organizationEntries(organizationID)
             .filter { e in
                 (e.provider == nil || e.provider == provider) && e.isEffective(at: instant)
-                    && (names.contains(e.model) || e.aliases.contains(where: names.contains))
+                    && e.names(at: instant).contains(where: names.contains)
             }
             .max { ($0.from, $0.provider != nil ? 1 : 0) < ($1.from, $1.provider != nil ? 1 : 0) }
         if let own { return (own, own.model) }

@@ -32,40 +32,23 @@ public enum CostEngine {
         _ usage: TokenUsage, batch: Bool, serviceTier: String?, entry: PriceEntry,
         modelResolved: String, longContext: Bool? = nil
     ) -> CostBreakdown {
-        var modifiers: [String] = []
         if let problem = usage.boundsProblem {
             return CostBreakdown(entry: entry, modelResolved: modelResolved, lines: [], modifiers: [], problem: problem)
         }
-        var prices = entry.prices
-        let tierName = serviceTier?.lowercased()
-        if let tierName, let set = entry.serviceTiers[tierName] {
-            prices = set
-            modifiers.append("service tier \(tierName)")
-        } else if let tierName, !["auto", "default", "standard"].contains(tierName) {
-            modifiers.append("service tier \(tierName) has no price of its own: standard rates")
-        }
-        if entry.serviceTiers[tierName ?? ""] == nil {
-            // Long-context tiers are chosen by one request's prompt size; an event counting several requests
-            // is judged by its average.
-            // A report's row is many requests summed (Anthropic's counts none): its own context window decides, or
-            // a day of ordinary prompts adding up past 200k tokens would be priced at the long-context rates.
-            let perRequest = usage.inputTokens / max(usage.requests, 1)
-            let tier =
-                longContext.map { $0 ? entry.contextTiers.first : nil }
-                ?? entry.contextTiers.first(where: { perRequest > $0.aboveInputTokens })
-            if let tier {
-                prices = tier.prices
-                modifiers.append("long context: input above \(tier.aboveInputTokens) tokens")
-            }
-        }
-        var multiplier = Multiplier.one
-        if batch {
-            if let m = entry.batch {
-                multiplier = m
-                modifiers.append("batch ×\(m.decimalString) on every class")
-            } else {
-                modifiers.append("batch has no discount for this model: standard rates")
-            }
+        let level = PricingLevel.chosen(for: usage, in: entry, longContext: longContext)
+        var modifiers = level.modifiers
+        let tier = level.serviceTier(serviceTier, of: entry)
+        modifiers += tier.modifiers
+        let batchRule = batch ? level.batch(of: entry) : nil
+        modifiers += batch ? [level.batchModifier(of: entry)] : []
+        /// A class's rate and the multipliers applied to it: the service tier's, then batch's unless the class has
+        /// an absolute batch rate.
+        func pricing(_ tokenClass: TokenClass) -> (rate: Rate, multipliers: [Multiplier]) {
+            if let batchRule, let absolute = batchRule.prices[tokenClass] { return (absolute, []) }
+            return (
+                tier.prices.rate(tokenClass),
+                (tier.multiplier.map { [$0] } ?? []) + (batchRule.map { [$0.multiplier] } ?? [])
+            )
         }
 
         let u = usage
@@ -86,17 +69,17 @@ public enum CostEngine {
                 ))
         }
         for (tokenClass, tokens) in counts where tokens > 0 {
-            let rate = prices.rate(tokenClass)
-            // nano-dollars = tokens × (nano-dollars per 1M) × (multiplier × 10⁹) / (10⁶ × 10⁹), rounded once.
-            let scaled = Int128(rate.nanosPerMillion) * Int128(multiplier.nanos)
-            let (product, overflow) = Int128(tokens).multipliedReportingOverflow(by: scaled)
-            let cost = overflow ? limit + 1 : roundHalfUp(product, dividedBy: 1_000_000_000_000_000)
+            let (rate, multipliers) = pricing(tokenClass)
+            // nano-dollars = tokens × (nano-dollars per 1M) × multipliers / 10⁶, rounded once; every product checked.
+            guard let scaled = ScaledRate(rate, multipliers) else { return tooLarge(tokenClass.rawValue) }
+            let (product, overflow) = Int128(tokens).multipliedReportingOverflow(by: scaled.value)
+            let cost = overflow ? limit + 1 : roundHalfUp(product, dividedBy: scaled.unitsPerNano * 1_000_000)
             total += cost
             guard cost <= limit, total <= limit else { return tooLarge(tokenClass.rawValue) }
             lines.append(
                 CostLine(
-                    tokenClass: tokenClass.rawValue, tokens: tokens,
-                    rate: exactDecimal(scaled, scale: 18), cost: USD(nanos: Int64(cost))))
+                    tokenClass: tokenClass.rawValue, tokens: tokens, rate: scaled.decimalString,
+                    cost: USD(nanos: Int64(cost))))
         }
         if let fee = entry.perRequest, fee.nanos > 0, u.requests > 0 {
             let cost = Int128(fee.nanos) * Int128(u.requests)
@@ -126,8 +109,11 @@ public enum CostEngine {
         }
     }
 
+    /// `value / divisor` rounded half-up, for a non-negative value; never adds to `value`, so a product near
+    /// Int128's limit cannot overflow here.
     static func roundHalfUp(_ value: Int128, dividedBy divisor: Int128) -> Int128 {
-        (value + divisor / 2) / divisor
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder * 2 >= divisor ? quotient + 1 : quotient
     }
 
     /// `value / 10^scale` as a plain decimal string without trailing zeros.

@@ -20,11 +20,12 @@ public struct PriceCatalog: Sendable {
         }
     }()
 
-    /// The entry in force for this model at this instant, or nil: the model is unpriced.
+    /// The entry in force for this model at this instant, or nil: the model is unpriced. A dated alias counts only
+    /// on its days, so a moving alias (`gemini-flash-latest`) prices each day as the model it then pointed to.
     public func entry(model: String, at instant: Instant) -> (entry: PriceEntry, resolvedName: String)? {
         for name in ModelName.candidates(model) {
-            if let entry = index.byName[name]?.first(where: { $0.isEffective(at: instant) }) {
-                return (entry, name)
+            if let named = index.byName[name]?.first(where: { $0.isValid(at: instant) }) {
+                return (named.entry, name)
             }
         }
         return nil
@@ -34,13 +35,25 @@ public struct PriceCatalog: Sendable {
 }
 
 struct ModelIndex: Sendable {
-    var byName: [String: [PriceEntry]] = [:]
+    /// An entry reached by one of its names: the model (no alias) or an alias, which may be dated.
+    struct Named: Sendable {
+        var entry: PriceEntry
+        var alias: PriceEntry.Alias?
+        func isValid(at instant: Instant) -> Bool {
+            entry.isEffective(at: instant) && (alias?.isValid(at: instant) ?? true)
+        }
+    }
+
+    var byName: [String: [Named]] = [:]
     var byID: [String: PriceEntry] = [:]
 
     init(_ entries: [PriceEntry]) {
         for entry in entries {
             byID[entry.id] = entry
-            for name in Set([entry.model] + entry.aliases) { byName[name.lowercased(), default: []].append(entry) }
+            byName[entry.model.lowercased(), default: []].append(Named(entry: entry, alias: nil))
+            for alias in entry.aliases where alias.name.lowercased() != entry.model.lowercased() {
+                byName[alias.name.lowercased(), default: []].append(Named(entry: entry, alias: alias))
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ struct Prices: AsyncParsableCommand {
                 let names = model.map { Set(ModelName.candidates($0)) }
                 let entries = (pricer.organizationEntries(org.id) + pricer.catalog.entries).filter { e in
                     e.isEffective(at: .now)
-                        && (names.map { n in n.contains(e.model) || e.aliases.contains(where: n.contains) } ?? true)
+                        && (names.map { n in e.names(at: .now).contains(where: n.contains) } ?? true)
                 }
                 print(
                     ["ID", "PROVIDER", "MODEL", "FROM", "INPUT", "CACHED", "OUTPUT", "ORIGIN"].joined(separator: "\t"))

@@ -59,7 +59,8 @@ let openAICases: [CostCase] = [
     CostCase(
         name: "gpt-4o batch with cached input", provider: "openai", model: "gpt-4o", input: 10000, cached: 4000,
         output: 200,
-        batch: true, expected: "0.011", why: "0.022 × 0.5: the batch discount applies to cached input too"),
+        batch: true, expected: "0.0135",
+        why: "6000×2.50×0.5 = 0.0075; no batch cached rate: 4000×1.25 = 0.005; 200×10×0.5 = 0.001"),
     CostCase(
         name: "gpt-4o dated snapshot 2024-08-06", provider: "openai", model: "gpt-4o-2024-08-06", input: 1000,
         output: 500,
@@ -90,9 +91,9 @@ let openAICases: [CostCase] = [
         name: "gpt-4o-mini one input token", provider: "openai", model: "gpt-4o-mini", input: 1, expected: "0.00000015",
         why: "1×0.15/1M = 150 nano-dollars"),
     CostCase(
-        name: "half a nano-dollar rounds up", provider: "openai", model: "gpt-4o-mini", input: 1, cached: 1,
+        name: "half a nano-dollar rounds up", provider: "openai", model: "gpt-5-mini", input: 1, cached: 1,
         batch: true,
-        expected: "0.000000038", why: "1×0.075×0.5/1M = 37.5 nano-dollars, rounded half-up to 38"),
+        expected: "0.000000013", why: "1×0.025×0.5/1M = 12.5 nano-dollars, rounded half-up to 13"),
     CostCase(
         name: "gpt-4.1 cached", provider: "openai", model: "gpt-4.1", input: 50000, cached: 20000, output: 3000,
         expected: "0.094",

@@ -124,10 +124,22 @@ import Testing
         }
     }
 
+    /// A name points to one entry on any day: an entry's days, narrowed by a dated alias's own days.
     @Test func noTwoEntriesForOneNameOverlapInTime() {
-        var byName: [String: [PriceEntry]] = [:]
+        struct Span {
+            var id: String
+            var from: CivilDate
+            var to: CivilDate?
+        }
+        var byName: [String: [Span]] = [:]
         for e in PriceCatalog.builtIn.entries {
-            for n in Set([e.model] + e.aliases) { byName[n, default: []].append(e) }
+            byName[e.model, default: []].append(Span(id: e.id, from: e.from, to: e.to))
+            for a in e.aliases where a.name != e.model {
+                let from = max(e.from, a.from ?? e.from)
+                let to = [e.to, a.to].compactMap { $0 }.min()
+                if let to, to <= from { continue }
+                byName[a.name, default: []].append(Span(id: e.id, from: from, to: to))
+            }
         }
         for (name, list) in byName {
             let sorted = list.sorted { $0.from < $1.from }

@@ -52,3 +52,27 @@ import Testing
         #expect(store.audit.map(\.action) == ["price.add"])
     }
 }
+
+/// An organization's entry stored before long-context tiers had their own service-tier rates (issue 16) still loads,
+/// and prices as it did when stored; the same definition sent anew is refused as incomplete.
+@Suite struct StoredPriceEntryTests {
+    static let legacy =
+        #"{"provider":null,"model":"m","aliases":[],"from":"2026-01-01","to":null,"source":null,"prices":{"input":"2","output":"8"},"batch":null,"service_tiers":{"flex":{"input":"1","output":"4"}},"tiers":[{"above_input_tokens":1000,"prices":{"input":"4","output":"12"}}],"per_request_usd":null,"note":null}"#
+
+    @Test func anEntryStoredBeforeTierRatesStillPricesAsStored() throws {
+        let record = OrganizationPriceRecord(
+            id: "price_1", organizationID: "org_a", provider: nil, model: "m",
+            from: CivilDate(year: 2026, month: 1, day: 1), to: nil, definition: Self.legacy, createdAt: .now)
+        let entry = try #require(PriceService<InMemoryStore>.entry(record))
+        var usage = TokenUsage()
+        usage.inputTokens = 2000
+        usage.requests = 1
+        // Above the tier, flex takes the entry's flex rates it was stored with: 2000×1 = 0.002 (not 2000×4).
+        let b = CostEngine.price(usage, batch: false, serviceTier: "flex", entry: entry, modelResolved: "m")
+        #expect(b.cost.decimalString == "0.002")
+        #expect(b.modifiers == ["long context: input above 1000 tokens", "service tier flex (long-context rates)"])
+        #expect(throws: TallyError.self) {
+            try CatalogFile.parseOrganizationEntry(try JSONParser.parse(Array(Self.legacy.utf8)), organizationID: "o")
+        }
+    }
+}

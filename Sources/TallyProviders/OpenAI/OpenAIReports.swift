@@ -76,8 +76,10 @@ extension ReportDecoding {
                     u.outputTokens = try r.int("output_tokens")
                     u.cachedInputTokens = try r.optionalInt("input_cached_tokens")
                     u.cacheWriteInputTokens = try r.optionalInt("input_cache_write_tokens")
-                    u.inputAudioTokens =
-                        try r.optionalInt("input_audio_tokens") + r.optionalInt("input_cached_audio_tokens")
+                    // `input_audio_tokens` is the uncached audio; the cached audio
+                    // (`input_cached_audio_tokens`) is already inside `input_cached_tokens`: counting it here
+                    // too would bill it twice.
+                    u.inputAudioTokens = try r.optionalInt("input_audio_tokens")
                     u.outputAudioTokens = try r.optionalInt("output_audio_tokens")
                     row.batch = try r.field("batch")?.bool()
                     row.serviceTier = try r.optionalString("service_tier")

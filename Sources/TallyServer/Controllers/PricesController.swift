@@ -36,7 +36,7 @@ struct PricesController<Store: TallyStore> {
         if let provider { entries = entries.filter { $0.provider == nil || $0.provider == provider } }
         if let model {
             let names = Set(ModelName.candidates(model))
-            entries = entries.filter { e in names.contains(e.model) || e.aliases.contains(where: names.contains) }
+            entries = entries.filter { e in (all ? e.allNames : e.names(at: at)).contains(where: names.contains) }
         }
         return .json(PriceJSON.entries(entries))
     }

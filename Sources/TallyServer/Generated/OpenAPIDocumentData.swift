@@ -6128,8 +6128,33 @@ enum OpenAPIDocumentData {
           },
           "aliases": {
             "type": "array",
+            "description": "Other names; a dated alias is valid only on its UTC days (from inclusive, to exclusive)",
             "items": {
-              "type": "string"
+              "oneOf": [
+                {
+                  "type": "string"
+                },
+                {
+                  "type": "object",
+                  "required": [
+                    "name"
+                  ],
+                  "additionalProperties": false,
+                  "properties": {
+                    "name": {
+                      "type": "string"
+                    },
+                    "from": {
+                      "type": "string",
+                      "format": "date"
+                    },
+                    "to": {
+                      "type": "string",
+                      "format": "date"
+                    }
+                  }
+                }
+              ]
             }
           },
           "from": {
@@ -6161,10 +6186,26 @@ enum OpenAPIDocumentData {
             ],
             "description": "Multiplier for Batch API requests, e.g. \"0.5\""
           },
+          "batch_prices": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/PriceSet"
+              }
+            ],
+            "description": "Absolute batch rates of the classes not billed at prices \u00d7 batch (needs batch; each tier names the same classes)"
+          },
           "service_tiers": {
             "type": "object",
             "additionalProperties": {
               "$ref": "#/components/schemas/PriceSet"
+            },
+            "description": "A service tier's own rates (each tier of tiers prices the same service tiers)"
+          },
+          "service_tier_multipliers": {
+            "type": "object",
+            "description": "A service tier as a multiple of the level's rates, e.g. {\"flex\": \"0.5\", \"priority\": \"1.8\"}",
+            "additionalProperties": {
+              "type": "string"
             }
           },
           "tiers": {
@@ -6181,8 +6222,19 @@ enum OpenAPIDocumentData {
                 },
                 "prices": {
                   "$ref": "#/components/schemas/PriceSet"
+                },
+                "batch_prices": {
+                  "$ref": "#/components/schemas/PriceSet"
+                },
+                "service_tiers": {
+                  "type": "object",
+                  "additionalProperties": {
+                    "$ref": "#/components/schemas/PriceSet"
+                  }
                 }
-              }
+              },
+              "additionalProperties": false,
+              "description": "A long-context tier: the rates of a prompt above above_input_tokens, with its own batch and service-tier rates"
             }
           },
           "per_request_usd": {

@@ -32,7 +32,8 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
 
     package static func entry(_ record: OrganizationPriceRecord) -> PriceEntry? {
         guard let value = try? JSONParser.parse(Array(record.definition.utf8)),
-            var entry = try? CatalogFile.parseEntry(value, origin: .organization(record.organizationID), at: "entry")
+            var entry = try? CatalogFile.parseEntry(
+                value, origin: .organization(record.organizationID), at: "entry", storedBeforeTierRates: true)
         else { return nil }
         entry.id = record.id
         entry.to = record.to

@@ -415,9 +415,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70"},
+      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70", "cached_input_audio": "0.175"},
       "batch": "0.5",
-      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled."
+      "note": "Shut down (listed under previous models). Cached audio input $0.175 (genai-prices 0.2.3; LiteLLM 1.110.2 lists no cached audio rate)."
     },
     {
       "id": "google:gemini-2.0-flash-lite:2025-02-25",
@@ -457,9 +457,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50", "input_audio": "1.00"},
+      "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50", "input_audio": "1.00", "cached_input_audio": "0.10"},
       "batch": "0.5",
-      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 at GA and are $0.03 now; the date of the change is not recorded. Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 at GA and are $0.03 now; the date of the change is not recorded. Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class). Cached audio input $0.10 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-2.5-flash-lite:2025-07-22",
@@ -470,9 +470,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.10", "cached_input": "0.01", "output": "0.40", "input_audio": "0.30"},
+      "prices": {"input": "0.10", "cached_input": "0.01", "output": "0.40", "input_audio": "0.30", "cached_input_audio": "0.03"},
       "batch": "0.5",
-      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class). Cached audio input $0.03 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-2.5-flash-lite-preview-06-17:2025-06-17",
@@ -525,9 +525,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.50", "cached_input": "0.05", "output": "3.00", "input_audio": "1.00"},
+      "prices": {"input": "0.50", "cached_input": "0.05", "output": "3.00", "input_audio": "1.00", "cached_input_audio": "0.10"},
       "batch": "0.5",
-      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class)."
+      "note": "Batch halves input and output; context caching is not discounted in batch (the catalog's multiplier applies to every class). Cached audio input $0.10 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-3-pro-preview:2025-11-18",
@@ -554,9 +554,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.25", "cached_input": "0.025", "output": "1.50", "input_audio": "0.50"},
+      "prices": {"input": "0.25", "cached_input": "0.025", "output": "1.50", "input_audio": "0.50", "cached_input_audio": "0.05"},
       "batch": "0.5",
-      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch)."
+      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Cached audio input $0.05 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-3.1-flash-live-preview:2025-12-17",
@@ -1289,9 +1289,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "0.60", "cached_input": "0.30", "output": "2.40", "input_audio": "10.00", "output_audio": "20.00"},
+      "prices": {"input": "0.60", "cached_input": "0.30", "output": "2.40", "input_audio": "10.00", "cached_input_audio": "0.30", "output_audio": "20.00"},
       "batch": null,
-      "note": "Cached audio input is $0.30 like cached text; the catalog has one cached-input rate."
+      "note": "Cached audio input $0.30 like cached text (genai-prices 0.2.3; LiteLLM 1.110.2 lists $0.30 under cache_creation_input_audio_token_cost)."
     },
     {
       "id": "openai:gpt-4o-mini-transcribe:2025-03-20",
@@ -1315,9 +1315,9 @@ enum BuiltInCatalogData {
       "to": "2024-12-17",
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "output_audio": "200.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "cached_input_audio": "20.00", "output_audio": "200.00"},
       "batch": null,
-      "note": "Pointed to gpt-4o-realtime-preview-2024-10-01. Cached audio input was $20 (the catalog has one cached-input rate). The date the alias moved to the 2024-12-17 snapshot is not recorded; 2024-12-17 is assumed."
+      "note": "Pointed to gpt-4o-realtime-preview-2024-10-01. Cached audio input was $20 (the provider's price table of the time; genai-prices 0.2.3 and LiteLLM 1.110.2 keep no 2024-10-01 rates). The date the alias moved to the 2024-12-17 snapshot is not recorded; 2024-12-17 is assumed."
     },
     {
       "id": "openai:gpt-4o-realtime-preview:2024-12-17",
@@ -1328,9 +1328,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "40.00", "output_audio": "80.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "40.00", "cached_input_audio": "2.50", "output_audio": "80.00"},
       "batch": null,
-      "note": "Cached audio input is $2.50 like cached text."
+      "note": "Cached audio input $2.50 like cached text (genai-prices 0.2.3; LiteLLM 1.110.2 has no entry)."
     },
     {
       "id": "openai:gpt-4o-realtime-preview-2024-10-01:2024-10-01",
@@ -1341,9 +1341,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "output_audio": "200.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "cached_input_audio": "20.00", "output_audio": "200.00"},
       "batch": null,
-      "note": "Cached audio input was $20 (the catalog has one cached-input rate)."
+      "note": "Cached audio input was $20 (the provider's price table of the time; genai-prices 0.2.3 and LiteLLM 1.110.2 keep no 2024-10-01 rates)."
     },
     {
       "id": "openai:gpt-4o-transcribe:2025-03-20",
@@ -1936,9 +1936,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "4.00", "cached_input": "0.40", "output": "16.00", "input_audio": "32.00", "output_audio": "64.00"},
+      "prices": {"input": "4.00", "cached_input": "0.40", "output": "16.00", "input_audio": "32.00", "cached_input_audio": "0.40", "output_audio": "64.00"},
       "batch": null,
-      "note": "Cached audio input is $0.40 like cached text. gpt-realtime-1.5 is billed as gpt-realtime."
+      "note": "Cached audio input $0.40 like cached text (LiteLLM 1.110.2 and genai-prices 0.2.3). gpt-realtime-1.5 is billed as gpt-realtime."
     },
     {
       "id": "openai:gpt-realtime-2:2025-08-28",
@@ -1949,9 +1949,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "4.00", "cached_input": "0.40", "output": "24.00", "input_audio": "32.00", "output_audio": "64.00"},
+      "prices": {"input": "4.00", "cached_input": "0.40", "output": "24.00", "input_audio": "32.00", "cached_input_audio": "0.40", "output_audio": "64.00"},
       "batch": null,
-      "note": "Cached audio input is $0.40 like cached text. Launch date is not in the sources checked; from is a lower bound (gpt-realtime's)."
+      "note": "Cached audio input $0.40 like cached text (LiteLLM 1.110.2 and genai-prices 0.2.3). Launch date is not in the sources checked; from is a lower bound (gpt-realtime's)."
     },
     {
       "id": "openai:gpt-realtime-mini:2025-10-06",
@@ -1962,9 +1962,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "0.60", "cached_input": "0.06", "output": "2.40", "input_audio": "10.00", "output_audio": "20.00"},
+      "prices": {"input": "0.60", "cached_input": "0.06", "output": "2.40", "input_audio": "10.00", "cached_input_audio": "0.30", "output_audio": "20.00"},
       "batch": null,
-      "note": "Cached audio input is $0.30 (the catalog has one cached-input rate: the text one)."
+      "note": "Cached audio input $0.30, five times cached text (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "openai:gpt-rosalind-research:2026-04-23",

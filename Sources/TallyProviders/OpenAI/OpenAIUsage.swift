@@ -11,6 +11,7 @@ extension ProviderUsage {
         u.cachedInputTokens = int(prompt, "cached_tokens")
         u.cacheWriteInputTokens = int(prompt, "cache_write_tokens")
         u.inputAudioTokens = int(prompt, "audio_tokens")
+        u.cachedInputAudioTokens = cachedAudio(prompt, of: u)
         u.reasoningTokens = int(completion, "reasoning_tokens")
         u.outputAudioTokens = int(completion, "audio_tokens")
         return u
@@ -24,7 +25,18 @@ extension ProviderUsage {
         let input = usage["input_tokens_details"] ?? .null
         u.cachedInputTokens = int(input, "cached_tokens")
         u.cacheWriteInputTokens = int(input, "cache_write_tokens")
+        u.inputAudioTokens = int(input, "audio_tokens")
+        u.cachedInputAudioTokens = cachedAudio(input, of: u)
         u.reasoningTokens = int(usage["output_tokens_details"] ?? .null, "reasoning_tokens")
         return u
+    }
+
+    /// The audio part of the cached input: `cached_tokens_details.audio_tokens` in the input details, where OpenAI's
+    /// Realtime usage puts it (its `audio_tokens` and `cached_tokens` both include it, as Tally's counts do). The
+    /// openai SDK 3.54 types it only for Realtime; Chat and Responses answers that carry it are read the same way.
+    /// Capped by both counts it belongs to, so a contradicting upstream cannot make a token billed twice.
+    static func cachedAudio(_ details: JSONValue, of u: TokenUsage) -> Int64 {
+        let reported = int(details["cached_tokens_details"] ?? .null, "audio_tokens")
+        return min(reported, u.cachedInputTokens, u.inputAudioTokens)
     }
 }

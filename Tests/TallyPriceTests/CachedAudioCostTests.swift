@@ -1,5 +1,6 @@
 import TallyCore
 import TallyPrice
+import TallyProviders
 import Testing
 
 /// One hand-computed case with cached audio: a `CostCase` and the audio part of its cache reads, which is inside its
@@ -204,5 +205,62 @@ let cachedAudioCases: [CachedAudioCase] = [
             try #require(result.entries.first), origin: .organization("org"), at: "e")
         #expect(entry.prices.rates[.cachedInputAudio]?.decimalString == "0.3")
         #expect(entry.prices.rate(.cachedInput).decimalString == "0.06")
+    }
+}
+
+/// Provider payloads mapped by the code the gateway and the sync use, then priced: cached audio at its own rate, once.
+@Suite struct CachedAudioGoldenTests {
+    let pricer = CatalogPricer()
+
+    func cost(_ usage: TokenUsage, provider: String, model: String) -> String? {
+        var e = UsageEvent(
+            id: "e", timestamp: Instant(rfc3339: "2026-11-01T00:00:00Z")!, provider: provider, model: model)
+        e.usage = usage
+        return pricer.quote(e, organizationID: "org")?.cost.decimalString
+    }
+
+    @Test func geminiCachedAudio() throws {
+        let u = ProviderUsage.gemini(
+            try JSONParser.parse(
+                Array(
+                    """
+                    {"promptTokenCount":200000,"cachedContentTokenCount":150000,"candidatesTokenCount":1000,
+                     "promptTokensDetails":[{"modality":"TEXT","tokenCount":80000},{"modality":"AUDIO","tokenCount":120000}],
+                     "cacheTokensDetails":[{"modality":"TEXT","tokenCount":50000},{"modality":"AUDIO","tokenCount":100000}]}
+                    """.utf8)))
+        // gemini-2.5-flash: 30000×0.30 + 50000×0.03 + 20000×1.00 + 100000×0.10 + 1000×2.50 (per 1M)
+        // = 0.009 + 0.0015 + 0.02 + 0.01 + 0.0025. Before the class: 0.0045 cached text + 0.12 audio + 0.0025.
+        #expect(cost(u, provider: "google", model: "gemini-2.5-flash") == "0.043")
+    }
+
+    @Test func openAIRealtimeShapedCachedAudio() throws {
+        let u = ProviderUsage.openAIChat(
+            try JSONParser.parse(
+                Array(
+                    """
+                    {"prompt_tokens":10000,"completion_tokens":500,
+                     "prompt_tokens_details":{"cached_tokens":7000,"audio_tokens":5000,
+                       "cached_tokens_details":{"text_tokens":3000,"audio_tokens":4000}},
+                     "completion_tokens_details":{"audio_tokens":500}}
+                    """.utf8)))
+        // gpt-realtime-mini: 2000×0.60 + 3000×0.06 + 1000×10 + 4000×0.30 + 500×20 (per 1M)
+        // = 0.0012 + 0.00018 + 0.01 + 0.0012 + 0.01
+        #expect(cost(u, provider: "openai", model: "gpt-realtime-mini") == "0.02258")
+    }
+
+    @Test func openAIUsageReportRowWithCachedAudio() throws {
+        let page = try ReportDecoding.openAIUsage(
+            try JSONParser.parse(
+                Array(
+                    """
+                    {"object":"page","data":[{"object":"bucket","start_time":1767225600,"end_time":1767312000,
+                     "results":[{"object":"organization.usage.completions.result","input_tokens":10000,
+                      "input_cached_tokens":7000,"output_tokens":0,"input_audio_tokens":1000,
+                      "input_cached_audio_tokens":4000,"num_model_requests":1,"model":"gpt-realtime-mini"}]}],
+                     "has_more":false,"next_page":null}
+                    """.utf8)), report: .openAICompletions)
+        let u = try #require(page.buckets.first?.rows.first).usage
+        // 2000 text + 3000 cached text + 1000 audio + 4000 cached audio: 0.0012 + 0.00018 + 0.01 + 0.0012
+        #expect(cost(u, provider: "openai", model: "gpt-realtime-mini") == "0.01258")
     }
 }

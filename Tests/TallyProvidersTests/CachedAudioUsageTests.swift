@@ -105,6 +105,12 @@ import Testing
         #expect(u.inputAudioTokens == 3500 && u.cachedInputAudioTokens == 2000 && u.cachedInputTokens == 3000)
     }
 
+    /// A row claiming more cached audio than cached tokens is capped by the cached count, so it prices every token once.
+    @Test func usageReportCachedAudioBeyondTheCachedIsCapped() throws {
+        let u = try completionsRow(#""input_audio_tokens":0,"input_cached_audio_tokens":5000,"#)
+        #expect(u.inputAudioTokens == 5000 && u.cachedInputAudioTokens == 3000)
+    }
+
     /// The older spec: `input_audio_tokens` included the cached audio, and no field said how much of it was cached.
     @Test func olderUsageReportTakesItsAudioAsAllOfIt() throws {
         let u = try completionsRow(#""input_audio_tokens":3500,"#)

@@ -119,8 +119,8 @@ raw_ceiling() { # sqlite3 CLI, same columns, WAL + synchronous=FULL like the ser
       input_audio_tokens INTEGER NOT NULL, output_audio_tokens INTEGER NOT NULL, requests INTEGER NOT NULL, feature TEXT,
       user_id TEXT, api_key TEXT, environment TEXT, tags TEXT, status TEXT NOT NULL, http_status INTEGER, error_type TEXT,
       latency_ms INTEGER, ttft_ms INTEGER, streamed INTEGER, retries INTEGER, finish_reason TEXT, batch INTEGER NOT NULL,
-      service_tier TEXT, provider_cost_nanos INTEGER, cost_nanos INTEGER, price_id TEXT, source TEXT NOT NULL
-      ${idx:+, $idx});"
+      service_tier TEXT, provider_cost_nanos INTEGER, cost_nanos INTEGER, price_id TEXT, source TEXT NOT NULL,
+      cached_input_audio_tokens INTEGER NOT NULL DEFAULT 0${idx:+, $idx});"
     [ $variant = indexed ] && sqlite3 "$db" "CREATE INDEX usage_events_org_ts ON usage_events (org_id, ts_us, seq);"
     local t0 t1
     t0=$(date +%s.%N)

@@ -1131,6 +1131,7 @@ def test_gemini_embeddings_without_usage_metadata_are_recorded_without_tokens_an
         assert ev["requests"] == 1 and ev["streamed"] is False, ev
         assert {k: ev[k] for k in TOKEN_FIELDS} == dict.fromkeys(TOKEN_FIELDS, 0), ev
         assert ev["input_audio_tokens"] == 0 and ev["output_audio_tokens"] == 0, ev
+        assert ev["cached_input_audio_tokens"] == 0, ev
         assert ev["cost_usd"] is None and ev["price_id"] is None, ev
     r = gw.api("GET", "/api/v1/usage/summary", params={"project": gw.project})
     assert r.status_code == 200, r.text

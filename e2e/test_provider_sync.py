@@ -27,7 +27,8 @@ from standins.usage_reports import DAY, ENDPOINTS, Number
 
 OPENAI_USAGE = ("completions", "embeddings", "moderations", "images", "audio_speeches", "audio_transcriptions")
 TOKENS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-          "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens")
+          "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
+          "cached_input_audio_tokens")
 COMPLETIONS = ENDPOINTS["openai"]["completions"].path
 COSTS = ENDPOINTS["openai"]["costs"].path
 MESSAGES = ENDPOINTS["anthropic"]["messages"].path

@@ -37,6 +37,8 @@ public struct UsageMetrics: Sendable, Equatable {
     public var reasoningTokens: Int64 = 0
     public var inputAudioTokens: Int64 = 0
     public var outputAudioTokens: Int64 = 0
+    /// The audio part of `cachedInputTokens` (also inside `inputAudioTokens`).
+    public var cachedInputAudioTokens: Int64 = 0
     public var errors: Int64 = 0
     /// Sum of the priced events' costs.
     public var cost = USD.zero

@@ -6,7 +6,10 @@
 ///
 /// A count is what a client reports: `input_tokens` counts every input token (cache reads, cache writes and audio
 /// included), `cache_write_input_tokens` every cache write (the one-hour ones included) and `output_tokens` every
-/// output token (reasoning and audio included). `CostEngine` splits them into the billed classes.
+/// output token (reasoning and audio included). `cached_input_audio_tokens` is the audio part of the cache reads, so
+/// it is inside three counts at once: `cached_input_tokens`, `input_audio_tokens` and `input_tokens` (providers count
+/// it in both their cached and their audio figures, and price it at a rate of its own). `CostEngine` splits them into
+/// the billed classes, each token in exactly one.
 public enum TokenClass: String, CaseIterable, Sendable {
     case input
     case cachedInput = "cached_input"
@@ -15,11 +18,14 @@ public enum TokenClass: String, CaseIterable, Sendable {
     case output
     case reasoning
     case inputAudio = "input_audio"
+    case cachedInputAudio = "cached_input_audio"
     case outputAudio = "output_audio"
 
-    /// The counts in the order of the API's fields, the CSV's columns and the stores' columns.
+    /// The counts in the order of the API's fields, the CSV's columns and the stores' columns. A count added later
+    /// comes last, so the columns a CSV reader knows keep their positions.
     public static let counts: [TokenClass] = [
         .input, .output, .cachedInput, .cacheWrite5m, .cacheWrite1h, .reasoning, .inputAudio, .outputAudio,
+        .cachedInputAudio,
     ]
 
     /// The count's name in the API (events, summaries, quotes) and the CSV export.
@@ -32,6 +38,7 @@ public enum TokenClass: String, CaseIterable, Sendable {
         case .output: "output_tokens"
         case .reasoning: "reasoning_tokens"
         case .inputAudio: "input_audio_tokens"
+        case .cachedInputAudio: "cached_input_audio_tokens"
         case .outputAudio: "output_audio_tokens"
         }
     }
@@ -49,6 +56,7 @@ public protocol TokenCounts {
     var outputTokens: Int64 { get set }
     var reasoningTokens: Int64 { get set }
     var inputAudioTokens: Int64 { get set }
+    var cachedInputAudioTokens: Int64 { get set }
     var outputAudioTokens: Int64 { get set }
 }
 
@@ -66,6 +74,7 @@ extension TokenCounts {
             case .output: outputTokens
             case .reasoning: reasoningTokens
             case .inputAudio: inputAudioTokens
+            case .cachedInputAudio: cachedInputAudioTokens
             case .outputAudio: outputAudioTokens
             }
         }
@@ -78,6 +87,7 @@ extension TokenCounts {
             case .output: outputTokens = newValue
             case .reasoning: reasoningTokens = newValue
             case .inputAudio: inputAudioTokens = newValue
+            case .cachedInputAudio: cachedInputAudioTokens = newValue
             case .outputAudio: outputAudioTokens = newValue
             }
         }

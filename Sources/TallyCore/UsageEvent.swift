@@ -47,6 +47,8 @@ public struct TokenUsage: Sendable, Equatable {
     public var reasoningTokens: Int64 = 0
     public var inputAudioTokens: Int64 = 0
     public var outputAudioTokens: Int64 = 0
+    /// The audio part of `cachedInputTokens` (also inside `inputAudioTokens`).
+    public var cachedInputAudioTokens: Int64 = 0
     public var requests: Int64 = 1
     public init() {}
 

@@ -182,6 +182,8 @@ struct EventReader {
             case "input_audio_tokens": event.usage.inputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "output_audio_tokens":
                 event.usage.outputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
+            case "cached_input_audio_tokens":
+                event.usage.cachedInputAudioTokens = count(key, value, max: UsageLimits.maxCount) ?? 0
             case "requests":
                 guard let n = count(key, value, max: UsageLimits.maxCount) else { continue }
                 if n < 1 { problem(key, EventRules.requestsProblem) } else { event.usage.requests = n }

@@ -21,7 +21,8 @@ public enum EventRules {
     /// The token counts and `requests`, by their API names, in the API's order.
     static let counts = [
         "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
-        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
+        "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
+        "cached_input_audio_tokens", "requests",
     ]
     /// Prompt and response content: Tally stores metadata only.
     public static let contentFields: Set<String> = [
@@ -125,6 +126,19 @@ public enum EventRules {
         if u.outputAudioTokens > u.outputTokens {
             problems.append(
                 FieldProblem(index: index, field: "output_audio_tokens", reason: "must not exceed output_tokens"))
+        }
+        // Cached audio is the audio part of the cache reads: inside both counts, or some token would be priced twice.
+        if u.cachedInputAudioTokens > u.cachedInputTokens {
+            problems.append(
+                FieldProblem(
+                    index: index, field: "cached_input_audio_tokens",
+                    reason: "must not exceed cached_input_tokens (cached_input_tokens includes cached audio)"))
+        }
+        if u.cachedInputAudioTokens > u.inputAudioTokens {
+            problems.append(
+                FieldProblem(
+                    index: index, field: "cached_input_audio_tokens",
+                    reason: "must not exceed input_audio_tokens (input_audio_tokens includes cached audio)"))
         }
         return problems
     }

@@ -428,9 +428,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70"},
+      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.70", "cached_input_audio": "0.175"},
       "batch": "0.5",
-      "note": "Shut down (listed under previous models). Cached audio input ($0.175) is not separately modelled. Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified)."
+      "note": "Shut down (listed under previous models). Batch cache reads: neither genai-prices 0.2.3 nor LiteLLM 1.110.2 lists a batch rate for them, so the batch multiplier applies (unverified). Cached audio input $0.175 (genai-prices 0.2.3; LiteLLM 1.110.2 lists no cached audio rate)."
     },
     {
       "id": "google:gemini-2.0-flash-lite:2025-02-25",
@@ -470,10 +470,10 @@ enum BuiltInCatalogData {
       "to": "2025-11-18",
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.30", "cached_input": "0.075", "output": "2.50", "input_audio": "1.00"},
+      "prices": {"input": "0.30", "cached_input": "0.075", "output": "2.50", "input_audio": "1.00", "cached_input_audio": "0.25"},
       "batch": "0.5",
-      "batch_prices": {"cached_input": "0.075"},
-      "note": "Thinking tokens are billed as output. Context-cache reads $0.075 (GA rate) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "batch_prices": {"cached_input": "0.075", "cached_input_audio": "0.25"},
+      "note": "Thinking tokens are billed as output. Context-cache reads $0.075 (GA rate) until the cut. Cached audio $0.25 until the cut: a quarter of the audio input rate, as every cache read was then (derived, unverified; LiteLLM and genai-prices keep only today's $0.10). Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-2.5-flash:2025-11-18",
@@ -484,14 +484,14 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50", "input_audio": "1.00"},
+      "prices": {"input": "0.30", "cached_input": "0.03", "output": "2.50", "input_audio": "1.00", "cached_input_audio": "0.10"},
       "batch": "0.5",
-      "batch_prices": {"cached_input": "0.03"},
+      "batch_prices": {"cached_input": "0.03", "cached_input_audio": "0.10"},
       "service_tiers": {
-        "flex": {"input": "0.15", "cached_input": "0.03", "output": "1.25", "input_audio": "0.50"}
+        "flex": {"input": "0.15", "cached_input": "0.03", "output": "1.25", "input_audio": "0.50", "cached_input_audio": "0.10"}
       },
       "service_tier_multipliers": {"priority": "1.8"},
-      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "note": "Thinking tokens are billed as output. Context-cache reads were $0.075 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked. Cached audio input $0.10 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-2.5-flash-lite:2025-07-22",
@@ -502,10 +502,10 @@ enum BuiltInCatalogData {
       "to": "2025-11-18",
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.30"},
+      "prices": {"input": "0.10", "cached_input": "0.025", "output": "0.40", "input_audio": "0.30", "cached_input_audio": "0.075"},
       "batch": "0.5",
-      "batch_prices": {"cached_input": "0.025"},
-      "note": "Context-cache reads $0.025 (GA rate) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
+      "batch_prices": {"cached_input": "0.025", "cached_input_audio": "0.075"},
+      "note": "Cached audio $0.075 until the cut: a quarter of the audio input rate, as every cache read was then (derived, unverified). Context-cache reads $0.025 (GA rate) until the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
     },
     {
       "id": "google:gemini-2.5-flash-lite:2025-11-18",
@@ -516,14 +516,14 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.10", "cached_input": "0.01", "output": "0.40", "input_audio": "0.30"},
+      "prices": {"input": "0.10", "cached_input": "0.01", "output": "0.40", "input_audio": "0.30", "cached_input_audio": "0.03"},
       "batch": "0.5",
-      "batch_prices": {"cached_input": "0.01"},
+      "batch_prices": {"cached_input": "0.01", "cached_input_audio": "0.03"},
       "service_tiers": {
-        "flex": {"input": "0.05", "cached_input": "0.01", "output": "0.20", "input_audio": "0.15"}
+        "flex": {"input": "0.05", "cached_input": "0.01", "output": "0.20", "input_audio": "0.15", "cached_input_audio": "0.03"}
       },
       "service_tier_multipliers": {"priority": "1.8"},
-      "note": "Context-cache reads were $0.025 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked."
+      "note": "Context-cache reads were $0.025 before the cut. Google cut context-cache reads to 10% of input (from 25%); no source checked dates the cut for the 2.5 models, so it is taken as 2025-11-18, when Gemini 3 Pro Preview launched with 10% cache reads (the earliest dated appearance of the new rate). Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-lite-latest (dated aliases): gemini-2.5-flash-lite from 2025-09-25 (introduced with gemini-2.5-flash-lite-preview-09-2025), gemini-3.5-flash-lite from 2026-07-23, the day tools first shipped it (AIStudioToAPI v1.3.5); no changelog checked dates the switch, and whether the alias pointed to Gemini 3.1 Flash-Lite (GA April 2026) in between is not in the sources checked. Cached audio input $0.03 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-2.5-flash-lite-preview-06-17:2025-06-17",
@@ -601,14 +601,14 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.50", "cached_input": "0.05", "output": "3.00", "input_audio": "1.00"},
+      "prices": {"input": "0.50", "cached_input": "0.05", "output": "3.00", "input_audio": "1.00", "cached_input_audio": "0.10"},
       "batch": "0.5",
-      "batch_prices": {"cached_input": "0.05"},
+      "batch_prices": {"cached_input": "0.05", "cached_input_audio": "0.10"},
       "service_tiers": {
-        "flex": {"input": "0.25", "cached_input": "0.05", "output": "1.50", "input_audio": "0.50"}
+        "flex": {"input": "0.25", "cached_input": "0.05", "output": "1.50", "input_audio": "0.50", "cached_input_audio": "0.10"}
       },
       "service_tier_multipliers": {"priority": "1.8"},
-      "note": "Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "note": "Batch halves input and output; context-cache reads are not discounted in batch (batch_prices). Flex is half the standard rates but context-cache reads, which flex does not discount (service_tiers); priority is 1.8x (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked. Cached audio input $0.10 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-3-pro-preview:2025-11-18",
@@ -635,10 +635,10 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://ai.google.dev/gemini-api/docs/pricing",
       "checked": "2026-11-23",
-      "prices": {"input": "0.25", "cached_input": "0.025", "output": "1.50", "input_audio": "0.50"},
+      "prices": {"input": "0.25", "cached_input": "0.025", "output": "1.50", "input_audio": "0.50", "cached_input_audio": "0.05"},
       "batch": "0.5",
       "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
-      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys))."
+      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). Cached audio input $0.05 (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "google:gemini-3.1-flash-live-preview:2025-12-17",
@@ -688,7 +688,7 @@ enum BuiltInCatalogData {
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "9.00"},
       "batch": "0.5",
       "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
-      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). LiteLLM lists flex cache reads at $0.08, half of $0.15 rounded; the catalog bills the exact half. gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "note": "Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). LiteLLM lists flex cache reads at $0.08, half of $0.15 rounded; the catalog bills the exact half. gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3.5-flash-lite:2025-12-17",
@@ -789,7 +789,7 @@ enum BuiltInCatalogData {
       "prices": {"input": "0.75", "cached_input": "0.075", "output": "3.75"},
       "batch": "0.5",
       "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
-      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "note": "Introductory rates through 2026-12-31. Launch date is not in the sources checked; from is a lower bound (Gemini 3 Flash Preview's launch). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-3.8-flash:2027-01-01",
@@ -803,7 +803,7 @@ enum BuiltInCatalogData {
       "prices": {"input": "1.50", "cached_input": "0.15", "output": "7.50"},
       "batch": "0.5",
       "service_tier_multipliers": {"flex": "0.5", "priority": "1.8"},
-      "note": "Standard rates after the introductory period (announced). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 is the switch date agreed for issue 16; 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
+      "note": "Standard rates after the introductory period (announced). Flex is 0.5x and priority 1.8x of the standard rates (LiteLLM 1.110.2 (*_flex, *_priority, *_batches keys)). gemini-flash-latest (dated aliases): gemini-2.5-flash from 2025-09-25 (introduced with gemini-2.5-flash-preview-09-2025), gemini-3-flash-preview from 2026-01-21, gemini-3.5-flash from 2026-05-19, gemini-3.8-flash from 2026-09-02. Days chosen from indirect evidence, none from Google's changelog: 2026-01-21 has no source at all (a date after Gemini 3 Flash Preview launched on 2025-12-17); 2026-05-19 the day tools first shipped Gemini 3.5 Flash (fast-agent v0.7.7), and gemilab.net reported 3.5 Flash powering the alias in June 2026; 2026-09-02 the day tools shipped the new stable gemini-3.8-flash (obsidian-gemini-helper 1.21.7). Whether it pointed to 3.6 or 3.7 Flash in between is not in the sources checked."
     },
     {
       "id": "google:gemini-4-argon:2025-12-17",
@@ -1426,9 +1426,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "0.60", "cached_input": "0.30", "output": "2.40", "input_audio": "10.00", "output_audio": "20.00"},
+      "prices": {"input": "0.60", "cached_input": "0.30", "output": "2.40", "input_audio": "10.00", "cached_input_audio": "0.30", "output_audio": "20.00"},
       "batch": null,
-      "note": "Cached audio input is $0.30 like cached text; the catalog has one cached-input rate."
+      "note": "Cached audio input $0.30 like cached text (genai-prices 0.2.3; LiteLLM 1.110.2 lists $0.30 under cache_creation_input_audio_token_cost)."
     },
     {
       "id": "openai:gpt-4o-mini-search-preview:2025-03-11",
@@ -1466,9 +1466,9 @@ enum BuiltInCatalogData {
       "to": "2024-12-17",
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "output_audio": "200.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "cached_input_audio": "20.00", "output_audio": "200.00"},
       "batch": null,
-      "note": "Pointed to gpt-4o-realtime-preview-2024-10-01. Cached audio input was $20 (the catalog has one cached-input rate). The date the alias moved to the 2024-12-17 snapshot is not recorded; 2024-12-17 is assumed."
+      "note": "Pointed to gpt-4o-realtime-preview-2024-10-01. Cached audio input was $20 (the provider's price table of the time; genai-prices 0.2.3 and LiteLLM 1.110.2 keep no 2024-10-01 rates). The date the alias moved to the 2024-12-17 snapshot is not recorded; 2024-12-17 is assumed."
     },
     {
       "id": "openai:gpt-4o-realtime-preview:2024-12-17",
@@ -1479,9 +1479,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "40.00", "output_audio": "80.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "40.00", "cached_input_audio": "2.50", "output_audio": "80.00"},
       "batch": null,
-      "note": "Cached audio input is $2.50 like cached text."
+      "note": "Cached audio input $2.50 like cached text (genai-prices 0.2.3; LiteLLM 1.110.2 has no entry)."
     },
     {
       "id": "openai:gpt-4o-realtime-preview-2024-10-01:2024-10-01",
@@ -1492,9 +1492,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "output_audio": "200.00"},
+      "prices": {"input": "5.00", "cached_input": "2.50", "output": "20.00", "input_audio": "100.00", "cached_input_audio": "20.00", "output_audio": "200.00"},
       "batch": null,
-      "note": "Cached audio input was $20 (the catalog has one cached-input rate)."
+      "note": "Cached audio input was $20 (the provider's price table of the time; genai-prices 0.2.3 and LiteLLM 1.110.2 keep no 2024-10-01 rates)."
     },
     {
       "id": "openai:gpt-4o-search-preview:2025-03-11",
@@ -2115,9 +2115,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "4.00", "cached_input": "0.40", "output": "16.00", "input_audio": "32.00", "output_audio": "64.00"},
+      "prices": {"input": "4.00", "cached_input": "0.40", "output": "16.00", "input_audio": "32.00", "cached_input_audio": "0.40", "output_audio": "64.00"},
       "batch": null,
-      "note": "Cached audio input is $0.40 like cached text. gpt-realtime-1.5 is billed as gpt-realtime."
+      "note": "Cached audio input $0.40 like cached text (LiteLLM 1.110.2 and genai-prices 0.2.3). gpt-realtime-1.5 is billed as gpt-realtime."
     },
     {
       "id": "openai:gpt-realtime-2:2025-08-28",
@@ -2128,9 +2128,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "4.00", "cached_input": "0.40", "output": "24.00", "input_audio": "32.00", "output_audio": "64.00"},
+      "prices": {"input": "4.00", "cached_input": "0.40", "output": "24.00", "input_audio": "32.00", "cached_input_audio": "0.40", "output_audio": "64.00"},
       "batch": null,
-      "note": "Cached audio input is $0.40 like cached text. Launch date is not in the sources checked; from is a lower bound (gpt-realtime's)."
+      "note": "Cached audio input $0.40 like cached text (LiteLLM 1.110.2 and genai-prices 0.2.3). Launch date is not in the sources checked; from is a lower bound (gpt-realtime's)."
     },
     {
       "id": "openai:gpt-realtime-mini:2025-10-06",
@@ -2141,9 +2141,9 @@ enum BuiltInCatalogData {
       "to": null,
       "source": "https://openai.com/api/pricing/",
       "checked": "2026-11-23",
-      "prices": {"input": "0.60", "cached_input": "0.06", "output": "2.40", "input_audio": "10.00", "output_audio": "20.00"},
+      "prices": {"input": "0.60", "cached_input": "0.06", "output": "2.40", "input_audio": "10.00", "cached_input_audio": "0.30", "output_audio": "20.00"},
       "batch": null,
-      "note": "Cached audio input is $0.30 (the catalog has one cached-input rate: the text one)."
+      "note": "Cached audio input $0.30, five times cached text (LiteLLM 1.110.2 and genai-prices 0.2.3)."
     },
     {
       "id": "openai:gpt-rosalind-research:2026-04-23",

@@ -94,18 +94,28 @@ public enum CostEngine {
 
     /// The classes in the order of a breakdown's lines: the inputs, then the outputs.
     static let lineOrder: [TokenClass] = [
-        .input, .cachedInput, .cacheWrite5m, .cacheWrite1h, .inputAudio, .output, .reasoning, .outputAudio,
+        .input, .cachedInput, .cacheWrite5m, .cacheWrite1h, .inputAudio, .cachedInputAudio, .output, .reasoning,
+        .outputAudio,
     ]
 
     /// The tokens billed at a class's rate. `input_tokens` counts every input token (cached reads and cache writes
     /// included): it is split so that no token is charged twice; `output_tokens` includes reasoning and audio
-    /// likewise, and `cache_write_input_tokens` the one-hour writes. Every other class is its count as reported.
+    /// likewise, and `cache_write_input_tokens` the one-hour writes. Cached audio is inside both the cached and the
+    /// audio counts: it is taken out of both lines and billed once, on its own line, so the input line (text not
+    /// read from the cache) subtracts only the uncached audio. Every other class is its count as reported.
     static func billed(_ tokenClass: TokenClass, of u: TokenUsage) -> Int64 {
-        switch tokenClass {
-        case .input: max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - u.inputAudioTokens)
+        // The rules hold cached audio within both counts; a provider report is not judged by them, so it is capped
+        // here too, and a token is never billed on two lines whatever the counts say.
+        let cachedAudio = min(u.cachedInputAudioTokens, u.cachedInputTokens, u.inputAudioTokens)
+        let uncachedAudio = u.inputAudioTokens - cachedAudio
+        return switch tokenClass {
+        case .input: max(0, u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens - uncachedAudio)
+        case .cachedInput: u.cachedInputTokens - cachedAudio
         case .cacheWrite5m: u.cacheWriteInputTokens - u.cacheWrite1hInputTokens
+        case .inputAudio: uncachedAudio
+        case .cachedInputAudio: cachedAudio
         case .output: max(0, u.outputTokens - u.reasoningTokens - u.outputAudioTokens)
-        case .cachedInput, .cacheWrite1h, .reasoning, .inputAudio, .outputAudio: u[tokenClass]
+        case .cacheWrite1h, .reasoning, .outputAudio: u[tokenClass]
         }
     }
 

@@ -15,6 +15,7 @@ public enum LiteLLMImport {
         ("cache_creation_input_token_cost_above_1hr", .cacheWrite1h),
         ("output_cost_per_token", .output), ("output_cost_per_reasoning_token", .reasoning),
         ("input_cost_per_audio_token", .inputAudio), ("output_cost_per_audio_token", .outputAudio),
+        ("cache_read_input_audio_token_cost", .cachedInputAudio),
     ]
     static let providers = [
         "gemini": "google", "vertex_ai-language-models": "vertex_ai", "vertex_ai-anthropic_models": "vertex_ai",

@@ -7,6 +7,8 @@ extension TokenClass {
         case .input, .output: nil
         case .cachedInput, .cacheWrite5m, .inputAudio: .input
         case .cacheWrite1h: .cacheWrite5m
+        // A provider without a cached-audio rate of its own bills cached audio as a cache read.
+        case .cachedInputAudio: .cachedInput
         case .reasoning, .outputAudio: .output
         }
     }

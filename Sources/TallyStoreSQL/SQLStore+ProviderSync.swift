@@ -6,12 +6,8 @@ extension SQLStore {
         [
             "org_id", "connection_id", "report", "bucket_start_us", "bucket_end_us", "group_key", "model",
             "project_ref", "api_key_ref",
-            "batch", "service_tier", "context_window", "input_tokens", "output_tokens", "cached_input_tokens",
-            "cache_write_input_tokens",
-            "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens", "requests",
-            "units", "unit",
-            "cost_nanos", "price_id",
-        ]
+            "batch", "service_tier", "context_window",
+        ] + TokenClass.counts.map(\.column) + ["requests", "units", "unit", "cost_nanos", "price_id"]
     }
 
     static var costColumns: [String] {
@@ -86,11 +82,9 @@ extension SQLStore {
                                 Self.optional(r.projectRef),
                                 Self.optional(r.apiKeyRef), r.batch.map { .int($0 ? 1 : 0) } ?? .null,
                                 Self.optional(r.serviceTier),
-                                Self.optional(r.contextWindow), .int(u.inputTokens), .int(u.outputTokens),
-                                .int(u.cachedInputTokens),
-                                .int(u.cacheWriteInputTokens), .int(u.cacheWrite1hInputTokens), .int(u.reasoningTokens),
-                                .int(u.inputAudioTokens),
-                                .int(u.outputAudioTokens), .int(u.requests), .int(r.units), Self.optional(r.unit),
+                                Self.optional(r.contextWindow),
+                            ] + TokenClass.counts.map { .int(u[$0]) } + [
+                                .int(u.requests), .int(r.units), Self.optional(r.unit),
                                 p.cost.map { .int($0.nanos) } ?? .null, Self.optional(p.priceID),
                             ])))
             }
@@ -166,14 +160,7 @@ extension SQLStore {
                 connectionID: connectionID, from: from, to: to)
         ).map { r in
             var u = TokenUsage()
-            u.inputTokens = try r.int("input_tokens")
-            u.outputTokens = try r.int("output_tokens")
-            u.cachedInputTokens = try r.int("cached_input_tokens")
-            u.cacheWriteInputTokens = try r.int("cache_write_input_tokens")
-            u.cacheWrite1hInputTokens = try r.int("cache_write_1h_input_tokens")
-            u.reasoningTokens = try r.int("reasoning_tokens")
-            u.inputAudioTokens = try r.int("input_audio_tokens")
-            u.outputAudioTokens = try r.int("output_audio_tokens")
+            for c in TokenClass.counts { u[c] = try r.int(c.column) }
             u.requests = try r.int("requests")
             let row = ProviderUsageRow(
                 bucketStart: try r.instant("bucket_start_us"), bucketEnd: try r.instant("bucket_end_us"),
@@ -363,15 +350,7 @@ extension TokenUsage {
         func sum(_ a: Int64, _ b: Int64, _ field: String) throws(TallyError) -> Int64 {
             try checkedSum(a, b, field: field)
         }
-        inputTokens = try sum(inputTokens, o.inputTokens, "input_tokens")
-        outputTokens = try sum(outputTokens, o.outputTokens, "output_tokens")
-        cachedInputTokens = try sum(cachedInputTokens, o.cachedInputTokens, "cached_input_tokens")
-        cacheWriteInputTokens = try sum(cacheWriteInputTokens, o.cacheWriteInputTokens, "cache_write_input_tokens")
-        cacheWrite1hInputTokens = try sum(
-            cacheWrite1hInputTokens, o.cacheWrite1hInputTokens, "cache_write_1h_input_tokens")
-        reasoningTokens = try sum(reasoningTokens, o.reasoningTokens, "reasoning_tokens")
-        inputAudioTokens = try sum(inputAudioTokens, o.inputAudioTokens, "input_audio_tokens")
-        outputAudioTokens = try sum(outputAudioTokens, o.outputAudioTokens, "output_audio_tokens")
+        for c in TokenClass.counts { self[c] = try sum(self[c], o[c], c.field) }
         requests = try sum(requests, o.requests, "requests")
     }
 }

@@ -12,7 +12,11 @@ public enum Schema {
     public static func migrations(_ dialect: SQLDialect) -> [Migration] {
         let bigint = dialect == .postgres ? "BIGINT" : "INTEGER"
         let serial = dialect == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
-        let metrics = UsageMetrics.columns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")
+        // Migrations 2 and 6 create the rollups with the metrics of their day: a count added later is added to
+        // existing tables by its own migration, and must not be in theirs (a new database runs them all).
+        let addedLater = Set(addedCounts.map(\.column))
+        let firstColumns = UsageMetrics.columns.filter { !addedLater.contains($0) }
+        let metrics = firstColumns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")
         func rollup(_ t: RollupTable) -> String {
             let dims = t.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ", ")
             let key = (["org_id", t.bucket.column] + t.dimensions.map(\.column)).joined(separator: ", ")
@@ -124,10 +128,10 @@ public enum Schema {
                 statements: [RollupTable.mainDaily, RollupTable.byUserDaily].flatMap { daily in
                     let hourly = RollupTable.all.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
                     let dims = daily.dimensions.map(\.column).joined(separator: ", ")
-                    let sums = UsageMetrics.columns.map { "SUM(\($0))" }.joined(separator: ", ")
+                    let sums = firstColumns.map { "SUM(\($0))" }.joined(separator: ", ")
                     return [
                         rollup(daily),
-                        "INSERT INTO \(daily.name) (org_id, day, \(dims), \(UsageMetrics.columns.joined(separator: ", "))) "
+                        "INSERT INTO \(daily.name) (org_id, day, \(dims), \(firstColumns.joined(separator: ", "))) "
                             + "SELECT org_id, hour / 24, \(dims), \(sums) FROM \(hourly.name) GROUP BY org_id, hour / 24, \(dims)",
                     ]
                 }),
@@ -182,8 +186,18 @@ public enum Schema {
                         WHERE created_by LIKE 'token:%' AND EXISTS (SELECT 1 FROM api_tokens c
                           WHERE 'token:' || c.id = api_tokens.created_by AND c.created_by IS NOT NULL)
                         """, count: 4)),
+            // Cached audio, priced at a rate of its own: a count on every table that holds the token counts. Stored
+            // events and rows had none (their cached audio, if any, was counted as cached text), so 0 is what they say.
+            Migration(
+                version: 10, name: "cached_input_audio_tokens",
+                statements: (["usage_events", "provider_usage"] + RollupTable.all.map(\.name)).map { table in
+                    "ALTER TABLE \(table) ADD COLUMN \(TokenClass.cachedInputAudio.column) \(bigint) NOT NULL DEFAULT 0"
+                }),
         ]
     }
+
+    /// The token counts added after migration 2 created the tables of counts, each by a migration of its own (10).
+    static let addedCounts: [TokenClass] = [.cachedInputAudio]
 
     /// `INSERT … ON CONFLICT DO UPDATE` adding one row's metrics to a rollup; identical in both dialects.
     /// `rows` is what follows the column list: `VALUES (?, …)` or a `SELECT`.

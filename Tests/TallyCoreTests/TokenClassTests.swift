@@ -9,6 +9,7 @@ import Testing
             TokenClass.counts.map(\.field) == [
                 "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
                 "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
+                "cached_input_audio_tokens",
             ])
         #expect(TokenClass.counts.map(\.column) == TokenClass.counts.map(\.field))
         #expect(
@@ -16,19 +17,19 @@ import Testing
         #expect(
             TokenClass.allCases.map(\.rawValue) == [
                 "input", "cached_input", "cache_write_5m", "cache_write_1h", "output", "reasoning", "input_audio",
-                "output_audio",
+                "cached_input_audio", "output_audio",
             ])
         #expect(
             UsageMetrics.columns == [
                 "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
                 "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
-                "errors", "cost_nanos", "unpriced_requests", "provider_cost_nanos",
+                "cached_input_audio_tokens", "errors", "cost_nanos", "unpriced_requests", "provider_cost_nanos",
             ])
         #expect(
             UsageMetrics.fieldNames == [
                 "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
                 "cache_write_1h_input_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
-                "errors", "cost_usd", "unpriced_requests", "provider_cost_usd",
+                "cached_input_audio_tokens", "errors", "cost_usd", "unpriced_requests", "provider_cost_usd",
             ])
     }
 
@@ -38,15 +39,16 @@ import Testing
         usage.requests = 3
         #expect(usage.inputTokens == 10 && usage.outputTokens == 11 && usage.cachedInputTokens == 12)
         #expect(usage.cacheWriteInputTokens == 13 && usage.cacheWrite1hInputTokens == 14 && usage.reasoningTokens == 15)
-        #expect(usage.inputAudioTokens == 16 && usage.outputAudioTokens == 17)
-        #expect(usage.fields.map(\.value) == [10, 11, 12, 13, 14, 15, 16, 17, 3])
+        #expect(usage.inputAudioTokens == 16 && usage.outputAudioTokens == 17 && usage.cachedInputAudioTokens == 18)
+        #expect(usage.fields.map(\.value) == [10, 11, 12, 13, 14, 15, 16, 17, 18, 3])
 
-        var metrics = UsageMetrics(columnValues: Array(1...13))
-        #expect(metrics.columnValues == Array(1...13))
+        var metrics = UsageMetrics(columnValues: Array(1...14))
+        #expect(metrics.columnValues == Array(1...14))
         #expect(
-            metrics.requests == 1 && metrics.inputTokens == 2 && metrics.outputAudioTokens == 9 && metrics.errors == 10)
+            metrics.requests == 1 && metrics.inputTokens == 2 && metrics.outputAudioTokens == 9
+                && metrics.cachedInputAudioTokens == 10 && metrics.errors == 11)
         #expect(
-            metrics.cost == USD(nanos: 11) && metrics.unpricedRequests == 12 && metrics.providerCost == USD(nanos: 13))
+            metrics.cost == USD(nanos: 12) && metrics.unpricedRequests == 13 && metrics.providerCost == USD(nanos: 14))
         for c in TokenClass.counts { #expect(metrics[c] == usage[c] - 8) }
 
         // The checked sum names the metric that overflowed by its API name.
@@ -63,6 +65,6 @@ import Testing
         ) { try big.add(metrics) }
         let same = metrics
         metrics += same
-        #expect(metrics.columnValues == Array(1...13).map { $0 * 2 })
+        #expect(metrics.columnValues == Array(1...14).map { $0 * 2 })
     }
 }

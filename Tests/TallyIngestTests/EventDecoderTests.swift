@@ -85,6 +85,14 @@ import Testing
         (#""input_tokens":10,"cached_input_tokens":8,"cache_write_input_tokens":3"#, "cached_input_tokens"),
         (#""output_tokens":10,"reasoning_tokens":11"#, "reasoning_tokens"),
         (
+            #""input_tokens":10,"cached_input_tokens":2,"input_audio_tokens":5,"cached_input_audio_tokens":3"#,
+            "cached_input_audio_tokens"
+        ),
+        (
+            #""input_tokens":10,"cached_input_tokens":5,"input_audio_tokens":2,"cached_input_audio_tokens":3"#,
+            "cached_input_audio_tokens"
+        ),
+        (
             #""input_tokens":10,"cache_write_input_tokens":5,"cache_write_1h_input_tokens":6"#,
             "cache_write_1h_input_tokens"
         ),

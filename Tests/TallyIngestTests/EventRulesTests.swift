@@ -103,6 +103,38 @@ import Testing
         #expect(EventRules.problems(in: e, now: now).map(\.field) == ["output_tokens"])
     }
 
+    /// Cached audio is the audio part of the cache reads: more of it than either count is refused by both paths, with
+    /// the same field and reason; within both it passes.
+    @Test func cachedAudioMustBeInsideTheCachedAndTheAudioCounts() {
+        var e = event()
+        e.usage.cachedInputTokens = 30
+        e.usage.inputAudioTokens = 40
+        e.usage.cachedInputAudioTokens = 30
+        #expect(EventRules.problems(in: e, now: now).isEmpty)
+        #expect(
+            decoded(
+                #","input_tokens":100,"output_tokens":20,"cached_input_tokens":30,"input_audio_tokens":40,"#
+                    + #""cached_input_audio_tokens":30"#
+            ).isEmpty)
+
+        e.usage.cachedInputAudioTokens = 41
+        let problems = EventRules.problems(in: e, now: now)
+        #expect(
+            problems.map(\.reason) == [
+                "must not exceed cached_input_tokens (cached_input_tokens includes cached audio)",
+                "must not exceed input_audio_tokens (input_audio_tokens includes cached audio)",
+            ])
+        #expect(problems.allSatisfy { $0.field == "cached_input_audio_tokens" })
+        #expect(
+            problems
+                == decoded(
+                    #","input_tokens":100,"output_tokens":20,"cached_input_tokens":30,"input_audio_tokens":40,"#
+                        + #""cached_input_audio_tokens":41"#))
+
+        e.usage.cachedInputAudioTokens = 35
+        #expect(EventRules.problems(in: e, now: now).map(\.reason) == [problems[0].reason])
+    }
+
     @Test func admissionLeavesOutRefusedAttributionAndSaysWhich() {
         var e = event()
         e.attribution = Attribution(
@@ -121,6 +153,7 @@ import Testing
             { (u: inout TokenUsage) in u.inputTokens = -1 },
             { (u: inout TokenUsage) in u.cachedInputTokens = 101 },
             { (u: inout TokenUsage) in u.reasoningTokens = 21 },
+            { (u: inout TokenUsage) in u.cachedInputAudioTokens = 1 },
         ] {
             var e = event()
             broken(&e.usage)

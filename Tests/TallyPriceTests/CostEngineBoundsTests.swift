@@ -32,6 +32,7 @@ import Testing
         case 5: u.reasoningTokens = n
         case 6: u.inputAudioTokens = n
         case 7: u.outputAudioTokens = n
+        case 8: u.cachedInputAudioTokens = n
         default: u.requests = n
         }
         return u
@@ -44,7 +45,7 @@ import Testing
             for multiplier in multipliers {
                 let e = entry(rate: rate, batch: multiplier, perRequest: rate == 0 ? nil : rate)
                 for n in Self.counts {
-                    for position in 0...8 {
+                    for position in 0...9 {
                         let u = usage(n, at: position)
                         let b = CostEngine.price(
                             u, batch: multiplier != nil, serviceTier: nil, entry: e, modelResolved: "m")

@@ -9,10 +9,11 @@ extension ProviderUsage {
         let thoughts = int(metadata, "thoughtsTokenCount")
         u.outputTokens = int(metadata, "candidatesTokenCount") + thoughts
         u.reasoningTokens = thoughts
-        // Audio in the prompt has its own rate; cached audio is priced as a cache read, so only the uncached part.
-        let audio =
-            modality(metadata["promptTokensDetails"], "AUDIO") - modality(metadata["cacheTokensDetails"], "AUDIO")
-        u.inputAudioTokens = max(0, min(audio, u.inputTokens - u.cachedInputTokens))
+        // Audio in the prompt has its own rate, and cached audio another: the prompt's audio counts all of it (cached
+        // included, as `promptTokenCount` includes the cache), and the cache's audio is its cached part.
+        u.inputAudioTokens = min(modality(metadata["promptTokensDetails"], "AUDIO"), u.inputTokens)
+        u.cachedInputAudioTokens = min(
+            modality(metadata["cacheTokensDetails"], "AUDIO"), u.cachedInputTokens, u.inputAudioTokens)
         u.outputAudioTokens = min(modality(metadata["candidatesTokensDetails"], "AUDIO"), u.outputTokens)
         return u
     }

@@ -76,10 +76,13 @@ extension ReportDecoding {
                     u.outputTokens = try r.int("output_tokens")
                     u.cachedInputTokens = try r.optionalInt("input_cached_tokens")
                     u.cacheWriteInputTokens = try r.optionalInt("input_cache_write_tokens")
-                    // `input_audio_tokens` is the uncached audio; the cached audio
-                    // (`input_cached_audio_tokens`) is already inside `input_cached_tokens`: counting it here
-                    // too would bill it twice.
-                    u.inputAudioTokens = try r.optionalInt("input_audio_tokens")
+                    // The July-2026 spec counts uncached audio in `input_audio_tokens` and cached audio in
+                    // `input_cached_audio_tokens`; before it, `input_audio_tokens` included the cached audio and the
+                    // second field did not exist. Their sum is all the audio either way, as Tally's count is; the
+                    // cached part is known only from the newer field (older rows: 0, billed as audio).
+                    let cachedAudio = try r.optionalInt("input_cached_audio_tokens")
+                    u.inputAudioTokens = try r.optionalInt("input_audio_tokens") + cachedAudio
+                    u.cachedInputAudioTokens = min(cachedAudio, u.cachedInputTokens)
                     u.outputAudioTokens = try r.optionalInt("output_audio_tokens")
                     row.batch = try r.field("batch")?.bool()
                     row.serviceTier = try r.optionalString("service_tier")

@@ -10,7 +10,8 @@ extension ProviderUsage {
         let completion = usage["completion_tokens_details"] ?? .null
         u.cachedInputTokens = int(prompt, "cached_tokens")
         u.cacheWriteInputTokens = int(prompt, "cache_write_tokens")
-        u.inputAudioTokens = uncachedAudio(prompt)
+        u.inputAudioTokens = int(prompt, "audio_tokens")
+        u.cachedInputAudioTokens = cachedAudio(prompt, of: u)
         u.reasoningTokens = int(completion, "reasoning_tokens")
         u.outputAudioTokens = int(completion, "audio_tokens")
         return u
@@ -24,15 +25,18 @@ extension ProviderUsage {
         let input = usage["input_tokens_details"] ?? .null
         u.cachedInputTokens = int(input, "cached_tokens")
         u.cacheWriteInputTokens = int(input, "cache_write_tokens")
+        u.inputAudioTokens = int(input, "audio_tokens")
+        u.cachedInputAudioTokens = cachedAudio(input, of: u)
         u.reasoningTokens = int(usage["output_tokens_details"] ?? .null, "reasoning_tokens")
         return u
     }
 
-    /// Audio input not read from the cache. OpenAI counts cached audio both in `cached_tokens` and in
-    /// `audio_tokens` (`cached_tokens_details.audio_tokens` says how much): it is billed once, on the cached line
-    /// (whose rate is the cached-audio rate for the realtime models but gpt-realtime-mini; docs/pricing.md).
-    static func uncachedAudio(_ details: JSONValue) -> Int64 {
-        let cachedAudio = int(details["cached_tokens_details"] ?? .null, "audio_tokens")
-        return max(0, int(details, "audio_tokens") - cachedAudio)
+    /// The audio part of the cached input: `cached_tokens_details.audio_tokens` in the input details, where OpenAI's
+    /// Realtime usage puts it (its `audio_tokens` and `cached_tokens` both include it, as Tally's counts do). The
+    /// openai SDK 3.54 types it only for Realtime; Chat and Responses answers that carry it are read the same way.
+    /// Capped by both counts it belongs to, so a contradicting upstream cannot make a token billed twice.
+    static func cachedAudio(_ details: JSONValue, of u: TokenUsage) -> Int64 {
+        let reported = int(details["cached_tokens_details"] ?? .null, "audio_tokens")
+        return min(reported, u.cachedInputTokens, u.inputAudioTokens)
     }
 }

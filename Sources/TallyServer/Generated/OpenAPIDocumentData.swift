@@ -5534,13 +5534,19 @@ enum OpenAPIDocumentData {
           "input_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio input tokens (part of input_tokens).",
+            "description": "Audio input tokens, cached audio included (part of input_tokens).",
             "maximum": 1000000000000
           },
           "output_audio_tokens": {
             "type": "integer",
             "minimum": 0,
             "description": "Audio output tokens (part of output_tokens).",
+            "maximum": 1000000000000
+          },
+          "cached_input_audio_tokens": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Cached audio input tokens: the audio part of cached_input_tokens, so inside cached_input_tokens, input_audio_tokens and input_tokens alike. Priced at the model's cached-audio rate (its cached-input rate where it has none). At most cached_input_tokens and at most input_audio_tokens.",
             "maximum": 1000000000000
           },
           "requests": {
@@ -5639,7 +5645,7 @@ enum OpenAPIDocumentData {
             "default": "api"
           }
         },
-        "description": "Metadata only: prompt, messages, input, completion, response, output and content are rejected with content_not_allowed. Rules: cached_input_tokens + cache_write_input_tokens \u2264 input_tokens; cache_write_1h_input_tokens \u2264 cache_write_input_tokens; reasoning_tokens \u2264 output_tokens."
+        "description": "Metadata only: prompt, messages, input, completion, response, output and content are rejected with content_not_allowed. Rules: cached_input_tokens + cache_write_input_tokens \u2264 input_tokens; cache_write_1h_input_tokens \u2264 cache_write_input_tokens; reasoning_tokens \u2264 output_tokens; cached_input_audio_tokens \u2264 cached_input_tokens and \u2264 input_audio_tokens."
       },
       "StoredEvent": {
         "type": "object",
@@ -5720,12 +5726,17 @@ enum OpenAPIDocumentData {
           "input_audio_tokens": {
             "type": "integer",
             "minimum": 0,
-            "description": "Audio input tokens (part of input_tokens)."
+            "description": "Audio input tokens, cached audio included (part of input_tokens)."
           },
           "output_audio_tokens": {
             "type": "integer",
             "minimum": 0,
             "description": "Audio output tokens (part of output_tokens)."
+          },
+          "cached_input_audio_tokens": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Cached audio input tokens: the audio part of cached_input_tokens, so inside cached_input_tokens, input_audio_tokens and input_tokens alike. Priced at the model's cached-audio rate (its cached-input rate where it has none)."
           },
           "requests": {
             "type": "integer",
@@ -5906,6 +5917,9 @@ enum OpenAPIDocumentData {
             "type": "integer"
           },
           "output_audio_tokens": {
+            "type": "integer"
+          },
+          "cached_input_audio_tokens": {
             "type": "integer"
           },
           "errors": {
@@ -6098,6 +6112,10 @@ enum OpenAPIDocumentData {
             "example": "2.50"
           },
           "input_audio": {
+            "type": "string",
+            "example": "2.50"
+          },
+          "cached_input_audio": {
             "type": "string",
             "example": "2.50"
           },
@@ -6318,6 +6336,7 @@ enum OpenAPIDocumentData {
               "cache_write_5m",
               "cache_write_1h",
               "input_audio",
+              "cached_input_audio",
               "output",
               "reasoning",
               "output_audio",
@@ -6457,6 +6476,11 @@ enum OpenAPIDocumentData {
             "maximum": 1000000000000
           },
           "output_audio_tokens": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000000000000
+          },
+          "cached_input_audio_tokens": {
             "type": "integer",
             "minimum": 0,
             "maximum": 1000000000000

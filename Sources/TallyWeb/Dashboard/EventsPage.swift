@@ -272,7 +272,7 @@ package enum EventsPage {
             ("Input", u.inputTokens), ("Output", u.outputTokens), ("Cached input", u.cachedInputTokens),
             ("Cache write (5 min)", u.cacheWriteInputTokens), ("Cache write (1 h)", u.cacheWrite1hInputTokens),
             ("Reasoning", u.reasoningTokens), ("Input audio", u.inputAudioTokens),
-            ("Output audio", u.outputAudioTokens),
+            ("Cached input audio", u.cachedInputAudioTokens), ("Output audio", u.outputAudioTokens),
             ("Requests", u.requests),
         ]
     }

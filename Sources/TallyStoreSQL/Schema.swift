@@ -182,6 +182,15 @@ public enum Schema {
                         WHERE created_by LIKE 'token:%' AND EXISTS (SELECT 1 FROM api_tokens c
                           WHERE 'token:' || c.id = api_tokens.created_by AND c.created_by IS NOT NULL)
                         """, count: 4)),
+            // Newer revisions of the built-in price catalog, applied without a new binary; the newest one wins.
+            Migration(
+                version: 10, name: "catalog_revisions",
+                statements: [
+                    """
+                    CREATE TABLE catalog_revisions (revision_us \(bigint) PRIMARY KEY, document TEXT NOT NULL,
+                      sha256 TEXT NOT NULL, applied_us \(bigint) NOT NULL, applied_by TEXT NOT NULL)
+                    """
+                ]),
         ]
     }
 

@@ -1,0 +1,62 @@
+import TallyCore
+import TallyTestSupport
+import Testing
+
+/// The catalog revisions half of the store contract, on both stores.
+@Suite(.serialized) struct CatalogRevisionContractTests {
+    func record(_ revision: String, _ document: String, by: String = "cli") -> CatalogRevisionRecord {
+        CatalogRevisionRecord(
+            revision: at(revision), document: document, sha256: String(repeating: "a", count: 64),
+            appliedAt: at("2026-12-03T10:00:00.123456Z"), appliedBy: by)
+    }
+
+    func audit(_ org: String) -> AuditRecord {
+        AuditRecord(
+            id: Identifier.make("aud"), organizationID: org, at: .now, actor: "cli", action: "price.catalog",
+            detail: "{}")
+    }
+
+    /// The newest revision wins whatever the order they were stored in; each is kept byte for byte.
+    @Test(arguments: StoreKind.available)
+    func newestRevisionWinsAndIsKeptExactly(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            #expect(try await store.newestCatalogRevision() == nil)
+            let later = record("2026-12-05T00:00:00Z", #"{"revision":"2026-12-05T00:00:00Z","note":"é ✓ <b>"}"#)
+            let earlier = record("2026-12-04T00:00:00Z", #"{"revision":"2026-12-04T00:00:00Z"}"#, by: "user:a@b.c")
+            try await store.addCatalogRevision(later, audit: audit(org.id))
+            try await store.addCatalogRevision(earlier, audit: audit(org.id))
+            #expect(try await store.newestCatalogRevision() == later)
+            let audits = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil)
+            #expect(audits.filter { $0.action == "price.catalog" }.count == 2)
+        }
+    }
+
+    /// The same revision twice is a conflict, and the refused one leaves no audit record behind.
+    @Test(arguments: StoreKind.available)
+    func sameRevisionTwiceIsAConflict(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            try await store.addCatalogRevision(record("2026-12-05T00:00:00Z", "{}"), audit: audit(org.id))
+            await #expect(throws: TallyError.conflict("catalog revision 2026-12-05T00:00:00Z is stored already")) {
+                try await store.addCatalogRevision(record("2026-12-05T00:00:00Z", "{ }"), audit: audit(org.id))
+            }
+            #expect(try await store.newestCatalogRevision()?.document == "{}")
+            let audits = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil)
+            #expect(audits.filter { $0.action == "price.catalog" }.count == 1)
+        }
+    }
+
+    /// Organizations in the order they were created: the first is the instance's operator.
+    @Test(arguments: StoreKind.available)
+    func organizationsInCreationOrder(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let first = try await store.defaultOrganization(timeZone: "UTC")
+            try await store.createOrganization(
+                Organization(id: "org_a", name: "A", timeZone: "UTC", createdAt: first.createdAt.adding(seconds: 60)))
+            try await store.createOrganization(
+                Organization(id: "org_0", name: "B", timeZone: "UTC", createdAt: first.createdAt.adding(seconds: 30)))
+            #expect(try await store.organizationIDs() == [first.id, "org_0", "org_a"])
+        }
+    }
+}

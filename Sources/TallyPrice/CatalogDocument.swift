@@ -33,6 +33,8 @@ public struct CatalogDocument: Sendable {
         guard case .array(let raw)? = root["entries"] else {
             throw CatalogFile.Problem(description: "catalog: no \"entries\" array")
         }
+        // An empty file would unprice every model at once: a mistake, never an update.
+        guard !raw.isEmpty else { throw CatalogFile.Problem(description: "entries: must hold at least one entry") }
         let entries: [PriceEntry]
         do { entries = try CatalogFile.parse(bytes) } catch let problem as CatalogFile.Problem {
             throw named(problem, raw)

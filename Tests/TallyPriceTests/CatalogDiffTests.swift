@@ -102,8 +102,12 @@ import Testing
         } catch {
             #expect(error.description == #"revision: must be an RFC 3339 UTC instant such as "2026-12-03T12:00:00Z""#)
         }
-        let empty = try Self.document(#"{"revision": "2026-12-01T00:00:00Z", "entries": []}"#)
-        #expect(empty.revision == Instant(rfc3339: "2026-12-01T00:00:00Z") && empty.entries.isEmpty)
+        do {
+            _ = try Self.document(#"{"revision": "2026-12-01T00:00:00Z", "entries": []}"#)
+            Issue.record("an empty catalog was accepted")
+        } catch {
+            #expect(error.description == "entries: must hold at least one entry")
+        }
     }
 
     /// A problem names where (`entries[1].prices.input`) and which entry (its id, else its model).

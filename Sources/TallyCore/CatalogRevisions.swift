@@ -23,8 +23,9 @@ public struct CatalogRevisionRecord: Sendable, Equatable {
 /// The instance-wide catalog revisions. The catalog is the instance's, not an organization's: who may apply one is
 /// decided by the service (`instanceOrganizationID`), and the audit record goes to the applying organization.
 public protocol CatalogRevisionStore: Sendable {
-    /// The applied revision with the latest `revision`, or nil when only the built-in catalog was ever in force.
-    func newestCatalogRevision() async throws -> CatalogRevisionRecord?
+    /// The applied revision with the latest `revision`, if it is later than `newerThan` (nil: any); else nil. Each
+    /// replica asks this every refresh interval, so a file already in force is not read again.
+    func newestCatalogRevision(newerThan: Instant?) async throws -> CatalogRevisionRecord?
     /// Stores a revision with its audit record in one transaction; `conflict` when that revision is stored already.
     func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws
     /// Every organization's id, the one created first first: the first is the instance's operator (see

@@ -2,12 +2,15 @@ import TallyCore
 
 /// The instance's price catalog revisions, written once for both dialects.
 extension SQLStore {
-    public func newestCatalogRevision() async throws -> CatalogRevisionRecord? {
-        let rows = try await database.query(
-            SQLStatement(
-                dialect,
-                "SELECT revision_us, document, sha256, applied_us, applied_by FROM catalog_revisions "
-                    + "ORDER BY revision_us DESC LIMIT 1"))
+    public func newestCatalogRevision(newerThan: Instant?) async throws -> CatalogRevisionRecord? {
+        var s = SQLStatement(
+            dialect, "SELECT revision_us, document, sha256, applied_us, applied_by FROM catalog_revisions")
+        if let newerThan {
+            s.append(" WHERE revision_us > ")
+            s.bind(.int(newerThan.microseconds))
+        }
+        s.append(" ORDER BY revision_us DESC LIMIT 1")
+        let rows = try await database.query(s)
         return try rows.first.map { r in
             CatalogRevisionRecord(
                 revision: try r.instant("revision_us"), document: try r.text("document"), sha256: try r.text("sha256"),

@@ -131,7 +131,7 @@ import Testing
                 .post, "/api/v1/prices/catalog?apply=true", token: tenantAdmin, body: Self.newer())
             #expect(tenantApply.status == .forbidden)
             #expect(str(tenantApply.json?["error"]?["message"])?.contains("the one created first") == true)
-            #expect(try await f.store.newestCatalogRevision() == nil)
+            #expect(try await f.store.newestCatalogRevision(newerThan: nil) == nil)
 
             let unknownParameter = try await client.call(
                 .post, "/api/v1/prices/catalog?aply=true", token: f.admin, body: Self.newer())

@@ -46,7 +46,7 @@ import Testing
                 "catalog revision 2026-01-01T00:00:00Z is older than the catalog in force, revision "
                     + "2026-12-03T12:00:00Z (built-in); an older catalog is never applied")
         ) { _ = try await service.preview(Self.file("2026-01-01T00:00:00Z"), organizationIDs: ["org_a"]) }
-        #expect(try await service.store.newestCatalogRevision() == nil)
+        #expect(try await service.store.newestCatalogRevision(newerThan: nil) == nil)
     }
 
     /// Applied: stored with its SHA-256 and an audit record, priced with at once; the same file again changes
@@ -58,13 +58,13 @@ import Testing
         let bytes = Self.file("2030-01-01T00:00:00Z")
         let preview = try await service.preview(bytes, organizationIDs: ["org_a"])
         #expect(!preview.applied && preview.diff.added.map(\.entry) == ["openai:acme-1:2026-01-01"])
-        #expect(try await store.newestCatalogRevision() == nil)
+        #expect(try await store.newestCatalogRevision(newerThan: nil) == nil)
         #expect(service.pricer.quote(Self.event("acme-1"), organizationID: "org_a") == nil)
 
         let applied = try await service.apply(
             bytes, organizationIDs: ["org_a"], auditOrganizationID: "org_a", actor: "user:ada@example.com")
         #expect(applied.applied && applied.currentRevision == CatalogDocument.builtIn.revision)
-        let stored = try #require(try await store.newestCatalogRevision())
+        let stored = try #require(try await store.newestCatalogRevision(newerThan: nil))
         #expect(stored.sha256 == CatalogService<InMemoryStore>.sha256(bytes))
         // FIPS 180-2's example: SHA-256("abc").
         #expect(

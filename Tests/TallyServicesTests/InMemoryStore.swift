@@ -133,8 +133,10 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, CatalogRevis
 extension InMemoryStore {
     // MARK: CatalogRevisionStore
 
-    func newestCatalogRevision() async throws -> CatalogRevisionRecord? {
-        state.withLock { $0.catalogRevisions.max { $0.revision < $1.revision } }
+    func newestCatalogRevision(newerThan: Instant?) async throws -> CatalogRevisionRecord? {
+        state.withLock { s in
+            s.catalogRevisions.filter { newerThan == nil || $0.revision > newerThan! }.max { $0.revision < $1.revision }
+        }
     }
 
     func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws {

@@ -21,12 +21,14 @@ import Testing
     func newestRevisionWinsAndIsKeptExactly(kind: StoreKind) async throws {
         try await kind.withStore { store in
             let org = try await store.defaultOrganization(timeZone: "UTC")
-            #expect(try await store.newestCatalogRevision() == nil)
+            #expect(try await store.newestCatalogRevision(newerThan: nil) == nil)
             let later = record("2026-12-05T00:00:00Z", #"{"revision":"2026-12-05T00:00:00Z","note":"é ✓ <b>"}"#)
             let earlier = record("2026-12-04T00:00:00Z", #"{"revision":"2026-12-04T00:00:00Z"}"#, by: "user:a@b.c")
             try await store.addCatalogRevision(later, audit: audit(org.id))
             try await store.addCatalogRevision(earlier, audit: audit(org.id))
-            #expect(try await store.newestCatalogRevision() == later)
+            #expect(try await store.newestCatalogRevision(newerThan: nil) == later)
+            #expect(try await store.newestCatalogRevision(newerThan: at("2026-12-04T12:00:00Z")) == later)
+            #expect(try await store.newestCatalogRevision(newerThan: later.revision) == nil)
             let audits = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil)
             #expect(audits.filter { $0.action == "price.catalog" }.count == 2)
         }
@@ -41,7 +43,7 @@ import Testing
             await #expect(throws: TallyError.conflict("catalog revision 2026-12-05T00:00:00Z is stored already")) {
                 try await store.addCatalogRevision(record("2026-12-05T00:00:00Z", "{ }"), audit: audit(org.id))
             }
-            #expect(try await store.newestCatalogRevision()?.document == "{}")
+            #expect(try await store.newestCatalogRevision(newerThan: nil)?.document == "{}")
             let audits = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil)
             #expect(audits.filter { $0.action == "price.catalog" }.count == 1)
         }

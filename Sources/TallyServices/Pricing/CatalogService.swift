@@ -102,9 +102,8 @@ public struct CatalogService<Store: CatalogServiceStore>: Sendable {
     /// replica each refresh interval). A stored file this binary cannot read is logged and the catalog kept.
     @discardableResult
     public func loadNewest() async throws -> Bool {
-        guard let newest = try await store.newestCatalogRevision() else { return false }
         let current = pricer.inForce
-        guard newest.revision > current.revision else { return false }
+        guard let newest = try await store.newestCatalogRevision(newerThan: current.revision) else { return false }
         do {
             pricer.replaceCatalog(try Self.inForce(newest))
         } catch {

@@ -66,6 +66,10 @@ def test_preview_escapes_the_file_and_apply_puts_it_in_force(driver, site):
     assert driver.find_element(By.ID, "catalog-impact").text == "A re-price would change 0 stored events."
     assert driver.find_element(By.ID, "catalog-summary").text.startswith(f"Revision {NEW_REVISION} (in force: ")
 
+    # The session applies only with its CSRF token (the page's script sends it; a cross-site form cannot).
+    forged = driver.requests_session().post(site.url + "/api/v1/prices/catalog?apply=true", data=json.dumps(doc),
+                                            headers={"Content-Type": "application/json"}, timeout=30)
+    assert forged.status_code == 403
     driver.execute_script("window.confirm = () => true")
     driver.find_element(By.ID, "apply-catalog").click()
     driver.wait_for(lambda d: d.find_element(By.ID, "catalog-summary").text.startswith("Applied revision"),

@@ -165,6 +165,9 @@ def test_update_from_a_local_http_server(sqlite_tally, tmp_path, file_server):
     assert applied["applied"] is True
     r = sqlite_tally.cli("prices", "update", "--from", file_server.url + "/missing.json?token=secret", check=False)
     assert r.returncode == 1 and "answered HTTP 404" in r.stderr and "secret" not in r.stderr
+    (file_server.directory / "huge.json").write_bytes(b" " * (9 << 20))
+    r = sqlite_tally.cli("prices", "update", "--from", file_server.url + "/huge.json", check=False)
+    assert r.returncode == 1 and "sends more than 8 MiB" in r.stderr
     r = sqlite_tally.cli("prices", "update", "--from", "ftp://127.0.0.1/catalog.json", check=False)
     assert r.returncode == 1 and "only http and https URLs are read" in r.stderr
     assert "this revision is in force already" in sqlite_tally.cli(

@@ -116,7 +116,11 @@ import Testing
             let viewer = try await client.call(.post, "/api/v1/prices/catalog", token: f.readOnly, body: Self.newer())
             #expect(viewer.status == .forbidden)
 
-            // An admin of an organization created later (a tenant) may preview but not apply.
+            // An admin of an organization created later (a tenant) may preview but not apply, and its impact counts
+            // its own events only (the instance's gpt-4o event would change).
+            #expect(try await client.call(.post, "/api/v1/events", token: f.ingest, body: event("a")).status == .ok)
+            let own = try await client.call(.post, "/api/v1/prices/catalog", token: f.admin, body: Self.newer())
+            #expect(int(own.json?["recompute_impact"]?["events"]) == 1)
             let tenant = Organization(
                 id: "org_tenant", name: "Tenant", timeZone: "UTC", createdAt: .now.adding(seconds: 60))
             try await f.store.createOrganization(tenant)
@@ -132,6 +136,11 @@ import Testing
             #expect(tenantApply.status == .forbidden)
             #expect(str(tenantApply.json?["error"]?["message"])?.contains("the one created first") == true)
             #expect(try await f.store.newestCatalogRevision(newerThan: nil) == nil)
+
+            let huge = try await client.call(
+                .post, "/api/v1/prices/catalog", token: f.admin,
+                body: String(repeating: " ", count: CatalogSource.maxBytes + 1))
+            #expect(huge.status == .contentTooLarge)
 
             let unknownParameter = try await client.call(
                 .post, "/api/v1/prices/catalog?aply=true", token: f.admin, body: Self.newer())

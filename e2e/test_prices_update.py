@@ -238,3 +238,37 @@ def test_two_replicas_switch_within_their_refresh_interval(tmp_path):
         assert requests.get(b.url + "/api/v1/events/r", headers=headers).json()["cost_usd"] == "0.006625"
     finally:
         t.stop_all()
+
+
+def test_a_url_that_stalls_mid_file_times_out(sqlite_tally):
+    """The whole download is bounded, not only the answer's head: a server that sends its headers and part of the
+    body, then nothing, is given up on after --timeout seconds."""
+    sqlite_tally.serve()
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"revision": ')
+            self.wfile.flush()
+            release.wait(30)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        import time
+        started = time.monotonic()
+        r = sqlite_tally.cli("prices", "update", "--from", f"http://127.0.0.1:{httpd.server_address[1]}/c.json",
+                             "--timeout", "2", check=False)
+        assert r.returncode == 1 and "did not send the whole file within 2 s" in r.stderr, r.stderr
+        assert time.monotonic() - started < 15
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()

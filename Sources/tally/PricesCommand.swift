@@ -114,11 +114,15 @@ struct Prices: AsyncParsableCommand {
         @Option(help: "The catalog file: an http(s) URL or a path.") var from: String
         @Flag(help: "Store it as the catalog in force (without it nothing changes).") var apply = false
         @Flag(help: "Print the answer of POST /api/v1/prices/catalog instead of text.") var json = false
+        @Option(help: "Seconds the whole download of a URL may take (default 30).") var timeout: Int = 30
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
             let bytes: [UInt8]
-            do { bytes = try await CatalogSource.read(from) } catch { fail(error.description) }
+            guard (1...3600).contains(timeout) else { fail("--timeout must be from 1 to 3600 seconds") }
+            do { bytes = try await CatalogSource.read(from, timeout: .seconds(timeout)) } catch {
+                fail(error.description)
+            }
             let update = try await withConfiguredStore(store.flags, apply ? .write : .read) {
                 [apply] config, _, store in
                 if apply { _ = try await defaultOrganization(config, store) }

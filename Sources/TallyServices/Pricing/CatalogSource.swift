@@ -38,8 +38,8 @@ public enum CatalogSource {
         return true
     }
 
-    public static func read(_ location: String) async throws(Failure) -> [UInt8] {
-        if isURL(location) { return try await fetch(location) }
+    public static func read(_ location: String, timeout: Duration = timeout) async throws(Failure) -> [UInt8] {
+        if isURL(location) { return try await fetch(location, timeout: timeout) }
         if location.contains("://") { throw Failure(description: "only http and https URLs are read") }
         guard let data = FileManager.default.contents(atPath: location) else {
             throw Failure(description: "cannot read the file \(location)")
@@ -50,32 +50,49 @@ public enum CatalogSource {
         return Array(data)
     }
 
-    /// GET the URL (redirects followed by AsyncHTTPClient's default policy); only a 200 with at most `maxBytes` counts.
-    public static func fetch(_ url: String) async throws(Failure) -> [UInt8] {
+    /// GET the URL (redirects followed by AsyncHTTPClient's default policy); only a 200 with at most `maxBytes`,
+    /// whole within `timeout`, counts. AsyncHTTPClient's own deadline ends at the response head, so the body is raced
+    /// against the clock here: a server that stalls mid-body cannot hold the daily fetch (or the CLI) forever.
+    public static func fetch(_ url: String, timeout: Duration = timeout) async throws(Failure) -> [UInt8] {
         let shown = redacted(url)
         guard validURL(url) else { throw Failure(description: "\(shown) is not an http(s) URL") }
+        let seconds = timeout.components.seconds
         do {
-            var request = HTTPClientRequest(url: url)
-            request.headers.add(name: "Accept", value: "application/json")
-            let response = try await HTTPClient.shared.execute(
-                request, timeout: .seconds(Int64(timeout.components.seconds)))
-            guard response.status == .ok else {
-                throw Failure(description: "\(shown) answered HTTP \(response.status.code)")
+            return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+                group.addTask { try await get(url, shown: shown, timeout: timeout) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let bytes = try await group.next() ?? nil else {
+                    throw Failure(description: "\(shown) did not send the whole file within \(seconds) s")
+                }
+                return bytes
             }
-            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes {
-                throw Failure(description: "\(shown) sends more than \(maxBytes >> 20) MiB")
-            }
-            return Array(buffer: try await response.body.collect(upTo: maxBytes))
         } catch let failure as Failure {
             throw failure
-        } catch let error as NIOTooManyBytesError {
-            _ = error
+        } catch is NIOTooManyBytesError {
             throw Failure(description: "\(shown) sends more than \(maxBytes >> 20) MiB")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout {
-            throw Failure(description: "\(shown) did not answer within \(timeout.components.seconds) s")
+            throw Failure(description: "\(shown) did not answer within \(seconds) s")
         } catch {
             throw Failure(description: "\(shown) could not be read: \(Self.describe(error))")
         }
+    }
+
+    static func get(_ url: String, shown: String, timeout: Duration) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        let response = try await HTTPClient.shared.execute(
+            request, timeout: .seconds(Int64(timeout.components.seconds)))
+        guard response.status == .ok else {
+            throw Failure(description: "\(shown) answered HTTP \(response.status.code)")
+        }
+        if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes {
+            throw Failure(description: "\(shown) sends more than \(maxBytes >> 20) MiB")
+        }
+        return Array(buffer: try await response.body.collect(upTo: maxBytes))
     }
 
     /// A transport error's kind only: its text may hold the URL.

@@ -26,7 +26,8 @@ public protocol CatalogRevisionStore: Sendable {
     /// The applied revision with the latest `revision`, if it is later than `newerThan` (nil: any); else nil. Each
     /// replica asks this every refresh interval, so a file already in force is not read again.
     func newestCatalogRevision(newerThan: Instant?) async throws -> CatalogRevisionRecord?
-    /// Stores a revision with its audit record in one transaction; `conflict` when that revision is stored already.
+    /// Stores a revision with its audit record in one transaction; `conflict` (storing nothing) when that revision or
+    /// a later one is stored already: an update prepared against an older catalog cannot land after a newer one.
     func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws
     /// Every organization's id, the one created first first: the first is the instance's operator (see
     /// docs/api.md, "Who may apply a catalog"), and the CLI's impact counts cover them all.

@@ -25,6 +25,17 @@ public final class CatalogPricer: Pricer {
     /// Prices every later event with `inForce` (events already priced keep their cost until re-priced).
     public func replaceCatalog(_ inForce: CatalogInForce) { inForceNow.withLock { $0 = inForce } }
 
+    /// `replaceCatalog`, only if `newer` is a later revision than the one in force when the lock is taken, so two
+    /// updates finishing in the wrong order cannot put the older one back. Whether it replaced.
+    @discardableResult
+    public func replaceCatalog(ifNewer newer: CatalogInForce) -> Bool {
+        inForceNow.withLock { current in
+            guard newer.revision > current.revision else { return false }
+            current = newer
+            return true
+        }
+    }
+
     /// Replaces an organization's own entries (loaded from the store at start and after every change).
     public func setOrganizationEntries(_ entries: [PriceEntry], organizationID: String) {
         organizationEntries.withLock { $0[organizationID] = entries }

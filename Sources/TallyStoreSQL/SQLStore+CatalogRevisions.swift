@@ -21,16 +21,23 @@ extension SQLStore {
     public func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws {
         let insert = statement([
             (
-                "INSERT INTO catalog_revisions (revision_us, document, sha256, applied_us, applied_by) VALUES (",
+                "INSERT INTO catalog_revisions (revision_us, document, sha256, applied_us, applied_by) SELECT ",
                 .int(record.revision.microseconds)
             ),
             (", ", .text(record.document)), (", ", .text(record.sha256)), (", ", .int(record.appliedAt.microseconds)),
-            (", ", .text(record.appliedBy)), (")", nil),
+            (", ", .text(record.appliedBy)),
+            (
+                " WHERE NOT EXISTS (SELECT 1 FROM catalog_revisions WHERE revision_us >= ",
+                .int(record.revision.microseconds)
+            ),
+            (")", nil),
         ])
         do {
-            try await database.transaction([SQLStep(insert), SQLStep(auditInsert(audit))])
+            try await database.transaction([SQLStep(insert, expectedChanges: 1), SQLStep(auditInsert(audit))])
         } catch TallyError.conflict {
-            throw TallyError.conflict("catalog revision \(record.revision.rfc3339) is stored already")
+            throw TallyError.conflict(
+                "catalog revision \(record.revision.rfc3339) is not newer than the newest stored revision; nothing was stored"
+            )
         }
     }
 

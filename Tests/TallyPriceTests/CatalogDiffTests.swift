@@ -136,8 +136,12 @@ import Testing
         #expect(CatalogDocument.builtIn.entries.count == PriceCatalog.builtIn.entries.count)
         let pricer = CatalogPricer()
         #expect(pricer.inForce.origin == .builtIn && pricer.inForce.revision == CatalogDocument.builtIn.revision)
-        let newer = try Self.document(Self.candidate)
-        pricer.replaceCatalog(CatalogInForce(document: newer, origin: .stored))
+        var newer = try Self.document(Self.candidate)
+        // Only a later revision than the one in force replaces it when asked so (2026-12-02 is before the built-in).
+        #expect(!pricer.replaceCatalog(ifNewer: CatalogInForce(document: newer, origin: .stored)))
+        #expect(pricer.inForce.origin == .builtIn)
+        newer.revision = Instant(rfc3339: "2030-01-01T00:00:00Z")!
+        #expect(pricer.replaceCatalog(ifNewer: CatalogInForce(document: newer, origin: .stored)))
         #expect(pricer.catalog.entries.map(\.id) == newer.entries.map(\.id))
         var event = UsageEvent(
             id: "e", timestamp: Instant(rfc3339: "2026-12-02T10:00:00Z")!, provider: "google", model: "g1")

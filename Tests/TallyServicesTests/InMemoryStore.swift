@@ -141,8 +141,10 @@ extension InMemoryStore {
 
     func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws {
         try state.withLock { s in
-            guard !s.catalogRevisions.contains(where: { $0.revision == record.revision }) else {
-                throw TallyError.conflict("catalog revision \(record.revision.rfc3339) is stored already")
+            guard !s.catalogRevisions.contains(where: { $0.revision >= record.revision }) else {
+                throw TallyError.conflict(
+                    "catalog revision \(record.revision.rfc3339) is not newer than the newest stored revision; nothing was stored"
+                )
             }
             s.catalogRevisions.append(record)
             s.audit.append(audit)

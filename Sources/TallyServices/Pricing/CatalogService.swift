@@ -90,7 +90,7 @@ public struct CatalogService<Store: CatalogServiceStore>: Sendable {
             id: Identifier.make("aud"), organizationID: auditOrganizationID, at: record.appliedAt, actor: actor,
             action: "price.catalog", detail: w.text)
         try await store.addCatalogRevision(record, audit: audit)
-        pricer.replaceCatalog(try Self.inForce(record))
+        pricer.replaceCatalog(ifNewer: try Self.inForce(record))
         logger.notice(
             "price catalog revision applied",
             metadata: ["revision": "\(update.revision.rfc3339)", "by": "\(actor)", "sha256": "\(sha)"])
@@ -105,7 +105,7 @@ public struct CatalogService<Store: CatalogServiceStore>: Sendable {
         let current = pricer.inForce
         guard let newest = try await store.newestCatalogRevision(newerThan: current.revision) else { return false }
         do {
-            pricer.replaceCatalog(try Self.inForce(newest))
+            guard pricer.replaceCatalog(ifNewer: try Self.inForce(newest)) else { return false }
         } catch {
             logger.error(
                 "the newest stored price catalog does not parse with this binary; keeping the one in force",

@@ -50,10 +50,17 @@ package struct CatalogURLRefresher<Store: CatalogServiceStore>: Service {
 
     /// One fetch-and-apply; whatever happens is recorded in `status`.
     package func refresh() async {
+        let bytes: [UInt8]
+        do { bytes = try await CatalogSource.fetch(url) } catch {
+            return record(CatalogURLStatus.Snapshot(checkedAt: .now), failure: error)
+        }
+        await apply(bytes)
+    }
+
+    /// Applies what the URL served when it is newer; a failure keeps the catalog in force.
+    package func apply(_ bytes: [UInt8]) async {
         var snapshot = CatalogURLStatus.Snapshot(checkedAt: .now)
-        let shown = CatalogSource.redacted(url)
         do {
-            let bytes = try await CatalogSource.fetch(url)
             let document = try CatalogService<Store>.read(bytes)
             snapshot.revision = document.revision
             guard let instance = try await catalog.store.organizationIDs().first else {
@@ -65,7 +72,7 @@ package struct CatalogURLRefresher<Store: CatalogServiceStore>: Service {
                 if update.applied {
                     logger.notice(
                         "applied the price catalog from TALLY_PRICES_URL",
-                        metadata: ["url": "\(shown)", "revision": "\(document.revision.rfc3339)"])
+                        metadata: ["url": "\(CatalogSource.redacted(url))", "revision": "\(document.revision.rfc3339)"])
                 }
             } catch TallyError.conflict(let message) {
                 // Another replica stored the same revision first: switching to it is the same outcome.
@@ -73,11 +80,17 @@ package struct CatalogURLRefresher<Store: CatalogServiceStore>: Service {
                 guard catalog.pricer.inForce.revision == document.revision else { throw TallyError.conflict(message) }
             }
         } catch {
-            snapshot.error = Self.describe(error)
-            logger.error(
-                "TALLY_PRICES_URL: kept the price catalog in force",
-                metadata: ["url": "\(shown)", "problem": "\(snapshot.error!)"])
+            return record(snapshot, failure: error)
         }
+        status.record(snapshot)
+    }
+
+    func record(_ snapshot: CatalogURLStatus.Snapshot, failure: any Error) {
+        var snapshot = snapshot
+        snapshot.error = Self.describe(failure)
+        logger.error(
+            "TALLY_PRICES_URL: kept the price catalog in force",
+            metadata: ["url": "\(CatalogSource.redacted(url))", "problem": "\(snapshot.error!)"])
         status.record(snapshot)
     }
 

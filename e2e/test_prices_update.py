@@ -135,6 +135,11 @@ def test_update_from_a_file_diff_apply_and_recompute_only_when_asked(any_tally, 
     again = any_tally.cli("prices", "update", "--from", path, "--apply").stdout
     assert "no change to the catalog in force" in again and "this revision is in force already" in again
 
+    # A server started now prices with the stored revision from its first request (read before it listens).
+    any_tally.base_env["TALLY_PRICES_REFRESH"] = "1h"
+    restarted = any_tally.serve()
+    assert served_catalog(restarted, token)["revision"] == NEW_REVISION
+
 
 def test_a_malformed_entry_and_an_older_file_are_refused(sqlite_tally, tmp_path):
     server = sqlite_tally.serve()

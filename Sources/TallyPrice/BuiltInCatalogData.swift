@@ -3,6 +3,7 @@ enum BuiltInCatalogData {
     static let json = #"""
 {
   "format": 2,
+  "revision": "2026-12-03T12:00:00Z",
   "entries": [
     {
       "id": "anthropic:claude-3-5-haiku:2024-11-04",

@@ -2,11 +2,39 @@ import Synchronization
 import TallyCore
 
 /// Prices events from the built-in catalog and each organization's own entries, which win from their date on.
+/// The catalog in force can be replaced while the server runs (a newer revision applied or read from the store):
+/// readers take a snapshot and price without holding the lock.
 public final class CatalogPricer: Pricer {
-    public let catalog: PriceCatalog
+    private let inForceNow: Mutex<CatalogInForce>
     private let organizationEntries = Mutex<[String: [PriceEntry]]>([:])
 
-    public init(catalog: PriceCatalog = .builtIn) { self.catalog = catalog }
+    public init(catalog: PriceCatalog = .builtIn) {
+        var inForce = CatalogInForce.builtIn
+        inForce.catalog = catalog
+        inForceNow = Mutex(inForce)
+    }
+
+    public init(inForce: CatalogInForce) { inForceNow = Mutex(inForce) }
+
+    /// A snapshot of the catalog in force.
+    public var catalog: PriceCatalog { inForceNow.withLock { $0.catalog } }
+
+    /// A snapshot of the catalog in force with its revision and origin.
+    public var inForce: CatalogInForce { inForceNow.withLock { $0 } }
+
+    /// Prices every later event with `inForce` (events already priced keep their cost until re-priced).
+    public func replaceCatalog(_ inForce: CatalogInForce) { inForceNow.withLock { $0 = inForce } }
+
+    /// `replaceCatalog`, only if `newer` is a later revision than the one in force when the lock is taken, so two
+    /// updates finishing in the wrong order cannot put the older one back. Whether it replaced.
+    @discardableResult
+    public func replaceCatalog(ifNewer newer: CatalogInForce) -> Bool {
+        inForceNow.withLock { current in
+            guard newer.revision > current.revision else { return false }
+            current = newer
+            return true
+        }
+    }
 
     /// Replaces an organization's own entries (loaded from the store at start and after every change).
     public func setOrganizationEntries(_ entries: [PriceEntry], organizationID: String) {
@@ -55,6 +83,7 @@ public final class CatalogPricer: Pricer {
 
     public func entry(id: String, organizationID: String) -> PriceEntry? {
         organizationEntries(organizationID).first { $0.id == id } ?? catalog.entry(id: id)
+            ?? CatalogInForce.builtIn.catalog.entry(id: id)
     }
 
     /// The entry in force: an organization's own (for this provider or any) over the built-in one.

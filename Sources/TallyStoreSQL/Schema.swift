@@ -193,6 +193,15 @@ public enum Schema {
                 statements: (["usage_events", "provider_usage"] + RollupTable.all.map(\.name)).map { table in
                     "ALTER TABLE \(table) ADD COLUMN \(TokenClass.cachedInputAudio.column) \(bigint) NOT NULL DEFAULT 0"
                 }),
+            // Newer revisions of the built-in price catalog, applied without a new binary; the newest one wins.
+            Migration(
+                version: 11, name: "catalog_revisions",
+                statements: [
+                    """
+                    CREATE TABLE catalog_revisions (revision_us \(bigint) PRIMARY KEY, document TEXT NOT NULL,
+                      sha256 TEXT NOT NULL, applied_us \(bigint) NOT NULL, applied_by TEXT NOT NULL)
+                    """
+                ]),
         ]
     }
 

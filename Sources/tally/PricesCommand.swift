@@ -8,7 +8,7 @@ import TallyServices
 struct Prices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Price entries: list them, import an organization's own, re-price stored events on purpose.",
-        subcommands: [List.self, Import.self, Recompute.self]
+        subcommands: [List.self, Import.self, Recompute.self, Update.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -99,6 +99,36 @@ struct Prices: AsyncParsableCommand {
                 let result = try await PriceTasks.recompute(request, store: store, organizationID: org.id, actor: "cli")
                 print(RepricingJSON.json(result))
             }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare a newer price catalog with the one in force; --apply makes it the catalog in force.",
+            discussion: """
+                Reads a catalog file in Tally's own format (as prices/catalog.json), checks it entry by entry and \
+                prints what it adds, ends and changes, and how many stored events a recompute would change. \
+                Stored costs change only through tally prices recompute. A revision older than the catalog in force \
+                is refused; every replica switches to an applied revision within TALLY_PRICES_REFRESH.
+                """)
+        @Option(help: "The catalog file: an http(s) URL or a path.") var from: String
+        @Flag(help: "Store it as the catalog in force (without it nothing changes).") var apply = false
+        @Flag(help: "Print the answer of POST /api/v1/prices/catalog instead of text.") var json = false
+        @Option(help: "Seconds the whole download of a URL may take (default 30).") var timeout: Int = 30
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let bytes: [UInt8]
+            guard (1...3600).contains(timeout) else { fail("--timeout must be from 1 to 3600 seconds") }
+            do { bytes = try await CatalogSource.read(from, timeout: .seconds(timeout)) } catch {
+                fail(error.description)
+            }
+            let update = try await withConfiguredStore(store.flags, apply ? .write : .read) {
+                [apply] config, _, store in
+                if apply { _ = try await defaultOrganization(config, store) }
+                return try await CatalogTasks.update(bytes, store: store, apply: apply, actor: "cli")
+            }
+            print(json ? CatalogJSON.update(update) : CatalogText.lines(update).joined(separator: "\n"))
         }
     }
 }

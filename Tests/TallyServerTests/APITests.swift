@@ -271,7 +271,10 @@ func first(_ v: JSONValue?) -> JSONValue? { array(v).first }
         let f = try await Fixture.make()
         try await f.app().test(.router) { client in
             #expect(try await client.call(.get, "/healthz").status == .ok)
-            #expect(try await client.call(.get, "/readyz").text == #"{"status":"ready"}"#)
+            #expect(
+                try await client.call(.get, "/readyz").text
+                    == #"{"status":"ready","details":{"price_catalog":{"revision":"2026-12-03T12:00:00Z","source":"built-in"}}}"#
+            )
             #expect(try await client.call(.get, "/metrics").status == .ok)
             let notFound = try await client.call(.get, "/api/v1/nothing-here", token: f.ingest)
             #expect(notFound.status == .notFound && notFound.errorCode == "not_found")

@@ -3,11 +3,13 @@ import TallyCore
 
 /// The parts of the store the connection and price services need, in memory: enough to test their rules without a
 /// database. Event reads answer empty pages (nothing here is ingested).
-final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
+final class InMemoryStore: ConnectionStore, PriceStore, EventStore, CatalogRevisionStore, Sendable {
     struct State {
         var connections: [ProviderConnection] = []
         var prices: [OrganizationPriceRecord] = []
         var audit: [AuditRecord] = []
+        var catalogRevisions: [CatalogRevisionRecord] = []
+        var organizations = ["org_a", "org_b"]
     }
     let state = Mutex(State())
 
@@ -126,4 +128,28 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, Sendable {
     func latestSequence() async throws -> Int64 { 0 }
 
     func event(organizationID: String, id: String, projectIDs: [String]?) async throws -> StoredEvent? { nil }
+}
+
+extension InMemoryStore {
+    // MARK: CatalogRevisionStore
+
+    func newestCatalogRevision(newerThan: Instant?) async throws -> CatalogRevisionRecord? {
+        state.withLock { s in
+            s.catalogRevisions.filter { newerThan == nil || $0.revision > newerThan! }.max { $0.revision < $1.revision }
+        }
+    }
+
+    func addCatalogRevision(_ record: CatalogRevisionRecord, audit: AuditRecord) async throws {
+        try state.withLock { s in
+            guard !s.catalogRevisions.contains(where: { $0.revision >= record.revision }) else {
+                throw TallyError.conflict(
+                    "catalog revision \(record.revision.rfc3339) is not newer than the newest stored revision; nothing was stored"
+                )
+            }
+            s.catalogRevisions.append(record)
+            s.audit.append(audit)
+        }
+    }
+
+    func organizationIDs() async throws -> [String] { state.withLock { $0.organizations } }
 }

@@ -319,7 +319,9 @@ enum Sample {
                 provider: "openai", model: "mystery-model", requests: 3, inputTokens: 30, outputTokens: 9,
                 firstSeen: Sample.now, lastSeen: Sample.now)
         ]
-        let prices = SettingsPages.prices(page, own: [], builtIn: Array(builtIn.prefix(3)), unpriced: unpriced)
+        let prices = SettingsPages.prices(
+            page, own: [], builtIn: Array(builtIn.prefix(3)), unpriced: unpriced,
+            catalog: .init(inForce: .builtIn, mayApply: true))
         #expect(
             prices.contains(#"id="unpriced""#) && prices.contains("mystery-model") && prices.contains(#"id="reprice""#))
         try Snapshot.check(SettingsPages.organization(page), "settings-organization")

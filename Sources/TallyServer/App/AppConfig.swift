@@ -50,6 +50,11 @@ public struct AppConfig: Sendable {
     /// Whether `tally serve` (and the commands that write) apply pending migrations themselves (TALLY_MIGRATE=on, the
     /// default), or leave them to `tally migrate` and refuse to run on a schema that is behind (off: rolling upgrades).
     public var migrate = true
+    /// Where to fetch newer revisions of the price catalog, at start and daily (TALLY_PRICES_URL); nil: never.
+    public var pricesURL: String?
+    /// How often each replica re-reads the organizations' prices and the newest stored catalog revision
+    /// (TALLY_PRICES_REFRESH, default 15 s).
+    public var pricesRefreshSeconds: Int64 = 15
 
     public init() {}
 
@@ -107,6 +112,7 @@ public struct AppConfig: Sendable {
         case trustedProxies = "TALLY_TRUSTED_PROXIES"
         case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
         case migrate = "TALLY_MIGRATE"
+        case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -318,6 +324,22 @@ public struct AppConfig: Sendable {
                         "must be on (apply pending migrations at start) or off (leave them to tally migrate) (got \"\(v)\")"
                 )
             }
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.pricesURL, flag: "--prices-url") else { return }
+            // Never echo the value: a URL may carry a credential.
+            guard CatalogSource.validURL(v) else {
+                throw Problem(source: source, reason: "must be an http(s) URL of a catalog file in Tally's format")
+            }
+            config.pricesURL = v
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.pricesRefresh, flag: "--prices-refresh") else { return }
+            guard let seconds = Self.duration(v), (1...3600).contains(seconds) else {
+                throw Problem(
+                    source: source, reason: "must be a duration from 1s to 1h such as 15s, 1m or 60 (got \"\(v)\")")
+            }
+            config.pricesRefreshSeconds = seconds
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.

@@ -82,6 +82,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     package let accounts: AccountService<Store>
     let connections: ConnectionService<Store>
     package let prices: PriceService<Store>
+    /// Newer revisions of the price catalog: previews, applying, switching to the newest stored one.
+    package let catalog: CatalogService<Store>
+    /// How the last read of TALLY_PRICES_URL went (shown on /readyz); nil when it is not set.
+    let catalogURLStatus: CatalogURLStatus?
     let ledger: LedgerService<Store>
     package let syncRunner: SyncRunner<Store>
     let sync: SyncService<Store>
@@ -118,6 +122,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         connections = ConnectionService(
             store: store, vault: options.vault, validator: ProviderValidator(http: upstreamHTTP))
         prices = PriceService(store: store, pricer: options.pricer)
+        catalog = CatalogService(store: store, pricer: options.pricer, logger: logger)
+        catalogURLStatus = config.pricesURL == nil ? nil : CatalogURLStatus()
         ledger = LedgerService(store: store, pricer: options.pricer)
         syncRunner = SyncRunner(
             store: store, connections: connections, vault: options.vault, pricer: options.pricer,
@@ -142,7 +148,13 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     var services: [any Service] {
         var services: [any Service] = ownsClients ? [gatewayHTTP, upstreamHTTP] : []
         services.append(recorder)
-        services.append(PriceRefresher(prices: prices, interval: .seconds(15), logger: logger))
+        services.append(
+            PriceRefresher(
+                prices: prices, catalog: catalog, interval: .seconds(options.config.pricesRefreshSeconds),
+                logger: logger))
+        if let url = options.config.pricesURL, let catalogURLStatus {
+            services.append(CatalogURLRefresher(catalog: catalog, url: url, status: catalogURLStatus, logger: logger))
+        }
         services.append(
             Janitor(
                 store: store, policy: options.config.sessionPolicy,
@@ -200,7 +212,10 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     // Not Hummingbird's LogRequestsMiddleware: it logs the whole URI, with invite secrets and `?key=` tokens in it.
     router.add(middleware: RequestLogMiddleware(level: .debug))
     router.add(middleware: APIErrorMiddleware())
-    OperationsController(store: store, registry: registry, metricsToken: config.metricsToken).addRoutes(to: router)
+    OperationsController(
+        store: store, registry: registry, metricsToken: config.metricsToken, pricer: options.pricer,
+        catalogURLStatus: d.catalogURLStatus
+    ).addRoutes(to: router)
     WebController(
         store: store, auth: d.auth, accounts: d.accounts, publicURL: config.publicURL,
         defaultTimeZone: config.timeZone.identifier, trustedProxies: config.trustedProxies
@@ -222,6 +237,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
     EventsController(store: store, auth: d.auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: d.auth, prices: d.prices).addRoutes(to: api)
+    CatalogController(auth: d.auth, catalog: d.catalog).addRoutes(to: api)
     SummaryController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     ReconciliationController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     AccountsController(store: store, auth: d.auth, accounts: d.accounts, changes: d.changes).addRoutes(to: api)

@@ -54,6 +54,8 @@ func serve<Store: TallyStore>(
             metadata: [
                 "address": "http://\(config.host):\(config.port)", "store": "\(kind)", "organization": "\(org.id)",
             ])
+        // A newer catalog revision stored by any replica or the CLI prices from the first event on.
+        try await dependencies.catalog.loadNewest()
         try await dependencies.prices.reloadAll()
         if let email = config.adminEmail, let password = config.adminPassword {
             if try await dependencies.accounts.bootstrapAdmin(

@@ -5,6 +5,7 @@ import Prometheus
 import TallyCore
 import TallyGateway
 import TallyHTTP
+import TallyPrice
 import TallyServices
 import TallyWeb
 
@@ -14,13 +15,18 @@ struct OperationsController<Store: TallyStore> {
     let registry: PrometheusCollectorRegistry?
     /// TALLY_METRICS_TOKEN: nil leaves /metrics open (as for a scraper on a private network).
     var metricsToken: String?
+    /// The catalog in force and how the last read of TALLY_PRICES_URL went, for `/readyz`'s details.
+    var pricer: CatalogPricer
+    var catalogURLStatus: CatalogURLStatus?
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("healthz") { _, _ in Response.json("{\"status\":\"ok\"}") }
         router.get("readyz") { _, _ in
-            await store.isReady()
-                ? Response.json("{\"status\":\"ready\"}")
-                : Response.json("{\"status\":\"not_ready\"}", status: .serviceUnavailable)
+            let ready = await store.isReady()
+            return Response.json(
+                ReadinessJSON.json(
+                    ready: ready, catalog: pricer.inForce, url: catalogURLStatus?.snapshot),
+                status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { request, _ in
             try checkMetricsToken(request)

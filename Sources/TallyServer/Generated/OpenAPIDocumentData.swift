@@ -41,12 +41,27 @@ enum OpenAPIDocumentData {
         "summary": "Store reachable and migrated",
         "responses": {
           "200": {
-            "description": "Ready"
+            "description": "Ready",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Readiness"
+                }
+              }
+            }
           },
           "503": {
-            "description": "Not ready"
+            "description": "Not ready",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Readiness"
+                }
+              }
+            }
           }
-        }
+        },
+        "description": "Ready when the store answers and every migration is applied. details.price_catalog gives the catalog in force (revision, source) and, when TALLY_PRICES_URL is set, how its last read went (url.status ok, failed or pending; checked_at; the revision it served; error, without the URL's credentials). A failed read never makes Tally not ready: the catalog in force stays."
       }
     },
     "/metrics": {
@@ -1220,6 +1235,131 @@ enum OpenAPIDocumentData {
                 "$ref": "#/components/schemas/RecomputeRequest"
               }
             }
+          }
+        }
+      }
+    },
+    "/api/v1/prices/catalog": {
+      "get": {
+        "summary": "The price catalog in force",
+        "description": "Scope: read. The instance's catalog: its revision, where it came from (built-in: compiled into this binary; stored: applied with tally prices update --apply or POST /api/v1/prices/catalog?apply=true; url: fetched from TALLY_PRICES_URL), when it was applied, and its entries.",
+        "x-tally-scope": "read",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The catalog in force",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CatalogInForce"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "post": {
+        "summary": "Preview or apply a newer price catalog",
+        "description": "Scope: admin. The body is a whole catalog file in Tally's own format (as prices/catalog.json, with its top-level revision, an RFC 3339 UTC instant), checked entry by entry. Answers the diff against the catalog in force (entries added; entries ended, with their new to date, or removed; every other changed cell, old -> new, cells named by their path in the entry such as prices.input or tiers[0].prices.output) and recompute_impact: how many of the organization's stored events a recompute would change, by model. Nothing changes unless apply=true: then the file is stored as the instance's newest catalog revision (with an audit record) and new events are priced with it at once; every replica switches within TALLY_PRICES_REFRESH. Stored costs change only through POST /api/v1/prices/recompute. The catalog is the whole instance's: any organization's admins may preview, only admins of the instance's own organization (the one created first) may apply (403 otherwise). The same file again answers applied false.",
+        "x-tally-scope": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "apply",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "boolean",
+              "default": false
+            },
+            "description": "true: store the file and price with it; otherwise a preview."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CatalogFile"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The diff and the impact; applied says whether it is now in force",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/CatalogUpdate"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "A malformed file: details name the field as entries[i].field, the message the entry's id",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "description": "Not an admin (or a CSRF failure), or applying from an organization other than the instance's own",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The file's revision is older than the catalog in force, or is the revision in force with other content",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
           }
         }
       }
@@ -7276,6 +7416,289 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "description": "the provider's message when failed, never a key; else null"
+          }
+        }
+      },
+      "CatalogFile": {
+        "type": "object",
+        "required": [
+          "revision",
+          "entries"
+        ],
+        "description": "A catalog file as prices/catalog.json: format (1 or 2), revision, entries (see docs/pricing.md).",
+        "properties": {
+          "format": {
+            "type": "integer"
+          },
+          "revision": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "entries": {
+            "type": "array",
+            "items": {
+              "type": "object"
+            }
+          }
+        }
+      },
+      "CatalogUpdate": {
+        "type": "object",
+        "required": [
+          "revision",
+          "current_revision",
+          "added",
+          "ended",
+          "changed",
+          "recompute_impact",
+          "applied"
+        ],
+        "properties": {
+          "revision": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "current_revision": {
+            "type": "string",
+            "format": "date-time",
+            "description": "The revision in force before this request"
+          },
+          "added": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "entry",
+                "model",
+                "from"
+              ],
+              "properties": {
+                "entry": {
+                  "type": "string"
+                },
+                "provider": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "model": {
+                  "type": "string"
+                },
+                "from": {
+                  "type": "string",
+                  "format": "date"
+                }
+              }
+            }
+          },
+          "ended": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "entry",
+                "to",
+                "removed"
+              ],
+              "properties": {
+                "entry": {
+                  "type": "string"
+                },
+                "to": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "format": "date",
+                  "description": "The end date the file gives; null when the file drops the entry"
+                },
+                "removed": {
+                  "type": "boolean"
+                }
+              }
+            }
+          },
+          "changed": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "entry",
+                "cell",
+                "old",
+                "new"
+              ],
+              "properties": {
+                "entry": {
+                  "type": "string"
+                },
+                "cell": {
+                  "type": "string",
+                  "description": "The path in the entry, such as prices.input"
+                },
+                "old": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "new": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                }
+              }
+            }
+          },
+          "recompute_impact": {
+            "type": "object",
+            "required": [
+              "events",
+              "by_model"
+            ],
+            "properties": {
+              "events": {
+                "type": "integer"
+              },
+              "by_model": {
+                "type": "array",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "model",
+                    "events"
+                  ],
+                  "properties": {
+                    "model": {
+                      "type": "string"
+                    },
+                    "events": {
+                      "type": "integer"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "applied": {
+            "type": "boolean"
+          }
+        }
+      },
+      "CatalogInForce": {
+        "type": "object",
+        "required": [
+          "revision",
+          "source",
+          "applied_at",
+          "sha256",
+          "entries"
+        ],
+        "properties": {
+          "revision": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "source": {
+            "type": "string",
+            "enum": [
+              "built-in",
+              "stored",
+              "url"
+            ]
+          },
+          "applied_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "sha256": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "SHA-256 of the applied file, hex"
+          },
+          "entries": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/PriceEntry"
+            }
+          }
+        }
+      },
+      "Readiness": {
+        "type": "object",
+        "required": [
+          "status",
+          "details"
+        ],
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "ready",
+              "not_ready"
+            ]
+          },
+          "details": {
+            "type": "object",
+            "properties": {
+              "price_catalog": {
+                "type": "object",
+                "properties": {
+                  "revision": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "source": {
+                    "type": "string",
+                    "enum": [
+                      "built-in",
+                      "stored",
+                      "url"
+                    ]
+                  },
+                  "url": {
+                    "type": "object",
+                    "properties": {
+                      "status": {
+                        "type": "string",
+                        "enum": [
+                          "ok",
+                          "failed",
+                          "pending"
+                        ]
+                      },
+                      "checked_at": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "format": "date-time"
+                      },
+                      "revision": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "format": "date-time"
+                      },
+                      "error": {
+                        "type": [
+                          "string",
+                          "null"
+                        ]
+                      }
+                    }
+                  }
+                }
+              }
+            }
           }
         }
       }

@@ -166,9 +166,11 @@ public enum PriceTasks {
         try await PriceService(store: store, pricer: pricer).reloadAll()
     }
 
-    public static func reload(_ store: some PriceServiceStore, pricer: CatalogPricer, organizationID: String)
+    /// The organization's own entries and the newest stored catalog revision, as the server prices with them.
+    public static func reload(_ store: some CatalogServiceStore, pricer: CatalogPricer, organizationID: String)
         async throws
     {
+        try await CatalogService(store: store, pricer: pricer).loadNewest()
         try await PriceService(store: store, pricer: pricer).reload(organizationID: organizationID)
     }
 
@@ -184,11 +186,13 @@ public enum PriceTasks {
         }
     }
 
+    /// With the catalog the server prices with: the newest stored revision when it is newer than the built-in one.
     public static func recompute(
-        _ request: RepricingRequest, store: some PriceServiceStore, organizationID: String,
+        _ request: RepricingRequest, store: some CatalogServiceStore, organizationID: String,
         actor: String
     ) async throws -> RepricingResult {
         let service = PriceService(store: store, pricer: CatalogPricer())
+        try await CatalogService(store: store, pricer: service.pricer).loadNewest()
         try await service.reloadAll()
         return try await service.recompute(request, organizationID: organizationID, actor: actor)
     }

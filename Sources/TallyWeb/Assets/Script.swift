@@ -171,6 +171,63 @@ package enum Script {
             return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
           }
 
+          // Settings → Prices, the catalog: the file (picked or pasted) is the request body as written; the answer's
+          // diff is drawn with every value escaped (a file is not trusted), and Apply sends the same text again.
+          const catalogForm = $("form[data-catalog-api]");
+          if (catalogForm) {
+            const area = $("#catalog-document");
+            const picker = $("#catalog-file");
+            if (picker) picker.addEventListener("change", () => {
+              const file = picker.files && picker.files[0];
+              if (file) file.text().then((text) => { area.value = text; });
+            });
+            async function sendCatalog(apply) {
+              const path = catalogForm.dataset.catalogApi + (apply ? "?apply=true" : "");
+              const init = { method: "POST", credentials: "same-origin", body: area.value,
+                headers: { "X-CSRF-Token": csrf(), "Accept": "application/json", "Content-Type": "application/json" } };
+              let response;
+              try { response = await fetch(path, init); }
+              catch (e) { return { ok: false, status: 0, body: { error: { message: "Tally could not be reached; check your connection and try again." } } }; }
+              let data = null;
+              try { data = JSON.parse(await response.text()); } catch (e) { data = null; }
+              return { ok: response.ok, status: response.status, body: data };
+            }
+            function showCatalog(body) {
+              const cell = (text) => "<td>" + (text === null || text === undefined ? "—" : esc(text)) + "</td>";
+              const rows = []
+                .concat((body.added || []).map((a) => "<tr>" + cell("added") + cell(a.entry) + cell("") + cell("") + cell(a.model + " from " + a.from) + "</tr>"))
+                .concat((body.ended || []).map((e) => "<tr>" + cell("ended") + cell(e.entry) + cell("to") + cell("") + cell(e.removed ? "removed" : e.to) + "</tr>"))
+                .concat((body.changed || []).map((c) => "<tr>" + cell("changed") + cell(c.entry) + cell(c.cell) + cell(c.old) + cell(c.new) + "</tr>"));
+              $("#catalog-rows").innerHTML = rows.join("") || '<tr><td colspan="5">No change to the catalog in force.</td></tr>';
+              $("#catalog-summary").textContent = (body.applied ? "Applied revision " : "Revision ") + body.revision +
+                " (in force: " + body.current_revision + "): " + (body.added || []).length + " added, " + (body.ended || []).length +
+                " ended, " + (body.changed || []).length + " cells changed.";
+              const impact = body.recompute_impact || { events: 0, by_model: [] };
+              $("#catalog-impact").textContent = "A re-price would change " + impact.events + " stored events" +
+                (impact.by_model.length ? ": " + impact.by_model.map((m) => m.model + " " + m.events).join(", ") : "") + ".";
+              const apply = $("#apply-catalog");
+              if (apply) apply.hidden = body.applied || body.revision === body.current_revision;
+              $("#catalog-diff").hidden = false;
+            }
+            catalogForm.addEventListener("submit", async (event) => {
+              event.preventDefault();
+              clearErrors(catalogForm);
+              const result = await sendCatalog(false);
+              if (!result.ok) { $("#catalog-diff").hidden = true; showErrors(catalogForm, result); return; }
+              showCatalog(result.body || {});
+            });
+            const applyButton = $("#apply-catalog");
+            if (applyButton) applyButton.addEventListener("click", async () => {
+              if (!window.confirm(applyButton.dataset.confirm)) return;
+              applyButton.disabled = true;
+              const result = await sendCatalog(true);
+              applyButton.disabled = false;
+              if (!result.ok) { showErrors(catalogForm, result); return; }
+              showCatalog(result.body || {});
+              $("#catalog-revision").textContent = "Revision in force: " + result.body.revision + ", applied just now.";
+            });
+          }
+
           $$("form[data-api]").forEach((form) => {
             form.addEventListener("submit", async (event) => {
               event.preventDefault();

@@ -9,27 +9,30 @@ extension SettingsPages {
             package var own: [PriceEntry]
             package var builtIn: [PriceEntry]
             package var unpriced: [UnpricedModel]
+            package var catalog: CatalogSection.Model
         }
 
-        package static func load(store: some PriceStore, pricer: CatalogPricer, page: SignedInPage, now: Instant)
-            async throws -> Model
-        {
+        package static func load(
+            store: some PriceStore & CatalogRevisionStore, pricer: CatalogPricer, page: SignedInPage, now: Instant
+        ) async throws -> Model {
             let org = page.organization.id
             let today = CivilDate(daysSinceEpoch: floorDiv(now.seconds, 86_400))
             let builtIn = SettingsPages.inForce(pricer.catalog.entries, on: today)
             let own = pricer.organizationEntries(org).sorted { ($0.model, $0.from) < ($1.model, $1.from) }
             let unpriced = try await store.unpricedModels(
                 organizationID: org, from: nil, to: nil, projectIDs: page.principal.projectScope)
-            return Model(own: own, builtIn: builtIn, unpriced: unpriced)
+            let catalog = try await CatalogSection.load(store: store, pricer: pricer, page: page)
+            return Model(own: own, builtIn: builtIn, unpriced: unpriced, catalog: catalog)
         }
 
         package static func render(_ page: SignedInPage, _ m: Model) -> String {
-            SettingsPages.prices(page, own: m.own, builtIn: m.builtIn, unpriced: m.unpriced)
+            SettingsPages.prices(page, own: m.own, builtIn: m.builtIn, unpriced: m.unpriced, catalog: m.catalog)
         }
     }
 
     package static func prices(
-        _ page: SignedInPage, own: [PriceEntry], builtIn: [PriceEntry], unpriced: [UnpricedModel]
+        _ page: SignedInPage, own: [PriceEntry], builtIn: [PriceEntry], unpriced: [UnpricedModel],
+        catalog: CatalogSection.Model
     ) -> String {
         let admin = page.allows(.managePrices)
         let today = page.zone.localDate(of: .now)
@@ -165,6 +168,7 @@ extension SettingsPages {
                                 .data(named: "confirm", value: "Rewrite the stored costs of these events?"),
                                 "Apply these changes"))),
                     else: onlyFor(.admin, "re-price events"))),
+            CatalogSection.render(page, catalog),
             .section(
                 .class("card"), .attribute(named: "aria-labelledby", value: "builtin-heading"),
                 .h2(.id("builtin-heading"), "Built-in catalog"),
@@ -187,8 +191,11 @@ extension SettingsPages {
                                         .tr(
                                             .td(.text(e.provider ?? "any")),
                                             .td(
+                                                // A source from an applied file links only when it is a web page.
                                                 .unwrap(
-                                                    e.source,
+                                                    e.source.flatMap {
+                                                        $0.hasPrefix("https://") || $0.hasPrefix("http://") ? $0 : nil
+                                                    },
                                                     {
                                                         .a(
                                                             .href($0), .attribute(named: "rel", value: "noreferrer"),

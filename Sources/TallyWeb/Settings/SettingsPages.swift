@@ -46,6 +46,7 @@ package enum SettingsPages {
     /// (`ProvidersTab.swift` …), each a Model, a `load` over the narrowest stores it reads, and a `render`.
     package static func render<
         Store: ConnectionStore & ProviderSyncStore & ProjectStore & TokenStore & AccountStore & InviteStore & PriceStore
+            & CatalogRevisionStore
     >(
         _ tab: Tab, page: SignedInPage, store: Store, pricer: CatalogPricer, vaultReady: Bool, now: Instant
     ) async throws -> String {

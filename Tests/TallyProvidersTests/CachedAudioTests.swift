@@ -3,8 +3,8 @@ import Testing
 
 @testable import TallyProviders
 
-/// OpenAI counts cached audio twice in its own usage (inside the cached count and inside the audio count): Tally
-/// counts it once, on the cached line, so no token is billed twice.
+/// OpenAI counts cached audio inside both its cached count and its audio count; Tally keeps that shape and names the
+/// cached audio (`cachedInputAudioTokens`), which the engine bills once, at the cached-audio rate.
 @Suite struct CachedAudioTests {
     @Test func chatUsageTakesCachedAudioOutOfTheAudioCount() throws {
         let u = ProviderUsage.openAIChat(
@@ -16,7 +16,7 @@ import Testing
                  "completion_tokens_details":{"audio_tokens":800}}
                 """#))
         #expect(u.inputTokens == 10000 && u.cachedInputTokens == 6000)
-        #expect(u.inputAudioTokens == 3000, "7000 audio of which 4000 cached: 3000 uncached")
+        #expect(u.inputAudioTokens == 7000 && u.cachedInputAudioTokens == 4000, "7000 audio, of which 4000 cached")
         #expect(u.outputAudioTokens == 800)
     }
 
@@ -25,10 +25,10 @@ import Testing
             try json(
                 #"{"prompt_tokens":100,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":60}}"#
             ))
-        #expect(u.inputAudioTokens == 60)
+        #expect(u.inputAudioTokens == 60 && u.cachedInputAudioTokens == 0)
     }
 
-    @Test func theUsageReportsCachedAudioIsInTheCachedCountOnly() throws {
+    @Test func theUsageReportsCachedAudioIsNamedOnceInsideBothCounts() throws {
         let page = try ReportDecoding.openAIUsage(
             json(
                 """
@@ -40,6 +40,7 @@ import Testing
                 """), report: .openAICompletions)
         let row = try #require(page.buckets.first?.rows.first)
         #expect(row.usage.cachedInputTokens == 6000)
-        #expect(row.usage.inputAudioTokens == 3000, "the uncached audio only; the 4000 cached are in the 6000")
+        #expect(row.usage.inputAudioTokens == 7000, "3000 uncached + 4000 cached audio")
+        #expect(row.usage.cachedInputAudioTokens == 4000, "inside the 6000 cached and the 7000 audio")
     }
 }

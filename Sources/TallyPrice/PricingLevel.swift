@@ -42,7 +42,10 @@ struct PricingLevel {
     }
 
     func serviceTier(_ requested: String?, of entry: PriceEntry) -> ServiceTier {
-        guard let requested = requested?.lowercased(), !Self.standardTiers.contains(requested) else {
+        // `batch` as a tier (Anthropic's usage, OpenAI's report rows) says what the event's batch flag already
+        // prices: the rates stay standard here and the batch rule below applies, without a misleading note.
+        guard let requested = requested?.lowercased(), !Self.standardTiers.contains(requested), requested != "batch"
+        else {
             return ServiceTier(prices: prices, multiplier: nil, modifiers: [])
         }
         // OpenAI publishes `fast` at priority's rates: priced as priority unless the entry prices fast itself.

@@ -202,6 +202,10 @@ import Testing
         #expect(
             breakdown("gpt-5.4", input: 1000, tier: "scale")?.modifiers
                 == ["service tier scale has no price of its own: standard rates"])
+        // A `batch` tier is what the batch flag prices: no note that it has no price of its own.
+        #expect(
+            breakdown("gpt-5.4", input: 1000, batch: true, tier: "batch")?.modifiers
+                == ["batch ×0.5 except cached_input at its batch rate 0.13"])
     }
 
     @Test func batchNamesTheClassesAtTheirOwnRate() {

@@ -107,9 +107,10 @@ public struct CatalogInForce: Sendable {
 
     public var revision: Instant { document.revision }
 
-    public static var builtIn: CatalogInForce {
+    /// Built once: stored events priced with an entry a newer revision dropped are explained with it.
+    public static let builtIn: CatalogInForce = {
         var inForce = CatalogInForce(document: .builtIn, origin: .builtIn)
         inForce.catalog = .builtIn
         return inForce
-    }
+    }()
 }

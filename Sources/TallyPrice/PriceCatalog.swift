@@ -10,15 +10,8 @@ public struct PriceCatalog: Sendable {
         self.index = ModelIndex(entries)
     }
 
-    /// The catalog compiled into this binary.
-    public static let builtIn: PriceCatalog = {
-        do {
-            return PriceCatalog(entries: try CatalogFile.parse(Array(BuiltInCatalogData.json.utf8)))
-        } catch {
-            // The file is checked by a test and at build time by the same parser; reaching this is a build defect.
-            fatalError("the built-in price catalog does not parse: \(error)")
-        }
-    }()
+    /// The catalog compiled into this binary (the one parse of the embedded file is `CatalogDocument.builtIn`'s).
+    public static let builtIn = PriceCatalog(entries: CatalogDocument.builtIn.entries)
 
     /// The entry in force for this model at this instant, or nil: the model is unpriced. A dated alias counts only
     /// on its days, so a moving alias (`gemini-flash-latest`) prices each day as the model it then pointed to.

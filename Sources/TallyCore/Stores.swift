@@ -178,7 +178,8 @@ public protocol SchemaStore: Sendable {
 /// Everything the server needs from storage.
 public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore,
     SchemaStore,
-    AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore
+    AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore,
+    BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore
 {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.

@@ -202,6 +202,49 @@ public enum Schema {
                       sha256 TEXT NOT NULL, applied_us \(bigint) NOT NULL, applied_by TEXT NOT NULL)
                     """
                 ]),
+            // Budgets and alerts (issue 17). Lists (scope, thresholds, channel ids, targets) are JSON text: they are
+            // read and written whole, never queried inside. An alert is unique by (org_id, dedupe_key): that key, not a
+            // lock, makes it fire once across replicas; its deliveries are an outbox claimed by one replica at a time.
+            Migration(
+                version: 12, name: "budgets_and_alerts",
+                statements: [
+                    """
+                    CREATE TABLE budgets (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, custom_from TEXT, custom_to TEXT,
+                      amount_nanos \(bigint) NOT NULL, thresholds TEXT NOT NULL, ledger TEXT NOT NULL,
+                      channel_ids TEXT NOT NULL, enabled \(bigint) NOT NULL, enforce \(bigint) NOT NULL DEFAULT 0,
+                      muted_until_us \(bigint), project_budget_of TEXT, created_us \(bigint) NOT NULL,
+                      updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                    """,
+                    "CREATE UNIQUE INDEX budgets_project ON budgets (org_id, project_budget_of)",
+                    """
+                    CREATE TABLE alert_channels (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, kind TEXT NOT NULL, targets TEXT NOT NULL, secret_sealed TEXT,
+                      created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL)
+                    """,
+                    "CREATE INDEX alert_channels_org ON alert_channels (org_id, created_us)",
+                    """
+                    CREATE TABLE alerts (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      type TEXT NOT NULL, dedupe_key TEXT NOT NULL, status TEXT NOT NULL, fired_us \(bigint) NOT NULL,
+                      budget_id TEXT, rule TEXT, scope TEXT NOT NULL, figures TEXT NOT NULL,
+                      acknowledged_us \(bigint), acknowledged_by TEXT, resolved_us \(bigint),
+                      UNIQUE (org_id, dedupe_key))
+                    """,
+                    "CREATE INDEX alerts_org_fired ON alerts (org_id, fired_us, id)",
+                    """
+                    CREATE TABLE alert_deliveries (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE, channel_id TEXT NOT NULL,
+                      status TEXT NOT NULL, attempts \(bigint) NOT NULL, last_error TEXT,
+                      next_attempt_us \(bigint) NOT NULL, delivered_us \(bigint), created_us \(bigint) NOT NULL,
+                      claimed_by TEXT, claimed_until_us \(bigint))
+                    """,
+                    "CREATE INDEX alert_deliveries_due ON alert_deliveries (status, next_attempt_us)",
+                    "CREATE INDEX alert_deliveries_alert ON alert_deliveries (org_id, alert_id)",
+                    """
+                    CREATE TABLE alert_rules (org_id TEXT PRIMARY KEY REFERENCES organizations(id),
+                      definition TEXT NOT NULL, updated_us \(bigint) NOT NULL)
+                    """,
+                ]),
         ]
     }
 

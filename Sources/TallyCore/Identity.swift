@@ -262,7 +262,7 @@ public enum DisplayName {
     }
 
     /// C0 and C1 controls (tab and newline included: names are one line), U+2028/2029, U+202A-202E and U+2066-2069.
-    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+    public static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false

@@ -95,6 +95,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
+    /// Alert channels, and the deliverer of alerts (the outbox's only consumer; `wake()` after recording an alert).
+    let alertChannels: AlertChannelService<Store>
+    package let deliverer: AlertDeliverer<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -136,6 +139,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
+        alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
+        deliverer = AlertDeliverer(
+            store: store, sender: AlertSender(http: upstreamHTTP, mailer: options.mailer), vault: options.vault,
+            publicURL: self.publicURL, retry: config.alertRetry,
+            pollInterval: .seconds(min(5, config.alertRetry.baseSeconds)), logger: logger)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -161,6 +169,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 auditRetentionDays: options.config.auditRetentionDays,
                 logger: logger))
         if syncInBackground { services.append(sync) }
+        services.append(deliverer)
         return services
     }
 }
@@ -244,5 +253,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
+    AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
     return router
 }

@@ -95,6 +95,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
+    /// Budgets and their live status (issue 17); the alert engine asks it for budget figures.
+    package let budgets: BudgetService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -135,6 +137,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         credentials = GatewayCredentials(
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
+        budgets = BudgetService(store: store, ledger: ledger)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         if syncInBackground {
             changes.subscribe { [sync] change in
@@ -244,5 +247,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
+    BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     return router
 }

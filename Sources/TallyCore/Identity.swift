@@ -51,13 +51,15 @@ public enum Role: String, Sendable, CaseIterable, Comparable {
 public enum Permission: String, Sendable, CaseIterable {
     case readUsage, ingest, manageOwnTokens, manageAllTokens, manageProjects, manageMembers,
         manageProviderKeys, managePrices, readAudit, editOrganization, deleteOrganization, transferOwnership
+    /// Budgets, alert channels and alert rules (issue 17): admins; viewers read them under `readUsage`.
+    case manageAlerts
 
     public var minimumRole: Role {
         switch self {
         case .readUsage: .viewer
         case .ingest, .manageOwnTokens: .member
         case .manageAllTokens, .manageProjects, .manageMembers, .manageProviderKeys, .managePrices, .readAudit,
-            .editOrganization:
+            .editOrganization, .manageAlerts:
             .admin
         case .deleteOrganization, .transferOwnership: .owner
         }

@@ -26,7 +26,7 @@ package enum Layout {
         ).render()
     }
 
-    package enum Section: String { case overview, usage, events, reconciliation, settings, none }
+    package enum Section: String { case overview, usage, events, reconciliation, settings, none, budgets }
 
     package struct SignedInHeader {
         package var userName: String
@@ -60,6 +60,7 @@ package enum Layout {
                 navLink("/usage", "Usage", current: h.section == .usage),
                 navLink("/events", "Events", current: h.section == .events),
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
+                navLink("/budgets", "Budgets", current: h.section == .budgets),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -98,6 +98,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// Alert channels, and the deliverer of alerts (the outbox's only consumer; `wake()` after recording an alert).
     let alertChannels: AlertChannelService<Store>
     package let deliverer: AlertDeliverer<Store>
+    /// Budgets and their live status (issue 17); the alert engine asks it for budget figures.
+    package let budgets: BudgetService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -138,6 +140,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         credentials = GatewayCredentials(
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
+        budgets = BudgetService(store: store, ledger: ledger)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
         deliverer = AlertDeliverer(
@@ -254,5 +257,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
+    BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     return router
 }

@@ -20,26 +20,26 @@ struct AlertChannelsController<Store: TallyStore> {
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let list = try await channels.store.alertChannels(organizationID: principal.organizationID)
         return .json(ListJSON.list(list, AlertChannelJSON.write))
     }
 
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let draft = try AlertChannelDraft(body: try await JSONBody.read(request))
         let c = try await channels.create(draft, principal: principal)
         return .json(AlertChannelJSON.channel(c), status: .created)
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         return .json(
             AlertChannelJSON.channel(try await channels.find(try context.parameters.require("id"), principal: principal)))
     }
 
     @Sendable func update(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let id = try context.parameters.require("id")
         let body = try await JSONBody.read(request)
         // Another organization's (or no) channel is not found before any field's problem.
@@ -50,13 +50,13 @@ struct AlertChannelsController<Store: TallyStore> {
     }
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         try await channels.delete(try context.parameters.require("id"), principal: principal)
         return Response(status: .noContent)
     }
 
     @Sendable func test(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.editOrganization, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let channel = try await channels.find(try context.parameters.require("id"), principal: principal)
         return .json(AlertChannelJSON.test(try await deliverer.test(channel)))
     }

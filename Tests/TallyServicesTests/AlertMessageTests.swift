@@ -122,6 +122,12 @@ import Testing
         let late = policy.finished(
             d, .retry(status: 503, error: "HTTP 503"), firedAt: fired, at: fired.adding(seconds: 86_390))
         #expect(late.status == .failed && late.lastError?.hasPrefix("gave up after 24 hours") == true)
+        let asked = policy.finished(
+            d, .retry(status: 429, error: "HTTP 429", after: 600), firedAt: fired, at: fired)
+        #expect(asked.status == .pending && asked.nextAttemptAt == fired.adding(seconds: 600))
+        let greedy = policy.finished(
+            d, .retry(status: 429, error: "HTTP 429", after: 999_999), firedAt: fired, at: fired)
+        #expect(greedy.nextAttemptAt == fired.adding(seconds: 3600))
         let refused = policy.finished(d, .failed(status: 404, error: "HTTP 404"), firedAt: fired, at: fired)
         #expect(refused.status == .failed && refused.attempts == 1)
         let done = policy.finished(d, .delivered(status: 200), firedAt: fired, at: fired)

@@ -55,6 +55,8 @@ public struct AppConfig: Sendable {
     /// How often each replica re-reads the organizations' prices and the newest stored catalog revision
     /// (TALLY_PRICES_REFRESH, default 15 s).
     public var pricesRefreshSeconds: Int64 = 15
+    /// Alert deliveries' backoff; its base is TALLY_ALERT_RETRY_BASE_SECONDS (default 30, tests shorten it).
+    public var alertRetry = AlertRetryPolicy()
 
     public init() {}
 
@@ -113,6 +115,7 @@ public struct AppConfig: Sendable {
         case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
         case migrate = "TALLY_MIGRATE"
         case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
+        case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -340,6 +343,9 @@ public struct AppConfig: Sendable {
                     source: source, reason: "must be a duration from 1s to 1h such as 15s, 1m or 60 (got \"\(v)\")")
             }
             config.pricesRefreshSeconds = seconds
+        }
+        if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {
+            config.alertRetry.baseSeconds = Int64(seconds)
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.

@@ -95,6 +95,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
+    /// Alert channels, and the deliverer of alerts (the outbox's only consumer; `wake()` after recording an alert).
+    let alertChannels: AlertChannelService<Store>
+    package let deliverer: AlertDeliverer<Store>
     /// Budgets and their live status (issue 17); the alert engine asks it for budget figures.
     package let budgets: BudgetService<Store>
 
@@ -139,6 +142,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             ttl: .seconds(options.gatewayCredentialSeconds))
         budgets = BudgetService(store: store, ledger: ledger)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
+        alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
+        deliverer = AlertDeliverer(
+            store: store, sender: AlertSender(http: upstreamHTTP, mailer: options.mailer), vault: options.vault,
+            publicURL: self.publicURL, retry: config.alertRetry,
+            pollInterval: .seconds(min(5, config.alertRetry.baseSeconds)), logger: logger)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -164,6 +172,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 auditRetentionDays: options.config.auditRetentionDays,
                 logger: logger))
         if syncInBackground { services.append(sync) }
+        services.append(deliverer)
         return services
     }
 }
@@ -247,6 +256,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
+    AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
     BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     return router
 }

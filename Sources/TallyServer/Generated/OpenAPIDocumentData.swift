@@ -3658,6 +3658,382 @@ enum OpenAPIDocumentData {
         ]
       }
     },
+    "/api/v1/alert-channels": {
+      "get": {
+        "summary": "Alert channels (email, webhook, slack, discord); secrets never shown",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "List",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannelList"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Add an alert channel",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). A webhook's secret and a Slack or Discord webhook URL are sealed with the vault (AES-256-GCM, bound to the organization and channel) and never returned. URLs are http(s) and their host follows the gateway's upstream rules, checked here and again at every delivery.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewAlertChannel"
+              },
+              "example": {
+                "name": "Finance",
+                "type": "email",
+                "to": [
+                  "finance@example.com"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "201": {
+            "description": "Created",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The channel needs a secret sealed by the vault (webhook with secret, slack, discord) and no master key is configured (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "422": {
+            "description": "url or webhook_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS, or cannot be resolved (upstream_not_allowed, details name the field); nothing is saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/alert-channels/{id}": {
+      "get": {
+        "summary": "One alert channel",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The channel",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "patch": {
+        "summary": "Rename or re-target an alert channel (its type never changes)",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). Fields of another type are refused by name; \"secret\": null removes a webhook's signing secret.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/AlertChannelChanges"
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Updated",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The channel needs a secret sealed by the vault (webhook with secret, slack, discord) and no master key is configured (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "422": {
+            "description": "url or webhook_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS, or cannot be resolved (upstream_not_allowed, details name the field); nothing is saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete an alert channel; its pending deliveries fail with \"channel deleted\"",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "204": {
+            "description": "Deleted"
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/alert-channels/{id}/test": {
+      "post": {
+        "summary": "Send a test message now and answer with the result",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). Always 200 when the channel exists: a failed delivery is {\"delivered\": false} with the receiver's HTTP status (if any) and the error. Nothing is recorded and nothing is retried.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "The attempt's result",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannelTest"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/": {
       "get": {
         "summary": "Overview",
@@ -8336,6 +8712,197 @@ enum OpenAPIDocumentData {
         "required": [
           "ok",
           "connection"
+        ]
+      },
+      "AlertChannel": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ]
+          },
+          "to": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "email: the recipients"
+          },
+          "url": {
+            "type": "string",
+            "description": "webhook: where alerts are POSTed"
+          },
+          "secret_set": {
+            "type": "boolean",
+            "description": "webhook: whether it has a signing secret (X-Tally-Signature)"
+          },
+          "webhook_url": {
+            "type": "string",
+            "description": "slack, discord: the webhook URL's origin only, e.g. https://hooks.slack.com/\u2026"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "id",
+          "name",
+          "type",
+          "created_at",
+          "updated_at"
+        ]
+      },
+      "AlertChannelList": {
+        "type": "object",
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/AlertChannel"
+            }
+          }
+        },
+        "required": [
+          "data"
+        ]
+      },
+      "NewAlertChannel": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string",
+            "description": "1 to 100 characters, one line; default: the type's name"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ]
+          },
+          "to": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                },
+                "minItems": 1,
+                "maxItems": 20
+              },
+              {
+                "type": "string"
+              }
+            ],
+            "description": "email: 1 to 20 addresses (no line breaks)"
+          },
+          "url": {
+            "type": "string",
+            "description": "webhook: http(s) URL, no credentials or fragment, at most 2048 bytes"
+          },
+          "secret": {
+            "type": "string",
+            "description": "webhook: signing secret, 1 to 512 characters"
+          },
+          "webhook_url": {
+            "type": "string",
+            "description": "slack, discord: the incoming-webhook URL (sealed, never returned)"
+          }
+        },
+        "required": [
+          "type"
+        ],
+        "additionalProperties": false
+      },
+      "AlertChannelChanges": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ],
+            "description": "may be given, must be the channel's"
+          },
+          "to": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                },
+                "minItems": 1,
+                "maxItems": 20
+              },
+              {
+                "type": "string"
+              }
+            ]
+          },
+          "url": {
+            "type": "string"
+          },
+          "secret": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "null removes it"
+          },
+          "webhook_url": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "AlertChannelTest": {
+        "type": "object",
+        "properties": {
+          "delivered": {
+            "type": "boolean"
+          },
+          "status": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "description": "the receiver's HTTP status; null for email or when none came"
+          },
+          "error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "delivered",
+          "status",
+          "error"
         ]
       },
       "AuditRecord": {

@@ -361,6 +361,7 @@ HOSTILE = [
     ({"ledger": "invoice"}, "ledger"),
     ({"channels": ["ch_nope"]}, "channels"),
     ({"channels": "ch_nope"}, "channels"),
+    ({"channels": [f"ch_{i}" for i in range(51)]}, "channels"),
     ({"enabled": "yes"}, "enabled"),
     ({"muted_until": "tomorrow"}, "muted_until"),
     ({"unknown": 1}, "unknown"),

@@ -166,7 +166,7 @@ def test_periods_in_new_york_across_a_month_end(site):
     post_events(server, api_token(owner, scopes=("ingest", "read")), NY_EVENTS)
     scope = {"feature": "ny"}
 
-    month = create(owner, name="month", scope=scope, period="month", amount_usd="1")
+    month = create(owner, name="month", scope=scope, period="month", amount_usd="0.3")
     assert (month["status"]["period_start"], month["status"]["period_end"]) == \
         ("2026-11-01T04:00:00Z", "2026-12-01T05:00:00Z"), month["status"]  # EDT at its start, EST at its end
     assert spent_of(month) == sum(cost(m) for m in (2, 4, 8, 16, 32, 64)), month["status"]
@@ -198,8 +198,9 @@ def test_periods_in_new_york_across_a_month_end(site):
     assert spent_of(past) == cost(1) and past["status"]["period_start"] == "2026-10-31T04:00:00Z"
 
     # The percent is exact and truncated; the remainder never goes below zero.
-    assert month["status"]["percent"] == str((spent_of(month) * 100).quantize(Decimal("0.01"), "ROUND_DOWN"))
-    assert month["status"]["remaining_usd"] == "0.00" and spent_of(month) > 1
+    assert spent_of(month) == Decimal("0.321") and month["status"]["percent"] == "107.00", month["status"]
+    assert month["status"]["remaining_usd"] == "0.00"
+    assert (day["status"]["percent"], day["status"]["remaining_usd"]) == ("24.20", "0.758"), day["status"]
 
 
 KOLKATA_NOW = "2026-12-31T18:20:00Z"  # 12-31 23:50 IST
@@ -259,8 +260,8 @@ def test_a_provider_ledger_budget_counts_what_the_cost_reports_bill(sqlite_site,
     month_start = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
     assert month_start == dt.datetime.combine(clock.today().replace(day=1), dt.time(), dt.timezone.utc), start
     # The same figure as the provider ledger's summary over the month's days so far...
-    path = (f"/api/v1/usage/summary?ledger=provider&from={month_start:%Y-%m-%d}&to={clock.today():%Y-%m-%d}"
-            "&provider=openai")
+    tomorrow = clock.today() + dt.timedelta(days=1)  # `to` is the start of that day: today included
+    path = f"/api/v1/usage/summary?ledger=provider&from={month_start:%Y-%m-%d}&to={tomorrow:%Y-%m-%d}&provider=openai"
     r = owner.api("GET", path)
     assert r.status_code == 200, r.text
     billed = Decimal(r.json()["totals"]["provider_cost_usd"])
@@ -300,6 +301,15 @@ def test_another_organizations_budget_is_not_found_and_viewers_cannot_write(site
     assert_error(viewer.api("PATCH", f"/api/v1/projects/{project['id']}/budget", json={"amount_usd": "1"}), 403,
                  "forbidden")
     assert get(owner, ours["id"])["amount_usd"] == "10.00"
+
+    # A token without `admin` reads its own project's budgets only.
+    webs = create(owner, name="web only", scope={"project": "web"}, period="month", amount_usd="5")
+    reader = bearer(api_token(owner, project="web", scopes=("read",), name="reader"))
+    r = requests.get(server.url + "/api/v1/budgets", headers=reader, timeout=10)
+    assert r.status_code == 200 and [x["id"] for x in r.json()["data"]] == [webs["id"]], r.text
+    assert requests.get(server.url + f"/api/v1/budgets/{ours['id']}", headers=reader, timeout=10).status_code == 404
+    assert requests.post(server.url + "/api/v1/budgets", headers=reader, timeout=10,
+                         json={"name": "t", "period": "day", "amount_usd": "1"}).status_code == 403
 
     # Another organization sees none of it: every route with the id answers 404, the list is empty.
     r = owner.api("POST", "/api/v1/organizations", json={"name": "Other", "time_zone": "UTC"})
@@ -351,6 +361,7 @@ HOSTILE = [
     ({"ledger": "invoice"}, "ledger"),
     ({"channels": ["ch_nope"]}, "channels"),
     ({"channels": "ch_nope"}, "channels"),
+    ({"channels": [f"ch_{i}" for i in range(51)]}, "channels"),
     ({"enabled": "yes"}, "enabled"),
     ({"muted_until": "tomorrow"}, "muted_until"),
     ({"unknown": 1}, "unknown"),
@@ -424,4 +435,24 @@ def test_the_budgets_page_creates_a_budget_and_draws_its_bar(driver, sqlite_site
     assert [b["name"] for b in owner.api("GET", "/api/v1/budgets").json()["data"]] == [hostile]
     r = owner.get("/")
     assert 'id="budgets-alert"' in r.text and "&lt;img src=x" in r.text, "the overview lists it above 80%"
-    assert driver.js_errors() == [], driver.js_errors()
+
+    # Edit: the form is prefilled; a new amount redraws the bar.
+    budget_id = card.get_attribute("data-budget-id")
+    edit = driver.css(f"form#budget-{budget_id}")
+    assert edit.find_element(By.CSS_SELECTOR, "[name=amount_usd]").get_attribute("value") == "12"
+    assert edit.find_element(By.CSS_SELECTOR, "[name='scope.feature']").get_attribute("value") == "chat"
+    fill(edit, amount_usd="20.482")
+    submit(edit)
+    driver.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, 'section.budget .amount[data-value="20.482"]'), 15,
+                    "the new amount on the page")
+    assert driver.css("section.budget svg.budget-bar rect.fill").get_attribute("width") == "25.00"  # 50% of 200%
+    assert get(owner, budget_id)["status"]["percent"] == "50.00"
+
+    # Delete, after the confirmation.
+    driver.execute_script("window.confirm = () => true;")
+    driver.css(f"section.budget[data-budget-id='{budget_id}'] button[data-action=delete]").click()
+    driver.wait_css("#no-budgets", timeout=15)
+    assert owner.api("GET", "/api/v1/budgets").json()["data"] == []
+    # The refused POST is logged by the browser as a failed resource; nothing else may be.
+    errors = [m for m in driver.js_errors() if "favicon" not in m and "/api/v1/budgets - " not in m]
+    assert errors == [], driver.js_errors()

@@ -8162,7 +8162,8 @@ enum OpenAPIDocumentData {
             "type": "array",
             "items": {
               "type": "string"
-            }
+            },
+            "maxItems": 50
           },
           "enabled": {
             "type": "boolean"
@@ -8337,7 +8338,8 @@ enum OpenAPIDocumentData {
             "type": "array",
             "items": {
               "type": "string"
-            }
+            },
+            "maxItems": 50
           },
           "enabled": {
             "type": "boolean"

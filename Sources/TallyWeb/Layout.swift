@@ -26,7 +26,9 @@ package enum Layout {
         ).render()
     }
 
-    package enum Section: String { case overview, usage, events, reconciliation, settings, none }
+    package enum Section: String { case overview, usage, events, reconciliation, settings, none
+        case alerts
+    }
 
     package struct SignedInHeader {
         package var userName: String
@@ -60,6 +62,7 @@ package enum Layout {
                 navLink("/usage", "Usage", current: h.section == .usage),
                 navLink("/events", "Events", current: h.section == .events),
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
+                navLink("/alerts", "Alerts", current: h.section == .alerts),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -55,6 +55,9 @@ public struct AppConfig: Sendable {
     /// How often each replica re-reads the organizations' prices and the newest stored catalog revision
     /// (TALLY_PRICES_REFRESH, default 15 s).
     public var pricesRefreshSeconds: Int64 = 15
+    /// How often each replica evaluates the alert rules (TALLY_ALERT_INTERVAL, default 1 min); nil: `off`, only
+    /// `POST /api/v1/alerts/check` evaluates.
+    public var alertIntervalSeconds: Int64? = 60
 
     public init() {}
 
@@ -113,6 +116,7 @@ public struct AppConfig: Sendable {
         case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
         case migrate = "TALLY_MIGRATE"
         case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
+        case alertInterval = "TALLY_ALERT_INTERVAL"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -340,6 +344,19 @@ public struct AppConfig: Sendable {
                     source: source, reason: "must be a duration from 1s to 1h such as 15s, 1m or 60 (got \"\(v)\")")
             }
             config.pricesRefreshSeconds = seconds
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.alertInterval, flag: "--alert-interval") else { return }
+            if v == "off" {
+                config.alertIntervalSeconds = nil
+            } else {
+                guard let seconds = Self.duration(v), (1...86_400).contains(seconds) else {
+                    throw Problem(
+                        source: source,
+                        reason: "must be a duration from 1s to 1d such as 30s, 1m or 60, or off (got \"\(v)\")")
+                }
+                config.alertIntervalSeconds = seconds
+            }
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.

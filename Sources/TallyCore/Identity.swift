@@ -51,13 +51,15 @@ public enum Role: String, Sendable, CaseIterable, Comparable {
 public enum Permission: String, Sendable, CaseIterable {
     case readUsage, ingest, manageOwnTokens, manageAllTokens, manageProjects, manageMembers,
         manageProviderKeys, managePrices, readAudit, editOrganization, deleteOrganization, transferOwnership
+    /// Budgets, alert channels and alert rules (issue 17): admins; viewers read them under `readUsage`.
+    case manageAlerts
 
     public var minimumRole: Role {
         switch self {
         case .readUsage: .viewer
         case .ingest, .manageOwnTokens: .member
         case .manageAllTokens, .manageProjects, .manageMembers, .manageProviderKeys, .managePrices, .readAudit,
-            .editOrganization:
+            .editOrganization, .manageAlerts:
             .admin
         case .deleteOrganization, .transferOwnership: .owner
         }
@@ -262,7 +264,7 @@ public enum DisplayName {
     }
 
     /// C0 and C1 controls (tab and newline included: names are one line), U+2028/2029, U+202A-202E and U+2066-2069.
-    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+    public static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false

@@ -83,6 +83,7 @@ extension SQLStore {
         let tables =
             ["usage_events"] + RollupTable.all.map(\.name)
             + [
+                "budgets",
                 "provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log",
                 "api_tokens", "invites",
                 "provider_connections", "memberships", "projects",

@@ -95,6 +95,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
+    /// The alert rules (issue 17): evaluated by `AlertEvaluator` every TALLY_ALERT_INTERVAL and by
+    /// `POST /api/v1/alerts/check`.
+    package let alertEngine: AlertEngine<Store>
+    let alertService: AlertService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -161,6 +165,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 auditRetentionDays: options.config.auditRetentionDays,
                 logger: logger))
         if syncInBackground { services.append(sync) }
+        if let seconds = options.config.alertIntervalSeconds {
+            services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))
+        }
         return services
     }
 }
@@ -244,5 +251,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
+    AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
     return router
 }

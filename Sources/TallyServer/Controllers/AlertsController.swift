@@ -96,7 +96,7 @@ struct AlertsController<Store: TallyStore> {
 
     /// Evaluates the organization's rules now. `?dry_run=true`: answers what would fire; records and sends nothing.
     @Sendable func check(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(Scope.admin, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let params = try QueryParameters(request, allowed: ["dry_run"])
         let dryRun = try params.bool("dry_run") ?? false
         let fired = try await engine.evaluate(at: .now, organizationID: principal.organizationID, dryRun: dryRun)
@@ -120,7 +120,7 @@ struct AlertsController<Store: TallyStore> {
 
     /// Changes the members given; the others keep their value. Answers with the rules saved.
     @Sendable func saveRules(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(Scope.admin, request)
+        let principal = try await auth.require(.manageAlerts, request)
         let body = try await JSONBody.read(request)
         let current = try await store.alertRules(organizationID: principal.organizationID)
         let rules = try current.applying(body)

@@ -143,7 +143,7 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
             }
             for threshold in budget.thresholds
             where Int128(status.spent.nanos) * 100 >= Int128(budget.amount.nanos) * Int128(threshold) {
-                let key = "budget:\(budget.id):\(status.period.from.microseconds):\(threshold)"
+                let key = budget.alertKey(periodStart: status.period.from, threshold: threshold)
                 let figures = AlertFigures(
                     periodStart: status.period.from, periodEnd: status.period.to, spent: status.spent,
                     amount: budget.amount, percent: status.percent ?? AlertText.percent(status.spent, of: budget.amount),

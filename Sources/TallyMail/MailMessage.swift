@@ -1,6 +1,6 @@
 import Foundation
 
-/// A plain-text mail to one recipient.
+/// A mail to one recipient: plain text, or text and HTML as multipart/alternative.
 public struct MailMessage: Sendable, Equatable {
     /// A bare address (`name@example.com`). Line breaks, spaces and `<>` are rejected at send time.
     public var to: String
@@ -8,11 +8,14 @@ public struct MailMessage: Sendable, Equatable {
     public var subject: String
     /// The body, UTF-8; any line ending style is accepted and sent as CRLF.
     public var text: String
+    /// An HTML alternative of `text` (alert mails); nil: a plain-text mail.
+    public var html: String?
 
-    public init(to: String, subject: String, text: String) {
+    public init(to: String, subject: String, text: String, html: String? = nil) {
         self.to = to
         self.subject = subject
         self.text = text
+        self.html = html
     }
 }
 
@@ -59,6 +62,17 @@ extension SMTPMailer {
         out += "Date: \(rfc5322Date(date))\r\n"
         out += "Message-ID: \(headerSafe(id))\r\n"
         out += "MIME-Version: 1.0\r\n"
+        if let html = message.html {
+            // Both parts quoted-printable: no line is too long and the boundary (random) cannot occur in them.
+            let boundary = "tally-" + UUID().uuidString.lowercased()
+            out += "Content-Type: multipart/alternative; boundary=\"\(boundary)\"\r\n\r\n"
+            for (type, body) in [("text/plain", message.text), ("text/html", html)] {
+                out += "--\(boundary)\r\nContent-Type: \(type); charset=utf-8\r\n"
+                out += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                for line in splitLines(Array(body.utf8)) { out += quotedPrintable(line) + "\r\n" }
+            }
+            return out + "--\(boundary)--\r\n"
+        }
         out += "Content-Type: text/plain; charset=utf-8\r\n"
         out += "Content-Transfer-Encoding: \(encoding.rawValue)\r\n"
         out += "\r\n"

@@ -43,7 +43,8 @@ public struct Budget: Sendable, Equatable {
 
     public init(
         id: String, organizationID: String, name: String, scope: BudgetScope, period: BudgetPeriodKind,
-        customFrom: CivilDate? = nil, customTo: CivilDate? = nil, amount: USD, thresholds: [Int] = Budget.defaultThresholds,
+        customFrom: CivilDate? = nil, customTo: CivilDate? = nil, amount: USD,
+        thresholds: [Int] = Budget.defaultThresholds,
         ledger: BudgetLedger = .observed, channelIDs: [String] = [], enabled: Bool = true, enforce: Bool = false,
         mutedUntil: Instant? = nil, projectBudgetOf: String? = nil, createdAt: Instant, updatedAt: Instant
     ) {

@@ -58,6 +58,8 @@ public struct AppConfig: Sendable {
     /// How often each replica evaluates the alert rules (TALLY_ALERT_INTERVAL, default 1 min); nil: `off`, only
     /// `POST /api/v1/alerts/check` evaluates.
     public var alertIntervalSeconds: Int64? = 60
+    /// Alert deliveries' backoff; its base is TALLY_ALERT_RETRY_BASE_SECONDS (default 30, tests shorten it).
+    public var alertRetry = AlertRetryPolicy()
 
     public init() {}
 
@@ -117,6 +119,7 @@ public struct AppConfig: Sendable {
         case migrate = "TALLY_MIGRATE"
         case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
         case alertInterval = "TALLY_ALERT_INTERVAL"
+        case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -357,6 +360,8 @@ public struct AppConfig: Sendable {
                 }
                 config.alertIntervalSeconds = seconds
             }
+        if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {
+            config.alertRetry.baseSeconds = Int64(seconds)
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.

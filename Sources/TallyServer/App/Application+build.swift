@@ -99,6 +99,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// `POST /api/v1/alerts/check`.
     package let alertEngine: AlertEngine<Store>
     let alertService: AlertService<Store>
+    /// Alert channels, and the deliverer of alerts (the outbox's only consumer; `wake()` after recording an alert).
+    let alertChannels: AlertChannelService<Store>
+    package let deliverer: AlertDeliverer<Store>
+    /// Budgets and their live status (issue 17); the alert engine asks it for budget figures.
+    package let budgets: BudgetService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -139,7 +144,16 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         credentials = GatewayCredentials(
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
+        budgets = BudgetService(store: store, ledger: ledger)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
+        alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
+        deliverer = AlertDeliverer(
+            store: store, sender: AlertSender(http: upstreamHTTP, mailer: options.mailer), vault: options.vault,
+            publicURL: self.publicURL, retry: config.alertRetry,
+            pollInterval: .seconds(min(5, config.alertRetry.baseSeconds)), logger: logger)
+        alertEngine = AlertEngine(
+            store: store, budgets: budgets, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger)
+        alertService = AlertService(store: store)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -168,6 +182,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         if let seconds = options.config.alertIntervalSeconds {
             services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))
         }
+        services.append(deliverer)
         return services
     }
 }
@@ -252,5 +267,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
+    AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
+    BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     return router
 }

@@ -34,6 +34,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("events/:id", use: event)
         router.get("reconciliation", use: reconciliation)
         router.get("alerts", use: alerts)
+        router.get("budgets", use: budgets)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
@@ -102,9 +103,11 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func overview(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let days = Self.query(request)["days"] == "7" ? 7 : 30
         return try await respond(request, .overview, title: "Overview") { page in
-            let model = try await OverviewPage.load(
+            var model = try await OverviewPage.load(
                 store: store, organization: page.organization, zone: page.zone, now: .now,
                 days: days, projectScope: page.principal.projectScope)
+            model.budgetsAbove80 = try await BudgetsPage.rows(budgets: budgetService(), page: page, now: model.now)
+                .filter { $0.budget.enabled && $0.isAbove(percent: 80) }
             return .html(OverviewPage.render(page, model))
         }
     }
@@ -251,6 +254,18 @@ struct DashboardController<Store: TallyStore> {
         return try await respond(request, .alerts, title: "Alerts") { page in
             let model = try await AlertsPage.load(store: store, organizationID: page.organization.id, filter: filter)
             return .html(AlertsPage.render(page, model))
+        }
+    }
+
+    // MARK: Budgets
+
+    func budgetService() -> BudgetService<Store> {
+        BudgetService(store: store, ledger: LedgerService(store: store, pricer: pricer))
+    }
+
+    @Sendable func budgets(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await respond(request, .budgets, title: "Budgets") { page in
+            .html(BudgetsPage.render(page, try await BudgetsPage.load(budgets: budgetService(), page: page, now: .now)))
         }
     }
 

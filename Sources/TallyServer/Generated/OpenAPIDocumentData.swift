@@ -2582,6 +2582,463 @@ enum OpenAPIDocumentData {
         ]
       }
     },
+    "/api/v1/budgets": {
+      "get": {
+        "summary": "Budgets, each with its live status",
+        "description": "Needs: viewer. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "viewer",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Ordered by name; a token without admin sees the budgets scoped to its own project",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BudgetList"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "post": {
+        "summary": "Create a budget",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "Created, with its status",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Budget"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, muted_until); nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "409": {
+            "description": "conflict: a budget of this name exists in the organization; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewBudget"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/budgets/{id}": {
+      "get": {
+        "summary": "One budget with its live status",
+        "description": "Needs: viewer. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "viewer",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "It",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Budget"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "404": {
+            "description": "not_found: no such budget (or project) in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Change a budget (the fields given)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Changed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Budget"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, muted_until); nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "not_found: no such budget (or project) in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: a budget of this name exists in the organization; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BudgetChanges"
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete a budget (its alerts stay in the history)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Deleted"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "not_found: no such budget (or project) in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/projects/{id}/budget": {
+      "get": {
+        "summary": "The project's monthly budget",
+        "description": "Needs: viewer. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "viewer",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "It",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ProjectBudget"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "404": {
+            "description": "not_found: the project has no monthly budget, or is unknown or another organization's",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Set the project's monthly budget (the first PATCH creates it; amount_usd required then)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "budgets"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Set",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ProjectBudget"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, muted_until); nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "not_found: no such project in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: another budget is named '<project> monthly'",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ProjectBudgetChanges"
+              }
+            }
+          }
+        }
+      }
+    },
     "/api/v1/tokens": {
       "get": {
         "summary": "API tokens (members see their own)",
@@ -3199,6 +3656,382 @@ enum OpenAPIDocumentData {
             }
           }
         ]
+      }
+    },
+    "/api/v1/alert-channels": {
+      "get": {
+        "summary": "Alert channels (email, webhook, slack, discord); secrets never shown",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "List",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannelList"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Add an alert channel",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). A webhook's secret and a Slack or Discord webhook URL are sealed with the vault (AES-256-GCM, bound to the organization and channel) and never returned. URLs are http(s) and their host follows the gateway's upstream rules, checked here and again at every delivery.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewAlertChannel"
+              },
+              "example": {
+                "name": "Finance",
+                "type": "email",
+                "to": [
+                  "finance@example.com"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "201": {
+            "description": "Created",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The channel needs a secret sealed by the vault (webhook with secret, slack, discord) and no master key is configured (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "422": {
+            "description": "url or webhook_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS, or cannot be resolved (upstream_not_allowed, details name the field); nothing is saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/alert-channels/{id}": {
+      "get": {
+        "summary": "One alert channel",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The channel",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "patch": {
+        "summary": "Rename or re-target an alert channel (its type never changes)",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). Fields of another type are refused by name; \"secret\": null removes a webhook's signing secret.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/AlertChannelChanges"
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Updated",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannel"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The channel needs a secret sealed by the vault (webhook with secret, slack, discord) and no master key is configured (TALLY_MASTER_KEY or TALLY_MASTER_KEY_FILE)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "422": {
+            "description": "url or webhook_url is, or resolves to, a loopback, link-local, private, shared, unique-local, unspecified or multicast address not allowed by TALLY_ALLOW_PRIVATE_UPSTREAMS, or cannot be resolved (upstream_not_allowed, details name the field); nothing is saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete an alert channel; its pending deliveries fail with \"channel deleted\"",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "204": {
+            "description": "Deleted"
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/alert-channels/{id}/test": {
+      "post": {
+        "summary": "Send a test message now and answer with the result",
+        "description": "Needs: admin (reads too: channels hold recipients' addresses and webhook URLs). Tokens or a signed-in session (with X-CSRF-Token on changes). Always 200 when the channel exists: a failed delivery is {\"delivered\": false} with the receiver's HTTP status (if any) and the error. Nothing is recorded and nothing is retried.",
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "The attempt's result",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertChannelTest"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such object in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
       }
     },
     "/": {
@@ -5010,6 +5843,40 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/budgets": {
+      "get": {
+        "summary": "Budgets page",
+        "description": "Every budget: spent vs amount as a bar with its thresholds marked, the period and days left, its channels; admins get create, edit and delete forms (field errors beside the fields).",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /setup while no account exists, to /login?next=\u2026 when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message: the database was slow or unreachable",
             "content": {
               "text/html": {
                 "schema": {
@@ -7356,6 +8223,585 @@ enum OpenAPIDocumentData {
           "data"
         ]
       },
+      "Budget": {
+        "type": "object",
+        "required": [
+          "id",
+          "name",
+          "scope",
+          "period",
+          "from",
+          "to",
+          "amount_usd",
+          "thresholds",
+          "ledger",
+          "channels",
+          "enabled",
+          "muted_until",
+          "project_id",
+          "created_at",
+          "updated_at",
+          "status"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "scope": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "array",
+              "items": {
+                "type": "string"
+              }
+            }
+          },
+          "period": {
+            "type": "string",
+            "enum": [
+              "day",
+              "week",
+              "month",
+              "billing_cycle",
+              "custom"
+            ]
+          },
+          "from": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "to": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "amount_usd": {
+            "type": "string"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          },
+          "ledger": {
+            "type": "string",
+            "enum": [
+              "observed",
+              "provider"
+            ]
+          },
+          "channels": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "enabled": {
+            "type": "boolean"
+          },
+          "muted_until": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          },
+          "project_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "status": {
+            "$ref": "#/components/schemas/BudgetStatus"
+          }
+        }
+      },
+      "BudgetStatus": {
+        "type": "object",
+        "required": [
+          "period_start",
+          "period_end",
+          "spent_usd",
+          "percent",
+          "remaining_usd",
+          "thresholds"
+        ],
+        "properties": {
+          "period_start": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "period_end": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "spent_usd": {
+            "type": "string"
+          },
+          "percent": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "remaining_usd": {
+            "type": "string"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "percent",
+                "fired_at"
+              ],
+              "properties": {
+                "percent": {
+                  "type": "integer"
+                },
+                "fired_at": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "format": "date-time"
+                }
+              }
+            }
+          }
+        }
+      },
+      "BudgetList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Budget"
+            }
+          }
+        }
+      },
+      "NewBudget": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200
+          },
+          "scope": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "project": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "feature": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "user": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "api_key": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "provider": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "model": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "environment": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              }
+            }
+          },
+          "period": {
+            "type": "string",
+            "enum": [
+              "day",
+              "week",
+              "month",
+              "billing_cycle",
+              "custom"
+            ]
+          },
+          "from": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "to": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "amount_usd": {
+            "type": "string",
+            "pattern": "^[0-9]{1,10}(\\.[0-9]{1,9})?$"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "minItems": 1,
+            "maxItems": 20,
+            "uniqueItems": true
+          },
+          "ledger": {
+            "type": "string",
+            "enum": [
+              "observed",
+              "provider"
+            ]
+          },
+          "channels": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "enabled": {
+            "type": "boolean"
+          },
+          "muted_until": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "name",
+          "period",
+          "amount_usd"
+        ]
+      },
+      "BudgetChanges": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200
+          },
+          "scope": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "project": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "feature": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "user": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "api_key": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "provider": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "model": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              },
+              "environment": {
+                "oneOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  }
+                ]
+              }
+            }
+          },
+          "period": {
+            "type": "string",
+            "enum": [
+              "day",
+              "week",
+              "month",
+              "billing_cycle",
+              "custom"
+            ]
+          },
+          "from": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "to": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date"
+          },
+          "amount_usd": {
+            "type": "string",
+            "pattern": "^[0-9]{1,10}(\\.[0-9]{1,9})?$"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "minItems": 1,
+            "maxItems": 20,
+            "uniqueItems": true
+          },
+          "ledger": {
+            "type": "string",
+            "enum": [
+              "observed",
+              "provider"
+            ]
+          },
+          "channels": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "enabled": {
+            "type": "boolean"
+          },
+          "muted_until": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        }
+      },
+      "ProjectBudget": {
+        "type": "object",
+        "required": [
+          "id",
+          "project_id",
+          "amount_usd",
+          "thresholds",
+          "status"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "project_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "amount_usd": {
+            "type": "string"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "integer"
+            }
+          },
+          "status": {
+            "$ref": "#/components/schemas/BudgetStatus"
+          }
+        }
+      },
+      "ProjectBudgetChanges": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "amount_usd": {
+            "type": "string",
+            "pattern": "^[0-9]{1,10}(\\.[0-9]{1,9})?$"
+          },
+          "thresholds": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "minItems": 1,
+            "maxItems": 20,
+            "uniqueItems": true
+          }
+        }
+      },
       "APIToken": {
         "type": "object",
         "properties": {
@@ -7663,6 +9109,197 @@ enum OpenAPIDocumentData {
         "required": [
           "ok",
           "connection"
+        ]
+      },
+      "AlertChannel": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ]
+          },
+          "to": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "email: the recipients"
+          },
+          "url": {
+            "type": "string",
+            "description": "webhook: where alerts are POSTed"
+          },
+          "secret_set": {
+            "type": "boolean",
+            "description": "webhook: whether it has a signing secret (X-Tally-Signature)"
+          },
+          "webhook_url": {
+            "type": "string",
+            "description": "slack, discord: the webhook URL's origin only, e.g. https://hooks.slack.com/\u2026"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "id",
+          "name",
+          "type",
+          "created_at",
+          "updated_at"
+        ]
+      },
+      "AlertChannelList": {
+        "type": "object",
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/AlertChannel"
+            }
+          }
+        },
+        "required": [
+          "data"
+        ]
+      },
+      "NewAlertChannel": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string",
+            "description": "1 to 100 characters, one line; default: the type's name"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ]
+          },
+          "to": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                },
+                "minItems": 1,
+                "maxItems": 20
+              },
+              {
+                "type": "string"
+              }
+            ],
+            "description": "email: 1 to 20 addresses (no line breaks)"
+          },
+          "url": {
+            "type": "string",
+            "description": "webhook: http(s) URL, no credentials or fragment, at most 2048 bytes"
+          },
+          "secret": {
+            "type": "string",
+            "description": "webhook: signing secret, 1 to 512 characters"
+          },
+          "webhook_url": {
+            "type": "string",
+            "description": "slack, discord: the incoming-webhook URL (sealed, never returned)"
+          }
+        },
+        "required": [
+          "type"
+        ],
+        "additionalProperties": false
+      },
+      "AlertChannelChanges": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "email",
+              "webhook",
+              "slack",
+              "discord"
+            ],
+            "description": "may be given, must be the channel's"
+          },
+          "to": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "type": "string"
+                },
+                "minItems": 1,
+                "maxItems": 20
+              },
+              {
+                "type": "string"
+              }
+            ]
+          },
+          "url": {
+            "type": "string"
+          },
+          "secret": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "null removes it"
+          },
+          "webhook_url": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "AlertChannelTest": {
+        "type": "object",
+        "properties": {
+          "delivered": {
+            "type": "boolean"
+          },
+          "status": {
+            "type": [
+              "integer",
+              "null"
+            ],
+            "description": "the receiver's HTTP status; null for email or when none came"
+          },
+          "error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "delivered",
+          "status",
+          "error"
         ]
       },
       "AuditRecord": {

@@ -100,6 +100,13 @@ package enum Script {
           }
           window.tallyAPI = api;
 
+          // data-kind of a text field: "int" a number, "list" comma-separated names, "ints" comma-separated numbers.
+          const fieldKinds = {
+            int: Number,
+            list: (v) => v.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+            ints: (v) => v.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number),
+          };
+
           function formBody(form) {
             const body = {};
             $$("input,select,textarea", form).forEach((el) => {
@@ -116,7 +123,7 @@ package enum Script {
               const path = el.name.split(".");
               let target = body;
               path.slice(0, -1).forEach((key) => { target = target[key] = target[key] || {}; });
-              target[path[path.length - 1]] = el.dataset.kind === "int" ? Number(value) : value;
+              target[path[path.length - 1]] = (fieldKinds[el.dataset.kind] || String)(value);
             });
             return body;
           }

@@ -69,6 +69,9 @@ package enum Stylesheet {
         #live-status{font-size:.85rem}
         tr.fresh td{animation:fresh 2s ease-out}@keyframes fresh{from{background:var(--bg)}to{background:transparent}}
         [hidden]{display:none!important}
+        svg.budget-bar{width:100%;height:.9rem;display:block;margin:.5rem 0;border-radius:4px}
+        .budget-bar .track{fill:var(--line)}.budget-bar .fill{fill:var(--good)}.budget-bar .fill.near{fill:var(--accent)}
+        .budget-bar .fill.over{fill:var(--bad)}.budget-bar .mark{stroke:var(--ink);stroke-width:.6}
         @media (max-width:40rem){main{padding:0 .6rem}.card{padding:.9rem}.hide-narrow{display:none}td,th{padding:.35rem .3rem}
         header.top{padding:.5rem .6rem}.metric .value{font-size:1.35rem}}
         @media (prefers-reduced-motion:reduce){tr.fresh td{animation:none}}

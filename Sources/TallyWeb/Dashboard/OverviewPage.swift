@@ -28,6 +28,8 @@ package enum OverviewPage {
         package var billed: USD?
         /// The project the getting-started token is for: the first active one, or `default` (created with the token).
         package var snippetProject = "default"
+        /// Enabled budgets above 80% of their amount, shown at the top (issue 17).
+        package var budgetsAbove80: [BudgetsPage.Row] = []
     }
 
     // MARK: Query
@@ -133,6 +135,7 @@ package enum OverviewPage {
         Layout.page(
             title: "Overview", signedIn: page.header,
             .h1(.text(page.organization.name)),
+            .if(!m.budgetsAbove80.isEmpty, BudgetsPage.banner(m.budgetsAbove80)),
             .if(m.hasEvents, dashboard(page, m), else: gettingStarted(page, project: m.snippetProject))
         )
     }

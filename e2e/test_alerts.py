@@ -60,7 +60,7 @@ class Site:
 
     def email_channel(self, to="finance@example.test", name="finance"):
         return ok(self.browser.api("POST", "/api/v1/alert-channels",
-                                   json={"name": name, "kind": "email", "to": [to]}), 201)["id"]
+                                   json={"name": name, "type": "email", "to": [to]}), 201)["id"]
 
     def budget(self, amount="10.00", channels=(), thresholds=(80, 90, 100), name="Monthly"):
         return ok(self.browser.api("POST", "/api/v1/budgets", json={
@@ -97,7 +97,7 @@ def test_each_threshold_is_mailed_once_and_a_dry_run_changes_nothing(mail_site, 
     assert fired["dry_run"] is False and budget_thresholds(fired["fired"]) == [80]
     alert = next(a for a in fired["fired"] if a["type"] == "budget_threshold")
     assert alert["budget_id"] == budget and alert["status"] == "open"
-    assert alert["figures"]["spent_usd"] == "8.5" and alert["figures"]["amount_usd"] == "10"
+    assert alert["figures"]["spent_usd"] == "8.50" and alert["figures"]["amount_usd"] == "10.00"
     assert alert["figures"]["percent"] == "85.00"
     assert [d["status"] for d in alert["deliveries"]] in (["pending"], ["delivered"])
     smtp_sink.wait_for(1)
@@ -187,7 +187,7 @@ def test_spike_and_unpriced_model_fire_once(sqlite_alerts_site):
     assert kinds == [("spike", ()), ("spike", ("feature",)), ("spike", ("project",)),
                      ("unpriced_model", ("model", "provider"))], kinds
     spike = next(a for a in fired if a["type"] == "spike" and a["scope"] == {"project": ["web"]})
-    assert spike["figures"]["spent_usd"] == "5" and spike["figures"]["amount_usd"] == "1"
+    assert spike["figures"]["spent_usd"] == "5.00" and spike["figures"]["amount_usd"] == "1.00"
     unpriced = next(a for a in fired if a["type"] == "unpriced_model")
     assert unpriced["scope"] == {"provider": ["openai"], "model": ["tally-e2e-unpriced-model"]}
     assert site.check()["fired"] == []
@@ -232,7 +232,7 @@ def test_acknowledge_and_another_organizations_alert_is_not_found(sqlite_alerts_
 def test_alert_rules_are_validated_by_field(sqlite_alerts_site):
     site = Site(sqlite_alerts_site.serve())
     rules = ok(site.browser.api("GET", "/api/v1/alert-rules"))
-    assert rules == {"spike": {"enabled": True, "threshold_percent": 100, "floor_usd": "1"},
+    assert rules == {"spike": {"enabled": True, "threshold_percent": 100, "floor_usd": "1.00"},
                      "provider_connection": {"enabled": True}, "unpriced_model": {"enabled": True},
                      "channels": [], "muted_until": {}}
     for body, field in [
@@ -249,7 +249,7 @@ def test_alert_rules_are_validated_by_field(sqlite_alerts_site):
         assert field in [d.get("field") for d in error["details"]], (body, error)
     saved = ok(site.browser.api("PUT", "/api/v1/alert-rules", json={
         "spike": {"threshold_percent": 300, "floor_usd": "2.50"}, "muted_until": {"unpriced_model": "2030-01-01"}}))
-    assert saved["spike"] == {"enabled": True, "threshold_percent": 300, "floor_usd": "2.5"}
+    assert saved["spike"] == {"enabled": True, "threshold_percent": 300, "floor_usd": "2.50"}
     assert saved["muted_until"] == {"unpriced_model": "2030-01-01T00:00:00Z"}
     assert ok(site.browser.api("GET", "/api/v1/alert-rules")) == saved
     # A muted rule fires nothing.

@@ -18,7 +18,9 @@ extension AlertRules {
         w.beginObject()
         w.field("enabled", spike.enabled)
         w.field("threshold_percent", spike.thresholdPercent)
-        w.field("floor_usd", spike.floor.decimalString)
+        // Like every amount the API writes: at least two decimals ("1.00").
+        let floor = spike.floor.decimalString
+        w.field("floor_usd", floor.contains(".") ? (floor.split(separator: ".")[1].count == 1 ? floor + "0" : floor) : floor + ".00")
         w.endObject()
         w.key("provider_connection")
         w.beginObject()

@@ -1,4 +1,5 @@
 import TallyCore
+import TallyServices
 
 /// The JSON shape of an alert with its deliveries (`GET /api/v1/alerts`, acknowledge, check) and of the alert rules.
 enum AlertJSON {
@@ -50,8 +51,8 @@ enum AlertJSON {
         w.field("summary", f.summary)
         w.field("period_start", f.periodStart?.rfc3339)
         w.field("period_end", f.periodEnd?.rfc3339)
-        w.field("spent_usd", f.spent?.decimalString)
-        w.field("amount_usd", f.amount?.decimalString)
+        w.field("spent_usd", f.spent.map(AlertText.decimal))
+        w.field("amount_usd", f.amount.map(AlertText.decimal))
         w.field("percent", f.percent)
         w.field("threshold", f.threshold)
         w.endObject()

@@ -84,7 +84,7 @@ extension AlertEngine {
             periodStart: window.today, periodEnd: context.zone.startOfDay(window.day.addingDays(1)), spent: today,
             amount: average, percent: AlertText.percent(today, of: average), threshold: percent,
             summary:
-                "Spend of \(name) today is \(AlertText.dollars(today)), more than \(percent)% above its 7-day daily average of \(AlertText.dollars(average))"
+                "Spend of \(name) today is \(AlertText.usd(today)), more than \(percent)% above its 7-day daily average of \(AlertText.usd(average))"
         )
         let key = { (day: CivilDate) in "spike:\(dimension):\(value):\(day)" }
         var usageScope: BudgetScope = [:]

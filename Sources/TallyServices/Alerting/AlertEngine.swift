@@ -149,7 +149,7 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
                     amount: budget.amount, percent: status.percent ?? AlertText.percent(status.spent, of: budget.amount),
                     threshold: threshold,
                     summary:
-                        "Budget '\(budget.name)' passed \(threshold)% of \(AlertText.dollars(budget.amount)): \(AlertText.dollars(status.spent)) spent"
+                        "Budget '\(budget.name)' passed \(threshold)% of \(AlertText.usd(budget.amount)): \(AlertText.usd(status.spent)) spent"
                 )
                 candidates.append(
                     Candidate(
@@ -163,22 +163,15 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
     }
 }
 
-/// The figures' text: exact, without floating point.
-enum AlertText {
-    /// `part / whole` in percent with two decimals, rounded half up ("91.20"); nil when `whole` is zero.
+extension AlertText {
+    /// `part / whole` in percent, exact to two decimals and truncated (79.999 % is "79.99", never a threshold not
+    /// reached); nil when `whole` is zero. Budgets' status and the alerts' figures both write it so.
     static func percent(_ part: USD, of whole: USD) -> String? {
-        guard whole.nanos != 0 else { return nil }
-        let hundredths = (Int128(part.nanos) * 10_000 * 2 + Int128(whole.nanos)) / (Int128(whole.nanos) * 2)
+        guard whole.nanos > 0 else { return nil }
+        let hundredths = Int128(part.nanos) * 10_000 / Int128(whole.nanos)
         let sign = hundredths < 0 ? "-" : ""
         let magnitude = hundredths.magnitude
-        let cents = String(magnitude % 100)
-        return "\(sign)\(magnitude / 100).\(cents.count == 1 ? "0" + cents : cents)"
-    }
-
-    /// "$1234.57": dollars rounded half up to the cent, for the one-line summaries.
-    static func dollars(_ amount: USD) -> String {
-        let cents = (Int128(amount.nanos.magnitude) + 5_000_000) / 10_000_000
-        let fraction = String(cents % 100)
-        return "\(amount.nanos < 0 ? "-" : "")$\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+        let fraction = String(magnitude % 100)
+        return sign + String(magnitude / 100) + "." + (fraction.count == 1 ? "0" + fraction : fraction)
     }
 }

@@ -264,6 +264,15 @@ package enum Script {
               if (status) { status.textContent = message; status.className = "row-status error"; } else { alert(message); }
               return;
             }
+            // An alert channel's test: 200 either way, the body says whether the message was delivered.
+            if (button.dataset.onSuccess === "show-delivery" && status) {
+              const b = result.body || {};
+              status.textContent = b.delivered
+                ? "Delivered" + (b.status ? " (HTTP " + b.status + ")" : "")
+                : "Not delivered: " + (b.error || "HTTP " + b.status);
+              status.className = "row-status " + (b.delivered ? "ok" : "error");
+              return;
+            }
             if (button.dataset.onSuccess === "show-result" && status) {
               status.textContent = button.dataset.successText || "Done";
               status.className = "row-status ok";

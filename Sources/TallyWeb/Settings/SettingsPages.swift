@@ -9,6 +9,7 @@ import TallyPrice
 package enum SettingsPages {
     package enum Tab: String, CaseIterable {
         case providers, projects, tokens, members, prices, organization
+        case alertChannels = "alert-channels"
         package var title: String {
             switch self {
             case .providers: "Providers"
@@ -17,6 +18,7 @@ package enum SettingsPages {
             case .members: "Members"
             case .prices: "Prices"
             case .organization: "Organization"
+            case .alertChannels: "Alert channels"
             }
         }
 
@@ -26,6 +28,7 @@ package enum SettingsPages {
             switch self {
             case .providers: .manageProviderKeys
             case .projects, .tokens, .members, .prices, .organization: .readUsage
+            case .alertChannels: .manageAlerts
             }
         }
     }
@@ -46,7 +49,7 @@ package enum SettingsPages {
     /// (`ProvidersTab.swift` …), each a Model, a `load` over the narrowest stores it reads, and a `render`.
     package static func render<
         Store: ConnectionStore & ProviderSyncStore & ProjectStore & TokenStore & AccountStore & InviteStore & PriceStore
-            & CatalogRevisionStore
+            & CatalogRevisionStore & AlertChannelStore
     >(
         _ tab: Tab, page: SignedInPage, store: Store, pricer: CatalogPricer, vaultReady: Bool, now: Instant
     ) async throws -> String {
@@ -61,6 +64,8 @@ package enum SettingsPages {
         case .prices:
             return PricesTab.render(page, try await PricesTab.load(store: store, pricer: pricer, page: page, now: now))
         case .organization: return OrganizationTab.render(page)
+        case .alertChannels:
+            return AlertChannelsTab.render(page, try await AlertChannelsTab.load(store: store, organizationID: org))
         }
     }
 

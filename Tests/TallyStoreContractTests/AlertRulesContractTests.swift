@@ -53,7 +53,7 @@ import Testing
 /// Reading the rules' JSON (the API's body and the stored definition): every problem names its field.
 @Suite struct AlertRulesJSONTests {
     func apply(_ json: String) throws -> AlertRules {
-        try AlertRules().applying(try JSONValue.parse(Array(json.utf8)))
+        try AlertRules().applying(try JSONParser.parse(Array(json.utf8)))
     }
 
     func problem(_ json: String) -> FieldProblem? {
@@ -71,7 +71,7 @@ import Testing
         let rules = try apply(#"{"spike": {"threshold_percent": 50}, "muted_until": {"unpriced_model": "2027-01-01"}}"#)
         #expect(rules.spike == .init(enabled: true, thresholdPercent: 50, floor: USD(nanos: 1_000_000_000)))
         #expect(rules.mutedUntil == ["unpriced_model": at("2027-01-01T00:00:00Z")])
-        let unmuted = try rules.applying(try JSONValue.parse(Array(#"{"muted_until": {"unpriced_model": null}}"#.utf8)))
+        let unmuted = try rules.applying(try JSONParser.parse(Array(#"{"muted_until": {"unpriced_model": null}}"#.utf8)))
         #expect(unmuted.mutedUntil.isEmpty)
         #expect(try AlertRules(definition: rules.json) == rules)
     }

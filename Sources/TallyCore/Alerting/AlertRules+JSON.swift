@@ -92,7 +92,7 @@ extension AlertRules {
 
     /// The rules a stored definition holds (written by `json`), on top of the defaults.
     public init(definition: String) throws {
-        self = try AlertRules().applying(try JSONValue.parse(Array(definition.utf8)))
+        self = try AlertRules().applying(try JSONParser.parse(Array(definition.utf8)))
     }
 
     private static func channelIDs(_ value: JSONValue) throws -> [String] {

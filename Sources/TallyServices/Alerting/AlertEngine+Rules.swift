@@ -1,3 +1,4 @@
+import Logging
 import TallyCore
 
 /// The rules other than budgets: `spike`, `unpriced_model`, `provider_connection`.

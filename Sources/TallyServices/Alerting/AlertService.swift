@@ -36,6 +36,6 @@ public struct AlertService<Store: AlertStore & AlertChannelStore>: Sendable {
             organizationID: organizationID, rules,
             audit: .make(
                 organizationID: organizationID, actor: actor, action: "alert_rules.update",
-                detail: [("rules", try JSONValue.parse(Array(rules.json.utf8)))]))
+                detail: [("rules", try JSONParser.parse(Array(rules.json.utf8)))]))
     }
 }

@@ -27,7 +27,7 @@ public struct AllowAll: GatewayPolicy {
 /// `/gateway/openai/v1/…`, `/gateway/anthropic/…`, `/gateway/google/…`: the providers' own APIs, reached with a Tally
 /// token in the header each SDK already sends. Requests are forwarded with the connection's real key, responses
 /// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
-package struct GatewayController<Store: TallyStore> {
+package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & EventStore & SchemaStore> {
     package let credentials: GatewayCredentials<Store>
     package let recorder: GatewayRecorder<Store>
     package let http: GatewayHTTP

@@ -6,7 +6,10 @@ import TallyServices
 /// Who a gateway call is from and where it goes, remembered for `ttl` so a call costs no database round trip.
 /// A token revoked or a connection changed through this process is forgotten at once (`forgetAll`); another replica
 /// sharing the database notices within `ttl`.
-package final class GatewayCredentials<Store: TallyStore>: Sendable {
+/// What the gateway's credentials read: the caller's token and the organization's connections.
+package typealias GatewayCredentialStore = AuthenticationStore & ConnectionStore
+
+package final class GatewayCredentials<Store: GatewayCredentialStore>: Sendable {
     /// A connection with its API key opened from the vault (nil when it has none or the vault cannot open it).
     package struct Upstream: Sendable {
         package let connection: ProviderConnection

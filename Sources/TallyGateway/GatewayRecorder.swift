@@ -15,7 +15,7 @@ import TallyServices
 /// e.g. the database is down), `tally_gateway_events_failed_total` (events the database refused on their own: logged,
 /// never retried, so one bad event cannot hold back every tenant's) and `tally_gateway_events_refused_total` (events
 /// the rules refused even once admitted: logged, never stored; `EventRules.admit` leaves none today).
-public final class GatewayRecorder<Store: TallyStore>: Service, Sendable {
+public final class GatewayRecorder<Store: ProjectStore & EventStore & SchemaStore>: Service, Sendable {
     package let store: Store
     package let pipeline: IngestPipeline<Store>
     package let logger: Logger

@@ -6,7 +6,10 @@ import TallyServices
 
 /// Who is calling: a bearer token (checked against the store on every request, so a revocation holds at once on
 /// every replica) or a session cookie (also in the store; state-changing calls must carry its CSRF token).
-public struct Authenticator<Store: TallyStore>: Sendable {
+/// What authentication reads: tokens, sessions and the memberships behind them.
+public typealias AuthenticationStore = TokenStore & SessionStore & AccountStore
+
+public struct Authenticator<Store: AuthenticationStore>: Sendable {
     package let store: Store
     package let policy: SessionPolicy
     /// Last-used and last-seen times are written at most once a minute per token or session, not on every request.

@@ -7,7 +7,7 @@ import TallyServices
 import TallyWeb
 
 /// The signed-in person, organizations, members, invites and the audit log.
-struct AccountsController<Store: TallyStore> {
+struct AccountsController<Store: AuthenticationStore & AccountServiceStore> {
     let store: Store
     let auth: Authenticator<Store>
     let accounts: AccountService<Store>

@@ -8,7 +8,7 @@ import TallyServices
 /// The instance's price catalog: the revision in force, and newer revisions previewed and applied without a new
 /// binary. The catalog is the instance's while tenants are organizations: admins of any organization may preview,
 /// only admins of the instance's own organization (the one created first) may apply.
-struct CatalogController<Store: TallyStore> {
+struct CatalogController<Store: AuthenticationStore & CatalogServiceStore> {
     let auth: Authenticator<Store>
     let catalog: CatalogService<Store>
 

@@ -6,7 +6,7 @@ import TallyServices
 import TallyWeb
 
 /// Provider connections: the encrypted key vault's API. Responses carry masks only.
-struct ConnectionsController<Store: TallyStore> {
+struct ConnectionsController<Store: AuthenticationStore & ConnectionStore> {
     let auth: Authenticator<Store>
     let connections: ConnectionService<Store>
     /// Told when a connection is saved (added or changed: the provider sync runs at once for new keys) or deleted

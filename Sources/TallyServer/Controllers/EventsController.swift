@@ -8,7 +8,7 @@ import TallyServices
 import TallyWeb
 
 /// Reading events: the newest-first list, one event, and the streamed export.
-struct EventsController<Store: TallyStore> {
+struct EventsController<Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore> {
     let store: Store
     let auth: Authenticator<Store>
     let pricer: CatalogPricer

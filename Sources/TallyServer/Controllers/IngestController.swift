@@ -9,7 +9,7 @@ import TallyWeb
 
 /// `POST /api/v1/events`: the body through the ingest pipeline (validate all, attribute, price, group commit), answered
 /// only once its events are committed.
-struct IngestController<Store: TallyStore> {
+struct IngestController<Store: AuthenticationStore & ProjectStore & EventStore> {
     let auth: Authenticator<Store>
     let pipeline: IngestPipeline<Store>
 

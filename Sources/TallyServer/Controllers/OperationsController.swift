@@ -10,7 +10,7 @@ import TallyServices
 import TallyWeb
 
 /// Health, readiness, Prometheus metrics and the OpenAPI document.
-struct OperationsController<Store: TallyStore> {
+struct OperationsController<Store: SchemaStore> {
     let store: Store
     let registry: PrometheusCollectorRegistry?
     /// TALLY_METRICS_TOKEN: nil leaves /metrics open (as for a scraper on a private network).

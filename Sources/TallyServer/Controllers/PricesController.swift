@@ -8,7 +8,7 @@ import TallyServices
 import TallyWeb
 
 /// Prices: the entries in force, an organization's own, quotes, unpriced models and deliberate re-pricing.
-struct PricesController<Store: TallyStore> {
+struct PricesController<Store: AuthenticationStore & PriceServiceStore> {
     let store: Store
     let auth: Authenticator<Store>
     let prices: PriceService<Store>

@@ -6,7 +6,7 @@ import TallyServices
 import TallyWeb
 
 /// Projects and API tokens, from the web and from scripts.
-struct ProjectsController<Store: TallyStore> {
+struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore> {
     let store: Store
     let auth: Authenticator<Store>
     /// Told `.projects` when a token is revoked or a project changes (the gateway forgets what it remembered of them).

@@ -8,7 +8,7 @@ import TallyWeb
 
 /// `GET /api/v1/reconciliation`: per group, what Tally observed and estimated beside what the provider reported and
 /// billed, the difference, and a flag where it exceeds a threshold.
-struct ReconciliationController<Store: TallyStore> {
+struct ReconciliationController<Store: AuthenticationStore & LedgerServiceStore> {
     let store: Store
     let auth: Authenticator<Store>
     let ledger: LedgerService<Store>

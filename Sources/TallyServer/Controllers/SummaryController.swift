@@ -7,7 +7,7 @@ import TallyServices
 import TallyWeb
 
 /// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
-struct SummaryController<Store: TallyStore> {
+struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & OrganizationStore> {
     let store: Store
     let auth: Authenticator<Store>
     let ledger: LedgerService<Store>

@@ -6,7 +6,7 @@ import TallyServices
 import TallyWeb
 
 /// Provider sync: run one now, and the list of runs.
-struct SyncController<Store: TallyStore> {
+struct SyncController<Store: AuthenticationStore & SyncStore & ProjectStore & AuditStore> {
     let store: Store
     let auth: Authenticator<Store>
     let runner: SyncRunner<Store>

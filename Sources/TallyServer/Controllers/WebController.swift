@@ -8,7 +8,7 @@ import TallyWeb
 
 /// The account pages of the web UI: first run, sign in and out, invites, switching organizations.
 /// The signed-in pages are in DashboardController.
-struct WebController<Store: TallyStore> {
+struct WebController<Store: AuthenticationStore & AccountServiceStore> {
     let store: Store
     let auth: Authenticator<Store>
     let accounts: AccountService<Store>

@@ -13,7 +13,7 @@ extension QueryParameters {
     }
 
     /// Filters by name; project names become ids. A token without admin scope only sees its own project.
-    func filters(store: some TallyStore, principal: Principal) async throws -> DimensionFilters {
+    func filters(store: some ProjectStore, principal: Principal) async throws -> DimensionFilters {
         var filters: DimensionFilters = [:]
         for (name, dimension) in Self.filterNames {
             guard let list = list(name) else { continue }

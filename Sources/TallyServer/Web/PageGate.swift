@@ -6,7 +6,8 @@ import TallyServices
 import TallyWeb
 
 /// Resolves the session behind a page request; nil sends the person to sign in (or to first-run set-up).
-struct PageGate<Store: TallyStore>: Sendable {
+/// It reads the session, the organization and the person's memberships: nothing else of the store.
+struct PageGate<Store: AuthenticationStore & AccountServiceStore>: Sendable {
     let store: Store
     let auth: Authenticator<Store>
     let accounts: AccountService<Store>

@@ -5,7 +5,10 @@ import TallyProviders
 
 /// Reads the provider ledger in the summary's shape, and reconciles it with the observed ledger.
 /// The two ledgers are never summed: a call seen by Tally and reported by the provider is in each once.
-package struct LedgerService<Store: ConnectionStore & ProviderSyncStore & ProjectStore & UsageStore>: Sendable {
+/// What the ledger reads: connections, the providers' reports, projects (names) and Tally's own usage.
+package typealias LedgerServiceStore = ConnectionStore & ProviderSyncStore & ProjectStore & UsageStore
+
+package struct LedgerService<Store: LedgerServiceStore>: Sendable {
     package let store: Store
     package let pricer: CatalogPricer
 

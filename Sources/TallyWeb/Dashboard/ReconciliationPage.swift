@@ -50,7 +50,7 @@ package enum ReconciliationPage {
         }
     }
 
-    package static func load<Store: TallyStore>(
+    package static func load<Store: LedgerServiceStore>(
         ledger: LedgerService<Store>, store: some ConnectionStore, organizationID: String,
         query q: Query
     ) async throws -> Model {

@@ -60,7 +60,8 @@ import Testing
         var rules = AlertRules()
         rules.spike.enabled = false
         try await store.saveAlertRules(
-            organizationID: org.id, rules, audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
+            organizationID: org.id, rules,
+            audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
 
         try await spend(store, org: org.id, project: web, "8.50", at: "2026-11-27T09:00:00Z")
         #expect(thresholds(try await engine.evaluate(at: now, dryRun: true)) == [80])

@@ -97,7 +97,8 @@ import Testing
         #expect(try await engine.evaluate(at: at("2026-11-28T06:00:00Z"), dryRun: false).isEmpty)
         #expect(try await store.alerts(AlertQuery(organizationID: org.id)).count == 3)
         let nextDay = try await engine.evaluate(at: at("2026-11-28T12:31:00Z"), dryRun: false)
-        #expect(Set(nextDay.map(\.dedupeKey)) == Set(expected.map { $0.replacingOccurrences(of: "11-27", with: "11-28") }))
+        #expect(
+            Set(nextDay.map(\.dedupeKey)) == Set(expected.map { $0.replacingOccurrences(of: "11-27", with: "11-28") }))
     }
 
     @Test(arguments: StoreKind.available)
@@ -119,7 +120,8 @@ import Testing
         rules.mutedUntil = ["spike": now.adding(seconds: 60)]
         rules.unpricedModel.enabled = false
         try await store.saveAlertRules(
-            organizationID: org.id, rules, audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
+            organizationID: org.id, rules,
+            audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
         #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
         // The mute ends: the spike fires; the unpriced model stays off.
         let fired = try await engine.evaluate(at: now.adding(seconds: 61), dryRun: false)
@@ -143,7 +145,8 @@ import Testing
         rules.spike.enabled = false
         rules.channelIDs = ["ch_ops"]
         try await store.saveAlertRules(
-            organizationID: org.id, rules, audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
+            organizationID: org.id, rules,
+            audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
         for (i, model) in ["mystery-1", "mystery-1", "gpt-4o"].enumerated() {
             _ = try await store.insert([
                 EventBatch(

@@ -71,13 +71,15 @@ import Testing
         let rules = try apply(#"{"spike": {"threshold_percent": 50}, "muted_until": {"unpriced_model": "2027-01-01"}}"#)
         #expect(rules.spike == .init(enabled: true, thresholdPercent: 50, floor: USD(nanos: 1_000_000_000)))
         #expect(rules.mutedUntil == ["unpriced_model": at("2027-01-01T00:00:00Z")])
-        let unmuted = try rules.applying(try JSONParser.parse(Array(#"{"muted_until": {"unpriced_model": null}}"#.utf8)))
+        let unmuted = try rules.applying(
+            try JSONParser.parse(Array(#"{"muted_until": {"unpriced_model": null}}"#.utf8)))
         #expect(unmuted.mutedUntil.isEmpty)
         #expect(try AlertRules(definition: rules.json) == rules)
     }
 
     @Test func hostileValuesAreRefusedByField() {
-        #expect(problem(#"{"spike": {"threshold_percent": 99999999999999999999999}}"#)?.field == "spike.threshold_percent")
+        #expect(
+            problem(#"{"spike": {"threshold_percent": 99999999999999999999999}}"#)?.field == "spike.threshold_percent")
         #expect(problem(#"{"spike": {"threshold_percent": 0}}"#)?.field == "spike.threshold_percent")
         #expect(problem(#"{"spike": {"threshold_percent": 1.5}}"#)?.field == "spike.threshold_percent")
         #expect(problem(#"{"spike": {"floor_usd": "-1"}}"#)?.field == "spike.floor_usd")

@@ -42,7 +42,9 @@ import Testing
         let html = AlertsPage.render(Sample.page(.member, section: .alerts), Self.model([Self.item()]))
         #expect(html.contains("data-alert-id=\"al_1\""))
         #expect(html.contains("Budget threshold"))
-        #expect(html.contains("Budget &apos;&lt;b&gt;Search&lt;/b&gt;&apos; passed 90%") || html.contains("Budget '&lt;b&gt;Search&lt;/b&gt;' passed 90%"))
+        #expect(
+            html.contains("Budget &apos;&lt;b&gt;Search&lt;/b&gt;&apos; passed 90%")
+                || html.contains("Budget '&lt;b&gt;Search&lt;/b&gt;' passed 90%"))
         #expect(!html.contains("<b>Search</b>"))
         #expect(!html.contains("<img src=x"))
         #expect(html.contains("project web"))
@@ -53,7 +55,9 @@ import Testing
         #expect(html.contains("HTTP 500 from &lt;hook&gt;"))
         #expect(html.contains("data-api=\"POST /api/v1/alerts/al_1/acknowledge\""))
         #expect(html.contains("<meta name=\"csrf-token\" content=\"csrf-token\""))
-        #expect(html.contains("href=\"/alerts\" aria-current=\"page\"") || html.contains("aria-current=\"page\" href=\"/alerts\""))
+        #expect(
+            html.contains("href=\"/alerts\" aria-current=\"page\"")
+                || html.contains("aria-current=\"page\" href=\"/alerts\""))
     }
 
     @Test func viewersAndAcknowledgedAlertsHaveNoButton() {

@@ -20,7 +20,9 @@ extension AlertRules {
         w.field("threshold_percent", spike.thresholdPercent)
         // Like every amount the API writes: at least two decimals ("1.00").
         let floor = spike.floor.decimalString
-        w.field("floor_usd", floor.contains(".") ? (floor.split(separator: ".")[1].count == 1 ? floor + "0" : floor) : floor + ".00")
+        w.field(
+            "floor_usd",
+            floor.contains(".") ? (floor.split(separator: ".")[1].count == 1 ? floor + "0" : floor) : floor + ".00")
         w.endObject()
         w.key("provider_connection")
         w.beginObject()
@@ -102,7 +104,10 @@ extension AlertRules {
         var ids: [String] = []
         for item in items {
             guard case .string(let id) = item, id.hasPrefix("ch_"), id.utf8.count <= 64,
-                id.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
+                id.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                        || (0x61...0x7A).contains($0)
+                })
             else {
                 throw problem("channels", "must hold alert channel ids such as \"ch_…\"")
             }

@@ -56,7 +56,9 @@ struct AlertsController<Store: TallyStore> {
         }
         if let cursor = params["cursor"] {
             guard cursor.hasPrefix("al_"), cursor.utf8.count <= 64,
-                cursor.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) })
+                cursor.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0)
+                })
             else {
                 throw APIError.badParameter("cursor", "must be the next_cursor of a previous page")
             }
@@ -105,11 +107,13 @@ struct AlertsController<Store: TallyStore> {
             items.append(
                 (
                     alert,
-                    dryRun ? [] : try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)
+                    dryRun
+                        ? [] : try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)
                 ))
         }
         return .json(
-            AlertJSON.check(dryRun: dryRun, fired: items, projectNames: try await projectNames(principal.organizationID))
+            AlertJSON.check(
+                dryRun: dryRun, fired: items, projectNames: try await projectNames(principal.organizationID))
         )
     }
 

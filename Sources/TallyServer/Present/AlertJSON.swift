@@ -20,7 +20,9 @@ enum AlertJSON {
         for dimension in a.scope.keys.sorted() {
             w.key(dimension.rawValue)
             w.beginArray()
-            for value in a.scope[dimension] ?? [] { w.string(dimension == .project ? projectNames[value] ?? value : value) }
+            for value in a.scope[dimension] ?? [] {
+                w.string(dimension == .project ? projectNames[value] ?? value : value)
+            }
             w.endArray()
         }
         w.endObject()

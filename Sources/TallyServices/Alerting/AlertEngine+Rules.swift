@@ -141,7 +141,11 @@ extension AlertEngine {
         for connection in try await store.connections(organizationID: context.organization.id) {
             let streak = try await failureStreak(context, connection)
             let keyRejected: String?
-            if case .adminKeyRejected(let message) = connection.health { keyRejected = message } else { keyRejected = nil }
+            if case .adminKeyRejected(let message) = connection.health {
+                keyRejected = message
+            } else {
+                keyRejected = nil
+            }
             guard streak.count >= 3 || keyRejected != nil else { continue }
             let keys = streak.map { "connection:\(connection.id):\($0.id)" }
             let key = keys.last ?? "connection:\(connection.id):key"

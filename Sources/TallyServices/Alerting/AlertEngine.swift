@@ -37,7 +37,11 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
         let all = try await store.enabledBudgets()
         var fired: [Alert] = []
         var organizations = [String]()
-        if let organizationID { organizations = [organizationID] } else { organizations = try await store.organizationIDs() }
+        if let organizationID {
+            organizations = [organizationID]
+        } else {
+            organizations = try await store.organizationIDs()
+        }
         for id in organizations {
             guard let organization = try await store.organization(id: id) else {
                 if organizationID != nil { throw TallyError.notFound("organization '\(id)'") }
@@ -46,7 +50,7 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
             do {
                 fired += try await evaluate(
                     organization, budgets: all.filter { $0.organizationID == id }, at: now, dryRun: dryRun)
-            } catch where organizationID == nil {
+            } catch  where organizationID == nil {
                 logger.error(
                     "alert evaluation failed", metadata: ["organization": "\(id)", "error": "\(error)"])
             }
@@ -146,7 +150,8 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
                 let key = budget.alertKey(periodStart: status.period.from, threshold: threshold)
                 let figures = AlertFigures(
                     periodStart: status.period.from, periodEnd: status.period.to, spent: status.spent,
-                    amount: budget.amount, percent: status.percent ?? AlertText.percent(status.spent, of: budget.amount),
+                    amount: budget.amount,
+                    percent: status.percent ?? AlertText.percent(status.spent, of: budget.amount),
                     threshold: threshold,
                     summary:
                         "Budget '\(budget.name)' passed \(threshold)% of \(AlertText.usd(budget.amount)): \(AlertText.usd(status.spent)) spent"

@@ -360,6 +360,7 @@ public struct AppConfig: Sendable {
                 }
                 config.alertIntervalSeconds = seconds
             }
+        }
         if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {
             config.alertRetry.baseSeconds = Int64(seconds)
         }

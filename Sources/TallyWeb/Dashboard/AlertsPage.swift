@@ -192,7 +192,7 @@ package enum AlertsPage {
     static func scopeText(_ scope: BudgetScope, _ projectNames: [String: String]) -> String? {
         guard !scope.isEmpty else { return nil }
         return scope.keys.sorted().map { d in
-            d.rawValue.replacingOccurrences(of: "_", with: " ") + " "
+            d.rawValue.split(separator: "_").joined(separator: " ") + " "
                 + (scope[d] ?? []).map { d == .project ? projectNames[$0] ?? $0 : $0 }.joined(separator: ", ")
         }.joined(separator: " · ")
     }

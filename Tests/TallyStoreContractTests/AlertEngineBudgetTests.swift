@@ -87,7 +87,7 @@ import Testing
         #expect(status.thresholds.map { $0.firedAt != nil } == [true, true, false])
 
         // The next month is a new period: the thresholds fire again there.
-        try await spend(store, org: org.id, project: web, "9.00", at: "2026-12-02T10:00:00Z")
+        try await spend(store, org: org.id, project: web, "8.50", at: "2026-12-02T10:00:00Z")
         #expect(thresholds(try await engine.evaluate(at: at("2026-12-02T12:00:00Z"), dryRun: false)) == [80])
     }
 

@@ -76,7 +76,7 @@ import Testing
         #expect(AlertsPage.Filter(query: ["type": "nonsense"]) == AlertsPage.Filter())
         let html = AlertsPage.render(Sample.page(.owner, section: .alerts), Self.model([], filter: filter))
         #expect(html.contains("id=\"no-alerts\""))
-        #expect(html.contains("<option value=\"spike\" selected"))
-        #expect(html.contains("<option value=\"resolved\" selected"))
+        #expect(html.contains("<option value=\"spike\" label=\"Spend spike\" selected"))
+        #expect(html.contains("<option value=\"resolved\" label=\"resolved\" selected"))
     }
 }

@@ -60,8 +60,8 @@ package enum Layout {
                 navLink("/usage", "Usage", current: h.section == .usage),
                 navLink("/events", "Events", current: h.section == .events),
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
-                navLink("/alerts", "Alerts", current: h.section == .alerts),
                 navLink("/budgets", "Budgets", current: h.section == .budgets),
+                navLink("/alerts", "Alerts", current: h.section == .alerts),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -34,7 +34,13 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
     /// a dry run the alerts that would be (nothing written, nothing sent). An organization whose evaluation fails is
     /// logged and skipped when evaluating all; evaluating one, its error is thrown.
     public func evaluate(at now: Instant, organizationID: String? = nil, dryRun: Bool) async throws -> [Alert] {
-        let all = try await store.enabledBudgets()
+        // One organization: its own budgets; all of them: the one unscoped read of every enabled budget.
+        let all: [Budget]
+        if let organizationID {
+            all = try await store.budgets(organizationID: organizationID)
+        } else {
+            all = try await store.enabledBudgets()
+        }
         var fired: [Alert] = []
         var organizations = [String]()
         if let organizationID {

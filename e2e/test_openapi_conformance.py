@@ -71,6 +71,8 @@ def seed(owner, role, standin):
     connection = created(owner.api("POST", "/api/v1/provider-connections", json={
         "provider": "openai", "name": "openai prod", "api_key": "sk-proj-good-" + uuid.uuid4().hex,
         "base_url": standin.url}), "connection")
+    budget = created(owner.api("POST", "/api/v1/budgets", json={
+        "name": "seeded", "scope": {"project": "web"}, "period": "month", "amount_usd": "250.00"}), "budget")
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -94,6 +96,8 @@ def seed(owner, role, standin):
         "/api/v1/provider-connections/{id}/sync": {"id": connection["id"]},
         "/api/v1/provider-connections/{id}/refs": {"id": connection["id"]},
         "/api/v1/provider-connections/{id}/refs/{ref}": {"id": connection["id"], "ref": "proj_seeded"},
+        "/api/v1/budgets/{id}": {"id": budget["id"]},
+        "/api/v1/projects/{id}/budget": {"id": scratch["id"]},
     }
     return caller, params
 

@@ -5,6 +5,7 @@ Every candidate file is the repository's own prices/catalog.json with a later re
 $5 and one model the built-in catalog does not know, so the expected diff is exactly those two lines whatever else
 the catalog holds."""
 import copy
+import datetime
 import functools
 import http.server
 import json
@@ -17,7 +18,6 @@ import requests
 from conftest import PG_URL, Tally, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NEW_REVISION = "2030-01-01T00:00:00Z"
 GPT4O = "openai:gpt-4o:2024-10-02"
 ACME = {"id": "openai:acme-9:2026-01-01", "provider": "openai", "model": "acme-9", "from": "2026-01-01",
         "source": "https://example.com/acme", "prices": {"input": "1", "output": "1"}}
@@ -26,6 +26,12 @@ ACME = {"id": "openai:acme-9:2026-01-01", "provider": "openai", "model": "acme-9
 def built_in():
     with open(os.path.join(ROOT, "prices", "catalog.json")) as f:
         return json.load(f)
+
+
+# An hour after the built-in revision: newer than the catalog in force, and not in the future (a revision dated ahead of
+# the clock is refused).
+NEW_REVISION = (datetime.datetime.fromisoformat(built_in()["revision"].replace("Z", "+00:00"))
+                + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def candidate(revision=NEW_REVISION, acme_input="1"):
@@ -156,6 +162,15 @@ def test_a_malformed_entry_and_an_older_file_are_refused(sqlite_tally, tmp_path)
     assert r.stderr.strip() == (
         f"tally: catalog revision 2026-01-01T00:00:00Z is older than the catalog in force, revision "
         f"{built_in()['revision']} (built-in); an older catalog is never applied")
+
+    # Dated ahead of the clock it would keep out every real revision until then: refused by the CLI and the API.
+    future = write(tmp_path, "future.json", candidate(revision="2999-01-01T00:00:00Z"))
+    r = sqlite_tally.cli("prices", "update", "--from", future, "--apply", check=False)
+    assert r.returncode == 1 and "revision" in r.stderr and "is in the future" in r.stderr, r.stderr
+    admin = sqlite_tally.token(scopes="admin")
+    r = requests.post(server.url + "/api/v1/prices/catalog", headers={"Authorization": f"Bearer {admin}"},
+                      json=candidate(revision="2999-01-01T00:00:00Z"), timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "revision", r.text
     assert served_catalog(server, token)["source"] == "built-in"
 
 

@@ -17,3 +17,9 @@ extension String {
         return String(s)
     }
 }
+
+extension String {
+    /// Whether the text holds an ASCII control character (NUL to US, DEL): never part of a name, an id or a value that
+    /// reaches a log line, a header or a page. They are single bytes in UTF-8, and PostgreSQL refuses NUL in text.
+    public var containsControlCharacters: Bool { utf8.contains { $0 < 0x20 || $0 == 0x7F } }
+}

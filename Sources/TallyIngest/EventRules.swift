@@ -41,8 +41,7 @@ public enum EventRules {
         // Characters never outnumber UTF-8 bytes, so grapheme counting is needed only for long multi-byte text.
         let bytes = text.utf8.count
         guard bytes >= 1, bytes <= max || text.count <= max else { return "must be 1 to \(max) characters" }
-        // Control characters are single bytes in UTF-8 (and PostgreSQL refuses NUL in text outright).
-        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+        guard !text.containsControlCharacters else {
             return "must not contain control characters"
         }
         return nil

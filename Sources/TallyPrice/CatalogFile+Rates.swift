@@ -127,7 +127,11 @@ extension CatalogFile {
         var aliases: [PriceEntry.Alias] = []
         for (k, item) in items.enumerated() {
             switch item {
-            case .string(let name): aliases.append(.init(name.lowercased()))
+            case .string(let name):
+                if name.containsControlCharacters {
+                    throw Problem(description: "\(path)[\(k)]: must not contain control characters")
+                }
+                aliases.append(.init(name.lowercased()))
             case .object(let members):
                 let fields = Fields(value: item, path: "\(path)[\(k)]")
                 if let unknown = members.first(where: { !["name", "from", "to"].contains($0.0) }) {

@@ -114,7 +114,10 @@ public enum CatalogFile {
 
         func string(_ field: String, required: Bool = true) throws -> String? {
             switch value[field] {
-            case .string(let s)?: return s
+            case .string(let s)?:
+                // Ids, models and notes reach pages, logs and the CLI's table.
+                if s.containsControlCharacters { throw fail(field, "must not contain control characters") }
+                return s
             case nil, .null?: if required { throw fail(field, "is required") } else { return nil }
             default: throw fail(field, "must be a string")
             }

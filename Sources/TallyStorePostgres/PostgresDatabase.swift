@@ -216,47 +216,4 @@ public struct PostgresSQLDatabase: SQLDatabase {
         if let key { sql += " RETURNING " + key.map { columns[$0] }.joined(separator: ", ") }
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
-
-    // MARK: Migrations
-
-    /// Any constant shared by every replica; `pg_advisory_xact_lock` releases it at commit.
-    static let migrationLock: Int64 = 0x7A11_7A11
-
-    public func migrate(_ migrations: [Migration]) async throws {
-        try await mapErrors {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
-                try await connection.query(
-                    """
-                    CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-                      applied_us BIGINT NOT NULL)
-                    """, logger: logger)
-                var applied = Set<Int>()
-                for try await version in try await connection.query(
-                    "SELECT version FROM schema_migrations", logger: logger
-                )
-                .decode(Int.self) { applied.insert(version) }
-                for migration in migrations where !applied.contains(migration.version) {
-                    for sql in migration.statements {
-                        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-                    }
-                    let now = Instant.now.microseconds
-                    try await connection.query(
-                        "INSERT INTO schema_migrations (version, name, applied_us) VALUES (\(migration.version), \(migration.name), \(now))",
-                        logger: logger
-                    )
-                }
-            }
-        }
-    }
-
-    public func appliedMigrationVersions() async throws -> Set<Int> {
-        let exists = try await query(
-            SQLStatement(
-                .postgres,
-                "SELECT CAST(COUNT(*) AS BIGINT) AS tables FROM pg_tables WHERE tablename = 'schema_migrations'"))
-        guard try exists.only().int("tables") == 1 else { return [] }
-        let rows = try await query(SQLStatement(.postgres, "SELECT version FROM schema_migrations"))
-        return Set(try rows.map { Int(try $0.int("version")) })
-    }
 }

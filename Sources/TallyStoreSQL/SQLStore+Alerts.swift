@@ -18,7 +18,8 @@ extension SQLStore {
             budgetID: try r.optionalText("budget_id"), rule: try r.optionalText("rule"),
             scope: try r.parsed("scope", as: "a scope", ScopeColumn.scope(_:)),
             figures: try r.parsed("figures", as: "alert figures", FiguresColumn.figures(_:)),
-            acknowledgedAt: try r.optionalInstant("acknowledged_us"), acknowledgedBy: try r.optionalText("acknowledged_by"),
+            acknowledgedAt: try r.optionalInstant("acknowledged_us"),
+            acknowledgedBy: try r.optionalText("acknowledged_by"),
             resolvedAt: try r.optionalInstant("resolved_us"))
     }
 
@@ -187,14 +188,16 @@ extension SQLStore {
                 (" AND id = ", .text(d.id)), (" AND claimed_by = ", .text(holder)),
             ]))
         guard changed == 1 else {
-            throw TallyError.conflict("delivery '\(d.id)' is no longer claimed by this process; its result was not kept")
+            throw TallyError.conflict(
+                "delivery '\(d.id)' is no longer claimed by this process; its result was not kept")
         }
     }
 
     public func deliveries(organizationID: String, alertID: String) async throws -> [AlertDelivery] {
         try await database.query(
             statement([
-                (Self.deliveryColumns + " WHERE org_id = ", .text(organizationID)), (" AND alert_id = ", .text(alertID)),
+                (Self.deliveryColumns + " WHERE org_id = ", .text(organizationID)),
+                (" AND alert_id = ", .text(alertID)),
                 (" ORDER BY created_us, id", nil),
             ])
         ).map(Self.delivery)

@@ -2,8 +2,8 @@ import TallyAggregate
 import TallyCore
 
 /// What a database driver must do for `SQLStore`, which is only what differs between databases: run statements
-/// (mapping the driver's errors to `TallyError`), move bulk inserts, run transactions, migrate under a lock. What to
-/// write (deduplication, rollup increments) is planned by the store.
+/// (mapping the driver's errors to `TallyError`), move bulk inserts, run transactions. What to write (deduplication,
+/// rollup increments, the schema's migrations and their ledger) is planned by the store.
 public protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }
     /// The rows, with their column names.
@@ -16,9 +16,6 @@ public protocol SQLDatabase: Sendable {
     /// Runs the steps in order in ONE transaction. A step that changes another number of rows than it expects
     /// rolls everything back and throws `TallyError.conflict`.
     func transaction(_ steps: [SQLStep]) async throws
-    /// Applies the pending migrations in one transaction, holding a lock other replicas wait on.
-    func migrate(_ migrations: [Migration]) async throws
-    func appliedMigrationVersions() async throws -> Set<Int>
 }
 
 /// One statement of a transaction, and the number of rows it must change (nil: any).
@@ -45,20 +42,6 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             if let value { s.bind(value) }
         }
         return s
-    }
-
-    // MARK: Schema
-
-    public func migrate() async throws { try await database.migrate(Schema.migrations(dialect)) }
-
-    public func isReady() async -> Bool {
-        guard let applied = try? await database.appliedMigrationVersions() else { return false }
-        return Schema.migrations(dialect).allSatisfy { applied.contains($0.version) }
-    }
-
-    public func pendingMigrations() async throws -> [String] {
-        let applied = try await database.appliedMigrationVersions()
-        return Schema.migrations(dialect).filter { !applied.contains($0.version) }.map(\.name)
     }
 
     // MARK: Organizations

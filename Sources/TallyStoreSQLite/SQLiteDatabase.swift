@@ -154,35 +154,4 @@ public struct SQLiteDatabase: SQLDatabase {
             }
         }
     }
-
-    public func migrate(_ migrations: [Migration]) async throws {
-        // The write transaction is IMMEDIATE: a second process waits on SQLite's lock, then sees the ledger.
-        try await mapErrors {
-            try await pool.write { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(
-                    sql: """
-                        CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-                          applied_us INTEGER NOT NULL)
-                        """)
-                let applied = Set(try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
-                for migration in migrations where !applied.contains(migration.version) {
-                    for sql in migration.statements { try db.execute(sql: sql) }
-                    try db.execute(
-                        sql: "INSERT INTO schema_migrations (version, name, applied_us) VALUES (?, ?, ?)",
-                        arguments: [migration.version, migration.name, Instant.now.microseconds]
-                    )
-                }
-            }
-        }
-    }
-
-    public func appliedMigrationVersions() async throws -> Set<Int> {
-        try await mapErrors {
-            try await pool.read { db in
-                guard try db.tableExists("schema_migrations") else { return [] }
-                return Set(try Int.fetchAll(db, sql: "SELECT version FROM schema_migrations"))
-            }
-        }
-    }
 }

@@ -64,6 +64,9 @@ import Testing
         (#","aliases":[{"from":"2026-02-01"}]"#, "entries[0].aliases[0].name: is required"),
         (#","aliases":[{"name":"x","until":"2026-02-01"}]"#, "entries[0].aliases[0].until: unknown field"),
         (#","aliases":[3]"#, "entries[0].aliases[0]: must be a name"),
+        (#","id":"openai:m\u0000:2026-01-01""#, "entries[0].id: must not contain control characters"),
+        (#","note":"\u001b[31mred""#, "entries[0].note: must not contain control characters"),
+        (#","aliases":["m\u0007"]"#, "entries[0].aliases[0]: must not contain control characters"),
         (#","batch_prices":{"cached_input":"0.1"}"#, "entries[0].batch_prices: needs a batch multiplier"),
         (#","batch":"0.5","batch_prices":{"cached":"0.1"}"#, "entries[0].batch_prices.cached: unknown token class"),
         (

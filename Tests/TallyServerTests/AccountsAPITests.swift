@@ -555,9 +555,16 @@ extension TestClientProtocol {
                 ])
         ])
 
+        try await f.store.createAlertChannel(
+            AlertChannel(
+                id: "ch_b", organizationID: b.id, name: "b", kind: .email, targets: ["b@example.com"],
+                sealedSecret: nil, createdAt: now, updatedAt: now),
+            audit: .make(organizationID: b.id, actor: "t", action: "alert_channel.create"))
+
         let ids: [String: String] = [
             "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
+            "alert-channels": "ch_b",
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,

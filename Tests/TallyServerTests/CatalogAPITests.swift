@@ -14,7 +14,7 @@ import Testing
 /// instance's own organization only; bad files 400 naming the entry and field; older ones 409.
 @Suite struct CatalogAPITests {
     /// The built-in file with a later revision, gpt-4o's input rate at $5 and one model it does not know.
-    static func newer(revision: String = "2030-01-01T00:00:00Z", acmeInput: String = "1") -> String {
+    static func newer(revision: String = "2026-12-03T13:00:00Z", acmeInput: String = "1") -> String {
         guard case .object(var root) = try! JSONParser.parse(Array(CatalogFileText.builtIn.utf8)),
             let at = root.firstIndex(where: { $0.0 == "entries" }), case .array(var entries) = root[at].1
         else { fatalError("the built-in catalog has no entries") }
@@ -56,7 +56,7 @@ import Testing
             #expect(preview.status == .ok, "\(preview.text)")
             let p = try #require(preview.json)
             #expect(
-                str(p["revision"]) == "2030-01-01T00:00:00Z" && str(p["current_revision"]) == "2026-12-03T12:00:00Z")
+                str(p["revision"]) == "2026-12-03T13:00:00Z" && str(p["current_revision"]) == "2026-12-03T12:00:00Z")
             #expect(p["applied"] == .bool(false))
             #expect(array(p["added"]).map { str($0["entry"]) } == ["openai:acme-9:2026-01-01"])
             #expect(
@@ -77,7 +77,7 @@ import Testing
             #expect(applied.status == .ok, "\(applied.text)")
             #expect(applied.json?["applied"] == .bool(true))
             let now = try await client.call(.get, "/api/v1/prices/catalog", token: f.readOnly)
-            #expect(str(now.json?["revision"]) == "2030-01-01T00:00:00Z" && str(now.json?["source"]) == "stored")
+            #expect(str(now.json?["revision"]) == "2026-12-03T13:00:00Z" && str(now.json?["source"]) == "stored")
             #expect(
                 str(now.json?["applied_at"]) != nil
                     && array(now.json?["entries"]).count == CatalogDocument.builtIn.entries.count + 1)
@@ -91,7 +91,7 @@ import Testing
             #expect(str(new.json?["cost_usd"]) == "0.006625")
 
             let readiness = try await client.call(.get, "/readyz")
-            #expect(str(readiness.json?["details"]?["price_catalog"]?["revision"]) == "2030-01-01T00:00:00Z")
+            #expect(str(readiness.json?["details"]?["price_catalog"]?["revision"]) == "2026-12-03T13:00:00Z")
         }
     }
 

@@ -25,7 +25,7 @@ import Testing
 
     @Test func aMalformedFileNamesTheEntryAndTheField() {
         let bad = Array(
-            #"{"revision": "2030-01-01T00:00:00Z", "entries": [{"id": "x:y:z", "model": "y", "from": "2026-01-01", "prices": {"input": "1"}}]}"#
+            #"{"revision": "2026-12-03T13:00:00Z", "entries": [{"id": "x:y:z", "model": "y", "from": "2026-01-01", "prices": {"input": "1"}}]}"#
                 .utf8)
         #expect(
             throws: TallyError.invalid([
@@ -49,13 +49,30 @@ import Testing
         #expect(try await service.store.newestCatalogRevision(newerThan: nil) == nil)
     }
 
+    /// A revision dated ahead of the clock would, once applied, keep out every real revision until that date: refused,
+    /// naming the field; a day of clock skew is tolerated.
+    @Test func aRevisionFromTheFutureIsRefused() async throws {
+        let service = CatalogService(store: InMemoryStore(), pricer: CatalogPricer())
+        await #expect(
+            throws: TallyError.invalid([
+                FieldProblem(
+                    field: "revision",
+                    reason: "2999-01-01T00:00:00Z is in the future; a catalog's revision is when it was made")
+            ])
+        ) { _ = try await service.preview(Self.file("2999-01-01T00:00:00Z"), organizationIDs: ["org_a"]) }
+        let skewed = Instant(microseconds: Instant.now.microseconds + 3_600_000_000)
+        let update = try await service.preview(Self.file(skewed.rfc3339), organizationIDs: ["org_a"])
+        #expect(update.revision == skewed)
+        #expect(try await service.store.newestCatalogRevision(newerThan: nil) == nil)
+    }
+
     /// Applied: stored with its SHA-256 and an audit record, priced with at once; the same file again changes
     /// nothing; a changed file under the same revision is refused; another replica switches on its next refresh.
     @Test func applyStoresSwapsAndOtherReplicasFollow() async throws {
         let store = InMemoryStore()
         let service = CatalogService(store: store, pricer: CatalogPricer())
         #expect(service.pricer.quote(Self.event("acme-1"), organizationID: "org_a") == nil)
-        let bytes = Self.file("2030-01-01T00:00:00Z")
+        let bytes = Self.file("2026-12-03T13:00:00Z")
         let preview = try await service.preview(bytes, organizationIDs: ["org_a"])
         #expect(!preview.applied && preview.diff.added.map(\.entry) == ["openai:acme-1:2026-01-01"])
         #expect(try await store.newestCatalogRevision(newerThan: nil) == nil)
@@ -82,18 +99,18 @@ import Testing
         #expect(!again.applied && again.diff.isEmpty && store.audit.count == 1)
         await #expect(
             throws: TallyError.conflict(
-                "catalog revision 2030-01-01T00:00:00Z is the one in force (stored) with other content; "
+                "catalog revision 2026-12-03T13:00:00Z is the one in force (stored) with other content; "
                     + "give the changed file a newer revision")
         ) {
             _ = try await service.apply(
-                Self.file("2030-01-01T00:00:00Z", input: "9"), organizationIDs: [], auditOrganizationID: "org_a",
+                Self.file("2026-12-03T13:00:00Z", input: "9"), organizationIDs: [], auditOrganizationID: "org_a",
                 actor: "cli")
         }
 
         let replica = CatalogService(store: store, pricer: CatalogPricer())
         #expect(replica.pricer.quote(Self.event("acme-1"), organizationID: "org_a") == nil)
         #expect(try await replica.loadNewest())
-        #expect(replica.pricer.inForce.revision == Instant(rfc3339: "2030-01-01T00:00:00Z"))
+        #expect(replica.pricer.inForce.revision == Instant(rfc3339: "2026-12-03T13:00:00Z"))
         #expect(replica.pricer.quote(Self.event("acme-1"), organizationID: "org_a")?.cost == USD(decimal: "1"))
         #expect(try await replica.loadNewest() == false)
     }

@@ -5,7 +5,8 @@ import Testing
 /// Alerts, the delivery outbox and alert channels: one contract, both stores.
 @Suite(.serialized) struct AlertStoreContractTests {
     func audit(_ org: String, _ action: String = "alert_channel.create") -> AuditRecord {
-        AuditRecord(id: Identifier.make("aud"), organizationID: org, at: .now, actor: "test", action: action, detail: "{}")
+        AuditRecord(
+            id: Identifier.make("aud"), organizationID: org, at: .now, actor: "test", action: action, detail: "{}")
     }
 
     func channel(_ org: String, _ kind: AlertChannelKind = .email, name: String = "Team") -> AlertChannel {
@@ -95,9 +96,10 @@ import Testing
         try await kind.withStore { store in
             let org = try await store.defaultOrganization(timeZone: "UTC")
             var recorded: [Alert] = []
-            for (i, time) in ["2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "2026-12-02T00:00:00Z",
-                "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"].enumerated()
-            {
+            for (i, time) in [
+                "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "2026-12-02T00:00:00Z",
+                "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z",
+            ].enumerated() {
                 let a = alert(org.id, key: "k\(i)", firedAt: time, type: i % 2 == 0 ? .budgetThreshold : .spike)
                 #expect(try await store.recordAlert(a, deliveries: []))
                 recorded.append(a)
@@ -177,7 +179,8 @@ import Testing
             result.nextAttemptAt = expired.adding(seconds: 120)
             await #expect(throws: TallyError.self) { try await store.finishDelivery(result, holder: "r1") }
             try await store.finishDelivery(result, holder: "r2")
-            #expect(try await store.deliveries(organizationID: org.id, alertID: a.id).first == result)
+            #expect(
+                try await store.deliveries(organizationID: org.id, alertID: a.id).first { $0.id == due.id } == result)
 
             // At expired + 120 s both are due; a delivered one is never claimed again.
             let then = expired.adding(seconds: 120)
@@ -238,7 +241,8 @@ import Testing
             let org = try await store.defaultOrganization(timeZone: "UTC")
             var hook = channel(org.id, .webhook, name: "Hook <script>")
             hook.targets = ["https://hooks.example.com/a?b=c"]
-            let mail = channel(org.id, .email)
+            var mail = channel(org.id, .email)
+            mail.createdAt = mail.createdAt.adding(seconds: 1)
             try await store.createAlertChannel(hook, audit: audit(org.id))
             try await store.createAlertChannel(mail, audit: audit(org.id))
             #expect(try await store.alertChannels(organizationID: org.id) == [hook, mail])
@@ -278,9 +282,10 @@ import Testing
             #expect(log[done.id]?.status == .delivered && log[done.id]?.lastError == nil)
             #expect(log[toMail.id]?.status == .pending)
             let actions = try await store.auditRecords(organizationID: org.id, limit: 10, before: nil).map(\.action)
-            #expect(actions.sorted() == [
-                "alert_channel.create", "alert_channel.create", "alert_channel.delete", "alert_channel.update",
-            ])
+            #expect(
+                actions.sorted() == [
+                    "alert_channel.create", "alert_channel.create", "alert_channel.delete", "alert_channel.update",
+                ])
         }
     }
 

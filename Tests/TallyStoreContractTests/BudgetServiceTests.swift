@@ -175,3 +175,34 @@ import Testing
         }
     }
 }
+
+/// Which thresholds fired in the period comes from the stored alerts, by their dedupe key; another period's alert
+/// (last month's) does not count.
+@Suite(.serialized) struct BudgetFiredThresholdTests {
+    @Test(arguments: StoreKind.available)
+    func firedAtComesFromTheAlertsOfThisPeriod(kind: StoreKind) async throws {
+        try await kind.withStore { try await Self.firedAt($0) }
+    }
+
+    static func firedAt<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let budgets = BudgetServiceTests.service(store)
+        let b = try await budgets.create(
+            BudgetDraft(name: "all", period: "month", amount: "10"), principal: BudgetServiceTests.admin(org.id))
+        let now = at("2026-12-10T12:00:00Z")
+        let december = at("2026-12-01T00:00:00Z")
+        func alert(_ start: Instant, _ threshold: Int, firedAt: Instant) -> Alert {
+            Alert(
+                id: Identifier.make("al"), organizationID: org.id, type: .budgetThreshold,
+                dedupeKey: b.alertKey(periodStart: start, threshold: threshold), firedAt: firedAt, budgetID: b.id,
+                figures: AlertFigures(summary: "budget \(threshold)"))
+        }
+        #expect(try await store.recordAlert(alert(december, 80, firedAt: at("2026-12-05T08:00:00Z")), deliveries: []))
+        #expect(
+            try await store.recordAlert(
+                alert(at("2026-11-01T00:00:00Z"), 90, firedAt: at("2026-11-20T00:00:00Z")), deliveries: []))
+        let status = try await budgets.status(of: b, at: now)
+        #expect(status.thresholds.map(\.percent) == [80, 90, 100])
+        #expect(status.thresholds.map(\.firedAt) == [at("2026-12-05T08:00:00Z"), nil, nil])
+    }
+}

@@ -35,7 +35,8 @@ struct AlertChannelsController<Store: TallyStore> {
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageAlerts, request)
         return .json(
-            AlertChannelJSON.channel(try await channels.find(try context.parameters.require("id"), principal: principal)))
+            AlertChannelJSON.channel(
+                try await channels.find(try context.parameters.require("id"), principal: principal)))
     }
 
     @Sendable func update(_ request: Request, context: TallyRequestContext) async throws -> Response {

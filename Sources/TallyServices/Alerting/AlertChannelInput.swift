@@ -89,14 +89,17 @@ public enum AlertChannelRules {
             !parts[1].hasPrefix("."), !parts[1].hasSuffix(".")
         else { return false }
         return !s.unicodeScalars.contains {
-            $0.value <= 0x20 || $0.value == 0x7F || DisplayName.isRefused($0) || "<>()[]\\,;:\"".unicodeScalars.contains($0)
+            $0.value <= 0x20 || $0.value == 0x7F || DisplayName.isRefused($0)
+                || "<>()[]\\,;:\"".unicodeScalars.contains($0)
         }
     }
 
     /// An http(s) URL with a host, without credentials or fragment, at most 2048 bytes. (Whether its host may be
     /// called is the address policy's question, asked by the service at creation and again at every delivery.)
     public static func url(_ raw: String?, field: String) throws(TallyError) -> String {
-        guard let raw, !raw.isEmpty else { throw TallyError.invalid([FieldProblem(field: field, reason: "is required")]) }
+        guard let raw, !raw.isEmpty else {
+            throw TallyError.invalid([FieldProblem(field: field, reason: "is required")])
+        }
         guard raw.utf8.count <= 2048, !raw.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }),
             let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(),
             scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty, url.user == nil,
@@ -104,7 +107,8 @@ public enum AlertChannelRules {
         else {
             throw TallyError.invalid([
                 FieldProblem(
-                    field: field, reason: "must be an http(s) URL such as https://hooks.example.com/tally, without credentials")
+                    field: field,
+                    reason: "must be an http(s) URL such as https://hooks.example.com/tally, without credentials")
             ])
         }
         return raw

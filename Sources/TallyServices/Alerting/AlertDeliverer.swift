@@ -30,6 +30,34 @@ public struct AlertRetryPolicy: Sendable, Equatable {
         let bounded = raw <= 0 ? capSeconds : raw
         return max(1, Int64((Double(bounded) * jitter).rounded()))
     }
+
+    /// The delivery after an attempt with this outcome.
+    public func finished(_ delivery: AlertDelivery, _ outcome: DeliveryOutcome, firedAt: Instant, at now: Instant)
+        -> AlertDelivery
+    {
+        var d = delivery
+        d.attempts += 1
+        switch outcome {
+        case .delivered:
+            d.status = .delivered
+            d.deliveredAt = now
+            d.lastError = nil
+        case .failed(_, let error):
+            d.status = .failed
+            d.lastError = error
+        case .retry(_, let error):
+            let next = now.adding(seconds: delay(afterAttempts: d.attempts))
+            if next > firedAt.adding(seconds: giveUpSeconds) {
+                d.status = .failed
+                d.lastError = "gave up after \(giveUpSeconds / 3600) hours of retries: \(error)"
+            } else {
+                d.status = .pending
+                d.lastError = error
+                d.nextAttemptAt = next
+            }
+        }
+        return d
+    }
 }
 
 /// Delivers alerts: a swift-service-lifecycle `Service` that claims due deliveries from the outbox (any replica may;
@@ -54,7 +82,8 @@ public final class AlertDeliverer<Store: AlertDeliveryReading>: Service, Sendabl
     private let woken = Atomic<Bool>(false)
 
     public init(
-        store: Store, sender: AlertSender, vault: Vault?, publicURL: String, retry: AlertRetryPolicy = AlertRetryPolicy(),
+        store: Store, sender: AlertSender, vault: Vault?, publicURL: String,
+        retry: AlertRetryPolicy = AlertRetryPolicy(),
         pollInterval: Duration = .seconds(5), logger: Logger
     ) {
         self.store = store
@@ -108,7 +137,7 @@ public final class AlertDeliverer<Store: AlertDeliveryReading>: Service, Sendabl
     func attempt(_ delivery: AlertDelivery) async {
         let outcome = await send(delivery)
         // The delivery was written with its alert, so its creation is when the alert fired.
-        let result = Self.finished(delivery, outcome, firedAt: delivery.createdAt, at: .now, retry: retry)
+        let result = retry.finished(delivery, outcome, firedAt: delivery.createdAt, at: .now)
         do {
             try await store.finishDelivery(result, holder: holder)
         } catch {
@@ -123,34 +152,6 @@ public final class AlertDeliverer<Store: AlertDeliveryReading>: Service, Sendabl
                 "delivery": "\(delivery.id)", "alert": "\(delivery.alertID)", "channel": "\(delivery.channelID)",
                 "status": "\(result.status.rawValue)", "error": "\(outcome.error ?? "")",
             ])
-    }
-
-    /// The delivery after an attempt with this outcome.
-    package static func finished(
-        _ delivery: AlertDelivery, _ outcome: DeliveryOutcome, firedAt: Instant, at now: Instant, retry: AlertRetryPolicy
-    ) -> AlertDelivery {
-        var d = delivery
-        d.attempts += 1
-        switch outcome {
-        case .delivered:
-            d.status = .delivered
-            d.deliveredAt = now
-            d.lastError = nil
-        case .failed(_, let error):
-            d.status = .failed
-            d.lastError = error
-        case .retry(_, let error):
-            let next = now.adding(seconds: retry.delay(afterAttempts: d.attempts))
-            if next > firedAt.adding(seconds: retry.giveUpSeconds) {
-                d.status = .failed
-                d.lastError = "gave up after \(retry.giveUpSeconds / 3600) hours of retries: \(error)"
-            } else {
-                d.status = .pending
-                d.lastError = error
-                d.nextAttemptAt = next
-            }
-        }
-        return d
     }
 
     /// Reads what the message needs and sends it; anything missing is an outcome, never a throw.
@@ -169,9 +170,11 @@ public final class AlertDeliverer<Store: AlertDeliveryReading>: Service, Sendabl
             let secret: String?
             switch openSecret(channel) {
             case .success(let s): secret = s
-            case .failure(let outcome): return outcome
+            case .failure(let failure): return failure.outcome
             }
-            let budgetName = try await alert.budgetID.asyncMap { try await store.budget(organizationID: org, id: $0)?.name }
+            let budgetName = try await alert.budgetID.asyncMap {
+                try await store.budget(organizationID: org, id: $0)?.name
+            }
             var projectNames: [String: String] = [:]
             if alert.scope[.project] != nil {
                 for p in try await store.projects(organizationID: org) { projectNames[p.id] = p.name }
@@ -194,7 +197,8 @@ public final class AlertDeliverer<Store: AlertDeliveryReading>: Service, Sendabl
                     .failed(status: nil, error: "the channel's secret cannot be opened: no master key is configured")))
         }
         do {
-            return .success(try vault.openChannelSecret(sealed, organizationID: channel.organizationID, channelID: channel.id))
+            return .success(
+                try vault.openChannelSecret(sealed, organizationID: channel.organizationID, channelID: channel.id))
         } catch {
             return .failure(
                 DeliveryOutcomeFailure(.failed(status: nil, error: "the channel's secret cannot be opened: \(error)")))

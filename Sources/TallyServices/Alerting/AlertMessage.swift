@@ -68,8 +68,10 @@ public struct AlertMessage: Sendable, Equatable {
         let zone = TimeZoneRules(identifier: organization.timeZone) ?? .utc
         let today = zone.localDate(of: now)
         let first = CivilDate(year: today.year, month: today.month, day: 1)
-        let next = today.month == 12
-            ? CivilDate(year: today.year + 1, month: 1, day: 1) : CivilDate(year: today.year, month: today.month + 1, day: 1)
+        let next =
+            today.month == 12
+            ? CivilDate(year: today.year + 1, month: 1, day: 1)
+            : CivilDate(year: today.year, month: today.month + 1, day: 1)
         let alert = Alert(
             id: Identifier.make("al_test"), organizationID: organization.id, type: .budgetThreshold,
             dedupeKey: "test", firedAt: now, rule: "test",
@@ -77,7 +79,8 @@ public struct AlertMessage: Sendable, Equatable {
                 periodStart: zone.startOfDay(first), periodEnd: zone.startOfDay(next),
                 spent: USD(nanos: 80_000_000_000), amount: USD(nanos: 100_000_000_000), percent: "80.00",
                 threshold: 80,
-                summary: "Test message from Tally for the alert channel '\(channel.name)': these figures are an example"))
+                summary: "Test message from Tally for the alert channel '\(channel.name)': these figures are an example"
+            ))
         return AlertMessage(
             alert: alert, organization: organization, budgetName: nil, projectNames: [:], publicURL: publicURL,
             type: "test")
@@ -141,7 +144,8 @@ public enum AlertText {
     /// `[########--] 83%`.
     public static func bar(_ percent: Int, width: Int = 10) -> String {
         let filled = min(width, max(0, (percent * width + 50) / 100))
-        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] \(percent)%"
+        return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            + "] \(percent)%"
     }
 
     public static func html(_ text: String) -> String {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import TallyCore
 import TallyMail
 
@@ -52,14 +53,16 @@ public struct AlertSender: Sendable {
             let body = AlertWebhookPayload.body(m)
             var headers = [("X-Tally-Alert-Id", m.alertID)]
             if let secret {
-                headers.append(("X-Tally-Signature", AlertWebhookPayload.signature(secret: secret, body: body, at: now)))
+                headers.append(
+                    ("X-Tally-Signature", AlertWebhookPayload.signature(secret: secret, body: body, at: now)))
             }
             return await post(body, to: url, headers: headers)
         case .slack, .discord:
             guard let url = secret else {
                 return .failed(status: nil, error: "the channel's webhook_url is missing; set it again")
             }
-            return await post(channel.kind == .slack ? SlackMessage.body(m) : DiscordMessage.body(m), to: url, headers: [])
+            return await post(
+                channel.kind == .slack ? SlackMessage.body(m) : DiscordMessage.body(m), to: url, headers: [])
         }
     }
 
@@ -103,7 +106,8 @@ public struct AlertSender: Sendable {
         } catch let error as HTTPClientError
             where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
         {
-            return .retry(status: nil, error: "the receiver did not answer within \(timeout.nanoseconds / 1_000_000_000) s")
+            return .retry(
+                status: nil, error: "the receiver did not answer within \(timeout.nanoseconds / 1_000_000_000) s")
         } catch {
             return .retry(status: nil, error: "the receiver could not be reached (\(Self.describe(error)))")
         }
@@ -113,7 +117,8 @@ public struct AlertSender: Sendable {
         switch code {
         case 200..<300: return .delivered(status: code)
         case 429, 500..<600: return .retry(status: code, error: "the receiver answered HTTP \(code)")
-        case 300..<400: return .failed(status: code, error: "the receiver answered HTTP \(code) (redirects are not followed)")
+        case 300..<400:
+            return .failed(status: code, error: "the receiver answered HTTP \(code) (redirects are not followed)")
         default: return .failed(status: code, error: "the receiver answered HTTP \(code)")
         }
     }

@@ -67,5 +67,7 @@ public enum SlackMessage {
     }
 
     /// Slack and Discord refuse texts past their limits: keep the first characters.
-    static func clipped(_ s: String, _ limit: Int) -> String { s.count <= limit ? s : String(s.prefix(limit - 1)) + "…" }
+    static func clipped(_ s: String, _ limit: Int) -> String {
+        s.count <= limit ? s : String(s.prefix(limit - 1)) + "…"
+    }
 }

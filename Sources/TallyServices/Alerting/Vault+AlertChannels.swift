@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import TallyCore
 
 /// An alert channel's secret (a webhook's signing secret, a Slack or Discord webhook URL) sealed like provider keys,

@@ -56,6 +56,9 @@ public struct CatalogService<Store: CatalogServiceStore>: Sendable {
         }
     }
 
+    /// How far ahead of this machine's clock a revision may be dated: a day, for clocks that disagree.
+    static var futureRevisionTolerance: Int64 { 86_400_000_000 }
+
     /// The diff and the impact, changing nothing. `organizationIDs`: whose stored events count (one organization
     /// through the API, every one in the CLI). Throws `conflict` for a revision older than the one in force.
     public func preview(_ bytes: [UInt8], organizationIDs: [String]) async throws -> CatalogUpdate {
@@ -135,8 +138,19 @@ public struct CatalogService<Store: CatalogServiceStore>: Sendable {
 
     /// The diff against the catalog in force, or `conflict` when the file cannot follow it: an older revision, or the
     /// revision in force with other content (a changed file needs a newer revision, or replicas would disagree).
-    static func check(_ document: CatalogDocument, against current: CatalogInForce) throws(TallyError) -> CatalogDiff {
+    /// A revision dated ahead of `now` (beyond a day of clock skew) is refused: applied, it would keep out every real
+    /// revision until that date.
+    static func check(
+        _ document: CatalogDocument, against current: CatalogInForce, now: Instant = .now
+    ) throws(TallyError) -> CatalogDiff {
         let origin = current.origin.rawValue
+        if document.revision.microseconds > now.microseconds + Self.futureRevisionTolerance {
+            throw TallyError.invalid([
+                FieldProblem(
+                    field: "revision",
+                    reason: "\(document.revision.rfc3339) is in the future; a catalog's revision is when it was made")
+            ])
+        }
         if document.revision < current.revision {
             throw TallyError.conflict(
                 "catalog revision \(document.revision.rfc3339) is older than the catalog in force, revision "

@@ -47,9 +47,9 @@ package enum BudgetsPage {
         let list = try await budgets.list(organizationID: org)
         guard !list.isEmpty else { return [] }
         let names = try await budgets.projectNames(organizationID: org)
-        let channelNames = Dictionary(
-            (try await channels ?? budgets.store.alertChannels(organizationID: org)).map { ($0.id, $0.name) },
-            uniquingKeysWith: { a, _ in a })
+        var known = channels ?? []
+        if channels == nil { known = try await budgets.store.alertChannels(organizationID: org) }
+        let channelNames = Dictionary(known.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         return try await budgets.withStatus(list, organizationID: org, at: now).map { b, status in
             let period = BudgetPeriod(firstDay: status.firstDay, lastDay: status.lastDay, zone: page.zone)
             return Row(

@@ -30,7 +30,8 @@ extension SettingsPages {
                             .class("table-wrap"),
                             .table(
                                 .id("alert-channels"),
-                                .thead(.tr(.th("Name"), .th("Type"), .th("Target"), .th("Test result"), .th("Actions"))),
+                                .thead(
+                                    .tr(.th("Name"), .th("Type"), .th("Target"), .th("Test result"), .th("Actions"))),
                                 .tbody(.forEach(m.channels) { row($0) })))),
                 .section(
                     .class("card"), .attribute(named: "aria-labelledby", value: "new-alert-channel-heading"),
@@ -47,7 +48,9 @@ extension SettingsPages {
                             "new-webhook", "Signing secret", name: "secret", type: .password,
                             hint: "Signs each POST: X-Tally-Signature: t=<unix>,v1=<HMAC-SHA256 of \"<t>.<body>\">.",
                             autocomplete: "new-password")),
-                    newForm(.slack, "Slack", field("new-slack", "Webhook URL", name: "webhook_url", type: .url, required: true)),
+                    newForm(
+                        .slack, "Slack",
+                        field("new-slack", "Webhook URL", name: "webhook_url", type: .url, required: true)),
                     newForm(
                         .discord, "Discord",
                         field("new-discord", "Webhook URL", name: "webhook_url", type: .url, required: true))))
@@ -74,7 +77,8 @@ extension SettingsPages {
                             onSuccess: "show-delivery"),
                         actionButton(
                             "Delete", api: "DELETE /api/v1/alert-channels/\(c.id)",
-                            confirm: "Delete the alert channel '\(c.name)'? Alerts not yet delivered to it will not be.",
+                            confirm:
+                                "Delete the alert channel '\(c.name)'? Alerts not yet delivered to it will not be.",
                             danger: true, action: "delete"))))
         }
 

@@ -561,8 +561,14 @@ extension TestClientProtocol {
                 sealedSecret: nil, createdAt: now, updatedAt: now),
             audit: .make(organizationID: b.id, actor: "t", action: "alert_channel.create"))
 
+        try await f.store.createBudget(
+            Budget(
+                id: "bud_b", organizationID: b.id, name: "b", scope: [:], period: .month, amount: USD(nanos: 1),
+                createdAt: now, updatedAt: now),
+            audit: .make(organizationID: b.id, actor: "t", action: "budget.create"))
+
         let ids: [String: String] = [
-            "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
+            "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
             "alert-channels": "ch_b",
         ]

@@ -98,6 +98,7 @@ import Testing
         "/reconciliation": "/api/v1/reconciliation",
         "/settings": "/api/v1/organization",
         "/settings/providers": "/api/v1/provider-connections",
+        "/budgets": "/api/v1/budgets",
         "/settings/projects": "/api/v1/projects",
         "/settings/tokens": "/api/v1/tokens",
         "/settings/members": "/api/v1/members",

@@ -102,6 +102,7 @@ import Testing
         let org = Organization(
             id: "org_ny", name: "NY", timeZone: "America/New_York", createdAt: .now, billingCycleDay: 15)
         try await store.createOrganization(org)
+        try await store.updateOrganization(org)  // creation takes the default cycle day
         let web = try await store.createProject(organizationID: org.id, name: "web")
         let dollar = USD(decimal: "1")!
         let events = [

@@ -71,7 +71,8 @@ package enum BudgetsPage {
                 .class("muted"),
                 .text(
                     "Spend against each budget in its current period, in \(page.zone.identifier) days. "
-                        + "Marks on a bar are the thresholds at which alerts fire. Costs are estimates.")),
+                        + "Marks on a bar are the thresholds at which alerts fire.")),
+            EstimateNote.node(),
             .if(
                 m.rows.isEmpty,
                 .section(.class("card"), .p(.id("no-budgets"), "No budget yet.")),

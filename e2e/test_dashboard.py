@@ -49,7 +49,7 @@ THEME_VARS = ["--bg", "--surface", "--ink", "--muted", "--accent", "--accent-ink
 CONTRAST_PAIRS = [("--ink", "--bg"), ("--ink", "--surface"), ("--muted", "--bg"), ("--muted", "--surface"),
                   ("--accent", "--bg"), ("--accent", "--surface"), ("--accent-ink", "--accent"), ("--bad", "--surface")]
 SETTINGS = ["/settings/providers", "/settings/projects", "/settings/tokens", "/settings/members", "/settings/prices",
-            "/settings/organization"]
+            "/settings/organization", "/settings/alert-channels"]
 
 
 # -- servers and data ----------------------------------------------------------------------------------------------

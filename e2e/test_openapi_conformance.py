@@ -72,6 +72,8 @@ def seed(owner, role, standin):
     connection = created(owner.api("POST", "/api/v1/provider-connections", json={
         "provider": "openai", "name": "openai prod", "api_key": "sk-proj-good-" + uuid.uuid4().hex,
         "base_url": standin.url}), "connection")
+    channel = created(owner.api("POST", "/api/v1/alert-channels", json={
+        "name": "seeded", "type": "email", "to": ["alerts@example.test"]}), "alert channel")
     budget = created(owner.api("POST", "/api/v1/budgets", json={
         "name": "seeded", "scope": {"project": "web"}, "period": "month", "amount_usd": "250.00"}), "budget")
     # An alert to acknowledge: a tiny budget crossed by one event of now, fired by a check.
@@ -107,6 +109,8 @@ def seed(owner, role, standin):
         "/api/v1/provider-connections/{id}/refs": {"id": connection["id"]},
         "/api/v1/provider-connections/{id}/refs/{ref}": {"id": connection["id"], "ref": "proj_seeded"},
         "/api/v1/budgets/{id}": {"id": budget["id"]},
+        "/api/v1/alert-channels/{id}": {"id": channel["id"]},
+        "/api/v1/alert-channels/{id}/test": {"id": channel["id"]},
         "/api/v1/projects/{id}/budget": {"id": scratch["id"]},
         "/api/v1/alerts/{id}/acknowledge": {"id": alert["id"]},
     }

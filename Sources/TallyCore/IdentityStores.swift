@@ -91,7 +91,12 @@ public enum ProviderKind: String, Sendable, CaseIterable {
 }
 
 public struct ProviderConnection: Sendable, Equatable {
-    public enum SecretField: String, Sendable, CaseIterable { case apiKey = "api_key", adminKey = "admin_key" }
+    public enum SecretField: String, Sendable, CaseIterable {
+        case apiKey = "api_key", adminKey = "admin_key"
+        /// An alert channel's secret (issue 17), sealed by the same vault so that a master key rotation re-seals it
+        /// with the connections' keys; a `SealedSecretRecord` of it holds the channel's id as `connectionID`.
+        case alertChannel = "alert_channel"
+    }
 
     /// Which of the provider's endpoints the gateway forwards with this connection's key: its inference endpoints
     /// (the default), or every endpoint (files, batches, fine-tuning, admin…), which an admin opts into.
@@ -138,6 +143,7 @@ public struct ProviderConnection: Sendable, Equatable {
         switch field {
         case .apiKey: apiKey
         case .adminKey: adminKey
+        case .alertChannel: nil
         }
     }
 

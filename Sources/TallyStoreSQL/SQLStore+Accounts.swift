@@ -604,6 +604,10 @@ extension SQLStore {
     }
 
     public func sealedSecrets() async throws -> [SealedSecretRecord] {
+        try await connectionSecrets() + alertChannelSecrets()
+    }
+
+    private func connectionSecrets() async throws -> [SealedSecretRecord] {
         try await database.query(
             SQLStatement(dialect, "SELECT org_id, id, api_key_sealed, admin_key_sealed FROM provider_connections")
         )
@@ -625,6 +629,7 @@ extension SQLStore {
 
     public func replaceSealedSecrets(_ changes: [(old: SealedSecretRecord, new: SealedSecret)]) async throws {
         let steps = changes.map { change in
+            if change.old.field == .alertChannel { return alertChannelSecretUpdate(change.old, change.new) }
             let column = change.old.field == .apiKey ? "api_key_sealed" : "admin_key_sealed"
             return SQLStep(
                 statement([

@@ -274,3 +274,29 @@ extension SQLStore {
         ).first.map(Self.channel)
     }
 }
+
+// MARK: Master key rotation
+
+extension SQLStore {
+    /// The alert channels' sealed secrets, as records of the vault's rotation (`connectionID`: the channel).
+    func alertChannelSecrets() async throws -> [SealedSecretRecord] {
+        try await database.query(
+            SQLStatement(
+                dialect, "SELECT org_id, id, secret_sealed FROM alert_channels WHERE secret_sealed IS NOT NULL")
+        ).map { r in
+            SealedSecretRecord(
+                organizationID: try r.text("org_id"), connectionID: try r.text("id"), field: .alertChannel,
+                secret: try r.parsed("secret_sealed", as: "a sealed secret", SealedSecret.init(text:)))
+        }
+    }
+
+    /// Re-seals one channel's secret, only if it is still the one read (else the rotation's transaction rolls back).
+    func alertChannelSecretUpdate(_ old: SealedSecretRecord, _ new: SealedSecret) -> SQLStep {
+        SQLStep(
+            statement([
+                ("UPDATE alert_channels SET secret_sealed = ", .text(new.text)),
+                (" WHERE org_id = ", .text(old.organizationID)), (" AND id = ", .text(old.connectionID)),
+                (" AND secret_sealed = ", .text(old.secret.text)),
+            ]), expectedChanges: 1)
+    }
+}

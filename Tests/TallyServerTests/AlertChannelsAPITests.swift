@@ -106,7 +106,7 @@ final class ScriptedReceiver: Sendable {
             var a = try await client.signIn("ada@example.com")
             let cases: [(String, String)] = [
                 (#"{"type":"pager"}"#, "type"),
-                (#"{"type":"email","to":["ok@example.com","x@example.com\r\nBcc: evil@example.com"]}"#, "to[1]"),
+                (#"{"type":"email","to":["ok@example.com","x@example.com\r\nBcc: evil@example.com"]}"#, "to"),
                 (#"{"type":"email"}"#, "to"),
                 (#"{"type":"email","to":"a@example.com","url":"https://x.example"}"#, "url"),
                 (#"{"type":"webhook","url":"file:///etc/passwd"}"#, "url"),

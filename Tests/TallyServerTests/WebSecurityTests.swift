@@ -105,6 +105,7 @@ import Testing
         "/settings/members": "/api/v1/members",
         "/settings/prices": "/api/v1/prices",
         "/settings/organization": "/api/v1/organization",
+        "/settings/alert-channels": "/api/v1/alert-channels",
     ]
     /// Pages for people who are not signed in, and what is not a page.
     static let notPages: Set<String> = [

@@ -122,6 +122,12 @@ import Testing
         let late = policy.finished(
             d, .retry(status: 503, error: "HTTP 503"), firedAt: fired, at: fired.adding(seconds: 86_390))
         #expect(late.status == .failed && late.lastError?.hasPrefix("gave up after 24 hours") == true)
+        let asked = policy.finished(
+            d, .retry(status: 429, error: "HTTP 429", after: 600), firedAt: fired, at: fired)
+        #expect(asked.status == .pending && asked.nextAttemptAt == fired.adding(seconds: 600))
+        let greedy = policy.finished(
+            d, .retry(status: 429, error: "HTTP 429", after: 999_999), firedAt: fired, at: fired)
+        #expect(greedy.nextAttemptAt == fired.adding(seconds: 3600))
         let refused = policy.finished(d, .failed(status: 404, error: "HTTP 404"), firedAt: fired, at: fired)
         #expect(refused.status == .failed && refused.attempts == 1)
         let done = policy.finished(d, .delivered(status: 200), firedAt: fired, at: fired)
@@ -135,7 +141,7 @@ import Testing
         do {
             _ = try AlertChannelRules.recipients(["ok@example.com", "a@b.c\nBcc: x@y.z"])
         } catch let TallyError.invalid(problems) {
-            #expect(problems.map(\.field) == ["to[1]"])
+            #expect(problems.map(\.field) == ["to"] && problems[0].reason.hasPrefix("entry 2 "))
         } catch { Issue.record("\(error)") }
         #expect(throws: TallyError.self) { try AlertChannelRules.recipients([]) }
         #expect(throws: TallyError.self) { try AlertChannelRules.recipients(Array(repeating: "a@b.co", count: 21)) }

@@ -2,6 +2,8 @@ import TallyCore
 import TallyTestSupport
 import Testing
 
+@testable import TallyServices
+
 /// Alerts, the delivery outbox and alert channels: one contract, both stores.
 @Suite(.serialized) struct AlertStoreContractTests {
     func audit(_ org: String, _ action: String = "alert_channel.create") -> AuditRecord {
@@ -303,6 +305,41 @@ import Testing
             #expect(try await store.alertChannels(organizationID: "org_b").isEmpty)
             #expect(try await store.alerts(AlertQuery(organizationID: "org_b")).isEmpty)
             #expect(try await store.deliveries(organizationID: "org_b", alertID: a.id).isEmpty)
+        }
+    }
+
+    /// A master key rotation re-seals the channels' secrets with the connections' keys, all or nothing; channels
+    /// without a secret are left alone.
+    @Test(arguments: StoreKind.available)
+    func channelSecretsRotateWithTheMasterKey(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            let (old, new) = (Vault(master: .generate()), Vault(master: .generate()))
+            var hook = channel(org.id, .slack)
+            hook.sealedSecret = try old.sealChannelSecret(
+                "https://hooks.slack.com/services/T/B/S", organizationID: org.id, channelID: hook.id)
+            try await store.createAlertChannel(hook, audit: audit(org.id))
+            try await store.createAlertChannel(channel(org.id, .email), audit: audit(org.id))
+            #expect(try await Vault.rotate(store: store, from: old, to: new) == 1)
+            let sealed = try #require(try await store.alertChannel(organizationID: org.id, id: hook.id)?.sealedSecret)
+            #expect(
+                try new.openChannelSecret(sealed, organizationID: org.id, channelID: hook.id)
+                    == "https://hooks.slack.com/services/T/B/S")
+            #expect(throws: Vault.Failure.self) {
+                try old.openChannelSecret(sealed, organizationID: org.id, channelID: hook.id)
+            }
+            // A stale rotation (the secret changed meanwhile) changes nothing.
+            let stale = try #require(try await store.sealedSecrets().first { $0.field == .alertChannel })
+            hook.sealedSecret = try new.sealChannelSecret(
+                "https://x.example/y", organizationID: org.id, channelID: hook.id)
+            try await store.updateAlertChannel(hook, audit: audit(org.id, "alert_channel.update"))
+            await #expect(throws: TallyError.self) {
+                try await store.replaceSealedSecrets([
+                    (stale, try old.seal("z", organizationID: org.id, connectionID: hook.id, field: .alertChannel))
+                ])
+            }
+            #expect(
+                try await store.alertChannel(organizationID: org.id, id: hook.id)?.sealedSecret == hook.sealedSecret)
         }
     }
 }

@@ -37,7 +37,7 @@ extension AlertChannelDraft {
         case .array(let items)?:
             return try items.enumerated().map { i, item in
                 guard case .string(let s) = item else {
-                    throw TallyError.invalid([FieldProblem(field: "to[\(i)]", reason: "must be a string")])
+                    throw TallyError.invalid([FieldProblem(field: "to", reason: "entry \(i + 1) must be a string")])
                 }
                 return s
             }

@@ -3743,7 +3743,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "description": "Invalid input; details name each field (to, url, webhook_url, secret, name, type)",
             "content": {
               "application/json": {
                 "schema": {
@@ -3886,7 +3886,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid input; details name each field (to[0], url, webhook_url, secret, name, type)",
+            "description": "Invalid input; details name each field (to, url, webhook_url, secret, name, type)",
             "content": {
               "application/json": {
                 "schema": {

@@ -74,8 +74,11 @@ public enum AlertChannelRules {
         for (i, value) in raw.enumerated() {
             let address = value.trimmingCharacters(in: .whitespaces)
             guard isAddress(address) else {
+                // The field is `to` (where a form shows it); the reason says which entry.
                 throw TallyError.invalid([
-                    FieldProblem(field: "to[\(i)]", reason: "must be an email address such as ops@example.com")
+                    FieldProblem(
+                        field: "to",
+                        reason: "entry \(i + 1) must be one email address such as ops@example.com, without line breaks")
                 ])
             }
             if !out.contains(address) { out.append(address) }

@@ -45,8 +45,10 @@ public struct AlertRetryPolicy: Sendable, Equatable {
         case .failed(_, let error):
             d.status = .failed
             d.lastError = error
-        case .retry(_, let error):
-            let next = now.adding(seconds: delay(afterAttempts: d.attempts))
+        case .retry(_, let error, let after):
+            // The receiver's Retry-After, when longer than the backoff, wins (never past the cap).
+            let wait = max(delay(afterAttempts: d.attempts), min(after ?? 0, capSeconds))
+            let next = now.adding(seconds: wait)
             if next > firedAt.adding(seconds: giveUpSeconds) {
                 d.status = .failed
                 d.lastError = "gave up after \(giveUpSeconds / 3600) hours of retries: \(error)"

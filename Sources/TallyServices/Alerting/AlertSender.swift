@@ -10,20 +10,21 @@ public enum DeliveryOutcome: Sendable, Equatable {
     /// Accepted (the receiver's HTTP status; nil for mail).
     case delivered(status: Int?)
     /// Worth trying again later: a timeout, a connection that failed, 429, 5xx, an SMTP server that is down or said 4xx.
-    case retry(status: Int?, error: String)
+    /// `after`: the receiver's `Retry-After` in seconds, when it gave one (the next attempt waits at least that long).
+    case retry(status: Int?, error: String, after: Int64? = nil)
     /// Retrying cannot help: another 4xx, a refused address, a channel without its secret or without SMTP.
     case failed(status: Int?, error: String)
 
     public var status: Int? {
         switch self {
-        case .delivered(let s), .retry(let s, _), .failed(let s, _): s
+        case .delivered(let s), .retry(let s, _, _), .failed(let s, _): s
         }
     }
 
     public var error: String? {
         switch self {
         case .delivered: nil
-        case .retry(_, let e), .failed(_, let e): e
+        case .retry(_, let e, _), .failed(_, let e): e
         }
     }
 }
@@ -116,7 +117,12 @@ public struct AlertSender: Sendable {
         let code = Int(response.status.code)
         switch code {
         case 200..<300: return .delivered(status: code)
-        case 429, 500..<600: return .retry(status: code, error: "the receiver answered HTTP \(code)")
+        case 429, 500..<600:
+            // Retry-After in seconds (the HTTP-date form is rare for webhooks and is then left to the backoff).
+            let after = response.headers.first(name: "Retry-After").flatMap {
+                Int64($0.trimmingCharacters(in: .whitespaces))
+            }
+            return .retry(status: code, error: "the receiver answered HTTP \(code)", after: after.map { max(0, $0) })
         case 300..<400:
             return .failed(status: code, error: "the receiver answered HTTP \(code) (redirects are not followed)")
         default: return .failed(status: code, error: "the receiver answered HTTP \(code)")

@@ -302,6 +302,15 @@ def test_another_organizations_budget_is_not_found_and_viewers_cannot_write(site
                  "forbidden")
     assert get(owner, ours["id"])["amount_usd"] == "10.00"
 
+    # A token without `admin` reads its own project's budgets only.
+    webs = create(owner, name="web only", scope={"project": "web"}, period="month", amount_usd="5")
+    reader = bearer(api_token(owner, project="web", scopes=("read",), name="reader"))
+    r = requests.get(server.url + "/api/v1/budgets", headers=reader, timeout=10)
+    assert r.status_code == 200 and [x["id"] for x in r.json()["data"]] == [webs["id"]], r.text
+    assert requests.get(server.url + f"/api/v1/budgets/{ours['id']}", headers=reader, timeout=10).status_code == 404
+    assert requests.post(server.url + "/api/v1/budgets", headers=reader, timeout=10,
+                         json={"name": "t", "period": "day", "amount_usd": "1"}).status_code == 403
+
     # Another organization sees none of it: every route with the id answers 404, the list is empty.
     r = owner.api("POST", "/api/v1/organizations", json={"name": "Other", "time_zone": "UTC"})
     assert r.status_code == 201, r.text
@@ -352,6 +361,7 @@ HOSTILE = [
     ({"ledger": "invoice"}, "ledger"),
     ({"channels": ["ch_nope"]}, "channels"),
     ({"channels": "ch_nope"}, "channels"),
+    ({"channels": [f"ch_{i}" for i in range(51)]}, "channels"),
     ({"enabled": "yes"}, "enabled"),
     ({"muted_until": "tomorrow"}, "muted_until"),
     ({"unknown": 1}, "unknown"),
@@ -425,6 +435,24 @@ def test_the_budgets_page_creates_a_budget_and_draws_its_bar(driver, sqlite_site
     assert [b["name"] for b in owner.api("GET", "/api/v1/budgets").json()["data"]] == [hostile]
     r = owner.get("/")
     assert 'id="budgets-alert"' in r.text and "&lt;img src=x" in r.text, "the overview lists it above 80%"
+
+    # Edit: the form is prefilled; a new amount redraws the bar.
+    budget_id = card.get_attribute("data-budget-id")
+    edit = driver.css(f"form#budget-{budget_id}")
+    assert edit.find_element(By.CSS_SELECTOR, "[name=amount_usd]").get_attribute("value") == "12"
+    assert edit.find_element(By.CSS_SELECTOR, "[name='scope.feature']").get_attribute("value") == "chat"
+    fill(edit, amount_usd="20.482")
+    submit(edit)
+    driver.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, 'section.budget .amount[data-value="20.482"]'), 15,
+                    "the new amount on the page")
+    assert driver.css("section.budget svg.budget-bar rect.fill").get_attribute("width") == "25.00"  # 50% of 200%
+    assert get(owner, budget_id)["status"]["percent"] == "50.00"
+
+    # Delete, after the confirmation.
+    driver.execute_script("window.confirm = () => true;")
+    driver.css(f"section.budget[data-budget-id='{budget_id}'] button[data-action=delete]").click()
+    driver.wait_css("#no-budgets", timeout=15)
+    assert owner.api("GET", "/api/v1/budgets").json()["data"] == []
     # The refused POST is logged by the browser as a failed resource; nothing else may be.
     errors = [m for m in driver.js_errors() if "favicon" not in m and "/api/v1/budgets - " not in m]
     assert errors == [], driver.js_errors()

@@ -97,5 +97,13 @@ import Testing
         #expect(banner.contains(#"id="budgets-alert""#))
         #expect(banner.contains("Search"))
         #expect(banner.contains("(90.45%), 8 days left"))
+        // On the overview it comes first, above the cards; without such a budget there is none.
+        var model = DashboardViewTests().overviewModel()
+        model.budgetsAbove80 = [Self.rows[0]]
+        let html = OverviewPage.render(Sample.page(), model)
+        let alert = try #require(html.range(of: #"id="budgets-alert""#))
+        let cards = try #require(html.range(of: #"id="card-spend""#))
+        #expect(alert.lowerBound < cards.lowerBound)
+        #expect(!OverviewPage.render(Sample.page(), DashboardViewTests().overviewModel()).contains("budgets-alert"))
     }
 }

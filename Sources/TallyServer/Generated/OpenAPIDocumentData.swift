@@ -8559,7 +8559,8 @@ enum OpenAPIDocumentData {
             "type": "array",
             "items": {
               "type": "string"
-            }
+            },
+            "maxItems": 50
           },
           "enabled": {
             "type": "boolean"
@@ -8734,7 +8735,8 @@ enum OpenAPIDocumentData {
             "type": "array",
             "items": {
               "type": "string"
-            }
+            },
+            "maxItems": 50
           },
           "enabled": {
             "type": "boolean"

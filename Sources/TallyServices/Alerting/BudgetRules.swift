@@ -9,6 +9,8 @@ package enum BudgetRules {
     package static let nameLength = 1...200
     package static let maximumValues = 100
     package static let maximumThresholds = 20
+    /// Each channel id is looked up: a request cannot make that unbounded.
+    package static let maximumChannels = 50
 
     package static func name(_ raw: String) -> FieldProblem? {
         if raw.unicodeScalars.contains(where: DisplayName.isRefused) {

@@ -56,7 +56,11 @@ extension BudgetService {
         if let channels = draft.channels {
             var seen = Set<String>()
             let unique = channels.filter { seen.insert($0).inserted }
-            for id in unique {
+            if unique.count > BudgetRules.maximumChannels {
+                problems.append(
+                    FieldProblem(field: "channels", reason: "at most \(BudgetRules.maximumChannels) channels"))
+            }
+            for id in unique.prefix(BudgetRules.maximumChannels) {
                 guard try await store.alertChannel(organizationID: org, id: id) == nil else { continue }
                 problems.append(
                     FieldProblem(

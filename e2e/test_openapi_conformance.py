@@ -10,6 +10,7 @@ the list-models stand-in), and every `{id}` in a path is set to a real object, s
 The run is bounded (a few examples per operation, one worker) and derandomized (a fixed seed, deterministic
 generation), so it takes well under a minute per role and finds the same things every time.
 """
+import datetime
 import json
 import os
 import subprocess
@@ -75,6 +76,15 @@ def seed(owner, role, standin):
         "name": "seeded", "type": "email", "to": ["alerts@example.test"]}), "alert channel")
     budget = created(owner.api("POST", "/api/v1/budgets", json={
         "name": "seeded", "scope": {"project": "web"}, "period": "month", "amount_usd": "250.00"}), "budget")
+    # An alert to acknowledge: a tiny budget crossed by one event of now, fired by a check.
+    created(owner.api("POST", "/api/v1/budgets", json={
+        "name": "tiny", "period": "month", "amount_usd": "0.000001", "thresholds": [50]}), "budget")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = requests.post(server.url + "/api/v1/events", json=[event("evt-now", timestamp=now)],
+                      headers=bearer(admin_token), timeout=30)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    alert = next(a for a in created(owner.api("POST", "/api/v1/alerts/check"), "check")["fired"]
+                 if a["type"] == "budget_threshold")
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -102,6 +112,7 @@ def seed(owner, role, standin):
         "/api/v1/alert-channels/{id}": {"id": channel["id"]},
         "/api/v1/alert-channels/{id}/test": {"id": channel["id"]},
         "/api/v1/projects/{id}/budget": {"id": scratch["id"]},
+        "/api/v1/alerts/{id}/acknowledge": {"id": alert["id"]},
     }
     return caller, params
 

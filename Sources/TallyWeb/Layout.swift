@@ -26,7 +26,7 @@ package enum Layout {
         ).render()
     }
 
-    package enum Section: String { case overview, usage, events, reconciliation, settings, none, budgets }
+    package enum Section: String { case overview, usage, events, reconciliation, settings, none, budgets, alerts }
 
     package struct SignedInHeader {
         package var userName: String
@@ -61,6 +61,7 @@ package enum Layout {
                 navLink("/events", "Events", current: h.section == .events),
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
                 navLink("/budgets", "Budgets", current: h.section == .budgets),
+                navLink("/alerts", "Alerts", current: h.section == .alerts),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -566,11 +566,16 @@ extension TestClientProtocol {
                 id: "bud_b", organizationID: b.id, name: "b", scope: [:], period: .month, amount: USD(nanos: 1),
                 createdAt: now, updatedAt: now),
             audit: .make(organizationID: b.id, actor: "t", action: "budget.create"))
+        _ = try await f.store.recordAlert(
+            Alert(
+                id: "al_b", organizationID: b.id, type: .budgetThreshold, dedupeKey: "budget:bud_b:0:80", firedAt: now,
+                budgetID: "bud_b", figures: AlertFigures(summary: "b")),
+            deliveries: [])
 
         let ids: [String: String] = [
             "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
-            "alert-channels": "ch_b",
+            "alert-channels": "ch_b", "alerts": "al_b",
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,

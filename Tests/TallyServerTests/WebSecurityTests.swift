@@ -99,7 +99,7 @@ import Testing
         "/settings": "/api/v1/organization",
         "/settings/providers": "/api/v1/provider-connections",
         "/budgets": "/api/v1/budgets",
-        "/settings/alert-channels": "/api/v1/alert-channels",
+        "/alerts": "/api/v1/alerts",
         "/settings/projects": "/api/v1/projects",
         "/settings/tokens": "/api/v1/tokens",
         "/settings/members": "/api/v1/members",

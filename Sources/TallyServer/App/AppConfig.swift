@@ -55,6 +55,9 @@ public struct AppConfig: Sendable {
     /// How often each replica re-reads the organizations' prices and the newest stored catalog revision
     /// (TALLY_PRICES_REFRESH, default 15 s).
     public var pricesRefreshSeconds: Int64 = 15
+    /// How often each replica evaluates the alert rules (TALLY_ALERT_INTERVAL, default 1 min); nil: `off`, only
+    /// `POST /api/v1/alerts/check` evaluates.
+    public var alertIntervalSeconds: Int64? = 60
     /// Alert deliveries' backoff; its base is TALLY_ALERT_RETRY_BASE_SECONDS (default 30, tests shorten it).
     public var alertRetry = AlertRetryPolicy()
 
@@ -115,6 +118,7 @@ public struct AppConfig: Sendable {
         case allowPrivateUpstreams = "TALLY_ALLOW_PRIVATE_UPSTREAMS"
         case migrate = "TALLY_MIGRATE"
         case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
+        case alertInterval = "TALLY_ALERT_INTERVAL"
         case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
     }
 
@@ -343,6 +347,19 @@ public struct AppConfig: Sendable {
                     source: source, reason: "must be a duration from 1s to 1h such as 15s, 1m or 60 (got \"\(v)\")")
             }
             config.pricesRefreshSeconds = seconds
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.alertInterval, flag: "--alert-interval") else { return }
+            if v == "off" {
+                config.alertIntervalSeconds = nil
+            } else {
+                guard let seconds = Self.duration(v), (1...86_400).contains(seconds) else {
+                    throw Problem(
+                        source: source,
+                        reason: "must be a duration from 1s to 1d such as 30s, 1m or 60, or off (got \"\(v)\")")
+                }
+                config.alertIntervalSeconds = seconds
+            }
         }
         if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {
             config.alertRetry.baseSeconds = Int64(seconds)

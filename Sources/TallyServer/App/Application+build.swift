@@ -95,6 +95,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let pipeline: IngestPipeline<Store>
     let recorder: GatewayRecorder<Store>
     let credentials: GatewayCredentials<Store>
+    /// The alert rules (issue 17): evaluated by `AlertEvaluator` every TALLY_ALERT_INTERVAL and by
+    /// `POST /api/v1/alerts/check`.
+    package let alertEngine: AlertEngine<Store>
+    let alertService: AlertService<Store>
     /// Alert channels, and the deliverer of alerts (the outbox's only consumer; `wake()` after recording an alert).
     let alertChannels: AlertChannelService<Store>
     package let deliverer: AlertDeliverer<Store>
@@ -147,6 +151,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             store: store, sender: AlertSender(http: upstreamHTTP, mailer: options.mailer), vault: options.vault,
             publicURL: self.publicURL, retry: config.alertRetry,
             pollInterval: .seconds(min(5, config.alertRetry.baseSeconds)), logger: logger)
+        alertEngine = AlertEngine(
+            store: store, budgets: budgets, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger)
+        alertService = AlertService(store: store)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -172,6 +179,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 auditRetentionDays: options.config.auditRetentionDays,
                 logger: logger))
         if syncInBackground { services.append(sync) }
+        if let seconds = options.config.alertIntervalSeconds {
+            services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))
+        }
         services.append(deliverer)
         return services
     }
@@ -256,6 +266,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
+    AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
     AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
     BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     return router

@@ -33,6 +33,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("events/live", use: live)
         router.get("events/:id", use: event)
         router.get("reconciliation", use: reconciliation)
+        router.get("alerts", use: alerts)
         router.get("budgets", use: budgets)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
@@ -243,6 +244,16 @@ struct DashboardController<Store: TallyStore> {
                 organizationID: page.organization.id,
                 query: ReconciliationPage.Query(query: query, now: .now))
             return .html(ReconciliationPage.render(page, model))
+        }
+    }
+
+    // MARK: Alerts
+
+    @Sendable func alerts(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let filter = AlertsPage.Filter(query: Self.query(request))
+        return try await respond(request, .alerts, title: "Alerts") { page in
+            let model = try await AlertsPage.load(store: store, organizationID: page.organization.id, filter: filter)
+            return .html(AlertsPage.render(page, model))
         }
     }
 

@@ -6433,6 +6433,403 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/api/v1/alerts": {
+      "get": {
+        "summary": "Alert history",
+        "description": "Newest first, each alert with its figures and deliveries. Viewer (a project's token: 403, alerts are the whole organization's). from/to bound fired_at ([from, to); a bare date is 00:00 UTC).",
+        "tags": [
+          "alerts"
+        ],
+        "parameters": [
+          {
+            "name": "type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "budget_threshold",
+                "spike",
+                "provider_connection",
+                "unpriced_model",
+                "forecast_overrun",
+                "anomaly"
+              ]
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "open",
+                "acknowledged",
+                "resolved"
+              ]
+            }
+          },
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "cursor",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            },
+            "description": "the next_cursor of the previous page"
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 200
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Alerts",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "data": {
+                      "type": "array",
+                      "items": {
+                        "$ref": "#/components/schemas/Alert"
+                      }
+                    },
+                    "next_cursor": {
+                      "type": [
+                        "string",
+                        "null"
+                      ]
+                    }
+                  },
+                  "required": [
+                    "data",
+                    "next_cursor"
+                  ]
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/alerts/check": {
+      "post": {
+        "summary": "Evaluate the alert rules now",
+        "description": "Admin. Evaluates the organization's budgets and rules now and answers the alerts this call recorded (their deliveries have started). dry_run=true answers what would fire and records, resolves and sends nothing.",
+        "tags": [
+          "alerts"
+        ],
+        "parameters": [
+          {
+            "name": "dry_run",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "true",
+                "false",
+                "1",
+                "0"
+              ]
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "What fired",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "dry_run": {
+                      "type": "boolean"
+                    },
+                    "fired": {
+                      "type": "array",
+                      "items": {
+                        "$ref": "#/components/schemas/Alert"
+                      }
+                    }
+                  },
+                  "required": [
+                    "dry_run",
+                    "fired"
+                  ]
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/alerts/{id}/acknowledge": {
+      "post": {
+        "summary": "Acknowledge an alert",
+        "description": "Member or above (tokens: admin scope). An open alert becomes acknowledged by the caller (audited); one already acknowledged or resolved is answered unchanged. Another organization's alert: 404.",
+        "tags": [
+          "alerts"
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The alert",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Alert"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "No such alert in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/alert-rules": {
+      "get": {
+        "summary": "Alert rules",
+        "description": "Spike, provider connection and unpriced model rules, their channels and mutes; defaults until saved. Viewer (not a project's token).",
+        "tags": [
+          "alerts"
+        ],
+        "responses": {
+          "200": {
+            "description": "The rules",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertRules"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      },
+      "put": {
+        "summary": "Change the alert rules",
+        "description": "Admin. Changes the members given; the others keep their value. A wrong value is 400 naming the field by its path (spike.threshold_percent); channels must be the organization's alert channels. Audited.",
+        "tags": [
+          "alerts"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/AlertRulesChanges"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The rules saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AlertRules"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/alerts": {
+      "get": {
+        "summary": "Alerts page",
+        "description": "The alert history (newest 100) with filters, each alert's figures and deliveries, and an Acknowledge button for members and above.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -9340,6 +9737,384 @@ enum OpenAPIDocumentData {
             }
           }
         }
+      },
+      "AlertDelivery": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "channel": {
+            "type": "string",
+            "description": "the alert channel's id (ch_\u2026)"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "delivered",
+              "failed"
+            ]
+          },
+          "attempts": {
+            "type": "integer"
+          },
+          "last_error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "next_attempt_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "while pending"
+          },
+          "delivered_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "id",
+          "channel",
+          "status",
+          "attempts",
+          "last_error",
+          "next_attempt_at",
+          "delivered_at"
+        ]
+      },
+      "AlertFigures": {
+        "type": "object",
+        "description": "Fixed when the alert fires. Money is exact decimal text.",
+        "properties": {
+          "summary": {
+            "type": "string"
+          },
+          "period_start": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "period_end": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "spent_usd": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "amount_usd": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "a budget's amount; for a spike the 7-day daily average"
+          },
+          "percent": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "spent / amount in percent, two decimals"
+          },
+          "threshold": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          }
+        },
+        "required": [
+          "summary",
+          "period_start",
+          "period_end",
+          "spent_usd",
+          "amount_usd",
+          "percent",
+          "threshold"
+        ]
+      },
+      "Alert": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "enum": [
+              "budget_threshold",
+              "spike",
+              "provider_connection",
+              "unpriced_model",
+              "forecast_overrun",
+              "anomaly"
+            ]
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "open",
+              "acknowledged",
+              "resolved"
+            ]
+          },
+          "fired_at": {
+            "type": "string"
+          },
+          "budget_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "rule": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "dedupe_key": {
+            "type": "string",
+            "description": "unique in the organization: the alert fires once"
+          },
+          "scope": {
+            "type": "object",
+            "description": "dimension -> values (projects by name); {} is the whole organization",
+            "additionalProperties": {
+              "type": "array",
+              "items": {
+                "type": "string"
+              }
+            }
+          },
+          "figures": {
+            "$ref": "#/components/schemas/AlertFigures"
+          },
+          "acknowledged_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "acknowledged_by": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "resolved_at": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "deliveries": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/AlertDelivery"
+            }
+          }
+        },
+        "required": [
+          "id",
+          "type",
+          "status",
+          "fired_at",
+          "budget_id",
+          "rule",
+          "dedupe_key",
+          "scope",
+          "figures",
+          "acknowledged_at",
+          "acknowledged_by",
+          "resolved_at",
+          "deliveries"
+        ]
+      },
+      "AlertRules": {
+        "type": "object",
+        "properties": {
+          "spike": {
+            "type": "object",
+            "properties": {
+              "enabled": {
+                "type": "boolean"
+              },
+              "threshold_percent": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 10000
+              },
+              "floor_usd": {
+                "type": "string",
+                "description": "decimal dollars, 0 to 1000000"
+              }
+            },
+            "required": [
+              "enabled",
+              "threshold_percent",
+              "floor_usd"
+            ]
+          },
+          "provider_connection": {
+            "type": "object",
+            "properties": {
+              "enabled": {
+                "type": "boolean"
+              }
+            },
+            "required": [
+              "enabled"
+            ]
+          },
+          "unpriced_model": {
+            "type": "object",
+            "properties": {
+              "enabled": {
+                "type": "boolean"
+              }
+            },
+            "required": [
+              "enabled"
+            ]
+          },
+          "channels": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "muted_until": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            }
+          }
+        },
+        "required": [
+          "spike",
+          "provider_connection",
+          "unpriced_model",
+          "channels",
+          "muted_until"
+        ]
+      },
+      "AlertRulesChanges": {
+        "type": "object",
+        "description": "Members left out keep their value.",
+        "properties": {
+          "spike": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "enabled": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
+              },
+              "threshold_percent": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 1,
+                "maximum": 10000
+              },
+              "floor_usd": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "pattern": "^[0-9]{1,7}(\\.[0-9]{1,9})?$"
+              }
+            },
+            "additionalProperties": false
+          },
+          "provider_connection": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "enabled": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
+              }
+            },
+            "additionalProperties": false
+          },
+          "unpriced_model": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "enabled": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
+              }
+            },
+            "additionalProperties": false
+          },
+          "channels": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+              "type": "string",
+              "pattern": "^ch_[A-Za-z0-9_]{1,61}$"
+            }
+          },
+          "muted_until": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "spike": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              },
+              "provider_connection": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              },
+              "unpriced_model": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              }
+            },
+            "additionalProperties": false
+          }
+        },
+        "additionalProperties": false
       }
     },
     "responses": {

@@ -57,12 +57,5 @@ extension BudgetService {
 
     /// spent / amount in percent, exact to two decimals (truncated, so 79.999 % shows "79.99" and not a threshold it
     /// has not reached); nil when the amount is zero.
-    static func percent(_ spent: USD, of amount: USD) -> String? {
-        guard amount.nanos > 0 else { return nil }
-        let hundredths = Int128(spent.nanos) * 10_000 / Int128(amount.nanos)
-        let sign = hundredths < 0 ? "-" : ""
-        let magnitude = hundredths.magnitude
-        let fraction = String(magnitude % 100)
-        return sign + String(magnitude / 100) + "." + (fraction.count == 1 ? "0" + fraction : fraction)
-    }
+    static func percent(_ spent: USD, of amount: USD) -> String? { AlertText.percent(spent, of: amount) }
 }

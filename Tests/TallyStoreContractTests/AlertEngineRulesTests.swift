@@ -1,0 +1,234 @@
+import Logging
+import Synchronization
+import TallyCore
+import TallyServices
+import TallyTestSupport
+import Testing
+
+/// The alert engine's rules other than budgets (`spike`, `unpriced_model`, `provider_connection`), over real stores:
+/// each fires once, a dry run writes nothing, muting and disabling hold them back.
+@Suite(.serialized) struct AlertEngineRulesTests {
+    /// Counts the deliverer's wake-ups.
+    final class Wakes: Sendable {
+        let count = Mutex(0)
+        var value: Int { count.withLock { $0 } }
+    }
+
+    /// A budget source for organizations without budgets: it is never asked.
+    struct NoBudgets: BudgetStatusSource {
+        func status(of budget: Budget, at now: Instant) async throws -> BudgetStatus {
+            Issue.record("asked for the status of budget \(budget.id)")
+            throw TallyError.unavailable("no budgets here")
+        }
+    }
+
+    static func engine<S: AlertEngineStore>(_ store: S, wakes: Wakes) -> AlertEngine<S> {
+        AlertEngine(
+            store: store, budgets: NoBudgets(), wakeDelivery: { wakes.count.withLock { $0 += 1 } },
+            logger: Logger(label: "test"))
+    }
+
+    static let now = at("2026-11-27T12:30:00Z")
+
+    /// Priced events: `perDay` dollars on each of the 7 days before 2026-11-27, then `today` dollars on it.
+    static func seedSpend<S: TallyStore>(
+        _ store: S, org: String, project: Project, perDay: String, today: String, feature: String? = nil
+    ) async throws {
+        var events: [StoredEvent] = []
+        for day in 20...26 {
+            events.append(
+                stored(
+                    "e-\(project.name)-\(day)", "2026-11-\(day)T10:00:00Z", org: org, project: project,
+                    feature: feature, cost: USD(decimal: perDay)))
+        }
+        events.append(
+            stored(
+                "e-\(project.name)-today", "2026-11-27T09:15:00Z", org: org, project: project, feature: feature,
+                cost: USD(decimal: today)))
+        _ = try await store.insert([EventBatch(organizationID: org, events: events)])
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aSpikeFiresOncePerScopeAndADryRunWritesNothing(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.spikeFiresOnce(store) }
+    }
+
+    static func spikeFiresOnce<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        let batch = try await store.createProject(organizationID: org.id, name: "batch")
+        // web: $1 a day, then $5 today (a spike); batch: $1 a day, then $1.50 today (within the average + floor).
+        try await seedSpend(store, org: org.id, project: web, perDay: "1", today: "5", feature: "search")
+        try await seedSpend(store, org: org.id, project: batch, perDay: "1", today: "1.5")
+        let wakes = Wakes()
+        let engine = engine(store, wakes: wakes)
+
+        let preview = try await engine.evaluate(at: now, dryRun: true)
+        let expected: Set = [
+            "spike:organization::2026-11-27", "spike:project:\(web.id):2026-11-27", "spike:feature:search:2026-11-27",
+        ]
+        #expect(Set(preview.map(\.dedupeKey)) == expected)
+        #expect(try await store.alerts(AlertQuery(organizationID: org.id)).isEmpty)
+        #expect(wakes.value == 0)
+
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(Set(fired.map(\.dedupeKey)) == expected)
+        #expect(wakes.value == 1)
+        let project = try #require(fired.first { $0.dedupeKey.hasPrefix("spike:project:") })
+        #expect(project.scope == [.project: [web.id]])
+        #expect(project.figures.spent == USD(decimal: "5"))
+        #expect(project.figures.amount == USD(decimal: "1"))
+        #expect(project.figures.percent == "500.00")
+        #expect(project.figures.threshold == 100)
+        #expect(project.figures.periodStart == at("2026-11-27T00:00:00Z"))
+
+        // Later the same day: nothing new.
+        #expect(try await engine.evaluate(at: now.adding(seconds: 3600), dryRun: false).isEmpty)
+        // The next day spikes again, but within 24 h of yesterday's alerts nothing fires; past 24 h it does.
+        _ = try await store.insert([
+            EventBatch(
+                organizationID: org.id,
+                events: [
+                    stored(
+                        "e-web-28", "2026-11-28T05:00:00Z", org: org.id, project: web, feature: "search",
+                        cost: USD(decimal: "10"))
+                ])
+        ])
+        #expect(try await engine.evaluate(at: at("2026-11-28T06:00:00Z"), dryRun: false).isEmpty)
+        #expect(try await store.alerts(AlertQuery(organizationID: org.id)).count == 3)
+        let nextDay = try await engine.evaluate(at: at("2026-11-28T12:31:00Z"), dryRun: false)
+        #expect(
+            Set(nextDay.map(\.dedupeKey)) == Set(expected.map { String($0.dropLast(5)) + "11-28" }))
+    }
+
+    @Test(arguments: StoreKind.available)
+    func mutedOrDisabledRulesFireNothing(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.mutedRules(store) }
+    }
+
+    static func mutedRules<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        try await seedSpend(store, org: org.id, project: web, perDay: "1", today: "5")
+        _ = try await store.insert([
+            EventBatch(
+                organizationID: org.id,
+                events: [stored("unpriced-1", "2026-11-27T08:00:00Z", org: org.id, project: web, model: "mystery-1")])
+        ])
+        let engine = engine(store, wakes: Wakes())
+        var rules = AlertRules()
+        rules.mutedUntil = ["spike": now.adding(seconds: 60)]
+        rules.unpricedModel.enabled = false
+        try await store.saveAlertRules(
+            organizationID: org.id, rules,
+            audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        // The mute ends: the spike fires; the unpriced model stays off.
+        let fired = try await engine.evaluate(at: now.adding(seconds: 61), dryRun: false)
+        #expect(fired.allSatisfy { $0.type == .spike } && fired.count == 2)
+    }
+
+    @Test(arguments: StoreKind.available)
+    func anUnpricedModelFiresOnceWithItsChannels(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.unpricedOnce(store) }
+    }
+
+    static func unpricedOnce<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        let channel = AlertChannel(
+            id: "ch_ops", organizationID: org.id, name: "ops", kind: .email, targets: ["ops@example.com"],
+            sealedSecret: nil, createdAt: now, updatedAt: now)
+        try await store.createAlertChannel(
+            channel, audit: .make(organizationID: org.id, actor: "t", action: "alert_channel.create"))
+        var rules = AlertRules()
+        rules.spike.enabled = false
+        rules.channelIDs = ["ch_ops"]
+        try await store.saveAlertRules(
+            organizationID: org.id, rules,
+            audit: .make(organizationID: org.id, actor: "t", action: "alert_rules.update"))
+        for (i, model) in ["mystery-1", "mystery-1", "gpt-4o"].enumerated() {
+            _ = try await store.insert([
+                EventBatch(
+                    organizationID: org.id,
+                    events: [
+                        stored(
+                            "u-\(i)", "2026-11-27T0\(i):00:00Z", org: org.id, project: web, model: model,
+                            cost: model == "gpt-4o" ? USD(decimal: "0.01") : nil)
+                    ])
+            ])
+        }
+        let engine = engine(store, wakes: Wakes())
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(fired.map(\.dedupeKey) == ["unpriced:openai:mystery-1"])
+        #expect(fired.first?.scope == [.provider: ["openai"], .model: ["mystery-1"]])
+        let deliveries = try await store.deliveries(organizationID: org.id, alertID: fired[0].id)
+        #expect(deliveries.map(\.channelID) == ["ch_ops"])
+        #expect(deliveries.map(\.status) == [.pending])
+        #expect(try await engine.evaluate(at: now.adding(seconds: 86_400), dryRun: false).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aFailingConnectionFiresOnceUntilItRecovers(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.connectionOnce(store) }
+    }
+
+    static func connectionOnce<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let connection = ProviderConnection(
+            id: "conn_1", organizationID: org.id, provider: .openai, name: "main", baseURL: nil, apiKey: nil,
+            apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: nil, validationError: nil,
+            createdAt: now, updatedAt: now)
+        try await store.createConnection(
+            connection, audit: .make(organizationID: org.id, actor: "t", action: "connection.create"))
+        var started = now.adding(seconds: -86_400)
+        func run(_ status: SyncRunStatus) async throws -> String {
+            started = started.adding(seconds: 600)
+            let run = SyncRun(
+                id: Identifier.make("run"), organizationID: org.id, connectionID: connection.id, trigger: .schedule,
+                from: started, to: started, status: status, startedAt: started, finishedAt: started,
+                error: status == .failed ? "HTTP 500 from the provider" : nil)
+            try await store.createSyncRun(run)
+            return run.id
+        }
+        let engine = engine(store, wakes: Wakes())
+        _ = try await run(.succeeded)
+        let first = try await run(.failed)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        _ = try await run(.failed)
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(fired.map(\.dedupeKey) == ["connection:conn_1:\(first)"])
+        #expect(fired.first?.figures.summary.contains("HTTP 500 from the provider") == true)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+
+        // It recovers: the open alert is resolved; a new streak of three fires again.
+        _ = try await run(.succeeded)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        let resolved = try #require(try await store.alert(organizationID: org.id, id: fired[0].id))
+        #expect(resolved.status == .resolved)
+        let second = try await run(.failed)
+        _ = try await run(.failed)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).map(\.dedupeKey) == ["connection:conn_1:\(second)"])
+    }
+
+    /// An organization sees only its own alerts; evaluating one organization touches no other.
+    @Test(arguments: StoreKind.available)
+    func evaluatingOneOrganizationLeavesOthersAlone(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.oneOrganization(store) }
+    }
+
+    static func oneOrganization<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        try await seedSpend(store, org: org.id, project: web, perDay: "1", today: "5")
+        let engine = engine(store, wakes: Wakes())
+        await #expect(throws: TallyError.notFound("organization 'org_elsewhere'")) {
+            try await engine.evaluate(at: now, organizationID: "org_elsewhere", dryRun: false)
+        }
+        #expect(try await store.alerts(AlertQuery(organizationID: org.id)).isEmpty)
+        #expect(try await engine.evaluate(at: now, organizationID: org.id, dryRun: false).count == 2)
+    }
+}

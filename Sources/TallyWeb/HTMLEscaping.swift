@@ -1,4 +1,5 @@
 import Plot
+import TallyCore
 
 // Plot escapes text nodes but writes attribute values as given: a name with a quote in it would end the attribute.
 // So TallyWeb re-declares every Plot helper that takes an attribute value as a `String`, with the same name and
@@ -11,22 +12,7 @@ import Plot
 
 /// Escapes the five characters that matter in HTML text and quoted attribute values. For `.raw` markup only; the
 /// attribute helpers below call it themselves.
-package func escape(_ text: String) -> String {
-    guard text.contains(where: { $0 == "&" || $0 == "<" || $0 == ">" || $0 == "\"" || $0 == "'" }) else { return text }
-    var out = ""
-    out.reserveCapacity(text.utf8.count + 16)
-    for c in text {
-        switch c {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.append(c)
-        }
-    }
-    return out
-}
+package func escape(_ text: String) -> String { TextEncoding.html(text) }
 
 /// The one place an attribute is made: its value escaped.
 private func escaped<Context>(

@@ -148,35 +148,8 @@ public enum AlertText {
             + "] \(percent)%"
     }
 
-    public static func html(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    public static func html(_ text: String) -> String { TextEncoding.html(text) }
 
     /// RFC 3986 unreserved characters pass, everything else is %XX (so `&`, `=`, `#` in a name stay one value).
-    public static func percentEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"), UInt8(ascii: ","):
-                out.append(Character(UnicodeScalar(byte)))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
+    public static func percentEncoded(_ text: String) -> String { TextEncoding.percentEncoded(text, keeping: ",") }
 }

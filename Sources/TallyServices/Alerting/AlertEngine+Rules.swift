@@ -27,8 +27,22 @@ extension AlertEngine {
         var candidates: [(Candidate, yesterdayKey: String)] = []
         var organizationTotals: (week: USD, today: USD)?
         for dimension in Self.spikeDimensions {
-            let week = try await spend(context, dimension, from: window.from, to: window.today)
-            let today = try await spend(context, dimension, from: window.today, to: window.to)
+            let week: (byValue: [String: USD], total: USD)
+            let today: (byValue: [String: USD], total: USD)
+            do {
+                week = try await spend(context, dimension, from: window.from, to: window.today)
+                today = try await spend(context, dimension, from: window.today, to: window.to)
+            } catch TallyError.tooManyGroups(let limit) {
+                // Ingested values (feature names, keys) past the summary's limit: this dimension is not watched, the
+                // others and the organization's total still are.
+                logger.warning(
+                    "spike rule skips a dimension with too many values",
+                    metadata: [
+                        "organization": "\(context.organization.id)", "dimension": "\(dimension.rawValue)",
+                        "limit": "\(limit)",
+                    ])
+                continue
+            }
             if organizationTotals == nil { organizationTotals = (week.total, today.total) }
             for (value, spent) in today.byValue.sorted(by: { $0.key < $1.key }) {
                 if let c = spike(

@@ -128,4 +128,60 @@ import Testing
         #expect(thresholds(after) == [80, 90, 100])
         #expect(Set(after.compactMap(\.budgetID)) == [muted.id])
     }
+
+    /// A custom budget fires only within its own days: after they end its status still shows their final figures,
+    /// but no threshold fires from them.
+    @Test(arguments: StoreKind.available)
+    func aCustomBudgetFiresOnlyWithinItsDays(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.customDays(store) }
+    }
+
+    static func customDays<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        var custom = budget(org.id)
+        custom.period = .custom
+        custom.customFrom = CivilDate(year: 2026, month: 11, day: 1)
+        custom.customTo = CivilDate(year: 2026, month: 11, day: 20)
+        try await store.createBudget(custom, audit: .make(organizationID: org.id, actor: "t", action: "b"))
+        let (engine, _) = engine(store)
+        var rules = AlertRules()
+        rules.spike.enabled = false
+        try await store.saveAlertRules(
+            organizationID: org.id, rules, audit: .make(organizationID: org.id, actor: "t", action: "r"))
+        try await spend(store, org: org.id, project: web, "9.50", at: "2026-11-10T09:00:00Z")
+        // 2026-11-27 is after its days: nothing fires; a day within them fires both thresholds reached.
+        #expect(thresholds(try await engine.evaluate(at: now, dryRun: false)) == [])
+        #expect(thresholds(try await engine.evaluate(at: at("2026-11-20T23:00:00Z"), dryRun: false)) == [80, 90])
+    }
+
+    /// More feature names than a summary can group (ingested by anyone with an ingest key) make the spike rule skip
+    /// that dimension only: the budget's thresholds and the other spike scopes still fire.
+    @Test(arguments: StoreKind.available)
+    func tooManyFeaturesHoldNoBudgetBack(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.tooManyFeatures(store) }
+    }
+
+    static func tooManyFeatures<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        try await store.createBudget(budget(org.id), audit: .make(organizationID: org.id, actor: "t", action: "b"))
+        try await spend(store, org: org.id, project: web, "8.50", at: "2026-11-27T09:00:00Z")
+        let features = (0...10_000).map { i in
+            stored(
+                "f-\(i)", "2026-11-27T10:00:00Z", org: org.id, project: web, feature: "f\(i)",
+                cost: USD(decimal: "0.0001"))
+        }
+        for chunk in stride(from: 0, to: features.count, by: 1000) {
+            _ = try await store.insert([
+                EventBatch(
+                    organizationID: org.id, events: Array(features[chunk..<min(chunk + 1000, features.count)]))
+            ])
+        }
+        let (engine, _) = engine(store)
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(thresholds(fired) == [80, 90])
+        let spikes = Set(fired.filter { $0.type == .spike }.map(\.dedupeKey))
+        #expect(spikes == ["spike:organization::2026-11-27", "spike:project:\(web.id):2026-11-27"])
+    }
 }

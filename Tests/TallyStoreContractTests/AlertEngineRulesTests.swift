@@ -214,6 +214,96 @@ import Testing
         #expect(try await engine.evaluate(at: now, dryRun: false).map(\.dedupeKey) == ["connection:conn_1:\(second)"])
     }
 
+    /// A connection and a helper adding its sync runs, each 10 minutes after the one before.
+    static func connectionWithRuns<S: TallyStore>(_ store: S, org: String) async throws -> (
+        ProviderConnection, (SyncRunStatus) async throws -> String
+    ) {
+        let connection = ProviderConnection(
+            id: "conn_1", organizationID: org, provider: .openai, name: "main", baseURL: nil, apiKey: nil,
+            apiKeyMask: nil, adminKey: nil, adminKeyMask: nil, validatedAt: nil, validationError: nil,
+            createdAt: now, updatedAt: now)
+        try await store.createConnection(
+            connection, audit: .make(organizationID: org, actor: "t", action: "connection.create"))
+        let runs = Wakes()  // counts the runs added
+        return (
+            connection,
+            { status in
+                let count = runs.count.withLock {
+                    $0 += 1
+                    return $0
+                }
+                let time = now.adding(seconds: -86_400 + Int64(count) * 600)
+                let run = SyncRun(
+                    id: Identifier.make("run"), organizationID: org, connectionID: connection.id, trigger: .schedule,
+                    from: time, to: time, status: status, startedAt: time, finishedAt: time,
+                    error: status == .failed ? "HTTP 500 from the provider" : nil)
+                try await store.createSyncRun(run)
+                return run.id
+            }
+        )
+    }
+
+    /// A streak longer than the runs read fires once: the streak's first run read moves as runs are added, but the
+    /// connection's alert, open or acknowledged, holds every later one back until it recovers.
+    @Test(arguments: StoreKind.available)
+    func aLongStreakFiresOnceEvenAcknowledged(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.longStreak(store) }
+    }
+
+    static func longStreak<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let (_, run) = try await connectionWithRuns(store, org: org.id)
+        let engine = engine(store, wakes: Wakes())
+        // One more failed run than the engine reads (`AlertEngine.syncRunsRead`, 200).
+        for _ in 0...200 { _ = try await run(.failed) }
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(fired.count == 1)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        let alert = try #require(fired.first)
+        try await store.updateAlertStatus(
+            organizationID: org.id, id: alert.id, status: .acknowledged, by: "t", at: now, audit: nil)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        // It recovers: the acknowledged alert is resolved, and a new streak fires.
+        _ = try await run(.succeeded)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        #expect(try await store.alert(organizationID: org.id, id: alert.id)?.status == .resolved)
+        let first = try await run(.failed)
+        _ = try await run(.failed)
+        _ = try await run(.failed)
+        #expect(try await engine.evaluate(at: now, dryRun: false).map(\.dedupeKey) == ["connection:conn_1:\(first)"])
+    }
+
+    /// A refused admin key fires once; after the connection recovers, a later refusal fires again.
+    @Test(arguments: StoreKind.available)
+    func aRefusedKeyFiresAgainAfterARecovery(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.refusedKey(store) }
+    }
+
+    static func refusedKey<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let (created, run) = try await connectionWithRuns(store, org: org.id)
+        var connection = created
+        let engine = engine(store, wakes: Wakes())
+        let before = try await run(.succeeded)
+        connection.record(.adminKeyRejected("HTTP 401"), at: now)
+        try await store.updateConnection(connection, audit: nil)
+        let fired = try await engine.evaluate(at: now, dryRun: false)
+        #expect(fired.map(\.dedupeKey) == ["connection:conn_1:key:\(before)"])
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        // New keys and a sync that works: resolved. The key is refused again later: a new alert.
+        connection.record(.valid, at: now)
+        try await store.updateConnection(connection, audit: nil)
+        let after = try await run(.succeeded)
+        #expect(try await engine.evaluate(at: now, dryRun: false).isEmpty)
+        #expect(try await store.alert(organizationID: org.id, id: fired[0].id)?.status == .resolved)
+        connection.record(.adminKeyRejected("HTTP 403"), at: now)
+        try await store.updateConnection(connection, audit: nil)
+        #expect(
+            try await engine.evaluate(at: now, dryRun: false).map(\.dedupeKey) == ["connection:conn_1:key:\(after)"])
+    }
+
     /// An organization sees only its own alerts; evaluating one organization touches no other.
     @Test(arguments: StoreKind.available)
     func evaluatingOneOrganizationLeavesOthersAlone(kind: StoreKind) async throws {

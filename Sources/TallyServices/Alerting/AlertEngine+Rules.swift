@@ -27,8 +27,22 @@ extension AlertEngine {
         var candidates: [(Candidate, yesterdayKey: String)] = []
         var organizationTotals: (week: USD, today: USD)?
         for dimension in Self.spikeDimensions {
-            let week = try await spend(context, dimension, from: window.from, to: window.today)
-            let today = try await spend(context, dimension, from: window.today, to: window.to)
+            let week: (byValue: [String: USD], total: USD)
+            let today: (byValue: [String: USD], total: USD)
+            do {
+                week = try await spend(context, dimension, from: window.from, to: window.today)
+                today = try await spend(context, dimension, from: window.today, to: window.to)
+            } catch TallyError.tooManyGroups(let limit) {
+                // Ingested values (feature names, keys) past the summary's limit: this dimension is not watched, the
+                // others and the organization's total still are.
+                logger.warning(
+                    "spike rule skips a dimension with too many values",
+                    metadata: [
+                        "organization": "\(context.organization.id)", "dimension": "\(dimension.rawValue)",
+                        "limit": "\(limit)",
+                    ])
+                continue
+            }
             if organizationTotals == nil { organizationTotals = (week.total, today.total) }
             for (value, spent) in today.byValue.sorted(by: { $0.key < $1.key }) {
                 if let c = spike(
@@ -126,20 +140,21 @@ extension AlertEngine {
     /// How many sync runs of a connection are read to find its current streak of failures.
     static var syncRunsRead: Int { 200 }
 
-    /// The failed runs a connection's newest runs start with (a run still going is skipped), newest first.
-    private func failureStreak(_ context: RuleContext, _ connection: ProviderConnection) async throws -> [SyncRun] {
-        let runs = try await store.syncRuns(
-            organizationID: context.organization.id, connectionID: connection.id, limit: Self.syncRunsRead)
-        return Array(runs.drop { $0.status == .running }.prefix { $0.status == .failed })
-    }
-
     /// A connection whose sync failed 3 runs in a row, or that needs a new admin key, fires once until it recovers:
-    /// the key names the streak's first failed run ("connection:<id>:<run id>"), so a later streak fires again. The
-    /// streak's other runs are looked up too, because its first run read may move as runs are added.
+    /// while one of its alerts is open or acknowledged it fires nothing (the resolver turns it `resolved` when the
+    /// connection recovers). The key names the streak's first failed run read ("connection:<id>:<run id>"), or for a
+    /// refused admin key the newest run that succeeded before it ("connection:<id>:key:<run id or none>"), so a later
+    /// streak or refusal after a recovery fires again.
     func connectionCandidates(_ context: RuleContext) async throws -> [Candidate] {
+        let pending = try await unresolvedConnectionAlerts(context)
         var candidates: [Candidate] = []
         for connection in try await store.connections(organizationID: context.organization.id) {
-            let streak = try await failureStreak(context, connection)
+            let prefix = "connection:\(connection.id):"
+            if pending.contains(where: { $0.dedupeKey.hasPrefix(prefix) }) { continue }
+            let runs = try await store.syncRuns(
+                organizationID: context.organization.id, connectionID: connection.id, limit: Self.syncRunsRead)
+            // The failed runs the newest finished ones start with, newest first.
+            let streak = Array(runs.drop { $0.status == .running }.prefix { $0.status == .failed })
             let keyRejected: String?
             if case .adminKeyRejected(let message) = connection.health {
                 keyRejected = message
@@ -147,12 +162,8 @@ extension AlertEngine {
                 keyRejected = nil
             }
             guard streak.count >= 3 || keyRejected != nil else { continue }
-            let keys = streak.map { "connection:\(connection.id):\($0.id)" }
-            let key = keys.last ?? "connection:\(connection.id):key"
-            if keys.count > 1 {
-                let seen = try await store.firedAlerts(organizationID: context.organization.id, keys: keys)
-                if !seen.isEmpty { continue }
-            }
+            let lastSuccess = runs.first { $0.status == .succeeded }?.id ?? "none"
+            let key = streak.last.map { prefix + $0.id } ?? prefix + "key:" + lastSuccess
             let reason =
                 keyRejected.map { "needs a new admin key: \($0)" }
                 ?? "its sync failed \(streak.count) runs in a row: \(streak.first?.error ?? "no message")"
@@ -167,12 +178,21 @@ extension AlertEngine {
         return candidates
     }
 
-    /// Open `provider_connection` alerts whose connection recovered (its newest finished run succeeded and its keys
-    /// are not refused) or was deleted turn `resolved`.
+    /// The organization's `provider_connection` alerts not yet resolved (open or acknowledged).
+    private func unresolvedConnectionAlerts(_ context: RuleContext) async throws -> [Alert] {
+        var alerts: [Alert] = []
+        for status in [AlertStatus.open, .acknowledged] {
+            alerts += try await store.alerts(
+                AlertQuery(
+                    organizationID: context.organization.id, type: .providerConnection, status: status, limit: 500))
+        }
+        return alerts
+    }
+
+    /// Open or acknowledged `provider_connection` alerts whose connection recovered (its newest finished run
+    /// succeeded and its keys are not refused) or was deleted turn `resolved`.
     func resolveRecoveredConnections(_ context: RuleContext) async throws {
-        let open = try await store.alerts(
-            AlertQuery(
-                organizationID: context.organization.id, type: .providerConnection, status: .open, limit: 500))
+        let open = try await unresolvedConnectionAlerts(context)
         guard !open.isEmpty else { return }
         let connections = Dictionary(
             try await store.connections(organizationID: context.organization.id).map { ($0.id, $0) },

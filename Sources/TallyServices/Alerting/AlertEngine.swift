@@ -69,17 +69,31 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
         -> [Alert]
     {
         let rules = try await store.alertRules(organizationID: organization.id)
-        var candidates: [Candidate] = []
-        candidates += try await budgetCandidates(budgets, at: now)
         let context = RuleContext(organization: organization, rules: rules, now: now)
-        if context.allows("spike", rules.spike.enabled) { candidates += try await spikeCandidates(context) }
+        var candidates: [Candidate] = []
+        candidates += try await budgetCandidates(budgets, context)
+        // Each other rule on its own: one that fails (ingested data it cannot summarize, a store error) is logged and
+        // skipped, never holding back the budgets' alerts or the other rules.
+        func run(_ rule: String, _ body: () async throws -> [Candidate]) async {
+            do { candidates += try await body() } catch {
+                logger.error(
+                    "alert rule failed",
+                    metadata: ["organization": "\(organization.id)", "rule": "\(rule)", "error": "\(error)"])
+            }
+        }
+        if context.allows("spike", rules.spike.enabled) { await run("spike") { try await spikeCandidates(context) } }
         if context.allows("unpriced_model", rules.unpricedModel.enabled) {
-            candidates += try await unpricedCandidates(context)
+            await run("unpriced_model") { try await unpricedCandidates(context) }
         }
         if context.allows("provider_connection", rules.providerConnection.enabled) {
-            candidates += try await connectionCandidates(context)
+            await run("provider_connection") { try await connectionCandidates(context) }
         }
-        if !dryRun { try await resolveRecoveredConnections(context) }
+        if !dryRun {
+            await run("provider_connection") {
+                try await resolveRecoveredConnections(context)
+                return []
+            }
+        }
         let seen = try await store.firedAlerts(organizationID: organization.id, keys: candidates.map(\.alert.dedupeKey))
         var fired: [Alert] = []
         for candidate in candidates where seen[candidate.alert.dedupeKey] == nil {
@@ -138,11 +152,17 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
 
     /// Every threshold at or below a budget's percent fires, once per budget, threshold and period (crossing 80 and 90
     /// between two evaluations fires both). A muted budget fires nothing until its mute ends; thresholds crossed
-    /// meanwhile then fire if the period is still the same.
-    private func budgetCandidates(_ list: [Budget], at now: Instant) async throws -> [Candidate] {
+    /// meanwhile then fire if the period is still the same. A budget with no period at `now` (a custom budget
+    /// before or after its days) fires nothing, though its status still shows its days.
+    private func budgetCandidates(_ list: [Budget], _ context: RuleContext) async throws -> [Candidate] {
+        let now = context.now
         var candidates: [Candidate] = []
         for budget in list where budget.enabled && !(budget.mutedUntil.map { now < $0 } ?? false) {
-            guard budget.amount > .zero else { continue }
+            guard budget.amount > .zero,
+                budget.period(
+                    containing: now, zone: context.zone, billingCycleDay: context.organization.billingCycleDay)
+                    != nil
+            else { continue }
             let status: BudgetStatus
             do {
                 status = try await budgets.status(of: budget, at: now)

@@ -256,8 +256,24 @@ extension SQLStore {
                         ),
                         (" AND channel_id = ", .text(id)), (" AND status = 'pending'", nil),
                     ])),
+                // Rules and budgets stop naming it (else every later save of the rules fails on the stale id).
+                SQLStep(withoutChannel(id, table: "alert_rules", column: "definition", organizationID: organizationID)),
+                SQLStep(withoutChannel(id, table: "budgets", column: "channel_ids", organizationID: organizationID)),
                 SQLStep(auditInsert(audit)),
             ], onConflict: .notFound("alert channel '\(id)'"))
+    }
+
+    /// Removes the channel id from the compact JSON string list in `column` (the rules' `"channels":[…]`, a budget's
+    /// `channel_ids`): `"id",` when others follow, `,"id"` when it is last, `"id"` when it is alone.
+    private func withoutChannel(_ id: String, table: String, column: String, organizationID: String) -> SQLStatement {
+        var w = JSONWriter()
+        w.string(id)
+        let quoted = w.text
+        return statement([
+            ("UPDATE \(table) SET \(column) = REPLACE(REPLACE(REPLACE(\(column), ", .text(quoted + ",")),
+            (", ''), ", .text("," + quoted)), (", ''), ", .text(quoted)),
+            (", '') WHERE org_id = ", .text(organizationID)), (" AND \(column) LIKE ", .text("%" + quoted + "%")),
+        ])
     }
 
     public func alertChannels(organizationID: String) async throws -> [AlertChannel] {

@@ -135,7 +135,24 @@ import Testing
             #expect(
                 log[0].lastError?.contains("could not be reached") == true
                     || log[0].lastError?.contains("did not answer") == true)
-            #expect(log[0].lastError?.contains("/alerts") == false)
+            #expect(log[0].lastError == "the receiver could not be reached")
+        }
+    }
+
+    /// A webhook at an address the policy refuses fails for good; the error names neither the host nor the path.
+    @Test func aRefusedAddressFailsWithoutNamingIt() async throws {
+        try await Self.setup { s in
+            let channel = AlertChannel(
+                id: "ch_private", organizationID: "org_default", name: "Hook", kind: .webhook,
+                targets: ["http://10.1.2.3/hooks/secret-path"], sealedSecret: nil, createdAt: .now, updatedAt: .now)
+            try await s.store.createAlertChannel(
+                channel, audit: .make(organizationID: "org_default", actor: "t", action: "x"))
+            let (alert, _) = try await Self.record(s.store, channel: channel.id)
+            #expect(await s.deliverer.deliverDue(now: .now) == 1)
+            let log = try await s.store.deliveries(organizationID: "org_default", alertID: alert.id)
+            #expect(log[0].status == .failed)
+            #expect(log[0].lastError?.hasPrefix("the receiver's address is private") == true)
+            #expect(log[0].lastError?.contains("10.1.2.3") == false)
         }
     }
 
@@ -155,8 +172,34 @@ import Testing
                 let (alert, _) = try await Self.record(s.store, channel: channel.id)
                 #expect(await s.deliverer.deliverDue(now: .now) == 1)
                 let log = try await s.store.deliveries(organizationID: "org_default", alertID: alert.id)
-                #expect(log[0].status == .pending && log[0].lastError?.hasPrefix("SMTP connection error") == true)
+                // A category only: the mailer's text names the host and port, which viewers must not see.
+                #expect(log[0].status == .pending && log[0].lastError == "the mail server could not be reached")
             }, mailer: mailer)
+    }
+
+    /// What `SMTPMailer` throws when the server answers RCPT TO with 550 (its text quotes the recipient).
+    struct RefusingMailer: Mailer {
+        func send(_ message: MailMessage) async throws {
+            throw SMTPError.rejected(
+                command: "RCPT TO:<\(message.to)>", code: 550, reply: "5.1.1 <\(message.to)>: no such user")
+        }
+    }
+
+    /// A refused recipient fails the delivery with a category; the log shows no address.
+    @Test func aRefusedRecipientIsNotShownInTheLog() async throws {
+        try await Self.setup(
+            { s in
+                let channel = AlertChannel(
+                    id: "ch_mail", organizationID: "org_default", name: "Mail", kind: .email,
+                    targets: ["alice@example.com"], sealedSecret: nil, createdAt: .now, updatedAt: .now)
+                try await s.store.createAlertChannel(
+                    channel, audit: .make(organizationID: "org_default", actor: "t", action: "x"))
+                let (alert, _) = try await Self.record(s.store, channel: channel.id)
+                #expect(await s.deliverer.deliverDue(now: .now) == 1)
+                let log = try await s.store.deliveries(organizationID: "org_default", alertID: alert.id)
+                #expect(log[0].status == .failed)
+                #expect(log[0].lastError == "the mail server refused a recipient (550)")
+            }, mailer: RefusingMailer())
     }
 
     /// A secret sealed for another channel does not open: the delivery fails saying so, and nothing is sent.

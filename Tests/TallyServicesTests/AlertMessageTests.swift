@@ -104,6 +104,32 @@ import Testing
         #expect((embed["footer"] as? [String: String])?["text"]?.contains("estimates") == true)
     }
 
+    /// A spike on a feature named like markup: Slack's mrkdwn fallback gets entities, Discord's markdown backslashes.
+    @Test func ingestedNamesCannotPingOrLinkInSlackOrDiscord() throws {
+        let name = "<!channel> <https://evil.example|x> [y](https://evil.example) **z**"
+        let alert = Alert(
+            id: "al_1", organizationID: "org_1", type: .spike, dedupeKey: "k", firedAt: Instant(seconds: 0),
+            rule: "spike", scope: [.feature: [name]],
+            figures: AlertFigures(
+                spent: USD(decimal: "12.5"), amount: USD(decimal: "4"), percent: "312.50", threshold: 100,
+                summary: "Spend on feature \(name) today is 312.50% of its 7-day daily average"))
+        let org = Organization(id: "org_1", name: "Acme", timeZone: "UTC", createdAt: Instant(seconds: 0))
+        let m = AlertMessage(
+            alert: alert, organization: org, budgetName: nil, projectNames: [:], publicURL: "https://t.example")
+
+        let slack = try JSONSerialization.jsonObject(with: Data(SlackMessage.body(m).utf8)) as! [String: Any]
+        let text = try #require(slack["text"] as? String)
+        #expect(text.contains("&lt;!channel&gt; &lt;https://evil.example|x&gt;"))
+        #expect(!text.contains("<") && !text.contains(">"))
+
+        let discord = try JSONSerialization.jsonObject(with: Data(DiscordMessage.body(m).utf8)) as! [String: Any]
+        let embed = (discord["embeds"] as! [[String: Any]])[0]
+        let description = try #require(embed["description"] as? String)
+        #expect(description.contains(#"\[y\]\(https://evil.example\) \*\*z\*\*"#))
+        #expect(!description.contains("[y](") && !description.contains(" **z"))
+        #expect(DiscordMessage.escaped(#"a\_b"#) == #"a\\\_b"#)
+    }
+
     @Test func retriesBackOffAndStopAfterADay() {
         let policy = AlertRetryPolicy(baseSeconds: 30, capSeconds: 3600, giveUpSeconds: 86_400)
         #expect(policy.delay(afterAttempts: 1, jitter: 1) == 30)

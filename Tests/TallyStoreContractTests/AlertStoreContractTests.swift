@@ -291,6 +291,38 @@ import Testing
         }
     }
 
+    /// A deleted channel leaves the rules' and the budgets' channel lists (first, middle, last and only entry) in the
+    /// delete's transaction; other organizations' lists are untouched.
+    @Test(arguments: StoreKind.available)
+    func aDeletedChannelLeavesRulesAndBudgets(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            let org = try await store.defaultOrganization(timeZone: "UTC")
+            let gone = channel(org.id), kept = channel(org.id, name: "Kept"), other = channel(org.id, name: "Other")
+            for c in [gone, kept, other] { try await store.createAlertChannel(c, audit: audit(org.id)) }
+            var rules = AlertRules()
+            rules.channelIDs = [kept.id, gone.id, other.id]
+            try await store.saveAlertRules(organizationID: org.id, rules, audit: audit(org.id, "alert_rules.update"))
+            try await store.createOrganization(Organization(id: "org_b", name: "B", timeZone: "UTC", createdAt: .now))
+            try await store.saveAlertRules(organizationID: "org_b", rules, audit: audit("org_b", "alert_rules.update"))
+            let lists = [[gone.id, kept.id], [kept.id, gone.id], [gone.id], [kept.id, gone.id, other.id], [kept.id]]
+            var budgets: [Budget] = []
+            for (i, ids) in lists.enumerated() {
+                let b = Budget(
+                    id: Identifier.make("bud"), organizationID: org.id, name: "B\(i)", scope: [:], period: .month,
+                    amount: USD(nanos: 10_000_000_000), channelIDs: ids, createdAt: .now, updatedAt: .now)
+                try await store.createBudget(b, audit: audit(org.id, "budget.create"))
+                budgets.append(b)
+            }
+            try await store.deleteAlertChannel(organizationID: org.id, id: gone.id, audit: audit(org.id, "x"))
+
+            #expect(try await store.alertRules(organizationID: org.id).channelIDs == [kept.id, other.id])
+            #expect(try await store.alertRules(organizationID: "org_b").channelIDs == [kept.id, gone.id, other.id])
+            var left: [[String]] = []
+            for b in budgets { left.append(try await store.budget(organizationID: org.id, id: b.id)?.channelIDs ?? []) }
+            #expect(left == [[kept.id], [kept.id], [], [kept.id, other.id], [kept.id]])
+        }
+    }
+
     /// An organization's deletion takes its alerts, deliveries and channels with it.
     @Test(arguments: StoreKind.available)
     func alertsGoWithTheirOrganization(kind: StoreKind) async throws {

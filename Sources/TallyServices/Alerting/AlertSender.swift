@@ -77,14 +77,15 @@ public struct AlertSender: Sendable {
             do {
                 try await mailer.send(MailMessage(to: address, subject: subject, text: text, html: html))
             } catch let error as SMTPError {
+                let reason = Self.category(error)
                 switch error {
-                case .connection: return .retry(status: nil, error: error.description)
+                case .connection: return .retry(status: nil, error: reason)
                 case .rejected(_, let code, _) where (400..<500).contains(code):
-                    return .retry(status: nil, error: error.description)
-                case .rejected, .configuration: return .failed(status: nil, error: error.description)
+                    return .retry(status: nil, error: reason)
+                case .rejected, .configuration: return .failed(status: nil, error: reason)
                 }
             } catch {
-                return .retry(status: nil, error: "mail could not be sent: \(error)")
+                return .retry(status: nil, error: "mail could not be sent")
             }
         }
         return .delivered(status: nil)
@@ -101,16 +102,21 @@ public struct AlertSender: Sendable {
         do {
             response = try await http.execute(request, timeout: timeout)
         } catch let refused as UpstreamRefused {
-            // A name that no longer resolves may again later; an address the policy refuses will not change.
-            let error = "the receiver " + refused.description
-            return refused.privateAddress ? .failed(status: nil, error: error) : .retry(status: nil, error: error)
+            // A name that no longer resolves may again later; an address the policy refuses will not change. The
+            // refusal's own text names the host (and its addresses), which viewers of the delivery log must not see.
+            return refused.privateAddress
+                ? .failed(
+                    status: nil,
+                    error: "the receiver's address is private; Tally calls no such address unless "
+                        + "TALLY_ALLOW_PRIVATE_UPSTREAMS allows it")
+                : .retry(status: nil, error: "the receiver's URL is unusable or its host could not be resolved")
         } catch let error as HTTPClientError
             where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
         {
             return .retry(
                 status: nil, error: "the receiver did not answer within \(timeout.nanoseconds / 1_000_000_000) s")
         } catch {
-            return .retry(status: nil, error: "the receiver could not be reached (\(Self.describe(error)))")
+            return .retry(status: nil, error: "the receiver could not be reached")
         }
         // Read (a little of) the answer so the connection can be reused; its content is not kept.
         _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -129,9 +135,15 @@ public struct AlertSender: Sendable {
         }
     }
 
-    /// An error's kind without anything a URL could put in it.
-    static func describe(_ error: any Error) -> String {
-        let text = "\(error)"
-        return text.count <= 200 && !text.contains("/") ? text : "\(type(of: error))"
+    /// What went wrong with the mail, as a category: the mailer's own text quotes the recipient (`RCPT TO:<…>`), the
+    /// server's reply and its host and port, and the delivery log is shown to every member of the organization.
+    static func category(_ error: SMTPError) -> String {
+        switch error {
+        case .connection: return "the mail server could not be reached"
+        case .configuration: return "the mail configuration (TALLY_SMTP_URL) or a recipient address is unusable"
+        case .rejected(let command, let code, _):
+            let refused = command.uppercased().hasPrefix("RCPT") ? "a recipient" : "the message"
+            return "the mail server refused \(refused) (\(code))"
+        }
     }
 }

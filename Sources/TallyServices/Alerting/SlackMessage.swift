@@ -2,12 +2,13 @@ import TallyCore
 
 /// A Slack incoming-webhook message in Block Kit: a header, a section with the summary, a section of fields (the
 /// figures), a context line (the estimate note) and an actions block with a button to the usage explorer. `text` is
-/// the notification's fallback. Slack's mrkdwn is avoided for data (`plain_text` fields), so names cannot format.
+/// the notification's fallback, which Slack reads as mrkdwn: its &, < and > are escaped, so a feature or model name
+/// like `<!channel>` or `<https://evil|x>` cannot ping or link. Elsewhere data goes in `plain_text` fields.
 public enum SlackMessage {
     public static func body(_ m: AlertMessage) -> String {
         var w = JSONWriter()
         w.beginObject()
-        w.field("text", clipped(m.title + ": " + m.figures.summary, 3000))
+        w.field("text", escaped(clipped(m.title + ": " + m.figures.summary, 3000)))
         w.key("blocks")
         w.beginArray()
         block(&w, "header") { plain(&$0, "text", clipped(m.title, 150)) }
@@ -64,6 +65,11 @@ public enum SlackMessage {
         w.field("type", "plain_text")
         w.field("text", text)
         w.endObject()
+    }
+
+    /// Slack's escaping of mrkdwn text (its control sequences are `<…>`; `&` first, so entities are not doubled).
+    static func escaped(_ s: String) -> String {
+        s.replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
     }
 
     /// Slack and Discord refuse texts past their limits: keep the first characters.

@@ -135,6 +135,11 @@ def test_a_projects_monthly_budget(site):
     assert [(x["name"], x["period"], x["scope"], x["project_id"]) for x in listed] == \
         [("web monthly", "month", {"project": ["web"]}, project["id"])], listed
     assert_error(owner.api("PATCH", path, json={"amount_usd": "1", "name": "x"}), 400, "invalid_request")
+    # Its project's tokens read it: its scope and period stay the project's month.
+    for change, field in (({"scope": {}}, "scope"), ({"period": "week"}, "period")):
+        error = assert_error(owner.api("PATCH", f"/api/v1/budgets/{body['id']}", json=change), 400, "invalid_request")
+        assert field in [d["field"] for d in error["details"]], error
+    assert owner.api("GET", path).json()["amount_usd"] == "120.25"
     assert_error(owner.api("GET", "/api/v1/projects/prj_nope/budget"), 404, "not_found")
     assert_error(owner.api("PATCH", "/api/v1/projects/prj_nope/budget", json={"amount_usd": "1"}), 404, "not_found")
 
@@ -362,6 +367,8 @@ HOSTILE = [
     ({"channels": ["ch_nope"]}, "channels"),
     ({"channels": "ch_nope"}, "channels"),
     ({"channels": [f"ch_{i}" for i in range(51)]}, "channels"),
+    ({"channels": ["ch_a\u0000b"]}, "channels"),  # never looked up: PostgreSQL refuses NUL in text
+    ({"scope": {"user": "u1", "feature": "chat"}}, "scope.user"),  # no rollup keeps user with feature
     ({"enabled": "yes"}, "enabled"),
     ({"muted_until": "tomorrow"}, "muted_until"),
     ({"unknown": 1}, "unknown"),

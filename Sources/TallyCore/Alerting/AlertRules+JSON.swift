@@ -97,18 +97,23 @@ extension AlertRules {
         self = try AlertRules().applying(try JSONParser.parse(Array(definition.utf8)))
     }
 
+    /// Whether `id` has the form of an alert channel id ("ch_" and up to 64 ASCII letters, digits and "_"): checked
+    /// before any lookup, so a NUL byte or other junk never reaches a store (PostgreSQL refuses NUL in text).
+    public static func isChannelID(_ id: String) -> Bool {
+        id.hasPrefix("ch_") && id.utf8.count <= 64
+            && id.utf8.allSatisfy {
+                $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                    || (0x61...0x7A).contains($0)
+            }
+    }
+
     private static func channelIDs(_ value: JSONValue) throws -> [String] {
         guard case .array(let items) = value, items.count <= maximumChannels else {
             throw problem("channels", "must be a list of at most \(maximumChannels) alert channel ids")
         }
         var ids: [String] = []
         for item in items {
-            guard case .string(let id) = item, id.hasPrefix("ch_"), id.utf8.count <= 64,
-                id.utf8.allSatisfy({
-                    $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
-                        || (0x61...0x7A).contains($0)
-                })
-            else {
+            guard case .string(let id) = item, isChannelID(id) else {
                 throw problem("channels", "must hold alert channel ids such as \"ch_…\"")
             }
             if !ids.contains(id) { ids.append(id) }

@@ -77,6 +77,8 @@ struct BudgetsController<Store: TallyStore> {
         let id = try context.parameters.require("id")
         if let allowed = principal.projectScope, !allowed.contains(id) { throw TallyError.notFound("project '\(id)'") }
         let b = try await budgets.projectBudget(projectID: id, organizationID: principal.organizationID)
+        // Its scope is the project's alone; should it ever not be, a project token must not read the wider spend.
+        guard visible(b, to: principal) else { throw TallyError.notFound("a monthly budget of project '\(id)'") }
         return .json(BudgetJSON.projectBudget(b, status: try await budgets.status(of: b, at: .now)))
     }
 

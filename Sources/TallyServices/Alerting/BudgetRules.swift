@@ -100,6 +100,17 @@ package enum BudgetRules {
         return .success(scope)
     }
 
+    /// An observed budget's spend is read from the rollups at every evaluation; no rollup keeps `user` together with
+    /// `feature` or `api_key` (`RollupTable`), and such a scope would scan the period's raw events each time.
+    package static func rollupScope(_ ledger: BudgetLedger, _ scope: BudgetScope) -> FieldProblem? {
+        guard ledger == .observed, RollupTable.covering(Set(scope.keys)) == nil else { return nil }
+        let others = scope.keys.filter { !RollupTable.byUser.dimensions.contains($0) }.map(\.rawValue).sorted()
+        return FieldProblem(
+            field: "scope.\(UsageDimension.user.rawValue)",
+            reason: "cannot be combined with \(others.joined(separator: " or ")): spend by user is kept by project, "
+                + "provider, model and environment only")
+    }
+
     /// The providers' cost reports split spend by provider, model and project only.
     package static func ledgerScope(_ ledger: BudgetLedger, _ scope: BudgetScope) -> FieldProblem? {
         guard ledger == .provider else { return nil }

@@ -53,6 +53,17 @@ extension BudgetService {
         }
         if let raw = draft.ledger, let ledger = take(BudgetRules.ledger(raw)) { budget.ledger = ledger }
         if let problem = BudgetRules.ledgerScope(budget.ledger, budget.scope) { problems.append(problem) }
+        if let problem = BudgetRules.rollupScope(budget.ledger, budget.scope) { problems.append(problem) }
+        if let current, current.projectBudgetOf != nil {
+            // A project token sees its project's monthly budget: widening its scope would show spend outside it.
+            for (field, changed) in [
+                ("scope", budget.scope != current.scope), ("period", budget.period != current.period),
+            ]
+            where changed {
+                problems.append(
+                    FieldProblem(field: field, reason: "a project's monthly budget keeps its project and its month"))
+            }
+        }
         if let channels = draft.channels {
             var seen = Set<String>()
             let unique = channels.filter { seen.insert($0).inserted }
@@ -61,10 +72,15 @@ extension BudgetService {
                     FieldProblem(field: "channels", reason: "at most \(BudgetRules.maximumChannels) channels"))
             }
             for id in unique.prefix(BudgetRules.maximumChannels) {
+                // The form first: a NUL byte or other junk never reaches the store (PostgreSQL refuses it with a 5xx).
+                guard AlertRules.isChannelID(id) else {
+                    problems.append(
+                        FieldProblem(field: "channels", reason: "must hold alert channel ids such as \"ch_…\""))
+                    continue
+                }
                 guard try await store.alertChannel(organizationID: org, id: id) == nil else { continue }
                 problems.append(
-                    FieldProblem(
-                        field: "channels", reason: "'\(id.prefix(64))' is not an alert channel of this organization"))
+                    FieldProblem(field: "channels", reason: "'\(id)' is not an alert channel of this organization"))
             }
             budget.channelIDs = unique
         }

@@ -91,9 +91,16 @@ import Testing
         #expect(inside.daysLeft(at: instant("2026-12-21T00:00:00Z"), zone: .utc) == 0)
     }
 
-    @Test func alertKeysNameBudgetPeriodStartAndThreshold() {
-        #expect(
-            budget(.day).alertKey(periodStart: Instant(microseconds: 1_765_000_000_000_000), threshold: 90)
-                == "budget:bud_1:1765000000000000:90")
+    /// The key names the period's first local day: moving the organization to another time zone mid-period moves
+    /// the period's first instant but keeps the key, so nothing fires again.
+    @Test func alertKeysNameBudgetFirstLocalDayAndThreshold() throws {
+        let now = instant("2026-12-10T12:00:00Z")
+        let b = budget(.month)
+        let keys = try ["UTC", "Asia/Tokyo", "America/New_York", "Pacific/Kiritimati"].map { name in
+            let zone = try #require(TimeZoneRules(identifier: name))
+            let period = try #require(b.period(containing: now, zone: zone, billingCycleDay: 1))
+            return b.alertKey(firstDay: period.firstDay, threshold: 90)
+        }
+        #expect(keys == Array(repeating: "budget:bud_1:2026-12-01:90", count: 4))
     }
 }

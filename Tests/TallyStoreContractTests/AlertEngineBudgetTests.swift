@@ -70,7 +70,7 @@ import Testing
         #expect(thresholds(first) == [80])
         let alert = try #require(first.first)
         #expect(alert.budgetID == budget.id)
-        #expect(alert.dedupeKey == "budget:\(budget.id):\(at("2026-11-01T00:00:00Z").microseconds):80")
+        #expect(alert.dedupeKey == "budget:\(budget.id):2026-11-01:80")
         #expect(alert.figures.spent == USD(decimal: "8.5") && alert.figures.amount == USD(decimal: "10"))
         #expect(alert.figures.percent == "85.00")
         #expect(alert.figures.periodStart == at("2026-11-01T00:00:00Z"))

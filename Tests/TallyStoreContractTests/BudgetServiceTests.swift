@@ -195,7 +195,8 @@ import Testing
         func alert(_ start: Instant, _ threshold: Int, firedAt: Instant) -> Alert {
             Alert(
                 id: Identifier.make("al"), organizationID: org.id, type: .budgetThreshold,
-                dedupeKey: b.alertKey(periodStart: start, threshold: threshold), firedAt: firedAt, budgetID: b.id,
+                dedupeKey: b.alertKey(firstDay: TimeZoneRules.utc.localDate(of: start), threshold: threshold),
+                firedAt: firedAt, budgetID: b.id,
                 figures: AlertFigures(summary: "budget \(threshold)"))
         }
         #expect(try await store.recordAlert(alert(december, 80, firedAt: at("2026-12-05T08:00:00Z")), deliveries: []))
@@ -205,5 +206,12 @@ import Testing
         let status = try await budgets.status(of: b, at: now)
         #expect(status.thresholds.map(\.percent) == [80, 90, 100])
         #expect(status.thresholds.map(\.firedAt) == [at("2026-12-05T08:00:00Z"), nil, nil])
+        // A new time zone moves December's first instant (Tokyo: 2026-11-30T15:00Z), not December: 80 % stays fired.
+        var tokyo = try #require(try await store.organization(id: org.id))
+        tokyo.timeZone = "Asia/Tokyo"
+        try await store.updateOrganization(tokyo)
+        let moved = try await budgets.status(of: b, at: now)
+        #expect(moved.period.from == at("2026-11-30T15:00:00Z"))
+        #expect(moved.thresholds.map(\.firedAt) == [at("2026-12-05T08:00:00Z"), nil, nil])
     }
 }

@@ -47,9 +47,10 @@ public struct Alert: Sendable, Equatable {
     public var id: String
     public var organizationID: String
     public var type: AlertType
-    /// What makes the alert unique in its organization: firing again with the same key is a no-op, on every replica
-    /// ("budget:<id>:<period start>:<threshold>", "spike:<dimension>:<value>:<local day>", "unpriced:<provider>:<model>",
-    /// "connection:<id>:<first failed run id>").
+    /// What makes the alert unique in its organization: firing again with the same key is a no-op, on every replica.
+    /// "budget:<id>:<first local day of the period, YYYY-MM-DD>:<threshold>" (a day, not an instant, so a time-zone
+    /// change does not re-arm it), "spike:<dimension>:<value>:<local day>", "unpriced:<provider>:<model>",
+    /// "connection:<id>:<first failed run id>" or, for a refused admin key, "connection:<id>:key:<last good run id>".
     public var dedupeKey: String
     public var status: AlertStatus
     public var firedAt: Instant

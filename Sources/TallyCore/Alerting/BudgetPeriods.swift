@@ -58,9 +58,10 @@ extension Budget {
         return BudgetPeriod(firstDay: customFrom, lastDay: customTo, zone: zone)
     }
 
-    /// The dedupe key of this budget's alert for `threshold` in the period starting at `periodStart`
-    /// ("budget:<id>:<period start microseconds>:<threshold>", as `Alert.dedupeKey` documents).
-    public func alertKey(periodStart: Instant, threshold: Int) -> String {
-        "budget:\(id):\(periodStart.microseconds):\(threshold)"
+    /// The dedupe key of this budget's alert for `threshold` in the period whose first local day is `firstDay`
+    /// ("budget:<id>:<first day YYYY-MM-DD>:<threshold>", as `Alert.dedupeKey` documents). The local day, not the
+    /// instant it starts at: a change of the organization's time zone moves that instant, not the period.
+    public func alertKey(firstDay: CivilDate, threshold: Int) -> String {
+        "budget:\(id):\(firstDay):\(threshold)"
     }
 }

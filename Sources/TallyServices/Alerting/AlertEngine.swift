@@ -173,7 +173,7 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
             }
             for threshold in budget.thresholds
             where Int128(status.spent.nanos) * 100 >= Int128(budget.amount.nanos) * Int128(threshold) {
-                let key = budget.alertKey(periodStart: status.period.from, threshold: threshold)
+                let key = budget.alertKey(firstDay: status.firstDay, threshold: threshold)
                 let figures = AlertFigures(
                     periodStart: status.period.from, periodEnd: status.period.to, spent: status.spent,
                     amount: budget.amount,

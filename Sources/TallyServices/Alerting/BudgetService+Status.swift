@@ -14,7 +14,7 @@ extension BudgetService {
         let zone = TimeZoneRules(identifier: organization.timeZone) ?? .utc
         let period = budget.statusPeriod(at: now, zone: zone, billingCycleDay: organization.billingCycleDay)
         let spent = try await spent(budget, in: period.range, zone: zone)
-        let keys = budget.thresholds.map { budget.alertKey(periodStart: period.range.from, threshold: $0) }
+        let keys = budget.thresholds.map { budget.alertKey(firstDay: period.firstDay, threshold: $0) }
         let fired = try await store.firedAlerts(organizationID: budget.organizationID, keys: keys)
         return BudgetStatus(
             period: period.range, firstDay: period.firstDay, lastDay: period.lastDay, spent: spent,

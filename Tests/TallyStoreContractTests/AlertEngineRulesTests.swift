@@ -169,6 +169,33 @@ import Testing
     }
 
     @Test(arguments: StoreKind.available)
+    func newUnpricedAlertsAreCappedPerEvaluationAndTheRestFireLater(kind: StoreKind) async throws {
+        try await kind.withStore { store in try await Self.unpricedCapped(store) }
+    }
+
+    /// 30 invented models: 20 alerts per evaluation (dry run too), the most unpriced requests first, the rest later.
+    static func unpricedCapped<S: TallyStore>(_ store: S) async throws {
+        let org = try await store.defaultOrganization(timeZone: "UTC")
+        let web = try await store.createProject(organizationID: org.id, name: "web")
+        let models = (0..<29).map { "m-\($0 < 10 ? "0" : "")\($0)" } + ["zz-heavy"]
+        let events = (models + ["zz-heavy"]).enumerated().map { i, model in
+            stored("c-\(i)", "2026-11-27T08:00:00Z", org: org.id, project: web, model: model, cost: nil)
+        }
+        _ = try await store.insert([EventBatch(organizationID: org.id, events: events)])
+        let engine = engine(store, wakes: Wakes())
+        let keys = { (names: [String]) in Set(names.map { "unpriced:openai:\($0)" }) }
+
+        let preview = try await engine.evaluate(at: now, dryRun: true)
+        #expect(Set(preview.map(\.dedupeKey)) == keys(["zz-heavy"] + models.prefix(19)))
+        let first = try await engine.evaluate(at: now, dryRun: false)
+        #expect(Set(first.map(\.dedupeKey)) == keys(["zz-heavy"] + models.prefix(19)))
+        let second = try await engine.evaluate(at: now.adding(seconds: 60), dryRun: false)
+        #expect(Set(second.map(\.dedupeKey)) == keys(Array(models[19..<29])))
+        #expect(try await engine.evaluate(at: now.adding(seconds: 120), dryRun: false).isEmpty)
+        #expect(try await store.alerts(AlertQuery(organizationID: org.id, limit: 200)).count == 30)
+    }
+
+    @Test(arguments: StoreKind.available)
     func aFailingConnectionFiresOnceUntilItRecovers(kind: StoreKind) async throws {
         try await kind.withStore { store in try await Self.connectionOnce(store) }
     }

@@ -16,6 +16,33 @@ extension AlertEngine {
         return (context.zone.startOfDay(day.addingDays(-7)), today, to, day)
     }
 
+    /// At most this many new alerts of `spike` and of `unpriced_model` per organization and evaluation: their
+    /// scopes are ingested values (feature names, API keys, models), so an ingest key inventing thousands of them
+    /// must not mail or post thousands of alerts at once.
+    static var newAlertsPerRule: Int { 20 }
+
+    /// The candidates not yet fired, past the cap per rule dropped: the rules list the largest first, and those held
+    /// back fire in later evaluations as the cap allows, their condition being still true.
+    func capped(_ fresh: [Candidate], organizationID: String) -> [Candidate] {
+        var counts: [AlertType: Int] = [:]
+        let kept = fresh.filter { candidate in
+            let type = candidate.alert.type
+            guard type == .spike || type == .unpricedModel else { return true }
+            counts[type, default: 0] += 1
+            return counts[type, default: 0] <= Self.newAlertsPerRule
+        }
+        for (type, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where count > Self.newAlertsPerRule {
+            logger.warning(
+                "alerts held back for a later evaluation",
+                metadata: [
+                    "organization": "\(organizationID)", "rule": "\(type.rawValue)",
+                    "held_back": "\(count - Self.newAlertsPerRule)",
+                ])
+        }
+        return kept
+    }
+
     // MARK: spike
 
     /// For the organization and each project, feature and API key: fires when today's spend exceeds the 7 previous
@@ -63,7 +90,12 @@ extension AlertEngine {
         let yesterday = try await store.firedAlerts(
             organizationID: context.organization.id, keys: candidates.map(\.yesterdayKey))
         let dayAgo = context.now.adding(seconds: -86_400)
+        // The largest spend first (the organization's total among them), for the cap on new alerts.
         return candidates.filter { c in yesterday[c.yesterdayKey].map { $0 <= dayAgo } ?? true }.map(\.0)
+            .sorted { a, b in
+                let (x, y) = (a.alert.figures.spent ?? .zero, b.alert.figures.spent ?? .zero)
+                return x != y ? x > y : a.alert.dedupeKey < b.alert.dedupeKey
+            }
     }
 
     /// The spend per value of a dimension (values the events lack are left out) and in all, over `[from, to)`.
@@ -120,7 +152,15 @@ extension AlertEngine {
             SummaryQuery(
                 organizationID: context.organization.id, from: window.from, to: window.to, timeZone: context.zone,
                 grain: nil, dimensions: [.provider, .model], filters: [:]))
-        return result.groups.compactMap { group in
+        // The most unpriced requests first, then by name, for the cap on new alerts.
+        func name(_ group: SummaryGroup) -> [String] {
+            [.provider, .model].map { group.values[$0].flatMap { $0 } ?? "" }
+        }
+        let groups = result.groups.sorted { a, b in
+            let (x, y) = (a.metrics.unpricedRequests, b.metrics.unpricedRequests)
+            return x != y ? x > y : name(a).lexicographicallyPrecedes(name(b))
+        }
+        return groups.compactMap { group in
             guard group.metrics.unpricedRequests > 0, let provider = group.values[.provider] ?? nil,
                 let model = group.values[.model] ?? nil
             else { return nil }

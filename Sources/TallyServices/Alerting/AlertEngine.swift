@@ -95,8 +95,9 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
             }
         }
         let seen = try await store.firedAlerts(organizationID: organization.id, keys: candidates.map(\.alert.dedupeKey))
+        let fresh = capped(candidates.filter { seen[$0.alert.dedupeKey] == nil }, organizationID: organization.id)
         var fired: [Alert] = []
-        for candidate in candidates where seen[candidate.alert.dedupeKey] == nil {
+        for candidate in fresh {
             if dryRun {
                 fired.append(candidate.alert)
                 continue

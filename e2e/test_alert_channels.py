@@ -252,13 +252,14 @@ def test_mail_waits_for_an_smtp_server_that_is_down_then_goes_out(alert_site):
     channel = create(owner, {"type": "email", "to": ["fin@example.test"]})["id"]
     # The test message says at once that the server cannot be reached.
     result = owner.api("POST", f"{CHANNELS}/{channel}/test").json()
-    assert result["delivered"] is False and result["error"].startswith("SMTP connection error"), result
+    # A category only: viewers read delivery errors, so no host, port or recipient is in it.
+    assert result["delivered"] is False and result["error"] == "the mail server could not be reached", result
 
     alert_id = record_alert(alert_site.data_dir, org, [channel])
     wait_until(lambda: delivery_log(alert_site.data_dir, alert_id)[0]["attempts"] >= 1, timeout=20,
                what="a first attempt")
     [pending] = delivery_log(alert_site.data_dir, alert_id)
-    assert pending["status"] == "pending" and pending["last_error"].startswith("SMTP connection error"), pending
+    assert pending["status"] == "pending" and pending["last_error"] == "the mail server could not be reached", pending
 
     from aiosmtpd.controller import Controller
     controller = Controller(sink, hostname="127.0.0.1", port=port)

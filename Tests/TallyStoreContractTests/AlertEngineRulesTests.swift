@@ -81,6 +81,9 @@ import Testing
         #expect(project.figures.percent == "500.00")
         #expect(project.figures.threshold == 100)
         #expect(project.figures.periodStart == at("2026-11-27T00:00:00Z"))
+        // The key and scope hold the project's id; the sentence a person reads names it.
+        #expect(
+            project.figures.summary.hasPrefix("Spend of project 'web' today is $5.00"), "\(project.figures.summary)")
 
         // Later the same day: nothing new.
         #expect(try await engine.evaluate(at: now.adding(seconds: 3600), dryRun: false).isEmpty)

@@ -71,9 +71,15 @@ extension AlertEngine {
                 continue
             }
             if organizationTotals == nil { organizationTotals = (week.total, today.total) }
+            // Projects are grouped by id; a person reads their names.
+            let names =
+                dimension == .project && !today.byValue.isEmpty
+                ? Dictionary(
+                    try await store.projects(organizationID: context.organization.id).map { ($0.id, $0.name) },
+                    uniquingKeysWith: { a, _ in a }) : [:]
             for (value, spent) in today.byValue.sorted(by: { $0.key < $1.key }) {
                 if let c = spike(
-                    context, window: window, scope: (dimension.rawValue, value), today: spent,
+                    context, window: window, scope: (dimension.rawValue, value), shownAs: names[value], today: spent,
                     week: week.byValue[value] ?? .zero)
                 {
                     candidates.append(c)
@@ -119,14 +125,14 @@ extension AlertEngine {
     /// today × 7 − week > floor × 7.
     private func spike(
         _ context: RuleContext, window: (from: Instant, today: Instant, to: Instant, day: CivilDate),
-        scope: (dimension: String, value: String)?, today: USD, week: USD
+        scope: (dimension: String, value: String)?, shownAs: String? = nil, today: USD, week: USD
     ) -> (Candidate, yesterdayKey: String)? {
         let percent = context.rules.spike.thresholdPercent
         let (t, w, floor) = (Int128(today.nanos), Int128(week.nanos), Int128(context.rules.spike.floor.nanos))
         guard t * 700 > w * Int128(100 + percent), t * 7 - w > floor * 7 else { return nil }
         let average = USD(nanos: week.nanos / 7)
         let (dimension, value) = scope ?? ("organization", "")
-        let name = scope.map { "\($0.dimension) '\($0.value)'" } ?? "the organization"
+        let name = scope.map { "\($0.dimension) '\(shownAs ?? $0.value)'" } ?? "the organization"
         let figures = AlertFigures(
             periodStart: window.today, periodEnd: context.zone.startOfDay(window.day.addingDays(1)), spent: today,
             amount: average, percent: AlertText.percent(today, of: average), threshold: percent,

@@ -3,7 +3,7 @@ import TallyCore
 
 /// What the alert engine reads and writes.
 public typealias AlertEngineStore = OrganizationStore & CatalogRevisionStore & BudgetStore & AlertStore & UsageStore
-    & ConnectionStore & ProviderSyncStore
+    & ConnectionStore & ProviderSyncStore & ProjectStore
 
 /// Decides which alerts fire at an instant and records them, each once: every rule computes the alerts its condition
 /// calls for with their dedupe keys (see `Alert.dedupeKey`), the keys the organization already has are dropped, and

@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyProviders", dependencies: ["TallyCore"], swiftSettings: strict),
+        // Forecasts: pure statistics over daily cost series, no I/O (issue 18).
+        .target(name: "TallyForecast", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -70,7 +72,7 @@ let package = Package(
         .target(
             name: "TallyServices",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail", "TallyForecast",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -115,7 +117,7 @@ let package = Package(
         .target(
             name: "TallyWeb",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices", "TallyForecast",
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -127,6 +129,7 @@ let package = Package(
             dependencies: [
                 "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
                 "TallyStorePostgres", "TallyProviders", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
+                "TallyForecast",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -144,7 +147,7 @@ let package = Package(
             name: "tally",
             // Every module its files import.
             dependencies: [
-                "TallyServer", "TallyServices", "TallyCore", "TallyPrice",
+                "TallyServer", "TallyServices", "TallyCore", "TallyPrice", "TallyForecast",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -163,6 +166,7 @@ let package = Package(
             path: "Tests/TallyTestSupport",
             swiftSettings: strict
         ),
+        .testTarget(name: "TallyForecastTests", dependencies: ["TallyCore", "TallyForecast"], swiftSettings: strict),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),

@@ -104,6 +104,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     package let deliverer: AlertDeliverer<Store>
     /// Budgets and their live status (issue 17); the alert engine asks it for budget figures.
     package let budgets: BudgetService<Store>
+    /// Forecasts and anomalies over the rollups' daily series (issue 18).
+    package let forecasts: ForecastService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -145,6 +147,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
         budgets = BudgetService(store: store, ledger: ledger)
+        forecasts = ForecastService(store: store)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
         deliverer = AlertDeliverer(

@@ -81,7 +81,7 @@ public struct ForecastService<Store: ForecastServiceStore>: ForecastSource {
     }
 
     /// Today's band raised to what is already spent today, and every cumulative band after it by as much.
-    static func raisingToday(_ days: [DayForecast], spentToday: USD) -> [DayForecast] {
+    package static func raisingToday(_ days: [DayForecast], spentToday: USD) -> [DayForecast] {
         guard let first = days.first, spentToday > .zero else { return days }
         let raised = first.band.map { max($0, spentToday) }
         let lift = first.band.zip(raised) { old, new in new - old }
@@ -95,7 +95,7 @@ public struct ForecastService<Store: ForecastServiceStore>: ForecastSource {
     /// The period's last day and the band of its total: spent before today plus the cumulative forecast to the last
     /// day. A period over before today is its spend exactly; one that begins after today counts the forecast of its
     /// own days only (the cumulative band at its end less the one before its first day, per quantile).
-    static func periodEnd(_ period: BudgetPeriod, today: CivilDate, read: DailySeries, days: [DayForecast]) -> (
+    package static func periodEnd(_ period: BudgetPeriod, today: CivilDate, read: DailySeries, days: [DayForecast]) -> (
         day: CivilDate, band: Quantiles
     ) {
         let spentBefore = read.sum(from: period.firstDay, to: today)
@@ -117,7 +117,7 @@ public struct ForecastService<Store: ForecastServiceStore>: ForecastSource {
 
     /// The budget's risk and the first day the cumulative p50 passes its amount: a day already past when the spend
     /// crossed it before today (`daysUntilExceeded` then negative), else a forecast day within the period.
-    static func outlook(
+    package static func outlook(
         _ budget: Budget, period: BudgetPeriod, today: CivilDate, read: DailySeries, days: [DayForecast],
         end: Quantiles
     ) -> BudgetOutlook {

@@ -154,7 +154,8 @@ def test_another_organizations_budget_and_hostile_input(forecast_site):
     for query, field in [
         ("horizon=0", "horizon"), ("horizon=367", "horizon"), ("horizon=abc", "horizon"),
         ("horizon=99999999999999999999999", "horizon"), ("ledger=guess", "ledger"), ("budget=bud%00x", "budget"),
-        ("feature=a%00b", "feature"), ("model=%01", "model"), ("bogus=1", "bogus"), ("ledger=provider&feature=x", "feature"),
+        ("feature=a%00b", "feature"), ("model=%01", "model"), ("bogus=1", "bogus"),
+        ("ledger=provider&feature=x", "feature"),
     ]:
         error = assert_error(site.api("GET", "/api/v1/forecast?" + query), 400, "invalid_request")
         assert error["details"][0]["field"] == field, (query, error)

@@ -105,6 +105,8 @@ public struct ForecastAnswer: Sendable, Equatable {
 }
 
 public struct AnomalyRequest: Sendable, Equatable {
+    /// The most local days one request judges.
+    public static let longestRange = 92
     public var organizationID: String
     /// The local days looked at, first and last inclusive.
     public var from: CivilDate

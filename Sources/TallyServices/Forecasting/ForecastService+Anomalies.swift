@@ -11,7 +11,7 @@ import TallyForecast
 /// before, with their deltas.
 extension ForecastService {
     /// The longest range of days one request judges.
-    public static var anomalyRangeDays: Int { 92 }
+    public static var anomalyRangeDays: Int { AnomalyRequest.longestRange }
     /// Days before `from` the expected bands are forecast from.
     static var anomalyHistoryDays: Int { 56 }
     /// The values judged per dimension: the largest spend over the range first.

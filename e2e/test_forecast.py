@@ -118,6 +118,11 @@ def test_forecast_shape_risk_alerts_once_and_anomalies(forecast_site, smtp_sink)
             "delta_usd": "30.00"} in whole["contributors"]
     project = next(a for a in found["anomalies"] if a["dimension"] == "project")
     assert project["value"] == "web"  # projects by name, as the summary speaks them
+    # The overview's and the explorer's daily charts mark the day, naming its cost.
+    for page in ("/", "/usage?grain=day"):
+        html = site.browser.get(page).text
+        assert html.count('class="anomaly"') == 1, page
+        assert "Unusual day: " in html and " cost $32.00, expected $" in html, page
     # Within a filter that leaves the burst out, there is none.
     quiet = ok(site.api("GET", f"/api/v1/anomalies?from={site.today - datetime.timedelta(days=20)}&feature=search"))
     assert [a for a in quiet["anomalies"] if a["dimension"] is None] == []

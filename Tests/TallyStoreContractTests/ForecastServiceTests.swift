@@ -181,6 +181,12 @@ import Testing
         // The project's own anomaly does not name its own dimension among its contributors.
         let project = try #require(found.first { $0.dimension == .project && $0.value == web.id })
         #expect(project.contributors.allSatisfy { $0.dimension != .project })
+        // A chart's scope alone, without contributors: the organization's day only.
+        var chartOnly = range
+        (chartOnly.perValue, chartOnly.explain) = (false, false)
+        let organizationOnly = try await service.anomalies(chartOnly)
+        #expect(organizationOnly.map(\.day) == [day] && organizationOnly[0].dimension == nil)
+        #expect(organizationOnly[0].contributors.isEmpty)
         // Too long a range is refused, naming the field.
         await #expect(
             throws: TallyError.invalid([FieldProblem(field: "from", reason: "the range may span at most 92 days")])

@@ -113,13 +113,23 @@ public struct AnomalyRequest: Sendable, Equatable {
     public var to: CivilDate
     public var filters: DimensionFilters
     public var now: Instant
+    /// Whether the largest values of each dimension are judged too (false: the organization within the filters only,
+    /// as a chart of that scope needs).
+    public var perValue: Bool
+    /// Whether each anomaly names its contributors (false: `contributors` empty, fewer reads).
+    public var explain: Bool
 
-    public init(organizationID: String, from: CivilDate, to: CivilDate, filters: DimensionFilters = [:], now: Instant) {
+    public init(
+        organizationID: String, from: CivilDate, to: CivilDate, filters: DimensionFilters = [:], now: Instant,
+        perValue: Bool = true, explain: Bool = true
+    ) {
         self.organizationID = organizationID
         self.from = from
         self.to = to
         self.filters = filters
         self.now = now
+        self.perValue = perValue
+        self.explain = explain
     }
 }
 

@@ -47,7 +47,7 @@ extension ForecastService {
         let total = try await dailySeries(
             organizationID: organization.id, zone: zone, from: start, to: end, filters: request.filters)
         found += judge.unusual(total).map { (nil, $0) }
-        for dimension in Self.anomalyDimensions where request.filters[dimension]?.count != 1 {
+        for dimension in request.perValue ? Self.anomalyDimensions : [] where request.filters[dimension]?.count != 1 {
             let perValue: [String: DailySeries]
             do {
                 perValue = try await largestValues(
@@ -68,8 +68,9 @@ extension ForecastService {
             anomalies.append(
                 Anomaly(
                     day: day.day, dimension: scope?.0, value: scope?.1, cost: day.actual, expected: day.band,
-                    contributors: try await explainer.contributors(
-                        day: day.day, filters: filters, except: scope?.0, range: (request.from, last))))
+                    contributors: request.explain
+                        ? try await explainer.contributors(
+                            day: day.day, filters: filters, except: scope?.0, range: (request.from, last)) : []))
         }
         let order = [nil] + Self.anomalyDimensions.map(Optional.some)
         return anomalies.sorted { a, b in

@@ -18,7 +18,7 @@ package enum AnomalyMarkers {
             (try? await source.anomalies(
                 AnomalyRequest(
                     organizationID: organizationID, from: days.lowerBound, to: days.upperBound, filters: filters,
-                    now: now))) ?? []
+                    now: now, perValue: false, explain: false))) ?? []
         let byDay = Dictionary(
             found.filter { $0.dimension == nil }.map { ($0.day, $0) }, uniquingKeysWith: { a, _ in a })
         guard !byDay.isEmpty else { return }

@@ -234,6 +234,7 @@ def test_alert_rules_are_validated_by_field(sqlite_alerts_site):
     rules = ok(site.browser.api("GET", "/api/v1/alert-rules"))
     assert rules == {"spike": {"enabled": True, "threshold_percent": 100, "floor_usd": "1.00"},
                      "provider_connection": {"enabled": True}, "unpriced_model": {"enabled": True},
+                     "forecast_overrun": {"enabled": True}, "anomaly": {"enabled": True},
                      "channels": [], "muted_until": {}}
     for body, field in [
         ({"spike": {"threshold_percent": 10 ** 30}}, "spike.threshold_percent"),

@@ -18,6 +18,8 @@ package struct StackedBarChart: Sendable {
     package var bars: [Bar]
     package var format: @Sendable (Int64) -> String
     package var axisFormat: @Sendable (Int64) -> String
+    /// Bars marked as unusual (issue 18: anomalies), by index, with the `<title>` their marker carries.
+    package var markers: [Int: String] = [:]
 
     package static let width = 720, height = 240, left = 64, right = 8, top = 10, bottom = 26
 
@@ -79,6 +81,12 @@ package struct StackedBarChart: Sendable {
                     base += value
                 }
                 out += "</g>"
+                if let note = markers[index] {
+                    // A triangle pointing down at the bar's top.
+                    let (cx, top) = (x + barWidth / 2, y(bar.total) - 2)
+                    out +=
+                        "<path class=\"anomaly\" d=\"M\(fmt(cx)) \(fmt(top))l-5 -8h10z\"><title>\(escape(note))</title></path>"
+                }
                 if index % labelEvery == 0 {
                     out +=
                         "<text class=\"axis\" x=\"\(fmt(x + barWidth / 2))\" y=\"\(h - 8)\" text-anchor=\"middle\">\(escape(bar.label))</text>"

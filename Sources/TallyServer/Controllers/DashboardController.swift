@@ -105,7 +105,8 @@ struct DashboardController<Store: TallyStore> {
         return try await respond(request, .overview, title: "Overview") { page in
             var model = try await OverviewPage.load(
                 store: store, organization: page.organization, zone: page.zone, now: .now,
-                days: days, projectScope: page.principal.projectScope)
+                days: days, projectScope: page.principal.projectScope,
+                anomalies: ForecastService(store: store, pricer: pricer))
             model.budgetsAbove80 = try await BudgetsPage.rows(budgets: budgetService(), page: page, now: model.now)
                 .filter { $0.budget.enabled && $0.isAbove(percent: 80) }
             return .html(OverviewPage.render(page, model))
@@ -117,7 +118,9 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func usage(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let state = UsageExplorer.State(query: Self.query(request))
         return try await respond(request, .usage, title: "Usage") { page in
-            let model = try await UsageExplorer.load(store: store, page: page, state: state, now: .now)
+            let model = try await UsageExplorer.load(
+                store: store, page: page, state: state, now: .now,
+                anomalies: ForecastService(store: store, pricer: pricer))
             return .html(UsageExplorer.render(page, model), status: state.problems.isEmpty ? .ok : .badRequest)
         }
     }

@@ -6830,6 +6830,345 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/api/v1/forecast": {
+      "get": {
+        "summary": "Where the period ends: daily history, forecast bands, period end, budget risk, backtest",
+        "description": "Scope: read (as the summary; a project's token within its project). Today is partial: its band is never under what today already cost. period_end is the period's last local day (the budget's period, else the current month): spent before today plus the cumulative forecast.",
+        "x-tally-scope": "read",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "horizon",
+            "in": "query",
+            "required": false,
+            "description": "Days forecast from today (today included), 1-366; default 30.",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 366
+            }
+          },
+          {
+            "name": "ledger",
+            "in": "query",
+            "required": false,
+            "description": "observed (default) or provider (the providers' reports, UTC days; admin tokens and members only).",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "observed",
+                "provider"
+              ]
+            }
+          },
+          {
+            "name": "budget",
+            "in": "query",
+            "required": false,
+            "description": "A budget id: the forecast takes its scope, ledger and period, and answers its risk.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The forecast",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ForecastResponse"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request naming the parameter (horizon, ledger, budget, a filter; control characters)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such budget in this organization (another organization's answers the same)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: a day's total cannot be counted exactly",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/api/v1/anomalies": {
+      "get": {
+        "summary": "Unusual days with the values that explain them",
+        "description": "Scope: read (as the summary). Days in [from, to) whose cost is outside the forecast's p1-p99 band for that day (forecast from the days before only) and differs from its p50 by more than the spike rule's floor_usd; for the organization within the filters and the 5 largest values of project, feature, model and api_key. Today counts only when already above its band. At most 92 days.",
+        "x-tally-scope": "read",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "Inclusive start: RFC 3339 instant or YYYY-MM-DD (local midnight in the organization's time zone).",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "Exclusive end: RFC 3339 instant or YYYY-MM-DD.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "user",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated user values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "api_key",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated api_key values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "environment",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated environment values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The anomalies, oldest first",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AnomaliesResponse"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request naming the parameter (from, to, a range over 92 days, a filter; control characters)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "total_too_large: a day's total cannot be counted exactly",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -10001,12 +10340,36 @@ enum OpenAPIDocumentData {
             "additionalProperties": {
               "type": "string"
             }
+          },
+          "forecast_overrun": {
+            "type": "object",
+            "properties": {
+              "enabled": {
+                "type": "boolean"
+              }
+            },
+            "required": [
+              "enabled"
+            ]
+          },
+          "anomaly": {
+            "type": "object",
+            "properties": {
+              "enabled": {
+                "type": "boolean"
+              }
+            },
+            "required": [
+              "enabled"
+            ]
           }
         },
         "required": [
           "spike",
           "provider_connection",
           "unpriced_model",
+          "forecast_overrun",
+          "anomaly",
           "channels",
           "muted_until"
         ]
@@ -10109,12 +10472,385 @@ enum OpenAPIDocumentData {
                   "null"
                 ],
                 "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              },
+              "forecast_overrun": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              },
+              "anomaly": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "RFC 3339 instant or YYYY-MM-DD (00:00 UTC); null unmutes"
+              }
+            },
+            "additionalProperties": false
+          },
+          "forecast_overrun": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "enabled": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
+              }
+            },
+            "additionalProperties": false
+          },
+          "anomaly": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "enabled": {
+                "type": [
+                  "boolean",
+                  "null"
+                ]
               }
             },
             "additionalProperties": false
           }
         },
         "additionalProperties": false
+      },
+      "ForecastResponse": {
+        "type": "object",
+        "properties": {
+          "method": {
+            "type": "string"
+          },
+          "history": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "day": {
+                  "type": "string"
+                },
+                "cost_usd": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                }
+              },
+              "required": [
+                "day",
+                "cost_usd"
+              ]
+            }
+          },
+          "forecast": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "day": {
+                  "type": "string"
+                },
+                "p1": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                },
+                "p10": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                },
+                "p50": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                },
+                "p90": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                },
+                "p99": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                }
+              },
+              "required": [
+                "day",
+                "p1",
+                "p10",
+                "p50",
+                "p90",
+                "p99"
+              ]
+            }
+          },
+          "period_end": {
+            "type": "object",
+            "properties": {
+              "day": {
+                "type": "string"
+              },
+              "period_start": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "spent_usd": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "p1": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "p10": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "p50": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "p90": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "p99": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              }
+            },
+            "required": [
+              "day",
+              "p1",
+              "p10",
+              "p50",
+              "p90",
+              "p99",
+              "period_start",
+              "spent_usd"
+            ]
+          },
+          "budget": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "id": {
+                "type": "string"
+              },
+              "name": {
+                "type": "string"
+              },
+              "amount_usd": {
+                "type": "string",
+                "description": "exact decimal dollars"
+              },
+              "risk": {
+                "type": "string",
+                "enum": [
+                  "low",
+                  "medium",
+                  "high"
+                ]
+              },
+              "exceed_day_p50": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "days_until_exceeded": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "description": "negative: crossed that many days ago"
+              }
+            },
+            "required": [
+              "id",
+              "name",
+              "amount_usd",
+              "risk",
+              "exceed_day_p50",
+              "days_until_exceeded"
+            ]
+          },
+          "backtest": {
+            "type": "object",
+            "properties": {
+              "mase": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "mape": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "coverage_p10_p90": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "days": {
+                "type": "integer"
+              }
+            },
+            "required": [
+              "mase",
+              "mape",
+              "coverage_p10_p90",
+              "days"
+            ]
+          },
+          "spent_today_usd": {
+            "type": "string",
+            "description": "exact decimal dollars"
+          }
+        },
+        "required": [
+          "method",
+          "history",
+          "forecast",
+          "period_end",
+          "budget",
+          "backtest",
+          "spent_today_usd"
+        ]
+      },
+      "AnomaliesResponse": {
+        "type": "object",
+        "properties": {
+          "from": {
+            "type": "string"
+          },
+          "to": {
+            "type": "string"
+          },
+          "anomalies": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "day": {
+                  "type": "string"
+                },
+                "dimension": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "enum": [
+                    null,
+                    "project",
+                    "feature",
+                    "model",
+                    "api_key"
+                  ]
+                },
+                "value": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "cost_usd": {
+                  "type": "string",
+                  "description": "exact decimal dollars"
+                },
+                "expected": {
+                  "type": "object",
+                  "properties": {
+                    "p1": {
+                      "type": "string",
+                      "description": "exact decimal dollars"
+                    },
+                    "p10": {
+                      "type": "string",
+                      "description": "exact decimal dollars"
+                    },
+                    "p50": {
+                      "type": "string",
+                      "description": "exact decimal dollars"
+                    },
+                    "p90": {
+                      "type": "string",
+                      "description": "exact decimal dollars"
+                    },
+                    "p99": {
+                      "type": "string",
+                      "description": "exact decimal dollars"
+                    }
+                  },
+                  "required": [
+                    "p1",
+                    "p10",
+                    "p50",
+                    "p90",
+                    "p99"
+                  ]
+                },
+                "contributors": {
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "properties": {
+                      "dimension": {
+                        "type": "string"
+                      },
+                      "value": {
+                        "type": "string"
+                      },
+                      "cost_usd": {
+                        "type": "string",
+                        "description": "exact decimal dollars"
+                      },
+                      "baseline_usd": {
+                        "type": "string",
+                        "description": "exact decimal dollars"
+                      },
+                      "delta_usd": {
+                        "type": "string",
+                        "description": "exact decimal dollars"
+                      }
+                    },
+                    "required": [
+                      "dimension",
+                      "value",
+                      "cost_usd",
+                      "baseline_usd",
+                      "delta_usd"
+                    ]
+                  }
+                }
+              },
+              "required": [
+                "day",
+                "dimension",
+                "value",
+                "cost_usd",
+                "expected",
+                "contributors"
+              ]
+            }
+          }
+        },
+        "required": [
+          "from",
+          "to",
+          "anomalies"
+        ]
       }
     },
     "responses": {

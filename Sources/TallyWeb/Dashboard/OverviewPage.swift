@@ -1,6 +1,7 @@
 import Foundation
 import Plot
 import TallyCore
+import TallyServices
 
 /// `/`: this billing cycle at a glance. Model, query and view.
 package enum OverviewPage {
@@ -37,7 +38,7 @@ package enum OverviewPage {
     package static func load(
         store: some UsageStore & ProjectStore & EventStore & ProviderSyncStore, organization: Organization,
         zone: TimeZoneRules, now: Instant, days: Int,
-        projectScope: [String]?
+        projectScope: [String]?, anomalies: (any ForecastSource)? = nil
     ) async throws -> Model {
         let cycle = BillingCycle.containing(now, startDay: organization.billingCycleDay, zone: zone)
         let current = TimeRange(from: cycle.range.from, to: now)
@@ -69,10 +70,15 @@ package enum OverviewPage {
                 !(try await store.events(EventQuery(organizationID: org, filters: filters, limit: 1)).events.isEmpty)
         }
         let projectNames = Dictionary(projects.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let first = today.addingDays(Int64(1 - days))
+        var daily = dailyChart(chart, from: first, days: days)
+        await AnomalyMarkers.mark(
+            &daily, source: anomalies, organizationID: org, days: first...today, filters: filters, now: now,
+            day: { first.addingDays(Int64($0)) })
         return Model(
             cycle: cycle, now: now, current: current, previous: previous,
             currentTotals: cycleResult.totals, previousTotals: previousResult.totals, days: days,
-            daily: dailyChart(chart, from: today.addingDays(Int64(1 - days)), days: days),
+            daily: daily,
             topModels: ranked(cycleResult.groups, by: .model),
             topProjects: ranked(cycleResult.groups, by: .project) { projectNames[$0] ?? $0 },
             topFeatures: ranked(cycleResult.groups, by: .feature),

@@ -1,6 +1,7 @@
 import Foundation
 import Plot
 import TallyCore
+import TallyServices
 
 /// `/usage`: any breakdown of the summary API over any range, as chart, sortable table and export.
 /// The whole state is the URL's query, so a view can be shared and the back button works.
@@ -126,9 +127,10 @@ package enum UsageExplorer {
 
     // MARK: Query
 
-    package static func load(store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant)
-        async throws -> Model
-    {
+    package static func load(
+        store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant,
+        anomalies: (any ForecastSource)? = nil
+    ) async throws -> Model {
         let bounds = state.range(now: now, zone: page.zone)
         // Unbounded ends (custom range with only a start) run to now / from the first day the API allows.
         let range = TimeRange(
@@ -155,7 +157,16 @@ package enum UsageExplorer {
             return Row(period: g.period, name: name, metrics: g.metrics)
         }
         rows.sort(by: comparator(state))
-        return Model(state: state, range: range, rows: rows, totals: result.totals, chart: chart(state, rows))
+        var shown = chart(state, rows)
+        if state.grain == .day, range.from < range.to, var daily = shown {
+            let days = page.zone.localDate(of: range.from)...page.zone.localDate(of: range.to.adding(seconds: -1))
+            let labels = daily.bars.map(\.fullLabel)
+            await AnomalyMarkers.mark(
+                &daily, source: anomalies, organizationID: page.organization.id, days: days, filters: filters, now: now,
+                day: { CivilDate(parsing: labels[$0]) })
+            shown = daily
+        }
+        return Model(state: state, range: range, rows: rows, totals: result.totals, chart: shown)
     }
 
     package static func comparator(_ state: State) -> (Row, Row) -> Bool {

@@ -1,3 +1,4 @@
+import Crypto
 import TallyCore
 
 /// Finds an organization's insights in its usage windows (issue 18): pure and deterministic, the same input gives the
@@ -14,6 +15,12 @@ public enum InsightEngine {
         found += errorSpend(input, settings)
         found += batchCandidates(input, settings)
         return found.sorted { $0.key < $1.key }
+    }
+
+    /// The same finding gets the same id on every replica and every day: a hash of the organization and the key.
+    public static func id(organizationID: String, key: String) -> String {
+        let digest = SHA256.hash(data: Array("\(organizationID)\n\(key)".utf8))
+        return "in_" + digest.prefix(12).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// The dimensions insights look at, as the rows hold them.

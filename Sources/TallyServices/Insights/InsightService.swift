@@ -1,4 +1,3 @@
-import Crypto
 import TallyCore
 import TallyPrice
 
@@ -13,12 +12,6 @@ public struct InsightService<Store: InsightServiceStore>: Sendable {
     public init(store: Store, pricer: CatalogPricer) {
         self.store = store
         self.pricer = pricer
-    }
-
-    /// The same finding gets the same id on every replica and every day: a hash of the organization and the key.
-    public static func id(organizationID: String, key: String) -> String {
-        let digest = SHA256.hash(data: Array("\(organizationID)\n\(key)".utf8))
-        return "in_" + digest.prefix(12).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// Computes the organization's insights as of `now` and records them (new, still seen, resolved).
@@ -36,7 +29,7 @@ public struct InsightService<Store: InsightServiceStore>: Sendable {
             organizationID: organizationID,
             findings: findings.map {
                 Insight(
-                    id: Self.id(organizationID: organizationID, key: $0.key), organizationID: organizationID,
+                    id: InsightEngine.id(organizationID: organizationID, key: $0.key), organizationID: organizationID,
                     finding: $0, status: .new, firstSeen: now, lastSeen: now)
             }, at: now)
         return findings

@@ -277,7 +277,8 @@ struct DashboardController<Store: TallyStore> {
         return try await respond(request, .insights, title: "Insights") { page in
             .html(
                 InsightsPage.render(
-                    page, try await InsightsPage.load(store: store, organizationID: page.organization.id, status: status)))
+                    page,
+                    try await InsightsPage.load(store: store, organizationID: page.organization.id, status: status)))
         }
     }
 

@@ -148,3 +148,46 @@ def test_weekly_digest_is_mailed_once_per_channel_and_week(site, smtp_sink):
     assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     time.sleep(4)
     assert len(smtp_sink.messages) == 1, "one digest per channel and week"
+
+
+def test_the_insights_page_dismisses_and_saves_thresholds(driver, sqlite_site):
+    from selenium.webdriver.common.by import By
+    from test_dashboard import fill, sign_in, submit
+
+    server = serve_at(sqlite_site, "2026-11-25T12:00:00Z", TALLY_INSIGHT_INTERVAL="off")
+    owner = signed_in(server)
+    seed(server, api_token(owner, project="web"))
+    owner.api("PUT", "/api/v1/insight-settings", json={"floor_usd": "1"})
+    found = by_kind(owner.api("POST", "/api/v1/insights/check").json()["data"])
+    expensive = found["expensive_model_for_simple_tasks"]
+
+    sign_in(driver, server)
+    driver.get(server.url + "/insights")
+    card = driver.wait_css(f"section.insight[data-insight-id='{expensive['id']}']")
+    assert card.find_element(By.CSS_SELECTOR, "h2").text == expensive["title"]
+    assert HOSTILE in expensive["title"]
+    link = card.find_element(By.CSS_SELECTOR, "a.insight-explorer").get_attribute("href")
+    assert link == server.url + expensive["explorer_url"], link
+
+    card.find_element(By.CSS_SELECTOR, "button[data-action=dismiss]").click()
+    driver.wait_for(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, f"section.insight[data-insight-id='{expensive['id']}']"), 15,
+        "the dismissed card gone from the new ones")
+    dismissed = owner.api("GET", "/api/v1/insights?status=dismissed").json()["data"]
+    assert [i["id"] for i in dismissed] == [expensive["id"]]
+
+    form = driver.css("form#insight-settings")
+    fill(form, growth_percent="0")
+    submit(form)
+    error = driver.wait_for(
+        lambda d: next((e for e in d.find_elements(
+            By.CSS_SELECTOR, "form#insight-settings [data-error-for=growth_percent]") if e.text.strip()), None),
+        15, "the growth_percent error")
+    assert "from 1 to 100000" in error.text, error.text
+    form = driver.css("form#insight-settings")
+    fill(form, growth_percent="75")
+    submit(form)
+    driver.wait_for(lambda d: owner.api("GET", "/api/v1/insight-settings").json()["growth_percent"] == 75, 15,
+                    "the threshold saved")
+    errors = [m for m in driver.js_errors() if "favicon" not in m and "/api/v1/insight-settings - " not in m]
+    assert errors == [], driver.js_errors()

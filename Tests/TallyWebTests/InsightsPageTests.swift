@@ -69,4 +69,21 @@ import Testing
         #expect(html.contains("id=\"no-insights\""))
         #expect(html.contains("<option value=\"all\" label=\"all\" selected"))
     }
+
+    @Test func adminsGetTheThresholdsFormPrefilled() {
+        var settings = InsightSettings()
+        settings.growthPercent = 75
+        settings.batchFeatures = ["nightly <report>"]
+        let admin = InsightsPage.render(
+            Sample.page(.admin, section: .insights),
+            InsightsPage.Model(status: .new, insights: [], computedAt: nil, settings: settings))
+        #expect(admin.contains("data-api=\"PUT /api/v1/insight-settings\""))
+        #expect(admin.contains("name=\"growth_percent\"") && admin.contains("value=\"75\""))
+        #expect(admin.contains("value=\"nightly &lt;report&gt;\""))
+        #expect(admin.contains("value=\"10.00\""))
+        let member = InsightsPage.render(
+            Sample.page(.member, section: .insights), InsightsPage.Model(status: .new, insights: [], computedAt: nil))
+        #expect(!member.contains("insight-settings\""))
+        #expect(member.contains("Only admins and above can change the thresholds."))
+    }
 }

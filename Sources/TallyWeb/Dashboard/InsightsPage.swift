@@ -10,6 +10,7 @@ package enum InsightsPage {
         package var status: InsightStatus?
         package var insights: [Insight]
         package var computedAt: Instant?
+        package var settings = InsightSettings()
     }
 
     /// From the page's query: `status=new|dismissed|resolved|all`; an unknown value is the default (new).
@@ -22,7 +23,8 @@ package enum InsightsPage {
     {
         Model(
             status: status, insights: try await store.insights(organizationID: organizationID, status: status),
-            computedAt: try await store.insightsComputedAt(organizationID: organizationID))
+            computedAt: try await store.insightsComputedAt(organizationID: organizationID),
+            settings: try await store.insightSettings(organizationID: organizationID))
     }
 
     package static func render(_ page: SignedInPage, _ m: Model) -> String {
@@ -38,7 +40,43 @@ package enum InsightsPage {
             filterForm(m.status),
             .if(
                 m.insights.isEmpty, .p(.id("no-insights"), .class("card"), "No insights match."),
-                else: .div(.id("insights"), .forEach(m.insights) { card(page, $0) })))
+                else: .div(.id("insights"), .forEach(m.insights) { card(page, $0) })),
+            .if(
+                page.allows(.manageAlerts),
+                .section(
+                    .class("card"), .attribute(named: "aria-labelledby", value: "insight-settings-heading"),
+                    .h2(.id("insight-settings-heading"), "Thresholds"),
+                    settingsForm(m.settings)),
+                else: SettingsPages.onlyFor(.admin, "change the thresholds")))
+    }
+
+    /// The thresholds, prefilled, saved through `PUT /api/v1/insight-settings` (field errors beside the fields).
+    static func settingsForm(_ s: InsightSettings) -> Node<HTML.BodyContext> {
+        let id = "insight-settings"
+        let labels: [String: String] = [
+            "concentration_percent": "Concentration: share of the 30 days' cost (%)",
+            "growth_percent": "Growth, week over week or month over month (%)",
+            "simple_max_input_tokens": "Short requests: average input tokens under",
+            "simple_max_output_tokens": "Short requests: average output tokens under",
+            "cheaper_model_factor": "A cheaper model at least this many times cheaper",
+            "feature_spike_percent": "Feature spike: 30-day growth (%)",
+            "long_prompt_input_tokens": "Long prompts: average input tokens over",
+            "low_cache_share_percent": "Low cache use: cached share under (%)",
+            "cache_target_share_percent": "Saving counted at this cached share (%)",
+        ]
+        return SettingsPages.apiForm(
+            id, "PUT /api/v1/insight-settings", submit: "Save thresholds",
+            .forEach(InsightSettings.integerFields) { f in
+                SettingsPages.field(
+                    id, labels[f.name] ?? f.name, name: f.name, type: .number, value: String(s[keyPath: f.keyPath]),
+                    hint: "From \(f.range.lowerBound) to \(f.range.upperBound).", required: true, kind: "int")
+            },
+            SettingsPages.field(
+                id, "Floor (USD)", name: "floor_usd", value: InsightSettings.amount(s.floor),
+                hint: "The least cost in the period before an insight names a scope.", required: true),
+            SettingsPages.field(
+                id, "Batch-able features", name: "batch_features", value: s.batchFeatures.joined(separator: ", "),
+                hint: "Features whose requests may wait for the batch API, separated by commas.", kind: "list"))
     }
 
     static func filterForm(_ status: InsightStatus?) -> Node<HTML.BodyContext> {

@@ -148,6 +148,14 @@ extension SQLStore {
         insert.append(" ON CONFLICT (org_id, channel_id, week) DO NOTHING")
         return try await database.execute(insert) == 1
     }
+
+    public func releaseWeeklyDigest(organizationID: String, channelID: String, week: CivilDate) async throws {
+        try await database.execute(
+            statement([
+                ("DELETE FROM weekly_digests WHERE org_id = ", .text(organizationID)),
+                (" AND channel_id = ", .text(channelID)), (" AND week = ", .text(week.description)),
+            ]))
+    }
 }
 
 /// `[InsightFigure]` as the text the `insights.evidence` column holds: a JSON list of `[name, type, value]` with money

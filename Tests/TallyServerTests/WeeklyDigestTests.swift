@@ -21,6 +21,10 @@ import Testing
         var messages: [MailMessage] { sent.withLock { $0 } }
     }
 
+    struct DownMailer: Mailer {
+        func send(_ message: MailMessage) async throws { throw TallyError.unavailable("the mail server is down") }
+    }
+
     /// A month-end forecast of $1,234.50 (p10 $1,000, p90 $1,500) on 2026-11-30.
     struct FixedForecast: ForecastSource {
         func forecast(_ request: ForecastRequest) async throws -> ForecastAnswer {
@@ -86,6 +90,11 @@ import Testing
                         explorerURL: "/usage?status=error"),
                     status: .new, firstSeen: at("2026-11-22T00:00:00Z"), lastSeen: at("2026-11-22T00:00:00Z"))
             ], at: at("2026-11-22T00:00:00Z"))
+        // A mail server that is down: nobody got the digest, so the week is not spent.
+        let down = WeeklyDigest(
+            store: f.store, forecasts: FixedForecast(), mailer: DownMailer(), publicURL: "https://tally.example.com",
+            logger: Logger(label: "test"))
+        #expect(try await down.sendDue(at: now) == 0)
         let outbox = Outbox()
         let digest = WeeklyDigest(
             store: f.store, forecasts: FixedForecast(), mailer: outbox, publicURL: "https://tally.example.com",

@@ -121,6 +121,8 @@ import Testing
             #expect(
                 try await store.claimWeeklyDigest(
                     organizationID: org, channelID: mail.id, week: week.addingDays(7), at: .now))
+            try await store.releaseWeeklyDigest(organizationID: org, channelID: mail.id, week: week)
+            #expect(try await store.claimWeeklyDigest(organizationID: org, channelID: mail.id, week: week, at: .now))
         }
     }
 

@@ -138,4 +138,6 @@ public protocol InsightStore: Sendable {
     /// or another replica): that unique row, not a lock, sends each digest once.
     func claimWeeklyDigest(organizationID: String, channelID: String, week: CivilDate, at: Instant) async throws
         -> Bool
+    /// Gives a claim back (its mail could not be sent to anyone), so that a later check sends that week's digest.
+    func releaseWeeklyDigest(organizationID: String, channelID: String, week: CivilDate) async throws
 }

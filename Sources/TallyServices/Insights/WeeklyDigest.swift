@@ -33,7 +33,7 @@ public struct WeeklyDigest<Store: InsightServiceStore & AlertChannelStore>: Send
     }
 
     /// Sends every organization's due digests; answers how many mails went out. A channel whose digest another
-    /// replica claimed is skipped; a failed send is logged (the week's claim stays: at most one digest per week).
+    /// replica claimed is skipped; a failed send is logged, and when no recipient got it the claim is given back.
     @discardableResult
     public func sendDue(at now: Instant) async throws -> Int {
         guard let mailer else { return 0 }
@@ -55,12 +55,14 @@ public struct WeeklyDigest<Store: InsightServiceStore & AlertChannelStore>: Send
                 else { continue }
                 if content == nil { content = try await self.content(organization, week: week, at: now) }
                 guard let content else { continue }
+                var delivered = 0
                 for address in channel.targets {
                     do {
                         try await mailer.send(
                             MailMessage(
                                 to: address, subject: content.subject, text: content.text, html: content.html))
                         sent += 1
+                        delivered += 1
                     } catch {
                         logger.error(
                             "weekly digest not sent",
@@ -68,6 +70,12 @@ public struct WeeklyDigest<Store: InsightServiceStore & AlertChannelStore>: Send
                                 "organization": "\(organizationID)", "channel": "\(channel.id)", "error": "\(error)",
                             ])
                     }
+                }
+                // Nobody got it: the claim is given back and a later check tries again (a partial send keeps it, so
+                // the recipients who got it do not get it twice).
+                if delivered == 0, !channel.targets.isEmpty {
+                    try await store.releaseWeeklyDigest(
+                        organizationID: organizationID, channelID: channel.id, week: week)
                 }
             }
         }

@@ -67,7 +67,10 @@ public struct WeeklyDigest<Store: InsightServiceStore & AlertChannelStore>: Send
                         logger.error(
                             "weekly digest not sent",
                             metadata: [
-                                "organization": "\(organizationID)", "channel": "\(channel.id)", "error": "\(error)",
+                                "organization": "\(organizationID)", "channel": "\(channel.id)",
+                                // A category: the mailer's own text quotes the recipient and the server's reply.
+                                "error":
+                                    "\((error as? SMTPError).map(AlertSender.category) ?? "the mail could not be sent")",
                             ])
                     }
                 }

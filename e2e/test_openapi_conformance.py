@@ -85,6 +85,14 @@ def seed(owner, role, standin):
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     alert = next(a for a in created(owner.api("POST", "/api/v1/alerts/check"), "check")["fired"]
                  if a["type"] == "budget_threshold")
+    # An insight to dismiss: spend of two days ago, a floor of $0, computed now (one provider: a concentration).
+    two_days_ago = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    r = requests.post(server.url + "/api/v1/events", json=[event("evt-insight", timestamp=two_days_ago)],
+                      headers=bearer(admin_token), timeout=30)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    created(owner.api("PUT", "/api/v1/insight-settings", json={"floor_usd": "0"}), "insight settings")
+    insight = created(owner.api("POST", "/api/v1/insights/check"), "insights")["data"][0]
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -113,6 +121,7 @@ def seed(owner, role, standin):
         "/api/v1/alert-channels/{id}/test": {"id": channel["id"]},
         "/api/v1/projects/{id}/budget": {"id": scratch["id"]},
         "/api/v1/alerts/{id}/acknowledge": {"id": alert["id"]},
+        "/api/v1/insights/{id}/dismiss": {"id": insight["id"]},
     }
     return caller, params
 

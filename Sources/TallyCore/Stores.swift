@@ -179,7 +179,8 @@ public protocol SchemaStore: Sendable {
 public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventStore, UsageStore, PriceStore,
     SchemaStore,
     AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore,
-    BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore
+    BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore,
+    InsightStore
 {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.

@@ -87,6 +87,7 @@ extension SQLStore {
                 "provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log",
                 "api_tokens", "invites",
                 "alert_deliveries", "alerts", "alert_channels", "alert_rules",
+                "insights", "insight_settings", "weekly_digests",
                 "provider_connections", "memberships", "projects",
             ]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }

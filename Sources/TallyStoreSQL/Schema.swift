@@ -245,6 +245,31 @@ public enum Schema {
                       definition TEXT NOT NULL, updated_us \(bigint) NOT NULL)
                     """,
                 ]),
+            // Insights (issue 18): unique by (org_id, insight_key), the key stable for a kind and scope, so a finding
+            // is one row across daily computations; the settings are one JSON definition per organization (NULL: the
+            // defaults) beside when insights were last computed; the weekly digest is an email channel's opt-in, sent
+            // once per channel and week by the unique row a replica inserts first.
+            Migration(
+                version: 13, name: "insights",
+                statements: [
+                    """
+                    CREATE TABLE insights (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      insight_key TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL, detail TEXT NOT NULL,
+                      evidence TEXT NOT NULL, savings_nanos \(bigint), explorer_url TEXT NOT NULL, status TEXT NOT NULL,
+                      first_seen_us \(bigint) NOT NULL, last_seen_us \(bigint) NOT NULL, UNIQUE (org_id, insight_key))
+                    """,
+                    "CREATE INDEX insights_org_seen ON insights (org_id, last_seen_us)",
+                    """
+                    CREATE TABLE insight_settings (org_id TEXT PRIMARY KEY REFERENCES organizations(id),
+                      definition TEXT, computed_us \(bigint), updated_us \(bigint))
+                    """,
+                    "ALTER TABLE alert_channels ADD COLUMN weekly_digest \(bigint) NOT NULL DEFAULT 0",
+                    """
+                    CREATE TABLE weekly_digests (org_id TEXT NOT NULL REFERENCES organizations(id),
+                      channel_id TEXT NOT NULL, week TEXT NOT NULL, sent_us \(bigint) NOT NULL,
+                      PRIMARY KEY (org_id, channel_id, week))
+                    """,
+                ]),
         ]
     }
 

@@ -26,7 +26,10 @@ package enum Layout {
         ).render()
     }
 
-    package enum Section: String { case overview, usage, events, reconciliation, settings, none, budgets, alerts }
+    package enum Section: String {
+        case overview, usage, events, reconciliation, settings, none, budgets, alerts
+        case insights
+    }
 
     package struct SignedInHeader {
         package var userName: String
@@ -62,6 +65,7 @@ package enum Layout {
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
                 navLink("/budgets", "Budgets", current: h.section == .budgets),
                 navLink("/alerts", "Alerts", current: h.section == .alerts),
+                navLink("/insights", "Insights", current: h.section == .insights),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -571,11 +571,22 @@ extension TestClientProtocol {
                 id: "al_b", organizationID: b.id, type: .budgetThreshold, dedupeKey: "budget:bud_b:0:80", firedAt: now,
                 budgetID: "bud_b", figures: AlertFigures(summary: "b")),
             deliveries: [])
+        let bInsight = InsightEngine.id(organizationID: b.id, key: "error_spend")
+        try await f.store.recordInsights(
+            organizationID: b.id,
+            findings: [
+                Insight(
+                    id: bInsight, organizationID: b.id,
+                    finding: InsightFinding(
+                        kind: .errorSpend, key: "error_spend", title: "b", detail: "b", evidence: [],
+                        estimatedMonthlySavings: nil, explorerURL: "/usage"),
+                    status: .new, firstSeen: now, lastSeen: now)
+            ], at: now)
 
         let ids: [String: String] = [
             "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
-            "alert-channels": "ch_b", "alerts": "al_b",
+            "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight,
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,
@@ -618,5 +629,6 @@ extension TestClientProtocol {
         #expect(try await f.store.members(organizationID: b.id).first?.role == .owner)
         #expect(try await f.store.connection(organizationID: b.id, id: "conn_b")?.name == "b")
         #expect(try await f.store.tokens(organizationID: b.id).first?.revokedAt == nil)
+        #expect(try await f.store.insights(organizationID: b.id, status: nil).first?.status == .new)
     }
 }

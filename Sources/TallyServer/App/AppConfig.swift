@@ -58,6 +58,9 @@ public struct AppConfig: Sendable {
     /// How often each replica evaluates the alert rules (TALLY_ALERT_INTERVAL, default 1 min); nil: `off`, only
     /// `POST /api/v1/alerts/check` evaluates.
     public var alertIntervalSeconds: Int64? = 60
+    /// How often each replica checks for insights older than a day and weekly digests due (TALLY_INSIGHT_INTERVAL,
+    /// default 15 min); nil: `off`, only `POST /api/v1/insights/check` computes.
+    public var insightIntervalSeconds: Int64? = 900
     /// Alert deliveries' backoff; its base is TALLY_ALERT_RETRY_BASE_SECONDS (default 30, tests shorten it).
     public var alertRetry = AlertRetryPolicy()
 
@@ -119,6 +122,7 @@ public struct AppConfig: Sendable {
         case migrate = "TALLY_MIGRATE"
         case pricesURL = "TALLY_PRICES_URL", pricesRefresh = "TALLY_PRICES_REFRESH"
         case alertInterval = "TALLY_ALERT_INTERVAL"
+        case insightInterval = "TALLY_INSIGHT_INTERVAL"
         case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
     }
 
@@ -359,6 +363,19 @@ public struct AppConfig: Sendable {
                         reason: "must be a duration from 1s to 1d such as 30s, 1m or 60, or off (got \"\(v)\")")
                 }
                 config.alertIntervalSeconds = seconds
+            }
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.insightInterval, flag: "--insight-interval") else { return }
+            if v == "off" {
+                config.insightIntervalSeconds = nil
+            } else {
+                guard let seconds = Self.duration(v), (1...86_400).contains(seconds) else {
+                    throw Problem(
+                        source: source,
+                        reason: "must be a duration from 1s to 1d such as 30s, 15m or 60, or off (got \"\(v)\")")
+                }
+                config.insightIntervalSeconds = seconds
             }
         }
         if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {

@@ -106,6 +106,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     package let budgets: BudgetService<Store>
     /// Forecasts and anomalies over the rollups' daily series (issue 18).
     package let forecasts: ForecastService<Store>
+    /// Insights (issue 18): computed daily by `InsightEvaluator`, which also sends the weekly digests.
+    package let insights: InsightService<Store>
+    let weeklyDigest: WeeklyDigest<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -148,6 +151,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             ttl: .seconds(options.gatewayCredentialSeconds))
         budgets = BudgetService(store: store, ledger: ledger)
         forecasts = ForecastService(store: store, pricer: options.pricer)
+        insights = InsightService(store: store, pricer: options.pricer)
+        weeklyDigest = WeeklyDigest(
+            store: store, forecasts: forecasts, mailer: options.mailer, publicURL: self.publicURL, logger: logger)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
         deliverer = AlertDeliverer(
@@ -185,6 +191,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         if syncInBackground { services.append(sync) }
         if let seconds = options.config.alertIntervalSeconds {
             services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))
+        }
+        if let seconds = options.config.insightIntervalSeconds {
+            services.append(
+                InsightEvaluator(
+                    insights: insights, digest: weeklyDigest, interval: .seconds(seconds), logger: logger))
         }
         services.append(deliverer)
         return services
@@ -274,5 +285,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
     BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
     ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
+    InsightsController(store: store, auth: d.auth, insights: d.insights).addRoutes(to: api)
     return router
 }

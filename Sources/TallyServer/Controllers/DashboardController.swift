@@ -35,6 +35,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("reconciliation", use: reconciliation)
         router.get("alerts", use: alerts)
         router.get("budgets", use: budgets)
+        router.get("insights", use: insights)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
@@ -269,6 +270,18 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func budgets(_ request: Request, context: TallyRequestContext) async throws -> Response {
         try await respond(request, .budgets, title: "Budgets") { page in
             .html(BudgetsPage.render(page, try await BudgetsPage.load(budgets: budgetService(), page: page, now: .now)))
+        }
+    }
+
+    // MARK: Insights
+
+    @Sendable func insights(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let status = InsightsPage.status(query: Self.query(request))
+        return try await respond(request, .insights, title: "Insights") { page in
+            .html(
+                InsightsPage.render(
+                    page,
+                    try await InsightsPage.load(store: store, organizationID: page.organization.id, status: status)))
         }
     }
 

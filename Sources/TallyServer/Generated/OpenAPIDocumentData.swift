@@ -7169,6 +7169,295 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/api/v1/insights": {
+      "get": {
+        "summary": "Insights",
+        "tags": [
+          "insights"
+        ],
+        "description": "What the usage suggests changing (issue 18), computed daily from the rollups; newest first. Viewer (not a project's token).",
+        "parameters": [
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "new",
+                "dismissed",
+                "resolved"
+              ]
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The insights",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InsightList"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/insights/check": {
+      "post": {
+        "summary": "Compute the insights now",
+        "tags": [
+          "insights"
+        ],
+        "description": "Admin. Computes the organization's insights now (as the daily computation does) and answers all of them, every status.",
+        "responses": {
+          "200": {
+            "description": "The insights",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InsightList"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/insights/{id}/dismiss": {
+      "post": {
+        "summary": "Dismiss an insight",
+        "tags": [
+          "insights"
+        ],
+        "description": "Member or above (tokens: admin scope). The insight stays dismissed while later computations still find it (audited). Another organization's insight: 404.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The insight",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Insight"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "No such insight in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/api/v1/insight-settings": {
+      "get": {
+        "summary": "Insight settings",
+        "tags": [
+          "insights"
+        ],
+        "description": "The thresholds of the insight kinds; defaults until saved. Viewer (not a project's token).",
+        "responses": {
+          "200": {
+            "description": "The settings",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InsightSettings"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      },
+      "put": {
+        "summary": "Change the insight settings",
+        "tags": [
+          "insights"
+        ],
+        "description": "Admin. Changes the members given; the others keep their value. A wrong value is 400 naming the field. Audited.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/InsightSettingsChanges"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The settings saved",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InsightSettings"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        },
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ]
+      }
+    },
+    "/insights": {
+      "get": {
+        "summary": "Insights page",
+        "description": "The insights as cards (title, detail, figures, estimated saving, a link to the usage explorer), filtered by status (new by default, all), with a Dismiss button for members and above.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "status",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -9496,6 +9785,10 @@ enum OpenAPIDocumentData {
           "updated_at": {
             "type": "string",
             "format": "date-time"
+          },
+          "weekly_digest": {
+            "type": "boolean",
+            "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone)"
           }
         },
         "required": [
@@ -9563,6 +9856,13 @@ enum OpenAPIDocumentData {
           "webhook_url": {
             "type": "string",
             "description": "slack, discord: the incoming-webhook URL (sealed, never returned)"
+          },
+          "weekly_digest": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone); email channels only (400 for another type)"
           }
         },
         "required": [
@@ -9613,6 +9913,13 @@ enum OpenAPIDocumentData {
           },
           "webhook_url": {
             "type": "string"
+          },
+          "weekly_digest": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone); email channels only (400 for another type)"
           }
         },
         "additionalProperties": false
@@ -10851,6 +11158,252 @@ enum OpenAPIDocumentData {
           "to",
           "anomalies"
         ]
+      },
+      "Insight": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string",
+            "description": "in_ and 24 hex digits, derived from the organization and the insight's key: the same finding keeps its id"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "concentration",
+              "growth",
+              "expensive_model_for_simple_tasks",
+              "feature_spike",
+              "low_cache_use",
+              "error_spend",
+              "batch_candidate"
+            ]
+          },
+          "title": {
+            "type": "string"
+          },
+          "detail": {
+            "type": "string"
+          },
+          "evidence": {
+            "type": "object",
+            "description": "The figures behind it, by kind: amounts as decimal strings (*_usd), counts as integers, percentages as decimal strings (*_percent), names as strings",
+            "additionalProperties": {
+              "type": [
+                "string",
+                "integer"
+              ]
+            }
+          },
+          "estimated_monthly_savings_usd": {
+            "type": "string",
+            "description": "Left out when the kind has no saving to estimate"
+          },
+          "explorer_url": {
+            "type": "string",
+            "description": "The usage explorer view (path and query) showing the evidence"
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "new",
+              "dismissed",
+              "resolved"
+            ]
+          },
+          "first_seen": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "last_seen": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "required": [
+          "id",
+          "kind",
+          "title",
+          "detail",
+          "evidence",
+          "explorer_url",
+          "status",
+          "first_seen",
+          "last_seen"
+        ]
+      },
+      "InsightList": {
+        "type": "object",
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Insight"
+            }
+          }
+        },
+        "required": [
+          "data"
+        ]
+      },
+      "InsightSettings": {
+        "type": "object",
+        "properties": {
+          "concentration_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "concentration: one provider, model, project or feature above this share of the last 30 days' cost (default 80)"
+          },
+          "growth_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "growth: cost up by more than this, week over week or month over month (default 50)"
+          },
+          "simple_max_input_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000000,
+            "description": "expensive_model_for_simple_tasks: requests averaging under this many input tokens (default 1000)"
+          },
+          "simple_max_output_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000000,
+            "description": "\u2026and under this many output tokens (default 200)"
+          },
+          "cheaper_model_factor": {
+            "type": "integer",
+            "minimum": 2,
+            "maximum": 1000,
+            "description": "\u2026sent to a model at least this many times the cost of a cheaper model of the same provider (default 3)"
+          },
+          "feature_spike_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "feature_spike: a feature's 30-day cost up by more than this (default 100)"
+          },
+          "long_prompt_input_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000000,
+            "description": "low_cache_use: prompts averaging more than this many input tokens (default 10000)"
+          },
+          "low_cache_share_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "\u2026with less than this share read from the cache (default 20)"
+          },
+          "cache_target_share_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "\u2026the saving counted as if this share were cached (default 50)"
+          },
+          "floor_usd": {
+            "type": "string",
+            "description": "The least cost (over the period looked at) a scope needs before an insight names it, from \"0\" to \"1000000\" (default \"10.00\")"
+          },
+          "batch_features": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            },
+            "description": "Features whose requests may wait: batch_candidate looks at these (the rollups do not keep streamed)"
+          }
+        },
+        "required": [
+          "concentration_percent",
+          "growth_percent",
+          "simple_max_input_tokens",
+          "simple_max_output_tokens",
+          "cheaper_model_factor",
+          "feature_spike_percent",
+          "long_prompt_input_tokens",
+          "low_cache_share_percent",
+          "cache_target_share_percent",
+          "floor_usd",
+          "batch_features"
+        ]
+      },
+      "InsightSettingsChanges": {
+        "type": "object",
+        "properties": {
+          "concentration_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "concentration: one provider, model, project or feature above this share of the last 30 days' cost (default 80)"
+          },
+          "growth_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "growth: cost up by more than this, week over week or month over month (default 50)"
+          },
+          "simple_max_input_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000000,
+            "description": "expensive_model_for_simple_tasks: requests averaging under this many input tokens (default 1000)"
+          },
+          "simple_max_output_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000000,
+            "description": "\u2026and under this many output tokens (default 200)"
+          },
+          "cheaper_model_factor": {
+            "type": "integer",
+            "minimum": 2,
+            "maximum": 1000,
+            "description": "\u2026sent to a model at least this many times the cost of a cheaper model of the same provider (default 3)"
+          },
+          "feature_spike_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "feature_spike: a feature's 30-day cost up by more than this (default 100)"
+          },
+          "long_prompt_input_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000000,
+            "description": "low_cache_use: prompts averaging more than this many input tokens (default 10000)"
+          },
+          "low_cache_share_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "\u2026with less than this share read from the cache (default 20)"
+          },
+          "cache_target_share_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "description": "\u2026the saving counted as if this share were cached (default 50)"
+          },
+          "floor_usd": {
+            "type": "string",
+            "description": "The least cost (over the period looked at) a scope needs before an insight names it, from \"0\" to \"1000000\" (default \"10.00\")"
+          },
+          "batch_features": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            },
+            "description": "Features whose requests may wait: batch_candidate looks at these (the rollups do not keep streamed)"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "responses": {

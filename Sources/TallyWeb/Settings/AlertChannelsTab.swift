@@ -40,7 +40,8 @@ extension SettingsPages {
                         .email, "Email",
                         field(
                             "new-email", "Recipients", name: "to", hint: "Email addresses, separated by commas.",
-                            required: true, kind: "list")),
+                            required: true, kind: "list"),
+                        weeklyDigestBox()),
                     newForm(
                         .webhook, "Webhook",
                         field("new-webhook", "URL", name: "url", type: .url, required: true),
@@ -80,6 +81,18 @@ extension SettingsPages {
                             confirm:
                                 "Delete the alert channel '\(c.name)'? Alerts not yet delivered to it will not be.",
                             danger: true, action: "delete"))))
+        }
+
+        /// An email channel's opt-in to the weekly digest (issue 18).
+        static func weeklyDigestBox() -> Node<HTML.FormContext> {
+            .div(
+                .label(
+                    .class("check"),
+                    .input(
+                        .id("new-email-weekly_digest"), .type(.checkbox), .name("weekly_digest"),
+                        .data(named: "kind", value: "bool")),
+                    .text("Weekly digest: new insights and the month-end forecast, on Monday mornings")),
+                .p(.data(named: "error-for", value: "weekly_digest")))
         }
 
         /// One form per type, inside a disclosure; the type travels as a hidden field.

@@ -2,10 +2,11 @@
 /// keeps as the rules' definition, so the two cannot drift apart.
 ///
 /// `{"spike": {"enabled", "threshold_percent", "floor_usd"}, "provider_connection": {"enabled"},
-/// "unpriced_model": {"enabled"}, "channels": ["ch_…"], "muted_until": {"spike": "<RFC 3339>"}}`
+/// "unpriced_model": {"enabled"}, "forecast_overrun": {"enabled"}, "anomaly": {"enabled"}, "channels": ["ch_…"],
+/// "muted_until": {"spike": "<RFC 3339>"}}`
 extension AlertRules {
     /// The rules `muted_until` may name.
-    public static let ruleNames = ["spike", "provider_connection", "unpriced_model"]
+    public static let ruleNames = ["spike", "provider_connection", "unpriced_model", "forecast_overrun", "anomaly"]
     public static let thresholdPercentRange = 1...10_000
     /// The largest spike floor: a million dollars a day above the average is no longer a spike worth a floor.
     public static let maximumFloor = USD(nanos: 1_000_000 * 1_000_000_000)
@@ -32,6 +33,12 @@ extension AlertRules {
         w.beginObject()
         w.field("enabled", unpricedModel.enabled)
         w.endObject()
+        for (name, rule) in [("forecast_overrun", forecastOverrun), ("anomaly", anomaly)] {
+            w.key(name)
+            w.beginObject()
+            w.field("enabled", rule.enabled)
+            w.endObject()
+        }
         w.key("channels")
         w.beginArray()
         for id in channelIDs { w.string(id) }
@@ -50,7 +57,11 @@ extension AlertRules {
     public func applying(_ value: JSONValue) throws -> AlertRules {
         var rules = self
         let top = try JSONFields(
-            value, allowed: ["spike", "provider_connection", "unpriced_model", "channels", "muted_until"])
+            value,
+            allowed: [
+                "spike", "provider_connection", "unpriced_model", "forecast_overrun", "anomaly", "channels",
+                "muted_until",
+            ])
         if let spike = try Self.object(top, "spike", allowed: ["enabled", "threshold_percent", "floor_usd"]) {
             if let enabled = try Self.named("spike", { try spike.bool("enabled") }) { rules.spike.enabled = enabled }
             if let percent = try Self.named("spike", { try spike.integer("threshold_percent") }) {
@@ -74,6 +85,7 @@ extension AlertRules {
         }
         for (name, keyPath) in [
             ("provider_connection", \AlertRules.providerConnection), ("unpriced_model", \AlertRules.unpricedModel),
+            ("forecast_overrun", \AlertRules.forecastOverrun), ("anomaly", \AlertRules.anomaly),
         ] {
             if let rule = try Self.object(top, name, allowed: ["enabled"]),
                 let enabled = try Self.named(name, { try rule.bool("enabled") })

@@ -50,13 +50,17 @@ public struct Alert: Sendable, Equatable {
     /// What makes the alert unique in its organization: firing again with the same key is a no-op, on every replica.
     /// "budget:<id>:<first local day of the period, YYYY-MM-DD>:<threshold>" (a day, not an instant, so a time-zone
     /// change does not re-arm it), "spike:<dimension>:<value>:<local day>", "unpriced:<provider>:<model>",
-    /// "connection:<id>:<first failed run id>" or, for a refused admin key, "connection:<id>:key:<last good run id>".
+    /// "connection:<id>:<first failed run id>" or, for a refused admin key, "connection:<id>:key:<last good run id>",
+    /// "forecast:<budget id>:<first local day of the period>:<n>" (n counts from 1: the forecast falling back under the
+    /// amount resolves the open one, and the next overrun in the period takes n + 1), "anomaly:<dimension>:<value>:
+    /// <the unusual local day>" ("anomaly:organization::<day>" for the organization).
     public var dedupeKey: String
     public var status: AlertStatus
     public var firedAt: Instant
     /// The budget that fired it, if any.
     public var budgetID: String?
-    /// The rule that fired it (`spike`, `provider_connection`, `unpriced_model`) when not a budget.
+    /// The rule that fired it (`spike`, `provider_connection`, `unpriced_model`, `anomaly`, `forecast_overrun`) when not
+    /// a budget threshold.
     public var rule: String?
     /// The usage the alert is about (dimension → values; projects by id), for its link to the explorer.
     public var scope: BudgetScope
@@ -183,6 +187,10 @@ public struct AlertRules: Sendable, Equatable {
     public var spike: Spike
     public var providerConnection: Simple
     public var unpricedModel: Simple
+    /// Issue 18: a budget's forecast period end over its amount (to the budget's channels), and an unusual day of a
+    /// scope (to `channelIDs`).
+    public var forecastOverrun: Simple
+    public var anomaly: Simple
     /// The channels every rule's alerts go to.
     public var channelIDs: [String]
     /// Per rule name (`spike`, `provider_connection`, `unpriced_model`): no alert of it before this instant.
@@ -190,11 +198,14 @@ public struct AlertRules: Sendable, Equatable {
 
     public init(
         spike: Spike = Spike(), providerConnection: Simple = Simple(), unpricedModel: Simple = Simple(),
-        channelIDs: [String] = [], mutedUntil: [String: Instant] = [:]
+        channelIDs: [String] = [], mutedUntil: [String: Instant] = [:], forecastOverrun: Simple = Simple(),
+        anomaly: Simple = Simple()
     ) {
         self.spike = spike
         self.providerConnection = providerConnection
         self.unpricedModel = unpricedModel
+        self.forecastOverrun = forecastOverrun
+        self.anomaly = anomaly
         self.channelIDs = channelIDs
         self.mutedUntil = mutedUntil
     }

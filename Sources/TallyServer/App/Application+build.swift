@@ -147,7 +147,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             auth: auth, store: store, connections: connections, vault: options.vault,
             ttl: .seconds(options.gatewayCredentialSeconds))
         budgets = BudgetService(store: store, ledger: ledger)
-        forecasts = ForecastService(store: store)
+        forecasts = ForecastService(store: store, pricer: options.pricer)
         changes.subscribe { [credentials] _ in credentials.forgetAll() }
         alertChannels = AlertChannelService(store: store, vault: options.vault, http: upstreamHTTP)
         deliverer = AlertDeliverer(
@@ -155,7 +155,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             publicURL: self.publicURL, retry: config.alertRetry,
             pollInterval: .seconds(min(5, config.alertRetry.baseSeconds)), logger: logger)
         alertEngine = AlertEngine(
-            store: store, budgets: budgets, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger)
+            store: store, budgets: budgets, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger,
+            forecasts: forecasts)
         alertService = AlertService(store: store)
         if syncInBackground {
             changes.subscribe { [sync] change in
@@ -272,5 +273,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
     AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
     BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
+    ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
     return router
 }

@@ -19,7 +19,7 @@ struct BudgetsController<Store: TallyStore> {
     }
 
     /// A token limited to its project sees the budgets scoped to that project only.
-    private func visible(_ b: Budget, to principal: Principal) -> Bool {
+    static func visible(_ b: Budget, to principal: Principal) -> Bool {
         guard let allowed = principal.projectScope else { return true }
         guard let projects = b.scope[.project], !projects.isEmpty else { return false }
         return projects.allSatisfy(allowed.contains)
@@ -36,7 +36,7 @@ struct BudgetsController<Store: TallyStore> {
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.readUsage, request)
         let org = principal.organizationID
-        let all = try await budgets.list(organizationID: org).filter { visible($0, to: principal) }
+        let all = try await budgets.list(organizationID: org).filter { Self.visible($0, to: principal) }
         let rows = try await budgets.withStatus(all, organizationID: org, at: .now)
         let names = try await budgets.projectNames(organizationID: org)
         return .json(ListJSON.list(rows) { BudgetJSON.write($0.budget, status: $0.status, projects: names, into: &$1) })
@@ -52,7 +52,7 @@ struct BudgetsController<Store: TallyStore> {
         let principal = try await auth.require(.readUsage, request)
         let id = try context.parameters.require("id")
         let b = try await budgets.find(id, organizationID: principal.organizationID)
-        guard visible(b, to: principal) else { throw TallyError.notFound("budget '\(id)'") }
+        guard Self.visible(b, to: principal) else { throw TallyError.notFound("budget '\(id)'") }
         return try await answer(b, principal)
     }
 
@@ -78,7 +78,7 @@ struct BudgetsController<Store: TallyStore> {
         if let allowed = principal.projectScope, !allowed.contains(id) { throw TallyError.notFound("project '\(id)'") }
         let b = try await budgets.projectBudget(projectID: id, organizationID: principal.organizationID)
         // Its scope is the project's alone; should it ever not be, a project token must not read the wider spend.
-        guard visible(b, to: principal) else { throw TallyError.notFound("a monthly budget of project '\(id)'") }
+        guard Self.visible(b, to: principal) else { throw TallyError.notFound("a monthly budget of project '\(id)'") }
         return .json(BudgetJSON.projectBudget(b, status: try await budgets.status(of: b, at: .now)))
     }
 

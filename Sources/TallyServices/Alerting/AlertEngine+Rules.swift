@@ -16,7 +16,7 @@ extension AlertEngine {
         return (context.zone.startOfDay(day.addingDays(-7)), today, to, day)
     }
 
-    /// At most this many new alerts of `spike` and of `unpriced_model` per organization and evaluation: their
+    /// At most this many new alerts of `spike`, `unpriced_model` and `anomaly` per organization and evaluation: their
     /// scopes are ingested values (feature names, API keys, models), so an ingest key inventing thousands of them
     /// must not mail or post thousands of alerts at once.
     static var newAlertsPerRule: Int { 20 }
@@ -27,7 +27,7 @@ extension AlertEngine {
         var counts: [AlertType: Int] = [:]
         let kept = fresh.filter { candidate in
             let type = candidate.alert.type
-            guard type == .spike || type == .unpricedModel else { return true }
+            guard type == .spike || type == .unpricedModel || type == .anomaly else { return true }
             counts[type, default: 0] += 1
             return counts[type, default: 0] <= Self.newAlertsPerRule
         }

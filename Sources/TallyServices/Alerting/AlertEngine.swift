@@ -20,12 +20,16 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
     /// Starts delivery at once (the deliverer's `wake()`), after alerts were recorded.
     public let wakeDelivery: @Sendable () -> Void
     public let logger: Logger
+    /// The forecasts `forecast_overrun` and `anomaly` read (issue 18); nil: those rules do not run.
+    public let forecasts: (any ForecastSource)?
 
     public init(
-        store: Store, budgets: any BudgetStatusSource, wakeDelivery: @escaping @Sendable () -> Void, logger: Logger
+        store: Store, budgets: any BudgetStatusSource, wakeDelivery: @escaping @Sendable () -> Void, logger: Logger,
+        forecasts: (any ForecastSource)? = nil
     ) {
         self.store = store
         self.budgets = budgets
+        self.forecasts = forecasts
         self.wakeDelivery = wakeDelivery
         self.logger = logger
     }
@@ -87,6 +91,12 @@ public struct AlertEngine<Store: AlertEngineStore>: Sendable {
         }
         if context.allows("provider_connection", rules.providerConnection.enabled) {
             await run("provider_connection") { try await connectionCandidates(context) }
+        }
+        if let forecasts, context.allows("forecast_overrun", rules.forecastOverrun.enabled) {
+            await run("forecast_overrun") { try await overrunCandidates(budgets, forecasts, context, dryRun: dryRun) }
+        }
+        if let forecasts, context.allows("anomaly", rules.anomaly.enabled) {
+            await run("anomaly") { try await anomalyCandidates(forecasts, context) }
         }
         if !dryRun {
             await run("provider_connection") {

@@ -51,9 +51,10 @@ public struct DayCost: Sendable, Equatable {
 public struct BudgetOutlook: Sendable, Equatable {
     public var budget: Budget
     public var risk: BudgetRisk
-    /// The first day whose cumulative p50 (spent so far plus forecast) exceeds the amount, if within the period.
+    /// The first day whose cumulative p50 (spent so far plus forecast) exceeds the amount, if within the period; a
+    /// past day when the spend already crossed it.
     public var exceedDayP50: CivilDate?
-    /// Days from today to `exceedDayP50` (0: today).
+    /// Days from today to `exceedDayP50` (0: today; negative: crossed that many days ago).
     public var daysUntilExceeded: Int?
 
     public init(budget: Budget, risk: BudgetRisk, exceedDayP50: CivilDate?, daysUntilExceeded: Int?) {
@@ -74,10 +75,16 @@ public struct ForecastAnswer: Sendable, Equatable {
     public var periodEnd: (day: CivilDate, band: Quantiles)
     public var budget: BudgetOutlook?
     public var backtest: Backtest
+    /// What today has cost so far (today is partial: `forecast`'s first day is today, its band never under this).
+    public var spentToday: USD
+    /// The period's first local day, and what was spent in it up to now (today included).
+    public var periodStart: CivilDate?
+    public var periodSpent: USD
 
     public init(
         method: String, history: [DayCost], forecast: [DayForecast], periodEnd: (day: CivilDate, band: Quantiles),
-        budget: BudgetOutlook?, backtest: Backtest
+        budget: BudgetOutlook?, backtest: Backtest, spentToday: USD = .zero, periodStart: CivilDate? = nil,
+        periodSpent: USD = .zero
     ) {
         self.method = method
         self.history = history
@@ -85,11 +92,15 @@ public struct ForecastAnswer: Sendable, Equatable {
         self.periodEnd = periodEnd
         self.budget = budget
         self.backtest = backtest
+        self.spentToday = spentToday
+        self.periodStart = periodStart
+        self.periodSpent = periodSpent
     }
 
     public static func == (a: ForecastAnswer, b: ForecastAnswer) -> Bool {
         a.method == b.method && a.history == b.history && a.forecast == b.forecast && a.periodEnd.day == b.periodEnd.day
             && a.periodEnd.band == b.periodEnd.band && a.budget == b.budget && a.backtest == b.backtest
+            && a.spentToday == b.spentToday && a.periodStart == b.periodStart && a.periodSpent == b.periodSpent
     }
 }
 

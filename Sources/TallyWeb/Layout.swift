@@ -26,7 +26,9 @@ package enum Layout {
         ).render()
     }
 
-    package enum Section: String { case overview, usage, events, reconciliation, settings, none, budgets, alerts }
+    package enum Section: String {
+        case overview, usage, events, reconciliation, settings, none, budgets, alerts, forecast
+    }
 
     package struct SignedInHeader {
         package var userName: String
@@ -62,6 +64,7 @@ package enum Layout {
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
                 navLink("/budgets", "Budgets", current: h.section == .budgets),
                 navLink("/alerts", "Alerts", current: h.section == .alerts),
+                navLink("/forecast", "Forecast", current: h.section == .forecast),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

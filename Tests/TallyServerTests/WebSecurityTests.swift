@@ -100,6 +100,7 @@ import Testing
         "/settings/providers": "/api/v1/provider-connections",
         "/budgets": "/api/v1/budgets",
         "/alerts": "/api/v1/alerts",
+        "/forecast": "/api/v1/forecast",
         "/settings/alert-channels": "/api/v1/alert-channels",
         "/settings/projects": "/api/v1/projects",
         "/settings/tokens": "/api/v1/tokens",

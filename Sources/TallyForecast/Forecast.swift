@@ -99,37 +99,51 @@ public struct ExpectedDay: Sendable, Equatable {
 public enum Forecaster {
     /// The horizons the API accepts.
     public static let horizons = 1...366
+    /// The method's name (docs/forecasting.md describes it).
+    public static let method = "robust_weekday_damped_trend"
 
     /// Forecasts `horizon` days after the series. Deterministic: the same series gives the same forecast. A series
     /// with little history gets wide bands, never a confident line.
     public static func forecast(_ series: DailySeries, horizon: Int) -> ForecastResult {
-        placeholderForecast(series, horizon: horizon)
+        let values = series.values.map(Dollars.of)
+        let calibration = Calibration(values, count: values.count)
+        let model = WeekdayModel(values, count: values.count)
+        let scale = Calibration.scale(values, count: values.count)
+        var days: [DayForecast] = []
+        var total = 0.0
+        var units = 0.0
+        for h in stride(from: 1, through: horizon, by: 1) {
+            let point = model.point(h)
+            let unit = Calibration.unit(scale: scale, model: model, h)
+            total += point
+            units += unit
+            let band = quantiles(calibration.daily.map { point + unit * $0 })
+            let cumulative = quantiles(
+                calibration.cumulative.map { total + units * $0 }, ceiling: Double(Int64.max / 4))
+            days.append(DayForecast(day: series.end.addingDays(Int64(h - 1)), band: band, cumulative: cumulative))
+        }
+        return ForecastResult(method: method, days: days, backtest: calibration.backtest)
     }
 
     /// For each day from index `from` to the end of the series, its band as forecast from the days before it alone.
+    /// The bands are calibrated once, on the days before `from`; each day refits only the cheap point model.
     public static func expected(_ series: DailySeries, from: Int) -> [ExpectedDay] {
-        (max(from, 0)..<series.values.count).map { index in
-            let past = DailySeries(start: series.start, values: Array(series.values[..<index]))
-            let band = placeholderForecast(past, horizon: 1).days.first?.band ?? .zero
-            return ExpectedDay(day: series.day(index), actual: series.values[index], band: band)
+        let values = series.values.map(Dollars.of)
+        let first = min(max(from, 0), values.count)
+        let calibration = Calibration(values, count: first)
+        return (first..<values.count).map { index in
+            let model = WeekdayModel(values, count: index)
+            let point = model.point(1)
+            let unit = Calibration.unit(scale: Calibration.scale(values, count: index), model: model, 1)
+            return ExpectedDay(
+                day: series.day(index), actual: series.values[index],
+                band: quantiles(calibration.firstWeek.map { point + unit * $0 }))
         }
     }
 
-    /// Seasonal naive with a band of ±100%: a stand-in until the measured method lands (contract commit).
-    static func placeholderForecast(_ series: DailySeries, horizon: Int) -> ForecastResult {
-        var days: [DayForecast] = []
-        var total = USD.zero
-        for h in 0..<max(horizon, 0) {
-            let index = series.values.count - 7 + (h % 7)
-            let p50 = index >= 0 && index < series.values.count ? series.values[index] : .zero
-            total += p50
-            let band = Quantiles(p1: .zero, p10: .zero, p50: p50, p90: p50 + p50, p99: p50 + p50 + p50)
-            let cumulative = Quantiles(
-                p1: .zero, p10: .zero, p50: total, p90: total + total, p99: total + total + total)
-            days.append(DayForecast(day: series.end.addingDays(Int64(h)), band: band, cumulative: cumulative))
-        }
-        return ForecastResult(
-            method: "seasonal_naive", days: days, backtest: Backtest(mase: nil, mape: nil, coverageP10P90: nil, days: 0)
-        )
+    /// Five estimates as exact quantiles, in order and never below zero.
+    static func quantiles(_ estimates: [Double], ceiling: Double = Dollars.ceilingNanos) -> Quantiles {
+        let usd = estimates.sorted().map { Dollars.usd($0, ceiling: ceiling) }
+        return Quantiles(p1: usd[0], p10: usd[1], p50: usd[2], p90: usd[3], p99: usd[4])
     }
 }

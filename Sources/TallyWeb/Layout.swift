@@ -27,7 +27,7 @@ package enum Layout {
     }
 
     package enum Section: String {
-        case overview, usage, events, reconciliation, settings, none, budgets, alerts
+        case overview, usage, events, reconciliation, settings, none, budgets, alerts, forecast
         case insights
     }
 
@@ -65,6 +65,7 @@ package enum Layout {
                 navLink("/reconciliation", "Reconciliation", current: h.section == .reconciliation),
                 navLink("/budgets", "Budgets", current: h.section == .budgets),
                 navLink("/alerts", "Alerts", current: h.section == .alerts),
+                navLink("/forecast", "Forecast", current: h.section == .forecast),
                 navLink("/insights", "Insights", current: h.section == .insights),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),

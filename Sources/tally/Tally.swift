@@ -17,7 +17,10 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
-        subcommands: [Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self]
+        subcommands: [
+            Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self,
+            ForecastBench.self,
+        ]
     )
 }
 

@@ -100,6 +100,7 @@ import Testing
         "/settings/providers": "/api/v1/provider-connections",
         "/budgets": "/api/v1/budgets",
         "/alerts": "/api/v1/alerts",
+        "/forecast": "/api/v1/forecast",
         "/insights": "/api/v1/insights",
         "/settings/alert-channels": "/api/v1/alert-channels",
         "/settings/projects": "/api/v1/projects",

@@ -263,7 +263,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
         pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
         liveStreamSeconds: options.liveStreamSeconds,
         liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
-        sessionPolicy: config.sessionPolicy
+        sessionPolicy: config.sessionPolicy, forecasts: d.forecasts
     ).addRoutes(to: router)
     GatewayController(
         credentials: d.credentials, recorder: d.recorder, http: d.gatewayHTTP,

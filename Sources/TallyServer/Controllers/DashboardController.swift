@@ -22,6 +22,8 @@ struct DashboardController<Store: TallyStore> {
     let liveStreams: LiveStreams
     /// Each poll of a live stream re-checks its session against this, so signing out ends the stream.
     let sessionPolicy: SessionPolicy
+    /// Answers the Forecast page (issue 18).
+    let forecasts: any ForecastSource
     /// Seconds a page's queries may take before the page says the database is slow.
     var deadline = 15
 
@@ -35,6 +37,10 @@ struct DashboardController<Store: TallyStore> {
         router.get("reconciliation", use: reconciliation)
         router.get("alerts", use: alerts)
         router.get("budgets", use: budgets)
+        router.get("forecast", use: forecast)
+        }
+    }
+
         router.get("insights", use: insights)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
@@ -270,6 +276,17 @@ struct DashboardController<Store: TallyStore> {
     @Sendable func budgets(_ request: Request, context: TallyRequestContext) async throws -> Response {
         try await respond(request, .budgets, title: "Budgets") { page in
             .html(BudgetsPage.render(page, try await BudgetsPage.load(budgets: budgetService(), page: page, now: .now)))
+        }
+    }
+
+    // MARK: Forecast
+
+    @Sendable func forecast(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let query = ForecastPage.Query(query: Self.query(request))
+        return try await respond(request, .forecast, title: "Forecast") { page in
+            let model = try await ForecastPage.load(
+                forecasts: forecasts, store: store, page: page, query: query, now: .now)
+            return .html(ForecastPage.render(page, model), status: query.problems.isEmpty ? .ok : .badRequest)
         }
     }
 

@@ -67,6 +67,11 @@ package enum Stylesheet {
         .badge.error{color:var(--bad);border-color:var(--bad);margin:0}
         .pager{display:flex;gap:1rem;margin:.8rem 0}
         #live-status{font-size:.85rem}
+        svg.band-chart{width:100%;height:auto;display:block}.band-chart .band{fill:var(--s0);fill-opacity:.18;stroke:none}
+        .band-chart .p50{fill:none;stroke:var(--s0);stroke-width:2;stroke-dasharray:6 4}.band-chart .history{fill:none;stroke:var(--ink);stroke-width:1.5}
+        .band-chart .level{stroke:var(--bad);stroke-width:1.5}.band-chart .level-label{fill:var(--bad);font-size:11px}
+        .swatch.history{background:var(--ink)}.swatch.p50{background:var(--s0)}.swatch.band{background:var(--line)}.swatch.level{background:var(--bad)}
+        .risk.high{color:var(--bad);font-weight:600}.risk.medium{font-weight:600}
         tr.fresh td{animation:fresh 2s ease-out}@keyframes fresh{from{background:var(--bg)}to{background:transparent}}
         [hidden]{display:none!important}
         svg.budget-bar{width:100%;height:.9rem;display:block;margin:.5rem 0;border-radius:4px}

@@ -72,8 +72,8 @@ struct AlertsController<Store: TallyStore> {
         let names = try await projectNames(principal.organizationID)
         var items: [(Alert, [AlertDelivery])] = []
         for alert in page {
-            items.append(
-                (alert, try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)))
+            let deliveries = try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)
+            items.append((alert, deliveries))
         }
         return .json(
             ListJSON.page(items, nextCursor: more ? page.last?.id : nil) { item, w in
@@ -81,19 +81,21 @@ struct AlertsController<Store: TallyStore> {
             })
     }
 
+    // Awaited values are bound to names before they are used as arguments: `try await` inside call arguments (and
+    // inside a ternary in a tuple) crashed swiftc's optimizer here ("Found ownership error", `-c release`).
+
     /// Marks the alert acknowledged (by the caller) and answers with it; already acknowledged or resolved: unchanged.
     @Sendable func acknowledge(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await reader(request)
-        guard principal.role.map({ $0 >= .member }) ?? principal.allows(Scope.admin) else {
-            throw TallyError.forbidden("only members and above can acknowledge alerts")
-        }
+        let (organizationID, actor) = (principal.organizationID, principal.actor)
+        let allowed: Bool
+        if let role = principal.role { allowed = role >= .member } else { allowed = principal.allows(Scope.admin) }
+        guard allowed else { throw TallyError.forbidden("only members and above can acknowledge alerts") }
         let id = try context.parameters.require("id")
-        let alert = try await alerts.acknowledge(
-            organizationID: principal.organizationID, id: id, actor: principal.actor)
-        return .json(
-            AlertJSON.alert(
-                alert, deliveries: try await store.deliveries(organizationID: principal.organizationID, alertID: id),
-                projectNames: try await projectNames(principal.organizationID)))
+        let alert = try await alerts.acknowledge(organizationID: organizationID, id: id, actor: actor)
+        let deliveries = try await store.deliveries(organizationID: organizationID, alertID: id)
+        let names = try await projectNames(organizationID)
+        return .json(AlertJSON.alert(alert, deliveries: deliveries, projectNames: names))
     }
 
     /// Evaluates the organization's rules now. `?dry_run=true`: answers what would fire; records and sends nothing.
@@ -104,17 +106,14 @@ struct AlertsController<Store: TallyStore> {
         let fired = try await engine.evaluate(at: .now, organizationID: principal.organizationID, dryRun: dryRun)
         var items: [(Alert, [AlertDelivery])] = []
         for alert in fired {
-            items.append(
-                (
-                    alert,
-                    dryRun
-                        ? [] : try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)
-                ))
+            var deliveries: [AlertDelivery] = []
+            if !dryRun {
+                deliveries = try await store.deliveries(organizationID: principal.organizationID, alertID: alert.id)
+            }
+            items.append((alert, deliveries))
         }
-        return .json(
-            AlertJSON.check(
-                dryRun: dryRun, fired: items, projectNames: try await projectNames(principal.organizationID))
-        )
+        let names = try await projectNames(principal.organizationID)
+        return .json(AlertJSON.check(dryRun: dryRun, fired: items, projectNames: names))
     }
 
     @Sendable func rules(_ request: Request, context: TallyRequestContext) async throws -> Response {

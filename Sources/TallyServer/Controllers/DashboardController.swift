@@ -38,9 +38,6 @@ struct DashboardController<Store: TallyStore> {
         router.get("alerts", use: alerts)
         router.get("budgets", use: budgets)
         router.get("forecast", use: forecast)
-        }
-    }
-
         router.get("insights", use: insights)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)

@@ -7415,6 +7415,68 @@ enum OpenAPIDocumentData {
         ]
       }
     },
+    "/forecast": {
+      "get": {
+        "summary": "Forecast page",
+        "description": "Where the period ends: the history, the p50 line in its p10-p90 band, the budget line, the risk and the day the budget is crossed, in words. Takes the explorer's scope filters, `budget` and `horizon`; a bad horizon is named beside its field (400).",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "budget",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "horizon",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The page with the bad field named",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/insights": {
       "get": {
         "summary": "Insights page",

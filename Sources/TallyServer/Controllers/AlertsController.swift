@@ -88,9 +88,9 @@ struct AlertsController<Store: TallyStore> {
     @Sendable func acknowledge(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await reader(request)
         let (organizationID, actor) = (principal.organizationID, principal.actor)
-        let allowed: Bool
-        if let role = principal.role { allowed = role >= .member } else { allowed = principal.allows(Scope.admin) }
-        guard allowed else { throw TallyError.forbidden("only members and above can acknowledge alerts") }
+        guard principal.actsAsMember else {
+            throw TallyError.forbidden("only members and above can acknowledge alerts")
+        }
         let id = try context.parameters.require("id")
         let alert = try await alerts.acknowledge(organizationID: organizationID, id: id, actor: actor)
         let deliveries = try await store.deliveries(organizationID: organizationID, alertID: id)

@@ -54,9 +54,7 @@ struct InsightsController<Store: TallyStore> {
 
     @Sendable func dismiss(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await reader(request)
-        guard principal.role.map({ $0 >= .member }) ?? principal.allows(Scope.admin) else {
-            throw TallyError.forbidden("only members and above can dismiss insights")
-        }
+        guard principal.actsAsMember else { throw TallyError.forbidden("only members and above can dismiss insights") }
         let id = try context.parameters.require("id")
         // Checked for form first, so junk (a NUL byte) never reaches the store: not an insight id is not found.
         guard InsightJSON.isInsightID(id) else { throw TallyError.notFound("insight") }

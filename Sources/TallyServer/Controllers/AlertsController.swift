@@ -22,13 +22,8 @@ struct AlertsController<Store: TallyStore> {
         group.put("alert-rules", use: saveRules)
     }
 
-    /// The organization-wide reader: any member, or a token whose scope is the whole organization.
     private func reader(_ request: Request) async throws -> Principal {
-        let principal = try await auth.require(.readUsage, request)
-        guard principal.projectScope == nil else {
-            throw TallyError.forbidden("alerts cover the whole organization: use a token with the admin scope")
-        }
-        return principal
+        try await auth.requireWholeOrganizationReader(request, of: "alerts")
     }
 
     /// `?type=&status=&from=&to=&cursor=&limit=`, newest first; `next_cursor` is null on the last page.

@@ -63,10 +63,7 @@ struct ForecastController<Store: TallyStore> {
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
-        // As the summary: a bare date is the organization's local midnight, `to` is exclusive.
-        let to = try params.instant("to", bareDate: .localMidnight(zone)) ?? now
-        let from = try params.instant("from", bareDate: .localMidnight(zone)) ?? to.adding(seconds: -30 * 86_400)
-        guard from < to else { throw APIError.badParameter("from", "must be before 'to'") }
+        let (from, to) = try params.localRange(zone, now: now)
         let (first, last) = (zone.localDate(of: from), zone.localDate(of: to.adding(seconds: -1)))
         let days = ForecastService<Store>.anomalyRangeDays
         guard last.daysSinceEpoch - first.daysSinceEpoch < Int64(days) else {

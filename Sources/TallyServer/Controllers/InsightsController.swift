@@ -21,11 +21,7 @@ struct InsightsController<Store: TallyStore> {
     }
 
     private func reader(_ request: Request) async throws -> Principal {
-        let principal = try await auth.require(.readUsage, request)
-        guard principal.projectScope == nil else {
-            throw TallyError.forbidden("insights cover the whole organization: use a token with the admin scope")
-        }
-        return principal
+        try await auth.requireWholeOrganizationReader(request, of: "insights")
     }
 
     /// `?status=new|dismissed|resolved`; newest first.

@@ -27,10 +27,7 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
-        // A bare date is the organization's local midnight.
-        let to = try params.instant("to", bareDate: .localMidnight(zone)) ?? now
-        let from = try params.instant("from", bareDate: .localMidnight(zone)) ?? to.adding(seconds: -30 * 86_400)
-        guard from < to else { throw APIError.badParameter("from", "must be before 'to'") }
+        let (from, to) = try params.localRange(zone, now: now)
         guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
             throw APIError.badParameter("from", "the range may span at most 10 years")
         }

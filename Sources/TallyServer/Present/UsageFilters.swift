@@ -13,6 +13,15 @@ extension QueryParameters {
     }
 
     /// Filters by name; project names become ids. A token without admin scope only sees its own project.
+    /// `from`/`to` as the summary reads them: a bare date is the organization's local midnight, `to` is exclusive
+    /// and defaults to now, `from` to 30 days before `to`; `from` must come first.
+    func localRange(_ zone: TimeZoneRules, now: Instant) throws -> (from: Instant, to: Instant) {
+        let to = try instant("to", bareDate: .localMidnight(zone)) ?? now
+        let from = try instant("from", bareDate: .localMidnight(zone)) ?? to.adding(seconds: -30 * 86_400)
+        guard from < to else { throw APIError.badParameter("from", "must be before 'to'") }
+        return (from, to)
+    }
+
     func filters(store: some ProjectStore, principal: Principal) async throws -> DimensionFilters {
         var filters: DimensionFilters = [:]
         for (name, dimension) in Self.filterNames {

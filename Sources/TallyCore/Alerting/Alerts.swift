@@ -8,6 +8,8 @@ public enum AlertType: String, Sendable, CaseIterable {
     /// The forecast issue adds these to the same engine.
     case forecastOverrun = "forecast_overrun"
     case anomaly
+    /// Guardrails (issue 19): a policy blocked calls (or, in monitor mode, would have).
+    case policyBlock = "policy_block"
 }
 
 public enum AlertStatus: String, Sendable, CaseIterable {
@@ -53,7 +55,8 @@ public struct Alert: Sendable, Equatable {
     /// "connection:<id>:<first failed run id>" or, for a refused admin key, "connection:<id>:key:<last good run id>",
     /// "forecast:<budget id>:<first local day of the period>:<n>" (n counts from 1: the forecast falling back under the
     /// amount resolves the open one, and the next overrun in the period takes n + 1), "anomaly:<dimension>:<value>:
-    /// <the unusual local day>" ("anomaly:organization::<day>" for the organization).
+    /// <the unusual local day>" ("anomaly:organization::<day>" for the organization), "policy_block:<policy or budget
+    /// id>:<hour start, unix s>" (at most one per policy per hour).
     public var dedupeKey: String
     public var status: AlertStatus
     public var firedAt: Instant

@@ -115,6 +115,7 @@ package enum AlertsPage {
         case .providerConnection: "Provider connection"
         case .unpricedModel: "Unpriced model"
         case .forecastOverrun: "Forecast overrun"
+        case .policyBlock: "Policy block"
         case .anomaly: "Anomaly"
         }
     }

@@ -57,3 +57,15 @@ public protocol GuardCounterStore: Sendable {
     /// The counters of these keys that exist.
     func guardCounters(organizationID: String, keys: [String]) async throws -> [String: GuardCounter]
 }
+
+/// The counter keys, built in one place (the guard reserves them, the budgets API shows a budget's open reservations).
+public enum GuardKeys {
+    public static func budget(_ budgetID: String, firstDay: CivilDate) -> String { "budget:\(budgetID):\(firstDay)" }
+    public static func requestsPerMinute(_ policyID: String, minuteStart: Instant) -> String {
+        "rpm:\(policyID):\(minuteStart.microseconds / 1_000_000)"
+    }
+    public static func tokensPerMinute(_ policyID: String, minuteStart: Instant) -> String {
+        "tpm:\(policyID):\(minuteStart.microseconds / 1_000_000)"
+    }
+    public static func concurrent(_ policyID: String) -> String { "concurrent:\(policyID)" }
+}

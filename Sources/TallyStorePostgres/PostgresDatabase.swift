@@ -138,6 +138,37 @@ public struct PostgresSQLDatabase: SQLDatabase {
         }
     }
 
+    /// Carries a rolled-back transaction's value out of `withTransaction`, which rolls back on a thrown error.
+    struct RolledBack<Value: Sendable>: Error {
+        var value: Value
+    }
+
+    public func transaction<Value: Sendable>(
+        deciding next: @escaping @Sendable ([SQLOutcome]) throws -> SQLDecision<Value>
+    ) async throws -> Value {
+        do {
+            return try await mapErrors {
+                try await client.withTransaction(logger: logger) { connection in
+                    var outcomes: [SQLOutcome] = []
+                    while true {
+                        switch try next(outcomes) {
+                        case .run(let statement):
+                            let result = try await connection.query(Self.query(statement), logger: logger).get()
+                            var columns: SQLColumns?
+                            let rows = try result.rows.map { try Self.row($0, &columns) }
+                            let changes = result.metadata.command == "SELECT" ? 0 : (result.metadata.rows ?? 0)
+                            outcomes.append(SQLOutcome(changes: changes, rows: rows))
+                        case .commit(let value): return value
+                        case .rollback(let value): throw RolledBack(value: value)
+                        }
+                    }
+                }
+            }
+        } catch let rolledBack as RolledBack<Value> {
+            return rolledBack.value
+        }
+    }
+
     // MARK: Bulk insert
 
     /// Arrays cannot carry NULLs through `unnest` here, so absent values travel as sentinels and `NULLIF` restores them.

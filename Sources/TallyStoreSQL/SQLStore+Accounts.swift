@@ -88,6 +88,7 @@ extension SQLStore {
                 "api_tokens", "invites",
                 "alert_deliveries", "alerts", "alert_channels", "alert_rules",
                 "insights", "insight_settings", "weekly_digests",
+                "policies", "policy_hits", "guard_counters", "guard_reservations",
                 "provider_connections", "memberships", "projects",
             ]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }

@@ -16,6 +16,33 @@ public protocol SQLDatabase: Sendable {
     /// Runs the steps in order in ONE transaction. A step that changes another number of rows than it expects
     /// rolls everything back and throws `TallyError.conflict`.
     func transaction(_ steps: [SQLStep]) async throws
+    /// Runs ONE transaction whose statements are chosen one at a time, each from what the previous ones answered:
+    /// `next` is given the outcomes so far (none at first) and answers the next statement, or to commit or to roll
+    /// back, with the value to return. (The guard counters need it: a conditional upsert that changed no row ends the
+    /// reservation with everything undone.) `next` must not block: it runs while the transaction holds its locks.
+    func transaction<Value: Sendable>(
+        deciding next: @escaping @Sendable (_ outcomes: [SQLOutcome]) throws -> SQLDecision<Value>
+    ) async throws -> Value
+}
+
+/// What one statement of `transaction(deciding:)` answered.
+public struct SQLOutcome: Sendable {
+    /// The rows an INSERT, UPDATE or DELETE changed (0 for a SELECT).
+    public var changes: Int
+    /// A SELECT's rows, or what a write's `RETURNING` returned.
+    public var rows: [SQLRow]
+
+    public init(changes: Int, rows: [SQLRow]) {
+        self.changes = changes
+        self.rows = rows
+    }
+}
+
+/// What `transaction(deciding:)` does next.
+public enum SQLDecision<Value: Sendable>: Sendable {
+    case run(SQLStatement)
+    case commit(Value)
+    case rollback(Value)
 }
 
 /// One statement of a transaction, and the number of rows it must change (nil: any).

@@ -270,6 +270,40 @@ public enum Schema {
                       PRIMARY KEY (org_id, channel_id, week))
                     """,
                 ]),
+            // Guardrails (issue 19). A policy's rules are columns (NULL: no such rule; model globs and channel ids are
+            // JSON lists). Hits, counters and reservations are written on the gateway's path, possibly after their
+            // organization is deleted: no foreign key, so a late write cannot fail a batch. A counter is
+            // `settled + reserved`, raised by conditional upserts (SQLStore+GuardCounters); a reservation keeps its
+            // holds (JSON) so settling or expiring it takes back exactly what it added.
+            Migration(
+                version: 14, name: "guardrails",
+                statements: [
+                    """
+                    CREATE TABLE policies (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, project_id TEXT, token_id TEXT, user_id TEXT, feature TEXT, mode TEXT NOT NULL,
+                      models_allow TEXT, models_deny TEXT, max_output_tokens \(bigint), max_cost_nanos \(bigint),
+                      requests_per_minute \(bigint), tokens_per_minute \(bigint), max_concurrent \(bigint),
+                      channel_ids TEXT NOT NULL, created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL,
+                      UNIQUE (org_id, name))
+                    """,
+                    """
+                    CREATE TABLE policy_hits (seq \(serial), org_id TEXT NOT NULL, policy_id TEXT, budget_id TEXT,
+                      rule TEXT NOT NULL, mode TEXT NOT NULL, at_us \(bigint) NOT NULL, project_id TEXT NOT NULL,
+                      model TEXT, message TEXT NOT NULL)
+                    """,
+                    "CREATE INDEX policy_hits_org_at ON policy_hits (org_id, at_us)",
+                    "CREATE INDEX policy_hits_at ON policy_hits (at_us)",
+                    """
+                    CREATE TABLE guard_counters (org_id TEXT NOT NULL, key TEXT NOT NULL, settled \(bigint) NOT NULL,
+                      reserved \(bigint) NOT NULL, expires_us \(bigint) NOT NULL, PRIMARY KEY (org_id, key))
+                    """,
+                    "CREATE INDEX guard_counters_expiry ON guard_counters (expires_us)",
+                    """
+                    CREATE TABLE guard_reservations (org_id TEXT NOT NULL, id TEXT NOT NULL, holds TEXT NOT NULL,
+                      expires_us \(bigint) NOT NULL, PRIMARY KEY (org_id, id))
+                    """,
+                    "CREATE INDEX guard_reservations_expiry ON guard_reservations (expires_us)",
+                ]),
         ]
     }
 

@@ -141,6 +141,38 @@ public struct SQLiteDatabase: SQLDatabase {
                 rows: "VALUES (" + Array(repeating: "?", count: insert.columns.count).joined(separator: ", ") + ")"))
     }
 
+    public func transaction<Value: Sendable>(
+        deciding next: @escaping @Sendable ([SQLOutcome]) throws -> SQLDecision<Value>
+    ) async throws -> Value {
+        try await mapErrors {
+            try await pool.writeWithoutTransaction { db in
+                var value: Value?
+                try db.inTransaction(.immediate) {
+                    var outcomes: [SQLOutcome] = []
+                    while true {
+                        switch try next(outcomes) {
+                        case .run(let statement):
+                            let prepared = try db.makeStatement(sql: statement.text)
+                            let columns = SQLColumns(prepared.columnNames)
+                            let rows = try Row.fetchAll(prepared, arguments: Self.arguments(statement.binds)).map {
+                                try Self.row($0, columns)
+                            }
+                            // sqlite3_changes() keeps the last write's count through a SELECT.
+                            outcomes.append(SQLOutcome(changes: prepared.isReadonly ? 0 : db.changesCount, rows: rows))
+                        case .commit(let v):
+                            value = v
+                            return .commit
+                        case .rollback(let v):
+                            value = v
+                            return .rollback
+                        }
+                    }
+                }
+                return value!
+            }
+        }
+    }
+
     public func transaction(_ steps: [SQLStep]) async throws {
         try await mapErrors {
             try await pool.write { db in

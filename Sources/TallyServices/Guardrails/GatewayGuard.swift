@@ -76,11 +76,20 @@ public struct GuardTicket: Sendable, Equatable {
     /// The counter keys reserved, and how each is settled: `cost` (nano-dollars), `tokens`, `request` (1), `release`
     /// (0: calls in flight).
     public var settlements: [String: GuardSettlement]
+    /// Monitor-mode policies' counters, reserved apart under their own id so that they never block (their refusals are
+    /// would-be blocks), and settled the same way.
+    public var monitorReservationID: String?
+    public var monitorSettlements: [String: GuardSettlement]
 
-    public init(organizationID: String, reservationID: String?, settlements: [String: GuardSettlement]) {
+    public init(
+        organizationID: String, reservationID: String?, settlements: [String: GuardSettlement],
+        monitorReservationID: String? = nil, monitorSettlements: [String: GuardSettlement] = [:]
+    ) {
         self.organizationID = organizationID
         self.reservationID = reservationID
         self.settlements = settlements
+        self.monitorReservationID = monitorReservationID
+        self.monitorSettlements = monitorSettlements
     }
 
     public static func none(_ organizationID: String) -> GuardTicket {

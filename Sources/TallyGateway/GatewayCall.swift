@@ -5,7 +5,7 @@ import TallyProviders
 import TallyServices
 
 // The values one gateway call hands from step to step (GatewayController.forward): authenticate → choose upstream →
-// prepare → send → relay and capture → record.
+// prepare → guard → send → relay and capture → record + settle.
 
 /// Tally's own answer ending a call: a refusal before anything is forwarded, or an upstream that gave no answer. The
 /// controller writes it in the provider's error format (`GatewayErrors.response`).
@@ -13,11 +13,14 @@ package struct GatewayRefusal: Error, Equatable {
     package let status: Int
     package let message: String
     package let code: String?
+    /// Seconds until a guardrail's window frees (`Retry-After`), for a rate-limit block.
+    package let retryAfter: Int?
 
-    package init(_ status: Int, _ message: String, code: String? = nil) {
+    package init(_ status: Int, _ message: String, code: String? = nil, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
         self.code = code
+        self.retryAfter = retryAfter
     }
 }
 
@@ -63,6 +66,9 @@ package struct Metering: Sendable {
     /// The JSON body as the client sent it (before `stream_options` was added), when Tally read it.
     package let requestJSON: JSONValue?
     package let requestedModel: String?
+    /// The JSON body's size in bytes as the client sent it (0 when it streams or is not read): the guard's bound
+    /// on the call's input tokens.
+    package var bodyBytes: Int = 0
     package let streamed: Bool
     /// `stream_options.include_usage` was added for the client: the usage chunk it did not ask for is filtered out.
     package let filterUsageChunk: Bool

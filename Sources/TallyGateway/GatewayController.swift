@@ -11,19 +11,6 @@ import TallyIngest
 import TallyProviders
 import TallyServices
 
-/// Decides, before anything is forwarded, whether a call may go ahead: the one place where budgets, model
-/// allow-lists and rate limits will plug in. Today every call is allowed.
-public protocol GatewayPolicy: Sendable {
-    /// nil: forward. Otherwise the HTTP status and message the client gets, in its provider's error format.
-    func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)?
-}
-
-public struct AllowAll: GatewayPolicy {
-    public init() {}
-    public func decide(provider: ProviderKind, model: String?, token: APIToken) async -> (status: Int, message: String)?
-    { nil }
-}
-
 /// `/gateway/openai/v1/…`, `/gateway/anthropic/…`, `/gateway/google/…`: the providers' own APIs, reached with a Tally
 /// token in the header each SDK already sends. Requests are forwarded with the connection's real key, responses
 /// stream back unchanged, and each call becomes a `source: gateway` event recorded off the request path.
@@ -31,19 +18,20 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
     package let credentials: GatewayCredentials<Store>
     package let recorder: GatewayRecorder<Store>
     package let http: GatewayHTTP
-    package let policy: any GatewayPolicy
+    /// Asked before a call is forwarded (policies, enforced budgets, rate limits), told when it ends.
+    package let gatewayGuard: any GatewayGuard
     /// The budget for JSON bodies held whole, shared by every call in flight.
     package let buffers: GatewayBuffers
     package let logger: Logger
 
     package init(
         credentials: GatewayCredentials<Store>, recorder: GatewayRecorder<Store>, http: GatewayHTTP,
-        policy: any GatewayPolicy, buffers: GatewayBuffers, logger: Logger
+        gatewayGuard: any GatewayGuard, buffers: GatewayBuffers, logger: Logger
     ) {
         self.credentials = credentials
         self.recorder = recorder
         self.http = http
-        self.policy = policy
+        self.gatewayGuard = gatewayGuard
         self.buffers = buffers
         self.logger = logger
     }
@@ -51,8 +39,8 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
     package func addRoutes(to router: Router<TallyRequestContext>) {
         for (provider, prefix) in GatewayPaths.prefixes {
             for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
-                router.on(RouterPath(stringLiteral: prefix + "/**"), method: method) { request, context in
-                    try await forward(provider, request, context)
+                router.on(RouterPath(stringLiteral: prefix + "/**"), method: method) { request, _ in
+                    try await forward(provider, request)
                 }
             }
         }
@@ -60,12 +48,11 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
 
     // MARK: Forwarding
 
-    /// One call, step by step: authenticate → choose upstream → prepare → send → relay and capture → record. Each step
-    /// hands the next a small value, or ends the call with Tally's own answer (`GatewayRefusal`, in the provider's
-    /// error format). Any other error (the store, the client's body) goes to the server's error mapping as before.
-    package func forward(_ provider: ProviderKind, _ request: Request, _ context: TallyRequestContext) async throws
-        -> Response
-    {
+    /// One call, step by step: authenticate → choose upstream → prepare → guard → send → relay and capture → record +
+    /// settle. Each step hands the next a small value, or ends the call with Tally's own answer (`GatewayRefusal`, in
+    /// the provider's error format). Any other error (the store, the client's body) goes to the server's error
+    /// mapping as before. Once the guard has admitted a call, its ticket is settled exactly once whatever happens.
+    package func forward(_ provider: ProviderKind, _ request: Request) async throws -> Response {
         do {
             let call = try await authenticate(provider, request)
             let upstream = try await chooseUpstream(call, request)
@@ -73,18 +60,15 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
             let lease = BufferLease(buffers)
             defer { lease.releaseAll() }
             let prepared = try await prepare(call, upstream, request, lease: lease)
-            if let refusal = await policy.decide(
-                provider: provider, model: prepared.metering.requestedModel, token: call.token)
-            {
-                throw GatewayRefusal(refusal.status, refusal.message)
-            }
-            let response = try await send(call, upstream, prepared, request)
+            let ticket = try await admit(call, prepared, request)
+            let response = try await send(call, upstream, prepared, request, ticket: ticket)
             // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
             lease.releaseAll()
-            return relay(call, prepared.metering, upload: prepared.upload, request, response)
+            return relay(call, prepared.metering, upload: prepared.upload, request, response, ticket: ticket)
         } catch let refusal as GatewayRefusal {
             return GatewayErrors.response(
-                provider, status: refusal.status, message: refusal.message, code: refusal.code)
+                provider, status: refusal.status, message: refusal.message, code: refusal.code,
+                retryAfter: refusal.retryAfter)
         }
     }
 
@@ -184,8 +168,10 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         var body: UpstreamBody?
         var upload: UploadPump?
         var filterUsageChunk = false
+        var bodyBytes = 0
         if kind != .other, request.method == .post {
             var collected = try await readWhole(request.body, call.provider, lease: lease)
+            bodyBytes = collected.readableBytes
             requestJSON = try? JSONParser.parse(collected.readableBytesView)
             if let patched = Self.askingForUsage(call.provider, kind, requestJSON) {
                 collected = ByteBuffer(string: JSONWriter.encode(patched))
@@ -199,7 +185,7 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         }
         let metering = Metering(
             kind: kind, requestJSON: requestJSON,
-            requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest),
+            requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest), bodyBytes: bodyBytes,
             streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
         return PreparedRequest(
             head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
@@ -240,16 +226,17 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         return head
     }
 
-    /// Send: the request goes upstream and the answer's head comes back. A call that gets no head is recorded here and
-    /// answered by Tally (timeouts, unreachable, an address the policy refuses).
-    package func send(_ call: GatewayCall, _ upstream: ChosenUpstream, _ prepared: PreparedRequest, _ request: Request)
-        async throws -> HTTPClientResponse
-    {
+    /// Send: the request goes upstream and the answer's head comes back. A call that gets no head is recorded here,
+    /// its ticket settled (nothing used), and answered by Tally (timeouts, unreachable, an address the policy refuses).
+    package func send(
+        _ call: GatewayCall, _ upstream: ChosenUpstream, _ prepared: PreparedRequest, _ request: Request,
+        ticket: TicketSettler
+    ) async throws -> HTTPClientResponse {
         do {
             return try await http.send(prepared.head, body: prepared.body)
         } catch {
             let failure = UpstreamFailure(error), m = prepared.metering
-            record(
+            let used = record(
                 provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
                 started: call.startedAt,
                 elapsed: ContinuousClock.now - call.started, ttft: nil, status: failure.status,
@@ -257,15 +244,18 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
                     model: m.requestedModel, usage: nil, finishReason: nil, errorType: failure.errorType,
                     streamed: m.streamed), requestID: nil)
             await prepared.upload?.stop()
+            await ticket.settle(used)
             throw GatewayRefusal(
                 failure.status, failure.message(call.provider.rawValue, base: upstream.base, timeouts: http.timeouts))
         }
     }
 
     /// Relay: the answer goes back with the upstream's status and the headers that may pass; its body streams through
-    /// `relayAndCapture` and the call is recorded once the body has ended.
+    /// `relayAndCapture` and the call is recorded once the body has ended, then its ticket settled with the priced
+    /// cost, before the client sees the end: a client that calls again at once finds its slot free.
     package func relay(
-        _ call: GatewayCall, _ m: Metering, upload: UploadPump?, _ request: Request, _ response: HTTPClientResponse
+        _ call: GatewayCall, _ m: Metering, upload: UploadPump?, _ request: Request, _ response: HTTPClientResponse,
+        ticket: TicketSettler
     ) -> Response {
         let status = Int(response.status.code)
         let requestID = response.headers.first(name: "x-request-id") ?? response.headers.first(name: "request-id")
@@ -278,13 +268,14 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
             if relayed.result.serviceTier == nil {
                 relayed.result.serviceTier = call.provider.api.servedServiceTier { response.headers.first(name: $0) }
             }
-            record(
+            let used = record(
                 provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
                 started: call.startedAt,
                 elapsed: ContinuousClock.now - call.started, ttft: m.streamed && status < 400 ? relayed.firstByte : nil,
                 status: status,
                 capture: relayed.result, requestID: requestID)
             await upload?.stop()
+            await ticket.settle(used)
             try await end(&writer, &relayed, call.provider, eventStream: eventStream)
         }
         return Response(status: .init(code: status), headers: Self.answerHeaders(response.headers), body: responseBody)
@@ -384,17 +375,20 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
 
     // MARK: Recording
 
+    /// Queues the call's event (priced on the way, never waiting for the store) and answers what it used, to settle
+    /// the call's ticket with. `blocked`: Tally answered in the guard's name, nothing went upstream, it cost nothing.
+    @discardableResult
     package func record(
         provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
         started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result,
-        requestID: String?
-    ) {
+        requestID: String?, blocked: Bool = false
+    ) -> GuardOutcome {
         // The call as captured; the ingest pipeline holds it to the API's rules (`EventRules.admit`: a value the API
         // would refuse is left out, never truncated, and the event says which), prices it and queues it.
         func valid(_ value: String?, _ field: String) -> String? {
             value.flatMap { EventRules.textProblem($0, field: field) == nil ? $0 : nil }
         }
-        func header(_ name: String) -> String? { request.headers[.init(name)!].flatMap { $0.isEmpty ? nil : $0 } }
+        let header = { Self.header($0, request) }
         let answered = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
         let model = valid(answered, "model") ?? "unknown"
         let id = valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
@@ -409,10 +403,7 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         event.source = .gateway
         event.attribution.feature = header("X-Tally-Feature")
         event.attribution.environment = header("X-Tally-Environment")
-        var user = header("X-Tally-User")
-        if user == nil, case .string(let u)? = requestJSON?["user"] { user = u }
-        if user == nil, case .string(let u)? = requestJSON?["metadata"]?["user_id"] { user = u }
-        event.attribution.user = user
+        event.attribution.user = Self.attributedUser(request, requestJSON)
         if let tags = header("X-Tally-Tags") {
             // 29, so that the gateway's own three tags keep the event within the API's 32.
             for pair in tags.split(separator: ";").prefix(29) {
@@ -437,7 +428,12 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         event.serviceTier = Self.serviceTier(provider, answered: capture.serviceTier, requestJSON: requestJSON)
         // Anthropic names batch traffic by its tier, as its usage report does (the sync reads it the same way).
         if event.serviceTier == "batch" { event.batch = true }
-        recorder.record(event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags)
+        let stored = recorder.record(
+            event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags, free: blocked)
+        // The usage as stored (the rules may have refused an out-of-bounds count), else as captured.
+        let counted = stored?.event.usage ?? usage
+        // Each count is capped near `UsageLimits.maxCount` (ProviderUsage): the sum cannot overflow.
+        return GuardOutcome(cost: stored?.cost, tokens: Int(clamping: counted.inputTokens + counted.outputTokens))
     }
 
     /// The service tier an event records: the one the answer says served (OpenAI answers `priority` to a request for

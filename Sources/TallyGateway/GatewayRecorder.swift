@@ -45,12 +45,22 @@ public final class GatewayRecorder<Store: ProjectStore & EventStore & SchemaStor
             capacity: capacity)
     }
 
-    /// Records a finished call charged to `token`'s project: see `IngestPipeline.recordable` for what it admits and prices.
-    package func record(_ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:]) {
+    /// Records a finished call charged to `token`'s project: see `IngestPipeline.recordable` for what it admits and
+    /// prices. Answers the event as queued (its cost is what the call's guard ticket settles with), nil when the rules
+    /// refused it. `free`: nothing went upstream (a guardrail answered), so it cost nothing: $0, not unpriced.
+    @discardableResult
+    package func record(
+        _ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:], free: Bool = false
+    ) -> StoredEvent? {
         do {
-            record(
-                try pipeline.recordable(event, token: token, usageKnown: usageKnown, ownTags: ownTags, receivedAt: .now)
-            )
+            var stored = try pipeline.recordable(
+                event, token: token, usageKnown: usageKnown, ownTags: ownTags, receivedAt: .now)
+            if free {
+                stored.cost = .zero
+                stored.priceID = nil
+            }
+            record(stored)
+            return stored
         } catch {
             refused.increment()
             // Ids and field names only: the values refused are the caller's or the upstream's data.
@@ -61,6 +71,7 @@ public final class GatewayRecorder<Store: ProjectStore & EventStore & SchemaStor
                     "organization": "\(token.organizationID)", "project": "\(token.projectID)",
                     "fields": "\(problems.map(\.field).joined(separator: ","))",
                 ])
+            return nil
         }
     }
 

@@ -28,6 +28,10 @@ package protocol ProviderAPI: Sendable {
     /// The JSON body to send upstream instead of `json` for a call of `kind`, or nil to send it as it came: OpenAI's
     /// streamed chat asks for the usage chunk the client did not (`StreamFilter` takes it out of the answer again).
     func requestAskingForUsage(_ json: JSONValue, kind: UsageCapture.Kind) -> JSONValue?
+    /// The most output tokens a request's JSON body allows the answer (the guardrails price a call's worst case from
+    /// it), nil when it sets none. Only a non-negative integer that fits counts (`tokenCount`): anything else the
+    /// provider would refuse, so Tally falls back to its own bound rather than trust it.
+    func requestedMaxOutputTokens(_ json: JSONValue) -> Int?
 
     // MARK: The gateway: keys and headers
 
@@ -136,6 +140,13 @@ extension ProviderAPI {
             if let value = header(name) { return value }
         }
         return keyQueryParameter.flatMap(query)
+    }
+
+    /// A token count as a request states it: a non-negative JSON integer that fits, else nil (a string, a
+    /// fraction, `1e3`, a negative or an out-of-range number is not one).
+    package static func tokenCount(_ value: JSONValue?) -> Int? {
+        guard case .number(let literal)? = value, let n = Int(literal), n >= 0 else { return nil }
+        return n
     }
 
     package func streamsByPath(_ path: String) -> Bool { false }

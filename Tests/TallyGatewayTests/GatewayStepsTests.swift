@@ -200,8 +200,12 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         let organizationID: String
     }
 
-    /// A gateway whose one OpenAI connection ("main", key `sk-upstream-key`) points at `base`.
-    func gateway(base: String, timeouts: GatewayTimeouts = GatewayTimeouts()) async throws -> Gateway {
+    /// A gateway whose one OpenAI connection ("main", key `sk-upstream-key`) points at `base` (and one of each of
+    /// `others`, "main-<provider>", there too), asking `gatewayGuard` before each call and pricing with `pricer`.
+    func gateway(
+        base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), gatewayGuard: any GatewayGuard = NoGuard(),
+        pricer: any Pricer = NoPrices(), others: [ProviderKind] = []
+    ) async throws -> Gateway {
         let store = try await TemporarySQLiteStore.make(prefix: "tally-gateway").store
         let org = try await store.defaultOrganization(timeZone: "UTC")
         _ = try await store.createProject(organizationID: org.id, name: "web")
@@ -213,14 +217,23 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         c.apiKey = try vault.seal("sk-upstream-key", organizationID: org.id, connectionID: c.id, field: .apiKey)
         try await store.createConnection(
             c, audit: .make(organizationID: org.id, actor: "test", action: "connection.create"))
+        for provider in others {
+            var o = connection(
+                "conn_\(provider.rawValue)", "main-\(provider.rawValue)", provider: provider, baseURL: base)
+            o.organizationID = org.id
+            o.apiKey = try vault.seal("sk-upstream-key", organizationID: org.id, connectionID: o.id, field: .apiKey)
+            try await store.createConnection(
+                o, audit: .make(organizationID: org.id, actor: "test", action: "connection.create"))
+        }
         let policy = UpstreamAddressPolicy(allowance: try UpstreamAllowance.parse("127.0.0.0/8").get())
         let http = GatewayHTTP(timeouts: timeouts, policy: policy)
-        let recorder = GatewayRecorder(store: store, logger: Logger(label: "test"))
+        let recorder = GatewayRecorder(
+            pipeline: IngestPipeline(store: store, pricer: pricer), logger: Logger(label: "test"))
         let credentials = GatewayCredentials(
             auth: Authenticator(store: store), store: store,
             connections: ConnectionService(store: store, vault: vault), vault: vault)
         let controller = Controller(
-            credentials: credentials, recorder: recorder, http: http, policy: AllowAll(),
+            credentials: credentials, recorder: recorder, http: http, gatewayGuard: gatewayGuard,
             buffers: GatewayBuffers(), logger: Logger(label: "test"))
         return Gateway(
             store: store, recorder: recorder, controller: controller, http: http, secret: secret, organizationID: org.id
@@ -229,9 +242,11 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
 
     /// `gateway(base:)` for the length of `body`; its HTTP client is shut down whatever happens.
     func withGateway(
-        base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), _ body: (Gateway) async throws -> Void
+        base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), gatewayGuard: any GatewayGuard = NoGuard(),
+        pricer: any Pricer = NoPrices(), others: [ProviderKind] = [], _ body: (Gateway) async throws -> Void
     ) async throws {
-        let g = try await gateway(base: base, timeouts: timeouts)
+        let g = try await gateway(
+            base: base, timeouts: timeouts, gatewayGuard: gatewayGuard, pricer: pricer, others: others)
         let outcome: Result<Void, any Error>
         do {
             try await body(g)

@@ -174,6 +174,60 @@ import Testing
         #expect(GoogleAPI().streamErrorEvent(message: "m", code: "c") == nil)
     }
 
+    /// A guardrail's block: each status gives the type (Gemini: the google.rpc status) its provider's SDK maps to
+    /// PermissionDenied (403), RateLimit (429) and BadRequest (400) errors.
+    @Test func guardrailStatusesMapToTheSDKsErrors() throws {
+        func body(_ provider: ProviderKind, _ status: Int, _ code: String?) throws -> JSONValue {
+            try JSONParser.parse(Array(provider.api.errorBody(status: status, message: "m", code: code).utf8))
+        }
+        let cases: [(Int, String, String, String, String)] = [
+            // status, code, OpenAI type, Anthropic type, Gemini status
+            (403, "permission_denied", "permission_denied", "permission_error", "PERMISSION_DENIED"),
+            (429, "rate_limit_exceeded", "rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED"),
+            (429, "budget_exceeded", "rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED"),
+            (400, "invalid_request", "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
+        ]
+        for (status, code, openAI, anthropic, gemini) in cases {
+            let o = try body(.openai, status, code)
+            #expect(o["error"]?["type"] == .string(openAI) && o["error"]?["code"] == .string(code), "\(status)")
+            #expect(o["error"]?["message"] == .string("m") && o["error"]?["param"] == .null)
+            let a = try body(.anthropic, status, code)
+            #expect(a["type"] == .string("error") && a["error"]?["type"] == .string(anthropic), "\(status)")
+            let g = try body(.google, status, code)
+            #expect(g["error"]?["status"] == .string(gemini) && g["error"]?["code"] == .number("\(status)"))
+        }
+        // Without a code, OpenAI's body still names the kind.
+        #expect(try body(.openai, 403, nil)["error"]?["code"] == .string("permission_denied"))
+        #expect(try body(.openai, 429, nil)["error"]?["code"] == .string("rate_limit_exceeded"))
+        #expect(try body(.openai, 400, nil)["error"]?["code"] == .null)
+    }
+
+    /// The output a request allows, per provider; only a non-negative integer that fits counts.
+    @Test func requestedMaxOutputTokensPerProvider() throws {
+        func allowed(_ provider: ProviderKind, _ text: String) throws -> Int? {
+            provider.api.requestedMaxOutputTokens(try JSONParser.parse(Array(text.utf8)))
+        }
+        #expect(try allowed(.openai, #"{"max_completion_tokens":100,"max_tokens":50,"max_output_tokens":7}"#) == 100)
+        #expect(try allowed(.openai, #"{"max_completion_tokens":null,"max_tokens":50}"#) == 50)
+        #expect(try allowed(.openai, #"{"max_output_tokens":70}"#) == 70)
+        #expect(try allowed(.openai, #"{"max_completion_tokens":"9","max_output_tokens":70}"#) == 70)
+        #expect(try allowed(.openai, #"{"model":"gpt-4o"}"#) == nil)
+        #expect(try allowed(.anthropic, #"{"max_tokens":1024}"#) == 1024)
+        #expect(try allowed(.anthropic, #"{"max_completion_tokens":1024}"#) == nil)
+        #expect(try allowed(.google, #"{"generationConfig":{"maxOutputTokens":256}}"#) == 256)
+        #expect(try allowed(.google, #"{"maxOutputTokens":256,"max_tokens":1}"#) == nil)
+        #expect(try allowed(.openai, #"{"max_tokens":0}"#) == 0)
+        for bad in ["-1", "1.5", "1e3", #""100""#, "true", "99999999999999999999", "[1]", "{}"] {
+            for (provider, text) in [
+                (ProviderKind.openai, #"{"max_tokens":\#(bad)}"#), (.openai, #"{"max_output_tokens":\#(bad)}"#),
+                (.anthropic, #"{"max_tokens":\#(bad)}"#),
+                (.google, #"{"generationConfig":{"maxOutputTokens":\#(bad)}}"#),
+            ] {
+                #expect(try allowed(provider, text) == nil, "\(provider) \(text)")
+            }
+        }
+    }
+
     @Test func onlyProvidersWithReportsSync() {
         #expect(ProviderKind.allCases.filter { $0.api.organizationReports != nil } == [.openai, .anthropic])
         #expect(ProviderKind.allCases.map(\.api.displayName) == ["OpenAI", "Anthropic", "Google"])

@@ -29,6 +29,9 @@ struct AnthropicAPI: ProviderAPI {
         }
     }
 
+    /// `max_tokens`, which the Messages API requires.
+    func requestedMaxOutputTokens(_ json: JSONValue) -> Int? { Self.tokenCount(json["max_tokens"]) }
+
     var keyHeaders: [String] { ["x-api-key"] }
 
     func forwardsHeader(_ name: String, passThrough: Bool) -> Bool {
@@ -47,19 +50,19 @@ struct AnthropicAPI: ProviderAPI {
         w.field("type", "error")
         w.key("error")
         w.beginObject()
-        w.field(
-            "type",
-            status == 401
-                ? "authentication_error"
-                : status == 403
-                    ? "permission_error"
-                    : status == 504
-                        ? "timeout_error"
-                        : status == 400 || status == 422
-                            ? "invalid_request_error"
-                            : status == 413
-                                ? "request_too_large"
-                                : status == 503 ? "overloaded_error" : "api_error")
+        // Anthropic's own type for each status (docs: errors), which the SDK's exceptions mirror.
+        let type =
+            switch status {
+            case 400, 422: "invalid_request_error"
+            case 401: "authentication_error"
+            case 403: "permission_error"
+            case 413: "request_too_large"
+            case 429: "rate_limit_error"
+            case 503: "overloaded_error"
+            case 504: "timeout_error"
+            default: "api_error"
+            }
+        w.field("type", type)
         w.field("message", message)
         w.endObject()
         w.endObject()

@@ -44,6 +44,11 @@ struct GoogleAPI: ProviderAPI {
         return String(path[range.upperBound...].prefix { $0 != ":" })
     }
 
+    /// `generationConfig.maxOutputTokens` (google-genai sends the camelCase name).
+    func requestedMaxOutputTokens(_ json: JSONValue) -> Int? {
+        Self.tokenCount(json["generationConfig"]?["maxOutputTokens"])
+    }
+
     var keyHeaders: [String] { ["x-goog-api-key"] }
     var keyQueryParameter: String? { "key" }
 
@@ -62,19 +67,19 @@ struct GoogleAPI: ProviderAPI {
         w.beginObject()
         w.field("code", status)
         w.field("message", message)
-        w.field(
-            "status",
-            status == 401
-                ? "UNAUTHENTICATED"
-                : status == 403
-                    ? "PERMISSION_DENIED"
-                    : status == 504
-                        ? "DEADLINE_EXCEEDED"
-                        : status == 502 || status == 503
-                            ? "UNAVAILABLE"
-                            : status == 400 || status == 413
-                                ? "INVALID_ARGUMENT"
-                                : status == 422 ? "FAILED_PRECONDITION" : "INTERNAL")
+        // google.rpc codes as the Gemini API maps them to HTTP; google-genai reads `code`, `status`, `message`.
+        let rpc =
+            switch status {
+            case 400, 413: "INVALID_ARGUMENT"
+            case 401: "UNAUTHENTICATED"
+            case 403: "PERMISSION_DENIED"
+            case 422: "FAILED_PRECONDITION"
+            case 429: "RESOURCE_EXHAUSTED"
+            case 502, 503: "UNAVAILABLE"
+            case 504: "DEADLINE_EXCEEDED"
+            default: "INTERNAL"
+            }
+        w.field("status", rpc)
         w.endObject()
         w.endObject()
         return w.text

@@ -59,6 +59,13 @@ struct OpenAIAPI: ProviderAPI {
         return .object(fields)
     }
 
+    /// Chat's `max_completion_tokens` (its `max_tokens` is the deprecated spelling, still accepted), else the
+    /// Responses API's `max_output_tokens`.
+    func requestedMaxOutputTokens(_ json: JSONValue) -> Int? {
+        Self.tokenCount(json["max_completion_tokens"]) ?? Self.tokenCount(json["max_tokens"])
+            ?? Self.tokenCount(json["max_output_tokens"])
+    }
+
     var keyHeaders: [String] { [] }
 
     func forwardsHeader(_ name: String, passThrough: Bool) -> Bool {
@@ -74,16 +81,28 @@ struct OpenAIAPI: ProviderAPI {
         w.key("error")
         w.beginObject()
         w.field("message", message)
-        w.field(
-            "type",
-            status == 401 || status == 400 || status == 413
-                ? "invalid_request_error"
-                : status == 403
-                    ? "permission_error"
-                    : status == 504 ? "timeout" : "tally_gateway_error")
+        // The SDK picks its exception by status alone (403 PermissionDeniedError, 429 RateLimitError, 400
+        // BadRequestError); the type and code say the same for code that reads the body.
+        let type =
+            switch status {
+            case 400, 401, 413: "invalid_request_error"
+            case 403: "permission_denied"
+            case 429: "rate_limit_exceeded"
+            case 504: "timeout"
+            default: "tally_gateway_error"
+            }
+        w.field("type", type)
         w.field("param", nil as String?)
         // 422 is only ever the upstream address policy's refusal.
-        w.field("code", code ?? (status == 401 ? "invalid_api_key" : status == 422 ? "upstream_not_allowed" : nil))
+        let fallback: String? =
+            switch status {
+            case 401: "invalid_api_key"
+            case 403: "permission_denied"
+            case 422: "upstream_not_allowed"
+            case 429: "rate_limit_exceeded"
+            default: nil
+            }
+        w.field("code", code ?? fallback)
         w.endObject()
         w.endObject()
         return w.text

@@ -28,8 +28,8 @@ public struct ServerOptions: Sendable {
     public var syncInBackground = true
     /// How the sync reaches providers; nil: over the network under the upstream policy (tests substitute one).
     public var reportTransport: (any ReportTransport)?
-    /// Decides before the gateway forwards a call (budgets, allow-lists and rate limits will live here).
-    public var gatewayPolicy: any GatewayPolicy = AllowAll()
+    /// Decides before the gateway forwards a call (policies, enforced budgets, rate limits) and settles it after.
+    public var gatewayGuard: any GatewayGuard = NoGuard()
     /// How long the gateway remembers a token or a connection (other replicas see a revocation within this).
     public var gatewayCredentialSeconds = 5
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
@@ -267,7 +267,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ).addRoutes(to: router)
     GatewayController(
         credentials: d.credentials, recorder: d.recorder, http: d.gatewayHTTP,
-        policy: options.gatewayPolicy, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
+        gatewayGuard: options.gatewayGuard, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
         logger: d.logger
     ).addRoutes(to: router)
     let api = router.group("api/v1")

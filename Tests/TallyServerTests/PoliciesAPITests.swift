@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import TallyCore
+import TallyStoreSQL
 import TallyStoreSQLite
 import TallyTestSupport
 import Testing

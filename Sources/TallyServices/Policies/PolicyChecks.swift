@@ -1,3 +1,4 @@
+import Foundation
 import TallyCore
 
 /// The rules for each field of a policy, each problem naming its field as the API names it (`rules.max_concurrent`).

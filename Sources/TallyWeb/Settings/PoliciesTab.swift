@@ -25,6 +25,12 @@ extension SettingsPages {
             package var rows: [Row]
             package var hits: [Hit]
             package var canEdit: Bool
+
+            package init(rows: [Row], hits: [Hit], canEdit: Bool) {
+                self.rows = rows
+                self.hits = hits
+                self.canEdit = canEdit
+            }
         }
 
         package static let newestHits = 20
@@ -69,9 +75,10 @@ extension SettingsPages {
                     .h2(.id("policies-heading"), "Policies"),
                     .p(
                         .class("muted"),
-                        "The gateway holds each call to the policies whose scope it is in before forwarding it. "
-                            + "Monitor records what a policy would have blocked and blocks nothing; enforce blocks. "
-                            + "Counts are of the last 7 days."),
+                        .text(
+                            "The gateway holds each call to the policies whose scope it is in before forwarding it. "
+                                + "Monitor records what a policy would have blocked and blocks nothing; enforce "
+                                + "blocks. Counts are of the last 7 days.")),
                     m.rows.isEmpty
                         ? .p(.id("no-policies"), "No policy yet.")
                         : .div(
@@ -161,11 +168,19 @@ extension SettingsPages {
             if let globs = r.modelsAllow { parts.append("models allowed: " + globs.joined(separator: ", ")) }
             if let globs = r.modelsDeny { parts.append("models denied: " + globs.joined(separator: ", ")) }
             if let n = r.maxOutputTokens { parts.append("max output tokens \(Format.integer(Int64(n)))") }
-            if let usd = r.maxCostPerRequest { parts.append("max \(Format.money(usd)) per call") }
+            if let usd = r.maxCostPerRequest { parts.append("max $\(exact(usd)) per call") }
             if let n = r.requestsPerMinute { parts.append("\(Format.integer(Int64(n))) requests/min") }
             if let n = r.tokensPerMinute { parts.append("\(Format.integer(Int64(n))) tokens/min") }
             if let n = r.maxConcurrent { parts.append("\(Format.integer(Int64(n))) calls at once") }
             return parts.joined(separator: "; ")
+        }
+
+        /// The limit exactly as set, with at least two decimals ("0.50", "0.005"): a rounded limit would mislead.
+        static func exact(_ usd: USD) -> String {
+            let text = usd.decimalString
+            guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
+            let decimals = text.distance(from: dot, to: text.endIndex) - 1
+            return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
         }
 
         static func newForm() -> Node<HTML.BodyContext> {

@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import TallyCore
 import TallyTestSupport
 import Testing

@@ -149,6 +149,35 @@ import Testing
         }
     }
 
+    /// A PATCH that would leave no rule, or breaks one, is refused by name and changes nothing; the guard is not told.
+    @Test func aRefusedChangeLeavesThePolicyAsItWas() async throws {
+        let f = try await Fixture.make()
+        let policies = InMemoryPolicies()
+        let changes = Mutex(0)
+        let router = guardrailRouter(store: f.store, policies: policies) { _ in changes.withLock { $0 += 1 } }
+        try await Application(router: router).test(.router) { client in
+            let created = try await client.call(
+                .post, "/api/v1/policies", token: f.admin,
+                body: #"{"name":"Cap","mode":"enforce","rules":{"max_concurrent":2}}"#)
+            #expect(created.status == .created && created.json?["mode"] == .string("enforce"))
+            let id = try #require(str(created.json?["id"]))
+            for (body, field) in [
+                (#"{"rules":{"max_concurrent":null}}"#, "rules"),
+                (#"{"name":"Renamed","rules":{"max_concurrent":-1}}"#, "rules.max_concurrent"),
+                (#"{"mode":"monitor","scope":{"project":"nope"}}"#, "scope.project"),
+            ] {
+                let r = try await client.call(.patch, "/api/v1/policies/\(id)", token: f.admin, body: body)
+                #expect(r.status == .badRequest, "\(body): \(r.text)")
+                #expect(array(r.json?["error"]?["details"]).compactMap { str($0["field"]) } == [field], "\(body)")
+            }
+        }
+        let stored = try #require(
+            try await policies.policy(organizationID: "org_default", id: policies.state.withLock { $0.policies[0].id }))
+        #expect(stored.name == "Cap" && stored.mode == .enforce && stored.rules == PolicyRules(maxConcurrent: 2))
+        #expect(stored.scope.isEmpty)
+        #expect(changes.withLock { $0 } == 1)
+    }
+
     /// Read and write are for admins; another organization's policy is not found, whatever the method.
     @Test func onlyAdminsOfTheOrganization() async throws {
         let f = try await Fixture.make()

@@ -103,6 +103,7 @@ import Testing
         "/forecast": "/api/v1/forecast",
         "/insights": "/api/v1/insights",
         "/settings/alert-channels": "/api/v1/alert-channels",
+        "/settings/policies": "/api/v1/policies",
         "/settings/projects": "/api/v1/projects",
         "/settings/tokens": "/api/v1/tokens",
         "/settings/members": "/api/v1/members",

@@ -55,6 +55,20 @@ import Testing
         #expect(html.contains(#"data-error-for="scope.project""#))
     }
 
+    /// Issue 19: an enforced budget says so and shows what calls in flight hold of it; the form carries the box.
+    @Test func anEnforcedBudgetShowsItsReservations() {
+        var row = Self.row("Hard", amount: "10", spent: "4", percent: "40.00")
+        row.budget.enforce = true
+        row.reserved = USD(decimal: "1.25")!
+        let html = BudgetsPage.render(
+            Sample.page(section: .budgets), BudgetsPage.Model(rows: [row, Self.rows[0]], channels: [], canEdit: true))
+        #expect(html.components(separatedBy: "badge enforced").count == 2)
+        #expect(html.contains(#"<span class="reserved" data-value="1.25">$1.25 reserved by calls in flight</span>"#))
+        #expect(html.components(separatedBy: "reserved by calls in flight").count == 2)
+        #expect(html.contains(#"id="budget-bud_hard-enforce" type="checkbox" name="enforce""#))
+        #expect(html.contains(#"data-error-for="enforce""#))
+    }
+
     @Test func viewersSeeNoForms() throws {
         let html = BudgetsPage.render(
             Sample.page(.viewer, section: .budgets), BudgetsPage.Model(rows: Self.rows, channels: [], canEdit: false))

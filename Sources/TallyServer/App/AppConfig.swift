@@ -63,6 +63,12 @@ public struct AppConfig: Sendable {
     public var insightIntervalSeconds: Int64? = 900
     /// Alert deliveries' backoff; its base is TALLY_ALERT_RETRY_BASE_SECONDS (default 30, tests shorten it).
     public var alertRetry = AlertRetryPolicy()
+    /// Tally's own API limit per token and per address on each replica (TALLY_API_RATE_LIMIT, such as `1000/15m`);
+    /// nil: unset or `off`, no limit.
+    public var apiRateLimit: APIRateLimit?
+    /// How long a gateway call's reservation holds before it expires (TALLY_GATEWAY_RESERVATION_TTL, default 15 min):
+    /// a crashed server's reservations free their budgets and limits after this. Longer than any call should last.
+    public var gatewayReservationTTLSeconds: Int64 = 900
 
     public init() {}
 
@@ -124,6 +130,7 @@ public struct AppConfig: Sendable {
         case alertInterval = "TALLY_ALERT_INTERVAL"
         case insightInterval = "TALLY_INSIGHT_INTERVAL"
         case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
+        case apiRateLimit = "TALLY_API_RATE_LIMIT", gatewayReservationTTL = "TALLY_GATEWAY_RESERVATION_TTL"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -380,6 +387,30 @@ public struct AppConfig: Sendable {
         }
         if let seconds = positive(.alertRetryBase, flag: "--alert-retry-base-seconds", max: 3600) {
             config.alertRetry.baseSeconds = Int64(seconds)
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.apiRateLimit, flag: "--api-rate-limit") else { return }
+            if v.lowercased() == "off" {
+                config.apiRateLimit = nil
+            } else {
+                guard let rate = APIRateLimit.parse(v) else {
+                    throw Problem(
+                        source: source,
+                        reason:
+                            "must be requests per window such as 1000/15m, 20/30s or 5000/1h, or off (got \"\(v.prefix(64))\")"
+                    )
+                }
+                config.apiRateLimit = rate
+            }
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.gatewayReservationTTL, flag: "--gateway-reservation-ttl") else { return }
+            guard let seconds = Self.duration(v), (5...86_400).contains(seconds) else {
+                throw Problem(
+                    source: source,
+                    reason: "must be a duration from 5s to 1d such as 30s, 15m or 1h (got \"\(v.prefix(64))\")")
+            }
+            config.gatewayReservationTTLSeconds = seconds
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.

@@ -7,6 +7,8 @@ import TallyServices
 struct BudgetsController<Store: TallyStore> {
     let auth: Authenticator<Store>
     let budgets: BudgetService<Store>
+    /// The gateway guard's counters (issue 19), for a budget's open reservations (`reserved_usd`); nil: none shown.
+    var guardCounters: (any GuardCounterStore)? = nil
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("budgets", use: list)
@@ -30,7 +32,23 @@ struct BudgetsController<Store: TallyStore> {
         let now = Instant.now
         let figures = try await budgets.status(of: b, at: now)
         let names = try await budgets.projectNames(organizationID: principal.organizationID)
-        return .json(BudgetJSON.budget(b, status: figures, projects: names), status: status)
+        let reserved = try await reservations([(b, figures)], organizationID: principal.organizationID)
+        return .json(
+            BudgetJSON.budget(b, status: figures, projects: names, reserved: reserved[b.id] ?? .zero), status: status)
+    }
+
+    /// What the gateway's calls in flight hold of each budget's current period, in one read of the counters.
+    private func reservations(_ rows: [(budget: Budget, status: BudgetStatus)], organizationID: String) async throws
+        -> [String: USD]
+    {
+        guard let guardCounters, !rows.isEmpty else { return [:] }
+        let keys = rows.map { GuardKeys.budget($0.budget.id, firstDay: $0.status.firstDay) }
+        let counters = try await guardCounters.guardCounters(organizationID: organizationID, keys: keys)
+        var out: [String: USD] = [:]
+        for (row, key) in zip(rows, keys) {
+            if let reserved = counters[key]?.reserved, reserved > 0 { out[row.budget.id] = USD(nanos: reserved) }
+        }
+        return out
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -39,7 +57,12 @@ struct BudgetsController<Store: TallyStore> {
         let all = try await budgets.list(organizationID: org).filter { Self.visible($0, to: principal) }
         let rows = try await budgets.withStatus(all, organizationID: org, at: .now)
         let names = try await budgets.projectNames(organizationID: org)
-        return .json(ListJSON.list(rows) { BudgetJSON.write($0.budget, status: $0.status, projects: names, into: &$1) })
+        let reserved = try await reservations(rows, organizationID: org)
+        return .json(
+            ListJSON.list(rows) {
+                BudgetJSON.write(
+                    $0.budget, status: $0.status, projects: names, reserved: reserved[$0.budget.id] ?? .zero, into: &$1)
+            })
     }
 
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {

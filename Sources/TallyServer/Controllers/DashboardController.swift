@@ -26,6 +26,10 @@ struct DashboardController<Store: TallyStore> {
     let forecasts: any ForecastSource
     /// Seconds a page's queries may take before the page says the database is slow.
     var deadline = 15
+    /// Guardrail policies (issue 19) for Settings → Policies; nil: the tab lists none.
+    var policies: (any PolicyStore)? = nil
+    /// The gateway guard's counters, for the open reservations of enforced budgets on the budgets page.
+    var guardCounters: (any GuardCounterStore)? = nil
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("/", use: overview)
@@ -272,7 +276,11 @@ struct DashboardController<Store: TallyStore> {
 
     @Sendable func budgets(_ request: Request, context: TallyRequestContext) async throws -> Response {
         try await respond(request, .budgets, title: "Budgets") { page in
-            .html(BudgetsPage.render(page, try await BudgetsPage.load(budgets: budgetService(), page: page, now: .now)))
+            .html(
+                BudgetsPage.render(
+                    page,
+                    try await BudgetsPage.load(
+                        budgets: budgetService(), page: page, now: .now, guardCounters: guardCounters)))
         }
     }
 
@@ -321,6 +329,16 @@ struct DashboardController<Store: TallyStore> {
                         page, title: tab.title,
                         "Only \(tab.permission.minimumRole.rawValue)s and above can see this page."),
                     status: .forbidden)
+            }
+            if tab == .policies {
+                let model =
+                    if let policies {
+                        try await SettingsPages.PoliciesTab.load(
+                            policies: policies, store: store, page: page, now: .now)
+                    } else {
+                        SettingsPages.PoliciesTab.Model(rows: [], hits: [], canEdit: page.allows(.manageAlerts))
+                    }
+                return .html(SettingsPages.PoliciesTab.render(page, model))
             }
             return .html(
                 try await SettingsPages.render(

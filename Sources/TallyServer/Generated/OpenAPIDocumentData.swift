@@ -6,7 +6,7 @@ enum OpenAPIDocumentData {
   "info": {
     "title": "Tally API",
     "version": "1.0.0",
-    "description": "Tally records the tokens and estimated cost of LLM API calls. Costs are estimates from list prices as of a date; the provider's invoice is authoritative. Money is always an exact decimal string of US dollars, never a float. Every error is {\"error\":{\"code\",\"message\",\"details\"}}. Every answer carries Content-Security-Policy (script-src 'self' plus the inline theme script's hash, frame-ancestors 'none'), X-Content-Type-Options: nosniff and Referrer-Policy: same-origin."
+    "description": "Tally records the tokens and estimated cost of LLM API calls. Costs are estimates from list prices as of a date; the provider's invoice is authoritative. Money is always an exact decimal string of US dollars, never a float. Every error is {\"error\":{\"code\",\"message\",\"details\"}}. Every answer carries Content-Security-Policy (script-src 'self' plus the inline theme script's hash, frame-ancestors 'none'), X-Content-Type-Options: nosniff and Referrer-Policy: same-origin. When TALLY_API_RATE_LIMIT is set (such as 1000/15m), every /api/v1 answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds), and a request past the limit per token or per address answers 429 rate_limited with Retry-After."
   },
   "servers": [
     {
@@ -105,6 +105,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -234,6 +237,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -400,6 +406,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -575,6 +584,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -653,6 +665,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -832,6 +847,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -878,6 +896,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -963,6 +984,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1015,6 +1039,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -1084,6 +1111,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1146,6 +1176,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -1225,6 +1258,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1274,6 +1310,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -1360,6 +1399,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -1396,6 +1438,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -1438,6 +1483,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1511,6 +1559,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -1558,6 +1609,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1619,6 +1673,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -1675,6 +1732,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -1722,6 +1782,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1787,6 +1850,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1869,6 +1935,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -1934,6 +2003,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -2003,6 +2075,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -2092,6 +2167,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2148,6 +2226,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -2205,6 +2286,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -2278,6 +2362,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2334,6 +2421,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2401,6 +2491,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -2458,6 +2551,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -2549,6 +2645,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -2617,6 +2716,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -2647,7 +2749,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, muted_until); nothing is stored",
+            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, enforce, muted_until); nothing is stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -2677,6 +2779,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -2736,6 +2841,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2776,7 +2884,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, muted_until); nothing is stored",
+            "description": "invalid_request: details name each field (name, scope.<key>, period, from, to, amount_usd, thresholds, ledger, channels, enabled, enforce, muted_until); nothing is stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -2816,6 +2924,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2876,6 +2987,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -2935,6 +3049,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3015,6 +3132,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3081,6 +3201,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -3148,6 +3271,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -3234,6 +3360,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3290,6 +3419,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -3357,6 +3489,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -3418,6 +3553,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3505,6 +3643,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "requestBody": {
@@ -3588,6 +3729,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3644,6 +3788,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "parameters": [
@@ -3690,6 +3837,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -3774,6 +3924,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -3830,6 +3983,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -3927,6 +4083,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       },
@@ -3974,6 +4133,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -4030,6 +4192,9 @@ enum OpenAPIDocumentData {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -5469,6 +5634,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -5538,6 +5706,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -5596,6 +5767,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -5690,6 +5864,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -5774,6 +5951,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -6547,6 +6727,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -6619,6 +6802,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -6677,6 +6863,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -6715,6 +6904,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -6767,6 +6959,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7009,6 +7204,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -7166,6 +7364,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         }
       }
@@ -7214,6 +7415,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7255,6 +7459,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7313,6 +7520,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7351,6 +7561,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7403,6 +7616,9 @@ enum OpenAPIDocumentData {
           },
           "503": {
             "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
           }
         },
         "security": [
@@ -7519,6 +7735,405 @@ enum OpenAPIDocumentData {
             }
           }
         }
+      }
+    },
+    "/api/v1/policies": {
+      "get": {
+        "summary": "Guardrail policies, by name",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Ordered by name",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PolicyList"
+                }
+              }
+            }
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        }
+      },
+      "post": {
+        "summary": "Create a policy (monitor mode unless mode says enforce)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "Created",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Policy"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, mode, scope.project, scope.token, scope.user, scope.feature, rules, rules.<rule>, channel_ids; unknown fields by their name); nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "409": {
+            "description": "conflict: a policy of this name exists in the organization; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewPolicy"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/policies/{id}": {
+      "get": {
+        "summary": "One policy",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The policy",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Policy"
+                }
+              }
+            }
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "404": {
+            "description": "not_found: no such policy in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Change a policy: only the fields given; within scope and rules only the keys given (null removes one)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Changed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Policy"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, mode, scope.project, scope.token, scope.user, scope.feature, rules, rules.<rule>, channel_ids; unknown fields by their name); nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "not_found: no such policy in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: a policy of this name exists in the organization; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/PolicyChanges"
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      },
+      "delete": {
+        "summary": "Delete a policy (its hits stay)",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Deleted"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "404": {
+            "description": "not_found: no such policy in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/policies/{id}/hits": {
+      "get": {
+        "summary": "The policy's newest blocks and would-be blocks, newest first",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "tags": [
+          "policies"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Newest first",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PolicyHitList"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "404": {
+            "description": "not_found: no such policy in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 500,
+              "default": 50
+            }
+          }
+        ]
       }
     }
   },
@@ -8931,7 +9546,9 @@ enum OpenAPIDocumentData {
           "project_id",
           "created_at",
           "updated_at",
-          "status"
+          "status",
+          "enforce",
+          "reserved_usd"
         ],
         "properties": {
           "id": {
@@ -9021,6 +9638,14 @@ enum OpenAPIDocumentData {
           },
           "status": {
             "$ref": "#/components/schemas/BudgetStatus"
+          },
+          "enforce": {
+            "type": "boolean",
+            "description": "Gateway calls in scope are stopped once the period's spend reaches the amount (observed ledger only)"
+          },
+          "reserved_usd": {
+            "type": "string",
+            "description": "What gateway calls in flight hold of the current period (open reservations); 0.00 when none"
           }
         }
       },
@@ -9261,6 +9886,10 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "format": "date-time"
+          },
+          "enforce": {
+            "type": "boolean",
+            "description": "Hard budget: stop gateway calls in scope once the period's spend reaches the amount. Refused (400 naming enforce) on a provider-ledger budget"
           }
         },
         "required": [
@@ -9437,6 +10066,10 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "format": "date-time"
+          },
+          "enforce": {
+            "type": "boolean",
+            "description": "Hard budget: stop gateway calls in scope once the period's spend reaches the amount. Refused (400 naming enforce) on a provider-ledger budget"
           }
         }
       },
@@ -11466,6 +12099,457 @@ enum OpenAPIDocumentData {
           }
         },
         "additionalProperties": false
+      },
+      "PolicyRules": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "models_allow": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            },
+            "description": "Globs over the model name as requested: * any run of characters, ? one"
+          },
+          "models_deny": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            },
+            "description": "Globs; a call matching one is refused (deny wins over allow)"
+          },
+          "max_output_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000000
+          },
+          "max_cost_per_request_usd": {
+            "type": "string",
+            "description": "Decimal string > 0 and <= 1000000: the largest worst-case cost of one call as the catalog prices it"
+          },
+          "requests_per_minute": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000000
+          },
+          "tokens_per_minute": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000000,
+            "description": "Input + output tokens of the actual usage, reserved from the estimate"
+          },
+          "max_concurrent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000000000
+          }
+        },
+        "description": "Every rule optional; at least one"
+      },
+      "PolicyScope": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "project": {
+            "type": "string",
+            "description": "A project by name"
+          },
+          "token": {
+            "type": "string",
+            "description": "An API token id (tok_\u2026) of the organization"
+          },
+          "user": {
+            "type": "string",
+            "maxLength": 256
+          },
+          "feature": {
+            "type": "string",
+            "maxLength": 256
+          }
+        },
+        "description": "Every key set must match the call; empty: the whole organization"
+      },
+      "Policy": {
+        "type": "object",
+        "required": [
+          "id",
+          "name",
+          "scope",
+          "mode",
+          "rules",
+          "channel_ids",
+          "created_at",
+          "updated_at",
+          "hits_7d"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "scope": {
+            "$ref": "#/components/schemas/PolicyScope"
+          },
+          "mode": {
+            "type": "string",
+            "enum": [
+              "enforce",
+              "monitor"
+            ]
+          },
+          "rules": {
+            "$ref": "#/components/schemas/PolicyRules"
+          },
+          "channel_ids": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "hits_7d": {
+            "type": "object",
+            "required": [
+              "enforce",
+              "monitor"
+            ],
+            "properties": {
+              "enforce": {
+                "type": "integer",
+                "description": "Calls blocked in the last 7 days"
+              },
+              "monitor": {
+                "type": "integer",
+                "description": "Calls it would have blocked (monitor mode) in the last 7 days"
+              }
+            }
+          }
+        }
+      },
+      "PolicyList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Policy"
+            }
+          }
+        }
+      },
+      "NewPolicy": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "name",
+          "rules"
+        ],
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100
+          },
+          "scope": {
+            "$ref": "#/components/schemas/PolicyScope"
+          },
+          "mode": {
+            "type": "string",
+            "enum": [
+              "enforce",
+              "monitor"
+            ],
+            "default": "monitor"
+          },
+          "rules": {
+            "$ref": "#/components/schemas/PolicyRules"
+          },
+          "channel_ids": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {
+              "type": "string"
+            },
+            "description": "Alert channels a policy_block alert goes to"
+          }
+        }
+      },
+      "PolicyChanges": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100
+          },
+          "scope": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "project": {
+                "oneOf": [
+                  {
+                    "type": "string",
+                    "description": "A project by name"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "token": {
+                "oneOf": [
+                  {
+                    "type": "string",
+                    "description": "An API token id (tok_\u2026) of the organization"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "user": {
+                "oneOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 256
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "feature": {
+                "oneOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 256
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            }
+          },
+          "mode": {
+            "type": "string",
+            "enum": [
+              "enforce",
+              "monitor"
+            ]
+          },
+          "rules": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+              "models_allow": {
+                "oneOf": [
+                  {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 200
+                    },
+                    "description": "Globs over the model name as requested: * any run of characters, ? one"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "models_deny": {
+                "oneOf": [
+                  {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 200
+                    },
+                    "description": "Globs; a call matching one is refused (deny wins over allow)"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "max_output_tokens": {
+                "oneOf": [
+                  {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 10000000
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "max_cost_per_request_usd": {
+                "oneOf": [
+                  {
+                    "type": "string",
+                    "description": "Decimal string > 0 and <= 1000000: the largest worst-case cost of one call as the catalog prices it"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "requests_per_minute": {
+                "oneOf": [
+                  {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000000000
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "tokens_per_minute": {
+                "oneOf": [
+                  {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000000000,
+                    "description": "Input + output tokens of the actual usage, reserved from the estimate"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              },
+              "max_concurrent": {
+                "oneOf": [
+                  {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000000000
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            }
+          },
+          "channel_ids": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "PolicyHit": {
+        "type": "object",
+        "required": [
+          "at",
+          "policy_id",
+          "budget_id",
+          "rule",
+          "mode",
+          "project",
+          "model",
+          "message"
+        ],
+        "properties": {
+          "at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "policy_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "budget_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "rule": {
+            "type": "string",
+            "enum": [
+              "budget",
+              "models_allow",
+              "models_deny",
+              "max_output_tokens",
+              "max_cost_per_request",
+              "requests_per_minute",
+              "tokens_per_minute",
+              "max_concurrent"
+            ]
+          },
+          "mode": {
+            "type": "string",
+            "enum": [
+              "enforce",
+              "monitor"
+            ],
+            "description": "enforce: blocked; monitor: would have been blocked"
+          },
+          "project": {
+            "type": "string",
+            "description": "The call's project by name"
+          },
+          "model": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "message": {
+            "type": "string",
+            "description": "What the caller got (or would have got)"
+          }
+        }
+      },
+      "PolicyHitList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/PolicyHit"
+            }
+          }
+        }
       }
     },
     "responses": {
@@ -11556,6 +12640,53 @@ enum OpenAPIDocumentData {
             }
           }
         }
+      },
+      "RateLimited": {
+        "description": "rate_limited: more than TALLY_API_RATE_LIMIT requests in the window from this token (or session) or this address, on this replica; Retry-After says when the window ends",
+        "headers": {
+          "Retry-After": {
+            "schema": {
+              "type": "integer"
+            },
+            "description": "Seconds until the window ends"
+          },
+          "RateLimit-Limit": {
+            "$ref": "#/components/headers/RateLimit-Limit"
+          },
+          "RateLimit-Remaining": {
+            "$ref": "#/components/headers/RateLimit-Remaining"
+          },
+          "RateLimit-Reset": {
+            "$ref": "#/components/headers/RateLimit-Reset"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      }
+    },
+    "headers": {
+      "RateLimit-Limit": {
+        "schema": {
+          "type": "integer"
+        },
+        "description": "Requests allowed per window (TALLY_API_RATE_LIMIT); only when the limit is on"
+      },
+      "RateLimit-Remaining": {
+        "schema": {
+          "type": "integer"
+        },
+        "description": "Requests left in the window for the more used of the token's and the address's counts"
+      },
+      "RateLimit-Reset": {
+        "schema": {
+          "type": "integer"
+        },
+        "description": "Seconds until the window ends"
       }
     }
   }

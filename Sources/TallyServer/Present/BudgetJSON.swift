@@ -10,8 +10,11 @@ enum BudgetJSON {
         return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
     }
 
-    /// `projects`: ids to names, so a scope reads as the API was given it (projects by name).
-    static func write(_ b: Budget, status: BudgetStatus, projects: [String: String], into w: inout JSONWriter) {
+    /// `projects`: ids to names, so a scope reads as the API was given it (projects by name). `reserved`: the gateway
+    /// calls in flight holding part of the current period's amount (issue 19's hard budgets).
+    static func write(
+        _ b: Budget, status: BudgetStatus, projects: [String: String], reserved: USD = .zero, into w: inout JSONWriter
+    ) {
         w.beginObject()
         w.field("id", b.id)
         w.field("name", b.name)
@@ -38,6 +41,8 @@ enum BudgetJSON {
         for c in b.channelIDs { w.string(c) }
         w.endArray()
         w.field("enabled", b.enabled)
+        w.field("enforce", b.enforce)
+        w.field("reserved_usd", amount(reserved))
         w.field("muted_until", b.mutedUntil?.rfc3339)
         w.field("project_id", b.projectBudgetOf)
         w.field("created_at", b.createdAt.rfc3339)
@@ -66,9 +71,9 @@ enum BudgetJSON {
         w.endObject()
     }
 
-    static func budget(_ b: Budget, status: BudgetStatus, projects: [String: String]) -> String {
+    static func budget(_ b: Budget, status: BudgetStatus, projects: [String: String], reserved: USD = .zero) -> String {
         var w = JSONWriter()
-        write(b, status: status, projects: projects, into: &w)
+        write(b, status: status, projects: projects, reserved: reserved, into: &w)
         return w.text
     }
 

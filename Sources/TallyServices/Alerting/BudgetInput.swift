@@ -14,13 +14,15 @@ public struct BudgetDraft: Sendable, Equatable {
     public var ledger: String?
     public var channels: [String]?
     public var enabled: Bool?
+    /// Guardrails (issue 19): stop gateway calls in scope once the period's spend reaches the amount.
+    public var enforce: Bool?
     /// nil: not given; `.some(nil)`: unmute.
     public var mutedUntil: String??
 
     public init(
         name: String? = nil, scope: [(dimension: String, values: [String])]? = nil, period: String? = nil,
         from: String? = nil, to: String? = nil, amount: String? = nil, thresholds: [Int]? = nil, ledger: String? = nil,
-        channels: [String]? = nil, enabled: Bool? = nil, mutedUntil: String?? = nil
+        channels: [String]? = nil, enabled: Bool? = nil, enforce: Bool? = nil, mutedUntil: String?? = nil
     ) {
         self.name = name
         self.scope = scope
@@ -32,6 +34,7 @@ public struct BudgetDraft: Sendable, Equatable {
         self.ledger = ledger
         self.channels = channels
         self.enabled = enabled
+        self.enforce = enforce
         self.mutedUntil = mutedUntil
     }
 
@@ -39,12 +42,13 @@ public struct BudgetDraft: Sendable, Equatable {
         a.name == b.name && a.scope?.map(\.dimension) == b.scope?.map(\.dimension)
             && a.scope?.map(\.values) == b.scope?.map(\.values) && a.period == b.period && a.from == b.from
             && a.to == b.to && a.amount == b.amount && a.thresholds == b.thresholds && a.ledger == b.ledger
-            && a.channels == b.channels && a.enabled == b.enabled && a.mutedUntil == b.mutedUntil
+            && a.channels == b.channels && a.enabled == b.enabled && a.enforce == b.enforce
+            && a.mutedUntil == b.mutedUntil
     }
 
     public static let fields: Set<String> = [
         "name", "scope", "period", "from", "to", "amount_usd", "thresholds", "ledger", "channels", "enabled",
-        "muted_until",
+        "enforce", "muted_until",
     ]
 
     /// Reads a JSON body (`POST /api/v1/budgets`, `PATCH …/{id}`): each field of the wrong JSON type is a problem
@@ -64,6 +68,7 @@ public struct BudgetDraft: Sendable, Equatable {
         from = read("from") { try fields.string("from") }
         to = read("to") { try fields.string("to") }
         enabled = read("enabled") { try fields.bool("enabled") }
+        enforce = read("enforce") { try fields.bool("enforce") }
         ledger = read("ledger") { try fields.string("ledger") }
         switch fields.members["amount_usd"] {
         case nil, .null?: break

@@ -111,6 +111,15 @@ package enum BudgetRules {
                 + "provider, model and environment only")
     }
 
+    /// The gateway holds calls to a budget from the spend it sees: the providers' reports come hours late, so a
+    /// provider-ledger budget cannot stop a call in time.
+    package static func enforce(_ enforce: Bool, _ ledger: BudgetLedger) -> FieldProblem? {
+        guard enforce, ledger == .provider else { return nil }
+        return FieldProblem(
+            field: "enforce",
+            reason: "applies to observed-ledger budgets only: the providers' cost reports come hours after the calls")
+    }
+
     /// The providers' cost reports split spend by provider, model and project only.
     package static func ledgerScope(_ ledger: BudgetLedger, _ scope: BudgetScope) -> FieldProblem? {
         guard ledger == .provider else { return nil }

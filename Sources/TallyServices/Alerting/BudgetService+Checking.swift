@@ -85,6 +85,8 @@ extension BudgetService {
             budget.channelIDs = unique
         }
         if let enabled = draft.enabled { budget.enabled = enabled }
+        if let enforce = draft.enforce { budget.enforce = enforce }
+        if let problem = BudgetRules.enforce(budget.enforce, budget.ledger) { problems.append(problem) }
         if let muted = draft.mutedUntil {
             budget.mutedUntil = muted.flatMap { take(BudgetRules.mutedUntil($0)) }
         }

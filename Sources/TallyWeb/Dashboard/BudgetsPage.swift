@@ -14,6 +14,8 @@ package enum BudgetsPage {
         package var scope: [(dimension: UsageDimension, values: [String])]
         /// Channel names (an id whose channel is gone shows as the id).
         package var channels: [String]
+        /// What the gateway's calls in flight hold of the current period (an enforced budget's reservations).
+        package var reserved: USD = .zero
 
         /// Spent above `percent` of the amount, exactly.
         package func isAbove(percent: Int) -> Bool {
@@ -29,14 +31,19 @@ package enum BudgetsPage {
 
     // MARK: Query
 
-    package static func load<Store: TallyStore>(budgets: BudgetService<Store>, page: SignedInPage, now: Instant)
-        async throws -> Model
-    {
+    package static func load<Store: TallyStore>(
+        budgets: BudgetService<Store>, page: SignedInPage, now: Instant, guardCounters: (any GuardCounterStore)? = nil
+    ) async throws -> Model {
         let org = page.organization.id
         let channels = try await budgets.store.alertChannels(organizationID: org)
-        return Model(
-            rows: try await rows(budgets: budgets, page: page, channels: channels, now: now), channels: channels,
-            canEdit: page.allows(.manageAlerts))
+        var rows = try await rows(budgets: budgets, page: page, channels: channels, now: now)
+        let enforced = rows.indices.filter { rows[$0].budget.enforce }
+        if let guardCounters, !enforced.isEmpty {
+            let keys = enforced.map { GuardKeys.budget(rows[$0].budget.id, firstDay: rows[$0].status.firstDay) }
+            let counters = try await guardCounters.guardCounters(organizationID: org, keys: keys)
+            for (i, key) in zip(enforced, keys) { rows[i].reserved = USD(nanos: max(0, counters[key]?.reserved ?? 0)) }
+        }
+        return Model(rows: rows, channels: channels, canEdit: page.allows(.manageAlerts))
     }
 
     /// The rows of every budget, in name order.
@@ -93,7 +100,9 @@ package enum BudgetsPage {
         return .section(
             .class("card budget"), .data(named: "budget-id", value: b.id),
             .attribute(named: "aria-label", value: "Budget " + b.name),
-            .h2(.text(b.name), .if(!b.enabled, .span(.class("badge"), " disabled"))),
+            .h2(
+                .text(b.name), .if(!b.enabled, .span(.class("badge"), " disabled")),
+                .if(b.enforce, .span(.class("badge enforced"), " enforced"))),
             .p(
                 .class("budget-figures"),
                 .span(.class("spent"), .dataValue(s.spent.decimalString), .text(Format.money(s.spent))),
@@ -101,7 +110,14 @@ package enum BudgetsPage {
                 .span(.class("amount"), .dataValue(b.amount.decimalString), .text(Format.money(b.amount))),
                 .text(" · "),
                 .span(.class("percent"), .text((s.percent ?? "—") + "%")),
-                .text(" · "), .text(Format.money(s.remaining) + " left")),
+                .text(" · "), .text(Format.money(s.remaining) + " left"),
+                .if(
+                    b.enforce,
+                    .group(
+                        .text(" · "),
+                        .span(
+                            .class("reserved"), .dataValue(row.reserved.decimalString),
+                            .text(Format.money(row.reserved) + " reserved by calls in flight"))))),
             .raw(bar(row)),
             .p(
                 .class("muted budget-period"),
@@ -220,7 +236,15 @@ package enum BudgetsPage {
                         .id("\(id)-enabled"), .type(.checkbox), .name("enabled"), .data(named: "kind", value: "bool"),
                         .attribute(named: "checked", value: b?.enabled ?? true ? "checked" : nil)),
                     .text("Enabled")),
-                .p(.data(named: "error-for", value: "enabled")))
+                .p(.data(named: "error-for", value: "enabled"))),
+            .div(
+                .label(
+                    .class("check"),
+                    .input(
+                        .id("\(id)-enforce"), .type(.checkbox), .name("enforce"), .data(named: "kind", value: "bool"),
+                        .attribute(named: "checked", value: b?.enforce == true ? "checked" : nil)),
+                    .text("Enforce: stop gateway calls in scope once the amount is spent (observed ledger only)")),
+                .p(.data(named: "error-for", value: "enforce")))
         )
     }
 

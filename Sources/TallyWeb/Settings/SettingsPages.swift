@@ -10,6 +10,7 @@ package enum SettingsPages {
     package enum Tab: String, CaseIterable {
         case providers, projects, tokens, members, prices, organization
         case alertChannels = "alert-channels"
+        case policies
         package var title: String {
             switch self {
             case .providers: "Providers"
@@ -19,6 +20,7 @@ package enum SettingsPages {
             case .prices: "Prices"
             case .organization: "Organization"
             case .alertChannels: "Alert channels"
+            case .policies: "Policies"
             }
         }
 
@@ -28,7 +30,7 @@ package enum SettingsPages {
             switch self {
             case .providers: .manageProviderKeys
             case .projects, .tokens, .members, .prices, .organization: .readUsage
-            case .alertChannels: .manageAlerts
+            case .alertChannels, .policies: .manageAlerts
             }
         }
     }
@@ -66,6 +68,9 @@ package enum SettingsPages {
         case .organization: return OrganizationTab.render(page)
         case .alertChannels:
             return AlertChannelsTab.render(page, try await AlertChannelsTab.load(store: store, organizationID: org))
+        case .policies:
+            // Policies live in their own store: the dashboard's controller renders them (`PoliciesTab`).
+            throw TallyError.notFound("page")
         }
     }
 

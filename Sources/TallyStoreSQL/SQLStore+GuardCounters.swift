@@ -10,7 +10,7 @@ import TallyCore
 ///
 /// Amounts are never negative (a negative one counts as 0) and no sum may pass Int64: the conditions compare
 /// `amount <= limit - settled - reserved` step by step in a CASE (evaluated in order), and `settled` saturates.
-extension SQLStore: GuardCounterStore {
+extension SQLStore {
     public func reserve(organizationID: String, id: String, holds: [GuardHold], expiresAt: Instant) async throws
         -> GuardReservation
     {

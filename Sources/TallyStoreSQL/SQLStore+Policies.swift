@@ -2,7 +2,7 @@ import TallyCore
 
 /// Guardrail policies and their hits (issue 19), written once for both dialects. Every query but the janitor's
 /// retention names the organization.
-extension SQLStore: PolicyStore {
+extension SQLStore {
     static var policyColumns: String {
         "SELECT id, org_id, name, project_id, token_id, user_id, feature, mode, models_allow, models_deny, "
             + "max_output_tokens, max_cost_nanos, requests_per_minute, tokens_per_minute, max_concurrent, channel_ids, "

@@ -571,6 +571,11 @@ extension TestClientProtocol {
                 id: "al_b", organizationID: b.id, type: .budgetThreshold, dedupeKey: "budget:bud_b:0:80", firedAt: now,
                 budgetID: "bud_b", figures: AlertFigures(summary: "b")),
             deliveries: [])
+        try await f.store.createPolicy(
+            Policy(
+                id: "pol_b", organizationID: b.id, name: "b", scope: PolicyScope(), mode: .enforce,
+                rules: PolicyRules(requestsPerMinute: 1), createdAt: now, updatedAt: now),
+            audit: .make(organizationID: b.id, actor: "t", action: "policy.create"))
         let bInsight = InsightEngine.id(organizationID: b.id, key: "error_spend")
         try await f.store.recordInsights(
             organizationID: b.id,
@@ -586,7 +591,7 @@ extension TestClientProtocol {
         let ids: [String: String] = [
             "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
-            "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight,
+            "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight, "policies": "pol_b",
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,

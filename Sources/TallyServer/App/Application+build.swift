@@ -28,8 +28,12 @@ public struct ServerOptions: Sendable {
     public var syncInBackground = true
     /// How the sync reaches providers; nil: over the network under the upstream policy (tests substitute one).
     public var reportTransport: (any ReportTransport)?
-    /// Decides before the gateway forwards a call (policies, enforced budgets, rate limits) and settles it after.
-    public var gatewayGuard: any GatewayGuard = NoGuard()
+    /// Decides before the gateway forwards a call and settles it after; nil: the `GuardService` (policies, enforced
+    /// budgets, rate limits). Tests substitute one.
+    public var gatewayGuard: (any GatewayGuard)? = nil
+    /// Where the guard's counters live: false (SQLite, one server) in memory (`LocalGuardCounters`), true
+    /// (PostgreSQL, several replicas) in the store, so every replica reserves from the same ones.
+    public var guardCountersInStore = false
     /// How long the gateway remembers a token or a connection (other replicas see a revocation within this).
     public var gatewayCredentialSeconds = 5
     /// How long one live-events stream (server-sent events) stays open before the browser reconnects.
@@ -109,6 +113,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// Insights (issue 18): computed daily by `InsightEvaluator`, which also sends the weekly digests.
     package let insights: InsightService<Store>
     let weeklyDigest: WeeklyDigest<Store>
+    /// Guardrails (issue 19): the counters reservations are made on, the guard the gateway asks, policies' CRUD.
+    let guardCounters: any GuardCounterStore
+    package let guardService: GuardService<Store>
+    let policies: PolicyService<Store, Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -164,6 +172,12 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             store: store, budgets: budgets, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger,
             forecasts: forecasts)
         alertService = AlertService(store: store)
+        guardCounters = options.guardCountersInStore ? store : LocalGuardCounters()
+        guardService = GuardService(
+            store: store, counters: guardCounters, pricer: options.pricer,
+            reservationTTL: .seconds(config.gatewayReservationTTLSeconds), logger: logger)
+        policies = PolicyService(
+            policies: store, store: store, changed: { [guardService] in guardService.invalidate(organizationID: $0) })
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -198,6 +212,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                     insights: insights, digest: weeklyDigest, interval: .seconds(seconds), logger: logger))
         }
         services.append(deliverer)
+        services.append(
+            GuardMaintenance(service: guardService, wakeDelivery: { [deliverer] in deliverer.wake() }, logger: logger))
         return services
     }
 }
@@ -263,14 +279,18 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
         pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
         liveStreamSeconds: options.liveStreamSeconds,
         liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
-        sessionPolicy: config.sessionPolicy, forecasts: d.forecasts
+        sessionPolicy: config.sessionPolicy, forecasts: d.forecasts, policies: store, guardCounters: d.guardCounters
     ).addRoutes(to: router)
     GatewayController(
         credentials: d.credentials, recorder: d.recorder, http: d.gatewayHTTP,
-        gatewayGuard: options.gatewayGuard, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
+        gatewayGuard: options.gatewayGuard ?? d.guardService, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
         logger: d.logger
     ).addRoutes(to: router)
     let api = router.group("api/v1")
+    // First on the group: a refused request costs no store read.
+    if let rate = config.apiRateLimit {
+        api.add(middleware: APIRateLimitMiddleware(rate: rate, trustedProxies: config.trustedProxies))
+    }
     IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
     EventsController(store: store, auth: d.auth, pricer: options.pricer).addRoutes(to: api)
     PricesController(store: store, auth: d.auth, prices: d.prices).addRoutes(to: api)
@@ -283,7 +303,11 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
     AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
-    BudgetsController(auth: d.auth, budgets: d.budgets).addRoutes(to: api)
+    BudgetsController(
+        auth: d.auth, budgets: d.budgets, guardCounters: d.guardCounters,
+        changed: { [guardService = d.guardService] in guardService.invalidate(organizationID: $0) }
+    ).addRoutes(to: api)
+    PoliciesController(auth: d.auth, policies: d.policies).addRoutes(to: api)
     ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
     InsightsController(store: store, auth: d.auth, insights: d.insights).addRoutes(to: api)
     return router

@@ -18,6 +18,8 @@ public func runServer(config: AppConfig, logger: Logger, registry: PrometheusCol
     options.vault = try MasterKeyLoader.load(config, logger: logger, createIfMissing: true).map(Vault.init(master:))
     // SQLite has one writer: a second group in flight prepares its rollups while the first commits.
     options.maxCommitsInFlight = opened.client == nil ? 2 : 4
+    // Several replicas share a PostgreSQL database: their guard reserves from the same counters there.
+    options.guardCountersInStore = opened.client != nil
     if let smtp = config.smtp {
         // A relay with a private CA (TALLY_SMTP_CA_FILE): read at start-up, so a wrong file stops it here.
         do {

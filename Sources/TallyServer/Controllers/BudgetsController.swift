@@ -9,6 +9,8 @@ struct BudgetsController<Store: TallyStore> {
     let budgets: BudgetService<Store>
     /// The gateway guard's counters (issue 19), for a budget's open reservations (`reserved_usd`); nil: none shown.
     var guardCounters: (any GuardCounterStore)? = nil
+    /// Told the organization whose budgets changed (the gateway guard reloads them at once, not after its cache's 2 s).
+    var changed: @Sendable (_ organizationID: String) -> Void = { _ in }
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("budgets", use: list)
@@ -68,7 +70,9 @@ struct BudgetsController<Store: TallyStore> {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageAlerts, request)
         let draft = try BudgetDraft(json: try await JSONBody.read(request))
-        return try await answer(try await budgets.create(draft, principal: principal), principal, status: .created)
+        let created = try await budgets.create(draft, principal: principal)
+        changed(principal.organizationID)
+        return try await answer(created, principal, status: .created)
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -85,12 +89,15 @@ struct BudgetsController<Store: TallyStore> {
         // Another organization's (or no) budget comes before any field's problem.
         _ = try await budgets.find(id, organizationID: principal.organizationID)
         let draft = try BudgetDraft(json: try await JSONBody.read(request))
-        return try await answer(try await budgets.update(id, draft, principal: principal), principal)
+        let updated = try await budgets.update(id, draft, principal: principal)
+        changed(principal.organizationID)
+        return try await answer(updated, principal)
     }
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageAlerts, request)
         try await budgets.delete(try context.parameters.require("id"), principal: principal)
+        changed(principal.organizationID)
         return Response(status: .noContent)
     }
 

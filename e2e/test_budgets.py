@@ -24,7 +24,7 @@ from test_accounts import member_with_role
 from test_dashboard import fill, sign_in, submit
 
 BUDGET_FIELDS = {"id", "name", "scope", "period", "from", "to", "amount_usd", "thresholds", "ledger", "channels",
-                 "enabled", "muted_until", "project_id", "created_at", "updated_at", "status"}
+                 "enabled", "enforce", "reserved_usd", "muted_until", "project_id", "created_at", "updated_at", "status"}
 STATUS_FIELDS = {"period_start", "period_end", "spent_usd", "percent", "remaining_usd", "thresholds"}
 
 

@@ -93,6 +93,9 @@ def seed(owner, role, standin):
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     created(owner.api("PUT", "/api/v1/insight-settings", json={"floor_usd": "0"}), "insight settings")
     insight = created(owner.api("POST", "/api/v1/insights/check"), "insights")["data"][0]
+    # A policy in monitor mode (it blocks nothing the run sends through the gateway, which it sends nothing to anyway).
+    policy = created(owner.api("POST", "/api/v1/policies", json={
+        "name": "seeded", "mode": "monitor", "rules": {"requests_per_minute": 100}}), "policy")
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -122,6 +125,8 @@ def seed(owner, role, standin):
         "/api/v1/projects/{id}/budget": {"id": scratch["id"]},
         "/api/v1/alerts/{id}/acknowledge": {"id": alert["id"]},
         "/api/v1/insights/{id}/dismiss": {"id": insight["id"]},
+        "/api/v1/policies/{id}": {"id": policy["id"]},
+        "/api/v1/policies/{id}/hits": {"id": policy["id"]},
     }
     return caller, params
 

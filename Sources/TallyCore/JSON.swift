@@ -26,6 +26,25 @@ public enum JSONValue: Sendable, Equatable {
         return members.first { $0.0 == key }?.1
     }
 
+    /// The first key an object repeats, at any depth, or nil. A repeated key is read differently by different parsers
+    /// (Tally's subscript takes the first, the providers' the last): the gateway refuses such a body rather than judge
+    /// one request while the provider runs another.
+    public var firstRepeatedKey: String? {
+        switch self {
+        case .object(let members):
+            var seen = Set<String>()
+            for (key, value) in members {
+                if !seen.insert(key).inserted { return key }
+                if let repeated = value.firstRepeatedKey { return repeated }
+            }
+            return nil
+        case .array(let items):
+            for item in items { if let repeated = item.firstRepeatedKey { return repeated } }
+            return nil
+        default: return nil
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .null: "null"

@@ -173,6 +173,11 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
             var collected = try await readWhole(request.body, call.provider, lease: lease)
             bodyBytes = collected.readableBytes
             requestJSON = try? JSONParser.parse(collected.readableBytesView)
+            if let repeated = requestJSON?.firstRepeatedKey {
+                throw GatewayRefusal(
+                    400, "Tally gateway: the request body repeats the key '\(repeated.prefix(64))'; send each key once",
+                    code: "invalid_request")
+            }
             if let patched = Self.askingForUsage(call.provider, kind, requestJSON) {
                 collected = ByteBuffer(string: JSONWriter.encode(patched))
                 filterUsageChunk = true
@@ -479,6 +484,8 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
 
     /// The model a call asks for: the body's `model`, or the one the path names (Gemini's `models/{model}:method`).
     package static func requestedModel(_ provider: ProviderKind, _ json: JSONValue?, rest: String) -> String? {
+        // Gemini runs the model its path names, whatever the body says: judge and price that one.
+        if let inPath = provider.api.model(inPath: rest) { return inPath }
         if case .string(let m)? = json?["model"] { return m.hasPrefix("models/") ? String(m.dropFirst(7)) : m }
         return provider.api.model(inPath: rest)
     }

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TallyCore
 import TallyHTTP
+import TallyIngest
 import TallyProviders
 import TallyServices
 
@@ -50,13 +51,18 @@ extension GatewayController {
     /// environment the event will be attributed to), what (provider, model, the output the request allows) and a
     /// bound on its input (the JSON body's bytes, 0 when the body streams unread).
     package static func guardedCall(_ call: GatewayCall, _ m: Metering, _ request: Request) -> GuardedCall {
-        GuardedCall(
+        // A model name the events would not store (too long, control characters) is no name: rules that need one
+        // then refuse the call, and no hostile text reaches a policy hit or a message.
+        let model = m.requestedModel.flatMap { EventRules.textProblem($0, field: "model") == nil ? $0 : nil }
+        var guarded = GuardedCall(
             organizationID: call.token.organizationID, projectID: call.token.projectID, tokenID: call.token.id,
             user: attributedUser(request, m.requestJSON), feature: header("X-Tally-Feature", request),
             environment: header("X-Tally-Environment", request), provider: call.provider.rawValue,
-            model: m.requestedModel,
+            model: model,
             requestedMaxOutputTokens: m.requestJSON.flatMap(call.provider.api.requestedMaxOutputTokens),
             inputTokensBound: m.bodyBytes, at: call.startedAt)
+        guarded.answers = m.requestJSON.map(call.provider.api.requestedAnswers) ?? 1
+        return guarded
     }
 
     /// A request header, nil when absent or empty.

@@ -47,8 +47,8 @@ public struct APIRateLimit: Sendable, Equatable {
 /// resets at the same instants, and the whole table is dropped when a window ends: memory holds one window only.
 package final class APIRateLimiter: Sendable {
     package let rate: APIRateLimit
-    /// Keys counted in one window at most. Past it a new key is not counted (an attacker with many addresses must not
-    /// grow the table without end); the keys already counted keep their limits.
+    /// Keys counted in one window at most. Past it every new key shares one overflow counter: an attacker with many
+    /// addresses or made-up tokens can neither grow the table without end nor escape the limit by filling it.
     package let maximumKeys: Int
     private let state = Mutex<(windowStart: Int64, counts: [String: Int])>((0, [:]))
 
@@ -74,21 +74,24 @@ package final class APIRateLimiter: Sendable {
             if state.windowStart != windowStart {
                 state = (windowStart, [:])
             }
+            var room = maximumKeys - state.counts.count
+            let keys = keys.map { key -> String in
+                if state.counts[key] != nil { return key }
+                room -= 1
+                return room >= 0 ? key : Self.overflowKey
+            }
             let used = keys.map { state.counts[$0] ?? 0 }
             let most = used.max() ?? 0
             guard most < rate.limit else {
                 return Decision(allowed: false, remaining: 0, resetSeconds: reset)
             }
-            for key in keys {
-                if let count = state.counts[key] {
-                    state.counts[key] = count + 1
-                } else if state.counts.count < maximumKeys {
-                    state.counts[key] = 1
-                }
-            }
+            // The overflow key may be the one past the maximum: one key more, never more than that.
+            for key in Set(keys) { state.counts[key, default: 0] += 1 }
             return Decision(allowed: true, remaining: rate.limit - most - 1, resetSeconds: reset)
         }
     }
+
+    package static let overflowKey = "overflow"
 
     /// Keys held now (tests: old windows are dropped).
     package var keyCount: Int { state.withLock { $0.counts.count } }

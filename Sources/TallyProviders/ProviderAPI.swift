@@ -32,6 +32,9 @@ package protocol ProviderAPI: Sendable {
     /// it), nil when it sets none. Only a non-negative integer that fits counts (`tokenCount`): anything else the
     /// provider would refuse, so Tally falls back to its own bound rather than trust it.
     func requestedMaxOutputTokens(_ json: JSONValue) -> Int?
+    /// How many answers the request asks for (OpenAI's `n`/`best_of`, Gemini's `candidateCount`), at least 1: each
+    /// may be as long as the output limit, so the worst case multiplies.
+    func requestedAnswers(_ json: JSONValue) -> Int
 
     // MARK: The gateway: keys and headers
 
@@ -145,11 +148,21 @@ extension ProviderAPI {
     /// A token count as a request states it: a non-negative JSON integer that fits, else nil (a string, a
     /// fraction, `1e3`, a negative or an out-of-range number is not one).
     package static func tokenCount(_ value: JSONValue?) -> Int? {
-        guard case .number(let literal)? = value, let n = Int(literal), n >= 0 else { return nil }
-        return n
+        guard case .number(let literal)? = value else { return nil }
+        if let n = Int(literal) { return n >= 0 ? n : nil }
+        // `64000.0` or `1e5`, which a provider may accept as the integer it equals: bounded from above, never read
+        // as less than it says (a bound only: no money is computed from it).
+        guard let d = Double(literal), d.isFinite, d >= 0 else { return nil }
+        return d >= 1e12 ? 1_000_000_000_000 : Int(d.rounded(.up))
+    }
+
+    /// An answer count between 1 and 128 (what the providers allow), from the first of `values` that is a count.
+    package static func answerCount(_ values: JSONValue?...) -> Int {
+        values.compactMap { tokenCount($0) }.map { min(max($0, 1), 128) }.max() ?? 1
     }
 
     package func streamsByPath(_ path: String) -> Bool { false }
+    package func requestedAnswers(_ json: JSONValue) -> Int { 1 }
     package func model(inPath path: String) -> String? { nil }
     package func requestAskingForUsage(_ json: JSONValue, kind: UsageCapture.Kind) -> JSONValue? { nil }
     package func servedServiceTier(header: (String) -> String?) -> String? { nil }

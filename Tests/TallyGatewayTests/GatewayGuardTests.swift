@@ -131,6 +131,14 @@ struct TokenPricer: Pricer {
             #expect(gemini.provider == "google" && gemini.model == "gemini-2.5-flash")
             #expect(gemini.requestedMaxOutputTokens == 256 && gemini.inputTokensBound == generate.utf8.count)
 
+            // Answers multiply the worst case; a model name the events would refuse reaches the guard as none.
+            let many = try await asked(
+                g, .openai, "/gateway/openai/v1/chat/completions", body: #"{"model":"gpt-4o","n":3}"#)
+            #expect(many.answers == 3)
+            let hostile = try await asked(
+                g, .openai, "/gateway/openai/v1/chat/completions", body: #"{"model":"gpt-4o\u0000x"}"#)
+            #expect(hostile.model == nil && hostile.answers == 1)
+
             // A body Tally does not read streams upstream: no bound from it.
             let counted = try await asked(
                 g, .google, "/gateway/google/v1beta/models/gemini-2.5-pro:countTokens", body: generate)
@@ -259,6 +267,35 @@ struct TokenPricer: Pricer {
     }
 
     /// A guard that cannot decide: 503, retryable, and nothing forwarded or settled.
+    /// A key given twice is read differently by Tally (the first) and the providers (the last): such a body is refused
+    /// before the guard judges it, and nothing is forwarded.
+    @Test func aBodyRepeatingAKeyIsRefused() async throws {
+        let seen = GatewayLiveTests.Seen()
+        try await live.upstream(seen).test(.live) { upstreamClient in
+            let port = try #require(upstreamClient.port)
+            let fake = FakeGuard(.fail)
+            try await live.withGateway(base: "http://127.0.0.1:\(port)", gatewayGuard: fake) { g in
+                try await live.app(g).test(.router) { client in
+                    for body in [
+                        #"{"model":"gpt-4o-mini","model":"o3-pro","messages":[]}"#,
+                        #"{"model":"gpt-4o","messages":[{"role":"user","content":"a","content":"b"}]}"#,
+                    ] {
+                        try await client.execute(
+                            uri: "/gateway/openai/v1/chat/completions", method: .post,
+                            headers: [.authorization: "Bearer \(g.secret)", .contentType: "application/json"],
+                            body: ByteBuffer(string: body)
+                        ) { response in
+                            #expect(response.status == .badRequest)
+                            #expect(String(buffer: response.body).contains("repeats the key"))
+                        }
+                    }
+                }
+                #expect(seen.calls.withLock { $0.count } == 0)
+                #expect(fake.admitted.withLock { $0.count } == 0)
+            }
+        }
+    }
+
     @Test func aGuardThatCannotDecideAnswers503AndForwardsNothing() async throws {
         let seen = GatewayLiveTests.Seen()
         try await live.upstream(seen).test(.live) { upstreamClient in

@@ -217,7 +217,15 @@ import Testing
         #expect(try allowed(.google, #"{"generationConfig":{"maxOutputTokens":256}}"#) == 256)
         #expect(try allowed(.google, #"{"maxOutputTokens":256,"max_tokens":1}"#) == nil)
         #expect(try allowed(.openai, #"{"max_tokens":0}"#) == 0)
-        for bad in ["-1", "1.5", "1e3", #""100""#, "true", "99999999999999999999", "[1]", "{}"] {
+        // A number that is not a plain integer is still the bound it says, never less (a provider may take `1e3`).
+        #expect(try allowed(.openai, #"{"max_tokens":1.5}"#) == 2)
+        #expect(try allowed(.anthropic, #"{"max_tokens":1e3}"#) == 1000)
+        #expect(try allowed(.openai, #"{"max_tokens":99999999999999999999}"#) == 1_000_000_000_000)
+        #expect(try allowed(.google, #"{"generation_config":{"max_output_tokens":300}}"#) == 300)
+        #expect(
+            try allowed(.google, #"{"generationConfig":{"maxOutputTokens":10},"generation_config":{"max_output_tokens":300}}"#)
+                == 300)
+        for bad in ["-1", "-1.5", #""100""#, "true", "[1]", "{}"] {
             for (provider, text) in [
                 (ProviderKind.openai, #"{"max_tokens":\#(bad)}"#), (.openai, #"{"max_output_tokens":\#(bad)}"#),
                 (.anthropic, #"{"max_tokens":\#(bad)}"#),
@@ -226,6 +234,20 @@ import Testing
                 #expect(try allowed(provider, text) == nil, "\(provider) \(text)")
             }
         }
+    }
+
+    /// How many answers a request asks for, 1...128.
+    @Test func requestedAnswersPerProvider() throws {
+        func answers(_ provider: ProviderKind, _ text: String) throws -> Int {
+            provider.api.requestedAnswers(try JSONParser.parse(Array(text.utf8)))
+        }
+        #expect(try answers(.openai, #"{"n":4}"#) == 4)
+        #expect(try answers(.openai, #"{"n":2,"best_of":5}"#) == 5)
+        #expect(try answers(.openai, #"{"n":100000}"#) == 128)
+        #expect(try answers(.openai, #"{"n":0}"#) == 1)
+        #expect(try answers(.openai, #"{"n":"4"}"#) == 1)
+        #expect(try answers(.google, #"{"generationConfig":{"candidateCount":3}}"#) == 3)
+        #expect(try answers(.anthropic, #"{"n":4}"#) == 1)
     }
 
     @Test func onlyProvidersWithReportsSync() {

@@ -146,6 +146,15 @@ import Testing
             let twice = try await client.call(
                 .post, "/api/v1/policies", token: f.admin, body: #"{"name":"one token","rules":{"max_concurrent":1}}"#)
             #expect(twice.status == .conflict)
+            // Each policy in scope is a counter in every call's reservation: at most 100 per organization.
+            for i in 1..<PolicyService<InMemoryPolicies, SQLiteStore>.maximumCount {
+                let r = try await client.call(
+                    .post, "/api/v1/policies", token: f.admin, body: #"{"name":"p\#(i)","rules":{"max_concurrent":1}}"#)
+                try #require(r.status == .created, "\(r.text)")
+            }
+            let past = try await client.call(
+                .post, "/api/v1/policies", token: f.admin, body: #"{"name":"past","rules":{"max_concurrent":1}}"#)
+            #expect(past.status == .conflict && past.text.contains("at most 100 policies"))
         }
     }
 

@@ -84,6 +84,13 @@ import Testing
         #expect(block(try await service().admit(GuardFixtures.call(model: "gpt-other"))) == nil)
     }
 
+    /// A call naming no model Tally can read (an unread body, a hostile name) might name a denied one.
+    @Test func aDenyListRefusesACallNamingNoModel() async throws {
+        store.set(policies: [GuardFixtures.policy("pol_1", name: "No o3", rules: PolicyRules(modelsDeny: ["o3*"]))])
+        let b = try #require(block(try await service().admit(GuardFixtures.call(model: nil))))
+        #expect(b.status == 403 && b.rule == .modelsDeny && b.message.contains("names no model"))
+    }
+
     @Test func aModelOutsideTheAllowListIsRefusedAndSoIsACallNamingNone() async throws {
         store.set(policies: [
             GuardFixtures.policy("pol_1", name: "Claude only", rules: PolicyRules(modelsAllow: ["claude-*"]))
@@ -104,7 +111,9 @@ import Testing
         #expect(
             b.message == "Tally gateway: blocked by policy 'Short' (max_output_tokens: 1000; the call asks for 4096)")
         #expect(block(try await service().admit(GuardFixtures.call(maxTokens: 1000))) == nil)
-        #expect(block(try await service().admit(GuardFixtures.call(maxTokens: nil))) == nil)
+        // Tally forwards the request as sent: without a max_tokens the cap could not hold, so one is required.
+        let unset = try #require(block(try await service().admit(GuardFixtures.call(maxTokens: nil))))
+        #expect(unset.status == 400 && unset.rule == .maxOutputTokens && unset.message.contains("sets no max_tokens"))
     }
 
     @Test func aTooExpensiveOrUnpricedCallIs403UnderACostCap() async throws {

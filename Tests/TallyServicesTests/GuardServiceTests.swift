@@ -74,10 +74,40 @@ import Testing
         #expect(t.settlements.keys.sorted() == ["budget:bud_1:2027-01-01"])
     }
 
-    @Test func anExhaustedBudgetStopsEvenAnUnpricedCall() async throws {
-        store.set(budgets: [GuardFixtures.budget("bud_1", amount: budgetRoom(1))])
-        store.set(spend: budgetRoom(1))
-        #expect(block(try await service().admit(GuardFixtures.call(model: "unpriced"))) != nil)
+    /// Under an enforced budget a call the catalog cannot bound (an unpriced model, none named: an image endpoint,
+    /// a body Tally could not read) is refused, even with room left: it could cost anything.
+    @Test func anEnforcedBudgetRefusesCallsItCannotBound() async throws {
+        store.set(budgets: [GuardFixtures.budget("bud_1", amount: budgetRoom(100))])
+        for model in ["unpriced", nil] {
+            let b = try #require(block(try await service().admit(GuardFixtures.call(model: model))))
+            #expect(b.status == 403 && b.code == "permission_denied" && b.rule == .budget && b.budgetID == "bud_1")
+            #expect(b.message.contains("cost cannot be bounded"))
+        }
+        #expect(ticket(try await service().admit(GuardFixtures.call())) != nil)
+    }
+
+    /// A call whose worst case alone passes the whole budget, or a tokens-per-minute limit, gets a 400 with no
+    /// Retry-After: waiting would never help.
+    @Test func aCallLargerThanTheLimitItselfIs400() async throws {
+        store.set(budgets: [GuardFixtures.budget("bud_1", amount: USD(nanos: Self.perCall.nanos - 1))])
+        let b = try #require(block(try await service().admit(GuardFixtures.call())))
+        #expect(b.status == 400 && b.code == "invalid_request" && b.rule == .budget && b.retryAfterSeconds == nil)
+        #expect(b.message.hasSuffix("this call alone could pass the limit: lower its max_tokens"))
+        store.set(budgets: [])
+        store.set(policies: [GuardFixtures.policy("pol_1", rules: PolicyRules(tokensPerMinute: 150))])
+        let t = try #require(block(try await service().admit(GuardFixtures.call())))
+        #expect(t.status == 400 && t.rule == .tokensPerMinute && t.retryAfterSeconds == nil)
+    }
+
+    /// `n` answers may each be as long as the output limit: the worst case multiplies.
+    @Test func eachAnswerAskedForCountsInTheWorstCase() async throws {
+        store.set(budgets: [GuardFixtures.budget("bud_1", amount: budgetRoom(100))])
+        var call = GuardFixtures.call()
+        call.answers = 4
+        let t = try #require(ticket(try await service().admit(call)))
+        let key = "budget:bud_1:2026-12-01"
+        let held = try await counters.guardCounters(organizationID: "org_a", keys: [key])[key]?.reserved
+        #expect(t.settlements[key] == .cost && held == 100 * 1000 + 4 * 100 * 1000)
     }
 
     @Test func onlyEnabledEnforcedObservedBudgetsInScopeStopCalls() async throws {

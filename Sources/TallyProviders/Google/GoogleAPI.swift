@@ -46,7 +46,15 @@ struct GoogleAPI: ProviderAPI {
 
     /// `generationConfig.maxOutputTokens` (google-genai sends the camelCase name).
     func requestedMaxOutputTokens(_ json: JSONValue) -> Int? {
-        Self.tokenCount(json["generationConfig"]?["maxOutputTokens"])
+        // The API takes the snake_case spelling too: the larger of the two is the bound.
+        [
+            Self.tokenCount(json["generationConfig"]?["maxOutputTokens"]),
+            Self.tokenCount(json["generation_config"]?["max_output_tokens"]),
+        ].compactMap { $0 }.max()
+    }
+
+    func requestedAnswers(_ json: JSONValue) -> Int {
+        Self.answerCount(json["generationConfig"]?["candidateCount"], json["generation_config"]?["candidate_count"])
     }
 
     var keyHeaders: [String] { ["x-goog-api-key"] }

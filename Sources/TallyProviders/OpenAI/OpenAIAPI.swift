@@ -66,6 +66,8 @@ struct OpenAIAPI: ProviderAPI {
             ?? Self.tokenCount(json["max_output_tokens"])
     }
 
+    func requestedAnswers(_ json: JSONValue) -> Int { Self.answerCount(json["n"], json["best_of"]) }
+
     var keyHeaders: [String] { [] }
 
     func forwardsHeader(_ name: String, passThrough: Bool) -> Bool {

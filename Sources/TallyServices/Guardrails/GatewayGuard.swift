@@ -18,6 +18,8 @@ public struct GuardedCall: Sendable, Equatable {
     /// A conservative upper bound of the input tokens: the request body's size in bytes (a token is at least a byte
     /// of text), so a reservation is never smaller than the call's input.
     public var inputTokensBound: Int
+    /// How many answers the request asks for (OpenAI's `n`, Gemini's `candidateCount`): the output bound multiplies.
+    public var answers: Int = 1
     public var at: Instant
 
     public init(

@@ -18,7 +18,8 @@ struct GuardEstimate {
         let output = call.requestedMaxOutputTokens ?? cap ?? Self.defaultMaxOutputTokens
         // Clamped to what one event may count, so sums and the price stay exact in Int64.
         inputTokens = min(Int64(max(0, call.inputTokensBound)), UsageLimits.maxCount)
-        outputTokens = min(Int64(max(0, output)), UsageLimits.maxCount)
+        // Each answer asked for (`n`, `candidateCount`) may be as long as the limit.
+        outputTokens = min(Int64(max(0, output)) * Int64(min(max(call.answers, 1), 128)), UsageLimits.maxCount)
         guard needsCost, let model = call.model else {
             cost = nil
             return

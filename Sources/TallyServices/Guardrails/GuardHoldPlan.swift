@@ -65,6 +65,22 @@ struct GuardHoldPlan {
 
     /// The answer for the hold the store refused.
     func block(_ index: Int, _ counter: GuardCounter, _ call: GuardedCall, _ estimate: GuardEstimate) -> PolicyBlock {
+        // A call that alone is larger than the limit would get the same answer however long it waited: say so, with
+        // a status the SDKs do not treat as "try again later".
+        let hold = holds[index]
+        let alone = hold.amount > hold.limit
+        var block = waitingBlock(index, counter, call, estimate, retryable: !alone)
+        if alone {
+            block.status = 400
+            block.code = "invalid_request"
+            block.message += "; this call alone could pass the limit: lower its max_tokens"
+        }
+        return block
+    }
+
+    private func waitingBlock(
+        _ index: Int, _ counter: GuardCounter, _ call: GuardedCall, _ estimate: GuardEstimate, retryable: Bool
+    ) -> PolicyBlock {
         switch origins[index] {
         case .budget(let budget, let period):
             return GuardMessages.budget(budget, period: period, counter: counter, cost: estimate.cost)
@@ -80,7 +96,7 @@ struct GuardHoldPlan {
             case .maxConcurrent: detail = GuardMessages.maxConcurrent(Int(limit))
             default: detail = GuardMessages.requestsPerMinute(Int(limit))
             }
-            return GuardMessages.policy(policy, rule, detail, retryAfter: retry)
+            return GuardMessages.policy(policy, rule, detail, retryAfter: retryable ? retry : nil)
         }
     }
 }

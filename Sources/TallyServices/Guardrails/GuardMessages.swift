@@ -33,6 +33,15 @@ enum GuardMessages {
             message: "Tally gateway: budget '\(budget.name)' is exhausted (\(detail))")
     }
 
+    /// An enforced budget and a call whose cost the catalog cannot bound.
+    static func unbounded(_ budget: Budget, period: BudgetPeriod, model: String?) -> PolicyBlock {
+        let why = model.map { "model '\($0)' has no price" } ?? "the call names no model Tally can read"
+        return PolicyBlock(
+            rule: .budget, policyID: nil, budgetID: budget.id, status: 403, code: "permission_denied",
+            message:
+                "Tally gateway: budget '\(budget.name)' is enforced and this call's cost cannot be bounded (\(why))")
+    }
+
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// "Dec 2026" for a calendar month, "2026-12-05" for a day, "2026-11-30 to 2026-12-06" otherwise.
@@ -46,9 +55,11 @@ enum GuardMessages {
         "'\(pattern)' matches model '\(model)'"
     }
 
-    static func modelsAllow(_ patterns: [String], model: String?) -> String {
+    static func modelsAllow(_ patterns: [String], model: String?, denied: Bool = false) -> String {
         let list = patterns.isEmpty ? "none" : patterns.joined(separator: ", ")
-        guard let model else { return "\(list); the call names no model" }
+        guard let model else {
+            return "\(list); the call names no model Tally can read\(denied ? ", so it may be one of them" : "")"
+        }
         return "\(list); model '\(model)' is not among them"
     }
 

@@ -26,6 +26,13 @@ extension GuardService {
             if policy.mode == .enforce, block == nil { block = violation }
         }
         if let block { return .block(block) }
+        // An enforced budget needs the call's worst case: a call the catalog cannot price (an unpriced model, or none
+        // named: an image or audio endpoint, a body Tally could not read) could cost anything, so it is refused.
+        if let (budget, period) = budgets.first, estimate.cost == nil {
+            let block = GuardMessages.unbounded(budget, period: period, model: call.model)
+            record(hit(block, .enforce, call))
+            return .block(block)
+        }
 
         // A monitor policy counts only the calls it would have let through: not one its own static rules refused.
         var enforced = GuardHoldPlan()
@@ -121,15 +128,29 @@ extension GuardService {
     /// list (a call naming none included), `max_tokens` above the cap, a worst-case cost above the cap (or unpriced).
     static func staticViolation(_ policy: Policy, _ call: GuardedCall, _ estimate: GuardEstimate) -> PolicyBlock? {
         let rules = policy.rules
-        if let deny = rules.modelsDeny, let model = call.model, let pattern = GuardScope.anyGlob(deny, matches: model) {
-            return GuardMessages.policy(policy, .modelsDeny, GuardMessages.modelsDeny(pattern, model: model))
+        if let deny = rules.modelsDeny {
+            // A call naming no model Tally can read might name a denied one.
+            guard let model = call.model else {
+                return GuardMessages.policy(policy, .modelsDeny, GuardMessages.modelsAllow(deny, model: nil, denied: true))
+            }
+            if let pattern = GuardScope.anyGlob(deny, matches: model) {
+                return GuardMessages.policy(policy, .modelsDeny, GuardMessages.modelsDeny(pattern, model: model))
+            }
         }
         if let allow = rules.modelsAllow, call.model.flatMap({ GuardScope.anyGlob(allow, matches: $0) }) == nil {
             return GuardMessages.policy(policy, .modelsAllow, GuardMessages.modelsAllow(allow, model: call.model))
         }
-        if let limit = rules.maxOutputTokens, let requested = call.requestedMaxOutputTokens, requested > limit {
-            return GuardMessages.policy(
-                policy, .maxOutputTokens, GuardMessages.maxOutputTokens(limit, requested: requested))
+        if let limit = rules.maxOutputTokens {
+            // Tally forwards the request as sent: without a `max_tokens` the provider's own default (often larger)
+            // would apply, so the cap is only kept by requiring one.
+            guard let requested = call.requestedMaxOutputTokens else {
+                return GuardMessages.policy(
+                    policy, .maxOutputTokens, "\(limit); the call sets no max_tokens: set one of at most \(limit)")
+            }
+            if requested > limit {
+                return GuardMessages.policy(
+                    policy, .maxOutputTokens, GuardMessages.maxOutputTokens(limit, requested: requested))
+            }
         }
         if let limit = rules.maxCostPerRequest, estimate.cost.map({ $0 > limit }) ?? true {
             return GuardMessages.policy(

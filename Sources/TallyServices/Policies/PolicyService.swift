@@ -59,8 +59,14 @@ public struct PolicyService<Policies: PolicyStore, Store: ProjectStore & TokenSt
     // MARK: Writing
 
     /// A new policy: `name` and `rules` (at least one) required; `mode` defaults to monitor, a dry run first.
+    public static var maximumCount: Int { 100 }
+
     public func create(_ draft: PolicyDraft, principal: Principal, now: Instant = .now) async throws -> Policy {
         let policy = try await checked(draft, over: nil, organizationID: principal.organizationID, now: now)
+        // Every policy in scope is one more counter in each call's reservation: the list stays short.
+        guard try await policies.policies(organizationID: principal.organizationID).count < Self.maximumCount else {
+            throw TallyError.conflict("an organization has at most \(Self.maximumCount) policies; delete one first")
+        }
         try await policies.createPolicy(policy, audit: audit(policy, "policy.create", principal, now))
         changed(policy.organizationID)
         return policy

@@ -4,7 +4,7 @@ import TallyCore
 
 /// Removes expired sessions, old login failures, audit records past their retention and policy hits older than 90
 /// days, hourly.
-package struct Janitor<Store: SessionStore & AuditStore>: Service {
+package struct Janitor<Store: SessionStore & AuditStore & PolicyStore>: Service {
     package let store: Store
     package let policy: SessionPolicy
     package let auditRetentionDays: Int
@@ -27,10 +27,7 @@ package struct Janitor<Store: SessionStore & AuditStore>: Service {
                 try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
                 try await store.deleteAuditRecords(
                     before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
-                // Policy hits (issue 19) where the store keeps them: the server's does, a test double need not.
-                if let hits = store as? any PolicyStore {
-                    _ = try await PolicyHitRetention.deleteOld(hits, now: Instant(microseconds: now))
-                }
+                _ = try await PolicyHitRetention.deleteOld(store, now: Instant(microseconds: now))
             } catch {
                 logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
             }

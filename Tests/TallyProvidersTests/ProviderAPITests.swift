@@ -223,7 +223,8 @@ import Testing
         #expect(try allowed(.openai, #"{"max_tokens":99999999999999999999}"#) == 1_000_000_000_000)
         #expect(try allowed(.google, #"{"generation_config":{"max_output_tokens":300}}"#) == 300)
         #expect(
-            try allowed(.google, #"{"generationConfig":{"maxOutputTokens":10},"generation_config":{"max_output_tokens":300}}"#)
+            try allowed(
+                .google, #"{"generationConfig":{"maxOutputTokens":10},"generation_config":{"max_output_tokens":300}}"#)
                 == 300)
         for bad in ["-1", "-1.5", #""100""#, "true", "[1]", "{}"] {
             for (provider, text) in [

@@ -131,7 +131,8 @@ extension GuardService {
         if let deny = rules.modelsDeny {
             // A call naming no model Tally can read might name a denied one.
             guard let model = call.model else {
-                return GuardMessages.policy(policy, .modelsDeny, GuardMessages.modelsAllow(deny, model: nil, denied: true))
+                return GuardMessages.policy(
+                    policy, .modelsDeny, GuardMessages.modelsAllow(deny, model: nil, denied: true))
             }
             if let pattern = GuardScope.anyGlob(deny, matches: model) {
                 return GuardMessages.policy(policy, .modelsDeny, GuardMessages.modelsDeny(pattern, model: model))

@@ -4,6 +4,7 @@ and through LiteLLM's proxy, one target after the other.
 
     python3 bench/gateway_bench.py --binary .build-release/release/tally [--seconds 10] [--out DIR]
         [--warmup 3] [--ttft-n 500] [--paced-n 30] [--chunk-delay 0.02] [--targets direct,tally,litellm]
+        [--postgres URL]  (targets also: tally-guarded, tally-pg, tally-pg-guarded; see "Guardrails" below)
         [--upstream nginx|python] [--litellm-venv bench/.venv-litellm] [--litellm-spec 'litellm[proxy]']
         [--litellm-workers N]
 
@@ -32,6 +33,10 @@ Phases per target (direct, tally, litellm), non-streaming `POST /v1/chat/complet
               the first body byte after sending, to the first SSE event, to the end; p50/p90/p99
   paced       --paced-n streams from the pacing upstream (8 events, --chunk-delay between): first and last event
               arrival, span between them vs direct (a proxy holding chunks back shows a short span)
+Guardrails (issue 19): `tally-guarded` is the same server with an enforced budget and an enforced policy
+(requests/tokens per minute, concurrent calls) on the benchmark's project, far above what the run spends, so every
+call reserves and settles without being refused; `tally-pg` and `tally-pg-guarded` run on a fresh database of the
+PostgreSQL server of --postgres (run under scripts/with-postgres). summary.md then has a guardrails table.
 Every phase records the requests completed, errors, the CPU time (utime+stime from /proc/PID/stat, process tree for
 LiteLLM) per request of the proxy and of the upstream, the machine's busy CPU % (phases of 1 s or more), and the
 proxy's sampled VmRSS max (every 100 ms) and VmHWM. After Tally stops (gracefully, its event queue drained) the
@@ -42,6 +47,7 @@ About 3 minutes at the defaults once the LiteLLM venv exists.
 """
 import argparse
 import datetime as dt
+import base64
 import hashlib
 import json
 import math
@@ -825,29 +831,75 @@ def machine_txt(out, a, litellm_version):
     return m
 
 
-def start_tally(procs, a, out, tmp, upstream, paced):
-    data = os.path.join(tmp, "tally-data")
+TALLY_TARGETS = ("tally", "tally-guarded", "tally-pg", "tally-pg-guarded")
+
+# The guardrails of a `-guarded` target (issue 19): an enforced budget and a policy with every counted limit, all on
+# the benchmark's project and far above what the run spends, so every call takes the whole path (a reservation across
+# the budget, requests, tokens and concurrency counters, then its settlement) and none is refused.
+GUARD_POLICY = {"name": "bench limits", "scope": {"project": "bench"}, "mode": "enforce",
+                "rules": {"requests_per_minute": 1_000_000_000, "tokens_per_minute": 1_000_000_000,
+                          "max_concurrent": 1_000_000}}
+GUARD_BUDGET = {"name": "bench budget", "scope": {"project": "bench"}, "period": "month",
+                "amount_usd": "1000000000", "enforce": True}
+
+
+def fresh_postgres_database(base_url):
+    """A new empty database on the server of `base_url` (as the e2e tests make theirs)."""
+    import urllib.parse
+    parts = urllib.parse.urlsplit(base_url)
+    name = "tally_bench_" + hashlib.sha256(os.urandom(16)).hexdigest()[:12]
+    subprocess.run(["psql", "-q", "-h", parts.hostname, "-p", str(parts.port or 5432), "-U",
+                    parts.username or "postgres", "-d", parts.path.lstrip("/") or "postgres",
+                    "-c", f"CREATE DATABASE {name}"], check=True)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def start_tally(procs, a, out, tmp, upstream, paced, name="tally"):
+    """`tally serve` for the target `name`: on SQLite, or on a fresh PostgreSQL database for `tally-pg*`; with the
+    guardrails above for `*-guarded`."""
+    data = os.path.join(tmp, name + "-data")
+    database_url = fresh_postgres_database(a.postgres) if "-pg" in name else None
+    store = ["--data-dir", data] + (["--database-url", database_url] if database_url else [])
     port = free_port()
     binary = os.path.abspath(a.binary)
-    subprocess.run([binary, "projects", "create", "bench", "--data-dir", data], check=True, capture_output=True)
-    token = subprocess.run([binary, "tokens", "create", "--project", "bench", "--scopes", "admin,gateway",
-                            "--name", "gateway-bench", "--data-dir", data],
-                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     env = dict(os.environ, TALLY_DATA_DIR=data, TALLY_PORT=str(port), TALLY_HOST="127.0.0.1",
                TALLY_SYNC_INTERVAL="off", TALLY_LOG_LEVEL="warning",
                TALLY_ALLOW_PRIVATE_UPSTREAMS="127.0.0.0/8")  # the upstream stand-in is on loopback
-    serve_log = os.path.join(out, "tally-serve.log")
-    p = procs.start("tally serve", [binary, "serve"], env=env, log=serve_log)
+    if database_url:
+        env["TALLY_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()  # only SQLite mode makes its own
+    subprocess.run([binary, "projects", "create", "bench", *store], check=True, capture_output=True, env=env)
+    token = subprocess.run([binary, "tokens", "create", "--project", "bench", "--scopes", "admin,gateway",
+                            "--name", "gateway-bench", *store],
+                           check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]
+    serve_log = os.path.join(out, f"{name}-serve.log")
+    p = procs.start(f"{name} serve", [binary, "serve", *store], env=env, log=serve_log)
     wait_ready(f"http://127.0.0.1:{port}/readyz", p, 60, serve_log)
-    for name, url in (("bench", upstream), ("bench-paced", paced)):
-        status, body = call(f"http://127.0.0.1:{port}/api/v1/provider-connections", "POST",
-                            {"provider": "openai", "name": name, "api_key": UPSTREAM_KEY, "base_url": url,
+    api = f"http://127.0.0.1:{port}/api/v1"
+    for conn, url in (("bench", upstream), ("bench-paced", paced)):
+        status, body = call(api + "/provider-connections", "POST",
+                            {"provider": "openai", "name": conn, "api_key": UPSTREAM_KEY, "base_url": url,
                              "validate": False}, token)
         if status not in (200, 201):
-            raise SystemExit(f"adding connection {name}: {status} {body[:500]!r}")
+            raise SystemExit(f"adding connection {conn}: {status} {body[:500]!r}")
+    if name.endswith("-guarded"):
+        for path, body in (("/policies", GUARD_POLICY), ("/budgets", GUARD_BUDGET)):
+            status, answer = call(api + path, "POST", body, token)
+            if status != 201:
+                raise SystemExit(f"adding {path}: {status} {answer[:500]!r}")
     auth = {"Authorization": "Bearer " + token}
-    return Target("tally", port, "/gateway/openai/v1/chat/completions", auth,
-                  paced_headers=dict(auth, **{"X-Tally-Connection": "bench-paced"}), proc=p), data
+    return Target(name, port, "/gateway/openai/v1/chat/completions", auth,
+                  paced_headers=dict(auth, **{"X-Tally-Connection": "bench-paced"}), proc=p), data, database_url
+
+
+def postgres_events(database_url):
+    """Gateway events in a PostgreSQL store (after a graceful stop)."""
+    q = ("SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+         "count(*) FILTER (WHERE streamed) FROM usage_events WHERE source = 'gateway'")
+    r = subprocess.run(["psql", "-At", "-F", ",", database_url, "-c", q], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr.strip()}
+    n, inp, outp, streamed = (int(x) for x in r.stdout.strip().split(","))
+    return {"events": n, "input_tokens": inp, "output_tokens": outp, "streamed_events": streamed}
 
 
 def tally_events(data):
@@ -914,7 +966,7 @@ def signed(v, nd=2):
 
 def summary_md(out, results, m, a, notes):
     R = {(r["target"], r["phase"]): r for r in results if "target" in r}
-    targets = [t for t in ("direct", "tally", "litellm") if (t, "check") in R]
+    targets = [t for t in ("direct",) + TALLY_TARGETS + ("litellm",) if (t, "check") in R]
     debug = "/debug/" in m["binary"]
     L = []
     L.append(f"## {m['date'][:10]}: gateway overhead, direct vs Tally vs LiteLLM")
@@ -990,11 +1042,43 @@ def summary_md(out, results, m, a, notes):
         L.append(f"Tally ÷ LiteLLM throughput: **{tt['rps'] / tl['rps']:.1f}×** (goal ≥ 20×); per request Tally used "
                  f"{tt.get('proxy_cpu_us_per_req', 0):,.0f} µs of CPU, LiteLLM {tl.get('proxy_cpu_us_per_req', 0) / 1000:,.2f} ms "
                  f"({tl.get('proxy_cpu_us_per_req', 0) / max(tt.get('proxy_cpu_us_per_req', 0), 1e-9):.0f}×).")
-    if (("tally", "check") in R) and notes.get("tally_rss"):
-        x = notes["tally_rss"]
+    if (("tally", "check") in R) and notes.get("rss", {}).get("tally"):
+        x = notes["rss"]["tally"]
         L.append(f"Tally RSS: sampled VmRSS max {x['rss_max_mb']} MB over its wrk phases, VmHWM {x['vmhwm_mb']} MB "
                  f"(goal ≤ 150 MB).")
     L.append("")
+    # guardrails
+    if any((t, "check") in R for t in ("tally-guarded", "tally-pg-guarded")):
+        L.append("### Guardrails (issue 19): an enforced budget and rate limits on every call")
+        L.append("")
+        L.append("The `-guarded` targets add, on the benchmark's project, an enforced monthly budget and an enforced "
+                 "policy with `requests_per_minute`, `tokens_per_minute` and `max_concurrent`, all far above the run, "
+                 "so every call reserves across four counters before it is forwarded and settles after (none is "
+                 "refused). Guard added = guarded − unguarded on the same store.")
+        L.append("")
+        L.append("| store | clients | unguarded p50 / p99 ms | guarded p50 / p99 ms | guard added p50 / p99 ms | goal |")
+        L.append("|---|---|---|---|---|---|")
+        for store, plain, guarded, goal in (("SQLite", "tally", "tally-guarded", "added p50 ≤ 0.3 ms"),
+                                            ("PostgreSQL", "tally-pg", "tally-pg-guarded", "reported")):
+            for ph, c in (("latency-c1", 1), ("latency-c32", 32)):
+                u, g = R.get((plain, ph)), R.get((guarded, ph))
+                if not (u and g):
+                    continue
+                L.append(f"| {store} | {c} | {fmt(u['p50_ms'], 3)} / {fmt(u['p99_ms'], 3)} | "
+                         f"{fmt(g['p50_ms'], 3)} / {fmt(g['p99_ms'], 3)} | "
+                         f"**{signed(g['p50_ms'] - u['p50_ms'], 3)}** / {signed(g['p99_ms'] - u['p99_ms'], 3)} | "
+                         f"{goal if c == 1 else ''} |")
+        L.append("")
+        L.append("| store | body | unguarded req/s | guarded req/s | guarded CPU per request |")
+        L.append("|---|---|---|---|---|")
+        for store, plain, guarded in (("SQLite", "tally", "tally-guarded"), ("PostgreSQL", "tally-pg", "tally-pg-guarded")):
+            for ph, kind in (("throughput-c64", "JSON"), ("throughput-stream-c64", "stream")):
+                u, g = R.get((plain, ph)), R.get((guarded, ph))
+                if not (u and g):
+                    continue
+                cpu = f"{g['proxy_cpu_us_per_req']:,.0f} µs" if g.get("proxy_cpu_us_per_req") is not None else "–"
+                L.append(f"| {store} | {kind} | {fmt(u['rps'], 0)} | {fmt(g['rps'], 0)} | {cpu} |")
+        L.append("")
     # streaming
     L.append(f"### Streaming (`\"stream\": true`, `stream_options.include_usage`): time to first byte, 1 client, "
              f"{a.ttft_n} streams (Python raw-socket client)")
@@ -1038,7 +1122,12 @@ def main():
     p.add_argument("--ttft-n", type=int, default=500)
     p.add_argument("--paced-n", type=int, default=30)
     p.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between the paced upstream's events")
-    p.add_argument("--targets", default="direct,tally,litellm")
+    p.add_argument("--targets", default="direct,tally,litellm",
+                   help="comma-separated: direct, tally, tally-guarded (an enforced budget and rate limits on every "
+                        "call), tally-pg, tally-pg-guarded (the same on PostgreSQL, --postgres), litellm")
+    p.add_argument("--postgres", default=os.environ.get("TALLY_TEST_POSTGRES_URL"),
+                   help="a PostgreSQL URL whose server the tally-pg targets make a fresh database on "
+                        "(default $TALLY_TEST_POSTGRES_URL, which scripts/with-postgres sets)")
     p.add_argument("--upstream", choices=("nginx", "python"), default="nginx",
                    help="nginx (default): the stand-in's bodies with a fresh x-request-id each; python: the stand-in "
                         "itself (fixed x-request-id, so Tally stores one deduplicated event)")
@@ -1054,7 +1143,11 @@ def main():
         targets.insert(0, "direct")  # the baseline of every added figure
     out = os.path.abspath(a.out)
     os.makedirs(os.path.join(out, "bodies"), exist_ok=True)
-    if not os.path.exists(a.binary) and "tally" in targets:
+    if any(t.startswith("-") or t not in ("direct", "litellm") + TALLY_TARGETS for t in targets):
+        raise SystemExit(f"--targets: one of direct, litellm, {', '.join(TALLY_TARGETS)}")
+    if any("-pg" in t for t in targets) and not a.postgres:
+        raise SystemExit("the tally-pg targets need --postgres URL (scripts/with-postgres sets $TALLY_TEST_POSTGRES_URL)")
+    if not os.path.exists(a.binary) and any(t in TALLY_TARGETS for t in targets):
         raise SystemExit(f"no tally binary at {a.binary}")
 
     def on_term(signum, frame):
@@ -1094,9 +1187,9 @@ def main():
                         {"Authorization": "Bearer " + UPSTREAM_KEY}, paced_port=int(paced.rsplit(":", 1)[1]))
         bench.run_target(direct)
 
-        if "tally" in targets:
-            log("tally: starting serve")
-            t, data = start_tally(procs, a, out, tmp, upstream, paced)
+        for name in (t for t in TALLY_TARGETS if t in targets):
+            log(f"{name}: starting serve")
+            t, data, database_url = start_tally(procs, a, out, tmp, upstream, paced, name)
             bench.sampler = Sampler(t.proc.pid, tree=False)
             bench.sampler.start()
             bench.sampler.active.set()
@@ -1106,12 +1199,12 @@ def main():
                 bench.sampler.active.clear()
                 bench.sampler.stopped.set()
             rss = {"rss_max_mb": bench.sampler.max_mb(0), "vmhwm_mb": bench.sampler.hwm_mb()}
-            notes["tally_rss"] = rss
+            notes.setdefault("rss", {})[name] = rss
             peers = sorted(bench.sampler.peers)
-            log("tally: stopping (graceful: drains its event queue)")
+            log(f"{name}: stopping (graceful: drains its event queue)")
             rc = procs.stop(t.proc, timeout=60)
-            ev = tally_events(data)
-            bench.emit(dict({"phase": "tally-store", "target": "tally", "requests_completed": bench.completed.get("tally"),
+            ev = postgres_events(database_url) if database_url else tally_events(data)
+            bench.emit(dict({"phase": "tally-store", "target": name, "requests_completed": bench.completed.get(name),
                              "exit_code": rc, "external_peers": peers, "proxy_rss_max_mb": rss["rss_max_mb"],
                              "proxy_vmhwm_mb": rss["vmhwm_mb"]}, **ev))
             bench.sampler = None
@@ -1155,12 +1248,13 @@ def main():
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
         R = {(r.get("target"), r["phase"]): r for r in bench.results}
-        st = R.get(("tally", "tally-store"))
-        if st:
-            notes["lines"].append(
-                f"Tally stored {st.get('events', '?'):,} gateway events ({st.get('streamed_events') or 0:,} streamed) for "
-                f"{st['requests_completed']:,} requests completed by the clients (wrk stops mid-request, so up to 64 "
-                "more per wrk phase reached it).")
+        for name in TALLY_TARGETS:
+            st = R.get((name, "tally-store"))
+            if st:
+                notes["lines"].append(
+                    f"`{name}` stored {st.get('events', '?'):,} gateway events ({st.get('streamed_events') or 0:,} "
+                    f"streamed) for {st['requests_completed']:,} requests completed by the clients (wrk stops "
+                    "mid-request, so up to 64 more per wrk phase reached it).")
         lr = R.get(("litellm", "litellm-run"))
         if lr:
             notes["lines"].append(

@@ -304,6 +304,13 @@ public enum Schema {
                     """,
                     "CREATE INDEX guard_reservations_expiry ON guard_reservations (expires_us)",
                 ]),
+            // The per-call cost rule is named as in the API (`max_cost_per_request_usd`) in hits too; hits written
+            // under its first name are renamed, so a store that ran the first release of issue 19 still reads them.
+            Migration(
+                version: 15, name: "policy hit rule names",
+                statements: [
+                    "UPDATE policy_hits SET rule = 'max_cost_per_request_usd' WHERE rule = 'max_cost_per_request'"
+                ]),
         ]
     }
 

@@ -126,7 +126,7 @@ import Testing
         // 200,000 tokens: $0.20.
         let b = try #require(block(try await s.admit(GuardFixtures.call(maxTokens: 100_000, input: 100_000))))
         #expect(b.status == 403 && b.code == "permission_denied" && b.rule == .maxCostPerRequest)
-        #expect(b.message.hasSuffix("(max_cost_per_request: $0.10; this call could cost up to $0.20)"))
+        #expect(b.message.hasSuffix("(max_cost_per_request_usd: $0.10; this call could cost up to $0.20)"))
         let unpriced = try #require(block(try await s.admit(GuardFixtures.call(model: "unpriced"))))
         #expect(unpriced.rule == .maxCostPerRequest && unpriced.message.contains("'unpriced' has no price"))
     }

@@ -489,6 +489,34 @@ def _split(text, k):
 # ---------------------------------------------------------------------------------------------------------------
 # Requests and records
 
+class _Finished(threading.Event):
+    """Set when a record's answer is over; `at` keeps when (time.monotonic()), so tests can tell how many answers
+    were open at once (the gateway's concurrency limits)."""
+
+    def __init__(self):
+        super().__init__()
+        self.at = None
+
+    def set(self):
+        if self.at is None:
+            self.at = time.monotonic()
+        super().set()
+
+
+def most_at_once(records):
+    """The largest number of `records` open at one instant: received and not yet finished (unfinished ones count
+    as still open)."""
+    marks = []
+    for r in records:
+        marks.append((r.received_at, 1))
+        marks.append((r.finished.at if r.finished.at is not None else float("inf"), -1))
+    peak = open_now = 0
+    for _, step in sorted(marks):  # at a tie an end (-1) sorts before a start: touching intervals do not overlap
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
 class RecordedRequest:
     """One request as received, and what was answered."""
 
@@ -522,7 +550,7 @@ class RecordedRequest:
         self.disconnected_at = None
         self.fault = None
         self.usage = None            # Tally token classes of the answer (None when it has none)
-        self.finished = threading.Event()
+        self.finished = _Finished()
 
     @property
     def json(self):

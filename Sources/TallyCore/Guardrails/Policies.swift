@@ -91,7 +91,7 @@ public enum PolicyRule: String, Sendable, CaseIterable {
     case modelsAllow = "models_allow"
     case modelsDeny = "models_deny"
     case maxOutputTokens = "max_output_tokens"
-    case maxCostPerRequest = "max_cost_per_request"
+    case maxCostPerRequest = "max_cost_per_request_usd"
     case requestsPerMinute = "requests_per_minute"
     case tokensPerMinute = "tokens_per_minute"
     case maxConcurrent = "max_concurrent"

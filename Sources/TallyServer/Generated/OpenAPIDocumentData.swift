@@ -6634,7 +6634,8 @@ enum OpenAPIDocumentData {
                 "provider_connection",
                 "unpriced_model",
                 "forecast_overrun",
-                "anomaly"
+                "anomaly",
+                "policy_block"
               ]
             }
           },
@@ -11200,7 +11201,8 @@ enum OpenAPIDocumentData {
               "provider_connection",
               "unpriced_model",
               "forecast_overrun",
-              "anomaly"
+              "anomaly",
+              "policy_block"
             ]
           },
           "status": {
@@ -12507,7 +12509,7 @@ enum OpenAPIDocumentData {
               "models_allow",
               "models_deny",
               "max_output_tokens",
-              "max_cost_per_request",
+              "max_cost_per_request_usd",
               "requests_per_minute",
               "tokens_per_minute",
               "max_concurrent"

@@ -894,7 +894,7 @@ def start_tally(procs, a, out, tmp, upstream, paced, name="tally"):
 def postgres_events(database_url):
     """Gateway events in a PostgreSQL store (after a graceful stop)."""
     q = ("SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
-         "count(*) FILTER (WHERE streamed) FROM usage_events WHERE source = 'gateway'")
+         "coalesce(sum(streamed), 0) FROM usage_events WHERE source = 'gateway'")
     r = subprocess.run(["psql", "-At", "-F", ",", database_url, "-c", q], capture_output=True, text=True)
     if r.returncode != 0:
         return {"error": r.stderr.strip()}
@@ -1252,9 +1252,10 @@ def main():
             st = R.get((name, "tally-store"))
             if st:
                 notes["lines"].append(
-                    f"`{name}` stored {st.get('events', '?'):,} gateway events ({st.get('streamed_events') or 0:,} "
+                    f"`{name}` stored {st.get('events', 0):,} gateway events ({st.get('streamed_events') or 0:,} "
                     f"streamed) for {st['requests_completed']:,} requests completed by the clients (wrk stops "
-                    "mid-request, so up to 64 more per wrk phase reached it).")
+                    "mid-request, so up to 64 more per wrk phase reached it)"
+                    + (f"; counting them failed: {st['error']}" if st.get("error") else "") + ".")
         lr = R.get(("litellm", "litellm-run"))
         if lr:
             notes["lines"].append(

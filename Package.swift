@@ -39,6 +39,11 @@ let package = Package(
         .target(name: "TallyProviders", dependencies: ["TallyCore"], swiftSettings: strict),
         // Forecasts: pure statistics over daily cost series, no I/O (issue 18).
         .target(name: "TallyForecast", dependencies: ["TallyCore"], swiftSettings: strict),
+        // A small PDF writer (TrueType subsets, tables, vector charts) for receipts and statements (issue 20): no
+        // dependencies, deterministic bytes.
+        .target(name: "TallyPDF", swiftSettings: strict),
+        // Writes a sample receipt and statement, to look at TallyPDF's layout (`swift run pdf-sample A.pdf B.pdf`).
+        .executableTarget(name: "pdf-sample", dependencies: ["TallyPDF"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -167,6 +172,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TallyForecastTests", dependencies: ["TallyCore", "TallyForecast"], swiftSettings: strict),
+        .testTarget(name: "TallyPDFTests", dependencies: ["TallyPDF"], swiftSettings: strict),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),

@@ -22,12 +22,8 @@ func sampleReceipt(_ t: Theme) -> PDFDocument {
     let right = page.size.width - t.margin
     let width = right - left
 
-    page.drawRect(PDFRect(x: 0, y: 0, width: page.size.width, height: 5), fill: t.accent)
-    page.drawText("Tally", x: left, y: 64, style: t.strong(14, t.accent))
-    page.drawText("Receipt", x: right, y: 64, style: t.text(10, t.muted), alignment: .right)
-
-    page.drawText("Receipt for an API call", x: left, y: 118, style: t.strong(22))
-    page.drawText("req_01JH8Z3K7Q6W2N4V5X9Y", x: left, y: 138, style: t.text(10, t.secondary))
+    drawMasthead(
+        on: &page, t, kind: "Receipt", title: "Receipt for an API call", subtitle: "req_01JH8Z3K7Q6W2N4V5X9Y")
 
     let facts = [
         ("AMOUNT", usd(total)), ("DATE (UTC)", "14 Jan 2026, 09:41:07"), ("MODEL", "claude-sonnet-4-5"),

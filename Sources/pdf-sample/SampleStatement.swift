@@ -47,12 +47,9 @@ func sampleStatement(_ t: Theme) -> PDFDocument {
     let right = page.size.width - t.margin
     let width = right - left
 
-    page.drawRect(PDFRect(x: 0, y: 0, width: page.size.width, height: 5), fill: t.accent)
-    page.drawText("Tally", x: left, y: 64, style: t.strong(14, t.accent))
-    page.drawText("Monthly statement", x: right, y: 64, style: t.text(10, t.muted), alignment: .right)
-    page.drawText("January 2026", x: left, y: 118, style: t.strong(22))
-    page.drawText(
-        "Acme Research · org_7f3a9c · 1–31 January 2026, UTC", x: left, y: 138, style: t.text(10, t.secondary))
+    drawMasthead(
+        on: &page, t, kind: "Monthly statement", title: "January 2026",
+        subtitle: "Acme Research · org_7f3a9c · 1–31 January 2026, UTC")
 
     let cards = [
         ("TOTAL SPEND", usdCents(monthTotal)), ("API CALLS", grouped(totalCalls)),

@@ -38,6 +38,16 @@ struct Theme {
 }
 
 /// US dollars from nano-dollars: at least 2 and at most 6 decimals, with thousands separators.
+/// The masthead every document starts with: the accent bar, "Tally" and the document's kind, its title and subtitle.
+func drawMasthead(on page: inout PDFPage, _ t: Theme, kind: String, title: String, subtitle: String) {
+    let (left, right) = (t.margin, page.size.width - t.margin)
+    page.drawRect(PDFRect(x: 0, y: 0, width: page.size.width, height: 5), fill: t.accent)
+    page.drawText("Tally", x: left, y: 64, style: t.strong(14, t.accent))
+    page.drawText(kind, x: right, y: 64, style: t.text(10, t.muted), alignment: .right)
+    page.drawText(title, x: left, y: 118, style: t.strong(22))
+    page.drawText(subtitle, x: left, y: 138, style: t.text(10, t.secondary))
+}
+
 func usd(_ nanos: Int64) -> String {
     let micros = (nanos + 500) / 1000
     let whole = micros / 1_000_000

@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "TallyPDF", swiftSettings: strict),
         // Writes a sample receipt and statement, to look at TallyPDF's layout (`swift run pdf-sample A.pdf B.pdf`).
         .executableTarget(name: "pdf-sample", dependencies: ["TallyPDF"], swiftSettings: strict),
+        // Receipts and statements as text, CSV and PDF, from plain models (issue 20); DejaVu Sans compiled in.
+        .target(name: "TallyDocuments", dependencies: ["TallyCore", "TallyPDF"], swiftSettings: strict),
         .target(
             name: "TallyMail",
             dependencies: [
@@ -78,6 +80,7 @@ let package = Package(
             name: "TallyServices",
             dependencies: [
                 "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail", "TallyForecast",
+                "TallyDocuments",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -122,7 +125,7 @@ let package = Package(
         .target(
             name: "TallyWeb",
             dependencies: [
-                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices", "TallyForecast",
+                "TallyCore", "TallyPrice", "TallyAggregate", "TallyServices", "TallyForecast", "TallyDocuments",
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -134,7 +137,7 @@ let package = Package(
             dependencies: [
                 "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
                 "TallyStorePostgres", "TallyProviders", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
-                "TallyForecast",
+                "TallyForecast", "TallyDocuments",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -173,13 +176,17 @@ let package = Package(
         ),
         .testTarget(name: "TallyForecastTests", dependencies: ["TallyCore", "TallyForecast"], swiftSettings: strict),
         .testTarget(name: "TallyPDFTests", dependencies: ["TallyPDF"], swiftSettings: strict),
+        .testTarget(
+            name: "TallyDocumentsTests", dependencies: ["TallyCore", "TallyPDF", "TallyDocuments"], swiftSettings: strict),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),
         .testTarget(name: "TallyPriceTests", dependencies: ["TallyCore", "TallyProviders", "TallyPrice"], swiftSettings: strict),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore", "TallyIngest", "TallyProviders", "TallyAggregate"], swiftSettings: strict),
         .testTarget(name: "TallyProvidersTests", dependencies: ["TallyCore", "TallyProviders"], swiftSettings: strict),
         .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
         .testTarget(name: "TallyAggregateTests", dependencies: ["TallyCore", "TallyAggregate"], swiftSettings: strict),
-        .testTarget(name: "TallyServicesTests", dependencies: ["TallyCore", "TallyPrice", "TallyServices"], swiftSettings: strict),
+        .testTarget(
+            name: "TallyServicesTests", dependencies: ["TallyCore", "TallyPrice", "TallyServices", "TallyDocuments"],
+            swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",
             dependencies: ["TallyCore", "TallyPrice", "TallyAggregate", "TallyStoreSQLite", "TallyStorePostgres", "TallyServices",
@@ -203,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TallyWebTests",
-            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate", "TallyTestSupport"],
+            dependencies: ["TallyWeb", "TallyCore", "TallyPrice", "TallyAggregate", "TallyDocuments", "TallyTestSupport"],
             exclude: ["Snapshots"],
             swiftSettings: strict
         ),

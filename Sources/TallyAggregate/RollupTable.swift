@@ -51,6 +51,7 @@ public struct RollupTable: Sendable, Hashable {
         case .environment: return e.attribution.environment ?? ""
         case .source: return e.source.rawValue
         case .status: return e.outcome.status.rawValue
+        case .team: return ""  // No rollup table keys by team: teams are answered through projects (`TeamMap`).
         }
     }
 }

@@ -34,11 +34,17 @@ public struct Project: Sendable, Equatable {
     }
 
     /// Project names are what users type in URLs, filters and CLI flags.
+    /// A project's name is also a filter value (`project=web,api`) and a path in links: 1-64 bytes of UTF-8, no white
+    /// space, no comma, none of the characters that hide or reorder text (`DisplayName.isRefused`). Any script is fine:
+    /// a finance team's `経理チーム` or `🚀-launch` (issue 20's statements show them).
     public static func validate(name: String) -> String? {
         let ok =
             (1...64).contains(name.utf8.count)
-            && name.utf8.allSatisfy { $0 >= 0x21 && $0 < 0x7F && $0 != 0x2C }
-        return ok ? nil : "must be 1-64 printable characters without spaces or commas"
+            && name.unicodeScalars.allSatisfy {
+                !$0.properties.isWhitespace && $0 != "," && !DisplayName.isRefused($0)
+                    && !(0xFFF9...0xFFFB).contains($0.value) && !(0x200B...0x200F).contains($0.value)
+            }
+        return ok ? nil : "must be 1-64 bytes of printable characters without spaces or commas"
     }
 }
 

@@ -3,6 +3,8 @@ public enum UsageDimension: String, Sendable, CaseIterable, Hashable, Comparable
     case provider, model, project, feature, user
     case apiKey = "api_key"
     case environment, source, status
+    /// A team is a set of projects (`Team`), not a column: the store answers it through `project_id` (`TeamMap`).
+    case team
 
     public static func < (a: UsageDimension, b: UsageDimension) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -13,6 +15,7 @@ public enum UsageDimension: String, Sendable, CaseIterable, Hashable, Comparable
         switch self {
         case .project: "project_id"
         case .user: "user_id"
+        case .team: "team_id"  // never reaches SQL: the store rewrites it to projects first (TeamMap)
         default: rawValue
         }
     }

@@ -10,12 +10,34 @@ public struct MailMessage: Sendable, Equatable {
     public var text: String
     /// An HTML alternative of `text` (alert mails); nil: a plain-text mail.
     public var html: String?
+    /// Files sent with the mail (a statement's PDF and CSV): the mail is then multipart/mixed.
+    public var attachments: [MailAttachment]
 
-    public init(to: String, subject: String, text: String, html: String? = nil) {
+    public init(to: String, subject: String, text: String, html: String? = nil, attachments: [MailAttachment] = []) {
         self.to = to
         self.subject = subject
         self.text = text
         self.html = html
+        self.attachments = attachments
+    }
+}
+
+/// A file attached to a mail, sent base64-encoded.
+public struct MailAttachment: Sendable, Equatable {
+    /// ASCII letters, digits, `.`, `-` and `_` only (others become `_`): the name goes into a header.
+    public var filename: String
+    /// `application/pdf`, `text/csv; charset=utf-8`, …
+    public var contentType: String
+    public var bytes: [UInt8]
+
+    public init(filename: String, contentType: String, bytes: [UInt8]) {
+        self.filename = String(
+            filename.unicodeScalars.map { s -> Character in
+                s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s) || ".-_".unicodeScalars.contains(s))
+                    ? Character(s) : "_"
+            })
+        self.contentType = contentType
+        self.bytes = bytes
     }
 }
 
@@ -62,6 +84,30 @@ extension SMTPMailer {
         out += "Date: \(rfc5322Date(date))\r\n"
         out += "Message-ID: \(headerSafe(id))\r\n"
         out += "MIME-Version: 1.0\r\n"
+        if !message.attachments.isEmpty {
+            // The text (and HTML) first, quoted-printable, then each file in base64: every line 7-bit and short.
+            let boundary = "tally-mixed-" + UUID().uuidString.lowercased()
+            out += "Content-Type: multipart/mixed; boundary=\"\(boundary)\"\r\n\r\n"
+            var body = message
+            body.attachments = []
+            let inner = render(body, from: from, date: date, messageID: messageID, transferEncoding: .quotedPrintable)
+            // The inner message's own headers are dropped but for its content headers.
+            let head = inner.range(of: "MIME-Version: 1.0\r\n").map { inner[$0.upperBound...] } ?? Substring(inner)
+            out += "--\(boundary)\r\n" + head
+            for file in message.attachments {
+                out += "--\(boundary)\r\nContent-Type: \(headerSafe(file.contentType))\r\n"
+                out += "Content-Transfer-Encoding: base64\r\n"
+                out += "Content-Disposition: attachment; filename=\"\(file.filename)\"\r\n\r\n"
+                let encoded = Data(file.bytes).base64EncodedString()
+                var start = encoded.startIndex
+                while start < encoded.endIndex {
+                    let end = encoded.index(start, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex
+                    out += encoded[start..<end] + "\r\n"
+                    start = end
+                }
+            }
+            return out + "--\(boundary)--\r\n"
+        }
         if let html = message.html {
             // Both parts quoted-printable: no line is too long and the boundary (random) cannot occur in them.
             let boundary = "tally-" + UUID().uuidString.lowercased()

@@ -328,7 +328,8 @@ struct SMTPSession {
         // Envelope and body.
         // A multipart mail's parts are quoted-printable (7-bit safe), so it needs no 8BITMIME.
         var encoding =
-            message.html == nil ? SMTPMailer.preferredTransferEncoding(for: message.text) : .quotedPrintable
+            message.html == nil && message.attachments.isEmpty
+            ? SMTPMailer.preferredTransferEncoding(for: message.text) : .quotedPrintable
         if encoding == .eightBit, !extensions.supports("8BITMIME") { encoding = .quotedPrintable }
         var mailParameters = ""
         if encoding == .eightBit { mailParameters += " BODY=8BITMIME" }

@@ -89,6 +89,7 @@ extension SQLStore {
                 "alert_deliveries", "alerts", "alert_channels", "alert_rules",
                 "insights", "insight_settings", "weekly_digests",
                 "policies", "policy_hits", "guard_counters", "guard_reservations",
+                "team_projects", "teams", "closed_periods", "period_closings", "report_mailings",
                 "provider_connections", "memberships", "projects",
             ]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }

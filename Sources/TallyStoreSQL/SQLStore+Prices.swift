@@ -119,7 +119,34 @@ extension SQLStore {
             }
         }
         steps.append(SQLStep(auditInsert(audit)))
-        try await database.transaction(steps)
+        // The closed months are read in the same transaction: an event of a closed month is never re-priced.
+        let closed = statement([
+            ("SELECT month, from_us, to_us FROM closed_periods WHERE org_id = ", .text(audit.organizationID))
+        ])
+        let planned = steps
+        let verdict = try await database.transaction { (outcomes: [SQLOutcome]) -> SQLDecision<RepricingVerdict> in
+            if outcomes.isEmpty { return .run(closed) }
+            if outcomes.count == 1 {
+                if let month = try Self.closedMonth(holding: changes, in: outcomes[0].rows) {
+                    return .rollback(.closed(month))
+                }
+            } else if let expected = planned[outcomes.count - 2].expectedChanges,
+                outcomes[outcomes.count - 1].changes != expected
+            {
+                return .rollback(.changed)
+            }
+            let next = outcomes.count - 1
+            return next < planned.count ? .run(planned[next].statement) : .commit(.applied)
+        }
+        switch verdict {
+        case .applied: return
+        case .closed(let month):
+            throw TallyError.conflict(
+                "\(month) is closed: its events keep their prices; reopen it (POST /api/v1/periods/\(month)/reopen) "
+                    + "to re-price them")
+        case .changed:
+            throw TallyError.conflict("the data changed while this was being applied; nothing was changed, try again")
+        }
     }
 
     /// Builds `VALUES (?, …)` with its binds in the dialect's placeholder style.
@@ -141,4 +168,13 @@ extension SQLStore {
             (", ", .text(a.action)), (", ", .text(a.detail)), (")", nil),
         ])
     }
+}
+
+/// How a re-pricing transaction ended.
+enum RepricingVerdict: Sendable {
+    case applied
+    /// An event to change is in this closed month.
+    case closed(String)
+    /// An event's cost changed since it was read.
+    case changed
 }

@@ -316,6 +316,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     public func events(_ query: EventQuery) async throws -> EventPage {
+        var query = query
+        query.filters = try await resolvingTeams(query.filters, organizationID: query.organizationID)
         let rows = try await database.query(UsageSQL.eventPage(dialect, query))
         var decoded = try rows.map(UsageSQL.decodeEvent)
         var next: EventCursor?
@@ -331,7 +333,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         after sequence: Int64, organizationID: String, filters: DimensionFilters,
         limit: Int
     ) async throws -> [SequencedEvent] {
-        try await database.query(
+        let filters = try await resolvingTeams(filters, organizationID: organizationID)
+        return try await database.query(
             UsageSQL.eventsStored(
                 dialect, organizationID: organizationID, after: sequence,
                 filters: filters, limit: limit)
@@ -353,7 +356,13 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         .first.map { try UsageSQL.decodeEvent($0).event }
     }
 
+    /// A query by team is asked by project and folded into teams (`TeamMap`): no table holds a team.
     public func summary(_ query: SummaryQuery) async throws -> SummaryResult {
-        try await UsageSQL.summary(dialect, query) { try await database.query($0) }
+        guard TeamMap.involved(query.dimensions, query.filters) else {
+            return try await UsageSQL.summary(dialect, query) { try await database.query($0) }
+        }
+        let teams = try await teamMap(organizationID: query.organizationID)
+        let result = try await UsageSQL.summary(dialect, teams.resolving(query)) { try await database.query($0) }
+        return try teams.folding(result, into: query)
     }
 }

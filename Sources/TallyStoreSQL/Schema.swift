@@ -311,6 +311,42 @@ public enum Schema {
                 statements: [
                     "UPDATE policy_hits SET rule = 'max_cost_per_request_usd' WHERE rule = 'max_cost_per_request'"
                 ]),
+            // Finance reports (issue 20). A project is in at most one team: the key of `team_projects` is the project.
+            // A closed month keeps its statements as they were at closing (`statements`: one JSON document per
+            // grouping, `StatementCodec`), and its range in UTC so re-pricing can refuse its events without knowing
+            // the zone it was closed in; `period_closings` counts closings, so a month closed again gets a new number. Email
+            // channels opt in to scheduled statements by a column each; `report_mailings` sends each once per period.
+            Migration(
+                version: 16, name: "teams and closed periods",
+                statements: [
+                    """
+                    CREATE TABLE teams (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, created_us \(bigint) NOT NULL, updated_us \(bigint) NOT NULL,
+                      UNIQUE (org_id, name))
+                    """,
+                    """
+                    CREATE TABLE team_projects (org_id TEXT NOT NULL, project_id TEXT NOT NULL,
+                      team_id TEXT NOT NULL REFERENCES teams(id), PRIMARY KEY (org_id, project_id))
+                    """,
+                    "CREATE INDEX team_projects_team ON team_projects (team_id)",
+                    """
+                    CREATE TABLE closed_periods (org_id TEXT NOT NULL REFERENCES organizations(id), month TEXT NOT NULL,
+                      number TEXT NOT NULL, from_us \(bigint) NOT NULL, to_us \(bigint) NOT NULL,
+                      closed_us \(bigint) NOT NULL, closed_by TEXT NOT NULL, statements TEXT NOT NULL,
+                      PRIMARY KEY (org_id, month))
+                    """,
+                    """
+                    CREATE TABLE period_closings (org_id TEXT NOT NULL, month TEXT NOT NULL, closing \(bigint) NOT NULL,
+                      PRIMARY KEY (org_id, month, closing))
+                    """,
+                    "ALTER TABLE alert_channels ADD COLUMN monthly_statement \(bigint) NOT NULL DEFAULT 0",
+                    "ALTER TABLE alert_channels ADD COLUMN weekly_summary \(bigint) NOT NULL DEFAULT 0",
+                    """
+                    CREATE TABLE report_mailings (org_id TEXT NOT NULL REFERENCES organizations(id),
+                      channel_id TEXT NOT NULL, report TEXT NOT NULL, period TEXT NOT NULL, sent_us \(bigint) NOT NULL,
+                      PRIMARY KEY (org_id, channel_id, report, period))
+                    """,
+                ]),
         ]
     }
 

@@ -20,6 +20,10 @@ package struct StackedBarChart: Sendable {
     package var axisFormat: @Sendable (Int64) -> String
     /// Bars marked as unusual (issue 18: anomalies), by index, with the `<title>` their marker carries.
     package var markers: [Int: String] = [:]
+    /// `line` draws each bar's total as a point of one line (the overview's "Line" view), the series summed.
+    package var style: Style = .bars
+
+    package enum Style: String, Sendable { case bars, line }
 
     package static let width = 720, height = 240, left = 64, right = 8, top = 10, bottom = 26
 
@@ -68,11 +72,22 @@ package struct StackedBarChart: Sendable {
             let slot = Double(plotWidth) / Double(bars.count)
             let barWidth = max(slot * 0.72, 1)
             let labelEvery = max(1, Int((Double(bars.count) * 46 / Double(plotWidth)).rounded(.up)))
+            if style == .line {
+                let points = bars.enumerated().map { index, bar in
+                    "\(fmt(Double(Self.left) + slot * (Double(index) + 0.5))),\(fmt(y(bar.total)))"
+                }
+                out += "<polyline class=\"spend-line\" fill=\"none\" points=\"\(points.joined(separator: " "))\"/>"
+            }
             for (index, bar) in bars.enumerated() {
                 let x = Double(Self.left) + slot * Double(index) + (slot - barWidth) / 2
+                if style == .line {
+                    out +=
+                        "<circle class=\"spend-point\" cx=\"\(fmt(x + barWidth / 2))\" cy=\"\(fmt(y(bar.total)))\" r=\"3.5\">"
+                        + "<title>\(escape(bar.fullLabel)): \(escape(format(bar.total)))</title></circle>"
+                }
                 var base: Int64 = 0
                 out += "<g><title>\(escape(bar.fullLabel)): \(escape(format(bar.total)))</title>"
-                for (s, value) in bar.values.enumerated() where value > 0 {
+                for (s, value) in bar.values.enumerated() where value > 0 && style == .bars {
                     let y0 = y(base + value), y1 = y(base)
                     out +=
                         "<rect class=\"s\(s % 6)\" x=\"\(fmt(x))\" y=\"\(fmt(y0))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(max(y1 - y0, 0.5)))\">"

@@ -576,6 +576,17 @@ extension TestClientProtocol {
                 id: "pol_b", organizationID: b.id, name: "b", scope: PolicyScope(), mode: .enforce,
                 rules: PolicyRules(requestsPerMinute: 1), createdAt: now, updatedAt: now),
             audit: .make(organizationID: b.id, actor: "t", action: "policy.create"))
+        try await f.store.createTeam(
+            Team(
+                id: "team_b", organizationID: b.id, name: "b", projectIDs: [bProject.id], createdAt: now,
+                updatedAt: now),
+            audit: .make(organizationID: b.id, actor: "t", action: "team.create"))
+        try await f.store.closePeriod(
+            ClosedPeriod(
+                organizationID: b.id, month: "2026-10", number: "ST-202610-1",
+                range: TimeRange(from: Instant(seconds: 1_790_812_800), to: Instant(seconds: 1_793_491_200)),
+                closedAt: now, closedBy: "b@example.com", statements: "{}"), closing: 1,
+            audit: .make(organizationID: b.id, actor: "t", action: "period.close"))
         let bInsight = InsightEngine.id(organizationID: b.id, key: "error_spend")
         try await f.store.recordInsights(
             organizationID: b.id,
@@ -591,7 +602,8 @@ extension TestClientProtocol {
         let ids: [String: String] = [
             "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
-            "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight, "policies": "pol_b",
+            "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight, "policies": "pol_b", "teams": "team_b",
+            "periods": "2026-10",
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,
@@ -599,7 +611,11 @@ extension TestClientProtocol {
         ]
         // The invite link's secret is itself the credential: it is not an organization-scoped id.
         // A settings page's name is not an object either.
-        let unscoped: Set<String> = ["get /invites/:secret", "post /invites/:secret", "get /settings/:tab"]
+        // Closing names a month of the caller's own organization (B's closed October must not be reopened by A: the
+        // reopen route is checked).
+        let unscoped: Set<String> = [
+            "get /invites/:secret", "post /invites/:secret", "get /settings/:tab", "post /api/v1/periods/:month/close",
+        ]
 
         let router = buildRouter(store: f.store, logger: Logger(label: "test"), options: f.options)
         // Route paths print parameters as `{id}` or `:id` depending on the router's version: accept both.
@@ -635,5 +651,7 @@ extension TestClientProtocol {
         #expect(try await f.store.connection(organizationID: b.id, id: "conn_b")?.name == "b")
         #expect(try await f.store.tokens(organizationID: b.id).first?.revokedAt == nil)
         #expect(try await f.store.insights(organizationID: b.id, status: nil).first?.status == .new)
+        #expect(try await f.store.team(organizationID: b.id, id: "team_b")?.name == "b")
+        #expect(try await f.store.closedPeriod(organizationID: b.id, month: "2026-10") != nil)
     }
 }

@@ -102,6 +102,7 @@ import Testing
         "/alerts": "/api/v1/alerts",
         "/forecast": "/api/v1/forecast",
         "/insights": "/api/v1/insights",
+        "/statements": "/api/v1/statements",
         "/settings/alert-channels": "/api/v1/alert-channels",
         "/settings/policies": "/api/v1/policies",
         "/settings/projects": "/api/v1/projects",

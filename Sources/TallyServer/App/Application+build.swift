@@ -117,6 +117,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let guardCounters: any GuardCounterStore
     package let guardService: GuardService<Store>
     let policies: PolicyService<Store, Store>
+    /// Finance reports (issue 20): teams, statements and closed months, the FOCUS export.
+    let teams: TeamService<Store>
+    package let statements: StatementService<Store>
+    let focus: FocusExport<Store>
+    package let statementMailer: StatementMailer<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -178,6 +183,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             reservationTTL: .seconds(config.gatewayReservationTTLSeconds), logger: logger)
         policies = PolicyService(
             policies: store, store: store, changed: { [guardService] in guardService.invalidate(organizationID: $0) })
+        teams = TeamService(store: store)
+        statements = StatementService(store: store, budgets: budgets)
+        focus = FocusExport(store: store, pricer: options.pricer)
+        statementMailer = StatementMailer(
+            statements: statements, mailer: options.mailer, publicURL: self.publicURL, logger: logger)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -207,9 +217,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
             services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))
         }
         if let seconds = options.config.insightIntervalSeconds {
-            services.append(
-                InsightEvaluator(
-                    insights: insights, digest: weeklyDigest, interval: .seconds(seconds), logger: logger))
+            var evaluator = InsightEvaluator(
+                insights: insights, digest: weeklyDigest, interval: .seconds(seconds), logger: logger)
+            evaluator.statements = { [statementMailer] in try await statementMailer.sendDue(at: $0) }
+            services.append(evaluator)
         }
         services.append(deliverer)
         services.append(
@@ -302,12 +313,17 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
-    AlertChannelsController(auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer).addRoutes(to: api)
+    AlertChannelsController(
+        auth: d.auth, channels: d.alertChannels, deliverer: d.deliverer, statementMailer: d.statementMailer
+    ).addRoutes(to: api)
     BudgetsController(
         auth: d.auth, budgets: d.budgets, guardCounters: d.guardCounters,
         changed: { [guardService = d.guardService] in guardService.invalidate(organizationID: $0) }
     ).addRoutes(to: api)
     PoliciesController(auth: d.auth, policies: d.policies).addRoutes(to: api)
+    TeamsController(store: store, auth: d.auth, teams: d.teams).addRoutes(to: api)
+    StatementsController(auth: d.auth, statements: d.statements).addRoutes(to: api)
+    FocusExportController(store: store, auth: d.auth, focus: d.focus).addRoutes(to: api)
     ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
     InsightsController(store: store, auth: d.auth, insights: d.insights).addRoutes(to: api)
     return router

@@ -43,6 +43,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("budgets", use: budgets)
         router.get("forecast", use: forecast)
         router.get("insights", use: insights)
+        router.get("statements", use: statements)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
@@ -110,6 +111,7 @@ struct DashboardController<Store: TallyStore> {
 
     @Sendable func overview(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let days = Self.query(request)["days"] == "7" ? 7 : 30
+        let line = Self.query(request)["chart"] == "line"
         return try await respond(request, .overview, title: "Overview") { page in
             var model = try await OverviewPage.load(
                 store: store, organization: page.organization, zone: page.zone, now: .now,
@@ -117,6 +119,7 @@ struct DashboardController<Store: TallyStore> {
                 anomalies: ForecastService(store: store, pricer: pricer))
             model.budgetsAbove80 = try await BudgetsPage.rows(budgets: budgetService(), page: page, now: model.now)
                 .filter { $0.budget.enabled && $0.isAbove(percent: 80) }
+            if line { model.daily.style = .line }
             return .html(OverviewPage.render(page, model))
         }
     }
@@ -191,7 +194,9 @@ struct DashboardController<Store: TallyStore> {
         }
         let stillSignedIn = Self.sessionCheck(store: store, session: session, policy: sessionPolicy)
         let state = UsageExplorer.State(query: Self.query(request), defaultPreset: .all)
-        let filters = state.storeFilters(projects: try await store.projects(organizationID: page.organization.id))
+        let filters = state.storeFilters(
+            projects: try await store.projects(organizationID: page.organization.id),
+            teams: try await store.teams(organizationID: page.organization.id))
         let start = try await store.latestSequence()
         let store = self.store
         let duration = Duration.seconds(liveStreamSeconds)
@@ -304,6 +309,17 @@ struct DashboardController<Store: TallyStore> {
                 InsightsPage.render(
                     page,
                     try await InsightsPage.load(store: store, organizationID: page.organization.id, status: status)))
+        }
+    }
+
+    // MARK: Statements
+
+    @Sendable func statements(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let query = StatementsPage.Query(query: Self.query(request))
+        return try await respond(request, .statements, title: "Statements") { page in
+            let service = StatementService(store: store, budgets: budgetService())
+            let model = try await StatementsPage.load(statements: service, page: page, query: query)
+            return .html(StatementsPage.render(page, model), status: model.problem == nil ? .ok : .badRequest)
         }
     }
 

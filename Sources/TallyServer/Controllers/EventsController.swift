@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import TallyCore
+import TallyDocuments
 import TallyGateway
 import TallyHTTP
 import TallyPrice
@@ -8,7 +9,7 @@ import TallyServices
 import TallyWeb
 
 /// Reading events: the newest-first list, one event, and the streamed export.
-struct EventsController<Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore> {
+struct EventsController<Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore & TeamStore> {
     let store: Store
     let auth: Authenticator<Store>
     let pricer: CatalogPricer
@@ -17,6 +18,7 @@ struct EventsController<Store: AuthenticationStore & EventStore & OrganizationSt
         group.get("events", use: list)
         group.get("events/export", use: export)
         group.get("events/:id", use: show)
+        group.get("events/:id/receipt", use: receipt)
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -43,6 +45,28 @@ struct EventsController<Store: AuthenticationStore & EventStore & OrganizationSt
             throw TallyError.notFound("event '\(id)'")
         }
         return .json(EventJSON.detail(event, breakdown: pricer.breakdown(event)))
+    }
+
+    /// A receipt for one call (issue 20): `?format=txt` (the default) or `pdf`, from the entry it was priced with.
+    @Sendable func receipt(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.read, request)
+        let params = try QueryParameters(request, allowed: ["format"])
+        let format = params["format"] ?? "txt"
+        guard format == "txt" || format == "pdf" else { throw APIError.badParameter("format", "must be txt or pdf") }
+        let id = try context.parameters.require("id")
+        guard
+            let event = try await store.event(
+                organizationID: principal.organizationID, id: id, projectIDs: principal.projectScope),
+            let organization = try await store.organization(id: principal.organizationID)
+        else { throw TallyError.notFound("event '\(id.prefix(64))'") }
+        let receipt = Receipts.receipt(event, breakdown: pricer.breakdown(event), organization: organization)
+        return format == "pdf"
+            ? Download.response(
+                try ReceiptPDF.render(receipt, fonts: try DocumentFonts.standard()), "application/pdf",
+                "tally-receipt-\(receipt.number).pdf")
+            : Download.response(
+                Array(ReceiptText.render(receipt).utf8), "text/plain; charset=utf-8",
+                "tally-receipt-\(receipt.number).txt")
     }
 
     enum ExportFormat: String { case csv, json, ndjson }

@@ -7,7 +7,7 @@ import TallyServices
 import TallyWeb
 
 /// `GET /api/v1/usage/summary`: totals and groups from the rollups, exact to the event.
-struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & OrganizationStore> {
+struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & OrganizationStore & TeamStore> {
     let store: Store
     let auth: Authenticator<Store>
     let ledger: LedgerService<Store>
@@ -75,9 +75,13 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
         if dimensions.contains(.project) && ledgerName == "observed" {
             for p in try await store.projects(organizationID: principal.organizationID) { projectNames[p.id] = p.name }
         }
+        var teamNames: [String: String] = [:]
+        if dimensions.contains(.team) {
+            for t in try await store.teams(organizationID: principal.organizationID) { teamNames[t.id] = t.name }
+        }
         return .json(
             EventJSON.summary(
                 result, from: from, to: to, zone: zone, ledger: ledgerName, grain: grain,
-                dimensions: dimensions, projectNames: projectNames))
+                dimensions: dimensions, projectNames: projectNames, teamNames: teamNames))
     }
 }

@@ -375,6 +375,15 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
           }
         ],
         "responses": {
@@ -537,6 +546,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
             "schema": {
               "type": "string"
             }
@@ -708,7 +726,7 @@ enum OpenAPIDocumentData {
             "name": "group_by",
             "in": "query",
             "required": false,
-            "description": "Comma list: at most one of day, week, month; and any of provider, model, project, feature, user, api_key, environment, source, status",
+            "description": "Comma list: at most one of day, week, month; and any of provider, model, project, feature, user, api_key, environment, source, status, team",
             "schema": {
               "type": "string"
             }
@@ -790,6 +808,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
             "schema": {
               "type": "string"
             }
@@ -4790,6 +4817,15 @@ enum OpenAPIDocumentData {
             }
           },
           {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
             "name": "sort",
             "in": "query",
             "required": false,
@@ -4990,6 +5026,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
             "schema": {
               "type": "string"
             }
@@ -5214,6 +5259,15 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
           }
         ]
       }
@@ -5330,6 +5384,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
             "schema": {
               "type": "string"
             }
@@ -7154,6 +7217,15 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
           }
         ],
         "responses": {
@@ -7321,6 +7393,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
             "schema": {
               "type": "string"
             }
@@ -8136,6 +8217,862 @@ enum OpenAPIDocumentData {
           }
         ]
       }
+    },
+    "/api/v1/teams": {
+      "get": {
+        "summary": "Teams for chargeback, by name",
+        "description": "Needs: viewer (scope read). A team is a set of projects; team is a dimension of the summary, the events, the explorer and statements.",
+        "tags": [
+          "teams"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The teams",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TeamList"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "viewer"
+      },
+      "post": {
+        "summary": "Create a team",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes). Audited (team.create).",
+        "tags": [
+          "teams"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "201": {
+            "description": "Created",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Team"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); the reserved name none; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: the organization has 500 teams, or the name or a project was taken meanwhile",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        },
+        "x-tally-permission": "admin",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewTeam"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/teams/{id}": {
+      "get": {
+        "summary": "One team",
+        "description": "Needs: viewer (scope read).",
+        "tags": [
+          "teams"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The team",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Team"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such team in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "viewer",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Rename a team or replace its projects",
+        "description": "Needs: admin. Audited (team.update).",
+        "tags": [
+          "teams"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Changed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Team"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); the reserved name none; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such team in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: the name or a project was taken meanwhile",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        },
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/TeamChanges"
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete a team (its projects are then in no team)",
+        "description": "Needs: admin. Audited (team.delete).",
+        "tags": [
+          "teams"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "204": {
+            "description": "Deleted"
+          },
+          "404": {
+            "description": "not_found: no such team in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/statements": {
+      "get": {
+        "summary": "A period statement: totals, groups with shares, daily spend, the previous period, budgets, provider-billed",
+        "description": "Needs: viewer (scope read) and the whole organization (a token without admin scope gets 403). Figures come from the same rollups as the summary. A closed month answers with the statement frozen at closing (closed: number, closed_at, closed_by).",
+        "tags": [
+          "statements"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The statement in the format asked for (csv, txt and pdf as attachments)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Statement"
+                }
+              },
+              "text/csv": {
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "application/pdf": {
+                "schema": {
+                  "type": "string",
+                  "format": "binary"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: names period, billing_cycle, group_by, format or an unknown parameter",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "viewer",
+        "parameters": [
+          {
+            "name": "period",
+            "in": "query",
+            "required": false,
+            "description": "A month (2026-11), an ISO week (2026-W47) or a day (2026-11-20) of the organization's time zone, 2000-2199; default: this month",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "billing_cycle",
+            "in": "query",
+            "required": false,
+            "description": "Instead of period: the billing cycle (Settings \u2192 Organization) starting in this month (YYYY-MM)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "project (default), team, user, feature or model",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "project",
+                "team",
+                "user",
+                "feature",
+                "model"
+              ]
+            }
+          },
+          {
+            "name": "format",
+            "in": "query",
+            "required": false,
+            "description": "json (default), csv, txt or pdf",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "json",
+                "csv",
+                "txt",
+                "pdf"
+              ]
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/periods": {
+      "get": {
+        "summary": "Closed months, newest first",
+        "description": "Needs: viewer (scope read) and the whole organization.",
+        "tags": [
+          "statements"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The closed months",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ClosedPeriodList"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "viewer"
+      }
+    },
+    "/api/v1/periods/{month}/close": {
+      "post": {
+        "summary": "Close a month: its statements are numbered and frozen; re-pricing refuses its events",
+        "description": "Needs: admin (owner or admin). Audited (period.close). The month must have ended.",
+        "tags": [
+          "statements"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "201": {
+            "description": "Closed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ClosedPeriod"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: month is not YYYY-MM (2000-2199)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: the month is already closed, or has not ended yet",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "month",
+            "in": "path",
+            "required": true,
+            "description": "YYYY-MM, a calendar month of the organization's time zone",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/periods/{month}/reopen": {
+      "post": {
+        "summary": "Reopen a closed month: its statement is computed live again and its events may be re-priced",
+        "description": "Needs: admin (owner or admin). Audited (period.reopen).",
+        "tags": [
+          "statements"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Reopened",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReopenedPeriod"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: month is not YYYY-MM (2000-2199)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: the month is not closed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "month",
+            "in": "path",
+            "required": true,
+            "description": "YYYY-MM, a calendar month of the organization's time zone",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/events/{id}/receipt": {
+      "get": {
+        "summary": "A receipt for one event: number, organization, project, time in the organization's zone, each token class with its unit price and amount, the price entry, the total",
+        "description": "Scope: read (a token without admin scope: its own project's events only). Estimate from list prices; the provider's invoice is authoritative.",
+        "tags": [
+          "events"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The receipt (attachment)",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "application/pdf": {
+                "schema": {
+                  "type": "string",
+                  "format": "binary"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: format must be txt or pdf",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such event in this organization (or the token's project)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-scope": "read",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "format",
+            "in": "query",
+            "required": false,
+            "description": "txt (default) or pdf",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "txt",
+                "pdf"
+              ]
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/exports/focus": {
+      "get": {
+        "summary": "Observed usage as a FinOps FOCUS 1.2 CSV (streamed)",
+        "description": "Needs: viewer (scope read) and the whole organization. One row per local day \u00d7 project \u00d7 provider \u00d7 model \u00d7 billed token class; BilledCost adds up to the summary's cost_usd for the range. Columns and choices: docs/finance.md.",
+        "tags": [
+          "statements"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "CSV with a header row (attachment)",
+            "content": {
+              "text/csv": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: names from, to or an unknown parameter",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-tally-permission": "viewer",
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "Inclusive start: RFC 3339 instant or YYYY-MM-DD (local midnight); default: 30 days before to",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "Exclusive end: RFC 3339 instant or YYYY-MM-DD; default: now",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/statements": {
+      "get": {
+        "summary": "Statements page",
+        "description": "A period's statement (totals beside the previous period, daily spend, a table per team, project, user, feature or model, budgets, provider-billed), its PDF, CSV, text and JSON downloads, and closing or reopening the month (admins).",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "period",
+            "in": "query",
+            "required": false,
+            "description": "As the API's",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "billing_cycle",
+            "in": "query",
+            "required": false,
+            "description": "As the API's",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "As the API's",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
     }
   },
   "components": {
@@ -8660,7 +9597,7 @@ enum OpenAPIDocumentData {
           },
           {
             "type": "object",
-            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, \u2026); null where events had no value.",
+            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, \u2026); null where events had no value (team: null for projects in no team).",
             "additionalProperties": true
           }
         ]
@@ -12550,6 +13487,487 @@ enum OpenAPIDocumentData {
             "items": {
               "$ref": "#/components/schemas/PolicyHit"
             }
+          }
+        }
+      },
+      "Team": {
+        "type": "object",
+        "required": [
+          "id",
+          "name",
+          "projects",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "projects": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Project names; a project is in at most one team"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "TeamList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Team"
+            }
+          }
+        }
+      },
+      "NewTeam": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "name"
+        ],
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "Not 'none' (reserved: usage in no team)"
+          },
+          "projects": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "maxItems": 1000
+          }
+        }
+      },
+      "TeamChanges": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100
+          },
+          "projects": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "maxItems": 1000,
+            "description": "The whole new list"
+          }
+        }
+      },
+      "Statement": {
+        "type": "object",
+        "required": [
+          "organization",
+          "time_zone",
+          "period",
+          "group_by",
+          "currency",
+          "basis",
+          "totals",
+          "provider_billed_usd",
+          "groups",
+          "daily",
+          "previous",
+          "budgets",
+          "closed",
+          "generated_at"
+        ],
+        "properties": {
+          "organization": {
+            "type": "string"
+          },
+          "time_zone": {
+            "type": "string"
+          },
+          "period": {
+            "type": "object",
+            "required": [
+              "kind",
+              "label",
+              "from",
+              "to",
+              "start",
+              "end"
+            ],
+            "properties": {
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "month",
+                  "week",
+                  "day",
+                  "billing_cycle"
+                ]
+              },
+              "label": {
+                "type": "string"
+              },
+              "from": {
+                "type": "string",
+                "format": "date"
+              },
+              "to": {
+                "type": "string",
+                "format": "date",
+                "description": "Last day, inclusive"
+              },
+              "start": {
+                "type": "string",
+                "format": "date-time"
+              },
+              "end": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Exclusive"
+              }
+            }
+          },
+          "group_by": {
+            "type": "string",
+            "enum": [
+              "project",
+              "team",
+              "user",
+              "feature",
+              "model"
+            ]
+          },
+          "currency": {
+            "type": "string",
+            "enum": [
+              "USD"
+            ]
+          },
+          "basis": {
+            "type": "string"
+          },
+          "totals": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/Metrics"
+              },
+              {
+                "type": "object",
+                "required": [
+                  "tokens"
+                ],
+                "properties": {
+                  "tokens": {
+                    "type": "integer",
+                    "description": "input_tokens + output_tokens"
+                  }
+                }
+              }
+            ]
+          },
+          "provider_billed_usd": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "What synced cost reports billed for the period; null when none covers it"
+          },
+          "groups": {
+            "type": "array",
+            "items": {
+              "allOf": [
+                {
+                  "allOf": [
+                    {
+                      "$ref": "#/components/schemas/Metrics"
+                    },
+                    {
+                      "type": "object",
+                      "required": [
+                        "tokens"
+                      ],
+                      "properties": {
+                        "tokens": {
+                          "type": "integer",
+                          "description": "input_tokens + output_tokens"
+                        }
+                      }
+                    }
+                  ]
+                },
+                {
+                  "type": "object",
+                  "required": [
+                    "key",
+                    "name",
+                    "share_percent",
+                    "previous_cost_usd"
+                  ],
+                  "properties": {
+                    "key": {
+                      "type": [
+                        "string",
+                        "null"
+                      ],
+                      "description": "The value the API filters by (project or team name, user, feature, model); null: none"
+                    },
+                    "name": {
+                      "type": "string",
+                      "description": "The key, or 'no team', 'no feature', 'no user'"
+                    },
+                    "share_percent": {
+                      "type": "string",
+                      "description": "Of the total cost, one decimal, half up"
+                    },
+                    "previous_cost_usd": {
+                      "type": "string"
+                    }
+                  }
+                }
+              ]
+            }
+          },
+          "daily": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "date",
+                "cost_usd"
+              ],
+              "properties": {
+                "date": {
+                  "type": "string",
+                  "format": "date"
+                },
+                "cost_usd": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "previous": {
+            "type": "object",
+            "required": [
+              "label",
+              "from",
+              "to",
+              "totals",
+              "daily"
+            ],
+            "properties": {
+              "label": {
+                "type": "string"
+              },
+              "from": {
+                "type": "string",
+                "format": "date"
+              },
+              "to": {
+                "type": "string",
+                "format": "date"
+              },
+              "totals": {
+                "allOf": [
+                  {
+                    "$ref": "#/components/schemas/Metrics"
+                  },
+                  {
+                    "type": "object",
+                    "required": [
+                      "tokens"
+                    ],
+                    "properties": {
+                      "tokens": {
+                        "type": "integer",
+                        "description": "input_tokens + output_tokens"
+                      }
+                    }
+                  }
+                ]
+              },
+              "daily": {
+                "type": "array",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "date",
+                    "cost_usd"
+                  ],
+                  "properties": {
+                    "date": {
+                      "type": "string",
+                      "format": "date"
+                    },
+                    "cost_usd": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "budgets": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "scope",
+                "period",
+                "amount_usd",
+                "spent_usd",
+                "status"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "scope": {
+                  "type": "string"
+                },
+                "period": {
+                  "type": "string"
+                },
+                "amount_usd": {
+                  "type": "string"
+                },
+                "spent_usd": {
+                  "type": "string"
+                },
+                "status": {
+                  "type": "string",
+                  "enum": [
+                    "ok",
+                    "warning",
+                    "exceeded"
+                  ]
+                }
+              }
+            }
+          },
+          "closed": {
+            "oneOf": [
+              {
+                "type": "null"
+              },
+              {
+                "type": "object",
+                "required": [
+                  "number",
+                  "closed_at",
+                  "closed_by"
+                ],
+                "properties": {
+                  "number": {
+                    "type": "string"
+                  },
+                  "closed_at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "closed_by": {
+                    "type": "string"
+                  }
+                }
+              }
+            ]
+          },
+          "generated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "ClosedPeriod": {
+        "type": "object",
+        "required": [
+          "month",
+          "closed",
+          "number",
+          "start",
+          "end",
+          "closed_at",
+          "closed_by"
+        ],
+        "properties": {
+          "month": {
+            "type": "string"
+          },
+          "closed": {
+            "type": "boolean",
+            "enum": [
+              true
+            ]
+          },
+          "number": {
+            "type": "string"
+          },
+          "start": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "end": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "closed_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "closed_by": {
+            "type": "string"
+          }
+        }
+      },
+      "ClosedPeriodList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ClosedPeriod"
+            }
+          }
+        }
+      },
+      "ReopenedPeriod": {
+        "type": "object",
+        "required": [
+          "month",
+          "closed"
+        ],
+        "properties": {
+          "month": {
+            "type": "string"
+          },
+          "closed": {
+            "type": "boolean",
+            "enum": [
+              false
+            ]
           }
         }
       }

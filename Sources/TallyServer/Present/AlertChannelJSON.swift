@@ -4,8 +4,8 @@ import TallyServices
 /// Alert channels as the API answers them. Secrets never leave: a webhook says whether it has a signing secret
 /// (`secret_set`), a Slack or Discord channel shows only its webhook URL's origin (`https://hooks.slack.com/…`).
 enum AlertChannelJSON {
-    /// `weeklyDigest`: the email channels that opted in to the weekly digest (issue 18).
-    static func write(_ c: AlertChannel, weeklyDigest: Set<String> = [], into w: inout JSONWriter) {
+    /// `optIns`: what the email channels opted in to (weekly digest, scheduled statements).
+    static func write(_ c: AlertChannel, optIns: EmailOptIns = EmailOptIns(), into w: inout JSONWriter) {
         w.beginObject()
         w.field("id", c.id)
         w.field("name", c.name)
@@ -16,7 +16,7 @@ enum AlertChannelJSON {
             w.beginArray()
             for address in c.targets { w.string(address) }
             w.endArray()
-            w.field("weekly_digest", weeklyDigest.contains(c.id))
+            optIns.write(c, into: &w)
         case .webhook:
             w.field("url", c.targets.first)
             w.field("secret_set", c.sealedSecret != nil)
@@ -28,9 +28,9 @@ enum AlertChannelJSON {
         w.endObject()
     }
 
-    static func channel(_ c: AlertChannel, weeklyDigest: Set<String> = []) -> String {
+    static func channel(_ c: AlertChannel, optIns: EmailOptIns = EmailOptIns()) -> String {
         var w = JSONWriter()
-        write(c, weeklyDigest: weeklyDigest, into: &w)
+        write(c, optIns: optIns, into: &w)
         return w.text
     }
 

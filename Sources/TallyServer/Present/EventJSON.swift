@@ -78,10 +78,11 @@ enum EventJSON {
         "{\"accepted\":\(outcome.accepted),\"duplicates\":\(outcome.duplicates)}"
     }
 
-    /// `GET /api/v1/usage/summary`. `projectNames` turns project ids into names (an unknown id stays as it is).
+    /// `GET /api/v1/usage/summary`. `projectNames` and `teamNames` turn ids into names (an unknown id stays as it
+    /// is); usage in no team has a null team, as a missing feature has a null feature.
     static func summary(
         _ result: SummaryResult, from: Instant, to: Instant, zone: TimeZoneRules, ledger: String, grain: TimeGrain?,
-        dimensions: [UsageDimension], projectNames: [String: String]
+        dimensions: [UsageDimension], projectNames: [String: String], teamNames: [String: String] = [:]
     ) -> String {
         var w = JSONWriter()
         w.beginObject()
@@ -106,7 +107,8 @@ enum EventJSON {
             if let grain, let period = group.period { w.field(grain.rawValue, period) }
             for d in dimensions {
                 let value = group.values[d] ?? nil
-                w.field(d.rawValue, d == .project ? value.map { projectNames[$0] ?? $0 } : value)
+                let names = d == .project ? projectNames : d == .team ? teamNames : [:]
+                w.field(d.rawValue, value.map { names[$0] ?? $0 })
             }
             writeMetrics(group.metrics, into: &w)
             w.endObject()
@@ -116,14 +118,7 @@ enum EventJSON {
         return w.text
     }
 
-    static func writeMetrics(_ m: UsageMetrics, into w: inout JSONWriter) {
-        w.field("requests", m.requests)
-        for c in TokenClass.counts { w.field(c.field, m[c]) }
-        w.field("errors", m.errors)
-        w.field("cost_usd", m.knownCost?.decimalString)
-        w.field("unpriced_requests", m.unpricedRequests)
-        w.field("provider_cost_usd", m.providerCost.decimalString)
-    }
+    static func writeMetrics(_ m: UsageMetrics, into w: inout JSONWriter) { m.write(into: &w) }
 
     // MARK: CSV
 

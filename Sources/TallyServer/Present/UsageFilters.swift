@@ -22,7 +22,7 @@ extension QueryParameters {
         return (from, to)
     }
 
-    func filters(store: some ProjectStore, principal: Principal) async throws -> DimensionFilters {
+    func filters(store: some ProjectStore & TeamStore, principal: Principal) async throws -> DimensionFilters {
         var filters: DimensionFilters = [:]
         for (name, dimension) in Self.filterNames {
             guard let list = list(name) else { continue }
@@ -37,6 +37,13 @@ extension QueryParameters {
                 }
             }
             filters[.project] = ids
+        }
+        if let names = filters[.team] {
+            // Teams by name, `none` for usage of projects in no team; the store turns them into projects.
+            let teams = try await store.teams(organizationID: principal.organizationID)
+            filters[.team] = names.compactMap { name in
+                name == Team.noTeam ? Team.noTeam : teams.first { $0.name == name }?.id
+            }
         }
         if let scope = principal.projectScope {
             let allowed = filters[.project].map { $0.filter { scope.contains($0) } } ?? scope

@@ -26,6 +26,7 @@ enum GuardScope {
             case .environment: value = call.environment
             case .source: value = EventSource.gateway.rawValue
             case .status: return true
+            case .team: return false  // `Budget.scopeDimensions` has no team: budgets scope by project.
             }
             return value.map { values.contains($0) } ?? false
         }

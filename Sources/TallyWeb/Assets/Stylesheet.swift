@@ -53,7 +53,7 @@ package enum Stylesheet {
         .row{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}.row>div{flex:1 1 10rem;min-width:0}
         .actions{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center}
         figure{margin:0}figure svg{width:100%;height:auto;display:block}
-        svg .axis{fill:var(--muted);font-size:11px}svg .grid-line{stroke:var(--line)}svg .anomaly{fill:var(--bad)}
+        svg .axis{fill:var(--muted);font-size:11px}svg .grid-line{stroke:var(--line)}svg .anomaly{fill:var(--bad)}svg .spend-line{stroke:var(--s0);stroke-width:2.5}svg .spend-point{fill:var(--s0)}
         .s0{fill:var(--s0);background:var(--s0)}.s1{fill:var(--s1);background:var(--s1)}.s2{fill:var(--s2);background:var(--s2)}
         .s3{fill:var(--s3);background:var(--s3)}.s4{fill:var(--s4);background:var(--s4)}.s5{fill:var(--s5);background:var(--s5)}
         .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.5rem 0 0;padding:0;list-style:none;font-size:.85rem}

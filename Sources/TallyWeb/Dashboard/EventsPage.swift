@@ -14,6 +14,8 @@ package enum EventsPage {
         package var isFirstPage: Bool
         /// The query string of the filters (no cursor), for the live feed and the pager.
         package var filterQuery: String
+        /// `GET /api/v1/events/export`'s query for exactly these filters and range.
+        package var exportQuery = "format=csv"
     }
 
     package static func filterQuery(_ s: UsageExplorer.State) -> String {
@@ -28,18 +30,29 @@ package enum EventsPage {
     }
 
     package static func load(
-        store: some ProjectStore & EventStore, page: SignedInPage, state: UsageExplorer.State, after: EventCursor?,
-        now: Instant
+        store: some ProjectStore & EventStore & TeamStore, page: SignedInPage, state: UsageExplorer.State,
+        after: EventCursor?, now: Instant
     ) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
+        let teams = try await store.teams(organizationID: page.organization.id)
         let range = state.range(now: now, zone: page.zone)
         let result = try await store.events(
             EventQuery(
-                organizationID: page.organization.id, filters: state.storeFilters(projects: projects),
+                organizationID: page.organization.id, filters: state.storeFilters(projects: projects, teams: teams),
                 from: range.from, to: range.to, limit: pageSize, after: after))
         return Model(
             state: state, events: result.events, next: result.next, isFirstPage: after == nil,
-            filterQuery: filterQuery(state))
+            filterQuery: filterQuery(state), exportQuery: exportQuery(state, range: range))
+    }
+
+    /// The export API's query for what the page shows: the range as instants, the filters by name.
+    package static func exportQuery(_ s: UsageExplorer.State, range: (from: Instant?, to: Instant?)) -> String {
+        var items: [(String, String)] = [("format", "csv")]
+        if let from = range.from { items.append(("from", from.rfc3339)) }
+        if let to = range.to { items.append(("to", to.rfc3339)) }
+        for d in UsageDimension.allCases { if let f = s.filters[d] { items.append((d.rawValue, f)) } }
+        return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }
+            .joined(separator: "&")
     }
 
     // MARK: View
@@ -59,7 +72,7 @@ package enum EventsPage {
                     .if(
                         m.isFirstPage,
                         .span(.id("live-status"), .class("muted"), .attribute(named: "role", value: "status"), "")),
-                    .a(.href("/api/v1/events/export?format=csv"), "Export all as CSV")),
+                    .a(.href("/api/v1/events/export?" + m.exportQuery), "Export all as CSV")),
                 .div(
                     .class("table-wrap"),
                     .table(
@@ -153,6 +166,12 @@ package enum EventsPage {
         renderDetail(page, d.event, breakdown: d.breakdown)
     }
 
+    /// `GET /api/v1/events/{id}/receipt` for this event; the id is the client's, so it is encoded whole.
+    static func receiptURL(_ id: String, _ format: String) -> String {
+        "/api/v1/events/" + URLText.percentEncoded(id).replacingOccurrences(of: "/", with: "%2F")
+            + "/receipt?format=" + format
+    }
+
     package static func renderDetail(_ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?) -> String {
         let e = s.event
         let o = e.outcome
@@ -176,6 +195,10 @@ package enum EventsPage {
             title: "Event \(e.id)", signedIn: page.header,
             .p(.a(.href("/events"), "← Events")),
             .h1(.text("\(e.model) · \(e.id)")),
+            .div(
+                .class("actions"),
+                .a(.class("button"), .href(receiptURL(e.id, "pdf")), "Download receipt (PDF)"),
+                .a(.href(receiptURL(e.id, "txt")), "Receipt as text")),
             .div(
                 .class("grid wide"),
                 .section(

@@ -154,6 +154,7 @@ package enum OverviewPage {
     package static func dashboard(_ page: SignedInPage, _ m: Model) -> Node<HTML.BodyContext> {
         let c = m.currentTotals, p = m.previousTotals
         let tokens = c.inputTokens + c.outputTokens, tokensBefore = p.inputTokens + p.outputTokens
+        let line = m.daily.style == .line
         return .group(
             .p(
                 .id("cycle"), .class("muted"), .data(named: "from", value: m.current.from.rfc3339),
@@ -192,10 +193,18 @@ package enum OverviewPage {
                     .class("actions"),
                     .h2(.id("daily-heading"), .text("Spend per day, last \(m.days) days")),
                     .span(.class("spacer")),
-                    .a(.href("/?days=7"), .if(m.days == 7, .attribute(named: "aria-current", value: "true")), "7 days"),
                     .a(
-                        .href("/?days=30"), .if(m.days == 30, .attribute(named: "aria-current", value: "true")),
-                        "30 days")),
+                        .href("/?days=7" + (line ? "&chart=line" : "")),
+                        .if(m.days == 7, .attribute(named: "aria-current", value: "true")), "7 days"),
+                    .a(
+                        .href("/?days=30" + (line ? "&chart=line" : "")),
+                        .if(m.days == 30, .attribute(named: "aria-current", value: "true")), "30 days"),
+                    .a(
+                        .id("chart-bars"), .href("/?days=\(m.days)"),
+                        .if(!line, .attribute(named: "aria-current", value: "true")), "Bars"),
+                    .a(
+                        .id("chart-line"), .href("/?days=\(m.days)&chart=line"),
+                        .if(line, .attribute(named: "aria-current", value: "true")), "Line")),
                 m.daily.node()
             ),
             .div(

@@ -94,14 +94,21 @@ package enum UsageExplorer {
                 .joined(separator: "&")
         }
 
-        /// The filters as the store takes them: project names become ids (an unknown name matches nothing).
-        package func storeFilters(projects: [Project]) -> DimensionFilters {
+        /// The filters as the store takes them: project and team names become ids (an unknown name matches
+        /// nothing; the team `none` is usage in no team).
+        package func storeFilters(projects: [Project], teams: [Team] = []) -> DimensionFilters {
             var result: DimensionFilters = [:]
             for (d, text) in filters {
                 let values = text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-                result[d] =
-                    d == .project
-                    ? values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name } : values
+                switch d {
+                case .project:
+                    result[d] = values.map { name in projects.first { $0.name == name }?.id ?? "unknown:" + name }
+                case .team:
+                    result[d] = values.map { name in
+                        name == Team.noTeam ? name : teams.first { $0.name == name }?.id ?? "unknown:" + name
+                    }
+                default: result[d] = values
+                }
             }
             return result
         }
@@ -128,7 +135,7 @@ package enum UsageExplorer {
     // MARK: Query
 
     package static func load(
-        store: some UsageStore & ProjectStore, page: SignedInPage, state: State, now: Instant,
+        store: some UsageStore & ProjectStore & TeamStore, page: SignedInPage, state: State, now: Instant,
         anomalies: (any ForecastSource)? = nil
     ) async throws -> Model {
         let bounds = state.range(now: now, zone: page.zone)
@@ -136,7 +143,8 @@ package enum UsageExplorer {
         let range = TimeRange(
             from: bounds.from ?? Instant(seconds: 0), to: min(bounds.to ?? now, now.adding(seconds: 86_400)))
         let projects = try await store.projects(organizationID: page.organization.id)
-        let filters = state.storeFilters(projects: projects)
+        let teams = try await store.teams(organizationID: page.organization.id)
+        let filters = state.storeFilters(projects: projects, teams: teams)
         let dims = state.groupBy.map { [$0] } ?? []
         let result: SummaryResult
         if range.from < range.to {
@@ -147,12 +155,16 @@ package enum UsageExplorer {
         } else {
             result = SummaryResult(groups: [], totals: UsageMetrics())
         }
-        let names = Dictionary(projects.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let names = Dictionary(
+            state.groupBy == .team ? teams.map { ($0.id, $0.name) } : projects.map { ($0.id, $0.name) },
+            uniquingKeysWith: { a, _ in a })
         var rows = result.groups.map { g -> Row in
             var name: String?
             if let d = state.groupBy {
                 let raw = g.values[d] ?? nil
-                name = raw.map { d == .project ? names[$0] ?? $0 : $0 } ?? "(none)"
+                name =
+                    raw.map { d == .project || d == .team ? names[$0] ?? $0 : $0 }
+                    ?? (d == .team ? "no team" : "(none)")
             }
             return Row(period: g.period, name: name, metrics: g.metrics)
         }
@@ -386,10 +398,10 @@ package enum UsageExplorer {
         }
     }
 
-    /// The filter form shared by the explorer and the events list (which has no grouping and an "all time" preset).
+    /// The filter form shared by the explorer and the events list (which has no grouping).
     package static func filterForm(_ s: State, explorer: Bool) -> Node<HTML.BodyContext> {
         let errors = Dictionary(s.problems.map { ($0.field, $0.reason) }, uniquingKeysWith: { a, _ in a })
-        let presets = DatePreset.allCases.filter { explorer ? $0 != .all : true }.map { ($0.rawValue, $0.label) }
+        let presets = DatePreset.allCases.map { ($0.rawValue, $0.label) }
         let grouping: Node<HTML.FormContext> =
             explorer
             ? .group(

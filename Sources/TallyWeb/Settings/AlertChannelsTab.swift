@@ -83,16 +83,24 @@ extension SettingsPages {
                             danger: true, action: "delete"))))
         }
 
-        /// An email channel's opt-in to the weekly digest (issue 18).
+        /// An email channel's opt-ins: the weekly digest (issue 18) and the scheduled statements (issue 20).
         static func weeklyDigestBox() -> Node<HTML.FormContext> {
+            .group(
+                optInBox("weekly_digest", "Weekly digest: new insights and the month-end forecast, on Monday mornings"),
+                optInBox(
+                    "monthly_statement",
+                    "Monthly statement: last month's statement with its PDF and CSV, on the 1st at 08:00"),
+                optInBox("weekly_summary", "Weekly summary: last week's statement with its CSV, on Mondays at 08:00"))
+        }
+
+        static func optInBox(_ name: String, _ label: String) -> Node<HTML.FormContext> {
             .div(
                 .label(
                     .class("check"),
                     .input(
-                        .id("new-email-weekly_digest"), .type(.checkbox), .name("weekly_digest"),
-                        .data(named: "kind", value: "bool")),
-                    .text("Weekly digest: new insights and the month-end forecast, on Monday mornings")),
-                .p(.data(named: "error-for", value: "weekly_digest")))
+                        .id("new-email-" + name), .type(.checkbox), .name(name), .data(named: "kind", value: "bool")),
+                    .text(label)),
+                .p(.data(named: "error-for", value: name)))
         }
 
         /// One form per type, inside a disclosure; the type travels as a hidden field.

@@ -1,0 +1,47 @@
+import Hummingbird
+import NIOCore
+import TallyCore
+import TallyDocuments
+import TallyHTTP
+import TallyServices
+
+/// `GET /api/v1/exports/focus?from&to`: Tally's observed usage as a FinOps FOCUS 1.2 CSV, streamed a month at a time
+/// (issue 20). Organization-wide, like statements.
+struct FocusExportController<Store: TallyStore> {
+    let store: Store
+    let auth: Authenticator<Store>
+    let focus: FocusExport<Store>
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("exports/focus", use: export)
+    }
+
+    @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await StatementsController<Store>.organizationWide(auth, request)
+        let params = try QueryParameters(request, allowed: ["from", "to"])
+        let org = try await store.organization(id: principal.organizationID)
+        let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
+        let (from, to) = try params.localRange(zone, now: .now)
+        guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
+            throw APIError.badParameter("from", "the range may span at most 10 years")
+        }
+        let focus = self.focus
+        let organizationID = principal.organizationID
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: FocusCSV.header))
+            try await focus.charges(organizationID: organizationID, from: from, to: to) { charges in
+                guard !charges.isEmpty else { return }
+                var chunk = ""
+                for c in charges { chunk += FocusCSV.row(c) }
+                try await writer.write(ByteBuffer(string: chunk))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"tally-focus.csv\"",
+            ], body: body)
+    }
+}

@@ -216,7 +216,20 @@ def test_teams_are_a_dimension_and_refuse_what_they_cannot_be(finance, site):
     r = requests.post(finance.server.url + "/api/v1/teams", json={"name": "V"}, headers=bearer(viewer_token),
                       timeout=30)
     assert r.status_code == 403
+    # Teams name every project: a token of one project does not list them.
+    r = requests.get(finance.server.url + "/api/v1/teams", headers=bearer(viewer_token), timeout=30)
+    assert r.status_code == 403
     assert finance.api("GET", "/api/v1/teams/team_does_not_exist").status_code == 404
+    r = finance.api("POST", "/api/v1/teams", json={"name": "R&D, EU", "projects": []})
+    assert_error(r, 400)
+    assert "comma" in r.text
+    for name in ("no team", "NONE"):
+        assert_error(finance.api("POST", "/api/v1/teams", json={"name": name}), 400)
+    # A NUL byte in a filter is a 400 naming it, on SQLite and PostgreSQL alike.
+    for query in ("team=%00", "project=a%00b", "model=%01"):
+        r = finance.api("GET", "/api/v1/usage/summary?" + query)
+        assert_error(r, 400)
+        assert query.split("=")[0] in r.text
     ok(finance.api("DELETE", f"/api/v1/teams/{growth['id']}"), 204)
     assert finance.api("DELETE", f"/api/v1/teams/{growth['id']}").status_code == 404
 

@@ -41,9 +41,14 @@ public struct Project: Sendable, Equatable {
         let ok =
             (1...64).contains(name.utf8.count)
             && name.unicodeScalars.allSatisfy {
+                // Format characters (soft hyphen, zero-width, bidi marks, BOM, tags) are invisible: two names that
+                // look alike must be equal.
                 !$0.properties.isWhitespace && $0 != "," && !DisplayName.isRefused($0)
-                    && !(0xFFF9...0xFFFB).contains($0.value) && !(0x200B...0x200F).contains($0.value)
+                    && $0.properties.generalCategory != .format && $0.properties.generalCategory != .unassigned
+                    && $0.properties.generalCategory != .privateUse
             }
+            // One spelling per name: the composed form (NFC), so "café" typed two ways is one project.
+            && name.precomposedStringWithCanonicalMapping.utf8.elementsEqual(name.utf8)
         return ok ? nil : "must be 1-64 bytes of printable characters without spaces or commas"
     }
 }

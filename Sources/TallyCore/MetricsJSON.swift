@@ -39,3 +39,12 @@ extension UsageMetrics {
         self.providerCost = providerCost
     }
 }
+
+extension UsageMetrics {
+    /// Input plus output tokens (the other classes are inside those two), saturating at Int64.max: a statement or
+    /// page shows the largest count rather than trap or wrap on a hostile total.
+    public var tokens: Int64 {
+        let (sum, overflow) = inputTokens.addingReportingOverflow(outputTokens)
+        return overflow ? .max : sum
+    }
+}

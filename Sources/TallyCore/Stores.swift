@@ -180,7 +180,7 @@ public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventSt
     SchemaStore,
     AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore,
     BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore,
-    InsightStore, PolicyStore, GuardCounterStore, TeamStore, PeriodStore, ScheduledReportStore
+    InsightStore, PolicyStore, GuardCounterStore, TeamStore, PeriodStore, ScheduledReportStore, PerformanceStore
 {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.

@@ -34,7 +34,7 @@ public enum StatementCodec {
             w.field("key", g.key)
             w.field("name", g.name)
             g.metrics.write(into: &w)
-            w.field("tokens", g.metrics.inputTokens &+ g.metrics.outputTokens)
+            w.field("tokens", g.metrics.tokens)
             w.field("share_percent", StatementFigures.share(g.metrics.cost, of: s.totals.cost))
             w.field("previous_cost_usd", g.previousCost.decimalString)
             w.endObject()
@@ -86,7 +86,7 @@ public enum StatementCodec {
     private static func writeTotals(_ m: UsageMetrics, into w: inout JSONWriter) {
         w.beginObject()
         m.write(into: &w)
-        w.field("tokens", m.inputTokens &+ m.outputTokens)
+        w.field("tokens", m.tokens)
         w.endObject()
     }
 

@@ -90,6 +90,7 @@ extension SQLStore {
                 "insights", "insight_settings", "weekly_digests",
                 "policies", "policy_hits", "guard_counters", "guard_reservations",
                 "team_projects", "teams", "closed_periods", "period_closings", "report_mailings",
+                "performance_rollup_hourly",
                 "provider_connections", "memberships", "projects",
             ]
         var steps = tables.map { SQLStep(statement([("DELETE FROM \($0) WHERE org_id = ", .text(id))])) }

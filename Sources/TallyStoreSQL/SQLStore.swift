@@ -306,7 +306,9 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                     if stored.count == events.count, let planned { planned } else {
                         try RollupDelta.compute(stored.map { events[$0] })
                     }
+                let performance = PerformanceDelta.compute(stored.map { events[$0] })
                 return deltas.filter { !$0.rows.isEmpty }.map(Schema.rollupIncrements)
+                    + (performance.rows.isEmpty ? [] : [Schema.performanceIncrements(performance)])
             }
             for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }
         }

@@ -346,8 +346,36 @@ public enum Schema {
                       channel_id TEXT NOT NULL, report TEXT NOT NULL, period TEXT NOT NULL, sent_us \(bigint) NOT NULL,
                       PRIMARY KEY (org_id, channel_id, report, period))
                     """,
+                    // The performance report's rollup: per hour and key, a count per latency (and time to first
+                    // token) bucket of `LatencyHistogram`, and the retries summed (metric `retries`, bucket 0).
+                    """
+                    CREATE TABLE performance_rollup_hourly (org_id TEXT NOT NULL, hour \(bigint) NOT NULL,
+                      project_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, feature TEXT NOT NULL,
+                      source TEXT NOT NULL, metric TEXT NOT NULL, bucket \(bigint) NOT NULL, n \(bigint) NOT NULL,
+                      PRIMARY KEY (org_id, hour, project_id, provider, model, feature, source, metric, bucket))
+                    """,
                 ]),
         ]
+    }
+
+    /// The performance rollup's increments, as one bulk upsert. A count that would pass Int64 stays at its largest:
+    /// a histogram that saturates is still a histogram, and an ingest must not fail for it.
+    static func performanceIncrements(_ delta: PerformanceDelta) -> SQLBulkInsert {
+        let key =
+            ["org_id", "hour"] + PerformanceDelta.dimensions.map(\.column) + ["metric", "bucket"]
+        let t = "performance_rollup_hourly"
+        return SQLBulkInsert(
+            table: t, columns: key + ["n"],
+            integerColumns: [false, true] + PerformanceDelta.dimensions.map { _ in false } + [false, true, true],
+            rows: delta.rows.map { row in
+                [.text(row.key.organizationID), .int(row.key.hour)] + row.key.values.map(SQLValue.text)
+                    + [.text(row.key.metric), .int(row.key.bucket), .int(row.count)]
+            },
+            conflict: .update(
+                key: key,
+                assignments:
+                    "n = CASE WHEN \(t).n > \(Int64.max) - excluded.n THEN \(Int64.max) ELSE \(t).n + excluded.n END"),
+            mayHoldNulls: false)
     }
 
     /// The token counts added after migration 2 created the tables of counts, each by a migration of its own (10).

@@ -9,7 +9,13 @@ package struct StackedBarChart: Sendable {
         package var fullLabel: String
         /// One value per series, in `series` order.
         package var values: [Int64]
-        package var total: Int64 { values.reduce(0, +) }
+        /// Saturates: a day of 10^18 nano-dollars (hostile, or a real bill) draws a full bar rather than trapping.
+        package var total: Int64 {
+            values.reduce(0) { sum, v in
+                let (s, overflow) = sum.addingReportingOverflow(v)
+                return overflow ? (v < 0 ? .min : .max) : s
+            }
+        }
     }
 
     package var id: String
@@ -52,10 +58,13 @@ package struct StackedBarChart: Sendable {
     package func svg() -> String {
         let w = Self.width, h = Self.height
         let plotWidth = w - Self.left - Self.right, plotHeight = h - Self.top - Self.bottom
-        let maximum = max(bars.map(\.total).max() ?? 0, 1)
+        // Capped so the scale's arithmetic (steps times ten) stays inside Int64; a taller bar is drawn to the top.
+        let maximum = min(max(bars.map(\.total).max() ?? 0, 1), Self.largestScale)
         let step = Self.niceStep(maximum / 4 + 1)
         let ceiling = max(step * 4, step * ((maximum + step - 1) / step))
-        func y(_ v: Int64) -> Double { Double(Self.top) + Double(plotHeight) * (1 - Double(v) / Double(ceiling)) }
+        func y(_ v: Int64) -> Double {
+            Double(Self.top) + Double(plotHeight) * (1 - Double(min(max(v, 0), ceiling)) / Double(ceiling))
+        }
         var out =
             "<svg role=\"img\" aria-labelledby=\"\(id)-title\" viewBox=\"0 0 \(w) \(h)\" xmlns=\"http://www.w3.org/2000/svg\">"
         out += "<title id=\"\(id)-title\">\(escape(title))</title>"
@@ -124,8 +133,12 @@ package struct StackedBarChart: Sendable {
         )
     }
 
-    /// 1, 2 or 5 times a power of ten, at least `raw`.
+    /// The largest value a scale reaches (10^18): its steps, times four or ten, still fit in Int64.
+    static let largestScale: Int64 = 1_000_000_000_000_000_000
+
+    /// 1, 2 or 5 times a power of ten, at least `raw` (at most `largestScale`).
     package static func niceStep(_ raw: Int64) -> Int64 {
+        let raw = min(raw, largestScale / 10)
         var power: Int64 = 1
         while power * 10 <= raw { power *= 10 }
         for m: Int64 in [1, 2, 5, 10] where m * power >= raw { return m * power }

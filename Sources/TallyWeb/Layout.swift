@@ -28,7 +28,7 @@ package enum Layout {
 
     package enum Section: String {
         case overview, usage, events, reconciliation, settings, none, budgets, alerts, forecast
-        case insights, statements
+        case insights, statements, performance
     }
 
     package struct SignedInHeader {
@@ -67,6 +67,7 @@ package enum Layout {
                 navLink("/alerts", "Alerts", current: h.section == .alerts),
                 navLink("/forecast", "Forecast", current: h.section == .forecast),
                 navLink("/insights", "Insights", current: h.section == .insights),
+                navLink("/performance", "Performance", current: h.section == .performance),
                 navLink("/statements", "Statements", current: h.section == .statements),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),

@@ -103,6 +103,7 @@ import Testing
         "/forecast": "/api/v1/forecast",
         "/insights": "/api/v1/insights",
         "/statements": "/api/v1/statements",
+        "/performance": "/api/v1/usage/performance",
         "/settings/alert-channels": "/api/v1/alert-channels",
         "/settings/policies": "/api/v1/policies",
         "/settings/projects": "/api/v1/projects",

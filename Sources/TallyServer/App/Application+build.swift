@@ -324,6 +324,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     TeamsController(store: store, auth: d.auth, teams: d.teams).addRoutes(to: api)
     StatementsController(auth: d.auth, statements: d.statements).addRoutes(to: api)
     FocusExportController(store: store, auth: d.auth, focus: d.focus).addRoutes(to: api)
+    PerformanceController(store: store, auth: d.auth).addRoutes(to: api)
     ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
     InsightsController(store: store, auth: d.auth, insights: d.insights).addRoutes(to: api)
     return router

@@ -44,6 +44,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("forecast", use: forecast)
         router.get("insights", use: insights)
         router.get("statements", use: statements)
+        router.get("performance", use: performance)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
@@ -320,6 +321,15 @@ struct DashboardController<Store: TallyStore> {
             let service = StatementService(store: store, budgets: budgetService())
             let model = try await StatementsPage.load(statements: service, page: page, query: query)
             return .html(StatementsPage.render(page, model), status: model.problem == nil ? .ok : .badRequest)
+        }
+    }
+
+    @Sendable func performance(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let query = PerformancePage.Query(query: Self.query(request))
+        return try await respond(request, .performance, title: "Performance") { page in
+            .html(
+                PerformancePage.render(
+                    page, try await PerformancePage.load(store: store, page: page, query: query, now: .now)))
         }
     }
 

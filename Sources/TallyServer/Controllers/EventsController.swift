@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import TallyCore
@@ -53,8 +54,11 @@ struct EventsController<Store: AuthenticationStore & EventStore & OrganizationSt
         let params = try QueryParameters(request, allowed: ["format"])
         let format = params["format"] ?? "txt"
         guard format == "txt" || format == "pdf" else { throw APIError.badParameter("format", "must be txt or pdf") }
-        let id = try context.parameters.require("id")
-        guard
+        // The id percent-encoded, as the event page links it (ids are the client's: any characters); a control
+        // character is no event's and never reaches the store (PostgreSQL refuses NUL).
+        let raw = try context.parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
+        guard !id.containsControlCharacters,
             let event = try await store.event(
                 organizationID: principal.organizationID, id: id, projectIDs: principal.projectScope),
             let organization = try await store.organization(id: principal.organizationID)

@@ -30,10 +30,16 @@ struct FocusExportController<Store: TallyStore> {
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: FocusCSV.header))
             try await focus.charges(organizationID: organizationID, from: from, to: to) { charges in
-                guard !charges.isEmpty else { return }
+                // Written 500 rows at a time: a month of many projects and models never sits in memory as one text.
                 var chunk = ""
-                for c in charges { chunk += FocusCSV.row(c) }
-                try await writer.write(ByteBuffer(string: chunk))
+                for (i, c) in charges.enumerated() {
+                    chunk += FocusCSV.row(c)
+                    if i % 500 == 499 {
+                        try await writer.write(ByteBuffer(string: chunk))
+                        chunk = ""
+                    }
+                }
+                if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
             }
             try await writer.finish(nil)
         }

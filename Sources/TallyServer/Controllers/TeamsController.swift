@@ -3,7 +3,7 @@ import TallyCore
 import TallyHTTP
 import TallyServices
 
-/// Teams for chargeback (`/api/v1/teams`, issue 20): admins write, anyone who reads usage reads them. Another
+/// Teams for chargeback (`/api/v1/teams`, issue 20): admins write; members, viewers and admin tokens read them. Another
 /// organization's team is not found.
 struct TeamsController<Store: TallyStore> {
     let store: Store
@@ -19,7 +19,8 @@ struct TeamsController<Store: TallyStore> {
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.read, request)
+        // Teams name every project: a token limited to one project does not read them.
+        let principal = try await StatementsController<Store>.organizationWide(auth, request)
         _ = try QueryParameters(request, allowed: [])
         let names = try await projectNames(principal)
         return .json(
@@ -29,7 +30,7 @@ struct TeamsController<Store: TallyStore> {
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let principal = try await auth.require(.read, request)
+        let principal = try await StatementsController<Store>.organizationWide(auth, request)
         let team = try await teams.find(try context.parameters.require("id"), organizationID: principal.organizationID)
         return .json(ReportJSON.team(team, projects: try await projectNames(principal)))
     }

@@ -8221,7 +8221,7 @@ enum OpenAPIDocumentData {
     "/api/v1/teams": {
       "get": {
         "summary": "Teams for chargeback, by name",
-        "description": "Needs: viewer (scope read). A team is a set of projects; team is a dimension of the summary, the events, the explorer and statements.",
+        "description": "Needs: viewer (scope read) and the whole organization (a token without admin scope gets 403: teams name every project). A team is a set of projects; team is a dimension of the summary, the events, the explorer and statements.",
         "tags": [
           "teams"
         ],
@@ -8297,7 +8297,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); the reserved name none; nothing is stored",
+            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); a name with a comma, or the reserved names none and no team; nothing is stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -8336,7 +8336,7 @@ enum OpenAPIDocumentData {
     "/api/v1/teams/{id}": {
       "get": {
         "summary": "One team",
-        "description": "Needs: viewer (scope read).",
+        "description": "Needs: viewer (scope read) and the whole organization (a token without admin scope gets 403: teams name every project).",
         "tags": [
           "teams"
         ],
@@ -8432,7 +8432,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); the reserved name none; nothing is stored",
+            "description": "invalid_request: details name each field (name, projects, projects[i]; unknown fields by their name): a project that does not exist, or is already in another team (named); a name with a comma, or the reserved names none and no team; nothing is stored",
             "content": {
               "application/json": {
                 "schema": {
@@ -9067,6 +9067,290 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "As the API's",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/alert-channels/{id}/send-now": {
+      "post": {
+        "summary": "Mail a scheduled statement now (a test): the monthly statement or the weekly summary",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes). Sends at once to every address of the email channel, without touching the schedule; 200 with who got it.",
+        "tags": [
+          "statements"
+        ],
+        "x-tally-permission": "admin",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Sent (or not) to each address",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SendNowResult"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: names report or period (or the channel is not email)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such channel in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: no mail server is configured (TALLY_SMTP_URL)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/SendNow"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/usage/performance": {
+      "get": {
+        "summary": "Requests, success rate, latency and time-to-first-token percentiles and retries per group",
+        "description": "Scope: read (a token without admin scope: its own project). From the performance rollup's latency histograms over whole UTC hours: nearest-rank percentiles within 0.79% of the exact value; requests and errors as the summary counts them.",
+        "tags": [
+          "usage"
+        ],
+        "x-tally-scope": "read",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "Inclusive start: RFC 3339 or YYYY-MM-DD (local midnight); taken down to the UTC hour",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "Exclusive end: RFC 3339 or YYYY-MM-DD; taken up to the UTC hour; default now",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "Comma list of provider, model, project, feature, source, team (default provider,model)",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The report",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PerformanceReport"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: names from, to, group_by or a filter the report does not take",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/performance": {
+      "get": {
+        "summary": "Performance page",
+        "description": "Per provider, model, project, feature, source or team: requests, success rate, latency p50/p95/p99, time to first token p50/p95 and retries, from GET /api/v1/usage/performance.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "One dimension, default model",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "preset",
+            "in": "query",
+            "required": false,
+            "description": "today, 7d (default), 30d, this_month, last_month",
             "schema": {
               "type": "string"
             }
@@ -11422,6 +11706,14 @@ enum OpenAPIDocumentData {
           "weekly_digest": {
             "type": "boolean",
             "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone)"
+          },
+          "monthly_statement": {
+            "type": "boolean",
+            "description": "email: whether the channel receives last month's statement (PDF and CSV attached) on the 1st from 08:00 in the organization's time zone; email channels only (400 for another type)"
+          },
+          "weekly_summary": {
+            "type": "boolean",
+            "description": "email: whether the channel receives last week's statement (CSV attached) on Mondays from 08:00; email channels only"
           }
         },
         "required": [
@@ -11496,6 +11788,20 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone); email channels only (400 for another type)"
+          },
+          "monthly_statement": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives last month's statement (PDF and CSV attached) on the 1st from 08:00 in the organization's time zone; email channels only (400 for another type)"
+          },
+          "weekly_summary": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives last week's statement (CSV attached) on Mondays from 08:00; email channels only"
           }
         },
         "required": [
@@ -11553,6 +11859,20 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "description": "email: whether the channel receives the weekly digest of new insights and the month-end forecast (Monday 08:00 in the organization's time zone); email channels only (400 for another type)"
+          },
+          "monthly_statement": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives last month's statement (PDF and CSV attached) on the 1st from 08:00 in the organization's time zone; email channels only (400 for another type)"
+          },
+          "weekly_summary": {
+            "type": [
+              "boolean",
+              "null"
+            ],
+            "description": "email: whether the channel receives last week's statement (CSV attached) on Mondays from 08:00; email channels only"
           }
         },
         "additionalProperties": false
@@ -13548,7 +13868,7 @@ enum OpenAPIDocumentData {
             "type": "string",
             "minLength": 1,
             "maxLength": 100,
-            "description": "Not 'none' (reserved: usage in no team)"
+            "description": "No commas; not 'none' or 'no team' (reserved: usage in no team)"
           },
           "projects": {
             "type": "array",
@@ -13968,6 +14288,149 @@ enum OpenAPIDocumentData {
             "enum": [
               false
             ]
+          }
+        }
+      },
+      "SendNow": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "report": {
+            "type": "string",
+            "enum": [
+              "monthly_statement",
+              "weekly_summary"
+            ],
+            "description": "default monthly_statement"
+          },
+          "period": {
+            "type": "string",
+            "description": "As GET /api/v1/statements' period; default: the period due now (last month, last week)"
+          }
+        }
+      },
+      "SendNowResult": {
+        "type": "object",
+        "required": [
+          "report",
+          "sent_to",
+          "failed"
+        ],
+        "properties": {
+          "report": {
+            "type": "string"
+          },
+          "sent_to": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "failed": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "PerformanceGroup": {
+        "type": "object",
+        "required": [
+          "requests",
+          "errors",
+          "success_rate_percent",
+          "latency_ms",
+          "time_to_first_token_ms",
+          "retries"
+        ],
+        "additionalProperties": true,
+        "description": "Plus one key per group_by dimension (null where events had none)",
+        "properties": {
+          "requests": {
+            "type": "integer"
+          },
+          "errors": {
+            "type": "integer"
+          },
+          "success_rate_percent": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "(requests - errors) / requests, one decimal, rounded down; null without requests"
+          },
+          "latency_ms": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "p50": {
+                "type": "integer"
+              },
+              "p95": {
+                "type": "integer"
+              },
+              "p99": {
+                "type": "integer"
+              },
+              "samples": {
+                "type": "integer"
+              }
+            }
+          },
+          "time_to_first_token_ms": {
+            "type": [
+              "object",
+              "null"
+            ],
+            "properties": {
+              "p50": {
+                "type": "integer"
+              },
+              "p95": {
+                "type": "integer"
+              },
+              "samples": {
+                "type": "integer"
+              }
+            }
+          },
+          "retries": {
+            "type": "integer"
+          }
+        }
+      },
+      "PerformanceReport": {
+        "type": "object",
+        "required": [
+          "from",
+          "to",
+          "percentile_relative_error",
+          "totals",
+          "groups"
+        ],
+        "properties": {
+          "from": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "to": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "percentile_relative_error": {
+            "type": "string"
+          },
+          "totals": {
+            "$ref": "#/components/schemas/PerformanceGroup"
+          },
+          "groups": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/PerformanceGroup"
+            }
           }
         }
       }

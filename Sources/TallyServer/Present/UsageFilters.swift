@@ -27,6 +27,10 @@ extension QueryParameters {
         for (name, dimension) in Self.filterNames {
             guard let list = list(name) else { continue }
             guard !list.isEmpty else { throw APIError.badParameter(name, "must not be empty") }
+            // No stored value holds one, and PostgreSQL refuses NUL: a 400 here, not a failed query.
+            guard !list.contains(where: \.containsControlCharacters) else {
+                throw APIError.badParameter(name, "must not contain control characters")
+            }
             filters[dimension] = list
         }
         if let names = filters[.project] {

@@ -36,6 +36,7 @@ public struct FocusExport<Store: UsageStore & ProjectStore & OrganizationStore>:
             let nextMonth = zone.startOfDay(
                 CivilDate(year: monthStart.year, month: monthStart.month, day: 1).addingMonths(1))
             let end = min(nextMonth, to)
+            guard end > start else { break }  // Never in a real zone; a loop that cannot advance must not spin.
             do {
                 try await write(try await chunk(org.id, zone: zone, from: start, to: end, names: names))
             } catch TallyError.tooManyGroups {
@@ -94,8 +95,11 @@ public struct FocusExport<Store: UsageStore & ProjectStore & OrganizationStore>:
         var usage = TokenUsage()
         for c in TokenClass.counts { usage[c] = m[c] }
         usage.requests = m.requests
-        if let (entry, resolved) = pricer.resolve(
-            provider: provider, model: model, at: at, organizationID: organizationID)
+        // Usage that was priced (some of it): its lines by today's entry. Wholly unpriced usage stays unpriced even
+        // if an entry resolves now (its stored cost is zero, and "priced at 0" would read as free).
+        if m.unpricedRequests < m.requests,
+            let (entry, resolved) = pricer.resolve(
+                provider: provider, model: model, at: at, organizationID: organizationID)
         {
             let breakdown = CostEngine.price(
                 usage, batch: false, serviceTier: nil, entry: entry, modelResolved: resolved)

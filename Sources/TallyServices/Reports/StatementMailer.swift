@@ -57,7 +57,21 @@ public struct StatementMailer<Store: StatementStore & ScheduledReportStore & Cat
                             organizationID: organizationID, channelID: channel.id, report: report, period: period,
                             at: now)
                     else { continue }
-                    let delivered = try await send(report, period: period, to: channel, now: now)
+                    let delivered: [String]
+                    do {
+                        delivered = try await send(report, period: period, to: channel, now: now)
+                    } catch {
+                        // Given back for a later check; the other channels and organizations go on.
+                        try? await store.releaseReportMailing(
+                            organizationID: organizationID, channelID: channel.id, report: report, period: period)
+                        logger.error(
+                            "statement not built for mailing",
+                            metadata: [
+                                "organization": "\(organizationID)", "report": "\(report.rawValue)",
+                                "error": "\(error)",
+                            ])
+                        continue
+                    }
                     sent += delivered.count
                     if delivered.isEmpty, !channel.targets.isEmpty {
                         try await store.releaseReportMailing(

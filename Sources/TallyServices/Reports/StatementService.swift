@@ -1,3 +1,4 @@
+import TallyAggregate
 import TallyCore
 import TallyDocuments
 import TallyProviders
@@ -63,7 +64,13 @@ public struct StatementService<Store: StatementStore>: Sendable {
         guard let one = json[groupBy.rawValue] else {
             throw TallyError.unavailable("the statement of \(closed.month) has no grouping by \(groupBy.rawValue)")
         }
-        return try StatementCodec.decode(one)
+        if one == .null {
+            // Closed while that grouping had more groups than a statement holds.
+            throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups)
+        }
+        do { return try StatementCodec.decode(one) } catch {
+            throw TallyError.unavailable("the statement of \(closed.month) could not be read")
+        }
     }
 
     func compute(
@@ -170,7 +177,14 @@ public struct StatementService<Store: StatementStore>: Sendable {
             for item in try await store.providerCosts(
                 organizationID: organizationID, connectionID: c.id, from: p.range.from, to: p.range.to)
             {
-                total = (total ?? .zero) + item.row.amount
+                // Checked: the rows are a provider's report, or an admin's own server at a connection's base_url.
+                guard let sum = (total ?? .zero).adding(item.row.amount) else {
+                    throw TallyError.totalTooLarge([
+                        FieldProblem(
+                            field: "provider_billed_usd", reason: "adds up to more than Tally can count exactly")
+                    ])
+                }
+                total = sum
             }
         }
         return total
@@ -218,10 +232,15 @@ extension StatementService {
         var w = JSONWriter()
         w.beginObject()
         for grouping in Self.groupings {
-            var statement = try await compute(period, groupBy: grouping, organization: org, zone: zone, now: now)
-            statement.closure = closure
             w.key(grouping.rawValue)
-            StatementCodec.write(statement, into: &w)
+            do {
+                var statement = try await compute(period, groupBy: grouping, organization: org, zone: zone, now: now)
+                statement.closure = closure
+                StatementCodec.write(statement, into: &w)
+            } catch TallyError.tooManyGroups {
+                // More users (say) than a statement holds: that grouping is not kept; the month still closes.
+                w.null()
+            }
         }
         w.endObject()
         let closed = ClosedPeriod(

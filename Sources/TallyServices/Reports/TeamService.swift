@@ -101,9 +101,13 @@ public struct TeamService<Store: TeamStore & ProjectStore>: Sendable {
         team.updatedAt = now
         if let raw = draft.name {
             switch PolicyChecks.name(raw) {
-            case .success(let name) where name.lowercased() == Team.noTeam:
+            case .success(let name) where name.lowercased() == Team.noTeam || name.lowercased() == "no team":
                 problems.append(
-                    FieldProblem(field: "name", reason: "'\(Team.noTeam)' is reserved: it selects usage in no team"))
+                    FieldProblem(field: "name", reason: "'\(name)' is reserved: it names usage in no team"))
+            case .success(let name) where name.contains(",") || name.utf8.count > 400:
+                problems.append(
+                    FieldProblem(
+                        field: "name", reason: "must have no comma (team=a,b lists teams) and at most 400 bytes"))
             case .success(let name):
                 if teams.contains(where: { $0.name == name && $0.id != team.id }) {
                     problems.append(FieldProblem(field: "name", reason: "a team named '\(name)' already exists"))

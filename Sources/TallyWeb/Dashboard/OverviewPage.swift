@@ -95,7 +95,8 @@ package enum OverviewPage {
         let day = Instant(seconds: floorDiv(from.seconds, 86_400) * 86_400)
         let rows = try await store.providerCosts(organizationID: org, connectionID: nil, from: day, to: to)
         guard !rows.isEmpty else { return nil }
-        return rows.reduce(USD.zero) { $0 + $1.row.amount }
+        // Checked: rows come from a provider's report (or a hostile stand-in at an admin's base_url).
+        return rows.reduce(USD.zero) { $0.adding($1.row.amount) ?? USD(nanos: .max) }
     }
 
     /// Sums groups by one dimension, highest cost first (then most requests), at most `limit`.
@@ -153,7 +154,7 @@ package enum OverviewPage {
 
     package static func dashboard(_ page: SignedInPage, _ m: Model) -> Node<HTML.BodyContext> {
         let c = m.currentTotals, p = m.previousTotals
-        let tokens = c.inputTokens + c.outputTokens, tokensBefore = p.inputTokens + p.outputTokens
+        let tokens = c.inputTokens &+ c.outputTokens, tokensBefore = p.inputTokens &+ p.outputTokens
         let line = m.daily.style == .line
         return .group(
             .p(

@@ -133,14 +133,16 @@ package enum ReconciliationPage {
                                         .td(
                                             .class("num"),
                                             .text(
-                                                Format.integer(line.observed.inputTokens + line.observed.outputTokens))),
+                                                Format.integer(line.observed.inputTokens &+ line.observed.outputTokens))
+                                        ),
                                         .td(
                                             .class("num"), .dataValue(line.observed.knownCost?.decimalString ?? ""),
                                             .text(Format.money(line.observed.knownCost))),
                                         .td(
                                             .class("num"),
                                             .text(
-                                                Format.integer(line.provider.inputTokens + line.provider.outputTokens))),
+                                                Format.integer(line.provider.inputTokens &+ line.provider.outputTokens))
+                                        ),
                                         .td(
                                             .class("num"), .dataValue(line.provider.providerCost.decimalString),
                                             .text(Format.money(line.provider.providerCost))),

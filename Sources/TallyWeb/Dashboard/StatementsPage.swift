@@ -127,8 +127,8 @@ package enum StatementsPage {
                     .class("grid"),
                     figure("Spend", StatementFigures.money(t.cost), StatementFigures.money(p.cost), id: "kpi-spend"),
                     figure(
-                        "Tokens", Format.integer(t.inputTokens &+ t.outputTokens),
-                        Format.integer(p.inputTokens &+ p.outputTokens), id: "kpi-tokens"),
+                        "Tokens", Format.integer(t.tokens),
+                        Format.integer(p.tokens), id: "kpi-tokens"),
                     figure("Requests", Format.integer(t.requests), Format.integer(p.requests), id: "kpi-requests"),
                     figure("Errors", Format.integer(t.errors), Format.integer(p.errors), id: "kpi-errors"),
                     figure(
@@ -171,7 +171,7 @@ package enum StatementsPage {
                     .forEach(s.groups) { g in
                         .tr(
                             .td(.text(g.name)), .td(.class("num"), .text(Format.integer(g.metrics.requests))),
-                            .td(.class("num"), .text(Format.integer(g.metrics.inputTokens &+ g.metrics.outputTokens))),
+                            .td(.class("num"), .text(Format.integer(g.metrics.tokens))),
                             .td(.class("num"), .text(StatementFigures.money(g.metrics.cost))),
                             .td(.class("num"), .text(StatementFigures.share(g.metrics.cost, of: s.totals.cost) + "%")),
                             .td(.class("num"), .text(StatementFigures.money(g.previousCost))))
@@ -179,7 +179,7 @@ package enum StatementsPage {
                 .tfoot(
                     .tr(
                         .th("Total"), .td(.class("num"), .text(Format.integer(s.totals.requests))),
-                        .td(.class("num"), .text(Format.integer(s.totals.inputTokens &+ s.totals.outputTokens))),
+                        .td(.class("num"), .text(Format.integer(s.totals.tokens))),
                         .td(.class("num"), .text(StatementFigures.money(s.totals.cost))), .td(.class("num"), "100%"),
                         .td(.class("num"), .text(StatementFigures.money(s.previous.totals.cost)))))))
     }

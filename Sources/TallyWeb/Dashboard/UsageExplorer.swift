@@ -192,7 +192,8 @@ package enum UsageExplorer {
             case .requests: return order(a.metrics.requests, b.metrics.requests, tie)
             case .tokens:
                 return order(
-                    a.metrics.inputTokens + a.metrics.outputTokens, b.metrics.inputTokens + b.metrics.outputTokens, tie)
+                    a.metrics.inputTokens &+ a.metrics.outputTokens, b.metrics.inputTokens &+ b.metrics.outputTokens,
+                    tie)
             case .cost: return order(a.metrics.cost, b.metrics.cost, tie)
             }
         }

@@ -42,8 +42,6 @@ let package = Package(
         // A small PDF writer (TrueType subsets, tables, vector charts) for receipts and statements (issue 20): no
         // dependencies, deterministic bytes.
         .target(name: "TallyPDF", swiftSettings: strict),
-        // Writes a sample receipt and statement, to look at TallyPDF's layout (`swift run pdf-sample A.pdf B.pdf`).
-        .executableTarget(name: "pdf-sample", dependencies: ["TallyPDF"], swiftSettings: strict),
         // Receipts and statements as text, CSV and PDF, from plain models (issue 20); DejaVu Sans compiled in.
         .target(name: "TallyDocuments", dependencies: ["TallyCore", "TallyPDF"], swiftSettings: strict),
         .target(

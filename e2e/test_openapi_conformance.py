@@ -96,6 +96,9 @@ def seed(owner, role, standin):
     # A policy in monitor mode (it blocks nothing the run sends through the gateway, which it sends nothing to anyway).
     policy = created(owner.api("POST", "/api/v1/policies", json={
         "name": "seeded", "mode": "monitor", "rules": {"requests_per_minute": 100}}), "policy")
+    # A team (of the scratch project) and a closed month (issue 20): the run may rename, delete, reopen, close again.
+    team = created(owner.api("POST", "/api/v1/teams", json={"name": "seeded", "projects": ["scratch"]}), "team")
+    created(owner.api("POST", "/api/v1/periods/2026-09/close"), "closed month")
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -127,6 +130,11 @@ def seed(owner, role, standin):
         "/api/v1/insights/{id}/dismiss": {"id": insight["id"]},
         "/api/v1/policies/{id}": {"id": policy["id"]},
         "/api/v1/policies/{id}/hits": {"id": policy["id"]},
+        "/api/v1/events/{id}/receipt": {"id": "evt-0"},
+        "/api/v1/alert-channels/{id}/send-now": {"id": channel["id"]},
+        "/api/v1/teams/{id}": {"id": team["id"]},
+        "/api/v1/periods/{month}/close": {"month": "2026-09"},
+        "/api/v1/periods/{month}/reopen": {"month": "2026-09"},
     }
     return caller, params
 

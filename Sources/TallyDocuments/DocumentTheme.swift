@@ -1,7 +1,7 @@
 import TallyPDF
 
-/// The look both documents share, taken from pdf-sample: near-black text, two greys for secondary text, hairline
-/// dividers, a pale panel and one accent colour; A4 with 56 pt margins; a footer on every page.
+/// The look both documents share: near-black text, two greys for secondary text, hairline dividers, a pale panel and
+/// one accent colour; A4 with 56 pt margins; a footer on every page.
 struct DocumentTheme {
     let fonts: DocumentFonts
 

@@ -12,7 +12,27 @@ extension SQLStore {
             ).only().int("n"))
     }
 
-    public func closePeriod(_ period: ClosedPeriod, closing: Int, audit: AuditRecord) async throws {
+    public func repricingCount(organizationID: String) async throws -> Int {
+        Int(
+            try await database.query(
+                statement([
+                    ("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ", .text(organizationID)),
+                    (" AND action = 'price.recompute'", nil),
+                ])
+            ).only().int("n"))
+    }
+
+    /// On PostgreSQL, closing and re-pricing each lock the organization's row first, so one waits for the other:
+    /// a re-pricing after a closing sees the month closed, a closing after a re-pricing sees its audit record and
+    /// refuses (the snapshot was computed before). SQLite's one writer orders them the same way.
+    func organizationLock(_ organizationID: String) -> SQLStatement? {
+        guard dialect == .postgres else { return nil }
+        return statement([
+            ("SELECT id FROM organizations WHERE id = ", .text(organizationID)), (" FOR UPDATE", nil),
+        ])
+    }
+
+    public func closePeriod(_ period: ClosedPeriod, closing: Int, repricings: Int, audit: AuditRecord) async throws {
         let count = statement([
             ("INSERT INTO period_closings (org_id, month, closing) VALUES (", .text(period.organizationID)),
             (", ", .text(period.month)), (", ", .int(Int64(closing))), (")", nil),
@@ -26,9 +46,30 @@ extension SQLStore {
             (", ", .int(period.range.to.microseconds)), (", ", .int(period.closedAt.microseconds)),
             (", ", .text(period.closedBy)), (", ", .text(period.statements)), (")", nil),
         ])
-        try await database.transaction(
-            [SQLStep(count), SQLStep(insert), SQLStep(auditInsert(audit))],
-            onConflict: .conflict("\(period.month) is already closed"))
+        let check = statement([
+            ("SELECT COUNT(*) AS n FROM audit_log WHERE org_id = ", .text(period.organizationID)),
+            (" AND action = 'price.recompute'", nil),
+        ])
+        let steps = [organizationLock(period.organizationID), check].compactMap { $0 }
+        let writes = [count, insert, auditInsert(audit)]
+        let repriced: Bool
+        do {
+            repriced = try await database.transaction { (outcomes: [SQLOutcome]) -> SQLDecision<Bool> in
+                if outcomes.count < steps.count { return .run(steps[outcomes.count]) }
+                if outcomes.count == steps.count {
+                    let n = try outcomes[steps.count - 1].rows.only().int("n")
+                    if n != Int64(repricings) { return .rollback(true) }
+                }
+                let next = outcomes.count - steps.count
+                return next < writes.count ? .run(writes[next]) : .commit(false)
+            }
+        } catch TallyError.conflict {
+            throw TallyError.conflict("\(period.month) is already closed")
+        }
+        if repriced {
+            throw TallyError.conflict(
+                "prices were recomputed while \(period.month) was being closed; close it again")
+        }
     }
 
     public func reopenPeriod(organizationID: String, month: String, audit: AuditRecord) async throws {

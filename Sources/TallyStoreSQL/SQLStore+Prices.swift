@@ -124,18 +124,20 @@ extension SQLStore {
             ("SELECT month, from_us, to_us FROM closed_periods WHERE org_id = ", .text(audit.organizationID))
         ])
         let planned = steps
+        // The organization's row first (PostgreSQL): a closing in progress finishes before the closed months are read.
+        let reads = [organizationLock(audit.organizationID), closed].compactMap { $0 }
         let verdict = try await database.transaction { (outcomes: [SQLOutcome]) -> SQLDecision<RepricingVerdict> in
-            if outcomes.isEmpty { return .run(closed) }
-            if outcomes.count == 1 {
-                if let month = try Self.closedMonth(holding: changes, in: outcomes[0].rows) {
+            if outcomes.count < reads.count { return .run(reads[outcomes.count]) }
+            if outcomes.count == reads.count {
+                if let month = try Self.closedMonth(holding: changes, in: outcomes[reads.count - 1].rows) {
                     return .rollback(.closed(month))
                 }
-            } else if let expected = planned[outcomes.count - 2].expectedChanges,
+            } else if let expected = planned[outcomes.count - reads.count - 1].expectedChanges,
                 outcomes[outcomes.count - 1].changes != expected
             {
                 return .rollback(.changed)
             }
-            let next = outcomes.count - 1
+            let next = outcomes.count - reads.count
             return next < planned.count ? .run(planned[next].statement) : .commit(.applied)
         }
         switch verdict {

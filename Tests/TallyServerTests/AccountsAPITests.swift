@@ -585,7 +585,7 @@ extension TestClientProtocol {
             ClosedPeriod(
                 organizationID: b.id, month: "2026-10", number: "ST-202610-1",
                 range: TimeRange(from: Instant(seconds: 1_790_812_800), to: Instant(seconds: 1_793_491_200)),
-                closedAt: now, closedBy: "b@example.com", statements: "{}"), closing: 1,
+                closedAt: now, closedBy: "b@example.com", statements: "{}"), closing: 1, repricings: 0,
             audit: .make(organizationID: b.id, actor: "t", action: "period.close"))
         let bInsight = InsightEngine.id(organizationID: b.id, key: "error_spend")
         try await f.store.recordInsights(

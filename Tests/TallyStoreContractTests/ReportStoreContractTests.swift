@@ -104,7 +104,14 @@ import Testing
                 range: TimeRange(from: at("2026-11-01T00:00:00Z"), to: at("2026-12-01T00:00:00Z")),
                 closedAt: at("2026-12-02T09:00:00Z"), closedBy: "ana@example.com", statements: #"{"project":{}}"#)
             #expect(try await store.closingCount(organizationID: org.id, month: "2026-11") == 0)
-            try await store.closePeriod(november, closing: 1, audit: audit(org.id, "period.close"))
+            // A re-pricing applied after the count was read: the snapshot may be stale, the closing refuses.
+            await #expect(throws: TallyError.self) {
+                try await store.closePeriod(november, closing: 1, repricings: -1, audit: audit(org.id, "period.close"))
+            }
+            #expect(try await store.closedPeriod(organizationID: org.id, month: "2026-11") == nil)
+            let repricings = try await store.repricingCount(organizationID: org.id)
+            try await store.closePeriod(
+                november, closing: 1, repricings: repricings, audit: audit(org.id, "period.close"))
             #expect(november.number == "ST-202611-1")
             #expect(try await store.closedPeriod(organizationID: org.id, month: "2026-11") == november)
             #expect(try await store.closedPeriod(organizationID: "org_other", month: "2026-11") == nil)
@@ -112,7 +119,8 @@ import Testing
             listed.statements = ""
             #expect(try await store.closedPeriods(organizationID: org.id) == [listed])
             await #expect(throws: TallyError.conflict("2026-11 is already closed")) {
-                try await store.closePeriod(november, closing: 2, audit: audit(org.id, "period.close"))
+                try await store.closePeriod(
+                    november, closing: 2, repricings: repricings, audit: audit(org.id, "period.close"))
             }
 
             func reprice(_ e: StoredEvent) -> RepricedEvent {

@@ -38,9 +38,13 @@ public struct ClosedPeriod: Sendable, Equatable {
 public protocol PeriodStore: Sendable {
     /// How many times the month has been closed before (reopened closings included).
     func closingCount(organizationID: String, month: String) async throws -> Int
+    /// How many re-pricings the organization has applied (their audit records): read before a month's snapshot is
+    /// computed, and checked again when it is stored.
+    func repricingCount(organizationID: String) async throws -> Int
     /// Records the closing as the month's `closing`-th. Throws `conflict` when the month is closed already (or
-    /// another closing of it won the race).
-    func closePeriod(_ period: ClosedPeriod, closing: Int, audit: AuditRecord) async throws
+    /// another closing of it won the race), or when a re-pricing was applied since `repricings` was read (the
+    /// snapshot may hold the old prices: close again).
+    func closePeriod(_ period: ClosedPeriod, closing: Int, repricings: Int, audit: AuditRecord) async throws
     /// Throws `notFound` when the month is not closed.
     func reopenPeriod(organizationID: String, month: String, audit: AuditRecord) async throws
     /// Newest month first, without their statements.

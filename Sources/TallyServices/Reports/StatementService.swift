@@ -226,6 +226,8 @@ extension StatementService {
                 "\(period.label) has not ended yet: a month can be closed from its last day's end")
         }
         let closing = try await store.closingCount(organizationID: org.id, month: period.label) + 1
+        // Read before the snapshot: a re-pricing applied while it is computed makes the closing refuse (409).
+        let repricings = try await store.repricingCount(organizationID: org.id)
         let closure = StatementClosure(
             number: ClosedPeriod.number(month: period.label, closing: closing), closedAt: now,
             closedBy: principal.closedBy)
@@ -247,7 +249,7 @@ extension StatementService {
             organizationID: org.id, month: period.label, number: closure.number, range: period.range, closedAt: now,
             closedBy: closure.closedBy, statements: w.text)
         try await store.closePeriod(
-            closed, closing: closing,
+            closed, closing: closing, repricings: repricings,
             audit: .make(
                 organizationID: org.id, actor: principal.actor, action: "period.close",
                 detail: [("month", .string(period.label)), ("number", .string(closure.number))], at: now))

@@ -39,9 +39,13 @@ import Testing
 
     /// Three events a few minutes back, but never before today's UTC midnight: the pages' "today" and "this cycle" must
     /// hold them at any hour (in the first minutes of a day they are squeezed between midnight and now).
+    /// In microseconds, so they stay in order even in a day's first second (in whole seconds the three were equal
+    /// then, and "newest first" became insertion order: seen with scripts/test-at-clock year-end).
     func events(now: Instant = .now) -> String {
-        let sinceMidnight = now.microseconds % 86_400_000_000 / 1_000_000
-        let t = { (minutes: Int64) in now.adding(seconds: -min(60 * minutes, sinceMidnight * minutes / 13)).rfc3339 }
+        let sinceMidnight = now.microseconds % 86_400_000_000
+        let t = { (minutes: Int64) in
+            Instant(microseconds: now.microseconds - min(60_000_000 * minutes, sinceMidnight * minutes / 13)).rfc3339
+        }
         return """
             [{"id":"a1","timestamp":"\(t(5))","provider":"openai","model":"gpt-4o-mini","feature":"chat","input_tokens":1200,"output_tokens":300},
              {"id":"a2","timestamp":"\(t(9))","provider":"anthropic","model":"claude-sonnet-4-5","feature":"search","input_tokens":5000,"output_tokens":700},

@@ -19,10 +19,7 @@ struct PerformanceController<Store: TallyStore> {
         let params = try QueryParameters.usage(request, allowed: ["from", "to", "group_by"])
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
-        let (from, to) = try params.localRange(zone, now: .now)
-        guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
-            throw APIError.badParameter("from", "the range may span at most 10 years")
-        }
+        let (from, to) = try params.boundedLocalRange(zone, now: .now)
         let allowed = PerformanceQuery.dimensions
         var dimensions: [UsageDimension] = []
         for name in params.list("group_by") ?? ["provider", "model"] {

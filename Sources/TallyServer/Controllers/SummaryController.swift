@@ -27,10 +27,7 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
         let org = try await store.organization(id: principal.organizationID)
         let zone = org.flatMap { TimeZoneRules(identifier: $0.timeZone) } ?? .utc
         let now = Instant.now
-        let (from, to) = try params.localRange(zone, now: now)
-        guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
-            throw APIError.badParameter("from", "the range may span at most 10 years")
-        }
+        let (from, to) = try params.boundedLocalRange(zone, now: now)
         var grain: TimeGrain?
         var dimensions: [UsageDimension] = []
         for name in params.list("group_by") ?? [] {

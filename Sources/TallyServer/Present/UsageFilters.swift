@@ -22,6 +22,16 @@ extension QueryParameters {
         return (from, to)
     }
 
+    /// `localRange`, at most 10 years long (the summary, the performance report, the FOCUS export): a longer one is
+    /// a 400 on `from`, not a scan of every hour since 1970.
+    func boundedLocalRange(_ zone: TimeZoneRules, now: Instant) throws -> (from: Instant, to: Instant) {
+        let (from, to) = try localRange(zone, now: now)
+        guard to.microseconds - from.microseconds <= 3700 * 86_400 * 1_000_000 else {
+            throw APIError.badParameter("from", "the range may span at most 10 years")
+        }
+        return (from, to)
+    }
+
     func filters(store: some ProjectStore & TeamStore, principal: Principal) async throws -> DimensionFilters {
         var filters: DimensionFilters = [:]
         for (name, dimension) in Self.filterNames {

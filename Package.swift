@@ -42,6 +42,9 @@ let package = Package(
         // A small PDF writer (TrueType subsets, tables, vector charts) for receipts and statements (issue 20): no
         // dependencies, deterministic bytes.
         .target(name: "TallyPDF", swiftSettings: strict),
+        // Content safety and answer quality (issue 21): detectors, a regex engine in linear time, redaction, quality
+        // flags. Pure: the gateway runs them in flight, nothing is stored.
+        .target(name: "TallySafety", dependencies: ["TallyCore"], swiftSettings: strict),
         // Receipts and statements as text, CSV and PDF, from plain models (issue 20); DejaVu Sans compiled in.
         .target(name: "TallyDocuments", dependencies: ["TallyCore", "TallyPDF"], swiftSettings: strict),
         .target(
@@ -78,7 +81,7 @@ let package = Package(
             name: "TallyServices",
             dependencies: [
                 "TallyCore", "TallyPrice", "TallyAggregate", "TallyProviders", "TallyMail", "TallyForecast",
-                "TallyDocuments",
+                "TallyDocuments", "TallySafety",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -106,7 +109,7 @@ let package = Package(
         .target(
             name: "TallyGateway",
             dependencies: [
-                "TallyCore", "TallyIngest", "TallyPrice", "TallyProviders", "TallyServices", "TallyHTTP",
+                "TallyCore", "TallyIngest", "TallyPrice", "TallyProviders", "TallyServices", "TallyHTTP", "TallySafety",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -174,6 +177,7 @@ let package = Package(
         ),
         .testTarget(name: "TallyForecastTests", dependencies: ["TallyCore", "TallyForecast"], swiftSettings: strict),
         .testTarget(name: "TallyPDFTests", dependencies: ["TallyPDF"], swiftSettings: strict),
+        .testTarget(name: "TallySafetyTests", dependencies: ["TallyCore", "TallySafety"], swiftSettings: strict),
         .testTarget(
             name: "TallyDocumentsTests", dependencies: ["TallyCore", "TallyPDF", "TallyDocuments"], swiftSettings: strict),
         .testTarget(name: "TallyMailTests", dependencies: ["TallyMail"], swiftSettings: strict),

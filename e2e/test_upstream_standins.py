@@ -128,9 +128,10 @@ def test_openai_chat_stream_include_usage_and_pacing(ups):
     assert all(c.usage is None for c in chunks[:-1])
     assert "".join(c.choices[0].delta.content or "" for c in chunks[:-1]) == output_text(exp["usage"])
     assert chunks[-2].choices[0].finish_reason == "stop"
-    # one chunk per 50 ms: the arrivals are spread, not bunched
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    assert len(chunks) == 7 and min(gaps) > 0.03, gaps
+    # one chunk per 50 ms: the arrivals are spread, not bunched. A busy machine may hand two chunks to the client in
+    # one read now and then, so the typical gap and the whole span are checked, not every gap.
+    gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:]))
+    assert len(chunks) == 7 and gaps[len(gaps) // 2] > 0.03 and arrivals[-1] - arrivals[0] > 0.2, gaps
     rec = s.wait_finished()
     assert rec.streamed and rec.completed and rec.chunks_written == rec.chunks_total == 8  # + [DONE]
     assert rec.response_headers["content-type"].startswith("text/event-stream")
@@ -481,7 +482,9 @@ def test_gemini_stream_sse_running_usage_and_async(ups):
     assert all(ch.usage_metadata.prompt_token_count == 3 for ch in chunks)
     assert chunks[-1].candidates[0].finish_reason == "STOP"
     assert "".join(ch.text for ch in chunks) == output_text(expected_usage("google", rec.json)["usage"])
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) > 0.015
+    # Spread, not bunched: the typical gap (a busy machine may hand two pieces over in one read now and then).
+    gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:]))
+    assert gaps[len(gaps) // 2] > 0.015, gaps
 
     async def main():
         out = []
@@ -719,7 +722,7 @@ def test_stall_mid_stream_is_one_long_pause_after_n_chunks(ups):
     s.fault(stall_after=2, stall=0.5)
     chunks = list(oai(s).chat.completions.create(model="gpt-4o-mini", stream=True,
                                                  messages=[{"role": "user", "content": "x [[usage chunks=3]]"}]))
-    rec = s.last()
+    rec = s.wait_finished(s.last())  # the SDK may return before the stand-in has marked its last write
     assert rec.completed and len(chunks) == rec.chunks_total - 1  # all but [DONE]
     gaps = [b - a for a, b in zip(rec.chunk_sent_at, rec.chunk_sent_at[1:])]
     assert gaps[1] >= 0.45 and max(gaps[:1] + gaps[2:]) < 0.2, gaps  # the pause is before the third chunk only
@@ -846,3 +849,397 @@ def test_fast_mode_serves_many_concurrent_clients():
         assert time.monotonic() - t0 < 10
     finally:
         s.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the answer says: answer_text, [[echo]], answer_refusal, tool_arguments
+
+def _post(s, path, body):
+    """POST straight to a stand-in with its provider's auth; the whole raw answer is read."""
+    headers = {"openai": {"Authorization": f"Bearer {s.key}"},
+               "anthropic": {"x-api-key": s.key, "anthropic-version": "2023-06-01"},
+               "google": {"x-goog-api-key": s.key}}[s.provider]
+    r = requests.post(s.url + path, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def _events(r):
+    """[(event name or None, data)] of an SSE answer, its bytes decoded strictly (a split character would fail)."""
+    out = []
+    for block in r.content.decode("utf-8", "strict").replace("\r\n", "\n").split("\n\n"):
+        name, data = None, None
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        if data is not None and data != "[DONE]":
+            out.append((name, json.loads(data)))
+    return out
+
+
+def _chat_stream(s, text_prompt="hi", **kw):
+    body = dict({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text_prompt}], "stream": True,
+                 "stream_options": {"include_usage": True}}, **kw)
+    return [d for _, d in _events(_post(s, "/v1/chat/completions", body))]
+
+
+def _responses_stream(s, text_prompt="hi", **kw):
+    return _events(_post(s, "/v1/responses", dict({"model": "gpt-4o-mini", "input": text_prompt, "stream": True},
+                                                  **kw)))
+
+
+def _anthropic_stream(s, text_prompt="hi", max_tokens=1024):
+    return _events(_post(s, "/v1/messages", {"model": "claude-haiku-4-5", "max_tokens": max_tokens, "stream": True,
+                                             "messages": [{"role": "user", "content": text_prompt}]}))
+
+
+def _gemini(s, text_prompt="hi", action="generateContent", query="", **gc):
+    body = {"contents": [{"role": "user", "parts": [{"text": text_prompt}]}]}
+    if gc:
+        body["generationConfig"] = gc
+    return _post(s, f"/v1beta/models/gemini-2.5-flash:{action}{query}", body)
+
+
+def _gemini_texts(frames):
+    return [p["text"] for f in frames for c in f["candidates"] for p in c.get("content", {}).get("parts", [])
+            if "text" in p]
+
+
+ANSWER = "The stand-in says exactly this, nothing more."  # 45 utf-8 bytes: 12 tokens
+MULTIBYTE = "héllo 👋🏽 世界和平 🇫🇷 ok ✓ 🎉"  # 1-, 2-, 3- and 4-byte characters, a skin tone and a flag
+
+
+def test_answer_text_openai_chat_whole_and_streamed(ups):
+    s = ups.openai
+    s.chunk_delay = 0
+    s.answer_text = ANSWER
+    raw = oai(s).chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                           messages=[{"role": "user", "content": PROMPT}])
+    r = raw.parse()
+    assert r.choices[0].message.content == ANSWER and r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens == 12 and json.loads(raw.headers["x-standin-usage"])["output_tokens"] == 12
+    assert s.expected_usage({"messages": [{"content": PROMPT}]})["output_tokens"] == 12
+    chunks = _chat_stream(s, PROMPT)
+    deltas = [c["choices"][0]["delta"]["content"] for c in chunks if c["choices"] and c["choices"][0]["delta"].get(
+        "content")]
+    assert "".join(deltas) == ANSWER and len(deltas) == 4  # DEFAULT_STREAM_CHUNKS
+    assert chunks[-1]["usage"]["completion_tokens"] == 12 and chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert s.last().usage["output_tokens"] == 12
+    # the chunks= directive still sets the number of pieces; the SDK reassembles the same text
+    deltas = [c["choices"][0]["delta"]["content"] for c in _chat_stream(s, "x [[usage chunks=2]]")
+              if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert deltas == [ANSWER[:23], ANSWER[23:]]
+    with oai(s).chat.completions.stream(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}],
+                                        stream_options={"include_usage": True}) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == ANSWER and final.usage.completion_tokens == 12
+    # n choices: each says it, the output counts each
+    r = oai(s).chat.completions.create(model="gpt-4o-mini", n=2, messages=[{"role": "user", "content": "x"}])
+    assert [c.message.content for c in r.choices] == [ANSWER, ANSWER] and r.usage.completion_tokens == 24
+    # text even when tools are offered
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}]
+    r = oai(s).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], tools=tools)
+    assert r.choices[0].message.content == ANSWER and r.choices[0].message.tool_calls is None
+
+
+def test_answer_text_openai_responses_and_legacy_completions(ups):
+    s = ups.openai
+    s.chunk_delay = 0
+    s.answer_text = ANSWER
+    r = oai(s).responses.create(model="gpt-4o-mini", input=PROMPT)
+    assert r.output_text == ANSWER and r.status == "completed" and r.usage.output_tokens == 12
+    events = _responses_stream(s, PROMPT)
+    deltas = [d["delta"] for name, d in events if name == "response.output_text.delta"]
+    assert "".join(deltas) == ANSWER and len(deltas) == 4
+    assert [d["text"] for name, d in events if name == "response.output_text.done"] == [ANSWER]
+    assert events[-1][0] == "response.completed" and events[-1][1]["response"]["usage"]["output_tokens"] == 12
+    assert events[-1][1]["response"]["output"][0]["content"][0]["text"] == ANSWER
+    with oai(s).responses.stream(model="gpt-4o-mini", input="x") as stream:
+        assert stream.get_final_response().output_text == ANSWER
+    r = oai(s).completions.create(model="gpt-3.5-turbo-instruct", prompt="x", max_tokens=100)
+    assert r.choices[0].text == ANSWER and r.usage.completion_tokens == 12
+    chunks = [d for _, d in _events(_post(s, "/v1/completions", {
+        "model": "gpt-3.5-turbo-instruct", "prompt": "x", "max_tokens": 100, "stream": True,
+        "stream_options": {"include_usage": True}}))]
+    assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == ANSWER
+    assert chunks[-1]["usage"]["completion_tokens"] == 12 and chunks[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_answer_text_anthropic_whole_and_streamed(ups):
+    s = ups.anthropic
+    s.chunk_delay = 0
+    s.answer_text = ANSWER
+    params = {"model": "claude-haiku-4-5", "max_tokens": 1024, "messages": [{"role": "user", "content": PROMPT}]}
+    raw = ant(s).messages.with_raw_response.create(**params)
+    m = raw.parse()
+    assert [(b.type, b.text) for b in m.content] == [("text", ANSWER)] and m.stop_reason == "end_turn"
+    assert m.usage.output_tokens == 12 and json.loads(raw.headers["x-standin-usage"])["output_tokens"] == 12
+    events = _anthropic_stream(s, PROMPT)
+    deltas = [d["delta"]["text"] for name, d in events if name == "content_block_delta"]
+    assert "".join(deltas) == ANSWER and len(deltas) == 4
+    delta = [d for name, d in events if name == "message_delta"][0]
+    assert delta["delta"]["stop_reason"] == "end_turn" and delta["usage"] == {"output_tokens": 12}
+    with ant(s).messages.stream(**params) as stream:
+        assert "".join(stream.text_stream) == ANSWER
+        assert stream.get_final_message().usage.output_tokens == 12
+    # thinking stays apart from the visible text; reasoning still adds to the output
+    m = ant(s).messages.create(**dict(params, messages=[{"role": "user", "content": "x [[usage reasoning=5]]"}]))
+    assert [b.type for b in m.content] == ["thinking", "text"] and m.content[1].text == ANSWER
+    assert m.usage.output_tokens == 17
+
+
+def test_answer_text_gemini_whole_sse_and_json_array(ups):
+    s = ups.google
+    s.chunk_delay = 0
+    s.answer_text = ANSWER
+    r = gem(s).models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+    assert r.text == ANSWER and r.candidates[0].finish_reason.name == "STOP"
+    assert r.usage_metadata.candidates_token_count == 12
+    frames = [d for _, d in _events(_gemini(s, PROMPT, "streamGenerateContent", "?alt=sse"))]
+    assert "".join(_gemini_texts(frames)) == ANSWER and len(frames) == 4
+    # running totals: the count of the text so far, the last one exact
+    assert [f["usageMetadata"]["candidatesTokenCount"] for f in frames] == [3, 6, 9, 12]
+    assert frames[-1]["candidates"][0]["finishReason"] == "STOP"
+    r = _gemini(s, PROMPT, "streamGenerateContent")
+    frames = json.loads(r.content.decode("utf-8", "strict"))
+    assert "".join(_gemini_texts(frames)) == ANSWER and frames[-1]["usageMetadata"]["candidatesTokenCount"] == 12
+    assert "".join(c.text for c in gem(s).models.generate_content_stream(model="gemini-2.5-flash",
+                                                                         contents="x")) == ANSWER
+    assert json.loads(s.last().response_headers["x-standin-usage"])["output_tokens"] == 12
+
+
+def test_multibyte_answer_text_streams_in_pieces_and_reassembles_exactly(ups):
+    n_bytes = len(MULTIBYTE.encode())
+    assert n_bytes == 49  # 13 tokens
+    prompt = "x [[usage chunks=7]]"
+    for s in ups:
+        s.chunk_delay = 0
+        s.answer_text = MULTIBYTE
+    o, a, g = ups
+    deltas = [c["choices"][0]["delta"]["content"] for c in _chat_stream(o, prompt)
+              if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert "".join(deltas) == MULTIBYTE and len(deltas) == 7
+    assert o.last().usage["output_tokens"] == 13
+    deltas = [d["delta"] for name, d in _responses_stream(o, prompt) if name == "response.output_text.delta"]
+    assert "".join(deltas) == MULTIBYTE and len(deltas) == 7
+    chunks = [d for _, d in _events(_post(o, "/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": prompt,
+                                                                  "max_tokens": 100, "stream": True}))]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == MULTIBYTE and len(chunks) == 7
+    deltas = [d["delta"]["text"] for name, d in _anthropic_stream(a, prompt) if name == "content_block_delta"]
+    assert "".join(deltas) == MULTIBYTE and len(deltas) == 7
+    assert a.last().usage["output_tokens"] == 13
+    frames = [d for _, d in _events(_gemini(g, prompt, "streamGenerateContent", "?alt=sse"))]
+    assert "".join(_gemini_texts(frames)) == MULTIBYTE and len(frames) == 7
+    assert frames[-1]["usageMetadata"]["candidatesTokenCount"] == 13
+    frames = json.loads(_gemini(g, prompt, "streamGenerateContent").content.decode("utf-8", "strict"))
+    assert "".join(_gemini_texts(frames)) == MULTIBYTE and len(frames) == 7
+    # every piece is whole characters: each HTTP chunk decodes on its own
+    r = requests.post(a.url + "/v1/messages", stream=True, headers={"x-api-key": a.key,
+                                                                     "anthropic-version": "2023-06-01"},
+                      json={"model": "claude-haiku-4-5", "max_tokens": 100, "stream": True,
+                            "messages": [{"role": "user", "content": prompt}]})
+    pieces = [c.decode("utf-8", "strict") for c in r.raw.stream(decode_content=False)]
+    assert len(pieces) >= 7
+    # the SDKs agree
+    assert "".join(c.choices[0].delta.content or "" for c in oai(o).chat.completions.create(
+        model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": prompt}])) == MULTIBYTE
+    assert "".join(c.text for c in gem(g).models.generate_content_stream(model="gemini-2.5-flash",
+                                                                         contents=prompt)) == MULTIBYTE
+
+
+def test_echo_directive_returns_the_last_prompt_text(ups):
+    marker = "marker-" + os.urandom(6).hex()
+    last = f"Repeat {marker} please [[echo]] [[usage cached=8 chunks=2]]"
+    tokens = -(-len(last.encode()) // 4)
+    o, a, g = ups
+    for s in ups:
+        s.chunk_delay = 0
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"},
+        {"role": "assistant", "content": "ok"}, {"role": "user", "content": [{"type": "text", "text": last}]}])
+    assert r.choices[0].message.content == last and r.usage.completion_tokens == tokens
+    assert r.usage.prompt_tokens_details.cached_tokens == 8  # the other directives still work
+    deltas = [c["choices"][0]["delta"]["content"] for c in _chat_stream(o, last)
+              if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert "".join(deltas) == last and len(deltas) == 2
+    o.answer_text = "ignored: the directive wins"
+    assert oai(o).responses.create(model="gpt-4o-mini", instructions="Be brief.", input=last).output_text == last
+    r = oai(o).completions.create(model="gpt-3.5-turbo-instruct", prompt=last, max_tokens=100)
+    assert r.choices[0].text == last
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=1024, system="Be brief.",
+                               messages=[{"role": "user", "content": last}])
+    assert m.content[0].text == last and m.usage.output_tokens == tokens
+    assert "".join(d["delta"]["text"] for name, d in _anthropic_stream(a, last)
+                   if name == "content_block_delta") == last
+    r = gem(g).models.generate_content(model="gemini-2.5-flash", contents=last)
+    assert r.text == last and r.usage_metadata.candidates_token_count == tokens
+    assert marker in "".join(_gemini_texts(json.loads(_gemini(g, last, "streamGenerateContent").content)))
+    assert expected_usage("anthropic", {"messages": [{"content": last}], "max_tokens": 1024})["usage"].answer == last
+
+
+def test_answer_refusal_in_each_providers_shape(ups):
+    refusal = "I can't help with that. 🙅"  # 28 bytes: 7 tokens
+    o, a, g = ups
+    for s in ups:
+        s.chunk_delay = 0
+        s.answer_refusal = refusal
+    # OpenAI chat
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    msg = r.choices[0].message
+    assert msg.content is None and msg.refusal == refusal and r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens == 7
+    chunks = _chat_stream(o)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None, "refusal": ""}
+    pieces = [c["choices"][0]["delta"]["refusal"] for c in chunks[1:] if c["choices"] and "refusal" in c["choices"][
+        0]["delta"]]
+    assert "".join(pieces) == refusal and len(pieces) == 4
+    assert not any(c["choices"][0]["delta"].get("content") for c in chunks if c["choices"])
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["usage"]["completion_tokens"] == 7
+    with oai(o).chat.completions.stream(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.refusal == refusal and final.choices[0].message.content is None
+    # OpenAI Responses
+    r = oai(o).responses.create(model="gpt-4o-mini", input="x")
+    assert r.status == "completed" and r.output[0].type == "message"
+    assert r.output[0].content[0].model_dump() == {"type": "refusal", "refusal": refusal}
+    assert r.output_text == "" and r.usage.output_tokens == 7
+    events = _responses_stream(o)
+    assert "".join(d["delta"] for name, d in events if name == "response.refusal.delta") == refusal
+    assert [d["refusal"] for name, d in events if name == "response.refusal.done"] == [refusal]
+    assert not [name for name, _ in events if name.startswith("response.output_text")]
+    assert events[-1][1]["response"]["output"][0]["content"] == [{"type": "refusal", "refusal": refusal}]
+    with oai(o).responses.stream(model="gpt-4o-mini", input="x") as stream:
+        assert stream.get_final_response().output[0].content[0].refusal == refusal
+    # Anthropic
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[{"role": "user", "content": "x"}])
+    assert m.stop_reason == "refusal" and [(b.type, b.text) for b in m.content] == [("text", refusal)]
+    assert m.usage.output_tokens == 7
+    events = _anthropic_stream(a)
+    assert "".join(d["delta"]["text"] for name, d in events if name == "content_block_delta") == refusal
+    assert [d["delta"]["stop_reason"] for name, d in events if name == "message_delta"] == ["refusal"]
+    # Gemini: SAFETY, no text
+    body = _gemini(g).json()
+    cand = body["candidates"][0]
+    assert cand["finishReason"] == "SAFETY" and "content" not in cand and cand["safetyRatings"][0]["blocked"] is True
+    assert body["usageMetadata"]["candidatesTokenCount"] == 7
+    r = gem(g).models.generate_content(model="gemini-2.5-flash", contents="x")
+    assert r.candidates[0].finish_reason.name == "SAFETY" and r.text is None
+    frames = [d for _, d in _events(_gemini(g, "x", "streamGenerateContent", "?alt=sse"))]
+    assert [c["finishReason"] for f in frames for c in f["candidates"]] == ["SAFETY"] and _gemini_texts(frames) == []
+    assert frames[-1]["usageMetadata"]["candidatesTokenCount"] == 7
+
+
+def test_tool_arguments_are_sent_exactly(ups):
+    broken = '{"city": "Par\u00eds", "unit": '  # invalid JSON on purpose: 27 bytes, 7 tokens
+    o, a, g = ups
+    for s in ups:
+        s.chunk_delay = 0
+        s.tool_arguments = broken
+    # OpenAI chat, whole and streamed fragments
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    call = r.choices[0].message.tool_calls[0]
+    assert (call.type, call.function.name, call.function.arguments) == ("function", "lookup", broken)
+    assert r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.content is None
+    assert r.usage.completion_tokens == 7
+    chunks = _chat_stream(o)
+    first = chunks[0]["choices"][0]["delta"]["tool_calls"][0]
+    assert first["id"].startswith("call_") and first["type"] == "function" and first["function"] == {
+        "name": "lookup", "arguments": ""}
+    frags = [c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] for c in chunks[1:]
+             if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+    assert "".join(frags) == broken and len(frags) == 4
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls" and chunks[-1]["usage"]["completion_tokens"] == 7
+    # the request's tool names the call
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}]
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], tools=tools)
+    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+    assert r.choices[0].message.tool_calls[0].function.arguments == broken
+    # Responses
+    r = oai(o).responses.create(model="gpt-4o-mini", input="x")
+    assert (r.output[0].type, r.output[0].name, r.output[0].arguments) == ("function_call", "lookup", broken)
+    events = _responses_stream(o)
+    assert "".join(d["delta"] for name, d in events if name == "response.function_call_arguments.delta") == broken
+    # Anthropic: whole answers carry an object; streams the exact partial_json
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[{"role": "user", "content": "x"}])
+    assert m.stop_reason == "tool_use" and m.content[0].type == "tool_use" and m.content[0].name == "lookup"
+    assert m.content[0].input == {"raw": broken} and m.usage.output_tokens == 7
+    events = _anthropic_stream(a)
+    start = [d for name, d in events if name == "content_block_start"][0]["content_block"]
+    assert start["type"] == "tool_use" and start["input"] == {} and start["name"] == "lookup"
+    partial = [d["delta"]["partial_json"] for name, d in events if name == "content_block_delta"]
+    assert "".join(partial) == broken and len(partial) == 4
+    assert [d["delta"]["stop_reason"] for name, d in events if name == "message_delta"] == ["tool_use"]
+    a.tool_arguments = '{"city":"Paris","days":[1,2]}'
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=1024, messages=[{"role": "user", "content": "x"}])
+    assert m.content[0].input == {"city": "Paris", "days": [1, 2]}
+    assert "".join(d["delta"]["partial_json"] for name, d in _anthropic_stream(a)
+                   if name == "content_block_delta") == '{"city":"Paris","days":[1,2]}'
+    # Gemini: functionCall args are an object
+    cand = _gemini(g).json()["candidates"][0]
+    assert cand["content"]["parts"] == [{"functionCall": {"name": "lookup", "args": {"raw": broken}}}]
+    assert cand["finishReason"] == "STOP"
+    # legacy completions have no tool calls: the default words
+    r = oai(o).completions.create(model="gpt-3.5-turbo-instruct", prompt="x", max_tokens=100)
+    assert r.choices[0].text == output_text(expected_usage("openai", {"prompt": "x", "max_tokens": 100})["usage"])
+
+
+def test_max_tokens_cut_answer_text(ups):
+    o, a, g = ups
+    text = "世界和平" + "abcdefgh"  # 12 + 8 bytes: 5 tokens
+    for s in ups:
+        s.chunk_delay = 0
+        s.answer_text = text
+    # 2 tokens = 8 bytes: two 3-byte characters fit, the third would not
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", max_tokens=2, messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "世界" and r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 2
+    chunks = _chat_stream(o, max_completion_tokens=4)  # 16 bytes
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "世界和平abcd"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 4
+    r = oai(o).responses.create(model="gpt-4o-mini", input="x", max_output_tokens=3)
+    assert r.status == "incomplete" and r.output_text == "世界和平" and r.usage.output_tokens == 3
+    events = _responses_stream(o, max_output_tokens=3)
+    assert events[-1][0] == "response.incomplete"
+    assert "".join(d["delta"] for name, d in events if name == "response.output_text.delta") == "世界和平"
+    r = oai(o).completions.create(model="gpt-3.5-turbo-instruct", prompt="x")  # the endpoint's default 16 fits
+    assert r.choices[0].text == text and r.choices[0].finish_reason == "stop"
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=1, messages=[{"role": "user", "content": "x"}])
+    assert m.content[0].text == "世" and m.stop_reason == "max_tokens" and m.usage.output_tokens == 1
+    events = _anthropic_stream(a, max_tokens=1)
+    assert [d["delta"]["stop_reason"] for name, d in events if name == "message_delta"] == ["max_tokens"]
+    body = _gemini(g, maxOutputTokens=4).json()
+    assert body["candidates"][0]["content"]["parts"] == [{"text": "世界和平abcd"}]
+    assert body["candidates"][0]["finishReason"] == "MAX_TOKENS" and body["usageMetadata"]["candidatesTokenCount"] == 4
+    assert json.loads(g.last().response_headers["x-standin-usage"])["output_tokens"] == 4
+    # at the limit exactly: whole, not cut
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == text and r.choices[0].finish_reason == "stop"
+
+
+def test_empty_answer_text_and_reset(ups):
+    o, a, g = ups
+    for s in ups:
+        s.chunk_delay = 0
+        s.answer_text = ""
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "" and r.usage.completion_tokens == 0
+    chunks = _chat_stream(o)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == ""
+    assert chunks[-1]["usage"]["completion_tokens"] == 0
+    r = oai(o).responses.create(model="gpt-4o-mini", input="x")
+    assert r.output_text == "" and r.usage.output_tokens == 0
+    m = ant(a).messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert [(b.type, b.text) for b in m.content] == [("text", "")] and m.usage.output_tokens == 0
+    body = _gemini(g).json()
+    assert body["candidates"][0]["content"]["parts"] == [{"text": ""}]
+    assert "candidatesTokenCount" not in body["usageMetadata"]  # a zero count is omitted
+    o.answer_refusal = "no"
+    o.tool_arguments = "{}"
+    ups.reset()
+    for s in ups:
+        assert (s.answer_text, s.answer_refusal, s.tool_arguments) == (None, None, None)
+    r = oai(o).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == output_text(expected_usage("openai", {"messages": [{"content": "x"}]})[
+        "usage"]) and r.usage.completion_tokens == DEFAULT_OUTPUT_TOKENS

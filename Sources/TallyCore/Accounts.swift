@@ -25,6 +25,8 @@ public struct Project: Sendable, Equatable {
     public var createdAt: Instant
     /// Archived projects keep their data and stay readable; they take no new events.
     public var archivedAt: Instant?
+    /// Whether the gateway keeps this project's request and response bodies, and for how long (off by default).
+    public var content: ContentSettings = .off
     public init(id: String, organizationID: String, name: String, createdAt: Instant, archivedAt: Instant? = nil) {
         self.id = id
         self.organizationID = organizationID

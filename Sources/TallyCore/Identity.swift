@@ -53,13 +53,15 @@ public enum Permission: String, Sendable, CaseIterable {
         manageProviderKeys, managePrices, readAudit, editOrganization, deleteOrganization, transferOwnership
     /// Budgets, alert channels and alert rules (issue 17): admins; viewers read them under `readUsage`.
     case manageAlerts
+    /// Content capture, safety filters and reading captured bodies (issue 21): admins only.
+    case manageContent
 
     public var minimumRole: Role {
         switch self {
         case .readUsage: .viewer
         case .ingest, .manageOwnTokens: .member
         case .manageAllTokens, .manageProjects, .manageMembers, .manageProviderKeys, .managePrices, .readAudit,
-            .editOrganization, .manageAlerts:
+            .editOrganization, .manageAlerts, .manageContent:
             .admin
         case .deleteOrganization, .transferOwnership: .owner
         }

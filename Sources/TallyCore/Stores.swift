@@ -79,10 +79,13 @@ public struct EventQuery: Sendable {
     public var to: Instant?
     public var limit: Int
     public var after: EventCursor?
+    /// Events carrying any of these safety or quality flags (empty: no flag filter).
+    public var flags: [String]
     public init(
         organizationID: String, filters: DimensionFilters = [:], from: Instant? = nil, to: Instant? = nil,
-        limit: Int = 100, after: EventCursor? = nil
+        limit: Int = 100, after: EventCursor? = nil, flags: [String] = []
     ) {
+        self.flags = flags
         self.organizationID = organizationID
         self.filters = filters
         self.from = from
@@ -180,7 +183,8 @@ public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventSt
     SchemaStore,
     AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore,
     BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore,
-    InsightStore, PolicyStore, GuardCounterStore, TeamStore, PeriodStore, ScheduledReportStore, PerformanceStore
+    InsightStore, PolicyStore, GuardCounterStore, TeamStore, PeriodStore, ScheduledReportStore, PerformanceStore,
+    EventContentStore, SafetyFilterStore, FlagStore
 {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.

@@ -106,6 +106,11 @@ public struct Outcome: Sendable, Equatable {
     public var streamed: Bool?
     public var retries: Int64?
     public var finishReason: String?
+    /// What the organization's safety filters found in the call (issue 21): `pii.email`, `secret`,
+    /// `keyword:<filter name>`, `regex:<filter name>`, `blocked:<filter name>`, `safety.incomplete`; never the text.
+    public var safetyFlags: [String] = []
+    /// What the gateway noticed about the answer: `empty`, `truncated`, `refusal`, `invalid_json`, `repetition`.
+    public var qualityFlags: [String] = []
     public init() {}
 }
 
@@ -133,6 +138,9 @@ public struct StoredEvent: Sendable, Equatable {
     public var receivedAt: Instant
     public var cost: USD?
     public var priceID: String?
+    /// The call's captured bodies, sealed, when its project captures content: stored with the event, in its
+    /// transaction (`EventContentStore`), never read back with it.
+    public var content: SealedEventContent?
 
     public init(
         event: UsageEvent, organizationID: String, projectID: String, projectName: String,

@@ -37,6 +37,8 @@ package struct GatewayCall: Sendable {
     /// When the call came in: the clock for latency and time to first token, the wall clock for the event.
     package let started: ContinuousClock.Instant
     package let startedAt: Instant
+    /// The event's id when the caller chose it (the playground's); nil: the provider's request id, or a new one.
+    package var eventID: String?
 
     package init(
         provider: ProviderKind, route: GatewayRoute, token: APIToken, passThrough: Bool,
@@ -72,6 +74,16 @@ package struct Metering: Sendable {
     package let streamed: Bool
     /// `stream_options.include_usage` was added for the client: the usage chunk it did not ask for is filtered out.
     package let filterUsageChunk: Bool
+    /// The project's capture settings and the safety filters that apply to the call (issue 21).
+    package var content: CallContentPolicy = .none
+    /// What the filters found so far (the request's, then the answer's); recorded on the event.
+    package var safetyFlags: [String] = []
+    /// The request asked for a JSON answer: one that does not parse is flagged `invalid_json`.
+    package var expectsJSON = false
+    /// The request body as it went upstream, kept only when the project captures content.
+    package var sentBody: [UInt8]?
+    /// The answer was held whole and judged by the response filters before the client saw it.
+    package var answerJudged = false
 }
 
 /// The request as it goes upstream: head (URL, method, headers) and body, and what the call read from it.
@@ -91,4 +103,14 @@ package struct Relayed {
     package var sent: SentTail
     package var disconnected: Bool
     package let idleTimedOut: Bool
+    /// The answer's bytes as the client got them, when the project captures content (non-streamed answers).
+    package var answerBytes: [UInt8]? = nil
+}
+
+/// What capture keeps of a call, before sealing: the request as sent upstream and the answer (a streamed one
+/// reassembled), under the policy that says how.
+package struct CapturedBodies: Sendable {
+    package var policy: CallContentPolicy
+    package var request: [UInt8]?
+    package var response: [UInt8]?
 }

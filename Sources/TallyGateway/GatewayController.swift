@@ -22,17 +22,21 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
     package let gatewayGuard: any GatewayGuard
     /// The budget for JSON bodies held whole, shared by every call in flight.
     package let buffers: GatewayBuffers
+    /// Each call's capture settings and safety filters, and the sealing of captured bodies (issue 21).
+    package let content: any GatewayContentSource
     package let logger: Logger
 
     package init(
         credentials: GatewayCredentials<Store>, recorder: GatewayRecorder<Store>, http: GatewayHTTP,
-        gatewayGuard: any GatewayGuard, buffers: GatewayBuffers, logger: Logger
+        gatewayGuard: any GatewayGuard, buffers: GatewayBuffers, content: any GatewayContentSource = NoGatewayContent(),
+        logger: Logger
     ) {
         self.credentials = credentials
         self.recorder = recorder
         self.http = http
         self.gatewayGuard = gatewayGuard
         self.buffers = buffers
+        self.content = content
         self.logger = logger
     }
 
@@ -53,18 +57,44 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
     /// the provider's error format). Any other error (the store, the client's body) goes to the server's error
     /// mapping as before. Once the guard has admitted a call, its ticket is settled exactly once whatever happens.
     package func forward(_ provider: ProviderKind, _ request: Request) async throws -> Response {
+        let call: GatewayCall
         do {
-            let call = try await authenticate(provider, request)
+            call = try await authenticate(provider, request)
+        } catch let refusal as GatewayRefusal {
+            return GatewayErrors.response(
+                provider, status: refusal.status, message: refusal.message, code: refusal.code,
+                retryAfter: refusal.retryAfter)
+        }
+        return try await proceed(call, request)
+    }
+
+    /// The call after authentication: the playground starts here with a session's call (`GatewayCall` built for the
+    /// signed-in member and the project they chose), every other call after `authenticate`.
+    package func proceed(_ call: GatewayCall, _ request: Request) async throws -> Response {
+        let provider = call.provider
+        do {
             let upstream = try await chooseUpstream(call, request)
             // What is held whole counts against the gateway's shared budget until the call is over.
             let lease = BufferLease(buffers)
             defer { lease.releaseAll() }
             let prepared = try await prepare(call, upstream, request, lease: lease)
             let ticket = try await admit(call, prepared, request)
-            let response = try await send(call, upstream, prepared, request, ticket: ticket)
+            var response = try await send(call, upstream, prepared, request, ticket: ticket)
             // The request body has gone upstream: its share of the budget is free again; the answer's reserves its own.
             lease.releaseAll()
-            return relay(call, prepared.metering, upload: prepared.upload, request, response, ticket: ticket)
+            var m = prepared.metering
+            if Self.holdsAnswer(m, status: Int(response.status.code)) {
+                switch try await holdAnswer(call, &m, response, lease: lease) {
+                case .relay(let held): response = held
+                case .blocked(let filter, let body):
+                    return try await answerBlocked(call, m, request, response, body, filter: filter, ticket: ticket)
+                }
+            }
+            return relay(call, m, upload: prepared.upload, request, response, ticket: ticket)
+        } catch let blocked as ContentBlocked {
+            return GatewayErrors.response(
+                provider, status: 400, message: Self.blockedMessage(blocked.filter, answer: false),
+                code: "content_blocked", retryAfter: nil)
         } catch let refusal as GatewayRefusal {
             return GatewayErrors.response(
                 provider, status: refusal.status, message: refusal.message, code: refusal.code,
@@ -169,6 +199,9 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         var upload: UploadPump?
         var filterUsageChunk = false
         var bodyBytes = 0
+        var policy = CallContentPolicy.none
+        var safetyFlags: [String] = []
+        var sentBody: [UInt8]?
         if kind != .other, request.method == .post {
             var collected = try await readWhole(request.body, call.provider, lease: lease)
             bodyBytes = collected.readableBytes
@@ -178,10 +211,28 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
                     400, "Tally gateway: the request body repeats the key '\(repeated.prefix(64))'; send each key once",
                     code: "invalid_request")
             }
-            if let patched = Self.askingForUsage(call.provider, kind, requestJSON) {
+            policy = try await contentPolicy(call)
+            var screened = Metering(
+                kind: kind, requestJSON: requestJSON, requestedModel: nil, streamed: false, filterUsageChunk: false,
+                content: policy)
+            var sent = requestJSON
+            if let json = requestJSON {
+                do {
+                    if let redacted = try Self.screenRequest(call.provider, json, &screened) {
+                        sent = redacted
+                        collected = ByteBuffer(string: JSONWriter.encode(redacted))
+                    }
+                } catch {
+                    recordBlocked(call, request, kind: kind, requestJSON: json, flags: error.flags)
+                    throw error
+                }
+            }
+            safetyFlags = screened.safetyFlags
+            if let patched = Self.askingForUsage(call.provider, kind, sent) {
                 collected = ByteBuffer(string: JSONWriter.encode(patched))
                 filterUsageChunk = true
             }
+            if policy.settings.capture != .off { sentBody = Array(collected.readableBytesView) }
             body = .bytes(collected)
         } else if request.method == .post || request.method == .put || request.method == .patch {
             let pump = UploadPump(request.body)
@@ -191,7 +242,9 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         let metering = Metering(
             kind: kind, requestJSON: requestJSON,
             requestedModel: Self.requestedModel(call.provider, requestJSON, rest: call.rest), bodyBytes: bodyBytes,
-            streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk)
+            streamed: Self.isStreamed(call.provider, requestJSON, rest: call.rest), filterUsageChunk: filterUsageChunk,
+            content: policy, safetyFlags: safetyFlags,
+            expectsJSON: requestJSON.map { call.provider.api.expectsJSON($0, kind: kind) } ?? false, sentBody: sentBody)
         return PreparedRequest(
             head: Self.upstreamHead(call, upstream, request), body: body, upload: upload, metering: metering)
     }
@@ -242,7 +295,8 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         } catch {
             let failure = UpstreamFailure(error), m = prepared.metering
             let used = record(
-                provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
+                eventID: call.eventID, provider: call.provider, token: call.token, kind: m.kind, request: request,
+                requestJSON: m.requestJSON,
                 started: call.startedAt,
                 elapsed: ContinuousClock.now - call.started, ttft: nil, status: failure.status,
                 capture: UsageCapture.Result(
@@ -273,12 +327,18 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
             if relayed.result.serviceTier == nil {
                 relayed.result.serviceTier = call.provider.api.servedServiceTier { response.headers.first(name: $0) }
             }
+            let flags = Self.answerFlags(m, relayed.result, status: status)
+            let answerBody =
+                m.content.settings.capture == .off
+                ? nil : (m.streamed ? Self.reassembled(relayed.result) : relayed.answerBytes)
             let used = record(
-                provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
+                eventID: call.eventID, provider: call.provider, token: call.token, kind: m.kind, request: request,
+                requestJSON: m.requestJSON,
                 started: call.startedAt,
                 elapsed: ContinuousClock.now - call.started, ttft: m.streamed && status < 400 ? relayed.firstByte : nil,
                 status: status,
-                capture: relayed.result, requestID: requestID)
+                capture: relayed.result, requestID: requestID, safetyFlags: flags.safety, qualityFlags: flags.quality,
+                captured: CapturedBodies(policy: m.content, request: m.sentBody, response: answerBody))
             await upload?.stop()
             await ticket.settle(used)
             try await end(&writer, &relayed, call.provider, eventStream: eventStream)
@@ -309,6 +369,9 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         var filter = StreamFilter()
         var sent = SentTail()
         var firstByte: Duration?
+        // A non-streamed answer's bytes, kept for capture up to one byte past the limit (so a cut is known).
+        let keepsAnswer = m.content.settings.capture != .off && !m.streamed
+        var answerBytes: [UInt8] = []
         var disconnected = false
         var idleTimedOut = false
         let filtering = m.filterUsageChunk, started = call.started
@@ -319,6 +382,9 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
                 // A JSON answer is kept to read its usage at the end; past the shared budget it is relayed unread.
                 if capture.buffersBody, !lease.reserve(bytes.count) { capture.abandonBody() }
                 capture.consume(bytes)
+                if keepsAnswer, answerBytes.count <= m.content.captureLimit {
+                    answerBytes += bytes.prefix(m.content.captureLimit + 1 - answerBytes.count)
+                }
                 if filtering {
                     let pass = filter.pass(bytes)
                     if !pass.isEmpty {
@@ -345,7 +411,8 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         if disconnected { result.errorType = "client_disconnected" }
         if idleTimedOut { result.errorType = "upstream_idle_timeout" }
         return Relayed(
-            result: result, firstByte: firstByte, sent: sent, disconnected: disconnected, idleTimedOut: idleTimedOut)
+            result: result, firstByte: firstByte, sent: sent, disconnected: disconnected, idleTimedOut: idleTimedOut,
+            answerBytes: keepsAnswer ? answerBytes : nil)
     }
 
     /// The end of the answer. The head has gone out: after an idle timeout an SSE stream at an event boundary gets the
@@ -384,9 +451,11 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
     /// the call's ticket with. `blocked`: Tally answered in the guard's name, nothing went upstream, it cost nothing.
     @discardableResult
     package func record(
-        provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request, requestJSON: JSONValue?,
+        eventID: String? = nil, provider: ProviderKind, token: APIToken, kind: UsageCapture.Kind, request: Request,
+        requestJSON: JSONValue?,
         started: Instant, elapsed: Duration, ttft: Duration?, status: Int, capture: UsageCapture.Result,
-        requestID: String?, blocked: Bool = false
+        requestID: String?, blocked: Bool = false, safetyFlags: [String] = [], qualityFlags: [String] = [],
+        captured: CapturedBodies? = nil
     ) -> GuardOutcome {
         // The call as captured; the ingest pipeline holds it to the API's rules (`EventRules.admit`: a value the API
         // would refuse is left out, never truncated, and the event says which), prices it and queues it.
@@ -396,7 +465,8 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         let header = { Self.header($0, request) }
         let answered = capture.model.map { $0.hasPrefix("models/") ? String($0.dropFirst(7)) : $0 }
         let model = valid(answered, "model") ?? "unknown"
-        let id = valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
+        // A preset id (the playground's, so its page can find the event) wins over the provider's request id.
+        let id = eventID ?? valid(requestID.map { "gw_" + $0 }, "id") ?? Identifier.make("gw")
         var event = UsageEvent(id: id, timestamp: started, provider: provider.rawValue, model: model)
         event.operation =
             switch kind {
@@ -430,11 +500,22 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
         event.outcome.finishReason = capture.finishReason
+        event.outcome.safetyFlags = safetyFlags
+        event.outcome.qualityFlags = qualityFlags
         event.serviceTier = Self.serviceTier(provider, answered: capture.serviceTier, requestJSON: requestJSON)
         // Anthropic names batch traffic by its tier, as its usage report does (the sync reads it the same way).
         if event.serviceTier == "batch" { event.batch = true }
+        let content = self.content
+        var seal: ((StoredEvent) -> SealedEventContent?)?
+        if let bodies = captured, bodies.policy.settings.capture != .off {
+            seal = { stored in
+                content.seal(
+                    request: bodies.request, response: bodies.response, policy: bodies.policy,
+                    organizationID: stored.organizationID, projectID: stored.projectID, eventID: stored.event.id)
+            }
+        }
         let stored = recorder.record(
-            event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags, free: blocked)
+            event, token: token, usageKnown: capture.usage != nil, ownTags: ownTags, free: blocked, seal: seal)
         // The usage as stored (the rules may have refused an out-of-bounds count), else as captured.
         let counted = stored?.event.usage ?? usage
         // Each count is capped near `UsageLimits.maxCount` (ProviderUsage): the sum cannot overflow.

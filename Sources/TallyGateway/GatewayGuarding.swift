@@ -37,7 +37,8 @@ extension GatewayController {
         case .block(let block):
             await prepared.upload?.stop()
             record(
-                provider: call.provider, token: call.token, kind: m.kind, request: request, requestJSON: m.requestJSON,
+                eventID: call.eventID, provider: call.provider, token: call.token, kind: m.kind, request: request,
+                requestJSON: m.requestJSON,
                 started: call.startedAt, elapsed: ContinuousClock.now - call.started, ttft: nil, status: block.status,
                 capture: UsageCapture.Result(
                     model: m.requestedModel, usage: nil, finishReason: nil,

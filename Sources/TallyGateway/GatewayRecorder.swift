@@ -50,7 +50,8 @@ public final class GatewayRecorder<Store: ProjectStore & EventStore & SchemaStor
     /// refused it. `free`: nothing went upstream (a guardrail answered), so it cost nothing: $0, not unpriced.
     @discardableResult
     package func record(
-        _ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:], free: Bool = false
+        _ event: UsageEvent, token: APIToken, usageKnown: Bool, ownTags: [String: String] = [:], free: Bool = false,
+        seal: ((StoredEvent) -> SealedEventContent?)? = nil
     ) -> StoredEvent? {
         do {
             var stored = try pipeline.recordable(
@@ -59,6 +60,8 @@ public final class GatewayRecorder<Store: ProjectStore & EventStore & SchemaStor
                 stored.cost = .zero
                 stored.priceID = nil
             }
+            // Sealed now that the event's id is final: the id is bound into the ciphertext.
+            if let seal { stored.content = seal(stored) }
             record(stored)
             return stored
         } catch {

@@ -77,6 +77,31 @@ package protocol ProviderAPI: Sendable {
     /// provider that says so in a header; the answer's body, when it names one, wins.
     func servedServiceTier(header: (String) -> String?) -> String?
 
+    // MARK: Content: what a call says, for the safety filters
+
+    /// The texts of a request's messages that a safety filter reads and may redact, in order: OpenAI chat
+    /// `messages[].content` (a string, or the `text` of `{"type":"text"}` parts) incl. system/developer messages;
+    /// Responses `instructions` and `input` (a string, or items whose `content` is a string or parts with
+    /// `input_text`/`output_text` `text`); legacy completions `prompt` (string or array of strings); embeddings
+    /// `input` (string or array of strings). Anthropic `system` (string or text blocks) and `messages[].content`
+    /// (string or `{"type":"text"}` blocks; `tool_result` blocks' text content too). Gemini
+    /// `systemInstruction.parts[].text`, `contents[].parts[].text`, embedContent `content.parts[].text`. Nothing for
+    /// `.other`. Non-string values are skipped, never crash.
+    func requestTexts(_ json: JSONValue, kind: UsageCapture.Kind) -> [ContentText]
+    /// The texts of a whole (non-streamed) answer that a filter reads and may redact: OpenAI chat
+    /// `choices[].message.content` (and `.refusal`), Responses `output[].content[].text` (type output_text),
+    /// completions `choices[].text`; Anthropic `content[]` text blocks; Gemini `candidates[].content.parts[].text`.
+    /// Embeddings: none.
+    func answerTexts(_ json: JSONValue, kind: UsageCapture.Kind) -> [ContentText]
+    /// Whether the request asks for a JSON answer (a structured-output mode), so a check can hold the answer to it.
+    func expectsJSON(_ json: JSONValue, kind: UsageCapture.Kind) -> Bool
+    /// Reads the answer's content from one JSON object of an answer of `kind` (a whole response, or one event of a
+    /// stream) into `answer`: its visible text, refusal and tool-call arguments. Only the first choice or candidate
+    /// counts. `carried` is what the provider keeps from one event of a stream to the next (which call a stream's
+    /// argument fragments belong to), separate from `readUsage`'s.
+    func readAnswer(
+        _ value: JSONValue, kind: UsageCapture.Kind, into answer: inout AnswerText, carried: inout JSONValue)
+
     // MARK: Organization reports
 
     /// The provider's organization usage and cost reports, nil where it has none to sync.

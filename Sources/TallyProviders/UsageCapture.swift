@@ -9,7 +9,8 @@ import TallyCore
 #endif
 
 /// Reads a provider response as it streams past the gateway and keeps what a usage event needs: the model as
-/// answered, the usage, finish reason and error type. Bytes are observed, never changed (see `StreamFilter`).
+/// answered, the usage, finish reason and error type, and what the answer said (`AnswerText`, for the safety checks).
+/// Bytes are observed, never changed (see `StreamFilter`).
 public struct UsageCapture: Sendable {
     /// Which call an answer is to: the provider whose shapes it comes in, and the call. Each provider declares its
     /// own in its folder (`.openAIChat`, `.anthropicMessages`, `.geminiGenerate`…).
@@ -42,9 +43,11 @@ public struct UsageCapture: Sendable {
         /// The service tier the answer says served the call (lowercased, `ServiceTier.name`); in a stream the
         /// latest an event named. nil when the answer names none.
         public var serviceTier: String?
+        /// What a successful answer said (empty for a failed call): its text, refusal and tool-call arguments.
+        public var answer: AnswerText
         public init(
             model: String?, usage: TokenUsage?, finishReason: String?, errorType: String?, streamed: Bool,
-            serviceTier: String? = nil
+            serviceTier: String? = nil, answer: AnswerText = AnswerText()
         ) {
             self.model = model
             self.usage = usage
@@ -52,6 +55,7 @@ public struct UsageCapture: Sendable {
             self.errorType = errorType
             self.streamed = streamed
             self.serviceTier = serviceTier
+            self.answer = answer
         }
     }
 
@@ -131,6 +135,8 @@ public struct UsageCapture: Sendable {
     public mutating func finish(status: Int) -> Result {
         if streamed {
             if !line.isEmpty && !lineOverflow { handleLine(line) }
+            // A stream's lines are read before its status is known: a failed call's answer is not one.
+            if status >= 400 { result.answer = AnswerText() }
         } else if let value = try? JSONParser.parse(json) {
             if status >= 400 { result.errorType = Self.errorType(value) } else { read(value) }
         }
@@ -160,10 +166,13 @@ public struct UsageCapture: Sendable {
     /// Reads one JSON object: a whole response, or one event of a stream.
     mutating func read(_ v: JSONValue) {
         reader?.readUsage(v, kind: kind, into: &result, carried: &carried)
+        reader?.readAnswer(v, kind: kind, into: &result.answer, carried: &answerCarried)
     }
 
     /// What the provider keeps from one event of a stream to the next (Anthropic: the usage so far).
     var carried: JSONValue = .null
+    /// The same for the answer's content (which call a stream's argument fragments belong to).
+    var answerCarried: JSONValue = .null
 
     static func string(_ x: JSONValue?) -> String? { if case .string(let s)? = x { s } else { nil } }
 

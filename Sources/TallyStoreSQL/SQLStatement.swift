@@ -45,4 +45,26 @@ public struct SQLStatement: Sendable {
             append(")")
         }
     }
+
+    /// `AND (` the event carries any of `flags` `)`, safety or quality: each a bound `LIKE '%,flag,%'` with the
+    /// pattern's own characters escaped (flags name filters, which may hold `%` or `_`).
+    public mutating func appendFlagFilter(_ flags: [String], tableAlias: String = "") {
+        guard !flags.isEmpty else { return }
+        append(" AND (")
+        for (i, flag) in flags.enumerated() {
+            var escaped = ""
+            for c in flag {
+                if c == "%" || c == "_" || c == "\\" { escaped.append("\\") }
+                escaped.append(c)
+            }
+            let pattern = "%," + escaped + ",%"
+            if i > 0 { append(" OR ") }
+            append("\(tableAlias)safety_flags LIKE ")
+            bind(pattern)
+            append(" ESCAPE '\\' OR \(tableAlias)quality_flags LIKE ")
+            bind(pattern)
+            append(" ESCAPE '\\'")
+        }
+        append(")")
+    }
 }

@@ -89,7 +89,8 @@ extension SQLStore {
                 "alert_deliveries", "alerts", "alert_channels", "alert_rules",
                 "insights", "insight_settings", "weekly_digests",
                 "policies", "policy_hits", "guard_counters", "guard_reservations",
-                "team_projects", "teams", "closed_periods", "period_closings", "report_mailings",
+                "event_contents", "safety_filters", "team_projects", "teams", "closed_periods", "period_closings",
+                "report_mailings",
                 "performance_rollup_hourly",
                 "provider_connections", "memberships", "projects",
             ]

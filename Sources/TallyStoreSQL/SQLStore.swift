@@ -125,7 +125,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         try await database.query(
             statement([
                 (
-                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    "SELECT id, org_id, name, created_us, archived_us, content_capture, content_retention_days FROM projects "
+                        + "WHERE org_id = ",
                     .text(organizationID)
                 ),
                 (" ORDER BY name", nil),
@@ -137,7 +138,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         try await database.query(
             statement([
                 (
-                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    "SELECT id, org_id, name, created_us, archived_us, content_capture, content_retention_days FROM projects "
+                        + "WHERE org_id = ",
                     .text(organizationID)
                 ),
                 (" AND name = ", .text(name)),
@@ -149,7 +151,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
         try await database.query(
             statement([
                 (
-                    "SELECT id, org_id, name, created_us, archived_us FROM projects WHERE org_id = ",
+                    "SELECT id, org_id, name, created_us, archived_us, content_capture, content_retention_days FROM projects "
+                        + "WHERE org_id = ",
                     .text(organizationID)
                 ),
                 (" AND id = ", .text(id)),
@@ -173,9 +176,12 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     }
 
     static func project(_ r: SQLRow) throws -> Project {
-        Project(
+        var project = Project(
             id: try r.text("id"), organizationID: try r.text("org_id"), name: try r.text("name"),
             createdAt: try r.instant("created_us"), archivedAt: try r.optionalInstant("archived_us"))
+        project.content = ContentSettings(
+            capture: try r.raw("content_capture"), retentionDays: Int(try r.int("content_retention_days")))
+        return project
     }
 
     // MARK: Tokens
@@ -307,8 +313,10 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                         try RollupDelta.compute(stored.map { events[$0] })
                     }
                 let performance = PerformanceDelta.compute(stored.map { events[$0] })
+                let contents = Self.contentInsert(stored.map { events[$0] })
                 return deltas.filter { !$0.rows.isEmpty }.map(Schema.rollupIncrements)
                     + (performance.rows.isEmpty ? [] : [Schema.performanceIncrements(performance)])
+                    + (contents.map { [$0] } ?? [])
             }
             for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }
         }

@@ -355,6 +355,30 @@ public enum Schema {
                       PRIMARY KEY (org_id, hour, project_id, provider, model, feature, source, metric, bucket))
                     """,
                 ]),
+            // Content, safety and quality (issue 21). Flags are kept on the event as `,a,b,` (`UsageSQL.encodeFlags`).
+            // A project's capture mode and retention are columns of its row (off by default); captured bodies are a
+            // row per event, sealed (base64 of nonce, ciphertext and tag), deleted by the janitor at `expires_us`.
+            Migration(
+                version: 17, name: "content capture and safety filters",
+                statements: [
+                    "ALTER TABLE usage_events ADD COLUMN safety_flags TEXT",
+                    "ALTER TABLE usage_events ADD COLUMN quality_flags TEXT",
+                    "ALTER TABLE projects ADD COLUMN content_capture TEXT NOT NULL DEFAULT 'off'",
+                    "ALTER TABLE projects ADD COLUMN content_retention_days \(bigint) NOT NULL DEFAULT 30",
+                    """
+                    CREATE TABLE event_contents (org_id TEXT NOT NULL, project_id TEXT NOT NULL, event_id TEXT NOT NULL,
+                      key_id TEXT NOT NULL, mode TEXT NOT NULL, request TEXT, response TEXT,
+                      request_truncated \(bigint) NOT NULL, response_truncated \(bigint) NOT NULL,
+                      expires_us \(bigint) NOT NULL, PRIMARY KEY (org_id, project_id, event_id))
+                    """,
+                    "CREATE INDEX event_contents_expiry ON event_contents (expires_us)",
+                    """
+                    CREATE TABLE safety_filters (id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES organizations(id),
+                      name TEXT NOT NULL, project_id TEXT, detectors TEXT NOT NULL, keywords TEXT NOT NULL,
+                      patterns TEXT NOT NULL, side TEXT NOT NULL, action TEXT NOT NULL, created_us \(bigint) NOT NULL,
+                      updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
+                    """,
+                ]),
         ]
     }
 

@@ -10,7 +10,7 @@ public enum UsageSQL {
         ] + TokenClass.counts.map(\.column) + [
             "requests", "feature", "user_id", "api_key", "environment", "tags", "status", "http_status", "error_type",
             "latency_ms", "ttft_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
-            "provider_cost_nanos", "cost_nanos", "price_id", "source",
+            "provider_cost_nanos", "cost_nanos", "price_id", "source", "safety_flags", "quality_flags",
         ]
 
     /// Columns holding integers; the others hold text.
@@ -41,6 +41,7 @@ public enum UsageSQL {
             .text(o.status.rawValue), i(o.httpStatus.map(Int64.init)), t(o.errorType), i(o.latencyMs),
             i(o.timeToFirstTokenMs), b(o.streamed), i(o.retries), t(o.finishReason), .int(e.batch ? 1 : 0),
             t(e.serviceTier), i(e.providerCost?.nanos), i(s.cost?.nanos), t(s.priceID), .text(e.source.rawValue),
+            t(encodeFlags(o.safetyFlags)), t(encodeFlags(o.qualityFlags)),
         ]
         return row
     }
@@ -53,6 +54,16 @@ public enum UsageSQL {
             rows: events.map(eventValues), conflict: .skip(key: ["org_id", "project_id", "event_id"]),
             mayHoldNulls: true
         )
+    }
+
+    /// Flags as the column keeps them: `,a,b,`, so that one flag is found with `LIKE '%,a,%'`; nil for none. A flag
+    /// never holds a comma (filter names refuse them; `EventFlags`).
+    static func encodeFlags(_ flags: [String]) -> String? {
+        flags.isEmpty ? nil : "," + flags.joined(separator: ",") + ","
+    }
+
+    static func decodeFlags(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map(String.init)
     }
 
     static func encodeTags(_ tags: [String: String]) -> String? {
@@ -105,6 +116,8 @@ public enum UsageSQL {
         e.serviceTier = try r.optionalText("service_tier")
         e.providerCost = try r.optionalInt("provider_cost_nanos").map(USD.init(nanos:))
         e.source = try r.raw("source")
+        e.outcome.safetyFlags = decodeFlags(try r.optionalText("safety_flags"))
+        e.outcome.qualityFlags = decodeFlags(try r.optionalText("quality_flags"))
         let name = try r.text("project_name")
         e.attribution.project = name
         let stored = StoredEvent(
@@ -120,6 +133,7 @@ public enum UsageSQL {
         var s = SQLStatement(dialect, selectEvents + " WHERE e.org_id = ")
         s.bind(q.organizationID)
         s.appendFilters(q.filters, tableAlias: "e.")
+        s.appendFlagFilter(q.flags, tableAlias: "e.")
         if let from = q.from { s.append(" AND e.ts_us >= "); s.bind(from.microseconds) }
         if let to = q.to { s.append(" AND e.ts_us < "); s.bind(to.microseconds) }
         if let c = q.after {

@@ -28,7 +28,7 @@ package enum Layout {
 
     package enum Section: String {
         case overview, usage, events, reconciliation, settings, none, budgets, alerts, forecast
-        case insights, statements, performance
+        case insights, statements, performance, playground
     }
 
     package struct SignedInHeader {
@@ -69,6 +69,7 @@ package enum Layout {
                 navLink("/insights", "Insights", current: h.section == .insights),
                 navLink("/performance", "Performance", current: h.section == .performance),
                 navLink("/statements", "Statements", current: h.section == .statements),
+                navLink("/playground", "Playground", current: h.section == .playground),
                 navLink(h.settingsPath, "Settings", current: h.section == .settings)),
             .span(.class("spacer")),
             .if(

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -199,15 +200,20 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
         let http: GatewayHTTP
         let secret: String
         let organizationID: String
+        /// The SQLite file's folder (issue 21's tests look for plaintext in it) and the vault that sealed the keys.
+        var directory: URL? = nil
+        var vault: Vault? = nil
     }
 
     /// A gateway whose one OpenAI connection ("main", key `sk-upstream-key`) points at `base` (and one of each of
     /// `others`, "main-<provider>", there too), asking `gatewayGuard` before each call and pricing with `pricer`.
     func gateway(
         base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), gatewayGuard: any GatewayGuard = NoGuard(),
-        pricer: any Pricer = NoPrices(), others: [ProviderKind] = []
+        pricer: any Pricer = NoPrices(), others: [ProviderKind] = [],
+        content: ((SQLiteStore, Vault) -> any GatewayContentSource)? = nil
     ) async throws -> Gateway {
-        let store = try await TemporarySQLiteStore.make(prefix: "tally-gateway").store
+        let temporary = try await TemporarySQLiteStore.make(prefix: "tally-gateway")
+        let store = temporary.store
         let org = try await store.defaultOrganization(timeZone: "UTC")
         _ = try await store.createProject(organizationID: org.id, name: "web")
         let (_, secret) = try await TokenSecret.issue(
@@ -235,19 +241,23 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
             connections: ConnectionService(store: store, vault: vault), vault: vault)
         let controller = Controller(
             credentials: credentials, recorder: recorder, http: http, gatewayGuard: gatewayGuard,
-            buffers: GatewayBuffers(), logger: Logger(label: "test"))
+            buffers: GatewayBuffers(), content: content?(store, vault) ?? NoGatewayContent(),
+            logger: Logger(label: "test"))
         return Gateway(
-            store: store, recorder: recorder, controller: controller, http: http, secret: secret, organizationID: org.id
-        )
+            store: store, recorder: recorder, controller: controller, http: http, secret: secret,
+            organizationID: org.id,
+            directory: temporary.directory, vault: vault)
     }
 
     /// `gateway(base:)` for the length of `body`; its HTTP client is shut down whatever happens.
     func withGateway(
         base: String, timeouts: GatewayTimeouts = GatewayTimeouts(), gatewayGuard: any GatewayGuard = NoGuard(),
-        pricer: any Pricer = NoPrices(), others: [ProviderKind] = [], _ body: (Gateway) async throws -> Void
+        pricer: any Pricer = NoPrices(), others: [ProviderKind] = [],
+        content: ((SQLiteStore, Vault) -> any GatewayContentSource)? = nil, _ body: (Gateway) async throws -> Void
     ) async throws {
         let g = try await gateway(
-            base: base, timeouts: timeouts, gatewayGuard: gatewayGuard, pricer: pricer, others: others)
+            base: base, timeouts: timeouts, gatewayGuard: gatewayGuard, pricer: pricer, others: others,
+            content: content)
         let outcome: Result<Void, any Error>
         do {
             try await body(g)

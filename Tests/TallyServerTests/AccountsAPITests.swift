@@ -587,6 +587,11 @@ extension TestClientProtocol {
                 range: TimeRange(from: Instant(seconds: 1_790_812_800), to: Instant(seconds: 1_793_491_200)),
                 closedAt: now, closedBy: "b@example.com", statements: "{}"), closing: 1, repricings: 0,
             audit: .make(organizationID: b.id, actor: "t", action: "period.close"))
+        try await f.store.createSafetyFilter(
+            SafetyFilter(
+                id: "sf_b", organizationID: b.id, name: "b", projectID: nil, detectors: ["email"], keywords: [],
+                patterns: [], side: "both", action: "flag", createdAt: now, updatedAt: now),
+            audit: .make(organizationID: b.id, actor: "t", action: "safety_filter.create"))
         let bInsight = InsightEngine.id(organizationID: b.id, key: "error_spend")
         try await f.store.recordInsights(
             organizationID: b.id,
@@ -603,11 +608,12 @@ extension TestClientProtocol {
             "budgets": "bud_b", "projects": bProject.id, "tokens": bToken.id, "members": bUser.id, "invites": "inv_b",
             "provider-connections": "conn_b", "prices": "price_b", "events": "evt_b", "organizations": b.id,
             "alert-channels": "ch_b", "alerts": "al_b", "insights": bInsight, "policies": "pol_b", "teams": "team_b",
-            "periods": "2026-10",
+            "periods": "2026-10", "safety-filters": "sf_b",
         ]
         let bodies: [String: String] = [
             "patch /api/v1/projects/:id": #"{"name":"stolen"}"#, "patch /api/v1/members/:id": #"{"role":"viewer"}"#,
             "patch /api/v1/provider-connections/:id": #"{"name":"stolen"}"#,
+            "patch /api/v1/safety-filters/:id": #"{"name":"stolen"}"#,
         ]
         // The invite link's secret is itself the credential: it is not an organization-scoped id.
         // A settings page's name is not an object either.

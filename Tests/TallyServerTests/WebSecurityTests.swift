@@ -104,6 +104,8 @@ import Testing
         "/insights": "/api/v1/insights",
         "/statements": "/api/v1/statements",
         "/performance": "/api/v1/usage/performance",
+        // Members and admins send; a viewer sees the page say so. Connections are named for admins only.
+        "/playground": "/api/v1/projects",
         "/settings/alert-channels": "/api/v1/alert-channels",
         "/settings/policies": "/api/v1/policies",
         "/settings/projects": "/api/v1/projects",
@@ -116,6 +118,8 @@ import Testing
     static let notPages: Set<String> = [
         "/login", "/setup", "/invites/:secret", "/healthz", "/readyz", "/metrics",
         "/assets/tally.css", "/assets/tally.js",
+        // The playground's JSON call for its model list (PlaygroundAPITests).
+        "/playground/models",
     ]
 
     @Test func everyPageAnswersEachRoleAsItsAPIDoes() async throws {

@@ -39,6 +39,38 @@ Usage is a function of the request, so a test can compute it: `expected_usage(pr
   without `usageMetadata` (the reference leaves open whether they report usage).
 - each usage-bearing response carries `x-standin-usage: {...}` with the counts in Tally's token classes.
 
+What the answer says (every text endpoint: chat completions, legacy completions, Responses, Anthropic messages,
+Gemini generateContent and streamGenerateContent, `alt=sse` and JSON array; not in fast mode). First that applies:
+- `standin.tool_arguments = "..."` (not legacy completions): one tool call whose arguments are exactly this raw string
+  (invalid JSON on purpose is fine), named after the tool the request offers (the first, or `tool_choice`'s), else
+  `lookup`; even after a tool result. OpenAI chat `message.tool_calls[0].function.arguments` (streamed: a first
+  chunk with id, type, name and `arguments: ""`, then `delta.tool_calls[0].function.arguments` fragments),
+  `finish_reason: tool_calls`; Responses a `function_call` item (`response.function_call_arguments.delta`
+  fragments); Anthropic a `tool_use` block, `stop_reason: tool_use`: whole, `input` is the string parsed when it is
+  a JSON object, else `{"raw": string}`; streamed, `content_block_start` with `input: {}` and `input_json_delta`
+  events whose `partial_json` join to exactly the string; Gemini a `functionCall` whose `args` are parsed the same
+  way as Anthropic's `input`, `finishReason: STOP`.
+- `standin.answer_refusal = "..."`: a refusal. OpenAI chat `message.content: null`, `message.refusal: "..."`
+  (streamed: a first `delta {role, content: null, refusal: ""}`, then `delta.refusal` pieces), `finish_reason:
+  stop`; Responses an output message with content `[{"type": "refusal", "refusal": "..."}]`, status `completed`
+  (streamed: `response.content_part.added` of an empty refusal part, `response.refusal.delta` pieces,
+  `response.refusal.done`); Anthropic one text block with the refusal, `stop_reason: refusal`; Gemini candidates
+  with `finishReason: SAFETY`, `safetyRatings` and no content (streamed: one chunk); legacy completions the plain
+  text, `finish_reason: stop`.
+- `[[echo]]` anywhere in the prompt: the text is the prompt's last text piece (the last message's text), directive
+  included, so a unique marker comes back.
+- `standin.answer_text = "..."`: the text of every choice is exactly this string.
+  Each of these answers text even when the request offers tools (no sample tool call). The output tokens become
+  ceil(utf-8 bytes / 4) of that string (`""`: 0 tokens and an empty answer: `content: ""`, one text block `""`, one
+  part `{"text": ""}`, a Responses `output_text` of `""`); an `output=` directive is then ignored (`reasoning=` still
+  adds). Streams split the text into `chunks` pieces (DEFAULT_STREAM_CHUNKS or the directive) between characters,
+  never inside a multi-byte one; Gemini's running `candidatesTokenCount` is the count of the text so far. Max tokens
+  below the count cut answer_text / [[echo]] text to max_tokens * 4 utf-8 bytes (on a character boundary; the
+  count is then max_tokens) with the usual `length` / `max_tokens` / `MAX_TOKENS` / Responses `incomplete`; a
+  refusal or tool call is never cut and keeps its own finish reason, its count capped at max tokens (as the
+  sample tool calls are). `expected_usage(..., answer_text=, answer_refusal=, tool_arguments=)` and
+  `standin.expected_usage` account for them; `reset()` clears all three.
+
 Service tiers, as each provider answers them (provider-apis.md 1.5, 1.6, 2.5; Gemini: google-genai 3.4 `types.py`
 and Google's priority-inference page):
 - OpenAI: the request's `service_tier` (`auto`, `default`, `flex`, `scale`, `priority`, `fast`; anything else is a
@@ -191,6 +223,9 @@ def redact_like_openai(key):
 # Deterministic usage
 
 _DIRECTIVE = re.compile(r"\[\[usage((?:\s+[a-z_0-9]+=\d+)*)\s*\]\]")
+ECHO_DIRECTIVE = "[[echo]]"
+# The endpoint kinds that answer text (and so take answer_text, [[echo]], answer_refusal, tool_arguments).
+_ANSWER_KINDS = ("chat", "responses", "completions", "messages", "generate")
 DIRECTIVE_KEYS = ("cached", "cache_write", "cache_write_1h", "reasoning", "output", "tool_use", "chunks")
 _TEXT_KEYS = ("content", "text", "parts", "output", "input", "system", "systemInstruction", "system_instruction")
 # The top-level request fields that hold prompt text, per endpoint kind.
@@ -239,13 +274,16 @@ class Usage:
     """The token counts of one answer, in one neutral shape; `tally()` gives Tally's token classes."""
 
     __slots__ = ("text", "cached", "cache_write", "cache_write_1h", "output", "reasoning", "tool_use", "n", "chunks",
-                 "truncated")
+                 "truncated", "answer", "refusal", "tool_arguments")
 
     def __init__(self, text=1, cached=0, cache_write=0, cache_write_1h=0, output=DEFAULT_OUTPUT_TOKENS, reasoning=0,
                  tool_use=0, n=1, chunks=DEFAULT_STREAM_CHUNKS, truncated=False):
         self.text, self.cached, self.cache_write, self.cache_write_1h = text, cached, cache_write, cache_write_1h
         self.output, self.reasoning, self.tool_use, self.n = output, reasoning, tool_use, n
         self.chunks, self.truncated = chunks, truncated
+        self.answer = None          # the visible text of each choice (answer_text / [[echo]], already cut); None: words
+        self.refusal = None         # answer_refusal: the refusal text (never cut)
+        self.tool_arguments = None  # tool_arguments: the raw arguments string of the one tool call (never cut)
 
     @property
     def prompt(self):  # all input (OpenAI prompt_tokens)
@@ -348,8 +386,18 @@ class DirectiveError(ValueError):
     pass
 
 
-def compute_usage(provider, kind, request, overrides=None):
-    """The Usage the stand-in answers `request` (a dict) at endpoint `kind` with."""
+def cut_utf8(text, limit):
+    """`text` cut to at most `limit` utf-8 bytes, on a character boundary."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:max(0, limit)].decode("utf-8", "ignore")
+
+
+def compute_usage(provider, kind, request, overrides=None, answer_text=None, answer_refusal=None,
+                  tool_arguments=None):
+    """The Usage the stand-in answers `request` (a dict) at endpoint `kind` with (and, for the answer knobs of the
+    module docstring, what the answer is: `u.answer`, `u.refusal`, `u.tool_arguments`)."""
     texts, ids = prompt_pieces(kind, request)
     settings = dict(overrides or {})
     for piece in texts:
@@ -376,10 +424,23 @@ def compute_usage(provider, kind, request, overrides=None):
     if kind in ("embeddings", "embed", "count_tokens", "count"):
         u.output = u.reasoning = 0
         u.n = 1
+    if kind in _ANSWER_KINDS:
+        echo = any(ECHO_DIRECTIVE in t for t in texts)
+        if tool_arguments is not None and kind != "completions":
+            u.tool_arguments = str(tool_arguments)
+            u.output = text_tokens(u.tool_arguments)
+        elif answer_refusal is not None:
+            u.refusal = str(answer_refusal)
+            u.output = text_tokens(u.refusal)
+        elif echo or answer_text is not None:
+            u.answer = texts[-1] if echo else str(answer_text)
+            u.output = text_tokens(u.answer)
     limit = _max_tokens(kind, request)
     if limit is not None and u.output > int(limit):
-        u.output = int(limit)
+        u.output = max(0, int(limit))
         u.truncated = True
+        if u.answer is not None:
+            u.answer = cut_utf8(u.answer, 4 * u.output)
     return u
 
 
@@ -412,14 +473,17 @@ def endpoint_kind(provider, request, path=None):
     return "embed" if ("requests" in request or "content" in request) else "generate"
 
 
-def expected_usage(provider, request, kind=None, overrides=None, path=None):
+def expected_usage(provider, request, kind=None, overrides=None, path=None, answer_text=None, answer_refusal=None,
+                   tool_arguments=None):
     """What the stand-in will answer for `request` (dict, bytes or str): Tally's token classes plus `wire`, the usage
     object as the provider sends it in a non-streaming answer. `kind` is guessed from the body when not given
-    (for OpenAI pass `path` or `kind` to tell Responses from embeddings when the model name does not say)."""
+    (for OpenAI pass `path` or `kind` to tell Responses from embeddings when the model name does not say).
+    answer_text / answer_refusal / tool_arguments: the stand-in's knobs of the same names (`standin.expected_usage`
+    passes its own); `out["usage"].answer` is then the text each choice answers."""
     if isinstance(request, (bytes, bytearray, str)):
         request = json.loads(request)
     kind = kind or endpoint_kind(provider, request, path)
-    u = compute_usage(provider, kind, request, overrides)
+    u = compute_usage(provider, kind, request, overrides, answer_text, answer_refusal, tool_arguments)
     out = u.tally()
     out["wire"] = _wire_usage(provider, kind, u)
     out["usage"] = u
@@ -439,14 +503,25 @@ def _wire_usage(provider, kind, u):
     return u.gemini()
 
 
-def output_pieces(u):
-    """The visible output text of one choice split into stream pieces (u.output tokens, one word each)."""
-    words = [("" if i == 0 else " ") + WORDS[i % len(WORDS)] for i in range(u.output)]
+def word_pieces(count, chunks):
+    """`count` words (one token each) split into at most `chunks` stream pieces."""
+    words = [("" if i == 0 else " ") + WORDS[i % len(WORDS)] for i in range(count)]
     if not words:
         return [""]
-    k = max(1, min(u.chunks, len(words)))
+    k = max(1, min(chunks, len(words)))
     size = -(-len(words) // k)
     return ["".join(words[i:i + size]) for i in range(0, len(words), size)]
+
+
+def output_pieces(u):
+    """The visible output text of one choice split into stream pieces: the answer text (answer_text / [[echo]]) or
+    the refusal split into u.chunks pieces by characters (never inside a multi-byte character), else u.output
+    tokens, one word each."""
+    if u.answer is not None:
+        return _split(u.answer, u.chunks)
+    if u.refusal is not None:
+        return _split(u.refusal, u.chunks)
+    return word_pieces(u.output, u.chunks)
 
 
 def output_text(u):
@@ -480,10 +555,18 @@ def _sample_args(schema):
 
 
 def _split(text, k):
+    """`text` in min(k, its length) pieces of near-equal length, split between characters (code points), so each
+    piece is valid utf-8 on its own."""
     if not text:
         return [""]
-    size = max(1, -(-len(text) // max(1, k)))
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    k = max(1, min(k, len(text)))
+    size, extra = divmod(len(text), k)
+    out, at = [], 0
+    for i in range(k):
+        step = size + (1 if i < extra else 0)
+        out.append(text[at:at + step])
+        at += step
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -963,6 +1046,9 @@ class UpstreamStandIn:
         self.service_tier_answer = None      # the tier answered instead of the one served (NO_TIER: none)
         self.anthropic_priority = False      # the organization has Priority Tier capacity: `auto` is served priority
         self.gemini_priority_downgrade = False  # a priority request is served (and answered) at standard
+        self.answer_text = None              # the visible text of every answer (None: the default words)
+        self.answer_refusal = None           # every answer is a refusal with this text
+        self.tool_arguments = None           # every answer is one tool call with exactly these raw arguments
         self._faults = []
         self._lock = threading.Lock()
         self._conns = set()
@@ -1086,6 +1172,9 @@ class UpstreamStandIn:
         self.service_tier_answer = None
         self.anthropic_priority = False
         self.gemini_priority_downgrade = False
+        self.answer_text = None
+        self.answer_refusal = None
+        self.tool_arguments = None
 
     def recorded(self):
         with self._lock:
@@ -1136,7 +1225,13 @@ class UpstreamStandIn:
         return rec.headers.get("x-goog-api-key") or rec.query.get("key")
 
     def expected_usage(self, request, kind=None, path=None):
-        return expected_usage(self.provider, request, kind=kind, overrides=self.usage_override, path=path)
+        return expected_usage(self.provider, request, kind=kind, overrides=self.usage_override, path=path,
+                              answer_text=self.answer_text, answer_refusal=self.answer_refusal,
+                              tool_arguments=self.tool_arguments)
+
+    def _usage(self, kind, body):
+        return compute_usage(self.provider, kind, body, self.usage_override, self.answer_text, self.answer_refusal,
+                             self.tool_arguments)
 
     # -- serving
 
@@ -1458,6 +1553,16 @@ class UpstreamStandIn:
             return served
         return None if self.service_tier_answer is NO_TIER else self.service_tier_answer
 
+    @staticmethod
+    def _answer_tool(u, picked):
+        """The tool call an answer makes: tool_arguments (named after the request's tool, else `lookup`) wins; a set
+        answer text or refusal answers text even when tools are offered; else what the request's tools give."""
+        if u.tool_arguments is not None:
+            return (picked[0] if picked and picked[0] else "lookup"), u.tool_arguments
+        if u.answer is not None or u.refusal is not None:
+            return None
+        return picked
+
     # =============================================================================================================
     # OpenAI
 
@@ -1534,7 +1639,7 @@ class UpstreamStandIn:
             return self._fast(req, kind, model, (stream, include_usage), lambda: self._openai_render(
                 kind, body, model, stream, include_usage, False, self._fast_usage(kind), "req_fast0standin",
                 "default"))
-        u = compute_usage("openai", kind, body, self.usage_override)
+        u = self._usage(kind, body)
         tier = self._served_tier({None: "default", "auto": "default", "fast": "priority"}.get(asked, asked))
         return self._openai_render(kind, body, model, stream, include_usage, obfuscate, u, None, tier)
 
@@ -1590,16 +1695,18 @@ class UpstreamStandIn:
 
     def _openai_chat(self, body, model, created, stream, include_usage, obfuscate, u, request_id, tier):
         cid = "chatcmpl-" + (_hex(29) if request_id is None else "fast0standin")
-        tool = self._openai_tool_call(body, "chat")
+        tool = self._answer_tool(u, self._openai_tool_call(body, "chat"))
+        refusal = u.refusal if not tool else None
         pieces = output_pieces(u)
         text = "".join(pieces)
-        finish = "tool_calls" if tool else ("length" if u.truncated else "stop")
+        finish = "tool_calls" if tool else ("length" if u.truncated and refusal is None else "stop")
         common = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                   "service_tier": tier, "system_fingerprint": "fp_standin"}
         if not stream:
             choices = []
             for i in range(u.n):
-                msg = {"role": "assistant", "content": None if tool else text, "refusal": None, "annotations": []}
+                msg = {"role": "assistant", "content": None if tool or refusal is not None else text,
+                       "refusal": refusal, "annotations": []}
                 if tool:
                     msg["tool_calls"] = [{"id": f"call_{_hex(24)}", "type": "function",
                                           "function": {"name": tool[0], "arguments": tool[1]}}]
@@ -1627,6 +1734,13 @@ class UpstreamStandIn:
                 for i in range(u.n):
                     chunk([{"index": i, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": a}}]},
                             "logprobs": None, "finish_reason": None}])
+        elif refusal is not None:
+            for i in range(u.n):
+                chunk([{"index": i, "delta": {"role": "assistant", "content": None, "refusal": ""},
+                        "logprobs": None, "finish_reason": None}])
+            for piece in pieces:
+                for i in range(u.n):
+                    chunk([{"index": i, "delta": {"refusal": piece}, "logprobs": None, "finish_reason": None}])
         else:
             for i in range(u.n):
                 chunk([{"index": i, "delta": {"role": "assistant", "content": "", "refusal": None},
@@ -1645,7 +1759,7 @@ class UpstreamStandIn:
     def _openai_completions(self, body, model, created, stream, include_usage, u, request_id):
         cid = "cmpl-" + (_hex(29) if request_id is None else "fast0standin")
         pieces = output_pieces(u)
-        finish = "length" if u.truncated else "stop"
+        finish = "length" if u.truncated and u.refusal is None else "stop"
         if not stream:
             obj = {"id": cid, "object": "text_completion", "created": created, "model": model,
                    "choices": [{"text": "".join(pieces), "index": i, "logprobs": None, "finish_reason": finish}
@@ -1673,15 +1787,19 @@ class UpstreamStandIn:
 
     def _openai_responses(self, body, model, created, stream, u, request_id, tier):
         rid = "resp_" + (_hex(40) if request_id is None else "fast0standin")
-        tool = self._openai_tool_call(body, "responses")
+        tool = self._answer_tool(u, self._openai_tool_call(body, "responses"))
+        refusal = u.refusal if not tool else None
         text = output_text(u)
-        status = "incomplete" if u.truncated and not tool else "completed"
+        status = "incomplete" if u.truncated and not tool and refusal is None else "completed"
         items = []
         if u.reasoning:
             items.append({"id": "rs_" + _hex(40), "type": "reasoning", "summary": []})
         if tool:
             items.append({"id": "fc_" + _hex(40), "type": "function_call", "status": "completed",
                           "arguments": tool[1], "call_id": "call_" + _hex(24), "name": tool[0]})
+        elif refusal is not None:
+            items.append({"id": "msg_" + _hex(40), "type": "message", "status": status, "role": "assistant",
+                          "content": [{"type": "refusal", "refusal": refusal}]})
         else:
             items.append({"id": "msg_" + _hex(40), "type": "message", "status": status, "role": "assistant",
                           "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
@@ -1723,6 +1841,17 @@ class UpstreamStandIn:
                     ev("response.function_call_arguments.delta", item_id=item["id"], output_index=idx, delta=a)
                 ev("response.function_call_arguments.done", item_id=item["id"], output_index=idx,
                    arguments=item["arguments"], name=item["name"])
+                ev("response.output_item.done", output_index=idx, item=item)
+            elif item["content"][0]["type"] == "refusal":
+                ev("response.output_item.added", output_index=idx,
+                   item=dict(item, status="in_progress", content=[]))
+                ev("response.content_part.added", item_id=item["id"], output_index=idx, content_index=0,
+                   part={"type": "refusal", "refusal": ""})
+                for piece in output_pieces(u):
+                    ev("response.refusal.delta", item_id=item["id"], output_index=idx, content_index=0, delta=piece)
+                ev("response.refusal.done", item_id=item["id"], output_index=idx, content_index=0, refusal=refusal)
+                ev("response.content_part.done", item_id=item["id"], output_index=idx, content_index=0,
+                   part=item["content"][0])
                 ev("response.output_item.done", output_index=idx, item=item)
             else:
                 ev("response.output_item.added", output_index=idx,
@@ -1779,7 +1908,7 @@ class UpstreamStandIn:
             if self.fast:
                 return self._fast(req, "messages", model, stream, lambda: self._anthropic_messages(
                     body, model, stream, self._fast_usage("messages"), "req_011Cfast0standin", "standard"))
-            u = compute_usage("anthropic", "messages", body, self.usage_override)
+            u = self._usage("messages", body)
             tier = self._served_tier("priority" if asked == "auto" and self.anthropic_priority else "standard")
             return self._anthropic_messages(body, model, stream, u, None, tier)
         if method == "GET" and path == "/v1/models":
@@ -1813,15 +1942,32 @@ class UpstreamStandIn:
     def _anthropic_messages(self, body, model, stream, u, request_id, tier):
         answered = ANTHROPIC_SNAPSHOTS.get(model, model)
         mid = "msg_01" + (_hex(22) if request_id is None else "fast0standin")
-        tool = self._anthropic_tool(body)
-        stop = "tool_use" if tool else ("max_tokens" if u.truncated else "end_turn")
+        tool = self._answer_tool(u, self._anthropic_tool(body))
+        if tool:
+            stop = "tool_use"
+        elif u.refusal is not None:
+            stop = "refusal"
+        else:
+            stop = "max_tokens" if u.truncated else "end_turn"
         blocks = []
         if u.reasoning:
-            blocks.append({"type": "thinking", "thinking": "Thinking it over: " + output_text(u),
+            blocks.append({"type": "thinking", "thinking": "Thinking it over: " + "".join(word_pieces(u.output, 1)),
                            "signature": "EqQBCkYIBxgCKkD" + _hex(32)})
         text_pieces = output_pieces(u)
+        tool_json = None  # streams: the exact partial_json text of the tool_use block
         if tool:
-            blocks.append({"type": "tool_use", "id": "toolu_01" + _hex(22), "name": tool[0], "input": tool[1]})
+            tool_input = tool[1]
+            if isinstance(tool_input, str):  # tool_arguments: raw, maybe not JSON; `input` must be an object
+                tool_json = tool_input
+                try:
+                    tool_input = json.loads(tool_json)
+                except ValueError:
+                    tool_input = None
+                if not isinstance(tool_input, dict):
+                    tool_input = {"raw": tool_json}
+            else:
+                tool_json = json.dumps(tool_input, separators=(",", ":"))
+            blocks.append({"type": "tool_use", "id": "toolu_01" + _hex(22), "name": tool[0], "input": tool_input})
         else:
             blocks.append({"type": "text", "text": "".join(text_pieces)})
         headers_ct = "text/event-stream; charset=utf-8" if stream else "application/json"
@@ -1850,7 +1996,7 @@ class UpstreamStandIn:
                                                                  "signature": b["signature"]}})
             elif b["type"] == "tool_use":
                 ev("content_block_start", {"index": i, "content_block": dict(b, input={})})
-                for piece in _split(json.dumps(b["input"], separators=(",", ":")), u.chunks):
+                for piece in _split(tool_json, u.chunks):
                     ev("content_block_delta", {"index": i, "delta": {"type": "input_json_delta",
                                                                      "partial_json": piece}})
             else:
@@ -1938,7 +2084,7 @@ class UpstreamStandIn:
         if self.fast:
             return self._fast(req, "generate", model, (stream, sse), lambda: self._gemini_generate(
                 body, model, stream, sse, self._fast_usage("generate"), "fast0standin"))
-        u = compute_usage("google", "generate", body, self.usage_override)
+        u = self._usage("generate", body)
         plan = self._gemini_generate(body, model, stream, sse, u, None)
         asked = body.get("serviceTier", body.get("service_tier"))
         if isinstance(asked, str):
@@ -1967,14 +2113,26 @@ class UpstreamStandIn:
 
     def _gemini_generate(self, body, model, stream, sse, u, response_id):
         rid = response_id or _hex(22)
-        tool = self._gemini_tool(body)
-        finish = "MAX_TOKENS" if u.truncated and not tool else "STOP"
+        tool = self._answer_tool(u, self._gemini_tool(body))
+        if tool and isinstance(tool[1], str):  # tool_arguments: functionCall args are an object
+            try:
+                args = json.loads(tool[1])
+            except ValueError:
+                args = None
+            tool = tool[0], args if isinstance(args, dict) else {"raw": tool[1]}
+        refusal = u.refusal is not None and not tool
+        finish = "SAFETY" if refusal else ("MAX_TOKENS" if u.truncated and not tool else "STOP")
         pieces = output_pieces(u)
         headers = self._common_headers("text/event-stream" if stream and sse else "application/json; charset=UTF-8", u)
 
         def candidates(parts, last):
             out = []
             for i in range(u.n):
+                if refusal:  # blocked: no content, the ratings that blocked it
+                    c = {"finishReason": finish, "index": i, "safetyRatings": [
+                        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]}
+                    out.append(c)
+                    continue
                 c = {"content": {"parts": parts, "role": "model"}, "index": i}
                 if last:
                     c["finishReason"] = finish
@@ -1984,16 +2142,23 @@ class UpstreamStandIn:
         if tool:
             tool_parts = [{"functionCall": {"name": tool[0], "args": tool[1]}}]
         if not stream:
-            parts = tool_parts if tool else [{"text": "".join(pieces)}]
+            parts = tool_parts if tool else ([] if refusal else [{"text": "".join(pieces)}])
             obj = {"candidates": candidates(parts, True), "usageMetadata": u.gemini(), "modelVersion": model,
                    "responseId": rid}
             return self._json_plan(200, obj, headers, u)
         frames = []
-        steps = [tool_parts] if tool else [[{"text": p}] for p in pieces]
+        steps = [tool_parts] if tool else ([[]] if refusal else [[{"text": p}] for p in pieces])
         so_far = 0
+        text_so_far = ""
         for j, parts in enumerate(steps):
             last = j == len(steps) - 1
-            so_far = u.n * u.output if (last or tool) else so_far + u.n * len(parts[0]["text"].split())
+            if last or tool or refusal:
+                so_far = u.n * u.output
+            elif u.answer is not None:
+                text_so_far += parts[0]["text"]
+                so_far = u.n * text_tokens(text_so_far)
+            else:
+                so_far += u.n * len(parts[0]["text"].split())
             frames.append({"candidates": candidates(parts, last), "usageMetadata": u.gemini(candidates=so_far),
                            "modelVersion": model, "responseId": rid})
         if sse:

@@ -7,6 +7,8 @@ public enum InsightKind: String, Sendable, CaseIterable {
     case lowCacheUse = "low_cache_use"
     case errorSpend = "error_spend"
     case batchCandidate = "batch_candidate"
+    /// Many of a feature's answers were cut by the output limit (issue 21's quality flags).
+    case truncatedAnswers = "truncated_answers"
 }
 
 public enum InsightStatus: String, Sendable, CaseIterable {

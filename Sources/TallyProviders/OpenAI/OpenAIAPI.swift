@@ -159,7 +159,12 @@ struct OpenAIAPI: ProviderAPI {
             // `response.created` may still echo the request's tier; `response.completed` says what served.
             if let tier = ServiceTier.name(response["service_tier"]) { result.serviceTier = tier }
             if let u = response["usage"], u != .null { result.usage = ProviderUsage.openAIResponses(u) }
-            if let status = string(response["status"]), status != "in_progress" { result.finishReason = status }
+            // `incomplete` says only that the answer stopped short; `incomplete_details.reason` says why
+            // (`max_output_tokens`, `content_filter`), as chat's `finish_reason` would.
+            if let status = string(response["status"]), status != "in_progress" {
+                result.finishReason =
+                    status == "incomplete" ? string(response["incomplete_details"]?["reason"]) ?? status : status
+            }
         default:
             break
         }

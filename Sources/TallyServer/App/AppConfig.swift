@@ -43,6 +43,8 @@ public struct AppConfig: Sendable {
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
     public var metricsToken: String?
     public var gatewayBufferLimit = GatewayBuffers.defaultLimit
+    /// The largest captured body kept per request or response (TALLY_CONTENT_MAX_KB, 256 KiB): past it, cut and marked.
+    public var contentMaxBytes = 256 << 10
     /// Reverse proxies whose X-Forwarded-For names the client (TALLY_TRUSTED_PROXIES).
     public var trustedProxies = TrustedProxies.none
     /// Which private addresses provider calls may reach (TALLY_ALLOW_PRIVATE_UPSTREAMS); by default none.
@@ -131,6 +133,7 @@ public struct AppConfig: Sendable {
         case insightInterval = "TALLY_INSIGHT_INTERVAL"
         case alertRetryBase = "TALLY_ALERT_RETRY_BASE_SECONDS"
         case apiRateLimit = "TALLY_API_RATE_LIMIT", gatewayReservationTTL = "TALLY_GATEWAY_RESERVATION_TTL"
+        case contentMaxKB = "TALLY_CONTENT_MAX_KB"
     }
 
     /// `flags` holds the values given on the command line, by variable.
@@ -306,6 +309,7 @@ public struct AppConfig: Sendable {
         if let mb = positive(.gatewayBufferMB, flag: "--gateway-buffer-mb", max: 65_536) {
             config.gatewayBufferLimit = mb << 20
         }
+        if let kb = positive(.contentMaxKB, flag: "--content-max-kb", max: 8192) { config.contentMaxBytes = kb << 10 }
         check { () throws(Problem) in
             guard let (v, source) = value(.trustedProxies, flag: "--trusted-proxies") else { return }
             switch TrustedProxies.parse(v) {

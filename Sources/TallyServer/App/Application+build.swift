@@ -122,6 +122,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     package let statements: StatementService<Store>
     let focus: FocusExport<Store>
     package let statementMailer: StatementMailer<Store>
+    /// Content capture and safety filters (issue 21): the gateway's per-organization view, and the filters' CRUD.
+    let contentRules: GatewayContentRules<Store>
+    let safetyFilters: SafetyFilterService<Store>
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -188,6 +191,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         focus = FocusExport(store: store, pricer: options.pricer)
         statementMailer = StatementMailer(
             statements: statements, mailer: options.mailer, publicURL: self.publicURL, logger: logger)
+        contentRules = GatewayContentRules(
+            store: store, vault: options.vault, captureLimit: config.contentMaxBytes)
+        safetyFilters = SafetyFilterService(
+            store: store, changed: { [contentRules] in contentRules.invalidate(organizationID: $0) })
+        changes.subscribe { [contentRules] change in if change == .projects { contentRules.forgetAll() } }
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -290,26 +298,30 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
         pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
         liveStreamSeconds: options.liveStreamSeconds,
         liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
-        sessionPolicy: config.sessionPolicy, forecasts: d.forecasts, policies: store, guardCounters: d.guardCounters
+        sessionPolicy: config.sessionPolicy, forecasts: d.forecasts, policies: store, guardCounters: d.guardCounters,
+        vault: options.vault
     ).addRoutes(to: router)
-    GatewayController(
+    let gateway = GatewayController(
         credentials: d.credentials, recorder: d.recorder, http: d.gatewayHTTP,
         gatewayGuard: options.gatewayGuard ?? d.guardService, buffers: GatewayBuffers(limit: config.gatewayBufferLimit),
-        logger: d.logger
-    ).addRoutes(to: router)
+        content: d.contentRules, logger: d.logger)
+    gateway.addRoutes(to: router)
+    PlaygroundController(store: store, auth: d.auth, gateway: gateway, pricer: options.pricer).addRoutes(to: router)
     let api = router.group("api/v1")
     // First on the group: a refused request costs no store read.
     if let rate = config.apiRateLimit {
         api.add(middleware: APIRateLimitMiddleware(rate: rate, trustedProxies: config.trustedProxies))
     }
     IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
-    EventsController(store: store, auth: d.auth, pricer: options.pricer).addRoutes(to: api)
+    EventsController(store: store, auth: d.auth, pricer: options.pricer, vault: options.vault).addRoutes(to: api)
     PricesController(store: store, auth: d.auth, prices: d.prices).addRoutes(to: api)
     CatalogController(auth: d.auth, catalog: d.catalog).addRoutes(to: api)
     SummaryController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     ReconciliationController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     AccountsController(store: store, auth: d.auth, accounts: d.accounts, changes: d.changes).addRoutes(to: api)
     ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
+    SafetyFiltersController(auth: d.auth, filters: d.safetyFilters).addRoutes(to: api)
+    FlagsController(store: store, auth: d.auth).addRoutes(to: api)
     ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)

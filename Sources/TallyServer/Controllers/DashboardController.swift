@@ -30,6 +30,8 @@ struct DashboardController<Store: TallyStore> {
     var policies: (any PolicyStore)? = nil
     /// The gateway guard's counters, for the open reservations of enforced budgets on the budgets page.
     var guardCounters: (any GuardCounterStore)? = nil
+    /// Opens captured bodies on the event page for admins (issue 21).
+    var vault: Vault? = nil
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("/", use: overview)
@@ -45,6 +47,7 @@ struct DashboardController<Store: TallyStore> {
         router.get("insights", use: insights)
         router.get("statements", use: statements)
         router.get("performance", use: performance)
+        router.get("playground", use: playground)
         router.get("settings", use: settingsHome)
         router.get("settings/:tab", use: settings)
     }
@@ -175,7 +178,8 @@ struct DashboardController<Store: TallyStore> {
         return try await respond(request, .events, title: "Event") { page in
             .html(
                 EventsPage.renderDetail(
-                    page, try await EventsPage.loadDetail(store: store, pricer: pricer, page: page, id: id)))
+                    page,
+                    try await EventsPage.loadDetail(store: store, pricer: pricer, vault: vault, page: page, id: id)))
         }
     }
 
@@ -199,6 +203,7 @@ struct DashboardController<Store: TallyStore> {
             projects: try await store.projects(organizationID: page.organization.id),
             teams: try await store.teams(organizationID: page.organization.id))
         let start = try await store.latestSequence()
+        let flags = state.flag.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
         let store = self.store
         let duration = Duration.seconds(liveStreamSeconds)
         let body = ResponseBody { writer in
@@ -221,6 +226,12 @@ struct DashboardController<Store: TallyStore> {
                     let t = row.stored.event.timestamp
                     if let from = range.from, t < from { continue }
                     if let to = range.to, t >= to { continue }
+                    let o = row.stored.event.outcome
+                    if !flags.isEmpty,
+                        !flags.contains(where: { o.safetyFlags.contains($0) || o.qualityFlags.contains($0) })
+                    {
+                        continue
+                    }
                     chunk +=
                         "event: usage\ndata: " + EventsPage.rowHTML(row.stored, zone: page.zone, sequence: row.sequence)
                         + "\n\n"
@@ -330,6 +341,14 @@ struct DashboardController<Store: TallyStore> {
             .html(
                 PerformancePage.render(
                     page, try await PerformancePage.load(store: store, page: page, query: query, now: .now)))
+        }
+    }
+
+    @Sendable func playground(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await respond(request, .playground, title: "Playground") { page in
+            .html(
+                PlaygroundPage.render(
+                    page, try await PlaygroundPage.load(store: store, pricer: pricer, page: page, now: .now)))
         }
     }
 

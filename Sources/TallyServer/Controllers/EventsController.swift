@@ -10,21 +10,27 @@ import TallyServices
 import TallyWeb
 
 /// Reading events: the newest-first list, one event, and the streamed export.
-struct EventsController<Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore & TeamStore> {
+struct EventsController<
+    Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore & TeamStore & EventContentStore
+        & AuditStore
+> {
     let store: Store
     let auth: Authenticator<Store>
     let pricer: CatalogPricer
+    /// Opens captured bodies (issue 21); nil without a master key, when nothing is ever captured.
+    let vault: Vault?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("events", use: list)
         group.get("events/export", use: export)
         group.get("events/:id", use: show)
         group.get("events/:id/receipt", use: receipt)
+        group.get("events/:id/content", use: content)
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try QueryParameters.usage(request, allowed: ["limit", "cursor", "from", "to"])
+        let params = try QueryParameters.usage(request, allowed: ["limit", "cursor", "from", "to", "flag"])
         var query = try await eventQuery(params, principal: principal)
         query.limit = try params.integer("limit", in: 1...1000) ?? 100
         if let raw = params["cursor"] {
@@ -78,7 +84,7 @@ struct EventsController<Store: AuthenticationStore & EventStore & OrganizationSt
     /// Streams page by page (keyset pagination), so memory stays constant for millions of rows.
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.read, request)
-        let params = try QueryParameters.usage(request, allowed: ["format", "from", "to"])
+        let params = try QueryParameters.usage(request, allowed: ["format", "from", "to", "flag"])
         guard let format = ExportFormat(rawValue: params["format"] ?? "csv") else {
             throw APIError.badParameter("format", "must be csv, json or ndjson")
         }
@@ -132,8 +138,33 @@ struct EventsController<Store: AuthenticationStore & EventStore & OrganizationSt
             organizationID: principal.organizationID,
             filters: try await params.filters(store: store, principal: principal),
             from: try params.instant("from", bareDate: .localMidnight(zone)),
-            to: try params.instant("to", bareDate: .localMidnight(zone))
+            to: try params.instant("to", bareDate: .localMidnight(zone)),
+            flags: try Self.flags(params)
         )
+    }
+
+    /// `flag=pii.email,truncated`: events carrying any of them (safety or quality flags, issue 21).
+    static func flags(_ params: QueryParameters) throws -> [String] {
+        guard let raw = params["flag"] else { return [] }
+        let flags = raw.split(separator: ",").map(String.init)
+        guard !flags.isEmpty, flags.count <= 20,
+            flags.allSatisfy({ $0.utf8.count <= 128 && !$0.containsControlCharacters })
+        else { throw APIError.badParameter("flag", "must be 1 to 20 flags of at most 128 bytes, separated by commas") }
+        return flags
+    }
+
+    /// The captured request and response of one event (issue 21): admins only, each reading audited. Rendered by
+    /// clients as text; the JSON carries them as strings.
+    @Sendable func content(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let principal = try await auth.require(.manageContent, request)
+        let raw = try context.parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
+        guard !id.containsControlCharacters,
+            let event = try await store.event(
+                organizationID: principal.organizationID, id: id, projectIDs: principal.projectScope)
+        else { throw TallyError.notFound("event '\(id.prefix(64))'") }
+        let opened = try await EventContentReader(store: store, vault: vault).open(event, actor: principal.actor)
+        return .json(EventJSON.content(opened, eventID: event.event.id))
     }
 
     func organizationZone(_ principal: Principal) async throws -> TimeZoneRules {

@@ -6,7 +6,7 @@ import TallyServices
 import TallyWeb
 
 /// Projects and API tokens, from the web and from scripts.
-struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore> {
+struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore & EventContentStore> {
     let store: Store
     let auth: Authenticator<Store>
     /// Told `.projects` when a token is revoked or a project changes (the gateway forgets what it remembered of them).
@@ -50,7 +50,16 @@ struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore
         guard var project = try await store.project(organizationID: principal.organizationID, id: id) else {
             throw TallyError.notFound("project '\(id)'")
         }
-        let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["name", "archived"])
+        let fields = try JSONBody.Fields(
+            try await JSONBody.read(request),
+            allowed: ["name", "archived", "content_capture", "content_retention_days"])
+        let content = try Self.contentSettings(fields, current: project.content)
+        if content != project.content {
+            // Capture is an admin's choice (it decides whether bodies are kept); issue 21.
+            guard principal.allows(.manageContent) else {
+                throw TallyError.forbidden("only admins can change a project's content capture")
+            }
+        }
         if let name = try fields.string("name") {
             if let reason = Project.validate(name: name) {
                 throw TallyError.invalid([FieldProblem(field: "name", reason: reason)])
@@ -62,6 +71,17 @@ struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore
         }
         try await store.updateProject(
             organizationID: principal.organizationID, id: id, name: project.name, archivedAt: project.archivedAt)
+        if content != project.content {
+            try await store.setContentSettings(organizationID: principal.organizationID, projectID: id, content)
+            try await store.recordAudit(
+                .make(
+                    organizationID: principal.organizationID, actor: principal.actor, action: "project.content_capture",
+                    detail: [
+                        ("id", .string(id)), ("content_capture", .string(content.capture.rawValue)),
+                        ("content_retention_days", .number("\(content.retentionDays)")),
+                    ]))
+            project.content = content
+        }
         changes.notify(.projects)
         try await store.recordAudit(
             .make(
@@ -71,6 +91,34 @@ struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore
                     ("archived", .bool(project.archivedAt != nil)),
                 ]))
         return .json(AccountJSON.project(project))
+    }
+
+    /// `content_capture` (off, redacted, full) and `content_retention_days` (1–3650) over the project's current ones.
+    static func contentSettings(_ fields: JSONBody.Fields, current: ContentSettings) throws -> ContentSettings {
+        var settings = current
+        var problems: [FieldProblem] = []
+        if let mode = try fields.string("content_capture") {
+            if let capture = ContentCapture(rawValue: mode) {
+                settings.capture = capture
+            } else {
+                problems.append(FieldProblem(field: "content_capture", reason: "must be off, redacted or full"))
+            }
+        }
+        if fields.members["content_retention_days"] != nil {
+            let range = ContentSettings.retentionDays
+            if case .number(let literal)? = fields.members["content_retention_days"], let days = Int(literal),
+                range.contains(days)
+            {
+                settings.retentionDays = days
+            } else {
+                problems.append(
+                    FieldProblem(
+                        field: "content_retention_days",
+                        reason: "must be a whole number of days from \(range.lowerBound) to \(range.upperBound)"))
+            }
+        }
+        guard problems.isEmpty else { throw TallyError.invalid(problems) }
+        return settings
     }
 
     /// Admins see every token; members their own; a token with `admin` scope every token of the organization.

@@ -384,6 +384,15 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "flag",
+            "in": "query",
+            "required": false,
+            "description": "Events carrying any of these comma-separated safety or quality flags (at most 20, each at most 128 bytes).",
+            "schema": {
+              "type": "string"
+            }
           }
         ],
         "responses": {
@@ -555,6 +564,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "flag",
+            "in": "query",
+            "required": false,
+            "description": "Events carrying any of these comma-separated safety or quality flags (at most 20, each at most 128 bytes).",
             "schema": {
               "type": "string"
             }
@@ -2610,7 +2628,7 @@ enum OpenAPIDocumentData {
     "/api/v1/projects/{id}": {
       "patch": {
         "summary": "Rename, archive or restore a project (never deleted)",
-        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes).",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes). content_capture and content_retention_days (issue 21) are an admin's; changing them is audited (project.content_capture).",
         "x-tally-permission": "admin",
         "security": [
           {
@@ -2632,7 +2650,7 @@ enum OpenAPIDocumentData {
             }
           },
           "400": {
-            "description": "Invalid input; details name each field",
+            "description": "invalid_request: details name each field (name, archived, content_capture: off, redacted or full; content_retention_days: 1 to 3650)",
             "content": {
               "application/json": {
                 "schema": {
@@ -2689,6 +2707,20 @@ enum OpenAPIDocumentData {
                   },
                   "archived": {
                     "type": "boolean"
+                  },
+                  "content_capture": {
+                    "type": "string",
+                    "enum": [
+                      "off",
+                      "redacted",
+                      "full"
+                    ],
+                    "description": "Admins only. redacted: what the detectors (and the organization's keyword and regex filters) find is replaced before sealing."
+                  },
+                  "content_retention_days": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3650
                   }
                 },
                 "additionalProperties": false
@@ -4668,7 +4700,7 @@ enum OpenAPIDocumentData {
             "name": "group_by",
             "in": "query",
             "required": false,
-            "description": "Dimension to group by, or none (default model)",
+            "description": "Dimension to group by, or none (default model); flag: one row per safety or quality flag (from the raw events)",
             "schema": {
               "type": "string",
               "enum": [
@@ -5268,6 +5300,15 @@ enum OpenAPIDocumentData {
             "schema": {
               "type": "string"
             }
+          },
+          {
+            "name": "flag",
+            "in": "query",
+            "required": false,
+            "description": "Events carrying any of these comma-separated flags (safety or quality)",
+            "schema": {
+              "type": "string"
+            }
           }
         ]
       }
@@ -5393,6 +5434,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "flag",
+            "in": "query",
+            "required": false,
+            "description": "Events carrying any of these comma-separated flags (safety or quality)",
             "schema": {
               "type": "string"
             }
@@ -9357,6 +9407,897 @@ enum OpenAPIDocumentData {
           }
         ]
       }
+    },
+    "/api/v1/events/{id}/content": {
+      "get": {
+        "summary": "The captured request and response of one gateway event, as text (issue 21)",
+        "description": "Needs: admin (members and viewers never see content). Each reading is audited (event.content.view). captured is false when the project did not capture content, or the retention has passed. Bodies are text: render them as text, never as HTML.",
+        "tags": [
+          "events"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The captured bodies",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EventContent"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such event in this organization (or the token's project)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ]
+      }
+    },
+    "/api/v1/usage/flags": {
+      "get": {
+        "summary": "Safety and quality flags counted over a range (issue 21)",
+        "description": "Scope: read (a token without admin scope: its own project). Read from the raw events of the range (the rollups keep no flags). share_percent is of the range's requests (per feature with group_by=feature).",
+        "tags": [
+          "usage"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-scope": "read",
+        "parameters": [
+          {
+            "name": "from",
+            "in": "query",
+            "required": false,
+            "description": "Inclusive start: RFC 3339 or YYYY-MM-DD (local midnight); taken down to the UTC hour",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "to",
+            "in": "query",
+            "required": false,
+            "description": "Exclusive end: RFC 3339 or YYYY-MM-DD; taken up to the UTC hour; default now",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "provider",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated provider values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "model",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated model values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "project",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated project values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "feature",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated feature values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated source values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "team",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated team names (their projects); none: usage of projects in no team.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "group_by",
+            "in": "query",
+            "required": false,
+            "description": "flag (default) or feature: each flag's count per feature",
+            "schema": {
+              "type": "string",
+              "enum": [
+                "flag",
+                "feature"
+              ]
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The flags, most frequent first",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/FlagReport"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: a bad range, filter or group_by",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "too_many_groups: more than 20,000 feature and flag combinations",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/safety-filters": {
+      "get": {
+        "summary": "Safety filters, oldest first (the order the gateway runs them)",
+        "description": "Needs: admin (reads included: a filter's keywords and patterns say what the organization looks for).",
+        "tags": [
+          "safety"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The filters",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SafetyFilterList"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Create a safety filter",
+        "description": "Needs: admin. Tokens or a signed-in session (with X-CSRF-Token on changes). Audited (safety_filter.create; the audit keeps the counts of keywords and patterns, never them). Holds on this replica at once, on others within 5 seconds.",
+        "tags": [
+          "safety"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/NewSafetyFilter"
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "201": {
+            "description": "Created",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SafetyFilter"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, scope.project, detectors[i], keywords[i], regex[i] with the engine's reason, on, action; unknown fields by their name); at least one detector, keyword or regex is needed; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: a filter with this name exists",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        }
+      }
+    },
+    "/api/v1/safety-filters/{id}": {
+      "get": {
+        "summary": "One safety filter",
+        "description": "Needs: admin.",
+        "tags": [
+          "safety"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "200": {
+            "description": "The filter",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SafetyFilter"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such filter in this organization; another organization's answers the same",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "patch": {
+        "summary": "Change a safety filter",
+        "description": "Needs: admin. Only the fields given change. Audited (safety_filter.update).",
+        "tags": [
+          "safety"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/SafetyFilterChanges"
+              }
+            }
+          }
+        },
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "200": {
+            "description": "Updated",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SafetyFilter"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (name, scope.project, detectors[i], keywords[i], regex[i] with the engine's reason, on, action; unknown fields by their name); at least one detector, keyword or regex is needed; nothing is stored",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "not_found: no such filter in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "conflict: a filter with this name exists",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete a safety filter",
+        "description": "Needs: admin. Audited (safety_filter.delete).",
+        "tags": [
+          "safety"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "x-tally-permission": "admin",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "204": {
+            "description": "Deleted"
+          },
+          "404": {
+            "description": "not_found: no such filter in this organization",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/playground": {
+      "get": {
+        "summary": "Playground page",
+        "description": "A signed-in member (members and admins; viewers read only) picks a connection, a model (the catalog's, or the connection's list) and a project, writes a system prompt and a prompt, sees the input's estimated cost, sends it through the gateway (POST /playground/send) and reads the recorded event's tokens, cost, latency, time to first token and flags, with its receipt.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "Redirect to /login when signed out"
+          },
+          "503": {
+            "description": "The page's frame with a message",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/playground/send": {
+      "post": {
+        "summary": "Send a playground prompt through the gateway (session only)",
+        "description": "A signed-in member's session with X-CSRF-Token; a bearer token is refused (403), so no token is ever in the page. The call goes through every step of the gateway after authentication as the chosen project (feature playground, the member's email as user): filters, guardrails, relay, record. The answer is the provider's own stream (OpenAI chat chunks, Anthropic message events, Gemini alt=sse), or the provider's error format for Tally's refusals; X-Tally-Event-Id names the event it is recorded as.",
+        "tags": [
+          "web"
+        ],
+        "security": [
+          {
+            "sessionCookie": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "connection",
+                  "model",
+                  "prompt"
+                ],
+                "properties": {
+                  "connection": {
+                    "type": "string",
+                    "description": "A provider connection's id"
+                  },
+                  "project": {
+                    "type": "string",
+                    "description": "An active project's name (required to send)"
+                  },
+                  "model": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9._:-]{1,128}$"
+                  },
+                  "system": {
+                    "type": "string",
+                    "maxLength": 100000
+                  },
+                  "prompt": {
+                    "type": "string",
+                    "maxLength": 100000
+                  },
+                  "max_tokens": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65536,
+                    "default": 1024
+                  },
+                  "temperature": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 2
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The provider's stream",
+            "headers": {
+              "X-Tally-Event-Id": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "text/event-stream": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field (connection, project, model, system, prompt, max_tokens, temperature); or content_blocked in the provider's format",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "unauthenticated: no session",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "forbidden: a viewer, a bearer token, or a missing CSRF token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          }
+        }
+      }
+    },
+    "/playground/estimate": {
+      "post": {
+        "summary": "Estimate a playground prompt's input tokens and cost (session only)",
+        "description": "input_tokens is the provider's own count where it has a count endpoint (Anthropic messages/count_tokens, Gemini countTokens; exact: true), else a token per 4 bytes of UTF-8; input_cost_usd prices them at the model's input rate in force (null: no price). Nothing is recorded.",
+        "tags": [
+          "web"
+        ],
+        "security": [
+          {
+            "sessionCookie": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "connection",
+                  "model",
+                  "prompt"
+                ],
+                "properties": {
+                  "connection": {
+                    "type": "string",
+                    "description": "A provider connection's id"
+                  },
+                  "project": {
+                    "type": "string",
+                    "description": "An active project's name (required to send)"
+                  },
+                  "model": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9._:-]{1,128}$"
+                  },
+                  "system": {
+                    "type": "string",
+                    "maxLength": 100000
+                  },
+                  "prompt": {
+                    "type": "string",
+                    "maxLength": 100000
+                  },
+                  "max_tokens": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65536,
+                    "default": 1024
+                  },
+                  "temperature": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 2
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "The estimate",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "input_tokens",
+                    "exact",
+                    "input_cost_usd",
+                    "price_id"
+                  ],
+                  "properties": {
+                    "input_tokens": {
+                      "type": "integer"
+                    },
+                    "exact": {
+                      "type": "boolean"
+                    },
+                    "input_cost_usd": {
+                      "type": [
+                        "string",
+                        "null"
+                      ]
+                    },
+                    "price_id": {
+                      "type": [
+                        "string",
+                        "null"
+                      ]
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: details name each field",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "unauthenticated",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "forbidden: a viewer, a bearer token, or a missing CSRF token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/playground/models": {
+      "get": {
+        "summary": "The models a connection's provider lists for its key (session only)",
+        "description": "GET /v1/models (OpenAI, Anthropic) or /v1beta/models (Gemini) with the connection's key; names only, sorted, at most 1,000; empty when the list cannot be read.",
+        "tags": [
+          "web"
+        ],
+        "security": [
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "connection",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The names",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "models"
+                  ],
+                  "properties": {
+                    "models": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "invalid_request: connection is required, or not one of this organization's",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "unauthenticated",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "forbidden: a viewer or a bearer token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -9817,6 +10758,20 @@ enum OpenAPIDocumentData {
           "received_at": {
             "type": "string",
             "format": "date-time"
+          },
+          "safety_flags": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "What the organization's safety filters found (pii.email, pii.phone, pii.credit_card, pii.iban, pii.us_ssn, pii.ip_address, secret, keyword:<filter>, regex:<filter>, blocked:<filter>, safety.incomplete); never the matched text."
+          },
+          "quality_flags": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "What the gateway noticed about the answer: empty, truncated, refusal, invalid_json, repetition."
           }
         }
       },
@@ -10728,6 +11683,21 @@ enum OpenAPIDocumentData {
               "null"
             ],
             "format": "date-time"
+          },
+          "content_capture": {
+            "type": "string",
+            "enum": [
+              "off",
+              "redacted",
+              "full"
+            ],
+            "description": "Whether the gateway keeps this project's request and response bodies, sealed (issue 21). Default off: no byte of a body is written anywhere."
+          },
+          "content_retention_days": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 3650,
+            "description": "Days captured bodies are kept before the janitor deletes them (default 30)."
           }
         },
         "required": [
@@ -14431,6 +15401,363 @@ enum OpenAPIDocumentData {
             "items": {
               "$ref": "#/components/schemas/PerformanceGroup"
             }
+          }
+        }
+      },
+      "EventContent": {
+        "type": "object",
+        "required": [
+          "event_id",
+          "captured"
+        ],
+        "properties": {
+          "event_id": {
+            "type": "string"
+          },
+          "captured": {
+            "type": "boolean"
+          },
+          "mode": {
+            "type": "string",
+            "enum": [
+              "redacted",
+              "full"
+            ]
+          },
+          "request": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "The request as it went upstream (after any redacting filter), cut at TALLY_CONTENT_MAX_KB"
+          },
+          "request_truncated": {
+            "type": "boolean"
+          },
+          "response": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "The answer's body; a streamed answer reassembled as {\"reassembled\": true, \"text\", \"refusal\", \"tool_arguments\", \"finish_reason\"}"
+          },
+          "response_truncated": {
+            "type": "boolean"
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "FlagReport": {
+        "type": "object",
+        "required": [
+          "from",
+          "to",
+          "requests",
+          "flags"
+        ],
+        "properties": {
+          "from": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "to": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "requests": {
+            "type": "integer",
+            "description": "Requests of the range and filters in all"
+          },
+          "flags": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "kind",
+                "flag",
+                "requests",
+                "share_percent",
+                "cost_usd"
+              ],
+              "properties": {
+                "kind": {
+                  "type": "string",
+                  "enum": [
+                    "safety",
+                    "quality"
+                  ]
+                },
+                "flag": {
+                  "type": "string"
+                },
+                "feature": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "requests": {
+                  "type": "integer"
+                },
+                "share_percent": {
+                  "type": "string",
+                  "pattern": "^[0-9]+\\.[0-9]$"
+                },
+                "cost_usd": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      },
+      "SafetyFilter": {
+        "type": "object",
+        "required": [
+          "id",
+          "name",
+          "scope",
+          "detectors",
+          "keywords",
+          "regex",
+          "on",
+          "action",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "scope": {
+            "type": "object",
+            "properties": {
+              "project": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false,
+            "description": "{}: every project of the organization"
+          },
+          "detectors": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "email",
+                "phone",
+                "credit_card",
+                "iban",
+                "us_ssn",
+                "ip_address",
+                "secret"
+              ]
+            }
+          },
+          "keywords": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "regex": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          },
+          "on": {
+            "type": "string",
+            "enum": [
+              "request",
+              "response",
+              "both"
+            ]
+          },
+          "action": {
+            "type": "string",
+            "enum": [
+              "block",
+              "redact",
+              "flag"
+            ]
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        }
+      },
+      "SafetyFilterList": {
+        "type": "object",
+        "required": [
+          "data"
+        ],
+        "properties": {
+          "data": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/SafetyFilter"
+            }
+          }
+        }
+      },
+      "NewSafetyFilter": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "No commas or control characters: it is part of the flags events record"
+          },
+          "scope": {
+            "type": "object",
+            "properties": {
+              "project": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          },
+          "detectors": {
+            "type": "array",
+            "maxItems": 7,
+            "items": {
+              "type": "string",
+              "enum": [
+                "email",
+                "phone",
+                "credit_card",
+                "iban",
+                "us_ssn",
+                "ip_address",
+                "secret"
+              ]
+            }
+          },
+          "keywords": {
+            "type": "array",
+            "maxItems": 200,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            }
+          },
+          "regex": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 1000
+            },
+            "description": "Linear-time engine: no backreferences or lookaround; a pattern that matches the empty string is refused"
+          },
+          "on": {
+            "type": "string",
+            "enum": [
+              "request",
+              "response",
+              "both"
+            ]
+          },
+          "action": {
+            "type": "string",
+            "enum": [
+              "block",
+              "redact",
+              "flag"
+            ]
+          }
+        },
+        "required": [
+          "name",
+          "on",
+          "action"
+        ]
+      },
+      "SafetyFilterChanges": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "No commas or control characters: it is part of the flags events record"
+          },
+          "scope": {
+            "type": "object",
+            "properties": {
+              "project": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          },
+          "detectors": {
+            "type": "array",
+            "maxItems": 7,
+            "items": {
+              "type": "string",
+              "enum": [
+                "email",
+                "phone",
+                "credit_card",
+                "iban",
+                "us_ssn",
+                "ip_address",
+                "secret"
+              ]
+            }
+          },
+          "keywords": {
+            "type": "array",
+            "maxItems": 200,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            }
+          },
+          "regex": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 1000
+            },
+            "description": "Linear-time engine: no backreferences or lookaround; a pattern that matches the empty string is refused"
+          },
+          "on": {
+            "type": "string",
+            "enum": [
+              "request",
+              "response",
+              "both"
+            ]
+          },
+          "action": {
+            "type": "string",
+            "enum": [
+              "block",
+              "redact",
+              "flag"
+            ]
           }
         }
       }

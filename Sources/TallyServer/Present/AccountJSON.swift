@@ -31,6 +31,8 @@ enum AccountJSON {
         w.field("archived", p.archivedAt != nil)
         w.field("archived_at", time(p.archivedAt))
         w.field("created_at", time(p.createdAt))
+        w.field("content_capture", p.content.capture.rawValue)
+        w.field("content_retention_days", p.content.retentionDays)
         w.endObject()
     }
 

@@ -1,5 +1,6 @@
 import TallyCore
 import TallyPrice
+import TallyServices
 
 /// The JSON and CSV shapes of events and metrics. Money is always a decimal string, `null` when unpriced.
 enum EventJSON {
@@ -44,6 +45,32 @@ enum EventJSON {
         w.field("cost_usd", s.cost?.decimalString)
         w.field("price_id", s.priceID)
         w.field("received_at", s.receivedAt.rfc3339)
+        w.key("safety_flags")
+        w.beginArray()
+        for flag in o.safetyFlags { w.string(flag) }
+        w.endArray()
+        w.key("quality_flags")
+        w.beginArray()
+        for flag in o.qualityFlags { w.string(flag) }
+        w.endArray()
+    }
+
+    /// `GET /api/v1/events/{id}/content`: the captured bodies as text (`null`: none), or `captured: false`.
+    static func content(_ c: OpenedContent?, eventID: String) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("event_id", eventID)
+        w.field("captured", c != nil)
+        if let c {
+            w.field("mode", c.mode.rawValue)
+            w.field("request", c.request)
+            w.field("request_truncated", c.requestTruncated)
+            w.field("response", c.response)
+            w.field("response_truncated", c.responseTruncated)
+            w.field("expires_at", c.expiresAt.rfc3339)
+        }
+        w.endObject()
+        return w.text
     }
 
     static func json(_ s: StoredEvent) -> String {
@@ -128,7 +155,8 @@ enum EventJSON {
         ] + TokenClass.counts.map(\.field) + [
             "requests", "status", "http_status", "error_type",
             "latency_ms", "time_to_first_token_ms", "streamed", "retries", "finish_reason", "batch", "service_tier",
-            "cost_usd", "provider_cost_usd", "price_id", "source", "tags", "received_at",
+            "cost_usd", "provider_cost_usd", "price_id", "source", "tags", "received_at", "safety_flags",
+            "quality_flags",
         ]
 
     static let csvHeader = csvColumns.joined(separator: ",") + "\r\n"
@@ -157,6 +185,7 @@ enum EventJSON {
                 o.retries.map { "\($0)" }, o.finishReason, e.batch ? "true" : "false", e.serviceTier,
                 s.cost?.decimalString,
                 e.providerCost?.decimalString, s.priceID, e.source.rawValue, tags, s.receivedAt.rfc3339,
+                o.safetyFlags.joined(separator: ","), o.qualityFlags.joined(separator: ","),
             ]
         return cells.map { CSV.cell($0 ?? "") }.joined(separator: ",") + "\r\n"
     }

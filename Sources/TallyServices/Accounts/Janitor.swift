@@ -4,7 +4,7 @@ import TallyCore
 
 /// Removes expired sessions, old login failures, audit records past their retention and policy hits older than 90
 /// days, hourly.
-package struct Janitor<Store: SessionStore & AuditStore & PolicyStore>: Service {
+package struct Janitor<Store: SessionStore & AuditStore & PolicyStore & EventContentStore>: Service {
     package let store: Store
     package let policy: SessionPolicy
     package let auditRetentionDays: Int
@@ -28,6 +28,11 @@ package struct Janitor<Store: SessionStore & AuditStore & PolicyStore>: Service 
                 try await store.deleteAuditRecords(
                     before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
                 _ = try await PolicyHitRetention.deleteOld(store, now: Instant(microseconds: now))
+                // Captured bodies past their project's retention (issue 21); reads refuse them from that moment too.
+                let bodies = try await store.deleteExpiredContent(now: Instant(microseconds: now))
+                if bodies > 0 {
+                    logger.info("captured bodies past their retention deleted", metadata: ["events": "\(bodies)"])
+                }
             } catch {
                 logger.warning("housekeeping failed; will retry", metadata: ["error": "\(error)"])
             }

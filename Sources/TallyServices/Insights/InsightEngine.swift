@@ -14,6 +14,7 @@ public enum InsightEngine {
         found += lowCacheUse(input, settings, pricing)
         found += errorSpend(input, settings)
         found += batchCandidates(input, settings)
+        found += truncatedAnswers(input)
         return found.sorted { $0.key < $1.key }
     }
 
@@ -220,6 +221,40 @@ public enum InsightEngine {
                 ], estimatedMonthlySavings: failed.cost,
                 explorerURL: explorer(groupBy: "model", from: from, to: input.today, filters: [("status", "error")]))
         ]
+    }
+
+    // MARK: truncated_answers
+
+    /// A feature with at least this many gateway answers in 7 days, of which at least `truncatedShare` percent were
+    /// cut by the output limit, gets an insight: the answers its users saw were incomplete.
+    public static let truncatedMinimumAnswers: Int64 = 20
+    public static let truncatedShare: Int64 = 10
+
+    static func truncatedAnswers(_ input: InsightInput) -> [InsightFinding] {
+        let counts = input.answerFlags7
+        let from = input.windowStart(days: 7)
+        return counts.flags.filter { $0.kind == "quality" && $0.flag == "truncated" && $0.feature != nil }
+            .compactMap { count in
+                let feature = count.feature ?? ""
+                let answers = counts.requests[feature] ?? 0
+                guard answers >= truncatedMinimumAnswers, count.requests * 100 >= answers * truncatedShare else {
+                    return nil
+                }
+                let share = InsightText.percent(count.requests, of: answers)
+                return InsightFinding(
+                    kind: .truncatedAnswers, key: "truncated_answers:\(feature)",
+                    title: "\(share)% of feature \(feature)'s answers were truncated",
+                    detail:
+                        "\(InsightText.count(count.requests)) of \(InsightText.count(answers)) answers through the gateway in the last 7 days stopped at the output limit (max_tokens). Raise the limit, or ask for shorter answers: a cut answer was paid for and may be useless.",
+                    evidence: [
+                        InsightFigure("truncated_requests", .count(count.requests)),
+                        InsightFigure("requests", .count(answers)), InsightFigure("share_percent", .percent(share)),
+                        InsightFigure("truncated_cost_usd", .usd(count.cost)),
+                    ], estimatedMonthlySavings: nil,
+                    explorerURL:
+                        "/events?feature=\(AlertText.percentEncoded(feature))&flag=truncated&from=\(from)&to=\(input.today)"
+                )
+            }
     }
 
     // MARK: batch_candidate

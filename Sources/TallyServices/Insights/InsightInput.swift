@@ -45,6 +45,8 @@ public struct InsightInput: Sendable {
     /// For each batch-able feature, the local days among the last 30 with spend.
     public var activeDays: [String: Int]
     public var projectNames: [String: String]
+    /// The gateway's answers of the last 7 days, flags counted per feature (the truncation insight).
+    public var answerFlags7 = FlagCounts(flags: [], requests: [:])
 
     public init(
         today: CivilDate, last30: [InsightUsageRow], previous30: [InsightUsageRow], last7: [InsightUsageRow],

@@ -1,7 +1,7 @@
 import TallyCore
 import TallyPrice
 
-public typealias InsightServiceStore = OrganizationStore & ProjectStore & UsageStore & InsightStore
+public typealias InsightServiceStore = OrganizationStore & ProjectStore & UsageStore & InsightStore & FlagStore
     & CatalogRevisionStore
 
 /// Computes insights from the rollups and records them; dismissing and the settings, each change audited.
@@ -106,10 +106,15 @@ public struct InsightService<Store: InsightServiceStore>: Sendable {
         let names = Dictionary(
             try await store.projects(organizationID: organization.id).map { ($0.id, $0.name) },
             uniquingKeysWith: { a, _ in a })
-        return InsightInput(
+        var input = InsightInput(
             today: today, last30: try await rows(days: 30, back: 0), previous30: try await rows(days: 30, back: 1),
             last7: try await rows(days: 7, back: 0), previous7: try await rows(days: 7, back: 1),
             activeDays: activeDays, projectNames: names)
+        input.answerFlags7 = try await store.flagCounts(
+            FlagQuery(
+                organizationID: organization.id, from: zone.startOfDay(today.addingDays(-7)),
+                to: zone.startOfDay(today), filters: [.source: [EventSource.gateway.rawValue]], byFeature: true))
+        return input
     }
 }
 

@@ -320,6 +320,145 @@ package enum Script {
               while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
             });
           }
+
+          // Playground (issue 21): estimate as the prompt changes, send through the gateway, show the streamed answer
+          // (textContent only: the model's words are never markup), then the recorded event's cost and flags.
+          const pg = $("#playground-form");
+          if (pg) {
+            const field = (name) => pg.elements[name];
+            const providerOf = () => { const o = field("connection").selectedOptions[0]; return o ? o.dataset.provider : ""; };
+            const status = $("#pg-status");
+            const answer = $("#pg-answer");
+            const estimate = $("#pg-estimate");
+            const body = () => {
+              const b = { connection: field("connection").value, project: field("project").value, model: field("model").value.trim(),
+                system: field("system").value, prompt: field("prompt").value };
+              if (field("max_tokens").value !== "") b.max_tokens = Number(field("max_tokens").value);
+              if (field("temperature").value !== "") b.temperature = Number(field("temperature").value);
+              return b;
+            };
+            const showError = (data) => {
+              const error = (data && data.error) || {};
+              const details = (error.details || []).map((d) => d.field + " " + d.reason).join("; ");
+              status.textContent = (error.message || "The call failed.") + (details ? " (" + details + ")" : "");
+            };
+            const useModels = () => { field("model").setAttribute("list", "models-" + providerOf()); };
+            field("connection").addEventListener("change", useModels);
+            $("#pg-load-models").addEventListener("click", async () => {
+              const r = await api("GET", "/playground/models?connection=" + encodeURIComponent(field("connection").value));
+              const list = $("#pg-connection-models");
+              list.replaceChildren();
+              for (const name of (r.ok && r.body.models) || []) { const o = document.createElement("option"); o.value = name; list.appendChild(o); }
+              field("model").setAttribute("list", "pg-connection-models");
+              status.textContent = r.ok ? r.body.models.length + " models listed by the connection." : "The connection's models could not be listed.";
+            });
+            let timer = null;
+            const refreshEstimate = () => {
+              clearTimeout(timer);
+              timer = setTimeout(async () => {
+                if (field("prompt").value === "" || field("model").value.trim() === "") { estimate.textContent = ""; return; }
+                const r = await api("POST", "/playground/estimate", body());
+                if (!r.ok) { estimate.textContent = ""; return; }
+                const cost = r.body.input_cost_usd === null ? "no price for this model" : "$" + r.body.input_cost_usd;
+                estimate.textContent = "Input: " + r.body.input_tokens + " tokens (" + (r.body.exact ? "counted by the provider" : "estimated from the length") + "), " + cost + " before the answer.";
+                estimate.dataset.inputTokens = r.body.input_tokens;
+              }, 300);
+            };
+            for (const name of ["prompt", "system", "model", "connection"]) { field(name).addEventListener("input", refreshEstimate); field(name).addEventListener("change", refreshEstimate); }
+            refreshEstimate();
+
+            // The text of one streamed event, in each provider's format.
+            const deltaText = (provider, data) => {
+              if (provider === "openai") { const c = data.choices && data.choices[0]; return c && c.delta ? (c.delta.content || c.delta.refusal || "") : ""; }
+              if (provider === "anthropic") return data.type === "content_block_delta" && data.delta && data.delta.text ? data.delta.text : "";
+              const parts = (data.candidates && data.candidates[0] && data.candidates[0].content && data.candidates[0].content.parts) || [];
+              return parts.filter((p) => !p.thought).map((p) => p.text || "").join("");
+            };
+            const streamError = (data) => data && data.error ? (data.error.message || JSON.stringify(data.error)) : null;
+
+            const fact = (tbody, label, value) => {
+              const row = tbody.insertRow(); const th = document.createElement("th"); th.scope = "row"; th.textContent = label;
+              row.appendChild(th); const td = row.insertCell(); td.textContent = value;
+            };
+            const showEvent = (event) => {
+              const facts = $("#pg-facts").tBodies[0]; facts.replaceChildren();
+              fact(facts, "Event", event.id);
+              fact(facts, "Cost", event.cost_usd === null ? "unpriced" : "$" + event.cost_usd);
+              fact(facts, "Input tokens", String(event.input_tokens));
+              fact(facts, "Output tokens", String(event.output_tokens));
+              if (event.reasoning_tokens) fact(facts, "Reasoning tokens", String(event.reasoning_tokens));
+              if (event.cached_input_tokens) fact(facts, "Cached input tokens", String(event.cached_input_tokens));
+              fact(facts, "Latency", event.latency_ms === null ? "—" : event.latency_ms + " ms");
+              fact(facts, "Time to first token", event.time_to_first_token_ms === null ? "—" : event.time_to_first_token_ms + " ms");
+              fact(facts, "Finish reason", event.finish_reason || "—");
+              fact(facts, "Safety flags", (event.safety_flags || []).join(", ") || "none");
+              fact(facts, "Quality flags", (event.quality_flags || []).join(", ") || "none");
+              const lines = $("#pg-breakdown").tBodies[0]; lines.replaceChildren();
+              for (const line of (event.cost_breakdown && event.cost_breakdown.lines) || []) {
+                const row = lines.insertRow();
+                for (const [value, num] of [[line.token_class.replace(/_/g, " "), false], [String(line.tokens), true],
+                    [line.usd_per_million || line.usd_per_request || "", true], ["$" + line.cost_usd, true]]) {
+                  const td = row.insertCell(); td.textContent = value; if (num) td.className = "num";
+                }
+              }
+              const id = encodeURIComponent(event.id);
+              $("#pg-receipt-pdf").href = "/api/v1/events/" + id + "/receipt?format=pdf";
+              $("#pg-receipt-txt").href = "/api/v1/events/" + id + "/receipt?format=txt";
+              $("#pg-event-link").href = "/events/" + id;
+              const result = $("#pg-result"); result.hidden = false; result.dataset.eventId = event.id; result.dataset.costUsd = event.cost_usd || "";
+            };
+            // The event is stored a moment after the answer ends (the gateway records off the request path).
+            const fetchEvent = async (id) => {
+              for (let i = 0; i < 40; i++) {
+                const r = await api("GET", "/api/v1/events/" + encodeURIComponent(id));
+                if (r.ok) return r.body;
+                await new Promise((done) => setTimeout(done, 250));
+              }
+              return null;
+            };
+
+            pg.addEventListener("submit", async (e) => {
+              e.preventDefault();
+              const send = $("#pg-send"); send.disabled = true;
+              answer.textContent = ""; $("#pg-result").hidden = true;
+              status.textContent = "Sending…";
+              const provider = providerOf();
+              let response;
+              try {
+                response = await fetch("/playground/send", { method: "POST", credentials: "same-origin",
+                  headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json", "Accept": "text/event-stream" }, body: JSON.stringify(body()) });
+              } catch (err) { status.textContent = "Tally could not be reached."; send.disabled = false; return; }
+              const eventID = response.headers.get("X-Tally-Event-Id");
+              if (!response.ok || !response.body) {
+                let data = null; try { data = await response.json(); } catch (err) {}
+                showError(data); send.disabled = false;
+                if (eventID) { const ev = await fetchEvent(eventID); if (ev) showEvent(ev); }
+                return;
+              }
+              status.textContent = "Streaming…";
+              const reader = response.body.getReader(); const decoder = new TextDecoder(); let buffered = ""; let failed = null;
+              for (;;) {
+                const { done, value } = await reader.read();
+                if (done) break;
+                buffered += decoder.decode(value, { stream: true });
+                let cut;
+                while ((cut = buffered.indexOf("\n")) >= 0) {
+                  const line = buffered.slice(0, cut).replace(/\r$/, ""); buffered = buffered.slice(cut + 1);
+                  if (!line.startsWith("data:")) continue;
+                  const payload = line.slice(5).trim();
+                  if (payload === "" || payload === "[DONE]") continue;
+                  let data; try { data = JSON.parse(payload); } catch (err) { continue; }
+                  failed = failed || streamError(data);
+                  answer.textContent += deltaText(provider, data);
+                }
+              }
+              status.textContent = failed ? "The stream ended with an error: " + failed : "Done. Reading the recorded event…";
+              const ev = eventID ? await fetchEvent(eventID) : null;
+              if (ev) { showEvent(ev); if (!failed) status.textContent = "Done."; }
+              else if (!failed) status.textContent = "Done; the event is not stored yet. Open Events in a moment.";
+              send.disabled = false;
+            });
+          }
         })();
         """#
 }

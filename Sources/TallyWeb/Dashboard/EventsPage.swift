@@ -2,6 +2,7 @@ import Foundation
 import Plot
 import TallyCore
 import TallyPrice
+import TallyServices
 
 /// `/events`: the latest events, newest first, 100 a page, with live additions; `/events/{id}`: one event's cost.
 package enum EventsPage {
@@ -25,8 +26,14 @@ package enum EventsPage {
             if let to = s.to { items.append(("to", to.description)) }
         }
         for d in UsageDimension.allCases { if let f = s.filters[d] { items.append((d.rawValue, f)) } }
+        if !s.flag.isEmpty { items.append(("flag", s.flag)) }
         return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }
             .joined(separator: "&")
+    }
+
+    /// The flag filter as the store takes it: at most 20 flags, each trimmed.
+    static func flags(_ s: UsageExplorer.State) -> [String] {
+        Array(s.flag.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }.prefix(20))
     }
 
     package static func load(
@@ -39,7 +46,7 @@ package enum EventsPage {
         let result = try await store.events(
             EventQuery(
                 organizationID: page.organization.id, filters: state.storeFilters(projects: projects, teams: teams),
-                from: range.from, to: range.to, limit: pageSize, after: after))
+                from: range.from, to: range.to, limit: pageSize, after: after, flags: flags(state)))
         return Model(
             state: state, events: result.events, next: result.next, isFirstPage: after == nil,
             filterQuery: filterQuery(state), exportQuery: exportQuery(state, range: range))
@@ -51,6 +58,7 @@ package enum EventsPage {
         if let from = range.from { items.append(("from", from.rfc3339)) }
         if let to = range.to { items.append(("to", to.rfc3339)) }
         for d in UsageDimension.allCases { if let f = s.filters[d] { items.append((d.rawValue, f)) } }
+        if !s.flag.isEmpty { items.append(("flag", s.flag)) }
         return items.map { "\($0.0)=\(URLText.percentEncoded($0.1).replacingOccurrences(of: "/", with: "%2F"))" }
             .joined(separator: "&")
     }
@@ -147,6 +155,8 @@ package enum EventsPage {
     package struct Detail: Sendable {
         package var event: StoredEvent
         package var breakdown: CostBreakdown?
+        /// The captured bodies, for an admin (issue 21); nil: not captured, expired, or not an admin's page.
+        package var content: OpenedContent? = nil
     }
 
     /// The event `id` as the person may see it (their project scope); `TallyError.notFound` otherwise.
@@ -162,8 +172,40 @@ package enum EventsPage {
         return Detail(event: stored, breakdown: pricer.breakdown(stored))
     }
 
+    /// `loadDetail`, and for an admin the captured bodies, opened (each opening audited by the reader).
+    package static func loadDetail(
+        store: some EventStore & EventContentStore & AuditStore, pricer: CatalogPricer, vault: Vault?,
+        page: SignedInPage, id: String
+    ) async throws -> Detail {
+        var detail = try await loadDetail(store: store, pricer: pricer, page: page, id: id)
+        if page.principal.allows(.manageContent) {
+            detail.content = try await EventContentReader(store: store, vault: vault).open(
+                detail.event, actor: page.principal.actor)
+        }
+        return detail
+    }
+
     package static func renderDetail(_ page: SignedInPage, _ d: Detail) -> String {
-        renderDetail(page, d.event, breakdown: d.breakdown)
+        renderDetail(page, d.event, breakdown: d.breakdown, content: d.content)
+    }
+
+    /// The captured request and response as text in `<pre>`: escaped by Plot, never markup.
+    static func contentSection(_ c: OpenedContent, zone: TimeZoneRules) -> Node<HTML.BodyContext> {
+        func body(_ title: String, _ id: String, _ text: String?, truncated: Bool) -> Node<HTML.BodyContext> {
+            .group(
+                .h3(.text(title + (truncated ? " (truncated at the capture limit)" : ""))),
+                .unwrap(text, { .pre(.id(id), .class("captured"), .text($0)) }, else: .p(.class("muted"), "None.")))
+        }
+        return .section(
+            .class("card"), .id("captured-content"), .attribute(named: "aria-labelledby", value: "content-heading"),
+            .h2(.id("content-heading"), "Captured content"),
+            .p(
+                .class("muted"),
+                .text(
+                    "Captured \(c.mode == .redacted ? "with detected personal data and secrets redacted" : "in full"); deleted \(Format.localTime(c.expiresAt, zone: zone)). Only admins see this, and each view is recorded in the audit log."
+                )),
+            body("Request", "captured-request", c.request, truncated: c.requestTruncated),
+            body("Response", "captured-response", c.response, truncated: c.responseTruncated))
     }
 
     /// `GET /api/v1/events/{id}/receipt` for this event; the id is the client's, so it is encoded whole.
@@ -172,7 +214,9 @@ package enum EventsPage {
             + "/receipt?format=" + format
     }
 
-    package static func renderDetail(_ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?) -> String {
+    package static func renderDetail(
+        _ page: SignedInPage, _ s: StoredEvent, breakdown: CostBreakdown?, content: OpenedContent? = nil
+    ) -> String {
         let e = s.event
         let o = e.outcome
         let facts: [(String, String)] =
@@ -190,6 +234,8 @@ package enum EventsPage {
                 ("Batch", e.batch ? "yes" : "no"), ("Service tier", e.serviceTier ?? "—"),
                 ("Provider-reported cost", e.providerCost.map { Format.money($0) } ?? "—"),
                 ("Received", Format.localTime(s.receivedAt, zone: page.zone)),
+                ("Safety flags", o.safetyFlags.isEmpty ? "—" : o.safetyFlags.joined(separator: ", ")),
+                ("Quality flags", o.qualityFlags.isEmpty ? "—" : o.qualityFlags.joined(separator: ", ")),
             ] + e.attribution.tags.keys.sorted().map { ("Tag \($0)", e.attribution.tags[$0] ?? "") }
         return Layout.page(
             title: "Event \(e.id)", signedIn: page.header,
@@ -286,7 +332,8 @@ package enum EventsPage {
                                 .tr(
                                     .th(.attribute(named: "scope", value: "row"), .text($0.0)),
                                     .td(.class("num"), .text(Format.integer($0.1))))
-                            }))))
+                            })))),
+            .unwrap(content) { contentSection($0, zone: page.zone) }
         )
     }
 

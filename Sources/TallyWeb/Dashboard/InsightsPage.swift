@@ -103,6 +103,7 @@ package enum InsightsPage {
         case .lowCacheUse: "Low cache use"
         case .errorSpend: "Spend on errors"
         case .batchCandidate: "Batch candidate"
+        case .truncatedAnswers: "Truncated answers"
         }
     }
 

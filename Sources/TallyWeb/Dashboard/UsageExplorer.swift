@@ -16,6 +16,10 @@ package enum UsageExplorer {
         package var to: CivilDate?
         /// Filter text per dimension as typed (comma-separated values; projects by name).
         package var filters: [UsageDimension: String] = [:]
+        /// Events carrying any of these safety or quality flags (comma-separated; the events page, issue 21).
+        package var flag = ""
+        /// Group by flag instead of a dimension (`group_by=flag`): the explorer counts the events' flags.
+        package var groupByFlag = false
         package var sort: SortKey = .cost
         package var descending = true
         package var problems: [FieldProblem] = []
@@ -31,12 +35,16 @@ package enum UsageExplorer {
             if let raw = query["group_by"] {
                 if raw == "none" {
                     groupBy = nil
+                } else if raw == "flag" {
+                    groupBy = nil
+                    groupByFlag = true
                 } else if let d = UsageDimension(rawValue: raw) {
                     groupBy = d
                 } else {
                     problem(
                         "group_by",
-                        "must be one of " + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ") + " or none"
+                        "must be one of " + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ")
+                            + ", flag or none"
                     )
                 }
             }
@@ -66,6 +74,7 @@ package enum UsageExplorer {
             for d in UsageDimension.allCases {
                 if let raw = query[d.rawValue]?.trimmingSpaces(), !raw.isEmpty { filters[d] = raw }
             }
+            if let raw = query["flag"]?.trimmingSpaces(), !raw.isEmpty { flag = raw }
             if let raw = query["sort"] {
                 if let s = SortKey(rawValue: raw) {
                     sort = s
@@ -79,7 +88,11 @@ package enum UsageExplorer {
         /// The canonical query string (defaults left out), used for links and exports.
         package func query(sort: SortKey? = nil, descending: Bool? = nil) -> String {
             var items: [(String, String)] = []
-            if groupBy != .model { items.append(("group_by", groupBy?.rawValue ?? "none")) }
+            if groupByFlag {
+                items.append(("group_by", "flag"))
+            } else if groupBy != .model {
+                items.append(("group_by", groupBy?.rawValue ?? "none"))
+            }
             if grain != .day { items.append(("grain", grain?.rawValue ?? "none")) }
             items.append(("preset", preset.rawValue))
             if preset == .custom {
@@ -87,6 +100,7 @@ package enum UsageExplorer {
                 if let to { items.append(("to", to.description)) }
             }
             for d in UsageDimension.allCases { if let f = filters[d] { items.append((d.rawValue, f)) } }
+            if !flag.isEmpty { items.append(("flag", flag)) }
             let s = sort ?? self.sort, desc = descending ?? self.descending
             if s != .cost { items.append(("sort", s.rawValue)) }
             if !desc { items.append(("dir", "asc")) }
@@ -135,7 +149,7 @@ package enum UsageExplorer {
     // MARK: Query
 
     package static func load(
-        store: some UsageStore & ProjectStore & TeamStore, page: SignedInPage, state: State, now: Instant,
+        store: some UsageStore & ProjectStore & TeamStore & FlagStore, page: SignedInPage, state: State, now: Instant,
         anomalies: (any ForecastSource)? = nil
     ) async throws -> Model {
         let bounds = state.range(now: now, zone: page.zone)
@@ -145,6 +159,9 @@ package enum UsageExplorer {
         let projects = try await store.projects(organizationID: page.organization.id)
         let teams = try await store.teams(organizationID: page.organization.id)
         let filters = state.storeFilters(projects: projects, teams: teams)
+        if state.groupByFlag {
+            return try await flagModel(store: store, page: page, state: state, range: range, filters: filters)
+        }
         let dims = state.groupBy.map { [$0] } ?? []
         let result: SummaryResult
         if range.from < range.to {
@@ -179,6 +196,36 @@ package enum UsageExplorer {
             shown = daily
         }
         return Model(state: state, range: range, rows: rows, totals: result.totals, chart: shown)
+    }
+
+    /// `group_by=flag`: one row per safety or quality flag over the range (raw events: the rollups keep no flags),
+    /// with its requests and cost; the totals are the range's.
+    static func flagModel(
+        store: some UsageStore & FlagStore, page: SignedInPage, state: State, range: TimeRange,
+        filters: DimensionFilters
+    ) async throws -> Model {
+        guard range.from < range.to else {
+            return Model(state: state, range: range, rows: [], totals: UsageMetrics(), chart: nil)
+        }
+        let counts = try await store.flagCounts(
+            FlagQuery(
+                organizationID: page.organization.id, from: range.from, to: range.to, filters: filters,
+                byFeature: false))
+        let totals = try await store.summary(
+            SummaryQuery(
+                organizationID: page.organization.id, from: range.from, to: range.to, timeZone: page.zone, grain: nil,
+                dimensions: [], filters: filters)
+        ).totals
+        var rows = counts.flags.map { c -> Row in
+            var metrics = UsageMetrics()
+            metrics.requests = c.requests
+            metrics.cost = c.cost
+            return Row(period: nil, name: c.flag, metrics: metrics)
+        }
+        var stateWithoutGrain = state
+        stateWithoutGrain.grain = nil
+        rows.sort(by: comparator(stateWithoutGrain))
+        return Model(state: stateWithoutGrain, range: range, rows: rows, totals: totals, chart: nil)
     }
 
     package static func comparator(_ state: State) -> (Row, Row) -> Bool {
@@ -408,8 +455,8 @@ package enum UsageExplorer {
             ? .group(
                 select(
                     "group_by", "Group by",
-                    UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [("none", "Nothing")],
-                    selected: s.groupBy?.rawValue ?? "none", error: errors["group_by"]),
+                    UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [("flag", "Flag"), ("none", "Nothing")],
+                    selected: s.groupByFlag ? "flag" : s.groupBy?.rawValue ?? "none", error: errors["group_by"]),
                 select(
                     "grain", "Per", [("day", "Day"), ("week", "Week"), ("month", "Month"), ("none", "Whole range")],
                     selected: s.grain?.rawValue ?? "none", error: errors["grain"])) : .empty
@@ -423,7 +470,7 @@ package enum UsageExplorer {
             // The URL is the state: a form restored by the back button must not show another one.
             .attribute(named: "autocomplete", value: "off"),
             .div(.class("row"), grouping, range),
-            filterDetails(s),
+            filterDetails(s, flags: !explorer),
             .if(s.sort != .cost, .input(.type(.hidden), .name("sort"), .value(s.sort.rawValue))),
             .if(!s.descending, .input(.type(.hidden), .name("dir"), .value("asc"))),
             .button(.id("apply"), .type(.submit), "Apply")
@@ -455,19 +502,32 @@ package enum UsageExplorer {
             errorSlot(id, error))
     }
 
-    package static func filterDetails(_ s: State) -> Node<HTML.FormContext> {
-        let inputs: Node<HTML.FormContext> = .forEach(UsageDimension.allCases) { d in
+    package static func filterDetails(_ s: State, flags: Bool = false) -> Node<HTML.FormContext> {
+        let dimensions: Node<HTML.FormContext> = .forEach(UsageDimension.allCases) { d in
             .div(
                 .label(.for("filter-" + d.rawValue), .text(label(d))),
                 .input(
                     .id("filter-" + d.rawValue), .name(d.rawValue), .type(.text), .value(s.filters[d] ?? ""),
                     .placeholder("any"), .attribute(named: "autocomplete", value: "off")))
         }
-        let summary = s.filters.isEmpty ? "Filters" : "Filters (\(s.filters.count))"
+        // Flags are on events only (the rollups do not keep them): the events page filters by them.
+        let inputs: Node<HTML.FormContext> = .group(
+            dimensions,
+            .if(
+                flags,
+                .div(
+                    .label(.for("filter-flag"), "Flag"),
+                    .input(
+                        .id("filter-flag"), .name("flag"), .type(.text), .value(s.flag),
+                        .placeholder("any, e.g. truncated or pii.email"),
+                        .attribute(named: "autocomplete", value: "off")
+                    ))))
+        let count = s.filters.count + (flags && !s.flag.isEmpty ? 1 : 0)
+        let summary = count == 0 ? "Filters" : "Filters (\(count))"
         return .element(
             named: "details",
             nodes: [
-                .attribute(named: "open", value: s.filters.isEmpty ? nil : "open"),
+                .attribute(named: "open", value: count == 0 ? nil : "open"),
                 .element(named: "summary", text: summary),
                 .div(.class("row"), inputs),
                 .p(.class("muted small"), "Several values: separate them with commas. Projects by name."),

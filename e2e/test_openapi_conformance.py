@@ -99,6 +99,9 @@ def seed(owner, role, standin):
     # A team (of the scratch project) and a closed month (issue 20): the run may rename, delete, reopen, close again.
     team = created(owner.api("POST", "/api/v1/teams", json={"name": "seeded", "projects": ["scratch"]}), "team")
     created(owner.api("POST", "/api/v1/periods/2026-09/close"), "closed month")
+    # A safety filter that only flags (issue 21): the run may change or delete it.
+    safety = created(owner.api("POST", "/api/v1/safety-filters", json={
+        "name": "seeded", "detectors": ["email"], "on": "both", "action": "flag"}), "safety filter")
     # A member the admin may change or remove, so the run's PATCH and DELETE never touch the signed-in roles.
     spare = invite_and_accept(owner, "viewer")
     spare_id = spare.me()["user"]["id"]
@@ -133,6 +136,8 @@ def seed(owner, role, standin):
         "/api/v1/events/{id}/receipt": {"id": "evt-0"},
         "/api/v1/alert-channels/{id}/send-now": {"id": channel["id"]},
         "/api/v1/teams/{id}": {"id": team["id"]},
+        "/api/v1/safety-filters/{id}": {"id": safety["id"]},
+        "/api/v1/events/{id}/content": {"id": "evt-0"},
         "/api/v1/periods/{month}/close": {"month": "2026-09"},
         "/api/v1/periods/{month}/reopen": {"month": "2026-09"},
     }

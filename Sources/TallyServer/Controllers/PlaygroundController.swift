@@ -22,14 +22,14 @@ struct PlaygroundController<Store: TallyStore> {
         router.get("playground/models", use: models)
     }
 
-    /// The member behind the session: the gateway scope (members and admins), never a token.
+    /// The member behind the session (members and admins: the role that may send usage), never a token.
     func member(_ request: Request) async throws -> (Principal, User) {
         guard request.headers[.authorization] == nil else {
             throw TallyError.forbidden("the playground is for signed-in members; call the gateway with a token instead")
         }
         let principal = try await auth.principal(request)
         guard case .user(let user, _, _) = principal.kind else { throw TallyError.unauthenticated }
-        guard principal.allows(.gateway) else {
+        guard principal.allows(Permission.ingest) else {
             throw TallyError.forbidden("your role cannot send calls through the gateway: it needs member")
         }
         return (principal, user)

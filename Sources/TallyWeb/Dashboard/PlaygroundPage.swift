@@ -47,7 +47,7 @@ package enum PlaygroundPage {
         }
         return Model(
             connections: connections, projects: projects, catalogModels: models.mapValues { $0.sorted() },
-            maySend: page.principal.allows(.gateway))
+            maySend: page.principal.allows(Permission.ingest))
     }
 
     package static func render(_ page: SignedInPage, _ m: Model) -> String {

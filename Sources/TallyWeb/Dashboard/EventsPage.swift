@@ -179,7 +179,9 @@ package enum EventsPage {
     ) async throws -> Detail {
         var detail = try await loadDetail(store: store, pricer: pricer, page: page, id: id)
         if page.principal.allows(.manageContent) {
-            detail.content = try await EventContentReader(store: store, vault: vault).open(
+            // A body that cannot be opened (sealed under an earlier master key) leaves the page without the section
+            // rather than fail it; the API answers why.
+            detail.content = try? await EventContentReader(store: store, vault: vault).open(
                 detail.event, actor: page.principal.actor)
         }
         return detail

@@ -13,6 +13,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tally", targets: ["tally"]),
+        // For Swift services that report their LLM calls to Tally (docs/swift-client.md).
+        .library(name: "TallyClient", targets: ["TallyClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -30,9 +32,25 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         .target(name: "TallyCore", swiftSettings: strict),
+        // The client a Swift service links to report its LLM calls: an actor that batches and retries, a Service.
+        // No dependency on Tally's other targets (docs/swift-client.md).
+        .target(
+            name: "TallyClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
@@ -45,6 +63,14 @@ let package = Package(
         // Content safety and answer quality (issue 21): detectors, a regex engine in linear time, redaction, quality
         // flags. Pure: the gateway runs them in flight, nothing is stored.
         .target(name: "TallySafety", dependencies: ["TallyCore"], swiftSettings: strict),
+        // OpenTelemetry traces (issue 22): the OTLP protobuf messages (generated once by scripts/generate-otlp and
+        // committed) and GenAI spans → usage events. Pure: the server's receiver does the HTTP.
+        .target(
+            name: "TallyOTLP",
+            dependencies: ["TallyCore", "TallyIngest", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"],
+            swiftSettings: strict
+        ),
         // Receipts and statements as text, CSV and PDF, from plain models (issue 20); DejaVu Sans compiled in.
         .target(name: "TallyDocuments", dependencies: ["TallyCore", "TallyPDF"], swiftSettings: strict),
         .target(
@@ -138,7 +164,7 @@ let package = Package(
             dependencies: [
                 "TallyCore", "TallyIngest", "TallyPrice", "TallyAggregate", "TallyStoreSQL", "TallyStoreSQLite",
                 "TallyStorePostgres", "TallyProviders", "TallyMail", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb",
-                "TallyForecast", "TallyDocuments",
+                "TallyForecast", "TallyDocuments", "TallyOTLP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -148,6 +174,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             exclude: ["Resources/openapi.json"],
             swiftSettings: strict
@@ -175,8 +204,27 @@ let package = Package(
             path: "Tests/TallyTestSupport",
             swiftSettings: strict
         ),
+        // Against a running `tally` (TALLY_BIN, or the one `swift build` puts beside the test bundle) and a NIO stand-in.
+        .testTarget(
+            name: "TallyClientTests",
+            dependencies: [
+                "TallyClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "TallyForecastTests", dependencies: ["TallyCore", "TallyForecast"], swiftSettings: strict),
         .testTarget(name: "TallyPDFTests", dependencies: ["TallyPDF"], swiftSettings: strict),
+        .testTarget(
+            name: "TallyOTLPTests",
+            dependencies: ["TallyCore", "TallyOTLP", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict),
         .testTarget(name: "TallySafetyTests", dependencies: ["TallyCore", "TallySafety"], swiftSettings: strict),
         .testTarget(
             name: "TallyDocumentsTests", dependencies: ["TallyCore", "TallyPDF", "TallyDocuments"], swiftSettings: strict),

@@ -727,6 +727,37 @@ def test_a_new_event_appears_on_the_events_page_without_reload(driver, site, dat
     assert cell(row, "model")["text"] == "gemini-2.5-flash" and cell(row, "feature")["text"] == "live", row
 
 
+def test_the_overview_cards_follow_the_live_api(driver, site, data):
+    """Issue 22: the overview's cards update from the live API's metrics_update, without a reload, to what the summary
+    API says for the billing cycle."""
+    sign_in(driver, site)
+    driver.get(site.url + "/")
+    opened = ("const s = document.querySelector('section[data-live-metrics]'); "
+              "return s && s.dataset.liveState === 'open' && !!s.dataset.liveAt")
+    driver.wait_for(lambda d: d.execute_script(opened), 20, "the overview's live socket open, a first metrics_update in")
+    driver.execute_script("window.__notReloaded = 7")
+    before = int(driver.css("#card-requests .value").get_attribute("data-value"))
+    event_id = "live-card-" + uuid.uuid4().hex[:10]
+    data.post([{"id": event_id, "timestamp": rfc3339(clock.now()), "provider": "openai", "model": "gpt-4o",
+                "project": "web", "feature": "live", "input_tokens": 1000, "output_tokens": 100, "requests": 3,
+                "status": "error", "http_status": 500}])
+    requests_now = "return document.querySelector('#card-requests .value').dataset.value"
+    driver.wait_for(lambda d: d.execute_script(requests_now) == str(before + 3), 20,
+                    f"#card-requests going from {before} to {before + 3} by itself")
+    assert driver.execute_script("return window.__notReloaded") == 7, "the page was reloaded"
+    cycle_from = driver.css("#cycle").get_attribute("data-from")
+    totals = data.get("/api/v1/usage/summary", **{"from": cycle_from})["totals"]
+    cards = {c: driver.css(f"#{c} .value").get_attribute("data-value")
+             for c in ("card-spend", "card-tokens", "card-requests", "card-error-rate", "card-unpriced")}
+    assert cards == {"card-spend": totals["cost_usd"] or "",
+                     "card-tokens": str(totals["input_tokens"] + totals["output_tokens"]),
+                     "card-requests": str(totals["requests"]), "card-error-rate": str(totals["errors"]),
+                     "card-unpriced": str(totals["unpriced_requests"])}, (cards, totals)
+    # The text beside the raw value is formatted as the server formats it.
+    spend = driver.css("#card-spend .value").text
+    assert spend.startswith("$") and "," not in spend.split(".")[-1], spend
+
+
 # -- settings ------------------------------------------------------------------------------------------------------
 
 def test_add_a_provider_connection_in_the_browser(driver, site, data, provider_standins):

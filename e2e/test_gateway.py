@@ -269,6 +269,10 @@ def check_event(gw, event, rec, *, provider, model, operation="chat", streamed=F
     assert event["operation"] == operation, where
     assert tokens(event) == {k: usage.get(k, 0) for k in TOKEN_FIELDS}, (where, event)
     assert event["requests"] == 1, where
+    # Issue 22: the Tally token's name as api_key; the SDKs' attempt number (x-stainless-retry-count) as retries.
+    assert event["api_key"] == "gw", (where, event)
+    sent_retry = rec.header("x-stainless-retry-count")
+    assert event["retries"] == (int(sent_retry) if sent_retry is not None else None), (where, sent_retry, event)
     assert event["status"] == status and event["http_status"] == http_status, (where, event)
     assert event["streamed"] is streamed, (where, event)
     assert isinstance(event["latency_ms"], int) and event["latency_ms"] >= 0, (where, event)

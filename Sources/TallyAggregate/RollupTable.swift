@@ -52,6 +52,7 @@ public struct RollupTable: Sendable, Hashable {
         case .source: return e.source.rawValue
         case .status: return e.outcome.status.rawValue
         case .team: return ""  // No rollup table keys by team: teams are answered through projects (`TeamMap`).
+        case .operation: return e.operation.rawValue  // no table keys by it (`covering` never picks one)
         }
     }
 }

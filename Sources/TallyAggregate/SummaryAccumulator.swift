@@ -8,11 +8,15 @@ public struct SummaryAccumulator: Sendable {
     public static let maxGroups = 10_000
 
     public let dimensions: [UsageDimension]
+    public let tagKeys: [String]
     private var groups: [Key: UsageMetrics] = [:]
 
-    public init(dimensions: [UsageDimension]) { self.dimensions = dimensions }
+    public init(dimensions: [UsageDimension], tagKeys: [String] = []) {
+        self.dimensions = dimensions
+        self.tagKeys = tagKeys
+    }
 
-    /// `values` in the order of `dimensions`; '' and nil both mean "none". Throws `tooManyGroups` past `maxGroups`,
+    /// `values` in the order of `dimensions`, then of `tagKeys`; '' and nil both mean "none". Throws `tooManyGroups` past `maxGroups`,
     /// and `totalTooLarge` when a group's sum cannot be held.
     public mutating func add(period: String?, values: [String?], metrics: UsageMetrics) throws(TallyError) {
         let normalized = values.map { $0?.isEmpty == false ? $0 : nil }
@@ -37,7 +41,9 @@ public struct SummaryAccumulator: Sendable {
             try totals.add(entry.value)
             var values: [UsageDimension: String?] = [:]
             for (i, d) in dimensions.enumerated() { values[d] = entry.key.values[i] }
-            list.append(SummaryGroup(period: entry.key.period, values: values, metrics: entry.value))
+            var tags: [String: String?] = [:]
+            for (i, k) in tagKeys.enumerated() { tags[k] = entry.key.values[dimensions.count + i] }
+            list.append(SummaryGroup(period: entry.key.period, values: values, metrics: entry.value, tags: tags))
         }
         return SummaryResult(groups: list, totals: totals)
     }

@@ -36,7 +36,8 @@ public struct SummaryPlan: Sendable, Equatable {
 
     public init(_ query: SummaryQuery) {
         let needed = Set(query.dimensions).union(query.filters.keys)
-        table = RollupTable.covering(needed)
+        // No rollup keeps tags: grouping by one reads raw events.
+        table = query.tagKeys.isEmpty ? RollupTable.covering(needed) : nil
         rollupRanges = []
         dayRanges = []
         rawRanges = []

@@ -53,12 +53,13 @@ public struct TeamMap: Sendable, Equatable {
     /// of `team`, the project dropped unless it was asked for too.
     public func folding(_ result: SummaryResult, into query: SummaryQuery) throws(TallyError) -> SummaryResult {
         guard query.dimensions.contains(.team) else { return result }
-        var acc = SummaryAccumulator(dimensions: query.dimensions)
+        var acc = SummaryAccumulator(dimensions: query.dimensions, tagKeys: query.tagKeys)
         for group in result.groups {
             let project = group.values[.project] ?? nil
-            let values = query.dimensions.map { d -> String? in
-                d == .team ? project.flatMap { teamOfProject[$0] } : (group.values[d] ?? nil)
-            }
+            let values =
+                query.dimensions.map { d -> String? in
+                    d == .team ? project.flatMap { teamOfProject[$0] } : (group.values[d] ?? nil)
+                } + query.tagKeys.map { group.tags[$0] ?? nil }
             try acc.add(period: group.period, values: values, metrics: group.metrics)
         }
         return try acc.result()

@@ -3,6 +3,8 @@ public enum UsageDimension: String, Sendable, CaseIterable, Hashable, Comparable
     case provider, model, project, feature, user
     case apiKey = "api_key"
     case environment, source, status
+    /// What kind of call (chat, embedding, …): answered from raw events, no rollup keys by it (issue 22).
+    case operation
     /// A team is a set of projects (`Team`), not a column: the store answers it through `project_id` (`TeamMap`).
     case team
 
@@ -19,6 +21,20 @@ public enum UsageDimension: String, Sendable, CaseIterable, Hashable, Comparable
         default: rawValue
         }
     }
+}
+
+/// Tags as a breakdown (`group_by=tag:<key>`): the keys a summary may group by.
+public enum TagGrouping {
+    /// 1 to 64 letters, digits, `_`, `.`, `:` or `-`: what a JSON path label holds without quoting or escapes.
+    public static func isKey(_ key: String) -> Bool {
+        (1...64).contains(key.utf8.count)
+            && key.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
+                    || c == 0x2E || c == 0x3A || c == 0x2D
+            }
+    }
+
+    public static let keyProblem = "tag:<key> needs a key of 1 to 64 letters, digits, '_', '.', ':' or '-'"
 }
 
 public enum TimeGrain: String, Sendable, CaseIterable {

@@ -128,10 +128,13 @@ public struct SummaryQuery: Sendable {
     public var grain: TimeGrain?
     public var dimensions: [UsageDimension]
     public var filters: DimensionFilters
+    /// Tags to group by as well (`group_by=tag:<key>`), after `dimensions`: answered from raw events.
+    public var tagKeys: [String]
     public init(
         organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
-        dimensions: [UsageDimension], filters: DimensionFilters
+        dimensions: [UsageDimension], filters: DimensionFilters, tagKeys: [String] = []
     ) {
+        self.tagKeys = tagKeys
         self.organizationID = organizationID
         self.from = from
         self.to = to
@@ -147,10 +150,15 @@ public struct SummaryGroup: Sendable, Equatable {
     public var period: String?
     /// Values of the grouped dimensions; nil where the events had none. Projects by id.
     public var values: [UsageDimension: String?]
+    /// The grouped tags' values by key; nil where the events had no such tag.
+    public var tags: [String: String?]
     public var metrics: UsageMetrics
-    public init(period: String?, values: [UsageDimension: String?], metrics: UsageMetrics) {
+    public init(
+        period: String?, values: [UsageDimension: String?], metrics: UsageMetrics, tags: [String: String?] = [:]
+    ) {
         self.period = period
         self.values = values
+        self.tags = tags
         self.metrics = metrics
     }
 }

@@ -478,6 +478,7 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         event.source = .gateway
         event.attribution.feature = header("X-Tally-Feature")
         event.attribution.environment = header("X-Tally-Environment")
+        event.attribution.apiKey = EventRules.apiKeyLabel(token)
         event.attribution.user = Self.attributedUser(request, requestJSON)
         if let tags = header("X-Tally-Tags") {
             // 29, so that the gateway's own three tags keep the event within the API's 32.
@@ -500,6 +501,11 @@ package struct GatewayController<Store: GatewayCredentialStore & ProjectStore & 
         event.outcome.timeToFirstTokenMs = ttft?.wholeMilliseconds
         event.outcome.streamed = capture.streamed
         event.outcome.finishReason = capture.finishReason
+        // The official SDKs number their attempts: 0 on the first, n on the n-th retry (OpenAI's and Anthropic's
+        // `x-stainless-retry-count`); a value that is not a small count is ignored.
+        if let n = header("X-Stainless-Retry-Count").flatMap({ Int64($0) }), (0...1000).contains(n) {
+            event.outcome.retries = n
+        }
         event.outcome.safetyFlags = safetyFlags
         event.outcome.qualityFlags = qualityFlags
         event.serviceTier = Self.serviceTier(provider, answered: capture.serviceTier, requestJSON: requestJSON)

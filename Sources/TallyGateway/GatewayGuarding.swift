@@ -61,7 +61,7 @@ extension GatewayController {
             environment: header("X-Tally-Environment", request), provider: call.provider.rawValue,
             model: model,
             requestedMaxOutputTokens: m.requestJSON.flatMap(call.provider.api.requestedMaxOutputTokens),
-            inputTokensBound: m.bodyBytes, at: call.startedAt)
+            inputTokensBound: m.bodyBytes, at: call.startedAt, apiKey: EventRules.apiKeyLabel(call.token))
         guarded.answers = m.requestJSON.map(call.provider.api.requestedAnswers) ?? 1
         return guarded
     }

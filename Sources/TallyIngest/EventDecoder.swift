@@ -21,6 +21,8 @@ public enum EventDecoder {
             "tags", "status", "http_status", "error_type", "latency_ms", "time_to_first_token_ms", "streamed",
             "retries",
             "finish_reason", "batch", "service_tier", "provider_cost_usd", "source",
+            // Aliases other trackers' clients send (issue 22), and a total checked against its parts.
+            "request_timestamp", "project_id", "total_tokens",
         ]
 
     static let fieldKinds: [String: FieldKind] = {
@@ -129,6 +131,7 @@ struct EventReader {
         var model: String?
         var event = UsageEvent(
             id: "", timestamp: Instant(microseconds: 0), provider: "", model: "", source: defaultSource)
+        var totalTokens: Int64?
         var seen = Set<String>()
         var seenKnown: UInt64 = 0
         for (key, value) in members {
@@ -150,7 +153,10 @@ struct EventReader {
             switch key {
             case "id":
                 id = text(key, value)
-            case "timestamp":
+            case "timestamp", "request_timestamp":
+                guard timestamp == nil else {
+                    problem(key, "give timestamp or request_timestamp, not both"); continue
+                }
                 guard case .string(let s) = value else {
                     problem(key, "must be an RFC 3339 date-time string"); continue
                 }
@@ -187,7 +193,13 @@ struct EventReader {
             case "requests":
                 guard let n = count(key, value, max: UsageLimits.maxCount) else { continue }
                 if n < 1 { problem(key, EventRules.requestsProblem) } else { event.usage.requests = n }
-            case "project": event.attribution.project = text(key, value)
+            case "project", "project_id":
+                // `project_id` names a project by id or by name, as `project` does (the pipeline resolves both).
+                guard event.attribution.project == nil else {
+                    problem(key, "give project or project_id, not both"); continue
+                }
+                event.attribution.project = text(key, value)
+            case "total_tokens": totalTokens = count(key, value, max: UsageLimits.maxCount)
             case "feature": event.attribution.feature = text(key, value)
             case "user": event.attribution.user = text(key, value)
             case "api_key":
@@ -228,11 +240,11 @@ struct EventReader {
             default: break
             }
         }
-        if timestamp == nil,
-            seenKnown & EventDecoder.bit("timestamp") == 0
-                || members.contains(where: { $0.0 == "timestamp" && $0.1 == .null })
-        {
-            problem("timestamp", "is required")
+        if let totalTokens, totalTokens != event.usage.inputTokens + event.usage.outputTokens {
+            problem(
+                "total_tokens",
+                "is \(totalTokens) but input_tokens + output_tokens is \(event.usage.inputTokens + event.usage.outputTokens)"
+            )
         }
         if provider == nil,
             seenKnown & EventDecoder.bit("provider") == 0
@@ -247,9 +259,10 @@ struct EventReader {
         }
         problems += EventRules.usageProblems(event.usage, index: index)
         if let t = timestamp, let reason = EventRules.timestampProblem(t, now: now) { problem("timestamp", reason) }
-        guard problems.isEmpty, let timestamp, let provider, let model else { return nil }
+        guard problems.isEmpty, let provider, let model else { return nil }
         event.id = id ?? Identifier.timeOrdered("evt", at: now)
-        event.timestamp = timestamp
+        // No timestamp: the event happened when it was received (documented in docs/api.md).
+        event.timestamp = timestamp ?? now
         event.provider = provider
         event.model = model
         return event

@@ -89,8 +89,14 @@ public enum EventRules {
 
     static let secretReason = "looks like a secret key: send a label or its last 4 characters, never the key"
 
+    /// What a gateway event's `api_key` says (issue 22): the Tally token's name, or its id when it has none or a name
+    /// the API would refuse (too long, control characters, looks like a secret). Never a secret.
+    package static func apiKeyLabel(_ token: APIToken) -> String {
+        token.name.flatMap { textProblem($0, field: "api_key") == nil && !looksLikeSecret($0) ? $0 : nil } ?? token.id
+    }
+
     /// Provider secrets have recognisable prefixes and lengths; labels and last-4s do not.
-    static func looksLikeSecret(_ s: String) -> Bool {
+    package static func looksLikeSecret(_ s: String) -> Bool {
         let prefixes = ["sk-", "sk_", "AIza", "tly_"]
         return s.count >= 20 && prefixes.contains { s.hasPrefix($0) }
     }

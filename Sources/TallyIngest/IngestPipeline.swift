@@ -48,7 +48,7 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
         for (index, var event) in events.enumerated() {
             var projectID = token?.projectID ?? ""
             var projectName = token?.projectName ?? ""
-            if let name = event.attribution.project, name != token?.projectName {
+            if let name = event.attribution.project, name != token?.projectName, name != token?.projectID {
                 if let token, !token.allows(.admin) {
                     problems.append(
                         FieldProblem(
@@ -57,7 +57,11 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
                     continue
                 }
                 if projects[name] == nil {
-                    projects[name] = .some(try await store.project(organizationID: organizationID, name: name))
+                    // A name first, then an id (`project_id` may give either): a project named like another's id
+                    // is the one meant.
+                    var found = try await store.project(organizationID: organizationID, name: name)
+                    if found == nil { found = try await store.project(organizationID: organizationID, id: name) }
+                    projects[name] = .some(found)
                 }
                 guard let project = projects[name] ?? nil else {
                     problems.append(FieldProblem(index: index, field: "project", reason: "unknown project '\(name)'"))

@@ -46,6 +46,22 @@ public struct SQLStatement: Sendable {
         }
     }
 
+    /// The value of the event's tag `key` (NULL without it): the tags column is the JSON object `encodeTags` wrote.
+    /// The key is bound, never spliced: as a JSON path `$."key"` in SQLite (callers keep keys to letters, digits and
+    /// `_.:-`, so the quoted label needs no escapes), as the `->>` operand in PostgreSQL.
+    public mutating func appendTagValue(_ key: String, tableAlias: String = "") {
+        switch dialect {
+        case .sqlite:
+            append("json_extract(\(tableAlias)tags, ")
+            bind("$.\"" + key + "\"")
+            append(")")
+        case .postgres:
+            append("(CAST(\(tableAlias)tags AS jsonb) ->> CAST(")
+            bind(key)
+            append(" AS TEXT))")
+        }
+    }
+
     /// `AND (` the event carries any of `flags` `)`, safety or quality: each a bound `LIKE '%,flag,%'` with the
     /// pattern's own characters escaped (flags name filters, which may hold `%` or `_`).
     public mutating func appendFlagFilter(_ flags: [String], tableAlias: String = "") {

@@ -213,7 +213,7 @@ public enum UsageSQL {
     /// At most this many rows per query: past it the answer has more groups than `SummaryAccumulator.maxGroups`
     /// (a week or month folds up to 31 local days into one group, so those may read 31 rows per group).
     static func rowLimit(_ query: SummaryQuery) -> Int64? {
-        guard !query.dimensions.isEmpty || query.grain != nil else { return nil }
+        guard !query.dimensions.isEmpty || !query.tagKeys.isEmpty || query.grain != nil else { return nil }
         let perGroup: Int64 = query.grain == nil || query.grain == .day ? 1 : 31
         return Int64(SummaryAccumulator.maxGroups) * perGroup + 1
     }
@@ -252,6 +252,10 @@ public enum UsageSQL {
     {
         var s = SQLStatement(dialect, "SELECT ")
         for d in query.dimensions { s.append(d.column + ", ") }
+        for (i, key) in query.tagKeys.enumerated() {
+            s.appendTagValue(key)
+            s.append(" AS tag_\(i), ")
+        }
         s.append(splitSums(rawMetricExpressions))
         s.append(" FROM usage_events WHERE org_id = ")
         s.bind(query.organizationID)
@@ -260,9 +264,16 @@ public enum UsageSQL {
         s.append(" AND ts_us < ")
         s.bind(range.end.microseconds)
         s.appendFilters(query.filters)
-        if !query.dimensions.isEmpty { s.append(" GROUP BY " + query.dimensions.map(\.column).joined(separator: ", ")) }
+        let groups = query.dimensions.map(\.column) + query.tagKeys.indices.map { "tag_\($0)" }
+        if !groups.isEmpty { s.append(" GROUP BY " + groups.joined(separator: ", ")) }
         if let limit = rowLimit(query) { s.append(" LIMIT "); s.bind(limit) }
         return s
+    }
+
+    /// A raw row's grouped values: the dimensions', then the tags'.
+    static func groupValues(_ r: SQLRow, _ query: SummaryQuery) throws -> [String?] {
+        try query.dimensions.map { try r.optionalText($0.column) }
+            + query.tagKeys.indices.map { try r.optionalText("tag_\($0)") }
     }
 
     /// Runs a plan with the store's own executor and merges the rows into the answer.
@@ -271,7 +282,7 @@ public enum UsageSQL {
         run: (SQLStatement) async throws -> [SQLRow]
     ) async throws -> SummaryResult {
         let plan = SummaryPlan(query)
-        var acc = SummaryAccumulator(dimensions: query.dimensions)
+        var acc = SummaryAccumulator(dimensions: query.dimensions, tagKeys: query.tagKeys)
         func rows(_ statement: SQLStatement) async throws -> [SQLRow] {
             let rows = try await run(statement)
             if let limit = rowLimit(query), rows.count >= limit {
@@ -295,9 +306,7 @@ public enum UsageSQL {
             for r in try await rows(rawSummary(dialect, range: range, query: query)) {
                 let m = try metrics(r)
                 guard m != UsageMetrics() else { continue }
-                try acc.add(
-                    period: range.period, values: try query.dimensions.map { try r.optionalText($0.column) }, metrics: m
-                )
+                try acc.add(period: range.period, values: try groupValues(r, query), metrics: m)
             }
         }
         return try acc.result()

@@ -102,7 +102,7 @@ struct TokenPricer: Pricer {
                         feature: "support", environment: "prod", provider: "openai", model: "gpt-4o",
                         requestedMaxOutputTokens: 100,
                         // The body as the client sent it, not as patched to ask for the usage chunk.
-                        inputTokensBound: chat.utf8.count, at: openai.at))
+                        inputTokensBound: chat.utf8.count, at: openai.at, apiKey: token.name ?? token.id))
 
             let withHeader = try await asked(
                 g, .openai, "/gateway/openai/v1/chat/completions", body: #"{"model":"gpt-4o","user":"u-body"}"#,

@@ -307,7 +307,7 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
                         headers: [
                             .authorization: "Bearer \(g.secret)", .contentType: "application/json",
                             .cookie: "tally_session=s",
-                            .init("X-Tally-Feature")!: "support",
+                            .init("X-Tally-Feature")!: "support", .init("X-Stainless-Retry-Count")!: "2",
                         ], body: ByteBuffer(string: body)
                     ) { response in
                         #expect(response.status == .ok)
@@ -333,6 +333,10 @@ func request(_ method: HTTPRequest.Method = .post, _ path: String, headers: HTTP
                 #expect(stored.event.usage.inputTokens == 12 && stored.event.usage.outputTokens == 3)
                 #expect(stored.event.attribution.feature == "support" && stored.event.attribution.user == "u-42")
                 #expect(stored.event.outcome.httpStatus == 200)
+                // Issue 22: the SDK's attempt number, the token's label (its name, else its id), the operation.
+                #expect(stored.event.outcome.retries == 2 && stored.event.operation == .chat)
+                let token = try #require(try await g.store.tokens(organizationID: g.organizationID).first)
+                #expect(stored.event.attribution.apiKey == (token.name ?? token.id))
             }
         }
     }

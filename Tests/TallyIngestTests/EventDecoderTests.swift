@@ -57,7 +57,7 @@ import Testing
         #expect(p.contains(FieldProblem(index: 1, field: "colour", reason: "unknown field")))
         #expect(p.contains { $0.index == 1 && $0.field == "provider" })
         #expect(p.contains { $0.index == 1 && $0.field == "input_tokens" })
-        #expect(p.contains(FieldProblem(index: 1, field: "timestamp", reason: "is required")))
+        #expect(!p.contains { $0.field == "timestamp" })
         #expect(p.contains(FieldProblem(index: 1, field: "model", reason: "is required")))
         #expect(!p.contains { $0.index == 0 })
     }
@@ -120,5 +120,30 @@ import Testing
         let one = #"{"timestamp":"2026-11-20T10:00:00Z","provider":"openai","model":"m"}"#
         let many = "[" + Array(repeating: one, count: 1001).joined(separator: ",") + "]"
         #expect(throws: TallyError.tooLarge("at most 1000 events per request (got 1001)")) { try decode(many) }
+    }
+
+    @Test func aMissingTimestampIsTheTimeReceived() throws {
+        let e = try decode(#"{"provider":"openai","model":"m"}"#)[0]
+        #expect(e.timestamp == now)
+        #expect(try decode(#"{"timestamp":null,"provider":"openai","model":"m"}"#)[0].timestamp == now)
+    }
+
+    @Test func acceptsTheAliasesOfOtherClients() throws {
+        let e = try decode(
+            #"{"request_timestamp":"2026-11-20T10:00:00Z","project_id":"prj_1","provider":"openai","model":"m"}"#)[0]
+        #expect(e.timestamp == Instant(rfc3339: "2026-11-20T10:00:00Z"))
+        #expect(e.attribution.project == "prj_1")
+        let both = problems(
+            #"{"timestamp":"2026-11-20T10:00:00Z","request_timestamp":"2026-11-20T10:00:00Z","project":"a","project_id":"b","provider":"openai","model":"m"}"#
+        )
+        #expect(both.map(\.field).sorted() == ["project_id", "request_timestamp"])
+    }
+
+    @Test func checksTotalTokensAgainstItsParts() throws {
+        let ok = #"{"provider":"openai","model":"m","input_tokens":10,"output_tokens":5,"total_tokens":15}"#
+        #expect(try decode(ok)[0].usage.inputTokens == 10)
+        let p = problems(#"{"provider":"openai","model":"m","input_tokens":10,"output_tokens":5,"total_tokens":14}"#)
+        #expect(p.map(\.field) == ["total_tokens"])
+        #expect(p.first?.reason.contains("15") == true)
     }
 }

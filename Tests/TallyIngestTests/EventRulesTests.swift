@@ -189,4 +189,18 @@ import Testing
         #expect(EventRules.admit(&e) == EventRules.Admission())
         #expect(e == before)
     }
+
+    /// A gateway event's `api_key` (issue 22): the token's name, never a secret, else the token's id.
+    @Test func theGatewaysAPIKeyLabelIsTheTokensNameOrId() {
+        func token(_ name: String?) -> APIToken {
+            APIToken(
+                id: "tok_1", organizationID: "org", projectID: "p", projectName: "web", name: name, scopes: [.gateway],
+                hint: "abcd", createdAt: now)
+        }
+        #expect(EventRules.apiKeyLabel(token("checkout-bot")) == "checkout-bot")
+        #expect(EventRules.apiKeyLabel(token(nil)) == "tok_1")
+        #expect(EventRules.apiKeyLabel(token("sk-proj-0123456789abcdefghij")) == "tok_1")
+        #expect(EventRules.apiKeyLabel(token(String(repeating: "n", count: 65))) == "tok_1")
+        #expect(EventRules.apiKeyLabel(token("bad\u{0}name")) == "tok_1")
+    }
 }

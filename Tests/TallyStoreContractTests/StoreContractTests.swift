@@ -208,6 +208,10 @@ import Testing
                     status: rng.next() % 10 == 0 ? .error : .success,
                     cost: rng.next() % 5 == 0 ? nil : USD(nanos: Int64(rng.next() % 90_000_000)))
                 e.event.usage.requests = Int64(1 + rng.next() % 3)
+                e.event.operation = [.chat, .embedding, .completion][Int(rng.next() % 3)]
+                // Tags to group by (issue 22): a team on most events, a region on some, keys with '.', ':' and '-'.
+                if let team = ["red", "blue", nil][Int(rng.next() % 3)] { e.event.attribution.tags["team"] = team }
+                if rng.next() % 2 == 0 { e.event.attribution.tags["geo.region:eu-1"] = ["west", "east"][i % 2] }
                 events.append(e)
             }
             // Several transactions, as concurrent requests would commit them.
@@ -218,28 +222,37 @@ import Testing
             }
             let other = try await store.createProject(organizationID: "org_default", name: "noise")
             _ = other
-            let cases: [(TimeGrain?, [UsageDimension], DimensionFilters, String, String, String)] = [
-                (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC"),
-                (nil, [.provider, .project], [:], "2026-11-18T07:20:00Z", "2026-11-21T13:45:00Z", "UTC"),
+            let cases: [(TimeGrain?, [UsageDimension], DimensionFilters, String, String, String, [String])] = [
+                // operation and tags: raw events only (no rollup keeps them), filtered and grouped.
+                (.day, [.operation], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC", []),
+                (nil, [.model], [.operation: ["chat"]], "2026-11-18T07:20:00Z", "2026-11-21T13:45:00Z", "UTC", []),
+                (nil, [.provider], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC", ["team"]),
+                (
+                    .week, [], [:], "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "Asia/Kolkata",
+                    ["team", "geo.region:eu-1"]
+                ),
+                (nil, [], [.operation: ["embedding"]], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC", ["nope"]),
+                (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "UTC", []),
+                (nil, [.provider, .project], [:], "2026-11-18T07:20:00Z", "2026-11-21T13:45:00Z", "UTC", []),
                 (
                     .day, [.feature], [.provider: ["openai"]], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z",
-                    "Asia/Kolkata"
+                    "Asia/Kolkata", []
                 ),
-                (.week, [.user], [:], "2026-11-17T00:00:00Z", "2026-11-23T00:00:00Z", "America/New_York"),
+                (.week, [.user], [:], "2026-11-17T00:00:00Z", "2026-11-23T00:00:00Z", "America/New_York", []),
                 (
                     .month, [.status, .user, .feature], [.project: [web.id]], "2026-11-01T00:00:00Z",
-                    "2026-12-01T00:00:00Z", "UTC"
+                    "2026-12-01T00:00:00Z", "UTC", []
                 ),
                 // Whole UTC days from the daily tables, the hours and minutes around them from hourly and raw.
-                (nil, [.model, .feature], [:], "2026-11-17T23:00:00Z", "2026-11-21T10:15:00Z", "Europe/Berlin"),
-                (.month, [.provider], [:], "2026-10-31T04:00:00Z", "2026-11-22T03:30:00Z", "America/New_York"),
-                (.week, [], [.feature: ["chat"]], "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "UTC"),
-                (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "Asia/Kolkata"),
+                (nil, [.model, .feature], [:], "2026-11-17T23:00:00Z", "2026-11-21T10:15:00Z", "Europe/Berlin", []),
+                (.month, [.provider], [:], "2026-10-31T04:00:00Z", "2026-11-22T03:30:00Z", "America/New_York", []),
+                (.week, [], [.feature: ["chat"]], "2026-11-16T00:00:00Z", "2026-11-23T00:00:00Z", "UTC", []),
+                (.day, [.model], [:], "2026-11-18T00:00:00Z", "2026-11-22T00:00:00Z", "Asia/Kolkata", []),
             ]
-            for (grain, dims, filters, from, to, zone) in cases {
+            for (grain, dims, filters, from, to, zone, tagKeys) in cases {
                 let query = SummaryQuery(
                     organizationID: org.id, from: at(from), to: at(to), timeZone: TimeZoneRules(identifier: zone)!,
-                    grain: grain, dimensions: dims, filters: filters)
+                    grain: grain, dimensions: dims, filters: filters, tagKeys: tagKeys)
                 let result = try await store.summary(query)
                 // The expectation: every event in range summed into its group, the period named by Foundation's ISO
                 // 8601 calendar (not Tally's TimeZoneRules, PeriodLabel or SummaryAccumulator).
@@ -250,13 +263,16 @@ import Testing
                         continue
                     }
                     let period = grain.map { calendarLabel(e.event.timestamp, zone: zone, grain: $0) }
-                    expected[groupKey(period, dims.map { dimensionValue($0, e) }), default: UsageMetrics()] +=
-                        UsageMetrics(e)
+                    let values = dims.map { dimensionValue($0, e) } + tagKeys.map { e.event.attribution.tags[$0] }
+                    expected[groupKey(period, values), default: UsageMetrics()] += UsageMetrics(e)
                     expectedTotals += UsageMetrics(e)
                 }
                 var got: [String: UsageMetrics] = [:]
-                for g in result.groups { got[groupKey(g.period, dims.map { g.values[$0] ?? nil })] = g.metrics }
-                let label = "\(grain.map(\.rawValue) ?? "-") \(dims) \(zone)"
+                for g in result.groups {
+                    got[groupKey(g.period, dims.map { g.values[$0] ?? nil } + tagKeys.map { g.tags[$0] ?? nil })] =
+                        g.metrics
+                }
+                let label = "\(grain.map(\.rawValue) ?? "-") \(dims) \(tagKeys) \(zone)"
                 #expect(got.count == result.groups.count, "a group appears twice: \(label)")
                 #expect(got == expected, "\(label)")
                 #expect(result.totals == expectedTotals, "\(label)")
@@ -531,6 +547,7 @@ func dimensionValue(_ d: UsageDimension, _ e: StoredEvent) -> String? {
     case .apiKey: value = e.event.attribution.apiKey
     case .environment: value = e.event.attribution.environment
     case .source: value = e.event.source.rawValue
+    case .operation: value = e.event.operation.rawValue
     // These tests make no team: every project is in none (ReportStoreContractTests makes some).
     case .team: value = nil
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -125,6 +126,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// Content capture and safety filters (issue 21): the gateway's per-organization view, and the filters' CRUD.
     let contentRules: GatewayContentRules<Store>
     let safetyFilters: SafetyFilterService<Store>
+    /// The live API's sockets (issue 22): how many each session or token holds open on this replica.
+    let liveSockets: LiveStreams
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -196,11 +199,17 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         safetyFilters = SafetyFilterService(
             store: store, changed: { [contentRules] in contentRules.invalidate(organizationID: $0) })
         changes.subscribe { [contentRules] change in if change == .projects { contentRules.forgetAll() } }
+        liveSockets = LiveStreams(perSession: options.liveStreamsPerSession)
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
             }
         }
+    }
+
+    /// `GET /api/v1/live`: its WebSocket route and its plain HTTP answer share the count of open sockets.
+    var live: LiveController<Store> {
+        LiveController(store: store, auth: auth, sockets: liveSockets, publicURL: options.publicURL)
     }
 
     /// What runs beside the HTTP server, in start order; shut down in reverse, after the server has drained its
@@ -255,8 +264,13 @@ public func buildApplication<Store: TallyStore>(
 func buildApplication<Store: TallyStore>(
     _ dependencies: Dependencies<Store>, host: String, port: Int, registry: PrometheusCollectorRegistry?
 ) -> some ApplicationProtocol {
-    Application(
+    // The live API's WebSocket upgrades go to their own router; every other request (and a refused upgrade) to the
+    // main one.
+    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    dependencies.live.addWebSocketRoutes(to: webSocketRouter)
+    return Application(
         router: buildRouter(dependencies, registry: registry),
+        server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
         configuration: .init(address: .hostname(host, port: port), serverName: "tally"),
         services: dependencies.services,
         logger: dependencies.logger
@@ -308,11 +322,16 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     gateway.addRoutes(to: router)
     PlaygroundController(store: store, auth: d.auth, gateway: gateway, pricer: options.pricer).addRoutes(to: router)
     let api = router.group("api/v1")
-    // First on the group: a refused request costs no store read.
+    // OTLP exporters post to `<endpoint>/v1/traces`, at the root.
+    let otlp = router.group("v1")
+    // First on each group: a refused request costs no store read. One limiter, so both count against one budget.
     if let rate = config.apiRateLimit {
-        api.add(middleware: APIRateLimitMiddleware(rate: rate, trustedProxies: config.trustedProxies))
+        let limit = APIRateLimitMiddleware(rate: rate, trustedProxies: config.trustedProxies)
+        api.add(middleware: limit)
+        otlp.add(middleware: limit)
     }
     IngestController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: api)
+    OTLPController(auth: d.auth, pipeline: d.pipeline).addRoutes(to: otlp)
     EventsController(store: store, auth: d.auth, pricer: options.pricer, vault: options.vault).addRoutes(to: api)
     PricesController(store: store, auth: d.auth, prices: d.prices).addRoutes(to: api)
     CatalogController(auth: d.auth, catalog: d.catalog).addRoutes(to: api)
@@ -339,5 +358,6 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     PerformanceController(store: store, auth: d.auth).addRoutes(to: api)
     ForecastController(store: store, auth: d.auth, forecasts: d.forecasts).addRoutes(to: api)
     InsightsController(store: store, auth: d.auth, insights: d.insights).addRoutes(to: api)
+    d.live.addRoutes(to: api)
     return router
 }

@@ -30,8 +30,14 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
         let (from, to) = try params.boundedLocalRange(zone, now: now)
         var grain: TimeGrain?
         var dimensions: [UsageDimension] = []
+        var tagKeys: [String] = []
         for name in params.list("group_by") ?? [] {
-            if let g = TimeGrain(rawValue: name) {
+            if name.hasPrefix("tag:") {
+                let key = String(name.dropFirst(4))
+                guard TagGrouping.isKey(key) else { throw APIError.badParameter("group_by", TagGrouping.keyProblem) }
+                if !tagKeys.contains(key) { tagKeys.append(key) }
+                guard tagKeys.count <= 4 else { throw APIError.badParameter("group_by", "may name at most 4 tags") }
+            } else if let g = TimeGrain(rawValue: name) {
                 guard grain == nil || grain == g else {
                     throw APIError.badParameter("group_by", "may name at most one of day, week, month")
                 }
@@ -42,7 +48,7 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
                 throw APIError.badParameter(
                     "group_by",
                     "has an unknown dimension '\(name)'; use day, week, month, "
-                        + UsageDimension.allCases.map(\.rawValue).joined(separator: ", "))
+                        + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ") + ", tag:<key>")
             }
         }
         let filters = try await params.filters(store: store, principal: principal)
@@ -53,6 +59,9 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
                 throw TallyError.forbidden("the provider ledger needs an admin token or a signed-in member")
             }
             let unsupported = Set(dimensions).union(filters.keys).subtracting(ProviderLedger.usageDimensions)
+            if !tagKeys.isEmpty {
+                throw APIError.badParameter("group_by", "the providers' reports have no tags")
+            }
             if let d = unsupported.sorted().first {
                 throw APIError.badParameter(
                     "group_by",
@@ -65,7 +74,7 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
             result = try await store.summary(
                 SummaryQuery(
                     organizationID: principal.organizationID, from: from, to: to, timeZone: zone, grain: grain,
-                    dimensions: dimensions, filters: filters
+                    dimensions: dimensions, filters: filters, tagKeys: tagKeys
                 ))
         }
         var projectNames: [String: String] = [:]
@@ -79,6 +88,6 @@ struct SummaryController<Store: AuthenticationStore & LedgerServiceStore & Organ
         return .json(
             EventJSON.summary(
                 result, from: from, to: to, zone: zone, ledger: ledgerName, grain: grain,
-                dimensions: dimensions, projectNames: projectNames, teamNames: teamNames))
+                dimensions: dimensions, tagKeys: tagKeys, projectNames: projectNames, teamNames: teamNames))
     }
 }

@@ -377,6 +377,15 @@ enum OpenAPIDocumentData {
             }
           },
           {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
             "name": "team",
             "in": "query",
             "required": false,
@@ -555,6 +564,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values.",
             "schema": {
               "type": "string"
             }
@@ -744,7 +762,7 @@ enum OpenAPIDocumentData {
             "name": "group_by",
             "in": "query",
             "required": false,
-            "description": "Comma list: at most one of day, week, month; and any of provider, model, project, feature, user, api_key, environment, source, status, team",
+            "description": "Comma list: at most one of day, week, month; any of provider, model, project, feature, user, api_key, environment, source, status, team, operation; and up to 4 tag:<key> (a tag's values, the key 1 to 64 letters, digits, '_', '.', ':' or '-'). operation and tags are answered from raw events (no rollup keeps them); the provider ledger has neither.",
             "schema": {
               "type": "string"
             }
@@ -826,6 +844,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values.",
             "schema": {
               "type": "string"
             }
@@ -4849,6 +4876,15 @@ enum OpenAPIDocumentData {
             }
           },
           {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
             "name": "team",
             "in": "query",
             "required": false,
@@ -5058,6 +5094,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values",
             "schema": {
               "type": "string"
             }
@@ -5293,6 +5338,15 @@ enum OpenAPIDocumentData {
             }
           },
           {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
             "name": "team",
             "in": "query",
             "required": false,
@@ -5425,6 +5479,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values",
             "schema": {
               "type": "string"
             }
@@ -7269,6 +7332,15 @@ enum OpenAPIDocumentData {
             }
           },
           {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
             "name": "team",
             "in": "query",
             "required": false,
@@ -7443,6 +7515,15 @@ enum OpenAPIDocumentData {
             "in": "query",
             "required": false,
             "description": "Filter: comma-separated status values.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "operation",
+            "in": "query",
+            "required": false,
+            "description": "Filter: comma-separated operation values.",
             "schema": {
               "type": "string"
             }
@@ -10298,6 +10379,163 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/v1/traces": {
+      "post": {
+        "summary": "OTLP/HTTP traces receiver (OpenTelemetry GenAI spans \u2192 usage events)",
+        "description": "Scope: ingest, as `Authorization: Bearer <token>` (OTLP exporters send configured headers). The OTLP path, so an exporter needs only the endpoint. Body: an ExportTraceServiceRequest as application/x-protobuf or application/json (OTLP/JSON: hex trace and span ids), optionally Content-Encoding: gzip; at most 4 MiB as sent and inflated. Spans with gen_ai.provider.name (or gen_ai.system) become events with source otlp: provider, operation (gen_ai.operation.name), model (gen_ai.response.model, else gen_ai.request.model), gen_ai.usage.* tokens, gen_ai.response.id (tag provider_request_id), gen_ai.response.finish_reasons, error.type, the span's duration as latency_ms; attribution from span or resource attributes tally.project, tally.feature, tally.user, tally.environment, service.name as the tag service. The event id is <trace id>-<span id> (hex), so a retried export adds nothing. Other spans are accepted and ignored. Events are committed before the answer. See docs/otlp.md.",
+        "x-tally-scope": "ingest",
+        "security": [
+          {
+            "bearerAuth": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-protobuf": {
+              "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest"
+              }
+            },
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "description": "OTLP/JSON ExportTraceServiceRequest",
+                "properties": {
+                  "resourceSpans": {
+                    "type": "array",
+                    "items": {
+                      "type": "object"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "ExportTraceServiceResponse in the request's encoding; partialSuccess.rejectedSpans counts spans that could not become events and errorMessage says why ({} when none).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "properties": {
+                    "partialSuccess": {
+                      "type": "object",
+                      "properties": {
+                        "rejectedSpans": {
+                          "type": "string"
+                        },
+                        "errorMessage": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "application/x-protobuf": {
+                "schema": {
+                  "type": "string",
+                  "format": "binary"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not a valid ExportTraceServiceRequest (or not valid gzip); the error names the body",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "413": {
+            "description": "The body (as sent or inflated) is over 4 MiB, or has more than 10,000 spans",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "415": {
+            "description": "Content-Type is not application/x-protobuf or application/json, or Content-Encoding not gzip or identity",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/api/v1/live": {
+      "get": {
+        "summary": "Live usage (WebSocket)",
+        "description": "A WebSocket (Upgrade: websocket; ws:// or wss://). Scope: read, by bearer token or session (a session's handshake must come from Tally's own origin). Text frames, one JSON message each: {\"type\":\"usage_update\",\"event\":{\u2026}} for every event stored after the socket opened, limited to the caller's projects (a token without admin scope: its project), and {\"type\":\"metrics_update\",\"at\":\u2026,\"metrics\":{day, time_zone, requests, <token counts>, errors, cost_usd, unpriced_requests, provider_cost_usd, cycle:{from, \u2026the same for the billing cycle}}} at once and every 5 s. The store is polled each second (events from every replica arrive). At most 4 sockets per session or token on a replica. A refused socket is closed before any data with a code and reason: 4401 (no or bad credentials; also a token revoked or session ended later, checked every 5 s), 4403 (no read, or a session from another origin), 4429 (too many sockets). Without an upgrade this route answers 426, or 401, 403, 429 as the socket would be refused.",
+        "x-tally-scope": "read",
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "101": {
+            "description": "Switching protocols: the WebSocket is open"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "426": {
+            "description": "websocket_required: a plain HTTP request; connect with Upgrade: websocket",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "too_many_streams: 4 live sockets are open for this session or token",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -10319,7 +10557,6 @@ enum OpenAPIDocumentData {
         "type": "object",
         "additionalProperties": false,
         "required": [
-          "timestamp",
           "provider",
           "model"
         ],
@@ -10333,7 +10570,12 @@ enum OpenAPIDocumentData {
           "timestamp": {
             "type": "string",
             "format": "date-time",
-            "description": "RFC 3339; at most 24 h in the future."
+            "description": "RFC 3339; at most 24 h in the future. Optional: a missing timestamp is the time Tally received the event."
+          },
+          "request_timestamp": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Alias of timestamp (other trackers' clients send it); give one of the two."
           },
           "provider": {
             "type": "string",
@@ -10378,6 +10620,12 @@ enum OpenAPIDocumentData {
             "minimum": 0,
             "description": "All output tokens, reasoning included.",
             "maximum": 1000000000000
+          },
+          "total_tokens": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 1000000000000,
+            "description": "Optional check, not stored: must equal input_tokens + output_tokens, else 400 naming total_tokens."
           },
           "cached_input_tokens": {
             "type": "integer",
@@ -10430,6 +10678,10 @@ enum OpenAPIDocumentData {
           "project": {
             "type": "string",
             "description": "Project name; defaults to the token's project. Only an admin-scope token may name another project."
+          },
+          "project_id": {
+            "type": "string",
+            "description": "Alias of project: a project's id or its name; give one of the two."
           },
           "feature": {
             "type": "string",
@@ -10836,7 +11088,7 @@ enum OpenAPIDocumentData {
           },
           {
             "type": "object",
-            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, \u2026); null where events had no value (team: null for projects in no team).",
+            "description": "Plus one key per group_by dimension (day, week (its Monday), month (YYYY-MM), provider, model, \u2026, operation, and tag:<key> for each tag asked for); null where events had no value (team: null for projects in no team).",
             "additionalProperties": true
           }
         ]

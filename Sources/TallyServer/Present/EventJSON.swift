@@ -109,7 +109,8 @@ enum EventJSON {
     /// is); usage in no team has a null team, as a missing feature has a null feature.
     static func summary(
         _ result: SummaryResult, from: Instant, to: Instant, zone: TimeZoneRules, ledger: String, grain: TimeGrain?,
-        dimensions: [UsageDimension], projectNames: [String: String], teamNames: [String: String] = [:]
+        dimensions: [UsageDimension], tagKeys: [String] = [], projectNames: [String: String],
+        teamNames: [String: String] = [:]
     ) -> String {
         var w = JSONWriter()
         w.beginObject()
@@ -137,6 +138,7 @@ enum EventJSON {
                 let names = d == .project ? projectNames : d == .team ? teamNames : [:]
                 w.field(d.rawValue, value.map { names[$0] ?? $0 })
             }
+            for key in tagKeys { w.field("tag:" + key, group.tags[key] ?? nil) }
             writeMetrics(group.metrics, into: &w)
             w.endObject()
         }

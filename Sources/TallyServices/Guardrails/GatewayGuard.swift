@@ -4,8 +4,10 @@ import TallyCore
 public struct GuardedCall: Sendable, Equatable {
     public var organizationID: String
     public var projectID: String
-    /// The Tally token's id (`tok_…`), which is also the event's `api_key` attribution.
+    /// The Tally token's id (`tok_…`): what policies scope by.
     public var tokenID: String
+    /// The event's `api_key` attribution: the token's name, else its id (what budgets scoped by `api_key` match).
+    public var apiKey: String
     public var user: String?
     public var feature: String?
     public var environment: String?
@@ -25,11 +27,12 @@ public struct GuardedCall: Sendable, Equatable {
     public init(
         organizationID: String, projectID: String, tokenID: String, user: String?, feature: String?,
         environment: String?, provider: String, model: String?, requestedMaxOutputTokens: Int?, inputTokensBound: Int,
-        at: Instant = .now
+        at: Instant = .now, apiKey: String? = nil
     ) {
         self.organizationID = organizationID
         self.projectID = projectID
         self.tokenID = tokenID
+        self.apiKey = apiKey ?? tokenID
         self.user = user
         self.feature = feature
         self.environment = environment

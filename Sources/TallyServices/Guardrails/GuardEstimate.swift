@@ -30,7 +30,7 @@ struct GuardEstimate {
         let event = UsageEvent(
             id: "guard-estimate", timestamp: call.at, provider: call.provider, model: model, usage: usage,
             attribution: Attribution(
-                feature: call.feature, user: call.user, apiKey: call.tokenID, environment: call.environment),
+                feature: call.feature, user: call.user, apiKey: call.apiKey, environment: call.environment),
             source: .gateway)
         cost = pricer.quote(event, organizationID: call.organizationID)?.cost
     }

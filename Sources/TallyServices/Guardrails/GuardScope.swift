@@ -11,8 +11,8 @@ enum GuardScope {
     }
 
     /// Each dimension the budget names must hold one of its values, as the summary's filters do for the spend it
-    /// counts (a call without the value, or a dimension with no values, is outside). `api_key` is the token's id, the
-    /// attribution gateway events carry; a call's status is unknown before it is made, so `status` does not narrow.
+    /// counts (a call without the value, or a dimension with no values, is outside). `api_key` is the attribution
+    /// gateway events carry (the token's name, else its id); a call's status is unknown before it is made, so `status` does not narrow.
     static func covers(_ scope: BudgetScope, _ call: GuardedCall) -> Bool {
         scope.allSatisfy { dimension, values in
             let value: String?
@@ -20,13 +20,13 @@ enum GuardScope {
             case .project: value = call.projectID
             case .feature: value = call.feature
             case .user: value = call.user
-            case .apiKey: value = call.tokenID
+            case .apiKey: value = call.apiKey
             case .provider: value = call.provider
             case .model: value = call.model
             case .environment: value = call.environment
             case .source: value = EventSource.gateway.rawValue
             case .status: return true
-            case .team: return false  // `Budget.scopeDimensions` has no team: budgets scope by project.
+            case .team, .operation: return false  // not in `Budget.scopeDimensions`
             }
             return value.map { values.contains($0) } ?? false
         }

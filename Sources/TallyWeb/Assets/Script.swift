@@ -321,6 +321,68 @@ package enum Script {
             });
           }
 
+          // Overview (issue 22): the cards follow the live API's metrics_update every few seconds. Amounts arrive as
+          // exact decimal strings and are formatted as the server formats them (BigInt, never a float); without
+          // WebSockets the page simply shows what it was rendered with.
+          const liveCards = $("section[data-live-metrics]");
+          if (liveCards && window.WebSocket) {
+            const grouped = (digits) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+            const nanos = (s) => {
+              const negative = s.startsWith("-");
+              const [whole, fraction = ""] = s.replace("-", "").split(".");
+              return (negative ? -1n : 1n) * (BigInt(whole) * 1000000000n + BigInt((fraction + "000000000").slice(0, 9)));
+            };
+            const money = (s) => {
+              if (s === null || s === undefined) return "—";
+              const n = nanos(s), magnitude = n < 0n ? -n : n;
+              const places = magnitude < 1000000000n && n !== 0n ? 4 : 2;
+              const unit = 10n ** BigInt(9 - places), scale = 10n ** BigInt(places);
+              const rounded = (magnitude + unit / 2n) / unit;
+              return (n < 0n ? "−$" : "$") + grouped(String(rounded / scale)) + "." + String(rounded % scale).padStart(places, "0");
+            };
+            const integer = (n) => grouped(String(n));
+            const percent = (part, whole) => {
+              if (whole <= 0) return "—";
+              const tenths = Math.floor((part * 1000 + Math.floor(whole / 2)) / whole);
+              return Math.floor(tenths / 10) + "." + (tenths % 10) + "%";
+            };
+            const show = (id, text, raw) => {
+              const value = $("#" + id + " .value");
+              if (!value) return;
+              value.dataset.value = raw;
+              if (value.textContent === text) return;
+              value.textContent = text;
+              value.classList.add("fresh");
+            };
+            const update = (c) => {
+              show("card-spend", money(c.cost_usd), c.cost_usd === null ? "" : c.cost_usd);
+              const tokens = c.input_tokens + c.output_tokens;
+              show("card-tokens", integer(tokens), String(tokens));
+              show("card-requests", integer(c.requests), String(c.requests));
+              show("card-error-rate", percent(c.errors, c.requests), String(c.errors));
+              show("card-unpriced", integer(c.unpriced_requests), String(c.unpriced_requests));
+            };
+            let wait = 1000;
+            const connect = () => {
+              const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + liveCards.dataset.liveMetrics);
+              socket.addEventListener("open", () => { wait = 1000; liveCards.dataset.liveState = "open"; });
+              socket.addEventListener("message", (message) => {
+                let data;
+                try { data = JSON.parse(message.data); } catch (e) { return; }
+                if (data.type === "metrics_update" && data.metrics && data.metrics.cycle) {
+                  update(data.metrics.cycle);
+                  liveCards.dataset.liveAt = data.at;
+                }
+              });
+              socket.addEventListener("close", () => {
+                liveCards.dataset.liveState = "closed";
+                setTimeout(connect, wait);
+                wait = Math.min(wait * 2, 30000);
+              });
+            };
+            connect();
+          }
+
           // Playground (issue 21): estimate as the prompt changes, send through the gateway, show the streamed answer
           // (textContent only: the model's words are never markup), then the recorded event's cost and flags.
           const pg = $("#playground-form");

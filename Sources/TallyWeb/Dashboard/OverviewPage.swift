@@ -165,6 +165,8 @@ package enum OverviewPage {
                         + " (\(page.zone.identifier)), compared with the same point of the previous cycle.")),
             .section(
                 .class("grid"), .attribute(named: "aria-label", value: "This billing cycle"),
+                // The cards update from the live API's totals (Script.js); the cycle there is the one shown here.
+                .data(named: "live-metrics", value: "/api/v1/live"),
                 card(
                     "card-spend", "Spend (estimate)", value: Format.money(c.knownCost),
                     raw: c.knownCost?.decimalString ?? "",

@@ -20,6 +20,9 @@ package enum UsageExplorer {
         package var flag = ""
         /// Group by flag instead of a dimension (`group_by=flag`): the explorer counts the events' flags.
         package var groupByFlag = false
+        /// Group by this tag's values instead of a dimension (`group_by=tag:<key>`; the form sends `group_by=tag`
+        /// and `tag_key`).
+        package var groupByTag: String?
         package var sort: SortKey = .cost
         package var descending = true
         package var problems: [FieldProblem] = []
@@ -38,13 +41,21 @@ package enum UsageExplorer {
                 } else if raw == "flag" {
                     groupBy = nil
                     groupByFlag = true
+                } else if raw.hasPrefix("tag:") || raw == "tag" {
+                    let key = raw == "tag" ? (query["tag_key"] ?? "").trimmingSpaces() : String(raw.dropFirst(4))
+                    if TagGrouping.isKey(key) {
+                        groupBy = nil
+                        groupByTag = key
+                    } else {
+                        problem(raw == "tag" ? "tag_key" : "group_by", TagGrouping.keyProblem)
+                    }
                 } else if let d = UsageDimension(rawValue: raw) {
                     groupBy = d
                 } else {
                     problem(
                         "group_by",
                         "must be one of " + UsageDimension.allCases.map(\.rawValue).joined(separator: ", ")
-                            + ", flag or none"
+                            + ", tag:<key>, flag or none"
                     )
                 }
             }
@@ -90,6 +101,8 @@ package enum UsageExplorer {
             var items: [(String, String)] = []
             if groupByFlag {
                 items.append(("group_by", "flag"))
+            } else if let groupByTag {
+                items.append(("group_by", "tag:" + groupByTag))
             } else if groupBy != .model {
                 items.append(("group_by", groupBy?.rawValue ?? "none"))
             }
@@ -168,7 +181,8 @@ package enum UsageExplorer {
             result = try await store.summary(
                 SummaryQuery(
                     organizationID: page.organization.id, from: range.from, to: range.to,
-                    timeZone: page.zone, grain: state.grain, dimensions: dims, filters: filters))
+                    timeZone: page.zone, grain: state.grain, dimensions: dims, filters: filters,
+                    tagKeys: state.groupByTag.map { [$0] } ?? []))
         } else {
             result = SummaryResult(groups: [], totals: UsageMetrics())
         }
@@ -177,7 +191,9 @@ package enum UsageExplorer {
             uniquingKeysWith: { a, _ in a })
         var rows = result.groups.map { g -> Row in
             var name: String?
-            if let d = state.groupBy {
+            if let key = state.groupByTag {
+                name = (g.tags[key] ?? nil) ?? "(none)"
+            } else if let d = state.groupBy {
                 let raw = g.values[d] ?? nil
                 name =
                     raw.map { d == .project || d == .team ? names[$0] ?? $0 : $0 }
@@ -256,7 +272,8 @@ package enum UsageExplorer {
                     label: String((r.name ?? "all").prefix(12)), fullLabel: r.name ?? "all",
                     values: [r.metrics.cost.nanos])
             }
-            let by = state.groupBy.map { " by \(label($0).lowercased())" } ?? ""
+            let by =
+                state.groupByTag.map { " by tag \($0)" } ?? state.groupBy.map { " by \(label($0).lowercased())" } ?? ""
             return StackedBarChart(
                 id: "usage-chart", title: "Estimated cost over the range\(by)", series: ["cost"], bars: bars,
                 format: { Format.money(USD(nanos: $0)) },
@@ -276,7 +293,9 @@ package enum UsageExplorer {
         let bars = byPeriod.keys.sorted().map { period in
             StackedBarChart.Bar(label: shortPeriod(period), fullLabel: period, values: byPeriod[period]!)
         }
-        let by = state.groupBy.map { " by \($0.rawValue.replacingOccurrences(of: "_", with: " "))" } ?? ""
+        let by =
+            state.groupByTag.map { " by tag \($0)" }
+            ?? state.groupBy.map { " by \($0.rawValue.replacingOccurrences(of: "_", with: " "))" } ?? ""
         return StackedBarChart(
             id: "usage-chart", title: "Estimated cost per \(grain.rawValue)\(by)", series: series,
             bars: bars, format: { Format.money(USD(nanos: $0)) },
@@ -455,8 +474,17 @@ package enum UsageExplorer {
             ? .group(
                 select(
                     "group_by", "Group by",
-                    UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [("flag", "Flag"), ("none", "Nothing")],
-                    selected: s.groupByFlag ? "flag" : s.groupBy?.rawValue ?? "none", error: errors["group_by"]),
+                    UsageDimension.allCases.map { ($0.rawValue, label($0)) } + [
+                        ("tag", "Tag (key beside)"), ("flag", "Flag"), ("none", "Nothing"),
+                    ],
+                    selected: s.groupByFlag ? "flag" : s.groupByTag != nil ? "tag" : s.groupBy?.rawValue ?? "none",
+                    error: errors["group_by"]),
+                .div(
+                    .label(.for("tag_key"), "Tag key"),
+                    .input(
+                        .id("tag_key"), .name("tag_key"), .type(.text), .value(s.groupByTag ?? ""),
+                        .placeholder("e.g. team"), .attribute(named: "autocomplete", value: "off")),
+                    errorSlot("tag_key", errors["tag_key"])),
                 select(
                     "grain", "Per", [("day", "Day"), ("week", "Week"), ("month", "Month"), ("none", "Whole range")],
                     selected: s.grain?.rawValue ?? "none", error: errors["grain"])) : .empty

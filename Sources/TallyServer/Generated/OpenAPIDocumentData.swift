@@ -10388,6 +10388,9 @@ enum OpenAPIDocumentData {
         "security": [
           {
             "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
           }
         ],
         "requestBody": {
@@ -11189,7 +11192,9 @@ enum OpenAPIDocumentData {
                   "unavailable",
                   "total_too_large",
                   "too_many_groups",
-                  "upstream_not_allowed"
+                  "upstream_not_allowed",
+                  "websocket_required",
+                  "too_many_streams"
                 ]
               },
               "message": {

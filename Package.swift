@@ -270,6 +270,7 @@ let package = Package(
                 "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallyProviders", "TallyPrice", "TallyCore",
                 "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb", "TallyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict
         ),

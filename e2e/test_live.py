@@ -6,6 +6,7 @@ project's for a project token, never does); `metrics_update` comes at once and e
 totals, equal to the summary API's; a refused socket is closed before any data with a code saying why (4401, 4403,
 4429; a plain GET answers 401, 403, 426, 429); a revoked token
 loses its socket; a session socket must come from Tally's own origin (cross-site WebSocket hijacking)."""
+import contextlib
 import datetime
 import json
 import time
@@ -13,10 +14,11 @@ import uuid
 
 import pytest
 import requests
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from conftest import api_token, bearer, signed_in
+from test_accounts import member_with_role, members
 from test_edges import new_organization, switch
 
 UTC = datetime.timezone.utc
@@ -168,17 +170,16 @@ def test_refusals_say_why_and_send_nothing(live):
     assert requests.get(server.url + "/api/v1/live", timeout=10).status_code == 401
     assert requests.get(server.url + "/api/v1/live", headers=bearer(ingest_only), timeout=10).status_code == 403
     # At most 4 sockets per token: the fifth is refused (and a plain GET says 429), a closed one frees its place.
-    sockets = [open_socket(server, mobile) for _ in range(4)]
-    try:
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(open_socket(server, mobile)) for _ in range(4)]
+        for ws in sockets:  # each is serving: its first metrics_update arrived
+            assert messages(ws, lambda g: any(m["type"] == "metrics_update" for m in g))
         assert handshake_status(server, mobile) == 4429
         assert requests.get(server.url + "/api/v1/live", headers=bearer(mobile), timeout=10).status_code == 429
         assert handshake_status(server, admin) == 101, "the limit is per token"
-        sockets.pop().close()
+        sockets[0].close()
         time.sleep(1.5)
         assert handshake_status(server, mobile) == 101
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def test_a_session_socket_must_come_from_tallys_own_origin(live):
@@ -208,3 +209,44 @@ def test_a_revoked_token_loses_its_socket(live):
                 ws.recv(timeout=15)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401, closed.value
         assert time.time() - started < 12
+
+
+def test_a_session_switched_away_and_removed_loses_the_old_organizations_socket(live):
+    """Found by review: the re-check admitted the session (now another organization's) and the socket went on
+    streaming the first organization's events to a removed member. It must close once the credentials no longer
+    stand for the organization the socket serves."""
+    server, owner, admin, _ = live
+    home = owner.me()["organization"]["id"]
+    member = member_with_role(owner, "member")
+    new_organization(member, "Mine " + uuid.uuid4().hex[:6])
+    mine = member.me()["organization"]["id"]
+    switch(member, home)
+    cookie = "tally_session=" + member.session_cookie
+    with open_socket(server, headers={"Cookie": cookie}, origin=server.url) as ws:
+        messages(ws, lambda g: any(m["type"] == "metrics_update" for m in g))
+        switch(member, mine)  # the session now stands for the member's own organization
+        user_id = members(owner)[member.email]["user_id"]
+        assert owner.api("DELETE", f"/api/v1/members/{user_id}").status_code in (200, 204)
+        time.sleep(6)  # more than one re-check (every 5 s)
+        secret = event("web", feature="after-removal")
+        post(server, admin, secret)
+        got = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                got.append(json.loads(ws.recv(timeout=15)))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403, closed.value
+        assert secret["id"] not in usage_ids(got), got
+
+
+def test_handshakes_count_against_the_api_rate_limit(site):
+    """Found by review: the WebSocket router had no rate limit; handshakes (each a token lookup and two summary
+    queries) went on after the API answered 429."""
+    # Setting up costs 3 API requests from this address (/me, a project, a token); 8 leave room for 5 handshakes.
+    server = site.serve(TALLY_API_RATE_LIMIT="8/1h")
+    owner = signed_in(server)
+    token = api_token(owner, project="web", scopes=("read",), name="reader")
+    codes = [handshake_status(server, token) for _ in range(7)]
+    assert codes[:5] == [101] * 5 and codes[5:] == [4429, 4429], codes
+    # The HTTP API and the handshakes share one budget.
+    r = requests.get(server.url + "/api/v1/usage/summary", headers=bearer(token), timeout=10)
+    assert r.status_code == 429, r.text

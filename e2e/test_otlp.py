@@ -722,6 +722,39 @@ def test_tally_project_attribute(rx):
     assert proto_id(unnamed) in {e["id"] for e in rx.events(project="ops")}
 
 
+def test_gzip_is_read_whole_or_refused(rx):
+    """Found by review: a body of two gzip members lost the second member's spans with a 200, and a cut trailer or
+    bytes after the stream passed as a shorter body. Every member is read, each checked against its CRC-32 and size
+    trailer; anything else is a 400 and nothing is stored."""
+    first, second = proto_span(genai()), proto_span(genai(output_tokens=7))
+    body_a = export_request([first]).SerializeToString()
+    body_b = export_request([second]).SerializeToString()
+    # Two members inflate to the two messages one after the other: protobuf concatenation merges them (repeated
+    # resource_spans), so both spans arrive.
+    two_members = gzip.compress(body_a) + gzip.compress(body_b)
+    assert_all_accepted(decode_answer(rx.post(two_members, headers={"Content-Encoding": "gzip"})))
+    assert {e["id"] for e in rx.events(2)} == {proto_id(first), proto_id(second)}
+    third = proto_span(genai(output_tokens=9))
+    whole = gzip.compress(export_request([third]).SerializeToString())
+    for broken in (whole[:-4], whole[:-8], whole + b"trailing", whole + b"\x1f\x8b", b"\x1f\x8b\x08\x00garbage",
+                   whole[:-8] + bytes(8)):
+        r = rx.post(broken, headers={"Content-Encoding": "gzip"})
+        assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "body", (broken[-12:], r.text)
+    rx.events(2)
+
+
+def test_many_unknown_projects_are_refused_briefly(rx):
+    """Found by review: 10,000 spans each naming another unknown `tally.project` cost 20,000 store reads and a
+    1.76 MB error message. At most 100 projects are looked up per export, and the message lists a few reasons."""
+    spans = [proto_span(genai(**{"tally.project": f"nope-{i}"})) for i in range(300)]
+    started = time.time()
+    answer = rx.export(export_request(spans), token=rx.admin)
+    assert answer.partial_success.rejected_spans == 300, answer
+    message = answer.partial_success.error_message
+    assert len(message) < 1000 and "unknown project" in message and message.endswith("…"), message
+    assert time.time() - started < 20
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Refusals
 

@@ -7,7 +7,8 @@
   queue, atexit, AsyncTally;
 - the SDK wrappers on OpenAI/AsyncOpenAI/Anthropic/AsyncAnthropic, sync, async and streamed: the events' tokens are
   the stand-ins' usage exactly, and each event equals the one Tally's gateway records for the same call;
-  streams the app sees are the same with and without the wrapper;
+  streams the app sees are the same with and without the wrapper; a backend refusing the `stream_options` the
+  wrapper adds (a 400 naming it) is asked again once without them, and not asked for them again;
 - attribute(): nesting, threads and asyncio tasks;
 - every example in clients/python/examples, run as a script, and its events found on the server."""
 import asyncio
@@ -793,6 +794,91 @@ def test_streams_are_the_same_with_and_without_the_wrapper(site, upstream_standi
     broke = [e for e in events if e["error_type"] == "client_disconnected"]
     assert len(broke) == 1 and broke[0]["status"] == "error"
     tally.close()
+
+
+# A backend that does not know `stream_options` (vLLM, older Azure API versions...): 400 when the body has it, else
+# the stand-in's stream. The wrapper's own `stream_options` is then dropped: asked again once, not added again.
+
+REFUSED = {"error": {"message": "Unrecognized request argument supplied: stream_options",
+                     "type": "invalid_request_error", "param": "stream_options", "code": None}}
+
+
+def refuse_stream_options(so):
+    so.openai_obfuscation = False
+    return so.fail(400, times=None, body=REFUSED, match=lambda rec: "stream_options" in (rec.json or {}))
+
+
+def test_a_backend_refusing_stream_options_is_asked_again_without_them(site, upstream_standins):
+    so = upstream_standins.openai
+    refuse_stream_options(so)
+    tally = tally_client.Tally(site.server.url, site.token, flush_interval=60)
+    plain = openai.OpenAI(api_key=so.key, base_url=so.sdk_base_url, max_retries=0)
+    c = tally.wrap(openai.OpenAI(api_key=so.key, base_url=so.sdk_base_url, max_retries=0))
+    messages = [{"role": "user", "content": "refusing backend [[usage chunks=3]]"}]
+    want = [_plain(ch) for ch in plain.chat.completions.create(model=OPENAI_MODEL, messages=messages, stream=True)]
+    so.clear()
+
+    # The app's stream is the one it gets without the wrapper, made of the second request.
+    kwargs = dict(model=OPENAI_MODEL, messages=messages, stream=True)
+    sent = copy.deepcopy(kwargs)
+    stream = c.chat.completions.create(**kwargs)
+    assert type(stream) is openai.Stream
+    got = [_plain(ch) for ch in stream]
+    assert got == want and all(ch["choices"] for ch in got) and kwargs == sent
+    first, second = so.recorded()
+    assert first.status == 400 and first.json["stream_options"] == {"include_usage": True}
+    assert second.status == 200 and "stream_options" not in second.json
+    # Later calls of that client (and of its copies) are sent as written: one request each.
+    assert [ch.choices[0].delta.content for ch in c.chat.completions.create(**kwargs)][-1] is None
+    assert len(list(c.with_options(timeout=30).chat.completions.create(**kwargs))) == len(want)
+    assert len(list(c.completions.create(model="gpt-3.5-turbo-instruct", prompt="p", stream=True))) > 0
+    recs = so.recorded()
+    assert len(recs) == 5 and all(r.status == 200 and "stream_options" not in r.json for r in recs[2:])
+    # A caller's own stream_options are never dropped: the 400 is the app's.
+    with pytest.raises(openai.BadRequestError) as raised:
+        c.chat.completions.create(stream_options={"include_usage": True}, **kwargs)
+    assert raised.value.body["param"] == "stream_options"
+    assert len(so.recorded()) == 6 and so.last().status == 400
+    assert tally.flush(timeout=30)
+    events = site.wait_events(5)
+    by_tag = {(e.get("tags") or {}).get("provider_request_id"): e for e in events}
+    for rec in recs[1:]:
+        e = by_tag[request_id(rec)]
+        # The stream carried no usage: recorded as such (no tokens), not as an error.
+        assert e["status"] == "success" and e["http_status"] == 200 and e["streamed"] is True, e
+        assert e["error_type"] is None and all(e[k] == 0 for k in TOKEN_FIELDS), e
+        assert e["finish_reason"] == "stop" and 0 <= e["time_to_first_token_ms"] <= e["latency_ms"], e
+    refused = by_tag[request_id(so.last())]
+    assert refused["status"] == "error" and refused["http_status"] == 400, refused
+    assert refused["error_type"] == "invalid_request_error", refused
+    tally.close()
+
+
+def test_a_backend_refusing_stream_options_async(site, upstream_standins):
+    so = upstream_standins.openai
+    refuse_stream_options(so)
+
+    async def run():
+        async with tally_client.AsyncTally(site.server.url, site.token, flush_interval=60) as t:
+            c = t.wrap(openai.AsyncOpenAI(api_key=so.key, base_url=so.sdk_base_url, max_retries=0))
+            kwargs = dict(model=OPENAI_MODEL, stream=True, messages=[{"role": "user", "content": "async refused"}])
+            for _ in range(2):
+                stream = await c.chat.completions.create(**kwargs)
+                assert type(stream) is openai.AsyncStream
+                chunks = [ch async for ch in stream]
+                assert chunks and all(ch.choices for ch in chunks)
+            with pytest.raises(openai.BadRequestError):
+                await c.chat.completions.create(stream_options={"include_usage": False}, **kwargs)
+            assert await t.flush(timeout=30)
+            await c.close()
+
+    asyncio.run(run())
+    recs = so.recorded()
+    assert [r.status for r in recs] == [400, 200, 200, 400]
+    assert [("stream_options" in r.json) for r in recs] == [True, False, False, True]
+    events = site.wait_events(3)
+    assert sorted((e["status"], e["http_status"]) for e in events) == [("error", 400), ("success", 200),
+                                                                       ("success", 200)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

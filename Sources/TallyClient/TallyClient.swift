@@ -34,6 +34,8 @@ public actor TallyClient: Service {
         public var maxRetryAfter: Duration
         /// One request, response included.
         public var requestTimeout: Duration
+        // Every wait and timeout is used as at most `Int64.max` nanoseconds (about 292 years, what NIO's `TimeAmount`
+        // holds) and at least zero: `.seconds(Int64.max)` means "as long as possible", it does not trap.
 
         public init(
             batchSize: Int = 100,
@@ -178,7 +180,7 @@ public actor TallyClient: Service {
     /// the `ServiceGroup` before the services that record, so it shuts down after them. Cancelled, it stops at once
     /// (what was still queued is logged and lost).
     public func run() async throws {
-        let interval = configuration.flushInterval
+        let interval = configuration.flushInterval.clampedWait
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -292,7 +294,8 @@ public actor TallyClient: Service {
                 }
                 attempt += 1
                 counters.retried += 1
-                let delay = retryAfter.map { min($0, configuration.maxRetryAfter) } ?? backoff(attempt: attempt)
+                let delay = (retryAfter.map { min($0, configuration.maxRetryAfter) } ?? backoff(attempt: attempt))
+                    .clampedWait
                 logger.warning(
                     "Tally request failed; retrying",
                     metadata: [
@@ -325,11 +328,15 @@ public actor TallyClient: Service {
     /// The wait before retry `attempt` (1, 2, …): `backoffBase × 2^(attempt−1)` capped at `backoffCap`, of which
     /// a random half to all.
     private func backoff(attempt: Int) -> Duration {
-        var delay = configuration.backoffBase
-        for _ in 1..<attempt where delay < configuration.backoffCap {
+        // Both clamped first: the doubling stays below twice `Duration.longestWait`, far from overflowing.
+        let cap = configuration.backoffCap.clampedWait
+        var delay = configuration.backoffBase.clampedWait
+        var doubled = 1
+        while doubled < attempt && delay < cap && delay > .zero {
             delay *= 2
+            doubled += 1
         }
-        delay = min(delay, configuration.backoffCap)
+        delay = min(delay, cap)
         return delay * Double.random(in: 0.5...1)
     }
 
@@ -381,7 +388,7 @@ public actor TallyClient: Service {
         let text: String
         do {
             let response = try await httpClient.execute(
-                request, timeout: TimeAmount(configuration.requestTimeout), logger: logger)
+                request, timeout: TimeAmount(saturating: configuration.requestTimeout.clampedWait), logger: logger)
             status = response.status
             headers = response.headers
             text = String(buffer: try await response.body.collect(upTo: 1 << 20))
@@ -454,9 +461,33 @@ public actor TallyClient: Service {
     }
 }
 
+extension Duration {
+    /// The longest the client waits for anything: `Int64.max` nanoseconds (about 292 years), what a `TimeAmount`
+    /// holds and what a clock's "now" can be advanced by without overflowing.
+    static let longestWait = Duration.nanoseconds(Int64.max)
+
+    /// This duration as a wait: within `.zero...longestWait` (a negative one is no wait, a huge one the longest).
+    var clampedWait: Duration {
+        min(max(self, .zero), .longestWait)
+    }
+}
+
 extension TimeAmount {
-    fileprivate init(_ duration: Duration) {
+    /// `duration` in whole nanoseconds, saturated at `.nanoseconds(Int64.max)` (or `Int64.min`) instead of trapping
+    /// on a duration a `TimeAmount` cannot hold (`requestTimeout: .seconds(Int64.max)`).
+    init(saturating duration: Duration) {
+        // `components` itself traps beyond `Int64.max` seconds (`.seconds(Int64.max) * 2`): compared first.
+        if duration >= .longestWait {
+            self = .nanoseconds(.max)
+            return
+        }
+        if duration <= .nanoseconds(Int64.min) {
+            self = .nanoseconds(.min)
+            return
+        }
         let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, overflowSum) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        self = .nanoseconds(overflow || overflowSum ? (seconds < 0 ? .min : .max) : sum)
     }
 }

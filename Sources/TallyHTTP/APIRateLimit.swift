@@ -146,8 +146,13 @@ package struct APIRateLimitMiddleware: RouterMiddleware {
     }
 
     func keys(_ request: Request, _ context: Context) -> [String] {
+        Self.keys(request, peer: context.remoteAddress, trustedProxies: trustedProxies)
+    }
+
+    /// The keys a request counts against (also the live API's WebSocket handshakes, which another router takes).
+    package static func keys(_ request: Request, peer: String, trustedProxies: TrustedProxies) -> [String] {
         let address = trustedProxies.clientAddress(
-            peer: context.remoteAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!])
+            peer: peer, forwardedFor: request.headers[values: .init("X-Forwarded-For")!])
         var keys = ["a:" + address]
         if let header = request.headers[.authorization], header.count > 7 {
             keys.append("t:" + TokenSecret.hash(header.dropFirst(7).trimmingSpaces))

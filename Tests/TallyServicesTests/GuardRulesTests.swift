@@ -56,6 +56,17 @@ import Testing
         #expect(!GuardScope.covers([.project: []], call), "no values: nothing, as the summary filters")
         #expect(!GuardScope.covers([.environment: ["prod"]], call), "a call without an environment")
     }
+
+    /// Issue 22: gateway events carry the token's name as `api_key`; a budget naming the name covers the call, and
+    /// one made earlier naming the token's id still does (review: an upgrade must not lift a hard limit).
+    @Test func aBudgetByAPIKeyMatchesTheTokensNameOrItsId() {
+        var named = call
+        named.apiKey = "checkout-bot"
+        #expect(GuardScope.covers([.apiKey: ["checkout-bot"]], named))
+        #expect(GuardScope.covers([.apiKey: ["tok_1"]], named), "a budget naming the token's id")
+        #expect(!GuardScope.covers([.apiKey: ["other-bot"]], named))
+        #expect(GuardScope.covers([.apiKey: ["tok_1"]], call), "an unnamed token's label is its id")
+    }
 }
 
 @Suite struct GuardStaticRuleTests {

@@ -126,8 +126,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     /// Content capture and safety filters (issue 21): the gateway's per-organization view, and the filters' CRUD.
     let contentRules: GatewayContentRules<Store>
     let safetyFilters: SafetyFilterService<Store>
-    /// The live API's sockets (issue 22): how many each session or token holds open on this replica.
+    /// The live API's sockets (issue 22): how many each session or token holds open on this replica, and in all.
     let liveSockets: LiveStreams
+    let liveTotals = LiveTotals()
+    /// TALLY_API_RATE_LIMIT's one limiter: the `/api/v1` and `/v1` groups and the live API's handshakes count on it.
+    let apiRateLimit: APIRateLimitMiddleware?
 
     /// `ownClients`: new HTTP clients, shut down by `services` (an application); otherwise the ones living as long as
     /// the process (the CLI, routers built without an application). `publicURL` nil: TALLY_PUBLIC_URL, else the
@@ -199,7 +202,10 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         safetyFilters = SafetyFilterService(
             store: store, changed: { [contentRules] in contentRules.invalidate(organizationID: $0) })
         changes.subscribe { [contentRules] change in if change == .projects { contentRules.forgetAll() } }
-        liveSockets = LiveStreams(perSession: options.liveStreamsPerSession)
+        liveSockets = LiveStreams(perSession: options.liveStreamsPerSession, total: 256)
+        apiRateLimit = config.apiRateLimit.map {
+            APIRateLimitMiddleware(rate: $0, trustedProxies: config.trustedProxies)
+        }
         if syncInBackground {
             changes.subscribe { [sync] change in
                 if change == .connectionSaved { sync.wake() }
@@ -209,7 +215,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
 
     /// `GET /api/v1/live`: its WebSocket route and its plain HTTP answer share the count of open sockets.
     var live: LiveController<Store> {
-        LiveController(store: store, auth: auth, sockets: liveSockets, publicURL: options.publicURL)
+        LiveController(
+            store: store, auth: auth, sockets: liveSockets, publicURL: options.publicURL, rateLimit: apiRateLimit,
+            totals: liveTotals)
     }
 
     /// What runs beside the HTTP server, in start order; shut down in reverse, after the server has drained its
@@ -266,7 +274,7 @@ func buildApplication<Store: TallyStore>(
 ) -> some ApplicationProtocol {
     // The live API's WebSocket upgrades go to their own router; every other request (and a refused upgrade) to the
     // main one.
-    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    let webSocketRouter = Router(context: LiveSocketContext.self)
     dependencies.live.addWebSocketRoutes(to: webSocketRouter)
     return Application(
         router: buildRouter(dependencies, registry: registry),
@@ -325,8 +333,7 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     // OTLP exporters post to `<endpoint>/v1/traces`, at the root.
     let otlp = router.group("v1")
     // First on each group: a refused request costs no store read. One limiter, so both count against one budget.
-    if let rate = config.apiRateLimit {
-        let limit = APIRateLimitMiddleware(rate: rate, trustedProxies: config.trustedProxies)
+    if let limit = d.apiRateLimit {
         api.add(middleware: limit)
         otlp.add(middleware: limit)
     }

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 import TallyCore
 import TallyHTTP
 import TallyServices
@@ -13,15 +14,21 @@ import TallyWeb
 /// Like the events page's stream it polls the store (so events from every replica arrive), re-reading a window of
 /// sequences to catch commits that land out of order. A token or a signed-in member with `read` may open one; a
 /// session's socket must come from Tally's own pages (its `Origin`), since browsers send cookies on a cross-site
-/// WebSocket handshake. At most `sockets.perSession` sockets per session or token on a replica. Every metrics tick
-/// authenticates the handshake's credentials again, so a revoked token, a signed-out session or a removed member
-/// loses the socket within seconds (closed with 4401 or 4403).
+/// WebSocket handshake. At most `sockets.perSession` sockets per session or token, `sockets.total` in all, on a
+/// replica; handshakes count against the API rate limit like any request. Every metrics tick authenticates the
+/// handshake's credentials again and checks they still stand for the same organization and projects, so a revoked
+/// token, a signed-out session, a removed member or a session switched to another organization loses the socket
+/// within seconds (closed with 4401 or 4403). The totals are computed once per organization and scope per tick,
+/// whatever the number of sockets sharing them (`LiveTotals`).
 struct LiveController<Store: TallyStore> {
     let store: Store
     let auth: Authenticator<Store>
     let sockets: LiveStreams
     /// The public base URL (TALLY_PUBLIC_URL): its origin is accepted besides the request's own host.
     let publicURL: String?
+    /// The API's rate limit (TALLY_API_RATE_LIMIT), the same limiter as the `/api/v1` group's.
+    let rateLimit: APIRateLimitMiddleware?
+    let totals: LiveTotals
     var pollInterval: Duration = .seconds(1)
     var metricsInterval: Duration = .seconds(5)
 
@@ -29,7 +36,7 @@ struct LiveController<Store: TallyStore> {
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("live") { request, _ -> Response in
             let principal = try await admit(request)
-            guard sockets.count(session: Self.key(principal)) < sockets.perSession else { throw Self.tooMany(sockets) }
+            guard sockets.hasRoom(session: Self.key(principal)) else { throw Self.tooMany(sockets) }
             throw APIError(
                 .upgradeRequired, "websocket_required",
                 "this is a WebSocket: connect with Upgrade: websocket (ws:// or wss://)")
@@ -40,10 +47,21 @@ struct LiveController<Store: TallyStore> {
     /// empty 400 whatever the reason), so every handshake is accepted and a refused one closed at once, before any
     /// data, with a code that says why: 4401 (no or bad credentials), 4403 (no `read`, or a session from another
     /// origin), 4429 (too many sockets). Browsers show the code and reason in the `close` event.
-    func addWebSocketRoutes(to router: Router<BasicWebSocketRequestContext>) {
+    func addWebSocketRoutes(to router: Router<LiveSocketContext>) {
         router.ws("/api/v1/live") { _, _ in
             .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
+            if let rateLimit {
+                let keys = APIRateLimitMiddleware.keys(
+                    context.request, peer: context.requestContext.remoteAddress,
+                    trustedProxies: rateLimit.trustedProxies)
+                let decision = rateLimit.limiter.admit(keys, at: rateLimit.clock())
+                guard decision.allowed else {
+                    try await outbound.close(
+                        .unknown(4429), reason: "too many API requests; try again in \(decision.resetSeconds) seconds")
+                    return
+                }
+            }
             let principal: Principal
             do {
                 principal = try await admit(context.request)
@@ -54,7 +72,9 @@ struct LiveController<Store: TallyStore> {
             }
             guard let slot = sockets.claim(session: Self.key(principal)) else {
                 try await outbound.close(
-                    .unknown(4429), reason: "at most \(sockets.perSession) live connections per session or token")
+                    .unknown(4429),
+                    reason:
+                        "at most \(sockets.perSession) live connections per session or token, \(sockets.total) in all")
                 return
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -147,14 +167,23 @@ struct LiveController<Store: TallyStore> {
             }
             seen = seen.filter { $0 > low }
             if ContinuousClock.now >= nextMetrics {
+                // The same credentials must still stand for the same organization and projects: a session switched
+                // to another organization (then removed from this one) must not keep this one's stream.
                 do {
-                    _ = try await admit(request)
+                    let now = try await admit(request)
+                    guard now.organizationID == organizationID, now.projectScope == principal.projectScope else {
+                        throw TallyError.forbidden("the session's organization or access changed; reconnect")
+                    }
                 } catch {
                     let (code, reason) = Self.refusal(error)
                     try await outbound.close(.unknown(code), reason: reason)
                     return
                 }
-                try await outbound.write(.text(try await metrics(organizationID: organizationID, filters: filters)))
+                let key = organizationID + "|" + (principal.projectScope?.sorted().joined(separator: ",") ?? "*")
+                let message = try await totals.shared(key: key, maxAge: metricsInterval - .milliseconds(500)) {
+                    try await metrics(organizationID: organizationID, filters: filters)
+                }
+                try await outbound.write(.text(message))
                 nextMetrics = .now + metricsInterval
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
@@ -180,5 +209,37 @@ struct LiveController<Store: TallyStore> {
         return LiveJSON.metricsUpdate(
             day: today.description, zone: zone.identifier, now: now, today: try await totals(from: dayStart),
             cycleStart: cycle.range.from, cycle: try await totals(from: cycle.range.from))
+    }
+}
+
+/// The context of the live API's WebSocket router: the peer's address, for the rate limit.
+struct LiveSocketContext: RequestContext, WebSocketRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let remoteAddress: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// The live API's `metrics_update` per organization and project scope, computed once per tick and shared by every
+/// socket of that scope (a hundred sockets of one organization cost two summary queries every few seconds, not two
+/// hundred).
+final class LiveTotals: Sendable {
+    private let cache = Mutex<[String: (at: ContinuousClock.Instant, message: String)]>([:])
+
+    func shared(key: String, maxAge: Duration, compute: () async throws -> String) async throws -> String {
+        let now = ContinuousClock.now
+        if let hit = cache.withLock({ $0[key] }), now - hit.at < maxAge { return hit.message }
+        let message = try await compute()
+        cache.withLock { cache in
+            cache[key] = (now, message)
+            // Entries of scopes no socket asks for any more go at the next write after they age.
+            cache = cache.filter { now - $0.value.at < maxAge * 4 }
+        }
+        return message
     }
 }

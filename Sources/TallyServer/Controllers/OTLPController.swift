@@ -18,6 +18,9 @@ struct OTLPController<Store: AuthenticationStore & ProjectStore & EventStore> {
     let auth: Authenticator<Store>
     let pipeline: IngestPipeline<Store>
 
+    /// Distinct `tally.project` values looked up per export.
+    static var maxProjects: Int { 100 }
+
     /// The most bytes a request's body may have, as sent and once decompressed (OTLP batches of 512 spans take a
     /// few hundred KiB).
     static var maxBodyBytes: Int { OTLPTraces.maxBodyBytes }
@@ -40,19 +43,30 @@ struct OTLPController<Store: AuthenticationStore & ProjectStore & EventStore> {
         let export = OTLPTraces.events(from: try OTLPTraces.decode(body, encoding: encoding), now: now)
         var rejected = export.rejectedSpans
         var reasons = export.rejectionMessage.isEmpty ? [] : [export.rejectionMessage]
+        var projectReasons: [String] = []
         var stored: [StoredEvent] = []
         // Attributed by project, so that a span naming a project this token may not use (or none that exists) is
-        // rejected alone, not with the whole export.
+        // rejected alone, not with the whole export. At most `maxProjects` projects per export are looked up: spans
+        // naming more are rejected without a store read.
         let byProject = Dictionary(grouping: export.events, by: \.attribution.project)
-        for key in byProject.keys.sorted(by: { ($0 ?? "") < ($1 ?? "") }) {
+        for (index, key) in byProject.keys.sorted(by: { ($0 ?? "") < ($1 ?? "") }).enumerated() {
             let events = byProject[key]!
+            guard index < Self.maxProjects else {
+                rejected += Int64(events.count)
+                projectReasons.append(
+                    "\(events.count) span(s): more than \(Self.maxProjects) projects in one export")
+                continue
+            }
             do {
                 stored += try await pipeline.attribute(events, principal: principal, receivedAt: now)
             } catch let error as TallyError {
                 rejected += Int64(events.count)
-                reasons.append("\(events.count) span(s) for project '\(key ?? "")': \(Self.reason(error))")
+                projectReasons.append(
+                    "\(events.count) span(s) for project '\(String((key ?? "").prefix(64)))': \(Self.reason(error))")
             }
         }
+        reasons += projectReasons.prefix(OTLPTraces.maxListedRejections)
+        if projectReasons.count > OTLPTraces.maxListedRejections { reasons.append("…") }
         if !stored.isEmpty {
             _ = try await pipeline.committer.submit(
                 EventBatch(organizationID: principal.organizationID, events: stored))
@@ -94,13 +108,8 @@ struct OTLPController<Store: AuthenticationStore & ProjectStore & EventStore> {
         case "identity", "":
             return Array(sent.readableBytesView)
         case "gzip":
-            guard sent.readableBytes > 0 else {
-                throw APIError.badParameter("body", "is empty, which is not gzip")
-            }
-            var compressed = sent
             do {
-                let inflated = try compressed.decompress(with: .gzip(), maxSize: maxBodyBytes)
-                return Array(inflated.readableBytesView)
+                return try Gzip.inflate(sent, maxSize: maxBodyBytes)
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 throw APIError(
                     .contentTooLarge, "payload_too_large",

@@ -12,7 +12,8 @@ enum GuardScope {
 
     /// Each dimension the budget names must hold one of its values, as the summary's filters do for the spend it
     /// counts (a call without the value, or a dimension with no values, is outside). `api_key` is the attribution
-    /// gateway events carry (the token's name, else its id); a call's status is unknown before it is made, so `status` does not narrow.
+    /// gateway events carry (the token's name, else its id), or the token's id: budgets made before gateway events
+    /// carried the name (issue 22) named tokens by id, and must keep holding those calls; a call's status is unknown before it is made, so `status` does not narrow.
     static func covers(_ scope: BudgetScope, _ call: GuardedCall) -> Bool {
         scope.allSatisfy { dimension, values in
             let value: String?
@@ -20,7 +21,9 @@ enum GuardScope {
             case .project: value = call.projectID
             case .feature: value = call.feature
             case .user: value = call.user
-            case .apiKey: value = call.apiKey
+            case .apiKey:
+                if values.contains(call.tokenID) { return true }
+                value = call.apiKey
             case .provider: value = call.provider
             case .model: value = call.model
             case .environment: value = call.environment

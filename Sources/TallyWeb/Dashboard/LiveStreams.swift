@@ -4,15 +4,22 @@ import Synchronization
 /// opened in many tabs) cannot hold a poll loop per connection without limit.
 package final class LiveStreams: Sendable {
     package let perSession: Int
+    /// Streams of all sessions together on this replica (the live API's sockets: many sign-ins or tokens of one
+    /// person must not add up to a poll loop each without end).
+    package let total: Int
     private let open = Mutex<[String: Int]>([:])
 
-    package init(perSession: Int) { self.perSession = perSession }
+    package init(perSession: Int, total: Int = .max) {
+        self.perSession = perSession
+        self.total = total
+    }
 
-    /// A place for one more stream of `session`, or nil when it has `perSession` open already. The place is
-    /// given back when the slot is released: keep it alive exactly as long as the stream (capture it in the body).
+    /// A place for one more stream of `session`, or nil when it has `perSession` open already (or the replica
+    /// `total`). The place is given back when the slot is released: keep it alive exactly as long as the stream
+    /// (capture it in the body).
     package func claim(session: String) -> Slot? {
         let granted = open.withLock { open -> Bool in
-            guard open[session, default: 0] < perSession else { return false }
+            guard open[session, default: 0] < perSession, open.values.reduce(0, +) < total else { return false }
             open[session, default: 0] += 1
             return true
         }
@@ -20,6 +27,11 @@ package final class LiveStreams: Sendable {
     }
 
     package func count(session: String) -> Int { open.withLock { $0[session] ?? 0 } }
+
+    /// Whether one more stream of `session` would be granted now.
+    package func hasRoom(session: String) -> Bool {
+        open.withLock { $0[session, default: 0] < perSession && $0.values.reduce(0, +) < total }
+    }
 
     fileprivate func release(_ session: String) {
         open.withLock { open in

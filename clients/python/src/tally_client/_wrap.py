@@ -5,7 +5,8 @@ attributes that call the originals with the same arguments and hand back their r
 SDK's own stream object, its iterator observed). One change reaches the provider: an OpenAI chat or legacy
 completions stream that did not ask for its usage chunk (`stream_options.include_usage`) asks for it, and that
 usage-only last chunk is then kept from the application, as Tally's gateway does, so the app sees the stream it
-asked for. The event recorded is the one Tally's gateway records for the same answer (provider, answered model,
+asked for. A backend that refuses `stream_options` (a 400 naming it: vLLM, older Azure API versions, ...) is asked
+again once with the caller's own arguments, and not asked for usage again (see `_StreamOptions`). The event recorded is the one Tally's gateway records for the same answer (provider, answered model,
 operation, token classes mapped as in Sources/TallyProviders, latency, time to first token, finish reason, service
 tier, status, HTTP status, error type, `provider_request_id`)."""
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextvars
 import datetime as _dt
 import functools
 import inspect
+import json
+import threading
 import time
 import weakref
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -96,6 +99,14 @@ class _Call:
     def start(self) -> None:
         self.started_at = _dt.datetime.now(_dt.timezone.utc)
         self.t0 = time.perf_counter()
+
+    def again(self) -> None:
+        """The call is made again (its `stream_options` were refused): what the refused exchange noted is
+        forgotten; the start stays, the latency being the one the app waited."""
+        self.http_status = None
+        self.request_id = None
+        self.retries = None
+        self.error_type = None
 
     # -- what the HTTP exchange says
 
@@ -283,16 +294,80 @@ class _Call:
 # ---------------------------------------------------------------------------------------------------------------
 # Requests
 
-def _prepare(kind: str, kwargs: Dict[str, Any]) -> Tuple[Dict[str, Any], bool]:
-    """The arguments to call the SDK with, and whether the usage-only last chunk must be kept from the app (an
-    OpenAI chat/completions stream that did not ask for it is made to)."""
+class _StreamOptions:
+    """Which backends of a wrapped client (and of its copies) refuse `stream_options`, by base URL.
+
+    The wrapper adds `stream_options={"include_usage": True}` to an OpenAI chat/completions stream that did not ask
+    for its usage. An OpenAI-compatible backend that does not know the field answers 400: the call is then made again
+    once, with the caller's own arguments (what the app would have sent without the wrapper), and that backend's
+    later streams are sent as the caller wrote them (recorded without usage when the stream carries none)."""
+
+    def __init__(self) -> None:
+        self._refusing: set = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(client: Any) -> str:
+        try:
+            return str(getattr(client, "base_url", "") or "")
+        except Exception:  # noqa: BLE001
+            return ""
+
+    def refuses(self, key: str) -> bool:
+        with self._lock:
+            return key in self._refusing
+
+    def remember(self, key: str) -> None:
+        with self._lock:
+            new = key not in self._refusing
+            self._refusing.add(key)
+        if new:
+            logger.warning("tally_client: %s refuses stream_options; its streams are sent as written and recorded "
+                           "with the usage they carry", key or "the backend")
+
+
+def _given(kwargs: Dict[str, Any], key: str) -> bool:
+    """Whether the caller passed `key` (the SDK's `NOT_GIVEN`/`omit` sentinels are not passing it)."""
+    if key not in kwargs:
+        return False
+    cls = type(kwargs[key])
+    return not (cls.__name__ in ("NotGiven", "Omit") and cls.__module__.split(".")[0] in ("openai", "anthropic"))
+
+
+def _prepare(kind: str, kwargs: Dict[str, Any], refused: bool = False) -> Tuple[Dict[str, Any], bool, bool]:
+    """The arguments to call the SDK with; whether the usage-only last chunk must be kept from the app (an OpenAI
+    chat/completions stream that did not ask for it is made to); and whether `stream_options` was added by the
+    wrapper alone (the caller passed none), so that a backend refusing it may be asked again without it. `refused`:
+    this backend is known to refuse `stream_options`, none is added."""
     if kind in ("openai.chat", "openai.completions") and kwargs.get("stream") is True:
+        if not _given(kwargs, "stream_options"):
+            if refused:
+                return kwargs, False, False
+            kwargs = dict(kwargs)
+            kwargs["stream_options"] = {"include_usage": True}
+            return kwargs, True, True
         options = kwargs.get("stream_options")
         if not (isinstance(options, dict) and options.get("include_usage") is True):
             kwargs = dict(kwargs)
             kwargs["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-            return kwargs, True
-    return kwargs, False
+            return kwargs, True, False
+    return kwargs, False, False
+
+
+def _refuses_stream_options(exc: BaseException) -> bool:
+    """An SDK 400 (`BadRequestError`) whose message or body names `stream_options`."""
+    try:
+        if not _is_sdk_error(exc) or getattr(exc, "status_code", None) != 400:
+            return False
+        texts = [getattr(exc, "message", None), str(exc)]
+        body = getattr(exc, "body", None)
+        try:
+            texts.append(json.dumps(body, default=str))
+        except Exception:  # noqa: BLE001
+            texts.append(repr(body))
+        return any(isinstance(t, str) and "stream_options" in t for t in texts)
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _usage_only(chunk: Any) -> bool:
@@ -410,21 +485,35 @@ def _is_stream(result: Any) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 # Create methods
 
-def _sync_create(original: Callable[..., Any], tally: Any, provider: str, kind: str) -> Callable[..., Any]:
+def _sync_create(original: Callable[..., Any], tally: Any, provider: str, kind: str,
+                 backend: Optional[Callable[[], str]] = None,
+                 memory: Optional[_StreamOptions] = None) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
         call = _Call(tally, provider, kind, kwargs)
-        kwargs, hide = _prepare(kind, kwargs)
-        token = _CURRENT.set(call)
-        try:
-            result = original(*args, **kwargs)
-        except BaseException as exc:
-            if _is_sdk_error(exc):
-                call.fail(exc)
-                call.finish()
-            raise
-        finally:
-            _CURRENT.reset(token)
+        key = backend() if backend is not None else ""
+        sent, hide, retryable = _prepare(kind, kwargs, memory is not None and memory.refuses(key))
+        retryable = retryable and memory is not None
+        while True:
+            again = False
+            token = _CURRENT.set(call)
+            try:
+                result = original(*args, **sent)
+            except BaseException as exc:
+                if retryable and _refuses_stream_options(exc):
+                    again = True  # asked again below, outside this handler: no exception chained to the app's
+                else:
+                    if _is_sdk_error(exc):
+                        call.fail(exc)
+                        call.finish()
+                    raise
+            finally:
+                _CURRENT.reset(token)
+            if not again:
+                break
+            memory.remember(key)  # type: ignore[union-attr]
+            call.again()
+            sent, hide, retryable = kwargs, False, False
         try:
             if call.streamed and _is_stream(result):
                 return _observe_sync(result, call, hide)
@@ -458,21 +547,35 @@ def _is_response_manager(result: Any) -> bool:
     return hasattr(result, "__enter__") or hasattr(result, "__aenter__")
 
 
-def _async_create(original: Callable[..., Any], tally: Any, provider: str, kind: str) -> Callable[..., Any]:
+def _async_create(original: Callable[..., Any], tally: Any, provider: str, kind: str,
+                  backend: Optional[Callable[[], str]] = None,
+                  memory: Optional[_StreamOptions] = None) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(*args: Any, **kwargs: Any) -> Any:
         call = _Call(tally, provider, kind, kwargs)
-        kwargs, hide = _prepare(kind, kwargs)
-        token = _CURRENT.set(call)
-        try:
-            result = await original(*args, **kwargs)
-        except BaseException as exc:
-            if _is_sdk_error(exc):
-                call.fail(exc)
-                call.finish()
-            raise
-        finally:
-            _CURRENT.reset(token)
+        key = backend() if backend is not None else ""
+        sent, hide, retryable = _prepare(kind, kwargs, memory is not None and memory.refuses(key))
+        retryable = retryable and memory is not None
+        while True:
+            again = False
+            token = _CURRENT.set(call)
+            try:
+                result = await original(*args, **sent)
+            except BaseException as exc:
+                if retryable and _refuses_stream_options(exc):
+                    again = True
+                else:
+                    if _is_sdk_error(exc):
+                        call.fail(exc)
+                        call.finish()
+                    raise
+            finally:
+                _CURRENT.reset(token)
+            if not again:
+                break
+            memory.remember(key)  # type: ignore[union-attr]
+            call.again()
+            sent, hide, retryable = kwargs, False, False
         try:
             if call.streamed and _is_stream(result):
                 return _observe_async(result, call, hide)
@@ -620,11 +723,20 @@ def _resource(client: Any, *path: str) -> Any:
 
 
 def _make(create: Callable[..., Callable[..., Any]], tally: Any, provider: str, kind: str,
-          original: Callable[..., Any]) -> Callable[..., Any]:
-    return create(original, tally, provider, kind)
+          backend: Callable[[], str], memory: _StreamOptions, original: Callable[..., Any]) -> Callable[..., Any]:
+    return create(original, tally, provider, kind, backend, memory)
 
 
-def wrap(client: Any, tally: Any) -> Any:
+def _backend_of(client: Any) -> Callable[[], str]:
+    """The client's base URL, read at each call (the client is not kept alive by its own resources' methods)."""
+    try:
+        ref = weakref.ref(client)
+    except TypeError:
+        return lambda: _StreamOptions.key(client)
+    return lambda: _StreamOptions.key(ref())
+
+
+def wrap(client: Any, tally: Any, _memory: Optional[_StreamOptions] = None) -> Any:
     """Records the create calls of an `OpenAI()`, `AsyncOpenAI()`, `Anthropic()` or `AsyncAnthropic()` client to
     `tally` (a `Tally` or `AsyncTally`) and returns the same client. Wrapping twice is a no-op; another kind of
     object is returned untouched with a warning."""
@@ -635,10 +747,14 @@ def wrap(client: Any, tally: Any) -> Any:
     if getattr(client, "_tally_client_wrapped", None) is not None:
         return client
     create = _async_create if is_async else _sync_create
+    # Backends found to refuse `stream_options`, shared with the client's copies (`with_options`, `copy`).
+    memory = _memory if _memory is not None else _StreamOptions()
+    backend = _backend_of(client)
     if provider == "openai":
         for path, kind in ((("chat", "completions"), "openai.chat"), (("completions",), "openai.completions"),
                            (("embeddings",), "openai.embeddings"), (("responses",), "openai.responses")):
-            _patch(_resource(client, *path), "create", functools.partial(_make, create, tally, "openai", kind))
+            _patch(_resource(client, *path), "create",
+                   functools.partial(_make, create, tally, "openai", kind, backend, memory))
     else:
         messages = _resource(client, "messages")
         _patch(messages, "create", lambda original: create(original, tally, "anthropic", "anthropic.messages"))
@@ -647,7 +763,7 @@ def wrap(client: Any, tally: Any) -> Any:
     _install_hook(client, is_async)
     # `client.with_options(...)` / `client.copy(...)` make a new client: it is wrapped too.
     for name in ("copy", "with_options"):
-        _patch(client, name, functools.partial(_wrap_copies, tally))
+        _patch(client, name, functools.partial(_wrap_copies, tally, memory))
     try:
         client._tally_client_wrapped = tally
     except Exception:  # noqa: BLE001
@@ -655,10 +771,10 @@ def wrap(client: Any, tally: Any) -> Any:
     return client
 
 
-def _wrap_copies(tally: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_copies(tally: Any, memory: _StreamOptions, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def copy(*args: Any, **kwargs: Any) -> Any:
-        return wrap(original(*args, **kwargs), tally)
+        return wrap(original(*args, **kwargs), tally, memory)
 
     copy.__tally_wrapped__ = True  # type: ignore[attr-defined]
     return copy

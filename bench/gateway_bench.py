@@ -37,6 +37,8 @@ Guardrails (issue 19): `tally-guarded` is the same server with an enforced budge
 (requests/tokens per minute, concurrent calls) on the benchmark's project, far above what the run spends, so every
 call reserves and settles without being refused; `tally-pg` and `tally-pg-guarded` run on a fresh database of the
 PostgreSQL server of --postgres (run under scripts/with-postgres). summary.md then has a guardrails table.
+Content (issue 21): `tally-content` captures the project's bodies (redacted) and runs three safety filters on every
+request and answer (CONTENT_FILTERS, none matching); summary.md then has a content table against `tally`.
 Every phase records the requests completed, errors, the CPU time (utime+stime from /proc/PID/stat, process tree for
 LiteLLM) per request of the proxy and of the upstream, the machine's busy CPU % (phases of 1 s or more), and the
 proxy's sampled VmRSS max (every 100 ms) and VmHWM. After Tally stops (gracefully, its event queue drained) the
@@ -831,7 +833,18 @@ def machine_txt(out, a, litellm_version):
     return m
 
 
-TALLY_TARGETS = ("tally", "tally-guarded", "tally-pg", "tally-pg-guarded")
+TALLY_TARGETS = ("tally", "tally-guarded", "tally-pg", "tally-pg-guarded", "tally-content")
+
+# The content steps of `tally-content` (issue 21): the benchmark's project captures every body (redacted: each
+# detector runs over it before it is sealed) and three filters screen every request and answer, none of them
+# matching the benchmark's messages, so every call takes the whole path (screened, answer held and screened, sealed,
+# stored) and none is blocked.
+CONTENT_FILTERS = [
+    {"name": "pii", "detectors": ["email", "phone", "credit_card", "iban", "us_ssn", "secret"], "on": "both",
+     "action": "redact"},
+    {"name": "words", "keywords": ["internal-only", "do-not-share", "confidential-x"], "on": "both", "action": "block"},
+    {"name": "ids", "regex": ["ACCT-[0-9]{6,}", "ticket #[0-9]+"], "on": "both", "action": "flag"},
+]
 
 # The guardrails of a `-guarded` target (issue 19): an enforced budget and a policy with every counted limit, all on
 # the benchmark's project and far above what the run spends, so every call takes the whole path (a reservation across
@@ -886,6 +899,17 @@ def start_tally(procs, a, out, tmp, upstream, paced, name="tally"):
             status, answer = call(api + path, "POST", body, token)
             if status != 201:
                 raise SystemExit(f"adding {path}: {status} {answer[:500]!r}")
+    if name.endswith("-content"):
+        status, answer = call(api + "/projects", "GET", None, token)
+        project = next(p for p in json.loads(answer)["data"] if p["name"] == "bench")
+        status, answer = call(api + f"/projects/{project['id']}", "PATCH",
+                              {"content_capture": "redacted", "content_retention_days": 30}, token)
+        if status != 200:
+            raise SystemExit(f"content capture: {status} {answer[:500]!r}")
+        for body in CONTENT_FILTERS:
+            status, answer = call(api + "/safety-filters", "POST", body, token)
+            if status != 201:
+                raise SystemExit(f"adding filter {body['name']}: {status} {answer[:500]!r}")
     auth = {"Authorization": "Bearer " + token}
     return Target(name, port, "/gateway/openai/v1/chat/completions", auth,
                   paced_headers=dict(auth, **{"X-Tally-Connection": "bench-paced"}), proc=p), data, database_url
@@ -1079,6 +1103,26 @@ def summary_md(out, results, m, a, notes):
                 cpu = f"{g['proxy_cpu_us_per_req']:,.0f} µs" if g.get("proxy_cpu_us_per_req") is not None else "–"
                 L.append(f"| {store} | {kind} | {fmt(u['rps'], 0)} | {fmt(g['rps'], 0)} | {cpu} |")
         L.append("")
+    # content (issue 21)
+    if ("tally-content", "check") in R:
+        L.append("### Content (issue 21): redacted capture and three safety filters on every call")
+        L.append("")
+        L.append("`tally-content` is `tally` with the benchmark's project capturing bodies (`redacted`: every detector "
+                 "over each body before it is sealed) and three filters on requests and answers (six detectors "
+                 "redacting, three keywords blocking, two patterns flagging), none matching, so every call is screened, "
+                 "its answer held and screened, both bodies redacted, sealed and stored with the event.")
+        L.append("")
+        L.append("| phase | tally p50 / p99 ms | content p50 / p99 ms | added p50 / p99 ms | tally req/s | content req/s | content CPU per request |")
+        L.append("|---|---|---|---|---|---|---|")
+        for ph in ("latency-c1", "latency-c32", "throughput-c64", "throughput-stream-c64"):
+            u, g = R.get(("tally", ph)), R.get(("tally-content", ph))
+            if not (u and g):
+                continue
+            cpu = f"{g['proxy_cpu_us_per_req']:,.0f} µs" if g.get("proxy_cpu_us_per_req") is not None else "–"
+            L.append(f"| {ph} | {fmt(u['p50_ms'], 3)} / {fmt(u['p99_ms'], 3)} | {fmt(g['p50_ms'], 3)} / "
+                     f"{fmt(g['p99_ms'], 3)} | **{signed(g['p50_ms'] - u['p50_ms'], 3)}** / "
+                     f"{signed(g['p99_ms'] - u['p99_ms'], 3)} | {fmt(u['rps'], 0)} | {fmt(g['rps'], 0)} | {cpu} |")
+        L.append("")
     # streaming
     L.append(f"### Streaming (`\"stream\": true`, `stream_options.include_usage`): time to first byte, 1 client, "
              f"{a.ttft_n} streams (Python raw-socket client)")
@@ -1124,7 +1168,8 @@ def main():
     p.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between the paced upstream's events")
     p.add_argument("--targets", default="direct,tally,litellm",
                    help="comma-separated: direct, tally, tally-guarded (an enforced budget and rate limits on every "
-                        "call), tally-pg, tally-pg-guarded (the same on PostgreSQL, --postgres), litellm")
+                        "call), tally-pg, tally-pg-guarded (the same on PostgreSQL, --postgres), tally-content "
+                        "(redacted capture and three safety filters on every call), litellm")
     p.add_argument("--postgres", default=os.environ.get("TALLY_TEST_POSTGRES_URL"),
                    help="a PostgreSQL URL whose server the tally-pg targets make a fresh database on "
                         "(default $TALLY_TEST_POSTGRES_URL, which scripts/with-postgres sets)")

@@ -153,6 +153,7 @@ struct LiveController<Store: TallyStore> {
         var filters: DimensionFilters = [:]
         if let scope = principal.projectScope { filters[.project] = scope }
         let start = try await store.latestSequence()
+        let connected = ContinuousClock.now
         var high = start
         var seen = Set<Int64>()
         var nextMetrics = ContinuousClock.now
@@ -180,7 +181,9 @@ struct LiveController<Store: TallyStore> {
                     return
                 }
                 let key = organizationID + "|" + (principal.projectScope?.sorted().joined(separator: ",") ?? "*")
-                let message = try await totals.shared(key: key, maxAge: metricsInterval - .milliseconds(500)) {
+                let message = try await totals.shared(
+                    key: key, since: connected, maxAge: metricsInterval - .milliseconds(500)
+                ) {
                     try await metrics(organizationID: organizationID, filters: filters)
                 }
                 try await outbound.write(.text(message))
@@ -227,13 +230,16 @@ struct LiveSocketContext: RequestContext, WebSocketRequestContext {
 
 /// The live API's `metrics_update` per organization and project scope, computed once per tick and shared by every
 /// socket of that scope (a hundred sockets of one organization cost two summary queries every few seconds, not two
-/// hundred).
+/// hundred). A socket never gets totals computed before it connected (`since`): its page may have been rendered from
+/// newer ones, and the cards must not step back (found by the overview's browser test).
 final class LiveTotals: Sendable {
     private let cache = Mutex<[String: (at: ContinuousClock.Instant, message: String)]>([:])
 
-    func shared(key: String, maxAge: Duration, compute: () async throws -> String) async throws -> String {
+    func shared(
+        key: String, since: ContinuousClock.Instant, maxAge: Duration, compute: () async throws -> String
+    ) async throws -> String {
         let now = ContinuousClock.now
-        if let hit = cache.withLock({ $0[key] }), now - hit.at < maxAge { return hit.message }
+        if let hit = cache.withLock({ $0[key] }), hit.at >= since, now - hit.at < maxAge { return hit.message }
         let message = try await compute()
         cache.withLock { cache in
             cache[key] = (now, message)

@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         .target(name: "TallyCore", swiftSettings: strict),
@@ -117,6 +118,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: strict
         ),
@@ -235,7 +237,13 @@ let package = Package(
         .testTarget(name: "TallyIngestTests", dependencies: ["TallyCore", "TallyIngest"], swiftSettings: strict),
         .testTarget(name: "TallyAggregateTests", dependencies: ["TallyCore", "TallyAggregate"], swiftSettings: strict),
         .testTarget(
-            name: "TallyServicesTests", dependencies: ["TallyCore", "TallyPrice", "TallyServices", "TallyDocuments"],
+            name: "TallyServicesTests",
+            dependencies: [
+                "TallyCore", "TallyPrice", "TallyServices", "TallyDocuments",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TallyStoreContractTests",

@@ -4,8 +4,9 @@ import Foundation
 /// Every call that reads an organization's objects names the organization.
 public protocol AccountStore: Sendable {
     func userCount() async throws -> Int
-    /// Throws `conflict` when the email is taken.
-    func createUser(_ user: User, passwordHash: String) async throws
+    /// Throws `conflict` when the email is taken. An empty `passwordHash` is an account without a password (made by
+    /// single sign-on): no password matches it.
+    func createUser(_ user: User, passwordHash: String, emailVerified: Bool) async throws
     /// Looks an email up at login: not scoped, because the person chooses the organization after.
     func userCredentials(email: String) async throws -> (user: User, passwordHash: String)?
     func user(id: String) async throws -> User?
@@ -29,6 +30,13 @@ public protocol AccountStore: Sendable {
     func removeMember(organizationID: String, userID: String, at: Instant) async throws -> [APIToken]
     /// Makes `to` an owner and `from` an admin, in one transaction.
     func transferOwnership(organizationID: String, from: String, to: String) async throws
+}
+
+extension AccountStore {
+    /// An account whose address was typed by its owner at set-up or proven by an invite's link.
+    public func createUser(_ user: User, passwordHash: String) async throws {
+        try await createUser(user, passwordHash: passwordHash, emailVerified: true)
+    }
 }
 
 public protocol SessionStore: Sendable {
@@ -96,6 +104,8 @@ public struct ProviderConnection: Sendable, Equatable {
         /// An alert channel's secret (issue 17), sealed by the same vault so that a master key rotation re-seals it
         /// with the connections' keys; a `SealedSecretRecord` of it holds the channel's id as `connectionID`.
         case alertChannel = "alert_channel"
+        /// A person's TOTP secret (issue 23), sealed with the user's id as `connectionID` and no organization.
+        case twoFactor = "two_factor"
     }
 
     /// Which of the provider's endpoints the gateway forwards with this connection's key: its inference endpoints
@@ -143,7 +153,7 @@ public struct ProviderConnection: Sendable, Equatable {
         switch field {
         case .apiKey: apiKey
         case .adminKey: adminKey
-        case .alertChannel: nil
+        case .alertChannel, .twoFactor: nil
         }
     }
 

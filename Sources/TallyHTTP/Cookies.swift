@@ -1,10 +1,15 @@
 import Hummingbird
 import TallyCore
 
-/// The two cookies Tally sets: the session, and the pre-login CSRF cookie of the login, setup and invite forms.
+/// The cookies Tally sets: the session, the pre-login CSRF cookie of the login, setup and invite forms, and the two
+/// short-lived ones of single sign-on and the second step.
 package enum Cookies {
     package static let session = "tally_session"
     package static let csrf = "tally_csrf"
+    /// A single sign-on's `state`, so the callback is accepted only in the browser that started it (issue 23).
+    package static let singleSignOn = "tally_sso"
+    /// The second step of a sign-in with two-factor: the challenge the password (or SSO) passed.
+    package static let challenge = "tally_2fa"
 
     package static func value(_ name: String, in request: Request) -> String? {
         for header in request.headers[values: .cookie] {

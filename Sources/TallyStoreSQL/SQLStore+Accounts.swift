@@ -12,14 +12,18 @@ extension SQLStore {
         Int(try await database.query(SQLStatement(dialect, "SELECT COUNT(*) AS users FROM users")).only().int("users"))
     }
 
-    public func createUser(_ user: User, passwordHash: String) async throws {
+    public func createUser(_ user: User, passwordHash: String, emailVerified: Bool) async throws {
         do {
             try await database.execute(
                 statement([
-                    ("INSERT INTO users (id, email, name, password_hash, created_us) VALUES (", .text(user.id)),
+                    (
+                        "INSERT INTO users (id, email, name, password_hash, created_us, email_verified_us) VALUES (",
+                        .text(user.id)
+                    ),
                     (", ", .text(User.normalize(email: user.email))), (", ", .text(user.name)),
                     (", ", .text(passwordHash)),
-                    (", ", .int(user.createdAt.microseconds)), (")", nil),
+                    (", ", .int(user.createdAt.microseconds)),
+                    (", ", emailVerified ? .int(user.createdAt.microseconds) : .null), (")", nil),
                 ]))
         } catch TallyError.conflict {
             throw TallyError.conflict("an account with this email already exists")
@@ -85,7 +89,7 @@ extension SQLStore {
             + [
                 "budgets",
                 "provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log",
-                "api_tokens", "invites",
+                "api_tokens", "invites", "organization_sign_in",
                 "alert_deliveries", "alerts", "alert_channels", "alert_rules",
                 "insights", "insight_settings", "weekly_digests",
                 "policies", "policy_hits", "guard_counters", "guard_reservations",
@@ -609,7 +613,7 @@ extension SQLStore {
     }
 
     public func sealedSecrets() async throws -> [SealedSecretRecord] {
-        try await connectionSecrets() + alertChannelSecrets()
+        try await connectionSecrets() + alertChannelSecrets() + twoFactorSecrets()
     }
 
     private func connectionSecrets() async throws -> [SealedSecretRecord] {
@@ -635,6 +639,7 @@ extension SQLStore {
     public func replaceSealedSecrets(_ changes: [(old: SealedSecretRecord, new: SealedSecret)]) async throws {
         let steps = changes.map { change in
             if change.old.field == .alertChannel { return alertChannelSecretUpdate(change.old, change.new) }
+            if change.old.field == .twoFactor { return twoFactorSecretUpdate(change.old, change.new) }
             let column = change.old.field == .apiKey ? "api_key_sealed" : "admin_key_sealed"
             return SQLStep(
                 statement([

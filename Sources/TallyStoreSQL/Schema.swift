@@ -379,6 +379,45 @@ public enum Schema {
                       updated_us \(bigint) NOT NULL, UNIQUE (org_id, name))
                     """,
                 ]),
+            // Issue 23. Accounts made before it were all made by someone who typed or was sent the address: verified.
+            Migration(
+                version: 18, name: "sign-in round 2",
+                statements: [
+                    "ALTER TABLE users ADD COLUMN email_verified_us \(bigint)",
+                    "UPDATE users SET email_verified_us = created_us",
+                    """
+                    CREATE TABLE user_identities (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+                      provider TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL, email TEXT,
+                      created_us \(bigint) NOT NULL, last_used_us \(bigint), UNIQUE (issuer, subject))
+                    """,
+                    "CREATE INDEX user_identities_user ON user_identities (user_id)",
+                    """
+                    CREATE TABLE account_links (id TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                      user_id TEXT NOT NULL REFERENCES users(id), secret_hash TEXT NOT NULL UNIQUE,
+                      created_us \(bigint) NOT NULL, expires_us \(bigint) NOT NULL, used_us \(bigint))
+                    """,
+                    "CREATE INDEX account_links_user ON account_links (user_id, kind)",
+                    """
+                    CREATE TABLE sign_in_flows (state_hash TEXT PRIMARY KEY, provider TEXT NOT NULL, nonce TEXT NOT NULL,
+                      code_verifier TEXT NOT NULL, next TEXT NOT NULL, link_user_id TEXT, expires_us \(bigint) NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE login_challenges (secret_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+                      next TEXT NOT NULL, expires_us \(bigint) NOT NULL)
+                    """,
+                    """
+                    CREATE TABLE user_two_factor (user_id TEXT PRIMARY KEY REFERENCES users(id), secret TEXT NOT NULL,
+                      enabled_us \(bigint), last_step \(bigint) NOT NULL DEFAULT -1)
+                    """,
+                    """
+                    CREATE TABLE recovery_codes (user_id TEXT NOT NULL REFERENCES users(id), code_hash TEXT NOT NULL,
+                      used_us \(bigint), PRIMARY KEY (user_id, code_hash))
+                    """,
+                    """
+                    CREATE TABLE organization_sign_in (org_id TEXT PRIMARY KEY REFERENCES organizations(id),
+                      require_sso \(bigint) NOT NULL DEFAULT 0, require_two_factor \(bigint) NOT NULL DEFAULT 0)
+                    """,
+                ]),
         ]
     }
 

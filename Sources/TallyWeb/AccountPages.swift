@@ -47,20 +47,37 @@ package enum AccountPages {
                     .button(.type(.submit), "Create organization"))))
     }
 
-    package static func login(csrf: String, email: String = "", next: String = "", notice: String? = nil) -> String {
+    package struct SignInOptions: Sendable {
+        /// Single sign-on buttons: (route name, label).
+        package var sso: [(name: String, label: String)] = []
+        package var canSignUp = false
+        package init(sso: [(name: String, label: String)] = [], canSignUp: Bool = false) {
+            self.sso = sso
+            self.canSignUp = canSignUp
+        }
+    }
+
+    package static func login(
+        csrf: String, email: String = "", next: String = "", notice: String? = nil,
+        options: SignInOptions = SignInOptions()
+    ) -> String {
         Layout.page(
             title: "Sign in",
             .div(
                 .class("narrow card"),
                 .h1("Sign in to Tally"),
                 AccountPages.notice(notice),
+                SignInPages.ssoButtons(options.sso, next: next),
                 .form(
                     .method(.post), .action("/login"),
                     Layout.csrfField(csrf),
                     .input(.type(.hidden), .name("next"), .value(next)),
                     Layout.field("Email", name: "email", type: .email, value: email, autocomplete: "username"),
                     Layout.field("Password", name: "password", type: .password, autocomplete: "current-password"),
-                    .button(.type(.submit), "Sign in"))))
+                    .button(.type(.submit), "Sign in")),
+                .p(
+                    .class("muted"), .a(.href("/password/forgot"), "Forgot password?"),
+                    .if(options.canSignUp, .group(.text(" · "), .a(.href("/signup"), "Create an account"))))))
     }
 
     /// The page is the same whether or not the invited email has an account, so it tells nobody which emails do.

@@ -85,7 +85,7 @@ package enum Layout {
                             .option(.value(org.id), .label(org.name), .isSelected(org.id == h.organizationID))
                         }),
                     .noscript(.button(.type(.submit), "Switch")))),
-            .span(.class("muted hide-narrow"), .text(h.userName)),
+            .a(.class("muted hide-narrow"), .href("/account"), .text(h.userName)),
             .button(
                 .id("theme-toggle"), .type(.button), .class("link"),
                 .attribute(named: "aria-label", value: "Switch theme"), "Theme"),

@@ -113,6 +113,9 @@ import Testing
         "/settings/members": "/api/v1/members",
         "/settings/prices": "/api/v1/prices",
         "/settings/organization": "/api/v1/organization",
+        // The person's own account (issue 23): anyone signed in, as /api/v1/me.
+        "/account": "/api/v1/me",
+        "/account/two-factor": "/api/v1/me",
     ]
     /// Pages for people who are not signed in, and what is not a page.
     static let notPages: Set<String> = [
@@ -120,6 +123,9 @@ import Testing
         "/assets/tally.css", "/assets/tally.js",
         // The playground's JSON call for its model list (PlaygroundAPITests).
         "/playground/models",
+        // Sign-in, round 2 (issue 23): the steps before a session exists.
+        "/login/two-factor", "/login/sso/:provider", "/login/sso/:provider/callback", "/password/forgot",
+        "/password/reset/:secret", "/signup", "/verify-email/:secret",
     ]
 
     @Test func everyPageAnswersEachRoleAsItsAPIDoes() async throws {

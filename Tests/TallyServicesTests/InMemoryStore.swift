@@ -77,7 +77,7 @@ final class InMemoryStore: ConnectionStore, PriceStore, EventStore, CatalogRevis
                 switch change.old.field {
                 case .apiKey: s.connections[i].apiKey = change.new
                 case .adminKey: s.connections[i].adminKey = change.new
-                case .alertChannel: break
+                case .alertChannel, .twoFactor: break
                 }
             }
         }

@@ -71,6 +71,8 @@ public struct AppConfig: Sendable {
     /// How long a gateway call's reservation holds before it expires (TALLY_GATEWAY_RESERVATION_TTL, default 15 min):
     /// a crashed server's reservations free their budgets and limits after this. Longer than any call should last.
     public var gatewayReservationTTLSeconds: Int64 = 900
+    /// Sign-up modes and single sign-on providers (TALLY_SIGNUP, TALLY_OIDC_*, TALLY_GOOGLE_*, TALLY_GITHUB_*).
+    public var signIn = SignInConfig()
 
     public init() {}
 
@@ -418,6 +420,9 @@ public struct AppConfig: Sendable {
         }
         // The injected test clock (Instant.clockOffsetSeconds) reads the process environment itself, once; checking it
         // here makes a bad value a one-line start-up error instead of a trap at the first clock read.
+        let (signIn, signInProblems) = SignInConfig.load(environment)
+        config.signIn = signIn
+        problems += signInProblems
         if case .failure(let problem) = Instant.parseClockOffset(environment[Instant.clockOffsetVariable]) {
             problems.append(Problem(source: Instant.clockOffsetVariable, reason: problem.reason))
         }

@@ -85,6 +85,8 @@ package struct Dependencies<Store: TallyStore>: Sendable {
     let ownsClients: Bool
     let auth: Authenticator<Store>
     package let accounts: AccountService<Store>
+    /// Sign-in by OIDC, Google or GitHub (issue 23); no buttons when none is configured.
+    package let singleSignOn: SingleSignOn<Store>
     let connections: ConnectionService<Store>
     package let prices: PriceService<Store>
     /// Newer revisions of the price catalog: previews, applying, switching to the newest stored one.
@@ -154,7 +156,9 @@ package struct Dependencies<Store: TallyStore>: Sendable {
         auth = Authenticator(store: store, policy: config.sessionPolicy)
         accounts = AccountService(
             store: store, passwords: options.passwords, policy: config.sessionPolicy,
-            mailer: options.mailer, publicURL: self.publicURL, logger: logger)
+            mailer: options.mailer, publicURL: self.publicURL, logger: logger, vault: options.vault,
+            signUp: config.signIn.signUp)
+        singleSignOn = SingleSignOn(accounts: accounts, providers: config.signIn.providers(publicURL: self.publicURL))
         connections = ConnectionService(
             store: store, vault: options.vault, validator: ProviderValidator(http: upstreamHTTP))
         prices = PriceService(store: store, pricer: options.pricer)
@@ -310,13 +314,18 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
         store: store, registry: registry, metricsToken: config.metricsToken, pricer: options.pricer,
         catalogURLStatus: d.catalogURLStatus
     ).addRoutes(to: router)
-    WebController(
+    let web = WebController(
         store: store, auth: d.auth, accounts: d.accounts, publicURL: config.publicURL,
-        defaultTimeZone: config.timeZone.identifier, trustedProxies: config.trustedProxies
-    ).addRoutes(to: router)
+        defaultTimeZone: config.timeZone.identifier, trustedProxies: config.trustedProxies,
+        signInOptions: AccountPages.SignInOptions(
+            sso: d.singleSignOn.buttons, canSignUp: config.signIn.signUp.passwords == .open))
+    web.addRoutes(to: router)
+    let gate = PageGate(store: store, auth: d.auth, accounts: d.accounts, publicURL: d.publicURL)
+    SignInController(web: web, sso: d.singleSignOn).addRoutes(to: router)
+    AccountPageController(web: web, gate: gate, sso: d.singleSignOn).addRoutes(to: router)
     Assets.addRoutes(to: router)
     DashboardController(
-        store: store, gate: PageGate(store: store, auth: d.auth, accounts: d.accounts, publicURL: d.publicURL),
+        store: store, gate: gate,
         pricer: options.pricer, vaultReady: options.vault != nil, logger: d.logger,
         liveStreamSeconds: options.liveStreamSeconds,
         liveStreams: LiveStreams(perSession: options.liveStreamsPerSession),
@@ -345,10 +354,16 @@ func buildRouter<Store: TallyStore>(_ d: Dependencies<Store>, registry: Promethe
     SummaryController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     ReconciliationController(store: store, auth: d.auth, ledger: d.ledger).addRoutes(to: api)
     AccountsController(store: store, auth: d.auth, accounts: d.accounts, changes: d.changes).addRoutes(to: api)
-    ProjectsController(store: store, auth: d.auth, changes: d.changes).addRoutes(to: api)
+    SignInAPIController(auth: d.auth, accounts: d.accounts, sso: d.singleSignOn).addRoutes(to: api)
+    ProjectsController(
+        store: store, auth: d.auth, changes: d.changes, requireVerifiedEmail: d.accounts.requireVerifiedEmail
+    ).addRoutes(to: api)
     SafetyFiltersController(auth: d.auth, filters: d.safetyFilters).addRoutes(to: api)
     FlagsController(store: store, auth: d.auth).addRoutes(to: api)
-    ConnectionsController(auth: d.auth, connections: d.connections, changes: d.changes).addRoutes(to: api)
+    ConnectionsController(
+        auth: d.auth, connections: d.connections, changes: d.changes,
+        requireVerifiedEmail: d.accounts.requireVerifiedEmail
+    ).addRoutes(to: api)
     SyncController(store: store, auth: d.auth, runner: d.syncRunner).addRoutes(to: api)
     AlertsController(store: store, auth: d.auth, engine: d.alertEngine, alerts: d.alertService).addRoutes(to: api)
     AlertChannelsController(

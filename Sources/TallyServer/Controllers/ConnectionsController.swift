@@ -12,6 +12,8 @@ struct ConnectionsController<Store: AuthenticationStore & ConnectionStore> {
     /// Told when a connection is saved (added or changed: the provider sync runs at once for new keys) or deleted
     /// (either way the gateway forgets the connections it remembered).
     let changes: ChangeNotifier
+    /// Refuses a person whose email is not verified yet (open sign-up, issue 23): they can look, not spend.
+    let requireVerifiedEmail: @Sendable (Principal) async throws -> Void
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("provider-connections", use: list)
@@ -31,6 +33,7 @@ struct ConnectionsController<Store: AuthenticationStore & ConnectionStore> {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageProviderKeys, request)
         let body = try await JSONBody.read(request)
+        try await requireVerifiedEmail(principal)
         // Without a vault nothing is read further: the refusal comes before any field's problem.
         _ = try connections.requireVault()
         let c = try await connections.create(try ConnectionDraft(body: body), principal: principal)

@@ -11,6 +11,8 @@ struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore
     let auth: Authenticator<Store>
     /// Told `.projects` when a token is revoked or a project changes (the gateway forgets what it remembered of them).
     let changes: ChangeNotifier
+    /// Refuses a person whose email is not verified yet (open sign-up, issue 23): they can look, not spend.
+    let requireVerifiedEmail: @Sendable (Principal) async throws -> Void
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("projects", use: projects)
@@ -137,6 +139,7 @@ struct ProjectsController<Store: AuthenticationStore & ProjectStore & AuditStore
 
     @Sendable func createToken(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageOwnTokens, request)
+        try await requireVerifiedEmail(principal)
         let fields = try JSONBody.Fields(
             try await JSONBody.read(request), allowed: ["name", "project", "scopes", "expires_at"])
         guard let project = try fields.string("project") else {

@@ -15,6 +15,8 @@ struct WebController<Store: AuthenticationStore & AccountServiceStore> {
     let publicURL: String?
     let defaultTimeZone: String
     let trustedProxies: TrustedProxies
+    /// The single sign-on buttons and whether "Create an account" shows, on the sign-in page.
+    var signInOptions = AccountPages.SignInOptions()
 
     func addRoutes(to router: Router<TallyRequestContext>) {
         router.get("setup", use: setupForm)
@@ -113,28 +115,55 @@ struct WebController<Store: AuthenticationStore & AccountServiceStore> {
         if try await accounts.needsSetup() { return .seeOther("/setup") }
         let csrf = preLoginCSRF(request)
         let next = request.uri.queryParameters["next"].map(String.init) ?? ""
-        return html(AccountPages.login(csrf: csrf.token, next: next), cookie: csrf.setCookie)
+        return html(AccountPages.login(csrf: csrf.token, next: next, options: signInOptions), cookie: csrf.setCookie)
     }
 
     @Sendable func login(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let form = try await FormBody.read(request)
         try checkPreLoginCSRF(request, form)
+        let address = clientAddress(request, context)
         do {
-            let signIn = try await accounts.login(
-                email: form["email"], password: form["password"], address: clientAddress(request, context))
-            return .seeOther(Self.safeNext(form["next"]), cookies: [sessionCookie(signIn, request)])
+            // A new session id on every sign-in, so a planted session id is worthless; or first the second step.
+            let user = try await accounts.authenticate(
+                email: form["email"], password: form["password"], address: address)
+            let outcome = try await accounts.afterFirstFactor(
+                user, next: form["next"], address: address, method: "password")
+            return signedIn(outcome, request)
         } catch TallyError.unauthenticated {
             // One message for an unknown email and a wrong password: no account enumeration.
             return .html(
                 AccountPages.login(
                     csrf: form["_csrf"], email: form["email"], next: form["next"],
-                    notice: "Wrong email or password."), status: .unauthorized)
+                    notice: "Wrong email or password.", options: signInOptions), status: .unauthorized)
+        } catch TallyError.forbidden(let reason) {
+            // Only after the right password: an organization of this person's requires single sign-on.
+            return .html(
+                AccountPages.login(
+                    csrf: form["_csrf"], email: form["email"], next: form["next"],
+                    notice: reason.prefix(1).uppercased() + reason.dropFirst() + ".", options: signInOptions),
+                status: .forbidden)
         } catch TallyError.throttled(let seconds) {
             return .html(
                 AccountPages.login(
                     csrf: form["_csrf"], email: form["email"], next: form["next"],
-                    notice: "Too many failed sign-ins. Try again in \(seconds) seconds."),
+                    notice: "Too many failed sign-ins. Try again in \(seconds) seconds.", options: signInOptions),
                 status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
+        }
+    }
+
+    /// After a password or single sign-on: the session, or the second step with its challenge cookie.
+    func signedIn(_ outcome: AccountService<Store>.FirstFactorOutcome, _ request: Request) -> Response {
+        switch outcome {
+        case .signedIn(let signIn, let next):
+            return .seeOther(Self.safeNext(next), cookies: [sessionCookie(signIn, request)])
+        case .secondFactor(let challenge):
+            return .seeOther(
+                "/login/two-factor",
+                cookies: [
+                    Cookies.set(
+                        Cookies.challenge, challenge,
+                        maxAge: Int(AccountService<Store>.challengeMicroseconds / 1_000_000), secure: secure(request))
+                ])
         }
     }
 

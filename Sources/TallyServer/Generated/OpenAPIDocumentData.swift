@@ -10539,6 +10539,1115 @@ enum OpenAPIDocumentData {
           }
         }
       }
+    },
+    "/login/sso/{provider}": {
+      "get": {
+        "summary": "Start single sign-on",
+        "description": "provider is oidc, google or github (only configured ones; else 404). Query next (a local path) and link=1 (from /account: link the identity to the signed-in person). Sets the tally_sso cookie (state, 10 minutes) and redirects to the provider's authorization endpoint with response_type=code, client_id, redirect_uri (<TALLY_PUBLIC_URL>/login/sso/<provider>/callback), scope, state, nonce (OIDC), code_challenge and code_challenge_method=S256.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "provider",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "303": {
+            "description": "To the provider (or to /login when link=1 without a session)"
+          },
+          "404": {
+            "description": "No such provider configured",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/login/sso/{provider}/callback": {
+      "get": {
+        "summary": "Single sign-on callback",
+        "description": "Query code and state (or error). The state must match the tally_sso cookie of the browser that started the flow and works once; the ID token is verified (signature by a JWKS key, iss, aud, azp, exp, iat, nonce). A verified email links to the account of that address; otherwise TALLY_OIDC_SIGNUP decides.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "provider",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "303": {
+            "description": "Signed in (tally_session), or to /login/two-factor (tally_2fa) when two-factor is on, or to /account after linking"
+          },
+          "401": {
+            "description": "Verification failed: the page says why (state, nonce, audience, issuer, expired, signature, key, the provider's refusal)",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Not allowed: unverified email, domain not allowed, sign-up off",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such provider configured",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The identity is linked to another account",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/login/two-factor": {
+      "get": {
+        "summary": "Second step form",
+        "description": "Needs the tally_2fa cookie of a passed first step (5 minutes).",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Form",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "To /login when there is no pending sign-in"
+          }
+        }
+      },
+      "post": {
+        "summary": "Second step",
+        "description": "Fields code (the current TOTP code, \u00b11 step of 30 s, each step used once) or recovery_code (each used once), and _csrf. Throttled per account and address like sign-in.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "code": {
+                    "type": "string"
+                  },
+                  "recovery_code": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "Signed in (tally_session)"
+          },
+          "401": {
+            "description": "Wrong or replayed code",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Throttled; Retry-After",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/password/forgot": {
+      "get": {
+        "summary": "Forgotten password form",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Form",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Ask for a password reset link",
+        "description": "Field email, _csrf. The same answer whether or not the address has an account; the link (single-use, 1 hour) is mailed when SMTP is configured. Throttled per address and account.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "email": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "email",
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Sent (or not: the same page)",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "No email typed",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Throttled; Retry-After",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/password/reset/{secret}": {
+      "get": {
+        "summary": "New password form",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "secret",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Form",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "410": {
+            "description": "Used, expired or unknown",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Set a new password",
+        "description": "Field password, _csrf. Signs out every session of the account; audited as password.reset.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "secret",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "password": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "password",
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Changed",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "410": {
+            "description": "Used, expired or unknown",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Password too weak",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/signup": {
+      "get": {
+        "summary": "Sign-up form (TALLY_SIGNUP=open)",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Form",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "Sign-up is by invite only",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Create an account and its own organization",
+        "description": "Fields name, email, password, organization, _csrf. When SMTP is configured a verification link is mailed; until verified the account cannot create tokens or provider connections.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "email": {
+                    "type": "string"
+                  },
+                  "password": {
+                    "type": "string"
+                  },
+                  "organization": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "name",
+                  "email",
+                  "password",
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "Signed in"
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "Sign-up is by invite only",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "This address cannot sign up",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Fields to correct",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Throttled; Retry-After",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/verify-email/{secret}": {
+      "get": {
+        "summary": "Verify an email address",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "secret",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Verified",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "410": {
+            "description": "Used, expired or unknown",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/account": {
+      "get": {
+        "summary": "Your account",
+        "description": "Email status, linked identities (unlink buttons), two-factor status. Opens even when an organization requires two-factor and it is not set up.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "To /login when signed out"
+          }
+        }
+      }
+    },
+    "/account/identities/{id}/unlink": {
+      "post": {
+        "summary": "Unlink an identity",
+        "description": "Field _csrf (the session's). Refused (409) for the last way in of an account without a password.",
+        "tags": [
+          "web"
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "To /account?done=unlinked (or /login when signed out)"
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "Not one of your identities",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Your only way to sign in",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/account/two-factor": {
+      "get": {
+        "summary": "Two-factor enrolment",
+        "description": "An inline <svg class=\"qr\"> QR code of the otpauth:// URI and the secret in base32 (#totp-secret). Needs the master key.",
+        "tags": [
+          "web"
+        ],
+        "responses": {
+          "200": {
+            "description": "Enrolment page",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "To /account when enabled already, /login when signed out"
+          },
+          "503": {
+            "description": "No master key",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      },
+      "post": {
+        "summary": "Turn two-factor on",
+        "description": "Fields code (from the authenticator), _csrf. Answers the 10 recovery codes in <ul id=\"recovery-codes\">, shown once.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "code": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "code",
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Recovery codes",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "303": {
+            "description": "To /account (already on) or /login"
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Wrong code",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/account/two-factor/disable": {
+      "post": {
+        "summary": "Turn two-factor off",
+        "description": "Fields code or recovery_code, _csrf. Refused while an organization of yours requires two-factor.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "code": {
+                    "type": "string"
+                  },
+                  "recovery_code": {
+                    "type": "string"
+                  },
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "To /account?done=two-factor-off"
+          },
+          "403": {
+            "description": "Required by an organization, or CSRF check failed",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Wrong code",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Throttled",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/account/verify-email": {
+      "post": {
+        "summary": "Send the verification link again",
+        "description": "Field _csrf.",
+        "tags": [
+          "web"
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "_csrf": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "_csrf"
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "To /account?done=verification-sent"
+          },
+          "403": {
+            "description": "CSRF check failed",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Already verified, or no SMTP",
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/account/identities": {
+      "get": {
+        "summary": "Your linked identities",
+        "description": "The signed-in person's (a token's list is empty).",
+        "tags": [
+          "accounts"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "List",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "data"
+                  ],
+                  "properties": {
+                    "data": {
+                      "type": "array",
+                      "items": {
+                        "$ref": "#/components/schemas/LinkedIdentity"
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/api/v1/account/identities/{id}": {
+      "delete": {
+        "summary": "Unlink one of your identities",
+        "description": "Refused (409) for the last way in of an account without a password. Audited as identity.unlink.",
+        "tags": [
+          "accounts"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "204": {
+            "description": "Unlinked"
+          },
+          "404": {
+            "description": "Not one of your identities",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Your only way to sign in",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
+    },
+    "/api/v1/organization/sign-in": {
+      "get": {
+        "summary": "The organization's sign-in rules",
+        "description": "Needs: admin.",
+        "x-tally-permission": "admin",
+        "tags": [
+          "accounts"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Rules",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SignInRules"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      },
+      "put": {
+        "summary": "Set the organization's sign-in rules",
+        "description": "Needs: a signed-in owner (no token). require_sso: members (owners excepted) must sign in through single sign-on (400 when no provider is configured); require_two_factor: members without two-factor are sent to enrol. Audited as organization.sign_in.",
+        "x-tally-permission": "owner",
+        "tags": [
+          "accounts"
+        ],
+        "security": [
+          {
+            "bearerAuth": []
+          },
+          {
+            "sessionCookie": []
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                  "require_sso": {
+                    "type": "boolean"
+                  },
+                  "require_two_factor": {
+                    "type": "boolean"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Rules",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SignInRules"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "Invalid input; details name each field",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/PayloadTooLarge"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/ForbiddenOrCSRF"
+          },
+          "429": {
+            "$ref": "#/components/responses/RateLimited"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
+        }
+      }
     }
   },
   "components": {
@@ -16015,6 +17124,72 @@ enum OpenAPIDocumentData {
               "redact",
               "flag"
             ]
+          }
+        }
+      },
+      "LinkedIdentity": {
+        "type": "object",
+        "required": [
+          "id",
+          "provider",
+          "issuer",
+          "subject",
+          "created_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "provider": {
+            "type": "string",
+            "enum": [
+              "oidc",
+              "google",
+              "github"
+            ]
+          },
+          "issuer": {
+            "type": "string"
+          },
+          "subject": {
+            "type": "string"
+          },
+          "email": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "last_used_at": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time"
+          }
+        }
+      },
+      "SignInRules": {
+        "type": "object",
+        "required": [
+          "require_sso",
+          "require_two_factor",
+          "sso_available"
+        ],
+        "properties": {
+          "require_sso": {
+            "type": "boolean"
+          },
+          "require_two_factor": {
+            "type": "boolean"
+          },
+          "sso_available": {
+            "type": "boolean",
+            "description": "A single sign-on provider is configured on the server"
           }
         }
       }

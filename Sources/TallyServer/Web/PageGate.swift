@@ -18,7 +18,9 @@ struct PageGate<Store: AuthenticationStore & AccountServiceStore>: Sendable {
         case redirect(Response)
     }
 
-    func open(_ request: Request, section: Layout.Section) async throws -> Outcome {
+    /// `enforceTwoFactor` false: the account pages, which a person must reach to enrol when an organization of theirs
+    /// requires two-factor (every other page sends them there first).
+    func open(_ request: Request, section: Layout.Section, enforceTwoFactor: Bool = true) async throws -> Outcome {
         if try await accounts.needsSetup() { return .redirect(.seeOther("/setup")) }
         guard let principal = try await auth.session(request),
             case .user(let user, let role, let session) = principal.kind,
@@ -26,6 +28,9 @@ struct PageGate<Store: AuthenticationStore & AccountServiceStore>: Sendable {
         else {
             let next = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             return .redirect(.seeOther(next == "/" ? "/login" : "/login?next=" + URLText.percentEncoded(next)))
+        }
+        if enforceTwoFactor, try await accounts.mustEnrollTwoFactor(userID: user.id) {
+            return .redirect(.seeOther("/account/two-factor"))
         }
         let orgs = try await store.memberships(userID: user.id).map {
             (id: $0.organization.id, name: $0.organization.name)

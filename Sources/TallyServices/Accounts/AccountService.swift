@@ -7,6 +7,7 @@ import TallyMail
 /// Setup, sign-in, sessions, invites, members and organizations: the rules, over the store, for the web and the API.
 /// The store it needs: people, organizations and their members, sessions and sign-in attempts, invites, the audit log.
 public typealias AccountServiceStore = OrganizationStore & AccountStore & SessionStore & InviteStore & AuditStore
+    & SignInStore
 
 public struct AccountService<Store: AccountServiceStore>: Sendable {
     public let store: Store
@@ -17,15 +18,22 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
     /// Where people reach Tally, for links in invites (TALLY_PUBLIC_URL).
     package let publicURL: String
     package let logger: Logger
+    /// Seals TOTP secrets (nil without a master key: two-factor cannot be enrolled then).
+    package let vault: Vault?
+    /// How accounts are made besides invites: password sign-up, and by single sign-on.
+    public let signUp: SignUpSettings
     private let setUp = SetUpFlag()
 
     package final class SetUpFlag: Sendable { let done = Atomic<Bool>(false) }
 
     public init(
         store: Store, passwords: Passwords = Passwords(), policy: SessionPolicy = SessionPolicy(),
-        mailer: (any Mailer)? = nil, publicURL: String, logger: Logger
+        mailer: (any Mailer)? = nil, publicURL: String, logger: Logger, vault: Vault? = nil,
+        signUp: SignUpSettings = SignUpSettings()
     ) {
         self.store = store
+        self.vault = vault
+        self.signUp = signUp
         self.passwords = passwords
         self.policy = policy
         self.mailer = mailer
@@ -93,9 +101,9 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
         public var secret: String
     }
 
-    /// Checks the password, throttling by account and address first, and starts a fresh session
-    /// (a new id on every sign-in, so a planted session id is worthless).
-    public func login(email: String, password: String, address: String) async throws -> SignIn {
+    /// The person whose password this is, throttled by account and address, refused when one of their organizations
+    /// requires single sign-on (owners excepted: they keep a way in when the identity provider fails).
+    public func authenticate(email: String, password: String, address: String) async throws -> User {
         // What no account can have (control characters: PostgreSQL refuses NUL in text) is throttled under its hash.
         let typed = User.normalize(email: email)
         let account = User.validate(email: typed) == nil ? typed : "invalid:" + TokenSecret.hash(typed)
@@ -111,11 +119,22 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
             throw TallyError.unauthenticated
         }
         try await store.clearLoginFailures(account: account)
+        for m in try await store.memberships(userID: user.id) where m.role != .owner {
+            if try await store.signInRules(organizationID: m.organization.id).requireSSO {
+                throw TallyError.forbidden(
+                    "\(m.organization.name) requires single sign-on: sign in with your identity provider")
+            }
+        }
+        return user
+    }
+
+    /// A session for someone who passed every step, audited as a sign-in by `method`.
+    package func startSignedInSession(_ user: User, address: String, method: String) async throws -> SignIn {
         let signIn = try await startSession(user: user)
         try await store.recordAudit(
             .make(
                 organizationID: signIn.session.organizationID, actor: "user:\(user.email)",
-                action: "login", detail: [("address", .string(address))], at: now))
+                action: "login", detail: [("address", .string(address)), ("method", .string(method))]))
         return signIn
     }
 
@@ -134,7 +153,7 @@ public struct AccountService<Store: AccountServiceStore>: Sendable {
                 addressFailures: recent.address, now: now) ?? 1)
     }
 
-    private func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant)
+    package func auditInEveryOrganization(_ user: User, action: String, detail: [(String, JSONValue)], at: Instant)
         async throws
     {
         for m in try await store.memberships(userID: user.id) {

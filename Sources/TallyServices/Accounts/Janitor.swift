@@ -2,9 +2,9 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 
-/// Removes expired sessions, old login failures, audit records past their retention and policy hits older than 90
+/// Removes expired sessions, old login failures, finished sign-in flows, audit records past their retention and policy hits older than 90
 /// days, hourly.
-package struct Janitor<Store: SessionStore & AuditStore & PolicyStore & EventContentStore>: Service {
+package struct Janitor<Store: SessionStore & AuditStore & PolicyStore & EventContentStore & SignInStore>: Service {
     package let store: Store
     package let policy: SessionPolicy
     package let auditRetentionDays: Int
@@ -25,6 +25,8 @@ package struct Janitor<Store: SessionStore & AuditStore & PolicyStore & EventCon
                     lastSeenBefore: Instant(microseconds: now - policy.idleMicroseconds),
                     createdBefore: Instant(microseconds: now - policy.absoluteMicroseconds))
                 try await store.deleteLoginFailures(before: Instant(microseconds: now - 86_400_000_000))
+                // Single sign-on flows and second-step challenges past their minutes, mailed links a month after.
+                try await store.deleteExpiredSignInState(before: Instant(microseconds: now))
                 try await store.deleteAuditRecords(
                     before: Instant(microseconds: now - Int64(auditRetentionDays) * 86_400_000_000))
                 _ = try await PolicyHitRetention.deleteOld(store, now: Instant(microseconds: now))

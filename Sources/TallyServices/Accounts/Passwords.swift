@@ -21,6 +21,9 @@ public struct Passwords: Sendable {
 
     public func verify(_ password: String, hash: String?) async throws -> Bool {
         let target: String
+        // An empty hash is an account without a password (made by single sign-on): checked against the decoy, so
+        // it takes as long as any other refusal, and refused.
+        let hash = hash?.isEmpty == true ? nil : hash
         if let hash {
             target = hash
         } else if let existing = decoy.hash.withLock({ $0 }) {

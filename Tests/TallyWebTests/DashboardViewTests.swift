@@ -324,7 +324,9 @@ enum Sample {
             catalog: .init(inForce: .builtIn, mayApply: true))
         #expect(
             prices.contains(#"id="unpriced""#) && prices.contains("mystery-model") && prices.contains(#"id="reprice""#))
-        try Snapshot.check(SettingsPages.organization(page), "settings-organization")
+        try Snapshot.check(
+            SettingsPages.organization(page, rules: OrganizationSignInRules(requireTwoFactor: true)),
+            "settings-organization")
     }
 
     /// Plot does not escape attribute values: names and typed filters carrying quotes must not end an attribute.

@@ -96,7 +96,7 @@ import Testing
                 SettingsPages.tokens(page, tokens: [token], projects: projects, creators: ["usr_ada": Self.hostile])
             ),
             ("members", SettingsPages.members(page, members: members, invites: [invite])),
-            ("organization", SettingsPages.organization(page)),
+            ("organization", SettingsPages.organization(page, rules: OrganizationSignInRules(requireTwoFactor: true))),
             ("failure", AccountPages.failure(page.header, title: Self.hostile, Self.hostile)),
             ("message", AccountPages.message(title: Self.hostile, Self.hostile)),
         ]

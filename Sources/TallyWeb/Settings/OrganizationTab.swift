@@ -2,15 +2,30 @@ import Plot
 import TallyCore
 
 /// Settings → Organization: its name, time zone and billing day (admins edit them), and the person's own password.
-/// Everything it shows is in the signed-in page already: no query.
+/// Owners also set how members sign in (issue 23); the rules are the one thing it reads besides the signed-in page.
 extension SettingsPages {
     package enum OrganizationTab {
-        package static func render(_ page: SignedInPage) -> String {
-            SettingsPages.organization(page)
+        package static func render(_ page: SignedInPage, rules: OrganizationSignInRules = OrganizationSignInRules())
+            -> String
+        {
+            SettingsPages.organization(page, rules: rules)
         }
     }
 
-    package static func organization(_ page: SignedInPage) -> String {
+    /// A checkbox sent as JSON `true`/`false`.
+    static func toggle(_ name: String, _ label: String, on: Bool) -> Node<HTML.FormContext> {
+        .div(
+            .label(
+                .class("check"),
+                on
+                    ? .input(
+                        .type(.checkbox), .name(name), .data(named: "kind", value: "bool"),
+                        .attribute(named: "checked", value: "checked"))
+                    : .input(.type(.checkbox), .name(name), .data(named: "kind", value: "bool")),
+                .text(label)))
+    }
+
+    package static func organization(_ page: SignedInPage, rules: OrganizationSignInRules) -> String {
         let org = page.organization
         let admin = page.allows(.editOrganization)
         return self.page(
@@ -37,6 +52,19 @@ extension SettingsPages {
                         .p(.text("Name: \(org.name)")), .p(.text("Time zone: \(org.timeZone)")),
                         .p(.text("Billing cycle starts on day \(org.billingCycleDay)")),
                         onlyFor(.admin, "change these")))),
+            .if(
+                page.role == .owner,
+                .section(
+                    .class("card"), .attribute(named: "aria-labelledby", value: "sign-in-heading"),
+                    .h2(.id("sign-in-heading"), "Sign-in"),
+                    apiForm(
+                        "sign-in-rules", "PUT /api/v1/organization/sign-in", submit: "Save",
+                        toggle(
+                            "require_two_factor", "Members must use two-factor authentication",
+                            on: rules.requireTwoFactor),
+                        toggle(
+                            "require_sso", "Members must sign in with single sign-on (owners keep their password)",
+                            on: rules.requireSSO)))),
             .section(
                 .class("card"), .attribute(named: "aria-labelledby", value: "you-heading"),
                 .h2(.id("you-heading"), "You"),

@@ -51,7 +51,7 @@ package enum SettingsPages {
     /// (`ProvidersTab.swift` …), each a Model, a `load` over the narrowest stores it reads, and a `render`.
     package static func render<
         Store: ConnectionStore & ProviderSyncStore & ProjectStore & TokenStore & AccountStore & InviteStore & PriceStore
-            & CatalogRevisionStore & AlertChannelStore
+            & CatalogRevisionStore & AlertChannelStore & SignInStore
     >(
         _ tab: Tab, page: SignedInPage, store: Store, pricer: CatalogPricer, vaultReady: Bool, now: Instant
     ) async throws -> String {
@@ -65,7 +65,8 @@ package enum SettingsPages {
         case .members: return MembersTab.render(page, try await MembersTab.load(store: store, page: page))
         case .prices:
             return PricesTab.render(page, try await PricesTab.load(store: store, pricer: pricer, page: page, now: now))
-        case .organization: return OrganizationTab.render(page)
+        case .organization:
+            return OrganizationTab.render(page, rules: try await store.signInRules(organizationID: org))
         case .alertChannels:
             return AlertChannelsTab.render(page, try await AlertChannelsTab.load(store: store, organizationID: org))
         case .policies:

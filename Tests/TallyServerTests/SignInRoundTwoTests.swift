@@ -180,6 +180,9 @@ import Testing
                 .post, "/api/v1/provider-connections", browser: &b,
                 json: #"{"provider":"openai","name":"o","api_key":"sk-test-123456789012"}"#)
             #expect(connection.status == .forbidden && connection.text.contains("verify your email"))
+            let invite = try await client.send(
+                .post, "/api/v1/invites", browser: &b, json: #"{"email":"stranger@example.com","role":"viewer"}"#)
+            #expect(invite.status == .forbidden && invite.text.contains("verify your email"))
 
             try await f.store.markEmailVerified(userID: user.id, at: .now)
             let now = try await client.send(

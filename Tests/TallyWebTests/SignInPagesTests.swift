@@ -13,7 +13,8 @@ import Testing
         #expect(login.contains("&lt;b&gt;Acme&lt;/b&gt; SSO") && !login.contains("<b>Acme"))
         #expect(login.contains(#"href="/password/forgot""#) && login.contains(#"href="/signup""#))
         try Snapshot.check(login, "login-sso")
-        try Snapshot.check(SignInPages.secondFactor(csrf: "csrf", notice: "That code is not right."), "login-two-factor")
+        try Snapshot.check(
+            SignInPages.secondFactor(csrf: "csrf", notice: "That code is not right."), "login-two-factor")
         try Snapshot.check(SignInPages.forgot(csrf: "csrf", canMail: true, sent: true), "password-forgot-sent")
         let refused = SignInPages.ssoRefused("The <script>nonce</script> did not match.")
         #expect(refused.contains("&lt;script&gt;") && !refused.contains("<script>nonce"))

@@ -186,6 +186,8 @@ struct AccountsController<Store: AuthenticationStore & AccountServiceStore> {
 
     @Sendable func createInvite(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let principal = try await auth.require(.manageMembers, request)
+        // An open sign-up not yet verified must not make Tally mail strangers.
+        try await accounts.requireVerifiedEmail(principal)
         let fields = try JSONBody.Fields(try await JSONBody.read(request), allowed: ["email", "role"])
         guard let email = try fields.string("email") else {
             throw TallyError.invalid([FieldProblem(field: "email", reason: "is required")])

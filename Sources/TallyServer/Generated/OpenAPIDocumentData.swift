@@ -11422,7 +11422,7 @@ enum OpenAPIDocumentData {
     "/api/v1/account/identities": {
       "get": {
         "summary": "Your linked identities",
-        "description": "The signed-in person's (a token's list is empty).",
+        "description": "The signed-in person's; a token (not a person) gets 403.",
         "tags": [
           "accounts"
         ],
@@ -11474,7 +11474,7 @@ enum OpenAPIDocumentData {
     "/api/v1/account/identities/{id}": {
       "delete": {
         "summary": "Unlink one of your identities",
-        "description": "Refused (409) for the last way in of an account without a password. Audited as identity.unlink.",
+        "description": "Refused (409) for the last way in of an account without a password. Audited as identity.unlink. A token (not a person) gets 403.",
         "tags": [
           "accounts"
         ],

@@ -140,6 +140,9 @@ def seed(owner, role, standin):
         "/api/v1/events/{id}/content": {"id": "evt-0"},
         "/api/v1/periods/{month}/close": {"month": "2026-09"},
         "/api/v1/periods/{month}/reopen": {"month": "2026-09"},
+        # Identities are linked only through a provider's sign-in (test_sso.py unlinks real ones): here the run
+        # checks that an unknown one answers as documented (404).
+        "/api/v1/account/identities/{id}": {"id": "idn_unknown"},
     }
     return caller, params
 

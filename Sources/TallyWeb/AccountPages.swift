@@ -35,16 +35,22 @@ package enum AccountPages {
                     Layout.field(
                         "Organization", name: "organization", type: .text, value: state.values["organization"] ?? "",
                         error: state.errors["organization"], autocomplete: "organization"),
-                    Layout.field(
-                        "Your name", name: "name", type: .text, value: state.values["name"] ?? "",
-                        error: state.errors["name"], autocomplete: "name"),
-                    Layout.field(
-                        "Email", name: "email", type: .email, value: state.values["email"] ?? "",
-                        error: state.errors["email"], autocomplete: "username"),
-                    Layout.field(
-                        "Password (12 characters or more)", name: "password", type: .password,
-                        error: state.errors["password"], autocomplete: "new-password"),
+                    AccountPages.newAccountFields(state),
                     .button(.type(.submit), "Create organization"))))
+    }
+
+    /// Name, email and a new password: the fields of first-run set-up and of open sign-up.
+    static func newAccountFields(_ state: FormState) -> Node<HTML.FormContext> {
+        .group(
+            Layout.field(
+                "Your name", name: "name", type: .text, value: state.values["name"] ?? "", error: state.errors["name"],
+                autocomplete: "name"),
+            Layout.field(
+                "Email", name: "email", type: .email, value: state.values["email"] ?? "",
+                error: state.errors["email"], autocomplete: "username"),
+            Layout.field(
+                "Password (12 characters or more)", name: "password", type: .password,
+                error: state.errors["password"], autocomplete: "new-password"))
     }
 
     package struct SignInOptions: Sendable {

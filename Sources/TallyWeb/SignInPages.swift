@@ -92,15 +92,7 @@ package enum SignInPages {
                 .form(
                     .method(.post), .action("/signup"),
                     Layout.csrfField(csrf),
-                    Layout.field(
-                        "Your name", name: "name", type: .text, value: state.values["name"] ?? "",
-                        error: state.errors["name"], autocomplete: "name"),
-                    Layout.field(
-                        "Email", name: "email", type: .email, value: state.values["email"] ?? "",
-                        error: state.errors["email"], autocomplete: "username"),
-                    Layout.field(
-                        "Password (12 characters or more)", name: "password", type: .password,
-                        error: state.errors["password"], autocomplete: "new-password"),
+                    AccountPages.newAccountFields(state),
                     Layout.field(
                         "Organization", name: "organization", type: .text, value: state.values["organization"] ?? "",
                         error: state.errors["organization"], autocomplete: "organization"),

@@ -131,5 +131,5 @@ struct AccountPageController<Store: AuthenticationStore & AccountServiceStore> {
         }
     }
 
-    private func sentence(_ text: String) -> String { text.prefix(1).uppercased() + text.dropFirst() + "." }
+    private func sentence(_ text: String) -> String { WebController<Store>.sentence(text) }
 }

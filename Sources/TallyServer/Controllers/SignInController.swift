@@ -74,7 +74,7 @@ struct SignInController<Store: AuthenticationStore & AccountServiceStore> {
         } catch let error as SSOError {
             return refused(error.userMessage, status: error.isRefusal ? .forbidden : .unauthorized, cookie: clear)
         } catch TallyError.conflict(let message) {
-            return refused(message.prefix(1).uppercased() + message.dropFirst() + ".", status: .conflict, cookie: clear)
+            return refused(WebController<Store>.sentence(message), status: .conflict, cookie: clear)
         }
     }
 

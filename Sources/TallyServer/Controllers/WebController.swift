@@ -68,6 +68,9 @@ struct WebController<Store: AuthenticationStore & AccountServiceStore> {
     /// Only paths on this site, so a crafted link cannot send someone elsewhere after signing in: `/` followed by a
     /// character other than `/` or `\` (`//host` and `/\host` are other hosts to browsers), and no control characters,
     /// typed or percent-encoded (browsers drop tabs and newlines, so `/%09/evil.example` becomes `//evil.example`).
+    /// A service's message ("x requires y") as a sentence for a page.
+    static func sentence(_ text: String) -> String { text.prefix(1).uppercased() + text.dropFirst() + "." }
+
     static func safeNext(_ next: String) -> String {
         func isLocal(_ path: String) -> Bool {
             let scalars = Array(path.unicodeScalars)
@@ -140,7 +143,7 @@ struct WebController<Store: AuthenticationStore & AccountServiceStore> {
             return .html(
                 AccountPages.login(
                     csrf: form["_csrf"], email: form["email"], next: form["next"],
-                    notice: reason.prefix(1).uppercased() + reason.dropFirst() + ".", options: signInOptions),
+                    notice: Self.sentence(reason), options: signInOptions),
                 status: .forbidden)
         } catch TallyError.throttled(let seconds) {
             return .html(
@@ -235,7 +238,7 @@ struct WebController<Store: AuthenticationStore & AccountServiceStore> {
                 status: .tooManyRequests, headers: [.retryAfter: String(seconds)])
         } catch TallyError.conflict(let message) {
             return try await inviteFormAgain(
-                secret, form, notice: message.prefix(1).uppercased() + message.dropFirst() + ".",
+                secret, form, notice: Self.sentence(message),
                 status: .conflict)
         } catch TallyError.invalid(let problems) {
             return try await inviteFormAgain(

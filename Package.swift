@@ -52,7 +52,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "TallyIngest", dependencies: ["TallyCore"], swiftSettings: strict),
+        // Crypto: `tally import` names an event without an id by its line's SHA-256.
+        .target(
+            name: "TallyIngest", dependencies: ["TallyCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         .target(name: "TallyAggregate", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyPrice", dependencies: ["TallyCore"], swiftSettings: strict),
         .target(name: "TallyProviders", dependencies: ["TallyCore"], swiftSettings: strict),

@@ -59,6 +59,23 @@ public enum EventDecoder {
         return events
     }
 
+    /// One line of an NDJSON import (`EventImport`): its event, or `invalid` with its problems (without an index). `missingID`
+    /// names an event that has no `id`, so that importing the same file again stores nothing twice.
+    package static func decodeLine(
+        _ line: ArraySlice<UInt8>, now: Instant, source: EventSource, missingID: () -> String
+    ) throws(TallyError) -> UsageEvent {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(line)
+        } catch {
+            throw .invalid([FieldProblem(field: "line", reason: "is not valid JSON: \(error.reason)")])
+        }
+        var reader = EventReader(index: nil, now: now, defaultSource: source)
+        guard var event = reader.read(value), reader.problems.isEmpty else { throw .invalid(reader.problems) }
+        if reader.idWasMissing { event.id = missingID() }
+        return event
+    }
+
     static func split(_ body: [UInt8], format: Format) throws(TallyError) -> [JSONValue] {
         switch format {
         case .ndjson:
@@ -110,11 +127,13 @@ public enum EventDecoder {
 
 /// Reads one event object, collecting a problem per bad field instead of stopping at the first.
 struct EventReader {
-    let index: Int
+    let index: Int?
     let now: Instant
     let defaultSource: EventSource
     var problems: [FieldProblem] = []
     var sawContent = false
+    /// Whether the event had no `id` (it was given a new one).
+    var idWasMissing = false
 
     mutating func problem(_ field: String, _ reason: String) {
         problems.append(FieldProblem(index: index, field: field, reason: reason))
@@ -260,6 +279,7 @@ struct EventReader {
         problems += EventRules.usageProblems(event.usage, index: index)
         if let t = timestamp, let reason = EventRules.timestampProblem(t, now: now) { problem("timestamp", reason) }
         guard problems.isEmpty, let provider, let model else { return nil }
+        idWasMissing = id == nil
         event.id = id ?? Identifier.timeOrdered("evt", at: now)
         // No timestamp: the event happened when it was received (documented in docs/api.md).
         event.timestamp = timestamp ?? now

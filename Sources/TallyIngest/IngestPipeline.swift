@@ -36,8 +36,17 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
     package func attribute(_ events: [UsageEvent], principal: Principal, receivedAt: Instant) async throws
         -> [StoredEvent]
     {
-        let organizationID = principal.organizationID
-        let token = principal.token
+        let attributed = try await attributeEach(
+            events, organizationID: principal.organizationID, token: principal.token, receivedAt: receivedAt)
+        guard attributed.problems.isEmpty else { throw TallyError.invalid(attributed.problems) }
+        return attributed.stored
+    }
+
+    /// Each event on its own: the ones attributed and priced, and a problem (with the event's index) for each of the
+    /// others. Without a token (a session, `tally import`) every event must name its project.
+    package func attributeEach(
+        _ events: [UsageEvent], organizationID: String, token: APIToken?, receivedAt: Instant
+    ) async throws -> (stored: [StoredEvent], problems: [FieldProblem]) {
         if let token, token.projectArchived {
             throw TallyError.forbidden("project '\(token.projectName)' is archived: it takes no new events")
         }
@@ -88,8 +97,7 @@ package struct IngestPipeline<Store: ProjectStore & EventStore>: Sendable {
                     event: event, organizationID: organizationID, projectID: projectID,
                     projectName: projectName, receivedAt: receivedAt, cost: quote?.cost, priceID: quote?.priceID))
         }
-        guard problems.isEmpty else { throw TallyError.invalid(problems) }
-        return stored
+        return (stored, problems)
     }
 
     /// A recorded call's event (the gateway's), charged to the token's project: admitted by `EventRules.admit` (what the

@@ -1,0 +1,193 @@
+import Crypto
+import TallyCore
+
+/// `tally import --ndjson`: historical events, one JSON object per line, held to the API's rules (`EventDecoder`),
+/// attributed and priced as the API does (`IngestPipeline.attributeEach`), then committed `batchSize` at a time,
+/// each batch in ONE transaction of the store's bulk insert with its rollups. The next batch is read and priced while
+/// the previous one commits, so the decoder and the database work at once.
+///
+/// Ids make it safe to run again: an event without an `id` is named `imp_` + the SHA-256 of its line (and how many
+/// identical lines came before it), so the same file imported twice, or again after a fix, stores nothing twice.
+package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
+    package let pipeline: IngestPipeline<Store>
+    package let options: ImportOptions
+
+    package init(pipeline: IngestPipeline<Store>, options: ImportOptions) {
+        self.pipeline = pipeline
+        self.options = options
+    }
+
+    /// Reads the input through `read` (the next bytes, nil at the end) and imports it; `progress` is told after each
+    /// committed batch. Throws what the store throws; what a line gets wrong is in the report.
+    package func run(
+        read: () throws -> [UInt8]?, now: Instant = .now, progress: (ImportProgress) -> Void = { _ in }
+    ) async throws -> ImportReport {
+        var state = ImportState()
+        var carry: [UInt8] = []
+        while state.stoppedAt == nil, let chunk = try read() {
+            state.progress.bytesRead += Int64(chunk.count)
+            guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
+                carry += chunk
+                continue
+            }
+            var lines = carry
+            lines += chunk[..<lastNewline]
+            carry = Array(chunk[(lastNewline + 1)...])
+            try await take(lines, into: &state, now: now, progress: progress)
+        }
+        if state.stoppedAt == nil, !carry.isEmpty { try await take(carry, into: &state, now: now, progress: progress) }
+        try await attributeDecoded(&state, now: now)
+        try await commit(&state, progress: progress)
+        try await state.settle()
+        progress(state.progress)
+        return ImportReport(progress: state.progress, problems: state.problems, stoppedAt: state.stoppedAt)
+    }
+
+    /// Decodes whole lines; commits once a batch is full. Stops at the first invalid line unless `skipInvalid`.
+    private func take(
+        _ bytes: [UInt8], into state: inout ImportState, now: Instant, progress: (ImportProgress) -> Void
+    ) async throws {
+        for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            state.progress.lines += 1
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
+            let number = state.progress.lines
+            do {
+                var event = try EventDecoder.decodeLine(
+                    line, now: now, source: EventSource.import, missingID: { state.missingID(line) })
+                if event.attribution.project == nil { event.attribution.project = options.defaultProject }
+                state.decoded.append(event)
+                state.decodedLines.append(number)
+            } catch {
+                let problems: [FieldProblem] =
+                    switch error {
+                    case .invalid(let p), .contentNotAllowed(let p): p
+                    default: [FieldProblem(field: "line", reason: "\(error)")]
+                    }
+                state.refuse(line: number, problems, stop: !options.skipInvalid)
+            }
+            if state.stoppedAt != nil || state.decoded.count >= 1000 { try await attributeDecoded(&state, now: now) }
+            if state.stoppedAt != nil { return }
+            if state.ready.count >= options.batchSize { try await commit(&state, progress: progress) }
+        }
+    }
+
+    /// Attributes and prices the decoded events (a project lookup serves a thousand lines at a time). When a line
+    /// stops the import, only the events of the lines before it are kept.
+    private func attributeDecoded(_ state: inout ImportState, now: Instant) async throws {
+        guard !state.decoded.isEmpty else { return }
+        let (stored, problems) = try await pipeline.attributeEach(
+            state.decoded, organizationID: options.organizationID, token: nil, receivedAt: now)
+        var refused = Set<Int>()
+        for var problem in problems {
+            let index = problem.index ?? 0
+            refused.insert(index)
+            problem.index = nil
+            state.refuse(line: state.decodedLines[index], [problem], stop: !options.skipInvalid)
+        }
+        // `stored` holds the events not refused, in order.
+        let lines = state.decodedLines.indices.filter { !refused.contains($0) }.map { state.decodedLines[$0] }
+        for (event, line) in zip(stored, lines) where state.stoppedAt.map({ line < $0 }) ?? true {
+            state.ready.append(event)
+        }
+        state.decoded.removeAll(keepingCapacity: true)
+        state.decodedLines.removeAll(keepingCapacity: true)
+    }
+
+    /// Waits for the batch in flight, then starts the next; the reading goes on meanwhile.
+    private func commit(_ state: inout ImportState, progress: (ImportProgress) -> Void) async throws {
+        try await state.settle()
+        progress(state.progress)
+        guard !state.ready.isEmpty else { return }
+        let batch = EventBatch(organizationID: options.organizationID, events: state.ready)
+        state.ready = []
+        let store = pipeline.store
+        state.inFlight = Task { try await store.insert([batch])[0] }
+    }
+}
+
+package struct ImportOptions: Sendable {
+    package var organizationID: String
+    /// The project of the lines that name none.
+    package var defaultProject: String?
+    /// Events per transaction.
+    package var batchSize: Int
+    /// Report invalid lines and go on, rather than stop at the first.
+    package var skipInvalid: Bool
+
+    package init(organizationID: String, defaultProject: String?, batchSize: Int = 10_000, skipInvalid: Bool) {
+        self.organizationID = organizationID
+        self.defaultProject = defaultProject
+        self.batchSize = max(1, batchSize)
+        self.skipInvalid = skipInvalid
+    }
+}
+
+/// Where an import stands: after each committed batch, and at the end.
+package struct ImportProgress: Sendable, Equatable {
+    package var bytesRead: Int64 = 0
+    /// Lines read, blank ones included (a problem's line number counts them too).
+    package var lines = 0
+    package var stored = 0
+    package var duplicates = 0
+    package var invalid = 0
+}
+
+/// A line's problem, by its number in the input (from 1).
+package struct ImportLineProblem: Sendable, Equatable {
+    package var line: Int
+    package var problem: FieldProblem
+}
+
+package struct ImportReport: Sendable {
+    package var progress: ImportProgress
+    /// The first `ImportState.maxProblems` problems.
+    package var problems: [ImportLineProblem]
+    /// Without `skipInvalid`: the invalid line the import stopped at (the lines before it are stored).
+    package var stoppedAt: Int?
+}
+
+/// One import's running state.
+private struct ImportState {
+    static let maxProblems = 100
+    var progress = ImportProgress()
+    var decoded: [UsageEvent] = []
+    var decodedLines: [Int] = []
+    var ready: [StoredEvent] = []
+    var inFlight: Task<InsertOutcome, any Error>?
+    var problems: [ImportLineProblem] = []
+    var stoppedAt: Int?
+    /// How many times each line without an id has been met, so identical lines stay distinct events.
+    var seenLines: [SHA256Digest: Int] = [:]
+
+    mutating func missingID(_ line: ArraySlice<UInt8>) -> String {
+        let digest = SHA256.hash(data: line)
+        let seen = seenLines[digest, default: 0]
+        seenLines[digest] = seen + 1
+        let hex = digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        // 32 hex digits (128 bits) keep ids short and collisions out of reach.
+        return "imp_" + hex.prefix(32) + (seen == 0 ? "" : "_\(seen)")
+    }
+
+    mutating func refuse(line: Int, _ lineProblems: [FieldProblem], stop: Bool) {
+        progress.invalid += 1
+        for problem in lineProblems where problems.count < Self.maxProblems {
+            problems.append(ImportLineProblem(line: line, problem: problem))
+        }
+        if stop, stoppedAt.map({ line < $0 }) ?? true { stoppedAt = line }
+    }
+
+    /// Waits for the batch in flight and counts what it stored.
+    mutating func settle() async throws {
+        guard let task = inFlight else { return }
+        inFlight = nil
+        let outcome = try await task.value
+        progress.stored += outcome.accepted
+        progress.duplicates += outcome.duplicates
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import TallyCore
+import TallyServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the embedded SQLite store into one file, consistent, while tally serve runs and writes.",
+        discussion: """
+            The copy is a snapshot of one moment: every event acknowledged before it started is in it. It is written
+            under another name, checked, then renamed, and made 0600. It does NOT hold the master key
+            ($TALLY_DATA_DIR/master.key or TALLY_MASTER_KEY): keep that elsewhere, or the provider keys in the backup
+            cannot be opened. PostgreSQL: use pg_dump or point-in-time recovery (docs/operations.md).
+            """)
+    @Option(help: "The backup file to write.") var to: String
+    @Flag(help: "Replace the file if it exists.") var force = false
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let (config, _) = configure(store.flags)
+        try await reportingFailures {
+            let copied = try StoreOperations.backup(config, to: to, replace: force)
+            print(
+                "backed up \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) to \(to)")
+            FileHandle.standardError.write(
+                Data("tally: the backup holds no master key: keep a copy of it elsewhere\n".utf8))
+        }
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the embedded SQLite store with a backup made by tally backup.",
+        discussion: """
+            Stop every tally serve on the store first. A store that holds accounts, projects or events is only
+            replaced with --force. The backup is checked first (SQLite's quick_check, Tally's schema, not from a newer
+            version); the next tally serve applies any migration it lacks. Provider keys open only with the master
+            key the backup was made under.
+            """)
+    @Option(help: "The backup file.") var from: String
+    @Flag(help: "Replace a store that is not empty.") var force = false
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let (config, logger) = configure(store.flags)
+        try await reportingFailures {
+            let copied = try StoreOperations.restore(config, from: from, force: force, logger: logger)
+            print("restored \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) from \(from)")
+        }
+    }
+}
+
+func megabytes(_ bytes: Int64) -> String {
+    String(format: "%.1f MB", Double(bytes) / 1_000_000)
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import historical events from NDJSON (one event per line, the API's fields), validated and priced.",
+        discussion: """
+            Each line is held to the rules of POST /api/v1/events and priced as tally serve prices it; the events are
+            committed in large batches (one transaction each) into the default organization. A line without an id is
+            named after its content, so importing a file again stores nothing twice. Stops at the first invalid line
+            (the lines before it are stored) unless --skip-invalid. Prints a progress bar when stderr is a terminal.
+            """)
+    @Option(name: .customLong("ndjson"), help: "The file to read, or - for standard input.") var file: String
+    @Option(help: "The project (name or id) of the lines that name none.") var project: String?
+    @Option(name: .customLong("batch-size"), help: "Events per transaction (default 10000).") var batchSize = 10_000
+    @Flag(name: .customLong("skip-invalid"), help: "Report invalid lines and import the others.") var skipInvalid =
+        false
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard (1...100_000).contains(batchSize) else {
+            throw ValidationError("--batch-size must be between 1 and 100000")
+        }
+    }
+
+    func run() async throws {
+        let input: FileHandle
+        if file == "-" {
+            input = .standardInput
+        } else {
+            guard let handle = FileHandle(forReadingAtPath: file) else { fail("cannot read \(file)") }
+            input = handle
+        }
+        let total = file == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64)
+        let bar = ProgressBar(total: total ?? nil, enabled: isatty(STDERR_FILENO) == 1)
+        let result = try await withConfiguredStore(store.flags, .write) {
+            [project, batchSize, skipInvalid] config, logger, store in
+            try await StoreOperations.importEvents(
+                store: store, config: config, logger: logger, defaultProject: project, batchSize: batchSize,
+                skipInvalid: skipInvalid,
+                read: {
+                    let data = input.readData(ofLength: 1 << 20)
+                    return data.isEmpty ? nil : [UInt8](data)
+                },
+                progress: { bar.show($0) })
+        }
+        bar.finish()
+        for p in result.problems {
+            FileHandle.standardError.write(Data("tally: line \(p.line): \(p.field) \(p.reason)\n".utf8))
+        }
+        let s = result.status
+        print(
+            "imported \(s.stored) events from \(s.lines) lines: \(s.duplicates) already stored, \(s.invalid) invalid")
+        if let line = result.stoppedAt {
+            fail("stopped at line \(line), which is invalid: the lines before it are stored; fix it and run again, or pass --skip-invalid")
+        }
+        if s.invalid > 0 { throw ExitCode(1) }
+    }
+}
+
+/// One line on stderr, redrawn at most five times a second: how far through the file, events stored, the rate.
+final class ProgressBar: @unchecked Sendable {
+    let total: Int64?
+    let enabled: Bool
+    let started = Date()
+    var lastDrawn = Date.distantPast
+    var drew = false
+
+    init(total: Int64?, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func show(_ status: StoreOperations.ImportStatus) {
+        guard enabled, Date().timeIntervalSince(lastDrawn) >= 0.2 else { return }
+        lastDrawn = Date()
+        drew = true
+        let seconds = max(Date().timeIntervalSince(started), 0.001)
+        let rate = Int(Double(status.stored + status.duplicates) / seconds)
+        var line = ""
+        if let total, total > 0 {
+            let fraction = min(1, Double(status.bytesRead) / Double(total))
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            line += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
+            line += String(format: "%3.0f%% ", fraction * 100)
+        }
+        line += "\(status.stored) events stored, \(status.lines) lines, \(rate)/s"
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+    }
+
+    func finish() {
+        if drew { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

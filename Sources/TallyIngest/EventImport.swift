@@ -37,8 +37,10 @@ package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
         }
         if state.stoppedAt == nil, !carry.isEmpty { try await take(carry, into: &state, now: now, progress: progress) }
         try await attributeDecoded(&state, now: now)
-        try await commit(&state, progress: progress)
+        try await commit(&state, all: true, progress: progress)
         try await state.settle()
+        // Stopped: the lines read ahead of the invalid one were never imported.
+        if let stop = state.stoppedAt { state.progress.lines = stop }
         progress(state.progress)
         return ImportReport(progress: state.progress, problems: state.problems, stoppedAt: state.stoppedAt)
     }
@@ -65,9 +67,11 @@ package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
                     }
                 state.refuse(line: number, problems, stop: !options.skipInvalid)
             }
-            if state.stoppedAt != nil || state.decoded.count >= 1000 { try await attributeDecoded(&state, now: now) }
+            if state.stoppedAt != nil || state.decoded.count >= min(1000, options.batchSize) {
+                try await attributeDecoded(&state, now: now)
+            }
             if state.stoppedAt != nil { return }
-            if state.ready.count >= options.batchSize { try await commit(&state, progress: progress) }
+            try await commit(&state, all: false, progress: progress)
         }
     }
 
@@ -93,15 +97,18 @@ package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
         state.decodedLines.removeAll(keepingCapacity: true)
     }
 
-    /// Waits for the batch in flight, then starts the next; the reading goes on meanwhile.
-    private func commit(_ state: inout ImportState, progress: (ImportProgress) -> Void) async throws {
-        try await state.settle()
-        progress(state.progress)
-        guard !state.ready.isEmpty else { return }
-        let batch = EventBatch(organizationID: options.organizationID, events: state.ready)
-        state.ready = []
-        let store = pipeline.store
-        state.inFlight = Task { try await store.insert([batch])[0] }
+    /// Starts each full batch (`all`: the rest too) once the one in flight has committed; the reading goes on
+    /// meanwhile.
+    private func commit(_ state: inout ImportState, all: Bool, progress: (ImportProgress) -> Void) async throws {
+        while state.ready.count >= options.batchSize || (all && !state.ready.isEmpty) {
+            try await state.settle()
+            progress(state.progress)
+            let take = min(options.batchSize, state.ready.count)
+            let batch = EventBatch(organizationID: options.organizationID, events: Array(state.ready.prefix(take)))
+            state.ready.removeFirst(take)
+            let store = pipeline.store
+            state.inFlight = Task { try await store.insert([batch])[0] }
+        }
     }
 }
 
@@ -168,12 +175,19 @@ private struct ImportState {
         return "imp_" + hex.prefix(32) + (seen == 0 ? "" : "_\(seen)")
     }
 
+    /// With `stop`, only the first invalid line counts: projects are looked up a thousand lines at a time, so a line
+    /// read ahead may have been refused before an earlier one is found unattributable, and is forgotten then.
     mutating func refuse(line: Int, _ lineProblems: [FieldProblem], stop: Bool) {
+        if stop {
+            if let stoppedAt, stoppedAt <= line { return }
+            stoppedAt = line
+            problems.removeAll { $0.line > line }
+            progress.invalid = 0
+        }
         progress.invalid += 1
         for problem in lineProblems where problems.count < Self.maxProblems {
             problems.append(ImportLineProblem(line: line, problem: problem))
         }
-        if stop, stoppedAt.map({ line < $0 }) ?? true { stoppedAt = line }
     }
 
     /// Waits for the batch in flight and counts what it stored.

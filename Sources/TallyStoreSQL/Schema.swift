@@ -418,6 +418,13 @@ public enum Schema {
                       require_sso \(bigint) NOT NULL DEFAULT 0, require_two_factor \(bigint) NOT NULL DEFAULT 0)
                     """,
                 ]),
+            // Issue 24: where retention has trimmed raw events and rollups (`RetentionStore`); events are trimmed
+            // along `usage_events_org_ts`, oldest first.
+            Migration(
+                version: 19, name: "retention marks",
+                statements: [
+                    "CREATE TABLE retention_marks (what TEXT PRIMARY KEY, before_us \(bigint) NOT NULL)"
+                ]),
         ]
     }
 

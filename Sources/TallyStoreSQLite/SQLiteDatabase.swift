@@ -22,6 +22,11 @@ public struct SQLiteDatabase: SQLDatabase {
             // The writer walks the events' unique index and the rollups' keys on every insert: keep them in
             // memory (64 MiB) rather than re-reading pages; readers keep SQLite's small default.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -65536") }
+            // A new file gives pages freed by retention back on `PRAGMA incremental_vacuum` (it can only be chosen
+            // before the first table exists; an older file keeps reusing its free pages instead).
+            if !db.configuration.readonly, try Int.fetchOne(db, sql: "PRAGMA page_count") == 0 {
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            }
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)

@@ -151,3 +151,40 @@ final class ProgressBar: @unchecked Sendable {
         if drew { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+struct RetentionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "Apply TALLY_EVENT_RETENTION_DAYS and TALLY_ROLLUP_RETENTION_DAYS now (tally serve does it hourly).",
+        discussion: """
+            Raw events older than the limit (from the UTC midnight that many days ago) are deleted in chunks; the
+            rollups stay, so summaries of whole days are unchanged. Rollups older than their own limit go with their
+            events. Prints what was deleted and how long it took.
+            """)
+    @Option(name: .customLong("event-days"), help: "Keep raw events this many days (overrides the environment).")
+    var eventDays: Int?
+    @Option(name: .customLong("rollup-days"), help: "Keep rollups this many days (overrides the environment).")
+    var rollupDays: Int?
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        for (name, days) in [("--event-days", eventDays), ("--rollup-days", rollupDays)] {
+            if let days, !(1...36_500).contains(days) { fail("\(name) must be a whole number from 1 to 36500") }
+        }
+        try await withConfiguredStore(store.flags, .write) { [eventDays, rollupDays] config, _, store in
+            var policy = config.retention
+            if let eventDays { policy.eventDays = eventDays }
+            if let rollupDays { policy.rollupDays = rollupDays }
+            guard !policy.keepsEverything else {
+                fail("no retention is set: TALLY_EVENT_RETENTION_DAYS, TALLY_ROLLUP_RETENTION_DAYS, --event-days or --rollup-days")
+            }
+            let started = Date()
+            let outcome = try await StoreOperations.applyRetention(store: store, policy: policy)
+            let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
+            print(
+                "deleted \(outcome.eventsDeleted) raw events before "
+                    + "\(outcome.boundaries.rawEventsFrom?.rfc3339 ?? "-") and \(outcome.rollupRowsDeleted) rollup rows "
+                    + "in \(seconds) s")
+        }
+    }
+}

@@ -19,7 +19,7 @@ struct Tally: AsyncParsableCommand {
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
         subcommands: [
             Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self,
-            ForecastBench.self, Backup.self, Restore.self, Import.self,
+            ForecastBench.self, Backup.self, Restore.self, Import.self, RetentionCommand.self,
         ]
     )
 }
@@ -143,6 +143,8 @@ struct Serve: AsyncParsableCommand {
               TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
               TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
               TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
+              TALLY_EVENT_RETENTION_DAYS  keep raw events this many days (default: all); rollups stay, so summaries do not change
+              TALLY_ROLLUP_RETENTION_DAYS keep rollups (and so any data) this many days (default: all)
               TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days; off: never)
               TALLY_SYNC_BACKFILL_DAYS    how far a new connection's first sync reads back (default 30, at most 365)
               TALLY_GATEWAY_CONNECT_TIMEOUT     the gateway's limit to connect to a provider (default 10s; 100ms to 1h)

@@ -38,6 +38,8 @@ public struct AppConfig: Sendable {
     public var publicURL: String?
     public var sessionPolicy = SessionPolicy()
     public var auditRetentionDays = 365
+    /// How long raw events and rollups are kept (issue 24; default: for ever).
+    public var retention = RetentionPolicy()
     public var syncSchedule = SyncSchedule()
     public var gatewayTimeouts = GatewayTimeouts()
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
@@ -122,6 +124,7 @@ public struct AppConfig: Sendable {
         case smtpURL = "TALLY_SMTP_URL", publicURL = "TALLY_PUBLIC_URL", smtpCAFile = "TALLY_SMTP_CA_FILE"
         case sessionIdleMinutes = "TALLY_SESSION_IDLE_MINUTES", sessionMaxHours = "TALLY_SESSION_MAX_HOURS"
         case auditRetentionDays = "TALLY_AUDIT_RETENTION_DAYS"
+        case eventRetentionDays = "TALLY_EVENT_RETENTION_DAYS", rollupRetentionDays = "TALLY_ROLLUP_RETENTION_DAYS"
         case syncInterval = "TALLY_SYNC_INTERVAL", syncBackfillDays = "TALLY_SYNC_BACKFILL_DAYS"
         case gatewayConnectTimeout = "TALLY_GATEWAY_CONNECT_TIMEOUT", gatewayFirstByteTimeout =
             "TALLY_GATEWAY_FIRST_BYTE_TIMEOUT"
@@ -263,6 +266,9 @@ public struct AppConfig: Sendable {
         let absolute = positive(.sessionMaxHours, flag: "--session-max-hours", max: 8_760)
         config.sessionPolicy = SessionPolicy(idleMinutes: idle ?? 12 * 60, absoluteHours: absolute ?? 7 * 24)
         config.auditRetentionDays = positive(.auditRetentionDays, flag: "--audit-retention-days", max: 36_500) ?? 365
+        config.retention = RetentionPolicy(
+            eventDays: positive(.eventRetentionDays, flag: "--event-retention-days", max: 36_500),
+            rollupDays: positive(.rollupRetentionDays, flag: "--rollup-retention-days", max: 36_500))
         check { () throws(Problem) in
             guard let (v, source) = value(.syncInterval, flag: "--sync-interval") else { return }
             if v == "off" {

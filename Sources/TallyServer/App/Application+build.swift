@@ -241,6 +241,11 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 store: store, policy: options.config.sessionPolicy,
                 auditRetentionDays: options.config.auditRetentionDays,
                 logger: logger))
+        if !options.config.retention.keepsEverything {
+            services.append(
+                RetentionService(
+                    retention: Retention(store: store, policy: options.config.retention), logger: logger))
+        }
         if syncInBackground { services.append(sync) }
         if let seconds = options.config.alertIntervalSeconds {
             services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))

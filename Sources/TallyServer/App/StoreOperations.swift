@@ -90,4 +90,12 @@ public enum StoreOperations {
         ImportStatus(
             bytesRead: p.bytesRead, lines: p.lines, stored: p.stored, duplicates: p.duplicates, invalid: p.invalid)
     }
+
+    /// `tally retention`: applies the retention policy once, now (what `tally serve` does hourly).
+    public static func applyRetention(store: some TallyStore, policy: RetentionPolicy) async throws -> (
+        eventsDeleted: Int, rollupRowsDeleted: Int, boundaries: RetentionBoundaries
+    ) {
+        let outcome = try await Retention(store: store, policy: policy).apply()
+        return (outcome.eventsDeleted, outcome.rollupRowsDeleted, outcome.boundaries)
+    }
 }

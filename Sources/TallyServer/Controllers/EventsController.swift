@@ -12,7 +12,7 @@ import TallyWeb
 /// Reading events: the newest-first list, one event, and the streamed export.
 struct EventsController<
     Store: AuthenticationStore & EventStore & OrganizationStore & ProjectStore & TeamStore & EventContentStore
-        & AuditStore
+        & AuditStore & RetentionStore
 > {
     let store: Store
     let auth: Authenticator<Store>
@@ -40,7 +40,12 @@ struct EventsController<
             query.after = cursor
         }
         let page = try await store.events(query)
-        return .json(ListJSON.page(page.events, nextCursor: page.next?.token, EventJSON.write))
+        // Where raw events begin once retention has trimmed older ones (null: nothing trimmed).
+        let rawFrom = try await store.retentionBoundaries().rawEventsFrom
+        return .json(
+            ListJSON.page(page.events, nextCursor: page.next?.token, EventJSON.write) { w in
+                w.field("raw_events_from", rawFrom?.rfc3339)
+            })
     }
 
     @Sendable func show(_ request: Request, context: TallyRequestContext) async throws -> Response {

@@ -13,9 +13,18 @@ enum ListJSON {
         envelope(items, nextCursor: .some(nextCursor), write)
     }
 
-    private static func envelope<T>(_ items: [T], nextCursor: String??, _ write: (T, inout JSONWriter) -> Void)
-        -> String
-    {
+    /// A page with fields of its own after `next_cursor` (the events list's `raw_events_from`).
+    static func page<T>(
+        _ items: [T], nextCursor: String?, _ write: (T, inout JSONWriter) -> Void,
+        then more: (inout JSONWriter) -> Void
+    ) -> String {
+        envelope(items, nextCursor: .some(nextCursor), write, then: more)
+    }
+
+    private static func envelope<T>(
+        _ items: [T], nextCursor: String??, _ write: (T, inout JSONWriter) -> Void,
+        then more: (inout JSONWriter) -> Void = { _ in }
+    ) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.key("data")
@@ -23,6 +32,7 @@ enum ListJSON {
         for item in items { write(item, &w) }
         w.endArray()
         if let nextCursor { w.field("next_cursor", nextCursor) }
+        more(&w)
         w.endObject()
         return w.text
     }

@@ -17,6 +17,8 @@ package enum EventsPage {
         package var filterQuery: String
         /// `GET /api/v1/events/export`'s query for exactly these filters and range.
         package var exportQuery = "format=csv"
+        /// Where raw events begin when retention has trimmed older ones (summaries still count those).
+        package var rawEventsFrom: Instant?
     }
 
     package static func filterQuery(_ s: UsageExplorer.State) -> String {
@@ -37,7 +39,8 @@ package enum EventsPage {
     }
 
     package static func load(
-        store: some ProjectStore & EventStore & TeamStore, page: SignedInPage, state: UsageExplorer.State,
+        store: some ProjectStore & EventStore & TeamStore & RetentionStore, page: SignedInPage,
+        state: UsageExplorer.State,
         after: EventCursor?, now: Instant
     ) async throws -> Model {
         let projects = try await store.projects(organizationID: page.organization.id)
@@ -49,7 +52,8 @@ package enum EventsPage {
                 from: range.from, to: range.to, limit: pageSize, after: after, flags: flags(state)))
         return Model(
             state: state, events: result.events, next: result.next, isFirstPage: after == nil,
-            filterQuery: filterQuery(state), exportQuery: exportQuery(state, range: range))
+            filterQuery: filterQuery(state), exportQuery: exportQuery(state, range: range),
+            rawEventsFrom: try await store.retentionBoundaries().rawEventsFrom)
     }
 
     /// The export API's query for what the page shows: the range as instants, the filters by name.
@@ -71,6 +75,13 @@ package enum EventsPage {
             .h1("Events"),
             UsageExplorer.filterForm(m.state, explorer: false),
             EstimateNote.node(),
+            .unwrap(m.rawEventsFrom) { from in
+                .p(
+                    .class("note"), .id("raw-events-from"),
+                    .text(
+                        "Raw events before \(Format.localTime(from, zone: page.zone)) were removed by the retention "
+                            + "setting (TALLY_EVENT_RETENTION_DAYS); summaries, budgets and statements still count them."))
+            },
             .section(
                 .class("card"), .attribute(named: "aria-labelledby", value: "events-heading"),
                 .div(

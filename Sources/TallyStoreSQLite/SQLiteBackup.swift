@@ -26,7 +26,8 @@ public enum SQLiteBackup {
             throw TallyError.notFound("the SQLite database \(source)")
         }
         if files.fileExists(atPath: destination), !replace {
-            throw TallyError.conflict("\(destination) exists already: choose another file, or pass --force to replace it")
+            throw TallyError.conflict(
+                "\(destination) exists already: choose another file, or pass --force to replace it")
         }
         let partial = destination + ".partial-" + Identifier.make("bak", length: 8)
         guard files.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]) else {
@@ -51,7 +52,8 @@ public enum SQLiteBackup {
         try syncFile(partial)
         if replace, files.fileExists(atPath: destination) { try? files.removeItem(atPath: destination) }
         guard rename(partial, destination) == 0 else {
-            throw TallyError.unavailable("cannot move the backup to \(destination): \(String(cString: strerror(errno)))")
+            throw TallyError.unavailable(
+                "cannot move the backup to \(destination): \(String(cString: strerror(errno)))")
         }
         return copied
     }

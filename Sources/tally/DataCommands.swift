@@ -25,7 +25,8 @@ struct Backup: AsyncParsableCommand {
         try await reportingFailures {
             let copied = try StoreOperations.backup(config, to: to, replace: force)
             print(
-                "backed up \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) to \(to)")
+                "backed up \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) to \(to)"
+            )
             FileHandle.standardError.write(
                 Data("tally: the backup holds no master key: keep a copy of it elsewhere\n".utf8))
         }
@@ -49,7 +50,9 @@ struct Restore: AsyncParsableCommand {
         let (config, logger) = configure(store.flags)
         try await reportingFailures {
             let copied = try StoreOperations.restore(config, from: from, force: force, logger: logger)
-            print("restored \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) from \(from)")
+            print(
+                "restored \(copied.events) events (\(megabytes(copied.bytes)), schema \(copied.schemaVersion)) from \(from)"
+            )
         }
     }
 }
@@ -110,7 +113,9 @@ struct Import: AsyncParsableCommand {
         print(
             "imported \(s.stored) events from \(s.lines) lines: \(s.duplicates) already stored, \(s.invalid) invalid")
         if let line = result.stoppedAt {
-            fail("stopped at line \(line), which is invalid: the lines before it are stored; fix it and run again, or pass --skip-invalid")
+            fail(
+                "stopped at line \(line), which is invalid: the lines before it are stored; fix it and run again, or pass --skip-invalid"
+            )
         }
         if s.invalid > 0 { throw ExitCode(1) }
     }
@@ -176,7 +181,9 @@ struct RetentionCommand: AsyncParsableCommand {
             if let eventDays { policy.eventDays = eventDays }
             if let rollupDays { policy.rollupDays = rollupDays }
             guard !policy.keepsEverything else {
-                fail("no retention is set: TALLY_EVENT_RETENTION_DAYS, TALLY_ROLLUP_RETENTION_DAYS, --event-days or --rollup-days")
+                fail(
+                    "no retention is set: TALLY_EVENT_RETENTION_DAYS, TALLY_ROLLUP_RETENTION_DAYS, --event-days or --rollup-days"
+                )
             }
             let started = Date()
             let outcome = try await StoreOperations.applyRetention(store: store, policy: policy)

@@ -18,7 +18,8 @@ import Testing
             let day = 1 + i % 20
             let id = i % 3 == 0 ? "" : #""id":"line-\#(i)","#
             let project = i % 4 == 0 ? #","project":"api""# : ""
-            return #"{\#(id)"timestamp":"2026-10-\#(day < 10 ? "0" : "")\#(day)T\#(10 + i % 9):00:00Z","provider":"\#(provider)","model":"\#(model)","input_tokens":\#(100 + i * 7),"output_tokens":\#(i % 50),"feature":"f\#(i % 5)"\#(project)}"#
+            return
+                #"{\#(id)"timestamp":"2026-10-\#(day < 10 ? "0" : "")\#(day)T\#(10 + i % 9):00:00Z","provider":"\#(provider)","model":"\#(model)","input_tokens":\#(100 + i * 7),"output_tokens":\#(i % 50),"feature":"f\#(i % 5)"\#(project)}"#
         }
     }
 
@@ -53,7 +54,9 @@ import Testing
         #expect(result.status.lines == 400)
         let expected = try await posted.app().test(.router) { client in
             // The same lines through POST /api/v1/events, with the import's default project made explicit.
-            let body = lines.map { $0.contains(#""project""#) ? $0 : $0.replacingOccurrences(of: "}", with: #","project":"web"}"#) }
+            let body = lines.map {
+                $0.contains(#""project""#) ? $0 : $0.replacingOccurrences(of: "}", with: #","project":"web"}"#)
+            }
             let r = try await client.call(
                 .post, "/api/v1/events", token: posted.admin, contentType: "application/x-ndjson",
                 body: body.joined(separator: "\n"))
@@ -97,7 +100,9 @@ import Testing
         #expect(skipping.problems.map(\.line) == [6, 9])
         // An unknown project is the line's problem too, found when it is attributed.
         let unknown = try await Self.importing(
-            f, Self.lines(count: 3).joined(separator: "\n") + "\n" + #"{"provider":"openai","model":"gpt-4o","project":"nope"}"#,
+            f,
+            Self.lines(count: 3).joined(separator: "\n") + "\n"
+                + #"{"provider":"openai","model":"gpt-4o","project":"nope"}"#,
             project: "api")
         #expect(unknown.stoppedAt == 4 && unknown.problems.first?.field == "project")
         // Line 1 is stored already (it names project api); lines 2 and 3 are new in project api (an id is unique
@@ -138,7 +143,8 @@ import Testing
         #expect(throws: TallyError.self) {
             try StoreOperations.restore(target, from: backup, force: false, logger: Logger(label: "test"))
         }
-        #expect(try StoreOperations.restore(target, from: backup, force: true, logger: Logger(label: "test")).events == 400)
+        #expect(
+            try StoreOperations.restore(target, from: backup, force: true, logger: Logger(label: "test")).events == 400)
         let notTally = f.dir.appendingPathComponent("notes.txt").path
         try Data("hello".utf8).write(to: URL(fileURLWithPath: notTally))
         #expect(throws: TallyError.invalid([FieldProblem(field: "--from", reason: "is not an SQLite database")])) {
@@ -147,7 +153,8 @@ import Testing
         // A backup of a newer Tally (a migration this binary does not know) is refused.
         let newer = SQLiteStore(try SQLiteDatabase(path: backup))
         try await newer.database.execute(
-            SQLStatement(.sqlite, "INSERT INTO schema_migrations (version, name, applied_us) VALUES (9999, 'future', 0)"))
+            SQLStatement(
+                .sqlite, "INSERT INTO schema_migrations (version, name, applied_us) VALUES (9999, 'future', 0)"))
         #expect(throws: TallyError.self) {
             try StoreOperations.restore(target, from: backup, force: true, logger: Logger(label: "test"))
         }

@@ -59,7 +59,9 @@ import Testing
             ("2026-09-30T22:00:00Z", "2026-11-30T23:00:00Z", "Europe/Paris", nil, []),
         ]
         var before: [SummaryResult] = []
-        for q in queries { before.append(try await Self.summary(store, org: org.id, q.0, q.1, zone: q.2, grain: q.3, q.4)) }
+        for q in queries {
+            before.append(try await Self.summary(store, org: org.id, q.0, q.1, zone: q.2, grain: q.3, q.4))
+        }
         #expect(before[0].totals.requests == 300)
 
         // Now 2026-12-01 12:00 UTC, 45 days: raw events before 2026-10-17 go, in chunks of 7.

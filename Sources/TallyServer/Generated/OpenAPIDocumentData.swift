@@ -12250,6 +12250,14 @@ enum OpenAPIDocumentData {
               "string",
               "null"
             ]
+          },
+          "raw_events_from": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "format": "date-time",
+            "description": "Where raw events begin once retention (TALLY_EVENT_RETENTION_DAYS or TALLY_ROLLUP_RETENTION_DAYS) has trimmed older ones: none before it are listed, but summaries still count them. null: nothing trimmed."
           }
         }
       },

@@ -80,7 +80,8 @@ package enum EventsPage {
                     .class("note"), .id("raw-events-from"),
                     .text(
                         "Raw events before \(Format.localTime(from, zone: page.zone)) were removed by the retention "
-                            + "setting (TALLY_EVENT_RETENTION_DAYS); summaries, budgets and statements still count them."))
+                            + "setting (TALLY_EVENT_RETENTION_DAYS); summaries, budgets and statements still count them."
+                    ))
             },
             .section(
                 .class("card"), .attribute(named: "aria-labelledby", value: "events-heading"),

@@ -160,3 +160,27 @@ public enum SQLiteBackup {
         guard fsync(fd) == 0 else { throw TallyError.unavailable("cannot sync \(path) to disk") }
     }
 }
+
+/// Holds an SQLite database's write lock (`BEGIN IMMEDIATE` on a connection of its own) until `release()`. Other
+/// connections and processes go on reading (WAL); their writers wait `busy_timeout`, then fail busy (`tally serve`
+/// answers 503 and clients retry). `tally migrate-store` copies under it, so what it copies stands still.
+public final class SQLiteWriteLock: Sendable {
+    let queue: DatabaseQueue
+
+    public init(path: String) throws {
+        do {
+            var config = SQLiteBackup.readerConfiguration()
+            // The transaction is the lock: it stays open between the two accesses, on purpose.
+            config.allowsUnsafeTransactions = true
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        } catch let error as DatabaseError {
+            throw TallyError.unavailable("cannot lock \(path) for writing: \(SQLiteDatabase.describe(error))")
+        }
+    }
+
+    public func release() {
+        try? queue.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        try? queue.close()
+    }
+}

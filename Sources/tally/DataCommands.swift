@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TallyCore
 import TallyServer
 
@@ -193,5 +194,43 @@ struct RetentionCommand: AsyncParsableCommand {
                     + "\(outcome.boundaries.rawEventsFrom?.rfc3339 ?? "-") and \(outcome.rollupRowsDeleted) rollup rows "
                     + "in \(seconds) s")
         }
+    }
+}
+
+struct MigrateStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-store",
+        abstract: "Copy an embedded SQLite store into PostgreSQL: everything, with counts and money sums compared.",
+        discussion: """
+            Both schemas are brought to this version first. While it copies, the SQLite file is locked for writing:
+            a tally serve on it keeps answering reads, and its writes answer 503 until the copy ends. The PostgreSQL
+            database must be empty, unless --resume finishes a move that was interrupted. Exits 1 when a count or a
+            sum differs. Then start tally serve with TALLY_DATABASE_URL set to the new database, and the same master
+            key (TALLY_MASTER_KEY_FILE=<old data dir>/master.key): the provider keys are sealed under it.
+            """)
+    @Option(help: "The SQLite file (e.g. ./tally-data/tally.sqlite).") var from: String
+    @Option(help: "postgres://user:password@host:port/database") var to: String
+    @Flag(help: "Continue a move that was interrupted, into the database it had started filling.") var resume = false
+    @Option(name: .customLong("log-level"), help: "Log level (default warning).") var logLevel = "warning"
+
+    func run() async throws {
+        var logger = Logger(label: "tally")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        let terminal = isatty(STDERR_FILENO) == 1
+        let result = try await reportingFailures {
+            try await StoreMove.run(from: from, to: to, resume: resume, logger: logger) { table, rows in
+                if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K\(table): \(rows) rows".utf8)) }
+            }
+        }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        for (table, rows) in result.copied { print("\(table)\t\(rows) rows copied") }
+        for check in result.checks where check.name.hasPrefix("money.") {
+            print("\(check.name)\tsource \(check.source)\ttarget \(check.target)")
+        }
+        let mismatches = result.mismatches
+        guard mismatches.isEmpty else {
+            fail("the copy differs from the source in \(mismatches.joined(separator: ", ")): run it again with --resume")
+        }
+        print("moved: \(result.checks.count) counts and sums equal on both sides")
     }
 }

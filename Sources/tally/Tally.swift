@@ -19,7 +19,7 @@ struct Tally: AsyncParsableCommand {
         abstract: "Track what your LLM API calls cost, by provider, model, project, feature, key and user.",
         subcommands: [
             Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self,
-            ForecastBench.self, Backup.self, Restore.self, Import.self, RetentionCommand.self,
+            ForecastBench.self, Backup.self, Restore.self, Import.self, RetentionCommand.self, MigrateStore.self,
         ]
     )
 }

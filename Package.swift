@@ -278,7 +278,8 @@ let package = Package(
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyAggregate", "TallyProviders", "TallyPrice", "TallyCore",
+                "TallyServer", "TallyStoreSQL", "TallyStoreSQLite", "TallyStorePostgres", "TallyAggregate", "TallyProviders",
+                "TallyPrice", "TallyCore",
                 "TallyIngest", "TallyServices", "TallyHTTP", "TallyGateway", "TallyWeb", "TallyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),

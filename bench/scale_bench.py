@@ -62,7 +62,6 @@ ROOT = os.path.dirname(HERE)
 OWNER_EMAIL = "owner@scale-bench.example"
 OWNER_PASSWORD = "scale-bench-password-1"
 BYTES_PER_EVENT_NEEDED = 300  # 3 GB per 10M events: the store (~250 B/event with rollups) and headroom
-EVENT_RETENTION_DAYS = 30
 
 
 def log(msg):
@@ -246,6 +245,8 @@ _GEN = None  # the worker processes' generator (multiprocessing)
 
 def _worker_init(a_dict):
     global _GEN
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: the parent stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _GEN = Generator(argparse.Namespace(**a_dict))
 
 
@@ -403,20 +404,21 @@ def seed(a, procs, data_dir, out, gen, window):
             for f in range(0, piped, chunk)]
     gen_cpu = gen_wait = write_s = 0.0
     bytes_out = 0
+    pool = it = None
+    if a.gen_procs > 1:
+        # Forked before the importer starts: a worker forked later would hold the pipe's write end open, and the
+        # importer would never see the end of its input.
+        import multiprocessing as mp
+        pool = mp.get_context("fork").Pool(a.gen_procs, _worker_init, (vars(a),))
     t0 = time.monotonic()
-    p = procs.start("import (pipe)", cmd, tally_env(a, data_dir), imp_log, stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE)
-    stdout_box = []
-    reader = threading.Thread(target=lambda: stdout_box.append(p.stdout.read()), daemon=True)
-    reader.start()
-    pool = None
     try:
-        if a.gen_procs > 1:
-            import multiprocessing as mp
-            pool = mp.get_context("fork").Pool(a.gen_procs, _worker_init, (vars(a),))
+        p = procs.start("import (pipe)", cmd, tally_env(a, data_dir), imp_log, stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE)
+        stdout_box = []
+        reader = threading.Thread(target=lambda: stdout_box.append(p.stdout.read()), daemon=True)
+        reader.start()
+        if pool is not None:
             it = pool.imap(_worker_chunk, jobs)
-        else:
-            it = None
         for job in jobs:
             tg = time.monotonic()
             if it is not None:
@@ -440,6 +442,7 @@ def seed(a, procs, data_dir, out, gen, window):
     finally:
         if pool is not None:
             pool.terminate()
+            pool.join()
     wall = time.monotonic() - t0
     reader.join(10)
     procs.procs.remove(p)
@@ -565,7 +568,7 @@ def latency(a, srv, token):
                                            lambda b: b"\"groups\"" in b)
     cookie = login(srv)
     res["overview_page"] = measure(srv, "/", {"Cookie": cookie}, a.requests, 3,
-                                   lambda b: b"<html" in b.lower() and b'name="password"' not in b)
+                                   lambda b: b'id="cycle"' in b)  # the overview itself, not a sign-in page
     res["events_latest_100"] = measure(srv, "/api/v1/events?limit=100", bearer, a.requests, 3,
                                        lambda b: b"\"data\"" in b)
     for k, v in res.items():
@@ -681,22 +684,28 @@ def sizes(db_path):
 # ---------------------------------------------------------------------------------------------------------------
 # Step 6: summaries around retention
 
-def summary_queries(window):
+def summary_queries(window, retention_days):
+    """Summaries over the whole range, every edge on a whole day or hour (so read from the rollups, which retention
+    keeps), and two inside the part retention deletes."""
     lo_s, hi_s = window
     d0 = dt.datetime.fromtimestamp(lo_s, dt.timezone.utc).date()
     end = dt.datetime.fromtimestamp(time.time(), dt.timezone.utc).date() + dt.timedelta(days=1)
-    cut = end - dt.timedelta(days=EVENT_RETENTION_DAYS + 15)  # a day well inside the part retention deletes
+    boundary = end - dt.timedelta(days=retention_days + 1)  # retention keeps events from this UTC midnight on
     iso = lambda d, h=0: f"{d.isoformat()}T{h:02d}:00:00Z"  # noqa: E731
     rng = f"from={d0.isoformat()}&to={end.isoformat()}"
-    return {
+    q = {
         "day_model": f"/api/v1/usage/summary?{rng}&group_by=day,model",
         "month_project": f"/api/v1/usage/summary?{rng}&group_by=month,project",
         "totals": f"/api/v1/usage/summary?{rng}",
         "week_provider_instants": f"/api/v1/usage/summary?from={iso(d0)}&to={iso(end)}&group_by=week,provider",
-        "whole_days_deleted_part": f"/api/v1/usage/summary?from={iso(d0)}&to={iso(cut)}&group_by=day,feature",
-        "whole_hours_deleted_part": f"/api/v1/usage/summary?from={iso(d0 + dt.timedelta(days=1), 7)}"
-                                    f"&to={iso(cut, 17)}&group_by=environment,status",
     }
+    span = (boundary - d0).days
+    if span >= 2:
+        cut = d0 + dt.timedelta(days=span // 2)  # a day inside the deleted part
+        q["whole_days_deleted_part"] = f"/api/v1/usage/summary?from={iso(d0)}&to={iso(cut)}&group_by=day,feature"
+        q["whole_hours_deleted_part"] = (f"/api/v1/usage/summary?from={iso(d0, 7)}&to={iso(cut, 17)}"
+                                         "&group_by=environment,status")
+    return q
 
 
 def fetch_summaries(srv, token, queries, out, tag):
@@ -804,7 +813,7 @@ def markdown(R):
                 + ", ".join(f"{k} {fmt(v)} rows" for k, v in z["rollup_rows"].items()))
     rt = R.get("retention")
     if rt:
-        row("retention `--event-days 30`", f"**{rt['wall_s']} s** wall; `{rt['output']}`")
+        row(f"retention `--event-days {p['retention_days']}`", f"**{rt['wall_s']} s** wall; `{rt['output']}`")
         row("events remaining after retention", fmt(rt.get("events_after")))
         row("summaries byte-identical before/after", f"**{fmt(rt.get('identical'))}** "
             + "(" + ", ".join(f"{k}: {'same' if v else 'DIFFERENT'}" for k, v in rt.get("per_summary", {}).items()) + ")")
@@ -842,6 +851,7 @@ def main():
     p.add_argument("--gen-procs", type=int, default=1, help="generator processes feeding the pipe")
     p.add_argument("--order", choices=("time", "random"), default="time")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--retention-days", type=int, default=30, help="tally retention --event-days (step 6)")
     a = p.parse_args()
     if a.requests < 30:
         raise SystemExit("--requests: at least 30")
@@ -867,6 +877,9 @@ def main():
                 shutil.rmtree(data_dir, ignore_errors=True)
             raise SystemExit(f"{probe}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.events:,} events "
                              "(3 GB per 10M)")
+        if free < 2 * need:  # usage_events and its indexes alone measured ~340 B/event, then rollups and the file
+            log(f"warning: {free / 1e9:.1f} GB free; the store, its rollups and the --pure-events file may need up "
+                f"to {2 * need / 1e9:.1f} GB")
     db = os.path.join(data_dir, "tally.sqlite")
 
     def on_term(signum, frame):
@@ -902,7 +915,7 @@ def main():
         bodies = ingest_bodies(a, gen, time.time())
         R["ingest"] = {"full": ingest(a, srv, token, bodies, "full")}
         # 6a. summaries before retention (the server has everything now)
-        queries = summary_queries(window)
+        queries = summary_queries(window, a.retention_days)
         before = fetch_summaries(srv, token, queries, out, "before")
         R["serve_full"].update(srv.stop())
         # 4b. the same ingest into an empty store
@@ -921,9 +934,9 @@ def main():
         log("size: dbstat over the store")
         R["size"] = sizes(db)
         # 6b. retention
-        log(f"retention: tally retention --event-days {EVENT_RETENTION_DAYS}")
+        log(f"retention: tally retention --event-days {a.retention_days}")
         t = time.monotonic()
-        r = run_cli(a, data_dir, ["retention", "--event-days", str(EVENT_RETENTION_DAYS)], check=False)
+        r = run_cli(a, data_dir, ["retention", "--event-days", str(a.retention_days)], check=False)
         wall = time.monotonic() - t
         rt = {"wall_s": round(wall, 2), "exit_code": r.returncode, "output": r.stdout.strip(),
               "stderr": r.stderr.strip()[-1000:]}

@@ -15,10 +15,13 @@ public struct PostgresSQLDatabase: SQLDatabase {
     public let dialect = SQLDialect.postgres
     public let client: PostgresClient
     let logger: Logger
+    /// `TALLY_DATABASE_READ_URL`'s replica, when one is configured.
+    public let replica: ReadReplica?
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, replica: ReadReplica? = nil) {
         self.client = client
         self.logger = logger
+        self.replica = replica
     }
 
     /// Parses `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
@@ -113,6 +116,11 @@ public struct PostgresSQLDatabase: SQLDatabase {
             }
             return rows
         }
+    }
+
+    public func queryMayLag(_ statement: SQLStatement) async throws -> [SQLRow] {
+        if let replica, let rows = await replica.query(statement) { return rows }
+        return try await query(statement)
     }
 
     @discardableResult

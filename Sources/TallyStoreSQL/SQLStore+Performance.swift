@@ -33,7 +33,7 @@ extension SQLStore {
         s.appendFilters(asked.filters)
         s.append(" GROUP BY " + (columns + ["metric", "bucket"]).joined(separator: ", ") + " LIMIT ")
         s.bind(Self.performanceRowLimit + 1)
-        let rows = try await database.query(s)
+        let rows = try await database.queryMayLag(s)
         if rows.count > Self.performanceRowLimit { throw TallyError.tooManyGroups(limit: SummaryAccumulator.maxGroups) }
         return try rows.map { r in
             var values: [UsageDimension: String?] = [:]

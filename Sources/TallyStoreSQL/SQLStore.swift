@@ -8,6 +8,9 @@ public protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }
     /// The rows, with their column names.
     func query(_ statement: SQLStatement) async throws -> [SQLRow]
+    /// A read that may be answered a few seconds late (dashboard and summary reads): a PostgreSQL read replica
+    /// answers it when one is configured and caught up (`TALLY_DATABASE_READ_URL`), else the primary.
+    func queryMayLag(_ statement: SQLStatement) async throws -> [SQLRow]
     /// The number of rows changed. A unique-key violation throws `TallyError.conflict`.
     @discardableResult func execute(_ statement: SQLStatement) async throws -> Int
     /// Runs the write in ONE transaction: its check, its insert (rows whose key is stored already are skipped), then
@@ -23,6 +26,10 @@ public protocol SQLDatabase: Sendable {
     func transaction<Value: Sendable>(
         deciding next: @escaping @Sendable (_ outcomes: [SQLOutcome]) throws -> SQLDecision<Value>
     ) async throws -> Value
+}
+
+extension SQLDatabase {
+    public func queryMayLag(_ statement: SQLStatement) async throws -> [SQLRow] { try await query(statement) }
 }
 
 /// What one statement of `transaction(deciding:)` answered.
@@ -328,7 +335,7 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     public func events(_ query: EventQuery) async throws -> EventPage {
         var query = query
         query.filters = try await resolvingTeams(query.filters, organizationID: query.organizationID)
-        let rows = try await database.query(UsageSQL.eventPage(dialect, query))
+        let rows = try await database.queryMayLag(UsageSQL.eventPage(dialect, query))
         var decoded = try rows.map(UsageSQL.decodeEvent)
         var next: EventCursor?
         if decoded.count > query.limit {
@@ -369,10 +376,12 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     /// A query by team is asked by project and folded into teams (`TeamMap`): no table holds a team.
     public func summary(_ query: SummaryQuery) async throws -> SummaryResult {
         guard TeamMap.involved(query.dimensions, query.filters) else {
-            return try await UsageSQL.summary(dialect, query) { try await database.query($0) }
+            return try await UsageSQL.summary(dialect, query) { try await database.queryMayLag($0) }
         }
         let teams = try await teamMap(organizationID: query.organizationID)
-        let result = try await UsageSQL.summary(dialect, teams.resolving(query)) { try await database.query($0) }
+        let result = try await UsageSQL.summary(dialect, teams.resolving(query)) {
+            try await database.queryMayLag($0)
+        }
         return try teams.folding(result, into: query)
     }
 }

@@ -104,7 +104,8 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
 
     /// `INSERT … VALUES (…), … ON CONFLICT (key) DO UPDATE SET every other column`.
     func upsert(_ table: Table, rows: [SQLRow], skipping leading: Int) -> SQLStatement {
-        var s = SQLStatement(target.dialect, "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES ")
+        var s = SQLStatement(
+            target.dialect, "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES ")
         for (r, row) in rows.enumerated() {
             s.append(r == 0 ? "(" : ", (")
             for i in 0..<table.columns.count {

@@ -229,7 +229,8 @@ struct MigrateStore: AsyncParsableCommand {
         }
         let mismatches = result.mismatches
         guard mismatches.isEmpty else {
-            fail("the copy differs from the source in \(mismatches.joined(separator: ", ")): run it again with --resume")
+            fail(
+                "the copy differs from the source in \(mismatches.joined(separator: ", ")): run it again with --resume")
         }
         print("moved: \(result.checks.count) counts and sums equal on both sides")
     }

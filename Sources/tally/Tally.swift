@@ -36,6 +36,15 @@ struct StoreOptions: ParsableArguments {
     )
     var databaseURL: String?
     @Option(
+        name: .customLong("database-read-url"),
+        help: "A PostgreSQL streaming replica for summaries and the events list (env TALLY_DATABASE_READ_URL).")
+    var databaseReadURL: String?
+    @Option(
+        name: .customLong("database-read-max-lag"),
+        help:
+            "Seconds the replica may lag before reads go to the primary (env TALLY_DATABASE_READ_MAX_LAG, default 10).")
+    var databaseReadMaxLag: String?
+    @Option(
         name: .customLong("time-zone"),
         help: "The default organization's time zone, an IANA name (env TALLY_TIME_ZONE, default UTC).")
     var timeZone: String?
@@ -48,6 +57,8 @@ struct StoreOptions: ParsableArguments {
         var flags: [AppConfig.Key: String] = [:]
         flags[.dataDirectory] = dataDirectory
         flags[.databaseURL] = databaseURL
+        flags[.databaseReadURL] = databaseReadURL
+        flags[.databaseReadMaxLag] = databaseReadMaxLag
         flags[.timeZone] = timeZone
         flags[.logLevel] = logLevel
         return flags
@@ -143,6 +154,8 @@ struct Serve: AsyncParsableCommand {
               TALLY_SESSION_IDLE_MINUTES  sign out after this much inactivity (default 720)
               TALLY_SESSION_MAX_HOURS     sign out this long after signing in, whatever happens (default 168)
               TALLY_AUDIT_RETENTION_DAYS  keep the audit log this long (default 365)
+              TALLY_DATABASE_READ_URL     a PostgreSQL streaming replica for summaries and the events list (issue 24)
+              TALLY_DATABASE_READ_MAX_LAG seconds it may lag before those reads go back to the primary (default 10)
               TALLY_EVENT_RETENTION_DAYS  keep raw events this many days (default: all); rollups stay, so summaries do not change
               TALLY_ROLLUP_RETENTION_DAYS keep rollups (and so any data) this many days (default: all)
               TALLY_SYNC_INTERVAL         how often the provider usage sync runs (default 1h; each run re-reads 3 days; off: never)

@@ -36,6 +36,30 @@ import Testing
         }
     }
 
+    /// Issue 24: retention limits and the read replica's settings, each refused with its own line.
+    @Test func retentionAndTheReadReplica() throws {
+        let config = try AppConfig.load(
+            environment: [
+                "TALLY_EVENT_RETENTION_DAYS": "90", "TALLY_DATABASE_URL": "postgres://u:p@db/tally",
+                "TALLY_DATABASE_READ_URL": "postgres://u:secret@replica/tally", "TALLY_DATABASE_READ_MAX_LAG": "5",
+            ], flags: [:])
+        #expect(config.retention == RetentionPolicy(eventDays: 90, rollupDays: nil))
+        #expect(config.databaseReadURL == "postgres://u:secret@replica/tally" && config.databaseReadMaxLagSeconds == 5)
+        #expect(try AppConfig.load(environment: [:], flags: [:]).retention.keepsEverything)
+        #expect {
+            try AppConfig.load(
+                environment: [
+                    "TALLY_ROLLUP_RETENTION_DAYS": "0", "TALLY_DATABASE_READ_URL": "postgres://u:secret@replica/tally",
+                    "TALLY_DATABASE_READ_MAX_LAG": "never",
+                ], flags: [:])
+        } throws: { error in
+            guard let problem = error as? AppConfig.Problem else { return false }
+            let sources = Set(problem.lines.map { String($0.prefix { $0 != " " }) })
+            return sources == ["TALLY_ROLLUP_RETENTION_DAYS", "TALLY_DATABASE_READ_URL", "TALLY_DATABASE_READ_MAX_LAG"]
+                && !problem.description.contains("secret")
+        }
+    }
+
     @Test func migrateIsOnUnlessTurnedOff() throws {
         #expect(try AppConfig.load(environment: [:], flags: [:]).migrate)
         #expect(try AppConfig.load(environment: ["TALLY_MIGRATE": "on"], flags: [:]).migrate)

@@ -4,8 +4,10 @@ import HummingbirdTesting
 import Logging
 import TallyCore
 import TallyServer
+import TallyStorePostgres
 import TallyStoreSQL
 import TallyStoreSQLite
+import TallyTestSupport
 import Testing
 
 /// Issue 24: `tally import --ndjson` prices and stores as the API does; `tally backup` / `tally restore` round-trip.
@@ -162,5 +164,57 @@ import Testing
         var postgres = AppConfig()
         postgres.database = .postgres(url: "postgres://localhost/tally")
         #expect(throws: TallyError.self) { try StoreOperations.backup(postgres, to: backup, replace: true) }
+    }
+
+    /// `tally migrate-store`: a SQLite store with events, tokens and rollups moved into a fresh PostgreSQL database
+    /// answers the same summary and events, and the counts and money sums of both sides are compared equal.
+    @Test(.enabled(if: StoreKind.postgresURL != nil)) func aStoreMovedToPostgreSQLReadsTheSame() async throws {
+        let f = try await Fixture.make()
+        _ = try await Self.importing(f, Self.lines().joined(separator: "\n"))
+        let url = try #require(StoreKind.postgresURL)
+        let name = "tally_move_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await StoreKind.withPostgres(url) { admin in
+            _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)"))
+        }
+        var parts = URLComponents(string: url)!
+        parts.path = "/" + name
+        let target = parts.string!
+        let moved = try await StoreMove.run(
+            from: f.dir.appendingPathComponent("tally.sqlite").path, to: target, resume: false,
+            logger: Logger(label: "test"), progress: { _, _ in })
+        #expect(moved.mismatches.isEmpty)
+        #expect(moved.copied.first { $0.table == "usage_events" }?.rows == 400)
+        #expect(moved.checks.contains { $0.name == "money.usage_events.cost_nanos" && $0.source != "0" })
+        // Parents before children: organizations, then projects, then the tokens that name them.
+        let order = moved.copied.map(\.table)
+        #expect(order.firstIndex(of: "organizations")! < order.firstIndex(of: "projects")!)
+        #expect(order.firstIndex(of: "projects")! < order.firstIndex(of: "api_tokens")!)
+        let query = SummaryQuery(
+            organizationID: SQLiteStore.defaultOrganizationID,
+            from: Instant(rfc3339: "2026-10-01T00:00:00Z")!, to: Instant(rfc3339: "2026-11-01T00:00:00Z")!,
+            timeZone: .utc, grain: .day, dimensions: [.model, .project], filters: DimensionFilters())
+        let expected = try await f.store.summary(query)
+        let events = try await f.store.events(EventQuery(organizationID: SQLiteStore.defaultOrganizationID, limit: 50))
+        try await StoreKind.withPostgres(target) { db in
+            let store = SQLStore(db)
+            #expect(try await store.summary(query) == expected)
+            let page = try await store.events(EventQuery(organizationID: SQLiteStore.defaultOrganizationID, limit: 50))
+            #expect(page.events.map(\.event.id) == events.events.map(\.event.id))
+            // The sequence continues after the copied events: a new one is the newest stored.
+            #expect(try await store.latestSequence() == (try await f.store.latestSequence()))
+        }
+        // Into a database holding data only with resume.
+        await #expect(throws: TallyError.self) {
+            _ = try await StoreMove.run(
+                from: f.dir.appendingPathComponent("tally.sqlite").path, to: target, resume: false,
+                logger: Logger(label: "test"), progress: { _, _ in })
+        }
+        let again = try await StoreMove.run(
+            from: f.dir.appendingPathComponent("tally.sqlite").path, to: target, resume: true,
+            logger: Logger(label: "test"), progress: { _, _ in })
+        #expect(again.mismatches.isEmpty)
+        try await StoreKind.withPostgres(url) { admin in
+            _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)"))
+        }
     }
 }

@@ -38,6 +38,9 @@ public struct AppConfig: Sendable {
     public var publicURL: String?
     public var sessionPolicy = SessionPolicy()
     public var auditRetentionDays = 365
+    /// A PostgreSQL streaming replica for the reads that may lag (issue 24), and how far behind it may be.
+    public var databaseReadURL: String?
+    public var databaseReadMaxLagSeconds = 10
     /// How long raw events and rollups are kept (issue 24; default: for ever).
     public var retention = RetentionPolicy()
     public var syncSchedule = SyncSchedule()
@@ -118,6 +121,7 @@ public struct AppConfig: Sendable {
     /// The settings' variables, each with the flag that overrides it.
     public enum Key: String, CaseIterable, Sendable {
         case host = "TALLY_HOST", port = "TALLY_PORT", dataDirectory = "TALLY_DATA_DIR"
+        case databaseReadURL = "TALLY_DATABASE_READ_URL", databaseReadMaxLag = "TALLY_DATABASE_READ_MAX_LAG"
         case databaseURL = "TALLY_DATABASE_URL", logLevel = "TALLY_LOG_LEVEL", timeZone = "TALLY_TIME_ZONE"
         case adminEmail = "TALLY_ADMIN_EMAIL", adminPassword = "TALLY_ADMIN_PASSWORD"
         case masterKey = "TALLY_MASTER_KEY", masterKeyFile = "TALLY_MASTER_KEY_FILE"
@@ -182,6 +186,30 @@ public struct AppConfig: Sendable {
                 )
             }
             config.database = .postgres(url: v)
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.databaseReadURL, flag: "--database-read-url") else { return }
+            guard case .postgres = config.database else {
+                throw Problem(
+                    source: source, reason: "needs TALLY_DATABASE_URL: a read replica serves a PostgreSQL primary")
+            }
+            guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"),
+                URLComponents(string: v)?.host?.isEmpty == false
+            else {
+                throw Problem(
+                    source: source,
+                    reason:
+                        "must be a postgres://user:password@host:port/database URL (got a value starting \"\(v.prefix(11))\")"
+                )
+            }
+            config.databaseReadURL = v
+        }
+        check { () throws(Problem) in
+            guard let (v, source) = value(.databaseReadMaxLag, flag: "--database-read-max-lag") else { return }
+            guard let n = Int(v), (1...3600).contains(n) else {
+                throw Problem(source: source, reason: "must be a whole number of seconds from 1 to 3600 (got \"\(v)\")")
+            }
+            config.databaseReadMaxLagSeconds = n
         }
         check { () throws(Problem) in
             guard let (v, source) = value(.logLevel, flag: "--log-level") else { return }

@@ -31,9 +31,16 @@ public enum StoreBootstrap {
         case .postgres(let url):
             let client = PostgresClient(
                 configuration: try PostgresSQLDatabase.configuration(url: url), backgroundLogger: logger)
+            let replica = try config.databaseReadURL.map {
+                ReadReplica(
+                    client: PostgresClient(
+                        configuration: try PostgresSQLDatabase.configuration(url: $0), backgroundLogger: logger),
+                    maxLag: .seconds(config.databaseReadMaxLagSeconds), logger: logger)
+            }
             return Opened(
-                store: PostgresStore(PostgresSQLDatabase(client: client, logger: logger)), client: StoreClient(client),
-                kind: "postgresql")
+                store: PostgresStore(PostgresSQLDatabase(client: client, logger: logger, replica: replica)),
+                client: StoreClient(client, replica: replica),
+                kind: replica == nil ? "postgresql" : "postgresql with a read replica")
         }
     }
 
@@ -41,17 +48,26 @@ public enum StoreBootstrap {
     /// for it, with a warning in the log.
     public struct StoreClient: Service {
         let client: PostgresClient
+        /// `TALLY_DATABASE_READ_URL`'s replica: its client and its lag monitor run beside the primary's.
+        let replica: ReadReplica?
         let started: AsyncStream<Void>
         let starting: AsyncStream<Void>.Continuation
 
-        init(_ client: PostgresClient) {
+        init(_ client: PostgresClient, replica: ReadReplica? = nil) {
             self.client = client
+            self.replica = replica
             (started, starting) = AsyncStream.makeStream(of: Void.self)
         }
 
         public func run() async throws {
             starting.finish()
-            await client.run()
+            guard let replica else { return await client.run() }
+            await withDiscardingTaskGroup { group in
+                group.addTask { await replica.client.run() }
+                group.addTask { await replica.monitor() }
+                await client.run()
+                group.cancelAll()
+            }
         }
 
         public func waitUntilRunning() async {

@@ -81,6 +81,8 @@ public struct EventQuery: Sendable {
     public var after: EventCursor?
     /// Events carrying any of these safety or quality flags (empty: no flag filter).
     public var flags: [String]
+    /// Read on the primary even with a read replica: the caller decides a write from what it reads (re-pricing).
+    public var current = false
     public init(
         organizationID: String, filters: DimensionFilters = [:], from: Instant? = nil, to: Instant? = nil,
         limit: Int = 100, after: EventCursor? = nil, flags: [String] = []
@@ -130,6 +132,8 @@ public struct SummaryQuery: Sendable {
     public var filters: DimensionFilters
     /// Tags to group by as well (`group_by=tag:<key>`), after `dimensions`: answered from raw events.
     public var tagKeys: [String]
+    /// Read on the primary even with a read replica: the caller keeps what it reads (closing a month).
+    public var current = false
     public init(
         organizationID: String, from: Instant, to: Instant, timeZone: TimeZoneRules, grain: TimeGrain?,
         dimensions: [UsageDimension], filters: DimensionFilters, tagKeys: [String] = []

@@ -6,8 +6,8 @@ import TallyCore
 /// each batch in ONE transaction of the store's bulk insert with its rollups. The next batch is read and priced while
 /// the previous one commits, so the decoder and the database work at once.
 ///
-/// Ids make it safe to run again: an event without an `id` is named `imp_` + the SHA-256 of its line (and how many
-/// identical lines came before it), so the same file imported twice, or again after a fix, stores nothing twice.
+/// Ids make it safe to run again: an event without an `id` is named `imp_` + the SHA-256 of its line number and its
+/// line, so the same file imported twice, or again after a line was fixed in place, stores nothing twice.
 package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
     package let pipeline: IngestPipeline<Store>
     package let options: ImportOptions
@@ -23,26 +23,71 @@ package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
         read: () throws -> [UInt8]?, now: Instant = .now, progress: (ImportProgress) -> Void = { _ in }
     ) async throws -> ImportReport {
         var state = ImportState()
-        var carry: [UInt8] = []
-        while state.stoppedAt == nil, let chunk = try read() {
-            state.progress.bytesRead += Int64(chunk.count)
-            guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
-                carry += chunk
-                continue
-            }
-            var lines = carry
-            lines += chunk[..<lastNewline]
-            carry = Array(chunk[(lastNewline + 1)...])
-            try await take(lines, into: &state, now: now, progress: progress)
+        do {
+            try await readAll(read, into: &state, now: now, progress: progress)
+            try await attributeDecoded(&state, now: now)
+            try await commit(&state, all: true, progress: progress)
+            try await state.settle()
+        } catch {
+            // The batch in flight finishes (or fails) before the store is let go of.
+            try? await state.settle()
+            throw error
         }
-        if state.stoppedAt == nil, !carry.isEmpty { try await take(carry, into: &state, now: now, progress: progress) }
-        try await attributeDecoded(&state, now: now)
-        try await commit(&state, all: true, progress: progress)
-        try await state.settle()
         // Stopped: the lines read ahead of the invalid one were never imported.
         if let stop = state.stoppedAt { state.progress.lines = stop }
         progress(state.progress)
         return ImportReport(progress: state.progress, problems: state.problems, stoppedAt: state.stoppedAt)
+    }
+
+    /// The longest line taken: the API's largest body. A longer one is refused whole, without being held.
+    package static var maxLineBytes: Int { EventRules.maxBodyBytes }
+
+    /// Splits the input into whole lines, chunk by chunk, and takes them.
+    private func readAll(
+        _ read: () throws -> [UInt8]?, into state: inout ImportState, now: Instant,
+        progress: (ImportProgress) -> Void
+    ) async throws {
+        var carry: [UInt8] = []
+        var overlong = false
+        func refuseOverlong(_ state: inout ImportState) {
+            state.progress.lines += 1
+            state.refuse(
+                line: state.progress.lines,
+                [FieldProblem(field: "line", reason: "is longer than \(Self.maxLineBytes) bytes")],
+                stop: !options.skipInvalid)
+            overlong = false
+        }
+        while state.stoppedAt == nil, let chunk = try read() {
+            state.progress.bytesRead += Int64(chunk.count)
+            guard let lastNewline = chunk.lastIndex(of: 0x0A) else {
+                if !overlong { carry += chunk }
+                if carry.count > Self.maxLineBytes {
+                    overlong = true
+                    carry = []
+                }
+                continue
+            }
+            var start = chunk.startIndex
+            if overlong {
+                let end = chunk.firstIndex(of: 0x0A)!
+                refuseOverlong(&state)
+                if state.stoppedAt != nil { break }
+                start = end + 1
+            }
+            if start <= lastNewline {
+                var lines = carry
+                lines += chunk[start..<lastNewline]
+                try await take(lines, into: &state, now: now, progress: progress)
+            }
+            carry = Array(chunk[(lastNewline + 1)...])
+        }
+        if state.stoppedAt == nil {
+            if overlong {
+                refuseOverlong(&state)
+            } else if !carry.isEmpty {
+                try await take(carry, into: &state, now: now, progress: progress)
+            }
+        }
     }
 
     /// Decodes whole lines; commits once a batch is full. Stops at the first invalid line unless `skipInvalid`.
@@ -55,7 +100,7 @@ package struct EventImport<Store: ProjectStore & EventStore>: Sendable {
             let number = state.progress.lines
             do {
                 var event = try EventDecoder.decodeLine(
-                    line, now: now, source: EventSource.import, missingID: { state.missingID(line) })
+                    line, now: now, source: EventSource.import, missingID: { ImportState.missingID(line, number) })
                 if event.attribution.project == nil { event.attribution.project = options.defaultProject }
                 state.decoded.append(event)
                 state.decodedLines.append(number)
@@ -163,16 +208,16 @@ private struct ImportState {
     var inFlight: Task<InsertOutcome, any Error>?
     var problems: [ImportLineProblem] = []
     var stoppedAt: Int?
-    /// How many times each line without an id has been met, so identical lines stay distinct events.
-    var seenLines: [SHA256Digest: Int] = [:]
-
-    mutating func missingID(_ line: ArraySlice<UInt8>) -> String {
-        let digest = SHA256.hash(data: line)
-        let seen = seenLines[digest, default: 0]
-        seenLines[digest] = seen + 1
-        let hex = digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    /// The id of a line without one: its number and its bytes, hashed. The same file imported again (or again after a
+    /// line was fixed in place) gives the same ids, identical lines stay distinct events, and nothing is remembered
+    /// per line (a hundred million lines cost no memory).
+    static func missingID(_ line: ArraySlice<UInt8>, _ number: Int) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Array("\(number)\n".utf8))
+        hasher.update(data: line)
+        let hex = hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
         // 32 hex digits (128 bits) keep ids short and collisions out of reach.
-        return "imp_" + hex.prefix(32) + (seen == 0 ? "" : "_\(seen)")
+        return "imp_" + hex.prefix(32)
     }
 
     /// With `stop`, only the first invalid line counts: projects are looked up a thousand lines at a time, so a line

@@ -68,7 +68,8 @@ extension SQLStore {
     public func insights(organizationID: String, status: InsightStatus?) async throws -> [Insight] {
         var parts: [(String, SQLValue?)] = [(Self.insightColumns + " WHERE org_id = ", .text(organizationID))]
         if let status { parts.append((" AND status = ", .text(status.rawValue))) }
-        parts.append((" ORDER BY last_seen_us DESC, savings_nanos DESC, id", nil))
+        // Insights without savings last on both databases (PostgreSQL would put NULLs first in a DESC order).
+        parts.append((" ORDER BY last_seen_us DESC, (savings_nanos IS NULL), savings_nanos DESC, id", nil))
         return try await database.query(statement(parts)).map(Self.insight)
     }
 

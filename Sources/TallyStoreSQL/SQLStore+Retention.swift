@@ -33,30 +33,21 @@ extension SQLStore {
     }
 
     public func deleteRawEvents(organizationID: String, before: Instant, limit: Int) async throws -> Int {
-        // The chunk is chosen once, by sequence, so the bodies and the events deleted are the same ones.
-        let chosen = try await database.query(
-            statement([
-                ("SELECT seq FROM usage_events WHERE org_id = ", .text(organizationID)),
-                (" AND ts_us < ", .int(before.microseconds)), (" ORDER BY ts_us LIMIT ", .int(Int64(limit))),
-            ])
-        ).map { try $0.int("seq") }
-        guard let first = chosen.min(), let last = chosen.max() else { return 0 }
-        // Between the smallest and largest sequence chosen, and before the cut-off: at least the rows chosen, and
-        // at most rows just as old that arrived meanwhile, which go now rather than next round.
-        func range(_ alias: String) -> [(String, SQLValue?)] {
-            [
-                ("\(alias)org_id = ", .text(organizationID)), (" AND \(alias)ts_us < ", .int(before.microseconds)),
-                (" AND \(alias)seq BETWEEN ", .int(first)), (" AND ", .int(last)),
-            ]
-        }
+        // The chunk: the oldest `limit` events of the organization before the cut-off, along `usage_events_org_ts`.
+        // Chosen the same way by both statements of the transaction, bodies first.
+        let chunk: [(String, SQLValue?)] = [
+            ("SELECT seq FROM usage_events WHERE org_id = ", .text(organizationID)),
+            (" AND ts_us < ", .int(before.microseconds)), (" ORDER BY ts_us, seq LIMIT ", .int(Int64(limit))),
+        ]
         let bodies = statement(
             [
+                ("DELETE FROM event_contents WHERE org_id = ", .text(organizationID)),
                 (
-                    "DELETE FROM event_contents WHERE EXISTS (SELECT 1 FROM usage_events e WHERE "
-                        + "e.project_id = event_contents.project_id AND e.event_id = event_contents.event_id AND ", nil
-                )
-            ] + range("e.") + [(") AND org_id = ", .text(organizationID))])
-        let events = statement([("DELETE FROM usage_events WHERE ", nil)] + range(""))
+                    " AND EXISTS (SELECT 1 FROM usage_events e WHERE e.project_id = event_contents.project_id "
+                        + "AND e.event_id = event_contents.event_id AND e.seq IN (", nil
+                ),
+            ] + chunk + [("))", nil)])
+        let events = statement([("DELETE FROM usage_events WHERE seq IN (", nil)] + chunk + [(")", nil)])
         return try await database.transaction { outcomes in
             switch outcomes.count {
             case 0: .run(bodies)
@@ -82,6 +73,19 @@ extension SQLStore {
     public func reclaimSpace() async throws {
         // Pages freed by the deletes go back to the file system (new databases are made with auto_vacuum =
         // INCREMENTAL; in an older file this does nothing, and new events reuse the freed pages instead).
-        if dialect == .sqlite { try await database.execute(SQLStatement(dialect, "PRAGMA incremental_vacuum")) }
+        // A few thousand pages (4 KiB each) at a time: each step is a short write transaction of its own.
+        guard dialect == .sqlite,
+            try await database.query(SQLStatement(dialect, "PRAGMA auto_vacuum")).first?.int("auto_vacuum") == 2
+        else { return }
+        func free() async throws -> Int64 {
+            try await database.query(SQLStatement(dialect, "PRAGMA freelist_count")).first?.int("freelist_count") ?? 0
+        }
+        var left = try await free()
+        while left > 0 {
+            try await database.execute(SQLStatement(dialect, "PRAGMA incremental_vacuum(2000)"))
+            let now = try await free()
+            if now >= left { break }  // nothing more given back: stop rather than spin
+            left = now
+        }
     }
 }

@@ -335,7 +335,8 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     public func events(_ query: EventQuery) async throws -> EventPage {
         var query = query
         query.filters = try await resolvingTeams(query.filters, organizationID: query.organizationID)
-        let rows = try await database.queryMayLag(UsageSQL.eventPage(dialect, query))
+        let statement = UsageSQL.eventPage(dialect, query)
+        let rows = try await query.current ? database.query(statement) : database.queryMayLag(statement)
         var decoded = try rows.map(UsageSQL.decodeEvent)
         var next: EventCursor?
         if decoded.count > query.limit {
@@ -376,11 +377,13 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
     /// A query by team is asked by project and folded into teams (`TeamMap`): no table holds a team.
     public func summary(_ query: SummaryQuery) async throws -> SummaryResult {
         guard TeamMap.involved(query.dimensions, query.filters) else {
-            return try await UsageSQL.summary(dialect, query) { try await database.queryMayLag($0) }
+            return try await UsageSQL.summary(dialect, query) {
+                try await query.current ? database.query($0) : database.queryMayLag($0)
+            }
         }
         let teams = try await teamMap(organizationID: query.organizationID)
         let result = try await UsageSQL.summary(dialect, teams.resolving(query)) {
-            try await database.queryMayLag($0)
+            try await query.current ? database.query($0) : database.queryMayLag($0)
         }
         return try teams.folding(result, into: query)
     }

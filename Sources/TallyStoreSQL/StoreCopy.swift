@@ -50,6 +50,28 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
             f.append(")")
             parents[name] = Set(try await source.query(f).map { try $0.text("parent") }).subtracting([name])
         }
+        // Names read from the file go into SQL on both sides: only plain names of tables the target has (the same
+        // migrations made both), never anything a hand-edited file could smuggle in.
+        let known = Set(
+            try await target.query(
+                SQLStatement(
+                    target.dialect,
+                    target.dialect == .postgres
+                        ? "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+                        : "SELECT name FROM sqlite_master WHERE type = 'table'")
+            ).map { try $0.text("name") })
+        for table in tables.values {
+            guard ([table.name] + table.columns).allSatisfy(Self.isPlainName) else {
+                throw TallyError.invalid([
+                    FieldProblem(field: "--from", reason: "holds a table or column whose name Tally never makes")
+                ])
+            }
+            guard known.contains(table.name) else {
+                throw TallyError.invalid([
+                    FieldProblem(field: "--from", reason: "holds a table Tally's schema does not have: \(table.name)")
+                ])
+            }
+        }
         var ordered: [Table] = []
         var placed = Set<String>()
         func place(_ name: String) {
@@ -60,6 +82,22 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
         }
         for name in names { place(name) }
         return ordered
+    }
+
+    /// Lowercase letters, digits and underscores, not starting with a digit: every name Tally's schema uses.
+    static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(48...57).contains(first), name.utf8.count <= 63 else { return false }
+        return name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
+    }
+
+    /// Before a resumed copy: every table but the append-only ones is emptied in the target, children first, and
+    /// copied whole again, so rows the source deleted or changed since the interrupted run (sessions, budgets, a
+    /// re-pricing of settings) are not left behind. Events continue after the last sequence copied.
+    /// `everything` (a restart): the events too.
+    public func empty(_ tables: [Table], everything: Bool) async throws {
+        for table in tables.reversed() where everything || !Self.appendOnly.contains(table.name) {
+            try await target.execute(SQLStatement(target.dialect, "DELETE FROM \(table.name)"))
+        }
     }
 
     /// Copies one table; `progress` is told the rows copied so far after each page. Returns the rows copied.

@@ -25,10 +25,21 @@ public enum SQLiteBackup {
         guard files.fileExists(atPath: source) else {
             throw TallyError.notFound("the SQLite database \(source)")
         }
-        if files.fileExists(atPath: destination), !replace {
-            throw TallyError.conflict(
-                "\(destination) exists already: choose another file, or pass --force to replace it")
+        var isDirectory: ObjCBool = false
+        if files.fileExists(atPath: destination, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue else {
+                throw TallyError.invalid([FieldProblem(field: "--to", reason: "is a directory: name the backup file")])
+            }
+            guard replace else {
+                throw TallyError.conflict(
+                    "\(destination) exists already: choose another file, or pass --force to replace it")
+            }
+            // Replacing the live database itself would unlink it under `tally serve`.
+            guard !sameFile(destination, source) else {
+                throw TallyError.invalid([FieldProblem(field: "--to", reason: "is the database being backed up")])
+            }
         }
+        // Written aside, then renamed over the destination: rename replaces a file in one step.
         let partial = destination + ".partial-" + Identifier.make("bak", length: 8)
         guard files.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw TallyError.unavailable("cannot create \(partial)")
@@ -50,12 +61,19 @@ public enum SQLiteBackup {
             throw TallyError.unavailable("SQLite: \(SQLiteDatabase.describe(error))")
         }
         try syncFile(partial)
-        if replace, files.fileExists(atPath: destination) { try? files.removeItem(atPath: destination) }
         guard rename(partial, destination) == 0 else {
             throw TallyError.unavailable(
                 "cannot move the backup to \(destination): \(String(cString: strerror(errno)))")
         }
         return copied
+    }
+
+    /// Two paths naming one file (device and inode), whatever links or relative parts they take.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat()
+        var second = stat()
+        guard stat(a, &first) == 0, stat(b, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// What a store's file holds, for `restore`'s refusal: people, projects and events (a fresh store has none,

@@ -100,9 +100,16 @@ struct Import: AsyncParsableCommand {
             try await StoreOperations.importEvents(
                 store: store, config: config, logger: logger, defaultProject: project, batchSize: batchSize,
                 skipInvalid: skipInvalid,
-                read: {
-                    let data = input.readData(ofLength: 1 << 20)
-                    return data.isEmpty ? nil : [UInt8](data)
+                read: { [file] in
+                    // `read(upToCount:)` throws where `readData` would end the process (a directory, an I/O error).
+                    let data: Data?
+                    do {
+                        data = try input.read(upToCount: 1 << 20)
+                    } catch {
+                        throw TallyError.unavailable("cannot read \(file): \(error.localizedDescription)")
+                    }
+                    guard let data, !data.isEmpty else { return nil }
+                    return [UInt8](data)
                 },
                 progress: { bar.show($0) })
         }
@@ -209,16 +216,25 @@ struct MigrateStore: AsyncParsableCommand {
             key (TALLY_MASTER_KEY_FILE=<old data dir>/master.key): the provider keys are sealed under it.
             """)
     @Option(help: "The SQLite file (e.g. ./tally-data/tally.sqlite).") var from: String
-    @Option(help: "postgres://user:password@host:port/database") var to: String
+    @Option(
+        help:
+            "postgres://user:password@host:port/database (default: TALLY_DATABASE_URL, which keeps the password out of the command line)."
+    )
+    var to: String?
     @Flag(help: "Continue a move that was interrupted, into the database it had started filling.") var resume = false
+    @Flag(help: "Empty the database a move had started filling and copy everything again.") var restart = false
     @Option(name: .customLong("log-level"), help: "Log level (default warning).") var logLevel = "warning"
 
     func run() async throws {
         var logger = Logger(label: "tally")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
         let terminal = isatty(STDERR_FILENO) == 1
+        guard let target = to ?? ProcessInfo.processInfo.environment["TALLY_DATABASE_URL"], !target.isEmpty else {
+            fail("name the PostgreSQL database: --to postgres://… or TALLY_DATABASE_URL")
+        }
         let result = try await reportingFailures {
-            try await StoreMove.run(from: from, to: to, resume: resume, logger: logger) { table, rows in
+            try await StoreMove.run(from: from, to: target, resume: resume, restart: restart, logger: logger) {
+                table, rows in
                 if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K\(table): \(rows) rows".utf8)) }
             }
         }

@@ -110,6 +110,15 @@ import Testing
         // Line 1 is stored already (it names project api); lines 2 and 3 are new in project api (an id is unique
         // within its project).
         #expect(unknown.status.stored == 2 && unknown.status.duplicates == 1)
+        // A line past 1 MiB is refused without being held; the lines after it keep their numbers.
+        var long = Self.lines(count: 6)
+        long[2] = #"{"provider":"openai","model":""# + String(repeating: "x", count: 1_100_000) + #""}"#
+        long[4] = "{"
+        let overlong = try await Self.importing(f, long.joined(separator: "\n"), project: "api", skipInvalid: true)
+        #expect(overlong.problems.map(\.line) == [3, 5] && overlong.problems.first?.field == "line")
+        #expect(overlong.status.lines == 6 && overlong.status.invalid == 2)
+        let stoppedLong = try await Self.importing(f, long.joined(separator: "\n"), project: "api")
+        #expect(stoppedLong.stoppedAt == 3 && stoppedLong.status.lines == 3)
         await #expect(throws: TallyError.notFound("project 'nope'")) {
             _ = try await Self.importing(f, "", project: "nope")
         }
@@ -126,6 +135,16 @@ import Testing
         #expect(throws: TallyError.self) { try StoreOperations.backup(config, to: backup, replace: false) }
         let mode = try FileManager.default.attributesOfItem(atPath: backup)[.posixPermissions] as? Int
         #expect(mode == 0o600)
+        // Never a directory (it would be deleted with what it holds), never the live database itself.
+        let folder = f.dir.appendingPathComponent("backups").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: folder + "/older.sqlite"))
+        #expect(throws: TallyError.self) { try StoreOperations.backup(config, to: folder, replace: true) }
+        #expect(FileManager.default.fileExists(atPath: folder + "/older.sqlite"))
+        #expect(throws: TallyError.self) {
+            try StoreOperations.backup(config, to: f.dir.appendingPathComponent("./tally.sqlite").path, replace: true)
+        }
+        #expect(try StoreOperations.backup(config, to: backup, replace: true).events == 400)
 
         // Into a new data directory; then the summary is the same.
         var target = AppConfig()

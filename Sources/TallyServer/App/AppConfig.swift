@@ -88,6 +88,20 @@ public struct AppConfig: Sendable {
     }
 
     /// `90s`, `30m`, `1h`, `2d` or plain seconds.
+    /// Only the scheme and a host are judged here; the driver reads the rest. (The value is never echoed whole: it
+    /// holds a password.)
+    /// What an error may show of a database URL: its scheme, never the rest (a password may follow).
+    static func schemeOnly(_ v: String) -> String {
+        guard let range = v.range(of: "://") else { return "a value without a scheme" }
+        let scheme = v[..<range.lowerBound]
+        return scheme.count <= 16 && scheme.allSatisfy(\.isLetter)
+            ? "a \(scheme):// URL" : "a value with an unknown scheme"
+    }
+
+    static func isPostgresURL(_ v: String) -> Bool {
+        (v.hasPrefix("postgres://") || v.hasPrefix("postgresql://")) && URLComponents(string: v)?.host?.isEmpty == false
+    }
+
     static func duration(_ text: String) -> Int64? {
         if let n = Int64(text) { return n }
         guard let unit = text.last, let n = Int64(text.dropLast()) else { return nil }
@@ -176,13 +190,11 @@ public struct AppConfig: Sendable {
         config.database = .sqlite(path: (config.dataDirectory as NSString).appendingPathComponent("tally.sqlite"))
         check { () throws(Problem) in
             guard let (v, source) = value(.databaseURL, flag: "--database-url") else { return }
-            guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"),
-                URLComponents(string: v)?.host?.isEmpty == false
-            else {
+            guard Self.isPostgresURL(v) else {
                 throw Problem(
                     source: source,
                     reason:
-                        "must be a postgres://user:password@host:port/database URL, or unset for the embedded SQLite file (got a value starting \"\(v.prefix(11))\")"
+                        "must be a postgres://user:password@host:port/database URL, or unset for the embedded SQLite file (got \(Self.schemeOnly(v)))"
                 )
             }
             config.database = .postgres(url: v)
@@ -193,14 +205,10 @@ public struct AppConfig: Sendable {
                 throw Problem(
                     source: source, reason: "needs TALLY_DATABASE_URL: a read replica serves a PostgreSQL primary")
             }
-            guard v.hasPrefix("postgres://") || v.hasPrefix("postgresql://"),
-                URLComponents(string: v)?.host?.isEmpty == false
-            else {
+            guard Self.isPostgresURL(v) else {
                 throw Problem(
                     source: source,
-                    reason:
-                        "must be a postgres://user:password@host:port/database URL (got a value starting \"\(v.prefix(11))\")"
-                )
+                    reason: "must be a postgres://user:password@host:port/database URL (got \(Self.schemeOnly(v)))")
             }
             config.databaseReadURL = v
         }

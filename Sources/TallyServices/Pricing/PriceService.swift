@@ -83,6 +83,7 @@ public struct PriceService<Store: PriceServiceStore>: Sendable {
         if let m = request.model { filters[.model] = [m] }
         var query = EventQuery(organizationID: organizationID, filters: filters, from: request.from, to: request.to)
         query.limit = 1000
+        query.current = true  // a replica's lag would leave events unrepriced
         var result = RepricingResult()
         var models: [String: RepricingModelDiff] = [:]
         var changes: [RepricedEvent] = []

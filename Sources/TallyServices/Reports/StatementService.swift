@@ -75,16 +75,17 @@ public struct StatementService<Store: StatementStore>: Sendable {
 
     func compute(
         _ period: StatementPeriod, groupBy: UsageDimension, organization org: Organization, zone: TimeZoneRules,
-        now: Instant
+        now: Instant, current: Bool = false
     ) async throws -> Statement {
         let previousPeriod = StatementPeriods.previous(period, zone: zone, cycleDay: org.billingCycleDay)
         func summary(_ p: StatementPeriod, _ dimensions: [UsageDimension], _ grain: TimeGrain?) async throws
             -> SummaryResult
         {
-            try await store.summary(
-                SummaryQuery(
-                    organizationID: org.id, from: p.range.from, to: p.range.to, timeZone: zone, grain: grain,
-                    dimensions: dimensions, filters: [:]))
+            var query = SummaryQuery(
+                organizationID: org.id, from: p.range.from, to: p.range.to, timeZone: zone, grain: grain,
+                dimensions: dimensions, filters: [:])
+            query.current = current
+            return try await store.summary(query)
         }
         let grouped = try await summary(period, [groupBy], nil)
         let previousGrouped = try await summary(previousPeriod, [groupBy], nil)
@@ -236,7 +237,9 @@ extension StatementService {
         for grouping in Self.groupings {
             w.key(grouping.rawValue)
             do {
-                var statement = try await compute(period, groupBy: grouping, organization: org, zone: zone, now: now)
+                // A closed month keeps what it reads: from the primary, never a lagging replica.
+                var statement = try await compute(
+                    period, groupBy: grouping, organization: org, zone: zone, now: now, current: true)
                 statement.closure = closure
                 StatementCodec.write(statement, into: &w)
             } catch TallyError.tooManyGroups {

@@ -211,9 +211,11 @@ struct MigrateStore: AsyncParsableCommand {
         discussion: """
             Both schemas are brought to this version first. While it copies, the SQLite file is locked for writing:
             a tally serve on it keeps answering reads, and its writes answer 503 until the copy ends. The PostgreSQL
-            database must be empty, unless --resume finishes a move that was interrupted. Exits 1 when a count or a
-            sum differs. Then start tally serve with TALLY_DATABASE_URL set to the new database, and the same master
-            key (TALLY_MASTER_KEY_FILE=<old data dir>/master.key): the provider keys are sealed under it.
+            database (--to, else TALLY_DATABASE_URL) must be empty, unless --resume finishes a move that was
+            interrupted (every table but the events copied again, the events continued) or --restart copies
+            everything again. Exits 1 when a count or a sum differs. Then start tally serve with TALLY_DATABASE_URL
+            set to the new database, and the same master key (TALLY_MASTER_KEY_FILE=<old data dir>/master.key): the
+            provider keys are sealed under it. docs/operations.md has the details.
             """)
     @Option(help: "The SQLite file (e.g. ./tally-data/tally.sqlite).") var from: String
     @Option(
@@ -246,7 +248,8 @@ struct MigrateStore: AsyncParsableCommand {
         let mismatches = result.mismatches
         guard mismatches.isEmpty else {
             fail(
-                "the copy differs from the source in \(mismatches.joined(separator: ", ")): run it again with --resume")
+                "the copy differs from the source in \(mismatches.joined(separator: ", ")): events changed since the "
+                    + "interrupted move (a re-pricing, retention); stop tally serve and run it again with --restart")
         }
         print("moved: \(result.checks.count) counts and sums equal on both sides")
     }

@@ -230,6 +230,14 @@ class AccountsTally(Tally):
         return text
 
 
+def tally_cli(tally, *args, stdin=None, timeout=120):
+    """`tally ARGS --data-dir …` (and the database URL) with its exit status, stdout and stderr; never raises on
+    failure, and feeds `stdin` (text) when given. An AccountsTally's command gets its servers' environment."""
+    env = tally.environment({}) if isinstance(tally, AccountsTally) else tally.base_env
+    return subprocess.run([BIN, *args, *tally.store_args()], input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
 def _accounts_tally(kind, data_dir, env):
     if kind == "postgres":
         if not PG_URL:

@@ -28,7 +28,7 @@ import requests
 import clock
 from standins.alert_receivers import SlackStandIn, WebhookReceiver
 from conftest import (ADMIN_EMAIL, BIN, PG_URL, AccountsTally, Browser, Tally, all_event_ids,
-                      assert_error, bearer, event, fresh_postgres_url, signed_in, wait_until)
+                      assert_error, bearer, event, fresh_postgres_url, signed_in, tally_cli, wait_until)
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="TALLY_TEST_POSTGRES_URL is not set")
 
@@ -151,12 +151,6 @@ def assert_moved(result, source, target):
     assert moved["money"]["money.usage_events.cost_nanos"][0] == sqlite_money(source)["usage_events"]
     assert moved["checks"] == len(here) + len(moved["money"]), moved
     return moved
-
-
-def tally_cli(tally, *args, stdin=None, timeout=120):
-    return subprocess.run([BIN, *args, *tally.store_args()], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=tally.environment({}) if isinstance(tally, AccountsTally)
-                          else tally.base_env)
 
 
 def ok(response):

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 import clock
-from conftest import BIN, Tally, all_event_ids, bearer, event, wait_until
+from conftest import BIN, Tally, all_event_ids, bearer, event, tally_cli, wait_until
 
 BACKED_UP = re.compile(r"^backed up (\d+) events \([0-9.]+ MB, schema (\d+)\) to (.+)$")
 RESTORED = re.compile(r"^restored (\d+) events \([0-9.]+ MB, schema (\d+)\) from (.+)$")
@@ -46,12 +46,6 @@ def tallies():
         t.stop_all()
     for d in dirs:
         d.cleanup()
-
-
-def tally_cli(tally, *args, stdin=None, timeout=120):
-    """`tally ARGS --data-dir …` with its exit status, stdout and stderr (never raises on failure)."""
-    return subprocess.run([BIN, *args, *tally.store_args()], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=tally.base_env)
 
 
 def ok(response):

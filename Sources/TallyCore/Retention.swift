@@ -48,10 +48,33 @@ public protocol RetentionStore: Sendable {
     /// Deletes at most `limit` raw events of the organization timestamped before `before`, with their captured
     /// bodies, in one transaction; the rollups stay. Returns how many went (fewer than `limit`: none are left).
     func deleteRawEvents(organizationID: String, before: Instant, limit: Int) async throws -> Int
+    /// Where raw events are kept in whole periods (PostgreSQL's monthly partitions), drops those wholly before
+    /// `before`, with their captured bodies; returns how many events went (0 where there are none).
+    func dropRawEventPartitions(before: Instant) async throws -> Int
     /// Deletes the hourly, daily and performance rollup rows of buckets before `before` (a UTC midnight).
     func deleteRollups(before: Instant) async throws -> Int
     /// Gives freed pages back to the file system where the database needs asking (SQLite's incremental vacuum).
     func reclaimSpace() async throws
     /// Every organization's id (retention runs over each, along its index).
     func organizationIDs() async throws -> [String]
+}
+
+/// One step of converting PostgreSQL's events table to monthly partitions in place (issue 24).
+public enum EventPartitioningStep: Sendable, Equatable {
+    /// The store keeps events in one table (SQLite).
+    case notApplicable
+    /// Events are partitioned.
+    case finished
+    /// This many events were copied into the partitioned table; more remain.
+    case copied(Int)
+}
+
+public protocol EventPartitioningStore: Sendable {
+    /// Creates the monthly partitions from this month through the one holding `through`, where events are
+    /// partitioned; nothing elsewhere.
+    func prepareEventPartitions(through: Instant) async throws
+    /// Copies the next `batch` events of a table made before partitioning into the partitioned one, or, when at
+    /// most `batch` remain, copies them and puts the partitioned table in the old one's place. Resumable: progress is
+    /// stored with each batch, and replicas may run it at once.
+    func partitionEventsStep(batch: Int) async throws -> EventPartitioningStep
 }

@@ -196,7 +196,7 @@ public protocol TallyStore: OrganizationStore, ProjectStore, TokenStore, EventSt
     AccountStore, SessionStore, InviteStore, ConnectionStore, AuditStore, ProviderSyncStore, CatalogRevisionStore,
     BudgetStore, AlertStore, AlertChannelStore, AlertDeliveryStore,
     InsightStore, PolicyStore, GuardCounterStore, TeamStore, PeriodStore, ScheduledReportStore, PerformanceStore,
-    EventContentStore, SafetyFilterStore, FlagStore, SignInStore, RetentionStore
+    EventContentStore, SafetyFilterStore, FlagStore, SignInStore, RetentionStore, EventPartitioningStore
 {}
 
 /// An organization's own price entry: the catalog's entry shape, kept as its JSON definition.

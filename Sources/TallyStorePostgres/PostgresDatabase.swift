@@ -192,7 +192,13 @@ public struct PostgresSQLDatabase: SQLDatabase {
                     }
                     guard rows == check.rows else { throw check.otherwise }
                 }
-                let stored = try await self.insert(write.insert, connection)
+                var stored: [Int]
+                if let claim = write.claim {
+                    let claimed = try await self.insert(claim, connection)
+                    stored = try await self.insert(write.insert.only(claimed), connection).map { claimed[$0] }
+                } else {
+                    stored = try await self.insert(write.insert, connection)
+                }
                 for then in try write.then(stored) where !then.rows.isEmpty {
                     _ = try await self.insert(then, connection)
                 }
@@ -204,7 +210,7 @@ public struct PostgresSQLDatabase: SQLDatabase {
     /// One statement over `unnest` arrays; for `.skip`, the positions of the rows stored (told by `RETURNING` their
     /// keys, unique among the rows).
     func insert(_ insert: SQLBulkInsert, _ connection: PostgresConnection) async throws -> [Int] {
-        guard case .skip = insert.conflict else {
+        guard insert.skipsConflicts else {
             try await connection.query(Self.unnest(insert, returning: nil), logger: logger)
             return []
         }

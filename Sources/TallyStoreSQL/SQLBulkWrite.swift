@@ -8,6 +8,10 @@ public struct SQLBulkInsert: Sendable {
         /// `ON CONFLICT (key) DO NOTHING`: a row whose key is stored already is skipped. The rows must be unique on
         /// the key among themselves (the store removes repeats first), so the driver can tell which were stored.
         case skip(key: [String])
+        /// `ON CONFLICT DO NOTHING` with no target: a row that conflicts with any unique index is skipped; `key` (unique
+        /// among the rows) is what tells the driver which were stored. For a table whose uniqueness is not one index
+        /// (PostgreSQL's partitioned events, whose key lives in `usage_event_keys`).
+        case skipAnyConflict(key: [String])
         /// `ON CONFLICT (key) DO UPDATE SET <assignments>`.
         case update(key: [String], assignments: String)
     }
@@ -41,6 +45,7 @@ public struct SQLBulkInsert: Sendable {
         let head = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) \(rows)"
         switch conflict {
         case .skip(let key): return head + " ON CONFLICT (\(key.joined(separator: ", "))) DO NOTHING"
+        case .skipAnyConflict: return head + " ON CONFLICT DO NOTHING"
         case .update(let key, let assignments):
             return head + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(assignments)"
         }
@@ -49,8 +54,20 @@ public struct SQLBulkInsert: Sendable {
     /// The positions of the conflict key's columns.
     public var keyPositions: [Int] {
         switch conflict {
-        case .skip(let key), .update(let key, _): key.map { columns.firstIndex(of: $0)! }
+        case .skip(let key), .skipAnyConflict(let key), .update(let key, _): key.map { columns.firstIndex(of: $0)! }
         }
+    }
+
+    /// Whether the driver must tell which rows were stored.
+    public var skipsConflicts: Bool {
+        if case .update = conflict { false } else { true }
+    }
+
+    /// These rows only, in their order.
+    public func only(_ positions: [Int]) -> SQLBulkInsert {
+        var copy = self
+        copy.rows = positions.map { rows[$0] }
+        return copy
     }
 }
 
@@ -72,13 +89,21 @@ public struct SQLCheck: Sendable {
 /// plans from the rows actually stored (rollup increments), all or nothing.
 public struct SQLBulkWrite: Sendable {
     public var check: SQLCheck?
+    /// Rows claiming each insert row's key in another table first (row i for row i, skipped on conflict): only the
+    /// rows whose claim was stored are inserted. PostgreSQL's partitioned events keep their unique key this way.
+    public var claim: SQLBulkInsert?
     public var insert: SQLBulkInsert
     /// Given the positions (in `insert.rows`, ascending) of the rows stored, the inserts that follow in the same
     /// transaction.
     public var then: @Sendable (_ stored: [Int]) throws -> [SQLBulkInsert]
 
-    public init(check: SQLCheck?, insert: SQLBulkInsert, then: @escaping @Sendable ([Int]) throws -> [SQLBulkInsert]) {
+    public init(
+        check: SQLCheck?, claim: SQLBulkInsert? = nil, insert: SQLBulkInsert,
+        then: @escaping @Sendable ([Int]) throws -> [SQLBulkInsert]
+    ) {
+        precondition(claim.map { $0.rows.count == insert.rows.count } ?? true)
         self.check = check
+        self.claim = claim
         self.insert = insert
         self.then = then
     }

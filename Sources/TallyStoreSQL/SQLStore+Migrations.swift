@@ -8,9 +8,17 @@ import TallyCore
 /// and reads the ledger again, now complete.
 extension SQLStore {
     public func migrate() async throws {
+        try await applyMigrations()
+        // PostgreSQL: an empty events table made before partitioning is replaced by the partitioned one now; a
+        // populated one is converted in batches by `tally serve` or `tally partition-events`.
+        _ = try await partitionEventsStep(batch: 0)
+    }
+
+    /// The pending migrations up to `version` (tests make a store of an older version with it).
+    package func applyMigrations(through version: Int = .max) async throws {
         for attempt in 1...3 {
             let applied = try await appliedMigrationVersions()
-            let pending = Schema.migrations(dialect).filter { !applied.contains($0.version) }
+            let pending = Schema.migrations(dialect).filter { !applied.contains($0.version) && $0.version <= version }
             if pending.isEmpty { return }
             // Any constant shared by every replica; `pg_advisory_xact_lock` releases it at commit. SQLite's write
             // transaction is the lock there. The ledger is created under the lock: two concurrent `CREATE TABLE IF NOT

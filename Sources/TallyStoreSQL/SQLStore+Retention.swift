@@ -67,6 +67,12 @@ extension SQLStore {
         }
         deleted += try await database.execute(
             statement([("DELETE FROM performance_rollup_hourly WHERE hour < ", .int(hour))]))
+        if dialect == .postgres {
+            // Event keys outlive raw events (an event sent again is still a duplicate while its rollup counts it),
+            // and go with the rollups. Not counted as rollup rows.
+            try await database.execute(
+                statement([("DELETE FROM usage_event_keys WHERE ts_us < ", .int(before.microseconds))]))
+        }
         return deleted
     }
 

@@ -65,6 +65,7 @@ public struct SQLStep: Sendable {
 /// The store: every query of every concern, for either dialect, over a `SQLDatabase`.
 public struct SQLStore<Database: SQLDatabase>: TallyStore {
     public let database: Database
+    let knownPartitions = KnownPartitions()
     public init(_ database: Database) { self.database = database }
 
     var dialect: SQLDialect { database.dialect }
@@ -311,9 +312,11 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             // which may be fewer and fit.
             let planned = try? RollupDelta.compute(candidates)
             let events = candidates
+            try await ensurePartitions(for: candidates)
             let write = SQLBulkWrite(
                 check: Schema.liveProjects(dialect, Set(candidates.map(\.projectID))),
-                insert: UsageSQL.eventInsert(candidates)
+                claim: dialect == .postgres ? UsageSQL.eventKeyClaims(candidates) : nil,
+                insert: UsageSQL.eventInsert(dialect, candidates)
             ) { stored in
                 let deltas =
                     if stored.count == events.count, let planned { planned } else {
@@ -325,7 +328,16 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                     + (performance.rows.isEmpty ? [] : [Schema.performanceIncrements(performance)])
                     + (contents.map { [$0] } ?? [])
             }
-            for i in try await database.bulkWrite(write) { accepted[owner[i]] += 1 }
+            let stored: [Int]
+            do {
+                stored = try await database.bulkWrite(write)
+            } catch TallyError.unavailable where dialect == .postgres {
+                // A month's partition dropped by another replica since this one saw it: made again, once.
+                knownPartitions.forget()
+                try await ensurePartitions(for: candidates)
+                stored = try await database.bulkWrite(write)
+            }
+            for i in stored { accepted[owner[i]] += 1 }
         }
         return batches.enumerated().map { b, batch in
             InsertOutcome(accepted: accepted[b], duplicates: batch.events.count - accepted[b])

@@ -425,6 +425,12 @@ public enum Schema {
                 statements: [
                     "CREATE TABLE retention_marks (what TEXT PRIMARY KEY, before_us \(bigint) NOT NULL)"
                 ]),
+            // Issue 24: PostgreSQL's events partitioned by month (`EventPartitions`). The partitioned table is made
+            // beside the old one, which stays in use until `SQLStore.partitionEventsStep` has copied it; an empty one
+            // is replaced at once. SQLite keeps one table.
+            Migration(
+                version: 20, name: "partitioned_usage_events",
+                statements: dialect == .postgres ? EventPartitions.migration() : []),
         ]
     }
 

@@ -98,6 +98,9 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
         for table in tables.reversed() where everything || !Self.appendOnly.contains(table.name) {
             try await target.execute(SQLStatement(target.dialect, "DELETE FROM \(table.name)"))
         }
+        if everything && target.dialect == .postgres {
+            try await target.execute(SQLStatement(.postgres, "DELETE FROM usage_event_keys"))
+        }
     }
 
     /// Copies one table; `progress` is told the rows copied so far after each page. Returns the rows copied.
@@ -132,7 +135,10 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
             let rows = try await source.query(page)
             guard let last = rows.last else { break }
             after = try key.map { try last.value($0) }
+            let events = target.dialect == .postgres && table.name == "usage_events"
+            if events { try await prepareEvents(rows) }
             try await target.execute(upsert(table, rows: rows, skipping: table.key.isEmpty ? 1 : 0))
+            if events { try await claimKeys(rows) }
             copied += rows.count
             progress(copied)
             if rows.count < pageSize { break }
@@ -140,8 +146,32 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
         return copied
     }
 
-    /// `INSERT … VALUES (…), … ON CONFLICT (key) DO UPDATE SET every other column`.
+    /// PostgreSQL's events are partitioned by month (`EventPartitions`): the page's months are made first.
+    func prepareEvents(_ rows: [SQLRow]) async throws {
+        let months = try rows.map { EventPartitions.Month(containing: try $0.instant("ts_us")) }
+        try await SQLStore(target).ensurePartitions(Set(months))
+    }
+
+    /// ... and their keys live in `usage_event_keys`: the page's are claimed after it is copied.
+    func claimKeys(_ rows: [SQLRow]) async throws {
+        let sequences = try rows.map { try $0.int("seq") }
+        guard let first = sequences.min(), let last = sequences.max() else { return }
+        var s = SQLStatement(
+            target.dialect,
+            "INSERT INTO usage_event_keys (org_id, project_id, event_id, ts_us) SELECT org_id, project_id, event_id, "
+                + "ts_us FROM usage_events WHERE seq >= ")
+        s.bind(first)
+        s.append(" AND seq <= ")
+        s.bind(last)
+        s.append(" ON CONFLICT (org_id, project_id, event_id) DO NOTHING")
+        try await target.execute(s)
+    }
+
+    /// `INSERT … VALUES (…), … ON CONFLICT (key) DO UPDATE SET every other column`. PostgreSQL's partitioned events
+    /// are unique by sequence and timestamp (the partition key must be in every unique index).
     func upsert(_ table: Table, rows: [SQLRow], skipping leading: Int) -> SQLStatement {
+        var table = table
+        if target.dialect == .postgres && table.name == "usage_events" { table.key = ["seq", "ts_us"] }
         var s = SQLStatement(
             target.dialect, "INSERT INTO \(table.name) (\(table.columns.joined(separator: ", "))) VALUES ")
         for (r, row) in rows.enumerated() {

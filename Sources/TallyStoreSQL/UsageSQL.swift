@@ -46,14 +46,32 @@ public enum UsageSQL {
         return row
     }
 
-    /// New events, skipped when their key is stored already; every column may be NULL.
-    static func eventInsert(_ events: [StoredEvent]) -> SQLBulkInsert {
-        SQLBulkInsert(
+    /// New events, skipped when their key is stored already; every column may be NULL. On PostgreSQL the key is
+    /// claimed in `usage_event_keys` first (`eventKeyClaims`); the insert skips any conflict, which only a table
+    /// made before partitioning still has (its events not yet copied to the keys).
+    package static func eventInsert(_ dialect: SQLDialect, _ events: [StoredEvent]) -> SQLBulkInsert {
+        let key = ["org_id", "project_id", "event_id"]
+        return SQLBulkInsert(
             table: "usage_events", columns: eventColumns,
             integerColumns: eventColumns.map(integerEventColumns.contains),
-            rows: events.map(eventValues), conflict: .skip(key: ["org_id", "project_id", "event_id"]),
+            rows: events.map(eventValues),
+            conflict: dialect == .postgres ? .skipAnyConflict(key: key) : .skip(key: key),
             mayHoldNulls: true
         )
+    }
+
+    /// Each event's key, claimed in PostgreSQL's `usage_event_keys` (`EventPartitions`).
+    static func eventKeyClaims(_ events: [StoredEvent]) -> SQLBulkInsert {
+        SQLBulkInsert(
+            table: "usage_event_keys", columns: ["org_id", "project_id", "event_id", "ts_us"],
+            integerColumns: [false, false, false, true],
+            rows: events.map {
+                [
+                    .text($0.organizationID), .text($0.projectID), .text($0.event.id),
+                    .int($0.event.timestamp.microseconds),
+                ]
+            },
+            conflict: .skip(key: ["org_id", "project_id", "event_id"]), mayHoldNulls: false)
     }
 
     /// Flags as the column keeps them: `,a,b,`, so that one flag is found with `LIKE '%,a,%'`; nil for none. A flag

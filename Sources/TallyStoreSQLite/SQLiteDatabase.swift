@@ -126,9 +126,14 @@ public struct SQLiteDatabase: SQLDatabase {
                         db, sql: check.statement.text, arguments: Self.arguments(check.statement.binds))
                     guard rows.count == check.rows else { throw check.otherwise }
                 }
+                var candidates = Array(write.insert.rows.indices)
+                if let claim = write.claim {
+                    let statement = try Self.prepare(claim, db)
+                    candidates = try candidates.filter { try statement.run(claim.rows[$0]) > 0 }
+                }
                 var stored: [Int] = []
                 let insert = try Self.prepare(write.insert, db)
-                for (i, row) in write.insert.rows.enumerated() where try insert.run(row) > 0 { stored.append(i) }
+                for i in candidates where try insert.run(write.insert.rows[i]) > 0 { stored.append(i) }
                 for then in try write.then(stored) {
                     let statement = try Self.prepare(then, db)
                     for row in then.rows { try statement.run(row) }

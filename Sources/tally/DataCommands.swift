@@ -204,6 +204,44 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 }
 
+struct PartitionEvents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "partition-events",
+        abstract:
+            "PostgreSQL: convert the events table to monthly partitions now (tally serve does it in the background).",
+        discussion: """
+            A database whose events were stored before partitioning keeps them in one table until they are copied,
+            batch by batch, into the partitioned table, which then takes its place. Each batch is a short transaction:
+            tally serve keeps ingesting and answering meanwhile. Interrupted, it continues where it stopped. Prints
+            its progress; exits 0 once events are partitioned.
+            """)
+    @Option(name: .customLong("batch-size"), help: "Events copied per transaction (default 10000).")
+    var batchSize = 10_000
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        guard (1...1_000_000).contains(batchSize) else { fail("--batch-size must be a whole number from 1 to 1000000") }
+        try await withConfiguredStore(store.flags, .write) { [batchSize] _, _, store in
+            let started = Date()
+            var copied = 0
+            loop: while true {
+                switch try await store.partitionEventsStep(batch: batchSize) {
+                case .notApplicable:
+                    fail("the embedded SQLite store keeps events in one table; partitions are for PostgreSQL")
+                case .copied(let n):
+                    copied += n
+                    if copied / 100_000 != (copied - n) / 100_000 { print("copied \(copied) events") }
+                case .finished:
+                    break loop
+                }
+            }
+            try await store.prepareEventPartitions(through: Instant.now.adding(seconds: 62 * 86_400))
+            let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
+            print("events are partitioned by month (\(copied) copied in \(seconds) s)")
+        }
+    }
+}
+
 struct MigrateStore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate-store",

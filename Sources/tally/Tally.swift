@@ -20,6 +20,7 @@ struct Tally: AsyncParsableCommand {
         subcommands: [
             Serve.self, Migrate.self, Projects.self, Tokens.self, Prices.self, Keys.self, SyncCommand.self,
             ForecastBench.self, Backup.self, Restore.self, Import.self, RetentionCommand.self, MigrateStore.self,
+            PartitionEvents.self,
         ]
     )
 }

@@ -246,6 +246,7 @@ package struct Dependencies<Store: TallyStore>: Sendable {
                 RetentionService(
                     retention: Retention(store: store, policy: options.config.retention), logger: logger))
         }
+        services.append(EventPartitioningService(store: store, logger: logger))
         if syncInBackground { services.append(sync) }
         if let seconds = options.config.alertIntervalSeconds {
             services.append(AlertEvaluator(engine: alertEngine, interval: .seconds(seconds), logger: logger))

@@ -33,6 +33,7 @@ package struct Retention<Store: RetentionStore>: Sendable {
         try await store.recordRetentionBoundaries(boundaries)
         outcome.boundaries = boundaries
         if let cutoff = boundaries.rawEventsFrom {
+            outcome.eventsDeleted += try await store.dropRawEventPartitions(before: cutoff)
             for organization in try await store.organizationIDs() {
                 while !Task.isCancelled {
                     let deleted = try await store.deleteRawEvents(

@@ -1,0 +1,238 @@
+import Synchronization
+import TallyCore
+
+/// The months whose partitions this process knows exist, so an insert asks PostgreSQL only for a month it has not
+/// met. A partition dropped since (retention on another replica) is found by the insert failing, which empties it.
+final class KnownPartitions: Sendable {
+    private let months = Mutex<Set<EventPartitions.Month>>([])
+
+    func missing(_ wanted: Set<EventPartitions.Month>) -> Set<EventPartitions.Month> {
+        months.withLock { wanted.subtracting($0) }
+    }
+
+    func add(_ found: Set<EventPartitions.Month>) { months.withLock { $0.formUnion(found) } }
+    func forget() { months.withLock { $0.removeAll() } }
+}
+
+/// PostgreSQL's monthly event partitions (`EventPartitions`): created ahead and on demand, dropped by retention, and
+/// an older table converted in place.
+extension SQLStore {
+    /// Makes sure the partitions these events need exist (PostgreSQL; nothing elsewhere): one per month they fall in,
+    /// never the months between.
+    func ensurePartitions(for events: [StoredEvent]) async throws {
+        guard dialect == .postgres else { return }
+        try await ensurePartitions(Set(events.map { EventPartitions.Month(containing: $0.event.timestamp) }))
+    }
+
+    func ensurePartitions(from lowest: Instant, through highest: Instant) async throws {
+        try await ensurePartitions(Set(EventPartitions.months(from: lowest, through: highest)))
+    }
+
+    /// Months before `EventPartitions.floor` share a partition made by the migration.
+    func ensurePartitions(_ months: Set<EventPartitions.Month>) async throws {
+        let missing = knownPartitions.missing(months.filter { $0 >= EventPartitions.floor })
+        guard !missing.isEmpty else { return }
+        try await createPartitions(missing)
+        knownPartitions.add(missing)
+    }
+
+    /// Creates the partitions of these months that do not exist yet, under the partition lock (replicas may race).
+    /// Each is made beside the table and attached, which locks the partitioned table only against other schema
+    /// changes, never against reads or writes.
+    func createPartitions(_ months: Set<EventPartitions.Month>) async throws {
+        let lock = SQLStatement(
+            dialect,
+            "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
+        )
+        _ = try await database.transaction { (outcomes: [SQLOutcome]) throws -> SQLDecision<Bool> in
+            switch outcomes.count {
+            case 0: return .run(lock)
+            case 1: return .run(Self.partitionedParent)
+            case 2:
+                let parent = try outcomes[1].rows.only().text("parent")
+                var s = SQLStatement(
+                    .postgres,
+                    "SELECT c.relname::TEXT AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        + "WHERE i.inhparent = to_regclass(")
+                s.bind(parent)
+                s.append(")")
+                return .run(s)
+            default:
+                let parent = try outcomes[1].rows.only().text("parent")
+                let existing = Set(try outcomes[2].rows.map { try $0.text("name") })
+                let made = outcomes.count - 3
+                let todo = months.sorted().filter { !existing.contains($0.partition) }
+                let step = made / 2
+                guard step < todo.count else { return .commit(true) }
+                let month = todo[step]
+                return .run(
+                    SQLStatement(
+                        .postgres,
+                        made % 2 == 0
+                            ? "CREATE TABLE \(month.partition) (LIKE \(parent) INCLUDING DEFAULTS)"
+                            : "ALTER TABLE \(parent) ATTACH PARTITION \(month.partition) FOR VALUES FROM "
+                                + "(\(month.start.microseconds)) TO (\(month.next.start.microseconds))"))
+            }
+        }
+    }
+
+    /// The partitioned events table's name: `usage_events`, or the conversion's table while an older one is converted.
+    static var partitionedParent: SQLStatement {
+        SQLStatement(
+            .postgres,
+            "SELECT CASE WHEN (SELECT relkind::TEXT FROM pg_class WHERE oid = to_regclass('usage_events')) = 'p' "
+                + "THEN 'usage_events' ELSE '\(EventPartitions.converting)' END AS parent")
+    }
+
+    public func prepareEventPartitions(through: Instant) async throws {
+        guard dialect == .postgres else { return }
+        try await ensurePartitions(from: .now, through: through)
+    }
+
+    // MARK: Retention
+
+    public func dropRawEventPartitions(before: Instant) async throws -> Int {
+        guard dialect == .postgres else { return 0 }
+        let partitions = try await database.query(
+            SQLStatement(
+                .postgres,
+                """
+                SELECT c.relname::TEXT AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = to_regclass('usage_events')
+                  AND (SELECT relkind::TEXT FROM pg_class WHERE oid = to_regclass('usage_events')) = 'p'
+                """)
+        ).map { try $0.text("name") }
+        var dropped = 0
+        for name in partitions.sorted() {
+            guard let end = EventPartitions.end(of: name), end <= before else { continue }
+            let lock = SQLStatement(
+                .postgres,
+                "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
+            )
+            // The name was read from the catalog and matched Tally's own pattern: it is safe in SQL.
+            let count = SQLStatement(.postgres, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM \(name)")
+            let bodies = SQLStatement(
+                .postgres,
+                "DELETE FROM event_contents c WHERE EXISTS (SELECT 1 FROM \(name) e WHERE e.org_id = c.org_id "
+                    + "AND e.project_id = c.project_id AND e.event_id = c.event_id)")
+            let drop = SQLStatement(.postgres, "DROP TABLE IF EXISTS \(name)")
+            // Dropping a partition locks the whole table for a moment: rather than queue every reader behind a long
+            // query, it gives up after a while, and the chunked deletes that follow take the month's events instead.
+            let patience = SQLStatement(.postgres, "SET LOCAL lock_timeout = '10s'")
+            do {
+                dropped += try await database.transaction { (outcomes: [SQLOutcome]) throws -> SQLDecision<Int> in
+                    switch outcomes.count {
+                    case 0: .run(patience)
+                    case 1: .run(lock)
+                    case 2: .run(count)
+                    case 3: .run(bodies)
+                    case 4: .run(drop)
+                    default: .commit(Int(try outcomes[2].rows.only().int("n")))
+                    }
+                }
+            } catch TallyError.unavailable {
+                continue
+            }
+        }
+        if dropped > 0 { knownPartitions.forget() }
+        return dropped
+    }
+
+    // MARK: Converting an older table
+
+    public func partitionEventsStep(batch: Int) async throws -> EventPartitioningStep {
+        guard dialect == .postgres else { return .notApplicable }
+        let state = try await database.query(
+            SQLStatement(
+                .postgres,
+                "SELECT (SELECT relkind::TEXT FROM pg_class WHERE oid = to_regclass('usage_events')) AS kind, "
+                    + "copied_through FROM usage_events_partitioning")
+        ).only()
+        if try state.text("kind") == "p" { return .finished }
+        let through = try state.int("copied_through")
+        // The next batch, by sequence: how many, their time span, the last one; and whether any follow.
+        let window: [(String, SQLValue?)] = [
+            ("(SELECT seq, ts_us FROM usage_events WHERE seq > ", .int(through)),
+            (" ORDER BY seq LIMIT ", .int(Int64(max(1, batch)))), (") b", nil),
+        ]
+        let bounds = try await database.query(
+            statement([("SELECT CAST(COUNT(*) AS BIGINT) AS n, MAX(seq) AS last FROM ", nil)] + window)
+        ).only()
+        let count = try bounds.int("n")
+        let last = try bounds.optionalInt("last") ?? through
+        let finishing = try await database.query(
+            statement([("SELECT seq FROM usage_events WHERE seq > ", .int(last)), (" LIMIT 1", nil)])
+        ).isEmpty
+        // Batch 0 (at migration): only an empty old table is replaced there and then.
+        if batch == 0 && count > 0 { return .copied(0) }
+        // The batch's days (division truncates before 1970, whose events all share the first partition anyway).
+        let days = try await database.query(
+            statement([("SELECT DISTINCT ts_us / 86400000000 AS day FROM ", nil)] + window))
+        try await ensurePartitions(
+            Set(
+                try days.map {
+                    EventPartitions.Month(containing: Instant(microseconds: try $0.int("day") * 86_400_000_000))
+                }))
+        let columns = (["seq"] + UsageSQL.eventColumns).joined(separator: ", ")
+        let range: [(String, SQLValue?)] =
+            finishing
+            ? [(" WHERE seq > ", .int(through))] : [(" WHERE seq > ", .int(through)), (" AND seq <= ", .int(last))]
+        var steps: [SQLStep] = []
+        if finishing {
+            // The last batch ends the conversion: the old table is locked first (before the conversion lock, which
+            // its writers take after their table lock), so writers wait and readers of the old table are done before
+            // it goes. Events arriving meanwhile are copied too: the month they need is made beforehand.
+            try await ensurePartitions(from: .now, through: .now.adding(seconds: 2 * 86_400))
+            steps += [
+                SQLStep(SQLStatement(.postgres, "SET LOCAL lock_timeout = '30s'")),
+                SQLStep(SQLStatement(.postgres, "LOCK TABLE usage_events IN ACCESS EXCLUSIVE MODE")),
+                SQLStep(SQLStatement(.postgres, "LOCK TABLE usage_event_keys IN EXCLUSIVE MODE")),
+            ]
+        }
+        steps += [
+            SQLStep(SQLStatement(.postgres, "SELECT pg_advisory_xact_lock(\(EventPartitions.conversionLock))")),
+            // The batch is planned outside the lock: it goes ahead only if no other replica copied it meanwhile.
+            SQLStep(
+                statement([
+                    (
+                        "UPDATE usage_events_partitioning SET copied_through = copied_through WHERE copied_through = ",
+                        .int(through)
+                    )
+                ]), expectedChanges: 1),
+        ]
+        steps += [
+            SQLStep(
+                statement(
+                    [
+                        (
+                            "INSERT INTO \(EventPartitions.converting) (\(columns)) SELECT \(columns) FROM usage_events",
+                            nil
+                        )
+                    ]
+                        + range)),
+            SQLStep(
+                statement(
+                    [
+                        (
+                            "INSERT INTO usage_event_keys (org_id, project_id, event_id, ts_us) "
+                                + "SELECT org_id, project_id, event_id, ts_us FROM usage_events", nil
+                        )
+                    ] + range + [(" ON CONFLICT (org_id, project_id, event_id) DO NOTHING", nil)])),
+            SQLStep(
+                statement([
+                    ("UPDATE usage_events_partitioning SET copied_through = ", .int(last)),
+                    (" WHERE copied_through = ", .int(through)),
+                ]), expectedChanges: 1),
+        ]
+        if finishing {
+            steps += EventPartitions.finishing(now: .now).map { SQLStep(SQLStatement(.postgres, $0)) }
+        }
+        do {
+            try await database.transaction(steps)
+        } catch TallyError.conflict {
+            return .copied(0)  // another replica took this batch; the next step goes on from its end
+        }
+        knownPartitions.forget()
+        return finishing ? .finished : .copied(Int(count))
+    }
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Scale benchmark (issue 24): Tally on SQLite with millions of events.
+"""Scale benchmark (issue 24): Tally on SQLite, or on PostgreSQL, with millions of events.
 
     python3 bench/scale_bench.py --binary .build-release/release/tally [--events 10000000] [--days 90]
         [--models 40] [--projects 200] [--features 50] [--users 2000] [--data-dir DIR] [--skip-seed]
         [--out DIR] [--port PORT] [--requests 30] [--ingest-seconds 20] [--pure-events 1000000]
         [--gen-procs N] [--order time|random] [--keep-data]
+        [--postgres-url postgres://SUPERUSER@HOST:PORT/postgres?sslmode=disable]
 
 Steps (one `tally serve` at a time, on 127.0.0.1; everything started here is stopped in `finally`):
   1. seed      `tally projects create p000..`, then N generated events as NDJSON piped into
@@ -36,6 +37,24 @@ Steps (one `tally serve` at a time, on 127.0.0.1; everything started here is sto
 The run changes its data dir: step 4 adds events, step 6 deletes those older than 30 days. `--skip-seed` on a dir a
 run already went through therefore starts from 30 days of events, not --days. A data dir this script made itself
 (no --data-dir) is removed at the end unless --keep-data. Needs about 3 GB free per 10M events (checked).
+
+PostgreSQL (--postgres-url, a server URL with a superuser; psql must be on PATH, no Python driver is needed): the
+same steps with TALLY_DATABASE_URL set for every tally process (TALLY_DATA_DIR is still set, to a directory the script
+makes, but holds no data). The differences:
+  1. seed      into a database made fresh on that server, `tally_bench_full` (dropped first if it exists; with
+               `--skip-seed` the existing one is reused as it is). Then `VACUUM ANALYZE` of the whole database, timed
+               and reported, before anything is measured (it runs with --skip-seed too).
+  4. ingest    the empty store is a second fresh database, `tally_bench_empty`, dropped again afterwards.
+  5. size      with psql: pg_total_relation_size (table, indexes, TOAST) summed over the partitions of usage_events
+               (its children in pg_inherits), of usage_event_keys (and its partitions, if any), and of the rollup
+               tables (`%rollup%`: usage_rollup_* and performance_rollup_hourly), and pg_database_size; each also per
+               event (the events counted then).
+  6. retention timed the same way, the same summaries compared byte for byte; also the partitions of usage_events
+               before and after it (monthly partitions `usage_events_yYYYYmMM`, and `usage_events_before`; retention
+               drops whole months older than the cut-off and deletes the rest in chunks), and the database size after.
+  7. report    the PostgreSQL version and settings (shared_buffers, max_wal_size, ...) in scale.json and the table.
+`tally_bench_full` is dropped at the end unless --keep-data (keep it to run again with --skip-seed). The free space
+(about 25 GB per 10M events: the store and the WAL) is checked when the server's data_directory is on this machine.
 """
 import argparse
 import datetime as dt
@@ -62,6 +81,8 @@ ROOT = os.path.dirname(HERE)
 OWNER_EMAIL = "owner@scale-bench.example"
 OWNER_PASSWORD = "scale-bench-password-1"
 BYTES_PER_EVENT_NEEDED = 300  # 3 GB per 10M events: the store (~250 B/event with rollups) and headroom
+PG_BYTES_PER_EVENT_NEEDED = 2500  # PostgreSQL: 25 GB per 10M events, the database (~2 KB/event) and the WAL
+PG_FULL_DB, PG_EMPTY_DB = "tally_bench_full", "tally_bench_empty"
 
 
 def log(msg):
@@ -307,8 +328,12 @@ def tally_env(a, data_dir, port=None):
     env = dict(os.environ, TALLY_DATA_DIR=data_dir, TALLY_HOST="127.0.0.1", TALLY_LOG_LEVEL="warning",
                TALLY_TIME_ZONE="UTC", TALLY_SYNC_INTERVAL="off", TALLY_ALERT_INTERVAL="off",
                TALLY_INSIGHT_INTERVAL="off", TALLY_ADMIN_EMAIL=OWNER_EMAIL, TALLY_ADMIN_PASSWORD=OWNER_PASSWORD)
-    for k in ("TALLY_DATABASE_URL", "TALLY_EVENT_RETENTION_DAYS", "TALLY_ROLLUP_RETENTION_DAYS", "TALLY_API_RATE_LIMIT"):
+    for k in ("TALLY_DATABASE_URL", "TALLY_EVENT_RETENTION_DAYS", "TALLY_ROLLUP_RETENTION_DAYS", "TALLY_API_RATE_LIMIT",
+              "TALLY_DATABASE_READ_URL"):
         env.pop(k, None)
+    url = getattr(a, "pg_urls", {}).get(data_dir)  # PostgreSQL: this data dir's database (see main)
+    if url:
+        env["TALLY_DATABASE_URL"] = url
     if port:
         env["TALLY_PORT"] = str(port)
     return env
@@ -682,6 +707,97 @@ def sizes(db_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# PostgreSQL (--postgres-url): psql for everything the script itself asks the server
+
+def db_url(server_url, dbname):
+    """The server URL with its database replaced by dbname (query, e.g. sslmode, kept)."""
+    u = urllib.parse.urlsplit(server_url)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def psql(url, sql, timeout=None):
+    """Runs sql (one statement) with psql against url; its rows unaligned, no headers."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise SystemExit(f"psql failed ({r.returncode}) on {sql[:200]!r}: {r.stderr.strip()[-1000:]}")
+    return r.stdout.strip()
+
+
+def psql_json(url, sql):
+    out = psql(url, sql)
+    return json.loads(out) if out else None
+
+
+def pg_recreate(server_url, dbname):
+    psql(server_url, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    psql(server_url, f'CREATE DATABASE "{dbname}"')
+
+
+def pg_drop(server_url, dbname):
+    try:
+        psql(server_url, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)', timeout=600)
+    except Exception as e:  # noqa: BLE001  (cleanup: say so, carry on)
+        log(f"could not drop database {dbname}: {e}")
+
+
+def pg_server_info(server_url):
+    info = psql_json(server_url, "SELECT json_build_object('version', current_setting('server_version'), "
+                     + ", ".join(f"'{k}', current_setting('{k}')" for k in (
+                         "shared_buffers", "max_wal_size", "checkpoint_timeout", "synchronous_commit",
+                         "work_mem", "maintenance_work_mem", "effective_cache_size", "max_connections",
+                         "data_directory")) + ")")
+    return info
+
+
+def pg_count_events(url):
+    return int(psql(url, "SELECT COUNT(*) FROM usage_events"))
+
+
+def pg_partitions(url):
+    """The partitions of usage_events (its children in pg_inherits), by name."""
+    out = psql(url, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = 'usage_events'::regclass ORDER BY c.relname")
+    return out.split("\n") if out else []
+
+
+def pg_sizes(url):
+    """pg_total_relation_size (table + indexes + TOAST) of the events' partitions, the keys, the rollups; the
+    database's size; each per event."""
+    events = pg_count_events(url)
+    per_event = lambda b: round(b / events, 1) if events and b is not None else None  # noqa: E731
+    # every relation of a table's partition tree (pg_inherits, recursively), the table itself included
+    tree = ("WITH RECURSIVE t(oid) AS (SELECT '{0}'::regclass::oid UNION ALL "
+            "SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.oid) ")
+    parts = psql_json(url, tree.format("usage_events") + (
+        "SELECT json_object_agg(c.relname, json_build_object('total', pg_total_relation_size(c.oid), "
+        "'table', pg_table_size(c.oid), 'indexes', pg_indexes_size(c.oid), 'rows_estimate', c.reltuples::bigint)) "
+        "FROM t JOIN pg_class c ON c.oid = t.oid WHERE c.relkind <> 'p'")) or {}
+    keys = psql_json(url, tree.format("usage_event_keys") + (
+        "SELECT json_build_object('total', SUM(pg_total_relation_size(t.oid)), 'table', SUM(pg_table_size(t.oid)), "
+        "'indexes', SUM(pg_indexes_size(t.oid)), 'rows', (SELECT COUNT(*) FROM usage_event_keys)) FROM t"))
+    rollup_tables = [x for x in psql(url, "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+                                          "AND relnamespace = 'public'::regnamespace AND relname LIKE '%rollup%' "
+                                          "ORDER BY relname").split("\n") if x]
+    rollup_bytes, rollup_rows = {}, {}
+    for t_ in rollup_tables:
+        rollup_bytes[t_] = int(psql(url, tree.format(t_) + "SELECT SUM(pg_total_relation_size(oid)) FROM t"))
+        rollup_rows[t_] = int(psql(url, f'SELECT COUNT(*) FROM "{t_}"'))
+    dbsize = int(psql(url, "SELECT pg_database_size(current_database())"))
+    ev_total = sum(v["total"] for v in parts.values())
+    ev_table = sum(v["table"] for v in parts.values())
+    res = {"events": events, "usage_events_partitions": parts, "usage_events_total_bytes": ev_total,
+           "usage_events_bytes_per_event": per_event(ev_total),
+           "usage_events_table_bytes_per_event": per_event(ev_table),
+           "usage_events_indexes_bytes_per_event": per_event(sum(v["indexes"] for v in parts.values())),
+           "usage_event_keys": keys, "usage_event_keys_bytes_per_event": per_event(keys["total"]),
+           "rollup_bytes": rollup_bytes, "rollup_rows": rollup_rows, "rollup_total_bytes": sum(rollup_bytes.values()),
+           "rollup_bytes_per_event": per_event(sum(rollup_bytes.values())),
+           "database_bytes": dbsize, "database_bytes_per_event": per_event(dbsize)}
+    return res
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Step 6: summaries around retention
 
 def summary_queries(window, retention_days):
@@ -733,7 +849,13 @@ def machine(a):
         except Exception:  # noqa: BLE001
             return ""
     binary = os.path.abspath(a.binary)
-    return {
+    # the tree the binary was built in (e.g. a separate release checkout), when it is another git work tree
+    bin_root = sh(f"git -C {os.path.dirname(binary)} rev-parse --show-toplevel")
+    bin_tree = {}
+    if bin_root and os.path.realpath(bin_root) != os.path.realpath(ROOT):
+        bin_tree = {"binary_tree": bin_root, "binary_commit": sh(f"git -C {bin_root} rev-parse --short HEAD"),
+                    "binary_tree_dirty": bool(sh(f"git -C {bin_root} status --porcelain --untracked-files=no"))}
+    return {**bin_tree,
         "command": " ".join(["python3", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": sh(f"git -C {ROOT} rev-parse --short HEAD"),
@@ -762,8 +884,16 @@ def markdown(R):
     L += ["| metric | value |", "|---|---|"]
     row("command", f"`{m['command']}`")
     row("date (UTC)", m["date"])
-    row("commit", m["commit"] + (" (worktree modified)" if m["worktree_dirty"] else ""))
+    row("commit", m["commit"] + (" (worktree modified)" if m["worktree_dirty"] else "")
+        + (f"; the binary's tree `{m['binary_tree']}`: {m['binary_commit']}"
+           + (" (worktree modified)" if m["binary_tree_dirty"] else "") if m.get("binary_tree") else ""))
     row("cores", m["cores"])
+    pg = R.get("postgres")
+    if pg:
+        si = pg.get("server") or {}
+        row("store", f"PostgreSQL {si.get('version', '?')} (shared_buffers {si.get('shared_buffers')}, max_wal_size "
+            f"{si.get('max_wal_size')}, checkpoint_timeout {si.get('checkpoint_timeout')}, synchronous_commit "
+            f"{si.get('synchronous_commit')}, work_mem {si.get('work_mem')}); database `{pg.get('database')}`")
     row("binary", f"`{m['binary']}`: {m['build']}, {m['binary_bytes'] / 1e6:,.0f} MB, built {m['binary_mtime']}")
     p = R["params"]
     row("events / days / models / projects", f"{p['events']:,} / {p['days']} / {p['models']} / {p['projects']} "
@@ -784,6 +914,8 @@ def markdown(R):
     else:
         row("seed", "skipped (--skip-seed)")
     row("store events at start", fmt(R.get("events_at_start")))
+    if pg and pg.get("vacuum_analyze_s") is not None:
+        row("`VACUUM ANALYZE` (whole database, after the seed, before any timing)", f"**{pg['vacuum_analyze_s']} s**")
     sf = R["serve_full"]
     row("serve on the full store", f"ready in {sf['ready_s']} s" + (f", VmHWM {sf['vmhwm_mb']} MB after latency, "
         "ingest and summaries" if sf.get("vmhwm_mb") else ""))
@@ -801,7 +933,22 @@ def markdown(R):
     if "ratio_full_to_empty" in ing:
         row("ingest ratio full / empty", fmt(ing["ratio_full_to_empty"], 3))
     z = R.get("size")
-    if z:
+    if z and "database_bytes" in z:  # PostgreSQL
+        row("events in the store (size step)", fmt(z["events"]))
+        row("usage_events partitions + indexes per event", f"**{fmt(z['usage_events_bytes_per_event'], 1)} B** (tables "
+            f"{fmt(z['usage_events_table_bytes_per_event'], 1)} B, indexes {fmt(z['usage_events_indexes_bytes_per_event'], 1)}"
+            f" B; {z['usage_events_total_bytes'] / 1e6:,.1f} MB in {len(z['usage_events_partitions'])} partitions)")
+        row("usage_events partitions", ", ".join(f"{k} {v['total'] / 1e6:,.1f} MB" for k, v in
+                                                sorted(z["usage_events_partitions"].items())))
+        k_ = z["usage_event_keys"]
+        row("usage_event_keys per event", f"**{fmt(z['usage_event_keys_bytes_per_event'], 1)} B** "
+            f"({k_['total'] / 1e6:,.1f} MB: table {k_['table'] / 1e6:,.1f} MB, indexes {k_['indexes'] / 1e6:,.1f} MB; "
+            f"{fmt(k_['rows'])} rows)")
+        row("rollup tables", f"{z['rollup_total_bytes'] / 1e6:,.1f} MB = **{fmt(z['rollup_bytes_per_event'], 1)} B/event**; "
+            + ", ".join(f"{k} {fmt(v)} rows" for k, v in z["rollup_rows"].items()))
+        row("database per event", f"**{fmt(z['database_bytes_per_event'], 1)} B** (pg_database_size "
+            f"{z['database_bytes'] / 1e6:,.1f} MB)")
+    elif z:
         row("events in the store (size step)", fmt(z["events"]))
         row("usage_events + indexes per event", f"**{fmt(z.get('usage_events_bytes_per_event'), 1)} B** (table alone "
             f"{fmt(z.get('usage_events_table_bytes_per_event'), 1)} B)")
@@ -814,12 +961,21 @@ def markdown(R):
     rt = R.get("retention")
     if rt:
         row(f"retention `--event-days {p['retention_days']}`", f"**{rt['wall_s']} s** wall; `{rt['output']}`")
+        row("events deleted by retention", fmt(rt.get("events_deleted")))
         row("events remaining after retention", fmt(rt.get("events_after")))
+        if rt.get("partitions_before") is not None:
+            row("usage_events partitions before / after retention",
+                f"**{len(rt['partitions_before'])} / {len(rt.get('partitions_after') or [])}** (dropped: "
+                + (", ".join(sorted(set(rt["partitions_before"]) - set(rt.get("partitions_after") or []))) or "none")
+                + "; after: " + ", ".join(rt.get("partitions_after") or []) + ")")
         row("summaries byte-identical before/after", f"**{fmt(rt.get('identical'))}** "
             + "(" + ", ".join(f"{k}: {'same' if v else 'DIFFERENT'}" for k, v in rt.get("per_summary", {}).items()) + ")")
         if rt.get("summaries"):
             row("whole-range summaries, ms before / after", ", ".join(
                 f"{k} {v['ms_before']:,.0f} / {v['ms_after']:,.0f}" for k, v in rt["summaries"].items()))
+        if rt.get("database_bytes_after") is not None:
+            row("database after retention", f"{rt['database_bytes_after'] / 1e6:,.1f} MB (pg_database_size); "
+                f"usage_event_keys rows {fmt(rt.get('event_keys_after'))}")
         if rt.get("file_bytes_after") is not None:
             row("file after retention", f"{rt['file_bytes_after'] / 1e6:,.1f} MB ({fmt(rt.get('freelist_pages_after'))} free pages)")
     if R.get("errors"):
@@ -852,6 +1008,10 @@ def main():
     p.add_argument("--order", choices=("time", "random"), default="time")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--retention-days", type=int, default=30, help="tally retention --event-days (step 6)")
+    p.add_argument("--postgres-url", default=None,
+                   help="run on PostgreSQL: a server URL with a superuser, e.g. "
+                        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; the script makes the databases "
+                        f"{PG_FULL_DB} and {PG_EMPTY_DB} on it")
     a = p.parse_args()
     if a.requests < 30:
         raise SystemExit("--requests: at least 30")
@@ -861,14 +1021,40 @@ def main():
     if not os.access(a.binary, os.X_OK):
         raise SystemExit(f"no tally binary at {a.binary}")
     made_data_dir = a.data_dir is None
-    if a.skip_seed:
+    pg = a.postgres_url is not None
+    pg_info = None
+    if pg:
+        if not shutil.which("psql"):
+            raise SystemExit("--postgres-url needs psql on PATH")
+        pg_info = pg_server_info(a.postgres_url)  # also checks the URL works
+        full_url = db_url(a.postgres_url, PG_FULL_DB)
+        if a.skip_seed:
+            exists = psql(a.postgres_url, f"SELECT 1 FROM pg_database WHERE datname = '{PG_FULL_DB}'")
+            if not exists or not psql(full_url, "SELECT to_regclass('usage_events') IS NOT NULL") == "t":
+                raise SystemExit(f"--skip-seed needs a seeded database {PG_FULL_DB} on {a.postgres_url}")
+    elif a.skip_seed:
         if made_data_dir or not os.path.exists(os.path.join(a.data_dir, "tally.sqlite")):
             raise SystemExit("--skip-seed needs --data-dir with a seeded tally.sqlite")
     data_dir = os.path.abspath(a.data_dir) if a.data_dir else tempfile.mkdtemp(prefix="tally-scale-", dir="/tmp")
+    if pg:
+        os.makedirs(data_dir, exist_ok=True)
+        a.pg_urls = {data_dir: full_url}  # tally_env: TALLY_DATABASE_URL for every tally process on this data dir
     out = os.path.abspath(a.out)
     os.makedirs(os.path.join(out, "summaries"), exist_ok=True)
 
-    if not a.skip_seed:
+    if pg and not a.skip_seed:
+        probe = pg_info.get("data_directory") or ""
+        if os.path.isdir(probe):  # the server is on this machine: its disk
+            free = shutil.disk_usage(probe).free
+            need = a.events * PG_BYTES_PER_EVENT_NEEDED
+            if free < need:
+                if made_data_dir:
+                    shutil.rmtree(data_dir, ignore_errors=True)
+                raise SystemExit(f"{probe}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.events:,} "
+                                 "events on PostgreSQL (25 GB per 10M)")
+        else:
+            log(f"PostgreSQL's data directory {probe!r} is not on this machine: free space not checked")
+    elif not a.skip_seed:
         probe = data_dir if os.path.exists(data_dir) else os.path.dirname(data_dir)
         free = shutil.disk_usage(probe).free
         need = a.events * BYTES_PER_EVENT_NEEDED
@@ -886,25 +1072,41 @@ def main():
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
 
-    R = {"machine": machine(a), "params": {k: v for k, v in vars(a).items()}, "data_dir": data_dir, "errors": []}
+    R = {"machine": machine(a), "params": {k: v for k, v in vars(a).items() if k != "pg_urls"}, "data_dir": data_dir,
+         "errors": []}
     R["params"]["data_dir"] = data_dir
+    if pg:
+        R["postgres"] = {"server": pg_info, "database": PG_FULL_DB, "empty_database": PG_EMPTY_DB}
     procs = Procs()
     gen = Generator(a)
     now_s = time.time()
     window = (now_s - 3600 - a.days * 86400, now_s - 3600)
     R["window"] = [dt.datetime.fromtimestamp(x, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for x in window]
     empty_dir = None
+    empty_db_made = False
     interrupted = False
-    log(f"data dir {data_dir}; results -> {out}")
+    log(f"data dir {data_dir}; results -> {out}" + (f"; PostgreSQL {pg_info['version']}, database {PG_FULL_DB}"
+                                                     if pg else ""))
     try:
         # 1. seed
         if not a.skip_seed:
+            if pg:
+                pg_recreate(a.postgres_url, PG_FULL_DB)
             R["seed"] = seed(a, procs, data_dir, out, gen, window)
+        if pg:  # statistics and the visibility map fresh before anything is timed
+            log("postgres: VACUUM ANALYZE")
+            t = time.monotonic()
+            psql(full_url, "VACUUM ANALYZE")
+            R["postgres"]["vacuum_analyze_s"] = round(time.monotonic() - t, 2)
+            log(f"postgres: VACUUM ANALYZE in {R['postgres']['vacuum_analyze_s']}s")
         # 2. serve on the full store
         token = admin_token(a, data_dir, "scale-bench")
-        c = sqlite3.connect("file:" + urllib.parse.quote(db) + "?mode=ro", uri=True)
-        R["events_at_start"] = c.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
-        c.close()
+        if pg:
+            R["events_at_start"] = pg_count_events(full_url)
+        else:
+            c = sqlite3.connect("file:" + urllib.parse.quote(db) + "?mode=ro", uri=True)
+            R["events_at_start"] = c.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
+            c.close()
         log(f"serve: starting on {R['events_at_start']:,} events")
         srv = Server(procs, a, data_dir, out, "full")
         R["serve_full"] = {"ready_s": srv.ready_s, "port": srv.port}
@@ -920,6 +1122,10 @@ def main():
         R["serve_full"].update(srv.stop())
         # 4b. the same ingest into an empty store
         empty_dir = tempfile.mkdtemp(prefix="tally-scale-empty-", dir=os.path.dirname(data_dir))
+        if pg:
+            pg_recreate(a.postgres_url, PG_EMPTY_DB)
+            empty_db_made = True
+            a.pg_urls[empty_dir] = db_url(a.postgres_url, PG_EMPTY_DB)
         create_projects(a, empty_dir)
         etoken = admin_token(a, empty_dir, "scale-bench")
         esrv = Server(procs, a, empty_dir, out, "empty")
@@ -927,14 +1133,22 @@ def main():
         R["serve_empty"] = {"ready_s": esrv.ready_s, **esrv.stop()}
         shutil.rmtree(empty_dir, ignore_errors=True)
         empty_dir = None
+        if empty_db_made:
+            pg_drop(a.postgres_url, PG_EMPTY_DB)
+            empty_db_made = False
         if R["ingest"]["empty"]["events_per_s"]:
             R["ingest"]["ratio_full_to_empty"] = round(
                 R["ingest"]["full"]["events_per_s"] / R["ingest"]["empty"]["events_per_s"], 3)
         # 5. sizes (server stopped: the WAL is checkpointed)
-        log("size: dbstat over the store")
-        R["size"] = sizes(db)
+        if pg:
+            log("size: pg_total_relation_size over the store")
+            R["size"] = pg_sizes(full_url)
+        else:
+            log("size: dbstat over the store")
+            R["size"] = sizes(db)
         # 6b. retention
         log(f"retention: tally retention --event-days {a.retention_days}")
+        parts_before = pg_partitions(full_url) if pg else None
         t = time.monotonic()
         r = run_cli(a, data_dir, ["retention", "--event-days", str(a.retention_days)], check=False)
         wall = time.monotonic() - t
@@ -943,6 +1157,10 @@ def main():
         m = re.search(r"deleted (\d+) raw events", r.stdout)
         rt["events_deleted"] = int(m.group(1)) if m else None
         R["retention"] = rt
+        if pg:
+            rt["partitions_before"] = parts_before
+            rt["partitions_after"] = pg_partitions(full_url)
+            log(f"retention: partitions {len(parts_before)} before, {len(rt['partitions_after'])} after")
         if r.returncode != 0:
             R["errors"].append(f"tally retention exited {r.returncode}: {r.stderr.strip()[-300:]}")
         log(f"retention: {rt['output']} ({wall:.1f}s wall)")
@@ -955,11 +1173,16 @@ def main():
         rt["summaries"] = {k: {"path": queries[k], "status_before": before[k]["status"],
                                "status_after": after[k]["status"], "bytes": len(before[k]["body"]),
                                "ms_before": before[k]["ms"], "ms_after": after[k]["ms"]} for k in queries}
-        c = sqlite3.connect("file:" + urllib.parse.quote(db) + "?mode=ro", uri=True)
-        rt["events_after"] = c.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
-        rt["freelist_pages_after"] = c.execute("PRAGMA freelist_count").fetchone()[0]
-        c.close()
-        rt["file_bytes_after"] = os.path.getsize(db)
+        if pg:
+            rt["events_after"] = pg_count_events(full_url)
+            rt["database_bytes_after"] = int(psql(full_url, "SELECT pg_database_size(current_database())"))
+            rt["event_keys_after"] = int(psql(full_url, "SELECT COUNT(*) FROM usage_event_keys"))
+        else:
+            c = sqlite3.connect("file:" + urllib.parse.quote(db) + "?mode=ro", uri=True)
+            rt["events_after"] = c.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
+            rt["freelist_pages_after"] = c.execute("PRAGMA freelist_count").fetchone()[0]
+            c.close()
+            rt["file_bytes_after"] = os.path.getsize(db)
         log(f"retention: identical {rt['identical']}, {rt['events_after']:,} events remain")
     except KeyboardInterrupt:
         interrupted = True
@@ -971,9 +1194,15 @@ def main():
         procs.stop_all()
         if empty_dir:
             shutil.rmtree(empty_dir, ignore_errors=True)
+        if empty_db_made:
+            pg_drop(a.postgres_url, PG_EMPTY_DB)
         if made_data_dir and not a.keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
             R["data_dir_removed"] = True
+        if pg and not a.keep_data:
+            log(f"postgres: dropping {PG_FULL_DB} (--keep-data keeps it)")
+            pg_drop(a.postgres_url, PG_FULL_DB)
+            R["postgres"]["database_dropped"] = True
         with open(os.path.join(out, "scale.json"), "w") as f:
             json.dump(R, f, indent=1)
         md = markdown(R) if "serve_full" in R else json.dumps(R.get("errors"))

@@ -28,9 +28,27 @@ public struct RollupTable: Sendable, Hashable {
     public static let mainDaily = RollupTable(name: "usage_rollup_daily", dimensions: mainDimensions, bucket: .day)
     public static let byUserDaily = RollupTable(
         name: "usage_rollup_user_daily", dimensions: userDimensions, bucket: .day)
-    public static let all = [main, byUser, mainDaily, byUserDaily]
 
-    /// The first hourly table that can answer a query on these dimensions.
+    /// Narrow rollups (issue 24): the main table keys on eight dimensions, so a busy organization holds hundreds of
+    /// thousands of its rows a month, and a summary by model or the overview's breakdown read them all. These keep
+    /// only what those read, a small fraction of the rows.
+    public static let byModel = RollupTable(
+        name: "usage_rollup_model_hourly", dimensions: [.provider, .model], bucket: .hour)
+    public static let byModelDaily = RollupTable(
+        name: "usage_rollup_model_daily", dimensions: [.provider, .model], bucket: .day)
+    public static let byFeature = RollupTable(
+        name: "usage_rollup_feature_hourly", dimensions: [.project, .provider, .model, .feature], bucket: .hour)
+    public static let byFeatureDaily = RollupTable(
+        name: "usage_rollup_feature_daily", dimensions: [.project, .provider, .model, .feature], bucket: .day)
+
+    /// The tables of migrations 2 and 6 (migration 10 added a count to these).
+    public static let original = [main, byUser, mainDaily, byUserDaily]
+    /// The narrow ones of migration 21, filled from the main tables.
+    public static let narrow = [byModel, byModelDaily, byFeature, byFeatureDaily]
+    /// Every table, the narrowest first: `covering` picks the first that can answer.
+    public static let all = narrow + original
+
+    /// The first (so the narrowest) hourly table that can answer a query on these dimensions.
     public static func covering(_ needed: Set<UsageDimension>) -> RollupTable? {
         all.first { $0.bucket == .hour && needed.isSubset(of: Set($0.dimensions)) }
     }

@@ -17,7 +17,8 @@ public enum Schema {
         let addedLater = Set(addedCounts.map(\.column))
         let firstColumns = UsageMetrics.columns.filter { !addedLater.contains($0) }
         let metrics = firstColumns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")
-        func rollup(_ t: RollupTable) -> String {
+        func rollup(_ t: RollupTable) -> String { rollupTable(t, metrics) }
+        func rollupTable(_ t: RollupTable, _ metrics: String) -> String {
             let dims = t.dimensions.map { "\($0.column) TEXT NOT NULL" }.joined(separator: ", ")
             let key = (["org_id", t.bucket.column] + t.dimensions.map(\.column)).joined(separator: ", ")
             let withoutRowID = dialect == .sqlite ? " WITHOUT ROWID" : ""
@@ -126,7 +127,7 @@ public enum Schema {
             Migration(
                 version: 6, name: "daily_rollups",
                 statements: [RollupTable.mainDaily, RollupTable.byUserDaily].flatMap { daily in
-                    let hourly = RollupTable.all.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
+                    let hourly = RollupTable.original.first { $0.bucket == .hour && $0.dimensions == daily.dimensions }!
                     let dims = daily.dimensions.map(\.column).joined(separator: ", ")
                     let sums = firstColumns.map { "SUM(\($0))" }.joined(separator: ", ")
                     return [
@@ -190,7 +191,7 @@ public enum Schema {
             // events and rows had none (their cached audio, if any, was counted as cached text), so 0 is what they say.
             Migration(
                 version: 10, name: "cached_input_audio_tokens",
-                statements: (["usage_events", "provider_usage"] + RollupTable.all.map(\.name)).map { table in
+                statements: (["usage_events", "provider_usage"] + RollupTable.original.map(\.name)).map { table in
                     "ALTER TABLE \(table) ADD COLUMN \(TokenClass.cachedInputAudio.column) \(bigint) NOT NULL DEFAULT 0"
                 }),
             // Newer revisions of the built-in price catalog, applied without a new binary; the newest one wins.
@@ -431,6 +432,17 @@ public enum Schema {
             Migration(
                 version: 20, name: "partitioned_usage_events",
                 statements: dialect == .postgres ? EventPartitions.migration() : []),
+            // Issue 24: the narrow rollups (`RollupTable.narrow`), filled from the main ones in the same transaction.
+            Migration(
+                version: 21, name: "narrow_rollups",
+                statements: RollupTable.narrow.flatMap { table in
+                    [
+                        rollupTable(
+                            table,
+                            UsageMetrics.columns.map { "\($0) \(bigint) NOT NULL DEFAULT 0" }.joined(separator: ", ")),
+                        narrowFill(table, dialect),
+                    ]
+                }),
         ]
     }
 
@@ -452,6 +464,23 @@ public enum Schema {
                 assignments:
                     "n = CASE WHEN \(t).n > \(Int64.max) - excluded.n THEN \(Int64.max) ELSE \(t).n + excluded.n END"),
             mayHoldNulls: false)
+    }
+
+    /// A narrow rollup's rows summed from the main table of its bucket. Rows of the main table never pass Int64, but
+    /// their sum over fewer dimensions may (only hostile amounts do): such a sum is kept at Int64's largest rather
+    /// than stopping the migration. SQLite's SUM fails on overflow, so there it sums the high and low 32 bits apart.
+    static func narrowFill(_ table: RollupTable, _ dialect: SQLDialect) -> String {
+        let source = table.bucket == .hour ? RollupTable.main : RollupTable.mainDaily
+        let key = (["org_id", table.bucket.column] + table.dimensions.map(\.column)).joined(separator: ", ")
+        let largest = Int64.max
+        let sums = UsageMetrics.columns.map { c in
+            dialect == .postgres
+                ? "LEAST(SUM(\(c)), \(largest))"
+                : "CASE WHEN SUM(\(c) >> 32) >= 2147483647 THEN \(largest) "
+                    + "ELSE MIN(SUM(\(c) >> 32) * 4294967296 + SUM(\(c) & 4294967295), \(largest)) END"
+        }.joined(separator: ", ")
+        return "INSERT INTO \(table.name) (\(key), \(UsageMetrics.columns.joined(separator: ", "))) "
+            + "SELECT \(key), \(sums) FROM \(source.name) GROUP BY \(key)"
     }
 
     /// The token counts added after migration 2 created the tables of counts, each by a migration of its own (10).

@@ -98,10 +98,16 @@ def psql(url, sql):
     return [line.split("\t") for line in r.stdout.splitlines()]
 
 
+# PostgreSQL's own bookkeeping of its monthly event partitions: the event keys (checked apart) and the progress of
+# converting an older events table. The partitions themselves are read through their parent, `usage_events`.
+POSTGRES_ONLY = ("schema_migrations", "usage_event_keys", "usage_events_partitioning")
+
+
 def pg_tables(url):
-    return [row[0] for row in psql(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                        "'public' AND table_type = 'BASE TABLE' AND table_name <> "
-                                        "'schema_migrations' ORDER BY 1")]
+    return [row[0] for row in psql(url, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                        "c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+                                        "AND NOT c.relispartition AND c.relname NOT IN "
+                                        f"({', '.join(repr(t) for t in POSTGRES_ONLY)}) ORDER BY 1")]
 
 
 def pg_fingerprint(url):
@@ -150,6 +156,10 @@ def assert_moved(result, source, target):
     assert moved["money"] and all(s == t for s, t in moved["money"].values()), moved["money"]
     assert moved["money"]["money.usage_events.cost_nanos"][0] == sqlite_money(source)["usage_events"]
     assert moved["checks"] == len(here) + len(moved["money"]), moved
+    # Every event's key is claimed in PostgreSQL's key table, so a copied event sent again is a duplicate.
+    keys = psql(target, "SELECT COUNT(*) FROM usage_event_keys k JOIN usage_events e ON e.org_id = k.org_id "
+                        "AND e.project_id = k.project_id AND e.event_id = k.event_id AND e.ts_us = k.ts_us")
+    assert int(keys[0][0]) == here["usage_events"], keys
     return moved
 
 

@@ -66,7 +66,14 @@ def test_partition_events_and_retention_by_month(any_tally):
     r = tally_cli(t, "retention", "--event-days", "30")
     assert r.returncode == 0 and r.stdout.startswith("deleted 8 raw events"), r.stdout + r.stderr
     made = partitions(t.database_url)
-    assert partition(far) not in made and partition(near) not in made and "usage_events_before" not in made, made
+    assert partition(far) not in made and partition(near) not in made, made
+    assert "usage_events_before" in made, "kept (emptied) for events before 2020"
     # Sent again, an event of a dropped month is a duplicate still: its rollup counts it already.
     r = tally_cli(t, "import", "--ndjson", "-", stdin=lines.splitlines()[0] + "\n")
     assert r.returncode == 0 and "imported 0 events from 1 lines: 1 already stored" in r.stdout, r.stdout
+    # A new event of a dropped month is counted but not kept: the month does not come back.
+    late = json.dumps({"id": "late", "timestamp": far.strftime("%Y-%m-%dT%H:%M:%SZ"), "provider": "openai",
+                       "model": "gpt-4o", "project": "web", "input_tokens": 1})
+    r = tally_cli(t, "import", "--ndjson", "-", stdin=late + "\n")
+    assert r.returncode == 0 and "imported 1 events" in r.stdout, r.stdout
+    assert partition(far) not in partitions(t.database_url)

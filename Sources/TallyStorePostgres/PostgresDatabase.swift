@@ -194,8 +194,11 @@ public struct PostgresSQLDatabase: SQLDatabase {
                 }
                 var stored: [Int]
                 if let claim = write.claim {
-                    let claimed = try await self.insert(claim, connection)
-                    stored = try await self.insert(write.insert.only(claimed), connection).map { claimed[$0] }
+                    let (toInsert, counted) = write.split(claimed: try await self.insert(claim, connection))
+                    let inserted =
+                        toInsert.isEmpty
+                        ? [] : try await self.insert(write.insert.only(toInsert), connection).map { toInsert[$0] }
+                    stored = (inserted + counted).sorted()
                 } else {
                     stored = try await self.insert(write.insert, connection)
                 }

@@ -92,6 +92,9 @@ public struct SQLBulkWrite: Sendable {
     /// Rows claiming each insert row's key in another table first (row i for row i, skipped on conflict): only the
     /// rows whose claim was stored are inserted. PostgreSQL's partitioned events keep their unique key this way.
     public var claim: SQLBulkInsert?
+    /// Positions counted as stored when their claim is, without being inserted (PostgreSQL's events older than where
+    /// raw events are kept: counted in the rollups, not kept).
+    public var claimOnly: Set<Int> = []
     public var insert: SQLBulkInsert
     /// Given the positions (in `insert.rows`, ascending) of the rows stored, the inserts that follow in the same
     /// transaction.
@@ -106,5 +109,10 @@ public struct SQLBulkWrite: Sendable {
         self.claim = claim
         self.insert = insert
         self.then = then
+    }
+
+    /// With a claim: the positions claimed that are to be inserted, and those counted without being inserted.
+    public func split(claimed: [Int]) -> (insert: [Int], only: [Int]) {
+        (claimed.filter { !claimOnly.contains($0) }, claimed.filter { claimOnly.contains($0) })
     }
 }

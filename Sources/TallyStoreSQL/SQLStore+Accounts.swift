@@ -85,7 +85,8 @@ extension SQLStore {
     public func deleteOrganization(id: String) async throws {
         // Children first: the foreign keys point at organizations, projects and users.
         let tables =
-            ["usage_events"] + (dialect == .postgres ? ["usage_event_keys"] : []) + RollupTable.all.map(\.name)
+            // PostgreSQL's event keys before the events: the order ingest writes them in (no deadlock).
+            (dialect == .postgres ? ["usage_event_keys"] : []) + ["usage_events"] + RollupTable.all.map(\.name)
             + [
                 "budgets",
                 "provider_usage", "provider_costs", "provider_project_map", "sync_runs", "price_entries", "audit_log",

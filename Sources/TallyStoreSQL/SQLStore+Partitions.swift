@@ -14,6 +14,22 @@ final class KnownPartitions: Sendable {
     func forget() { months.withLock { $0.removeAll() } }
 }
 
+/// Where raw events begin (`retention_marks`), as read within the last minute: PostgreSQL's inserts count older
+/// events without keeping them, so a late or hostile old timestamp never makes a month retention has dropped.
+final class RawEventsBoundary: Sendable {
+    private let cached = Mutex<(value: Instant?, read: ContinuousClock.Instant)?>(nil)
+
+    func value(reading: () async throws -> Instant?) async throws -> Instant? {
+        let now = ContinuousClock.now
+        if let c = cached.withLock({ $0 }), now - c.read < .seconds(60) { return c.value }
+        let value = try await reading()
+        cached.withLock { $0 = (value, now) }
+        return value
+    }
+
+    func forget() { cached.withLock { $0 = nil } }
+}
+
 /// PostgreSQL's monthly event partitions (`EventPartitions`): created ahead and on demand, dropped by retention, and
 /// an older table converted in place.
 extension SQLStore {
@@ -103,13 +119,18 @@ extension SQLStore {
                 """)
         ).map { try $0.text("name") }
         var dropped = 0
-        for name in partitions.sorted() {
+        // `usage_events_before` stays, whatever its end: events before 2020 have nowhere else to go. The chunked
+        // deletes trim it.
+        for name in partitions.sorted() where name != EventPartitions.before {
             guard let end = EventPartitions.end(of: name), end <= before else { continue }
             let lock = SQLStatement(
                 .postgres,
                 "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
             )
             // The name was read from the catalog and matched Tally's own pattern: it is safe in SQL.
+            // Writers into the month wait (none should come: events before the raw-events boundary are counted, not
+            // kept, see `insert`), so the count and the bodies deleted are those of the rows dropped.
+            let hold = SQLStatement(.postgres, "LOCK TABLE \(name) IN SHARE MODE")
             let count = SQLStatement(.postgres, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM \(name)")
             let bodies = SQLStatement(
                 .postgres,
@@ -117,17 +138,18 @@ extension SQLStore {
                     + "AND e.project_id = c.project_id AND e.event_id = c.event_id)")
             let drop = SQLStatement(.postgres, "DROP TABLE IF EXISTS \(name)")
             // Dropping a partition locks the whole table for a moment: rather than queue every reader behind a long
-            // query, it gives up after a while, and the chunked deletes that follow take the month's events instead.
-            let patience = SQLStatement(.postgres, "SET LOCAL lock_timeout = '10s'")
+            // query, it gives up after 3 s, and the chunked deletes that follow take the month's events instead.
+            let patience = SQLStatement(.postgres, "SET LOCAL lock_timeout = '3s'")
             do {
                 dropped += try await database.transaction { (outcomes: [SQLOutcome]) throws -> SQLDecision<Int> in
                     switch outcomes.count {
                     case 0: .run(patience)
                     case 1: .run(lock)
-                    case 2: .run(count)
-                    case 3: .run(bodies)
-                    case 4: .run(drop)
-                    default: .commit(Int(try outcomes[2].rows.only().int("n")))
+                    case 2: .run(hold)
+                    case 3: .run(count)
+                    case 4: .run(bodies)
+                    case 5: .run(drop)
+                    default: .commit(Int(try outcomes[3].rows.only().int("n")))
                     }
                 }
             } catch TallyError.unavailable {
@@ -165,39 +187,43 @@ extension SQLStore {
         ).isEmpty
         // Batch 0 (at migration): only an empty old table is replaced there and then.
         if batch == 0 && count > 0 { return .copied(0) }
-        // The batch's days (division truncates before 1970, whose events all share the first partition anyway).
+        let columns = (["seq"] + UsageSQL.eventColumns).joined(separator: ", ")
+        let range: [(String, SQLValue?)] =
+            finishing
+            ? [(" WHERE seq > ", .int(through))] : [(" WHERE seq > ", .int(through)), (" AND seq <= ", .int(last))]
+        // The months of what is copied (days: division truncates before 1970, whose events all share the first
+        // partition anyway); the last batch also makes today's, for events arriving while it waits for its locks.
         let days = try await database.query(
-            statement([("SELECT DISTINCT ts_us / 86400000000 AS day FROM ", nil)] + window))
+            statement([("SELECT DISTINCT ts_us / 86400000000 AS day FROM usage_events", nil)] + range))
         try await ensurePartitions(
             Set(
                 try days.map {
                     EventPartitions.Month(containing: Instant(microseconds: try $0.int("day") * 86_400_000_000))
                 }))
-        let columns = (["seq"] + UsageSQL.eventColumns).joined(separator: ", ")
-        let range: [(String, SQLValue?)] =
-            finishing
-            ? [(" WHERE seq > ", .int(through))] : [(" WHERE seq > ", .int(through)), (" AND seq <= ", .int(last))]
-        var steps: [SQLStep] = []
+        if finishing { try await ensurePartitions(from: .now, through: .now.adding(seconds: 2 * 86_400)) }
+        // A batch waits a moment at most for the writers in progress: while it waits, PostgreSQL queues the writers
+        // that come next behind it, so a long one would hold every ingest up. Given up, the next step tries again.
+        var steps = [SQLStep(SQLStatement(.postgres, "SET LOCAL lock_timeout = '2s'"))]
         if finishing {
-            // The last batch ends the conversion: the old table is locked first (before the conversion lock, which
-            // its writers take after their table lock), so writers wait and readers of the old table are done before
-            // it goes. Events arriving meanwhile are copied too: the month they need is made beforehand.
-            try await ensurePartitions(from: .now, through: .now.adding(seconds: 2 * 86_400))
+            // The last batch ends the conversion: the tables are locked in the order ingest writes them (the keys,
+            // then the events), before the conversion lock, so writers wait and readers of the old table are done
+            // before it goes.
             steps += [
-                SQLStep(SQLStatement(.postgres, "SET LOCAL lock_timeout = '30s'")),
-                SQLStep(SQLStatement(.postgres, "LOCK TABLE usage_events IN ACCESS EXCLUSIVE MODE")),
                 SQLStep(SQLStatement(.postgres, "LOCK TABLE usage_event_keys IN EXCLUSIVE MODE")),
+                SQLStep(SQLStatement(.postgres, "LOCK TABLE usage_events IN ACCESS EXCLUSIVE MODE")),
             ]
         }
         steps += [
             SQLStep(SQLStatement(.postgres, "SELECT pg_advisory_xact_lock(\(EventPartitions.conversionLock))")),
-            // The batch is planned outside the lock: it goes ahead only if no other replica copied it meanwhile.
+            // The batch is planned outside the lock: it goes ahead only if no other replica copied it meanwhile, nor
+            // finished the conversion (a replica that waited on the old table's lock then finds the new table).
             SQLStep(
                 statement([
                     (
                         "UPDATE usage_events_partitioning SET copied_through = copied_through WHERE copied_through = ",
                         .int(through)
-                    )
+                    ),
+                    (" AND finished_us IS NULL", nil),
                 ]), expectedChanges: 1),
         ]
         steps += [
@@ -217,7 +243,14 @@ extension SQLStore {
                             "INSERT INTO usage_event_keys (org_id, project_id, event_id, ts_us) "
                                 + "SELECT org_id, project_id, event_id, ts_us FROM usage_events", nil
                         )
-                    ] + range + [(" ON CONFLICT (org_id, project_id, event_id) DO NOTHING", nil)])),
+                    ] + range
+                        + [
+                            // A key claimed meanwhile by the same event sent again takes the stored event's time.
+                            (
+                                " ON CONFLICT (org_id, project_id, event_id) DO UPDATE SET ts_us = EXCLUDED.ts_us "
+                                    + "WHERE usage_event_keys.ts_us <> EXCLUDED.ts_us", nil
+                            )
+                        ])),
             SQLStep(
                 statement([
                     ("UPDATE usage_events_partitioning SET copied_through = ", .int(last)),
@@ -232,7 +265,7 @@ extension SQLStore {
         } catch TallyError.conflict {
             return .copied(0)  // another replica took this batch; the next step goes on from its end
         }
-        knownPartitions.forget()
+        if finishing { knownPartitions.forget() }  // the partitions now belong to `usage_events`
         return finishing ? .finished : .copied(Int(count))
     }
 }

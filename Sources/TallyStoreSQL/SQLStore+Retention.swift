@@ -5,6 +5,7 @@ import TallyCore
 /// boundaries readers are told about in `retention_marks`.
 extension SQLStore {
     public func recordRetentionBoundaries(_ boundaries: RetentionBoundaries) async throws {
+        defer { rawEventsBoundary.forget() }  // this process's inserts see the new boundary at once
         for (what, at) in [("raw_events", boundaries.rawEventsFrom), ("rollups", boundaries.rollupsFrom)] {
             guard let at else { continue }
             try await database.execute(
@@ -47,7 +48,10 @@ extension SQLStore {
                         + "AND e.event_id = event_contents.event_id AND e.seq IN (", nil
                 ),
             ] + chunk + [("))", nil)])
-        let events = statement([("DELETE FROM usage_events WHERE seq IN (", nil)] + chunk + [(")", nil)])
+        // The time bound lets PostgreSQL look only in the months before the cut-off.
+        let events = statement(
+            [("DELETE FROM usage_events WHERE ts_us < ", .int(before.microseconds)), (" AND seq IN (", nil)] + chunk
+                + [(")", nil)])
         return try await database.transaction { outcomes in
             switch outcomes.count {
             case 0: .run(bodies)

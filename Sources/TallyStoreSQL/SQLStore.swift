@@ -66,6 +66,7 @@ public struct SQLStep: Sendable {
 public struct SQLStore<Database: SQLDatabase>: TallyStore {
     public let database: Database
     let knownPartitions = KnownPartitions()
+    let rawEventsBoundary = RawEventsBoundary()
     public init(_ database: Database) { self.database = database }
 
     var dialect: SQLDialect { database.dialect }
@@ -312,8 +313,18 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
             // which may be fewer and fit.
             let planned = try? RollupDelta.compute(candidates)
             let events = candidates
-            try await ensurePartitions(for: candidates)
-            let write = SQLBulkWrite(
+            // PostgreSQL: an event older than where raw events are kept is counted (its key and rollups) but not kept.
+            var countedOnly = Set<Int>()
+            if dialect == .postgres,
+                let boundary = try await rawEventsBoundary.value(reading: {
+                    try await retentionBoundaries().rawEventsFrom
+                })
+            {
+                countedOnly = Set(candidates.indices.filter { candidates[$0].event.timestamp < boundary })
+            }
+            let kept = candidates.indices.filter { !countedOnly.contains($0) }.map { candidates[$0] }
+            try await ensurePartitions(for: kept)
+            var write = SQLBulkWrite(
                 check: Schema.liveProjects(dialect, Set(candidates.map(\.projectID))),
                 claim: dialect == .postgres ? UsageSQL.eventKeyClaims(candidates) : nil,
                 insert: UsageSQL.eventInsert(dialect, candidates)
@@ -328,13 +339,14 @@ public struct SQLStore<Database: SQLDatabase>: TallyStore {
                     + (performance.rows.isEmpty ? [] : [Schema.performanceIncrements(performance)])
                     + (contents.map { [$0] } ?? [])
             }
+            write.claimOnly = countedOnly
             let stored: [Int]
             do {
                 stored = try await database.bulkWrite(write)
             } catch TallyError.unavailable where dialect == .postgres {
                 // A month's partition dropped by another replica since this one saw it: made again, once.
                 knownPartitions.forget()
-                try await ensurePartitions(for: candidates)
+                try await ensurePartitions(for: kept)
                 stored = try await database.bulkWrite(write)
             }
             for i in stored { accepted[owner[i]] += 1 }

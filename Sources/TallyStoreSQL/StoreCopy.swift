@@ -135,10 +135,15 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
             let rows = try await source.query(page)
             guard let last = rows.last else { break }
             after = try key.map { try last.value($0) }
-            let events = target.dialect == .postgres && table.name == "usage_events"
-            if events { try await prepareEvents(rows) }
-            try await target.execute(upsert(table, rows: rows, skipping: table.key.isEmpty ? 1 : 0))
-            if events { try await claimKeys(rows) }
+            let write = upsert(table, rows: rows, skipping: table.key.isEmpty ? 1 : 0)
+            if target.dialect == .postgres && table.name == "usage_events" {
+                // The events and their keys in one transaction: a move interrupted between them would leave events
+                // whose resending is not a duplicate.
+                try await prepareEvents(rows)
+                try await target.transaction([SQLStep(write), SQLStep(try claimKeys(rows))])
+            } else {
+                try await target.execute(write)
+            }
             copied += rows.count
             progress(copied)
             if rows.count < pageSize { break }
@@ -153,9 +158,9 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
     }
 
     /// ... and their keys live in `usage_event_keys`: the page's are claimed after it is copied.
-    func claimKeys(_ rows: [SQLRow]) async throws {
+    func claimKeys(_ rows: [SQLRow]) throws -> SQLStatement {
         let sequences = try rows.map { try $0.int("seq") }
-        guard let first = sequences.min(), let last = sequences.max() else { return }
+        let (first, last) = (sequences.min() ?? 0, sequences.max() ?? -1)
         var s = SQLStatement(
             target.dialect,
             "INSERT INTO usage_event_keys (org_id, project_id, event_id, ts_us) SELECT org_id, project_id, event_id, "
@@ -164,7 +169,7 @@ public struct StoreCopy<Source: SQLDatabase, Target: SQLDatabase>: Sendable {
         s.append(" AND seq <= ")
         s.bind(last)
         s.append(" ON CONFLICT (org_id, project_id, event_id) DO NOTHING")
-        try await target.execute(s)
+        return s
     }
 
     /// `INSERT … VALUES (…), … ON CONFLICT (key) DO UPDATE SET every other column`. PostgreSQL's partitioned events

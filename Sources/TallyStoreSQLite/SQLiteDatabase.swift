@@ -127,13 +127,16 @@ public struct SQLiteDatabase: SQLDatabase {
                     guard rows.count == check.rows else { throw check.otherwise }
                 }
                 var candidates = Array(write.insert.rows.indices)
+                var counted: [Int] = []
                 if let claim = write.claim {
                     let statement = try Self.prepare(claim, db)
-                    candidates = try candidates.filter { try statement.run(claim.rows[$0]) > 0 }
+                    (candidates, counted) = write.split(
+                        claimed: try candidates.filter { try statement.run(claim.rows[$0]) > 0 })
                 }
                 var stored: [Int] = []
                 let insert = try Self.prepare(write.insert, db)
                 for i in candidates where try insert.run(write.insert.rows[i]) > 0 { stored.append(i) }
+                stored = (stored + counted).sorted()
                 for then in try write.then(stored) {
                     let statement = try Self.prepare(then, db)
                     for row in then.rows { try statement.run(row) }

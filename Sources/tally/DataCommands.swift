@@ -224,8 +224,20 @@ struct PartitionEvents: AsyncParsableCommand {
         try await withConfiguredStore(store.flags, .write) { [batchSize] _, _, store in
             let started = Date()
             var copied = 0
+            var failures = 0
             loop: while true {
-                switch try await store.partitionEventsStep(batch: batchSize) {
+                let step: EventPartitioningStep
+                do {
+                    step = try await store.partitionEventsStep(batch: batchSize)
+                    failures = 0
+                } catch TallyError.unavailable(let reason) where failures < 30 {
+                    // A batch gave up waiting for writers in progress (it never holds them up long): again shortly.
+                    failures += 1
+                    FileHandle.standardError.write(Data("tally: \(reason); trying again\n".utf8))
+                    try await Task.sleep(for: .seconds(2))
+                    continue
+                }
+                switch step {
                 case .notApplicable:
                     fail("the embedded SQLite store keeps events in one table; partitions are for PostgreSQL")
                 case .copied(let n):

@@ -14,7 +14,7 @@ import Testing
 
     @Test func alignedRangeUsesOnlyRollups() {
         let plan = SummaryPlan(query("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", grain: .day, dims: [.model]))
-        #expect(plan.table == .main)
+        #expect(plan.table == .byModel, "the narrowest table holding the model")
         #expect(plan.rawRanges.isEmpty)
         // Whole UTC days come from the daily table: two days, one read.
         let nov1 = Instant(rfc3339: "2026-11-01T00:00:00Z")!.hour / 24

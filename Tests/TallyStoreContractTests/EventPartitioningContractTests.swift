@@ -215,7 +215,10 @@ import Testing
             #expect(outcome.eventsDeleted == 1 + (31 + 30 + 16) * 2)
             let left = try await Self.partitions(db)
             #expect(!left.contains("usage_events_y2026m08") && !left.contains("usage_events_y2026m09"))
-            #expect(!left.contains("usage_events_before") && left.contains("usage_events_y2026m10"))
+            #expect(left.contains("usage_events_y2026m10"))
+            // The partition of events before 2020 stays (nothing else could take them), emptied by the chunks.
+            let oldest = try await Self.count(db, "usage_events_before")
+            #expect(left.contains("usage_events_before") && oldest == 0)
             for (q, expected) in zip(queries, before) {
                 #expect(try await RetentionContractTests.summary(store, org: org.id, q.0, q.1, zone: q.2) == expected)
             }
@@ -225,6 +228,85 @@ import Testing
             #expect(again.map(\.duplicates) == [1])
             #expect(
                 try await RetentionContractTests.summary(store, org: org.id, queries[0].0, queries[0].1) == before[0])
+            // New events older than where raw events begin are counted but not kept, so no dropped month comes back;
+            // newer ones are kept. (The boundary is read from the store, as another replica's retention moves it.)
+            let late = try await SQLStore(db).insert([
+                EventBatch(
+                    organizationID: org.id,
+                    events: [
+                        stored("late-aug", "2026-08-20T10:00:00Z", org: org.id, project: web, input: 5),
+                        stored("late-2018", "2018-01-01T00:00:00Z", org: org.id, project: web, input: 6),
+                        stored("fresh", "2026-11-28T10:00:00Z", org: org.id, project: web, input: 7),
+                    ])
+            ])
+            #expect(late.map(\.accepted) == [3])
+            let afterLate = try await Self.partitions(db)
+            #expect(!afterLate.contains("usage_events_y2026m08"))
+            let kept = try await Self.everything(store, org.id).map(\.event.id)
+            #expect(kept.contains("fresh") && !kept.contains("late-aug") && !kept.contains("late-2018"))
+            let counted = try await RetentionContractTests.summary(store, org: org.id, queries[0].0, queries[0].1)
+            #expect(counted.totals.inputTokens == before[0].totals.inputTokens + 5 + 7, "2018 is before the range")
+            // Sent again, they are duplicates: their keys were claimed.
+            let again2 = try await store.insert([
+                EventBatch(
+                    organizationID: org.id,
+                    events: [stored("late-aug", "2026-08-20T10:00:00Z", org: org.id, project: web, input: 5)])
+            ])
+            #expect(again2.map(\.duplicates) == [1])
+        }
+    }
+
+    /// Writers run beside the batches, not between them: every event acknowledged is there once after the swap, and
+    /// every re-pricing of an event already copied reached its copy.
+    @Test func writersBesideTheBatchesLoseNothing() async throws {
+        try await withDatabase(migratedThrough: 19) { db, oldStore in
+            let org = try await oldStore.defaultOrganization(timeZone: "UTC")
+            let web = try await oldStore.createProject(organizationID: org.id, name: "web")
+            let old = (0..<400).map { i in
+                stored(
+                    "old\(i)", "2026-\(["08", "09", "10", "11"][i % 4])-\(10 + i % 17)T10:00:00Z", org: org.id,
+                    project: web, cost: USD(nanos: 1_000))
+            }
+            _ = try await db.bulkWrite(SQLBulkWrite(check: nil, insert: UsageSQL.eventInsert(.sqlite, old)) { _ in [] })
+            try await oldStore.migrate()
+            let ingested = try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<3 {
+                    group.addTask {
+                        let store = SQLStore(db)
+                        var accepted = 0
+                        for round in 0..<25 {
+                            let events = (0..<4).map { k in
+                                stored(
+                                    "w\(writer)-\(round)-\(k)", "2026-1\(k % 2)-0\(1 + round % 9)T0\(writer):00:00Z",
+                                    org: org.id, project: web, cost: USD(nanos: 10))
+                            }
+                            let outcome = try await store.insert([
+                                EventBatch(organizationID: org.id, events: events + [old[(round * 31 + writer) % 400]])
+                            ])
+                            accepted += outcome[0].accepted
+                            var reprice = SQLStatement(
+                                .postgres, "UPDATE usage_events SET cost_nanos = cost_nanos + 1 WHERE event_id = ")
+                            reprice.bind("old\((round * 17 + writer * 5) % 400)")
+                            try await db.execute(reprice)
+                        }
+                        return accepted
+                    }
+                }
+                group.addTask {
+                    let store = SQLStore(db)
+                    while try await store.partitionEventsStep(batch: 23) != .finished { await Task.yield() }
+                    return 0
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(ingested == 3 * 25 * 4, "new events stored, old ones sent again refused")
+            #expect(try await Self.kind(db) == "p")
+            #expect(try await Self.count(db, "usage_events") == 400 + 300)
+            #expect(try await Self.count(db, "usage_event_keys") == 400 + 300)
+            let money = try await db.query(
+                SQLStatement(.postgres, "SELECT CAST(SUM(cost_nanos) AS BIGINT) AS total FROM usage_events")
+            ).only().int("total")
+            #expect(money == 400 * 1_000 + 300 * 10 + 3 * 25, "every re-pricing counted once")
         }
     }
 }

@@ -19,7 +19,9 @@ package struct EventPartitioningService<Store: EventPartitioningStore>: Service 
     }
 
     package func run() async throws {
+        var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var wait = 3600
             do {
                 if try await convert() == .notApplicable {
                     // SQLite: nothing to do, ever; stay until shutdown (a service that returns ends the group).
@@ -27,10 +29,16 @@ package struct EventPartitioningService<Store: EventPartitioningStore>: Service 
                     return
                 }
                 try await store.prepareEventPartitions(through: Instant.now.adding(seconds: ahead))
+                failures = 0
             } catch {
-                logger.warning("event partitioning failed; will retry", metadata: ["error": "\(error)"])
+                // A batch that gave up waiting for its locks, or a database restarting: soon again, then less often.
+                failures += 1
+                wait = min(3600, 5 << min(failures, 9))
+                logger.warning(
+                    "event partitioning failed; will retry", metadata: ["error": "\(error)", "in_seconds": "\(wait)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+            let seconds = wait
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
         }
     }
 

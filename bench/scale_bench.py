@@ -1042,27 +1042,26 @@ def main():
     out = os.path.abspath(a.out)
     os.makedirs(os.path.join(out, "summaries"), exist_ok=True)
 
+    def require_free(probe, per_event, what):
+        """The free space of `probe`'s disk, after stopping the run when it is less than the seed needs."""
+        free = shutil.disk_usage(probe).free
+        need = a.events * per_event
+        if free < need:
+            if made_data_dir:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            raise SystemExit(f"{probe}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.events:,} "
+                             f"events {what}")
+        return free, need
+
     if pg and not a.skip_seed:
         probe = pg_info.get("data_directory") or ""
         if os.path.isdir(probe):  # the server is on this machine: its disk
-            free = shutil.disk_usage(probe).free
-            need = a.events * PG_BYTES_PER_EVENT_NEEDED
-            if free < need:
-                if made_data_dir:
-                    shutil.rmtree(data_dir, ignore_errors=True)
-                raise SystemExit(f"{probe}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.events:,} "
-                                 "events on PostgreSQL (25 GB per 10M)")
+            require_free(probe, PG_BYTES_PER_EVENT_NEEDED, "on PostgreSQL (25 GB per 10M)")
         else:
             log(f"PostgreSQL's data directory {probe!r} is not on this machine: free space not checked")
     elif not a.skip_seed:
         probe = data_dir if os.path.exists(data_dir) else os.path.dirname(data_dir)
-        free = shutil.disk_usage(probe).free
-        need = a.events * BYTES_PER_EVENT_NEEDED
-        if free < need:
-            if made_data_dir:
-                shutil.rmtree(data_dir, ignore_errors=True)
-            raise SystemExit(f"{probe}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed for {a.events:,} events "
-                             "(3 GB per 10M)")
+        free, need = require_free(probe, BYTES_PER_EVENT_NEEDED, "(3 GB per 10M)")
         if free < 2 * need:  # usage_events and its indexes alone measured ~340 B/event, then rollups and the file
             log(f"warning: {free / 1e9:.1f} GB free; the store, its rollups and the --pure-events file may need up "
                 f"to {2 * need / 1e9:.1f} GB")

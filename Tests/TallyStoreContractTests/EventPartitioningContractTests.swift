@@ -14,20 +14,11 @@ import Testing
     func withDatabase(
         migratedThrough version: Int, _ body: @Sendable (PostgresSQLDatabase, PostgresStore) async throws -> Void
     ) async throws {
-        guard let url = StoreKind.postgresURL else { return }
-        let name = "tally_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        try await StoreKind.withPostgres(url) { admin in
-            _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)"))
-        }
-        var parts = URLComponents(string: url)!
-        parts.path = "/" + name
-        try await StoreKind.withPostgres(parts.string!) { db in
+        guard StoreKind.postgresURL != nil else { return }
+        try await StoreKind.withNewPostgresDatabase { db in
             let store = SQLStore(db)
             try await store.applyMigrations(through: version)
             try await body(db, store)
-        }
-        try await StoreKind.withPostgres(url) { admin in
-            _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)"))
         }
     }
 

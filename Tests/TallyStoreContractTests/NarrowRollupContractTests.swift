@@ -32,17 +32,8 @@ import Testing
             defer { try? FileManager.default.removeItem(at: directory) }
             try await check(try SQLiteDatabase.open(path: directory.appendingPathComponent("tally.sqlite").path))
         case .postgres:
-            guard let url = StoreKind.postgresURL else { return }
-            let name = "tally_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await StoreKind.withPostgres(url) { admin in
-                _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)"))
-            }
-            var parts = URLComponents(string: url)!
-            parts.path = "/" + name
-            try await StoreKind.withPostgres(parts.string!) { db in try await check(SQLStore(db)) }
-            try await StoreKind.withPostgres(url) { admin in
-                _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)"))
-            }
+            guard StoreKind.postgresURL != nil else { return }
+            try await StoreKind.withNewPostgresDatabase { db in try await check(SQLStore(db)) }
         }
     }
 

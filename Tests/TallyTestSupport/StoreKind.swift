@@ -27,21 +27,28 @@ package enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Senda
             defer { temporary.remove() }
             try await body(temporary.store)
         case .postgres:
-            let url = Self.postgresURL!
-            let name = "tally_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-            try await Self.withPostgres(url) { admin in
-                _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)"))
-            }
-            var parts = URLComponents(string: url)!
-            parts.path = "/" + name
-            try await Self.withPostgres(parts.string!) { db in
+            try await Self.withNewPostgresDatabase { db in
                 let store = SQLStore(db)
                 try await store.migrate()
                 try await body(store)
             }
-            try await Self.withPostgres(url) { admin in
-                _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)"))
-            }
+        }
+    }
+
+    /// A new, empty database on the test PostgreSQL server, not migrated, dropped after `body`.
+    package static func withNewPostgresDatabase(
+        _ body: @Sendable (PostgresSQLDatabase) async throws -> Void
+    ) async throws {
+        let url = postgresURL!
+        let name = "tally_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await withPostgres(url) { admin in
+            _ = try await admin.execute(SQLStatement(.postgres, "CREATE DATABASE \(name)"))
+        }
+        var parts = URLComponents(string: url)!
+        parts.path = "/" + name
+        try await withPostgres(parts.string!, body)
+        try await withPostgres(url) { admin in
+            _ = try await admin.execute(SQLStatement(.postgres, "DROP DATABASE \(name) WITH (FORCE)"))
         }
     }
 

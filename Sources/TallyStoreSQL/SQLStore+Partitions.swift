@@ -56,23 +56,11 @@ extension SQLStore {
     /// Each is made beside the table and attached, which locks the partitioned table only against other schema
     /// changes, never against reads or writes.
     func createPartitions(_ months: Set<EventPartitions.Month>) async throws {
-        let lock = SQLStatement(
-            dialect,
-            "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
-        )
         _ = try await database.transaction { (outcomes: [SQLOutcome]) throws -> SQLDecision<Bool> in
             switch outcomes.count {
-            case 0: return .run(lock)
+            case 0: return .run(Self.partitionLock)
             case 1: return .run(Self.partitionedParent)
-            case 2:
-                let parent = try outcomes[1].rows.only().text("parent")
-                var s = SQLStatement(
-                    .postgres,
-                    "SELECT c.relname::TEXT AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                        + "WHERE i.inhparent = to_regclass(")
-                s.bind(parent)
-                s.append(")")
-                return .run(s)
+            case 2: return .run(Self.partitions(of: try outcomes[1].rows.only().text("parent")))
             default:
                 let parent = try outcomes[1].rows.only().text("parent")
                 let existing = Set(try outcomes[2].rows.map { try $0.text("name") })
@@ -92,6 +80,25 @@ extension SQLStore {
         }
     }
 
+    /// Taken by whatever creates or drops partitions, released at commit.
+    static var partitionLock: SQLStatement {
+        SQLStatement(
+            .postgres,
+            "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
+        )
+    }
+
+    /// The names of a table's partitions (none for a table that is not partitioned).
+    static func partitions(of parent: String) -> SQLStatement {
+        var s = SQLStatement(
+            .postgres,
+            "SELECT c.relname::TEXT AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                + "WHERE i.inhparent = to_regclass(")
+        s.bind(parent)
+        s.append(")")
+        return s
+    }
+
     /// The partitioned events table's name: `usage_events`, or the conversion's table while an older one is converted.
     static var partitionedParent: SQLStatement {
         SQLStatement(
@@ -109,24 +116,13 @@ extension SQLStore {
 
     public func dropRawEventPartitions(before: Instant) async throws -> Int {
         guard dialect == .postgres else { return 0 }
-        let partitions = try await database.query(
-            SQLStatement(
-                .postgres,
-                """
-                SELECT c.relname::TEXT AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = to_regclass('usage_events')
-                  AND (SELECT relkind::TEXT FROM pg_class WHERE oid = to_regclass('usage_events')) = 'p'
-                """)
-        ).map { try $0.text("name") }
+        // While an older table is converted, `usage_events` has no partitions: the chunks trim it.
+        let partitions = try await database.query(Self.partitions(of: "usage_events")).map { try $0.text("name") }
         var dropped = 0
         // `usage_events_before` stays, whatever its end: events before 2020 have nowhere else to go. The chunked
         // deletes trim it.
         for name in partitions.sorted() where name != EventPartitions.before {
             guard let end = EventPartitions.end(of: name), end <= before else { continue }
-            let lock = SQLStatement(
-                .postgres,
-                "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(\(EventPartitions.partitionLock))) l"
-            )
             // The name was read from the catalog and matched Tally's own pattern: it is safe in SQL.
             // Writers into the month wait (none should come: events before the raw-events boundary are counted, not
             // kept, see `insert`), so the count and the bodies deleted are those of the rows dropped.
@@ -144,7 +140,7 @@ extension SQLStore {
                 dropped += try await database.transaction { (outcomes: [SQLOutcome]) throws -> SQLDecision<Int> in
                     switch outcomes.count {
                     case 0: .run(patience)
-                    case 1: .run(lock)
+                    case 1: .run(Self.partitionLock)
                     case 2: .run(hold)
                     case 3: .run(count)
                     case 4: .run(bodies)
